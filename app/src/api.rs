@@ -1,0 +1,66 @@
+//! Server functions: the admin UI's backend and the public API, at fixed paths.
+//!
+//! Each one checks its role first (see [`catalog`] for the whole table), calls one service
+//! method and maps the error. Reads are `GET` with a query string; writes are `POST` and take
+//! a form body or JSON.
+
+pub mod audit;
+pub mod auth;
+pub mod catalog;
+pub mod status;
+pub mod tokens;
+pub mod users;
+
+#[cfg(feature = "ssr")]
+pub(crate) mod guard {
+    //! The role check every server function starts with.
+    use crate::error::AppError;
+    use cortex_core::{user::Principal, ErrorCode, Role};
+    use cortex_server::auth::Authn;
+    use cortex_server::Services;
+    use leptos::prelude::*;
+
+    /// The services and what the middleware found out about the caller.
+    pub(crate) fn context() -> Result<(Services, Authn), AppError> {
+        let services = use_context::<Services>()
+            .ok_or_else(|| AppError::new(ErrorCode::Internal, "services missing from context"))?;
+        // Everything behind a server function needs the database; while /readyz already
+        // knows it is down, say so at once instead of waiting for a pool timeout.
+        if !services.health.is_ready() {
+            return Err(unavailable());
+        }
+        let authn = use_context::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Authn>().cloned())
+            .unwrap_or(Authn::Anonymous);
+        Ok((services, authn))
+    }
+
+    fn unavailable() -> AppError {
+        AppError::new(
+            ErrorCode::Unavailable,
+            "the database is unreachable; changes are refused until it is back (see /readyz)",
+        )
+    }
+
+    /// Returns the services and the caller if the caller has at least `role`.
+    pub(crate) fn require(role: Role) -> Result<(Services, Principal), AppError> {
+        let (services, authn) = context()?;
+        let principal = authn.require(role)?.clone();
+        Ok((services, principal))
+    }
+
+    /// Writes are refused while the database is down, with a message that says so.
+    pub(crate) fn require_writable(services: &Services) -> Result<(), AppError> {
+        if services.health.is_ready() {
+            Ok(())
+        } else {
+            Err(unavailable())
+        }
+    }
+
+    /// The client's address, for the sign-in limit.
+    pub(crate) fn client_ip() -> Option<std::net::IpAddr> {
+        use_context::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
+    }
+}

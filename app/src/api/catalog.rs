@@ -1,0 +1,130 @@
+//! The table of every public endpoint: method, path, who may call it, what it takes and
+//! returns. The OpenAPI document is generated from it, and the tests check it against the
+//! routes the server really serves and the roles it really enforces.
+
+use cortex_core::Role;
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (sign-in, setup, probes).
+    Public,
+    /// A signed-in user or API token with at least this role.
+    Role(Role),
+}
+
+/// How the input travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// No input.
+    None,
+    /// Query string (GET).
+    Query,
+    /// A form body or a JSON object with the same fields (POST).
+    FormOrJson,
+}
+
+/// A field of the input.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    /// JSON schema type (`string`, `integer`) or a component name (`Role`, `UserId`).
+    pub ty: &'static str,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+/// What a successful call returns.
+#[derive(Debug, Clone, Copy)]
+pub enum Output {
+    /// Plain text.
+    Text,
+    /// `null`.
+    Null,
+    /// A JSON scalar type (`boolean`).
+    Scalar(&'static str),
+    /// A component.
+    Ref(&'static str),
+    /// A component or `null`.
+    OptionalRef(&'static str),
+    /// An array of a component.
+    ListOf(&'static str),
+}
+
+/// One endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+    pub input: Input,
+    pub fields: &'static [Field],
+    pub output: Output,
+    /// Served by a server function (as opposed to a plain axum route).
+    pub server_fn: bool,
+}
+
+const fn f(name: &'static str, ty: &'static str, required: bool, doc: &'static str) -> Field {
+    Field { name, ty, required, doc }
+}
+
+const fn sf(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+    input: Input,
+    fields: &'static [Field],
+    output: Output,
+) -> Endpoint {
+    Endpoint { method, path, access, summary, input, fields, output, server_fn: true }
+}
+
+use Access::{Public, Role as R};
+use Input::{FormOrJson, None as NoInput, Query};
+
+/// Every public endpoint.
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint { method: "GET", path: "/healthz", access: Public, summary: "Liveness: 200 while the process runs", input: NoInput, fields: &[], output: Output::Text, server_fn: false },
+    Endpoint { method: "GET", path: "/readyz", access: Public, summary: "Readiness: 200 when the database is ok, 503 while degraded", input: NoInput, fields: &[], output: Output::Ref("Readiness"), server_fn: false },
+    Endpoint { method: "GET", path: "/metrics", access: Public, summary: "Prometheus metrics", input: NoInput, fields: &[], output: Output::Text, server_fn: false },
+    Endpoint { method: "GET", path: "/api/openapi.json", access: Public, summary: "This OpenAPI 3.1 document", input: NoInput, fields: &[], output: Output::Text, server_fn: false },
+    sf("GET", "/api/auth/setup-state", Public, "Whether first-admin setup is still open", NoInput, &[], Output::Scalar("boolean")),
+    sf("POST", "/api/auth/setup", Public, "Create the first admin with the one-time setup token and sign in", FormOrJson,
+        &[f("token", "string", true, "the setup token printed at first start"), f("username", "string", true, "3-64 of a-z 0-9 . _ -"), f("password", "string", true, "at least 12 characters")],
+        Output::Ref("Principal")),
+    sf("POST", "/api/auth/login", Public, "Sign in; sets the HttpOnly session cookie. Rate limited per address and username", FormOrJson,
+        &[f("username", "string", true, ""), f("password", "string", true, "")], Output::Ref("Principal")),
+    sf("POST", "/api/auth/logout", R(Role::Viewer), "End the current session and clear the cookie", FormOrJson, &[], Output::Null),
+    sf("GET", "/api/auth/me", Public, "The signed-in principal, or null", NoInput, &[], Output::OptionalRef("Principal")),
+    sf("GET", "/api/users", R(Role::Admin), "List users", NoInput, &[], Output::ListOf("UserSummary")),
+    sf("POST", "/api/users/create", R(Role::Admin), "Create a user", FormOrJson,
+        &[f("username", "string", true, ""), f("password", "string", true, "at least 12 characters"), f("role", "Role", true, "")],
+        Output::Ref("UserSummary")),
+    sf("POST", "/api/users/set-role", R(Role::Admin), "Change a user's role (the last admin cannot be demoted)", FormOrJson,
+        &[f("id", "UserId", true, ""), f("role", "Role", true, "")], Output::Ref("UserSummary")),
+    sf("POST", "/api/users/delete", R(Role::Admin), "Delete a user and end their sessions (not the last admin)", FormOrJson,
+        &[f("id", "UserId", true, "")], Output::Ref("UserSummary")),
+    sf("GET", "/api/tokens", R(Role::Admin), "List API tokens (never their secrets)", NoInput, &[], Output::ListOf("TokenSummary")),
+    sf("POST", "/api/tokens/create", R(Role::Admin), "Create an API token; the secret is in this response only", FormOrJson,
+        &[f("name", "string", true, "1-64 printable characters"), f("role", "Role", true, ""), f("ttl_days", "string", false, "lifetime in days, 1-3650; empty for none")],
+        Output::Ref("CreatedToken")),
+    sf("GET", "/api/tokens/take-new-secret", R(Role::Admin), "Read and clear the one-time cookie that carries a new token's secret after a form post without JavaScript", NoInput, &[], Output::Scalar("string")),
+    sf("POST", "/api/tokens/revoke", R(Role::Admin), "Revoke an API token at once", FormOrJson, &[f("id", "TokenId", true, "")], Output::Ref("TokenSummary")),
+    sf("GET", "/api/audit", R(Role::Viewer), "The audit log, newest first", Query,
+        &[f("actor", "string", false, "substring"), f("action", "string", false, "prefix, e.g. `user.`"), f("target", "string", false, "substring"),
+          f("before_seq", "integer", false, "entries before this sequence number"), f("limit", "integer", false, "1-500, default 50")],
+        Output::ListOf("AuditEntry")),
+    sf("GET", "/api/status", R(Role::Viewer), "Hub status: version, database, uptime, audit-chain integrity", NoInput, &[], Output::Ref("HubStatus")),
+];
+
+/// The endpoint at `method` + `path`.
+pub fn find(method: &str, path: &str) -> Option<&'static Endpoint> {
+    ENDPOINTS.iter().find(|e| e.method == method && e.path == path)
+}
+
+/// Paths of server functions whose input is a form (they also accept JSON).
+pub fn is_form_endpoint(path: &str) -> bool {
+    ENDPOINTS.iter().any(|e| e.path == path && e.input == Input::FormOrJson)
+}

@@ -1,0 +1,50 @@
+//! The hub's status for the Settings/Status page. Viewer.
+
+use crate::error::AppError;
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What the Status page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct HubStatus {
+    pub version: String,
+    pub backend: String,
+    pub database_ok: bool,
+    pub database_error: Option<String>,
+    pub data_dir: String,
+    pub uptime_secs: u64,
+    pub users: i64,
+    /// Entries verified (`{"Ok": n}`), or where the chain breaks (`{"Err": "..."}`).
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub audit_chain: Result<i64, String>,
+    pub session_ttl_secs: u64,
+    pub secure_cookies: bool,
+}
+
+/// Reports version, database, data dir, uptime and audit-chain integrity. Viewer.
+#[server(name = GetStatus, prefix = "/api", endpoint = "status", input = leptos::server_fn::codec::GetUrl)]
+pub async fn get_status() -> Result<HubStatus, AppError> {
+    let (services, _) = super::guard::require(cortex_core::Role::Viewer)?;
+    let api = |e| AppError::from(cortex_server::ApiError::from(e));
+    let (users, audit_chain) = if services.health.is_ready() {
+        let users = services.store.count_users().await.map_err(api)?;
+        let chain = cortex_server::status::verify_audit_chain(&services.store).await.map_err(api)?;
+        (users, chain.map_err(|b| b.to_string()))
+    } else {
+        (0, Err("database unreachable".into()))
+    };
+    Ok(HubStatus {
+        version: env!("CARGO_PKG_VERSION").into(),
+        backend: services.backend().as_str().into(),
+        database_ok: services.health.is_ready(),
+        database_error: services.health.last_error(),
+        data_dir: services.config.data_dir.display().to_string(),
+        uptime_secs: services.started_at.elapsed().as_secs(),
+        users,
+        audit_chain,
+        session_ttl_secs: services.config.session_ttl.as_secs(),
+        secure_cookies: services.config.cookies_secure(),
+    })
+}

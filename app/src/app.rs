@@ -1,0 +1,55 @@
+//! The HTML shell and the router.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use crate::pages::{admin, audit, home, login, setup, status, users};
+
+/// The document around every page (server side).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The app: routes for the public pages and the admin area.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Async SSR: each page is rendered whole on the server (data included) before it is
+    // sent, so it works without JavaScript and redirects can still set their status.
+    let ssr = SsrMode::Async;
+    view! {
+        <Stylesheet id="leptos" href="/pkg/cortex.css"/>
+        <Title formatter=|t: String| if t.is_empty() { "Cortex".to_string() } else { format!("{t} · Cortex") }/>
+        <Router>
+            <Routes fallback=|| view! { <home::NotFound/> }>
+                <Route path=path!("/") view=home::Home ssr=ssr.clone()/>
+                <Route path=path!("/login") view=login::LoginPage ssr=ssr.clone()/>
+                <Route path=path!("/setup") view=setup::SetupPage ssr=ssr.clone()/>
+                <ParentRoute path=path!("/admin") view=admin::AdminShell ssr=ssr.clone()>
+                    <Route path=path!("") view=admin::Overview/>
+                    <Route path=path!("federation") view=admin::FederationPage/>
+                    <Route path=path!("layout-mutations") view=admin::LayoutMutationsPage/>
+                    <Route path=path!("audit") view=audit::AuditPage/>
+                    <Route path=path!("users") view=users::UsersPage/>
+                    <Route path=path!("status") view=status::StatusPage/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

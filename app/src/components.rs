@@ -1,0 +1,84 @@
+//! Small pieces shared by pages: error boxes, loading states, form fields.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+
+/// A red box with an error's message.
+#[component]
+pub fn ErrorBox(error: AppError) -> impl IntoView {
+    view! {
+        <div role="alert" class="rounded-md border border-red-300 bg-red-50 px-4 py-3 text-sm text-red-800" data-error-code=error.code().as_str()>
+            {error.message().to_string()}
+        </div>
+    }
+}
+
+/// Shows the error of the last submission of an action, if any (works with and without JS).
+#[component]
+pub fn ActionError<I, O>(action: ServerAction<I>) -> impl IntoView
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    move || match action.value().get() {
+        Some(Err(e)) => Some(view! { <ErrorBox error=e/> }),
+        _ => None,
+    }
+}
+
+/// The grey text shown while a section loads.
+#[component]
+pub fn Loading() -> impl IntoView {
+    view! { <p class="text-sm text-slate-500" aria-busy="true">"Loading…"</p> }
+}
+
+/// A labelled input.
+#[component]
+pub fn Field(
+    label: &'static str,
+    name: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional)] autocomplete: &'static str,
+    #[prop(default = true)] required: bool,
+    #[prop(optional, into)] value: String,
+) -> impl IntoView {
+    view! {
+        <label class="block text-sm font-medium text-slate-700">
+            {label}
+            <input
+                class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-1 focus:ring-indigo-500"
+                type=kind
+                name=name
+                autocomplete=autocomplete
+                required=required
+                value=value
+            />
+        </label>
+    }
+}
+
+/// A role picker.
+#[component]
+pub fn RoleSelect(name: &'static str, #[prop(optional)] selected: Option<cortex_core::Role>) -> impl IntoView {
+    let selected = selected.unwrap_or(cortex_core::Role::Viewer);
+    view! {
+        <select name=name class="rounded-md border border-slate-300 px-2 py-2 text-sm">
+            {cortex_core::Role::ALL
+                .into_iter()
+                .map(|r| view! { <option value=r.as_str() selected=r == selected>{r.as_str()}</option> })
+                .collect_view()}
+        </select>
+    }
+}
+
+/// Primary button classes.
+pub const BUTTON: &str = "inline-flex items-center rounded-md bg-indigo-600 px-4 py-2 text-sm font-semibold text-white shadow-sm hover:bg-indigo-500 disabled:opacity-50";
+/// Secondary (danger) small button classes.
+pub const BUTTON_DANGER: &str = "rounded-md border border-red-300 px-2 py-1 text-xs text-red-700 hover:bg-red-50";
+/// Card classes.
+pub const CARD: &str = "rounded-lg border border-slate-200 bg-white p-6 shadow-sm";
+
+/// Formats a UTC time for tables.
+pub fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}

@@ -1,0 +1,21 @@
+//! cortex-app: the Leptos app. Pages and components render on the server (feature `ssr`)
+//! and hydrate in the browser (feature `hydrate`) from the same code; server functions in
+//! [`api`] are both the UI's backend and the public API.
+
+pub mod api;
+pub mod app;
+pub mod components;
+pub mod error;
+#[cfg(feature = "ssr")]
+pub mod openapi;
+pub mod pages;
+
+pub use app::{shell, App};
+
+/// Browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

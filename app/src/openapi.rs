@@ -1,0 +1,135 @@
+//! The OpenAPI 3.1 document, generated from the endpoint catalog and the wire types' schemas.
+
+use crate::api::catalog::{Access, Endpoint, Input, Output, ENDPOINTS};
+use serde_json::{json, Map, Value};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::ToSchema;
+
+fn add<T: ToSchema>(out: &mut Vec<(String, RefOr<Schema>)>) {
+    out.push((T::name().into_owned(), T::schema()));
+    T::schemas(out);
+}
+
+fn components() -> Value {
+    use cortex_core::{audit::*, user::*, *};
+    let mut s = Vec::new();
+    add::<Role>(&mut s);
+    add::<ApiErrorBody>(&mut s);
+    add::<UserSummary>(&mut s);
+    add::<TokenSummary>(&mut s);
+    add::<CreatedToken>(&mut s);
+    add::<Principal>(&mut s);
+    add::<AuditEntry>(&mut s);
+    add::<UserId>(&mut s);
+    add::<TokenId>(&mut s);
+    add::<crate::api::status::HubStatus>(&mut s);
+    add::<cortex_server::probes::Readiness>(&mut s);
+    let mut map = Map::new();
+    for (name, schema) in s {
+        map.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));
+    }
+    Value::Object(map)
+}
+
+fn ty(t: &str) -> Value {
+    match t {
+        "string" | "integer" | "boolean" => json!({"type": t}),
+        other => json!({"$ref": format!("#/components/schemas/{other}")}),
+    }
+}
+
+fn output(o: Output) -> Value {
+    match o {
+        Output::Text => json!({"text/plain": {"schema": {"type": "string"}}}),
+        Output::Null => json!({"application/json": {"schema": {"type": "null"}}}),
+        Output::Scalar(t) => json!({"application/json": {"schema": ty(t)}}),
+        Output::Ref(r) => json!({"application/json": {"schema": ty(r)}}),
+        Output::OptionalRef(r) => json!({"application/json": {"schema": {"oneOf": [ty(r), {"type": "null"}]}}}),
+        Output::ListOf(r) => json!({"application/json": {"schema": {"type": "array", "items": ty(r)}}}),
+    }
+}
+
+fn error(desc: &str) -> Value {
+    json!({"description": desc, "content": {"application/json": {"schema": ty("ApiErrorBody")}}})
+}
+
+fn operation(e: &Endpoint) -> Value {
+    let mut op = Map::new();
+    op.insert("summary".into(), json!(e.summary));
+    op.insert("operationId".into(), json!(format!("{} {}", e.method.to_lowercase(), e.path)));
+    let mut responses = Map::new();
+    responses.insert("200".into(), json!({"description": "OK", "content": output(e.output)}));
+    match e.access {
+        Access::Public => {
+            op.insert("security".into(), json!([]));
+        }
+        Access::Role(role) => {
+            op.insert("x-cortex-role".into(), json!(role.as_str()));
+            op.insert("security".into(), json!([{"bearer": []}, {"session": []}]));
+            responses.insert("401".into(), error("no credentials, or expired, revoked or tampered ones"));
+            responses.insert("403".into(), error(&format!("needs the `{role}` role, or a cross-site write")));
+        }
+    }
+    if e.server_fn {
+        responses.insert("400".into(), error("malformed or invalid input"));
+        responses.insert("413".into(), error("body larger than CORTEX_MAX_BODY_BYTES"));
+        responses.insert("503".into(), error("database unreachable (writes refused)"));
+    }
+    if e.path == "/api/auth/login" {
+        responses.insert("429".into(), error("too many failed sign-ins; see Retry-After"));
+    }
+    let props: Map<String, Value> = e
+        .fields
+        .iter()
+        .map(|f| (f.name.to_string(), { let mut t = ty(f.ty); if !f.doc.is_empty() { t["description"] = json!(f.doc); } t }))
+        .collect();
+    let required: Vec<&str> = e.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+    match e.input {
+        Input::None => {}
+        Input::Query => {
+            let params: Vec<Value> = e
+                .fields
+                .iter()
+                .map(|f| json!({"name": f.name, "in": "query", "required": f.required, "description": f.doc, "schema": ty(f.ty)}))
+                .collect();
+            op.insert("parameters".into(), json!(params));
+        }
+        Input::FormOrJson => {
+            let schema = json!({"type": "object", "properties": props, "required": required});
+            op.insert(
+                "requestBody".into(),
+                json!({"required": !e.fields.is_empty(), "content": {
+                    "application/json": {"schema": schema},
+                    "application/x-www-form-urlencoded": {"schema": schema},
+                }}),
+            );
+        }
+    }
+    op.insert("responses".into(), Value::Object(responses));
+    Value::Object(op)
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for e in ENDPOINTS {
+        let item = paths.entry(e.path.to_string()).or_insert_with(|| json!({}));
+        item[e.method.to_lowercase()] = operation(e);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Cortex",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Neuron federation hub and realtime layout mutation engine. Errors are {\"error\":{\"code\",\"message\"}}.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "An API token (`ctx_…`) from Users & tokens or `cortex token create`"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "cortex_session", "description": "Set by /api/auth/login; writes also need a same-origin Origin or Referer"},
+            },
+        },
+    })
+}

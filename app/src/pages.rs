@@ -1,0 +1,9 @@
+//! One file per page.
+
+pub mod admin;
+pub mod audit;
+pub mod home;
+pub mod login;
+pub mod setup;
+pub mod status;
+pub mod users;

@@ -1,0 +1,132 @@
+//! The admin shell (navigation, who is signed in, sign-out) and the overview.
+
+use cortex_core::user::Principal;
+use cortex_core::Role;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{Outlet, Redirect, A};
+
+use crate::api::auth::{current_user, Logout};
+use crate::api::status::get_status;
+use crate::components::{ErrorBox, Loading, CARD};
+
+/// Wraps every `/admin` page: sends anonymous visitors to `/login`, shows the navigation.
+#[component]
+pub fn AdminShell() -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    view! {
+        <Suspense fallback=|| view! { <div class="p-8"><Loading/></div> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(p)) => view! { <Layout principal=p/> }.into_any(),
+                    Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <div class="p-8"><ErrorBox error=e/></div> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+const NAV: &[(&str, &str, Role)] = &[
+    ("/admin", "Overview", Role::Viewer),
+    ("/admin/federation", "Federation", Role::Viewer),
+    ("/admin/layout-mutations", "Layout mutations", Role::Viewer),
+    ("/admin/audit", "Audit", Role::Viewer),
+    ("/admin/users", "Users & tokens", Role::Admin),
+    ("/admin/status", "Settings / Status", Role::Viewer),
+];
+
+#[component]
+fn Layout(principal: Principal) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    let role = principal.role;
+    provide_context(principal.clone());
+    view! {
+        <div class="flex min-h-screen">
+            <nav class="w-56 shrink-0 border-r border-slate-200 bg-white px-4 py-6" aria-label="Admin">
+                <a href="/admin" class="block px-2 text-lg font-bold tracking-tight">"Cortex"</a>
+                <ul class="mt-6 space-y-1 text-sm">
+                    {NAV
+                        .iter()
+                        .filter(|(_, _, needed)| role.allows(*needed))
+                        .map(|(href, label, _)| view! {
+                            <li>
+                                <A href=*href exact=true attr:class="block rounded-md px-2 py-1.5 text-slate-700 hover:bg-slate-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:font-semibold aria-[current=page]:text-indigo-700">
+                                    {*label}
+                                </A>
+                            </li>
+                        })
+                        .collect_view()}
+                </ul>
+                <div class="mt-8 border-t border-slate-200 pt-4 text-xs text-slate-500">
+                    <p id="whoami">{principal.actor.trim_start_matches("user:").to_string()} " · " {role.as_str()}</p>
+                    <ActionForm action=logout>
+                        <button type="submit" class="mt-2 text-indigo-600 hover:underline">"Sign out"</button>
+                    </ActionForm>
+                </div>
+            </nav>
+            <main class="flex-1 px-8 py-8">
+                <Outlet/>
+            </main>
+        </div>
+    }
+}
+
+/// `/admin`: the hub at a glance.
+#[component]
+pub fn Overview() -> impl IntoView {
+    let status = Resource::new(|| (), |_| get_status());
+    view! {
+        <Title text="Overview"/>
+        <h1 class="text-2xl font-bold">"Overview"</h1>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match status.await {
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                    Ok(s) => view! {
+                        <div class="mt-6 grid gap-4 sm:grid-cols-3">
+                            <Stat label="Database" value=format!("{} · {}", s.backend, if s.database_ok { "ok" } else { "unreachable" })/>
+                            <Stat label="Admin users" value=s.users.to_string()/>
+                            <Stat label="Audit chain" value=match &s.audit_chain { Ok(n) => format!("intact ({n} entries)"), Err(e) => format!("BROKEN: {e}") }/>
+                        </div>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Stat(label: &'static str, value: String) -> impl IntoView {
+    view! {
+        <div class=CARD>
+            <p class="text-xs uppercase tracking-wide text-slate-500">{label}</p>
+            <p class="mt-1 text-lg font-semibold">{value}</p>
+        </div>
+    }
+}
+
+/// `/admin/federation`: the fleet. The registry arrives with neuron federation; until then
+/// the page says plainly that no neuron can join yet.
+#[component]
+pub fn FederationPage() -> impl IntoView {
+    view! {
+        <Title text="Federation"/>
+        <h1 class="text-2xl font-bold">"Federation"</h1>
+        <div class=format!("{CARD} mt-6")>
+            <p class="text-sm text-slate-700">"No neurons are registered. This hub does not accept neuron registrations yet."</p>
+        </div>
+    }
+}
+
+/// `/admin/layout-mutations`: rules. The rule store arrives with the layout mutation engine.
+#[component]
+pub fn LayoutMutationsPage() -> impl IntoView {
+    view! {
+        <Title text="Layout mutations"/>
+        <h1 class="text-2xl font-bold">"Layout mutations"</h1>
+        <div class=format!("{CARD} mt-6")>
+            <p class="text-sm text-slate-700">"No layout mutation rules exist. This hub does not store rules yet."</p>
+        </div>
+    }
+}

@@ -1,0 +1,80 @@
+//! `/admin/audit`: the hash-chained audit log, filterable by actor, action and target.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::audit::list_audit;
+use crate::components::{fmt_time, ErrorBox, Loading, BUTTON, CARD};
+
+const PAGE: u32 = 50;
+
+/// The audit page. Filters live in the URL, so they work without JavaScript and can be shared.
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let query = use_query_map();
+    let filters = move || {
+        let q = query.read();
+        let get = |k: &str| q.get(k).filter(|v| !v.is_empty());
+        (get("actor"), get("action"), get("target"), get("before").and_then(|v| v.parse::<i64>().ok()))
+    };
+    let entries = Resource::new(filters, |(actor, action, target, before)| list_audit(actor, action, target, before, Some(PAGE)));
+    let value = move |k: &'static str| query.read().get(k).unwrap_or_default();
+    view! {
+        <Title text="Audit"/>
+        <h1 class="text-2xl font-bold">"Audit log"</h1>
+        <Form method="GET" action="">
+            <div class="mt-4 flex flex-wrap items-end gap-3 text-sm">
+                <label>"Actor"<input class="ml-2 rounded-md border border-slate-300 px-2 py-1" name="actor" value=move || value("actor")/></label>
+                <label>"Action"<input class="ml-2 rounded-md border border-slate-300 px-2 py-1" name="action" placeholder="user." value=move || value("action")/></label>
+                <label>"Target"<input class="ml-2 rounded-md border border-slate-300 px-2 py-1" name="target" value=move || value("target")/></label>
+                <button type="submit" class=BUTTON>"Filter"</button>
+            </div>
+        </Form>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match entries.await {
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="mt-6 text-sm text-slate-500" id="audit-empty">"No entries match."</p> }.into_any(),
+                    Ok(list) => {
+                        let older = (list.len() as u32 == PAGE).then(|| list.last().map(|e| e.seq)).flatten();
+                        view! {
+                            <div class=format!("{CARD} mt-6 overflow-x-auto p-0")>
+                                <table class="min-w-full text-left text-sm" id="audit-table">
+                                    <thead class="bg-slate-50 text-xs uppercase text-slate-500">
+                                        <tr><th class="px-4 py-2">"#"</th><th class="px-4 py-2">"When"</th><th class="px-4 py-2">"Actor"</th><th class="px-4 py-2">"Action"</th><th class="px-4 py-2">"Target"</th><th class="px-4 py-2">"Change"</th></tr>
+                                    </thead>
+                                    <tbody>
+                                        {list.into_iter().map(|e| view! {
+                                            <tr class="border-t border-slate-100 align-top">
+                                                <td class="px-4 py-2 font-mono text-xs" title=e.hash.clone()>{e.seq}</td>
+                                                <td class="px-4 py-2 whitespace-nowrap">{fmt_time(e.at)}</td>
+                                                <td class="px-4 py-2">{e.record.actor.clone()}</td>
+                                                <td class="px-4 py-2 font-mono">{e.record.action.clone()}</td>
+                                                <td class="px-4 py-2">{e.record.target.clone()}</td>
+                                                <td class="px-4 py-2 font-mono text-xs text-slate-600">{change(&e.record.before, &e.record.after)}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                            {older.map(|seq| view! {
+                                <a class="mt-4 inline-block text-sm text-indigo-600 hover:underline" href=format!("?before={seq}")>"Older entries →"</a>
+                            })}
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn change(before: &serde_json::Value, after: &serde_json::Value) -> String {
+    match (before.is_null(), after.is_null()) {
+        (true, true) => String::new(),
+        (true, false) => after.to_string(),
+        (false, true) => format!("{before} → ∅"),
+        (false, false) => format!("{before} → {after}"),
+    }
+}

@@ -1,0 +1,44 @@
+//! `/admin/status`: settings in force and the hub's health.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::status::get_status;
+use crate::components::{ErrorBox, Loading, CARD};
+
+/// The status page.
+#[component]
+pub fn StatusPage() -> impl IntoView {
+    let status = Resource::new(|| (), |_| get_status());
+    view! {
+        <Title text="Settings / Status"/>
+        <h1 class="text-2xl font-bold">"Settings / Status"</h1>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match status.await {
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                    Ok(s) => {
+                        let rows = vec![
+                            ("Version", s.version.clone()),
+                            ("Database backend", s.backend.clone()),
+                            ("Database", if s.database_ok { "ok".into() } else { format!("unreachable: {}", s.database_error.clone().unwrap_or_default()) }),
+                            ("Data dir", s.data_dir.clone()),
+                            ("Uptime", format!("{} s", s.uptime_secs)),
+                            ("Session lifetime", format!("{} s", s.session_ttl_secs)),
+                            ("Secure cookies", s.secure_cookies.to_string()),
+                            ("Audit chain", match &s.audit_chain { Ok(n) => format!("intact, {n} entries verified"), Err(e) => format!("BROKEN: {e}") }),
+                        ];
+                        view! {
+                            <dl class=format!("{CARD} mt-6 grid grid-cols-3 gap-x-4 gap-y-3 text-sm") id="status">
+                                {rows.into_iter().map(|(k, v)| view! {
+                                    <dt class="font-medium text-slate-500">{k}</dt>
+                                    <dd class="col-span-2 font-mono">{v}</dd>
+                                }).collect_view()}
+                            </dl>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,11 @@
+//! cortex-core: everything the hub, the browser bundle and the SDK must agree on.
+//!
+//! Pure: no IO, no async runtime, compiles to `wasm32-unknown-unknown`.
+
+pub mod api;
+pub mod audit;
+pub mod role;
+pub mod user;
+
+pub use api::{ApiErrorBody, ErrorCode};
+pub use role::Role;

@@ -1,0 +1,118 @@
+import { test, expect, Page } from '@playwright/test';
+
+const ADMIN = 'admin';
+const PASSWORD = 'correct horse battery staple';
+
+test.describe.configure({ mode: 'serial' });
+
+// With JavaScript on, any page error or console error (a failed hydration) fails the test.
+test.beforeEach(async ({ page }, info) => {
+  if (info.project.use.javaScriptEnabled === false) return;
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  // Chromium logs every 4xx fetch as a console error; the tests provoke some on purpose
+  // (wrong password, short password), so only 5xx and real script errors count.
+  const expected4xx = /Failed to load resource: the server responded with a status of 4\d\d/;
+  page.on('console', (m) => { if (m.type() === 'error' && !expected4xx.test(m.text())) problems.push(`console: ${m.text()}`); });
+  page.on('response', (r) => { if (r.status() >= 500) problems.push(`HTTP ${r.status()} ${r.url()}`); });
+  (info as any).problems = problems;
+});
+test.afterEach(async ({}, info) => {
+  const problems: string[] = (info as any).problems ?? [];
+  expect(problems, 'browser errors').toEqual([]);
+});
+
+async function signIn(page: Page, password = PASSWORD) {
+  await page.goto('/login');
+  await page.getByLabel('Username').fill(ADMIN);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+async function hydrated(page: Page) {
+  // Leptos marks nothing on hydration; a hydrated ActionForm is the signal we can wait for.
+  await page.waitForLoadState('networkidle');
+}
+
+test('the first admin is created through the one-time setup link', async ({ page }, info) => {
+  const token = info.project.metadata.setupToken as string;
+  expect(token, 'run.sh passes the setup token').toBeTruthy();
+  await page.goto('/');
+  await expect(page.locator('#setup-hint')).toBeVisible();
+  await page.goto(`/setup?token=${token}`);
+  await hydrated(page);
+  await expect(page.getByLabel('Setup token')).toHaveValue(token);
+  await page.getByLabel('Username').fill(ADMIN);
+  await page.getByLabel('Password (12 characters or more)').fill('too short');
+  await page.getByRole('button', { name: 'Create admin and sign in' }).click();
+  await expect(page.getByRole('alert')).toContainText('at least 12 characters');
+  await page.getByLabel('Username').fill(ADMIN);
+  await page.getByLabel('Password (12 characters or more)').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create admin and sign in' }).click();
+  await expect(page).toHaveURL(/\/admin$/);
+  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  await expect(page.locator('#whoami')).toContainText('admin');
+  await page.goto(`/setup?token=${token}`);
+  await expect(page.locator('#setup-done')).toBeVisible();
+});
+
+test('a wrong password shows an error and signs nobody in', async ({ page }) => {
+  await signIn(page, 'not the password at all');
+  await expect(page.getByRole('alert')).toContainText('wrong username or password');
+  await expect(page).toHaveURL(/\/login/);
+  await page.goto('/admin');
+  await expect(page).toHaveURL(/\/login$/);
+});
+
+test('sign in, visit every admin page, sign out', async ({ page }) => {
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  const nav = page.getByRole('navigation', { name: 'Admin' });
+  for (const [link, heading] of [
+    ['Federation', 'Federation'],
+    ['Layout mutations', 'Layout mutations'],
+    ['Audit', 'Audit log'],
+    ['Users & tokens', 'Users & tokens'],
+    ['Settings / Status', 'Settings / Status'],
+    ['Overview', 'Overview'],
+  ]) {
+    await nav.getByRole('link', { name: link, exact: true }).click();
+    await expect(page.getByRole('heading', { level: 1, name: heading })).toBeVisible();
+  }
+  await nav.getByRole('link', { name: 'Settings / Status', exact: true }).click();
+  await expect(page.locator('#status')).toContainText('sqlite');
+  await expect(page.locator('#status')).toContainText('intact');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto('/admin/users');
+  await expect(page).toHaveURL(/\/login$/);
+});
+
+test('an admin creates an API token, sees it once, and finds it in the audit log', async ({ page }) => {
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await page.goto('/admin/users');
+  await hydrated(page);
+  const tokens = page.locator('#tokens');
+  await tokens.getByLabel('Name').fill('e2e-deploy');
+  await tokens.getByRole('combobox').selectOption('operator');
+  await tokens.getByRole('button', { name: 'Create token' }).click();
+  await expect(page.locator('#new-token-secret')).toHaveText(/^ctx_[A-Za-z0-9_-]{43}$/);
+  await expect(page.locator('tr[data-token="e2e-deploy"]')).toContainText('operator');
+  await page.reload();
+  await expect(page.locator('#new-token-secret')).toHaveCount(0);
+
+  await page.goto('/admin/audit');
+  await expect(page.locator('#audit-table')).toContainText('token.create');
+  await page.getByLabel('Action').fill('token.');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/action=token\./);
+  await expect(page.locator('#audit-table tbody tr')).toHaveCount(1);
+  await page.getByLabel('Action').fill('nothing.');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page.locator('#audit-empty')).toBeVisible();
+});

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test: unit, storage contract on SQLite and Postgres, integration over HTTP, and
+# Playwright end-to-end (with and without JavaScript). Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/setup.sh
+started=$(date +%s)
+
+# Browser for the end-to-end tests.
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian's chromium"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+fi
+
+# Postgres for the contract tests: start the local cluster if it is down.
+export CORTEX_TEST_PG_URL="${CORTEX_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432}"
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  say "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  pg_isready -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable at 127.0.0.1:5432" >&2; exit 1; }
+fi
+
+say "building the browser bundle and styles"
+cargo leptos build --frontend-only
+
+say "unit, contract (SQLite + Postgres) and integration tests"
+cargo test --workspace
+
+say "end-to-end tests (Playwright, Chromium, with and without JavaScript)"
+# The server binary the tests just built serves the bundle cargo-leptos built.
+bash end2end/run.sh target/debug/cortex
+
+say "all tests passed in $(( $(date +%s) - started )) s"

@@ -1,0 +1,158 @@
+//! The authentication middleware: resolves credentials once per request into an [`Authn`]
+//! in the request's extensions, and refuses cross-site writes (CSRF).
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{api_token::TOKEN_PREFIX, jwt::COOKIE_NAME, AuthError, AuthService, Authn, Credential};
+use crate::error::ApiError;
+use crate::health::DbHealth;
+
+/// Paths that never need a principal (static files and probes), skipped to save a lookup.
+fn is_public_asset(path: &str) -> bool {
+    path.starts_with("/pkg/") || path == "/favicon.ico" || path == "/healthz" || path == "/readyz" || path == "/metrics"
+}
+
+/// Axum middleware: attaches [`Authn`] and enforces the CSRF rule for unsafe methods.
+pub async fn authenticate(State((auth, health)): State<(AuthService, DbHealth)>, mut req: Request, next: Next) -> Response {
+    if is_public_asset(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let authn = if health.is_ready() || !has_credentials(req.headers()) {
+        resolve(&auth, req.headers()).await
+    } else {
+        // Credentials cannot be checked without the database; do not wait for a pool timeout.
+        Authn::Rejected(ApiError::from(crate::store::StoreError::Unavailable("database not ready".into())))
+    };
+    if let Err(e) = csrf_check(req.method(), req.headers(), &authn) {
+        return ApiError::from(e).into_response();
+    }
+    req.extensions_mut().insert(authn);
+    next.run(req).await
+}
+
+fn has_credentials(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::AUTHORIZATION) || session_cookie(headers).is_some()
+}
+
+async fn resolve(auth: &AuthService, headers: &HeaderMap) -> Authn {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim));
+    let result = match bearer {
+        Some(None) => Err(AuthError::Unauthenticated("Authorization header must be `Bearer <token>`".into())),
+        Some(Some(token)) if token.starts_with(TOKEN_PREFIX) => {
+            auth.principal_for_token(token).await.map(|p| (p, Credential::ApiToken))
+        }
+        Some(Some(token)) => auth
+            .principal_for_session(token)
+            .await
+            .map(|(p, session_id)| (p, Credential::SessionBearer { session_id })),
+        None => match session_cookie(headers) {
+            Some(jwt) => auth
+                .principal_for_session(&jwt)
+                .await
+                .map(|(p, session_id)| (p, Credential::SessionCookie { session_id })),
+            None => return Authn::Anonymous,
+        },
+    };
+    match result {
+        Ok((principal, credential)) => Authn::Authenticated { principal, credential },
+        Err(e) => Authn::Rejected(e.into()),
+    }
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == COOKIE_NAME && !c.value().is_empty())
+        .map(|c| c.value().to_string())
+}
+
+/// Unsafe methods must come from this site. A present `Origin` (or `Referer`) must name the
+/// host the request was sent to; a cookie-authenticated write without either is refused.
+/// Requests authenticated by a bearer token carry no ambient authority and are not checked
+/// unless they send an `Origin`.
+fn csrf_check(method: &Method, headers: &HeaderMap, authn: &Authn) -> Result<(), AuthError> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let source = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| *v != "null");
+    match source {
+        Some(src) => {
+            let src_host = url::Url::parse(src).ok().map(|u| match u.port() {
+                Some(p) => format!("{}:{p}", u.host_str().unwrap_or_default()),
+                None => u.host_str().unwrap_or_default().to_string(),
+            });
+            if src_host.as_deref() == Some(host) {
+                Ok(())
+            } else {
+                Err(AuthError::Csrf(format!("origin `{src}` does not match host `{host}`")))
+            }
+        }
+        None if matches!(authn, Authn::Authenticated { credential: Credential::SessionCookie { .. }, .. }) => {
+            Err(AuthError::Csrf("a cookie-authenticated write must send an Origin or Referer header".into()))
+        }
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use cortex_core::{user::Principal, Role};
+
+    fn cookie_authn() -> Authn {
+        Authn::Authenticated {
+            principal: Principal { actor: "user:a".into(), role: Role::Admin, user_id: None },
+            credential: Credential::SessionCookie { session_id: "s".into() },
+        }
+    }
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(k.clone(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_writes_pass_cross_origin_writes_fail() {
+        let ok = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "http://127.0.0.1:3000")]);
+        assert!(csrf_check(&Method::POST, &ok, &cookie_authn()).is_ok());
+        let evil = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "http://evil.example")]);
+        assert!(csrf_check(&Method::POST, &evil, &cookie_authn()).is_err());
+        assert!(csrf_check(&Method::POST, &evil, &Authn::Anonymous).is_err());
+        assert!(csrf_check(&Method::GET, &evil, &cookie_authn()).is_ok());
+    }
+
+    #[test]
+    fn cookie_writes_need_an_origin_but_token_writes_do_not() {
+        let bare = headers(&[(header::HOST, "127.0.0.1:3000")]);
+        assert!(csrf_check(&Method::POST, &bare, &cookie_authn()).is_err());
+        assert!(csrf_check(&Method::POST, &bare, &Authn::Anonymous).is_ok());
+        let referer = headers(&[(header::HOST, "h:1"), (header::REFERER, "http://h:1/admin")]);
+        assert!(csrf_check(&Method::POST, &referer, &cookie_authn()).is_ok());
+    }
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let h = headers(&[(header::COOKIE, "a=1; cortex_session=tok; b=2")]);
+        assert_eq!(session_cookie(&h).as_deref(), Some("tok"));
+        assert_eq!(session_cookie(&headers(&[(header::COOKIE, "cortex_session=")])), None);
+    }
+}

@@ -1,0 +1,254 @@
+//! Configuration: defaults < optional TOML file < `CORTEX_*` environment variables and `.env`.
+//!
+//! Bad config refuses to start with one clear line (see [`ConfigError`]).
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, coloured when on a terminal.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Everything Cortex reads at start-up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Address the HTTP server listens on (`CORTEX_ADDR`).
+    pub addr: SocketAddr,
+    /// Folder for the SQLite database, generated secrets, snapshots and spools (`CORTEX_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…` (`DATABASE_URL` or `CORTEX_DATABASE_URL`). Empty: SQLite in the data dir.
+    #[serde(default, skip_serializing)]
+    pub database_url: Option<SecretString>,
+    /// HS256 key for session tokens (`CORTEX_JWT_SECRET`). Empty: generated into `data_dir/jwt.key`.
+    #[serde(default, skip_serializing)]
+    pub jwt_secret: Option<SecretString>,
+    /// URL people use to reach Cortex, for printed links and the CSRF origin check (`CORTEX_PUBLIC_URL`).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// How long a sign-in lasts (`CORTEX_SESSION_TTL`, e.g. `12h`).
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Largest accepted request body in bytes (`CORTEX_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Failed sign-ins allowed per client address and per username in `login_window` (`CORTEX_LOGIN_MAX_FAILURES`).
+    pub login_max_failures: u32,
+    /// Window for the sign-in limit (`CORTEX_LOGIN_WINDOW`, e.g. `5m`).
+    #[serde(with = "humantime_serde")]
+    pub login_window: Duration,
+    /// Mark cookies `Secure` (`CORTEX_SECURE_COOKIES`). Defaults to true when `public_url` is https.
+    #[serde(default)]
+    pub secure_cookies: Option<bool>,
+    /// `pretty` or `json` (`CORTEX_LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// Log filter in `RUST_LOG` syntax (`CORTEX_LOG`).
+    pub log: String,
+    /// Largest pause between database reconnect attempts (`CORTEX_DB_RETRY_MAX`).
+    #[serde(with = "humantime_serde")]
+    pub db_retry_max: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            jwt_secret: None,
+            public_url: None,
+            session_ttl: Duration::from_secs(12 * 3600),
+            max_body_bytes: 1024 * 1024,
+            login_max_failures: 10,
+            login_window: Duration::from_secs(300),
+            secure_cookies: None,
+            log_format: LogFormat::Pretty,
+            log: "info,sqlx=warn,tower_http=info".into(),
+            db_retry_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the configuration cannot be used. Printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (or `CORTEX_CONFIG`) if given, then `.env` and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is worth refusing.
+        if let Err(e) = dotenvy::dotenv() {
+            if !e.not_found() {
+                return Err(ConfigError::Invalid(format!(".env: {e}")));
+            }
+        }
+        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("CORTEX_CONFIG").map(PathBuf::from));
+        Self::from_figment(Self::figment(file.as_deref()))
+    }
+
+    /// The layered sources, without reading `.env` (tests use this with their own env).
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut f = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            f = f.merge(Toml::file_exact(path));
+        }
+        f.merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+            .merge(Env::prefixed("CORTEX_").ignore(&["CONFIG"]))
+    }
+
+    /// Extracts and validates a config from layered sources.
+    pub fn from_figment(f: Figment) -> Result<Self, ConfigError> {
+        let cfg: Config = f.extract().map_err(|e| ConfigError::Invalid(one_line(&e)))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.backend()?;
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid("CORTEX_MAX_BODY_BYTES must be at least 1024".into()));
+        }
+        if self.session_ttl < Duration::from_secs(60) {
+            return Err(ConfigError::Invalid("CORTEX_SESSION_TTL must be at least 1m".into()));
+        }
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| ConfigError::Invalid(format!("CORTEX_PUBLIC_URL `{url}` is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ConfigError::Invalid(format!("CORTEX_PUBLIC_URL `{url}` must start with http:// or https://")));
+            }
+        }
+        if let Some(secret) = &self.jwt_secret {
+            use secrecy::ExposeSecret;
+            if secret.expose_secret().len() < 32 {
+                return Err(ConfigError::Invalid("CORTEX_JWT_SECRET must be at least 32 characters".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        use secrecy::ExposeSecret;
+        match &self.database_url {
+            Some(url) if !url.expose_secret().trim().is_empty() => url.expose_secret().trim().to_string(),
+            _ => format!("sqlite://{}", self.data_dir.join("cortex.db").display()),
+        }
+    }
+
+    /// Which backend the database URL names; refuses unknown schemes.
+    pub fn backend(&self) -> Result<Backend, ConfigError> {
+        let url = self.database_url();
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            other => Err(ConfigError::Invalid(format!(
+                "DATABASE_URL has unknown scheme `{other}`: use sqlite://PATH or postgres://USER@HOST/DB"
+            ))),
+        }
+    }
+
+    /// Whether cookies carry the `Secure` flag.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies
+            .unwrap_or_else(|| self.public_url.as_deref().is_some_and(|u| u.starts_with("https://")))
+    }
+
+    /// The base URL for links printed to the operator.
+    pub fn base_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+fn one_line(e: &figment::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(key) = e.path.last() {
+        if !s.contains(key.as_str()) {
+            s = format!("{s} (key `{}`, env CORTEX_{})", key, key.to_uppercase());
+        }
+    }
+    s.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_use_sqlite_in_the_data_dir() {
+        let cfg = Config::default();
+        assert_eq!(cfg.backend().unwrap(), Backend::Sqlite);
+        assert!(cfg.database_url().ends_with("data/cortex.db"));
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file("cortex.toml", "addr = \"0.0.0.0:4000\"\nlog_format = \"json\"\n")?;
+            jail.set_env("CORTEX_ADDR", "127.0.0.1:5000");
+            jail.set_env("DATABASE_URL", "postgres://postgres@127.0.0.1/cortex");
+            let cfg = Config::from_figment(Config::figment(Some(Path::new("cortex.toml")))).unwrap();
+            assert_eq!(cfg.addr.port(), 5000);
+            assert_eq!(cfg.log_format, LogFormat::Json);
+            assert_eq!(cfg.backend().unwrap(), Backend::Postgres);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_give_one_clear_line() {
+        Jail::expect_with(|jail| {
+            jail.set_env("CORTEX_ADDR", "not-an-address");
+            let err = Config::from_figment(Config::figment(None)).unwrap_err().to_string();
+            assert!(err.contains("addr"), "{err}");
+            assert!(!err.contains('\n'));
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "mysql://root@localhost/x");
+            let err = Config::from_figment(Config::figment(None)).unwrap_err().to_string();
+            assert!(err.contains("unknown scheme `mysql`"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("CORTEX_JWT_SECRET", "short");
+            assert!(Config::from_figment(Config::figment(None)).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,16 @@
+//! cortex-server: all of Cortex's IO. Configuration, storage (SQLite and Postgres), auth,
+//! the audit log, health and metrics. It never depends on the Leptos app.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod fsutil;
+pub mod health;
+pub mod probes;
+pub mod services;
+pub mod status;
+pub mod store;
+pub mod telemetry;
+
+pub use error::ApiError;
+pub use services::Services;

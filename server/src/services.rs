@@ -1,0 +1,56 @@
+//! The hub's services, built once at start-up and shared by handlers and server functions.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::auth::{jwt, AuthService, AuthSettings};
+use crate::config::{Backend, Config};
+use crate::health::DbHealth;
+use crate::store::{self, DynStore};
+
+/// Everything a request may need. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub store: DynStore,
+    pub auth: AuthService,
+    pub health: DbHealth,
+    pub started_at: Instant,
+}
+
+/// Why the hub cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data dir {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("session signing key: {0}")]
+    SigningKey(std::io::Error),
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+}
+
+impl Services {
+    /// Checks the data dir, loads or creates the signing key and opens the store (lazily).
+    pub fn build(config: Config) -> Result<Self, StartError> {
+        crate::fsutil::ensure_writable_dir(&config.data_dir)
+            .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
+        let secret = jwt::load_or_create_secret(config.jwt_secret.as_ref(), &config.data_dir).map_err(StartError::SigningKey)?;
+        let store = store::open(&config)?;
+        let auth = AuthService::new(
+            store.clone(),
+            jwt::SessionKeys::from_secret(&secret),
+            AuthSettings {
+                session_ttl: config.session_ttl,
+                secure_cookies: config.cookies_secure(),
+                login_max_failures: config.login_max_failures,
+                login_window: config.login_window,
+            },
+        );
+        Ok(Self { config: Arc::new(config), store, auth, health: DbHealth::default(), started_at: Instant::now() })
+    }
+
+    /// The storage backend in use.
+    pub fn backend(&self) -> Backend {
+        self.store.backend()
+    }
+}

@@ -1,0 +1,211 @@
+//! Storage: one trait, one method per use case, two implementations (SQLite and Postgres).
+//!
+//! Every method that changes state takes the [`AuditRecord`] describing the change and writes
+//! both in one transaction, so the audit log can never miss a change or record one that
+//! did not happen.
+
+mod common;
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use cortex_core::audit::{AuditEntry, AuditQuery, AuditRecord};
+use cortex_core::user::{TokenId, TokenSummary, UserId, UserSummary};
+use cortex_core::Role;
+use std::sync::Arc;
+
+use crate::config::{Backend, Config};
+
+/// Storage failures, by what the caller can do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (e.g. the username is taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// The named row does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The database cannot be reached right now.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; logged with details, shown to users as an internal error.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    pub(crate) fn from_sqlx(e: sqlx::Error, conflict: &str) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(conflict.to_string()),
+            sqlx::Error::RowNotFound => StoreError::NotFound("not found".into()),
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::from_sqlx(e, "already exists")
+    }
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user with the password hash, for sign-in. Never leaves the server.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user: UserSummary,
+    pub password_hash: String,
+}
+
+/// A new user to insert.
+#[derive(Debug, Clone)]
+pub struct UserForCreate {
+    pub id: UserId,
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new API token to insert; `secret_hash` is the SHA-256 of the secret.
+#[derive(Debug, Clone)]
+pub struct TokenForCreate {
+    pub summary: TokenSummary,
+    pub secret_hash: String,
+}
+
+/// A sign-in session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: UserId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// When a new user may be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateUserRule {
+    /// Always (an admin adds a user).
+    Any,
+    /// Only when there are no users yet (first-admin setup); consumes the setup token.
+    FirstUser,
+}
+
+/// The storage interface: one method per use case.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+    /// Checks the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// How many users exist.
+    async fn count_users(&self) -> StoreResult<i64>;
+    /// Inserts a user and its audit record.
+    async fn create_user(&self, user: UserForCreate, rule: CreateUserRule, audit: AuditRecord) -> StoreResult<UserSummary>;
+    /// Looks a user up by name, with the password hash.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Lists users by name.
+    async fn list_users(&self) -> StoreResult<Vec<UserSummary>>;
+    /// Changes a user's role. Refuses to remove the last admin. The store fills the audit
+    /// record's target, before and after from the rows it changes.
+    async fn set_user_role(&self, id: UserId, role: Role, audit: AuditRecord) -> StoreResult<UserSummary>;
+    /// Deletes a user and their sessions. Refuses to delete the last admin. Fills target and before.
+    async fn delete_user(&self, id: UserId, audit: AuditRecord) -> StoreResult<UserSummary>;
+
+    /// Records a new session (sign-in).
+    async fn create_session(&self, session: SessionRecord, audit: AuditRecord) -> StoreResult<()>;
+    /// The live session and its user, if the session exists and has not expired at `now`.
+    async fn session_user(&self, session_id: &str, now: DateTime<Utc>) -> StoreResult<Option<UserSummary>>;
+    /// Ends a session (sign-out). Ending an unknown session is not an error.
+    async fn delete_session(&self, session_id: &str, audit: AuditRecord) -> StoreResult<()>;
+
+    /// Inserts an API token.
+    async fn create_token(&self, token: TokenForCreate, audit: AuditRecord) -> StoreResult<TokenSummary>;
+    /// Finds a token by the hash of its secret (including revoked and expired ones).
+    async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenSummary>>;
+    /// Notes that a token was used (best effort, not audited).
+    async fn touch_token(&self, id: TokenId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Lists tokens, newest first.
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenSummary>>;
+    /// Revokes a token. Fills the audit record's target, before and after.
+    async fn revoke_token(&self, id: TokenId, at: DateTime<Utc>, audit: AuditRecord) -> StoreResult<TokenSummary>;
+
+    /// Reads a setting.
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Writes a setting (audited unless `audit` is `None`, for internal bookkeeping such as the setup token hash).
+    async fn put_setting(&self, key: &str, value: &str, audit: Option<AuditRecord>) -> StoreResult<()>;
+
+    /// Appends an audit record that goes with no other change (e.g. a CLI action).
+    async fn append_audit(&self, audit: AuditRecord) -> StoreResult<AuditEntry>;
+    /// Lists audit entries, newest first, filtered.
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
+    /// Reads the chain in ascending order from `after_seq`, for verification.
+    async fn audit_chain(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// A shared store handle.
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store the config names, without connecting yet (connections are made lazily,
+/// so a hub whose database is down still starts and reports it on `/readyz`).
+pub fn open(config: &Config) -> Result<DynStore, StoreError> {
+    let url = config.database_url();
+    let store: DynStore = match config.backend().map_err(|e| StoreError::Other(e.to_string()))? {
+        Backend::Sqlite => Arc::new(sqlite::SqliteStore::open_lazy(&url)?),
+        Backend::Postgres => Arc::new(postgres::PgStore::open_lazy(&url)?),
+    };
+    Ok(store)
+}
+
+/// Settings key holding the SHA-256 of the one-time setup token.
+pub const SETUP_TOKEN_SETTING: &str = "setup_token_sha256";
+
+/// Rounds a time to the millisecond precision the database keeps (for comparing round trips).
+pub fn ms_precision(t: DateTime<Utc>) -> DateTime<Utc> {
+    from_ms(ms(t))
+}
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+pub(crate) fn parse_role(s: &str) -> StoreResult<Role> {
+    s.parse().map_err(|e: cortex_core::role::UnknownRole| StoreError::Other(e.to_string()))
+}
+
+pub(crate) fn parse_uuid(s: &str) -> StoreResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(s).map_err(|e| StoreError::Other(format!("bad id `{s}` in database: {e}")))
+}
+
+pub(crate) fn parse_json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
+}
+
+/// Computes the next chain entry after `(last_seq, last_hash)`.
+pub(crate) fn next_entry(last: Option<(i64, String)>, at: DateTime<Utc>, record: AuditRecord) -> AuditEntry {
+    let (last_seq, prev_hash) = last.unwrap_or((0, cortex_core::audit::GENESIS_HASH.to_string()));
+    let seq = last_seq + 1;
+    // Millisecond precision is what the database keeps, so hash exactly that.
+    let at = from_ms(ms(at));
+    let hash = cortex_core::audit::entry_hash(seq, at, &record, &prev_hash);
+    AuditEntry { seq, at, record, prev_hash, hash }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern used with `ESCAPE '\'`.
+pub(crate) fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

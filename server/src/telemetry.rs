@@ -1,0 +1,59 @@
+//! Logs, request ids and Prometheus metrics.
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Instant;
+use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+
+use crate::config::{Config, LogFormat};
+
+/// Installs the global tracing subscriber: pretty for people, JSON when `CORTEX_LOG_FORMAT=json`.
+/// `RUST_LOG`, when set, wins over `CORTEX_LOG`. Safe to call more than once.
+pub fn init_tracing(config: &Config) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log));
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match config.log_format {
+        LogFormat::Json => registry.with(fmt::layer().json().flatten_event(true).with_current_span(true)).try_init(),
+        LogFormat::Pretty => registry.with(fmt::layer().compact()).try_init(),
+    };
+}
+
+/// The process-wide Prometheus recorder (installed once; every hub in the process shares it).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("duration_seconds".into()),
+                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(h) => h,
+                // Another recorder is installed (embedding app): render an empty one of our own.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// Axum middleware: counts requests and times them by method, route template and status.
+pub async fn track_http(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| if req.uri().path().starts_with("/pkg/") { "/pkg/*".into() } else { "unmatched".into() });
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("cortex_http_requests_total", &labels).increment(1);
+    metrics::histogram!("cortex_http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    res
+}

@@ -1,0 +1,190 @@
+//! The command line: `serve`, `migrate`, `doctor`, `admin create`, `token create|list|revoke`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+use cortex_core::audit::AuditRecord;
+use cortex_core::user::TokenId;
+use cortex_core::Role;
+use cortex_server::config::Config;
+use cortex_server::Services;
+
+/// Cortex: a neuron federation hub and realtime layout mutation engine.
+///
+/// Configuration comes from defaults, then an optional TOML file (--config or CORTEX_CONFIG),
+/// then `.env` and CORTEX_* environment variables. With no DATABASE_URL, data lives in SQLite
+/// under CORTEX_DATA_DIR (default ./data).
+#[derive(Debug, Parser)]
+#[command(name = "cortex", version, propagate_version = true)]
+pub struct Cli {
+    /// A TOML config file (keys as in the README's configuration table, lowercase).
+    #[arg(long, global = true, env = "CORTEX_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub: web console, API and background jobs. Prints the URL and, on first start, a one-time setup link.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check configuration, data dir, database and audit-chain integrity; exit 1 on any problem.
+    Doctor,
+    /// Manage admin users.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user. The password is read from the first line of standard input, or from CORTEX_ADMIN_PASSWORD.
+    Create(AdminCreate),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminCreate {
+    /// Login name: 3-64 of a-z 0-9 . _ -
+    #[arg(long)]
+    pub username: String,
+    /// viewer, operator, editor or admin.
+    #[arg(long, default_value = "admin")]
+    pub role: Role,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print its secret (shown once).
+    Create {
+        /// A name that says who uses it, e.g. `ci-deploy`.
+        #[arg(long)]
+        name: String,
+        /// viewer, operator, editor or admin.
+        #[arg(long)]
+        role: Role,
+        /// Expire after this many days (default: never).
+        #[arg(long)]
+        ttl_days: Option<u32>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id (see `token list`).
+    Revoke {
+        /// The token's id.
+        id: uuid::Uuid,
+    },
+}
+
+/// Opens the store for a one-shot command: migrate first, so commands work on a new data dir.
+async fn services(config: Config) -> anyhow::Result<Services> {
+    let services = Services::build(config)?;
+    services.store.ping().await.map_err(|e| anyhow::anyhow!("cannot reach the database: {e}"))?;
+    services.store.migrate().await?;
+    Ok(services)
+}
+
+/// Runs a one-shot command (everything but `serve`).
+pub async fn run_command(command: Command, config: Config) -> anyhow::Result<i32> {
+    match command {
+        Command::Serve => unreachable!("serve is handled by main"),
+        Command::Migrate => {
+            let backend = config.backend()?;
+            services(config).await?;
+            println!("migrations applied ({})", backend.as_str());
+            Ok(0)
+        }
+        Command::Doctor => doctor(config).await,
+        Command::Admin(AdminCommand::Create(a)) => {
+            let password = match std::env::var("CORTEX_ADMIN_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprintln!("password (12+ characters), then Enter:");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let s = services(config).await?;
+            let user = s.auth.create_user("cli", &a.username, &password, a.role).await.map_err(cortex_server::ApiError::from)?;
+            println!("created {} ({})", user.username, user.role);
+            Ok(0)
+        }
+        Command::Token(TokenCommand::Create { name, role, ttl_days }) => {
+            let s = services(config).await?;
+            let created = cortex_server::auth::tokens::create(&s.store, "cli", &name, role, ttl_days)
+                .await
+                .map_err(cortex_server::ApiError::from)?;
+            eprintln!("token `{}` ({}) created; this secret is shown once:", created.token.name, created.token.role);
+            println!("{}", created.secret);
+            Ok(0)
+        }
+        Command::Token(TokenCommand::List) => {
+            let s = services(config).await?;
+            println!("{:<36}  {:<24}  {:<8}  {:<10}  expires", "id", "name", "role", "state");
+            for t in s.store.list_tokens().await? {
+                let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                let expires = t.expires_at.map(|e| e.to_rfc3339()).unwrap_or_else(|| "never".into());
+                println!("{:<36}  {:<24}  {:<8}  {:<10}  {expires}", t.id, t.name, t.role, state);
+            }
+            Ok(0)
+        }
+        Command::Token(TokenCommand::Revoke { id }) => {
+            let s = services(config).await?;
+            let audit = AuditRecord {
+                actor: "cli".into(),
+                action: "token.revoke".into(),
+                target: String::new(),
+                before: serde_json::Value::Null,
+                after: serde_json::Value::Null,
+            };
+            let t = s.store.revoke_token(TokenId(id), chrono::Utc::now(), audit).await?;
+            println!("revoked {} ({})", t.name, t.id);
+            Ok(0)
+        }
+    }
+}
+
+async fn doctor(config: Config) -> anyhow::Result<i32> {
+    let mut problems = 0;
+    let mut check = |ok: bool, what: String| {
+        println!("{} {what}", if ok { "ok  " } else { "FAIL" });
+        if !ok {
+            problems += 1;
+        }
+    };
+    check(true, format!("configuration loads (backend {})", config.backend()?.as_str()));
+    let writable = cortex_server::fsutil::ensure_writable_dir(&config.data_dir);
+    check(writable.is_ok(), format!("data dir {} is writable {}", config.data_dir.display(), err_suffix(&writable)));
+    let services = match Services::build(config) {
+        Ok(s) => s,
+        Err(e) => {
+            check(false, format!("services start: {e}"));
+            return Ok(1);
+        }
+    };
+    let ping = services.store.ping().await;
+    check(ping.is_ok(), format!("database answers {}", err_suffix(&ping)));
+    if ping.is_ok() {
+        let migrated = services.store.migrate().await;
+        check(migrated.is_ok(), format!("schema is current {}", err_suffix(&migrated)));
+        let users = services.store.count_users().await.unwrap_or(0);
+        check(users > 0, format!("{users} admin user(s){}", if users == 0 { ": start `cortex serve` and open the setup link, or run `cortex admin create`" } else { "" }));
+        match cortex_server::status::verify_audit_chain(&services.store).await {
+            Ok(Ok(n)) => check(true, format!("audit chain intact ({n} entries)")),
+            Ok(Err(b)) => check(false, format!("audit chain broken: {b}")),
+            Err(e) => check(false, format!("audit chain unreadable: {e}")),
+        }
+    }
+    Ok(if problems == 0 { 0 } else { 1 })
+}
+
+fn err_suffix<T, E: std::fmt::Display>(r: &Result<T, E>) -> String {
+    match r {
+        Ok(_) => String::new(),
+        Err(e) => format!("({e})"),
+    }
+}

@@ -1,0 +1,102 @@
+//! HTTP plumbing around the Leptos app: the router, the API error mapping, JSON bodies for
+//! form endpoints, and the OpenAPI route.
+
+pub mod api_errors;
+pub mod json_forms;
+
+use axum::body::Body;
+use axum::extract::{FromRef, Request, State};
+use axum::http::HeaderName;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{middleware, Router};
+use cortex_app::{shell, App};
+use cortex_server::auth::AuthService;
+use cortex_server::config::Backend;
+use cortex_server::health::DbHealth;
+use cortex_server::Services;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// The router's state: each handler takes only the part it needs.
+#[derive(Clone)]
+pub struct HubState {
+    pub leptos: LeptosOptions,
+    pub services: Services,
+    pub metrics: PrometheusHandle,
+}
+
+impl FromRef<HubState> for LeptosOptions {
+    fn from_ref(s: &HubState) -> Self {
+        s.leptos.clone()
+    }
+}
+impl FromRef<HubState> for Services {
+    fn from_ref(s: &HubState) -> Self {
+        s.services.clone()
+    }
+}
+impl FromRef<HubState> for AuthService {
+    fn from_ref(s: &HubState) -> Self {
+        s.services.auth.clone()
+    }
+}
+impl FromRef<HubState> for DbHealth {
+    fn from_ref(s: &HubState) -> Self {
+        s.services.health.clone()
+    }
+}
+impl FromRef<HubState> for Backend {
+    fn from_ref(s: &HubState) -> Self {
+        s.services.backend()
+    }
+}
+impl FromRef<HubState> for PrometheusHandle {
+    fn from_ref(s: &HubState) -> Self {
+        s.metrics.clone()
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the whole router.
+pub fn router(state: HubState) -> Router {
+    let routes = generate_route_list(App);
+    let services = state.services.clone();
+    let context = move || provide_context(services.clone());
+    let leptos = state.leptos.clone();
+    let max_body = state.services.config.max_body_bytes;
+    let auth = (state.services.auth.clone(), state.services.health.clone());
+
+    Router::new()
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/{*fn_name}", get(server_fn).post(server_fn))
+        .leptos_routes_with_context(&state, routes, context, move || shell(leptos.clone()))
+        .merge(cortex_server::probes::router())
+        .fallback(leptos_axum::file_and_error_handler::<HubState, _>(shell))
+        // Layers run outside-in from the last one added.
+        .layer(middleware::from_fn(json_forms::json_to_form))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(middleware::from_fn_with_state(auth, cortex_server::auth::middleware::authenticate))
+        .layer(middleware::from_fn(api_errors::normalise))
+        .layer(middleware::from_fn(cortex_server::telemetry::track_http))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn server_fn(State(services): State<Services>, req: Request<Body>) -> impl IntoResponse {
+    handle_server_fns_with_context(move || provide_context(services.clone()), req).await
+}
+
+async fn openapi() -> impl IntoResponse {
+    axum::Json(cortex_app::openapi::document())
+}

@@ -1,0 +1,106 @@
+//! Shared helpers: start the real hub on port 0 with its own database, and sign in.
+
+#![allow(dead_code)]
+
+use cortex::{Application, RunningApp};
+use cortex_core::Role;
+use cortex_server::config::Config;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+
+pub const ADMIN: &str = "admin";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A running hub with its data dir.
+pub struct Hub {
+    pub app: RunningApp,
+    pub setup_token: Option<String>,
+    pub _dir: tempfile::TempDir,
+}
+
+/// Config for a test hub: port 0, a fresh SQLite data dir.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut cfg = Config::default();
+    cfg.addr = "127.0.0.1:0".parse().unwrap();
+    cfg.data_dir = dir.to_path_buf();
+    cfg.log = "warn".into();
+    cfg
+}
+
+/// Starts a hub on a fresh SQLite database and waits until it is ready.
+pub async fn start() -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    start_with(test_config(dir.path()), dir).await
+}
+
+/// Starts a hub with a given config.
+pub async fn start_with(cfg: Config, dir: tempfile::TempDir) -> Hub {
+    let app = Application::build(cfg).await.expect("hub builds").spawn();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(20), app.ready()).await.expect("hub becomes ready");
+    Hub { app, setup_token: ready.setup_token, _dir: dir }
+}
+
+/// A client that keeps cookies and sends a same-origin `Origin` (as a browser would).
+pub fn browser(hub: &Hub) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ORIGIN, hub.app.url().parse().unwrap());
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// A plain client: no cookies, no Origin.
+pub fn plain() -> Client {
+    Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+impl Hub {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.app.url())
+    }
+
+    /// Creates the first admin through the setup endpoint with a cookie-keeping client.
+    pub async fn setup_admin(&self) -> Client {
+        let c = browser(self);
+        let res = c
+            .post(self.url("/api/auth/setup"))
+            .json(&json!({"token": self.setup_token.clone().expect("setup token"), "username": ADMIN, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        c
+    }
+
+    /// Creates an API token with `role` using an admin client; returns the secret.
+    pub async fn token(&self, admin: &Client, name: &str, role: Role) -> String {
+        let res = admin
+            .post(self.url("/api/tokens/create"))
+            .json(&json!({"name": name, "role": role}))
+            .send()
+            .await
+            .unwrap();
+        let body = json_of(res, StatusCode::OK).await;
+        body["secret"].as_str().unwrap().to_string()
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn json_of(res: Response, status: StatusCode) -> Value {
+    let got = res.status();
+    let text = res.text().await.unwrap();
+    assert_eq!(got, status, "body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts an error response: status, `{"error":{"code"}}` and a non-empty message.
+pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> String {
+    let body = json_of(res, status).await;
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(!msg.is_empty(), "{body}");
+    msg
+}
