@@ -26,7 +26,7 @@ say "building the browser bundle and styles"
 cargo leptos build --frontend-only
 
 say "unit, contract (SQLite + Postgres) and integration tests"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 say "end-to-end tests (Playwright, Chromium, with and without JavaScript)"
 # The server binary the tests just built serves the bundle cargo-leptos built.

@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn flat_objects_become_forms() {
-        assert_eq!(to_form(br#"{"username":"a b","n":3,"x":null,"t":true}"#).unwrap(), "username=a+b&n=3&t=true");
+        assert_eq!(to_form(br#"{"username":"a b","n":3,"x":null,"t":true}"#).unwrap(), "n=3&t=true&username=a+b");
         assert_eq!(to_form(b"  ").unwrap(), "");
         assert!(to_form(b"[1]").unwrap_err().contains("JSON object"));
         assert!(to_form(br#"{"a":{"b":1}}"#).unwrap_err().contains("`a`"));
