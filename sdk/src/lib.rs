@@ -1,1 +1,118 @@
-pub fn x(){}
+//! cortex-sdk: a Rust client for the Cortex hub.
+//!
+//! Today it speaks the hub's HTTP API with an API token: liveness, readiness, status and the
+//! audit log. Neuron registration, the push channel and local rule evaluation are added as
+//! the hub grows them.
+
+use cortex_core::audit::{AuditEntry, AuditQuery};
+use cortex_core::ApiErrorBody;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// What can go wrong talking to a hub.
+#[derive(Debug, thiserror::Error)]
+pub enum SdkError {
+    /// The hub answered with an API error.
+    #[error("hub answered {status}: {}", .body.error.message)]
+    Api { status: u16, body: ApiErrorBody },
+    /// The hub could not be reached or answered something unreadable.
+    #[error("transport: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// The base URL is not usable.
+    #[error("bad hub URL: {0}")]
+    BadUrl(String),
+}
+
+/// The hub's `/readyz` answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Readiness {
+    pub status: String,
+    pub backend: String,
+    pub database_ok: bool,
+    pub error: Option<String>,
+}
+
+/// A client for one hub.
+#[derive(Debug, Clone)]
+pub struct HubClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl HubClient {
+    /// A client for the hub at `base_url` (e.g. `http://127.0.0.1:3000`), with an optional API token.
+    pub fn new(base_url: &str, token: Option<String>) -> Result<Self, SdkError> {
+        let base = base_url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(SdkError::BadUrl(format!("`{base_url}` must start with http:// or https://")));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(SdkError::Transport)?;
+        Ok(Self { base, token, http })
+    }
+
+    /// True when the hub process answers `/healthz`.
+    pub async fn alive(&self) -> Result<bool, SdkError> {
+        Ok(self.http.get(format!("{}/healthz", self.base)).send().await?.status().is_success())
+    }
+
+    /// The hub's readiness (database state). A degraded hub answers 503 with the same body.
+    pub async fn readiness(&self) -> Result<Readiness, SdkError> {
+        Ok(self.http.get(format!("{}/readyz", self.base)).send().await?.json().await?)
+    }
+
+    /// The hub's status (needs a `viewer` token).
+    pub async fn status(&self) -> Result<serde_json::Value, SdkError> {
+        self.get("/api/status", &[]).await
+    }
+
+    /// Audit entries, newest first (needs a `viewer` token).
+    pub async fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, SdkError> {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(v) = &q.actor {
+            params.push(("actor", v.clone()));
+        }
+        if let Some(v) = &q.action {
+            params.push(("action", v.clone()));
+        }
+        if let Some(v) = &q.target {
+            params.push(("target", v.clone()));
+        }
+        if let Some(v) = q.before_seq {
+            params.push(("before_seq", v.to_string()));
+        }
+        params.push(("limit", q.page_size().to_string()));
+        self.get("/api/audit", &params).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, SdkError> {
+        let mut req = self.http.get(format!("{}{path}", self.base)).query(query);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        if status.is_success() {
+            Ok(res.json().await?)
+        } else {
+            let body = res.json::<ApiErrorBody>().await.unwrap_or_else(|_| {
+                ApiErrorBody::new(cortex_core::ErrorCode::Internal, format!("HTTP {status} without an error body"))
+            });
+            Err(SdkError::Api { status: status.as_u16(), body })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_urls_without_a_scheme() {
+        assert!(matches!(HubClient::new("localhost:3000", None), Err(SdkError::BadUrl(_))));
+        assert!(HubClient::new("http://127.0.0.1:3000/", None).is_ok());
+    }
+}

@@ -104,3 +104,32 @@ pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Stri
     assert!(!msg.is_empty(), "{body}");
     msg
 }
+
+/// A fresh Postgres database for one test; dropped by [`PgDb::drop_db`].
+pub struct PgDb {
+    pub url: String,
+    base: String,
+    name: String,
+}
+
+impl PgDb {
+    /// Creates `cortex_it_<random>` on `CORTEX_TEST_PG_URL` (default the local server).
+    pub async fn create() -> PgDb {
+        use sqlx::Connection;
+        let base = std::env::var("CORTEX_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let name = format!("cortex_it_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+            .await
+            .unwrap_or_else(|e| panic!("Postgres at {base} is needed (start it, or set CORTEX_TEST_PG_URL): {e}"));
+        sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.unwrap();
+        PgDb { url: format!("{base}/{name}"), base, name }
+    }
+
+    /// Drops the database (call at the end of a passing test).
+    pub async fn drop_db(self) {
+        use sqlx::Connection;
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{}/postgres", self.base)).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).execute(&mut admin).await;
+        }
+    }
+}
