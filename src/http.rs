@@ -72,11 +72,10 @@ pub fn router(state: HubState) -> Router {
     let max_body = state.services.config.max_body_bytes;
     let auth = (state.services.auth.clone(), state.services.health.clone());
 
-    Router::new()
+    let app = Router::new()
         .route("/api/openapi.json", get(openapi))
         .route("/api/{*fn_name}", get(server_fn).post(server_fn))
         .leptos_routes_with_context(&state, routes, context, move || shell(leptos.clone()))
-        .merge(cortex_server::probes::router())
         .fallback(leptos_axum::file_and_error_handler::<HubState, _>(shell))
         // Layers run outside-in from the last one added.
         .layer(middleware::from_fn(json_forms::json_to_form))
@@ -84,11 +83,14 @@ pub fn router(state: HubState) -> Router {
         .layer(middleware::from_fn_with_state(auth, cortex_server::auth::middleware::authenticate))
         .layer(middleware::from_fn(api_errors::normalise))
         .layer(middleware::from_fn(cortex_server::telemetry::track_http))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        }));
+    // Probes are polled constantly by load balancers and monitors: they skip the request log,
+    // the HTTP metrics and the auth lookup, so they stay cheap and keep the metrics meaningful.
+    app.merge(cortex_server::probes::router())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
 }

@@ -187,8 +187,9 @@ async fn probes_and_metrics_answer() {
     assert!(h.headers().get("x-request-id").is_some(), "every response carries a request id");
     let r = json_of(c.get(hub.url("/readyz")).send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(r["database_ok"], true);
+    c.get(hub.url("/api/auth/me")).send().await.unwrap();
     let m = c.get(hub.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(m.contains("cortex_http_requests_total"), "{m}");
+    assert!(m.contains("cortex_http_requests_total") && m.contains("route=\"/api/auth/me\""), "{m}");
 }
 
 #[tokio::test]

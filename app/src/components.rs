@@ -82,3 +82,17 @@ pub const CARD: &str = "rounded-lg border border-slate-200 bg-white p-6 shadow-s
 pub fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
+
+/// Clears a form after its action succeeds (the hydrated page keeps the inputs otherwise;
+/// without JavaScript the page reloads empty anyway).
+pub fn reset_on_success<I, O>(action: ServerAction<I>, form: NodeRef<leptos::html::Form>)
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if let (Some(Ok(_)), Some(f)) = (action.value().get(), form.get()) {
+            f.reset();
+        }
+    });
+}

@@ -103,6 +103,7 @@ test('an admin creates an API token, sees it once, and finds it in the audit log
   await tokens.getByRole('button', { name: 'Create token' }).click();
   await expect(page.locator('#new-token-secret')).toHaveText(/^ctx_[A-Za-z0-9_-]{43}$/);
   await expect(page.locator('tr[data-token="e2e-deploy"]')).toContainText('operator');
+  await expect(tokens.getByLabel('Name')).toHaveValue('');
   await page.reload();
   await expect(page.locator('#new-token-secret')).toHaveCount(0);
 

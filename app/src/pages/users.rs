@@ -6,7 +6,7 @@ use leptos_meta::Title;
 
 use crate::api::tokens::{list_tokens, take_new_token_secret, CreateToken, RevokeToken};
 use crate::api::users::{list_users, CreateUser, DeleteUser, SetUserRole};
-use crate::components::{fmt_time, ActionError, ErrorBox, Field, Loading, RoleSelect, BUTTON, BUTTON_DANGER, CARD};
+use crate::components::{fmt_time, reset_on_success, ActionError, ErrorBox, Field, Loading, RoleSelect, BUTTON, BUTTON_DANGER, CARD};
 
 /// The users and tokens page.
 #[component]
@@ -28,6 +28,8 @@ fn UsersSection() -> impl IntoView {
         move || (create.version().get(), delete.version().get(), set_role.version().get()),
         |_| list_users(),
     );
+    let form = NodeRef::new();
+    reset_on_success(create, form);
     view! {
         <section class=format!("{CARD} mt-6") id="users">
             <h2 class="text-lg font-semibold">"Users"</h2>
@@ -43,7 +45,7 @@ fn UsersSection() -> impl IntoView {
             </Suspense>
             <h3 class="mt-6 text-sm font-semibold">"Add a user"</h3>
             <ActionError action=create/>
-            <ActionForm action=create>
+            <ActionForm action=create node_ref=form>
                 <div class="mt-2 grid items-end gap-3 sm:grid-cols-4">
                     <Field label="Username" name="username" autocomplete="off"/>
                     <Field label="Password" name="password" kind="password" autocomplete="new-password"/>
@@ -94,6 +96,8 @@ fn TokensSection() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
+    let form = NodeRef::new();
+    reset_on_success(create, form);
     // Without JavaScript the new secret comes back through a one-time cookie.
     let flashed = Resource::new(|| (), |_| take_new_token_secret());
     let secret = move || match create.value().get() {
@@ -127,7 +131,7 @@ fn TokensSection() -> impl IntoView {
             </Suspense>
             <h3 class="mt-6 text-sm font-semibold">"Create a token"</h3>
             <ActionError action=create/>
-            <ActionForm action=create>
+            <ActionForm action=create node_ref=form>
                 <div class="mt-2 grid items-end gap-3 sm:grid-cols-4">
                     <Field label="Name" name="name" autocomplete="off"/>
                     <label class="block text-sm font-medium text-slate-700">"Role" <div class="mt-1"><RoleSelect name="role"/></div></label>
