@@ -17,7 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 async fn bare_axum() -> SocketAddr {
@@ -29,10 +32,12 @@ async fn bare_axum() -> SocketAddr {
 }
 
 async fn cortex_hub(dir: &std::path::Path) -> SocketAddr {
-    let mut cfg = cortex_server::config::Config::default();
-    cfg.addr = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = dir.to_path_buf();
-    cfg.log = "error".into();
+    let cfg = cortex_server::config::Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        log: "error".into(),
+        ..Default::default()
+    };
     let app = cortex::Application::build(cfg).await.unwrap().spawn();
     app.ready().await;
     app.addr
@@ -46,7 +51,10 @@ async fn load(url: String, connections: u64, secs: u64) -> f64 {
     for _ in 0..connections {
         let (url, done) = (url.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
             while Instant::now() < deadline {
                 if let Ok(r) = client.get(&url).send().await {
                     if r.status().is_success() && r.bytes().await.is_ok() {
@@ -80,9 +88,16 @@ fn time_to_first_200(dir: &std::path::Path, port: u16) -> Duration {
         .spawn()
         .expect("cortex starts");
     let url = format!("http://127.0.0.1:{port}/healthz");
-    let agent = reqwest::blocking::Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
+    let agent = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
     let took = loop {
-        if agent.get(&url).send().is_ok_and(|r| r.status().is_success()) {
+        if agent
+            .get(&url)
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+        {
             break start.elapsed();
         }
         if start.elapsed() > Duration::from_secs(20) {
@@ -96,7 +111,11 @@ fn time_to_first_200(dir: &std::path::Path, port: u16) -> Duration {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn main() {
@@ -106,13 +125,19 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
 
     println!("== /healthz throughput: {rounds} rounds x {secs} s each, {conns} keep-alive connections, loopback");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (bare, hub) = rt.block_on(async { (bare_axum().await, cortex_hub(dir.path()).await) });
     let (mut b, mut h, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         let rb = rt.block_on(load(format!("http://{bare}/healthz"), conns, secs));
         let rh = rt.block_on(load(format!("http://{hub}/healthz"), conns, secs));
-        println!("round {round}: bare axum {rb:>9.0} req/s   cortex {rh:>9.0} req/s   ratio {:.2}", rh / rb);
+        println!(
+            "round {round}: bare axum {rb:>9.0} req/s   cortex {rh:>9.0} req/s   ratio {:.2}",
+            rh / rb
+        );
         b.push(rb);
         h.push(rh);
         ratios.push(rh / rb);
@@ -133,10 +158,21 @@ fn main() {
     for _ in 0..7 {
         starts.push(time_to_first_200(data.path(), free_port()).as_secs_f64() * 1000.0);
         let t = Instant::now();
-        Command::new(env!("CARGO_BIN_EXE_cortex")).arg("--version").stdout(Stdio::null()).status().unwrap();
+        Command::new(env!("CARGO_BIN_EXE_cortex"))
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
         versions.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let (s, v) = (median(starts.clone()), median(versions));
-    println!("runs (ms): {}", starts.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(" "));
+    println!(
+        "runs (ms): {}",
+        starts
+            .iter()
+            .map(|x| format!("{x:.1}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!("median: serve -> first 200 {s:.1} ms (target < 1000 ms); `cortex --version` {v:.1} ms; ratio {:.1}", s / v);
 }

@@ -82,7 +82,11 @@ pub enum TokenCommand {
 /// Opens the store for a one-shot command: migrate first, so commands work on a new data dir.
 async fn services(config: Config) -> anyhow::Result<Services> {
     let services = Services::build(config)?;
-    services.store.ping().await.map_err(|e| anyhow::anyhow!("cannot reach the database: {e}"))?;
+    services
+        .store
+        .ping()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the database: {e}"))?;
     services.store.migrate().await?;
     Ok(services)
 }
@@ -109,39 +113,61 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<i32
                 }
             };
             let s = services(config).await?;
-            let user = s.auth.create_user("cli", &a.username, &password, a.role).await.map_err(cortex_server::ApiError::from)?;
+            let user = s
+                .auth
+                .create_user("cli", &a.username, &password, a.role)
+                .await
+                .map_err(cortex_server::ApiError::from)?;
             println!("created {} ({})", user.username, user.role);
             Ok(0)
         }
-        Command::Token(TokenCommand::Create { name, role, ttl_days }) => {
+        Command::Token(TokenCommand::Create {
+            name,
+            role,
+            ttl_days,
+        }) => {
             let s = services(config).await?;
-            let created = cortex_server::auth::tokens::create(&s.store, "cli", &name, role, ttl_days)
-                .await
-                .map_err(cortex_server::ApiError::from)?;
-            eprintln!("token `{}` ({}) created; this secret is shown once:", created.token.name, created.token.role);
+            let created =
+                cortex_server::auth::tokens::create(&s.store, "cli", &name, role, ttl_days)
+                    .await
+                    .map_err(cortex_server::ApiError::from)?;
+            eprintln!(
+                "token `{}` ({}) created; this secret is shown once:",
+                created.token.name, created.token.role
+            );
             println!("{}", created.secret);
             Ok(0)
         }
         Command::Token(TokenCommand::List) => {
             let s = services(config).await?;
-            println!("{:<36}  {:<24}  {:<8}  {:<10}  expires", "id", "name", "role", "state");
+            println!(
+                "{:<36}  {:<24}  {:<8}  {:<10}  expires",
+                "id", "name", "role", "state"
+            );
             for t in s.store.list_tokens().await? {
-                let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
-                let expires = t.expires_at.map(|e| e.to_rfc3339()).unwrap_or_else(|| "never".into());
-                println!("{:<36}  {:<24}  {:<8}  {:<10}  {expires}", t.id, t.name, t.role, state);
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                let expires = t
+                    .expires_at
+                    .map(|e| e.to_rfc3339())
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{:<36}  {:<24}  {:<8}  {:<10}  {expires}",
+                    t.id, t.name, t.role, state
+                );
             }
             Ok(0)
         }
         Command::Token(TokenCommand::Revoke { id }) => {
             let s = services(config).await?;
-            let audit = AuditRecord {
-                actor: "cli".into(),
-                action: "token.revoke".into(),
-                target: String::new(),
-                before: serde_json::Value::Null,
-                after: serde_json::Value::Null,
-            };
-            let t = s.store.revoke_token(TokenId(id), chrono::Utc::now(), audit).await?;
+            let audit = AuditRecord::new("cli", "token.revoke", String::new());
+            let t = s
+                .store
+                .revoke_token(TokenId(id), chrono::Utc::now(), audit)
+                .await?;
             println!("revoked {} ({})", t.name, t.id);
             Ok(0)
         }
@@ -156,9 +182,22 @@ async fn doctor(config: Config) -> anyhow::Result<i32> {
             problems += 1;
         }
     };
-    check(true, format!("configuration loads (backend {})", config.backend()?.as_str()));
+    check(
+        true,
+        format!(
+            "configuration loads (backend {})",
+            config.backend()?.as_str()
+        ),
+    );
     let writable = cortex_server::fsutil::ensure_writable_dir(&config.data_dir);
-    check(writable.is_ok(), format!("data dir {} is writable {}", config.data_dir.display(), err_suffix(&writable)));
+    check(
+        writable.is_ok(),
+        format!(
+            "data dir {} is writable {}",
+            config.data_dir.display(),
+            err_suffix(&writable)
+        ),
+    );
     let services = match Services::build(config) {
         Ok(s) => s,
         Err(e) => {
@@ -167,12 +206,28 @@ async fn doctor(config: Config) -> anyhow::Result<i32> {
         }
     };
     let ping = services.store.ping().await;
-    check(ping.is_ok(), format!("database answers {}", err_suffix(&ping)));
+    check(
+        ping.is_ok(),
+        format!("database answers {}", err_suffix(&ping)),
+    );
     if ping.is_ok() {
         let migrated = services.store.migrate().await;
-        check(migrated.is_ok(), format!("schema is current {}", err_suffix(&migrated)));
+        check(
+            migrated.is_ok(),
+            format!("schema is current {}", err_suffix(&migrated)),
+        );
         let users = services.store.count_users().await.unwrap_or(0);
-        check(users > 0, format!("{users} admin user(s){}", if users == 0 { ": start `cortex serve` and open the setup link, or run `cortex admin create`" } else { "" }));
+        check(
+            users > 0,
+            format!(
+                "{users} admin user(s){}",
+                if users == 0 {
+                    ": start `cortex serve` and open the setup link, or run `cortex admin create`"
+                } else {
+                    ""
+                }
+            ),
+        );
         match cortex_server::status::verify_audit_chain(&services.store).await {
             Ok(Ok(n)) => check(true, format!("audit chain intact ({n} entries)")),
             Ok(Err(b)) => check(false, format!("audit chain broken: {b}")),

@@ -43,8 +43,16 @@ impl Application {
         let services = Services::build(config)?;
         let listener = TcpListener::bind(services.config.addr)
             .await
-            .map_err(|source| StartError::DataDir { path: format!("bind {}", services.config.addr), source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::DataDir { path: "bind".into(), source })?;
+            .map_err(|source| StartError::DataDir {
+                path: format!("bind {}", services.config.addr),
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::DataDir {
+                path: "bind".into(),
+                source,
+            })?;
 
         let (tx, ready) = watch::channel(None);
         tokio::spawn(cortex_server::health::run(
@@ -62,12 +70,19 @@ impl Application {
             services: services.clone(),
             metrics: cortex_server::telemetry::metrics_handle(),
         };
-        Ok(Self { listener, router: http::router(state), services, ready })
+        Ok(Self {
+            listener,
+            router: http::router(state),
+            services,
+            ready,
+        })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or(self.services.config.addr)
+        self.listener
+            .local_addr()
+            .unwrap_or(self.services.config.addr)
     }
 
     /// The hub's services.
@@ -87,8 +102,12 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown_signal()).await
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
     }
 
     /// Serves in a background task (tests).
@@ -96,12 +115,19 @@ impl Application {
         let addr = self.local_addr();
         let services = self.services.clone();
         let ready = self.ready.clone();
-        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
         let listener = self.listener;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        RunningApp { addr, services, ready, task }
+        RunningApp {
+            addr,
+            services,
+            ready,
+            task,
+        }
     }
 }
 
@@ -139,7 +165,11 @@ fn leptos_options(addr: SocketAddr) -> LeptosOptions {
         .site_root(env("LEPTOS_SITE_ROOT", "target/site"))
         .site_pkg_dir(env("LEPTOS_SITE_PKG_DIR", "pkg"))
         .site_addr(addr)
-        .env(if env("LEPTOS_ENV", "PROD").eq_ignore_ascii_case("dev") { leptos::config::Env::DEV } else { leptos::config::Env::PROD })
+        .env(if env("LEPTOS_ENV", "PROD").eq_ignore_ascii_case("dev") {
+            leptos::config::Env::DEV
+        } else {
+            leptos::config::Env::PROD
+        })
         .build()
 }
 

@@ -34,7 +34,11 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
     let backend = config.backend()?;
     let app = Application::build(config).await?;
     let base = app.services().config.base_url(app.local_addr());
-    println!("Cortex {} listening on {base} ({} database)", env!("CARGO_PKG_VERSION"), backend.as_str());
+    println!(
+        "Cortex {} listening on {base} ({} database)",
+        env!("CARGO_PKG_VERSION"),
+        backend.as_str()
+    );
     let ready = app.ready_receiver();
     tokio::spawn(async move {
         let mut rx = ready;

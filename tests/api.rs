@@ -10,8 +10,22 @@ use serde_json::json;
 #[tokio::test]
 async fn setup_creates_the_first_admin_once_and_signs_in() {
     let hub = start().await;
-    let token = hub.setup_token.clone().expect("a fresh hub prints a setup token");
-    assert_eq!(json_of(plain().get(hub.url("/api/auth/setup-state")).send().await.unwrap(), StatusCode::OK).await, json!(true));
+    let token = hub
+        .setup_token
+        .clone()
+        .expect("a fresh hub prints a setup token");
+    assert_eq!(
+        json_of(
+            plain()
+                .get(hub.url("/api/auth/setup-state"))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK
+        )
+        .await,
+        json!(true)
+    );
 
     let wrong = browser(&hub)
         .post(hub.url("/api/auth/setup"))
@@ -27,10 +41,16 @@ async fn setup_creates_the_first_admin_once_and_signs_in() {
         .send()
         .await
         .unwrap();
-    assert!(expect_error(weak, StatusCode::BAD_REQUEST, "bad_request").await.contains("12"));
+    assert!(expect_error(weak, StatusCode::BAD_REQUEST, "bad_request")
+        .await
+        .contains("12"));
 
     let admin = hub.setup_admin().await;
-    let me = json_of(admin.get(hub.url("/api/auth/me")).send().await.unwrap(), StatusCode::OK).await;
+    let me = json_of(
+        admin.get(hub.url("/api/auth/me")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(me["actor"], "user:admin");
     assert_eq!(me["role"], "admin");
 
@@ -41,7 +61,18 @@ async fn setup_creates_the_first_admin_once_and_signs_in() {
         .await
         .unwrap();
     expect_error(again, StatusCode::CONFLICT, "conflict").await;
-    assert_eq!(json_of(plain().get(hub.url("/api/auth/setup-state")).send().await.unwrap(), StatusCode::OK).await, json!(false));
+    assert_eq!(
+        json_of(
+            plain()
+                .get(hub.url("/api/auth/setup-state"))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK
+        )
+        .await,
+        json!(false)
+    );
 }
 
 #[tokio::test]
@@ -49,17 +80,58 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session() 
     let hub = start().await;
     hub.setup_admin().await;
     let c = browser(&hub);
-    let res = c.post(hub.url("/api/auth/login")).json(&json!({"username": ADMIN, "password": PASSWORD})).send().await.unwrap();
-    let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.starts_with("cortex_session="), "{cookie}");
-    let jwt = cookie.trim_start_matches("cortex_session=").split(';').next().unwrap().to_string();
+    let res = c
+        .post(hub.url("/api/auth/login"))
+        .json(&json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.starts_with("cortex_session="),
+        "{cookie}"
+    );
+    let jwt = cookie
+        .trim_start_matches("cortex_session=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     json_of(res, StatusCode::OK).await;
-    assert_eq!(json_of(c.get(hub.url("/api/status")).send().await.unwrap(), StatusCode::OK).await["backend"], "sqlite");
+    assert_eq!(
+        json_of(
+            c.get(hub.url("/api/status")).send().await.unwrap(),
+            StatusCode::OK
+        )
+        .await["backend"],
+        "sqlite"
+    );
 
-    json_of(c.post(hub.url("/api/auth/logout")).send().await.unwrap(), StatusCode::OK).await;
+    json_of(
+        c.post(hub.url("/api/auth/logout")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     // The old token is dead server-side, even if someone kept a copy.
-    let replay = plain().get(hub.url("/api/status")).bearer_auth(&jwt).send().await.unwrap();
-    assert!(expect_error(replay, StatusCode::UNAUTHORIZED, "unauthorized").await.contains("sign in again"));
+    let replay = plain()
+        .get(hub.url("/api/status"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        expect_error(replay, StatusCode::UNAUTHORIZED, "unauthorized")
+            .await
+            .contains("sign in again")
+    );
 }
 
 #[tokio::test]
@@ -70,16 +142,38 @@ async fn wrong_password_and_unknown_user_look_the_same_and_are_rate_limited() {
     let hub = start_with(cfg, dir).await;
     hub.setup_admin().await;
     let c = plain();
-    let wrong = c.post(hub.url("/api/auth/login")).json(&json!({"username": ADMIN, "password": "nope nope nope"})).send().await.unwrap();
+    let wrong = c
+        .post(hub.url("/api/auth/login"))
+        .json(&json!({"username": ADMIN, "password": "nope nope nope"}))
+        .send()
+        .await
+        .unwrap();
     let m1 = expect_error(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let unknown = c.post(hub.url("/api/auth/login")).json(&json!({"username": "ghost", "password": "nope nope nope"})).send().await.unwrap();
+    let unknown = c
+        .post(hub.url("/api/auth/login"))
+        .json(&json!({"username": "ghost", "password": "nope nope nope"}))
+        .send()
+        .await
+        .unwrap();
     let m2 = expect_error(unknown, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(m1, m2);
     for _ in 0..2 {
-        c.post(hub.url("/api/auth/login")).json(&json!({"username": ADMIN, "password": "x"})).send().await.unwrap();
+        c.post(hub.url("/api/auth/login"))
+            .json(&json!({"username": ADMIN, "password": "x"}))
+            .send()
+            .await
+            .unwrap();
     }
-    let limited = c.post(hub.url("/api/auth/login")).json(&json!({"username": ADMIN, "password": PASSWORD})).send().await.unwrap();
-    let retry = limited.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+    let limited = c
+        .post(hub.url("/api/auth/login"))
+        .json(&json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let retry = limited
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
     expect_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     assert!(retry.is_some_and(|s| s > 0 && s <= 300), "{retry:?}");
 }
@@ -90,21 +184,99 @@ async fn bad_input_gets_4xx_with_a_message_never_500() {
     let admin = hub.setup_admin().await;
     let c = plain();
     let cases: Vec<(reqwest::RequestBuilder, StatusCode, &str)> = vec![
-        (c.post(hub.url("/api/auth/login")).header("content-type", "application/json").body("{\"username\":"), StatusCode::BAD_REQUEST, "bad_request"),
-        (c.post(hub.url("/api/auth/login")).json(&json!({"username": "a"})), StatusCode::BAD_REQUEST, "bad_request"),
-        (c.post(hub.url("/api/auth/login")).json(&json!(["a"])), StatusCode::BAD_REQUEST, "bad_request"),
-        (c.post(hub.url("/api/auth/login")).json(&json!({"username": {"nested": 1}, "password": "x"})), StatusCode::BAD_REQUEST, "bad_request"),
-        (c.post(hub.url("/api/auth/login")).body(vec![b'a'; 2 * 1024 * 1024]).header("content-type", "application/json"), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-        (c.get(hub.url("/api/auth/login")), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        (c.get(hub.url("/api/no-such-thing")), StatusCode::NOT_FOUND, "not_found"),
-        (admin.post(hub.url("/api/users/create")).json(&json!({"username": "x", "password": PASSWORD, "role": "viewer"})), StatusCode::BAD_REQUEST, "bad_request"),
-        (admin.post(hub.url("/api/users/create")).json(&json!({"username": "eve", "password": PASSWORD, "role": "root"})), StatusCode::BAD_REQUEST, "bad_request"),
-        (admin.post(hub.url("/api/users/delete")).json(&json!({"id": "not-a-uuid"})), StatusCode::BAD_REQUEST, "bad_request"),
-        (admin.post(hub.url("/api/users/delete")).json(&json!({"id": uuid::Uuid::new_v4()})), StatusCode::NOT_FOUND, "not_found"),
-        (admin.post(hub.url("/api/tokens/create")).json(&json!({"name": "t", "role": "viewer", "ttl_days": "forever"})), StatusCode::BAD_REQUEST, "bad_request"),
-        (admin.post(hub.url("/api/tokens/create")).json(&json!({"name": "", "role": "viewer"})), StatusCode::BAD_REQUEST, "bad_request"),
-        (admin.get(hub.url("/api/audit?limit=lots")), StatusCode::BAD_REQUEST, "bad_request"),
-        (admin.get(hub.url(&format!("/api/audit?actor={}", "a".repeat(300)))), StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            c.post(hub.url("/api/auth/login"))
+                .header("content-type", "application/json")
+                .body("{\"username\":"),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            c.post(hub.url("/api/auth/login"))
+                .json(&json!({"username": "a"})),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            c.post(hub.url("/api/auth/login")).json(&json!(["a"])),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            c.post(hub.url("/api/auth/login"))
+                .json(&json!({"username": {"nested": 1}, "password": "x"})),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            c.post(hub.url("/api/auth/login"))
+                .body(vec![b'a'; 2 * 1024 * 1024])
+                .header("content-type", "application/json"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            c.get(hub.url("/api/auth/login")),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            c.get(hub.url("/api/no-such-thing")),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            admin
+                .post(hub.url("/api/users/create"))
+                .json(&json!({"username": "x", "password": PASSWORD, "role": "viewer"})),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            admin
+                .post(hub.url("/api/users/create"))
+                .json(&json!({"username": "eve", "password": PASSWORD, "role": "root"})),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            admin
+                .post(hub.url("/api/users/delete"))
+                .json(&json!({"id": "not-a-uuid"})),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            admin
+                .post(hub.url("/api/users/delete"))
+                .json(&json!({"id": uuid::Uuid::new_v4()})),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            admin
+                .post(hub.url("/api/tokens/create"))
+                .json(&json!({"name": "t", "role": "viewer", "ttl_days": "forever"})),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            admin
+                .post(hub.url("/api/tokens/create"))
+                .json(&json!({"name": "", "role": "viewer"})),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            admin.get(hub.url("/api/audit?limit=lots")),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            admin.get(hub.url(&format!("/api/audit?actor={}", "a".repeat(300)))),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
     ];
     for (req, status, code) in cases {
         let (client, req) = req.build_split();
@@ -128,7 +300,11 @@ async fn cookie_writes_from_another_origin_are_refused() {
         .await
         .unwrap();
     expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
-    let tokens = json_of(admin.get(hub.url("/api/tokens")).send().await.unwrap(), StatusCode::OK).await;
+    let tokens = json_of(
+        admin.get(hub.url("/api/tokens")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(tokens.as_array().unwrap().len(), 0);
 }
 
@@ -137,22 +313,59 @@ async fn tokens_are_shown_once_stored_hashed_and_die_when_revoked() {
     let hub = start().await;
     let admin = hub.setup_admin().await;
     let created = json_of(
-        admin.post(hub.url("/api/tokens/create")).json(&json!({"name": "deploy", "role": "operator", "ttl_days": "30"})).send().await.unwrap(),
+        admin
+            .post(hub.url("/api/tokens/create"))
+            .json(&json!({"name": "deploy", "role": "operator", "ttl_days": "30"}))
+            .send()
+            .await
+            .unwrap(),
         StatusCode::OK,
     )
     .await;
     let secret = created["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with("ctx_"));
     assert!(created["token"]["expires_at"].is_string());
-    let listed = json_of(admin.get(hub.url("/api/tokens")).send().await.unwrap(), StatusCode::OK).await;
-    assert!(!listed.to_string().contains(&secret), "the list must never carry secrets");
-    let status = plain().get(hub.url("/api/status")).bearer_auth(&secret).send().await.unwrap();
+    let listed = json_of(
+        admin.get(hub.url("/api/tokens")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the list must never carry secrets"
+    );
+    let status = plain()
+        .get(hub.url("/api/status"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
     json_of(status, StatusCode::OK).await;
-    let after = json_of(admin.get(hub.url("/api/tokens")).send().await.unwrap(), StatusCode::OK).await;
+    let after = json_of(
+        admin.get(hub.url("/api/tokens")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert!(after[0]["last_used_at"].is_string(), "{after}");
-    json_of(admin.post(hub.url("/api/tokens/revoke")).json(&json!({"id": created["token"]["id"]})).send().await.unwrap(), StatusCode::OK).await;
-    let dead = plain().get(hub.url("/api/status")).bearer_auth(&secret).send().await.unwrap();
-    assert!(expect_error(dead, StatusCode::UNAUTHORIZED, "unauthorized").await.contains("revoked"));
+    json_of(
+        admin
+            .post(hub.url("/api/tokens/revoke"))
+            .json(&json!({"id": created["token"]["id"]}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let dead = plain()
+        .get(hub.url("/api/status"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert!(expect_error(dead, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await
+        .contains("revoked"));
 }
 
 #[tokio::test]
@@ -161,20 +374,85 @@ async fn every_change_is_audited_and_the_chain_verifies() {
     let admin = hub.setup_admin().await;
     let t = hub.token(&admin, "ci", Role::Viewer).await;
     let user = json_of(
-        admin.post(hub.url("/api/users/create")).json(&json!({"username": "eddie", "password": PASSWORD, "role": "editor"})).send().await.unwrap(),
+        admin
+            .post(hub.url("/api/users/create"))
+            .json(&json!({"username": "eddie", "password": PASSWORD, "role": "editor"}))
+            .send()
+            .await
+            .unwrap(),
         StatusCode::OK,
     )
     .await;
-    json_of(admin.post(hub.url("/api/users/set-role")).json(&json!({"id": user["id"], "role": "operator"})).send().await.unwrap(), StatusCode::OK).await;
-    json_of(admin.post(hub.url("/api/users/delete")).json(&json!({"id": user["id"]})).send().await.unwrap(), StatusCode::OK).await;
-    let log = json_of(plain().get(hub.url("/api/audit")).bearer_auth(&t).send().await.unwrap(), StatusCode::OK).await;
-    let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["user.delete", "user.set_role", "user.create", "token.create", "session.login", "user.create"]);
+    json_of(
+        admin
+            .post(hub.url("/api/users/set-role"))
+            .json(&json!({"id": user["id"], "role": "operator"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    json_of(
+        admin
+            .post(hub.url("/api/users/delete"))
+            .json(&json!({"id": user["id"]}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let log = json_of(
+        plain()
+            .get(hub.url("/api/audit"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.delete",
+            "user.set_role",
+            "user.create",
+            "token.create",
+            "session.login",
+            "user.create"
+        ]
+    );
     assert_eq!(log[1]["before"], json!({"role": "editor"}));
     assert_eq!(log[1]["after"], json!({"role": "operator"}));
-    let filtered = json_of(plain().get(hub.url("/api/audit?action=user.&actor=admin")).bearer_auth(&t).send().await.unwrap(), StatusCode::OK).await;
+    let filtered = json_of(
+        plain()
+            .get(hub.url("/api/audit?action=user.&actor=admin"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(filtered.as_array().unwrap().len(), 3);
-    let status = json_of(plain().get(hub.url("/api/status")).bearer_auth(&t).send().await.unwrap(), StatusCode::OK).await;
+    let status = json_of(
+        plain()
+            .get(hub.url("/api/status"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(status["audit_chain"], json!({"Ok": 6}));
 }
 
@@ -184,18 +462,43 @@ async fn probes_and_metrics_answer() {
     let c = plain();
     let h = c.get(hub.url("/healthz")).send().await.unwrap();
     assert_eq!(h.status(), StatusCode::OK);
-    assert!(h.headers().get("x-request-id").is_some(), "every response carries a request id");
-    let r = json_of(c.get(hub.url("/readyz")).send().await.unwrap(), StatusCode::OK).await;
+    assert!(
+        h.headers().get("x-request-id").is_some(),
+        "every response carries a request id"
+    );
+    let r = json_of(
+        c.get(hub.url("/readyz")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(r["database_ok"], true);
     c.get(hub.url("/api/auth/me")).send().await.unwrap();
-    let m = c.get(hub.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(m.contains("cortex_http_requests_total") && m.contains("route=\"/api/auth/me\""), "{m}");
+    let m = c
+        .get(hub.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("cortex_http_requests_total") && m.contains("route=\"/api/auth/me\""),
+        "{m}"
+    );
 }
 
 #[tokio::test]
 async fn openapi_lists_exactly_the_routes_the_server_serves() {
     let hub = start().await;
-    let doc = json_of(plain().get(hub.url("/api/openapi.json")).send().await.unwrap(), StatusCode::OK).await;
+    let doc = json_of(
+        plain()
+            .get(hub.url("/api/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(doc["openapi"], "3.1.0");
     let mut documented: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -205,22 +508,40 @@ async fn openapi_lists_exactly_the_routes_the_server_serves() {
     }
     documented.sort();
     // Every server function the binary registered, plus the plain axum routes.
-    let mut served: Vec<(String, String)> = leptos::server_fn::axum::server_fn_paths().map(|(p, m)| (m.to_string(), p.to_string())).collect();
-    for (m, p) in [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/api/openapi.json")] {
+    let mut served: Vec<(String, String)> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(p, m)| (m.to_string(), p.to_string()))
+        .collect();
+    for (m, p) in [
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
+        ("GET", "/api/openapi.json"),
+    ] {
         served.push((m.into(), p.into()));
     }
     served.sort();
     assert_eq!(documented, served);
     // And each documented route answers something other than 404/405.
     for (m, p) in &documented {
-        let res = plain().request(m.parse().unwrap(), hub.url(p)).send().await.unwrap();
-        assert!(![404, 405].contains(&res.status().as_u16()), "{m} {p} answered {}", res.status());
+        let res = plain()
+            .request(m.parse().unwrap(), hub.url(p))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            ![404, 405].contains(&res.status().as_u16()),
+            "{m} {p} answered {}",
+            res.status()
+        );
     }
     // Every schema the paths reference exists.
     let text = doc.to_string();
     for r in text.split("#/components/schemas/").skip(1) {
         let name = r.split('"').next().unwrap();
-        assert!(doc["components"]["schemas"][name].is_object(), "missing schema {name}");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "missing schema {name}"
+        );
     }
 }
 
@@ -231,7 +552,12 @@ async fn pages_render_on_the_server_and_admin_needs_a_session() {
     let home = c.get(hub.url("/")).send().await.unwrap();
     assert_eq!(home.status(), StatusCode::OK);
     assert!(home.text().await.unwrap().contains("setup-hint"));
-    let admin_page = c.get(hub.url("/admin")).header("accept", "text/html").send().await.unwrap();
+    let admin_page = c
+        .get(hub.url("/admin"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(admin_page.status(), StatusCode::FOUND);
     assert_eq!(admin_page.headers()["location"], "/login");
     let missing = c.get(hub.url("/no/such/page")).send().await.unwrap();
@@ -240,5 +566,8 @@ async fn pages_render_on_the_server_and_admin_needs_a_session() {
     let page = browser.get(hub.url("/admin/audit")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
-    assert!(html.contains("audit-table") && html.contains("session.login"), "SSR renders the data, not a spinner");
+    assert!(
+        html.contains("audit-table") && html.contains("session.login"),
+        "SSR renders the data, not a spinner"
+    );
 }

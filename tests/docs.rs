@@ -11,14 +11,37 @@ fn api_table() -> String {
     let mut rows = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let role = op.get("x-cortex-role").and_then(Value::as_str).map(|r| format!("`{r}`")).unwrap_or_else(|| "public".into());
-            let fields: Vec<String> = op["requestBody"]["content"]["application/json"]["schema"]["properties"]
+            let role = op
+                .get("x-cortex-role")
+                .and_then(Value::as_str)
+                .map(|r| format!("`{r}`"))
+                .unwrap_or_else(|| "public".into());
+            let fields: Vec<String> = op["requestBody"]["content"]["application/json"]["schema"]
+                ["properties"]
                 .as_object()
                 .map(|p| p.keys().cloned().collect())
-                .or_else(|| op["parameters"].as_array().map(|ps| ps.iter().map(|p| p["name"].as_str().unwrap_or("").to_string()).collect()))
+                .or_else(|| {
+                    op["parameters"].as_array().map(|ps| {
+                        ps.iter()
+                            .map(|p| p["name"].as_str().unwrap_or("").to_string())
+                            .collect()
+                    })
+                })
                 .unwrap_or_default();
-            let fields = if fields.is_empty() { "—".to_string() } else { fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ") };
-            rows.push(format!("| `{} {path}` | {role} | {fields} | {} |", method.to_uppercase(), op["summary"].as_str().unwrap_or("")));
+            let fields = if fields.is_empty() {
+                "—".to_string()
+            } else {
+                fields
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            rows.push(format!(
+                "| `{} {path}` | {role} | {fields} | {} |",
+                method.to_uppercase(),
+                op["summary"].as_str().unwrap_or("")
+            ));
         }
     }
     rows.sort();
@@ -37,7 +60,11 @@ fn readme_api_section_is_current() {
     let want = format!("\n{}", api_table());
     if readme[start..end] != want {
         if std::env::var_os("CORTEX_UPDATE_DOCS").is_some() {
-            std::fs::write(path, format!("{}{want}{}", &readme[..start], &readme[end..])).unwrap();
+            std::fs::write(
+                path,
+                format!("{}{want}{}", &readme[..start], &readme[end..]),
+            )
+            .unwrap();
         } else {
             panic!("README.md's API section is stale: run `CORTEX_UPDATE_DOCS=1 cargo test --test docs` and commit");
         }

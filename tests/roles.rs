@@ -31,8 +31,12 @@ impl Caller {
         match self {
             Caller::Anonymous => None,
             Caller::GarbageBearer => Some("not-a-token".into()),
-            Caller::ExpiredSession(t) | Caller::TamperedSession(t) | Caller::ForeignSession(t) => Some(t.clone()),
-            Caller::RevokedToken(t) | Caller::ExpiredToken(t) | Caller::Token(_, t) => Some(t.clone()),
+            Caller::ExpiredSession(t) | Caller::TamperedSession(t) | Caller::ForeignSession(t) => {
+                Some(t.clone())
+            }
+            Caller::RevokedToken(t) | Caller::ExpiredToken(t) | Caller::Token(_, t) => {
+                Some(t.clone())
+            }
         }
     }
     /// The status class this caller must get for an endpoint needing `needed`.
@@ -68,33 +72,58 @@ async fn every_route_times_every_caller() {
     // Session tokens forged with the hub's own key: expired, and valid-but-tampered.
     let key = std::fs::read_to_string(hub._dir.path().join("jwt.key")).unwrap();
     let keys = jwt::SessionKeys::from_secret(&SecretString::from(key));
-    let claims = |exp: i64| jwt::SessionClaims { sid: "whatever".into(), sub: ADMIN.into(), iat: 0, exp };
+    let claims = |exp: i64| jwt::SessionClaims {
+        sid: "whatever".into(),
+        sub: ADMIN.into(),
+        iat: 0,
+        exp,
+    };
     let expired = keys.sign(&claims(Utc::now().timestamp() - 60)).unwrap();
     let live = keys.sign(&claims(Utc::now().timestamp() + 3600)).unwrap();
     let tampered = format!("{}x", &live[..live.len() - 1]);
-    let foreign = jwt::SessionKeys::from_secret(&SecretString::from("another-hub-another-key-0123456789".to_string()))
-        .sign(&claims(Utc::now().timestamp() + 3600))
-        .unwrap();
+    let foreign = jwt::SessionKeys::from_secret(&SecretString::from(
+        "another-hub-another-key-0123456789".to_string(),
+    ))
+    .sign(&claims(Utc::now().timestamp() + 3600))
+    .unwrap();
 
     // API tokens: revoked, expired, and one per role.
     let revoked = hub.token(&admin, "revoked", Role::Admin).await;
-    let id = store.token_by_hash(&api_token::hash_secret(&revoked)).await.unwrap().unwrap().id;
-    store.revoke_token(id, Utc::now(), cortex_core::audit::AuditRecord {
-        actor: "test".into(), action: "token.revoke".into(), target: String::new(),
-        before: serde_json::Value::Null, after: serde_json::Value::Null,
-    }).await.unwrap();
+    let id = store
+        .token_by_hash(&api_token::hash_secret(&revoked))
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    store
+        .revoke_token(
+            id,
+            Utc::now(),
+            cortex_core::audit::AuditRecord::new("test", "token.revoke", ""),
+        )
+        .await
+        .unwrap();
     let expired_secret = api_token::random_secret(api_token::TOKEN_PREFIX);
     let now = Utc::now();
-    store.create_token(
-        TokenForCreate {
-            summary: TokenSummary {
-                id: TokenId(uuid::Uuid::new_v4()), name: "old".into(), role: Role::Admin, created_by: "test".into(),
-                created_at: now - Duration::days(2), expires_at: Some(now - Duration::days(1)), last_used_at: None, revoked_at: None,
+    store
+        .create_token(
+            TokenForCreate {
+                summary: TokenSummary {
+                    id: TokenId(uuid::Uuid::new_v4()),
+                    name: "old".into(),
+                    role: Role::Admin,
+                    created_by: "test".into(),
+                    created_at: now - Duration::days(2),
+                    expires_at: Some(now - Duration::days(1)),
+                    last_used_at: None,
+                    revoked_at: None,
+                },
+                secret_hash: api_token::hash_secret(&expired_secret),
             },
-            secret_hash: api_token::hash_secret(&expired_secret),
-        },
-        cortex_core::audit::AuditRecord { actor: "test".into(), action: "token.create".into(), target: "token:old".into(), before: serde_json::Value::Null, after: serde_json::Value::Null },
-    ).await.unwrap();
+            cortex_core::audit::AuditRecord::new("test", "token.create", "token:old"),
+        )
+        .await
+        .unwrap();
 
     let mut callers = vec![
         Caller::Anonymous,
@@ -106,7 +135,10 @@ async fn every_route_times_every_caller() {
         Caller::GarbageBearer,
     ];
     for role in Role::ALL {
-        callers.push(Caller::Token(role, hub.token(&admin, &format!("matrix-{role}"), role).await));
+        callers.push(Caller::Token(
+            role,
+            hub.token(&admin, &format!("matrix-{role}"), role).await,
+        ));
     }
 
     let c = plain();
@@ -130,9 +162,18 @@ async fn every_route_times_every_caller() {
                 // A public endpoint may answer 401 on its own account (wrong password, wrong
                 // setup token), but never with the role check's or a credential's complaint.
                 Expect::Through if e.access == Access::Public => {
-                    let guard_words = ["sign in, or send", "expired", "revoked", "invalid", "unknown API token", "needs the"];
+                    let guard_words = [
+                        "sign in, or send",
+                        "expired",
+                        "revoked",
+                        "invalid",
+                        "unknown API token",
+                        "needs the",
+                    ];
                     assert!(
-                        status != 403 && status.as_u16() < 500 && !(status == 401 && guard_words.iter().any(|w| body.contains(w))),
+                        status != 403
+                            && status.as_u16() < 500
+                            && !(status == 401 && guard_words.iter().any(|w| body.contains(w))),
                         "{what}: got {status} {body}"
                     )
                 }
@@ -142,8 +183,14 @@ async fn every_route_times_every_caller() {
                 ),
                 Expect::Status(want) => {
                     assert_eq!(status, want, "{what}: {body}");
-                    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{what}: not JSON: {body}"));
-                    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+                    let v: serde_json::Value = serde_json::from_str(&body)
+                        .unwrap_or_else(|_| panic!("{what}: not JSON: {body}"));
+                    assert!(
+                        v["error"]["message"]
+                            .as_str()
+                            .is_some_and(|m| !m.is_empty()),
+                        "{what}: {body}"
+                    );
                 }
             }
             checked += 1;

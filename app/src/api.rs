@@ -58,9 +58,43 @@ pub(crate) mod guard {
         }
     }
 
+    /// Adds a `Set-Cookie` header to the response.
+    pub(crate) fn set_cookie(value: &str) {
+        if let (Some(res), Ok(v)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            axum::http::HeaderValue::from_str(value),
+        ) {
+            res.append_header(axum::http::header::SET_COOKIE, v);
+        }
+    }
+
+    /// The value of a request cookie.
+    pub(crate) fn request_cookie(name: &str) -> Option<String> {
+        let parts = use_context::<axum::http::request::Parts>()?;
+        let prefix = format!("{name}=");
+        parts
+            .headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix(&prefix).map(str::to_string))
+    }
+
+    /// Whether the request is a plain HTML form post (no JavaScript): it will be redirected.
+    pub(crate) fn is_plain_form_post() -> bool {
+        use_context::<axum::http::request::Parts>()
+            .and_then(|p| p.headers.get(axum::http::header::ACCEPT).cloned())
+            .and_then(|v| v.to_str().ok().map(|v| v.contains("text/html")))
+            .unwrap_or(false)
+    }
+
     /// The client's address, for the sign-in limit.
     pub(crate) fn client_ip() -> Option<std::net::IpAddr> {
-        use_context::<axum::http::request::Parts>()
-            .and_then(|p| p.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
+        use_context::<axum::http::request::Parts>().and_then(|p| {
+            p.extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
     }
 }

@@ -59,7 +59,10 @@ pub fn Field(
 
 /// A role picker.
 #[component]
-pub fn RoleSelect(name: &'static str, #[prop(optional)] selected: Option<cortex_core::Role>) -> impl IntoView {
+pub fn RoleSelect(
+    name: &'static str,
+    #[prop(optional)] selected: Option<cortex_core::Role>,
+) -> impl IntoView {
     let selected = selected.unwrap_or(cortex_core::Role::Viewer);
     view! {
         <select name=name class="rounded-md border border-slate-300 px-2 py-2 text-sm">
@@ -74,7 +77,8 @@ pub fn RoleSelect(name: &'static str, #[prop(optional)] selected: Option<cortex_
 /// Primary button classes.
 pub const BUTTON: &str = "inline-flex items-center rounded-md bg-indigo-600 px-4 py-2 text-sm font-semibold text-white shadow-sm hover:bg-indigo-500 disabled:opacity-50";
 /// Secondary (danger) small button classes.
-pub const BUTTON_DANGER: &str = "rounded-md border border-red-300 px-2 py-1 text-xs text-red-700 hover:bg-red-50";
+pub const BUTTON_DANGER: &str =
+    "rounded-md border border-red-300 px-2 py-1 text-xs text-red-700 hover:bg-red-50";
 /// Card classes.
 pub const CARD: &str = "rounded-lg border border-slate-200 bg-white p-6 shadow-sm";
 

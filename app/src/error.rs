@@ -35,9 +35,16 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(m) | ServerFnErrorErr::Deserialization(m) => {
                 AppError::new(ErrorCode::BadRequest, format!("malformed input: {m}"))
             }
-            ServerFnErrorErr::MissingArg(m) => AppError::new(ErrorCode::BadRequest, format!("missing field: {m}")),
-            ServerFnErrorErr::Request(m) => AppError::new(ErrorCode::Unavailable, format!("could not reach Cortex: {m}")),
-            ServerFnErrorErr::UnsupportedRequestMethod(m) => AppError::new(ErrorCode::BadRequest, m),
+            ServerFnErrorErr::MissingArg(m) => {
+                AppError::new(ErrorCode::BadRequest, format!("missing field: {m}"))
+            }
+            ServerFnErrorErr::Request(m) => AppError::new(
+                ErrorCode::Unavailable,
+                format!("could not reach Cortex: {m}"),
+            ),
+            ServerFnErrorErr::UnsupportedRequestMethod(m) => {
+                AppError::new(ErrorCode::BadRequest, m)
+            }
             ServerFnErrorErr::Registration(m) => AppError::new(ErrorCode::NotFound, m),
             other => AppError::new(ErrorCode::Internal, other.to_string()),
         }

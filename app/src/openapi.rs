@@ -44,8 +44,12 @@ fn output(o: Output) -> Value {
         Output::Null => json!({"application/json": {"schema": {"type": "null"}}}),
         Output::Scalar(t) => json!({"application/json": {"schema": ty(t)}}),
         Output::Ref(r) => json!({"application/json": {"schema": ty(r)}}),
-        Output::OptionalRef(r) => json!({"application/json": {"schema": {"oneOf": [ty(r), {"type": "null"}]}}}),
-        Output::ListOf(r) => json!({"application/json": {"schema": {"type": "array", "items": ty(r)}}}),
+        Output::OptionalRef(r) => {
+            json!({"application/json": {"schema": {"oneOf": [ty(r), {"type": "null"}]}}})
+        }
+        Output::ListOf(r) => {
+            json!({"application/json": {"schema": {"type": "array", "items": ty(r)}}})
+        }
     }
 }
 
@@ -56,9 +60,15 @@ fn error(desc: &str) -> Value {
 fn operation(e: &Endpoint) -> Value {
     let mut op = Map::new();
     op.insert("summary".into(), json!(e.summary));
-    op.insert("operationId".into(), json!(format!("{} {}", e.method.to_lowercase(), e.path)));
+    op.insert(
+        "operationId".into(),
+        json!(format!("{} {}", e.method.to_lowercase(), e.path)),
+    );
     let mut responses = Map::new();
-    responses.insert("200".into(), json!({"description": "OK", "content": output(e.output)}));
+    responses.insert(
+        "200".into(),
+        json!({"description": "OK", "content": output(e.output)}),
+    );
     match e.access {
         Access::Public => {
             op.insert("security".into(), json!([]));
@@ -66,24 +76,49 @@ fn operation(e: &Endpoint) -> Value {
         Access::Role(role) => {
             op.insert("x-cortex-role".into(), json!(role.as_str()));
             op.insert("security".into(), json!([{"bearer": []}, {"session": []}]));
-            responses.insert("401".into(), error("no credentials, or expired, revoked or tampered ones"));
-            responses.insert("403".into(), error(&format!("needs the `{role}` role, or a cross-site write")));
+            responses.insert(
+                "401".into(),
+                error("no credentials, or expired, revoked or tampered ones"),
+            );
+            responses.insert(
+                "403".into(),
+                error(&format!("needs the `{role}` role, or a cross-site write")),
+            );
         }
     }
     if e.server_fn {
         responses.insert("400".into(), error("malformed or invalid input"));
-        responses.insert("413".into(), error("body larger than CORTEX_MAX_BODY_BYTES"));
+        responses.insert(
+            "413".into(),
+            error("body larger than CORTEX_MAX_BODY_BYTES"),
+        );
         responses.insert("503".into(), error("database unreachable (writes refused)"));
     }
     if e.path == "/api/auth/login" {
-        responses.insert("429".into(), error("too many failed sign-ins; see Retry-After"));
+        responses.insert(
+            "429".into(),
+            error("too many failed sign-ins; see Retry-After"),
+        );
     }
     let props: Map<String, Value> = e
         .fields
         .iter()
-        .map(|f| (f.name.to_string(), { let mut t = ty(f.ty); if !f.doc.is_empty() { t["description"] = json!(f.doc); } t }))
+        .map(|f| {
+            (f.name.to_string(), {
+                let mut t = ty(f.ty);
+                if !f.doc.is_empty() {
+                    t["description"] = json!(f.doc);
+                }
+                t
+            })
+        })
         .collect();
-    let required: Vec<&str> = e.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+    let required: Vec<&str> = e
+        .fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
     match e.input {
         Input::None => {}
         Input::Query => {

@@ -87,7 +87,13 @@ pub struct ApiErrorBody {
 impl ApiErrorBody {
     /// Builds a body from a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { error: ApiErrorDetail { code, message: message.into(), retry_after: None } }
+        Self {
+            error: ApiErrorDetail {
+                code,
+                message: message.into(),
+                retry_after: None,
+            },
+        }
     }
 }
 
@@ -99,18 +105,31 @@ mod tests {
     fn error_body_has_the_documented_shape() {
         let body = ApiErrorBody::new(ErrorCode::PayloadTooLarge, "too big");
         let json = serde_json::to_value(&body).unwrap();
-        assert_eq!(json, serde_json::json!({"error": {"code": "payload_too_large", "message": "too big"}}));
+        assert_eq!(
+            json,
+            serde_json::json!({"error": {"code": "payload_too_large", "message": "too big"}})
+        );
         assert_eq!(ErrorCode::PayloadTooLarge.status(), 413);
     }
 
     #[test]
     fn code_names_match_serde() {
         for code in [
-            ErrorCode::BadRequest, ErrorCode::Unauthorized, ErrorCode::Forbidden, ErrorCode::NotFound, ErrorCode::MethodNotAllowed,
-            ErrorCode::Conflict, ErrorCode::PayloadTooLarge, ErrorCode::RateLimited,
-            ErrorCode::Unavailable, ErrorCode::Internal,
+            ErrorCode::BadRequest,
+            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::Conflict,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::RateLimited,
+            ErrorCode::Unavailable,
+            ErrorCode::Internal,
         ] {
-            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(code.as_str()));
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::json!(code.as_str())
+            );
         }
     }
 }

@@ -24,6 +24,23 @@ pub struct AuditRecord {
     pub after: serde_json::Value,
 }
 
+impl AuditRecord {
+    /// A record with no before/after state yet (the store fills them in for changes it reads).
+    pub fn new(
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            before: serde_json::Value::Null,
+            after: serde_json::Value::Null,
+        }
+    }
+}
+
 /// A stored audit entry.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +128,10 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self { last_seq: 0, last_hash: GENESIS_HASH.to_string() }
+        Self {
+            last_seq: 0,
+            last_hash: GENESIS_HASH.to_string(),
+        }
     }
 }
 
@@ -119,10 +139,16 @@ impl ChainVerifier {
     /// Checks the next entry.
     pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainBreak> {
         if e.seq != self.last_seq + 1 {
-            return Err(ChainBreak::Gap { seq: e.seq, prev: self.last_seq });
+            return Err(ChainBreak::Gap {
+                seq: e.seq,
+                prev: self.last_seq,
+            });
         }
         if e.prev_hash != self.last_hash {
-            return Err(ChainBreak::BrokenLink { seq: e.seq, prev: self.last_seq });
+            return Err(ChainBreak::BrokenLink {
+                seq: e.seq,
+                prev: self.last_seq,
+            });
         }
         if entry_hash(e.seq, e.at, &e.record, &e.prev_hash) != e.hash {
             return Err(ChainBreak::Tampered { seq: e.seq });
@@ -156,7 +182,13 @@ mod tests {
                     after: serde_json::json!({"role": "viewer"}),
                 };
                 let hash = entry_hash(seq, at, &record, &prev);
-                let e = AuditEntry { seq, at, record, prev_hash: prev.clone(), hash: hash.clone() };
+                let e = AuditEntry {
+                    seq,
+                    at,
+                    record,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
                 prev = hash;
                 e
             })
@@ -201,8 +233,21 @@ mod tests {
     #[test]
     fn field_boundaries_are_unambiguous() {
         let at = Utc.timestamp_millis_opt(0).unwrap();
-        let a = AuditRecord { actor: "ab".into(), action: "c".into(), target: String::new(), before: serde_json::Value::Null, after: serde_json::Value::Null };
-        let b = AuditRecord { actor: "a".into(), action: "bc".into(), ..a.clone() };
-        assert_ne!(entry_hash(1, at, &a, GENESIS_HASH), entry_hash(1, at, &b, GENESIS_HASH));
+        let a = AuditRecord {
+            actor: "ab".into(),
+            action: "c".into(),
+            target: String::new(),
+            before: serde_json::Value::Null,
+            after: serde_json::Value::Null,
+        };
+        let b = AuditRecord {
+            actor: "a".into(),
+            action: "bc".into(),
+            ..a.clone()
+        };
+        assert_ne!(
+            entry_hash(1, at, &a, GENESIS_HASH),
+            entry_hash(1, at, &b, GENESIS_HASH)
+        );
     }
 }

@@ -85,7 +85,10 @@ pub fn validate_username(name: &str) -> Result<(), String> {
     let ok_chars = name
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-    let ok_start = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_start = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     if ok_len && ok_chars && ok_start {
         Ok(())
     } else {
@@ -97,7 +100,9 @@ pub fn validate_username(name: &str) -> Result<(), String> {
 pub fn validate_password(password: &str) -> Result<(), String> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_LEN {
-        Err(format!("password must be at least {MIN_PASSWORD_LEN} characters"))
+        Err(format!(
+            "password must be at least {MIN_PASSWORD_LEN} characters"
+        ))
     } else if password.len() > MAX_PASSWORD_LEN {
         Err(format!("password must be at most {MAX_PASSWORD_LEN} bytes"))
     } else {

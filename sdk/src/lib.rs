@@ -45,7 +45,9 @@ impl HubClient {
     pub fn new(base_url: &str, token: Option<String>) -> Result<Self, SdkError> {
         let base = base_url.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(SdkError::BadUrl(format!("`{base_url}` must start with http:// or https://")));
+            return Err(SdkError::BadUrl(format!(
+                "`{base_url}` must start with http:// or https://"
+            )));
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -56,12 +58,24 @@ impl HubClient {
 
     /// True when the hub process answers `/healthz`.
     pub async fn alive(&self) -> Result<bool, SdkError> {
-        Ok(self.http.get(format!("{}/healthz", self.base)).send().await?.status().is_success())
+        Ok(self
+            .http
+            .get(format!("{}/healthz", self.base))
+            .send()
+            .await?
+            .status()
+            .is_success())
     }
 
     /// The hub's readiness (database state). A degraded hub answers 503 with the same body.
     pub async fn readiness(&self) -> Result<Readiness, SdkError> {
-        Ok(self.http.get(format!("{}/readyz", self.base)).send().await?.json().await?)
+        Ok(self
+            .http
+            .get(format!("{}/readyz", self.base))
+            .send()
+            .await?
+            .json()
+            .await?)
     }
 
     /// The hub's status (needs a `viewer` token).
@@ -88,7 +102,11 @@ impl HubClient {
         self.get("/api/audit", &params).await
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, SdkError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, SdkError> {
         let mut req = self.http.get(format!("{}{path}", self.base)).query(query);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
@@ -99,9 +117,15 @@ impl HubClient {
             Ok(res.json().await?)
         } else {
             let body = res.json::<ApiErrorBody>().await.unwrap_or_else(|_| {
-                ApiErrorBody::new(cortex_core::ErrorCode::Internal, format!("HTTP {status} without an error body"))
+                ApiErrorBody::new(
+                    cortex_core::ErrorCode::Internal,
+                    format!("HTTP {status} without an error body"),
+                )
             });
-            Err(SdkError::Api { status: status.as_u16(), body })
+            Err(SdkError::Api {
+                status: status.as_u16(),
+                body,
+            })
         }
     }
 }
@@ -112,7 +136,10 @@ mod tests {
 
     #[test]
     fn refuses_urls_without_a_scheme() {
-        assert!(matches!(HubClient::new("localhost:3000", None), Err(SdkError::BadUrl(_))));
+        assert!(matches!(
+            HubClient::new("localhost:3000", None),
+            Err(SdkError::BadUrl(_))
+        ));
         assert!(HubClient::new("http://127.0.0.1:3000/", None).is_ok());
     }
 }

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ApiError;
-use crate::store::{CreateUserRule, DynStore, SessionRecord, StoreError, UserForCreate, SETUP_TOKEN_SETTING};
+use crate::store::{
+    CreateUserRule, DynStore, SessionRecord, StoreError, UserForCreate, SETUP_TOKEN_SETTING,
+};
 
 /// Why authentication or authorisation failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +59,10 @@ pub enum Authn {
     /// No credentials were sent.
     Anonymous,
     /// Valid credentials.
-    Authenticated { principal: Principal, credential: Credential },
+    Authenticated {
+        principal: Principal,
+        credential: Credential,
+    },
     /// Credentials were sent but are bad (expired, tampered, revoked) or could not be checked.
     Rejected(ApiError),
 }
@@ -92,7 +97,8 @@ impl Authn {
     pub fn session_id(&self) -> Option<&str> {
         match self {
             Authn::Authenticated {
-                credential: Credential::SessionCookie { session_id } | Credential::SessionBearer { session_id },
+                credential:
+                    Credential::SessionCookie { session_id } | Credential::SessionBearer { session_id },
                 ..
             } => Some(session_id),
             _ => None,
@@ -128,8 +134,14 @@ pub struct AuthService {
 impl AuthService {
     /// Builds the service from the store, the session signing key and settings.
     pub fn new(store: DynStore, keys: jwt::SessionKeys, settings: AuthSettings) -> Self {
-        let limiter = rate_limit::FailureLimiter::new(settings.login_max_failures, settings.login_window);
-        Self { store, keys: Arc::new(keys), settings, limiter: Arc::new(limiter) }
+        let limiter =
+            rate_limit::FailureLimiter::new(settings.login_max_failures, settings.login_window);
+        Self {
+            store,
+            keys: Arc::new(keys),
+            settings,
+            limiter: Arc::new(limiter),
+        }
     }
 
     /// The store this service uses.
@@ -138,10 +150,17 @@ impl AuthService {
     }
 
     /// Verifies a username and password, then opens a session.
-    pub async fn login(&self, username: &str, password: &str, client: Option<IpAddr>) -> Result<SignedIn, AuthError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<SignedIn, AuthError> {
         let username = username.trim().to_lowercase();
         let keys = rate_limit::login_keys(client, &username);
-        self.limiter.check(&keys).map_err(|retry_after| AuthError::RateLimited { retry_after })?;
+        self.limiter
+            .check(&keys)
+            .map_err(|retry_after| AuthError::RateLimited { retry_after })?;
         let record = self.store.user_by_username(&username).await?;
         let hash = record.as_ref().map(|r| r.password_hash.clone());
         // Unknown users are checked against a dummy hash so timing does not reveal who exists.
@@ -161,9 +180,18 @@ impl AuthService {
 
     async fn open_session(&self, user: UserSummary) -> Result<SignedIn, AuthError> {
         let now = Utc::now();
-        let ttl = chrono::Duration::from_std(self.settings.session_ttl).unwrap_or(chrono::Duration::hours(12));
-        let session = SessionRecord { id: api_token::random_id(), user_id: user.id, created_at: now, expires_at: now + ttl };
-        let jwt = self.keys.issue(&session, &user.username).map_err(|e| AuthError::Internal(e.to_string()))?;
+        let ttl = chrono::Duration::from_std(self.settings.session_ttl)
+            .unwrap_or(chrono::Duration::hours(12));
+        let session = SessionRecord {
+            id: api_token::random_id(),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now + ttl,
+        };
+        let jwt = self
+            .keys
+            .issue(&session, &user.username)
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
         let audit = AuditRecord {
             actor: format!("user:{}", user.username),
             action: "session.login".into(),
@@ -172,19 +200,20 @@ impl AuthService {
             after: serde_json::json!({"expires_at": session.expires_at}),
         };
         self.store.create_session(session, audit).await?;
-        Ok(SignedIn { set_cookie: jwt::session_cookie(&jwt, self.settings.session_ttl, self.settings.secure_cookies), user })
+        Ok(SignedIn {
+            set_cookie: jwt::session_cookie(
+                &jwt,
+                self.settings.session_ttl,
+                self.settings.secure_cookies,
+            ),
+            user,
+        })
     }
 
     /// Ends the session and returns the cookie that clears it.
     pub async fn logout(&self, authn: &Authn) -> Result<String, AuthError> {
         if let (Some(sid), Some(p)) = (authn.session_id(), authn.principal()) {
-            let audit = AuditRecord {
-                actor: p.actor.clone(),
-                action: "session.logout".into(),
-                target: p.actor.clone(),
-                before: serde_json::Value::Null,
-                after: serde_json::Value::Null,
-            };
+            let audit = AuditRecord::new(p.actor.clone(), "session.logout", p.actor.clone());
             self.store.delete_session(sid, audit).await?;
         }
         Ok(jwt::clear_cookie(self.settings.secure_cookies))
@@ -202,34 +231,61 @@ impl AuthService {
             return Ok(None);
         }
         let token = api_token::random_secret("setup_");
-        self.store.put_setting(SETUP_TOKEN_SETTING, &api_token::hash_secret(&token), None).await?;
+        self.store
+            .put_setting(SETUP_TOKEN_SETTING, &api_token::hash_secret(&token), None)
+            .await?;
         Ok(Some(token))
     }
 
     /// Creates the first admin with the one-time setup token, and signs them in.
-    pub async fn setup_first_admin(&self, setup_token: &str, username: &str, password: &str) -> Result<SignedIn, AuthError> {
+    pub async fn setup_first_admin(
+        &self,
+        setup_token: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<SignedIn, AuthError> {
         let username = username.trim().to_lowercase();
         let expected = self.store.setting(SETUP_TOKEN_SETTING).await?;
         let given = api_token::hash_secret(setup_token.trim());
         match expected {
             None if !self.setup_open().await? => {
-                return Err(AuthError::Store(StoreError::Conflict("setup is already done: an admin exists; sign in instead".into())))
+                return Err(AuthError::Store(StoreError::Conflict(
+                    "setup is already done: an admin exists; sign in instead".into(),
+                )))
             }
             Some(h) if api_token::constant_time_eq(h.as_bytes(), given.as_bytes()) => {}
-            _ => return Err(AuthError::Unauthenticated("the setup token is wrong or was already used; restart Cortex to print a new one".into())),
+            _ => return Err(AuthError::Unauthenticated(
+                "the setup token is wrong or was already used; restart Cortex to print a new one"
+                    .into(),
+            )),
         }
         cortex_core::user::validate_username(&username).map_err(AuthError::Invalid)?;
         cortex_core::user::validate_password(password).map_err(AuthError::Invalid)?;
-        let user = self.create_user_inner("setup", &username, password, Role::Admin, CreateUserRule::FirstUser).await?;
+        let user = self
+            .create_user_inner(
+                "setup",
+                &username,
+                password,
+                Role::Admin,
+                CreateUserRule::FirstUser,
+            )
+            .await?;
         self.open_session(user).await
     }
 
     /// Creates a user (admins only; checked by the caller).
-    pub async fn create_user(&self, actor: &str, username: &str, password: &str, role: Role) -> Result<UserSummary, AuthError> {
+    pub async fn create_user(
+        &self,
+        actor: &str,
+        username: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<UserSummary, AuthError> {
         let username = username.trim().to_lowercase();
         cortex_core::user::validate_username(&username).map_err(AuthError::Invalid)?;
         cortex_core::user::validate_password(password).map_err(AuthError::Invalid)?;
-        self.create_user_inner(actor, &username, password, role, CreateUserRule::Any).await
+        self.create_user_inner(actor, &username, password, role, CreateUserRule::Any)
+            .await
     }
 
     async fn create_user_inner(
@@ -265,8 +321,14 @@ impl AuthService {
             .store
             .session_user(&claims.sid, Utc::now())
             .await?
-            .ok_or_else(|| AuthError::Unauthenticated("session ended or expired; sign in again".into()))?;
-        let principal = Principal { actor: format!("user:{}", user.username), role: user.role, user_id: Some(user.id) };
+            .ok_or_else(|| {
+                AuthError::Unauthenticated("session ended or expired; sign in again".into())
+            })?;
+        let principal = Principal {
+            actor: format!("user:{}", user.username),
+            role: user.role,
+            user_id: Some(user.id),
+        };
         Ok((principal, claims.sid))
     }
 
@@ -279,15 +341,25 @@ impl AuthService {
             .ok_or_else(|| AuthError::Unauthenticated("unknown API token".into()))?;
         let now = Utc::now();
         if token.revoked_at.is_some() {
-            return Err(AuthError::Unauthenticated(format!("API token `{}` was revoked", token.name)));
+            return Err(AuthError::Unauthenticated(format!(
+                "API token `{}` was revoked",
+                token.name
+            )));
         }
         if token.expires_at.is_some_and(|t| t <= now) {
-            return Err(AuthError::Unauthenticated(format!("API token `{}` expired", token.name)));
+            return Err(AuthError::Unauthenticated(format!(
+                "API token `{}` expired",
+                token.name
+            )));
         }
         // Best effort: a failed touch must not fail the request.
         if let Err(e) = self.store.touch_token(token.id, now).await {
             tracing::debug!(error = %e, "could not record token use");
         }
-        Ok(Principal { actor: format!("token:{}", token.name), role: token.role, user_id: None })
+        Ok(Principal {
+            actor: format!("token:{}", token.name),
+            role: token.role,
+            user_id: None,
+        })
     }
 }

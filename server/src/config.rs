@@ -112,7 +112,9 @@ impl Config {
                 return Err(ConfigError::Invalid(format!(".env: {e}")));
             }
         }
-        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("CORTEX_CONFIG").map(PathBuf::from));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("CORTEX_CONFIG").map(PathBuf::from));
         Self::from_figment(Self::figment(file.as_deref()))
     }
 
@@ -122,13 +124,19 @@ impl Config {
         if let Some(path) = file {
             f = f.merge(Toml::file_exact(path));
         }
-        f.merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
-            .merge(Env::prefixed("CORTEX_").ignore(&["CONFIG"]))
+        f.merge(
+            Env::raw()
+                .only(&["DATABASE_URL"])
+                .map(|_| "database_url".into()),
+        )
+        .merge(Env::prefixed("CORTEX_").ignore(&["CONFIG"]))
     }
 
     /// Extracts and validates a config from layered sources.
     pub fn from_figment(f: Figment) -> Result<Self, ConfigError> {
-        let cfg: Config = f.extract().map_err(|e| ConfigError::Invalid(one_line(&e)))?;
+        let cfg: Config = f
+            .extract()
+            .map_err(|e| ConfigError::Invalid(one_line(&e)))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -136,22 +144,31 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.backend()?;
         if self.max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid("CORTEX_MAX_BODY_BYTES must be at least 1024".into()));
+            return Err(ConfigError::Invalid(
+                "CORTEX_MAX_BODY_BYTES must be at least 1024".into(),
+            ));
         }
         if self.session_ttl < Duration::from_secs(60) {
-            return Err(ConfigError::Invalid("CORTEX_SESSION_TTL must be at least 1m".into()));
+            return Err(ConfigError::Invalid(
+                "CORTEX_SESSION_TTL must be at least 1m".into(),
+            ));
         }
         if let Some(url) = &self.public_url {
-            let parsed = url::Url::parse(url)
-                .map_err(|e| ConfigError::Invalid(format!("CORTEX_PUBLIC_URL `{url}` is not a URL: {e}")))?;
+            let parsed = url::Url::parse(url).map_err(|e| {
+                ConfigError::Invalid(format!("CORTEX_PUBLIC_URL `{url}` is not a URL: {e}"))
+            })?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(ConfigError::Invalid(format!("CORTEX_PUBLIC_URL `{url}` must start with http:// or https://")));
+                return Err(ConfigError::Invalid(format!(
+                    "CORTEX_PUBLIC_URL `{url}` must start with http:// or https://"
+                )));
             }
         }
         if let Some(secret) = &self.jwt_secret {
             use secrecy::ExposeSecret;
             if secret.expose_secret().len() < 32 {
-                return Err(ConfigError::Invalid("CORTEX_JWT_SECRET must be at least 32 characters".into()));
+                return Err(ConfigError::Invalid(
+                    "CORTEX_JWT_SECRET must be at least 32 characters".into(),
+                ));
             }
         }
         Ok(())
@@ -161,7 +178,9 @@ impl Config {
     pub fn database_url(&self) -> String {
         use secrecy::ExposeSecret;
         match &self.database_url {
-            Some(url) if !url.expose_secret().trim().is_empty() => url.expose_secret().trim().to_string(),
+            Some(url) if !url.expose_secret().trim().is_empty() => {
+                url.expose_secret().trim().to_string()
+            }
             _ => format!("sqlite://{}", self.data_dir.join("cortex.db").display()),
         }
     }
@@ -181,8 +200,11 @@ impl Config {
 
     /// Whether cookies carry the `Secure` flag.
     pub fn cookies_secure(&self) -> bool {
-        self.secure_cookies
-            .unwrap_or_else(|| self.public_url.as_deref().is_some_and(|u| u.starts_with("https://")))
+        self.secure_cookies.unwrap_or_else(|| {
+            self.public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+        })
     }
 
     /// The base URL for links printed to the operator.
@@ -205,6 +227,7 @@ fn one_line(e: &figment::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error
 mod tests {
     use super::*;
     use figment::Jail;
@@ -219,10 +242,14 @@ mod tests {
     #[test]
     fn env_overrides_file_overrides_defaults() {
         Jail::expect_with(|jail| {
-            jail.create_file("cortex.toml", "addr = \"0.0.0.0:4000\"\nlog_format = \"json\"\n")?;
+            jail.create_file(
+                "cortex.toml",
+                "addr = \"0.0.0.0:4000\"\nlog_format = \"json\"\n",
+            )?;
             jail.set_env("CORTEX_ADDR", "127.0.0.1:5000");
             jail.set_env("DATABASE_URL", "postgres://postgres@127.0.0.1/cortex");
-            let cfg = Config::from_figment(Config::figment(Some(Path::new("cortex.toml")))).unwrap();
+            let cfg =
+                Config::from_figment(Config::figment(Some(Path::new("cortex.toml")))).unwrap();
             assert_eq!(cfg.addr.port(), 5000);
             assert_eq!(cfg.log_format, LogFormat::Json);
             assert_eq!(cfg.backend().unwrap(), Backend::Postgres);
@@ -234,14 +261,18 @@ mod tests {
     fn bad_values_give_one_clear_line() {
         Jail::expect_with(|jail| {
             jail.set_env("CORTEX_ADDR", "not-an-address");
-            let err = Config::from_figment(Config::figment(None)).unwrap_err().to_string();
+            let err = Config::from_figment(Config::figment(None))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("addr"), "{err}");
             assert!(!err.contains('\n'));
             Ok(())
         });
         Jail::expect_with(|jail| {
             jail.set_env("DATABASE_URL", "mysql://root@localhost/x");
-            let err = Config::from_figment(Config::figment(None)).unwrap_err().to_string();
+            let err = Config::from_figment(Config::figment(None))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("unknown scheme `mysql`"), "{err}");
             Ok(())
         });

@@ -21,7 +21,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after: None }
+        Self {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
     /// 400 with what to fix.
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -51,7 +55,10 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Other(m) => {
                 tracing::error!(error = %m, "store error");
-                ApiError::new(ErrorCode::Internal, "internal error; see the server log for this request id")
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "internal error; see the server log for this request id",
+                )
             }
         }
     }
@@ -64,14 +71,25 @@ impl From<AuthError> for ApiError {
             AuthError::Store(s) => return s.into(),
             AuthError::Internal(m) => {
                 tracing::error!(error = %m, "auth internal error");
-                return ApiError::new(ErrorCode::Internal, "internal error; see the server log for this request id");
+                return ApiError::new(
+                    ErrorCode::Internal,
+                    "internal error; see the server log for this request id",
+                );
             }
-            AuthError::InvalidCredentials | AuthError::Unauthenticated(_) => (ErrorCode::Unauthorized, None),
+            AuthError::InvalidCredentials | AuthError::Unauthenticated(_) => {
+                (ErrorCode::Unauthorized, None)
+            }
             AuthError::Forbidden(_) | AuthError::Csrf(_) => (ErrorCode::Forbidden, None),
             AuthError::Invalid(_) => (ErrorCode::BadRequest, None),
-            AuthError::RateLimited { retry_after } => (ErrorCode::RateLimited, Some(retry_after.as_secs().max(1))),
+            AuthError::RateLimited { retry_after } => {
+                (ErrorCode::RateLimited, Some(retry_after.as_secs().max(1)))
+            }
         };
-        ApiError { code, message, retry_after }
+        ApiError {
+            code,
+            message,
+            retry_after,
+        }
     }
 }
 

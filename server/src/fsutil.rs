@@ -7,7 +7,10 @@ use std::path::Path;
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
     {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create(true).truncate(true);
@@ -23,10 +26,46 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Creates the data dir if needed and proves it is writable.
+/// Creates the data dir if needed (private: 0700, it holds the database and secrets) and
+/// proves it is writable. An existing dir keeps the permissions its owner gave it.
 pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
     let probe = dir.join(".cortex-write-probe");
     std::fs::write(&probe, b"ok")?;
     std::fs::remove_file(&probe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_data_dirs_are_private_and_files_are_written_atomically() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        ensure_writable_dir(&dir).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
+        }
+        write_private(&dir.join("k"), b"one").unwrap();
+        write_private(&dir.join("k"), b"two").unwrap();
+        assert_eq!(std::fs::read(dir.join("k")).unwrap(), b"two");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temp file left behind"
+        );
+    }
 }

@@ -27,11 +27,19 @@ impl DbHealth {
     }
     /// The last error seen while it was not.
     pub fn last_error(&self) -> Option<String> {
-        self.inner.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     fn set(&self, error: Option<String>) {
         self.inner.ready.store(error.is_none(), Ordering::Release);
-        *self.inner.last_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
+        *self
+            .inner
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = error;
     }
 }
 
@@ -40,7 +48,13 @@ pub type OnReady = Box<dyn FnOnce(Option<String>) + Send>;
 
 /// Runs forever: connects (retrying with capped exponential backoff and a clear log line),
 /// migrates, issues the setup token if there are no users, then watches the connection.
-pub async fn run(store: DynStore, auth: AuthService, health: DbHealth, retry_max: Duration, on_ready: OnReady) {
+pub async fn run(
+    store: DynStore,
+    auth: AuthService,
+    health: DbHealth,
+    retry_max: Duration,
+    on_ready: OnReady,
+) {
     let backend = store.backend().as_str();
     let mut delay = Duration::from_millis(250);
     loop {

@@ -34,7 +34,7 @@ where
 {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz::<S>))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
 }
 
@@ -42,7 +42,10 @@ async fn healthz() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store")], "ok")
 }
 
-async fn readyz<S>(State(health): State<DbHealth>, State(backend): State<Backend>) -> impl IntoResponse {
+async fn readyz(
+    State(health): State<DbHealth>,
+    State(backend): State<Backend>,
+) -> impl IntoResponse {
     let ok = health.is_ready();
     let body = Readiness {
         status: if ok { "ready" } else { "degraded" },
@@ -50,10 +53,17 @@ async fn readyz<S>(State(health): State<DbHealth>, State(backend): State<Backend
         database_ok: ok,
         error: health.last_error(),
     };
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, [(header::CACHE_CONTROL, "no-store")], Json(body))
 }
 
 async fn metrics(State(handle): State<PrometheusHandle>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
 }

@@ -22,7 +22,10 @@ pub struct Services {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("data dir {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("session signing key: {0}")]
     SigningKey(std::io::Error),
     #[error("{0}")]
@@ -32,9 +35,14 @@ pub enum StartError {
 impl Services {
     /// Checks the data dir, loads or creates the signing key and opens the store (lazily).
     pub fn build(config: Config) -> Result<Self, StartError> {
-        crate::fsutil::ensure_writable_dir(&config.data_dir)
-            .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
-        let secret = jwt::load_or_create_secret(config.jwt_secret.as_ref(), &config.data_dir).map_err(StartError::SigningKey)?;
+        crate::fsutil::ensure_writable_dir(&config.data_dir).map_err(|source| {
+            StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            }
+        })?;
+        let secret = jwt::load_or_create_secret(config.jwt_secret.as_ref(), &config.data_dir)
+            .map_err(StartError::SigningKey)?;
         let store = store::open(&config)?;
         let auth = AuthService::new(
             store.clone(),
@@ -46,7 +54,13 @@ impl Services {
                 login_window: config.login_window,
             },
         );
-        Ok(Self { config: Arc::new(config), store, auth, health: DbHealth::default(), started_at: Instant::now() })
+        Ok(Self {
+            config: Arc::new(config),
+            store,
+            auth,
+            health: DbHealth::default(),
+            started_at: Instant::now(),
+        })
     }
 
     /// The storage backend in use.

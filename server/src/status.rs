@@ -6,7 +6,9 @@ use crate::store::{DynStore, StoreResult};
 
 /// Verifies the whole audit chain, in pages. `Ok(Ok(n))`: n entries verified;
 /// `Ok(Err(break))`: where it breaks.
-pub async fn verify_audit_chain(store: &DynStore) -> StoreResult<Result<i64, cortex_core::audit::ChainBreak>> {
+pub async fn verify_audit_chain(
+    store: &DynStore,
+) -> StoreResult<Result<i64, cortex_core::audit::ChainBreak>> {
     let mut v = ChainVerifier::default();
     loop {
         let page = store.audit_chain(v.verified(), 1000).await?;

@@ -37,11 +37,14 @@ pub enum StoreError {
 impl StoreError {
     pub(crate) fn from_sqlx(e: sqlx::Error, conflict: &str) -> Self {
         match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(conflict.to_string()),
-            sqlx::Error::RowNotFound => StoreError::NotFound("not found".into()),
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-                StoreError::Unavailable(e.to_string())
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(conflict.to_string())
             }
+            sqlx::Error::RowNotFound => StoreError::NotFound("not found".into()),
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
             _ => StoreError::Other(e.to_string()),
         }
     }
@@ -111,26 +114,44 @@ pub trait Store: Send + Sync + 'static {
     /// How many users exist.
     async fn count_users(&self) -> StoreResult<i64>;
     /// Inserts a user and its audit record.
-    async fn create_user(&self, user: UserForCreate, rule: CreateUserRule, audit: AuditRecord) -> StoreResult<UserSummary>;
+    async fn create_user(
+        &self,
+        user: UserForCreate,
+        rule: CreateUserRule,
+        audit: AuditRecord,
+    ) -> StoreResult<UserSummary>;
     /// Looks a user up by name, with the password hash.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     /// Lists users by name.
     async fn list_users(&self) -> StoreResult<Vec<UserSummary>>;
     /// Changes a user's role. Refuses to remove the last admin. The store fills the audit
     /// record's target, before and after from the rows it changes.
-    async fn set_user_role(&self, id: UserId, role: Role, audit: AuditRecord) -> StoreResult<UserSummary>;
+    async fn set_user_role(
+        &self,
+        id: UserId,
+        role: Role,
+        audit: AuditRecord,
+    ) -> StoreResult<UserSummary>;
     /// Deletes a user and their sessions. Refuses to delete the last admin. Fills target and before.
     async fn delete_user(&self, id: UserId, audit: AuditRecord) -> StoreResult<UserSummary>;
 
     /// Records a new session (sign-in).
     async fn create_session(&self, session: SessionRecord, audit: AuditRecord) -> StoreResult<()>;
     /// The live session and its user, if the session exists and has not expired at `now`.
-    async fn session_user(&self, session_id: &str, now: DateTime<Utc>) -> StoreResult<Option<UserSummary>>;
+    async fn session_user(
+        &self,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<UserSummary>>;
     /// Ends a session (sign-out). Ending an unknown session is not an error.
     async fn delete_session(&self, session_id: &str, audit: AuditRecord) -> StoreResult<()>;
 
     /// Inserts an API token.
-    async fn create_token(&self, token: TokenForCreate, audit: AuditRecord) -> StoreResult<TokenSummary>;
+    async fn create_token(
+        &self,
+        token: TokenForCreate,
+        audit: AuditRecord,
+    ) -> StoreResult<TokenSummary>;
     /// Finds a token by the hash of its secret (including revoked and expired ones).
     async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenSummary>>;
     /// Notes that a token was used (best effort, not audited).
@@ -138,12 +159,22 @@ pub trait Store: Send + Sync + 'static {
     /// Lists tokens, newest first.
     async fn list_tokens(&self) -> StoreResult<Vec<TokenSummary>>;
     /// Revokes a token. Fills the audit record's target, before and after.
-    async fn revoke_token(&self, id: TokenId, at: DateTime<Utc>, audit: AuditRecord) -> StoreResult<TokenSummary>;
+    async fn revoke_token(
+        &self,
+        id: TokenId,
+        at: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<TokenSummary>;
 
     /// Reads a setting.
     async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
     /// Writes a setting (audited unless `audit` is `None`, for internal bookkeeping such as the setup token hash).
-    async fn put_setting(&self, key: &str, value: &str, audit: Option<AuditRecord>) -> StoreResult<()>;
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: &str,
+        audit: Option<AuditRecord>,
+    ) -> StoreResult<()>;
 
     /// Appends an audit record that goes with no other change (e.g. a CLI action).
     async fn append_audit(&self, audit: AuditRecord) -> StoreResult<AuditEntry>;
@@ -160,7 +191,10 @@ pub type DynStore = Arc<dyn Store>;
 /// so a hub whose database is down still starts and reports it on `/readyz`).
 pub fn open(config: &Config) -> Result<DynStore, StoreError> {
     let url = config.database_url();
-    let store: DynStore = match config.backend().map_err(|e| StoreError::Other(e.to_string()))? {
+    let store: DynStore = match config
+        .backend()
+        .map_err(|e| StoreError::Other(e.to_string()))?
+    {
         Backend::Sqlite => Arc::new(sqlite::SqliteStore::open_lazy(&url)?),
         Backend::Postgres => Arc::new(postgres::PgStore::open_lazy(&url)?),
     };
@@ -184,11 +218,13 @@ pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
 }
 
 pub(crate) fn parse_role(s: &str) -> StoreResult<Role> {
-    s.parse().map_err(|e: cortex_core::role::UnknownRole| StoreError::Other(e.to_string()))
+    s.parse()
+        .map_err(|e: cortex_core::role::UnknownRole| StoreError::Other(e.to_string()))
 }
 
 pub(crate) fn parse_uuid(s: &str) -> StoreResult<uuid::Uuid> {
-    uuid::Uuid::parse_str(s).map_err(|e| StoreError::Other(format!("bad id `{s}` in database: {e}")))
+    uuid::Uuid::parse_str(s)
+        .map_err(|e| StoreError::Other(format!("bad id `{s}` in database: {e}")))
 }
 
 pub(crate) fn parse_json(s: &str) -> serde_json::Value {
@@ -196,16 +232,28 @@ pub(crate) fn parse_json(s: &str) -> serde_json::Value {
 }
 
 /// Computes the next chain entry after `(last_seq, last_hash)`.
-pub(crate) fn next_entry(last: Option<(i64, String)>, at: DateTime<Utc>, record: AuditRecord) -> AuditEntry {
+pub(crate) fn next_entry(
+    last: Option<(i64, String)>,
+    at: DateTime<Utc>,
+    record: AuditRecord,
+) -> AuditEntry {
     let (last_seq, prev_hash) = last.unwrap_or((0, cortex_core::audit::GENESIS_HASH.to_string()));
     let seq = last_seq + 1;
     // Millisecond precision is what the database keeps, so hash exactly that.
     let at = from_ms(ms(at));
     let hash = cortex_core::audit::entry_hash(seq, at, &record, &prev_hash);
-    AuditEntry { seq, at, record, prev_hash, hash }
+    AuditEntry {
+        seq,
+        at,
+        record,
+        prev_hash,
+        hash,
+    }
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern used with `ESCAPE '\'`.
 pub(crate) fn like_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

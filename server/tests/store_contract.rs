@@ -9,8 +9,8 @@ use cortex_core::audit::{AuditQuery, AuditRecord};
 use cortex_core::user::{TokenId, TokenSummary, UserId};
 use cortex_core::Role;
 use cortex_server::store::{
-    postgres::PgStore, sqlite::SqliteStore, CreateUserRule, DynStore, SessionRecord, StoreError, TokenForCreate,
-    UserForCreate, SETUP_TOKEN_SETTING,
+    postgres::PgStore, sqlite::SqliteStore, CreateUserRule, DynStore, SessionRecord, StoreError,
+    TokenForCreate, UserForCreate, SETUP_TOKEN_SETTING,
 };
 use sqlx::Connection;
 use std::sync::Arc;
@@ -53,7 +53,10 @@ fn new_token(name: &str, secret_hash: &str, expires_in: Option<Duration>) -> Tok
 }
 
 async fn verify_chain(store: &DynStore) -> i64 {
-    cortex_server::status::verify_audit_chain(store).await.unwrap().expect("audit chain must verify")
+    cortex_server::status::verify_audit_chain(store)
+        .await
+        .unwrap()
+        .expect("audit chain must verify")
 }
 
 // ---- the contract ------------------------------------------------------------------------
@@ -65,14 +68,38 @@ async fn migrations_are_idempotent(s: DynStore) {
 }
 
 async fn users_are_unique_and_listed_by_name(s: DynStore) {
-    s.create_user(new_user("bob", Role::Viewer), CreateUserRule::Any, audit("user.create", "user:bob")).await.unwrap();
-    s.create_user(new_user("alice", Role::Admin), CreateUserRule::Any, audit("user.create", "user:alice")).await.unwrap();
-    let dup = s.create_user(new_user("alice", Role::Viewer), CreateUserRule::Any, audit("user.create", "user:alice")).await;
+    s.create_user(
+        new_user("bob", Role::Viewer),
+        CreateUserRule::Any,
+        audit("user.create", "user:bob"),
+    )
+    .await
+    .unwrap();
+    s.create_user(
+        new_user("alice", Role::Admin),
+        CreateUserRule::Any,
+        audit("user.create", "user:alice"),
+    )
+    .await
+    .unwrap();
+    let dup = s
+        .create_user(
+            new_user("alice", Role::Viewer),
+            CreateUserRule::Any,
+            audit("user.create", "user:alice"),
+        )
+        .await;
     match dup {
         Err(StoreError::Conflict(m)) => assert!(m.contains("alice"), "{m}"),
         other => panic!("expected a conflict, got {other:?}"),
     }
-    let names: Vec<_> = s.list_users().await.unwrap().into_iter().map(|u| u.username).collect();
+    let names: Vec<_> = s
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
     assert_eq!(names, ["alice", "bob"]);
     let rec = s.user_by_username("alice").await.unwrap().unwrap();
     assert_eq!(rec.password_hash, "hash-of-alice");
@@ -83,108 +110,298 @@ async fn users_are_unique_and_listed_by_name(s: DynStore) {
 }
 
 async fn first_user_rule_allows_exactly_one_and_consumes_the_setup_token(s: DynStore) {
-    s.put_setting(SETUP_TOKEN_SETTING, "abc", None).await.unwrap();
-    s.create_user(new_user("root", Role::Admin), CreateUserRule::FirstUser, audit("user.create", "user:root")).await.unwrap();
+    s.put_setting(SETUP_TOKEN_SETTING, "abc", None)
+        .await
+        .unwrap();
+    s.create_user(
+        new_user("root", Role::Admin),
+        CreateUserRule::FirstUser,
+        audit("user.create", "user:root"),
+    )
+    .await
+    .unwrap();
     assert_eq!(s.setting(SETUP_TOKEN_SETTING).await.unwrap(), None);
-    let second = s.create_user(new_user("root2", Role::Admin), CreateUserRule::FirstUser, audit("user.create", "x")).await;
+    let second = s
+        .create_user(
+            new_user("root2", Role::Admin),
+            CreateUserRule::FirstUser,
+            audit("user.create", "x"),
+        )
+        .await;
     assert!(matches!(second, Err(StoreError::Conflict(_))), "{second:?}");
     assert_eq!(s.count_users().await.unwrap(), 1);
 }
 
 async fn the_last_admin_cannot_be_demoted_or_deleted(s: DynStore) {
-    let a = s.create_user(new_user("admin", Role::Admin), CreateUserRule::Any, audit("user.create", "a")).await.unwrap();
-    let v = s.create_user(new_user("viewer", Role::Viewer), CreateUserRule::Any, audit("user.create", "v")).await.unwrap();
-    assert!(matches!(s.set_user_role(a.id, Role::Editor, audit("user.set_role", "")).await, Err(StoreError::Conflict(_))));
-    assert!(matches!(s.delete_user(a.id, audit("user.delete", "")).await, Err(StoreError::Conflict(_))));
-    let promoted = s.set_user_role(v.id, Role::Admin, audit("user.set_role", "")).await.unwrap();
+    let a = s
+        .create_user(
+            new_user("admin", Role::Admin),
+            CreateUserRule::Any,
+            audit("user.create", "a"),
+        )
+        .await
+        .unwrap();
+    let v = s
+        .create_user(
+            new_user("viewer", Role::Viewer),
+            CreateUserRule::Any,
+            audit("user.create", "v"),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.set_user_role(a.id, Role::Editor, audit("user.set_role", ""))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.delete_user(a.id, audit("user.delete", "")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let promoted = s
+        .set_user_role(v.id, Role::Admin, audit("user.set_role", ""))
+        .await
+        .unwrap();
     assert_eq!(promoted.role, Role::Admin);
-    s.set_user_role(a.id, Role::Viewer, audit("user.set_role", "")).await.unwrap();
-    let missing = s.delete_user(UserId(uuid::Uuid::new_v4()), audit("user.delete", "")).await;
-    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    s.set_user_role(a.id, Role::Viewer, audit("user.set_role", ""))
+        .await
+        .unwrap();
+    let missing = s
+        .delete_user(UserId(uuid::Uuid::new_v4()), audit("user.delete", ""))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
     // The store filled in target, before and after from the rows it changed.
-    let q = AuditQuery { action: Some("user.set_role".into()), ..Default::default() };
+    let q = AuditQuery {
+        action: Some("user.set_role".into()),
+        ..Default::default()
+    };
     let entries = s.list_audit(&q).await.unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].record.target, "user:admin");
-    assert_eq!(entries[0].record.before, serde_json::json!({"role": "admin"}));
-    assert_eq!(entries[0].record.after, serde_json::json!({"role": "viewer"}));
+    assert_eq!(
+        entries[0].record.before,
+        serde_json::json!({"role": "admin"})
+    );
+    assert_eq!(
+        entries[0].record.after,
+        serde_json::json!({"role": "viewer"})
+    );
 }
 
 async fn sessions_expire_and_end_and_die_with_their_user(s: DynStore) {
-    let admin = s.create_user(new_user("admin", Role::Admin), CreateUserRule::Any, audit("user.create", "a")).await.unwrap();
-    let u = s.create_user(new_user("sam", Role::Editor), CreateUserRule::Any, audit("user.create", "u")).await.unwrap();
+    let admin = s
+        .create_user(
+            new_user("admin", Role::Admin),
+            CreateUserRule::Any,
+            audit("user.create", "a"),
+        )
+        .await
+        .unwrap();
+    let u = s
+        .create_user(
+            new_user("sam", Role::Editor),
+            CreateUserRule::Any,
+            audit("user.create", "u"),
+        )
+        .await
+        .unwrap();
     let now = Utc::now();
-    let live = SessionRecord { id: "live".into(), user_id: u.id, created_at: now, expires_at: now + Duration::hours(1) };
-    let old = SessionRecord { id: "old".into(), user_id: u.id, created_at: now, expires_at: now + Duration::seconds(1) };
-    s.create_session(live, audit("session.login", "u")).await.unwrap();
-    s.create_session(old, audit("session.login", "u")).await.unwrap();
-    assert_eq!(s.session_user("live", now).await.unwrap().unwrap().username, "sam");
-    assert!(s.session_user("old", now + Duration::seconds(2)).await.unwrap().is_none());
+    let live = SessionRecord {
+        id: "live".into(),
+        user_id: u.id,
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+    };
+    let old = SessionRecord {
+        id: "old".into(),
+        user_id: u.id,
+        created_at: now,
+        expires_at: now + Duration::seconds(1),
+    };
+    s.create_session(live, audit("session.login", "u"))
+        .await
+        .unwrap();
+    s.create_session(old, audit("session.login", "u"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.session_user("live", now).await.unwrap().unwrap().username,
+        "sam"
+    );
+    assert!(s
+        .session_user("old", now + Duration::seconds(2))
+        .await
+        .unwrap()
+        .is_none());
     assert!(s.session_user("nope", now).await.unwrap().is_none());
-    s.delete_session("live", audit("session.logout", "u")).await.unwrap();
+    s.delete_session("live", audit("session.logout", "u"))
+        .await
+        .unwrap();
     assert!(s.session_user("live", now).await.unwrap().is_none());
     // Ending an unknown session is fine and writes nothing.
     let before = verify_chain(&s).await;
-    s.delete_session("live", audit("session.logout", "u")).await.unwrap();
+    s.delete_session("live", audit("session.logout", "u"))
+        .await
+        .unwrap();
     assert_eq!(verify_chain(&s).await, before);
-    let again = SessionRecord { id: "again".into(), user_id: u.id, created_at: now, expires_at: now + Duration::hours(1) };
-    s.create_session(again, audit("session.login", "u")).await.unwrap();
+    let again = SessionRecord {
+        id: "again".into(),
+        user_id: u.id,
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+    };
+    s.create_session(again, audit("session.login", "u"))
+        .await
+        .unwrap();
     s.delete_user(u.id, audit("user.delete", "")).await.unwrap();
     assert!(s.session_user("again", now).await.unwrap().is_none());
     assert!(s.user_by_username(&admin.username).await.unwrap().is_some());
 }
 
 async fn tokens_are_found_by_hash_touched_listed_and_revoked_once(s: DynStore) {
-    let t = s.create_token(new_token("ci", "h1", Some(Duration::days(1))), audit("token.create", "token:ci")).await.unwrap();
-    s.create_token(new_token("deploy", "h2", None), audit("token.create", "token:deploy")).await.unwrap();
-    let dup = s.create_token(new_token("again", "h1", None), audit("token.create", "x")).await;
+    let t = s
+        .create_token(
+            new_token("ci", "h1", Some(Duration::days(1))),
+            audit("token.create", "token:ci"),
+        )
+        .await
+        .unwrap();
+    s.create_token(
+        new_token("deploy", "h2", None),
+        audit("token.create", "token:deploy"),
+    )
+    .await
+    .unwrap();
+    let dup = s
+        .create_token(new_token("again", "h1", None), audit("token.create", "x"))
+        .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     let found = s.token_by_hash("h1").await.unwrap().unwrap();
     assert_eq!(found, t);
     assert!(s.token_by_hash("zz").await.unwrap().is_none());
     let at = cortex_server::store::ms_precision(Utc::now());
     s.touch_token(t.id, at).await.unwrap();
-    assert_eq!(s.token_by_hash("h1").await.unwrap().unwrap().last_used_at, Some(at));
+    assert_eq!(
+        s.token_by_hash("h1").await.unwrap().unwrap().last_used_at,
+        Some(at)
+    );
     assert_eq!(s.list_tokens().await.unwrap().len(), 2);
-    let revoked = s.revoke_token(t.id, at, audit("token.revoke", "")).await.unwrap();
+    let revoked = s
+        .revoke_token(t.id, at, audit("token.revoke", ""))
+        .await
+        .unwrap();
     assert_eq!(revoked.revoked_at, Some(at));
-    assert!(matches!(s.revoke_token(t.id, at, audit("token.revoke", "")).await, Err(StoreError::Conflict(_))));
-    let missing = s.revoke_token(TokenId(uuid::Uuid::new_v4()), at, audit("token.revoke", "")).await;
-    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
-    let q = AuditQuery { action: Some("token.revoke".into()), ..Default::default() };
+    assert!(matches!(
+        s.revoke_token(t.id, at, audit("token.revoke", "")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let missing = s
+        .revoke_token(TokenId(uuid::Uuid::new_v4()), at, audit("token.revoke", ""))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+    let q = AuditQuery {
+        action: Some("token.revoke".into()),
+        ..Default::default()
+    };
     assert_eq!(s.list_audit(&q).await.unwrap()[0].record.target, "token:ci");
 }
 
 async fn settings_round_trip_and_overwrite(s: DynStore) {
     assert_eq!(s.setting("k").await.unwrap(), None);
     s.put_setting("k", "v1", None).await.unwrap();
-    s.put_setting("k", "v2", Some(audit("setting.update", "setting:k"))).await.unwrap();
+    s.put_setting("k", "v2", Some(audit("setting.update", "setting:k")))
+        .await
+        .unwrap();
     assert_eq!(s.setting("k").await.unwrap().as_deref(), Some("v2"));
     assert_eq!(verify_chain(&s).await, 1);
 }
 
 async fn audit_lists_filter_and_page(s: DynStore) {
     for i in 0..7 {
-        let mut r = audit(if i % 2 == 0 { "user.create" } else { "token.create" }, &format!("thing:{i}"));
+        let mut r = audit(
+            if i % 2 == 0 {
+                "user.create"
+            } else {
+                "token.create"
+            },
+            &format!("thing:{i}"),
+        );
         if i == 3 {
             r.actor = "user:Mallory_100%".into();
         }
         s.append_audit(r).await.unwrap();
     }
     let all = s.list_audit(&AuditQuery::default()).await.unwrap();
-    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 6, 5, 4, 3, 2, 1]);
-    let users = s.list_audit(&AuditQuery { action: Some("user.".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [7, 6, 5, 4, 3, 2, 1]
+    );
+    let users = s
+        .list_audit(&AuditQuery {
+            action: Some("user.".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(users.len(), 4);
     // Prefix, not substring: "create" alone matches nothing.
-    assert!(s.list_audit(&AuditQuery { action: Some("create".into()), ..Default::default() }).await.unwrap().is_empty());
+    assert!(s
+        .list_audit(&AuditQuery {
+            action: Some("create".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
     // Case-insensitive substring; % and _ are literal.
-    let m = s.list_audit(&AuditQuery { actor: Some("mallory_100%".into()), ..Default::default() }).await.unwrap();
+    let m = s
+        .list_audit(&AuditQuery {
+            actor: Some("mallory_100%".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(m.len(), 1);
-    assert!(s.list_audit(&AuditQuery { actor: Some("mallory_1000".into()), ..Default::default() }).await.unwrap().is_empty());
-    assert!(s.list_audit(&AuditQuery { actor: Some("%".into()), ..Default::default() }).await.unwrap().len() == 1);
-    let t = s.list_audit(&AuditQuery { target: Some("thing:5".into()), ..Default::default() }).await.unwrap();
+    assert!(s
+        .list_audit(&AuditQuery {
+            actor: Some("mallory_1000".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        s.list_audit(&AuditQuery {
+            actor: Some("%".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len()
+            == 1
+    );
+    let t = s
+        .list_audit(&AuditQuery {
+            target: Some("thing:5".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(t[0].seq, 6);
-    let page = s.list_audit(&AuditQuery { before_seq: Some(5), limit: Some(2), ..Default::default() }).await.unwrap();
+    let page = s
+        .list_audit(&AuditQuery {
+            before_seq: Some(5),
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 3]);
     assert_eq!(verify_chain(&s).await, 7);
     assert_eq!(s.audit_chain(5, 10).await.unwrap().len(), 2);
@@ -196,11 +413,17 @@ async fn concurrent_writes_keep_the_chain_linear(s: DynStore) {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             if i % 3 == 0 {
-                s.create_user(new_user(&format!("user{i}"), Role::Viewer), CreateUserRule::Any, audit("user.create", "u"))
+                s.create_user(
+                    new_user(&format!("user{i}"), Role::Viewer),
+                    CreateUserRule::Any,
+                    audit("user.create", "u"),
+                )
+                .await
+                .map(|_| ())
+            } else {
+                s.append_audit(audit("note", &format!("n{i}")))
                     .await
                     .map(|_| ())
-            } else {
-                s.append_audit(audit("note", &format!("n{i}"))).await.map(|_| ())
             }
         }));
     }
@@ -223,11 +446,16 @@ async fn sqlite() -> Db {
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let store: DynStore = Arc::new(SqliteStore::open_lazy(&url).unwrap());
     store.migrate().await.unwrap();
-    Db { store, cleanup: None, _dir: Some(dir) }
+    Db {
+        store,
+        cleanup: None,
+        _dir: Some(dir),
+    }
 }
 
 fn pg_base() -> String {
-    std::env::var("CORTEX_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("CORTEX_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 async fn postgres() -> Db {
@@ -236,10 +464,17 @@ async fn postgres() -> Db {
     let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres"))
         .await
         .unwrap_or_else(|e| panic!("Postgres at {base} is needed for the contract tests (start it, or set CORTEX_TEST_PG_URL): {e}"));
-    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let store: DynStore = Arc::new(PgStore::open_lazy(&format!("{base}/{name}")).unwrap());
     store.migrate().await.unwrap();
-    Db { store, cleanup: Some((base, name)), _dir: None }
+    Db {
+        store,
+        cleanup: Some((base, name)),
+        _dir: None,
+    }
 }
 
 impl Db {
@@ -247,7 +482,9 @@ impl Db {
         drop(self.store);
         if let Some((base, name)) = self.cleanup {
             if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{base}/postgres")).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await;
             }
         }
     }

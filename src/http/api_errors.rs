@@ -28,13 +28,25 @@ pub async fn normalise(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
 
-    if res.headers().contains_key(SERVER_FN_ERROR_HEADER) && status == StatusCode::INTERNAL_SERVER_ERROR {
+    if res.headers().contains_key(SERVER_FN_ERROR_HEADER)
+        && status == StatusCode::INTERNAL_SERVER_ERROR
+    {
         return with_code_status(res).await;
     }
     if status == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        return ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than CORTEX_MAX_BODY_BYTES allows").into_response();
+        return ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "request body is larger than CORTEX_MAX_BODY_BYTES allows",
+        )
+        .into_response();
     }
-    if path.starts_with("/api/") && matches!(status, StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED) && !is_json {
+    if path.starts_with("/api/")
+        && matches!(
+            status,
+            StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED
+        )
+        && !is_json
+    {
         // leptos_axum's plain-text answer for a path with no server function behind it, or
         // axum's empty 405 for a server function called with the wrong method.
         return unknown_endpoint(&method, &path);
@@ -48,7 +60,8 @@ async fn with_code_status(res: Response) -> Response {
         return ApiError::new(ErrorCode::Internal, "internal error").into_response();
     };
     if let Ok(err) = serde_json::from_slice::<ApiErrorBody>(&bytes) {
-        parts.status = StatusCode::from_u16(err.error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        parts.status = StatusCode::from_u16(err.error.code.status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if let Some(secs) = err.error.retry_after {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 parts.headers.insert(header::RETRY_AFTER, v);
@@ -59,9 +72,19 @@ async fn with_code_status(res: Response) -> Response {
 }
 
 fn unknown_endpoint(method: &Method, path: &str) -> Response {
-    let other = catalog::ENDPOINTS.iter().find(|e| e.path == path && e.method != method.as_str());
+    let other = catalog::ENDPOINTS
+        .iter()
+        .find(|e| e.path == path && e.method != method.as_str());
     match other {
-        Some(e) => ApiError::new(ErrorCode::MethodNotAllowed, format!("{path} takes {}, not {method}", e.method)).into_response(),
-        None => ApiError::new(ErrorCode::NotFound, format!("no endpoint at {path}; see /api/openapi.json")).into_response(),
+        Some(e) => ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{path} takes {}, not {method}", e.method),
+        )
+        .into_response(),
+        None => ApiError::new(
+            ErrorCode::NotFound,
+            format!("no endpoint at {path}; see /api/openapi.json"),
+        )
+        .into_response(),
     }
 }

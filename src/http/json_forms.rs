@@ -25,13 +25,22 @@ pub async fn json_to_form(req: Request, next: Next) -> Response {
     // The body limit layer outside this one has already bounded the size.
     let bytes = match to_bytes(body, usize::MAX).await {
         Ok(b) => b,
-        Err(_) => return ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than CORTEX_MAX_BODY_BYTES allows").into_response(),
+        Err(_) => {
+            return ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "request body is larger than CORTEX_MAX_BODY_BYTES allows",
+            )
+            .into_response()
+        }
     };
     let form = match to_form(&bytes) {
         Ok(f) => f,
         Err(msg) => return ApiError::bad_request(msg).into_response(),
     };
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     next.run(Request::from_parts(parts, Body::from(form))).await
 }
@@ -58,7 +67,9 @@ fn to_form(bytes: &[u8]) -> Result<String, String> {
             Value::Number(n) => {
                 ser.append_pair(&k, &n.to_string());
             }
-            Value::Array(_) | Value::Object(_) => return Err(format!("field `{k}` must be a string, number or boolean")),
+            Value::Array(_) | Value::Object(_) => {
+                return Err(format!("field `{k}` must be a string, number or boolean"))
+            }
         }
     }
     Ok(ser.finish())
@@ -70,7 +81,10 @@ mod tests {
 
     #[test]
     fn flat_objects_become_forms() {
-        assert_eq!(to_form(br#"{"username":"a b","n":3,"x":null,"t":true}"#).unwrap(), "n=3&t=true&username=a+b");
+        assert_eq!(
+            to_form(br#"{"username":"a b","n":3,"x":null,"t":true}"#).unwrap(),
+            "n=3&t=true&username=a+b"
+        );
         assert_eq!(to_form(b"  ").unwrap(), "");
         assert!(to_form(b"[1]").unwrap_err().contains("JSON object"));
         assert!(to_form(br#"{"a":{"b":1}}"#).unwrap_err().contains("`a`"));

@@ -20,11 +20,12 @@ pub struct Hub {
 
 /// Config for a test hub: port 0, a fresh SQLite data dir.
 pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.addr = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = dir.to_path_buf();
-    cfg.log = "warn".into();
-    cfg
+    Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        log: "warn".into(),
+        ..Config::default()
+    }
 }
 
 /// Starts a hub on a fresh SQLite database and waits until it is ready.
@@ -36,8 +37,14 @@ pub async fn start() -> Hub {
 /// Starts a hub with a given config.
 pub async fn start_with(cfg: Config, dir: tempfile::TempDir) -> Hub {
     let app = Application::build(cfg).await.expect("hub builds").spawn();
-    let ready = tokio::time::timeout(std::time::Duration::from_secs(20), app.ready()).await.expect("hub becomes ready");
-    Hub { app, setup_token: ready.setup_token, _dir: dir }
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(20), app.ready())
+        .await
+        .expect("hub becomes ready");
+    Hub {
+        app,
+        setup_token: ready.setup_token,
+        _dir: dir,
+    }
 }
 
 /// A client that keeps cookies and sends a same-origin `Origin` (as a browser would).
@@ -54,7 +61,10 @@ pub fn browser(hub: &Hub) -> Client {
 
 /// A plain client: no cookies, no Origin.
 pub fn plain() -> Client {
-    Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 impl Hub {
@@ -71,7 +81,12 @@ impl Hub {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "{}",
+            res.text().await.unwrap()
+        );
         c
     }
 
@@ -100,7 +115,10 @@ pub async fn json_of(res: Response, status: StatusCode) -> Value {
 pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> String {
     let body = json_of(res, status).await;
     assert_eq!(body["error"]["code"], code, "{body}");
-    let msg = body["error"]["message"].as_str().unwrap_or_default().to_string();
+    let msg = body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(!msg.is_empty(), "{body}");
     msg
 }
@@ -116,20 +134,36 @@ impl PgDb {
     /// Creates `cortex_it_<random>` on `CORTEX_TEST_PG_URL` (default the local server).
     pub async fn create() -> PgDb {
         use sqlx::Connection;
-        let base = std::env::var("CORTEX_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let base = std::env::var("CORTEX_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
         let name = format!("cortex_it_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres"))
             .await
-            .unwrap_or_else(|e| panic!("Postgres at {base} is needed (start it, or set CORTEX_TEST_PG_URL): {e}"));
-        sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.unwrap();
-        PgDb { url: format!("{base}/{name}"), base, name }
+            .unwrap_or_else(|e| {
+                panic!("Postgres at {base} is needed (start it, or set CORTEX_TEST_PG_URL): {e}")
+            });
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        PgDb {
+            url: format!("{base}/{name}"),
+            base,
+            name,
+        }
     }
 
     /// Drops the database (call at the end of a passing test).
     pub async fn drop_db(self) {
         use sqlx::Connection;
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{}/postgres", self.base)).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).execute(&mut admin).await;
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{}/postgres", self.base)).await
+        {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin)
+            .await;
         }
     }
 }

@@ -18,9 +18,22 @@ pub async fn list_audit(
     let (services, _) = super::guard::require(cortex_core::Role::Viewer)?;
     for (name, v) in [("actor", &actor), ("action", &action), ("target", &target)] {
         if v.as_ref().is_some_and(|s| s.len() > 200) {
-            return Err(AppError::new(cortex_core::ErrorCode::BadRequest, format!("{name} filter is longer than 200 characters")));
+            return Err(AppError::new(
+                cortex_core::ErrorCode::BadRequest,
+                format!("{name} filter is longer than 200 characters"),
+            ));
         }
     }
-    let q = cortex_core::audit::AuditQuery { actor, action, target, before_seq, limit };
-    Ok(services.store.list_audit(&q).await.map_err(cortex_server::ApiError::from)?)
+    let q = cortex_core::audit::AuditQuery {
+        actor,
+        action,
+        target,
+        before_seq,
+        limit,
+    };
+    Ok(services
+        .store
+        .list_audit(&q)
+        .await
+        .map_err(cortex_server::ApiError::from)?)
 }

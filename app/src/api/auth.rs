@@ -8,13 +8,21 @@ use leptos::prelude::*;
 #[server(name = SetupState, prefix = "/api", endpoint = "auth/setup-state", input = leptos::server_fn::codec::GetUrl)]
 pub async fn setup_state() -> Result<bool, AppError> {
     let (services, _) = super::guard::context()?;
-    Ok(services.auth.setup_open().await.map_err(cortex_server::ApiError::from)?)
+    Ok(services
+        .auth
+        .setup_open()
+        .await
+        .map_err(cortex_server::ApiError::from)?)
 }
 
 /// Creates the first admin with the one-time setup token printed at start, then signs in.
 /// Public, but needs the token.
 #[server(name = Setup, prefix = "/api", endpoint = "auth/setup")]
-pub async fn setup(token: String, username: String, password: String) -> Result<Principal, AppError> {
+pub async fn setup(
+    token: String,
+    username: String,
+    password: String,
+) -> Result<Principal, AppError> {
     let (services, _) = super::guard::context()?;
     super::guard::require_writable(&services)?;
     let signed_in = services
@@ -39,17 +47,14 @@ pub async fn login(username: String, password: String) -> Result<Principal, AppE
 
 #[cfg(feature = "ssr")]
 fn finish_sign_in(signed_in: cortex_server::auth::SignedIn) -> Result<Principal, AppError> {
-    set_cookie(&signed_in.set_cookie);
+    super::guard::set_cookie(&signed_in.set_cookie);
     leptos_axum::redirect("/admin");
     let u = signed_in.user;
-    Ok(Principal { actor: format!("user:{}", u.username), role: u.role, user_id: Some(u.id) })
-}
-
-#[cfg(feature = "ssr")]
-fn set_cookie(value: &str) {
-    if let (Some(res), Ok(v)) = (use_context::<leptos_axum::ResponseOptions>(), axum::http::HeaderValue::from_str(value)) {
-        res.append_header(axum::http::header::SET_COOKIE, v);
-    }
+    Ok(Principal {
+        actor: format!("user:{}", u.username),
+        role: u.role,
+        user_id: Some(u.id),
+    })
 }
 
 /// Ends the current session and clears the cookie. Any signed-in role.
@@ -57,8 +62,12 @@ fn set_cookie(value: &str) {
 pub async fn logout() -> Result<(), AppError> {
     let (services, authn) = super::guard::context()?;
     authn.require(cortex_core::Role::Viewer)?;
-    let clear = services.auth.logout(&authn).await.map_err(cortex_server::ApiError::from)?;
-    set_cookie(&clear);
+    let clear = services
+        .auth
+        .logout(&authn)
+        .await
+        .map_err(cortex_server::ApiError::from)?;
+    super::guard::set_cookie(&clear);
     leptos_axum::redirect("/login");
     Ok(())
 }

@@ -66,7 +66,12 @@ pub struct Endpoint {
 }
 
 const fn f(name: &'static str, ty: &'static str, required: bool, doc: &'static str) -> Field {
-    Field { name, ty, required, doc }
+    Field {
+        name,
+        ty,
+        required,
+        doc,
+    }
 }
 
 const fn sf(
@@ -78,7 +83,16 @@ const fn sf(
     fields: &'static [Field],
     output: Output,
 ) -> Endpoint {
-    Endpoint { method, path, access, summary, input, fields, output, server_fn: true }
+    Endpoint {
+        method,
+        path,
+        access,
+        summary,
+        input,
+        fields,
+        output,
+        server_fn: true,
+    }
 }
 
 use Access::{Public, Role as R};
@@ -121,10 +135,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
 
 /// The endpoint at `method` + `path`.
 pub fn find(method: &str, path: &str) -> Option<&'static Endpoint> {
-    ENDPOINTS.iter().find(|e| e.method == method && e.path == path)
+    ENDPOINTS
+        .iter()
+        .find(|e| e.method == method && e.path == path)
 }
 
 /// Paths of server functions whose input is a form (they also accept JSON).
 pub fn is_form_endpoint(path: &str) -> bool {
-    ENDPOINTS.iter().any(|e| e.path == path && e.input == Input::FormOrJson)
+    ENDPOINTS
+        .iter()
+        .any(|e| e.path == path && e.input == Input::FormOrJson)
 }

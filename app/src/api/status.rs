@@ -30,7 +30,9 @@ pub async fn get_status() -> Result<HubStatus, AppError> {
     let api = |e| AppError::from(cortex_server::ApiError::from(e));
     let (users, audit_chain) = if services.health.is_ready() {
         let users = services.store.count_users().await.map_err(api)?;
-        let chain = cortex_server::status::verify_audit_chain(&services.store).await.map_err(api)?;
+        let chain = cortex_server::status::verify_audit_chain(&services.store)
+            .await
+            .map_err(api)?;
         (users, chain.map_err(|b| b.to_string()))
     } else {
         (0, Err("database unreachable".into()))

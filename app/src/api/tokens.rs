@@ -9,30 +9,37 @@ use leptos::prelude::*;
 #[server(name = ListTokens, prefix = "/api", endpoint = "tokens", input = leptos::server_fn::codec::GetUrl)]
 pub async fn list_tokens() -> Result<Vec<TokenSummary>, AppError> {
     let (services, _) = super::guard::require(Role::Admin)?;
-    Ok(services.store.list_tokens().await.map_err(cortex_server::ApiError::from)?)
+    Ok(services
+        .store
+        .list_tokens()
+        .await
+        .map_err(cortex_server::ApiError::from)?)
 }
 
 /// Creates a token with a role and an optional lifetime in days (1 to 3650). Admin.
 /// The response holds the secret; it is never shown again.
 #[server(name = CreateToken, prefix = "/api", endpoint = "tokens/create")]
-pub async fn create_token(name: String, role: Role, ttl_days: Option<String>) -> Result<CreatedToken, AppError> {
+pub async fn create_token(
+    name: String,
+    role: Role,
+    ttl_days: Option<String>,
+) -> Result<CreatedToken, AppError> {
     let (services, who) = super::guard::require(Role::Admin)?;
     super::guard::require_writable(&services)?;
     let ttl_days = match ttl_days.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => match s.parse::<u32>() {
             Ok(d) if (1..=3650).contains(&d) => Some(d),
-            _ => {
-                return Err(AppError::new(
-                    cortex_core::ErrorCode::BadRequest,
-                    "ttl_days must be a whole number of days from 1 to 3650, or empty for no expiry",
-                ))
-            }
+            _ => return Err(AppError::new(
+                cortex_core::ErrorCode::BadRequest,
+                "ttl_days must be a whole number of days from 1 to 3650, or empty for no expiry",
+            )),
         },
     };
-    let created = cortex_server::auth::tokens::create(&services.store, &who.actor, &name, role, ttl_days)
-        .await
-        .map_err(cortex_server::ApiError::from)?;
+    let created =
+        cortex_server::auth::tokens::create(&services.store, &who.actor, &name, role, ttl_days)
+            .await
+            .map_err(cortex_server::ApiError::from)?;
     flash_secret_for_form_posts(&created.secret);
     Ok(created)
 }
@@ -42,13 +49,8 @@ pub async fn create_token(name: String, role: Role, ttl_days: Option<String>) ->
 pub async fn revoke_token(id: TokenId) -> Result<TokenSummary, AppError> {
     let (services, who) = super::guard::require(Role::Admin)?;
     super::guard::require_writable(&services)?;
-    let audit = cortex_core::audit::AuditRecord {
-        actor: who.actor.clone(),
-        action: "token.revoke".into(),
-        target: String::new(),
-        before: serde_json::Value::Null,
-        after: serde_json::Value::Null,
-    };
+    let audit =
+        cortex_core::audit::AuditRecord::new(who.actor.clone(), "token.revoke", String::new());
     Ok(services
         .store
         .revoke_token(id, chrono::Utc::now(), audit)
@@ -64,17 +66,10 @@ const FLASH_COOKIE: &str = "cortex_new_token";
 /// so it travels once in a short-lived HttpOnly cookie scoped to the admin area.
 #[cfg(feature = "ssr")]
 fn flash_secret_for_form_posts(secret: &str) {
-    let parts = use_context::<axum::http::request::Parts>();
-    let accepts_html = parts
-        .as_ref()
-        .and_then(|p| p.headers.get(axum::http::header::ACCEPT))
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    if accepts_html {
-        let cookie = format!("{FLASH_COOKIE}={secret}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=300");
-        if let (Some(res), Ok(v)) = (use_context::<leptos_axum::ResponseOptions>(), axum::http::HeaderValue::from_str(&cookie)) {
-            res.append_header(axum::http::header::SET_COOKIE, v);
-        }
+    if super::guard::is_plain_form_post() {
+        super::guard::set_cookie(&format!(
+            "{FLASH_COOKIE}={secret}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=300"
+        ));
     }
 }
 
@@ -82,21 +77,12 @@ fn flash_secret_for_form_posts(secret: &str) {
 #[server(name = TakeNewTokenSecret, prefix = "/api", endpoint = "tokens/take-new-secret", input = leptos::server_fn::codec::GetUrl)]
 pub async fn take_new_token_secret() -> Result<Option<String>, AppError> {
     let _ = super::guard::require(Role::Admin)?;
-    let parts = use_context::<axum::http::request::Parts>();
-    let secret = parts.as_ref().and_then(|p| {
-        p.headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().strip_prefix(&format!("{FLASH_COOKIE}=")).map(str::to_string))
-            .find(|v| v.starts_with(cortex_server::auth::api_token::TOKEN_PREFIX))
-    });
+    let secret = super::guard::request_cookie(FLASH_COOKIE)
+        .filter(|v| v.starts_with(cortex_server::auth::api_token::TOKEN_PREFIX));
     if secret.is_some() {
-        let clear = format!("{FLASH_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0");
-        if let (Some(res), Ok(v)) = (use_context::<leptos_axum::ResponseOptions>(), axum::http::HeaderValue::from_str(&clear)) {
-            res.append_header(axum::http::header::SET_COOKIE, v);
-        }
+        super::guard::set_cookie(&format!(
+            "{FLASH_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"
+        ));
     }
     Ok(secret)
 }

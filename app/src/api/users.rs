@@ -9,12 +9,20 @@ use leptos::prelude::*;
 #[server(name = ListUsers, prefix = "/api", endpoint = "users", input = leptos::server_fn::codec::GetUrl)]
 pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
     let (services, _) = super::guard::require(Role::Admin)?;
-    Ok(services.store.list_users().await.map_err(cortex_server::ApiError::from)?)
+    Ok(services
+        .store
+        .list_users()
+        .await
+        .map_err(cortex_server::ApiError::from)?)
 }
 
 /// Creates a user. Admin.
 #[server(name = CreateUser, prefix = "/api", endpoint = "users/create")]
-pub async fn create_user(username: String, password: String, role: Role) -> Result<UserSummary, AppError> {
+pub async fn create_user(
+    username: String,
+    password: String,
+    role: Role,
+) -> Result<UserSummary, AppError> {
     let (services, who) = super::guard::require(Role::Admin)?;
     super::guard::require_writable(&services)?;
     Ok(services
@@ -29,14 +37,13 @@ pub async fn create_user(username: String, password: String, role: Role) -> Resu
 pub async fn set_user_role(id: UserId, role: Role) -> Result<UserSummary, AppError> {
     let (services, who) = super::guard::require(Role::Admin)?;
     super::guard::require_writable(&services)?;
-    let audit = cortex_core::audit::AuditRecord {
-        actor: who.actor.clone(),
-        action: "user.set_role".into(),
-        target: String::new(),
-        before: serde_json::Value::Null,
-        after: serde_json::Value::Null,
-    };
-    Ok(services.store.set_user_role(id, role, audit).await.map_err(cortex_server::ApiError::from)?)
+    let audit =
+        cortex_core::audit::AuditRecord::new(who.actor.clone(), "user.set_role", String::new());
+    Ok(services
+        .store
+        .set_user_role(id, role, audit)
+        .await
+        .map_err(cortex_server::ApiError::from)?)
 }
 
 /// Deletes a user and ends their sessions. Admin. The last admin cannot be deleted.
@@ -44,12 +51,11 @@ pub async fn set_user_role(id: UserId, role: Role) -> Result<UserSummary, AppErr
 pub async fn delete_user(id: UserId) -> Result<UserSummary, AppError> {
     let (services, who) = super::guard::require(Role::Admin)?;
     super::guard::require_writable(&services)?;
-    let audit = cortex_core::audit::AuditRecord {
-        actor: who.actor.clone(),
-        action: "user.delete".into(),
-        target: String::new(),
-        before: serde_json::Value::Null,
-        after: serde_json::Value::Null,
-    };
-    Ok(services.store.delete_user(id, audit).await.map_err(cortex_server::ApiError::from)?)
+    let audit =
+        cortex_core::audit::AuditRecord::new(who.actor.clone(), "user.delete", String::new());
+    Ok(services
+        .store
+        .delete_user(id, audit)
+        .await
+        .map_err(cortex_server::ApiError::from)?)
 }

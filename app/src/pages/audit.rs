@@ -17,9 +17,16 @@ pub fn AuditPage() -> impl IntoView {
     let filters = move || {
         let q = query.read();
         let get = |k: &str| q.get(k).filter(|v| !v.is_empty());
-        (get("actor"), get("action"), get("target"), get("before").and_then(|v| v.parse::<i64>().ok()))
+        (
+            get("actor"),
+            get("action"),
+            get("target"),
+            get("before").and_then(|v| v.parse::<i64>().ok()),
+        )
     };
-    let entries = Resource::new(filters, |(actor, action, target, before)| list_audit(actor, action, target, before, Some(PAGE)));
+    let entries = Resource::new(filters, |(actor, action, target, before)| {
+        list_audit(actor, action, target, before, Some(PAGE))
+    });
     let value = move |k: &'static str| query.read().get(k).unwrap_or_default();
     view! {
         <Title text="Audit"/>

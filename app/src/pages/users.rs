@@ -6,7 +6,10 @@ use leptos_meta::Title;
 
 use crate::api::tokens::{list_tokens, take_new_token_secret, CreateToken, RevokeToken};
 use crate::api::users::{list_users, CreateUser, DeleteUser, SetUserRole};
-use crate::components::{fmt_time, reset_on_success, ActionError, ErrorBox, Field, Loading, RoleSelect, BUTTON, BUTTON_DANGER, CARD};
+use crate::components::{
+    fmt_time, reset_on_success, ActionError, ErrorBox, Field, Loading, RoleSelect, BUTTON,
+    BUTTON_DANGER, CARD,
+};
 
 /// The users and tokens page.
 #[component]
@@ -25,7 +28,13 @@ fn UsersSection() -> impl IntoView {
     let delete = ServerAction::<DeleteUser>::new();
     let set_role = ServerAction::<SetUserRole>::new();
     let users = Resource::new(
-        move || (create.version().get(), delete.version().get(), set_role.version().get()),
+        move || {
+            (
+                create.version().get(),
+                delete.version().get(),
+                set_role.version().get(),
+            )
+        },
         |_| list_users(),
     );
     let form = NodeRef::new();
@@ -58,7 +67,11 @@ fn UsersSection() -> impl IntoView {
 }
 
 #[component]
-fn UserTable(users: Vec<UserSummary>, delete: ServerAction<DeleteUser>, set_role: ServerAction<SetUserRole>) -> impl IntoView {
+fn UserTable(
+    users: Vec<UserSummary>,
+    delete: ServerAction<DeleteUser>,
+    set_role: ServerAction<SetUserRole>,
+) -> impl IntoView {
     view! {
         <table class="mt-4 min-w-full text-left text-sm">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Username"</th><th>"Role"</th><th>"Created"</th><th></th></tr></thead>
@@ -95,7 +108,10 @@ fn UserTable(users: Vec<UserSummary>, delete: ServerAction<DeleteUser>, set_role
 fn TokensSection() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_tokens(),
+    );
     let form = NodeRef::new();
     reset_on_success(create, form);
     // Without JavaScript the new secret comes back through a one-time cookie.

@@ -44,6 +44,10 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("ctx_") && a.len() == 4 + 43);
         assert_eq!(hash_secret(&a).len(), 64);
-        assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"a", b"ab"));
+        assert!(
+            constant_time_eq(b"abc", b"abc")
+                && !constant_time_eq(b"abc", b"abd")
+                && !constant_time_eq(b"a", b"ab")
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! Session tokens: HS256 JWTs naming a server-side session, carried in an HttpOnly,
 //! SameSite=Strict cookie. The session row makes sign-out and role changes take effect at once.
 
-use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -34,11 +36,18 @@ impl SessionKeys {
     /// Keys from a secret.
     pub fn from_secret(secret: &SecretString) -> Self {
         let bytes = secret.expose_secret().as_bytes();
-        Self { encoding: EncodingKey::from_secret(bytes), decoding: DecodingKey::from_secret(bytes) }
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+        }
     }
 
     /// Issues a token for a session.
-    pub fn issue(&self, s: &SessionRecord, username: &str) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        s: &SessionRecord,
+        username: &str,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let claims = SessionClaims {
             sid: s.id.clone(),
             sub: username.to_string(),
@@ -58,23 +67,37 @@ impl SessionKeys {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 0;
         v.set_required_spec_claims(&["exp"]);
-        decode::<SessionClaims>(token, &self.decoding, &v).map(|d| d.claims).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Unauthenticated("session expired; sign in again".into()),
-            _ => AuthError::Unauthenticated("session token is invalid (tampered or from another hub); sign in again".into()),
-        })
+        decode::<SessionClaims>(token, &self.decoding, &v)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    AuthError::Unauthenticated("session expired; sign in again".into())
+                }
+                _ => AuthError::Unauthenticated(
+                    "session token is invalid (tampered or from another hub); sign in again".into(),
+                ),
+            })
     }
 }
 
 /// Loads the signing secret: the configured one, else `data_dir/jwt.key`, generated (0600)
 /// on first start.
-pub fn load_or_create_secret(configured: Option<&SecretString>, data_dir: &Path) -> std::io::Result<SecretString> {
+pub fn load_or_create_secret(
+    configured: Option<&SecretString>,
+    data_dir: &Path,
+) -> std::io::Result<SecretString> {
     if let Some(s) = configured {
         return Ok(s.clone());
     }
     let path = data_dir.join("jwt.key");
     match std::fs::read_to_string(&path) {
         Ok(s) if s.trim().len() >= 32 => return Ok(SecretString::from(s.trim().to_string())),
-        Ok(_) => return Err(std::io::Error::other(format!("{} is too short; delete it to regenerate", path.display()))),
+        Ok(_) => {
+            return Err(std::io::Error::other(format!(
+                "{} is too short; delete it to regenerate",
+                path.display()
+            )))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
@@ -87,7 +110,10 @@ pub fn load_or_create_secret(configured: Option<&SecretString>, data_dir: &Path)
 /// The `Set-Cookie` value that stores a session token.
 pub fn session_cookie(jwt: &str, ttl: Duration, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
-    format!("{COOKIE_NAME}={jwt}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}", ttl.as_secs())
+    format!(
+        "{COOKIE_NAME}={jwt}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        ttl.as_secs()
+    )
 }
 
 /// The `Set-Cookie` value that clears the session cookie.
@@ -109,7 +135,12 @@ mod tests {
     fn tokens_verify_and_reject_tampering_and_expiry() {
         let k = keys("0123456789abcdef0123456789abcdef");
         let now = Utc::now();
-        let s = SessionRecord { id: "s1".into(), user_id: cortex_core::user::UserId(uuid::Uuid::nil()), created_at: now, expires_at: now + chrono::Duration::hours(1) };
+        let s = SessionRecord {
+            id: "s1".into(),
+            user_id: cortex_core::user::UserId(uuid::Uuid::nil()),
+            created_at: now,
+            expires_at: now + chrono::Duration::hours(1),
+        };
         let t = k.issue(&s, "alice").unwrap();
         assert_eq!(k.verify(&t).unwrap().sid, "s1");
         assert!(keys("another-secret-another-secret-xx").verify(&t).is_err());
@@ -117,8 +148,19 @@ mod tests {
         tampered.pop();
         tampered.push(if t.ends_with('A') { 'B' } else { 'A' });
         assert!(k.verify(&tampered).is_err());
-        let expired = k.sign(&SessionClaims { sid: "s1".into(), sub: "a".into(), iat: 0, exp: now.timestamp() - 5 }).unwrap();
-        assert!(k.verify(&expired).unwrap_err().to_string().contains("expired"));
+        let expired = k
+            .sign(&SessionClaims {
+                sid: "s1".into(),
+                sub: "a".into(),
+                iat: 0,
+                exp: now.timestamp() - 5,
+            })
+            .unwrap();
+        assert!(k
+            .verify(&expired)
+            .unwrap_err()
+            .to_string()
+            .contains("expired"));
     }
 
     #[test]
@@ -137,7 +179,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("jwt.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("jwt.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

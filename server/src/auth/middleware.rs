@@ -12,11 +12,19 @@ use crate::health::DbHealth;
 
 /// Paths that never need a principal (static files and probes), skipped to save a lookup.
 fn is_public_asset(path: &str) -> bool {
-    path.starts_with("/pkg/") || path == "/favicon.ico" || path == "/healthz" || path == "/readyz" || path == "/metrics"
+    path.starts_with("/pkg/")
+        || path == "/favicon.ico"
+        || path == "/healthz"
+        || path == "/readyz"
+        || path == "/metrics"
 }
 
 /// Axum middleware: attaches [`Authn`] and enforces the CSRF rule for unsafe methods.
-pub async fn authenticate(State((auth, health)): State<(AuthService, DbHealth)>, mut req: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State((auth, health)): State<(AuthService, DbHealth)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     if is_public_asset(req.uri().path()) {
         return next.run(req).await;
     }
@@ -24,7 +32,9 @@ pub async fn authenticate(State((auth, health)): State<(AuthService, DbHealth)>,
         resolve(&auth, req.headers()).await
     } else {
         // Credentials cannot be checked without the database; do not wait for a pool timeout.
-        Authn::Rejected(ApiError::from(crate::store::StoreError::Unavailable("database not ready".into())))
+        Authn::Rejected(ApiError::from(crate::store::StoreError::Unavailable(
+            "database not ready".into(),
+        )))
     };
     if let Err(e) = csrf_check(req.method(), req.headers(), &authn) {
         return ApiError::from(e).into_response();
@@ -41,12 +51,19 @@ async fn resolve(auth: &AuthService, headers: &HeaderMap) -> Authn {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim));
+        .map(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .map(str::trim)
+        });
     let result = match bearer {
-        Some(None) => Err(AuthError::Unauthenticated("Authorization header must be `Bearer <token>`".into())),
-        Some(Some(token)) if token.starts_with(TOKEN_PREFIX) => {
-            auth.principal_for_token(token).await.map(|p| (p, Credential::ApiToken))
-        }
+        Some(None) => Err(AuthError::Unauthenticated(
+            "Authorization header must be `Bearer <token>`".into(),
+        )),
+        Some(Some(token)) if token.starts_with(TOKEN_PREFIX) => auth
+            .principal_for_token(token)
+            .await
+            .map(|p| (p, Credential::ApiToken)),
         Some(Some(token)) => auth
             .principal_for_session(token)
             .await
@@ -60,7 +77,10 @@ async fn resolve(auth: &AuthService, headers: &HeaderMap) -> Authn {
         },
     };
     match result {
-        Ok((principal, credential)) => Authn::Authenticated { principal, credential },
+        Ok((principal, credential)) => Authn::Authenticated {
+            principal,
+            credential,
+        },
         Err(e) => Authn::Rejected(e.into()),
     }
 }
@@ -84,7 +104,10 @@ fn csrf_check(method: &Method, headers: &HeaderMap, authn: &Authn) -> Result<(),
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let source = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))
@@ -99,11 +122,22 @@ fn csrf_check(method: &Method, headers: &HeaderMap, authn: &Authn) -> Result<(),
             if src_host.as_deref() == Some(host) {
                 Ok(())
             } else {
-                Err(AuthError::Csrf(format!("origin `{src}` does not match host `{host}`")))
+                Err(AuthError::Csrf(format!(
+                    "origin `{src}` does not match host `{host}`"
+                )))
             }
         }
-        None if matches!(authn, Authn::Authenticated { credential: Credential::SessionCookie { .. }, .. }) => {
-            Err(AuthError::Csrf("a cookie-authenticated write must send an Origin or Referer header".into()))
+        None if matches!(
+            authn,
+            Authn::Authenticated {
+                credential: Credential::SessionCookie { .. },
+                ..
+            }
+        ) =>
+        {
+            Err(AuthError::Csrf(
+                "a cookie-authenticated write must send an Origin or Referer header".into(),
+            ))
         }
         None => Ok(()),
     }
@@ -117,8 +151,14 @@ mod tests {
 
     fn cookie_authn() -> Authn {
         Authn::Authenticated {
-            principal: Principal { actor: "user:a".into(), role: Role::Admin, user_id: None },
-            credential: Credential::SessionCookie { session_id: "s".into() },
+            principal: Principal {
+                actor: "user:a".into(),
+                role: Role::Admin,
+                user_id: None,
+            },
+            credential: Credential::SessionCookie {
+                session_id: "s".into(),
+            },
         }
     }
 
@@ -132,9 +172,15 @@ mod tests {
 
     #[test]
     fn same_origin_writes_pass_cross_origin_writes_fail() {
-        let ok = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "http://127.0.0.1:3000")]);
+        let ok = headers(&[
+            (header::HOST, "127.0.0.1:3000"),
+            (header::ORIGIN, "http://127.0.0.1:3000"),
+        ]);
         assert!(csrf_check(&Method::POST, &ok, &cookie_authn()).is_ok());
-        let evil = headers(&[(header::HOST, "127.0.0.1:3000"), (header::ORIGIN, "http://evil.example")]);
+        let evil = headers(&[
+            (header::HOST, "127.0.0.1:3000"),
+            (header::ORIGIN, "http://evil.example"),
+        ]);
         assert!(csrf_check(&Method::POST, &evil, &cookie_authn()).is_err());
         assert!(csrf_check(&Method::POST, &evil, &Authn::Anonymous).is_err());
         assert!(csrf_check(&Method::GET, &evil, &cookie_authn()).is_ok());
@@ -153,6 +199,9 @@ mod tests {
     fn finds_the_session_cookie_among_others() {
         let h = headers(&[(header::COOKIE, "a=1; cortex_session=tok; b=2")]);
         assert_eq!(session_cookie(&h).as_deref(), Some("tok"));
-        assert_eq!(session_cookie(&headers(&[(header::COOKIE, "cortex_session=")])), None);
+        assert_eq!(
+            session_cookie(&headers(&[(header::COOKIE, "cortex_session=")])),
+            None
+        );
     }
 }

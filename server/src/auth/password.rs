@@ -1,6 +1,8 @@
 //! argon2id password hashing (OWASP parameters: 19 MiB, 2 passes, 1 lane), off the async runtime.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use std::sync::OnceLock;
 
@@ -28,8 +30,12 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| dummy_hash().to_string());
-        let Ok(parsed) = PasswordHash::new(&phc) else { return false };
-        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        let Ok(parsed) = PasswordHash::new(&phc) else {
+            return false;
+        };
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         known && ok
     })
     .await

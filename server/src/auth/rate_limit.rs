@@ -24,7 +24,11 @@ pub fn login_keys(client: Option<IpAddr>, username: &str) -> Vec<String> {
 impl FailureLimiter {
     /// A limiter allowing `max` failures per `window`.
     pub fn new(max: u32, window: Duration) -> Self {
-        Self { max: max.max(1), window, failures: Mutex::new(HashMap::new()) }
+        Self {
+            max: max.max(1),
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `Err(retry_after)` when any key is over the limit.
@@ -37,7 +41,10 @@ impl FailureLimiter {
         let mut wait = Duration::ZERO;
         for key in keys {
             if let Some(q) = map.get_mut(key) {
-                while q.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
                     q.pop_front();
                 }
                 if q.len() >= self.max as usize {
@@ -60,7 +67,10 @@ impl FailureLimiter {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > 50_000 {
             // Bound memory under a spray of usernames: drop keys whose window has passed.
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < self.window));
+            map.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
         }
         for key in keys {
             let q = map.entry(key.clone()).or_default();
@@ -95,10 +105,16 @@ mod tests {
         let wait = l.check(&keys).unwrap_err();
         assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(50));
         // Another user from another address is not affected.
-        assert!(l.check(&login_keys(Some("10.0.0.2".parse().unwrap()), "bob")).is_ok());
+        assert!(l
+            .check(&login_keys(Some("10.0.0.2".parse().unwrap()), "bob"))
+            .is_ok());
         // The same user from another address is: the username key is over the limit.
-        assert!(l.check(&login_keys(Some("10.0.0.2".parse().unwrap()), "alice")).is_err());
-        assert!(l.check_at(&keys, Instant::now() + Duration::from_secs(61)).is_ok());
+        assert!(l
+            .check(&login_keys(Some("10.0.0.2".parse().unwrap()), "alice"))
+            .is_err());
+        assert!(l
+            .check_at(&keys, Instant::now() + Duration::from_secs(61))
+            .is_ok());
         l.clear(&keys);
         assert!(l.check(&keys).is_ok());
     }

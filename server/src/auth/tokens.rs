@@ -9,7 +9,13 @@ use super::{api_token, AuthError};
 use crate::store::{DynStore, TokenForCreate};
 
 /// Creates a token for `role`, optionally expiring after `ttl_days`; returns the secret once.
-pub async fn create(store: &DynStore, actor: &str, name: &str, role: Role, ttl_days: Option<u32>) -> Result<CreatedToken, AuthError> {
+pub async fn create(
+    store: &DynStore,
+    actor: &str,
+    name: &str,
+    role: Role,
+    ttl_days: Option<u32>,
+) -> Result<CreatedToken, AuthError> {
     let name = name.trim();
     cortex_core::user::validate_token_name(name).map_err(AuthError::Invalid)?;
     let secret = api_token::random_secret(api_token::TOKEN_PREFIX);
@@ -20,7 +26,9 @@ pub async fn create(store: &DynStore, actor: &str, name: &str, role: Role, ttl_d
         role,
         created_by: actor.to_string(),
         created_at: crate::store::from_ms(now.timestamp_millis()),
-        expires_at: ttl_days.map(|d| crate::store::from_ms((now + chrono::Duration::days(i64::from(d))).timestamp_millis())),
+        expires_at: ttl_days.map(|d| {
+            crate::store::from_ms((now + chrono::Duration::days(i64::from(d))).timestamp_millis())
+        }),
         last_used_at: None,
         revoked_at: None,
     };
@@ -31,6 +39,14 @@ pub async fn create(store: &DynStore, actor: &str, name: &str, role: Role, ttl_d
         before: serde_json::Value::Null,
         after: serde_json::json!({"name": name, "role": role, "expires_at": summary.expires_at}),
     };
-    let token = store.create_token(TokenForCreate { summary, secret_hash: api_token::hash_secret(&secret) }, audit).await?;
+    let token = store
+        .create_token(
+            TokenForCreate {
+                summary,
+                secret_hash: api_token::hash_secret(&secret),
+            },
+            audit,
+        )
+        .await?;
     Ok(CreatedToken { token, secret })
 }

@@ -36,12 +36,18 @@ impl PgStore {
     /// linear even with several hubs writing.
     async fn begin_write(&self) -> crate::store::StoreResult<sqlx::Transaction<'_, Postgres>> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK_KEY).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
         Ok(tx)
     }
 
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| crate::store::StoreError::Other(format!("migration failed: {e}")))
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| crate::store::StoreError::Other(format!("migration failed: {e}")))
     }
 }
 

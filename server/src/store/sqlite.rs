@@ -41,7 +41,10 @@ impl SqliteStore {
     }
 
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| crate::store::StoreError::Other(format!("migration failed: {e}")))
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| crate::store::StoreError::Other(format!("migration failed: {e}")))
     }
 }
 
