@@ -20,7 +20,7 @@ use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRou
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// The router's state: each handler takes only the part it needs.
 #[derive(Clone)]
@@ -83,10 +83,15 @@ pub fn router(state: HubState) -> Router {
         .layer(middleware::from_fn_with_state(auth, cortex_server::auth::middleware::authenticate))
         .layer(middleware::from_fn(api_errors::normalise))
         .layer(middleware::from_fn(cortex_server::telemetry::track_http))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }));
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<Body>| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                // One INFO line per request (status and latency); 5xx are logged as errors.
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        );
     // Probes are polled constantly by load balancers and monitors: they skip the request log,
     // the HTTP metrics and the auth lookup, so they stay cheap and keep the metrics meaningful.
     app.merge(cortex_server::probes::router())

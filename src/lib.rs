@@ -59,7 +59,10 @@ impl Application {
             services.store.clone(),
             services.auth.clone(),
             services.health.clone(),
-            services.config.db_retry_max,
+            cortex_server::health::Timing {
+                check_interval: services.config.db_check_interval,
+                retry_max: services.config.db_retry_max,
+            },
             Box::new(move |setup_token| {
                 let _ = tx.send(Some(Ready { setup_token }));
             }),

@@ -76,3 +76,69 @@ async fn a_hub_on_postgres_works_like_one_on_sqlite() {
     hub.app.stop();
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_hub_whose_database_vanishes_degrades_and_heals_when_it_returns() {
+    let db = PgDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.database_url = Some(SecretString::from(db.url.clone()));
+    cfg.db_check_interval = std::time::Duration::from_millis(100);
+    cfg.db_retry_max = std::time::Duration::from_millis(300);
+    let hub = start_with(cfg, dir).await;
+    let c = plain();
+    let ready =
+        |c: reqwest::Client, url: String| async move { c.get(url).send().await.unwrap().status() };
+    assert_eq!(ready(c.clone(), hub.url("/readyz")).await, StatusCode::OK);
+
+    // Replace the database behind the hub's back: drop it, then create an empty one.
+    db.recreate(|| async {
+        let mut degraded = false;
+        for _ in 0..100 {
+            if ready(c.clone(), hub.url("/readyz")).await == StatusCode::SERVICE_UNAVAILABLE {
+                degraded = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(degraded, "/readyz must notice the database is gone");
+        assert_eq!(
+            c.get(hub.url("/healthz")).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+        let res = c
+            .post(hub.url("/api/auth/login"))
+            .json(&json!({"username": "a", "password": "b"}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    })
+    .await;
+
+    // Back: the hub reconnects and migrates the empty database by itself.
+    let mut healed = false;
+    for _ in 0..100 {
+        if ready(c.clone(), hub.url("/readyz")).await == StatusCode::OK {
+            healed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(healed, "/readyz must recover when the database is back");
+    let state = json_of(
+        c.get(hub.url("/api/auth/setup-state"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        state,
+        json!(true),
+        "the replaced database is empty and migrated"
+    );
+    hub.app.stop();
+    db.drop_db().await;
+}

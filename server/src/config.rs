@@ -57,6 +57,9 @@ pub struct Config {
     /// Largest pause between database reconnect attempts (`CORTEX_DB_RETRY_MAX`).
     #[serde(with = "humantime_serde")]
     pub db_retry_max: Duration,
+    /// How often a running hub checks its database (`CORTEX_DB_CHECK_INTERVAL`).
+    #[serde(with = "humantime_serde")]
+    pub db_check_interval: Duration,
 }
 
 impl Default for Config {
@@ -75,6 +78,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             log: "info,sqlx=warn,tower_http=info".into(),
             db_retry_max: Duration::from_secs(30),
+            db_check_interval: Duration::from_secs(5),
         }
     }
 }

@@ -52,9 +52,10 @@ pub async fn run(
     store: DynStore,
     auth: AuthService,
     health: DbHealth,
-    retry_max: Duration,
+    timing: Timing,
     on_ready: OnReady,
 ) {
+    let retry_max = timing.retry_max;
     let backend = store.backend().as_str();
     let mut delay = Duration::from_millis(250);
     loop {
@@ -84,15 +85,28 @@ pub async fn run(
         }
     };
     on_ready(setup);
-    watch(store, health, retry_max).await;
+    watch(store, health, timing).await;
 }
 
-async fn watch(store: DynStore, health: DbHealth, retry_max: Duration) {
-    let mut delay = Duration::from_secs(5);
+/// How often to check and how long to wait between reconnects.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Pause between checks while the database is fine.
+    pub check_interval: Duration,
+    /// Longest pause between reconnect attempts.
+    pub retry_max: Duration,
+}
+
+async fn watch(store: DynStore, health: DbHealth, timing: Timing) {
+    let Timing {
+        check_interval,
+        retry_max,
+    } = timing;
+    let mut delay = check_interval;
     loop {
         tokio::time::sleep(delay).await;
         match store.ping().await {
-            Ok(()) if health.is_ready() => delay = Duration::from_secs(5),
+            Ok(()) if health.is_ready() => delay = check_interval,
             Ok(()) => {
                 // Back after an outage: the database may have been replaced, so migrate again.
                 match store.migrate().await {
@@ -102,14 +116,16 @@ async fn watch(store: DynStore, health: DbHealth, retry_max: Duration) {
                     }
                     Err(e) => health.set(Some(e.to_string())),
                 }
-                delay = Duration::from_secs(5);
+                delay = check_interval;
             }
             Err(e) => {
                 if health.is_ready() {
                     tracing::error!(error = %e, "database connection lost; serving read-only from memory, retrying");
                 }
                 health.set(Some(format!("unreachable: {e}")));
-                delay = (delay * 2).min(retry_max).max(Duration::from_millis(500));
+                delay = (delay * 2)
+                    .min(retry_max)
+                    .max(check_interval.min(Duration::from_millis(500)));
             }
         }
     }

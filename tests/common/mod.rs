@@ -153,6 +153,27 @@ impl PgDb {
         }
     }
 
+    /// Drops the database, runs `while_gone`, then creates it again empty.
+    pub async fn recreate<F, Fut>(&self, while_gone: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", self.base))
+            .await
+            .unwrap();
+        sqlx::query(&format!("DROP DATABASE \"{}\" WITH (FORCE)", self.name))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        while_gone().await;
+        sqlx::query(&format!("CREATE DATABASE \"{}\"", self.name))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+
     /// Drops the database (call at the end of a passing test).
     pub async fn drop_db(self) {
         use sqlx::Connection;
