@@ -25,6 +25,12 @@ fi
 say "building the browser bundle and styles"
 cargo leptos build --frontend-only
 
+say "core compiles to WebAssembly"
+cargo build -q -p cortex-core --target wasm32-unknown-unknown
+
+say "targeting and bucketing fixtures agree with GrowthBook's own SDK"
+node core/tests/growthbook-parity.mjs
+
 say "unit, contract (SQLite + Postgres) and integration tests"
 cargo test --workspace --no-fail-fast
 

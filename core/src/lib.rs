@@ -4,7 +4,9 @@
 
 pub mod api;
 pub mod audit;
+pub mod bucketing;
 pub mod role;
+pub mod targeting;
 pub mod user;
 
 pub use api::{ApiErrorBody, ErrorCode};
