@@ -67,5 +67,77 @@ fn bucketing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, conditions, bucketing);
+/// A page of 61 nodes (12 sections of 4 modules) and 50 rules of five conditions each,
+/// about half of them targeting this visitor.
+fn page_and_rules() -> (cortex_core::layout::Layout, String) {
+    let mut children = Vec::new();
+    for s in 0..12 {
+        let kids: Vec<serde_json::Value> = (0..4)
+            .map(|m| json!({"id": format!("s{s}m{m}"), "type": "module", "props": {"n": m}}))
+            .collect();
+        children.push(json!({"id": format!("s{s}"), "type": "section", "children": kids}));
+    }
+    let layout = serde_json::from_value(json!({"pageSlug": "home", "version": 1, "root": {"id": "root", "type": "page", "children": children}})).unwrap();
+    let layers = ["page", "module", "section"];
+    let rules: Vec<serde_json::Value> = (0..50)
+        .map(|i| {
+            let target = format!("s{}m{}", i % 12, i % 4);
+            let (mtype, payload) = match i % 3 {
+                0 => ("props", json!({"target": target, "patch": {"headline": format!("v{i}")}})),
+                1 => ("hide", json!({"target": target})),
+                _ => ("reorder", json!({"target": target, "index": 0})),
+            };
+            json!({
+                "id": format!("rule-{i:02}"), "layoutId": "home", "pageSlug": "home", "mutationType": mtype, "mutationPayload": payload,
+                "createdBy": "bench", "timestamp": "2026-11-01T00:00:00Z", "isActive": true, "layer": layers[i % 3],
+                "priority": i % 7, "version": 1,
+                "conditions": {
+                    "country": {"$in": ["DE", "AT", "CH"]}, "age": {"$gte": 18}, "device": if i % 2 == 0 { "mobile" } else { "desktop" },
+                    "app": {"$vgte": "2.10.0"}, "tags": {"$elemMatch": {"$eq": "vip"}},
+                },
+            })
+        })
+        .collect();
+    (layout, serde_json::to_string(&rules).unwrap())
+}
+
+fn resolution(c: &mut Criterion) {
+    use cortex_core::mutation::LayoutMutation;
+    use cortex_core::resolve::{Plan, Visit};
+    let (layout, rules_json) = page_and_rules();
+    let attrs = attributes();
+    let groups = SavedGroups::default();
+    let now: chrono::DateTime<chrono::Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
+    let rules: Vec<LayoutMutation> = serde_json::from_str(&rules_json).unwrap();
+    let plan = Plan::compile(rules);
+    let visit = Visit {
+        attributes: &attrs,
+        groups: &groups,
+        now,
+        events: &[],
+        explain: false,
+    };
+    let applied = plan.resolve(&layout, &visit).exposures.len();
+    assert!(
+        applied > 10,
+        "the bench should apply a good share of the rules ({applied})"
+    );
+    let mut g = c.benchmark_group("page of 61 nodes, 50 rules x 5 conditions");
+    g.bench_function("resolve (compiled plan): evaluate + apply + trace", |b| {
+        b.iter(|| plan.resolve(black_box(&layout), black_box(&visit)))
+    });
+    g.bench_function("baseline: deserialize the rule set from JSON", |b| {
+        b.iter(|| serde_json::from_str::<Vec<LayoutMutation>>(black_box(&rules_json)).unwrap())
+    });
+    g.bench_function("compile the plan (once per revision)", |b| {
+        b.iter_batched(
+            || serde_json::from_str::<Vec<LayoutMutation>>(&rules_json).unwrap(),
+            Plan::compile,
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, conditions, bucketing, resolution);
 criterion_main!(benches);

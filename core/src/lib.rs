@@ -5,6 +5,9 @@
 pub mod api;
 pub mod audit;
 pub mod bucketing;
+pub mod layout;
+pub mod mutation;
+pub mod resolve;
 pub mod role;
 pub mod targeting;
 pub mod user;

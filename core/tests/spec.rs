@@ -151,3 +151,80 @@ fn coverage_excludes_the_right_share() {
     let share = included as f64 / f64::from(n);
     assert!((share - 0.3).abs() < 0.01, "share {share}");
 }
+
+#[test]
+fn resolution_matches_the_fixture_table() {
+    use cortex_core::layout::{Layout, Node};
+    use cortex_core::mutation::{LayoutMutation, TriggerEvent};
+    use cortex_core::resolve::{Plan, Visit};
+
+    fn visible(n: &Node, out: &mut Vec<String>) {
+        if !n.hidden {
+            out.push(n.id.0.clone());
+            n.children.iter().for_each(|c| visible(c, out));
+        }
+    }
+
+    let cases = fixture("resolution.json");
+    let mut failures = Vec::new();
+    for c in cases.as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let layout: Layout = serde_json::from_value(c["layout"].clone()).unwrap();
+        let rules: Vec<LayoutMutation> =
+            serde_json::from_value(c["rules"].clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let events: Vec<TriggerEvent> = c
+            .get("events")
+            .map(|e| serde_json::from_value(e.clone()).unwrap())
+            .unwrap_or_default();
+        let plan = Plan::compile(rules);
+        let groups = SavedGroups::default();
+        let visit = Visit {
+            attributes: &c["attributes"],
+            groups: &groups,
+            now: c["now"].as_str().unwrap().parse().unwrap(),
+            events: &events,
+            explain: true,
+        };
+        let res = plan.resolve(&layout, &visit);
+        let want = &c["expected"];
+        let mut ids = Vec::new();
+        visible(&res.layout.root, &mut ids);
+        let want_ids: Vec<String> = serde_json::from_value(want["visible"].clone()).unwrap();
+        if ids != want_ids {
+            failures.push(format!("{name}: visible {ids:?}"));
+        }
+        for (rule, outcome) in want["outcomes"].as_object().unwrap() {
+            let got = res
+                .trace
+                .iter()
+                .find(|t| &t.rule_id == rule)
+                .map(|t| serde_json::to_value(t).unwrap()["outcome"].clone());
+            if got.as_ref() != Some(outcome) {
+                failures.push(format!(
+                    "{name}: rule {rule} outcome {got:?}, want {outcome}"
+                ));
+            }
+        }
+        if let Some(props) = want.get("props").and_then(Value::as_object) {
+            for (id, p) in props {
+                let node = res
+                    .layout
+                    .root
+                    .find(&id.as_str().into())
+                    .map(|n| Value::Object(n.props.clone()));
+                if node.as_ref() != Some(p) {
+                    failures.push(format!("{name}: props of {id} are {node:?}"));
+                }
+            }
+        }
+        if let Some(ex) = want.get("exposures") {
+            if &serde_json::to_value(&res.exposures).unwrap() != ex {
+                failures.push(format!("{name}: exposures {:?}", res.exposures));
+            }
+        }
+        if res.clone().rollback() != layout {
+            failures.push(format!("{name}: rollback does not give back the base"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

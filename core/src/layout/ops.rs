@@ -1,0 +1,581 @@
+//! Layout operations and their undos.
+
+use super::{Node, NodeId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Where an inserted node goes relative to its anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Position {
+    Before,
+    After,
+    /// As the anchor's first child.
+    FirstChild,
+    /// As the anchor's last child.
+    LastChild,
+}
+
+/// Moves `target` to `index` among the children of `parent` (default: its current parent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reorder {
+    pub target: NodeId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<NodeId>,
+    pub index: usize,
+}
+
+/// Inserts `node` (with its children) next to or inside `anchor`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Insert {
+    pub anchor: NodeId,
+    pub position: Position,
+    pub node: Node,
+}
+
+/// Replaces `target` and everything below it with `node`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replace {
+    pub target: NodeId,
+    pub node: Node,
+}
+
+/// Hides `target` (it stays in the tree, unrendered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hide {
+    pub target: NodeId,
+}
+
+/// Applies a JSON merge patch (RFC 7396) to `target`'s props.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Props {
+    pub target: NodeId,
+    pub patch: Value,
+}
+
+/// Sets a theme name and/or design tokens on `target` (default: the root, i.e. the page).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Theme {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<NodeId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub tokens: Map<String, Value>,
+}
+
+/// One change to a layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum Operation {
+    Reorder(Reorder),
+    Insert(Insert),
+    Replace(Replace),
+    Hide(Hide),
+    Props(Props),
+    Theme(Theme),
+}
+
+/// The kind of an operation, for conflict detection and traces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OpKind {
+    Reorder,
+    Insert,
+    Replace,
+    Hide,
+    Props,
+    Theme,
+}
+
+/// Why an operation was skipped. The tree is unchanged when this is returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "reason", content = "node", rename_all = "camelCase")]
+pub enum Skip {
+    #[error("target node `{0}` is missing")]
+    MissingTarget(NodeId),
+    #[error("node id `{0}` already exists")]
+    DuplicateId(NodeId),
+    #[error("moving `{0}` there would put it inside itself")]
+    Cycle(NodeId),
+    #[error("the root node `{0}` cannot be moved, hidden or given siblings")]
+    Root(NodeId),
+}
+
+/// Restores the tree after an operation. Applied in reverse order, undos give back the base.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Undo {
+    /// Put a node back at (parent, index), removing it from wherever it is.
+    Move {
+        node: NodeId,
+        parent: NodeId,
+        index: usize,
+    },
+    /// Remove an inserted node.
+    Remove { node: NodeId },
+    /// Put the replaced subtree back in place of the replacement.
+    Restore {
+        replacement: NodeId,
+        original: Box<Node>,
+    },
+    /// Restore a node's hidden flag.
+    Hidden { node: NodeId, was: bool },
+    /// Restore a node's props.
+    Props {
+        node: NodeId,
+        props: Map<String, Value>,
+    },
+}
+
+impl Operation {
+    /// The node this operation changes (its anchor for inserts; the root for page themes).
+    pub fn target<'a>(&'a self, root: &'a NodeId) -> &'a NodeId {
+        match self {
+            Operation::Reorder(Reorder { target, .. })
+            | Operation::Replace(Replace { target, .. })
+            | Operation::Hide(Hide { target })
+            | Operation::Props(Props { target, .. }) => target,
+            Operation::Insert(Insert { anchor, .. }) => anchor,
+            Operation::Theme(Theme { target, .. }) => target.as_ref().unwrap_or(root),
+        }
+    }
+
+    /// What kind of operation this is.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Operation::Reorder(_) => OpKind::Reorder,
+            Operation::Insert(_) => OpKind::Insert,
+            Operation::Replace(_) => OpKind::Replace,
+            Operation::Hide(_) => OpKind::Hide,
+            Operation::Props(_) => OpKind::Props,
+            Operation::Theme(_) => OpKind::Theme,
+        }
+    }
+
+    /// Applies to `root`, or leaves it untouched and says why not.
+    pub fn apply(&self, root: &mut Node) -> Result<Undo, Skip> {
+        match self {
+            Operation::Hide(Hide { target }) => {
+                if *target == root.id {
+                    return Err(Skip::Root(target.clone()));
+                }
+                let n =
+                    find_mut(root, target).ok_or_else(|| Skip::MissingTarget(target.clone()))?;
+                let was = n.hidden;
+                n.hidden = true;
+                Ok(Undo::Hidden {
+                    node: target.clone(),
+                    was,
+                })
+            }
+            Operation::Props(Props { target, patch }) => {
+                let n =
+                    find_mut(root, target).ok_or_else(|| Skip::MissingTarget(target.clone()))?;
+                let before = n.props.clone();
+                let mut props = Value::Object(std::mem::take(&mut n.props));
+                merge_patch(&mut props, patch);
+                n.props = match props {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                };
+                Ok(Undo::Props {
+                    node: target.clone(),
+                    props: before,
+                })
+            }
+            Operation::Theme(Theme {
+                target,
+                theme,
+                tokens,
+            }) => {
+                let id = target.clone().unwrap_or_else(|| root.id.clone());
+                let n = find_mut(root, &id).ok_or_else(|| Skip::MissingTarget(id.clone()))?;
+                let before = n.props.clone();
+                if let Some(t) = theme {
+                    n.props.insert("theme".into(), Value::String(t.clone()));
+                }
+                if !tokens.is_empty() {
+                    let entry = n
+                        .props
+                        .entry("themeTokens")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if !entry.is_object() {
+                        *entry = Value::Object(Map::new());
+                    }
+                    if let Value::Object(m) = entry {
+                        m.extend(tokens.clone());
+                    }
+                }
+                Ok(Undo::Props {
+                    node: id,
+                    props: before,
+                })
+            }
+            Operation::Insert(Insert {
+                anchor,
+                position,
+                node,
+            }) => {
+                let existing = root.ids();
+                if let Some(dup) = node.walk().map(|n| &n.id).find(|id| existing.contains(id)) {
+                    return Err(Skip::DuplicateId(dup.clone()));
+                }
+                if let Some(dup) = first_duplicate(node) {
+                    return Err(Skip::DuplicateId(dup));
+                }
+                let (parent, index) = match position {
+                    Position::FirstChild | Position::LastChild => {
+                        let a = find_mut(root, anchor)
+                            .ok_or_else(|| Skip::MissingTarget(anchor.clone()))?;
+                        let i = if *position == Position::FirstChild {
+                            0
+                        } else {
+                            a.children.len()
+                        };
+                        (anchor.clone(), i)
+                    }
+                    Position::Before | Position::After => {
+                        if *anchor == root.id {
+                            return Err(Skip::Root(anchor.clone()));
+                        }
+                        let (p, i) = locate(root, anchor)
+                            .ok_or_else(|| Skip::MissingTarget(anchor.clone()))?;
+                        (
+                            p,
+                            if *position == Position::Before {
+                                i
+                            } else {
+                                i + 1
+                            },
+                        )
+                    }
+                };
+                find_mut(root, &parent)
+                    .ok_or_else(|| Skip::MissingTarget(parent.clone()))?
+                    .children
+                    .insert(index, node.clone());
+                Ok(Undo::Remove {
+                    node: node.id.clone(),
+                })
+            }
+            Operation::Replace(Replace { target, node }) => {
+                let original = root
+                    .find(target)
+                    .ok_or_else(|| Skip::MissingTarget(target.clone()))?;
+                let replaced = original.ids();
+                let kept: Vec<&NodeId> = root
+                    .walk()
+                    .map(|n| &n.id)
+                    .filter(|id| !replaced.contains(id))
+                    .collect();
+                if let Some(dup) = node.walk().map(|n| &n.id).find(|id| kept.contains(id)) {
+                    return Err(Skip::DuplicateId(dup.clone()));
+                }
+                if let Some(dup) = first_duplicate(node) {
+                    return Err(Skip::DuplicateId(dup));
+                }
+                let slot =
+                    find_mut(root, target).ok_or_else(|| Skip::MissingTarget(target.clone()))?;
+                let original = std::mem::replace(slot, node.clone());
+                Ok(Undo::Restore {
+                    replacement: node.id.clone(),
+                    original: Box::new(original),
+                })
+            }
+            Operation::Reorder(Reorder {
+                target,
+                parent,
+                index,
+            }) => {
+                if *target == root.id {
+                    return Err(Skip::Root(target.clone()));
+                }
+                let (from_parent, from_index) =
+                    locate(root, target).ok_or_else(|| Skip::MissingTarget(target.clone()))?;
+                let to_parent = parent.clone().unwrap_or_else(|| from_parent.clone());
+                if root
+                    .find(target)
+                    .is_some_and(|t| t.find(&to_parent).is_some())
+                {
+                    return Err(Skip::Cycle(target.clone()));
+                }
+                if root.find(&to_parent).is_none() {
+                    return Err(Skip::MissingTarget(to_parent));
+                }
+                let moved =
+                    detach(root, target).ok_or_else(|| Skip::MissingTarget(target.clone()))?;
+                let dest = find_mut(root, &to_parent)
+                    .ok_or_else(|| Skip::MissingTarget(to_parent.clone()))?;
+                let at = (*index).min(dest.children.len());
+                dest.children.insert(at, moved);
+                Ok(Undo::Move {
+                    node: target.clone(),
+                    parent: from_parent,
+                    index: from_index,
+                })
+            }
+        }
+    }
+}
+
+impl Undo {
+    /// Reverts the operation that produced this undo.
+    pub fn revert(self, root: &mut Node) {
+        match self {
+            Undo::Move {
+                node,
+                parent,
+                index,
+            } => {
+                if let Some(n) = detach(root, &node) {
+                    if let Some(p) = find_mut(root, &parent) {
+                        let at = index.min(p.children.len());
+                        p.children.insert(at, n);
+                    }
+                }
+            }
+            Undo::Remove { node } => {
+                detach(root, &node);
+            }
+            Undo::Restore {
+                replacement,
+                original,
+            } => {
+                if let Some(slot) = find_mut(root, &replacement) {
+                    *slot = *original;
+                }
+            }
+            Undo::Hidden { node, was } => {
+                if let Some(n) = find_mut(root, &node) {
+                    n.hidden = was;
+                }
+            }
+            Undo::Props { node, props } => {
+                if let Some(n) = find_mut(root, &node) {
+                    n.props = props;
+                }
+            }
+        }
+    }
+}
+
+/// RFC 7396 JSON merge patch: objects merge recursively, `null` deletes, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            if let Value::Object(t) = target {
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(k);
+                    } else {
+                        merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                    }
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+fn first_duplicate(node: &Node) -> Option<NodeId> {
+    let mut seen = std::collections::HashSet::new();
+    node.walk()
+        .find(|n| !seen.insert(&n.id))
+        .map(|n| n.id.clone())
+}
+
+/// The node with `id`, mutably.
+pub fn find_mut<'a>(node: &'a mut Node, id: &NodeId) -> Option<&'a mut Node> {
+    if node.id == *id {
+        return Some(node);
+    }
+    node.children.iter_mut().find_map(|c| find_mut(c, id))
+}
+
+/// (parent id, index) of the node with `id`.
+fn locate(node: &Node, id: &NodeId) -> Option<(NodeId, usize)> {
+    if let Some(i) = node.children.iter().position(|c| c.id == *id) {
+        return Some((node.id.clone(), i));
+    }
+    node.children.iter().find_map(|c| locate(c, id))
+}
+
+/// Removes and returns the node with `id` (never the root).
+fn detach(node: &mut Node, id: &NodeId) -> Option<Node> {
+    if let Some(i) = node.children.iter().position(|c| c.id == *id) {
+        return Some(node.children.remove(i));
+    }
+    node.children.iter_mut().find_map(|c| detach(c, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn page() -> Node {
+        Node::new("root", "page")
+            .with_child(Node::new("hero", "hero"))
+            .with_child(
+                Node::new("grid", "product-grid")
+                    .with_child(Node::new("p1", "product"))
+                    .with_child(Node::new("p2", "product")),
+            )
+            .with_child(Node::new("footer", "footer"))
+    }
+
+    fn ids(n: &Node) -> Vec<String> {
+        n.walk().map(|n| n.id.0.clone()).collect()
+    }
+
+    #[test]
+    fn every_operation_reverts_exactly() {
+        let ops = vec![
+            Operation::Reorder(Reorder {
+                target: "footer".into(),
+                parent: None,
+                index: 0,
+            }),
+            Operation::Reorder(Reorder {
+                target: "p2".into(),
+                parent: Some("root".into()),
+                index: 1,
+            }),
+            Operation::Insert(Insert {
+                anchor: "hero".into(),
+                position: Position::After,
+                node: Node::new("banner", "offer-banner"),
+            }),
+            Operation::Insert(Insert {
+                anchor: "grid".into(),
+                position: Position::FirstChild,
+                node: Node::new("p0", "product"),
+            }),
+            Operation::Replace(Replace {
+                target: "hero".into(),
+                node: Node::new("hero-b", "hero"),
+            }),
+            Operation::Hide(Hide {
+                target: "p1".into(),
+            }),
+            Operation::Props(Props {
+                target: "grid".into(),
+                patch: json!({"columns": 3, "title": null}),
+            }),
+            Operation::Theme(Theme {
+                target: None,
+                theme: Some("dark".into()),
+                tokens: Map::from_iter([("accent".into(), json!("#f60"))]),
+            }),
+        ];
+        for op in ops {
+            let mut tree = page();
+            let undo = op
+                .apply(&mut tree)
+                .unwrap_or_else(|e| panic!("{op:?}: {e}"));
+            assert_ne!(tree, page(), "{op:?} changed nothing");
+            undo.revert(&mut tree);
+            assert_eq!(tree, page(), "{op:?} did not revert");
+        }
+    }
+
+    #[test]
+    fn impossible_operations_are_skipped_and_change_nothing() {
+        let cases = vec![
+            (
+                Operation::Hide(Hide {
+                    target: "ghost".into(),
+                }),
+                Skip::MissingTarget("ghost".into()),
+            ),
+            (
+                Operation::Hide(Hide {
+                    target: "root".into(),
+                }),
+                Skip::Root("root".into()),
+            ),
+            (
+                Operation::Insert(Insert {
+                    anchor: "hero".into(),
+                    position: Position::After,
+                    node: Node::new("p1", "x"),
+                }),
+                Skip::DuplicateId("p1".into()),
+            ),
+            (
+                Operation::Reorder(Reorder {
+                    target: "grid".into(),
+                    parent: Some("p1".into()),
+                    index: 0,
+                }),
+                Skip::Cycle("grid".into()),
+            ),
+            (
+                Operation::Reorder(Reorder {
+                    target: "grid".into(),
+                    parent: Some("nowhere".into()),
+                    index: 0,
+                }),
+                Skip::MissingTarget("nowhere".into()),
+            ),
+            (
+                Operation::Replace(Replace {
+                    target: "grid".into(),
+                    node: Node::new("hero", "x"),
+                }),
+                Skip::DuplicateId("hero".into()),
+            ),
+        ];
+        for (op, want) in cases {
+            let mut tree = page();
+            assert_eq!(op.apply(&mut tree).unwrap_err(), want);
+            assert_eq!(tree, page());
+        }
+    }
+
+    #[test]
+    fn replace_may_reuse_ids_from_the_replaced_subtree() {
+        let mut tree = page();
+        Operation::Replace(Replace {
+            target: "grid".into(),
+            node: Node::new("grid", "carousel").with_child(Node::new("p1", "product")),
+        })
+        .apply(&mut tree)
+        .unwrap();
+        assert_eq!(ids(&tree), ["root", "hero", "grid", "p1", "footer"]);
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut v = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut v, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(v, json!({"a": "z", "c": {"d": "e"}}));
+        let mut v = json!({"a": [1, 2]});
+        merge_patch(&mut v, &json!({"a": [3]}));
+        assert_eq!(v, json!({"a": [3]}));
+    }
+
+    #[test]
+    fn operations_round_trip_through_json() {
+        let op = Operation::Reorder(Reorder {
+            target: "a".into(),
+            parent: Some("b".into()),
+            index: 2,
+        });
+        let text = serde_json::to_string(&op).unwrap();
+        assert_eq!(
+            text,
+            r#"{"op":"reorder","target":"a","parent":"b","index":2}"#
+        );
+        assert_eq!(serde_json::from_str::<Operation>(&text).unwrap(), op);
+    }
+}

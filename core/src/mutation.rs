@@ -1,0 +1,330 @@
+//! Layout mutations: the rules that rewrite a page per visitor, as stored, synced and
+//! evaluated. JSON field names follow the spec (camelCase); `mutationPayload` is typed by
+//! `mutationType` and round-trips exactly.
+
+use crate::bucketing::HashVersion;
+use crate::layout::ops::{Hide, Insert, Operation, Props, Reorder, Replace, Theme};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Where a rule sits; rules apply in this order, so later layers win conflicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Layer {
+    /// Site-wide (every page), e.g. a theme.
+    Global,
+    /// One page.
+    Page,
+    /// One module on a page.
+    Module,
+    /// A micro-section inside a module.
+    Section,
+}
+
+/// What the rule does, with the payload that type needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "mutationType",
+    content = "mutationPayload",
+    rename_all = "camelCase"
+)]
+pub enum MutationPayload {
+    Reorder(Reorder),
+    Insert(Insert),
+    Replace(Replace),
+    Hide(Hide),
+    Props(Props),
+    Theme(Theme),
+    /// A/B/N test: the operations come from the assigned variant of `experiment`.
+    Variant(VariantPayload),
+}
+
+/// The payload of a `variant` rule (its variants live in `experiment`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VariantPayload {}
+
+impl MutationPayload {
+    /// The single operation of a non-variant rule.
+    pub fn operation(&self) -> Option<Operation> {
+        Some(match self {
+            MutationPayload::Reorder(p) => Operation::Reorder(p.clone()),
+            MutationPayload::Insert(p) => Operation::Insert(p.clone()),
+            MutationPayload::Replace(p) => Operation::Replace(p.clone()),
+            MutationPayload::Hide(p) => Operation::Hide(p.clone()),
+            MutationPayload::Props(p) => Operation::Props(p.clone()),
+            MutationPayload::Theme(p) => Operation::Theme(p.clone()),
+            MutationPayload::Variant(_) => return None,
+        })
+    }
+}
+
+/// When a rule is evaluated. Page load by default; the others are evaluated in the browser
+/// when the page reports the event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Trigger {
+    #[default]
+    PageLoad,
+    ScrollDepth {
+        percent: u8,
+    },
+    #[serde(rename_all = "camelCase")]
+    TimeOnPage {
+        seconds: u32,
+    },
+    ExitIntent,
+    Click {
+        node: String,
+    },
+    JourneyStep {
+        step: String,
+    },
+    QuizAnswer {
+        question: String,
+        answer: Value,
+    },
+    /// An emotion or sentiment signal the page reports, e.g. `frustrated`.
+    Signal {
+        name: String,
+    },
+}
+
+/// What the page reports when an event happens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum TriggerEvent {
+    ScrollDepth {
+        percent: u8,
+    },
+    #[serde(rename_all = "camelCase")]
+    TimeOnPage {
+        seconds: u32,
+    },
+    ExitIntent,
+    Click {
+        node: String,
+    },
+    JourneyStep {
+        step: String,
+    },
+    QuizAnswer {
+        question: String,
+        answer: Value,
+    },
+    Signal {
+        name: String,
+    },
+}
+
+impl Trigger {
+    /// Whether this trigger fires for a page view that has seen `events` so far.
+    pub fn fires(&self, events: &[TriggerEvent]) -> bool {
+        use TriggerEvent as E;
+        match self {
+            Trigger::PageLoad => true,
+            Trigger::ScrollDepth { percent } => events.iter().any(|e| matches!(e, E::ScrollDepth { percent: p } if p >= percent)),
+            Trigger::TimeOnPage { seconds } => events.iter().any(|e| matches!(e, E::TimeOnPage { seconds: s } if s >= seconds)),
+            Trigger::ExitIntent => events.iter().any(|e| matches!(e, E::ExitIntent)),
+            Trigger::Click { node } => events.iter().any(|e| matches!(e, E::Click { node: n } if n == node)),
+            Trigger::JourneyStep { step } => events.iter().any(|e| matches!(e, E::JourneyStep { step: s } if s == step)),
+            Trigger::QuizAnswer { question, answer } => {
+                events.iter().any(|e| matches!(e, E::QuizAnswer { question: q, answer: a } if q == question && a == answer))
+            }
+            Trigger::Signal { name } => events.iter().any(|e| matches!(e, E::Signal { name: n } if n == name)),
+        }
+    }
+}
+
+/// When a rule is live (UTC, start inclusive, end exclusive).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl Schedule {
+    /// Whether `now` is inside the window.
+    pub fn contains(&self, now: DateTime<Utc>) -> bool {
+        self.start.is_none_or(|s| now >= s) && self.end.is_none_or(|e| now < e)
+    }
+}
+
+/// One arm of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    pub key: String,
+    pub weight: f64,
+    /// The operations this variant applies (empty: the control).
+    #[serde(default)]
+    pub payload: Vec<Operation>,
+}
+
+fn default_hash_attribute() -> String {
+    "id".into()
+}
+
+fn default_hash_version() -> HashVersion {
+    HashVersion::V2
+}
+
+/// An A/B/N experiment, bucketed exactly as GrowthBook does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Experiment {
+    pub key: String,
+    /// Hash seed (default: the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// Share of visitors in the experiment, 0 to 1 (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<f64>,
+    /// The attribute whose value is hashed (default `id`).
+    #[serde(default = "default_hash_attribute")]
+    pub hash_attribute: String,
+    #[serde(default = "default_hash_version")]
+    pub hash_version: HashVersion,
+    pub variants: Vec<Variant>,
+}
+
+/// A layout mutation rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayoutMutation {
+    pub id: String,
+    pub layout_id: String,
+    pub page_slug: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_id: Option<String>,
+    #[serde(flatten)]
+    pub payload: MutationPayload,
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// Targeting condition (GrowthBook syntax); `{}` targets everyone.
+    #[serde(default = "empty_object")]
+    pub conditions: Value,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub version: u32,
+    pub created_by: String,
+    pub timestamp: DateTime<Utc>,
+    pub is_active: bool,
+    /// The version this one replaced (rollback restores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_pointer: Option<u32>,
+    pub layer: Layer,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Experiment>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+/// Why a rule cannot be saved; `field` names the JSON field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct RuleError {
+    pub field: String,
+    pub message: String,
+}
+
+impl LayoutMutation {
+    /// Checks what can be checked without the page's layout: conditions parse, experiment
+    /// shape, schedule order.
+    pub fn validate(&self) -> Result<(), RuleError> {
+        let e = |field: &str, message: String| RuleError {
+            field: field.into(),
+            message,
+        };
+        if self.id.trim().is_empty() {
+            return Err(e("id", "must not be empty".into()));
+        }
+        crate::targeting::Condition::validate(&self.conditions)
+            .map_err(|c| e("conditions", c.to_string()))?;
+        if let Some(s) = &self.schedule {
+            if let (Some(a), Some(b)) = (s.start, s.end) {
+                if b <= a {
+                    return Err(e("schedule.end", "must be after schedule.start".into()));
+                }
+            }
+        }
+        match (&self.payload, &self.experiment) {
+            (MutationPayload::Variant(_), None) => {
+                return Err(e("experiment", "a variant rule needs an experiment".into()))
+            }
+            (MutationPayload::Variant(_), Some(x)) => {
+                if x.variants.len() < 2 {
+                    return Err(e(
+                        "experiment.variants",
+                        "needs at least two variants".into(),
+                    ));
+                }
+                let total: f64 = x.variants.iter().map(|v| v.weight).sum();
+                if !(0.99..=1.01).contains(&total) || x.variants.iter().any(|v| v.weight < 0.0) {
+                    return Err(e(
+                        "experiment.variants",
+                        format!("weights must be non-negative and sum to 1 (they sum to {total})"),
+                    ));
+                }
+                if x.coverage.is_some_and(|c| !(0.0..=1.0).contains(&c)) {
+                    return Err(e("experiment.coverage", "must be between 0 and 1".into()));
+                }
+            }
+            (_, Some(_)) => {
+                return Err(e(
+                    "experiment",
+                    "only variant rules have an experiment".into(),
+                ))
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_round_trip_exactly() {
+        let text = r#"{"id":"r1","layoutId":"home-v3","pageSlug":"home","moduleId":"hero","mutationType":"props","mutationPayload":{"target":"hero","patch":{"headline":"Hi"}},"trigger":{"type":"scrollDepth","percent":50},"conditions":{"device":"mobile"},"priority":5,"version":2,"createdBy":"user:ana","timestamp":"2026-11-25T10:00:00Z","isActive":true,"rollbackPointer":1,"layer":"module","schedule":{"start":"2026-11-25T00:00:00Z"}}"#;
+        let rule: LayoutMutation = serde_json::from_str(text).unwrap();
+        assert_eq!(rule.layer, Layer::Module);
+        let again: Value = serde_json::to_value(&rule).unwrap();
+        assert_eq!(again, serde_json::from_str::<Value>(text).unwrap());
+        assert!(rule.validate().is_ok());
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut rule: LayoutMutation = serde_json::from_value(serde_json::json!({
+            "id": "r", "layoutId": "l", "pageSlug": "home", "mutationType": "variant", "mutationPayload": {},
+            "createdBy": "u", "timestamp": "2026-11-25T10:00:00Z", "isActive": true, "layer": "page",
+            "conditions": {"age": {"$between": 1}}
+        }))
+        .unwrap();
+        assert_eq!(rule.validate().unwrap_err().field, "conditions");
+        rule.conditions = serde_json::json!({});
+        assert_eq!(rule.validate().unwrap_err().field, "experiment");
+    }
+
+    #[test]
+    fn triggers_fire_on_matching_events() {
+        let events = [
+            TriggerEvent::ScrollDepth { percent: 60 },
+            TriggerEvent::Click { node: "cta".into() },
+        ];
+        assert!(Trigger::ScrollDepth { percent: 50 }.fires(&events));
+        assert!(!Trigger::ScrollDepth { percent: 75 }.fires(&events));
+        assert!(Trigger::Click { node: "cta".into() }.fires(&events));
+        assert!(!Trigger::ExitIntent.fires(&events));
+        assert!(Trigger::PageLoad.fires(&[]));
+    }
+}

@@ -1,0 +1,354 @@
+//! Resolution: a rule set compiled once per revision into a [`Plan`] indexed by page, then
+//! evaluated per page view into the resolved layout, the exposures to log and an explain
+//! trace. A rule that cannot apply is skipped and reported; the page always renders.
+
+use crate::bucketing::{bucket_ranges, choose_variant, hash, Range};
+use crate::layout::ops::{OpKind, Operation, Skip, Undo};
+use crate::layout::{Layout, NodeId};
+use crate::mutation::{Layer, LayoutMutation, MutationPayload, TriggerEvent};
+use crate::targeting::{js, Condition, SavedGroups};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// What happened to one rule on one page view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum Outcome {
+    /// Applied (with the variant, for experiments).
+    #[serde(rename_all = "camelCase")]
+    Applied { variant: Option<String> },
+    /// Switched off.
+    Inactive,
+    /// Outside its schedule window.
+    OutOfSchedule,
+    /// Its trigger has not fired on this page view.
+    TriggerNotFired,
+    /// The visitor does not match; `failed` lists the top-level condition keys that failed.
+    NotTargeted { failed: Vec<String> },
+    /// Targeted, but outside the experiment's coverage or without the hash attribute.
+    NotInExperiment,
+    /// Could not apply; nothing of it was applied.
+    Skipped { reason: Skip },
+    /// Applied, but a later-ordered rule changed the same node in a conflicting way.
+    #[serde(rename_all = "camelCase")]
+    Overridden { by: String },
+    /// The rule is malformed (e.g. its condition does not parse); it is a no-op.
+    Invalid { message: String },
+}
+
+/// One line of the explain trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceEntry {
+    pub rule_id: String,
+    pub version: u32,
+    pub layer: Layer,
+    pub priority: i32,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The record that a visitor saw a rule (and which variant).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Exposure {
+    pub rule_id: String,
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_key: Option<String>,
+}
+
+/// The resolved page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resolution {
+    pub layout: Layout,
+    pub exposures: Vec<Exposure>,
+    pub trace: Vec<TraceEntry>,
+    /// Undos of everything applied, in order; reverting them in reverse gives the base.
+    #[serde(skip)]
+    pub undo: Vec<Undo>,
+}
+
+impl Resolution {
+    /// Reverts every applied rule, giving back the base layout.
+    pub fn rollback(mut self) -> Layout {
+        for u in self.undo.drain(..).rev() {
+            u.revert(&mut self.layout.root);
+        }
+        self.layout
+    }
+}
+
+/// What is known about one page view.
+pub struct Visit<'a> {
+    /// Attributes the conditions look at (a JSON object).
+    pub attributes: &'a Value,
+    pub groups: &'a SavedGroups,
+    pub now: DateTime<Utc>,
+    /// Events the page has reported so far (empty on the server's first render).
+    pub events: &'a [TriggerEvent],
+    /// Fill in which conditions failed for untargeted rules (costs a second evaluation).
+    pub explain: bool,
+}
+
+struct CompiledRule {
+    rule: LayoutMutation,
+    /// The operation of a non-variant rule, built once.
+    ops: Vec<Operation>,
+    condition: Result<Condition, String>,
+    ranges: Vec<Range>,
+    seed: String,
+}
+
+/// A rule set compiled for evaluation, indexed by page.
+pub struct Plan {
+    rules: Vec<CompiledRule>,
+    /// Per page: indexes into `rules`, in application order (global rules included).
+    pages: HashMap<String, Vec<usize>>,
+    global: Vec<usize>,
+}
+
+impl Plan {
+    /// Compiles rules: conditions parsed once, experiment ranges computed once, rules sorted
+    /// by layer, then priority (higher applies later and wins), then version, then id.
+    pub fn compile(rules: Vec<LayoutMutation>) -> Plan {
+        let mut rules: Vec<CompiledRule> = rules
+            .into_iter()
+            .map(|rule| {
+                let condition = Condition::validate(&rule.conditions)
+                    .map(|()| Condition::compile(&rule.conditions))
+                    .map_err(|e| e.to_string());
+                let (ranges, seed) = match &rule.experiment {
+                    Some(x) => {
+                        let weights: Vec<f64> = x.variants.iter().map(|v| v.weight).collect();
+                        (
+                            bucket_ranges(weights.len(), x.coverage, Some(&weights)),
+                            x.seed.clone().unwrap_or_else(|| x.key.clone()),
+                        )
+                    }
+                    None => (Vec::new(), String::new()),
+                };
+                let ops = rule.payload.operation().into_iter().collect();
+                CompiledRule {
+                    rule,
+                    ops,
+                    condition,
+                    ranges,
+                    seed,
+                }
+            })
+            .collect();
+        rules.sort_by(|a, b| {
+            let key = |r: &LayoutMutation| (r.layer, r.priority, r.version);
+            key(&a.rule)
+                .cmp(&key(&b.rule))
+                .then_with(|| a.rule.id.cmp(&b.rule.id))
+        });
+        let global: Vec<usize> = (0..rules.len())
+            .filter(|&i| rules[i].rule.layer == Layer::Global)
+            .collect();
+        let mut pages: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            if r.rule.layer != Layer::Global {
+                pages.entry(r.rule.page_slug.clone()).or_default().push(i);
+            }
+        }
+        for list in pages.values_mut() {
+            list.extend(global.iter().copied());
+            list.sort_unstable();
+        }
+        Plan {
+            rules,
+            pages,
+            global,
+        }
+    }
+
+    /// How many rules the plan holds.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether the plan holds no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Resolves `base` for one page view.
+    pub fn resolve(&self, base: &Layout, visit: &Visit<'_>) -> Resolution {
+        let order = self.pages.get(&base.page_slug).unwrap_or(&self.global);
+        let mut layout = base.clone();
+        let mut trace: Vec<TraceEntry> = Vec::with_capacity(order.len());
+        let mut exposures = Vec::new();
+        let mut undo: Vec<Undo> = Vec::new();
+        // Which trace entry last changed a node, and how.
+        let mut touched: HashMap<NodeId, (usize, OpKind, Option<Vec<String>>)> = HashMap::new();
+
+        for &i in order {
+            let c = &self.rules[i];
+            let r = &c.rule;
+            let (outcome, variant) = self.decide(c, visit);
+            let entry = |outcome| TraceEntry {
+                rule_id: r.id.clone(),
+                version: r.version,
+                layer: r.layer,
+                priority: r.priority,
+                outcome,
+            };
+            let Some(ops) = outcome else {
+                trace.push(entry(variant.expect("an outcome when not applying")));
+                continue;
+            };
+            let variant_key = match &variant {
+                Some(Outcome::Applied { variant }) => variant.clone(),
+                _ => None,
+            };
+            // Apply the rule's operations atomically: all, or none.
+            let mut applied: Vec<Undo> = Vec::new();
+            let mut failure = None;
+            for op in ops {
+                match op.apply(&mut layout.root) {
+                    Ok(u) => applied.push(u),
+                    Err(skip) => {
+                        failure = Some(skip);
+                        break;
+                    }
+                }
+            }
+            if let Some(reason) = failure {
+                for u in applied.into_iter().rev() {
+                    u.revert(&mut layout.root);
+                }
+                trace.push(entry(Outcome::Skipped { reason }));
+                continue;
+            }
+            let me = trace.len();
+            for op in ops {
+                let target = op.target(&base.root.id).clone();
+                let keys = match op {
+                    Operation::Props(p) => p.patch.as_object().map(|m| m.keys().cloned().collect()),
+                    _ => None,
+                };
+                if let Some((prev, prev_kind, prev_keys)) = touched.get(&target) {
+                    if conflicts(*prev_kind, prev_keys.as_ref(), op.kind(), keys.as_ref())
+                        && *prev != me
+                    {
+                        if let Outcome::Applied { .. } = trace[*prev].outcome {
+                            trace[*prev].outcome = Outcome::Overridden { by: r.id.clone() };
+                        }
+                    }
+                }
+                if op.kind() != OpKind::Insert {
+                    touched.insert(target, (me, op.kind(), keys));
+                }
+            }
+            undo.extend(applied);
+            exposures.push(Exposure {
+                rule_id: r.id.clone(),
+                version: r.version,
+                experiment_key: r.experiment.as_ref().map(|x| x.key.clone()),
+                variant_key: variant_key.clone(),
+            });
+            trace.push(entry(Outcome::Applied {
+                variant: variant_key,
+            }));
+        }
+        Resolution {
+            layout,
+            exposures,
+            trace,
+            undo,
+        }
+    }
+
+    /// The operations to apply, or why not (as the second value).
+    fn decide<'p>(
+        &self,
+        c: &'p CompiledRule,
+        visit: &Visit<'_>,
+    ) -> (Option<&'p [Operation]>, Option<Outcome>) {
+        let r = &c.rule;
+        let not = |o: Outcome| (None, Some(o));
+        if !r.is_active {
+            return not(Outcome::Inactive);
+        }
+        if r.schedule.as_ref().is_some_and(|s| !s.contains(visit.now)) {
+            return not(Outcome::OutOfSchedule);
+        }
+        if !r.trigger.fires(visit.events) {
+            return not(Outcome::TriggerNotFired);
+        }
+        let condition = match &c.condition {
+            Ok(cond) => cond,
+            Err(message) => {
+                return not(Outcome::Invalid {
+                    message: message.clone(),
+                })
+            }
+        };
+        if !condition.eval(visit.attributes, visit.groups) {
+            let failed = if visit.explain {
+                condition.failing_keys(visit.attributes, visit.groups)
+            } else {
+                Vec::new()
+            };
+            return not(Outcome::NotTargeted { failed });
+        }
+        match (&r.payload, &r.experiment) {
+            (MutationPayload::Variant(_), Some(x)) => {
+                let unit = visit
+                    .attributes
+                    .get(&x.hash_attribute)
+                    .filter(|v| !v.is_null())
+                    .map(js::to_string)
+                    .unwrap_or_default();
+                if unit.is_empty() {
+                    return not(Outcome::NotInExperiment);
+                }
+                match choose_variant(hash(&c.seed, &unit, x.hash_version), &c.ranges) {
+                    Some(i) => {
+                        let v = &x.variants[i];
+                        (
+                            Some(v.payload.as_slice()),
+                            Some(Outcome::Applied {
+                                variant: Some(v.key.clone()),
+                            }),
+                        )
+                    }
+                    None => not(Outcome::NotInExperiment),
+                }
+            }
+            (MutationPayload::Variant(_), None) => not(Outcome::Invalid {
+                message: "a variant rule needs an experiment".into(),
+            }),
+            (_, _) => (
+                Some(c.ops.as_slice()),
+                Some(Outcome::Applied { variant: None }),
+            ),
+        }
+    }
+}
+
+/// Two changes to the same node conflict unless one is an insert next to it, or both are
+/// props patches on different keys.
+fn conflicts(
+    a: OpKind,
+    a_keys: Option<&Vec<String>>,
+    b: OpKind,
+    b_keys: Option<&Vec<String>>,
+) -> bool {
+    match (a, b) {
+        (OpKind::Insert, _) | (_, OpKind::Insert) => false,
+        (OpKind::Props, OpKind::Props) => match (a_keys, b_keys) {
+            (Some(x), Some(y)) => x.iter().any(|k| y.contains(k)),
+            _ => true,
+        },
+        (OpKind::Props, OpKind::Theme) | (OpKind::Theme, OpKind::Props) => false,
+        _ => true,
+    }
+}

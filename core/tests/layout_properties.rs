@@ -1,0 +1,175 @@
+//! Property tests for layout resolution over random trees and random rule sets.
+
+use chrono::{TimeZone, Utc};
+use cortex_core::layout::ops::{Hide, Insert, Operation, Position, Props, Reorder, Replace};
+use cortex_core::layout::{Layout, Node, NodeId};
+use cortex_core::mutation::{Layer, LayoutMutation, MutationPayload};
+use cortex_core::resolve::{Outcome, Plan, Visit};
+use cortex_core::targeting::SavedGroups;
+use proptest::prelude::*;
+use std::collections::HashSet;
+
+/// A tree of `sizes.len() + 1` nodes with ids n0..nK; each node's parent is chosen among
+/// the nodes before it.
+fn tree(parents: &[usize]) -> Node {
+    fn build(id: usize, parents: &[usize]) -> Node {
+        let mut n = Node::new(&format!("n{id}"), "module");
+        for (child, &p) in parents.iter().enumerate() {
+            if p == id {
+                n.children.push(build(child + 1, parents));
+            }
+        }
+        n
+    }
+    build(0, parents)
+}
+
+fn arb_layout() -> impl Strategy<Value = Layout> {
+    (1usize..20)
+        .prop_flat_map(|n| (0..n).map(|i| 0..=i).collect::<Vec<_>>())
+        .prop_map(|parents| Layout {
+            page_slug: "home".into(),
+            version: 1,
+            root: tree(&parents),
+        })
+}
+
+fn id(i: usize) -> NodeId {
+    NodeId(format!("n{i}"))
+}
+
+fn arb_op() -> impl Strategy<Value = Operation> {
+    let target = 0usize..24; // some ids will not exist
+    prop_oneof![
+        (target.clone(), prop::option::of(0usize..24), 0usize..5).prop_map(|(t, p, i)| {
+            Operation::Reorder(Reorder {
+                target: id(t),
+                parent: p.map(id),
+                index: i,
+            })
+        }),
+        (target.clone(), 0usize..4, 0usize..30).prop_map(|(a, pos, new)| Operation::Insert(
+            Insert {
+                anchor: id(a),
+                position: [
+                    Position::Before,
+                    Position::After,
+                    Position::FirstChild,
+                    Position::LastChild
+                ][pos],
+                // "n…" ids collide with existing nodes on purpose; "x…" ids are new.
+                node: Node::new(
+                    &if new % 3 == 0 {
+                        format!("n{new}")
+                    } else {
+                        format!("x{new}")
+                    },
+                    "inserted"
+                ),
+            }
+        )),
+        (target.clone(), 0usize..30).prop_map(|(t, new)| Operation::Replace(Replace {
+            target: id(t),
+            node: Node::new(&format!("r{new}"), "replacement")
+        })),
+        target
+            .clone()
+            .prop_map(|t| Operation::Hide(Hide { target: id(t) })),
+        (target, 0u8..3).prop_map(|(t, k)| Operation::Props(Props {
+            target: id(t),
+            patch: serde_json::json!({ format!("k{k}"): k })
+        })),
+    ]
+}
+
+fn arb_rules() -> impl Strategy<Value = Vec<LayoutMutation>> {
+    prop::collection::vec((arb_op(), 0usize..4, -2i32..3), 0..12).prop_map(|ops| {
+        ops.into_iter()
+            .enumerate()
+            .map(|(i, (op, layer, priority))| LayoutMutation {
+                id: format!("rule-{i:02}"),
+                layout_id: "home".into(),
+                page_slug: "home".into(),
+                module_id: None,
+                payload: match op {
+                    Operation::Reorder(p) => MutationPayload::Reorder(p),
+                    Operation::Insert(p) => MutationPayload::Insert(p),
+                    Operation::Replace(p) => MutationPayload::Replace(p),
+                    Operation::Hide(p) => MutationPayload::Hide(p),
+                    Operation::Props(p) => MutationPayload::Props(p),
+                    Operation::Theme(p) => MutationPayload::Theme(p),
+                },
+                trigger: Default::default(),
+                conditions: serde_json::json!({}),
+                priority,
+                version: 1,
+                created_by: "test".into(),
+                timestamp: Utc.timestamp_opt(0, 0).unwrap(),
+                is_active: true,
+                rollback_pointer: None,
+                layer: [Layer::Global, Layer::Page, Layer::Module, Layer::Section][layer],
+                schedule: None,
+                experiment: None,
+            })
+            .collect()
+    })
+}
+
+fn visit_now<'a>(attrs: &'a serde_json::Value, groups: &'a SavedGroups) -> Visit<'a> {
+    Visit {
+        attributes: attrs,
+        groups,
+        now: Utc.timestamp_opt(1_790_000_000, 0).unwrap(),
+        events: &[],
+        explain: true,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn resolution_is_safe_deterministic_and_reversible(layout in arb_layout(), rules in arb_rules(), seed in any::<u64>()) {
+        let attrs = serde_json::json!({"id": "v1"});
+        let groups = SavedGroups::default();
+        let plan = Plan::compile(rules.clone());
+        let res = plan.resolve(&layout, &visit_now(&attrs, &groups));
+
+        // No duplicate ids.
+        let ids: Vec<&NodeId> = res.layout.root.walk().map(|n| &n.id).collect();
+        let unique: HashSet<&NodeId> = ids.iter().copied().collect();
+        prop_assert_eq!(ids.len(), unique.len(), "duplicate ids in {:?}", ids);
+
+        // A base node is only ever lost when it, or one of its base ancestors, was the
+        // target of an applied rule.
+        let applied: HashSet<&str> = res.trace.iter()
+            .filter(|t| matches!(t.outcome, Outcome::Applied { .. } | Outcome::Overridden { .. }))
+            .map(|t| t.rule_id.as_str()).collect();
+        let targets: HashSet<NodeId> = rules.iter().filter(|r| applied.contains(r.id.as_str()))
+            .filter_map(|r| r.payload.operation()).map(|op| op.target(&layout.root.id).clone()).collect();
+        fn lost_ok(n: &Node, targeted_above: bool, targets: &HashSet<NodeId>, kept: &HashSet<&NodeId>) -> Result<(), String> {
+            let t = targeted_above || targets.contains(&n.id);
+            if !kept.contains(&n.id) && !t {
+                return Err(format!("{} was dropped though no rule targeted it or its ancestors", n.id));
+            }
+            n.children.iter().try_for_each(|c| lost_ok(c, t, targets, kept))
+        }
+        prop_assert!(lost_ok(&layout.root, false, &targets, &unique).is_ok(), "{:?}", lost_ok(&layout.root, false, &targets, &unique));
+
+        // Storage order does not matter, and the same input gives the same output.
+        let mut shuffled = rules.clone();
+        let n = shuffled.len();
+        if n > 1 {
+            for i in 0..n {
+                let j = ((seed.rotate_left(i as u32) ^ i as u64) % n as u64) as usize;
+                shuffled.swap(i, j);
+            }
+        }
+        let again = Plan::compile(shuffled).resolve(&layout, &visit_now(&attrs, &groups));
+        prop_assert_eq!(&again.layout, &res.layout);
+        prop_assert_eq!(&again.trace, &res.trace);
+
+        // Apply then roll back gives back the base exactly.
+        prop_assert_eq!(res.rollback(), layout);
+    }
+}
