@@ -3,6 +3,7 @@
 //! cannot apply leaves the tree untouched and says why; every applied operation returns
 //! the undo that restores the tree exactly.
 
+pub mod migrate;
 pub mod ops;
 
 use serde::{Deserialize, Serialize};

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod audit;
 pub mod bucketing;
+pub mod context;
 pub mod layout;
 pub mod mutation;
 pub mod resolve;

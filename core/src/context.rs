@@ -1,0 +1,464 @@
+//! What is known about one page view, and the attribute object conditions see.
+
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Device class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    Mobile,
+    Tablet,
+    Desktop,
+    Bot,
+}
+
+impl Device {
+    /// The lowercase name conditions compare against.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Mobile => "mobile",
+            Device::Tablet => "tablet",
+            Device::Desktop => "desktop",
+            Device::Bot => "bot",
+        }
+    }
+
+    /// Classifies a `User-Agent` header. Bots first (so a mobile crawler is a bot), then
+    /// tablets (iPad, Android without "Mobile", "Tablet"), then phones.
+    pub fn from_user_agent(ua: &str) -> Device {
+        let l = ua.to_ascii_lowercase();
+        const BOTS: [&str; 9] = [
+            "bot",
+            "crawler",
+            "spider",
+            "slurp",
+            "headlesschrome",
+            "lighthouse",
+            "facebookexternalhit",
+            "curl/",
+            "python-requests",
+        ];
+        if l.trim().is_empty() || BOTS.iter().any(|b| l.contains(b)) {
+            return Device::Bot;
+        }
+        if l.contains("ipad")
+            || l.contains("tablet")
+            || l.contains("kindle")
+            || l.contains("silk/")
+            || (l.contains("android") && !l.contains("mobile"))
+        {
+            return Device::Tablet;
+        }
+        if l.contains("mobi")
+            || l.contains("iphone")
+            || l.contains("ipod")
+            || l.contains("android")
+            || l.contains("windows phone")
+        {
+            return Device::Mobile;
+        }
+        Device::Desktop
+    }
+}
+
+/// Where the visit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Tagged traffic (`utm_*`, click ids) other than email.
+    Campaign,
+    Email,
+    Search,
+    Social,
+    /// Another site.
+    Referral,
+    /// No referrer.
+    Direct,
+}
+
+impl Source {
+    /// The lowercase name conditions compare against.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Campaign => "campaign",
+            Source::Email => "email",
+            Source::Search => "search",
+            Source::Social => "social",
+            Source::Referral => "referral",
+            Source::Direct => "direct",
+        }
+    }
+
+    /// Derives the source from the referrer and the landing page's `utm_*`/click-id parameters.
+    pub fn derive(referrer: Option<&str>, utm: &Utm) -> Source {
+        let medium = utm.medium.as_deref().unwrap_or("").to_ascii_lowercase();
+        if medium == "email" || medium == "newsletter" {
+            return Source::Email;
+        }
+        let host = referrer.and_then(host_of).unwrap_or_default();
+        if host.starts_with("mail.") || host.contains("outlook.") {
+            return Source::Email;
+        }
+        if utm.source.is_some() || utm.campaign.is_some() || !medium.is_empty() || utm.click_id {
+            return Source::Campaign;
+        }
+        const SEARCH: [&str; 8] = [
+            "google.",
+            "bing.",
+            "duckduckgo.",
+            "yahoo.",
+            "baidu.",
+            "yandex.",
+            "ecosia.",
+            "search.brave.",
+        ];
+        const SOCIAL: [&str; 12] = [
+            "facebook.",
+            "fb.",
+            "instagram.",
+            "t.co",
+            "twitter.",
+            "x.com",
+            "linkedin.",
+            "lnkd.in",
+            "reddit.",
+            "pinterest.",
+            "tiktok.",
+            "youtube.",
+        ];
+        let is = |list: &[&str]| {
+            list.iter()
+                .any(|d| host == d.trim_end_matches('.') || host.contains(d))
+        };
+        if host.is_empty() {
+            Source::Direct
+        } else if is(&SEARCH) {
+            Source::Search
+        } else if is(&SOCIAL) {
+            Source::Social
+        } else {
+            Source::Referral
+        }
+    }
+}
+
+fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()?
+        .split('@')
+        .next_back()?
+        .split(':')
+        .next()?;
+    let host = host.to_ascii_lowercase();
+    Some(
+        host.strip_prefix("www.")
+            .map(str::to_string)
+            .unwrap_or(host),
+    )
+}
+
+/// Campaign parameters of the landing URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Utm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// A `gclid`, `fbclid` or `msclkid` was present.
+    #[serde(default)]
+    pub click_id: bool,
+}
+
+impl Utm {
+    /// Reads `utm_*` and click ids from a URL's query string.
+    pub fn from_url(url: &str) -> Utm {
+        let mut utm = Utm::default();
+        let query = url
+            .split_once('?')
+            .map_or("", |(_, q)| q)
+            .split('#')
+            .next()
+            .unwrap_or("");
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = Some(percent_decode(v)).filter(|v| !v.is_empty());
+            match k {
+                "utm_source" => utm.source = v,
+                "utm_medium" => utm.medium = v,
+                "utm_campaign" => utm.campaign = v,
+                "utm_term" => utm.term = v,
+                "utm_content" => utm.content = v,
+                "gclid" | "fbclid" | "msclkid" => utm.click_id = true,
+                _ => {}
+            }
+        }
+        utm
+    }
+}
+
+/// Decodes `+` and `%XX` (malformed escapes are kept as written).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Everything known about one page view. Build it on the server from the request (or in the
+/// browser), then turn it into condition attributes with [`Context::attributes`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Context {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journey_stage: Option<String>,
+    /// Quiz question → answer.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub quiz: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Overrides the device derived from the user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<Device>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    /// The page's URL (for `utm_*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Minutes east of UTC in the visitor's zone right now (the browser knows, DST included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset_minutes: Option<i32>,
+    /// Anything else, visible to conditions under its own name.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub custom: Map<String, Value>,
+}
+
+impl Context {
+    /// The attribute object conditions see. `id` is the user id when signed in, else the
+    /// anonymous id (so a visitor keeps their variant across devices once identified).
+    /// Derived: `device`, `source`, `utm`, `hour` and `weekday` (1 = Monday, in the
+    /// visitor's zone), `now` (RFC 3339 UTC). Custom attributes never override these.
+    pub fn attributes(&self, now: DateTime<Utc>) -> Value {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                m.insert(k.to_string(), v);
+            }
+        };
+        let s = |v: &Option<String>| v.clone().map(Value::String);
+        put("id", s(&self.user_id).or_else(|| s(&self.anonymous_id)));
+        put("userId", s(&self.user_id));
+        put("anonymousId", s(&self.anonymous_id));
+        put("sessionId", s(&self.session_id));
+        put("persona", s(&self.persona));
+        put("journeyStage", s(&self.journey_stage));
+        put(
+            "quiz",
+            (!self.quiz.is_empty()).then(|| Value::Object(self.quiz.clone())),
+        );
+        put("locale", s(&self.locale));
+        put(
+            "language",
+            self.locale.as_ref().map(|l| {
+                Value::String(l.split(['-', '_']).next().unwrap_or(l).to_ascii_lowercase())
+            }),
+        );
+        put("region", s(&self.region));
+        put("referrer", s(&self.referrer));
+        put("url", s(&self.url));
+        let device = self
+            .device
+            .unwrap_or_else(|| Device::from_user_agent(self.user_agent.as_deref().unwrap_or("")));
+        put("device", Some(Value::String(device.as_str().into())));
+        let utm = self.url.as_deref().map(Utm::from_url).unwrap_or_default();
+        put(
+            "source",
+            Some(Value::String(
+                Source::derive(self.referrer.as_deref(), &utm)
+                    .as_str()
+                    .into(),
+            )),
+        );
+        put("utm", serde_json::to_value(&utm).ok());
+        let local = now + Duration::minutes(i64::from(self.utc_offset_minutes.unwrap_or(0)));
+        put("hour", Some(Value::from(local.hour())));
+        put(
+            "weekday",
+            Some(Value::from(local.weekday().number_from_monday())),
+        );
+        put(
+            "now",
+            Some(Value::String(
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )),
+        );
+        for (k, v) in &self.custom {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn devices_from_user_agents() {
+        let cases = [
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148", Device::Mobile),
+            ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120 Mobile Safari/537.36", Device::Mobile),
+            ("Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 Chrome/120 Safari/537.36", Device::Tablet),
+            ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15", Device::Tablet),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120 Safari/537.36", Device::Desktop),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Version/17.0 Safari/605.1.15", Device::Desktop),
+            ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", Device::Bot),
+            ("Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X) Mobile Safari (compatible; Googlebot/2.1)", Device::Bot),
+            ("curl/8.5.0", Device::Bot),
+            ("", Device::Bot),
+        ];
+        for (ua, want) in cases {
+            assert_eq!(Device::from_user_agent(ua), want, "{ua}");
+        }
+    }
+
+    #[test]
+    fn sources_from_referrers_and_campaign_tags() {
+        let none = Utm::default();
+        assert_eq!(Source::derive(None, &none), Source::Direct);
+        assert_eq!(
+            Source::derive(Some("https://www.google.de/search?q=x"), &none),
+            Source::Search
+        );
+        assert_eq!(
+            Source::derive(Some("https://duckduckgo.com/"), &none),
+            Source::Search
+        );
+        assert_eq!(
+            Source::derive(Some("https://t.co/abc"), &none),
+            Source::Social
+        );
+        assert_eq!(
+            Source::derive(Some("https://l.facebook.com/l.php"), &none),
+            Source::Social
+        );
+        assert_eq!(
+            Source::derive(Some("https://mail.google.com/"), &none),
+            Source::Email
+        );
+        assert_eq!(
+            Source::derive(Some("https://blog.example.org/post"), &none),
+            Source::Referral
+        );
+        let campaign = Utm::from_url(
+            "https://shop.example/?utm_source=newsletter_partner&utm_campaign=bf%202026#top",
+        );
+        assert_eq!(campaign.campaign.as_deref(), Some("bf 2026"));
+        assert_eq!(
+            Source::derive(Some("https://www.google.com/"), &campaign),
+            Source::Campaign
+        );
+        assert_eq!(
+            Source::derive(None, &Utm::from_url("/?utm_medium=email")),
+            Source::Email
+        );
+        assert_eq!(
+            Source::derive(None, &Utm::from_url("/?gclid=abc")),
+            Source::Campaign
+        );
+    }
+
+    #[test]
+    fn percent_decoding_keeps_malformed_escapes() {
+        assert_eq!(percent_decode("a%20b+c"), "a b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+    }
+
+    #[test]
+    fn attributes_for_conditions() {
+        let ctx = Context {
+            anonymous_id: Some("anon-1".into()),
+            persona: Some("bargain-hunter".into()),
+            locale: Some("de-DE".into()),
+            user_agent: Some("Mozilla/5.0 (iPhone) Mobile".into()),
+            url: Some("https://shop.example/?utm_source=fb".into()),
+            utc_offset_minutes: Some(60),
+            quiz: Map::from_iter([("budget".into(), json!("low"))]),
+            custom: Map::from_iter([
+                ("device".into(), json!("spoofed")),
+                ("plan".into(), json!("pro")),
+            ]),
+            ..Context::default()
+        };
+        let now: DateTime<Utc> = "2026-11-29T23:30:00Z".parse().unwrap(); // a Sunday in UTC
+        let a = ctx.attributes(now);
+        assert_eq!(a["id"], "anon-1");
+        assert_eq!(
+            a["device"], "mobile",
+            "custom attributes never override derived ones"
+        );
+        assert_eq!(a["plan"], "pro");
+        assert_eq!(a["language"], "de");
+        assert_eq!(a["source"], "campaign");
+        assert_eq!(a["quiz"]["budget"], "low");
+        assert_eq!(
+            (a["hour"].as_u64(), a["weekday"].as_u64()),
+            (Some(0), Some(1)),
+            "00:30 on Monday in UTC+1"
+        );
+        let signed_in = Context {
+            user_id: Some("u-9".into()),
+            ..ctx
+        }
+        .attributes(now);
+        assert_eq!(signed_in["id"], "u-9");
+        let cond = crate::targeting::Condition::compile(
+            &json!({"device": "mobile", "quiz.budget": "low", "hour": {"$lt": 6}}),
+        );
+        assert!(cond.eval(&a, &crate::targeting::SavedGroups::default()));
+    }
+}
