@@ -59,13 +59,24 @@ impl MutationPayload {
     }
 }
 
-/// When a rule is evaluated. Page load by default; the others are evaluated in the browser
-/// when the page reports the event.
+/// When a rule is evaluated: on page load (the default), or when the page reports an event,
+/// which the hydrated page evaluates with the same engine. The JSON is
+/// `{"type":"pageLoad"}` or the event's own form, e.g. `{"type":"scrollDepth","percent":50}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Trigger {
     #[default]
     PageLoad,
+    /// Fires once the page has reported a matching event.
+    #[serde(untagged)]
+    On(TriggerEvent),
+}
+
+/// What the page reports when an event happens; as a trigger, what it waits for (scroll
+/// depth and time on page are thresholds: a larger reported value also fires).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum TriggerEvent {
     ScrollDepth {
         percent: u8,
     },
@@ -90,48 +101,24 @@ pub enum Trigger {
     },
 }
 
-/// What the page reports when an event happens.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum TriggerEvent {
-    ScrollDepth {
-        percent: u8,
-    },
-    #[serde(rename_all = "camelCase")]
-    TimeOnPage {
-        seconds: u32,
-    },
-    ExitIntent,
-    Click {
-        node: String,
-    },
-    JourneyStep {
-        step: String,
-    },
-    QuizAnswer {
-        question: String,
-        answer: Value,
-    },
-    Signal {
-        name: String,
-    },
+impl TriggerEvent {
+    /// Whether the reported event `reported` meets this one as a trigger.
+    fn met_by(&self, reported: &TriggerEvent) -> bool {
+        use TriggerEvent as E;
+        match (self, reported) {
+            (E::ScrollDepth { percent: want }, E::ScrollDepth { percent: got }) => got >= want,
+            (E::TimeOnPage { seconds: want }, E::TimeOnPage { seconds: got }) => got >= want,
+            (want, got) => want == got,
+        }
+    }
 }
 
 impl Trigger {
     /// Whether this trigger fires for a page view that has seen `events` so far.
     pub fn fires(&self, events: &[TriggerEvent]) -> bool {
-        use TriggerEvent as E;
         match self {
             Trigger::PageLoad => true,
-            Trigger::ScrollDepth { percent } => events.iter().any(|e| matches!(e, E::ScrollDepth { percent: p } if p >= percent)),
-            Trigger::TimeOnPage { seconds } => events.iter().any(|e| matches!(e, E::TimeOnPage { seconds: s } if s >= seconds)),
-            Trigger::ExitIntent => events.iter().any(|e| matches!(e, E::ExitIntent)),
-            Trigger::Click { node } => events.iter().any(|e| matches!(e, E::Click { node: n } if n == node)),
-            Trigger::JourneyStep { step } => events.iter().any(|e| matches!(e, E::JourneyStep { step: s } if s == step)),
-            Trigger::QuizAnswer { question, answer } => {
-                events.iter().any(|e| matches!(e, E::QuizAnswer { question: q, answer: a } if q == question && a == answer))
-            }
-            Trigger::Signal { name } => events.iter().any(|e| matches!(e, E::Signal { name: n } if n == name)),
+            Trigger::On(want) => events.iter().any(|e| want.met_by(e)),
         }
     }
 }
@@ -321,10 +308,10 @@ mod tests {
             TriggerEvent::ScrollDepth { percent: 60 },
             TriggerEvent::Click { node: "cta".into() },
         ];
-        assert!(Trigger::ScrollDepth { percent: 50 }.fires(&events));
-        assert!(!Trigger::ScrollDepth { percent: 75 }.fires(&events));
-        assert!(Trigger::Click { node: "cta".into() }.fires(&events));
-        assert!(!Trigger::ExitIntent.fires(&events));
+        assert!(Trigger::On(TriggerEvent::ScrollDepth { percent: 50 }).fires(&events));
+        assert!(!Trigger::On(TriggerEvent::ScrollDepth { percent: 75 }).fires(&events));
+        assert!(Trigger::On(TriggerEvent::Click { node: "cta".into() }).fires(&events));
+        assert!(!Trigger::On(TriggerEvent::ExitIntent).fires(&events));
         assert!(Trigger::PageLoad.fires(&[]));
     }
 }

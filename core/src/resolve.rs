@@ -192,7 +192,6 @@ impl Plan {
         for &i in order {
             let c = &self.rules[i];
             let r = &c.rule;
-            let (outcome, variant) = self.decide(c, visit);
             let entry = |outcome| TraceEntry {
                 rule_id: r.id.clone(),
                 version: r.version,
@@ -200,13 +199,12 @@ impl Plan {
                 priority: r.priority,
                 outcome,
             };
-            let Some(ops) = outcome else {
-                trace.push(entry(variant.expect("an outcome when not applying")));
-                continue;
-            };
-            let variant_key = match &variant {
-                Some(Outcome::Applied { variant }) => variant.clone(),
-                _ => None,
+            let (ops, variant_key) = match self.decide(c, visit) {
+                Decision::Apply { ops, variant } => (ops, variant),
+                Decision::Pass(outcome) => {
+                    trace.push(entry(outcome));
+                    continue;
+                }
             };
             // Apply the rule's operations atomically: all, or none.
             let mut applied: Vec<Undo> = Vec::new();
@@ -266,14 +264,10 @@ impl Plan {
         }
     }
 
-    /// The operations to apply, or why not (as the second value).
-    fn decide<'p>(
-        &self,
-        c: &'p CompiledRule,
-        visit: &Visit<'_>,
-    ) -> (Option<&'p [Operation]>, Option<Outcome>) {
+    /// Whether a rule applies to this visit, and with which operations.
+    fn decide<'p>(&self, c: &'p CompiledRule, visit: &Visit<'_>) -> Decision<'p> {
         let r = &c.rule;
-        let not = |o: Outcome| (None, Some(o));
+        let not = Decision::Pass;
         if !r.is_active {
             return not(Outcome::Inactive);
         }
@@ -313,12 +307,10 @@ impl Plan {
                 match choose_variant(hash(&c.seed, &unit, x.hash_version), &c.ranges) {
                     Some(i) => {
                         let v = &x.variants[i];
-                        (
-                            Some(v.payload.as_slice()),
-                            Some(Outcome::Applied {
-                                variant: Some(v.key.clone()),
-                            }),
-                        )
+                        Decision::Apply {
+                            ops: &v.payload,
+                            variant: Some(v.key.clone()),
+                        }
                     }
                     None => not(Outcome::NotInExperiment),
                 }
@@ -326,12 +318,23 @@ impl Plan {
             (MutationPayload::Variant(_), None) => not(Outcome::Invalid {
                 message: "a variant rule needs an experiment".into(),
             }),
-            (_, _) => (
-                Some(c.ops.as_slice()),
-                Some(Outcome::Applied { variant: None }),
-            ),
+            (_, _) => Decision::Apply {
+                ops: &c.ops,
+                variant: None,
+            },
         }
     }
+}
+
+/// What [`Plan::decide`] concluded for one rule.
+enum Decision<'p> {
+    /// Apply these operations (from this experiment variant, if any).
+    Apply {
+        ops: &'p [Operation],
+        variant: Option<String>,
+    },
+    /// Do not apply; the trace says why.
+    Pass(Outcome),
 }
 
 /// Two changes to the same node conflict unless one is an insert next to it, or both are
