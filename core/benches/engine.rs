@@ -68,8 +68,11 @@ fn bucketing(c: &mut Criterion) {
 }
 
 /// A page of 61 nodes (12 sections of 4 modules) and 50 rules of five conditions each,
-/// about half of them targeting this visitor.
-fn page_and_rules() -> (cortex_core::layout::Layout, String) {
+/// about half of them targeting this visitor. `shared`: the conditions draw on a pool of
+/// entries as real rule sets do (the same devices, countries, version floors; 24 distinct
+/// entries among the 250); otherwise every one of the 250 entries is different, the worst
+/// case for the plan's sharing of entries between rules.
+fn page_and_rules(shared: bool) -> (cortex_core::layout::Layout, String) {
     let mut children = Vec::new();
     for s in 0..12 {
         let kids: Vec<serde_json::Value> = (0..4)
@@ -87,14 +90,30 @@ fn page_and_rules() -> (cortex_core::layout::Layout, String) {
                 1 => ("hide", json!({"target": target})),
                 _ => ("reorder", json!({"target": target, "index": 0})),
             };
+            let device = if i % 2 == 0 { "mobile" } else { "desktop" };
+            let conditions = if shared {
+                let countries: &[&str] = [&["DE", "AT"][..], &["DE", "CH"], &["DE"]][i % 3];
+                let tags: &[&str] = [&["vip"][..], &["vip", "beta"], &["newsletter"], &["vip", "newsletter"]][i % 4];
+                json!({
+                    "country": {"$in": countries},
+                    "age": {"$gte": 16 + i % 10},
+                    "device": device,
+                    "app": {"$vgte": format!("2.{}.0", 10 + i % 5)},
+                    "tags": {"$elemMatch": {"$in": tags}},
+                })
+            } else {
+                json!({
+                    "country": {"$in": ["DE", format!("X{i}")]},
+                    "age": {"$gte": 10.0 + i as f64 / 100.0},
+                    "device": {"$in": [device, format!("d{i}")]},
+                    "app": {"$vgte": format!("2.10.{i}")},
+                    "tags": {"$elemMatch": {"$in": ["vip", format!("t{i}")]}},
+                })
+            };
             json!({
                 "id": format!("rule-{i:02}"), "layoutId": "home", "pageSlug": "home", "mutationType": mtype, "mutationPayload": payload,
                 "createdBy": "bench", "timestamp": "2026-11-01T00:00:00Z", "isActive": true, "layer": layers[i % 3],
-                "priority": i % 7, "version": 1,
-                "conditions": {
-                    "country": {"$in": ["DE", "AT", "CH"]}, "age": {"$gte": 18}, "device": if i % 2 == 0 { "mobile" } else { "desktop" },
-                    "app": {"$vgte": "2.10.0"}, "tags": {"$elemMatch": {"$eq": "vip"}},
-                },
+                "priority": i % 7, "version": 1, "conditions": conditions,
             })
         })
         .collect();
@@ -104,12 +123,9 @@ fn page_and_rules() -> (cortex_core::layout::Layout, String) {
 fn resolution(c: &mut Criterion) {
     use cortex_core::mutation::LayoutMutation;
     use cortex_core::resolve::{Plan, Visit};
-    let (layout, rules_json) = page_and_rules();
     let attrs = attributes();
     let groups = SavedGroups::default();
     let now: chrono::DateTime<chrono::Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
-    let rules: Vec<LayoutMutation> = serde_json::from_str(&rules_json).unwrap();
-    let plan = Plan::compile(rules);
     let visit = Visit {
         attributes: &attrs,
         groups: &groups,
@@ -117,24 +133,41 @@ fn resolution(c: &mut Criterion) {
         events: &[],
         explain: false,
     };
-    let applied = plan.resolve(&layout, &visit).exposures.len();
-    assert!(
-        applied > 10,
-        "the bench should apply a good share of the rules ({applied})"
-    );
     let mut g = c.benchmark_group("page of 61 nodes, 50 rules x 5 conditions");
-    g.bench_function("resolve (compiled plan): evaluate + apply + trace", |b| {
-        b.iter(|| plan.resolve(black_box(&layout), black_box(&visit)))
-    });
-    g.bench_function("baseline: deserialize the rule set from JSON", |b| {
-        b.iter(|| serde_json::from_str::<Vec<LayoutMutation>>(black_box(&rules_json)).unwrap())
-    });
-    g.bench_function("compile the plan (once per revision)", |b| {
-        b.iter_batched(
-            || serde_json::from_str::<Vec<LayoutMutation>>(&rules_json).unwrap(),
-            Plan::compile,
-            criterion::BatchSize::SmallInput,
-        )
+    for (shared, name) in [(true, "shared entries"), (false, "all entries distinct")] {
+        let (layout, rules_json) = page_and_rules(shared);
+        let rules: Vec<LayoutMutation> = serde_json::from_str(&rules_json).unwrap();
+        let plan = Plan::compile(rules);
+        let applied = plan.resolve(&layout, &visit).exposures.len();
+        assert!(
+            (20..=30).contains(&applied),
+            "about half of the rules should apply ({applied})"
+        );
+        g.bench_function(format!("resolve, {name}: evaluate + apply + trace"), |b| {
+            b.iter(|| plan.resolve(black_box(&layout), black_box(&visit)))
+        });
+        g.bench_function(
+            format!("baseline, {name}: deserialize the rule set from JSON"),
+            |b| {
+                b.iter(|| {
+                    serde_json::from_str::<Vec<LayoutMutation>>(black_box(&rules_json)).unwrap()
+                })
+            },
+        );
+        g.bench_function(
+            format!("compile the plan, {name} (once per revision)"),
+            |b| {
+                b.iter_batched(
+                    || serde_json::from_str::<Vec<LayoutMutation>>(&rules_json).unwrap(),
+                    Plan::compile,
+                    criterion::BatchSize::SmallInput,
+                )
+            },
+        );
+    }
+    let (layout, _) = page_and_rules(true);
+    g.bench_function("clone the base layout", |b| {
+        b.iter(|| black_box(&layout).clone())
     });
     g.finish();
 }

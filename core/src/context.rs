@@ -266,6 +266,10 @@ pub struct Context {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The visitor's IANA time zone (the browser's `Intl` zone), e.g. `Europe/Berlin`;
+    /// preferred over `utcOffsetMinutes` when both are given and the name is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     /// Minutes east of UTC in the visitor's zone right now (the browser knows, DST included).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utc_offset_minutes: Option<i32>,
@@ -321,12 +325,23 @@ impl Context {
             )),
         );
         put("utm", serde_json::to_value(&utm).ok());
-        let local = now + Duration::minutes(i64::from(self.utc_offset_minutes.unwrap_or(0)));
-        put("hour", Some(Value::from(local.hour())));
-        put(
-            "weekday",
-            Some(Value::from(local.weekday().number_from_monday())),
-        );
+        let (hour, weekday) = match self
+            .time_zone
+            .as_deref()
+            .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+        {
+            Some(zone) => {
+                let local = now.with_timezone(&zone);
+                (local.hour(), local.weekday())
+            }
+            None => {
+                let offset = Duration::minutes(i64::from(self.utc_offset_minutes.unwrap_or(0)));
+                let local = now + offset;
+                (local.hour(), local.weekday())
+            }
+        };
+        put("hour", Some(Value::from(hour)));
+        put("weekday", Some(Value::from(weekday.number_from_monday())));
         put(
             "now",
             Some(Value::String(
@@ -449,6 +464,28 @@ mod tests {
             (a["hour"].as_u64(), a["weekday"].as_u64()),
             (Some(0), Some(1)),
             "00:30 on Monday in UTC+1"
+        );
+        let in_zone = |zone: &str, at: &str| {
+            let a = Context {
+                time_zone: Some(zone.into()),
+                utc_offset_minutes: Some(60),
+                ..Context::default()
+            }
+            .attributes(at.parse().unwrap());
+            (a["hour"].as_u64(), a["weekday"].as_u64())
+        };
+        // A named zone wins over the offset and knows its daylight-saving rules.
+        assert_eq!(
+            in_zone("Europe/Berlin", "2026-07-01T10:00:00Z"),
+            (Some(12), Some(3))
+        );
+        assert_eq!(
+            in_zone("America/New_York", "2026-11-30T03:00:00Z"),
+            (Some(22), Some(7))
+        );
+        assert_eq!(
+            in_zone("Not/AZone", "2026-07-01T10:00:00Z"),
+            (Some(11), Some(3))
         );
         let signed_in = Context {
             user_id: Some("u-9".into()),

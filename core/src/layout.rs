@@ -9,22 +9,113 @@ pub mod ops;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::sync::Arc;
 
-/// Identifies a node within a layout.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct NodeId(pub String);
+/// Identifies a node within a layout. Shared, not copied: resolving a page clones the base
+/// layout per request, and ids, types and props are reference-counted so that clone costs
+/// a few counter increments per node. An id carries a hash of its text, so the lookups that
+/// every operation makes compare one integer per node instead of two strings.
+#[derive(Clone)]
+pub struct NodeId {
+    hash: u64,
+    text: Arc<str>,
+}
+
+impl NodeId {
+    pub fn new(text: &str) -> Self {
+        // FNV-1a, 64 bit: fast on short ids, and only ever a filter before comparing text.
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        NodeId {
+            hash,
+            text: text.into(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for NodeId {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.text == other.text
+    }
+}
+
+impl Eq for NodeId {}
+
+impl std::hash::Hash for NodeId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialOrd for NodeId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for NodeId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+impl std::fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.text, f)
+    }
+}
 
 impl std::fmt::Display for NodeId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
 impl From<&str> for NodeId {
     fn from(s: &str) -> Self {
-        NodeId(s.to_string())
+        NodeId::new(s)
     }
+}
+
+impl From<String> for NodeId {
+    fn from(s: String) -> Self {
+        NodeId::new(&s)
+    }
+}
+
+impl Serialize for NodeId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = NodeId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a node id (string)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeId, E> {
+                Ok(NodeId::new(v))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
+}
+
+/// A node's props, shared until changed ([`Arc::make_mut`] copies on first write).
+pub type Props = Arc<Map<String, Value>>;
+
+fn no_props(p: &Props) -> bool {
+    p.is_empty()
 }
 
 /// One node: a module instance (`type` names the registered module) with its props.
@@ -32,9 +123,9 @@ impl From<&str> for NodeId {
 pub struct Node {
     pub id: NodeId,
     #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub props: Map<String, Value>,
+    pub kind: Arc<str>,
+    #[serde(default, skip_serializing_if = "no_props")]
+    pub props: Props,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Node>,
     /// Hidden nodes stay in the tree (nothing is lost) but are not rendered.
@@ -48,7 +139,7 @@ impl Node {
         Node {
             id: id.into(),
             kind: kind.into(),
-            props: Map::new(),
+            props: Props::default(),
             children: Vec::new(),
             hidden: false,
         }
@@ -114,7 +205,7 @@ impl Layout {
     pub fn validate(&self) -> Result<(), LayoutError> {
         let mut seen = HashSet::new();
         for n in self.root.walk() {
-            if n.id.0.is_empty() {
+            if n.id.as_str().is_empty() {
                 return Err(LayoutError::EmptyId);
             }
             if !seen.insert(&n.id) {

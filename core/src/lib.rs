@@ -10,6 +10,7 @@ pub mod layout;
 pub mod mutation;
 pub mod resolve;
 pub mod role;
+pub mod schedule;
 pub mod targeting;
 pub mod user;
 

@@ -123,21 +123,7 @@ impl Trigger {
     }
 }
 
-/// When a rule is live (UTC, start inclusive, end exclusive).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Schedule {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<DateTime<Utc>>,
-}
-
-impl Schedule {
-    /// Whether `now` is inside the window.
-    pub fn contains(&self, now: DateTime<Utc>) -> bool {
-        self.start.is_none_or(|s| now >= s) && self.end.is_none_or(|e| now < e)
-    }
-}
+pub use crate::schedule::{ClockTime, Day, Schedule, Window};
 
 /// One arm of an experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,11 +221,8 @@ impl LayoutMutation {
         crate::targeting::Condition::validate(&self.conditions)
             .map_err(|c| e("conditions", c.to_string()))?;
         if let Some(s) = &self.schedule {
-            if let (Some(a), Some(b)) = (s.start, s.end) {
-                if b <= a {
-                    return Err(e("schedule.end", "must be after schedule.start".into()));
-                }
-            }
+            s.validate()
+                .map_err(|x| e(&format!("schedule.{}", x.field), x.message))?;
         }
         match (&self.payload, &self.experiment) {
             (MutationPayload::Variant(_), None) => {

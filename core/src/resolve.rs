@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What happened to one rule on one page view.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,7 +19,7 @@ use std::collections::HashMap;
 pub enum Outcome {
     /// Applied (with the variant, for experiments).
     #[serde(rename_all = "camelCase")]
-    Applied { variant: Option<String> },
+    Applied { variant: Option<Arc<str>> },
     /// Switched off.
     Inactive,
     /// Outside its schedule window.
@@ -33,7 +34,7 @@ pub enum Outcome {
     Skipped { reason: Skip },
     /// Applied, but a later-ordered rule changed the same node in a conflicting way.
     #[serde(rename_all = "camelCase")]
-    Overridden { by: String },
+    Overridden { by: Arc<str> },
     /// The rule is malformed (e.g. its condition does not parse); it is a no-op.
     Invalid { message: String },
 }
@@ -42,7 +43,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TraceEntry {
-    pub rule_id: String,
+    pub rule_id: Arc<str>,
     pub version: u32,
     pub layer: Layer,
     pub priority: i32,
@@ -54,12 +55,12 @@ pub struct TraceEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Exposure {
-    pub rule_id: String,
+    pub rule_id: Arc<str>,
     pub version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub experiment_key: Option<String>,
+    pub experiment_key: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant_key: Option<String>,
+    pub variant_key: Option<Arc<str>>,
 }
 
 /// The resolved page.
@@ -92,22 +93,44 @@ pub struct Visit<'a> {
     pub now: DateTime<Utc>,
     /// Events the page has reported so far (empty on the server's first render).
     pub events: &'a [TriggerEvent],
-    /// Fill in which conditions failed for untargeted rules (costs a second evaluation).
+    /// Fill in which conditions failed for untargeted rules (evaluates every entry of a
+    /// failing condition instead of stopping at the first that fails).
     pub explain: bool,
 }
 
 struct CompiledRule {
     rule: LayoutMutation,
+    id: Arc<str>,
+    experiment_key: Option<Arc<str>>,
+    variant_keys: Vec<Arc<str>>,
     /// The operation of a non-variant rule, built once.
     ops: Vec<Operation>,
-    condition: Result<Condition, String>,
+    /// The condition's top-level entries (all must pass), as indexes into [`Plan::tests`];
+    /// or why the condition is invalid.
+    condition: Result<Vec<usize>, String>,
     ranges: Vec<Range>,
     seed: String,
 }
 
+/// One top-level condition entry (`{"device": "mobile"}`), shared by every rule that has it.
+struct Test {
+    key: String,
+    condition: Condition,
+    /// For an entry on one attribute: the path's index in [`Plan::paths`].
+    path: Option<usize>,
+}
+
 /// A rule set compiled for evaluation, indexed by page.
+///
+/// The top-level entries of all conditions are interned: rules of one site share most of
+/// their targeting (device, country, persona ...), so each distinct entry is evaluated at
+/// most once per page view and remembered for the other rules. A condition object is the
+/// conjunction of its entries (as in GrowthBook), so this changes no result.
 pub struct Plan {
     rules: Vec<CompiledRule>,
+    tests: Vec<Test>,
+    /// Attribute paths the tests look at; each is looked up at most once per page view.
+    paths: Vec<Vec<String>>,
     /// Per page: indexes into `rules`, in application order (global rules included).
     pages: HashMap<String, Vec<usize>>,
     global: Vec<usize>,
@@ -117,11 +140,36 @@ impl Plan {
     /// Compiles rules: conditions parsed once, experiment ranges computed once, rules sorted
     /// by layer, then priority (higher applies later and wins), then version, then id.
     pub fn compile(rules: Vec<LayoutMutation>) -> Plan {
+        let mut tests: Vec<Test> = Vec::new();
+        let mut paths: Vec<Vec<String>> = Vec::new();
+        let mut interned: HashMap<String, usize> = HashMap::new();
+        let mut intern = |key: &String, value: &Value| {
+            let entry = Value::Object(serde_json::Map::from_iter([(key.clone(), value.clone())]));
+            let text = entry.to_string();
+            *interned.entry(text).or_insert_with(|| {
+                let condition = Condition::compile(&entry);
+                let path = condition.as_field().map(|(path, _)| {
+                    paths.iter().position(|p| p == path).unwrap_or_else(|| {
+                        paths.push(path.to_vec());
+                        paths.len() - 1
+                    })
+                });
+                tests.push(Test {
+                    key: key.clone(),
+                    condition,
+                    path,
+                });
+                tests.len() - 1
+            })
+        };
         let mut rules: Vec<CompiledRule> = rules
             .into_iter()
             .map(|rule| {
                 let condition = Condition::validate(&rule.conditions)
-                    .map(|()| Condition::compile(&rule.conditions))
+                    .map(|()| match &rule.conditions {
+                        Value::Object(m) => m.iter().map(|(k, v)| intern(k, v)).collect(),
+                        _ => Vec::new(),
+                    })
                     .map_err(|e| e.to_string());
                 let (ranges, seed) = match &rule.experiment {
                     Some(x) => {
@@ -135,6 +183,13 @@ impl Plan {
                 };
                 let ops = rule.payload.operation().into_iter().collect();
                 CompiledRule {
+                    id: rule.id.as_str().into(),
+                    experiment_key: rule.experiment.as_ref().map(|x| x.key.as_str().into()),
+                    variant_keys: rule
+                        .experiment
+                        .iter()
+                        .flat_map(|x| x.variants.iter().map(|v| v.key.as_str().into()))
+                        .collect(),
                     rule,
                     ops,
                     condition,
@@ -164,6 +219,8 @@ impl Plan {
         }
         Plan {
             rules,
+            tests,
+            paths,
             pages,
             global,
         }
@@ -186,20 +243,27 @@ impl Plan {
         let mut trace: Vec<TraceEntry> = Vec::with_capacity(order.len());
         let mut exposures = Vec::new();
         let mut undo: Vec<Undo> = Vec::new();
+        // Results of the interned condition entries on this visit.
+        let mut memo = Memo {
+            tests: vec![None; self.tests.len()],
+            values: vec![None; self.paths.len()],
+        };
         // Which trace entry last changed a node, and how.
-        let mut touched: HashMap<NodeId, (usize, OpKind, Option<Vec<String>>)> = HashMap::new();
+        // Which trace entry last changed a node, and how (a few dozen at most: a vector
+        // searched by id hash beats a hash map here).
+        let mut touched: Vec<Touch<'_>> = Vec::new();
 
         for &i in order {
             let c = &self.rules[i];
             let r = &c.rule;
             let entry = |outcome| TraceEntry {
-                rule_id: r.id.clone(),
+                rule_id: c.id.clone(),
                 version: r.version,
                 layer: r.layer,
                 priority: r.priority,
                 outcome,
             };
-            let (ops, variant_key) = match self.decide(c, visit) {
+            let (ops, variant_key) = match self.decide(c, visit, &mut memo) {
                 Decision::Apply { ops, variant } => (ops, variant),
                 Decision::Pass(outcome) => {
                     trace.push(entry(outcome));
@@ -227,29 +291,35 @@ impl Plan {
             }
             let me = trace.len();
             for op in ops {
-                let target = op.target(&base.root.id).clone();
-                let keys = match op {
-                    Operation::Props(p) => p.patch.as_object().map(|m| m.keys().cloned().collect()),
-                    _ => None,
+                let now = Touch {
+                    node: op.target(&base.root.id),
+                    by: me,
+                    kind: op.kind(),
+                    keys: match op {
+                        Operation::Props(p) => p.patch.as_object(),
+                        _ => None,
+                    },
                 };
-                if let Some((prev, prev_kind, prev_keys)) = touched.get(&target) {
-                    if conflicts(*prev_kind, prev_keys.as_ref(), op.kind(), keys.as_ref())
-                        && *prev != me
-                    {
-                        if let Outcome::Applied { .. } = trace[*prev].outcome {
-                            trace[*prev].outcome = Outcome::Overridden { by: r.id.clone() };
+                let before = touched.iter_mut().find(|t| t.node == now.node);
+                if let Some(prev) = &before {
+                    if prev.by != me && conflicts(prev.kind, prev.keys, now.kind, now.keys) {
+                        if let Outcome::Applied { .. } = trace[prev.by].outcome {
+                            trace[prev.by].outcome = Outcome::Overridden { by: c.id.clone() };
                         }
                     }
                 }
-                if op.kind() != OpKind::Insert {
-                    touched.insert(target, (me, op.kind(), keys));
+                if now.kind != OpKind::Insert {
+                    match before {
+                        Some(prev) => *prev = now,
+                        None => touched.push(now),
+                    }
                 }
             }
             undo.extend(applied);
             exposures.push(Exposure {
-                rule_id: r.id.clone(),
+                rule_id: c.id.clone(),
                 version: r.version,
-                experiment_key: r.experiment.as_ref().map(|x| x.key.clone()),
+                experiment_key: c.experiment_key.clone(),
                 variant_key: variant_key.clone(),
             });
             trace.push(entry(Outcome::Applied {
@@ -264,8 +334,31 @@ impl Plan {
         }
     }
 
+    /// Whether interned test `t` passes on this visit (evaluated once, then remembered).
+    fn passes<'v>(&self, t: usize, visit: &Visit<'v>, memo: &mut Memo<'v>) -> bool {
+        if let Some(known) = memo.tests[t] {
+            return known;
+        }
+        let test = &self.tests[t];
+        let pass = match (test.path, test.condition.as_field()) {
+            (Some(p), Some((_, field))) => {
+                let value = memo.values[p]
+                    .get_or_insert_with(|| Condition::lookup(visit.attributes, &self.paths[p]));
+                field.eval(value, visit.groups)
+            }
+            _ => test.condition.eval(visit.attributes, visit.groups),
+        };
+        memo.tests[t] = Some(pass);
+        pass
+    }
+
     /// Whether a rule applies to this visit, and with which operations.
-    fn decide<'p>(&self, c: &'p CompiledRule, visit: &Visit<'_>) -> Decision<'p> {
+    fn decide<'p, 'v>(
+        &'p self,
+        c: &'p CompiledRule,
+        visit: &Visit<'v>,
+        memo: &mut Memo<'v>,
+    ) -> Decision<'p> {
         let r = &c.rule;
         let not = Decision::Pass;
         if !r.is_active {
@@ -277,17 +370,22 @@ impl Plan {
         if !r.trigger.fires(visit.events) {
             return not(Outcome::TriggerNotFired);
         }
-        let condition = match &c.condition {
-            Ok(cond) => cond,
+        let entries = match &c.condition {
+            Ok(entries) => entries,
             Err(message) => {
                 return not(Outcome::Invalid {
                     message: message.clone(),
                 })
             }
         };
-        if !condition.eval(visit.attributes, visit.groups) {
+        let mut passes = |t: usize| self.passes(t, visit, memo);
+        if !entries.iter().all(|&t| passes(t)) {
             let failed = if visit.explain {
-                condition.failing_keys(visit.attributes, visit.groups)
+                entries
+                    .iter()
+                    .filter(|&&t| !passes(t))
+                    .map(|&t| self.tests[t].key.clone())
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -305,13 +403,10 @@ impl Plan {
                     return not(Outcome::NotInExperiment);
                 }
                 match choose_variant(hash(&c.seed, &unit, x.hash_version), &c.ranges) {
-                    Some(i) => {
-                        let v = &x.variants[i];
-                        Decision::Apply {
-                            ops: &v.payload,
-                            variant: Some(v.key.clone()),
-                        }
-                    }
+                    Some(i) => Decision::Apply {
+                        ops: &x.variants[i].payload,
+                        variant: Some(c.variant_keys[i].clone()),
+                    },
                     None => not(Outcome::NotInExperiment),
                 }
             }
@@ -331,24 +426,36 @@ enum Decision<'p> {
     /// Apply these operations (from this experiment variant, if any).
     Apply {
         ops: &'p [Operation],
-        variant: Option<String>,
+        variant: Option<Arc<str>>,
     },
     /// Do not apply; the trace says why.
     Pass(Outcome),
 }
 
+/// What one page view has worked out so far: results of interned tests, and attribute
+/// values by path.
+struct Memo<'v> {
+    tests: Vec<Option<bool>>,
+    values: Vec<Option<std::borrow::Cow<'v, Value>>>,
+}
+
+type PatchKeys<'a> = Option<&'a serde_json::Map<String, Value>>;
+
+/// The last change to a node: by which trace entry, of what kind, which props keys.
+struct Touch<'a> {
+    node: &'a NodeId,
+    by: usize,
+    kind: OpKind,
+    keys: PatchKeys<'a>,
+}
+
 /// Two changes to the same node conflict unless one is an insert next to it, or both are
 /// props patches on different keys.
-fn conflicts(
-    a: OpKind,
-    a_keys: Option<&Vec<String>>,
-    b: OpKind,
-    b_keys: Option<&Vec<String>>,
-) -> bool {
+fn conflicts(a: OpKind, a_keys: PatchKeys<'_>, b: OpKind, b_keys: PatchKeys<'_>) -> bool {
     match (a, b) {
         (OpKind::Insert, _) | (_, OpKind::Insert) => false,
         (OpKind::Props, OpKind::Props) => match (a_keys, b_keys) {
-            (Some(x), Some(y)) => x.iter().any(|k| y.contains(k)),
+            (Some(x), Some(y)) => x.keys().any(|k| y.contains_key(k)),
             _ => true,
         },
         (OpKind::Props, OpKind::Theme) | (OpKind::Theme, OpKind::Props) => false,

@@ -35,7 +35,7 @@ fn arb_layout() -> impl Strategy<Value = Layout> {
 }
 
 fn id(i: usize) -> NodeId {
-    NodeId(format!("n{i}"))
+    NodeId::from(format!("n{i}"))
 }
 
 fn arb_op() -> impl Strategy<Value = Operation> {
@@ -144,7 +144,7 @@ proptest! {
         // target of an applied rule.
         let applied: HashSet<&str> = res.trace.iter()
             .filter(|t| matches!(t.outcome, Outcome::Applied { .. } | Outcome::Overridden { .. }))
-            .map(|t| t.rule_id.as_str()).collect();
+            .map(|t| &*t.rule_id).collect();
         let targets: HashSet<NodeId> = rules.iter().filter(|r| applied.contains(r.id.as_str()))
             .filter_map(|r| r.payload.operation()).map(|op| op.target(&layout.root.id).clone()).collect();
         fn lost_ok(n: &Node, targeted_above: bool, targets: &HashSet<NodeId>, kept: &HashSet<&NodeId>) -> Result<(), String> {
@@ -171,5 +171,100 @@ proptest! {
 
         // Apply then roll back gives back the base exactly.
         prop_assert_eq!(res.rollback(), layout);
+    }
+}
+
+/// Condition entries drawn from a small pool, so rules share some entries and not others.
+fn arb_condition() -> impl Strategy<Value = serde_json::Value> {
+    let entry = prop_oneof![
+        prop::sample::select(vec!["mobile", "desktop"])
+            .prop_map(|d| ("device", serde_json::json!(d))),
+        (15u8..40).prop_map(|a| ("age", serde_json::json!({"$gte": a}))),
+        prop::sample::select(vec![vec!["DE"], vec!["DE", "AT"], vec!["FR"]])
+            .prop_map(|c| ("country", serde_json::json!({"$in": c}))),
+        Just((
+            "$or",
+            serde_json::json!([{"vip": true}, {"age": {"$lt": 20}}])
+        )),
+        Just(("missing", serde_json::json!({"$exists": false}))),
+    ];
+    prop::collection::vec(entry, 0..5).prop_map(|entries| {
+        serde_json::Value::Object(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    })
+}
+
+fn arb_attributes() -> impl Strategy<Value = serde_json::Value> {
+    (
+        any::<bool>(),
+        10u8..50,
+        prop::sample::select(vec!["DE", "AT", "FR"]),
+        any::<bool>(),
+    )
+        .prop_map(|(mobile, age, country, vip)| {
+            serde_json::json!({"id": "v1", "device": if mobile { "mobile" } else { "desktop" },
+                "age": age, "country": country, "vip": vip})
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The plan evaluates each distinct condition entry once per visit and shares the result
+    /// between rules; every rule must still be targeted exactly as its own condition says.
+    #[test]
+    fn shared_condition_entries_target_like_each_rule_alone(
+        conditions in prop::collection::vec(arb_condition(), 1..16),
+        attrs in arb_attributes(),
+    ) {
+        let groups = SavedGroups::default();
+        let rules: Vec<LayoutMutation> = conditions.iter().enumerate().map(|(i, c)| {
+            let mut r = props_rule(i);
+            r.conditions = c.clone();
+            r
+        }).collect();
+        let plan = Plan::compile(rules.clone());
+        let layout = Layout { page_slug: "home".into(), version: 1, root: tree(&[0, 0]) };
+        let res = plan.resolve(&layout, &visit_now(&attrs, &groups));
+        for r in &rules {
+            let alone = cortex_core::targeting::Condition::compile(&r.conditions);
+            let t = res.trace.iter().find(|t| *t.rule_id == *r.id).unwrap();
+            match &t.outcome {
+                Outcome::NotTargeted { failed } => {
+                    prop_assert!(!alone.eval(&attrs, &groups), "{} was not targeted", r.id);
+                    prop_assert_eq!(failed, &alone.failing_keys(&attrs, &groups));
+                }
+                _ => prop_assert!(alone.eval(&attrs, &groups), "{} was targeted", r.id),
+            }
+        }
+    }
+}
+
+/// A props rule on the root that any layout has.
+fn props_rule(i: usize) -> LayoutMutation {
+    LayoutMutation {
+        id: format!("rule-{i:02}"),
+        layout_id: "home".into(),
+        page_slug: "home".into(),
+        module_id: None,
+        payload: MutationPayload::Props(Props {
+            target: id(0),
+            patch: serde_json::json!({ format!("k{i}"): i }),
+        }),
+        trigger: Default::default(),
+        conditions: serde_json::json!({}),
+        priority: 0,
+        version: 1,
+        created_by: "test".into(),
+        timestamp: Utc.timestamp_opt(0, 0).unwrap(),
+        is_active: true,
+        rollback_pointer: None,
+        layer: Layer::Page,
+        schedule: None,
+        experiment: None,
     }
 }

@@ -202,7 +202,7 @@ mod tests {
                 (
                     b.rule_id.as_str(),
                     b.field.as_str(),
-                    b.proposal.as_ref().map(|p| p.0.as_str()),
+                    b.proposal.as_ref().map(|p| p.as_str()),
                 )
             })
             .collect();

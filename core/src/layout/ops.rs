@@ -3,6 +3,7 @@
 use super::{Node, NodeId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Where an inserted node goes relative to its anchor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,10 +128,7 @@ pub enum Undo {
     /// Restore a node's hidden flag.
     Hidden { node: NodeId, was: bool },
     /// Restore a node's props.
-    Props {
-        node: NodeId,
-        props: Map<String, Value>,
-    },
+    Props { node: NodeId, props: super::Props },
 }
 
 impl Operation {
@@ -160,30 +158,27 @@ impl Operation {
 
     /// Applies to `root`, or leaves it untouched and says why not.
     pub fn apply(&self, root: &mut Node) -> Result<Undo, Skip> {
+        let missing = |id: &NodeId| Skip::MissingTarget(id.clone());
         match self {
             Operation::Hide(Hide { target }) => {
                 if *target == root.id {
                     return Err(Skip::Root(target.clone()));
                 }
-                let n =
-                    find_mut(root, target).ok_or_else(|| Skip::MissingTarget(target.clone()))?;
-                let was = n.hidden;
-                n.hidden = true;
+                let n = find_mut(root, target).ok_or_else(|| missing(target))?;
+                let was = std::mem::replace(&mut n.hidden, true);
                 Ok(Undo::Hidden {
                     node: target.clone(),
                     was,
                 })
             }
             Operation::Props(Props { target, patch }) => {
-                let n =
-                    find_mut(root, target).ok_or_else(|| Skip::MissingTarget(target.clone()))?;
+                let n = find_mut(root, target).ok_or_else(|| missing(target))?;
                 let before = n.props.clone();
-                let mut props = Value::Object(std::mem::take(&mut n.props));
-                merge_patch(&mut props, patch);
-                n.props = match props {
-                    Value::Object(m) => m,
-                    _ => Map::new(),
-                };
+                match patch {
+                    Value::Object(patch) => merge_patch_map(Arc::make_mut(&mut n.props), patch),
+                    // A non-object patch replaces the whole document; props stay an object.
+                    _ => n.props = Default::default(),
+                }
                 Ok(Undo::Props {
                     node: target.clone(),
                     props: before,
@@ -194,15 +189,15 @@ impl Operation {
                 theme,
                 tokens,
             }) => {
-                let id = target.clone().unwrap_or_else(|| root.id.clone());
-                let n = find_mut(root, &id).ok_or_else(|| Skip::MissingTarget(id.clone()))?;
+                let id = target.as_ref().unwrap_or(&root.id).clone();
+                let n = find_mut(root, &id).ok_or_else(|| missing(&id))?;
                 let before = n.props.clone();
+                let props = Arc::make_mut(&mut n.props);
                 if let Some(t) = theme {
-                    n.props.insert("theme".into(), Value::String(t.clone()));
+                    props.insert("theme".into(), Value::String(t.clone()));
                 }
                 if !tokens.is_empty() {
-                    let entry = n
-                        .props
+                    let entry = props
                         .entry("themeTokens")
                         .or_insert_with(|| Value::Object(Map::new()));
                     if !entry.is_object() {
@@ -222,66 +217,50 @@ impl Operation {
                 position,
                 node,
             }) => {
-                let existing = root.ids();
-                if let Some(dup) = node.walk().map(|n| &n.id).find(|id| existing.contains(id)) {
-                    return Err(Skip::DuplicateId(dup.clone()));
-                }
-                if let Some(dup) = first_duplicate(node) {
+                let incoming: Vec<&NodeId> = node.walk().map(|n| &n.id).collect();
+                if let Some(dup) = first_duplicate(&incoming) {
                     return Err(Skip::DuplicateId(dup));
+                }
+                if let Some(dup) = root.walk().find(|n| incoming.contains(&&n.id)) {
+                    return Err(Skip::DuplicateId(dup.id.clone()));
                 }
                 let (parent, index) = match position {
                     Position::FirstChild | Position::LastChild => {
-                        let a = find_mut(root, anchor)
-                            .ok_or_else(|| Skip::MissingTarget(anchor.clone()))?;
+                        let a = find_mut(root, anchor).ok_or_else(|| missing(anchor))?;
                         let i = if *position == Position::FirstChild {
                             0
                         } else {
                             a.children.len()
                         };
-                        (anchor.clone(), i)
+                        (a, i)
                     }
                     Position::Before | Position::After => {
                         if *anchor == root.id {
                             return Err(Skip::Root(anchor.clone()));
                         }
-                        let (p, i) = locate(root, anchor)
-                            .ok_or_else(|| Skip::MissingTarget(anchor.clone()))?;
-                        (
-                            p,
-                            if *position == Position::Before {
-                                i
-                            } else {
-                                i + 1
-                            },
-                        )
+                        let (p, i) = locate_mut(root, anchor).ok_or_else(|| missing(anchor))?;
+                        (p, i + usize::from(*position == Position::After))
                     }
                 };
-                find_mut(root, &parent)
-                    .ok_or_else(|| Skip::MissingTarget(parent.clone()))?
-                    .children
-                    .insert(index, node.clone());
+                parent.children.insert(index, node.clone());
                 Ok(Undo::Remove {
                     node: node.id.clone(),
                 })
             }
             Operation::Replace(Replace { target, node }) => {
-                let original = root
-                    .find(target)
-                    .ok_or_else(|| Skip::MissingTarget(target.clone()))?;
-                let replaced = original.ids();
-                let kept: Vec<&NodeId> = root
-                    .walk()
-                    .map(|n| &n.id)
-                    .filter(|id| !replaced.contains(id))
-                    .collect();
-                if let Some(dup) = node.walk().map(|n| &n.id).find(|id| kept.contains(id)) {
-                    return Err(Skip::DuplicateId(dup.clone()));
-                }
-                if let Some(dup) = first_duplicate(node) {
+                let original = root.find(target).ok_or_else(|| missing(target))?;
+                let incoming: Vec<&NodeId> = node.walk().map(|n| &n.id).collect();
+                if let Some(dup) = first_duplicate(&incoming) {
                     return Err(Skip::DuplicateId(dup));
                 }
-                let slot =
-                    find_mut(root, target).ok_or_else(|| Skip::MissingTarget(target.clone()))?;
+                // An incoming id may reuse one from the subtree it replaces, not any other.
+                if let Some(dup) = root
+                    .walk()
+                    .find(|n| incoming.contains(&&n.id) && original.find(&n.id).is_none())
+                {
+                    return Err(Skip::DuplicateId(dup.id.clone()));
+                }
+                let slot = find_mut(root, target).ok_or_else(|| missing(target))?;
                 let original = std::mem::replace(slot, node.clone());
                 Ok(Undo::Restore {
                     replacement: node.id.clone(),
@@ -290,34 +269,48 @@ impl Operation {
             }
             Operation::Reorder(Reorder {
                 target,
-                parent,
+                parent: None,
+                index,
+            }) => {
+                // Among its siblings: one walk finds the parent, nothing else can go wrong.
+                if *target == root.id {
+                    return Err(Skip::Root(target.clone()));
+                }
+                let (p, from) = locate_mut(root, target).ok_or_else(|| missing(target))?;
+                let moved = p.children.remove(from);
+                let at = (*index).min(p.children.len());
+                p.children.insert(at, moved);
+                Ok(Undo::Move {
+                    node: target.clone(),
+                    parent: p.id.clone(),
+                    index: from,
+                })
+            }
+            Operation::Reorder(Reorder {
+                target,
+                parent: Some(to_parent),
                 index,
             }) => {
                 if *target == root.id {
                     return Err(Skip::Root(target.clone()));
                 }
-                let (from_parent, from_index) =
-                    locate(root, target).ok_or_else(|| Skip::MissingTarget(target.clone()))?;
-                let to_parent = parent.clone().unwrap_or_else(|| from_parent.clone());
-                if root
-                    .find(target)
-                    .is_some_and(|t| t.find(&to_parent).is_some())
-                {
+                let t = root.find(target).ok_or_else(|| missing(target))?;
+                if t.find(to_parent).is_some() {
                     return Err(Skip::Cycle(target.clone()));
                 }
-                if root.find(&to_parent).is_none() {
-                    return Err(Skip::MissingTarget(to_parent));
+                if root.find(to_parent).is_none() {
+                    return Err(missing(to_parent));
                 }
-                let moved =
-                    detach(root, target).ok_or_else(|| Skip::MissingTarget(target.clone()))?;
-                let dest = find_mut(root, &to_parent)
-                    .ok_or_else(|| Skip::MissingTarget(to_parent.clone()))?;
+                let (p, from) = locate_mut(root, target).ok_or_else(|| missing(target))?;
+                let from_parent = p.id.clone();
+                let moved = p.children.remove(from);
+                let dest = find_mut(root, to_parent).ok_or_else(|| missing(to_parent))?;
                 let at = (*index).min(dest.children.len());
                 dest.children.insert(at, moved);
                 Ok(Undo::Move {
                     node: target.clone(),
                     parent: from_parent,
-                    index: from_index,
+                    index: from,
                 })
             }
         }
@@ -373,24 +366,33 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
                 *target = Value::Object(Map::new());
             }
             if let Value::Object(t) = target {
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-                    }
-                }
+                merge_patch_map(t, p);
             }
         }
         other => *target = other.clone(),
     }
 }
 
-fn first_duplicate(node: &Node) -> Option<NodeId> {
+/// [`merge_patch`] of an object patch into an object.
+pub fn merge_patch_map(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (k, v) in patch {
+        if v.is_null() {
+            target.remove(k);
+        } else if let Some(slot) = target.get_mut(k) {
+            merge_patch(slot, v);
+        } else {
+            let mut fresh = Value::Null;
+            merge_patch(&mut fresh, v);
+            target.insert(k.clone(), fresh);
+        }
+    }
+}
+
+fn first_duplicate(ids: &[&NodeId]) -> Option<NodeId> {
     let mut seen = std::collections::HashSet::new();
-    node.walk()
-        .find(|n| !seen.insert(&n.id))
-        .map(|n| n.id.clone())
+    ids.iter()
+        .find(|id| !seen.insert(**id))
+        .map(|id| (*id).clone())
 }
 
 /// The node with `id`, mutably.
@@ -401,12 +403,12 @@ pub fn find_mut<'a>(node: &'a mut Node, id: &NodeId) -> Option<&'a mut Node> {
     node.children.iter_mut().find_map(|c| find_mut(c, id))
 }
 
-/// (parent id, index) of the node with `id`.
-fn locate(node: &Node, id: &NodeId) -> Option<(NodeId, usize)> {
-    if let Some(i) = node.children.iter().position(|c| c.id == *id) {
-        return Some((node.id.clone(), i));
+/// The parent of the node with `id`, mutably, and the node's index in it.
+fn locate_mut<'a>(node: &'a mut Node, id: &NodeId) -> Option<(&'a mut Node, usize)> {
+    match node.children.iter().position(|c| c.id == *id) {
+        Some(i) => Some((node, i)),
+        None => node.children.iter_mut().find_map(|c| locate_mut(c, id)),
     }
-    node.children.iter().find_map(|c| locate(c, id))
 }
 
 /// Removes and returns the node with `id` (never the root).
@@ -434,7 +436,7 @@ mod tests {
     }
 
     fn ids(n: &Node) -> Vec<String> {
-        n.walk().map(|n| n.id.0.clone()).collect()
+        n.walk().map(|n| n.id.to_string()).collect()
     }
 
     #[test]

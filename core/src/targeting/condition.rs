@@ -116,6 +116,17 @@ pub enum Test {
     Ops(Vec<Op>),
 }
 
+impl Test {
+    /// Tests an attribute value found by [`Condition::lookup`].
+    pub fn eval(&self, value: &Value, groups: &SavedGroups) -> bool {
+        let env = Env {
+            groups,
+            visited: Vec::new(),
+        };
+        eval_test(self, value, &env, false)
+    }
+}
+
 #[derive(Debug, Clone)]
 #[doc(hidden)]
 pub enum Op {
@@ -191,6 +202,23 @@ impl Condition {
                 visited: Vec::new(),
             },
         )
+    }
+
+    /// If this condition is a single entry on one attribute (`{"device": "mobile"}`), its
+    /// path and test: a caller evaluating many conditions can look each path up once.
+    pub fn as_field(&self) -> Option<(&[String], &Test)> {
+        match &self.root {
+            Node::All(entries) => match entries.as_slice() {
+                [Node::Field { path, test }] => Some((path, test)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The value at `path` in `attributes`, as conditions see it (missing is null).
+    pub fn lookup<'a>(attributes: &'a Value, path: &[String]) -> std::borrow::Cow<'a, Value> {
+        get_path(attributes, path)
     }
 
     /// The top-level entries that fail, by key, for explain traces.
