@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit;
 pub mod bucketing;
 pub mod context;
+pub mod federation;
 pub mod layout;
 pub mod mutation;
 pub mod resolve;

@@ -52,3 +52,4 @@ impl PgStore {
 }
 
 super::common::impl_store!(PgStore, sqlx::postgres::PgRow);
+super::neurons::impl_neuron_store!(PgStore, sqlx::postgres::PgRow);

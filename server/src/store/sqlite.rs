@@ -49,3 +49,4 @@ impl SqliteStore {
 }
 
 super::common::impl_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::neurons::impl_neuron_store!(SqliteStore, sqlx::sqlite::SqliteRow);

@@ -1,0 +1,484 @@
+//! Neuron federation: what neurons send when they join and heartbeat, what the hub keeps
+//! about them, and the signature both sides compute. Shared by the hub, the SDK and the
+//! browser bundle.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Header names of a signed neuron request.
+pub mod headers {
+    /// The neuron's id.
+    pub const NEURON: &str = "x-cortex-neuron";
+    /// Milliseconds since the Unix epoch when the request was signed.
+    pub const TIMESTAMP: &str = "x-cortex-timestamp";
+    /// A fresh random string per request (16 to 64 characters).
+    pub const NONCE: &str = "x-cortex-nonce";
+    /// Base64 (standard, padded) Ed25519 signature of [`super::signing_message`].
+    pub const SIGNATURE: &str = "x-cortex-signature";
+}
+
+/// How far a signed request's timestamp may be from the hub's clock.
+pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// The bytes a neuron signs: method, path, SHA-256 of the body (hex), timestamp and nonce,
+/// one per line. Any change to any of them breaks the signature.
+pub fn signing_message(method: &str, path: &str, body: &[u8], timestamp_ms: i64, nonce: &str) -> Vec<u8> {
+    let body_hash = hex::encode(Sha256::digest(body));
+    format!(
+        "{}\n{}\n{}\n{}\n{}",
+        method.to_ascii_uppercase(),
+        path,
+        body_hash,
+        timestamp_ms,
+        nonce
+    )
+    .into_bytes()
+}
+
+/// Where a neuron is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum NeuronStatus {
+    /// Waiting for an admin to approve it (approval join policy).
+    Pending,
+    /// Joined and heartbeating, healthy.
+    Active,
+    /// Heartbeating, but reports degraded or failing health.
+    Degraded,
+    /// Missed heartbeats beyond the grace period.
+    Unhealthy,
+    /// Told to finish its work and stop taking new work.
+    Draining,
+    /// Gone for good (or silent past the retire period); kept for history.
+    Retired,
+}
+
+impl NeuronStatus {
+    pub const ALL: [NeuronStatus; 6] = [
+        NeuronStatus::Pending,
+        NeuronStatus::Active,
+        NeuronStatus::Degraded,
+        NeuronStatus::Unhealthy,
+        NeuronStatus::Draining,
+        NeuronStatus::Retired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NeuronStatus::Pending => "pending",
+            NeuronStatus::Active => "active",
+            NeuronStatus::Degraded => "degraded",
+            NeuronStatus::Unhealthy => "unhealthy",
+            NeuronStatus::Draining => "draining",
+            NeuronStatus::Retired => "retired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Whether the neuron may heartbeat and receive config.
+    pub fn is_joined(self) -> bool {
+        !matches!(self, NeuronStatus::Pending | NeuronStatus::Retired)
+    }
+}
+
+impl std::fmt::Display for NeuronStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a neuron says about itself when it joins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Registration {
+    /// Unique and stable across restarts: 1-64 of `a-z 0-9 . _ -`.
+    pub id: String,
+    /// Which app this is (neurons of one app share a slug): 1-64 of `a-z 0-9 . _ -`.
+    pub slug: String,
+    /// A kind the hub knows (`web-app`, `api-service`, `cli`, `agent`, `ai-worker`, or one
+    /// an admin added).
+    pub kind: String,
+    /// The app's version (free text, 1-64 characters), for version-drift views.
+    pub version: String,
+    /// What it can do; each must be one its kind declares.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Free labels for grouping and push scopes, e.g. `eu`, `canary`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Base URL of a server neuron's API; the hub probes `<endpoint>/healthz`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Ed25519 public key, base64 (32 bytes).
+    pub public_key: String,
+}
+
+/// Why a registration (or heartbeat) was refused; `field` names the JSON field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn field_error(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Checks an identifier: 1-64 of `a-z 0-9 . _ -`.
+pub fn check_name(field: &str, value: &str) -> Result<(), FieldError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(field_error(
+            field,
+            format!("`{value}` must be 1-64 of a-z 0-9 . _ -"),
+        ))
+    }
+}
+
+/// Most capabilities and tags one neuron may declare.
+pub const MAX_LABELS: usize = 32;
+
+impl Registration {
+    /// Checks everything that does not need the hub's state.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_name("id", &self.id)?;
+        check_name("slug", &self.slug)?;
+        check_name("kind", &self.kind)?;
+        if self.version.trim().is_empty() || self.version.len() > 64 {
+            return Err(field_error("version", "must be 1-64 characters"));
+        }
+        for (field, list) in [("capabilities", &self.capabilities), ("tags", &self.tags)] {
+            if list.len() > MAX_LABELS {
+                return Err(field_error(field, format!("at most {MAX_LABELS} entries")));
+            }
+            for (i, v) in list.iter().enumerate() {
+                check_name(&format!("{field}[{i}]"), v)?;
+            }
+        }
+        if let Some(r) = &self.region {
+            check_name("region", r)?;
+        }
+        if let Some(e) = &self.endpoint {
+            let scheme_ok = e.starts_with("http://") || e.starts_with("https://");
+            if !scheme_ok || e.len() > 256 || e.contains(char::is_whitespace) {
+                return Err(field_error(
+                    "endpoint",
+                    "must be an http:// or https:// URL of at most 256 characters",
+                ));
+            }
+        }
+        if self.public_key.len() != 44 {
+            return Err(field_error(
+                "publicKey",
+                "must be an Ed25519 public key: 32 bytes, base64 (44 characters)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A neuron kind: a plugin point. Kinds are data, not code: an admin can add one, and
+/// registration checks a neuron's capabilities against its kind's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct NeuronKind {
+    pub name: String,
+    /// `server` (signs with its key pair, may be probed) or `browser`.
+    pub transport: Transport,
+    pub description: String,
+    /// Capabilities neurons of this kind may declare.
+    pub capabilities: Vec<String>,
+    /// Health checks neurons of this kind report (names shown on the dashboard).
+    pub health_checks: Vec<String>,
+}
+
+/// How a kind of neuron reaches the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum Transport {
+    Server,
+    Browser,
+}
+
+/// Health as a neuron reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum HealthState {
+    #[default]
+    Ok,
+    Degraded,
+    Failing,
+}
+
+/// One health check's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub name: String,
+    pub state: HealthState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Load figures (all optional; shown as reported).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Load {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<f64>,
+}
+
+/// What a neuron sends on every heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Heartbeat {
+    #[serde(default)]
+    pub state: HealthState,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    /// The version now running (a neuron may be upgraded in place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub load: Load,
+}
+
+impl Heartbeat {
+    /// Limits: at most 32 checks, names and messages of sane length.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.checks.len() > 32 {
+            return Err(field_error("checks", "at most 32 checks"));
+        }
+        for (i, c) in self.checks.iter().enumerate() {
+            if c.name.is_empty() || c.name.len() > 64 {
+                return Err(field_error(&format!("checks[{i}].name"), "must be 1-64 characters"));
+            }
+            if c.message.as_ref().is_some_and(|m| m.len() > 1024) {
+                return Err(field_error(&format!("checks[{i}].message"), "at most 1024 characters"));
+            }
+        }
+        if self.version.as_ref().is_some_and(|v| v.trim().is_empty() || v.len() > 64) {
+            return Err(field_error("version", "must be 1-64 characters"));
+        }
+        Ok(())
+    }
+}
+
+/// A neuron as the hub knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Neuron {
+    pub id: String,
+    pub slug: String,
+    pub kind: String,
+    pub version: String,
+    pub capabilities: Vec<String>,
+    pub tags: Vec<String>,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub public_key: String,
+    pub status: NeuronStatus,
+    /// Pinned neurons are never retired for silence.
+    pub pinned: bool,
+    pub registered_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub health: HealthState,
+    pub checks: Vec<Check>,
+    pub load: Load,
+}
+
+/// Join policy, set by an admin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct JoinPolicy {
+    pub mode: JoinMode,
+    /// Allowlist: public keys (base64) that may join.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Allowlist: a neuron with any of these tags may join.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// How neurons are admitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum JoinMode {
+    /// Any correctly signed neuron joins.
+    Open,
+    /// Only listed keys or tags join; others are refused.
+    Allowlist,
+    /// Everyone waits as `pending` until an admin approves (the default: safe).
+    #[default]
+    Approval,
+}
+
+/// What the policy decides for a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Join,
+    Wait,
+    Refuse,
+}
+
+impl JoinPolicy {
+    pub fn admit(&self, r: &Registration) -> Admission {
+        match self.mode {
+            JoinMode::Open => Admission::Join,
+            JoinMode::Approval => Admission::Wait,
+            JoinMode::Allowlist => {
+                let listed = self.keys.contains(&r.public_key)
+                    || r.tags.iter().any(|t| self.tags.contains(t));
+                if listed {
+                    Admission::Join
+                } else {
+                    Admission::Refuse
+                }
+            }
+        }
+    }
+}
+
+/// The hub's answer to a registration or heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Joined {
+    pub status: NeuronStatus,
+    /// A short-lived neuron token (`Authorization: Bearer`) once joined; none while pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// How often the hub expects a heartbeat.
+    pub heartbeat_seconds: u32,
+}
+
+/// Counts for the fleet summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FleetHealth {
+    pub total: u64,
+    /// Status → count.
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    /// Version → count (version drift).
+    pub by_version: std::collections::BTreeMap<String, u64>,
+    /// Region → count (`-` for none).
+    pub by_region: std::collections::BTreeMap<String, u64>,
+    pub neurons: Vec<Neuron>,
+}
+
+impl FleetHealth {
+    /// Summarises a list of neurons.
+    pub fn of(neurons: Vec<Neuron>) -> Self {
+        let mut h = FleetHealth {
+            total: neurons.len() as u64,
+            ..Default::default()
+        };
+        for n in &neurons {
+            *h.by_status.entry(n.status.to_string()).or_default() += 1;
+            *h.by_version.entry(n.version.clone()).or_default() += 1;
+            *h.by_region
+                .entry(n.region.clone().unwrap_or_else(|| "-".into()))
+                .or_default() += 1;
+        }
+        h.neurons = neurons;
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg() -> Registration {
+        Registration {
+            id: "shop-eu-1".into(),
+            slug: "shop".into(),
+            kind: "api-service".into(),
+            version: "1.4.2".into(),
+            capabilities: vec!["layout-rules".into()],
+            tags: vec!["eu".into()],
+            region: Some("eu-west".into()),
+            endpoint: Some("http://10.0.0.5:8080".into()),
+            public_key: "A".repeat(43) + "=",
+        }
+    }
+
+    #[test]
+    fn registrations_are_checked_field_by_field() {
+        assert!(reg().validate().is_ok());
+        let bad = |f: fn(&mut Registration)| {
+            let mut r = reg();
+            f(&mut r);
+            r.validate().unwrap_err().field
+        };
+        assert_eq!(bad(|r| r.id = "Shop 1".into()), "id");
+        assert_eq!(bad(|r| r.tags = vec!["ok".into(), "NOT OK".into()]), "tags[1]");
+        assert_eq!(bad(|r| r.endpoint = Some("ftp://x".into())), "endpoint");
+        assert_eq!(bad(|r| r.public_key = "short".into()), "publicKey");
+        assert_eq!(bad(|r| r.version = " ".into()), "version");
+    }
+
+    #[test]
+    fn the_signed_message_covers_every_part() {
+        let base = signing_message("post", "/api/federation/register", b"{}", 1, "n");
+        assert!(String::from_utf8(base.clone()).unwrap().starts_with("POST\n/api/federation/register\n"));
+        for other in [
+            signing_message("GET", "/api/federation/register", b"{}", 1, "n"),
+            signing_message("POST", "/api/federation/heartbeat", b"{}", 1, "n"),
+            signing_message("POST", "/api/federation/register", b"{ }", 1, "n"),
+            signing_message("POST", "/api/federation/register", b"{}", 2, "n"),
+            signing_message("POST", "/api/federation/register", b"{}", 1, "m"),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn join_policy_admits_by_mode() {
+        let r = reg();
+        assert_eq!(JoinPolicy::default().admit(&r), Admission::Wait);
+        let open = JoinPolicy { mode: JoinMode::Open, ..Default::default() };
+        assert_eq!(open.admit(&r), Admission::Join);
+        let mut list = JoinPolicy { mode: JoinMode::Allowlist, ..Default::default() };
+        assert_eq!(list.admit(&r), Admission::Refuse);
+        list.tags = vec!["eu".into()];
+        assert_eq!(list.admit(&r), Admission::Join);
+        list.tags.clear();
+        list.keys = vec![r.public_key.clone()];
+        assert_eq!(list.admit(&r), Admission::Join);
+    }
+}

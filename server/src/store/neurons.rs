@@ -1,0 +1,343 @@
+//! Storage of the federation: neuron kinds, neurons and the nonces of signed requests.
+//! Same shape as the rest of the store: one trait, SQL written once for both backends.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cortex_core::audit::AuditRecord;
+use cortex_core::federation::{Heartbeat, Neuron, NeuronKind, NeuronStatus};
+
+use super::StoreResult;
+
+/// A status change made by the sweeper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub id: String,
+    pub to: NeuronStatus,
+}
+
+/// Neurons and their kinds.
+#[async_trait]
+pub trait NeuronStore: Send + Sync {
+    /// The kinds neurons may declare.
+    async fn neuron_kinds(&self) -> StoreResult<Vec<NeuronKind>>;
+    /// Adds a kind (or replaces one of the same name).
+    async fn put_neuron_kind(&self, kind: NeuronKind, audit: AuditRecord) -> StoreResult<()>;
+
+    /// One neuron.
+    async fn neuron(&self, id: &str) -> StoreResult<Option<Neuron>>;
+    /// All neurons, by region then id.
+    async fn list_neurons(&self) -> StoreResult<Vec<Neuron>>;
+    /// Inserts a neuron, or updates the one with this id if it holds the same public key
+    /// (a restart re-registers). A different key for a known id is a conflict.
+    async fn register_neuron(&self, neuron: Neuron, audit: AuditRecord) -> StoreResult<Neuron>;
+    /// Records a heartbeat: last seen, health, checks, load, version. An active, degraded or
+    /// unhealthy neuron becomes active or degraded by the health it reports; pending,
+    /// draining and retired neurons keep their status. `NotFound` for an unknown id.
+    async fn record_heartbeat(&self, id: &str, at: DateTime<Utc>, beat: &Heartbeat) -> StoreResult<Neuron>;
+    /// Sets a neuron's status (approve, drain, retire, reactivate). Fills the audit target,
+    /// before and after.
+    async fn set_neuron_status(&self, id: &str, status: NeuronStatus, audit: AuditRecord) -> StoreResult<Neuron>;
+    /// Pins a neuron (never retired for silence) or unpins it.
+    async fn set_neuron_pinned(&self, id: &str, pinned: bool, audit: AuditRecord) -> StoreResult<Neuron>;
+    /// Removes a neuron from the registry.
+    async fn delete_neuron(&self, id: &str, audit: AuditRecord) -> StoreResult<Neuron>;
+    /// Moves silent neurons along: active/degraded last seen before `unhealthy_before`
+    /// become unhealthy; unhealthy ones last seen before `retire_before` and not pinned are
+    /// retired. One audit record (actor `hub`) lists the changes, if any.
+    async fn sweep_neurons(
+        &self,
+        unhealthy_before: DateTime<Utc>,
+        retire_before: DateTime<Utc>,
+    ) -> StoreResult<Vec<Transition>>;
+
+    /// Remembers a signed request's nonce until `expires_at`. `false` if it was seen before
+    /// (a replay).
+    async fn use_nonce(&self, neuron_id: &str, nonce: &str, expires_at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Forgets nonces that expired before `now`; returns how many.
+    async fn prune_nonces(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Implements [`NeuronStore`] for a backend (see `common.rs` for the conventions).
+macro_rules! impl_neuron_store {
+    ($store:ty, $row:ty) => {
+        const NEURON_COLS: &str = "id, slug, kind, version, capabilities, tags, region, endpoint, public_key, status, pinned, registered_at, last_seen_at, health, checks_json, load_json";
+
+        fn neuron_from_row(r: &$row) -> StoreResult<cortex_core::federation::Neuron> {
+            use cortex_core::federation::{HealthState, Neuron, NeuronStatus};
+            let json = |c: &str| -> StoreResult<serde_json::Value> { Ok(parse_json(&r.try_get::<String, _>(c)?)) };
+            let status: String = r.try_get("status")?;
+            let health: String = r.try_get("health")?;
+            Ok(Neuron {
+                id: r.try_get("id")?,
+                slug: r.try_get("slug")?,
+                kind: r.try_get("kind")?,
+                version: r.try_get("version")?,
+                capabilities: serde_json::from_value(json("capabilities")?).unwrap_or_default(),
+                tags: serde_json::from_value(json("tags")?).unwrap_or_default(),
+                region: r.try_get("region")?,
+                endpoint: r.try_get("endpoint")?,
+                public_key: r.try_get("public_key")?,
+                status: NeuronStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Other(format!("bad neuron status `{status}` in database")))?,
+                pinned: r.try_get("pinned")?,
+                registered_at: from_ms(r.try_get("registered_at")?),
+                last_seen_at: from_ms(r.try_get("last_seen_at")?),
+                health: serde_json::from_value(serde_json::Value::String(health)).unwrap_or(HealthState::Failing),
+                checks: serde_json::from_value(json("checks_json")?).unwrap_or_default(),
+                load: serde_json::from_value(json("load_json")?).unwrap_or_default(),
+            })
+        }
+
+        fn health_str(h: cortex_core::federation::HealthState) -> &'static str {
+            use cortex_core::federation::HealthState;
+            match h {
+                HealthState::Ok => "ok",
+                HealthState::Degraded => "degraded",
+                HealthState::Failing => "failing",
+            }
+        }
+
+        impl $store {
+            async fn neuron_in(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                id: &str,
+            ) -> StoreResult<cortex_core::federation::Neuron> {
+                let row = sqlx::query(&format!("SELECT {NEURON_COLS} FROM neurons WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("no neuron with id `{id}`")))?;
+                neuron_from_row(&row)
+            }
+
+            /// Changes one column of a neuron and audits it, with before and after.
+            async fn update_neuron(
+                &self,
+                id: &str,
+                sql: &str,
+                bind: NeuronBind,
+                mut audit: AuditRecord,
+            ) -> StoreResult<cortex_core::federation::Neuron> {
+                let mut tx = self.begin_write().await?;
+                let before = Self::neuron_in(&mut tx, id).await?;
+                let q = sqlx::query(sql);
+                let q = match bind {
+                    NeuronBind::Text(s) => q.bind(s),
+                    NeuronBind::Bool(b) => q.bind(b),
+                };
+                q.bind(id).execute(&mut *tx).await?;
+                let after = Self::neuron_in(&mut tx, id).await?;
+                audit.target = format!("neuron:{id}");
+                audit.before = serde_json::to_value(&before).unwrap_or_default();
+                audit.after = serde_json::to_value(&after).unwrap_or_default();
+                Self::audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(after)
+            }
+        }
+
+        enum NeuronBind {
+            Text(&'static str),
+            Bool(bool),
+        }
+
+        #[async_trait]
+        impl crate::store::neurons::NeuronStore for $store {
+            async fn neuron_kinds(&self) -> StoreResult<Vec<cortex_core::federation::NeuronKind>> {
+                let rows = sqlx::query("SELECT name, transport, description, capabilities, health_checks FROM neuron_kinds ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let transport: String = r.try_get("transport")?;
+                        Ok(cortex_core::federation::NeuronKind {
+                            name: r.try_get("name")?,
+                            transport: serde_json::from_value(serde_json::Value::String(transport.clone()))
+                                .map_err(|_| StoreError::Other(format!("bad transport `{transport}` in database")))?,
+                            description: r.try_get("description")?,
+                            capabilities: serde_json::from_value(parse_json(&r.try_get::<String, _>("capabilities")?)).unwrap_or_default(),
+                            health_checks: serde_json::from_value(parse_json(&r.try_get::<String, _>("health_checks")?)).unwrap_or_default(),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn put_neuron_kind(&self, kind: cortex_core::federation::NeuronKind, mut audit: AuditRecord) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let transport = serde_json::to_value(kind.transport).unwrap_or_default();
+                sqlx::query(
+                    "INSERT INTO neuron_kinds (name, transport, description, capabilities, health_checks) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (name) DO UPDATE SET transport = $2, description = $3, capabilities = $4, health_checks = $5",
+                )
+                .bind(&kind.name)
+                .bind(transport.as_str().unwrap_or("server"))
+                .bind(&kind.description)
+                .bind(serde_json::to_string(&kind.capabilities).unwrap_or_default())
+                .bind(serde_json::to_string(&kind.health_checks).unwrap_or_default())
+                .execute(&mut *tx)
+                .await?;
+                audit.target = format!("neuron-kind:{}", kind.name);
+                audit.after = serde_json::to_value(&kind).unwrap_or_default();
+                Self::audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn neuron(&self, id: &str) -> StoreResult<Option<cortex_core::federation::Neuron>> {
+                sqlx::query(&format!("SELECT {NEURON_COLS} FROM neurons WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(neuron_from_row)
+                    .transpose()
+            }
+
+            async fn list_neurons(&self) -> StoreResult<Vec<cortex_core::federation::Neuron>> {
+                let rows = sqlx::query(&format!("SELECT {NEURON_COLS} FROM neurons ORDER BY COALESCE(region, ''), id"))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(neuron_from_row).collect()
+            }
+
+            async fn register_neuron(&self, n: cortex_core::federation::Neuron, mut audit: AuditRecord) -> StoreResult<cortex_core::federation::Neuron> {
+                let mut tx = self.begin_write().await?;
+                let before = match Self::neuron_in(&mut tx, &n.id).await {
+                    Ok(b) => Some(b),
+                    Err(StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                };
+                if let Some(b) = &before {
+                    if b.public_key != n.public_key {
+                        return Err(StoreError::Conflict(format!(
+                            "neuron id `{}` is registered with another public key; use a new id, or have an admin remove the old neuron",
+                            n.id
+                        )));
+                    }
+                }
+                sqlx::query(&format!(
+                    "INSERT INTO neurons ({NEURON_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                     ON CONFLICT (id) DO UPDATE SET slug = $2, kind = $3, version = $4, capabilities = $5, tags = $6, region = $7,
+                        endpoint = $8, status = $10, last_seen_at = $13"
+                ))
+                .bind(&n.id)
+                .bind(&n.slug)
+                .bind(&n.kind)
+                .bind(&n.version)
+                .bind(serde_json::to_string(&n.capabilities).unwrap_or_default())
+                .bind(serde_json::to_string(&n.tags).unwrap_or_default())
+                .bind(&n.region)
+                .bind(&n.endpoint)
+                .bind(&n.public_key)
+                .bind(n.status.as_str())
+                .bind(n.pinned)
+                .bind(ms(n.registered_at))
+                .bind(ms(n.last_seen_at))
+                .bind(health_str(n.health))
+                .bind(serde_json::to_string(&n.checks).unwrap_or_default())
+                .bind(serde_json::to_string(&n.load).unwrap_or_default())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                        StoreError::Conflict(format!("unknown neuron kind `{}`", n.kind))
+                    }
+                    _ => StoreError::from(e),
+                })?;
+                let after = Self::neuron_in(&mut tx, &n.id).await?;
+                audit.target = format!("neuron:{}", n.id);
+                audit.before = before.map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
+                audit.after = serde_json::to_value(&after).unwrap_or_default();
+                Self::audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(after)
+            }
+
+            async fn record_heartbeat(&self, id: &str, at: DateTime<Utc>, beat: &cortex_core::federation::Heartbeat) -> StoreResult<cortex_core::federation::Neuron> {
+                use cortex_core::federation::HealthState;
+                let live = if beat.state == HealthState::Ok { "active" } else { "degraded" };
+                let row = sqlx::query(&format!(
+                    "UPDATE neurons SET last_seen_at = $1, health = $2, checks_json = $3, load_json = $4,
+                        version = COALESCE($5, version),
+                        status = CASE WHEN status IN ('active', 'degraded', 'unhealthy') THEN $6 ELSE status END
+                     WHERE id = $7 RETURNING {NEURON_COLS}"
+                ))
+                .bind(ms(at))
+                .bind(health_str(beat.state))
+                .bind(serde_json::to_string(&beat.checks).unwrap_or_default())
+                .bind(serde_json::to_string(&beat.load).unwrap_or_default())
+                .bind(&beat.version)
+                .bind(live)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("no neuron with id `{id}`")))?;
+                neuron_from_row(&row)
+            }
+
+            async fn set_neuron_status(&self, id: &str, status: cortex_core::federation::NeuronStatus, audit: AuditRecord) -> StoreResult<cortex_core::federation::Neuron> {
+                self.update_neuron(id, "UPDATE neurons SET status = $1 WHERE id = $2", NeuronBind::Text(status.as_str()), audit).await
+            }
+
+            async fn set_neuron_pinned(&self, id: &str, pinned: bool, audit: AuditRecord) -> StoreResult<cortex_core::federation::Neuron> {
+                self.update_neuron(id, "UPDATE neurons SET pinned = $1 WHERE id = $2", NeuronBind::Bool(pinned), audit).await
+            }
+
+            async fn delete_neuron(&self, id: &str, mut audit: AuditRecord) -> StoreResult<cortex_core::federation::Neuron> {
+                let mut tx = self.begin_write().await?;
+                let before = Self::neuron_in(&mut tx, id).await?;
+                sqlx::query("DELETE FROM neurons WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM neuron_nonces WHERE neuron_id = $1").bind(id).execute(&mut *tx).await?;
+                audit.target = format!("neuron:{id}");
+                audit.before = serde_json::to_value(&before).unwrap_or_default();
+                Self::audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(before)
+            }
+
+            async fn sweep_neurons(&self, unhealthy_before: DateTime<Utc>, retire_before: DateTime<Utc>) -> StoreResult<Vec<crate::store::neurons::Transition>> {
+                use cortex_core::federation::NeuronStatus;
+                use crate::store::neurons::Transition;
+                let mut tx = self.begin_write().await?;
+                let mut changes = Vec::new();
+                for (sql, cutoff, to) in [
+                    ("UPDATE neurons SET status = 'retired' WHERE status = 'unhealthy' AND NOT pinned AND last_seen_at < $1 RETURNING id", retire_before, NeuronStatus::Retired),
+                    ("UPDATE neurons SET status = 'unhealthy' WHERE status IN ('active', 'degraded') AND last_seen_at < $1 RETURNING id", unhealthy_before, NeuronStatus::Unhealthy),
+                ] {
+                    for r in sqlx::query(sql).bind(ms(cutoff)).fetch_all(&mut *tx).await? {
+                        changes.push(Transition { id: r.try_get("id")?, to });
+                    }
+                }
+                if !changes.is_empty() {
+                    let mut audit = AuditRecord::new("hub", "neuron.sweep", "neurons");
+                    audit.after = serde_json::json!(changes
+                        .iter()
+                        .map(|t| serde_json::json!({"id": t.id, "status": t.to}))
+                        .collect::<Vec<_>>());
+                    Self::audit_in(&mut tx, audit).await?;
+                }
+                tx.commit().await?;
+                Ok(changes)
+            }
+
+            async fn use_nonce(&self, neuron_id: &str, nonce: &str, expires_at: DateTime<Utc>) -> StoreResult<bool> {
+                let done = sqlx::query("INSERT INTO neuron_nonces (neuron_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(neuron_id)
+                    .bind(nonce)
+                    .bind(ms(expires_at))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn prune_nonces(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+                Ok(sqlx::query("DELETE FROM neuron_nonces WHERE expires_at < $1")
+                    .bind(ms(now))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
+            }
+        }
+    };
+}
+pub(crate) use impl_neuron_store;
