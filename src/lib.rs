@@ -68,6 +68,13 @@ impl Application {
             }),
         ));
 
+        tokio::spawn(
+            services
+                .federation
+                .clone()
+                .run_sweeper(services.health.clone()),
+        );
+
         let state = http::HubState {
             leptos: leptos_options(addr),
             services: services.clone(),

@@ -516,6 +516,8 @@ async fn openapi_lists_exactly_the_routes_the_server_serves() {
         ("GET", "/readyz"),
         ("GET", "/metrics"),
         ("GET", "/api/openapi.json"),
+        ("POST", cortex_server::federation::http::REGISTER_PATH),
+        ("POST", cortex_server::federation::http::HEARTBEAT_PATH),
     ] {
         served.push((m.into(), p.into()));
     }

@@ -24,6 +24,13 @@ fn components() -> Value {
     add::<TokenId>(&mut s);
     add::<crate::api::status::HubStatus>(&mut s);
     add::<cortex_server::probes::Readiness>(&mut s);
+    add::<federation::Registration>(&mut s);
+    add::<federation::Heartbeat>(&mut s);
+    add::<federation::Joined>(&mut s);
+    add::<federation::FleetHealth>(&mut s);
+    add::<federation::Neuron>(&mut s);
+    add::<federation::NeuronKind>(&mut s);
+    add::<federation::JoinPolicy>(&mut s);
     let mut map = Map::new();
     for (name, schema) in s {
         map.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));
@@ -85,6 +92,26 @@ fn operation(e: &Endpoint) -> Value {
                 error(&format!("needs the `{role}` role, or a cross-site write")),
             );
         }
+        Access::Neuron => {
+            op.insert(
+                "security".into(),
+                json!([{"neuronSignature": []}, {"neuronToken": []}]),
+            );
+            responses.insert(
+                "400".into(),
+                error("malformed or invalid input; the message names the field"),
+            );
+            responses.insert(
+                "401".into(),
+                error("missing, stale, replayed or wrong signature, or a bad neuron token"),
+            );
+            responses.insert(
+                "403".into(),
+                error("refused by the join policy, or the neuron is pending, retired or removed"),
+            );
+            responses.insert("413".into(), error("body too large"));
+            responses.insert("503".into(), error("database unreachable"));
+        }
     }
     if e.server_fn {
         responses.insert("400".into(), error("malformed or invalid input"));
@@ -129,6 +156,12 @@ fn operation(e: &Endpoint) -> Value {
                 .collect();
             op.insert("parameters".into(), json!(params));
         }
+        Input::Json(component) => {
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/json": {"schema": ty(component)}}}),
+            );
+        }
         Input::FormOrJson => {
             let schema = json!({"type": "object", "properties": props, "required": required});
             op.insert(
@@ -164,6 +197,8 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "An API token (`ctx_…`) from Users & tokens or `cortex token create`"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "cortex_session", "description": "Set by /api/auth/login; writes also need a same-origin Origin or Referer"},
+                "neuronSignature": {"type": "apiKey", "in": "header", "name": "x-cortex-signature", "description": "Ed25519 signature over `METHOD\\npath\\nsha256(body) hex\\ntimestamp ms\\nnonce`, with x-cortex-neuron, x-cortex-timestamp and x-cortex-nonce"},
+                "neuronToken": {"type": "http", "scheme": "bearer", "description": "A neuron token (`ctn_…`) from registration or the last heartbeat"},
             },
         },
     })

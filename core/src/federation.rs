@@ -23,7 +23,13 @@ pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// The bytes a neuron signs: method, path, SHA-256 of the body (hex), timestamp and nonce,
 /// one per line. Any change to any of them breaks the signature.
-pub fn signing_message(method: &str, path: &str, body: &[u8], timestamp_ms: i64, nonce: &str) -> Vec<u8> {
+pub fn signing_message(
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timestamp_ms: i64,
+    nonce: &str,
+) -> Vec<u8> {
     let body_hash = hex::encode(Sha256::digest(body));
     format!(
         "{}\n{}\n{}\n{}\n{}",
@@ -279,13 +285,23 @@ impl Heartbeat {
         }
         for (i, c) in self.checks.iter().enumerate() {
             if c.name.is_empty() || c.name.len() > 64 {
-                return Err(field_error(&format!("checks[{i}].name"), "must be 1-64 characters"));
+                return Err(field_error(
+                    &format!("checks[{i}].name"),
+                    "must be 1-64 characters",
+                ));
             }
             if c.message.as_ref().is_some_and(|m| m.len() > 1024) {
-                return Err(field_error(&format!("checks[{i}].message"), "at most 1024 characters"));
+                return Err(field_error(
+                    &format!("checks[{i}].message"),
+                    "at most 1024 characters",
+                ));
             }
         }
-        if self.version.as_ref().is_some_and(|v| v.trim().is_empty() || v.len() > 64) {
+        if self
+            .version
+            .as_ref()
+            .is_some_and(|v| v.trim().is_empty() || v.len() > 64)
+        {
             return Err(field_error("version", "must be 1-64 characters"));
         }
         Ok(())
@@ -446,7 +462,10 @@ mod tests {
             r.validate().unwrap_err().field
         };
         assert_eq!(bad(|r| r.id = "Shop 1".into()), "id");
-        assert_eq!(bad(|r| r.tags = vec!["ok".into(), "NOT OK".into()]), "tags[1]");
+        assert_eq!(
+            bad(|r| r.tags = vec!["ok".into(), "NOT OK".into()]),
+            "tags[1]"
+        );
         assert_eq!(bad(|r| r.endpoint = Some("ftp://x".into())), "endpoint");
         assert_eq!(bad(|r| r.public_key = "short".into()), "publicKey");
         assert_eq!(bad(|r| r.version = " ".into()), "version");
@@ -455,7 +474,9 @@ mod tests {
     #[test]
     fn the_signed_message_covers_every_part() {
         let base = signing_message("post", "/api/federation/register", b"{}", 1, "n");
-        assert!(String::from_utf8(base.clone()).unwrap().starts_with("POST\n/api/federation/register\n"));
+        assert!(String::from_utf8(base.clone())
+            .unwrap()
+            .starts_with("POST\n/api/federation/register\n"));
         for other in [
             signing_message("GET", "/api/federation/register", b"{}", 1, "n"),
             signing_message("POST", "/api/federation/heartbeat", b"{}", 1, "n"),
@@ -471,9 +492,15 @@ mod tests {
     fn join_policy_admits_by_mode() {
         let r = reg();
         assert_eq!(JoinPolicy::default().admit(&r), Admission::Wait);
-        let open = JoinPolicy { mode: JoinMode::Open, ..Default::default() };
+        let open = JoinPolicy {
+            mode: JoinMode::Open,
+            ..Default::default()
+        };
         assert_eq!(open.admit(&r), Admission::Join);
-        let mut list = JoinPolicy { mode: JoinMode::Allowlist, ..Default::default() };
+        let mut list = JoinPolicy {
+            mode: JoinMode::Allowlist,
+            ..Default::default()
+        };
         assert_eq!(list.admit(&r), Admission::Refuse);
         list.tags = vec!["eu".into()];
         assert_eq!(list.admit(&r), Admission::Join);

@@ -1,8 +1,11 @@
 //! cortex-sdk: a Rust client for the Cortex hub.
 //!
-//! Today it speaks the hub's HTTP API with an API token: liveness, readiness, status and the
-//! audit log. Neuron registration, the push channel and local rule evaluation are added as
-//! the hub grows them.
+//! It speaks the hub's HTTP API: liveness, readiness, status and the audit log with an API
+//! token, and, for a server neuron, signed registration and heartbeats ([`neuron`]).
+
+pub mod neuron;
+
+pub use neuron::NeuronKey;
 
 use cortex_core::audit::{AuditEntry, AuditQuery};
 use cortex_core::ApiErrorBody;
@@ -111,6 +114,10 @@ impl HubClient {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
+        self.send(req).await
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, SdkError> {
         let res = req.send().await?;
         let status = res.status();
         if status.is_success() {

@@ -60,6 +60,18 @@ pub struct Config {
     /// How often a running hub checks its database (`CORTEX_DB_CHECK_INTERVAL`).
     #[serde(with = "humantime_serde")]
     pub db_check_interval: Duration,
+    /// How often neurons are asked to heartbeat (`CORTEX_HEARTBEAT_INTERVAL`).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Silence after which a neuron is `unhealthy` (`CORTEX_NEURON_UNHEALTHY_AFTER`).
+    #[serde(with = "humantime_serde")]
+    pub neuron_unhealthy_after: Duration,
+    /// Silence after which an unhealthy, unpinned neuron is `retired` (`CORTEX_NEURON_RETIRE_AFTER`).
+    #[serde(with = "humantime_serde")]
+    pub neuron_retire_after: Duration,
+    /// Lifetime of a neuron token; neurons refresh it by heartbeating (`CORTEX_NEURON_TOKEN_TTL`).
+    #[serde(with = "humantime_serde")]
+    pub neuron_token_ttl: Duration,
 }
 
 impl Default for Config {
@@ -79,6 +91,10 @@ impl Default for Config {
             log: "info,sqlx=warn,tower_http=info".into(),
             db_retry_max: Duration::from_secs(30),
             db_check_interval: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(15),
+            neuron_unhealthy_after: Duration::from_secs(45),
+            neuron_retire_after: Duration::from_secs(24 * 3600),
+            neuron_token_ttl: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -155,6 +171,27 @@ impl Config {
         if self.session_ttl < Duration::from_secs(60) {
             return Err(ConfigError::Invalid(
                 "CORTEX_SESSION_TTL must be at least 1m".into(),
+            ));
+        }
+        if self.heartbeat_interval < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(
+                "CORTEX_HEARTBEAT_INTERVAL must be at least 1s".into(),
+            ));
+        }
+        if self.neuron_unhealthy_after <= self.heartbeat_interval {
+            return Err(ConfigError::Invalid(
+                "CORTEX_NEURON_UNHEALTHY_AFTER must be longer than CORTEX_HEARTBEAT_INTERVAL (3x is a good start)".into(),
+            ));
+        }
+        if self.neuron_retire_after <= self.neuron_unhealthy_after {
+            return Err(ConfigError::Invalid(
+                "CORTEX_NEURON_RETIRE_AFTER must be longer than CORTEX_NEURON_UNHEALTHY_AFTER"
+                    .into(),
+            ));
+        }
+        if self.neuron_token_ttl <= self.heartbeat_interval {
+            return Err(ConfigError::Invalid(
+                "CORTEX_NEURON_TOKEN_TTL must be longer than CORTEX_HEARTBEAT_INTERVAL".into(),
             ));
         }
         if let Some(url) = &self.public_url {

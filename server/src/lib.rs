@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod federation;
 pub mod fsutil;
 pub mod health;
 pub mod probes;

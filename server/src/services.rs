@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use crate::auth::{jwt, AuthService, AuthSettings};
 use crate::config::{Backend, Config};
+use crate::federation::{Federation, FederationSettings};
 use crate::health::DbHealth;
 use crate::store::{self, DynStore};
 
@@ -14,6 +15,7 @@ pub struct Services {
     pub config: Arc<Config>,
     pub store: DynStore,
     pub auth: AuthService,
+    pub federation: Federation,
     pub health: DbHealth,
     pub started_at: Instant,
 }
@@ -54,10 +56,21 @@ impl Services {
                 login_window: config.login_window,
             },
         );
+        let federation = Federation::new(
+            store.clone(),
+            &secret,
+            FederationSettings {
+                heartbeat_interval: config.heartbeat_interval,
+                unhealthy_after: config.neuron_unhealthy_after,
+                retire_after: config.neuron_retire_after,
+                token_ttl: config.neuron_token_ttl,
+            },
+        );
         Ok(Self {
             config: Arc::new(config),
             store,
             auth,
+            federation,
             health: DbHealth::default(),
             started_at: Instant::now(),
         })

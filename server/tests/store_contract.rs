@@ -441,7 +441,11 @@ struct Db {
     _dir: Option<tempfile::TempDir>,
 }
 
-fn neuron(id: &str, key: &str, status: cortex_core::federation::NeuronStatus) -> cortex_core::federation::Neuron {
+fn neuron(
+    id: &str,
+    key: &str,
+    status: cortex_core::federation::NeuronStatus,
+) -> cortex_core::federation::Neuron {
     let now = cortex_server::store::ms_precision(Utc::now());
     cortex_core::federation::Neuron {
         id: id.into(),
@@ -466,52 +470,129 @@ fn neuron(id: &str, key: &str, status: cortex_core::federation::NeuronStatus) ->
 async fn neurons_register_heartbeat_and_change_status(s: DynStore) {
     use cortex_core::federation::{Check, HealthState, Heartbeat, NeuronStatus};
     let kinds = s.neuron_kinds().await.unwrap();
-    assert!(kinds.iter().any(|k| k.name == "api-service"), "built-in kinds are seeded");
+    assert!(
+        kinds.iter().any(|k| k.name == "api-service"),
+        "built-in kinds are seeded"
+    );
 
-    let n = s.register_neuron(neuron("shop-1", "key-a", NeuronStatus::Pending), audit("neuron.register", "")).await.unwrap();
-    assert_eq!(n, neuron("shop-1", "key-a", NeuronStatus::Pending).with_times(n.registered_at, n.last_seen_at));
+    let n = s
+        .register_neuron(
+            neuron("shop-1", "key-a", NeuronStatus::Pending),
+            audit("neuron.register", ""),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        n,
+        neuron("shop-1", "key-a", NeuronStatus::Pending)
+            .with_times(n.registered_at, n.last_seen_at)
+    );
     // The same key re-registers (a restart); another key for the id is a conflict.
     let mut again = neuron("shop-1", "key-a", NeuronStatus::Pending);
     again.version = "1.1.0".into();
-    assert_eq!(s.register_neuron(again, audit("neuron.register", "")).await.unwrap().version, "1.1.0");
+    assert_eq!(
+        s.register_neuron(again, audit("neuron.register", ""))
+            .await
+            .unwrap()
+            .version,
+        "1.1.0"
+    );
     assert!(matches!(
-        s.register_neuron(neuron("shop-1", "key-b", NeuronStatus::Active), audit("neuron.register", "")).await,
+        s.register_neuron(
+            neuron("shop-1", "key-b", NeuronStatus::Active),
+            audit("neuron.register", "")
+        )
+        .await,
         Err(StoreError::Conflict(_))
     ));
     let mut alien = neuron("odd-1", "key-c", NeuronStatus::Active);
     alien.kind = "no-such-kind".into();
-    assert!(s.register_neuron(alien, audit("neuron.register", "")).await.is_err());
+    assert!(s
+        .register_neuron(alien, audit("neuron.register", ""))
+        .await
+        .is_err());
 
     // A pending neuron's heartbeat is recorded but does not make it active.
     let beat = Heartbeat {
         state: HealthState::Degraded,
-        checks: vec![Check { name: "database".into(), state: HealthState::Degraded, message: Some("slow".into()) }],
+        checks: vec![Check {
+            name: "database".into(),
+            state: HealthState::Degraded,
+            message: Some("slow".into()),
+        }],
         version: Some("1.2.0".into()),
         load: Default::default(),
     };
     let at = cortex_server::store::ms_precision(Utc::now() + Duration::seconds(5));
     let n = s.record_heartbeat("shop-1", at, &beat).await.unwrap();
-    assert_eq!((n.status, n.version.as_str(), n.last_seen_at, n.checks.len()), (NeuronStatus::Pending, "1.2.0", at, 1));
-    assert!(matches!(s.record_heartbeat("ghost", at, &beat).await, Err(StoreError::NotFound(_))));
+    assert_eq!(
+        (n.status, n.version.as_str(), n.last_seen_at, n.checks.len()),
+        (NeuronStatus::Pending, "1.2.0", at, 1)
+    );
+    assert!(matches!(
+        s.record_heartbeat("ghost", at, &beat).await,
+        Err(StoreError::NotFound(_))
+    ));
 
     // Approve: active; then health drives active/degraded.
-    let n = s.set_neuron_status("shop-1", NeuronStatus::Active, audit("neuron.approve", "")).await.unwrap();
+    let n = s
+        .set_neuron_status("shop-1", NeuronStatus::Active, audit("neuron.approve", ""))
+        .await
+        .unwrap();
     assert_eq!(n.status, NeuronStatus::Active);
-    assert_eq!(s.record_heartbeat("shop-1", at, &beat).await.unwrap().status, NeuronStatus::Degraded);
+    assert_eq!(
+        s.record_heartbeat("shop-1", at, &beat)
+            .await
+            .unwrap()
+            .status,
+        NeuronStatus::Degraded
+    );
     let ok = Heartbeat::default();
-    assert_eq!(s.record_heartbeat("shop-1", at, &ok).await.unwrap().status, NeuronStatus::Active);
+    assert_eq!(
+        s.record_heartbeat("shop-1", at, &ok).await.unwrap().status,
+        NeuronStatus::Active
+    );
     // Draining stays draining whatever it reports.
-    s.set_neuron_status("shop-1", NeuronStatus::Draining, audit("neuron.drain", "")).await.unwrap();
-    assert_eq!(s.record_heartbeat("shop-1", at, &ok).await.unwrap().status, NeuronStatus::Draining);
-    assert!(s.set_neuron_pinned("shop-1", true, audit("neuron.pin", "")).await.unwrap().pinned);
+    s.set_neuron_status("shop-1", NeuronStatus::Draining, audit("neuron.drain", ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.record_heartbeat("shop-1", at, &ok).await.unwrap().status,
+        NeuronStatus::Draining
+    );
+    assert!(
+        s.set_neuron_pinned("shop-1", true, audit("neuron.pin", ""))
+            .await
+            .unwrap()
+            .pinned
+    );
 
     assert_eq!(s.list_neurons().await.unwrap().len(), 1);
-    assert_eq!(s.delete_neuron("shop-1", audit("neuron.remove", "")).await.unwrap().id, "shop-1");
+    assert_eq!(
+        s.delete_neuron("shop-1", audit("neuron.remove", ""))
+            .await
+            .unwrap()
+            .id,
+        "shop-1"
+    );
     assert!(s.neuron("shop-1").await.unwrap().is_none());
-    assert!(matches!(s.delete_neuron("shop-1", audit("neuron.remove", "")).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.delete_neuron("shop-1", audit("neuron.remove", "")).await,
+        Err(StoreError::NotFound(_))
+    ));
 
-    let entries = s.list_audit(&AuditQuery { action: Some("neuron.".into()), ..Default::default() }).await.unwrap();
-    assert_eq!(entries.len(), 6, "register x2, approve, drain, pin, remove; heartbeats are not audited: {entries:#?}");
+    let entries = s
+        .list_audit(&AuditQuery {
+            action: Some("neuron.".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        entries.len(),
+        6,
+        "register x2, approve, drain, pin, remove; heartbeats are not audited: {entries:#?}"
+    );
     assert_eq!(entries[0].record.target, "neuron:shop-1");
     verify_chain(&s).await;
 }
@@ -529,35 +610,79 @@ async fn silent_neurons_become_unhealthy_then_retired_unless_pinned(s: DynStore)
         let mut n = neuron(id, id, status);
         n.last_seen_at = now - Duration::seconds(silent_for);
         n.pinned = pinned;
-        s.register_neuron(n, audit("neuron.register", "")).await.unwrap();
+        s.register_neuron(n, audit("neuron.register", ""))
+            .await
+            .unwrap();
     }
-    let mut changes = s.sweep_neurons(now - Duration::seconds(60), now - Duration::seconds(3600)).await.unwrap();
+    let mut changes = s
+        .sweep_neurons(now - Duration::seconds(60), now - Duration::seconds(3600))
+        .await
+        .unwrap();
     changes.sort_by(|a, b| a.id.cmp(&b.id));
     let got: Vec<(&str, NeuronStatus)> = changes.iter().map(|t| (t.id.as_str(), t.to)).collect();
-    assert_eq!(got, vec![("gone", NeuronStatus::Retired), ("quiet", NeuronStatus::Unhealthy)]);
+    assert_eq!(
+        got,
+        vec![
+            ("gone", NeuronStatus::Retired),
+            ("quiet", NeuronStatus::Unhealthy)
+        ]
+    );
     // Nothing more to do on a second sweep, and no audit record for nothing.
     let before = verify_chain(&s).await;
-    assert!(s.sweep_neurons(now - Duration::seconds(60), now - Duration::seconds(3600)).await.unwrap().is_empty());
+    assert!(s
+        .sweep_neurons(now - Duration::seconds(60), now - Duration::seconds(3600))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(verify_chain(&s).await, before);
-    assert_eq!(s.neuron("pinned").await.unwrap().unwrap().status, NeuronStatus::Unhealthy);
-    assert_eq!(s.neuron("waiting").await.unwrap().unwrap().status, NeuronStatus::Pending);
+    assert_eq!(
+        s.neuron("pinned").await.unwrap().unwrap().status,
+        NeuronStatus::Unhealthy
+    );
+    assert_eq!(
+        s.neuron("waiting").await.unwrap().unwrap().status,
+        NeuronStatus::Pending
+    );
 }
 
 async fn nonces_are_single_use_until_pruned(s: DynStore) {
     let now = Utc::now();
-    assert!(s.use_nonce("n1", "abc", now + Duration::minutes(10)).await.unwrap());
-    assert!(!s.use_nonce("n1", "abc", now + Duration::minutes(10)).await.unwrap(), "a replay is refused");
-    assert!(s.use_nonce("n2", "abc", now + Duration::minutes(10)).await.unwrap(), "nonces are per neuron");
-    assert!(s.use_nonce("n1", "old", now - Duration::minutes(1)).await.unwrap());
+    assert!(s
+        .use_nonce("n1", "abc", now + Duration::minutes(10))
+        .await
+        .unwrap());
+    assert!(
+        !s.use_nonce("n1", "abc", now + Duration::minutes(10))
+            .await
+            .unwrap(),
+        "a replay is refused"
+    );
+    assert!(
+        s.use_nonce("n2", "abc", now + Duration::minutes(10))
+            .await
+            .unwrap(),
+        "nonces are per neuron"
+    );
+    assert!(s
+        .use_nonce("n1", "old", now - Duration::minutes(1))
+        .await
+        .unwrap());
     assert_eq!(s.prune_nonces(now).await.unwrap(), 1);
-    assert!(!s.use_nonce("n1", "abc", now + Duration::minutes(10)).await.unwrap());
+    assert!(!s
+        .use_nonce("n1", "abc", now + Duration::minutes(10))
+        .await
+        .unwrap());
 }
 
 trait WithTimes {
     fn with_times(self, registered: chrono::DateTime<Utc>, seen: chrono::DateTime<Utc>) -> Self;
 }
 impl WithTimes for cortex_core::federation::Neuron {
-    fn with_times(mut self, registered: chrono::DateTime<Utc>, seen: chrono::DateTime<Utc>) -> Self {
+    fn with_times(
+        mut self,
+        registered: chrono::DateTime<Utc>,
+        seen: chrono::DateTime<Utc>,
+    ) -> Self {
         self.registered_at = registered;
         self.last_seen_at = seen;
         self

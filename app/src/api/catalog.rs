@@ -11,6 +11,8 @@ pub enum Access {
     Public,
     /// A signed-in user or API token with at least this role.
     Role(Role),
+    /// A neuron: a request signed with its Ed25519 key, or its neuron token.
+    Neuron,
 }
 
 /// How the input travels.
@@ -22,6 +24,8 @@ pub enum Input {
     Query,
     /// A form body or a JSON object with the same fields (POST).
     FormOrJson,
+    /// A JSON body of this component (POST); not a form.
+    Json(&'static str),
 }
 
 /// A field of the input.
@@ -96,7 +100,7 @@ const fn sf(
 }
 
 use Access::{Public, Role as R};
-use Input::{FormOrJson, None as NoInput, Query};
+use Input::{FormOrJson, Json, None as NoInput, Query};
 
 /// Every public endpoint.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -131,6 +135,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
           f("before_seq", "integer", false, "entries before this sequence number"), f("limit", "integer", false, "1-500, default 50")],
         Output::ListOf("AuditEntry")),
     sf("GET", "/api/status", R(Role::Viewer), "Hub status: version, database, uptime, audit-chain integrity", NoInput, &[], Output::Ref("HubStatus")),
+    Endpoint { method: "POST", path: "/api/federation/register", access: Access::Neuron, server_fn: false,
+        summary: "A neuron joins (or rejoins after a restart). Signed: x-cortex-neuron, x-cortex-timestamp (ms), x-cortex-nonce and x-cortex-signature (Ed25519 over method, path, SHA-256 of the body, timestamp, nonce). The join policy decides: active with a neuron token, pending, or 403",
+        input: Json("Registration"), fields: &[], output: Output::Ref("Joined") },
+    Endpoint { method: "POST", path: "/api/federation/heartbeat", access: Access::Neuron, server_fn: false,
+        summary: "A joined neuron reports health, checks, version and load (Authorization: Bearer ctn_…); the answer carries a fresh neuron token",
+        input: Json("Heartbeat"), fields: &[], output: Output::Ref("Joined") },
+    sf("GET", "/api/federation/health", R(Role::Viewer), "The fleet: counts by status, version and region, and every neuron's health", NoInput, &[], Output::Ref("FleetHealth")),
+    sf("GET", "/api/federation/kinds", R(Role::Viewer), "Neuron kinds the hub knows, with their capabilities and health checks", NoInput, &[], Output::ListOf("NeuronKind")),
+    sf("POST", "/api/federation/neurons/set-status", R(Role::Operator), "Approve a pending neuron (admin), or drain, retire or reactivate one", FormOrJson,
+        &[f("id", "string", true, "neuron id"), f("status", "string", true, "active, draining or retired")], Output::Ref("Neuron")),
+    sf("POST", "/api/federation/neurons/pin", R(Role::Operator), "Pin a neuron (never retired for silence) or unpin it", FormOrJson,
+        &[f("id", "string", true, "neuron id"), f("pinned", "boolean", true, "")], Output::Ref("Neuron")),
+    sf("POST", "/api/federation/neurons/remove", R(Role::Operator), "Remove a neuron from the registry (deny a pending one); it may register again", FormOrJson,
+        &[f("id", "string", true, "neuron id")], Output::Ref("Neuron")),
+    sf("GET", "/api/federation/join-policy", R(Role::Viewer), "The join policy: open, allowlist (keys or tags) or approval", NoInput, &[], Output::Ref("JoinPolicy")),
+    sf("POST", "/api/federation/join-policy", R(Role::Admin), "Set the join policy", FormOrJson,
+        &[f("mode", "string", true, "open, allowlist or approval"), f("keys", "string", false, "allowlist: public keys, comma or newline separated"),
+          f("tags", "string", false, "allowlist: tags, comma separated")], Output::Ref("JoinPolicy")),
 ];
 
 /// The endpoint at `method` + `path`.

@@ -33,12 +33,27 @@ pub trait NeuronStore: Send + Sync {
     /// Records a heartbeat: last seen, health, checks, load, version. An active, degraded or
     /// unhealthy neuron becomes active or degraded by the health it reports; pending,
     /// draining and retired neurons keep their status. `NotFound` for an unknown id.
-    async fn record_heartbeat(&self, id: &str, at: DateTime<Utc>, beat: &Heartbeat) -> StoreResult<Neuron>;
+    async fn record_heartbeat(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        beat: &Heartbeat,
+    ) -> StoreResult<Neuron>;
     /// Sets a neuron's status (approve, drain, retire, reactivate). Fills the audit target,
     /// before and after.
-    async fn set_neuron_status(&self, id: &str, status: NeuronStatus, audit: AuditRecord) -> StoreResult<Neuron>;
+    async fn set_neuron_status(
+        &self,
+        id: &str,
+        status: NeuronStatus,
+        audit: AuditRecord,
+    ) -> StoreResult<Neuron>;
     /// Pins a neuron (never retired for silence) or unpins it.
-    async fn set_neuron_pinned(&self, id: &str, pinned: bool, audit: AuditRecord) -> StoreResult<Neuron>;
+    async fn set_neuron_pinned(
+        &self,
+        id: &str,
+        pinned: bool,
+        audit: AuditRecord,
+    ) -> StoreResult<Neuron>;
     /// Removes a neuron from the registry.
     async fn delete_neuron(&self, id: &str, audit: AuditRecord) -> StoreResult<Neuron>;
     /// Moves silent neurons along: active/degraded last seen before `unhealthy_before`
@@ -52,7 +67,12 @@ pub trait NeuronStore: Send + Sync {
 
     /// Remembers a signed request's nonce until `expires_at`. `false` if it was seen before
     /// (a replay).
-    async fn use_nonce(&self, neuron_id: &str, nonce: &str, expires_at: DateTime<Utc>) -> StoreResult<bool>;
+    async fn use_nonce(
+        &self,
+        neuron_id: &str,
+        nonce: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Forgets nonces that expired before `now`; returns how many.
     async fn prune_nonces(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }

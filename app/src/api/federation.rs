@@ -1,0 +1,161 @@
+//! The fleet, for admins: health summary, kinds, status changes, pinning, removal and the
+//! join policy. Neurons themselves use the signed routes in `cortex_server::federation::http`.
+
+use crate::error::AppError;
+use cortex_core::federation::{FleetHealth, JoinPolicy, Neuron, NeuronKind};
+use cortex_core::Role;
+use leptos::prelude::*;
+
+/// The fleet summary and every neuron. Viewer.
+#[server(name = FleetHealthFn, prefix = "/api", endpoint = "federation/health", input = leptos::server_fn::codec::GetUrl)]
+pub async fn fleet_health() -> Result<FleetHealth, AppError> {
+    let (services, _) = super::guard::require(Role::Viewer)?;
+    let neurons = services
+        .store
+        .list_neurons()
+        .await
+        .map_err(cortex_server::ApiError::from)?;
+    Ok(FleetHealth::of(neurons))
+}
+
+/// Kinds the hub knows. Viewer.
+#[server(name = NeuronKinds, prefix = "/api", endpoint = "federation/kinds", input = leptos::server_fn::codec::GetUrl)]
+pub async fn neuron_kinds() -> Result<Vec<NeuronKind>, AppError> {
+    let (services, _) = super::guard::require(Role::Viewer)?;
+    Ok(services
+        .store
+        .neuron_kinds()
+        .await
+        .map_err(cortex_server::ApiError::from)?)
+}
+
+/// Approves (admin), drains, retires or reactivates a neuron. Operator.
+#[server(name = SetNeuronStatus, prefix = "/api", endpoint = "federation/neurons/set-status")]
+pub async fn set_neuron_status(id: String, status: String) -> Result<Neuron, AppError> {
+    use cortex_core::federation::NeuronStatus;
+    use cortex_core::ErrorCode;
+    let (services, who) = super::guard::require(Role::Operator)?;
+    super::guard::require_writable(&services)?;
+    let status = match NeuronStatus::parse(status.trim()) {
+        Some(s @ (NeuronStatus::Active | NeuronStatus::Draining | NeuronStatus::Retired)) => s,
+        _ => {
+            return Err(AppError::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "status: `{status}` cannot be set by hand; use active, draining or retired"
+                ),
+            ))
+        }
+    };
+    let current = services
+        .store
+        .neuron(&id)
+        .await
+        .map_err(cortex_server::ApiError::from)?
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no neuron with id `{id}`")))?;
+    let action = match (current.status, status) {
+        (NeuronStatus::Pending, NeuronStatus::Active) => {
+            // Letting a neuron in is a security decision.
+            super::guard::require(Role::Admin)?;
+            "neuron.approve"
+        }
+        (_, NeuronStatus::Active) => "neuron.reactivate",
+        (_, NeuronStatus::Draining) => "neuron.drain",
+        _ => "neuron.retire",
+    };
+    let audit = cortex_core::audit::AuditRecord::new(who.actor.clone(), action, String::new());
+    Ok(services
+        .store
+        .set_neuron_status(&id, status, audit)
+        .await
+        .map_err(cortex_server::ApiError::from)?)
+}
+
+/// Pins or unpins a neuron. Operator.
+#[server(name = PinNeuron, prefix = "/api", endpoint = "federation/neurons/pin")]
+pub async fn pin_neuron(id: String, pinned: bool) -> Result<Neuron, AppError> {
+    let (services, who) = super::guard::require(Role::Operator)?;
+    super::guard::require_writable(&services)?;
+    let action = if pinned { "neuron.pin" } else { "neuron.unpin" };
+    let audit = cortex_core::audit::AuditRecord::new(who.actor.clone(), action, String::new());
+    Ok(services
+        .store
+        .set_neuron_pinned(&id, pinned, audit)
+        .await
+        .map_err(cortex_server::ApiError::from)?)
+}
+
+/// Removes a neuron (denies a pending one). Operator.
+#[server(name = RemoveNeuron, prefix = "/api", endpoint = "federation/neurons/remove")]
+pub async fn remove_neuron(id: String) -> Result<Neuron, AppError> {
+    let (services, who) = super::guard::require(Role::Operator)?;
+    super::guard::require_writable(&services)?;
+    let audit =
+        cortex_core::audit::AuditRecord::new(who.actor.clone(), "neuron.remove", String::new());
+    Ok(services
+        .store
+        .delete_neuron(&id, audit)
+        .await
+        .map_err(cortex_server::ApiError::from)?)
+}
+
+/// The join policy. Viewer.
+#[server(name = GetJoinPolicy, prefix = "/api", endpoint = "federation/join-policy", input = leptos::server_fn::codec::GetUrl)]
+pub async fn join_policy() -> Result<JoinPolicy, AppError> {
+    let (services, _) = super::guard::require(Role::Viewer)?;
+    Ok(services.federation.join_policy().await?)
+}
+
+/// Sets the join policy. Admin. `keys` and `tags` are comma or newline separated lists.
+#[server(name = SetJoinPolicy, prefix = "/api", endpoint = "federation/join-policy")]
+pub async fn set_join_policy(
+    mode: String,
+    keys: Option<String>,
+    tags: Option<String>,
+) -> Result<JoinPolicy, AppError> {
+    use cortex_core::federation::{check_name, JoinMode};
+    use cortex_core::ErrorCode;
+    let (services, who) = super::guard::require(Role::Admin)?;
+    super::guard::require_writable(&services)?;
+    let bad = |m: String| AppError::new(ErrorCode::BadRequest, m);
+    let mode = match mode.trim() {
+        "open" => JoinMode::Open,
+        "allowlist" => JoinMode::Allowlist,
+        "approval" => JoinMode::Approval,
+        other => {
+            return Err(bad(format!(
+                "mode: `{other}` is not one of open, allowlist, approval"
+            )))
+        }
+    };
+    let split = |s: Option<String>| -> Vec<String> {
+        s.unwrap_or_default()
+            .split([',', '\n', '\r', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (keys, tags) = (split(keys), split(tags));
+    if keys.len() > 10_000 || tags.len() > 1_000 {
+        return Err(bad("at most 10000 keys and 1000 tags".into()));
+    }
+    for k in &keys {
+        cortex_server::federation::public_key(k)
+            .map_err(|_| bad(format!("keys: `{k}` is not a base64 Ed25519 public key")))?;
+    }
+    for (i, t) in tags.iter().enumerate() {
+        check_name(&format!("tags[{i}]"), t).map_err(|e| bad(e.to_string()))?;
+    }
+    if mode == JoinMode::Allowlist && keys.is_empty() && tags.is_empty() {
+        return Err(bad(
+            "an allowlist needs at least one key or tag (or nobody can join)".into(),
+        ));
+    }
+    let policy = JoinPolicy { mode, keys, tags };
+    services
+        .federation
+        .set_join_policy(&policy, &who.actor)
+        .await?;
+    Ok(policy)
+}

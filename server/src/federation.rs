@@ -1,0 +1,438 @@
+//! The federation hub: neurons join with a signed registration, heartbeat with a short-lived
+//! neuron token, and a sweeper moves silent ones to `unhealthy` and then `retired`.
+
+pub mod http;
+
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use cortex_core::audit::AuditRecord;
+use cortex_core::federation::{
+    headers, signing_message, Admission, Heartbeat, JoinPolicy, Joined, Neuron, NeuronStatus,
+    Registration, Transport, MAX_CLOCK_SKEW_MS,
+};
+use cortex_core::ErrorCode;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use crate::error::ApiError;
+use crate::health::DbHealth;
+use crate::store::DynStore;
+
+/// Prefix of neuron tokens, so they are never mistaken for API tokens or sessions.
+pub const NEURON_TOKEN_PREFIX: &str = "ctn_";
+/// Settings key of the join policy (JSON).
+pub const JOIN_POLICY_SETTING: &str = "federation.join_policy";
+/// Largest registration body.
+pub const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
+/// Largest heartbeat body.
+pub const MAX_HEARTBEAT_BYTES: usize = 64 * 1024;
+const AUDIENCE: &str = "cortex-neuron";
+
+/// Timings of the federation, from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct FederationSettings {
+    pub heartbeat_interval: std::time::Duration,
+    pub unhealthy_after: std::time::Duration,
+    pub retire_after: std::time::Duration,
+    pub token_ttl: std::time::Duration,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct NeuronClaims {
+    aud: String,
+    sub: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// The federation service. Cheap to clone.
+#[derive(Clone)]
+pub struct Federation {
+    store: DynStore,
+    encoding: Arc<EncodingKey>,
+    decoding: Arc<DecodingKey>,
+    settings: FederationSettings,
+}
+
+fn unauthorized(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, message)
+}
+
+fn forbidden(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::Forbidden, message)
+}
+
+/// The signature headers of a request, parsed.
+struct Signed<'a> {
+    neuron: &'a str,
+    timestamp_ms: i64,
+    nonce: &'a str,
+    signature: ed25519_dalek::Signature,
+}
+
+fn header<'a>(h: &'a axum::http::HeaderMap, name: &str) -> Result<&'a str, ApiError> {
+    h.get(name).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+        unauthorized(format!(
+            "missing `{name}` header: neuron requests are signed (see README_federation.md)"
+        ))
+    })
+}
+
+fn parse_signed(h: &axum::http::HeaderMap) -> Result<Signed<'_>, ApiError> {
+    let neuron = header(h, headers::NEURON)?;
+    let timestamp_ms = header(h, headers::TIMESTAMP)?.parse::<i64>().map_err(|_| {
+        unauthorized(format!(
+            "`{}` must be milliseconds since the Unix epoch",
+            headers::TIMESTAMP
+        ))
+    })?;
+    let nonce = header(h, headers::NONCE)?;
+    if !(16..=64).contains(&nonce.len())
+        || !nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(unauthorized(format!(
+            "`{}` must be 16-64 characters of A-Z a-z 0-9 - _",
+            headers::NONCE
+        )));
+    }
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(header(h, headers::SIGNATURE)?)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
+        .map(|b| ed25519_dalek::Signature::from_bytes(&b))
+        .ok_or_else(|| {
+            unauthorized(format!(
+                "`{}` must be a base64 Ed25519 signature (64 bytes)",
+                headers::SIGNATURE
+            ))
+        })?;
+    Ok(Signed {
+        neuron,
+        timestamp_ms,
+        nonce,
+        signature,
+    })
+}
+
+/// Decodes a base64 Ed25519 public key.
+pub fn public_key(b64: &str) -> Result<ed25519_dalek::VerifyingKey, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request("publicKey: not an Ed25519 public key (32 bytes, base64)")
+        })
+}
+
+impl Federation {
+    pub fn new(store: DynStore, secret: &SecretString, settings: FederationSettings) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        Self {
+            store,
+            encoding: Arc::new(EncodingKey::from_secret(bytes)),
+            decoding: Arc::new(DecodingKey::from_secret(bytes)),
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> FederationSettings {
+        self.settings
+    }
+
+    /// Checks a signed request: headers present, timestamp within five minutes of the hub's
+    /// clock, signature by `key` over method, path, body, timestamp and nonce, and a nonce
+    /// never seen before (it is remembered once the signature checks out).
+    async fn verify_signed(
+        &self,
+        signed: &Signed<'_>,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        key: &ed25519_dalek::VerifyingKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let skew = now.timestamp_millis() - signed.timestamp_ms;
+        if skew.abs() > MAX_CLOCK_SKEW_MS {
+            return Err(unauthorized(format!(
+                "request timestamp is {}s away from the hub's clock (limit {}s): sign with the current time, and check the neuron's clock",
+                skew / 1000,
+                MAX_CLOCK_SKEW_MS / 1000
+            )));
+        }
+        let message = signing_message(method, path, body, signed.timestamp_ms, signed.nonce);
+        key.verify_strict(&message, &signed.signature).map_err(|_| {
+            unauthorized("signature does not match: sign METHOD, path, SHA-256 of the body, timestamp and nonce with the neuron's key")
+        })?;
+        let keep_until = now + Duration::milliseconds(2 * MAX_CLOCK_SKEW_MS);
+        if !self
+            .store
+            .use_nonce(signed.neuron, signed.nonce, keep_until)
+            .await?
+        {
+            return Err(unauthorized(
+                "nonce was used before: this looks like a replayed request",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The join policy in force (approval when none was set).
+    pub async fn join_policy(&self) -> Result<JoinPolicy, ApiError> {
+        Ok(match self.store.setting(JOIN_POLICY_SETTING).await? {
+            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+            None => JoinPolicy::default(),
+        })
+    }
+
+    /// Sets the join policy (audited).
+    pub async fn set_join_policy(&self, policy: &JoinPolicy, actor: &str) -> Result<(), ApiError> {
+        let json =
+            serde_json::to_string(policy).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let mut audit = AuditRecord::new(actor, "federation.join-policy", JOIN_POLICY_SETTING);
+        audit.before = serde_json::to_value(self.join_policy().await?).unwrap_or_default();
+        audit.after = serde_json::to_value(policy).unwrap_or_default();
+        self.store
+            .put_setting(JOIN_POLICY_SETTING, &json, Some(audit))
+            .await?;
+        Ok(())
+    }
+
+    /// A signed registration: checks it, applies the join policy, records the neuron and,
+    /// once it has joined, hands out a neuron token.
+    pub async fn register(
+        &self,
+        request_headers: &axum::http::HeaderMap,
+        path: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Joined, ApiError> {
+        if body.len() > MAX_REGISTRATION_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("a registration is at most {MAX_REGISTRATION_BYTES} bytes"),
+            ));
+        }
+        let signed = parse_signed(request_headers)?;
+        let reg: Registration = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "registration is not valid JSON of the expected shape: {e}"
+            ))
+        })?;
+        reg.validate()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if signed.neuron != reg.id {
+            return Err(unauthorized(format!(
+                "`{}` header says `{}` but the body registers `{}`",
+                headers::NEURON,
+                signed.neuron,
+                reg.id
+            )));
+        }
+        let key = public_key(&reg.public_key)?;
+        self.verify_signed(&signed, "POST", path, body, &key, now)
+            .await?;
+        self.check_kind(&reg).await?;
+
+        let existing = self.store.neuron(&reg.id).await?;
+        let policy = self.join_policy().await?;
+        let status = match existing.as_ref().map(|n| n.status) {
+            // Already in: a restart keeps its place (draining stays draining).
+            Some(s @ (NeuronStatus::Active | NeuronStatus::Degraded | NeuronStatus::Draining)) => s,
+            Some(NeuronStatus::Unhealthy) => NeuronStatus::Active,
+            // New, pending or retired: the policy decides.
+            _ => match policy.admit(&reg) {
+                Admission::Join => NeuronStatus::Active,
+                Admission::Wait => NeuronStatus::Pending,
+                Admission::Refuse => {
+                    return Err(forbidden(
+                        "join policy is `allowlist` and neither this neuron's key nor any of its tags is listed; ask an admin",
+                    ))
+                }
+            },
+        };
+        let neuron = Neuron {
+            id: reg.id.clone(),
+            slug: reg.slug,
+            kind: reg.kind,
+            version: reg.version,
+            capabilities: reg.capabilities,
+            tags: reg.tags,
+            region: reg.region,
+            endpoint: reg.endpoint,
+            public_key: reg.public_key,
+            status,
+            pinned: existing.as_ref().is_some_and(|n| n.pinned),
+            registered_at: existing.as_ref().map_or(now, |n| n.registered_at),
+            last_seen_at: now,
+            health: Default::default(),
+            checks: Vec::new(),
+            load: Default::default(),
+        };
+        let audit = AuditRecord::new(
+            format!("neuron:{}", neuron.id),
+            "neuron.register",
+            String::new(),
+        );
+        let neuron = self.store.register_neuron(neuron, audit).await?;
+        Ok(self.joined(&neuron, now))
+    }
+
+    async fn check_kind(&self, reg: &Registration) -> Result<(), ApiError> {
+        let kinds = self.store.neuron_kinds().await?;
+        let Some(kind) = kinds.iter().find(|k| k.name == reg.kind) else {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+            return Err(ApiError::bad_request(format!(
+                "kind: unknown kind `{}`; this hub knows {}",
+                reg.kind,
+                names.join(", ")
+            )));
+        };
+        if kind.transport == Transport::Browser {
+            return Err(ApiError::bad_request(format!(
+                "kind: `{}` is a browser kind; browser neurons join with a publishable key, not a signed registration",
+                kind.name
+            )));
+        }
+        if let Some((i, c)) = reg
+            .capabilities
+            .iter()
+            .enumerate()
+            .find(|(_, c)| !kind.capabilities.contains(c))
+        {
+            return Err(ApiError::bad_request(format!(
+                "capabilities[{i}]: `{c}` is not a capability of kind `{}` (it has: {})",
+                kind.name,
+                kind.capabilities.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    fn joined(&self, neuron: &Neuron, now: DateTime<Utc>) -> Joined {
+        let token = neuron
+            .status
+            .is_joined()
+            .then(|| self.issue_token(&neuron.id, now))
+            .flatten();
+        Joined {
+            status: neuron.status,
+            token_expires_at: token.as_ref().map(|(_, exp)| *exp),
+            token: token.map(|(t, _)| t),
+            heartbeat_seconds: self.settings.heartbeat_interval.as_secs().max(1) as u32,
+        }
+    }
+
+    fn issue_token(&self, id: &str, now: DateTime<Utc>) -> Option<(String, DateTime<Utc>)> {
+        let exp =
+            now + Duration::from_std(self.settings.token_ttl).unwrap_or(Duration::minutes(15));
+        let claims = NeuronClaims {
+            aud: AUDIENCE.into(),
+            sub: id.into(),
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+        };
+        match encode(&Header::new(Algorithm::HS256), &claims, &self.encoding) {
+            Ok(t) => Some((format!("{NEURON_TOKEN_PREFIX}{t}"), exp)),
+            Err(e) => {
+                tracing::error!(error = %e, "could not sign a neuron token");
+                None
+            }
+        }
+    }
+
+    /// The neuron a bearer token names, if the token is valid.
+    pub fn verify_token(&self, bearer: &str) -> Result<String, ApiError> {
+        let jwt = bearer.strip_prefix(NEURON_TOKEN_PREFIX).ok_or_else(|| {
+            unauthorized(
+                "expected a neuron token (`Authorization: Bearer ctn_…`, from registration)",
+            )
+        })?;
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = 0;
+        v.set_audience(&[AUDIENCE]);
+        v.set_required_spec_claims(&["exp", "aud", "sub"]);
+        decode::<NeuronClaims>(jwt, &self.decoding, &v)
+            .map(|d| d.claims.sub)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    unauthorized("neuron token expired; register again to get a new one")
+                }
+                _ => unauthorized("neuron token is invalid (tampered, or from another hub)"),
+            })
+    }
+
+    /// A heartbeat from a joined neuron; answers with a fresh token.
+    pub async fn heartbeat(
+        &self,
+        bearer: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Joined, ApiError> {
+        let id = self.verify_token(bearer)?;
+        if body.len() > MAX_HEARTBEAT_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("a heartbeat is at most {MAX_HEARTBEAT_BYTES} bytes"),
+            ));
+        }
+        let beat: Heartbeat = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "heartbeat is not valid JSON of the expected shape: {e}"
+            ))
+        })?;
+        beat.validate()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let current = self
+            .store
+            .neuron(&id)
+            .await?
+            .ok_or_else(|| forbidden(format!("neuron `{id}` was removed; register again")))?;
+        if !current.status.is_joined() {
+            return Err(forbidden(format!(
+                "neuron `{id}` is {}; register again",
+                current.status
+            )));
+        }
+        let neuron = self.store.record_heartbeat(&id, now, &beat).await?;
+        Ok(self.joined(&neuron, now))
+    }
+
+    /// One sweep: silent neurons become unhealthy, then retired; old nonces are forgotten.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, ApiError> {
+        let ago = |d: std::time::Duration| now - Duration::from_std(d).unwrap_or(Duration::zero());
+        let changes = self
+            .store
+            .sweep_neurons(
+                ago(self.settings.unhealthy_after),
+                ago(self.settings.retire_after),
+            )
+            .await?;
+        for t in &changes {
+            tracing::info!(neuron = %t.id, status = %t.to, "neuron fell silent");
+        }
+        self.store.prune_nonces(now).await?;
+        Ok(changes.len())
+    }
+
+    /// Runs [`Federation::sweep`] every half heartbeat interval while the database is ready.
+    pub async fn run_sweeper(self, health: DbHealth) {
+        let every =
+            (self.settings.heartbeat_interval / 2).max(std::time::Duration::from_millis(200));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if health.is_ready() {
+                if let Err(e) = self.sweep(Utc::now()).await {
+                    tracing::warn!(error = %e, "neuron sweep failed; will retry");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! Neurons joining a real hub through the SDK: signed registration under each join policy,
+//! heartbeats, admin actions, the fleet summary, the sweeper, and every way a request can
+//! be refused.
+
+mod common;
+
+use common::{expect_error, json_of, plain, start, start_with, test_config};
+use cortex_core::federation::{HealthState, Heartbeat, NeuronStatus, Registration};
+use cortex_core::Role;
+use cortex_sdk::neuron::{nonce, HEARTBEAT_PATH, REGISTER_PATH};
+use cortex_sdk::{HubClient, NeuronKey, SdkError};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+fn registration(id: &str, key: &NeuronKey) -> Registration {
+    Registration {
+        id: id.into(),
+        slug: "shop".into(),
+        kind: "api-service".into(),
+        version: "1.4.2".into(),
+        capabilities: vec!["config".into(), "layout-rules".into()],
+        tags: vec!["eu".into(), "canary".into()],
+        region: Some("eu-west".into()),
+        endpoint: None,
+        public_key: key.public_key(),
+    }
+}
+
+fn status_of(e: SdkError) -> u16 {
+    match e {
+        SdkError::Api { status, .. } => status,
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
+/// Sends a registration body with explicit signature headers.
+async fn raw_register(
+    hub: &common::Hub,
+    body: &[u8],
+    headers: Vec<(&'static str, String)>,
+) -> reqwest::Response {
+    let mut req = plain()
+        .post(hub.url(REGISTER_PATH))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_neuron_waits_for_approval_then_heartbeats() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let operator = hub.token(&admin, "operator", Role::Operator).await;
+    let client = HubClient::new(&hub.app.url(), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = NeuronKey::load_or_create(&dir.path().join("keys/neuron.key")).unwrap();
+    assert_eq!(
+        NeuronKey::load_or_create(&dir.path().join("keys/neuron.key"))
+            .unwrap()
+            .public_key(),
+        key.public_key(),
+        "the key file is reused"
+    );
+
+    // Approval is the default: the neuron waits, without a token.
+    let joined = client
+        .register(&registration("shop-1", &key), &key)
+        .await
+        .unwrap();
+    assert_eq!(joined.status, NeuronStatus::Pending);
+    assert!(joined.token.is_none());
+
+    // An operator cannot approve; an admin can.
+    let res = plain()
+        .post(hub.url("/api/federation/neurons/set-status"))
+        .bearer_auth(&operator)
+        .json(&json!({"id": "shop-1", "status": "active"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = admin
+        .post(hub.url("/api/federation/neurons/set-status"))
+        .json(&json!({"id": "shop-1", "status": "active"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(res, StatusCode::OK).await["status"], "active");
+
+    // Registering again (as the SDK does while pending) now hands out a token.
+    let joined = client
+        .register(&registration("shop-1", &key), &key)
+        .await
+        .unwrap();
+    assert_eq!(joined.status, NeuronStatus::Active);
+    let token = joined.token.expect("a joined neuron gets a token");
+    assert!(token.starts_with("ctn_"));
+
+    let beat = Heartbeat {
+        state: HealthState::Degraded,
+        checks: vec![cortex_core::federation::Check {
+            name: "database".into(),
+            state: HealthState::Degraded,
+            message: Some("p99 800ms".into()),
+        }],
+        version: Some("1.5.0".into()),
+        load: Default::default(),
+    };
+    let again = client.heartbeat(&token, &beat).await.unwrap();
+    assert_eq!(again.status, NeuronStatus::Degraded);
+    assert!(again.token.is_some());
+
+    // The fleet view shows it, with its health and new version.
+    let res = plain()
+        .get(hub.url("/api/federation/health"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    let fleet = json_of(res, StatusCode::OK).await;
+    assert_eq!(fleet["total"], 1);
+    assert_eq!(fleet["byStatus"]["degraded"], 1);
+    assert_eq!(fleet["byVersion"]["1.5.0"], 1);
+    assert_eq!(fleet["neurons"][0]["checks"][0]["message"], "p99 800ms");
+
+    // A neuron token opens nothing else, and a user token does not heartbeat.
+    let res = plain()
+        .get(hub.url("/api/federation/health"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = plain()
+        .post(hub.url(HEARTBEAT_PATH))
+        .bearer_auth(&viewer)
+        .json(&beat)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = plain()
+        .post(hub.url(HEARTBEAT_PATH))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"state":"sleepy"}"#)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+
+    // Drain: still heartbeats, stays draining. Remove: its token stops working.
+    let res = plain()
+        .post(hub.url("/api/federation/neurons/set-status"))
+        .bearer_auth(&operator)
+        .json(&json!({"id": "shop-1", "status": "draining"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(res, StatusCode::OK).await["status"], "draining");
+    assert_eq!(
+        client
+            .heartbeat(&token, &Heartbeat::default())
+            .await
+            .unwrap()
+            .status,
+        NeuronStatus::Draining
+    );
+    let res = plain()
+        .post(hub.url("/api/federation/neurons/set-status"))
+        .bearer_auth(&operator)
+        .json(&json!({"id": "shop-1", "status": "pending"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    let res = plain()
+        .post(hub.url("/api/federation/neurons/remove"))
+        .bearer_auth(&operator)
+        .json(&json!({"id": "shop-1"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+    assert_eq!(
+        status_of(
+            client
+                .heartbeat(&token, &Heartbeat::default())
+                .await
+                .unwrap_err()
+        ),
+        403
+    );
+
+    // Every change is in the audit log.
+    let audit = HubClient::new(&hub.app.url(), Some(viewer))
+        .unwrap()
+        .audit(&cortex_core::audit::AuditQuery {
+            action: Some("neuron.".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit
+        .iter()
+        .rev()
+        .map(|e| e.record.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "neuron.register",
+            "neuron.approve",
+            "neuron.register",
+            "neuron.drain",
+            "neuron.remove"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let res = admin
+        .post(hub.url("/api/federation/join-policy"))
+        .json(&json!({"mode": "open"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+    let key = NeuronKey::generate();
+    let reg = registration("api-1", &key);
+    let body = serde_json::to_vec(&reg).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+
+    // No signature at all.
+    let res = raw_register(&hub, &body, vec![]).await;
+    let msg = expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert!(msg.contains("x-cortex-neuron"), "{msg}");
+    // Signed by another key.
+    let other = NeuronKey::generate();
+    let res = raw_register(
+        &hub,
+        &body,
+        other.sign("api-1", "POST", REGISTER_PATH, &body),
+    )
+    .await;
+    assert!(expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await
+        .contains("signature"));
+    // A body changed after signing.
+    let mut tampered = reg.clone();
+    tampered.version = "6.6.6".into();
+    let res = raw_register(
+        &hub,
+        &serde_json::to_vec(&tampered).unwrap(),
+        key.sign("api-1", "POST", REGISTER_PATH, &body),
+    )
+    .await;
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Signed for another path.
+    let res = raw_register(
+        &hub,
+        &body,
+        key.sign("api-1", "POST", HEARTBEAT_PATH, &body),
+    )
+    .await;
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Six minutes old.
+    let res = raw_register(
+        &hub,
+        &body,
+        key.sign_at(
+            "api-1",
+            "POST",
+            REGISTER_PATH,
+            &body,
+            now - 6 * 60_000,
+            &nonce(),
+        ),
+    )
+    .await;
+    assert!(expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await
+        .contains("clock"));
+    // The neuron header names someone else.
+    let res = raw_register(&hub, &body, key.sign("api-2", "POST", REGISTER_PATH, &body)).await;
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // A good request joins; the very same request again is a replay.
+    let signed = key.sign_at("api-1", "POST", REGISTER_PATH, &body, now, &nonce());
+    let res = raw_register(&hub, &body, signed.clone()).await;
+    assert_eq!(json_of(res, StatusCode::OK).await["status"], "active");
+    let res = raw_register(&hub, &body, signed).await;
+    assert!(expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await
+        .contains("replay"));
+
+    // Another key claiming a known id.
+    let client = HubClient::new(&hub.app.url(), None).unwrap();
+    let thief = NeuronKey::generate();
+    assert_eq!(
+        status_of(
+            client
+                .register(&registration("api-1", &thief), &thief)
+                .await
+                .unwrap_err()
+        ),
+        409
+    );
+
+    // Field checks name the field.
+    for (change, field) in [
+        (json!({"kind": "toaster"}), "kind"),
+        (json!({"kind": "web-app"}), "kind"),
+        (
+            json!({"capabilities": ["probe", "teleport"]}),
+            "capabilities[1]",
+        ),
+        (json!({"id": "Not Valid"}), "id"),
+        (json!({"endpoint": "ftp://x"}), "endpoint"),
+        (json!({"extra": 1}), "extra"),
+    ] {
+        let mut v = serde_json::to_value(registration("api-9", &key)).unwrap();
+        for (k, val) in change.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        let id = v["id"].as_str().unwrap().to_string();
+        let body = serde_json::to_vec(&v).unwrap();
+        let res = raw_register(&hub, &body, key.sign(&id, "POST", REGISTER_PATH, &body)).await;
+        let msg = expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(msg.contains(field), "{field}: {msg}");
+    }
+    let huge = vec![b' '; 20_000];
+    let res = raw_register(&hub, &huge, key.sign("api-1", "POST", REGISTER_PATH, &huge)).await;
+    expect_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+
+    // An allowlist refuses unlisted neurons and admits listed tags.
+    let res = admin
+        .post(hub.url("/api/federation/join-policy"))
+        .json(&json!({"mode": "allowlist", "tags": "canary"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+    let mut stranger = registration("api-3", &key);
+    stranger.tags = vec!["eu".into()];
+    assert_eq!(
+        status_of(client.register(&stranger, &key).await.unwrap_err()),
+        403
+    );
+    assert_eq!(
+        client
+            .register(&registration("api-4", &key), &key)
+            .await
+            .unwrap()
+            .status,
+        NeuronStatus::Active
+    );
+    let res = admin
+        .post(hub.url("/api/federation/join-policy"))
+        .json(&json!({"mode": "allowlist"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    let res = admin
+        .post(hub.url("/api/federation/join-policy"))
+        .json(&json!({"mode": "allowlist", "keys": "not-a-key"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+}
+
+#[tokio::test]
+async fn silent_neurons_turn_unhealthy_and_come_back_with_a_heartbeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.heartbeat_interval = Duration::from_millis(1000);
+    cfg.neuron_unhealthy_after = Duration::from_millis(1500);
+    let hub = start_with(cfg, dir).await;
+    let admin = hub.setup_admin().await;
+    let res = admin
+        .post(hub.url("/api/federation/join-policy"))
+        .json(&json!({"mode": "open"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+    let client = HubClient::new(&hub.app.url(), None).unwrap();
+    let key = NeuronKey::generate();
+    let token = client
+        .register(&registration("quiet-1", &key), &key)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+
+    let store = hub.app.services.store.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = store.neuron("quiet-1").await.unwrap().unwrap();
+        if n.status == NeuronStatus::Unhealthy {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} after 10 s of silence",
+            n.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let back = client
+        .heartbeat(&token, &Heartbeat::default())
+        .await
+        .unwrap();
+    assert_eq!(back.status, NeuronStatus::Active);
+    assert_eq!(back.heartbeat_seconds, 1);
+}
