@@ -15,6 +15,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_hub() { # name -> prints "url token"
   local name=$1 port; port=$(free_port)
   CORTEX_DATA_DIR="$work/$name" CORTEX_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT=target/site CORTEX_LOG=warn \
+    CORTEX_NEURON_UNHEALTHY_AFTER=10m \
     "$bin" serve > "$work/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
@@ -34,6 +35,11 @@ read -r CORTEX_URL_JS CORTEX_SETUP_JS < "$work/js.info"
 read -r CORTEX_URL_NOJS CORTEX_SETUP_NOJS < "$work/nojs.info"
 export CORTEX_URL_JS CORTEX_SETUP_JS CORTEX_URL_NOJS CORTEX_SETUP_NOJS
 [ -n "$CORTEX_SETUP_JS" ] && [ -n "$CORTEX_SETUP_NOJS" ] || { echo "no setup tokens" >&2; exit 1; }
+
+# Four demo neurons wait for approval on each hub; the tests approve one and add a fifth.
+export CORTEX_BIN="$bin" CORTEX_DEMO_DIR_JS="$work/demo-js" CORTEX_DEMO_DIR_NOJS="$work/demo-nojs"
+CORTEX_DATA_DIR="$CORTEX_DEMO_DIR_JS" "$bin" demo-neurons --hub "$CORTEX_URL_JS" --count 4 --once
+CORTEX_DATA_DIR="$CORTEX_DEMO_DIR_NOJS" "$bin" demo-neurons --hub "$CORTEX_URL_NOJS" --count 4 --once
 
 if ! npx playwright test -c end2end/playwright.config.ts; then
   echo "---- hub logs ----" >&2; tail -n 50 "$work"/*.log >&2; exit 1

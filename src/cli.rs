@@ -38,6 +38,18 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run a small demo fleet of neurons against a hub (keys kept in the data dir).
+    DemoNeurons {
+        /// The hub's URL.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        hub: String,
+        /// How many neurons (1-200).
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=200))]
+        count: u16,
+        /// Register once, print the statuses and exit (instead of heartbeating until stopped).
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +114,9 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<i32
             Ok(0)
         }
         Command::Doctor => doctor(config).await,
+        Command::DemoNeurons { hub, count, once } => {
+            crate::demo::run(&hub, usize::from(count), once, &config.data_dir).await
+        }
         Command::Admin(AdminCommand::Create(a)) => {
             let password = match std::env::var("CORTEX_ADMIN_PASSWORD") {
                 Ok(p) => p,

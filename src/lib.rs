@@ -2,6 +2,7 @@
 //! background checks) and runs it on any port, so tests start the real thing on port 0.
 
 pub mod cli;
+mod demo;
 pub mod http;
 
 use std::net::SocketAddr;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod federation;
 pub mod home;
 pub mod login;
 pub mod setup;

@@ -1,4 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
 
 const ADMIN = 'admin';
 const PASSWORD = 'correct horse battery staple';
@@ -116,4 +117,50 @@ test('an admin creates an API token, sees it once, and finds it in the audit log
   await page.getByLabel('Action').fill('nothing.');
   await page.getByRole('button', { name: 'Filter' }).click();
   await expect(page.locator('#audit-empty')).toBeVisible();
+});
+
+test('the fleet: approve a pending neuron, filter, change the join policy, see a new neuron arrive', async ({ page, baseURL }, info) => {
+  const js = info.project.use.javaScriptEnabled !== false;
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await page.goto('/admin/federation');
+  await hydrated(page);
+  await expect(page.locator('#fleet-total')).toHaveText('4');
+  await expect(page.locator('[data-status-count="pending"]')).toContainText('4');
+  const card = page.locator('[data-neuron="demo-api-service-00"]');
+  await expect(card).toHaveAttribute('data-status', 'pending');
+  await card.getByText('Details and actions').click();
+  await expect(card).toContainText('layout-rules');
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await expect(page.locator('[data-neuron="demo-api-service-00"]')).toHaveAttribute('data-status', 'active');
+  await expect(page.locator('[data-status-count="active"]')).toContainText('1');
+
+  await page.getByLabel('Search').fill('agent');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/q=agent/);
+  await expect(page.locator('[data-neuron]')).toHaveCount(1);
+  await page.locator('[data-status-count="active"]').click();
+  await expect(page).toHaveURL(/status=active/);
+  await expect(page.locator('[data-neuron]')).toHaveCount(1);
+  await expect(page.locator('[data-neuron="demo-api-service-00"]')).toBeVisible();
+
+  await page.goto('/admin/federation');
+  await hydrated(page);
+  await page.locator('#join-policy select[name="mode"]').selectOption('open');
+  await page.getByRole('button', { name: 'Save policy' }).click();
+  await expect(page.locator('#policy-mode')).toHaveText('open');
+
+  if (js) {
+    // A neuron that joins while the page is open shows up without a reload.
+    execFileSync(process.env.CORTEX_BIN!, ['demo-neurons', '--hub', baseURL!, '--count', '5', '--once'], {
+      env: { ...process.env, CORTEX_DATA_DIR: process.env.CORTEX_DEMO_DIR_JS },
+    });
+    await expect(page.locator('[data-neuron="demo-agent-04"]')).toHaveAttribute('data-status', 'active');
+    await expect(page.locator('#fleet-total')).toHaveText('5');
+  }
+
+  await page.goto('/admin/audit?action=neuron.');
+  await expect(page.locator('#audit-table')).toContainText('neuron.approve');
 });

@@ -3,6 +3,7 @@
 
 use crate::error::AppError;
 use cortex_core::federation::{FleetHealth, JoinPolicy, Neuron, NeuronKind};
+#[cfg(feature = "ssr")]
 use cortex_core::Role;
 use leptos::prelude::*;
 

@@ -106,19 +106,6 @@ fn Stat(label: &'static str, value: String) -> impl IntoView {
     }
 }
 
-/// `/admin/federation`: the fleet. The registry arrives with neuron federation; until then
-/// the page says plainly that no neuron can join yet.
-#[component]
-pub fn FederationPage() -> impl IntoView {
-    view! {
-        <Title text="Federation"/>
-        <h1 class="text-2xl font-bold">"Federation"</h1>
-        <div class=format!("{CARD} mt-6")>
-            <p class="text-sm text-slate-700">"No neurons are registered. This hub does not accept neuron registrations yet."</p>
-        </div>
-    }
-}
-
 /// `/admin/layout-mutations`: rules. The rule store arrives with the layout mutation engine.
 #[component]
 pub fn LayoutMutationsPage() -> impl IntoView {

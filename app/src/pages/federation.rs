@@ -1,0 +1,351 @@
+//! `/admin/federation`: the fleet, live. Counts by status, version and region; the neurons
+//! grouped by region with health colours; per-neuron detail and actions; the join policy.
+//! Hydrated, it refreshes every few seconds; without JavaScript it is a complete page that
+//! reloads itself.
+
+use cortex_core::federation::{
+    FleetHealth, JoinMode, JoinPolicy, Neuron, NeuronKind, NeuronStatus,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::federation::{
+    fleet_health, join_policy, neuron_kinds, PinNeuron, RemoveNeuron, SetJoinPolicy,
+    SetNeuronStatus,
+};
+use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, BUTTON_DANGER, CARD};
+
+/// How often the hydrated page refreshes the fleet.
+const REFRESH_MS: u64 = 3000;
+
+fn status_colour(s: NeuronStatus) -> &'static str {
+    match s {
+        NeuronStatus::Active => "bg-emerald-100 text-emerald-800 border-emerald-300",
+        NeuronStatus::Degraded => "bg-amber-100 text-amber-800 border-amber-300",
+        NeuronStatus::Unhealthy => "bg-red-100 text-red-800 border-red-300",
+        NeuronStatus::Pending => "bg-sky-100 text-sky-800 border-sky-300",
+        NeuronStatus::Draining => "bg-violet-100 text-violet-800 border-violet-300",
+        NeuronStatus::Retired => "bg-slate-100 text-slate-500 border-slate-300",
+    }
+}
+
+/// The page.
+#[component]
+pub fn FederationPage() -> impl IntoView {
+    let set_status = ServerAction::<SetNeuronStatus>::new();
+    let pin = ServerAction::<PinNeuron>::new();
+    let remove = ServerAction::<RemoveNeuron>::new();
+    let policy_action = ServerAction::<SetJoinPolicy>::new();
+    // Bumped every few seconds once hydrated (never on the server).
+    let tick = RwSignal::new(0u64);
+    Effect::new(move |_| {
+        if let Ok(handle) = set_interval_with_handle(
+            move || tick.update(|t| *t += 1),
+            std::time::Duration::from_millis(REFRESH_MS),
+        ) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    let fleet = Resource::new(
+        move || {
+            (
+                tick.get(),
+                set_status.version().get(),
+                pin.version().get(),
+                remove.version().get(),
+            )
+        },
+        |_| fleet_health(),
+    );
+    let policy = Resource::new(move || policy_action.version().get(), |_| join_policy());
+    let kinds = Resource::new(|| (), |_| neuron_kinds());
+    let query = use_query_map();
+    let search = move || query.with(|q| q.get("q").unwrap_or_default());
+    let only = move || query.with(|q| q.get("status").unwrap_or_default());
+    // Which cards are open survives the refreshes.
+    let open = RwSignal::new(std::collections::HashSet::<String>::new());
+
+    view! {
+        <Title text="Federation"/>
+        <noscript><meta http-equiv="refresh" content="15"/></noscript>
+        <div class="flex items-baseline justify-between">
+            <h1 class="text-2xl font-bold">"Federation"</h1>
+            <p class="text-xs text-slate-500" id="live-note">"Live: refreshes every few seconds"</p>
+        </div>
+        <ActionError action=set_status/>
+        <ActionError action=pin/>
+        <ActionError action=remove/>
+        <form method="get" class="mt-6 flex flex-wrap items-end gap-2" id="fleet-search">
+            <label class="text-sm font-medium text-slate-700">"Search"
+                <input name="q" value=search class="mt-1 block rounded-md border border-slate-300 bg-white px-3 py-2 text-sm" placeholder="id, app, kind, version, tag"/>
+            </label>
+            <input type="hidden" name="status" value=only/>
+            <button type="submit" class=BUTTON>"Filter"</button>
+        </form>
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match fleet.await {
+                    Err(e) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
+                    Ok(h) => view! {
+                        <Summary health=h.clone()/>
+                        <Fleet health=h search=search() only=only() open set_status pin remove/>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+        <section class=format!("{CARD} mt-6") id="join-policy">
+            <h2 class="text-lg font-semibold">"Join policy"</h2>
+            <p class="mt-1 text-sm text-slate-500">"Who may join: anyone who signs correctly (open), listed keys or tags (allowlist), or everyone after an admin approves (approval)."</p>
+            <ActionError action=policy_action/>
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match policy.await {
+                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                        Ok(p) => view! { <PolicyForm policy=p action=policy_action/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+        <section class=format!("{CARD} mt-6") id="kinds">
+            <h2 class="text-lg font-semibold">"Neuron kinds"</h2>
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match kinds.await {
+                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                        Ok(k) => view! { <KindTable kinds=k/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn Summary(health: FleetHealth) -> impl IntoView {
+    let chips = NeuronStatus::ALL
+        .into_iter()
+        .map(|s| {
+            let n = health.by_status.get(s.as_str()).copied().unwrap_or(0);
+            view! {
+                <a href=format!("?status={}", s.as_str()) class=format!("rounded-md border px-3 py-2 text-sm {}", status_colour(s)) data-status-count=s.as_str()>
+                    <span class="font-semibold">{n}</span> " " {s.as_str()}
+                </a>
+            }
+        })
+        .collect_view();
+    let versions = health
+        .by_version
+        .iter()
+        .map(|(v, n)| view! { <li><span class="font-mono">{v.clone()}</span> ": " {*n}</li> })
+        .collect_view();
+    let regions = health
+        .by_region
+        .iter()
+        .map(|(r, n)| view! { <li>{r.clone()} ": " {*n}</li> })
+        .collect_view();
+    view! {
+        <section class=format!("{CARD} mt-6") id="summary">
+            <p class="text-sm text-slate-500"><span class="text-2xl font-bold text-slate-900" id="fleet-total">{health.total}</span> " neurons"</p>
+            <div class="mt-3 flex flex-wrap gap-2">{chips} <a href="?" class="px-3 py-2 text-sm text-indigo-600 hover:underline">"all"</a></div>
+            <div class="mt-4 grid gap-4 sm:grid-cols-2 text-sm">
+                <div><h3 class="font-semibold">"Versions (drift)"</h3><ul class="mt-1 text-slate-700" id="versions">{versions}</ul></div>
+                <div><h3 class="font-semibold">"Regions"</h3><ul class="mt-1 text-slate-700">{regions}</ul></div>
+            </div>
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn Fleet(
+    health: FleetHealth,
+    search: String,
+    only: String,
+    open: RwSignal<std::collections::HashSet<String>>,
+    set_status: ServerAction<SetNeuronStatus>,
+    pin: ServerAction<PinNeuron>,
+    remove: ServerAction<RemoveNeuron>,
+) -> impl IntoView {
+    let needle = search.to_lowercase();
+    let shown: Vec<Neuron> = health
+        .neurons
+        .into_iter()
+        .filter(|n| only.is_empty() || n.status.as_str() == only)
+        .filter(|n| {
+            needle.is_empty()
+                || n.id.contains(&needle)
+                || n.slug.contains(&needle)
+                || n.kind.contains(&needle)
+                || n.version.to_lowercase().contains(&needle)
+                || n.tags.iter().any(|t| t.contains(&needle))
+        })
+        .collect();
+    // Group by region, keeping the store's order (region, then id).
+    let mut groups: Vec<(String, Vec<Neuron>)> = Vec::new();
+    for n in shown {
+        let region = n.region.clone().unwrap_or_else(|| "no region".into());
+        match groups.last_mut() {
+            Some((r, list)) if *r == region => list.push(n),
+            _ => groups.push((region, vec![n])),
+        }
+    }
+    let empty = groups.is_empty();
+    view! {
+        <section class=format!("{CARD} mt-6") id="fleet">
+            {empty.then(|| view! {
+                <p class="mt-4 text-sm text-slate-600" id="no-neurons">"No neurons match. Neurons join with "<code>"POST /api/federation/register"</code>"; see README_federation.md."</p>
+            })}
+            {groups.into_iter().map(|(region, list)| view! {
+                <h3 class="mt-6 text-sm font-semibold uppercase tracking-wide text-slate-500">{region} " (" {list.len()} ")"</h3>
+                <div class="mt-2 grid gap-3 sm:grid-cols-2 lg:grid-cols-3">
+                    {list.into_iter().map(|n| view! { <NeuronCard neuron=n open set_status pin remove/> }).collect_view()}
+                </div>
+            }).collect_view()}
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn NeuronCard(
+    neuron: Neuron,
+    open: RwSignal<std::collections::HashSet<String>>,
+    set_status: ServerAction<SetNeuronStatus>,
+    pin: ServerAction<PinNeuron>,
+    remove: ServerAction<RemoveNeuron>,
+) -> impl IntoView {
+    let n = neuron;
+    let action = |label: &'static str, status: &'static str| {
+        let id = n.id.clone();
+        view! {
+            <ActionForm action=set_status>
+                <input type="hidden" name="id" value=id/>
+                <input type="hidden" name="status" value=status/>
+                <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">{label}</button>
+            </ActionForm>
+        }
+    };
+    let buttons = match n.status {
+        NeuronStatus::Pending => vec![action("Approve", "active")],
+        NeuronStatus::Retired => vec![action("Reactivate", "active")],
+        NeuronStatus::Draining => vec![action("Undrain", "active"), action("Retire", "retired")],
+        _ => vec![action("Drain", "draining"), action("Retire", "retired")],
+    };
+    let (id_pin, id_remove) = (n.id.clone(), n.id.clone());
+    let checks = n
+        .checks
+        .iter()
+        .map(|c| {
+            view! {
+                <li>
+                    <span class="font-medium">{c.name.clone()}</span> ": " {format!("{:?}", c.state).to_lowercase()}
+                    {c.message.clone().map(|m| view! { " — " <span class="text-slate-500">{m}</span> })}
+                </li>
+            }
+        })
+        .collect_view();
+    let load = [
+        n.load.cpu_percent.map(|v| format!("cpu {v:.0}%")),
+        n.load.memory_mb.map(|v| format!("mem {v:.0} MB")),
+        n.load.requests_per_second.map(|v| format!("{v:.1} req/s")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    view! {
+        <article class=format!("rounded-md border p-3 text-sm {}", status_colour(n.status)) data-neuron=n.id.clone() data-status=n.status.as_str()>
+            <div class="flex items-baseline justify-between gap-2">
+                <span class="font-mono font-semibold">{n.id.clone()}</span>
+                <span class="text-xs font-semibold uppercase">{n.status.as_str()} {n.pinned.then_some(" · pinned")}</span>
+            </div>
+            <p class="mt-1 text-xs">{n.slug.clone()} " · " {n.kind.clone()} " · v" {n.version.clone()}</p>
+            <p class="mt-1 text-xs text-slate-600">"last seen " {fmt_time(n.last_seen_at)}</p>
+            <details class="mt-2" open=open.with_untracked(|o| o.contains(&n.id)) on:toggle={
+                let id = n.id.clone();
+                move |ev| {
+                    let is_open = event_target::<leptos::web_sys::Element>(&ev).has_attribute("open");
+                    open.update(|o| {
+                        if is_open { o.insert(id.clone()); } else { o.remove(&id); }
+                    });
+                }
+            }>
+                <summary class="cursor-pointer text-xs text-indigo-700">"Details and actions"</summary>
+                <dl class="mt-2 space-y-1 text-xs text-slate-700">
+                    <div><dt class="inline font-semibold">"Tags: "</dt><dd class="inline">{n.tags.join(", ")}</dd></div>
+                    <div><dt class="inline font-semibold">"Capabilities: "</dt><dd class="inline">{n.capabilities.join(", ")}</dd></div>
+                    <div><dt class="inline font-semibold">"Health: "</dt><dd class="inline">{format!("{:?}", n.health).to_lowercase()}</dd></div>
+                    {(!load.is_empty()).then(|| view! { <div><dt class="inline font-semibold">"Load: "</dt><dd class="inline">{load}</dd></div> })}
+                    {n.endpoint.clone().map(|e| view! { <div><dt class="inline font-semibold">"Endpoint: "</dt><dd class="inline font-mono">{e}</dd></div> })}
+                    <div><dt class="inline font-semibold">"Registered: "</dt><dd class="inline">{fmt_time(n.registered_at)}</dd></div>
+                    <div><dt class="inline font-semibold">"Key: "</dt><dd class="inline break-all font-mono">{n.public_key.clone()}</dd></div>
+                </dl>
+                {(!n.checks.is_empty()).then(|| view! { <ul class="mt-2 list-disc pl-4 text-xs">{checks}</ul> })}
+                <div class="mt-3 flex flex-wrap gap-2">
+                    {buttons}
+                    <ActionForm action=pin>
+                        <input type="hidden" name="id" value=id_pin/>
+                        <input type="hidden" name="pinned" value=(!n.pinned).to_string()/>
+                        <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">{if n.pinned { "Unpin" } else { "Pin" }}</button>
+                    </ActionForm>
+                    <ActionForm action=remove>
+                        <input type="hidden" name="id" value=id_remove/>
+                        <button type="submit" class=BUTTON_DANGER>{if n.status == NeuronStatus::Pending { "Deny" } else { "Remove" }}</button>
+                    </ActionForm>
+                </div>
+            </details>
+        </article>
+    }
+    .into_any()
+}
+
+#[component]
+fn PolicyForm(policy: JoinPolicy, action: ServerAction<SetJoinPolicy>) -> impl IntoView {
+    let current = policy.mode;
+    let option = move |mode: JoinMode, value: &'static str, label: &'static str| {
+        view! { <option value=value selected=current == mode>{label}</option> }
+    };
+    view! {
+        <p class="mt-3 text-sm">"Now: " <strong id="policy-mode">{format!("{:?}", policy.mode).to_lowercase()}</strong></p>
+        <ActionForm action=action>
+            <div class="mt-3 grid items-end gap-3 sm:grid-cols-4">
+                <label class="block text-sm font-medium text-slate-700">"Mode"
+                    <select name="mode" class="mt-1 block w-full rounded-md border border-slate-300 px-2 py-2 text-sm">
+                        {option(JoinMode::Approval, "approval", "approval")}
+                        {option(JoinMode::Allowlist, "allowlist", "allowlist")}
+                        {option(JoinMode::Open, "open", "open")}
+                    </select>
+                </label>
+                <label class="block text-sm font-medium text-slate-700 sm:col-span-2">"Allowed keys (allowlist; one per line)"
+                    <textarea name="keys" rows="2" class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-xs">{policy.keys.join("\n")}</textarea>
+                </label>
+                <label class="block text-sm font-medium text-slate-700">"Allowed tags (comma separated)"
+                    <input name="tags" value=policy.tags.join(", ") class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm"/>
+                </label>
+            </div>
+            <button type="submit" class=format!("{BUTTON} mt-3")>"Save policy"</button>
+        </ActionForm>
+    }
+    .into_any()
+}
+
+#[component]
+fn KindTable(kinds: Vec<NeuronKind>) -> impl IntoView {
+    view! {
+        <table class="mt-3 min-w-full text-left text-sm">
+            <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Kind"</th><th>"Transport"</th><th>"Capabilities"</th><th>"Health checks"</th></tr></thead>
+            <tbody>
+                {kinds.into_iter().map(|k| view! {
+                    <tr class="border-t border-slate-100">
+                        <td class="py-2"><span class="font-mono font-medium">{k.name.clone()}</span><br/><span class="text-xs text-slate-500">{k.description.clone()}</span></td>
+                        <td>{format!("{:?}", k.transport).to_lowercase()}</td>
+                        <td class="text-xs">{k.capabilities.join(", ")}</td>
+                        <td class="text-xs">{k.health_checks.join(", ")}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
