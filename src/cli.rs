@@ -50,6 +50,23 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Load-test a hub: N neurons join (signed), then heartbeat for a while; prints join
+    /// rate, heartbeat throughput and latency percentiles against a /healthz baseline. The
+    /// hub's join policy must let them in (open, or allowlist the tag `swarm`).
+    Swarm {
+        /// The hub's URL.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        hub: String,
+        /// How many neurons join (1-100000).
+        #[arg(long, default_value_t = 1000)]
+        neurons: usize,
+        /// Requests in flight at once (1-1024).
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Length of the heartbeat phase and of the baseline, in seconds.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +131,26 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<i32
             Ok(0)
         }
         Command::Doctor => doctor(config).await,
+        Command::Swarm {
+            hub,
+            neurons,
+            concurrency,
+            seconds,
+        } => {
+            let report = cortex_sdk::swarm::run(
+                cortex_sdk::swarm::SwarmConfig {
+                    hub,
+                    neurons,
+                    concurrency,
+                    duration: std::time::Duration::from_secs(seconds.clamp(1, 3600)),
+                    prefix: format!("swarm-{}", std::process::id()),
+                },
+                |line| eprintln!("… {line}"),
+            )
+            .await?;
+            println!("{report}");
+            Ok(if report.joined > 0 { 0 } else { 1 })
+        }
         Command::DemoNeurons { hub, count, once } => {
             crate::demo::run(&hub, usize::from(count), once, &config.data_dir).await
         }

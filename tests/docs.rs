@@ -1,21 +1,34 @@
-//! The README's API section is generated from the OpenAPI document; this test fails when it
-//! is stale. Regenerate with `CORTEX_UPDATE_DOCS=1 cargo test --test docs`.
+//! The READMEs' API sections are generated from the OpenAPI document; these tests fail when
+//! one is stale. Regenerate with `CORTEX_UPDATE_DOCS=1 cargo test --test docs`.
 
 use serde_json::Value;
 
 const BEGIN: &str = "<!-- api:begin (generated from /api/openapi.json; CORTEX_UPDATE_DOCS=1 cargo test --test docs) -->";
 const END: &str = "<!-- api:end -->";
 
-fn api_table() -> String {
+/// The table of every endpoint whose path starts with `prefix`.
+fn api_table(prefix: &str) -> String {
     let doc = cortex_app::openapi::document();
     let mut rows = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with(prefix) {
+            continue;
+        }
         for (method, op) in item.as_object().unwrap() {
+            let neuron = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|x| x.get("neuronSignature").is_some()));
             let role = op
                 .get("x-cortex-role")
                 .and_then(Value::as_str)
                 .map(|r| format!("`{r}`"))
-                .unwrap_or_else(|| "public".into());
+                .unwrap_or_else(|| {
+                    if neuron {
+                        "neuron".into()
+                    } else {
+                        "public".into()
+                    }
+                });
             let fields: Vec<String> = op["requestBody"]["content"]["application/json"]["schema"]
                 ["properties"]
                 .as_object()
@@ -28,7 +41,13 @@ fn api_table() -> String {
                     })
                 })
                 .unwrap_or_default();
-            let fields = if fields.is_empty() {
+            let body_ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .and_then(|r| r.rsplit('/').next())
+                .map(|name| format!("`{name}` (JSON)"));
+            let fields = if let Some(body) = body_ref {
+                body
+            } else if fields.is_empty() {
                 "—".to_string()
             } else {
                 fields
@@ -53,20 +72,29 @@ fn api_table() -> String {
 
 #[test]
 fn readme_api_section_is_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-    let readme = std::fs::read_to_string(path).unwrap();
+    check("README.md", "/");
+}
+
+#[test]
+fn federation_readme_api_section_is_current() {
+    check("README_federation.md", "/api/federation/");
+}
+
+fn check(file: &str, prefix: &str) {
+    let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(&path).unwrap();
     let start = readme.find(BEGIN).expect("README has the api:begin marker") + BEGIN.len();
     let end = readme.find(END).expect("README has the api:end marker");
-    let want = format!("\n{}", api_table());
+    let want = format!("\n{}", api_table(prefix));
     if readme[start..end] != want {
         if std::env::var_os("CORTEX_UPDATE_DOCS").is_some() {
             std::fs::write(
-                path,
+                &path,
                 format!("{}{want}{}", &readme[..start], &readme[end..]),
             )
             .unwrap();
         } else {
-            panic!("README.md's API section is stale: run `CORTEX_UPDATE_DOCS=1 cargo test --test docs` and commit");
+            panic!("{file}'s API section is stale: run `CORTEX_UPDATE_DOCS=1 cargo test --test docs` and commit");
         }
     }
 }

@@ -4,6 +4,7 @@
 //! token, and, for a server neuron, signed registration and heartbeats ([`neuron`]).
 
 pub mod neuron;
+pub mod swarm;
 
 pub use neuron::NeuronKey;
 
@@ -24,6 +25,9 @@ pub enum SdkError {
     /// The base URL is not usable.
     #[error("bad hub URL: {0}")]
     BadUrl(String),
+    /// An argument is out of range.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The hub's `/readyz` answer.

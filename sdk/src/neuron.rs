@@ -142,7 +142,8 @@ impl HubClient {
         registration: &Registration,
         key: &NeuronKey,
     ) -> Result<Joined, SdkError> {
-        let body = serde_json::to_vec(registration).map_err(|e| SdkError::BadUrl(e.to_string()))?;
+        let body =
+            serde_json::to_vec(registration).map_err(|e| SdkError::Invalid(e.to_string()))?;
         let mut req = self
             .http
             .post(format!("{}{REGISTER_PATH}", self.base))
