@@ -424,3 +424,235 @@ async fn silent_neurons_turn_unhealthy_and_come_back_with_a_heartbeat() {
     assert_eq!(back.status, NeuronStatus::Active);
     assert_eq!(back.heartbeat_seconds, 1);
 }
+
+/// The next message within five seconds (a test must not hang on a silent socket).
+async fn next(ch: &mut cortex_sdk::channel::Channel) -> cortex_core::federation::HubMessage {
+    tokio::time::timeout(Duration::from_secs(5), ch.next())
+        .await
+        .expect("a message within 5 s")
+        .expect("channel open")
+        .expect("a readable message")
+}
+
+fn pushed(m: cortex_core::federation::HubMessage) -> cortex_core::federation::Bundle {
+    match m {
+        cortex_core::federation::HubMessage::Push { bundle } => bundle,
+        other => panic!("expected a push, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn pushes_reach_the_neurons_in_scope_live_and_after_a_reconnect() {
+    use cortex_core::federation::{HubMessage, Scope};
+    use std::collections::BTreeMap;
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let editor = hub.token(&admin, "editor", Role::Editor).await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    json_of(
+        admin
+            .post(hub.url("/api/federation/join-policy"))
+            .json(&json!({"mode": "open"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let client = HubClient::new(&hub.app.url(), None).unwrap();
+    let join = |id: &'static str, tag: &'static str| {
+        let client = client.clone();
+        async move {
+            let key = NeuronKey::generate();
+            let mut reg = registration(id, &key);
+            reg.tags = vec![tag.into()];
+            client.register(&reg, &key).await.unwrap().token.unwrap()
+        }
+    };
+    let (eu_token, us_token) = (join("eu-1", "eu").await, join("us-1", "us").await);
+    let mut eu = client.connect(&eu_token, &BTreeMap::new()).await.unwrap();
+    let mut us = client.connect(&us_token, &BTreeMap::new()).await.unwrap();
+    for ch in [&mut eu, &mut us] {
+        assert!(matches!(next(ch).await, HubMessage::Welcome { .. }));
+    }
+    let push = |scope: &str, kind: &str, body: serde_json::Value| {
+        plain()
+            .post(hub.url("/api/federation/push-config"))
+            .bearer_auth(&editor)
+            .json(&json!({"scope": scope, "kind": kind, "body": body.to_string()}))
+            .send()
+    };
+
+    // A global push reaches both at once; the answer counts them.
+    let res = json_of(
+        push("global", "config", json!({"theme": "dark"}))
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (
+            res["revision"].as_u64(),
+            res["targeted"].as_u64(),
+            res["sent"].as_u64()
+        ),
+        (Some(1), Some(2), Some(2))
+    );
+    for ch in [&mut eu, &mut us] {
+        let b = pushed(next(ch).await);
+        assert_eq!(
+            (b.scope.clone(), b.revision, b.body["theme"].as_str()),
+            (Scope::Global, 1, Some("dark"))
+        );
+        ch.ack(&b.scope, b.revision).await.unwrap();
+    }
+    // A tag push reaches only that tag; a neuron push only that neuron.
+    json_of(
+        push("tag:eu", "offers", json!({"banner": "eu-sale"}))
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    json_of(
+        push("neuron:us-1", "config", json!({"debug": true}))
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(pushed(next(&mut eu).await).body["banner"], "eu-sale");
+    let b = pushed(next(&mut us).await);
+    assert_eq!(
+        (b.scope, b.body["debug"].as_bool()),
+        (Scope::Neuron("us-1".into()), Some(true))
+    );
+
+    // Heartbeats over the socket come back with a fresh token.
+    eu.heartbeat(&Heartbeat::default()).await.unwrap();
+    assert!(matches!(next(&mut eu).await, HubMessage::Token { .. }));
+
+    // Propagation: both acked revision 1 of global.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let list = json_of(
+            plain()
+                .get(hub.url("/api/federation/pushes"))
+                .bearer_auth(&viewer)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        let global = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["scope"] == "global")
+            .unwrap()
+            .clone();
+        if global["acked"] == 2 {
+            assert_eq!(global["targeted"], 2);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "acks never arrived: {global}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Away for two pushes of the same kind: on reconnect only the latest comes, once.
+    eu.close().await;
+    json_of(
+        push("global", "config", json!({"theme": "light"}))
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    json_of(
+        push("global", "config", json!({"theme": "blue"}))
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let held = BTreeMap::from([(Scope::Global, 1), (Scope::Tag("eu".into()), 1)]);
+    let mut eu = client.connect(&eu_token, &held).await.unwrap();
+    assert!(matches!(next(&mut eu).await, HubMessage::Welcome { .. }));
+    let b = pushed(next(&mut eu).await);
+    assert_eq!((b.revision, b.body["theme"].as_str()), (3, Some("blue")));
+    assert_eq!(
+        pushed(next(&mut us).await).revision,
+        2,
+        "the connected neuron got both live"
+    );
+    assert_eq!(pushed(next(&mut us).await).revision, 3);
+
+    // Removing a neuron closes its channel.
+    json_of(
+        admin
+            .post(hub.url("/api/federation/neurons/remove"))
+            .json(&json!({"id": "us-1"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!hub.app.services.federation.channels().is_connected("us-1"));
+    let closed = tokio::time::timeout(Duration::from_secs(5), us.next())
+        .await
+        .expect("closes within 5 s");
+    assert!(!matches!(closed, Some(Ok(_))), "got {closed:?}");
+
+    // Bad pushes are refused with the field named; viewers cannot push.
+    for (body, field) in [
+        (
+            json!({"scope": "planet:mars", "kind": "config", "body": "{}"}),
+            "scope",
+        ),
+        (
+            json!({"scope": "global", "kind": "flags", "body": "{}"}),
+            "kind",
+        ),
+        (
+            json!({"scope": "global", "kind": "config", "body": "{not json"}),
+            "body",
+        ),
+        (
+            json!({"scope": "global", "kind": "config", "body": "[1]"}),
+            "body",
+        ),
+    ] {
+        let res = plain()
+            .post(hub.url("/api/federation/push-config"))
+            .bearer_auth(&editor)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(expect_error(res, StatusCode::BAD_REQUEST, "bad_request")
+            .await
+            .contains(field));
+    }
+    let res = plain()
+        .post(hub.url("/api/federation/push-config"))
+        .bearer_auth(&viewer)
+        .json(&json!({"scope": "global", "kind": "config", "body": "{}"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    // The channel refuses a missing or foreign token before upgrading.
+    let res = plain()
+        .get(hub.url("/api/federation/ws"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}

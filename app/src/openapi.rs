@@ -31,6 +31,8 @@ fn components() -> Value {
     add::<federation::Neuron>(&mut s);
     add::<federation::NeuronKind>(&mut s);
     add::<federation::JoinPolicy>(&mut s);
+    add::<federation::PushResult>(&mut s);
+    add::<federation::Propagation>(&mut s);
     let mut map = Map::new();
     for (name, schema) in s {
         map.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));

@@ -509,3 +509,254 @@ mod tests {
         assert_eq!(list.admit(&r), Admission::Join);
     }
 }
+
+/// Where a bundle goes: every neuron, neurons with a tag, or one neuron. Written as
+/// `global`, `tag:<tag>` or `neuron:<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    Global,
+    Tag(String),
+    Neuron(String),
+}
+
+impl Scope {
+    /// Whether a neuron with this id and these tags receives bundles of this scope.
+    pub fn covers(&self, id: &str, tags: &[String]) -> bool {
+        match self {
+            Scope::Global => true,
+            Scope::Tag(t) => tags.contains(t),
+            Scope::Neuron(n) => n == id,
+        }
+    }
+
+    /// The scopes a neuron listens to.
+    pub fn all_for(id: &str, tags: &[String]) -> Vec<Scope> {
+        let mut v = vec![Scope::Global, Scope::Neuron(id.to_string())];
+        v.extend(tags.iter().map(|t| Scope::Tag(t.clone())));
+        v
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Global => f.write_str("global"),
+            Scope::Tag(t) => write!(f, "tag:{t}"),
+            Scope::Neuron(n) => write!(f, "neuron:{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = FieldError;
+    fn from_str(s: &str) -> Result<Self, FieldError> {
+        let scope = match s.split_once(':') {
+            None if s == "global" => Scope::Global,
+            Some(("tag", t)) => {
+                check_name("scope", t)?;
+                Scope::Tag(t.into())
+            }
+            Some(("neuron", n)) => {
+                check_name("scope", n)?;
+                Scope::Neuron(n.into())
+            }
+            _ => {
+                return Err(field_error(
+                    "scope",
+                    format!("`{s}` is not `global`, `tag:<tag>` or `neuron:<id>`"),
+                ))
+            }
+        };
+        Ok(scope)
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Scope {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("`global`, `tag:<tag>` or `neuron:<id>`"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Scope {}
+
+/// What a bundle carries. Each push of a kind to a scope replaces the previous one: a bundle
+/// is a whole document, so the latest revision is all a neuron needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum BundleKind {
+    Config,
+    Experiments,
+    Offers,
+    LayoutRules,
+}
+
+impl BundleKind {
+    pub const ALL: [BundleKind; 4] = [
+        BundleKind::Config,
+        BundleKind::Experiments,
+        BundleKind::Offers,
+        BundleKind::LayoutRules,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BundleKind::Config => "config",
+            BundleKind::Experiments => "experiments",
+            BundleKind::Offers => "offers",
+            BundleKind::LayoutRules => "layoutRules",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A pushed document with its place in its scope's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Bundle {
+    pub scope: Scope,
+    /// Monotonic per scope, from 1.
+    pub revision: u64,
+    pub kind: BundleKind,
+    pub body: serde_json::Value,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PushResult {
+    pub scope: String,
+    pub revision: u64,
+    pub kind: String,
+    /// Joined neurons in the scope (by the registry), connected or not.
+    pub targeted: u64,
+    /// Connected neurons it was sent to right away; the others get it when they reconnect.
+    pub sent: u64,
+    /// Connected neurons too slow to take it (disconnected; they catch up on reconnect).
+    pub dropped: u64,
+}
+
+/// A recent push and how far it has spread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Propagation {
+    pub scope: String,
+    pub revision: u64,
+    pub kind: BundleKind,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// Size of the body in bytes (JSON).
+    pub bytes: u64,
+    /// Joined neurons in the scope now.
+    pub targeted: u64,
+    /// Neurons that acknowledged this revision or a later one.
+    pub acked: u64,
+}
+
+/// Hub → neuron, over `/api/federation/ws` (JSON text frames).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum HubMessage {
+    /// Sent once the socket is up.
+    #[serde(rename_all = "camelCase")]
+    Welcome {
+        neuron: String,
+        status: NeuronStatus,
+        heartbeat_seconds: u32,
+    },
+    /// A bundle (new, or missed while away). Ack it with its scope and revision.
+    Push { bundle: Bundle },
+    /// A fresh neuron token (sent in answer to each heartbeat).
+    #[serde(rename_all = "camelCase")]
+    Token {
+        token: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// Something the neuron sent was refused; the socket stays open.
+    Error { message: String },
+}
+
+/// Neuron → hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum NeuronMessage {
+    /// First message: the last revision the neuron holds per scope (none: send everything).
+    Hello {
+        #[serde(default)]
+        revisions: std::collections::BTreeMap<Scope, u64>,
+    },
+    /// The neuron applied (or at least stored) this revision.
+    Ack { scope: Scope, revision: u64 },
+    /// A heartbeat over the socket; answered with a `token`.
+    Heartbeat(Heartbeat),
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn scopes_round_trip_and_cover() {
+        for s in ["global", "tag:eu", "neuron:shop-1"] {
+            let scope: Scope = s.parse().unwrap();
+            assert_eq!(scope.to_string(), s);
+            assert_eq!(serde_json::to_value(&scope).unwrap(), serde_json::json!(s));
+        }
+        assert!("tag:".parse::<Scope>().is_err());
+        assert!("planet:mars".parse::<Scope>().is_err());
+        let tags = vec!["eu".to_string()];
+        assert!(Scope::Tag("eu".into()).covers("a", &tags));
+        assert!(!Scope::Tag("us".into()).covers("a", &tags));
+        assert!(Scope::Neuron("a".into()).covers("a", &tags));
+        assert!(Scope::Global.covers("b", &[]));
+    }
+
+    #[test]
+    fn messages_are_tagged() {
+        let hello: NeuronMessage =
+            serde_json::from_str(r#"{"type":"hello","revisions":{"global":3,"tag:eu":1}}"#)
+                .unwrap();
+        let NeuronMessage::Hello { revisions } = hello else {
+            panic!()
+        };
+        assert_eq!(revisions[&Scope::Global], 3);
+        let ack = serde_json::to_value(NeuronMessage::Ack {
+            scope: Scope::Global,
+            revision: 4,
+        })
+        .unwrap();
+        assert_eq!(
+            ack,
+            serde_json::json!({"type": "ack", "scope": "global", "revision": 4})
+        );
+        let beat: NeuronMessage =
+            serde_json::from_str(r#"{"type":"heartbeat","state":"ok"}"#).unwrap();
+        assert!(matches!(beat, NeuronMessage::Heartbeat(_)));
+    }
+}

@@ -3,6 +3,7 @@
 //! It speaks the hub's HTTP API: liveness, readiness, status and the audit log with an API
 //! token, and, for a server neuron, signed registration and heartbeats ([`neuron`]).
 
+pub mod channel;
 pub mod neuron;
 pub mod swarm;
 
@@ -28,6 +29,9 @@ pub enum SdkError {
     /// An argument is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// The push channel failed.
+    #[error("push channel: {0}")]
+    Channel(String),
 }
 
 /// The hub's `/readyz` answer.

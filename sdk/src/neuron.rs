@@ -133,6 +133,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub const REGISTER_PATH: &str = "/api/federation/register";
 /// The heartbeat path.
 pub const HEARTBEAT_PATH: &str = "/api/federation/heartbeat";
+/// The push channel path.
+pub const WS_PATH: &str = "/api/federation/ws";
 
 impl HubClient {
     /// Registers (or re-registers) a neuron, signed with `key`. While the join policy holds

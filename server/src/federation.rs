@@ -1,11 +1,13 @@
 //! The federation hub: neurons join with a signed registration, heartbeat with a short-lived
 //! neuron token, and a sweeper moves silent ones to `unhealthy` and then `retired`.
 
+pub mod channel;
 pub mod http;
 
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use cortex_core::audit::AuditRecord;
+pub use cortex_core::federation::PushResult;
 use cortex_core::federation::{
     headers, signing_message, Admission, Heartbeat, JoinPolicy, Joined, Neuron, NeuronStatus,
     Registration, Transport, MAX_CLOCK_SKEW_MS,
@@ -54,6 +56,7 @@ pub struct Federation {
     encoding: Arc<EncodingKey>,
     decoding: Arc<DecodingKey>,
     settings: FederationSettings,
+    channels: channel::Channels,
 }
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -138,7 +141,45 @@ impl Federation {
             encoding: Arc::new(EncodingKey::from_secret(bytes)),
             decoding: Arc::new(DecodingKey::from_secret(bytes)),
             settings,
+            channels: channel::Channels::default(),
         }
+    }
+
+    /// The live push channels.
+    pub fn channels(&self) -> &channel::Channels {
+        &self.channels
+    }
+
+    /// Stores a bundle as the next revision of `scope` and sends it to every connected
+    /// neuron in the scope at once (audited as `bundle.push`).
+    pub async fn push(
+        &self,
+        scope: &cortex_core::federation::Scope,
+        kind: cortex_core::federation::BundleKind,
+        body: &serde_json::Value,
+        actor: &str,
+    ) -> Result<PushResult, ApiError> {
+        let audit = AuditRecord::new(actor, "bundle.push", String::new());
+        let bundle = self
+            .store
+            .push_bundle(scope, kind, body, actor, Utc::now(), audit)
+            .await?;
+        let delivery = self.channels.deliver(&bundle);
+        let targeted = self
+            .store
+            .list_neurons()
+            .await?
+            .iter()
+            .filter(|n| n.status.is_joined() && scope.covers(&n.id, &n.tags))
+            .count() as u64;
+        Ok(PushResult {
+            scope: scope.to_string(),
+            revision: bundle.revision,
+            kind: kind.as_str().to_string(),
+            targeted,
+            sent: delivery.sent,
+            dropped: delivery.dropped,
+        })
     }
 
     pub fn settings(&self) -> FederationSettings {
@@ -386,6 +427,16 @@ impl Federation {
                 "heartbeat is not valid JSON of the expected shape: {e}"
             ))
         })?;
+        self.beat(&id, &beat, now).await
+    }
+
+    /// Records a heartbeat of neuron `id` (over HTTP or the push channel).
+    pub async fn beat(
+        &self,
+        id: &str,
+        beat: &Heartbeat,
+        now: DateTime<Utc>,
+    ) -> Result<Joined, ApiError> {
         beat.validate()
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let current = self
@@ -399,7 +450,7 @@ impl Federation {
                 current.status
             )));
         }
-        let neuron = self.store.record_heartbeat(&id, now, &beat).await?;
+        let neuron = self.store.record_heartbeat(id, now, beat).await?;
         Ok(self.joined(&neuron, now))
     }
 

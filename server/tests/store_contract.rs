@@ -674,6 +674,91 @@ async fn nonces_are_single_use_until_pruned(s: DynStore) {
         .unwrap());
 }
 
+async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
+    use cortex_core::federation::{BundleKind, Scope};
+    let now = Utc::now();
+    let push = |scope: Scope, kind: BundleKind, n: i64| {
+        let s = s.clone();
+        async move {
+            s.push_bundle(
+                &scope,
+                kind,
+                &serde_json::json!({"n": n}),
+                "user:tester",
+                now,
+                audit("bundle.push", ""),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(push(Scope::Global, BundleKind::Config, 1).await.revision, 1);
+    assert_eq!(push(Scope::Global, BundleKind::Config, 2).await.revision, 2);
+    assert_eq!(push(Scope::Global, BundleKind::Offers, 3).await.revision, 3);
+    assert_eq!(
+        push(Scope::Tag("eu".into()), BundleKind::Config, 4)
+            .await
+            .revision,
+        1,
+        "revisions count per scope"
+    );
+
+    // Catch-up: the latest of each kind newer than what the neuron holds.
+    let missed = s
+        .bundles_since(&[(Scope::Global, 0), (Scope::Tag("eu".into()), 0)])
+        .await
+        .unwrap();
+    let got: Vec<(String, u64, i64)> = missed
+        .iter()
+        .map(|b| {
+            (
+                b.scope.to_string(),
+                b.revision,
+                b.body["n"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("global".into(), 2, 2),
+            ("global".into(), 3, 3),
+            ("tag:eu".into(), 1, 4)
+        ]
+    );
+    let missed = s.bundles_since(&[(Scope::Global, 2)]).await.unwrap();
+    assert_eq!(
+        missed.iter().map(|b| b.revision).collect::<Vec<_>>(),
+        vec![3]
+    );
+    assert!(s
+        .bundles_since(&[(Scope::Global, 3), (Scope::Neuron("x".into()), 0)])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.recent_bundles(2).await.unwrap().len(), 2);
+
+    s.ack_bundle("n1", &Scope::Global, 3, now).await.unwrap();
+    s.ack_bundle("n1", &Scope::Global, 2, now).await.unwrap();
+    s.ack_bundle("n2", &Scope::Global, 2, now).await.unwrap();
+    assert_eq!(
+        s.count_acks(&Scope::Global, 3).await.unwrap(),
+        1,
+        "an older ack never lowers a newer one"
+    );
+    assert_eq!(s.count_acks(&Scope::Global, 2).await.unwrap(), 2);
+    let pushes = s
+        .list_audit(&AuditQuery {
+            action: Some("bundle.".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(pushes.len(), 4);
+    assert_eq!(pushes[0].record.target, "bundle:tag:eu#1");
+    verify_chain(&s).await;
+}
+
 trait WithTimes {
     fn with_times(self, registered: chrono::DateTime<Utc>, seen: chrono::DateTime<Utc>) -> Self;
 }
@@ -776,4 +861,5 @@ contract!(
     neurons_register_heartbeat_and_change_status,
     silent_neurons_become_unhealthy_then_retired_unless_pinned,
     nonces_are_single_use_until_pruned,
+    bundles_count_revisions_per_scope_and_acks_only_rise,
 );

@@ -65,11 +65,15 @@ pub async fn set_neuron_status(id: String, status: String) -> Result<Neuron, App
         _ => "neuron.retire",
     };
     let audit = cortex_core::audit::AuditRecord::new(who.actor.clone(), action, String::new());
-    Ok(services
+    let neuron = services
         .store
         .set_neuron_status(&id, status, audit)
         .await
-        .map_err(cortex_server::ApiError::from)?)
+        .map_err(cortex_server::ApiError::from)?;
+    if status == NeuronStatus::Retired {
+        services.federation.channels().kick(&id);
+    }
+    Ok(neuron)
 }
 
 /// Pins or unpins a neuron. Operator.
@@ -93,11 +97,13 @@ pub async fn remove_neuron(id: String) -> Result<Neuron, AppError> {
     super::guard::require_writable(&services)?;
     let audit =
         cortex_core::audit::AuditRecord::new(who.actor.clone(), "neuron.remove", String::new());
-    Ok(services
+    let neuron = services
         .store
         .delete_neuron(&id, audit)
         .await
-        .map_err(cortex_server::ApiError::from)?)
+        .map_err(cortex_server::ApiError::from)?;
+    services.federation.channels().kick(&id);
+    Ok(neuron)
 }
 
 /// The join policy. Viewer.
@@ -159,4 +165,81 @@ pub async fn set_join_policy(
         .set_join_policy(&policy, &who.actor)
         .await?;
     Ok(policy)
+}
+
+/// Largest bundle body accepted by `push-config`.
+pub const MAX_BUNDLE_BYTES: usize = 256 * 1024;
+
+/// Pushes a bundle (a whole JSON document of one kind) to a scope: stored as the scope's next
+/// revision and sent at once to every connected neuron in it. Editor.
+#[server(name = PushConfig, prefix = "/api", endpoint = "federation/push-config")]
+pub async fn push_config(
+    scope: String,
+    kind: String,
+    body: String,
+) -> Result<cortex_core::federation::PushResult, AppError> {
+    use cortex_core::federation::{BundleKind, Scope};
+    use cortex_core::ErrorCode;
+    let (services, who) = super::guard::require(Role::Editor)?;
+    super::guard::require_writable(&services)?;
+    let bad = |m: String| AppError::new(ErrorCode::BadRequest, m);
+    let scope: Scope = scope
+        .trim()
+        .parse()
+        .map_err(|e: cortex_core::federation::FieldError| bad(e.to_string()))?;
+    let kind = BundleKind::parse(kind.trim()).ok_or_else(|| {
+        bad(format!(
+            "kind: `{kind}` is not one of config, experiments, offers, layoutRules"
+        ))
+    })?;
+    if body.len() > MAX_BUNDLE_BYTES {
+        return Err(AppError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("body: a bundle is at most {MAX_BUNDLE_BYTES} bytes"),
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
+        bad(format!(
+            "body: not JSON ({e}); a bundle is a JSON document, sent as a string"
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(bad("body: a bundle is a JSON object".into()));
+    }
+    Ok(services
+        .federation
+        .push(&scope, kind, &value, &who.actor)
+        .await?)
+}
+
+/// Recent pushes with how many targeted neurons acknowledged each. Viewer.
+#[server(name = ListPushes, prefix = "/api", endpoint = "federation/pushes", input = leptos::server_fn::codec::GetUrl)]
+pub async fn list_pushes() -> Result<Vec<cortex_core::federation::Propagation>, AppError> {
+    use cortex_core::federation::Propagation;
+    let (services, _) = super::guard::require(Role::Viewer)?;
+    let err = cortex_server::ApiError::from;
+    let neurons = services.store.list_neurons().await.map_err(err)?;
+    let mut out = Vec::new();
+    for b in services.store.recent_bundles(20).await.map_err(err)? {
+        let targeted = neurons
+            .iter()
+            .filter(|n| n.status.is_joined() && b.scope.covers(&n.id, &n.tags))
+            .count() as u64;
+        let acked = services
+            .store
+            .count_acks(&b.scope, b.revision)
+            .await
+            .map_err(err)?;
+        out.push(Propagation {
+            scope: b.scope.to_string(),
+            revision: b.revision,
+            kind: b.kind,
+            created_by: b.created_by,
+            created_at: b.created_at,
+            bytes: b.body.to_string().len() as u64,
+            targeted,
+            acked,
+        });
+    }
+    Ok(out)
 }

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderMap};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use cortex_core::federation::Joined;
@@ -24,6 +24,7 @@ where
     Router::new()
         .route(REGISTER_PATH, post(register))
         .route(HEARTBEAT_PATH, post(heartbeat))
+        .route(super::channel::WS_PATH, get(super::channel::upgrade))
 }
 
 fn ready(services: &Services) -> Result<(), ApiError> {

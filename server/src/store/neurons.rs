@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cortex_core::audit::AuditRecord;
-use cortex_core::federation::{Heartbeat, Neuron, NeuronKind, NeuronStatus};
+use cortex_core::federation::{
+    Bundle, BundleKind, Heartbeat, Neuron, NeuronKind, NeuronStatus, Scope,
+};
 
 use super::StoreResult;
 
@@ -75,6 +77,32 @@ pub trait NeuronStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Forgets nonces that expired before `now`; returns how many.
     async fn prune_nonces(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Stores a bundle as the next revision of its scope (audited).
+    async fn push_bundle(
+        &self,
+        scope: &Scope,
+        kind: BundleKind,
+        body: &serde_json::Value,
+        created_by: &str,
+        at: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<Bundle>;
+    /// What a neuron missed: for each (scope, last revision held), the latest bundle of each
+    /// kind newer than that revision, oldest first.
+    async fn bundles_since(&self, since: &[(Scope, u64)]) -> StoreResult<Vec<Bundle>>;
+    /// The most recent bundles of all scopes, newest first.
+    async fn recent_bundles(&self, limit: u32) -> StoreResult<Vec<Bundle>>;
+    /// Records that a neuron holds `revision` of `scope` (a lower revision never replaces a higher).
+    async fn ack_bundle(
+        &self,
+        neuron_id: &str,
+        scope: &Scope,
+        revision: u64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// How many neurons hold at least `revision` of `scope`.
+    async fn count_acks(&self, scope: &Scope, revision: u64) -> StoreResult<u64>;
 }
 
 /// Implements [`NeuronStore`] for a backend (see `common.rs` for the conventions).
@@ -155,6 +183,22 @@ macro_rules! impl_neuron_store {
                 Ok(after)
             }
         }
+
+        fn bundle_from_row(r: &$row) -> StoreResult<cortex_core::federation::Bundle> {
+            let scope: String = r.try_get("scope")?;
+            let kind: String = r.try_get("kind")?;
+            Ok(cortex_core::federation::Bundle {
+                scope: scope.parse().map_err(|_| StoreError::Other(format!("bad scope `{scope}` in database")))?,
+                revision: r.try_get::<i64, _>("revision")? as u64,
+                kind: cortex_core::federation::BundleKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Other(format!("bad bundle kind `{kind}` in database")))?,
+                body: parse_json(&r.try_get::<String, _>("body")?),
+                created_by: r.try_get("created_by")?,
+                created_at: from_ms(r.try_get("created_at")?),
+            })
+        }
+
+        const BUNDLE_COLS: &str = "scope, revision, kind, body, created_by, created_at";
 
         enum NeuronBind {
             Text(&'static str),
@@ -308,6 +352,7 @@ macro_rules! impl_neuron_store {
                 let before = Self::neuron_in(&mut tx, id).await?;
                 sqlx::query("DELETE FROM neurons WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM neuron_nonces WHERE neuron_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM bundle_acks WHERE neuron_id = $1").bind(id).execute(&mut *tx).await?;
                 audit.target = format!("neuron:{id}");
                 audit.before = serde_json::to_value(&before).unwrap_or_default();
                 Self::audit_in(&mut tx, audit).await?;
@@ -356,6 +401,99 @@ macro_rules! impl_neuron_store {
                     .execute(&self.pool)
                     .await?
                     .rows_affected())
+            }
+
+            async fn push_bundle(
+                &self,
+                scope: &cortex_core::federation::Scope,
+                kind: cortex_core::federation::BundleKind,
+                body: &serde_json::Value,
+                created_by: &str,
+                at: DateTime<Utc>,
+                mut audit: AuditRecord,
+            ) -> StoreResult<cortex_core::federation::Bundle> {
+                let mut tx = self.begin_write().await?;
+                let scope_text = scope.to_string();
+                let last: Option<i64> = sqlx::query("SELECT MAX(revision) AS r FROM bundles WHERE scope = $1")
+                    .bind(&scope_text)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("r")?;
+                let revision = last.unwrap_or(0) + 1;
+                sqlx::query(&format!("INSERT INTO bundles ({BUNDLE_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+                    .bind(&scope_text)
+                    .bind(revision)
+                    .bind(kind.as_str())
+                    .bind(body.to_string())
+                    .bind(created_by)
+                    .bind(ms(at))
+                    .execute(&mut *tx)
+                    .await?;
+                let bundle = cortex_core::federation::Bundle {
+                    scope: scope.clone(),
+                    revision: revision as u64,
+                    kind,
+                    body: body.clone(),
+                    created_by: created_by.to_string(),
+                    created_at: from_ms(ms(at)),
+                };
+                audit.target = format!("bundle:{scope_text}#{revision}");
+                audit.after = serde_json::json!({"scope": scope_text, "revision": revision, "kind": kind.as_str(), "bytes": body.to_string().len()});
+                Self::audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(bundle)
+            }
+
+            async fn bundles_since(&self, since: &[(cortex_core::federation::Scope, u64)]) -> StoreResult<Vec<cortex_core::federation::Bundle>> {
+                let mut out = Vec::new();
+                for (scope, after) in since {
+                    let rows = sqlx::query(&format!(
+                        "SELECT {BUNDLE_COLS} FROM bundles b WHERE scope = $1 AND revision > $2
+                           AND revision = (SELECT MAX(revision) FROM bundles WHERE scope = b.scope AND kind = b.kind)
+                         ORDER BY revision"
+                    ))
+                    .bind(scope.to_string())
+                    .bind(*after as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    for r in &rows {
+                        out.push(bundle_from_row(r)?);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn recent_bundles(&self, limit: u32) -> StoreResult<Vec<cortex_core::federation::Bundle>> {
+                let rows = sqlx::query(&format!("SELECT {BUNDLE_COLS} FROM bundles ORDER BY created_at DESC, revision DESC LIMIT $1"))
+                    .bind(i64::from(limit.clamp(1, 500)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(bundle_from_row).collect()
+            }
+
+            async fn ack_bundle(&self, neuron_id: &str, scope: &cortex_core::federation::Scope, revision: u64, at: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO bundle_acks (neuron_id, scope, revision, acked_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (neuron_id, scope) DO UPDATE SET revision = excluded.revision, acked_at = excluded.acked_at
+                     WHERE excluded.revision > bundle_acks.revision",
+                )
+                .bind(neuron_id)
+                .bind(scope.to_string())
+                .bind(revision as i64)
+                .bind(ms(at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn count_acks(&self, scope: &cortex_core::federation::Scope, revision: u64) -> StoreResult<u64> {
+                let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM bundle_acks WHERE scope = $1 AND revision >= $2")
+                    .bind(scope.to_string())
+                    .bind(revision as i64)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?;
+                Ok(n as u64)
             }
         }
     };

@@ -1,0 +1,93 @@
+//! The push channel from the neuron's side: connect with the neuron token, say which
+//! revisions it holds, receive bundles, ack them, heartbeat over the same socket.
+
+use cortex_core::federation::{Heartbeat, HubMessage, NeuronMessage, Scope};
+use futures_util::{SinkExt, StreamExt};
+use std::collections::BTreeMap;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::{HubClient, SdkError};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An open push channel.
+pub struct Channel {
+    socket: Socket,
+}
+
+fn ws_error(e: impl std::fmt::Display) -> SdkError {
+    SdkError::Channel(e.to_string())
+}
+
+impl HubClient {
+    /// Opens the push channel and sends `hello` with the revisions held (empty: everything).
+    pub async fn connect(
+        &self,
+        neuron_token: &str,
+        held: &BTreeMap<Scope, u64>,
+    ) -> Result<Channel, SdkError> {
+        let url = format!(
+            "{}{}",
+            self.base.replacen("http", "ws", 1),
+            crate::neuron::WS_PATH
+        );
+        let mut req = url.into_client_request().map_err(ws_error)?;
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {neuron_token}").parse().map_err(ws_error)?,
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .map_err(ws_error)?;
+        let mut channel = Channel { socket };
+        channel
+            .send(&NeuronMessage::Hello {
+                revisions: held.clone(),
+            })
+            .await?;
+        Ok(channel)
+    }
+}
+
+impl Channel {
+    async fn send(&mut self, msg: &NeuronMessage) -> Result<(), SdkError> {
+        let text = serde_json::to_string(msg).map_err(ws_error)?;
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(ws_error)
+    }
+
+    /// The next message from the hub; `None` when the hub closed the channel.
+    pub async fn next(&mut self) -> Option<Result<HubMessage, SdkError>> {
+        loop {
+            match self.socket.next().await? {
+                Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).map_err(ws_error)),
+                Ok(Message::Close(_)) => return None,
+                Ok(_) => continue,
+                Err(e) => return Some(Err(ws_error(e))),
+            }
+        }
+    }
+
+    /// Acknowledges a revision of a scope.
+    pub async fn ack(&mut self, scope: &Scope, revision: u64) -> Result<(), SdkError> {
+        self.send(&NeuronMessage::Ack {
+            scope: scope.clone(),
+            revision,
+        })
+        .await
+    }
+
+    /// Sends a heartbeat; the hub answers with a `token` message.
+    pub async fn heartbeat(&mut self, beat: &Heartbeat) -> Result<(), SdkError> {
+        self.send(&NeuronMessage::Heartbeat(beat.clone())).await
+    }
+
+    /// Closes the channel.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
