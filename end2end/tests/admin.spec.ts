@@ -152,6 +152,14 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
   await page.getByRole('button', { name: 'Save policy' }).click();
   await expect(page.locator('#policy-mode')).toHaveText('open');
 
+  await page.locator('#push textarea[name="body"]').fill('{"theme": "dark", "e2e": true}');
+  await page.locator('#push').getByRole('button', { name: 'Push' }).click();
+  if (js) await expect(page.locator('#push-result')).toContainText('global revision 1');
+  await expect(page.locator('[data-push="global#1"]')).toContainText('0/1');
+  await page.locator('#push textarea[name="body"]').fill('[1, 2]');
+  await page.locator('#push').getByRole('button', { name: 'Push' }).click();
+  await expect(page.getByRole('alert')).toContainText('a bundle is a JSON object');
+
   if (js) {
     // A neuron that joins while the page is open shows up without a reload.
     execFileSync(process.env.CORTEX_BIN!, ['demo-neurons', '--hub', baseURL!, '--count', '5', '--once'], {

@@ -441,7 +441,7 @@ impl Federation {
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let current = self
             .store
-            .neuron(&id)
+            .neuron(id)
             .await?
             .ok_or_else(|| forbidden(format!("neuron `{id}` was removed; register again")))?;
         if !current.status.is_joined() {

@@ -11,10 +11,11 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::federation::{
-    fleet_health, join_policy, neuron_kinds, PinNeuron, RemoveNeuron, SetJoinPolicy,
-    SetNeuronStatus,
+    fleet_health, join_policy, list_pushes, neuron_kinds, PinNeuron, PushConfig, RemoveNeuron,
+    SetJoinPolicy, SetNeuronStatus,
 };
 use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, BUTTON_DANGER, CARD};
+use cortex_core::federation::Propagation;
 
 /// How often the hydrated page refreshes the fleet.
 const REFRESH_MS: u64 = 3000;
@@ -59,6 +60,11 @@ pub fn FederationPage() -> impl IntoView {
         |_| fleet_health(),
     );
     let policy = Resource::new(move || policy_action.version().get(), |_| join_policy());
+    let push = ServerAction::<PushConfig>::new();
+    let pushes = Resource::new(
+        move || (tick.get(), push.version().get()),
+        |_| list_pushes(),
+    );
     let kinds = Resource::new(|| (), |_| neuron_kinds());
     let query = use_query_map();
     let search = move || query.with(|q| q.get("q").unwrap_or_default());
@@ -94,6 +100,48 @@ pub fn FederationPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <section class=format!("{CARD} mt-6") id="push">
+            <h2 class="text-lg font-semibold">"Push a bundle"</h2>
+            <p class="mt-1 text-sm text-slate-500">"A JSON document of one kind, to every neuron, a tag or one neuron. It becomes the scope's next revision; connected neurons get it at once, the others when they reconnect."</p>
+            <ActionError action=push/>
+            {move || match push.value().get() {
+                Some(Ok(r)) => Some(view! {
+                    <p class="mt-3 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm" id="push-result">
+                        {format!("{} revision {} ({}) sent to {} of {} targeted neurons", r.scope, r.revision, r.kind, r.sent, r.targeted)}
+                    </p>
+                }),
+                _ => None,
+            }}
+            <ActionForm action=push>
+                <div class="mt-3 grid items-end gap-3 sm:grid-cols-4">
+                    <label class="block text-sm font-medium text-slate-700">"Scope"
+                        <input name="scope" value="global" required class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm"/>
+                    </label>
+                    <label class="block text-sm font-medium text-slate-700">"Kind"
+                        <select name="kind" class="mt-1 block w-full rounded-md border border-slate-300 px-2 py-2 text-sm">
+                            <option value="config">"config"</option>
+                            <option value="experiments">"experiments"</option>
+                            <option value="offers">"offers"</option>
+                            <option value="layoutRules">"layoutRules"</option>
+                        </select>
+                    </label>
+                    <label class="block text-sm font-medium text-slate-700 sm:col-span-2">"Body (JSON object)"
+                        <textarea name="body" rows="3" required class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-xs">"{\"theme\": \"dark\"}"</textarea>
+                    </label>
+                </div>
+                <button type="submit" class=format!("{BUTTON} mt-3")>"Push"</button>
+            </ActionForm>
+            <h3 class="mt-6 text-sm font-semibold">"Propagation"</h3>
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match pushes.await {
+                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p class="mt-2 text-sm text-slate-500" id="no-pushes">"Nothing pushed yet."</p> }.into_any(),
+                        Ok(list) => view! { <PushTable pushes=list/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
         <section class=format!("{CARD} mt-6") id="join-policy">
             <h2 class="text-lg font-semibold">"Join policy"</h2>
             <p class="mt-1 text-sm text-slate-500">"Who may join: anyone who signs correctly (open), listed keys or tags (allowlist), or everyone after an admin approves (approval)."</p>
@@ -343,6 +391,36 @@ fn KindTable(kinds: Vec<NeuronKind>) -> impl IntoView {
                         <td class="text-xs">{k.capabilities.join(", ")}</td>
                         <td class="text-xs">{k.health_checks.join(", ")}</td>
                     </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn PushTable(pushes: Vec<Propagation>) -> impl IntoView {
+    view! {
+        <table class="mt-2 min-w-full text-left text-sm" id="push-table">
+            <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Scope"</th><th>"Revision"</th><th>"Kind"</th><th>"By"</th><th>"When"</th><th>"Acked"</th></tr></thead>
+            <tbody>
+                {pushes.into_iter().map(|p| {
+                    let share = if p.targeted == 0 { 0 } else { (p.acked.min(p.targeted) * 100 / p.targeted) as u32 };
+                    view! {
+                        <tr class="border-t border-slate-100" data-push=format!("{}#{}", p.scope, p.revision)>
+                            <td class="py-2 font-mono">{p.scope.clone()}</td>
+                            <td>{p.revision}</td>
+                            <td>{p.kind.as_str()}</td>
+                            <td>{p.created_by.clone()}</td>
+                            <td class="text-slate-500">{fmt_time(p.created_at)}</td>
+                            <td>
+                                <div class="flex items-center gap-2">
+                                    <div class="h-2 w-24 rounded bg-slate-200"><div class="h-2 rounded bg-emerald-500" style=format!("width: {share}%")></div></div>
+                                    <span class="acked">{format!("{}/{}", p.acked, p.targeted)}</span>
+                                </div>
+                            </td>
+                        </tr>
+                    }
                 }).collect_view()}
             </tbody>
         </table>
