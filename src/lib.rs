@@ -75,6 +75,12 @@ impl Application {
                 .clone()
                 .run_sweeper(services.health.clone()),
         );
+        tokio::spawn(
+            services
+                .analytics
+                .clone()
+                .run_writer(services.store.clone(), services.health.clone()),
+        );
 
         let state = http::HubState {
             leptos: leptos_options(addr),

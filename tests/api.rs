@@ -518,6 +518,10 @@ async fn openapi_lists_exactly_the_routes_the_server_serves() {
         ("GET", "/api/openapi.json"),
         ("POST", cortex_server::federation::http::REGISTER_PATH),
         ("POST", cortex_server::federation::http::HEARTBEAT_PATH),
+        (
+            "POST",
+            cortex_server::federation::http::STREAM_ANALYTICS_PATH,
+        ),
         ("GET", cortex_server::federation::channel::WS_PATH),
     ] {
         served.push((m.into(), p.into()));

@@ -474,6 +474,7 @@ async fn pushes_reach_the_neurons_in_scope_live_and_after_a_reconnect() {
     let mut us = client.connect(&us_token, &BTreeMap::new()).await.unwrap();
     for ch in [&mut eu, &mut us] {
         assert!(matches!(next(ch).await, HubMessage::Welcome { .. }));
+        assert_eq!(next(ch).await, HubMessage::Synced { sent: 0 });
     }
     let push = |scope: &str, kind: &str, body: serde_json::Value| {
         plain()
@@ -585,6 +586,7 @@ async fn pushes_reach_the_neurons_in_scope_live_and_after_a_reconnect() {
     assert!(matches!(next(&mut eu).await, HubMessage::Welcome { .. }));
     let b = pushed(next(&mut eu).await);
     assert_eq!((b.revision, b.body["theme"].as_str()), (3, Some("blue")));
+    assert_eq!(next(&mut eu).await, HubMessage::Synced { sent: 1 });
     assert_eq!(
         pushed(next(&mut us).await).revision,
         2,
@@ -655,4 +657,360 @@ async fn pushes_reach_the_neurons_in_scope_live_and_after_a_reconnect() {
         .await
         .unwrap();
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+async fn wait_until<F: Fn() -> bool>(what: &str, f: F) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn open_policy(hub: &common::Hub, admin: &reqwest::Client) {
+    json_of(
+        admin
+            .post(hub.url("/api/federation/join-policy"))
+            .json(&json!({"mode": "open"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_embedded_neuron_applies_pushes_answers_commands_and_reports_events() {
+    use cortex_core::analytics::{Event, EventKind};
+    use cortex_core::federation::BundleKind;
+    use cortex_sdk::runner::{self, Connection, RunnerConfig};
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let operator = hub.token(&admin, "operator", Role::Operator).await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    open_policy(&hub, &admin).await;
+    let cache = tempfile::tempdir().unwrap();
+    let key = NeuronKey::generate();
+    let cfg = RunnerConfig {
+        flush_every: Duration::from_millis(50),
+        ..RunnerConfig::new(
+            &hub.app.url(),
+            registration("shop-1", &key),
+            key.clone(),
+            cache.path(),
+        )
+    };
+    let neuron = runner::start(cfg.clone(), None).unwrap();
+    let conn = neuron.watch_connection();
+    wait_until("online", || *conn.borrow() == Connection::Online).await;
+
+    // A push lands in the snapshot and on disk.
+    json_of(
+        admin
+            .post(hub.url("/api/federation/push-config"))
+            .json(&json!({"scope": "global", "kind": "config", "body": r#"{"theme":"dark"}"#}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let theme = || {
+        neuron
+            .snapshot()
+            .effective(BundleKind::Config)
+            .map(|b| b.body["theme"].clone())
+    };
+    wait_until("push applied", || theme() == Some(json!("dark"))).await;
+    assert!(cache.path().join("bundles.json").exists());
+
+    // Events are batched, acknowledged and written; reported errors are searchable.
+    for i in 0..2_499 {
+        let mut e = Event::new(EventKind::Click, chrono::Utc::now());
+        e.unit = Some(format!("u{i}"));
+        neuron.record(e);
+    }
+    let mut err = Event::new(EventKind::Error, chrono::Utc::now());
+    err.message = Some("payment provider timed out".into());
+    neuron.record(err);
+    wait_until("events acknowledged", || neuron.sent_events() == 2_500).await;
+    let store = hub.app.services.store.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.count_events().await.unwrap() < 2_500 {
+        assert!(std::time::Instant::now() < deadline, "writer never drained");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.count_events().await.unwrap(), 2_500);
+    let found = json_of(
+        plain()
+            .get(hub.url("/api/federation/reports?q=PAYMENT&kind=error"))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found[0]["neuronId"], "shop-1");
+    let res = plain()
+        .get(hub.url("/api/federation/reports?kind=panic"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert!(expect_error(res, StatusCode::BAD_REQUEST, "bad_request")
+        .await
+        .contains("kind"));
+
+    // Hot reload and sync: each neuron answers, the answers are listed.
+    for (path, scope) in [
+        ("/api/federation/hot-reload", "global"),
+        ("/api/federation/sync", "neuron:shop-1"),
+    ] {
+        let run = json_of(
+            plain()
+                .post(hub.url(path))
+                .bearer_auth(&operator)
+                .json(&json!({"scope": scope}))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(
+            (run["targeted"].as_u64(), run["sent"].as_u64()),
+            (Some(1), Some(1)),
+            "{run}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let runs = json_of(
+                plain()
+                    .get(hub.url("/api/federation/commands"))
+                    .bearer_auth(&viewer)
+                    .send()
+                    .await
+                    .unwrap(),
+                StatusCode::OK,
+            )
+            .await;
+            let this = runs
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == run["id"])
+                .unwrap()
+                .clone();
+            if this["reports"][0]["outcome"] == "done" {
+                assert!(
+                    this["reports"][0]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("bundle"),
+                    "{this}"
+                );
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no answer: {this}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let res = plain()
+        .post(hub.url("/api/federation/hot-reload"))
+        .bearer_auth(&viewer)
+        .json(&json!({"scope": "global"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = plain()
+        .post(hub.url("/api/federation/hot-reload"))
+        .bearer_auth(&operator)
+        .json(&json!({"scope": "moon"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    let audited = hub
+        .app
+        .services
+        .store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("command.".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 2);
+
+    // With the hub out of reach, a restarted app starts from the last-known-good config.
+    neuron.stop();
+    let offline = runner::start(
+        RunnerConfig {
+            hub: "http://127.0.0.1:9".into(),
+            ..cfg
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        offline
+            .snapshot()
+            .effective(BundleKind::Config)
+            .unwrap()
+            .body["theme"],
+        "dark"
+    );
+    offline.stop();
+}
+
+#[tokio::test]
+async fn stream_analytics_acks_counts_once_and_refuses_bad_batches() {
+    use cortex_core::federation::HubMessage;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    open_policy(&hub, &admin).await;
+    let client = HubClient::new(&hub.app.url(), None).unwrap();
+    let key = NeuronKey::generate();
+    let token = client
+        .register(&registration("api-9", &key), &key)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let post = |body: serde_json::Value, bearer: Option<&str>| {
+        let mut req = plain()
+            .post(hub.url("/api/federation/stream-analytics"))
+            .json(&body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        req.send()
+    };
+    let batch = json!({"batchId": "b-1", "events": [
+        {"kind": "exposure", "at": "2026-11-29T10:00:00Z", "unit": "u1", "mutationId": "m1", "variant": "b"},
+        {"kind": "conversion", "at": "2026-11-29T10:00:05Z", "unit": "u1", "name": "checkout", "value": 42.5}
+    ]});
+    let ack = json_of(
+        post(batch.clone(), Some(&token)).await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        ack,
+        json!({"batchId": "b-1", "events": 2, "duplicate": false})
+    );
+    let ack = json_of(
+        post(batch.clone(), Some(&token)).await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ack["duplicate"], true);
+    expect_error(
+        post(batch.clone(), None).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    expect_error(
+        post(batch.clone(), Some("ctn_forged")).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let msg = expect_error(
+        post(json!({"batchId": "b-2", "events": []}), Some(&token))
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.contains("events"), "{msg}");
+    let big: Vec<_> = (0..5_001)
+        .map(|_| json!({"kind": "click", "at": "2026-11-29T10:00:00Z"}))
+        .collect();
+    let msg = expect_error(
+        post(json!({"batchId": "b-3", "events": big}), Some(&token))
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.contains("5000"), "{msg}");
+
+    // Over the socket: events are acked the same way; a malformed message closes only
+    // that socket, with the reason.
+    let mut ch = client.connect(&token, &Default::default()).await.unwrap();
+    ch.events(&serde_json::from_value(json!({"batchId": "b-4", "events": [{"kind": "pageView", "at": "2026-11-29T10:00:00Z"}]})).unwrap())
+        .await
+        .unwrap();
+    let mut acked = false;
+    for _ in 0..3 {
+        if let HubMessage::EventsAck(a) = next(&mut ch).await {
+            assert_eq!(
+                (a.batch_id.as_str(), a.events, a.duplicate),
+                ("b-4", 1, false)
+            );
+            acked = true;
+            break;
+        }
+    }
+    assert!(acked, "no eventsAck");
+    // (Another neuron: a second socket of the same neuron would replace the first.)
+    let other_key = NeuronKey::generate();
+    let other = client
+        .register(&registration("api-10", &other_key), &other_key)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let url = format!(
+        "{}/api/federation/ws",
+        hub.app.url().replacen("http", "ws", 1)
+    );
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {other}").parse().unwrap());
+    let (mut raw, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    raw.send(Message::Text("{\"type\":\"launch-missiles\"}".into()))
+        .await
+        .unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(m) = raw.next().await {
+            if let Ok(Message::Close(Some(f))) = m {
+                return f.reason.to_string();
+            }
+        }
+        String::new()
+    })
+    .await
+    .unwrap();
+    assert!(reason.contains("not a neuron message"), "{reason:?}");
+    // The hub carries on: the other socket still answers.
+    ch.heartbeat(&Heartbeat::default()).await.unwrap();
+    let mut got_token = false;
+    for _ in 0..3 {
+        if matches!(next(&mut ch).await, HubMessage::Token { .. }) {
+            got_token = true;
+            break;
+        }
+    }
+    assert!(got_token);
+    let store = hub.app.services.store.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.count_events().await.unwrap() < 3 {
+        assert!(std::time::Instant::now() < deadline, "writer never drained");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.count_events().await.unwrap(), 3, "b-1 once, b-4 once");
 }

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod commands;
 pub mod federation;
 pub mod status;
 pub mod tokens;

@@ -33,6 +33,10 @@ fn components() -> Value {
     add::<federation::JoinPolicy>(&mut s);
     add::<federation::PushResult>(&mut s);
     add::<federation::Propagation>(&mut s);
+    add::<federation::CommandRun>(&mut s);
+    add::<analytics::EventBatch>(&mut s);
+    add::<analytics::BatchAck>(&mut s);
+    add::<analytics::NeuronEvent>(&mut s);
     let mut map = Map::new();
     for (name, schema) in s {
         map.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));

@@ -42,11 +42,7 @@ impl HubClient {
             .await
             .map_err(ws_error)?;
         let mut channel = Channel { socket };
-        channel
-            .send(&NeuronMessage::Hello {
-                revisions: held.clone(),
-            })
-            .await?;
+        channel.hello(held).await?;
         Ok(channel)
     }
 }
@@ -65,7 +61,14 @@ impl Channel {
         loop {
             match self.socket.next().await? {
                 Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).map_err(ws_error)),
-                Ok(Message::Close(_)) => return None,
+                Ok(Message::Close(frame)) => {
+                    return frame.filter(|f| !f.reason.is_empty()).map(|f| {
+                        Err(SdkError::Channel(format!(
+                            "closed by the hub: {}",
+                            f.reason
+                        )))
+                    })
+                }
                 Ok(_) => continue,
                 Err(e) => return Some(Err(ws_error(e))),
             }
@@ -84,6 +87,37 @@ impl Channel {
     /// Sends a heartbeat; the hub answers with a `token` message.
     pub async fn heartbeat(&mut self, beat: &Heartbeat) -> Result<(), SdkError> {
         self.send(&NeuronMessage::Heartbeat(beat.clone())).await
+    }
+
+    /// Answers an operator command.
+    pub async fn command_result(
+        &mut self,
+        id: &str,
+        ok: bool,
+        message: &str,
+    ) -> Result<(), SdkError> {
+        self.send(&NeuronMessage::CommandResult {
+            id: id.to_string(),
+            ok,
+            message: message.to_string(),
+        })
+        .await
+    }
+
+    /// Sends a batch of events; the hub answers `eventsAck` once it is durable.
+    pub async fn events(
+        &mut self,
+        batch: &cortex_core::analytics::EventBatch,
+    ) -> Result<(), SdkError> {
+        self.send(&NeuronMessage::Events(batch.clone())).await
+    }
+
+    /// Says the revisions held again; the hub sends what is missing, then `synced`.
+    pub async fn hello(&mut self, held: &BTreeMap<Scope, u64>) -> Result<(), SdkError> {
+        self.send(&NeuronMessage::Hello {
+            revisions: held.clone(),
+        })
+        .await
     }
 
     /// Closes the channel.

@@ -5,6 +5,7 @@
 
 pub mod channel;
 pub mod neuron;
+pub mod runner;
 pub mod swarm;
 
 pub use neuron::NeuronKey;

@@ -135,6 +135,8 @@ pub const REGISTER_PATH: &str = "/api/federation/register";
 pub const HEARTBEAT_PATH: &str = "/api/federation/heartbeat";
 /// The push channel path.
 pub const WS_PATH: &str = "/api/federation/ws";
+/// The analytics path.
+pub const STREAM_ANALYTICS_PATH: &str = "/api/federation/stream-analytics";
 
 impl HubClient {
     /// Registers (or re-registers) a neuron, signed with `key`. While the join policy holds
@@ -154,6 +156,21 @@ impl HubClient {
             req = req.header(name, value);
         }
         self.send(req.body(body)).await
+    }
+
+    /// Sends a batch of events with the neuron token; the answer comes once the hub has it
+    /// on disk. Resending a batch with the same id is safe (it is counted once).
+    pub async fn stream_analytics(
+        &self,
+        neuron_token: &str,
+        batch: &cortex_core::analytics::EventBatch,
+    ) -> Result<cortex_core::analytics::BatchAck, SdkError> {
+        let req = self
+            .http
+            .post(format!("{}{STREAM_ANALYTICS_PATH}", self.base))
+            .bearer_auth(neuron_token)
+            .json(batch);
+        self.send(req).await
     }
 
     /// Sends a heartbeat with the neuron token; the answer carries a fresh token.

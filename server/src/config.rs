@@ -72,6 +72,10 @@ pub struct Config {
     /// Lifetime of a neuron token; neurons refresh it by heartbeating (`CORTEX_NEURON_TOKEN_TTL`).
     #[serde(with = "humantime_serde")]
     pub neuron_token_ttl: Duration,
+    /// Events per second one neuron may send, sustained; over it gets 429 (`CORTEX_NEURON_EVENTS_PER_SECOND`).
+    pub neuron_events_per_second: u32,
+    /// Bytes of analytics spooled but not yet in the database before batches are refused with 503 (`CORTEX_SPOOL_MAX_BYTES`).
+    pub spool_max_bytes: u64,
 }
 
 impl Default for Config {
@@ -95,6 +99,8 @@ impl Default for Config {
             neuron_unhealthy_after: Duration::from_secs(45),
             neuron_retire_after: Duration::from_secs(24 * 3600),
             neuron_token_ttl: Duration::from_secs(15 * 60),
+            neuron_events_per_second: 20_000,
+            spool_max_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -192,6 +198,16 @@ impl Config {
         if self.neuron_token_ttl <= self.heartbeat_interval {
             return Err(ConfigError::Invalid(
                 "CORTEX_NEURON_TOKEN_TTL must be longer than CORTEX_HEARTBEAT_INTERVAL".into(),
+            ));
+        }
+        if self.neuron_events_per_second == 0 {
+            return Err(ConfigError::Invalid(
+                "CORTEX_NEURON_EVENTS_PER_SECOND must be at least 1".into(),
+            ));
+        }
+        if self.spool_max_bytes < 1024 * 1024 {
+            return Err(ConfigError::Invalid(
+                "CORTEX_SPOOL_MAX_BYTES must be at least 1048576 (1 MiB)".into(),
             ));
         }
         if let Some(url) = &self.public_url {

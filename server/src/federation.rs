@@ -182,6 +182,62 @@ impl Federation {
         })
     }
 
+    /// Sends an operator command to every connected neuron in `scope` and records it with a
+    /// pending report per neuron (audited as `command.<name>`); answers arrive over the channel.
+    pub async fn command(
+        &self,
+        scope: &cortex_core::federation::Scope,
+        command: cortex_core::federation::Command,
+        actor: &str,
+    ) -> Result<cortex_core::federation::CommandRun, ApiError> {
+        use cortex_core::federation::{CommandOutcome, CommandReport, CommandRun, HubMessage};
+        let targeted = self
+            .store
+            .list_neurons()
+            .await?
+            .iter()
+            .filter(|n| n.status.is_joined() && scope.covers(&n.id, &n.tags))
+            .count() as u64;
+        let now = Utc::now();
+        let ids = self.channels.connected_in(scope);
+        let run = CommandRun {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            command,
+            scope: scope.to_string(),
+            created_by: actor.to_string(),
+            created_at: now,
+            targeted,
+            sent: ids.len() as u64,
+            reports: ids
+                .iter()
+                .map(|id| CommandReport {
+                    neuron_id: id.clone(),
+                    outcome: CommandOutcome::Pending,
+                    message: String::new(),
+                    at: now,
+                })
+                .collect(),
+        };
+        // Stored before it is sent, so no answer can arrive for a command the hub does not know.
+        let audit = AuditRecord::new(
+            actor,
+            format!("command.{}", command.as_str()),
+            String::new(),
+        );
+        self.store.create_command(&run, audit).await?;
+        let delivery = self.channels.send_to(
+            &ids,
+            &HubMessage::Command {
+                id: run.id.clone(),
+                command,
+            },
+        );
+        if delivery.dropped > 0 {
+            tracing::warn!(command = %run.id, dropped = delivery.dropped, "command not delivered to slow neurons");
+        }
+        Ok(run)
+    }
+
     pub fn settings(&self) -> FederationSettings {
         self.settings
     }

@@ -1,6 +1,7 @@
 //! cortex-server: all of Cortex's IO. Configuration, storage (SQLite and Postgres), auth,
 //! the audit log, health and metrics. It never depends on the Leptos app.
 
+pub mod analytics;
 pub mod auth;
 pub mod config;
 pub mod error;

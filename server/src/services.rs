@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::analytics::{Analytics, AnalyticsSettings};
 use crate::auth::{jwt, AuthService, AuthSettings};
 use crate::config::{Backend, Config};
 use crate::federation::{Federation, FederationSettings};
@@ -16,6 +17,7 @@ pub struct Services {
     pub store: DynStore,
     pub auth: AuthService,
     pub federation: Federation,
+    pub analytics: Analytics,
     pub health: DbHealth,
     pub started_at: Instant,
 }
@@ -32,6 +34,11 @@ pub enum StartError {
     SigningKey(std::io::Error),
     #[error("{0}")]
     Store(#[from] store::StoreError),
+    #[error("analytics spool {path}: {source}")]
+    Spool {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl Services {
@@ -66,7 +73,20 @@ impl Services {
                 token_ttl: config.neuron_token_ttl,
             },
         );
+        let spool_dir = config.data_dir.join("spool");
+        let analytics = Analytics::open(
+            &spool_dir,
+            AnalyticsSettings {
+                events_per_second: config.neuron_events_per_second,
+                spool_max_bytes: config.spool_max_bytes,
+            },
+        )
+        .map_err(|source| StartError::Spool {
+            path: spool_dir.display().to_string(),
+            source,
+        })?;
         Ok(Self {
+            analytics,
             config: Arc::new(config),
             store,
             auth,

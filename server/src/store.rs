@@ -5,6 +5,7 @@
 //! did not happen.
 
 mod common;
+pub mod events;
 pub mod neurons;
 pub mod postgres;
 pub mod sqlite;
@@ -104,7 +105,7 @@ pub enum CreateUserRule {
 
 /// The storage interface: one method per use case.
 #[async_trait]
-pub trait Store: neurons::NeuronStore + Send + Sync + 'static {
+pub trait Store: neurons::NeuronStore + events::EventStore + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Checks the database answers.

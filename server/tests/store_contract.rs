@@ -759,6 +759,176 @@ async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
     verify_chain(&s).await;
 }
 
+fn spooled(
+    neuron: &str,
+    batch: &str,
+    events: Vec<cortex_core::analytics::Event>,
+) -> cortex_server::store::events::SpooledBatch {
+    cortex_server::store::events::SpooledBatch {
+        neuron_id: neuron.into(),
+        received_at: cortex_server::store::ms_precision(Utc::now()),
+        batch: cortex_core::analytics::EventBatch {
+            batch_id: batch.into(),
+            events,
+        },
+    }
+}
+
+async fn event_batches_count_once_and_reported_events_are_searchable(s: DynStore) {
+    use cortex_core::analytics::{Event, EventKind};
+    use cortex_server::store::events::{EventQuery, EventsWritten};
+    let at = |secs: i64| chrono::DateTime::from_timestamp(1_764_000_000 + secs, 0).unwrap();
+    let mut err = Event::new(EventKind::Error, at(2));
+    err.message = Some("Checkout\tfailed: 50% of\ncarts\\lost".into());
+    err.name = Some("checkout".into());
+    let mut log = Event::new(EventKind::Log, at(1));
+    log.message = Some("config reloaded".into());
+    let mut exposure = Event::new(EventKind::Exposure, at(3));
+    exposure.unit = Some("u1".into());
+    exposure.mutation_id = Some("m1".into());
+    exposure.variant = Some("b".into());
+    exposure.value = Some(0.25);
+
+    let first = vec![
+        spooled("n1", "b1", vec![err.clone(), exposure.clone()]),
+        spooled("n1", "b1", vec![exposure.clone()]),
+        spooled("n2", "b1", vec![log.clone()]),
+    ];
+    assert_eq!(
+        s.write_event_batches(&first).await.unwrap(),
+        EventsWritten {
+            batches: 2,
+            duplicates: 1,
+            events: 3
+        },
+        "a batch id repeated in one write counts once; ids are per neuron"
+    );
+    let again = vec![
+        spooled("n1", "b1", vec![exposure.clone()]),
+        spooled("n1", "b2", vec![exposure]),
+    ];
+    assert_eq!(
+        s.write_event_batches(&again).await.unwrap(),
+        EventsWritten {
+            batches: 1,
+            duplicates: 1,
+            events: 1
+        },
+        "a batch id stored earlier is skipped"
+    );
+    assert_eq!(s.count_events().await.unwrap(), 4);
+    assert_eq!(
+        s.write_event_batches(&[]).await.unwrap(),
+        EventsWritten::default()
+    );
+
+    let reported = s
+        .neuron_events(&EventQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(reported.len(), 2, "errors and logs only by default");
+    assert_eq!(reported[0].neuron_id, "n1", "newest first");
+    assert_eq!(
+        reported[0].event, err,
+        "text with tabs, newlines, backslashes and % survives"
+    );
+    let found = s
+        .neuron_events(&EventQuery {
+            text: Some("50%".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let found = s
+        .neuron_events(&EventQuery {
+            text: Some("RELOADED".into()),
+            neuron_id: Some("n1".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "filtered by neuron");
+    let exposures = s
+        .neuron_events(&EventQuery {
+            kinds: vec![EventKind::Exposure],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(exposures.len(), 2);
+    assert_eq!(exposures[0].event.value, Some(0.25));
+}
+
+async fn commands_record_answers_from_the_neurons_they_were_sent_to(s: DynStore) {
+    use cortex_core::federation::{Command, CommandOutcome, CommandReport, CommandRun};
+    let now = cortex_server::store::ms_precision(Utc::now());
+    let pending = |id: &str| CommandReport {
+        neuron_id: id.into(),
+        outcome: CommandOutcome::Pending,
+        message: String::new(),
+        at: now,
+    };
+    let run = CommandRun {
+        id: "c1".into(),
+        command: Command::HotReload,
+        scope: "tag:eu".into(),
+        created_by: "user:tester".into(),
+        created_at: now,
+        targeted: 3,
+        sent: 2,
+        reports: vec![pending("n1"), pending("n2")],
+    };
+    s.create_command(&run, audit("command.hotReload", ""))
+        .await
+        .unwrap();
+    assert!(s
+        .report_command("c1", "n1", CommandOutcome::Done, "reloaded rev 4", now)
+        .await
+        .unwrap());
+    assert!(s
+        .report_command("c1", "n2", CommandOutcome::Failed, "config invalid", now)
+        .await
+        .unwrap());
+    assert!(
+        !s.report_command("c1", "n2", CommandOutcome::Done, "again", now)
+            .await
+            .unwrap(),
+        "answered once"
+    );
+    assert!(
+        !s.report_command("c1", "n3", CommandOutcome::Done, "", now)
+            .await
+            .unwrap(),
+        "not sent to n3"
+    );
+    assert!(!s
+        .report_command("c9", "n1", CommandOutcome::Done, "", now)
+        .await
+        .unwrap());
+    let runs = s.recent_commands(10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].count(CommandOutcome::Done), 1);
+    assert_eq!(runs[0].count(CommandOutcome::Failed), 1);
+    assert_eq!(runs[0].reports[1].message, "config invalid");
+    assert_eq!((runs[0].targeted, runs[0].sent), (3, 2));
+    let audited = s
+        .list_audit(&AuditQuery {
+            action: Some("command.".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited[0].record.target, "command:c1");
+    verify_chain(&s).await;
+}
+
 trait WithTimes {
     fn with_times(self, registered: chrono::DateTime<Utc>, seen: chrono::DateTime<Utc>) -> Self;
 }
@@ -862,4 +1032,6 @@ contract!(
     silent_neurons_become_unhealthy_then_retired_unless_pinned,
     nonces_are_single_use_until_pruned,
     bundles_count_revisions_per_scope_and_acks_only_rise,
+    event_batches_count_once_and_reported_events_are_searchable,
+    commands_record_answers_from_the_neurons_they_were_sent_to,
 );

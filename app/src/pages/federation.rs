@@ -405,7 +405,7 @@ fn PushTable(pushes: Vec<Propagation>) -> impl IntoView {
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Scope"</th><th>"Revision"</th><th>"Kind"</th><th>"By"</th><th>"When"</th><th>"Acked"</th></tr></thead>
             <tbody>
                 {pushes.into_iter().map(|p| {
-                    let share = if p.targeted == 0 { 0 } else { (p.acked.min(p.targeted) * 100 / p.targeted) as u32 };
+                    let share = (p.acked.min(p.targeted) * 100).checked_div(p.targeted).unwrap_or(0) as u32;
                     view! {
                         <tr class="border-t border-slate-100" data-push=format!("{}#{}", p.scope, p.revision)>
                             <td class="py-2 font-mono">{p.scope.clone()}</td>

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::Utc;
-use cortex_core::federation::{Bundle, HubMessage, NeuronMessage, Scope};
+use cortex_core::federation::{Bundle, CommandOutcome, HubMessage, NeuronMessage, Scope};
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,8 +21,10 @@ use crate::Services;
 pub const WS_PATH: &str = "/api/federation/ws";
 /// Messages queued per connection before it counts as too slow.
 pub const QUEUE: usize = 256;
-/// Largest message a neuron may send.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest message a neuron may send (an event batch is the largest kind).
+pub const MAX_MESSAGE_BYTES: usize = cortex_core::analytics::MAX_BATCH_BYTES + 1024;
+/// Longest reason a WebSocket close frame carries (the protocol allows 123 bytes).
+const MAX_CLOSE_REASON: usize = 120;
 
 struct Conn {
     serial: u64,
@@ -83,24 +85,38 @@ impl Channels {
 
     /// Queues a bundle for every connected neuron in its scope, without waiting for anyone.
     pub fn deliver(&self, bundle: &Bundle) -> Delivery {
+        let ids = self.connected_in(&bundle.scope);
+        self.send_to(
+            &ids,
+            &HubMessage::Push {
+                bundle: bundle.clone(),
+            },
+        )
+    }
+
+    /// The connected neurons a scope covers.
+    pub fn connected_in(&self, scope: &Scope) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|(id, c)| scope.covers(id, &c.tags))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Queues `msg` for each of `ids` still connected, without waiting for anyone; a neuron
+    /// whose queue is full is disconnected (it catches up when it reconnects).
+    pub fn send_to(&self, ids: &[String], msg: &HubMessage) -> Delivery {
         let mut d = Delivery::default();
         let mut conns = self.lock();
-        let mut slow = Vec::new();
-        for (id, c) in conns.iter() {
-            if !bundle.scope.covers(id, &c.tags) {
-                continue;
+        for id in ids {
+            let Some(c) = conns.get(id) else { continue };
+            if c.tx.try_send(msg.clone()).is_ok() {
+                d.sent += 1;
+            } else {
+                tracing::warn!(neuron = %id, "neuron too slow for the push channel; disconnected, it will catch up on reconnect");
+                conns.remove(id);
+                d.dropped += 1;
             }
-            match c.tx.try_send(HubMessage::Push {
-                bundle: bundle.clone(),
-            }) {
-                Ok(()) => d.sent += 1,
-                Err(_) => slow.push(id.clone()),
-            }
-        }
-        for id in slow {
-            tracing::warn!(neuron = %id, "neuron too slow for the push channel; disconnected, it will catch up on reconnect");
-            conns.remove(&id);
-            d.dropped += 1;
         }
         d
     }
@@ -161,16 +177,24 @@ async fn serve(services: Services, neuron: cortex_core::federation::Neuron, sock
     let channels = services.federation.channels().clone();
     let serial = channels.attach(&neuron.id, neuron.tags.clone(), tx.clone());
     tracing::info!(neuron = %neuron.id, "push channel open");
-    let writer = tokio::spawn(async move {
+    // Why the hub closes this socket, if it does (sent in the close frame).
+    let close: Arc<Mutex<Option<(u16, String)>>> = Arc::default();
+    let close_reason = close.clone();
+    let mut writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             let Ok(text) = serde_json::to_string(&msg) else {
                 continue;
             };
             if sink.send(Message::Text(text.into())).await.is_err() {
-                break;
+                return;
             }
         }
-        let _ = sink.close().await;
+        // Every sender is gone: the reader stopped, or the registry let go (kicked, replaced).
+        let reason = close_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let _ = sink.send(Message::Close(reason.map(close_frame))).await;
     });
     let _ = tx
         .send(HubMessage::Welcome {
@@ -184,32 +208,80 @@ async fn serve(services: Services, neuron: cortex_core::federation::Neuron, sock
                 .max(1) as u32,
         })
         .await;
-    // Only the writer's sender stays with the registry; when it is replaced or kicked, the
-    // writer ends and the socket closes.
+    // Only the registry keeps a sender; when it is replaced or kicked, the writer ends and
+    // the socket closes.
     let reply = tx.downgrade();
     drop(tx);
-    while let Some(Ok(frame)) = stream.next().await {
+    let set_close = |code: u16, reason: String| {
+        *close.lock().unwrap_or_else(|p| p.into_inner()) = Some((code, reason));
+    };
+    let mut writer_done = false;
+    loop {
+        let frame = tokio::select! {
+            frame = stream.next() => frame,
+            _ = &mut writer => {
+                writer_done = true;
+                break;
+            }
+        };
         let text = match frame {
-            Message::Text(t) => t,
-            Message::Close(_) => break,
-            _ => continue,
+            None | Some(Ok(Message::Close(_))) => break,
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Binary(_))) => {
+                set_close(
+                    1003,
+                    "binary frames are not spoken here: send JSON text".into(),
+                );
+                break;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                // Oversized or broken frames: this socket only.
+                set_close(1009, format!("bad frame: {e}"));
+                break;
+            }
         };
         let Some(tx) = reply.upgrade() else { break };
-        let answer = match serde_json::from_str::<NeuronMessage>(&text) {
-            Err(e) => Some(HubMessage::Error {
-                message: format!("not a neuron message: {e}"),
-            }),
-            Ok(msg) => handle(&services, &neuron, msg, &tx).await,
+        let msg = match serde_json::from_str::<NeuronMessage>(&text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                metrics::counter!("cortex_channel_malformed_total").increment(1);
+                tracing::warn!(neuron = %neuron.id, error = %e, "malformed message; closing this socket");
+                set_close(1007, format!("not a neuron message: {e}"));
+                break;
+            }
         };
-        if let Some(a) = answer {
+        if let Some(a) = handle(&services, &neuron, msg, &tx).await {
             if tx.send(a).await.is_err() {
                 break;
             }
         }
     }
     channels.detach(&neuron.id, serial);
-    writer.abort();
+    if !writer_done {
+        // The writer flushes what is queued, sends the close frame and ends.
+        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+    }
     tracing::info!(neuron = %neuron.id, "push channel closed");
+}
+
+fn close_frame((code, mut reason): (u16, String)) -> axum::extract::ws::CloseFrame {
+    if reason.len() > MAX_CLOSE_REASON {
+        let mut cut = MAX_CLOSE_REASON;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+    }
+    axum::extract::ws::CloseFrame {
+        code,
+        reason: reason.into(),
+    }
 }
 
 async fn handle(
@@ -230,12 +302,13 @@ async fn handle(
                 .collect();
             match services.store.bundles_since(&since).await {
                 Ok(missed) => {
+                    let sent = missed.len() as u32;
                     for bundle in missed {
                         if tx.send(HubMessage::Push { bundle }).await.is_err() {
                             return None;
                         }
                     }
-                    None
+                    Some(HubMessage::Synced { sent })
                 }
                 Err(e) => err(e.into()),
             }
@@ -265,6 +338,40 @@ async fn handle(
                     .token
                     .zip(joined.token_expires_at)
                     .map(|(token, expires_at)| HubMessage::Token { token, expires_at }),
+                Err(e) => err(e),
+            }
+        }
+        NeuronMessage::CommandResult { id, ok, message } => {
+            let outcome = if ok {
+                CommandOutcome::Done
+            } else {
+                CommandOutcome::Failed
+            };
+            let message: String = message.chars().take(2_000).collect();
+            match services
+                .store
+                .report_command(&id, &neuron.id, outcome, &message, Utc::now())
+                .await
+            {
+                Ok(true) => None,
+                Ok(false) => Some(HubMessage::Error {
+                    message: format!("no pending command `{id}` for this neuron"),
+                }),
+                Err(e) => err(e.into()),
+            }
+        }
+        NeuronMessage::Events(batch) => {
+            // The spool keeps the batch as its own JSON, the same shape as over HTTP.
+            let body = match serde_json::to_vec(&batch) {
+                Ok(b) => b,
+                Err(e) => return err(ApiError::bad_request(e.to_string())),
+            };
+            match services
+                .analytics
+                .ingest_parsed(&neuron.id, &batch, &body, Utc::now())
+                .await
+            {
+                Ok(ack) => Some(HubMessage::EventsAck(ack)),
                 Err(e) => err(e),
             }
         }

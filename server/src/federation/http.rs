@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
+use cortex_core::analytics::BatchAck;
 use cortex_core::federation::Joined;
 
 use crate::error::ApiError;
@@ -14,6 +15,7 @@ use crate::Services;
 
 pub const REGISTER_PATH: &str = "/api/federation/register";
 pub const HEARTBEAT_PATH: &str = "/api/federation/heartbeat";
+pub const STREAM_ANALYTICS_PATH: &str = "/api/federation/stream-analytics";
 
 /// `POST /api/federation/register` and `POST /api/federation/heartbeat`.
 pub fn router<S>() -> Router<S>
@@ -24,6 +26,7 @@ where
     Router::new()
         .route(REGISTER_PATH, post(register))
         .route(HEARTBEAT_PATH, post(heartbeat))
+        .route(STREAM_ANALYTICS_PATH, post(stream_analytics))
         .route(super::channel::WS_PATH, get(super::channel::upgrade))
 }
 
@@ -50,25 +53,44 @@ async fn register(
     Ok(Json(joined))
 }
 
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::new(
+                cortex_core::ErrorCode::Unauthorized,
+                "missing `Authorization: Bearer ctn_…` (the neuron token from registration)",
+            )
+        })
+}
+
 async fn heartbeat(
     State(services): State<Services>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Joined>, ApiError> {
     ready(&services)?;
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::new(
-                cortex_core::ErrorCode::Unauthorized,
-                "missing `Authorization: Bearer ctn_…` (the neuron token from registration)",
-            )
-        })?;
     let joined = services
         .federation
-        .heartbeat(bearer.trim(), &body, Utc::now())
+        .heartbeat(bearer(&headers)?, &body, Utc::now())
         .await?;
     Ok(Json(joined))
+}
+
+/// Takes a batch of events. Needs no database: the batch is acknowledged once it is in the
+/// spool, so neurons keep reporting while the database is away.
+async fn stream_analytics(
+    State(services): State<Services>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<BatchAck>, ApiError> {
+    let neuron = services.federation.verify_token(bearer(&headers)?)?;
+    let ack = services
+        .analytics
+        .ingest(&neuron, &body, Utc::now())
+        .await?;
+    Ok(Json(ack))
 }

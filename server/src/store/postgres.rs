@@ -43,6 +43,62 @@ impl PgStore {
         Ok(tx)
     }
 
+    /// Marks each batch id as counted in one statement; `true` for the ones not counted before.
+    async fn claim_batches(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        batches: &[&crate::store::events::SpooledBatch],
+    ) -> crate::store::StoreResult<Vec<bool>> {
+        use sqlx::Row as _;
+        let neurons: Vec<&str> = batches.iter().map(|b| b.neuron_id.as_str()).collect();
+        let ids: Vec<&str> = batches.iter().map(|b| b.batch.batch_id.as_str()).collect();
+        let counts: Vec<i32> = batches
+            .iter()
+            .map(|b| b.batch.events.len() as i32)
+            .collect();
+        let received: Vec<i64> = batches
+            .iter()
+            .map(|b| b.received_at.timestamp_millis())
+            .collect();
+        let fresh: std::collections::HashSet<(String, String)> = sqlx::query(
+            "INSERT INTO event_batches (neuron_id, batch_id, events, received_at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::bigint[])
+             ON CONFLICT DO NOTHING
+             RETURNING neuron_id, batch_id",
+        )
+        .bind(&neurons)
+        .bind(&ids)
+        .bind(&counts)
+        .bind(&received)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("neuron_id")?, r.try_get("batch_id")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+        Ok(batches
+            .iter()
+            .map(|b| fresh.contains(&(b.neuron_id.clone(), b.batch.batch_id.clone())))
+            .collect())
+    }
+
+    /// Inserts the events of `batches` with one `COPY`.
+    async fn insert_events(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        batches: &[&crate::store::events::SpooledBatch],
+    ) -> crate::store::StoreResult<u64> {
+        if batches.is_empty() {
+            return Ok(0);
+        }
+        let text = crate::store::events::pg_copy_text(batches);
+        let mut copy = tx
+            .copy_in_raw(&format!(
+                "COPY events ({}) FROM STDIN",
+                crate::store::events::EVENT_INSERT_COLS
+            ))
+            .await?;
+        copy.send(text).await?;
+        Ok(copy.finish().await?)
+    }
+
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
         MIGRATOR
             .run(&self.pool)
@@ -53,3 +109,4 @@ impl PgStore {
 
 super::common::impl_store!(PgStore, sqlx::postgres::PgRow);
 super::neurons::impl_neuron_store!(PgStore, sqlx::postgres::PgRow);
+super::events::impl_event_store!(PgStore, sqlx::postgres::PgRow);

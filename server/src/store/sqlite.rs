@@ -40,6 +40,65 @@ impl SqliteStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Marks each batch id as counted; `true` for the ones not counted before.
+    async fn claim_batches(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        batches: &[&crate::store::events::SpooledBatch],
+    ) -> crate::store::StoreResult<Vec<bool>> {
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches {
+            let r = sqlx::query(
+                "INSERT INTO event_batches (neuron_id, batch_id, events, received_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(&b.neuron_id)
+            .bind(&b.batch.batch_id)
+            .bind(b.batch.events.len() as i64)
+            .bind(b.received_at.timestamp_millis())
+            .execute(&mut **tx)
+            .await?;
+            out.push(r.rows_affected() == 1);
+        }
+        Ok(out)
+    }
+
+    /// Inserts the events of `batches` with multi-row inserts.
+    async fn insert_events(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        batches: &[&crate::store::events::SpooledBatch],
+    ) -> crate::store::StoreResult<u64> {
+        const ROWS: usize = 500;
+        let rows: Vec<(
+            &crate::store::events::SpooledBatch,
+            &cortex_core::analytics::Event,
+        )> = batches
+            .iter()
+            .flat_map(|b| b.batch.events.iter().map(move |e| (*b, e)))
+            .collect();
+        for chunk in rows.chunks(ROWS) {
+            let mut qb = sqlx::QueryBuilder::<Sqlite>::new(format!(
+                "INSERT INTO events ({}) ",
+                crate::store::events::EVENT_INSERT_COLS
+            ));
+            qb.push_values(chunk, |mut v, (b, e)| {
+                v.push_bind(&b.neuron_id)
+                    .push_bind(&b.batch.batch_id)
+                    .push_bind(e.kind.as_str())
+                    .push_bind(e.at.timestamp_millis())
+                    .push_bind(b.received_at.timestamp_millis())
+                    .push_bind(&e.unit)
+                    .push_bind(&e.page_slug)
+                    .push_bind(&e.mutation_id)
+                    .push_bind(&e.variant)
+                    .push_bind(&e.name)
+                    .push_bind(e.value)
+                    .push_bind(&e.message);
+            });
+            qb.build().execute(&mut **tx).await?;
+        }
+        Ok(rows.len() as u64)
+    }
+
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
         MIGRATOR
             .run(&self.pool)
@@ -50,3 +109,4 @@ impl SqliteStore {
 
 super::common::impl_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::neurons::impl_neuron_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::events::impl_event_store!(SqliteStore, sqlx::sqlite::SqliteRow);

@@ -1,0 +1,262 @@
+//! Analytics events that neurons send back to the hub, in batches, over HTTP
+//! (`POST /api/federation/stream-analytics`) or the push channel.
+//!
+//! A batch has an id chosen by the neuron; the hub acknowledges it once it is durably on disk
+//! and counts a batch id only once per neuron, so a neuron can resend a batch it is unsure of.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::federation::FieldError;
+
+/// Most events in one batch.
+pub const MAX_BATCH_EVENTS: usize = 5_000;
+/// Largest batch body (JSON) the hub takes.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// Longest free text (a log line or error message) in an event.
+pub const MAX_MESSAGE_CHARS: usize = 2_000;
+/// Longest identifier-like field (unit, page, mutation, variant, name).
+pub const MAX_FIELD_CHARS: usize = 200;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    /// A visitor saw a mutation (and variant).
+    Exposure,
+    PageView,
+    Click,
+    Conversion,
+    /// Time on page or on a node; `value` in milliseconds.
+    Dwell,
+    /// An error the neuron reports (shown on the dashboard, searchable).
+    Error,
+    /// A log line the neuron reports (shown on the dashboard, searchable).
+    Log,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Exposure,
+        EventKind::PageView,
+        EventKind::Click,
+        EventKind::Conversion,
+        EventKind::Dwell,
+        EventKind::Error,
+        EventKind::Log,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Exposure => "exposure",
+            EventKind::PageView => "pageView",
+            EventKind::Click => "click",
+            EventKind::Conversion => "conversion",
+            EventKind::Dwell => "dwell",
+            EventKind::Error => "error",
+            EventKind::Log => "log",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One event. Only `kind` and `at` are required; the rest says what it is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Event {
+    pub kind: EventKind,
+    /// When it happened, on the neuron's clock.
+    pub at: DateTime<Utc>,
+    /// The visitor or unit (user id, anonymous id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_slug: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// A name: the clicked node, the conversion goal, the log target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A number: dwell milliseconds, order value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Free text of a log line or an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Event {
+    /// An event of `kind` now, with nothing else set.
+    pub fn new(kind: EventKind, at: DateTime<Utc>) -> Self {
+        Self {
+            kind,
+            at,
+            unit: None,
+            page_slug: None,
+            mutation_id: None,
+            variant: None,
+            name: None,
+            value: None,
+            message: None,
+        }
+    }
+
+    fn validate(&self, i: usize) -> Result<(), FieldError> {
+        let short = [
+            ("unit", &self.unit),
+            ("pageSlug", &self.page_slug),
+            ("mutationId", &self.mutation_id),
+            ("variant", &self.variant),
+            ("name", &self.name),
+        ];
+        for (field, v) in short {
+            if v.as_ref()
+                .is_some_and(|v| v.chars().count() > MAX_FIELD_CHARS)
+            {
+                return Err(FieldError::new(
+                    format!("events[{i}].{field}"),
+                    format!("at most {MAX_FIELD_CHARS} characters"),
+                ));
+            }
+        }
+        if self
+            .message
+            .as_ref()
+            .is_some_and(|m| m.chars().count() > MAX_MESSAGE_CHARS)
+        {
+            return Err(FieldError::new(
+                format!("events[{i}].message"),
+                format!("at most {MAX_MESSAGE_CHARS} characters"),
+            ));
+        }
+        if self.value.is_some_and(|v| !v.is_finite()) {
+            return Err(FieldError::new(
+                format!("events[{i}].value"),
+                "must be a finite number",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A batch of events with the neuron's id for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventBatch {
+    /// Unique per neuron (a UUID, or a counter the neuron persists): resending the same id
+    /// is counted once.
+    pub batch_id: String,
+    pub events: Vec<Event>,
+}
+
+impl EventBatch {
+    /// Checks the id, the count and every event, naming the first bad field.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.batch_id.is_empty()
+            || self.batch_id.len() > 64
+            || !self
+                .batch_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            return Err(FieldError::new(
+                "batchId",
+                "1-64 characters of A-Z a-z 0-9 - _ . :",
+            ));
+        }
+        if self.events.is_empty() || self.events.len() > MAX_BATCH_EVENTS {
+            return Err(FieldError::new(
+                "events",
+                format!("1 to {MAX_BATCH_EVENTS} events per batch"),
+            ));
+        }
+        self.events
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, e)| e.validate(i))
+    }
+}
+
+/// The hub's answer to a batch: it is durably stored (or was already).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BatchAck {
+    pub batch_id: String,
+    /// Events in the batch.
+    pub events: u32,
+    /// The batch id was seen before: nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// A stored event with who sent it, as the dashboard lists logs and errors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct NeuronEvent {
+    pub neuron_id: String,
+    pub event: Event,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(json: serde_json::Value) -> Result<EventBatch, String> {
+        let b: EventBatch = serde_json::from_value(json).map_err(|e| e.to_string())?;
+        b.validate().map_err(|e| e.to_string())?;
+        Ok(b)
+    }
+
+    #[test]
+    fn a_batch_round_trips_and_names_bad_fields() {
+        let ok = batch(serde_json::json!({"batchId": "b-1", "events": [
+            {"kind": "exposure", "at": "2026-11-29T10:00:00Z", "unit": "u1", "mutationId": "m1", "variant": "b"},
+            {"kind": "dwell", "at": "2026-11-29T10:00:01Z", "value": 1200.0}
+        ]}))
+        .unwrap();
+        let again: EventBatch = serde_json::from_value(serde_json::to_value(&ok).unwrap()).unwrap();
+        assert_eq!(ok, again);
+
+        let err = batch(serde_json::json!({"batchId": "b 1", "events": []})).unwrap_err();
+        assert!(err.contains("batchId"), "{err}");
+        let err = batch(serde_json::json!({"batchId": "b", "events": []})).unwrap_err();
+        assert!(err.contains("events"), "{err}");
+        let long = "x".repeat(MAX_FIELD_CHARS + 1);
+        let err = batch(serde_json::json!({"batchId": "b", "events": [
+            {"kind": "click", "at": "2026-11-29T10:00:00Z"},
+            {"kind": "click", "at": "2026-11-29T10:00:00Z", "name": long}
+        ]}))
+        .unwrap_err();
+        assert!(err.contains("events[1].name"), "{err}");
+        let err = batch(serde_json::json!({"batchId": "b", "events": [
+            {"kind": "purchase", "at": "2026-11-29T10:00:00Z"}
+        ]}))
+        .unwrap_err();
+        assert!(err.contains("unknown variant"), "{err}");
+        let err = batch(serde_json::json!({"batchId": "b", "events": [
+            {"kind": "click", "at": "2026-11-29T10:00:00Z", "colour": "red"}
+        ]}))
+        .unwrap_err();
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn kinds_parse_back() {
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.as_str()), Some(k));
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::json!(k.as_str())
+            );
+        }
+    }
+}

@@ -1,0 +1,577 @@
+//! A neuron that keeps itself connected: the piece a server app embeds.
+//!
+//! [`start`] loads the last-known-good bundles from disk (so the app starts with its last
+//! config even when the hub is down), then in the background registers, opens the push
+//! channel, catches up, applies and acks pushes (writing them to disk first), heartbeats,
+//! answers operator commands, and reconnects with exponential backoff and jitter when
+//! anything breaks. Events the app records are buffered and sent in batches with retry; when
+//! the buffer is full the oldest are dropped and counted, so recording never blocks the app.
+
+use chrono::Utc;
+use cortex_core::analytics::{Event, EventBatch};
+use cortex_core::federation::{
+    Bundle, BundleKind, Command, Heartbeat, HubMessage, Registration, Scope,
+};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+use crate::{HubClient, NeuronKey, SdkError};
+
+/// How a runner is set up.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// The hub's base URL.
+    pub hub: String,
+    pub registration: Registration,
+    pub key: NeuronKey,
+    /// Folder for the last-known-good bundles (created if missing).
+    pub cache_dir: PathBuf,
+    /// Events held in memory while the hub is slow or away; past it the oldest are dropped.
+    pub event_buffer: usize,
+    /// Most events sent in one batch.
+    pub batch_events: usize,
+    /// How long an event may wait for a batch to fill.
+    pub flush_every: Duration,
+    /// Longest pause between reconnect attempts.
+    pub max_backoff: Duration,
+}
+
+impl RunnerConfig {
+    /// Defaults for everything but the hub, the registration, the key and the cache folder.
+    pub fn new(hub: &str, registration: Registration, key: NeuronKey, cache_dir: &Path) -> Self {
+        Self {
+            hub: hub.to_string(),
+            registration,
+            key,
+            cache_dir: cache_dir.to_path_buf(),
+            event_buffer: 100_000,
+            batch_events: 1_000,
+            flush_every: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The bundles a neuron holds: the latest of each kind per scope.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    pub bundles: Vec<Bundle>,
+}
+
+impl Snapshot {
+    /// The highest revision held per scope (what `hello` says).
+    pub fn revisions(&self) -> BTreeMap<Scope, u64> {
+        let mut out = BTreeMap::new();
+        for b in &self.bundles {
+            let r = out.entry(b.scope.clone()).or_insert(0);
+            *r = (*r).max(b.revision);
+        }
+        out
+    }
+
+    /// The bundle of `kind` in force: the neuron's own scope overrides a tag, which overrides
+    /// global (among tags, the newest push wins).
+    pub fn effective(&self, kind: BundleKind) -> Option<&Bundle> {
+        let rank = |s: &Scope| match s {
+            Scope::Global => 0,
+            Scope::Tag(_) => 1,
+            Scope::Neuron(_) => 2,
+        };
+        self.bundles
+            .iter()
+            .filter(|b| b.kind == kind)
+            .max_by_key(|b| (rank(&b.scope), b.created_at))
+    }
+
+    /// Keeps `bundle` if it is newer than what is held for its scope and kind.
+    fn apply(&mut self, bundle: Bundle) -> bool {
+        match self
+            .bundles
+            .iter_mut()
+            .find(|b| b.scope == bundle.scope && b.kind == bundle.kind)
+        {
+            Some(held) if held.revision >= bundle.revision => false,
+            Some(held) => {
+                *held = bundle;
+                true
+            }
+            None => {
+                self.bundles.push(bundle);
+                true
+            }
+        }
+    }
+
+    /// The layout rule set in force, compiled for local evaluation with `cortex-core`
+    /// (the `layoutRules` bundle holds `{"rules": [...]}`).
+    pub fn layout_plan(&self) -> Result<Option<cortex_core::resolve::Plan>, String> {
+        let Some(b) = self.effective(BundleKind::LayoutRules) else {
+            return Ok(None);
+        };
+        let rules = b
+            .body
+            .get("rules")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!([]));
+        let rules: Vec<cortex_core::mutation::LayoutMutation> = serde_json::from_value(rules)
+            .map_err(|e| format!("layoutRules revision {}: {e}", b.revision))?;
+        Ok(Some(cortex_core::resolve::Plan::compile(rules)))
+    }
+}
+
+/// Where the runner is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// Not connected (starting, or backing off after `reason`).
+    Offline { reason: String },
+    /// Registered but waiting for an admin to approve.
+    Pending,
+    /// The push channel is open and caught up.
+    Online,
+}
+
+/// What the app calls on a hot-reload command: re-apply this snapshot, or say why not.
+pub type ReloadHook = Arc<dyn Fn(&Snapshot) -> Result<String, String> + Send + Sync>;
+
+struct Shared {
+    events: Mutex<VecDeque<Event>>,
+    dropped: AtomicU64,
+    sent: AtomicU64,
+    wake: Notify,
+    token: watch::Sender<Option<String>>,
+    heartbeat: Mutex<Heartbeat>,
+}
+
+/// The app's handle on a running neuron. Cheap to clone.
+#[derive(Clone)]
+pub struct NeuronHandle {
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+    connection: watch::Receiver<Connection>,
+    shared: Arc<Shared>,
+    buffer: usize,
+    tasks: Arc<Vec<tokio::task::AbortHandle>>,
+}
+
+impl NeuronHandle {
+    /// The bundles held now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// Watches the bundles (changes on every applied push).
+    pub fn watch_snapshot(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.clone()
+    }
+
+    /// Watches the connection.
+    pub fn watch_connection(&self) -> watch::Receiver<Connection> {
+        self.connection.clone()
+    }
+
+    /// Records an event; never waits. When the buffer is full the oldest event is dropped.
+    pub fn record(&self, event: Event) {
+        let mut q = self.shared.events.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= self.buffer {
+            q.pop_front();
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        q.push_back(event);
+        drop(q);
+        self.shared.wake.notify_one();
+    }
+
+    /// Events dropped because the buffer was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events the hub has acknowledged.
+    pub fn sent_events(&self) -> u64 {
+        self.shared.sent.load(Ordering::Relaxed)
+    }
+
+    /// Events waiting to be sent.
+    pub fn buffered_events(&self) -> usize {
+        self.shared
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// What the next heartbeats report (health, checks, load).
+    pub fn set_heartbeat(&self, beat: Heartbeat) {
+        *self
+            .shared
+            .heartbeat
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = beat;
+    }
+
+    /// Stops the background tasks.
+    pub fn stop(&self) {
+        for t in self.tasks.iter() {
+            t.abort();
+        }
+    }
+}
+
+const CACHE_FILE: &str = "bundles.json";
+
+fn load_cache(dir: &Path) -> Snapshot {
+    std::fs::read(dir.join(CACHE_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Writes the snapshot atomically: a crash leaves the old file or the new one, never half.
+fn save_cache(dir: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{CACHE_FILE}.tmp"));
+    let bytes = serde_json::to_vec(snapshot).map_err(std::io::Error::other)?;
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, dir.join(CACHE_FILE))
+}
+
+/// Starts a neuron in the background. The snapshot is the last-known-good one from disk
+/// until the hub is reached. `on_reload` answers hot-reload commands (`None`: always done).
+pub fn start(cfg: RunnerConfig, on_reload: Option<ReloadHook>) -> Result<NeuronHandle, SdkError> {
+    let client = HubClient::new(&cfg.hub, None)?;
+    let cached = load_cache(&cfg.cache_dir);
+    let (snapshot_tx, snapshot) = watch::channel(Arc::new(cached));
+    let (connection_tx, connection) = watch::channel(Connection::Offline {
+        reason: "starting".into(),
+    });
+    let shared = Arc::new(Shared {
+        events: Mutex::new(VecDeque::new()),
+        dropped: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        wake: Notify::new(),
+        token: watch::channel(None).0,
+        heartbeat: Mutex::new(Heartbeat {
+            version: Some(cfg.registration.version.clone()),
+            ..Heartbeat::default()
+        }),
+    });
+    let sessions = tokio::spawn(run_sessions(
+        client.clone(),
+        cfg.clone(),
+        snapshot_tx,
+        connection_tx,
+        shared.clone(),
+        on_reload,
+    ));
+    let sender = tokio::spawn(send_events(client, cfg.clone(), shared.clone()));
+    Ok(NeuronHandle {
+        snapshot,
+        connection,
+        shared,
+        buffer: cfg.event_buffer.max(1),
+        tasks: Arc::new(vec![sessions.abort_handle(), sender.abort_handle()]),
+    })
+}
+
+/// A pause of `base` with up to 50% random jitter, so a fleet does not reconnect in step.
+fn jittered(base: Duration) -> Duration {
+    use rand::Rng as _;
+    base.mul_f64(1.0 + rand::thread_rng().gen_range(0.0..0.5))
+}
+
+async fn run_sessions(
+    client: HubClient,
+    cfg: RunnerConfig,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    connection: watch::Sender<Connection>,
+    shared: Arc<Shared>,
+    on_reload: Option<ReloadHook>,
+) {
+    let min = Duration::from_millis(200);
+    let mut backoff = min;
+    loop {
+        let outcome = session(&client, &cfg, &snapshot, &connection, &shared, &on_reload).await;
+        let reason = match outcome {
+            Ok(Session::Pending(wait)) => {
+                connection.send_replace(Connection::Pending);
+                backoff = min;
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            Ok(Session::Closed) => {
+                backoff = min;
+                "the hub closed the channel".to_string()
+            }
+            Err(e) => e.to_string(),
+        };
+        connection.send_replace(Connection::Offline { reason });
+        tokio::time::sleep(jittered(backoff)).await;
+        backoff = (backoff * 2).min(cfg.max_backoff);
+    }
+}
+
+enum Session {
+    Pending(Duration),
+    Closed,
+}
+
+async fn session(
+    client: &HubClient,
+    cfg: &RunnerConfig,
+    snapshot: &watch::Sender<Arc<Snapshot>>,
+    connection: &watch::Sender<Connection>,
+    shared: &Shared,
+    on_reload: &Option<ReloadHook>,
+) -> Result<Session, SdkError> {
+    let joined = client.register(&cfg.registration, &cfg.key).await?;
+    let every = Duration::from_secs(u64::from(joined.heartbeat_seconds.max(1)));
+    let Some(token) = joined.token else {
+        return Ok(Session::Pending(every));
+    };
+    shared.token.send_replace(Some(token.clone()));
+    let held = snapshot.borrow().revisions();
+    let mut channel = client.connect(&token, &held).await?;
+    let mut beat = tokio::time::interval(every);
+    beat.tick().await;
+    // A command waiting for the catch-up it asked for.
+    let mut awaiting: Option<(String, Command)> = None;
+    loop {
+        tokio::select! {
+            msg = channel.next() => {
+                let Some(msg) = msg else { return Ok(Session::Closed) };
+                match msg? {
+                    HubMessage::Push { bundle } => {
+                        let (scope, revision) = (bundle.scope.clone(), bundle.revision);
+                        let mut next = (**snapshot.borrow()).clone();
+                        if next.apply(bundle) {
+                            // On disk before it is acked: an acked bundle survives a restart.
+                            save_cache(&cfg.cache_dir, &next)
+                                .map_err(|e| SdkError::Channel(format!("cannot write the config cache: {e}")))?;
+                            snapshot.send_replace(Arc::new(next));
+                        }
+                        channel.ack(&scope, revision).await?;
+                    }
+                    HubMessage::Synced { sent } => {
+                        connection.send_replace(Connection::Online);
+                        if let Some((id, command)) = awaiting.take() {
+                            let (ok, message) = finish(command, sent, &snapshot.borrow(), on_reload);
+                            channel.command_result(&id, ok, &message).await?;
+                        }
+                    }
+                    HubMessage::Command { id, command } => {
+                        // Hot reload re-fetches everything; sync asks only for what is missing.
+                        let held = match command {
+                            Command::HotReload => BTreeMap::new(),
+                            Command::Sync => snapshot.borrow().revisions(),
+                        };
+                        awaiting = Some((id, command));
+                        channel.hello(&held).await?;
+                    }
+                    HubMessage::Token { token, .. } => {
+                        shared.token.send_replace(Some(token));
+                    }
+                    HubMessage::Welcome { .. } | HubMessage::EventsAck(_) => {}
+                    HubMessage::Error { message } => {
+                        tracing::warn!(%message, "the hub refused a message");
+                    }
+                }
+            }
+            _ = beat.tick() => {
+                let b = shared.heartbeat.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                channel.heartbeat(&b).await?;
+            }
+        }
+    }
+}
+
+fn finish(
+    command: Command,
+    sent: u32,
+    snapshot: &Snapshot,
+    on_reload: &Option<ReloadHook>,
+) -> (bool, String) {
+    match command {
+        Command::Sync => (true, format!("synced: {sent} bundle(s) received")),
+        Command::HotReload => {
+            if let Err(e) = snapshot.layout_plan() {
+                return (false, format!("layout rules do not compile: {e}"));
+            }
+            match on_reload {
+                None => (
+                    true,
+                    format!("re-applied {} bundle(s)", snapshot.bundles.len()),
+                ),
+                Some(hook) => match hook(snapshot) {
+                    Ok(m) => (true, m),
+                    Err(m) => (false, m),
+                },
+            }
+        }
+    }
+}
+
+async fn send_events(client: HubClient, cfg: RunnerConfig, shared: Arc<Shared>) {
+    let boot = Utc::now().timestamp_millis();
+    let mut seq: u64 = 0;
+    let mut token = shared.token.subscribe();
+    loop {
+        // Wait for events (or the flush interval), then take up to one batch.
+        if shared
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+            < cfg.batch_events
+        {
+            let _ = tokio::time::timeout(cfg.flush_every, shared.wake.notified()).await;
+        }
+        let events: Vec<Event> = {
+            let mut q = shared.events.lock().unwrap_or_else(|p| p.into_inner());
+            let n = q.len().min(cfg.batch_events.max(1));
+            q.drain(..n).collect()
+        };
+        if events.is_empty() {
+            continue;
+        }
+        seq += 1;
+        let batch = EventBatch {
+            // Same id on every retry: the hub counts it once.
+            batch_id: format!("{boot}-{seq}"),
+            events,
+        };
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let current = token.borrow_and_update().clone();
+            let Some(t) = current else {
+                let _ = token.changed().await;
+                continue;
+            };
+            match client.stream_analytics(&t, &batch).await {
+                Ok(ack) => {
+                    shared
+                        .sent
+                        .fetch_add(u64::from(ack.events), Ordering::Relaxed);
+                    break;
+                }
+                // A batch the hub will never take: drop it rather than retry forever.
+                Err(SdkError::Api {
+                    status: 400 | 413,
+                    body,
+                }) => {
+                    tracing::warn!(reason = %body.error.message, "event batch dropped");
+                    break;
+                }
+                Err(e) => {
+                    let wait = match &e {
+                        SdkError::Api {
+                            status: 429 | 503, ..
+                        } => Duration::from_secs(1),
+                        _ => backoff,
+                    };
+                    tokio::time::sleep(jittered(wait)).await;
+                    backoff = (backoff * 2).min(cfg.max_backoff);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(scope: &str, revision: u64, kind: BundleKind, body: serde_json::Value) -> Bundle {
+        Bundle {
+            scope: scope.parse().unwrap(),
+            revision,
+            kind,
+            body,
+            created_by: "t".into(),
+            created_at: chrono::DateTime::from_timestamp(revision as i64, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_neuron_scope_overrides_tags_which_override_global() {
+        let mut s = Snapshot::default();
+        assert!(s.apply(bundle(
+            "global",
+            2,
+            BundleKind::Config,
+            serde_json::json!({"a": 1})
+        )));
+        assert!(
+            !s.apply(bundle(
+                "global",
+                1,
+                BundleKind::Config,
+                serde_json::json!({"a": 0})
+            )),
+            "older is ignored"
+        );
+        assert_eq!(s.effective(BundleKind::Config).unwrap().body["a"], 1);
+        s.apply(bundle(
+            "tag:eu",
+            1,
+            BundleKind::Config,
+            serde_json::json!({"a": 2}),
+        ));
+        assert_eq!(s.effective(BundleKind::Config).unwrap().body["a"], 2);
+        s.apply(bundle(
+            "neuron:n1",
+            1,
+            BundleKind::Config,
+            serde_json::json!({"a": 3}),
+        ));
+        s.apply(bundle(
+            "global",
+            3,
+            BundleKind::Config,
+            serde_json::json!({"a": 4}),
+        ));
+        assert_eq!(s.effective(BundleKind::Config).unwrap().body["a"], 3);
+        assert_eq!(s.revisions()[&Scope::Global], 3);
+        assert!(s.effective(BundleKind::Offers).is_none());
+    }
+
+    #[test]
+    fn the_cache_round_trips_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load_cache(dir.path()), Snapshot::default(), "no cache yet");
+        let mut s = Snapshot::default();
+        s.apply(bundle(
+            "global",
+            1,
+            BundleKind::Offers,
+            serde_json::json!({"x": true}),
+        ));
+        save_cache(dir.path(), &s).unwrap();
+        assert_eq!(load_cache(dir.path()), s);
+        assert!(!dir.path().join("bundles.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_hot_reload_fails_with_the_reason_when_rules_do_not_compile() {
+        let mut s = Snapshot::default();
+        s.apply(bundle(
+            "global",
+            1,
+            BundleKind::LayoutRules,
+            serde_json::json!({"rules": [{"id": 5}]}),
+        ));
+        let (ok, message) = finish(Command::HotReload, 1, &s, &None);
+        assert!(!ok);
+        assert!(message.contains("layout rules"), "{message}");
+        let hook: ReloadHook = Arc::new(|_| Err("app refused".into()));
+        let (ok, message) = finish(Command::HotReload, 0, &Snapshot::default(), &Some(hook));
+        assert_eq!((ok, message.as_str()), (false, "app refused"));
+    }
+}

@@ -1,0 +1,221 @@
+//! Analytics intake: batches of events from neurons are checked, rate-limited, spooled to
+//! disk (acknowledged only once durable) and drained into the database by one writer in
+//! large transactions. Batch ids are counted once per neuron.
+
+pub mod limiter;
+pub mod spool;
+
+use chrono::{DateTime, Utc};
+use cortex_core::analytics::{BatchAck, EventBatch, MAX_BATCH_BYTES};
+use cortex_core::ErrorCode;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::ApiError;
+use crate::health::DbHealth;
+use crate::store::events::SpooledBatch;
+use crate::store::DynStore;
+use limiter::RateLimiter;
+use spool::{Spool, SpoolError};
+
+/// Batch ids remembered in memory to answer `duplicate: true` at once (the database counts
+/// each id once in any case).
+const REMEMBERED_BATCHES: usize = 200_000;
+/// Bytes of spool the writer takes per database transaction.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// Limits of the intake, from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalyticsSettings {
+    /// Events per second one neuron may send (sustained).
+    pub events_per_second: u32,
+    /// Bytes waiting for the database before batches are refused (503).
+    pub spool_max_bytes: u64,
+}
+
+#[derive(Default)]
+struct Remembered {
+    set: HashSet<(String, String)>,
+    order: VecDeque<(String, String)>,
+}
+
+/// The analytics service. Cheap to clone.
+#[derive(Clone)]
+pub struct Analytics {
+    spool: Spool,
+    limiter: Arc<RateLimiter>,
+    seen: Arc<Mutex<Remembered>>,
+}
+
+impl Analytics {
+    /// Opens the spool under `dir`.
+    pub fn open(dir: &std::path::Path, settings: AnalyticsSettings) -> std::io::Result<Self> {
+        let rate = f64::from(settings.events_per_second.max(1));
+        Ok(Self {
+            spool: Spool::open(dir, settings.spool_max_bytes)?,
+            // A neuron may burst one second's worth, and always at least one full batch.
+            limiter: Arc::new(RateLimiter::new(
+                rate,
+                rate.max(cortex_core::analytics::MAX_BATCH_EVENTS as f64),
+            )),
+            seen: Arc::default(),
+        })
+    }
+
+    /// The spool (for the writer and for tests).
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// Takes a batch from neuron `neuron_id`: checks size and shape, applies the neuron's rate
+    /// limit, and returns once the batch is durably spooled (or was seen before).
+    pub async fn ingest(
+        &self,
+        neuron_id: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<BatchAck, ApiError> {
+        if body.len() > MAX_BATCH_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("a batch is at most {MAX_BATCH_BYTES} bytes; send smaller batches"),
+            ));
+        }
+        let batch: EventBatch = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("not an event batch: {e}")))?;
+        self.ingest_parsed(neuron_id, &batch, body, now).await
+    }
+
+    /// Like [`Analytics::ingest`], for a batch already parsed from `body`.
+    pub async fn ingest_parsed(
+        &self,
+        neuron_id: &str,
+        batch: &EventBatch,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<BatchAck, ApiError> {
+        batch
+            .validate()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let key = (neuron_id.to_string(), batch.batch_id.clone());
+        let ack = |duplicate| BatchAck {
+            batch_id: batch.batch_id.clone(),
+            events: batch.events.len() as u32,
+            duplicate,
+        };
+        if self.lock_seen().set.contains(&key) {
+            metrics::counter!("cortex_event_batches_duplicate_total").increment(1);
+            return Ok(ack(true));
+        }
+        if let Err(wait) = self.limiter.take(neuron_id, batch.events.len() as f64) {
+            metrics::counter!("cortex_event_batches_limited_total").increment(1);
+            return Err(ApiError {
+                code: ErrorCode::RateLimited,
+                message: format!(
+                    "neuron `{neuron_id}` is over its event rate limit; retry after the delay in Retry-After"
+                ),
+                retry_after: Some(wait.as_secs().max(1)),
+            });
+        }
+        self.spool
+            .append(neuron_id, now, body)
+            .await
+            .map_err(|e| match e {
+                SpoolError::Full(_) => ApiError {
+                    code: ErrorCode::Unavailable,
+                    message: e.to_string(),
+                    retry_after: Some(5),
+                },
+                SpoolError::Io(_) => {
+                    tracing::error!(error = %e, "analytics batch refused");
+                    ApiError::new(ErrorCode::Unavailable, e.to_string())
+                }
+            })?;
+        metrics::counter!("cortex_events_spooled_total").increment(batch.events.len() as u64);
+        self.remember(key);
+        Ok(ack(false))
+    }
+
+    fn lock_seen(&self) -> std::sync::MutexGuard<'_, Remembered> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember(&self, key: (String, String)) {
+        let mut seen = self.lock_seen();
+        if seen.set.insert(key.clone()) {
+            seen.order.push_back(key);
+            while seen.order.len() > REMEMBERED_BATCHES {
+                if let Some(old) = seen.order.pop_front() {
+                    seen.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Moves spooled batches into the database until nothing is left; returns how many
+    /// events were written. Stops at the first database error (the spool keeps them).
+    pub async fn drain_once(&self, store: &DynStore) -> Result<u64, crate::store::StoreError> {
+        let mut written = 0;
+        loop {
+            let (records, at) = self
+                .spool
+                .read(DRAIN_BYTES)
+                .await
+                .map_err(|e| crate::store::StoreError::Other(e.to_string()))?;
+            if records.is_empty() {
+                return Ok(written);
+            }
+            let batches: Vec<SpooledBatch> = records
+                .into_iter()
+                .filter_map(|r| match serde_json::from_slice::<EventBatch>(&r.body) {
+                    Ok(batch) => Some(SpooledBatch {
+                        neuron_id: r.neuron_id,
+                        received_at: r.received_at,
+                        batch,
+                    }),
+                    Err(e) => {
+                        // Checked before it was spooled, so only a bug gets here: skip it.
+                        tracing::error!(neuron = %r.neuron_id, error = %e, "unreadable spooled batch skipped");
+                        None
+                    }
+                })
+                .collect();
+            let outcome = store.write_event_batches(&batches).await?;
+            written += outcome.events;
+            metrics::counter!("cortex_events_written_total").increment(outcome.events);
+            self.spool
+                .commit(at)
+                .await
+                .map_err(|e| crate::store::StoreError::Other(e.to_string()))?;
+        }
+    }
+
+    /// The writer: drains the spool whenever new batches are durable, retrying with backoff
+    /// while the database is away. Runs for the life of the hub.
+    pub async fn run_writer(self, store: DynStore, health: DbHealth) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if !health.is_ready() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            match self.drain_once(&store).await {
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::warn!(error = %e, backlog = self.spool.backlog(), "analytics writer: database write failed; events stay spooled");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            }
+            metrics::gauge!("cortex_spool_backlog_bytes").set(self.spool.backlog() as f64);
+            let at = self.spool.durable();
+            if self.spool.cursor() >= at {
+                // Wake on new data, or now and then to notice the database came back.
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), self.spool.wait_past(at)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Storage of analytics events and operator commands. The event writer is the hot path: it
+//! takes thousands of spooled batches per call, counts each batch id once per neuron, and
+//! inserts their events in one transaction (multi-row inserts on SQLite, `COPY` on Postgres;
+//! each backend supplies `claim_batches` and `insert_events`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cortex_core::analytics::{Event, EventBatch, EventKind, NeuronEvent};
+use cortex_core::audit::AuditRecord;
+use cortex_core::federation::{CommandOutcome, CommandRun};
+
+use super::StoreResult;
+
+/// A batch as it came out of the spool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpooledBatch {
+    pub neuron_id: String,
+    pub received_at: DateTime<Utc>,
+    pub batch: EventBatch,
+}
+
+/// What one write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventsWritten {
+    /// Batches stored for the first time.
+    pub batches: u64,
+    /// Batches whose id was already counted (skipped).
+    pub duplicates: u64,
+    /// Events inserted.
+    pub events: u64,
+}
+
+/// Which reported events to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// One neuron, or all.
+    pub neuron_id: Option<String>,
+    /// Kinds to include (empty: errors and logs).
+    pub kinds: Vec<EventKind>,
+    /// Case-insensitive text to find in the message or name.
+    pub text: Option<String>,
+    pub limit: u32,
+}
+
+/// Analytics events and operator commands.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores spooled batches in one transaction; a batch id already stored for its neuron
+    /// (or repeated in `batches`) is skipped.
+    async fn write_event_batches(&self, batches: &[SpooledBatch]) -> StoreResult<EventsWritten>;
+    /// All stored events.
+    async fn count_events(&self) -> StoreResult<u64>;
+    /// Reported events (errors and logs by default), newest first.
+    async fn neuron_events(&self, query: &EventQuery) -> StoreResult<Vec<NeuronEvent>>;
+
+    /// Records a command sent to a scope, with a pending report for each neuron it was sent to.
+    async fn create_command(&self, run: &CommandRun, audit: AuditRecord) -> StoreResult<()>;
+    /// A neuron's answer to a command it was sent; `false` if there was no such pending report.
+    async fn report_command(
+        &self,
+        id: &str,
+        neuron_id: &str,
+        outcome: CommandOutcome,
+        message: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// The most recent commands with their reports, newest first.
+    async fn recent_commands(&self, limit: u32) -> StoreResult<Vec<CommandRun>>;
+}
+
+/// The columns events are inserted with, in order.
+pub const EVENT_INSERT_COLS: &str =
+    "neuron_id, batch_id, kind, at, received_at, unit, page_slug, mutation_id, variant, name, value, message";
+
+/// Postgres `COPY … FROM STDIN` text-format rows for the events of `batches`, in
+/// [`EVENT_INSERT_COLS`] order.
+pub fn pg_copy_text(batches: &[&SpooledBatch]) -> Vec<u8> {
+    use std::fmt::Write as _;
+    fn field(out: &mut String, v: Option<&str>) {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\t');
+        }
+        match v {
+            None => out.push_str("\\N"),
+            Some(s) => {
+                for c in s.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '\t' => out.push_str("\\t"),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        c => out.push(c),
+                    }
+                }
+            }
+        }
+    }
+    let mut out = String::with_capacity(batches.len() * 160);
+    for b in batches {
+        let received = b.received_at.timestamp_millis();
+        for e in &b.batch.events {
+            field(&mut out, Some(&b.neuron_id));
+            field(&mut out, Some(&b.batch.batch_id));
+            field(&mut out, Some(e.kind.as_str()));
+            let _ = write!(out, "\t{}\t{}", e.at.timestamp_millis(), received);
+            field(&mut out, e.unit.as_deref());
+            field(&mut out, e.page_slug.as_deref());
+            field(&mut out, e.mutation_id.as_deref());
+            field(&mut out, e.variant.as_deref());
+            field(&mut out, e.name.as_deref());
+            match e.value {
+                Some(v) => {
+                    let _ = write!(out, "\t{v}");
+                }
+                None => out.push_str("\t\\N"),
+            }
+            field(&mut out, e.message.as_deref());
+            out.push('\n');
+        }
+    }
+    out.into_bytes()
+}
+
+/// Keeps the first of each (neuron, batch id) in `batches`.
+pub(crate) fn first_of_each(batches: &[SpooledBatch]) -> Vec<&SpooledBatch> {
+    let mut seen = std::collections::HashSet::new();
+    batches
+        .iter()
+        .filter(|b| seen.insert((b.neuron_id.as_str(), b.batch.batch_id.as_str())))
+        .collect()
+}
+
+pub(crate) fn event_from_parts(
+    kind: &str,
+    at: DateTime<Utc>,
+    texts: [Option<String>; 6],
+    value: Option<f64>,
+) -> Option<Event> {
+    let [unit, page_slug, mutation_id, variant, name, message] = texts;
+    Some(Event {
+        kind: EventKind::parse(kind)?,
+        at,
+        unit,
+        page_slug,
+        mutation_id,
+        variant,
+        name,
+        value,
+        message,
+    })
+}
+
+/// Implements [`EventStore`] for a backend (see `common.rs` for the conventions); the backend
+/// supplies `claim_batches` and `insert_events`.
+macro_rules! impl_event_store {
+    ($store:ty, $row:ty) => {
+        #[async_trait]
+        impl crate::store::events::EventStore for $store {
+            async fn write_event_batches(
+                &self,
+                batches: &[crate::store::events::SpooledBatch],
+            ) -> StoreResult<crate::store::events::EventsWritten> {
+                let unique = crate::store::events::first_of_each(batches);
+                let mut tx = self.pool.begin().await?;
+                let claimed = Self::claim_batches(&mut tx, &unique).await?;
+                let fresh: Vec<&crate::store::events::SpooledBatch> = unique
+                    .iter()
+                    .zip(&claimed)
+                    .filter(|(_, c)| **c)
+                    .map(|(b, _)| *b)
+                    .collect();
+                let events = Self::insert_events(&mut tx, &fresh).await?;
+                tx.commit().await?;
+                Ok(crate::store::events::EventsWritten {
+                    batches: fresh.len() as u64,
+                    duplicates: (batches.len() - fresh.len()) as u64,
+                    events,
+                })
+            }
+
+            async fn count_events(&self) -> StoreResult<u64> {
+                let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM events")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?;
+                Ok(n as u64)
+            }
+
+            async fn neuron_events(
+                &self,
+                q: &crate::store::events::EventQuery,
+            ) -> StoreResult<Vec<cortex_core::analytics::NeuronEvent>> {
+                use cortex_core::analytics::EventKind;
+                let kinds: Vec<EventKind> = if q.kinds.is_empty() {
+                    vec![EventKind::Error, EventKind::Log]
+                } else {
+                    q.kinds.clone()
+                };
+                let kind_list = kinds
+                    .iter()
+                    .map(|k| format!("'{}'", k.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let text = q
+                    .text
+                    .as_deref()
+                    .map(|t| format!("%{}%", like_escape(&t.to_lowercase())))
+                    .unwrap_or_default();
+                let rows = sqlx::query(&format!(
+                    "SELECT neuron_id, kind, at, unit, page_slug, mutation_id, variant, name, value, message
+                       FROM events
+                      WHERE kind IN ({kind_list})
+                        AND ($1 = '' OR neuron_id = $1)
+                        AND ($2 = '' OR LOWER(COALESCE(message, '')) LIKE $2 ESCAPE '\\'
+                                     OR LOWER(COALESCE(name, '')) LIKE $2 ESCAPE '\\')
+                      ORDER BY at DESC
+                      LIMIT $3"
+                ))
+                .bind(q.neuron_id.clone().unwrap_or_default())
+                .bind(text)
+                .bind(i64::from(q.limit.clamp(1, 1000)))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let t = |c: &str| -> StoreResult<Option<String>> { Ok(r.try_get(c)?) };
+                        let kind: String = r.try_get("kind")?;
+                        let event = crate::store::events::event_from_parts(
+                            &kind,
+                            from_ms(r.try_get("at")?),
+                            [t("unit")?, t("page_slug")?, t("mutation_id")?, t("variant")?, t("name")?, t("message")?],
+                            r.try_get("value")?,
+                        )
+                        .ok_or_else(|| StoreError::Other(format!("bad event kind `{kind}` in database")))?;
+                        Ok(cortex_core::analytics::NeuronEvent {
+                            neuron_id: r.try_get("neuron_id")?,
+                            event,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_command(
+                &self,
+                run: &cortex_core::federation::CommandRun,
+                mut audit: AuditRecord,
+            ) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO commands (id, command, scope, created_by, created_at, targeted, sent)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&run.id)
+                .bind(run.command.as_str())
+                .bind(&run.scope)
+                .bind(&run.created_by)
+                .bind(ms(run.created_at))
+                .bind(run.targeted as i64)
+                .bind(run.sent as i64)
+                .execute(&mut *tx)
+                .await?;
+                for r in &run.reports {
+                    sqlx::query(
+                        "INSERT INTO command_reports (command_id, neuron_id, outcome, message, at)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&run.id)
+                    .bind(&r.neuron_id)
+                    .bind(r.outcome.as_str())
+                    .bind(&r.message)
+                    .bind(ms(r.at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                audit.target = format!("command:{}", run.id);
+                audit.after = serde_json::json!({
+                    "command": run.command.as_str(), "scope": run.scope,
+                    "targeted": run.targeted, "sent": run.sent,
+                });
+                Self::audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn report_command(
+                &self,
+                id: &str,
+                neuron_id: &str,
+                outcome: cortex_core::federation::CommandOutcome,
+                message: &str,
+                at: DateTime<Utc>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE command_reports SET outcome = $1, message = $2, at = $3
+                      WHERE command_id = $4 AND neuron_id = $5 AND outcome = 'pending'",
+                )
+                .bind(outcome.as_str())
+                .bind(message)
+                .bind(ms(at))
+                .bind(id)
+                .bind(neuron_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn recent_commands(
+                &self,
+                limit: u32,
+            ) -> StoreResult<Vec<cortex_core::federation::CommandRun>> {
+                use cortex_core::federation::{Command, CommandOutcome, CommandReport, CommandRun};
+                let rows = sqlx::query(
+                    "SELECT id, command, scope, created_by, created_at, targeted, sent
+                       FROM commands ORDER BY created_at DESC, id LIMIT $1",
+                )
+                .bind(i64::from(limit.clamp(1, 200)))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let id: String = r.try_get("id")?;
+                    let command: String = r.try_get("command")?;
+                    let reports = sqlx::query(
+                        "SELECT neuron_id, outcome, message, at FROM command_reports
+                          WHERE command_id = $1 ORDER BY neuron_id",
+                    )
+                    .bind(&id)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        let outcome: String = r.try_get("outcome")?;
+                        Ok(CommandReport {
+                            neuron_id: r.try_get("neuron_id")?,
+                            outcome: CommandOutcome::parse(&outcome).ok_or_else(|| {
+                                StoreError::Other(format!("bad command outcome `{outcome}` in database"))
+                            })?,
+                            message: r.try_get("message")?,
+                            at: from_ms(r.try_get("at")?),
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                    out.push(CommandRun {
+                        command: Command::parse(&command).ok_or_else(|| {
+                            StoreError::Other(format!("bad command `{command}` in database"))
+                        })?,
+                        id,
+                        scope: r.try_get("scope")?,
+                        created_by: r.try_get("created_by")?,
+                        created_at: from_ms(r.try_get("created_at")?),
+                        targeted: r.try_get::<i64, _>("targeted")? as u64,
+                        sent: r.try_get::<i64, _>("sent")? as u64,
+                        reports,
+                    });
+                }
+                Ok(out)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_event_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_and_marks_nulls() {
+        let mut e = Event::new(
+            EventKind::Error,
+            DateTime::from_timestamp_millis(5).unwrap(),
+        );
+        e.message = Some("tab\there\nnew \\ line".into());
+        e.value = Some(1.5);
+        let b = SpooledBatch {
+            neuron_id: "n-1".into(),
+            received_at: DateTime::from_timestamp_millis(7).unwrap(),
+            batch: EventBatch {
+                batch_id: "b".into(),
+                events: vec![e],
+            },
+        };
+        let text = String::from_utf8(pg_copy_text(&[&b])).unwrap();
+        assert_eq!(
+            text,
+            "n-1\tb\terror\t5\t7\t\\N\t\\N\t\\N\t\\N\t\\N\t1.5\ttab\\there\\nnew \\\\ line\n"
+        );
+    }
+}

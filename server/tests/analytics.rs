@@ -1,0 +1,180 @@
+//! The analytics spool and writer against a real database: every acknowledged batch reaches
+//! the database exactly once, even when the hub dies before the writer ran, dies with half a
+//! record on disk, or dies between the database commit and the cursor update.
+
+use chrono::Utc;
+use cortex_core::analytics::{Event, EventBatch, EventKind};
+use cortex_server::analytics::{Analytics, AnalyticsSettings};
+use cortex_server::store::{sqlite::SqliteStore, DynStore};
+use std::sync::Arc;
+
+fn settings() -> AnalyticsSettings {
+    AnalyticsSettings {
+        events_per_second: 1_000_000,
+        spool_max_bytes: u64::MAX,
+    }
+}
+
+fn batch(id: usize, events: usize) -> Vec<u8> {
+    let mut e = Event::new(EventKind::Exposure, Utc::now());
+    e.unit = Some(format!("u{id}"));
+    e.mutation_id = Some("m1".into());
+    serde_json::to_vec(&EventBatch {
+        batch_id: format!("b{id}"),
+        events: vec![e; events],
+    })
+    .unwrap()
+}
+
+async fn store(dir: &std::path::Path) -> DynStore {
+    let url = format!("sqlite://{}", dir.join("t.db").display());
+    let store: DynStore = Arc::new(SqliteStore::open_lazy(&url).unwrap());
+    store.migrate().await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn acknowledged_batches_survive_a_crash_before_the_writer_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let db = store(dir.path()).await;
+
+    // 300 batches acknowledged concurrently, then the hub dies: nothing is in the database.
+    let analytics = Analytics::open(&spool_dir, settings()).unwrap();
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let a = analytics.clone();
+            tokio::spawn(async move {
+                a.ingest(&format!("n{}", i % 7), &batch(i, 10), Utc::now())
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(!t.await.unwrap().unwrap().duplicate);
+    }
+    drop(analytics);
+    assert_eq!(db.count_events().await.unwrap(), 0);
+    // The crash also left half a record behind (never acknowledged).
+    let seg = std::fs::read_dir(&spool_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+    std::io::Write::write_all(&mut f, &[40, 0, 0, 0, 1, 2, 3]).unwrap();
+    drop(f);
+
+    // Restarted: the writer moves all of it, once.
+    let analytics = Analytics::open(&spool_dir, settings()).unwrap();
+    assert_eq!(analytics.drain_once(&db).await.unwrap(), 3_000);
+    assert_eq!(db.count_events().await.unwrap(), 3_000);
+    assert_eq!(analytics.spool().backlog(), 0);
+
+    // Resending an acknowledged batch (the neuron never saw the ack) counts it once.
+    let again = analytics
+        .ingest("n0", &batch(0, 10), Utc::now())
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    let restarted = Analytics::open(&dir.path().join("other-spool"), settings()).unwrap();
+    let ack = restarted
+        .ingest("n0", &batch(0, 10), Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        !ack.duplicate,
+        "a new hub does not remember the id, the database does"
+    );
+    assert_eq!(restarted.drain_once(&db).await.unwrap(), 0);
+    analytics.drain_once(&db).await.unwrap();
+    assert_eq!(db.count_events().await.unwrap(), 3_000);
+}
+
+#[tokio::test]
+async fn a_crash_between_the_database_commit_and_the_cursor_counts_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let db = store(dir.path()).await;
+    let analytics = Analytics::open(&spool_dir, settings()).unwrap();
+    for i in 0..50 {
+        analytics
+            .ingest("n", &batch(i, 4), Utc::now())
+            .await
+            .unwrap();
+    }
+    let ack = analytics
+        .ingest("n", &batch(7, 4), Utc::now())
+        .await
+        .unwrap();
+    assert!(ack.duplicate, "the hub remembers recent ids");
+    // The cursor as it was before the writer ran...
+    let before = std::fs::read(spool_dir.join("cursor")).ok();
+    assert_eq!(analytics.drain_once(&db).await.unwrap(), 200);
+    drop(analytics);
+    // ...is what a crash right after the database commit leaves behind.
+    match before {
+        Some(b) => std::fs::write(spool_dir.join("cursor"), b).unwrap(),
+        None => std::fs::remove_file(spool_dir.join("cursor")).unwrap(),
+    }
+    let analytics = Analytics::open(&spool_dir, settings()).unwrap();
+    assert!(
+        analytics.spool().backlog() > 0,
+        "the batches are read again"
+    );
+    assert_eq!(
+        analytics.drain_once(&db).await.unwrap(),
+        0,
+        "but counted once"
+    );
+    assert_eq!(db.count_events().await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn bad_batches_are_refused_with_the_reason_and_a_noisy_neuron_is_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let analytics = Analytics::open(
+        dir.path(),
+        AnalyticsSettings {
+            events_per_second: 100,
+            spool_max_bytes: u64::MAX,
+        },
+    )
+    .unwrap();
+    let err = analytics
+        .ingest("n", b"{\"batchId\":", Utc::now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 400);
+    let err = analytics
+        .ingest("n", br#"{"batchId":"b","events":[{"kind":"click","at":"2026-11-29T00:00:00Z","value":1e999}]}"#, Utc::now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 400, "{}", err.message);
+    let huge = vec![b' '; cortex_core::analytics::MAX_BATCH_BYTES + 1];
+    assert_eq!(
+        analytics
+            .ingest("n", &huge, Utc::now())
+            .await
+            .unwrap_err()
+            .status()
+            .as_u16(),
+        413
+    );
+    // The burst allowance is one full batch; then the neuron waits, others do not.
+    analytics
+        .ingest("n", &batch(1, 5_000), Utc::now())
+        .await
+        .unwrap();
+    let err = analytics
+        .ingest("n", &batch(2, 100), Utc::now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 429);
+    assert!(err.retry_after.unwrap() >= 1);
+    analytics
+        .ingest("m", &batch(3, 100), Utc::now())
+        .await
+        .unwrap();
+}
