@@ -1,12 +1,14 @@
-//! Federation benchmark, bounded and over loopback: a real hub in this process (SQLite, join
-//! policy open) and the SDK's swarm driver: N neurons sign and register, then heartbeat for
-//! a fixed time; `/healthz` from the same workers is the baseline in the same run.
+//! Federation load run, bounded and over loopback: a real hub (the `cortex` binary, release
+//! when benched, SQLite by default or `BENCH_DATABASE_URL`) in its own process, and the SDK's
+//! swarm driver in this one. Phases: signed joins, heartbeats, `/healthz` as the baseline in
+//! the same run, push channels (hub memory per idle channel, push-to-ack latency), events.
 //!
-//! Run with `cargo bench --bench federation`. Knobs: `BENCH_NEURONS` (default 500),
-//! `BENCH_CONNECTIONS` (default 32), `BENCH_SECONDS` per phase (default 3).
+//! Run with `cargo bench --bench federation`. Knobs: `BENCH_NEURONS` (default 2000),
+//! `BENCH_CHANNELS` (default = neurons), `BENCH_PUSHES` (5), `BENCH_CONNECTIONS` (64),
+//! `BENCH_SECONDS` per timed phase (3), `BENCH_EVENT_BATCH` (500).
 
-use cortex_core::federation::{JoinMode, JoinPolicy};
 use cortex_sdk::swarm::{run, SwarmConfig};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -16,41 +18,79 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn cortex(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cortex"));
+    c.current_dir(dir)
+        .env("CORTEX_DATA_DIR", dir)
+        .env("CORTEX_LOG", "error")
+        .env("CORTEX_NEURON_EVENTS_PER_SECOND", "1000000")
+        .env_remove("DATABASE_URL");
+    if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
+        c.env("DATABASE_URL", url);
+    }
+    c
+}
+
 fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = cortex(dir.path())
+        .args(["token", "create", "--name", "bench", "--role", "admin"])
+        .output()
+        .expect("cortex token create");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut hub = cortex(dir.path())
+        .arg("serve")
+        .env("CORTEX_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("cortex serve");
+    let url = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = cortex_server::config::Config {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            log: "error".into(),
-            ..Default::default()
-        };
-        let app = cortex::Application::build(cfg).await.unwrap().spawn();
-        app.ready().await;
-        app.services
-            .federation
-            .set_join_policy(
-                &JoinPolicy {
-                    mode: JoinMode::Open,
-                    ..Default::default()
-                },
-                "bench",
-            )
+    let result = rt.block_on(async {
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http.get(format!("{url}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let policy = http
+            .post(format!("{url}/api/federation/join-policy"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"mode": "open"}))
+            .send()
             .await
             .unwrap();
-        let report = run(
+        assert!(policy.status().is_success(), "{}", policy.text().await.unwrap());
+        let neurons = env_num("BENCH_NEURONS", 2000) as usize;
+        run(
             SwarmConfig {
-                hub: app.url(),
-                neurons: env_num("BENCH_NEURONS", 500) as usize,
-                concurrency: env_num("BENCH_CONNECTIONS", 32) as usize,
-                duration: Duration::from_secs(env_num("BENCH_SECONDS", 3)),
-                prefix: "bench".into(),
+                channels: env_num("BENCH_CHANNELS", neurons as u64) as usize,
+                pushes: env_num("BENCH_PUSHES", 5) as usize,
+                push_token: Some(token.clone()),
+                hub_pid: Some(hub.id()),
+                event_batch: env_num("BENCH_EVENT_BATCH", 500) as usize,
+                ..SwarmConfig::basic(
+                    &url,
+                    neurons,
+                    env_num("BENCH_CONNECTIONS", 64) as usize,
+                    Duration::from_secs(env_num("BENCH_SECONDS", 3)),
+                )
             },
             |line| eprintln!("… {line}"),
         )
         .await
-        .unwrap();
-        println!("{report}");
     });
+    let _ = hub.kill();
+    let _ = hub.wait();
+    println!("{}", result.expect("the swarm ran"));
 }

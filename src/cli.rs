@@ -63,9 +63,24 @@ pub enum Command {
         /// Requests in flight at once (1-1024).
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
-        /// Length of the heartbeat phase and of the baseline, in seconds.
+        /// Length of the heartbeat phase, the baseline and the events phase, in seconds.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// Neurons that then open the push channel (0: skip).
+        #[arg(long, default_value_t = 0)]
+        channels: usize,
+        /// Config pushes to time over the channels (needs --push-token).
+        #[arg(long, default_value_t = 5)]
+        pushes: usize,
+        /// An API token with the editor role, for the pushes (or CORTEX_SWARM_PUSH_TOKEN).
+        #[arg(long, env = "CORTEX_SWARM_PUSH_TOKEN", hide_env_values = true)]
+        push_token: Option<String>,
+        /// The hub's process id, to report its memory per idle channel (same machine).
+        #[arg(long)]
+        hub_pid: Option<u32>,
+        /// Events per batch in the analytics phase (0: skip).
+        #[arg(long, default_value_t = 0)]
+        event_batch: usize,
     },
 }
 
@@ -110,7 +125,7 @@ pub enum TokenCommand {
 
 /// Opens the store for a one-shot command: migrate first, so commands work on a new data dir.
 async fn services(config: Config) -> anyhow::Result<Services> {
-    let services = Services::build(config)?;
+    let services = Services::build_offline(config)?;
     services
         .store
         .ping()
@@ -136,14 +151,25 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<i32
             neurons,
             concurrency,
             seconds,
+            channels,
+            pushes,
+            push_token,
+            hub_pid,
+            event_batch,
         } => {
             let report = cortex_sdk::swarm::run(
                 cortex_sdk::swarm::SwarmConfig {
-                    hub,
-                    neurons,
-                    concurrency,
-                    duration: std::time::Duration::from_secs(seconds.clamp(1, 3600)),
-                    prefix: format!("swarm-{}", std::process::id()),
+                    channels,
+                    pushes,
+                    push_token,
+                    hub_pid,
+                    event_batch,
+                    ..cortex_sdk::swarm::SwarmConfig::basic(
+                        &hub,
+                        neurons,
+                        concurrency,
+                        std::time::Duration::from_secs(seconds.clamp(1, 3600)),
+                    )
                 },
                 |line| eprintln!("… {line}"),
             )
@@ -250,7 +276,7 @@ async fn doctor(config: Config) -> anyhow::Result<i32> {
             err_suffix(&writable)
         ),
     );
-    let services = match Services::build(config) {
+    let services = match Services::build_offline(config) {
         Ok(s) => s,
         Err(e) => {
             check(false, format!("services start: {e}"));

@@ -3,6 +3,8 @@
 //! `<data dir>/demo-neurons/`, so the same neurons come back after a restart.
 
 use cortex_core::federation::{Check, HealthState, Heartbeat, Load, NeuronStatus, Registration};
+use cortex_core::analytics::{Event, EventKind};
+use cortex_sdk::runner::{self, Connection, RunnerConfig};
 use cortex_sdk::{HubClient, NeuronKey};
 use std::path::Path;
 use std::time::Duration;
@@ -65,44 +67,71 @@ fn beat(i: usize, round: u64) -> Heartbeat {
     }
 }
 
-/// Registers `count` neurons with the hub at `hub`, then heartbeats until stopped (or
-/// returns after registering, with `once`). Pending neurons ask again every interval.
+/// Registers `count` neurons with the hub at `hub`. With `once`, registers each and returns;
+/// otherwise runs each as an embedded SDK neuron (push channel, heartbeats, commands) that
+/// reports page views, clicks and now and then an error, until stopped.
 pub async fn run(hub: &str, count: usize, once: bool, data_dir: &Path) -> anyhow::Result<i32> {
-    let client = HubClient::new(hub, None)?;
     let dir = data_dir.join("demo-neurons");
     let mut fleet = Vec::new();
     for i in 0..count {
         let key = NeuronKey::load_or_create(&dir.join(format!("{i:02}.key")))?;
-        fleet.push((i, registration(i, &key), key, None::<String>));
+        fleet.push((i, registration(i, &key), key));
     }
-    let mut round = 0u64;
-    let mut every = Duration::from_secs(15);
-    loop {
+    if once {
+        let client = HubClient::new(hub, None)?;
         let mut counts = std::collections::BTreeMap::<NeuronStatus, usize>::new();
-        for (i, reg, key, token) in fleet.iter_mut() {
-            let answer = match token.as_deref() {
-                Some(t) => client.heartbeat(t, &beat(*i, round)).await,
-                None => client.register(reg, key).await,
-            };
-            match answer {
-                Ok(joined) => {
-                    every = Duration::from_secs(u64::from(joined.heartbeat_seconds.max(1)));
-                    *counts.entry(joined.status).or_default() += 1;
-                    *token = joined.token;
-                }
-                Err(e) => {
-                    // Removed, retired or token expired: register again next round.
-                    eprintln!("{}: {e}", reg.id);
-                    *token = None;
-                }
+        for (_, reg, key) in &fleet {
+            match client.register(reg, key).await {
+                Ok(joined) => *counts.entry(joined.status).or_default() += 1,
+                Err(e) => eprintln!("{}: {e}", reg.id),
             }
         }
         let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-        println!("round {round}: {}", summary.join(", "));
-        if once {
-            return Ok(0);
+        println!("registered: {}", summary.join(", "));
+        return Ok(0);
+    }
+    let mut neurons = Vec::new();
+    for (i, reg, key) in fleet {
+        let cache = dir.join(format!("{i:02}"));
+        let handle = runner::start(RunnerConfig::new(hub, reg, key, &cache), None)?;
+        neurons.push((i, handle));
+    }
+    let mut round = 0u64;
+    loop {
+        let mut online = 0;
+        for (i, n) in &neurons {
+            n.set_heartbeat(beat(*i, round));
+            report(*i, round, n);
+            online += usize::from(*n.watch_connection().borrow() == Connection::Online);
         }
+        let sent: u64 = neurons.iter().map(|(_, n)| n.sent_events()).sum();
+        println!("round {round}: {online}/{} online, {sent} events sent", neurons.len());
         round += 1;
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+/// A few plausible events per round; every seventh round a neuron hits an error.
+fn report(i: usize, round: u64, n: &runner::NeuronHandle) {
+    let now = chrono::Utc::now();
+    for v in 0..3 {
+        let mut view = Event::new(EventKind::PageView, now);
+        view.unit = Some(format!("visitor-{}", (i as u64 * 31 + round * 7 + v) % 500));
+        view.page_slug = Some(["home", "product", "checkout"][v as usize].into());
+        n.record(view);
+    }
+    let mut click = Event::new(EventKind::Click, now);
+    click.name = Some("hero-cta".into());
+    n.record(click);
+    if (round + i as u64).is_multiple_of(7) {
+        let mut err = Event::new(EventKind::Error, now);
+        err.name = Some("checkout".into());
+        err.message = Some("payment provider timed out after 3 s".into());
+        n.record(err);
+    }
+    if round == 0 {
+        let mut log = Event::new(EventKind::Log, now);
+        log.message = Some(format!("demo neuron {i} started"));
+        n.record(log);
     }
 }

@@ -77,6 +77,12 @@ impl Application {
         );
         tokio::spawn(
             services
+                .federation
+                .clone()
+                .run_ack_writer(services.health.clone()),
+        );
+        tokio::spawn(
+            services
                 .analytics
                 .clone()
                 .run_writer(services.store.clone(), services.health.clone()),

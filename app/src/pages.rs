@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod federation;
+pub mod fleet_ops;
 pub mod home;
 pub mod login;
 pub mod setup;

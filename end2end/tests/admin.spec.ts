@@ -1,5 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 
 const ADMIN = 'admin';
 const PASSWORD = 'correct horse battery staple';
@@ -159,6 +159,37 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
   await page.locator('#push textarea[name="body"]').fill('[1, 2]');
   await page.locator('#push').getByRole('button', { name: 'Push' }).click();
   await expect(page.getByRole('alert')).toContainText('a bundle is a JSON object');
+
+  // Commands: sent to every joined neuron; the demo neurons registered once are not connected.
+  const commands = page.locator('#commands');
+  await commands.getByRole('button', { name: 'Hot reload' }).click();
+  await expect(page.locator('#command-table tbody tr').first()).toContainText('hotReload');
+  await expect(page.locator('#command-table tbody tr').first()).toContainText('1 not connected');
+  await commands.locator('input[name="scope"]').first().fill('planet:mars');
+  await commands.getByRole('button', { name: 'Hot reload' }).click();
+  await expect(page.getByRole('alert')).toContainText('scope');
+  await page.goto('/admin/federation');
+  await hydrated(page);
+  // Logs and errors: nothing reported yet; the search is a plain GET.
+  await page.locator('#reports-search input[name="rq"]').fill('timeout');
+  await page.locator('#reports-search').getByRole('button', { name: 'Search' }).click();
+  await expect(page).toHaveURL(/rq=timeout/);
+  await expect(page.locator('#no-reports')).toBeVisible();
+
+  if (js) {
+    // A running neuron reports an error and answers a hot reload, live on the page.
+    const neuron = spawn(process.env.CORTEX_BIN!, ['demo-neurons', '--hub', baseURL!, '--count', '1'], {
+      env: { ...process.env, CORTEX_DATA_DIR: process.env.CORTEX_DEMO_DIR_JS },
+      stdio: 'ignore',
+    });
+    try {
+      await expect(page.locator('#report-table')).toContainText('payment provider timed out', { timeout: 20000 });
+      await commands.getByRole('button', { name: 'Hot reload' }).click();
+      await expect(page.locator('#command-table tbody tr').first()).toContainText('1 done', { timeout: 20000 });
+    } finally {
+      neuron.kill();
+    }
+  }
 
   if (js) {
     // A neuron that joins while the page is open shows up without a reload.

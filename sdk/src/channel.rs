@@ -38,7 +38,11 @@ impl HubClient {
             "authorization",
             format!("Bearer {neuron_token}").parse().map_err(ws_error)?,
         );
-        let (socket, _) = tokio_tungstenite::connect_async(req)
+        // Small buffers that grow on demand (the default read buffer is 128 KiB per socket).
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(0);
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
             .await
             .map_err(ws_error)?;
         let mut channel = Channel { socket };

@@ -5,7 +5,12 @@
 //!
 //! Phases: (1) `neurons` neurons register, `concurrency` at a time; (2) for `duration`, the
 //! workers send heartbeats round-robin over the joined neurons as fast as the hub answers;
-//! (3) as a baseline in the same run, the same workers call `/healthz` for `duration`.
+//! (3) as a baseline in the same run, the same workers call `/healthz` for `duration`;
+//! (4) `channels` neurons open the push channel: the hub's memory per idle channel, then
+//! `pushes` config pushes timed from request to each neuron's ack; (5) for `duration`, the
+//! workers send event batches of `event_batch` events and count what the hub acknowledged.
+
+pub mod live;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +31,34 @@ pub struct SwarmConfig {
     pub duration: Duration,
     /// Prefix of the neurons' ids (so runs do not collide).
     pub prefix: String,
+    /// Neurons that open the push channel (0: skip the phase).
+    pub channels: usize,
+    /// Config pushes timed over the channels (needs `push_token`).
+    pub pushes: usize,
+    /// An API token with the editor role, for the pushes.
+    pub push_token: Option<String>,
+    /// The hub's process id, to weigh its memory per channel (same machine only).
+    pub hub_pid: Option<u32>,
+    /// Events per batch in the analytics phase (0: skip the phase).
+    pub event_batch: usize,
+}
+
+impl SwarmConfig {
+    /// Join, heartbeat and baseline phases only.
+    pub fn basic(hub: &str, neurons: usize, concurrency: usize, duration: Duration) -> Self {
+        Self {
+            hub: hub.to_string(),
+            neurons,
+            concurrency,
+            duration,
+            prefix: format!("swarm-{}", std::process::id()),
+            channels: 0,
+            pushes: 0,
+            push_token: None,
+            hub_pid: None,
+            event_batch: 0,
+        }
+    }
 }
 
 /// Latency percentiles in milliseconds.
@@ -71,6 +104,10 @@ pub struct SwarmReport {
     pub heartbeat_latency: Percentiles,
     /// `/healthz` calls per second by the same workers: the baseline.
     pub baseline_per_second: f64,
+    /// The push-channel phase, if it ran.
+    pub channels: Option<live::ChannelReport>,
+    /// The analytics phase, if it ran.
+    pub events: Option<live::EventsReport>,
     /// The first error seen, to tell the user what went wrong.
     pub first_error: Option<String>,
 }
@@ -111,6 +148,39 @@ impl std::fmt::Display for SwarmReport {
                 0.0
             }
         )?;
+        if let Some(c) = &self.channels {
+            write!(
+                f,
+                "\nchannels:  {} open, {} failed in {:.2} s; hub memory per idle channel: {}",
+                c.open,
+                c.failed,
+                c.open_seconds,
+                c.idle_kib_per_channel
+                    .map_or("not measured (no hub pid)".into(), |k| format!("{k:.1} KiB"))
+            )?;
+            write!(
+                f,
+                "\npush→ack:  {} pushes, {} of {} acks ({})",
+                c.pushes,
+                c.acks,
+                c.pushes * c.open,
+                p(&c.push_to_ack)
+            )?;
+        }
+        if let Some(e) = &self.events {
+            write!(
+                f,
+                "\nevents:    {} acknowledged in {} batches, {} errors = {:.0} events/s (batch {})",
+                e.events,
+                e.batches,
+                e.errors,
+                e.events_per_second,
+                p(&e.batch_latency)
+            )?;
+            if let Some(err) = &e.first_error {
+                write!(f, "\nfirst event error: {err}")?;
+            }
+        }
         if let Some(e) = &self.first_error {
             write!(f, "\nfirst error: {e}")?;
         }
@@ -279,5 +349,41 @@ pub async fn run(cfg: SwarmConfig, progress: impl Fn(&str)) -> Result<SwarmRepor
         calls += w.await.unwrap_or(0);
     }
     report.baseline_per_second = calls as f64 / started.elapsed().max(cfg.duration).as_secs_f64();
+
+    // 4. Push channels.
+    if cfg.channels > 0 {
+        let n = cfg.channels.min(tokens.len());
+        progress(&format!("opening {n} push channels"));
+        report.channels = Some(
+            live::channels(
+                &client,
+                &tokens[..n],
+                cfg.concurrency,
+                cfg.pushes,
+                cfg.push_token.as_deref(),
+                cfg.hub_pid,
+                &progress,
+            )
+            .await?,
+        );
+    }
+
+    // 5. Analytics.
+    if cfg.event_batch > 0 {
+        progress(&format!(
+            "event batches of {} for {:?}",
+            cfg.event_batch, cfg.duration
+        ));
+        report.events = Some(
+            live::events(
+                &client,
+                tokens.clone(),
+                cfg.concurrency,
+                cfg.event_batch.min(cortex_core::analytics::MAX_BATCH_EVENTS),
+                cfg.duration,
+            )
+            .await,
+        );
+    }
     Ok(report)
 }

@@ -43,7 +43,8 @@ struct Remembered {
 /// The analytics service. Cheap to clone.
 #[derive(Clone)]
 pub struct Analytics {
-    spool: Spool,
+    /// `None` in a process that does not serve (the command line): it refuses batches.
+    spool: Option<Spool>,
     limiter: Arc<RateLimiter>,
     seen: Arc<Mutex<Remembered>>,
 }
@@ -53,7 +54,7 @@ impl Analytics {
     pub fn open(dir: &std::path::Path, settings: AnalyticsSettings) -> std::io::Result<Self> {
         let rate = f64::from(settings.events_per_second.max(1));
         Ok(Self {
-            spool: Spool::open(dir, settings.spool_max_bytes)?,
+            spool: Some(Spool::open(dir, settings.spool_max_bytes)?),
             // A neuron may burst one second's worth, and always at least one full batch.
             limiter: Arc::new(RateLimiter::new(
                 rate,
@@ -63,9 +64,19 @@ impl Analytics {
         })
     }
 
-    /// The spool (for the writer and for tests).
-    pub fn spool(&self) -> &Spool {
-        &self.spool
+    /// Intake for a process that does not serve (the command line): no spool is opened,
+    /// so it never competes with a running hub for the data dir.
+    pub fn offline() -> Self {
+        Self {
+            spool: None,
+            limiter: Arc::new(RateLimiter::new(1.0, 1.0)),
+            seen: Arc::default(),
+        }
+    }
+
+    /// The spool, in a serving process.
+    pub fn spool(&self) -> Option<&Spool> {
+        self.spool.as_ref()
     }
 
     /// Takes a batch from neuron `neuron_id`: checks size and shape, applies the neuron's rate
@@ -118,7 +129,10 @@ impl Analytics {
                 retry_after: Some(wait.as_secs().max(1)),
             });
         }
-        self.spool
+        let spool = self.spool.as_ref().ok_or_else(|| {
+            ApiError::new(ErrorCode::Unavailable, "this process does not take analytics")
+        })?;
+        spool
             .append(neuron_id, now, body)
             .await
             .map_err(|e| match e {
@@ -157,9 +171,11 @@ impl Analytics {
     /// events were written. Stops at the first database error (the spool keeps them).
     pub async fn drain_once(&self, store: &DynStore) -> Result<u64, crate::store::StoreError> {
         let mut written = 0;
+        let Some(spool) = &self.spool else {
+            return Ok(0);
+        };
         loop {
-            let (records, at) = self
-                .spool
+            let (records, at) = spool
                 .read(DRAIN_BYTES)
                 .await
                 .map_err(|e| crate::store::StoreError::Other(e.to_string()))?;
@@ -184,7 +200,7 @@ impl Analytics {
             let outcome = store.write_event_batches(&batches).await?;
             written += outcome.events;
             metrics::counter!("cortex_events_written_total").increment(outcome.events);
-            self.spool
+            spool
                 .commit(at)
                 .await
                 .map_err(|e| crate::store::StoreError::Other(e.to_string()))?;
@@ -194,6 +210,9 @@ impl Analytics {
     /// The writer: drains the spool whenever new batches are durable, retrying with backoff
     /// while the database is away. Runs for the life of the hub.
     pub async fn run_writer(self, store: DynStore, health: DbHealth) {
+        let Some(spool) = self.spool.clone() else {
+            return;
+        };
         let mut backoff = Duration::from_millis(100);
         loop {
             if !health.is_ready() {
@@ -203,18 +222,18 @@ impl Analytics {
             match self.drain_once(&store).await {
                 Ok(_) => backoff = Duration::from_millis(100),
                 Err(e) => {
-                    tracing::warn!(error = %e, backlog = self.spool.backlog(), "analytics writer: database write failed; events stay spooled");
+                    tracing::warn!(error = %e, backlog = spool.backlog(), "analytics writer: database write failed; events stay spooled");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                     continue;
                 }
             }
-            metrics::gauge!("cortex_spool_backlog_bytes").set(self.spool.backlog() as f64);
-            let at = self.spool.durable();
-            if self.spool.cursor() >= at {
+            metrics::gauge!("cortex_spool_backlog_bytes").set(spool.backlog() as f64);
+            let at = spool.durable();
+            if spool.cursor() >= at {
                 // Wake on new data, or now and then to notice the database came back.
                 let _ =
-                    tokio::time::timeout(Duration::from_secs(1), self.spool.wait_past(at)).await;
+                    tokio::time::timeout(Duration::from_secs(1), spool.wait_past(at)).await;
             }
         }
     }

@@ -49,9 +49,42 @@ struct NeuronClaims {
     exp: i64,
 }
 
+/// Acks waiting to be written: the highest revision per (neuron, scope). Ten thousand
+/// neurons acking one push become one transaction instead of ten thousand.
+type AckBuffer = Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<(String, cortex_core::federation::Scope), (u64, DateTime<Utc>)>,
+    >,
+>;
+
+/// How often buffered acks are written.
+const ACK_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How long the join policy and the kinds are reused before they are read again (they
+/// change rarely; another hub's change shows within this time).
+const POLICY_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A value read from the database, reused for [`POLICY_TTL`].
+type Cached<T> = Arc<std::sync::Mutex<Option<(std::time::Instant, T)>>>;
+
+fn cached<T: Clone>(c: &Cached<T>) -> Option<T> {
+    let guard = c.lock().unwrap_or_else(|p| p.into_inner());
+    guard
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < POLICY_TTL)
+        .map(|(_, v)| v.clone())
+}
+
+fn remember<T>(c: &Cached<T>, value: T) {
+    *c.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), value));
+}
+
 /// The federation service. Cheap to clone.
 #[derive(Clone)]
 pub struct Federation {
+    acks: AckBuffer,
+    policy: Cached<JoinPolicy>,
+    kinds: Cached<Arc<Vec<cortex_core::federation::NeuronKind>>>,
     store: DynStore,
     encoding: Arc<EncodingKey>,
     decoding: Arc<DecodingKey>,
@@ -137,6 +170,9 @@ impl Federation {
     pub fn new(store: DynStore, secret: &SecretString, settings: FederationSettings) -> Self {
         let bytes = secret.expose_secret().as_bytes();
         Self {
+            acks: AckBuffer::default(),
+            policy: Cached::default(),
+            kinds: Cached::default(),
             store,
             encoding: Arc::new(EncodingKey::from_secret(bytes)),
             decoding: Arc::new(DecodingKey::from_secret(bytes)),
@@ -238,6 +274,64 @@ impl Federation {
         Ok(run)
     }
 
+    /// Notes that a neuron holds `revision` of `scope`; written within [`ACK_FLUSH_EVERY`].
+    pub fn record_ack(
+        &self,
+        neuron_id: &str,
+        scope: cortex_core::federation::Scope,
+        revision: u64,
+        at: DateTime<Utc>,
+    ) {
+        let mut acks = self.acks.lock().unwrap_or_else(|p| p.into_inner());
+        let held = acks
+            .entry((neuron_id.to_string(), scope))
+            .or_insert((revision, at));
+        if revision >= held.0 {
+            *held = (revision, at);
+        }
+    }
+
+    /// Writes the buffered acks in one transaction; on failure they stay buffered.
+    pub async fn flush_acks(&self) -> Result<usize, ApiError> {
+        let taken: Vec<_> = {
+            let mut acks = self.acks.lock().unwrap_or_else(|p| p.into_inner());
+            acks.drain().collect()
+        };
+        if taken.is_empty() {
+            return Ok(0);
+        }
+        let rows: Vec<crate::store::neurons::BundleAck> = taken
+            .iter()
+            .map(|((neuron_id, scope), (revision, at))| crate::store::neurons::BundleAck {
+                neuron_id: neuron_id.clone(),
+                scope: scope.clone(),
+                revision: *revision,
+                at: *at,
+            })
+            .collect();
+        if let Err(e) = self.store.ack_bundles(&rows).await {
+            for ((id, scope), (revision, at)) in taken {
+                self.record_ack(&id, scope, revision, at);
+            }
+            return Err(e.into());
+        }
+        Ok(rows.len())
+    }
+
+    /// Runs [`Federation::flush_acks`] every [`ACK_FLUSH_EVERY`] while the database is ready.
+    pub async fn run_ack_writer(self, health: DbHealth) {
+        let mut tick = tokio::time::interval(ACK_FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if health.is_ready() {
+                if let Err(e) = self.flush_acks().await {
+                    tracing::warn!(error = %e, "writing acks failed; will retry");
+                }
+            }
+        }
+    }
+
     pub fn settings(&self) -> FederationSettings {
         self.settings
     }
@@ -281,10 +375,15 @@ impl Federation {
 
     /// The join policy in force (approval when none was set).
     pub async fn join_policy(&self) -> Result<JoinPolicy, ApiError> {
-        Ok(match self.store.setting(JOIN_POLICY_SETTING).await? {
+        if let Some(p) = cached(&self.policy) {
+            return Ok(p);
+        }
+        let policy: JoinPolicy = match self.store.setting(JOIN_POLICY_SETTING).await? {
             Some(json) => serde_json::from_str(&json).unwrap_or_default(),
             None => JoinPolicy::default(),
-        })
+        };
+        remember(&self.policy, policy.clone());
+        Ok(policy)
     }
 
     /// Sets the join policy (audited).
@@ -297,6 +396,7 @@ impl Federation {
         self.store
             .put_setting(JOIN_POLICY_SETTING, &json, Some(audit))
             .await?;
+        remember(&self.policy, policy.clone());
         Ok(())
     }
 
@@ -381,7 +481,14 @@ impl Federation {
     }
 
     async fn check_kind(&self, reg: &Registration) -> Result<(), ApiError> {
-        let kinds = self.store.neuron_kinds().await?;
+        let kinds = match cached(&self.kinds) {
+            Some(k) => k,
+            None => {
+                let k = Arc::new(self.store.neuron_kinds().await?);
+                remember(&self.kinds, k.clone());
+                k
+            }
+        };
         let Some(kind) = kinds.iter().find(|k| k.name == reg.kind) else {
             let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
             return Err(ApiError::bad_request(format!(

@@ -33,6 +33,11 @@ impl DbHealth {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+    /// Marks the database ready, for a caller that checked and migrated it itself (a bench
+    /// or tool that runs the writer without the start-up self-check).
+    pub fn mark_ready(&self) {
+        self.set(None);
+    }
     fn set(&self, error: Option<String>) {
         self.inner.ready.store(error.is_none(), Ordering::Release);
         *self

@@ -42,8 +42,27 @@ pub enum StartError {
 }
 
 impl Services {
-    /// Checks the data dir, loads or creates the signing key and opens the store (lazily).
+    /// Everything a serving hub needs: [`Services::build_offline`] plus the analytics spool.
     pub fn build(config: Config) -> Result<Self, StartError> {
+        let mut services = Self::build_offline(config)?;
+        let spool_dir = services.config.data_dir.join("spool");
+        services.analytics = Analytics::open(
+            &spool_dir,
+            AnalyticsSettings {
+                events_per_second: services.config.neuron_events_per_second,
+                spool_max_bytes: services.config.spool_max_bytes,
+            },
+        )
+        .map_err(|source| StartError::Spool {
+            path: spool_dir.display().to_string(),
+            source,
+        })?;
+        Ok(services)
+    }
+
+    /// Checks the data dir, loads or creates the signing key and opens the store (lazily).
+    /// No spool: the command line uses this while a hub may be serving the same data dir.
+    pub fn build_offline(config: Config) -> Result<Self, StartError> {
         crate::fsutil::ensure_writable_dir(&config.data_dir).map_err(|source| {
             StartError::DataDir {
                 path: config.data_dir.display().to_string(),
@@ -73,20 +92,8 @@ impl Services {
                 token_ttl: config.neuron_token_ttl,
             },
         );
-        let spool_dir = config.data_dir.join("spool");
-        let analytics = Analytics::open(
-            &spool_dir,
-            AnalyticsSettings {
-                events_per_second: config.neuron_events_per_second,
-                spool_max_bytes: config.spool_max_bytes,
-            },
-        )
-        .map_err(|source| StartError::Spool {
-            path: spool_dir.display().to_string(),
-            source,
-        })?;
         Ok(Self {
-            analytics,
+            analytics: Analytics::offline(),
             config: Arc::new(config),
             store,
             auth,

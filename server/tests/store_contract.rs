@@ -738,9 +738,15 @@ async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
         .is_empty());
     assert_eq!(s.recent_bundles(2).await.unwrap().len(), 2);
 
-    s.ack_bundle("n1", &Scope::Global, 3, now).await.unwrap();
-    s.ack_bundle("n1", &Scope::Global, 2, now).await.unwrap();
-    s.ack_bundle("n2", &Scope::Global, 2, now).await.unwrap();
+    let ack = |n: &str, revision: u64| cortex_server::store::neurons::BundleAck {
+        neuron_id: n.into(),
+        scope: Scope::Global,
+        revision,
+        at: now,
+    };
+    s.ack_bundles(&[ack("n1", 3)]).await.unwrap();
+    s.ack_bundles(&[ack("n1", 2), ack("n2", 2)]).await.unwrap();
+    s.ack_bundles(&[]).await.unwrap();
     assert_eq!(
         s.count_acks(&Scope::Global, 3).await.unwrap(),
         1,

@@ -14,11 +14,24 @@ use crate::api::federation::{
     fleet_health, join_policy, list_pushes, neuron_kinds, PinNeuron, PushConfig, RemoveNeuron,
     SetJoinPolicy, SetNeuronStatus,
 };
+use crate::api::commands::{HotReload, SyncNeurons};
 use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, BUTTON_DANGER, CARD};
+use crate::pages::fleet_ops::{CommandsSection, ReportsSection};
 use cortex_core::federation::Propagation;
 
 /// How often the hydrated page refreshes the fleet.
 const REFRESH_MS: u64 = 3000;
+
+/// The actions a neuron's card offers.
+#[derive(Clone, Copy)]
+struct CardActions {
+    set_status: ServerAction<SetNeuronStatus>,
+    pin: ServerAction<PinNeuron>,
+    remove: ServerAction<RemoveNeuron>,
+    push: ServerAction<PushConfig>,
+    hot_reload: ServerAction<HotReload>,
+    sync: ServerAction<SyncNeurons>,
+}
 
 fn status_colour(s: NeuronStatus) -> &'static str {
     match s {
@@ -61,6 +74,16 @@ pub fn FederationPage() -> impl IntoView {
     );
     let policy = Resource::new(move || policy_action.version().get(), |_| join_policy());
     let push = ServerAction::<PushConfig>::new();
+    let hot_reload = ServerAction::<HotReload>::new();
+    let sync = ServerAction::<SyncNeurons>::new();
+    let actions = CardActions {
+        set_status,
+        pin,
+        remove,
+        push,
+        hot_reload,
+        sync,
+    };
     let pushes = Resource::new(
         move || (tick.get(), push.version().get()),
         |_| list_pushes(),
@@ -95,7 +118,7 @@ pub fn FederationPage() -> impl IntoView {
                     Err(e) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
                     Ok(h) => view! {
                         <Summary health=h.clone()/>
-                        <Fleet health=h search=search() only=only() open set_status pin remove/>
+                        <Fleet health=h search=search() only=only() open actions/>
                     }.into_any(),
                 }
             })}
@@ -142,6 +165,8 @@ pub fn FederationPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <CommandsSection tick hot_reload sync/>
+        <ReportsSection tick/>
         <section class=format!("{CARD} mt-6") id="join-policy">
             <h2 class="text-lg font-semibold">"Join policy"</h2>
             <p class="mt-1 text-sm text-slate-500">"Who may join: anyone who signs correctly (open), listed keys or tags (allowlist), or everyone after an admin approves (approval)."</p>
@@ -211,9 +236,7 @@ fn Fleet(
     search: String,
     only: String,
     open: RwSignal<std::collections::HashSet<String>>,
-    set_status: ServerAction<SetNeuronStatus>,
-    pin: ServerAction<PinNeuron>,
-    remove: ServerAction<RemoveNeuron>,
+    actions: CardActions,
 ) -> impl IntoView {
     let needle = search.to_lowercase();
     let shown: Vec<Neuron> = health
@@ -247,7 +270,7 @@ fn Fleet(
             {groups.into_iter().map(|(region, list)| view! {
                 <h3 class="mt-6 text-sm font-semibold uppercase tracking-wide text-slate-500">{region} " (" {list.len()} ")"</h3>
                 <div class="mt-2 grid gap-3 sm:grid-cols-2 lg:grid-cols-3">
-                    {list.into_iter().map(|n| view! { <NeuronCard neuron=n open set_status pin remove/> }).collect_view()}
+                    {list.into_iter().map(|n| view! { <NeuronCard neuron=n open actions/> }).collect_view()}
                 </div>
             }).collect_view()}
         </section>
@@ -259,11 +282,20 @@ fn Fleet(
 fn NeuronCard(
     neuron: Neuron,
     open: RwSignal<std::collections::HashSet<String>>,
-    set_status: ServerAction<SetNeuronStatus>,
-    pin: ServerAction<PinNeuron>,
-    remove: ServerAction<RemoveNeuron>,
+    actions: CardActions,
 ) -> impl IntoView {
+    let CardActions {
+        set_status,
+        pin,
+        remove,
+        push,
+        hot_reload,
+        sync,
+    } = actions;
     let n = neuron;
+    let own_scope = format!("neuron:{}", n.id);
+    let (scope_sync, scope_reload, scope_push) =
+        (own_scope.clone(), own_scope.clone(), own_scope);
     let action = |label: &'static str, status: &'static str| {
         let id = n.id.clone();
         view! {
@@ -342,6 +374,27 @@ fn NeuronCard(
                         <button type="submit" class=BUTTON_DANGER>{if n.status == NeuronStatus::Pending { "Deny" } else { "Remove" }}</button>
                     </ActionForm>
                 </div>
+                {n.status.is_joined().then(|| view! {
+                    <div class="mt-2 flex flex-wrap items-center gap-2">
+                        <ActionForm action=sync>
+                            <input type="hidden" name="scope" value=scope_sync/>
+                            <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">"Sync"</button>
+                        </ActionForm>
+                        <ActionForm action=hot_reload>
+                            <input type="hidden" name="scope" value=scope_reload/>
+                            <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50">"Hot reload"</button>
+                        </ActionForm>
+                        <a class="text-xs text-indigo-700 hover:underline" href=format!("?rneuron={}#reports", n.id)>"Logs and errors"</a>
+                    </div>
+                    <ActionForm action=push attr:class="mt-2">
+                        <input type="hidden" name="scope" value=scope_push/>
+                        <input type="hidden" name="kind" value="config"/>
+                        <label class="block text-xs font-medium text-slate-700">"Override this neuron's config (JSON; wins over tag and global)"
+                            <textarea name="body" rows="2" required class="mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 font-mono text-xs">"{}"</textarea>
+                        </label>
+                        <button type="submit" class="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1 text-xs hover:bg-slate-50">"Override"</button>
+                    </ActionForm>
+                })}
             </details>
         </article>
     }

@@ -109,6 +109,8 @@ pub enum SpoolError {
 /// Handle to the spool. Cheap to clone.
 #[derive(Clone)]
 pub struct Spool {
+    /// Held for the life of the spool: one hub per spool directory.
+    _lock: Arc<File>,
     dir: Arc<PathBuf>,
     tx: mpsc::Sender<Append>,
     durable: watch::Receiver<Position>,
@@ -184,6 +186,13 @@ impl Spool {
     /// thread. `max_backlog` bounds the bytes waiting for the database.
     pub fn open(dir: &Path, max_backlog: u64) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        let lock = File::create(dir.join("lock"))?;
+        lock.try_lock().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another Cortex process uses this spool: give each hub its own data dir",
+            )
+        })?;
         let cursor = read_cursor(dir);
         let existing = segments(dir)?;
         let (segment, offset) = match existing.last() {
@@ -210,6 +219,7 @@ impl Spool {
             .name("cortex-spool".into())
             .spawn(move || append_loop(thread_dir, file, start, rx, durable_tx))?;
         Ok(Self {
+            _lock: Arc::new(lock),
             dir: Arc::new(dir.to_path_buf()),
             tx,
             durable,
@@ -483,6 +493,16 @@ mod tests {
             small.append("n", now(), b"y").await,
             Err(SpoolError::Full(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn one_process_per_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Spool::open(dir.path(), u64::MAX).unwrap();
+        let err = Spool::open(dir.path(), u64::MAX).err().unwrap();
+        assert!(err.to_string().contains("another Cortex process"), "{err}");
+        drop(first);
+        Spool::open(dir.path(), u64::MAX).unwrap();
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! and gets what it missed. Each connection has a bounded queue: a neuron that cannot keep up
 //! is disconnected (it reconnects and catches up) instead of slowing anyone else down.
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -23,13 +23,15 @@ pub const WS_PATH: &str = "/api/federation/ws";
 pub const QUEUE: usize = 256;
 /// Largest message a neuron may send (an event batch is the largest kind).
 pub const MAX_MESSAGE_BYTES: usize = cortex_core::analytics::MAX_BATCH_BYTES + 1024;
+/// Initial read buffer of a connection (it grows for larger messages).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Longest reason a WebSocket close frame carries (the protocol allows 123 bytes).
 const MAX_CLOSE_REASON: usize = 120;
 
 struct Conn {
     serial: u64,
     tags: Vec<String>,
-    tx: mpsc::Sender<HubMessage>,
+    tx: mpsc::Sender<Utf8Bytes>,
 }
 
 /// Who is connected, by neuron id.
@@ -54,7 +56,7 @@ impl Channels {
     }
 
     /// Registers a connection; an older one of the same neuron is replaced (and closes).
-    fn attach(&self, id: &str, tags: Vec<String>, tx: mpsc::Sender<HubMessage>) -> u64 {
+    fn attach(&self, id: &str, tags: Vec<String>, tx: mpsc::Sender<Utf8Bytes>) -> u64 {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         self.lock()
             .insert(id.to_string(), Conn { serial, tags, tx });
@@ -107,10 +109,12 @@ impl Channels {
     /// whose queue is full is disconnected (it catches up when it reconnects).
     pub fn send_to(&self, ids: &[String], msg: &HubMessage) -> Delivery {
         let mut d = Delivery::default();
+        // Serialised once; every queue holds a reference to the same bytes.
+        let frame = encode(msg);
         let mut conns = self.lock();
         for id in ids {
             let Some(c) = conns.get(id) else { continue };
-            if c.tx.try_send(msg.clone()).is_ok() {
+            if c.tx.try_send(frame.clone()).is_ok() {
                 d.sent += 1;
             } else {
                 tracing::warn!(neuron = %id, "neuron too slow for the push channel; disconnected, it will catch up on reconnect");
@@ -168,12 +172,16 @@ pub async fn upgrade(
     })?;
     Ok(ws
         .max_message_size(MAX_MESSAGE_BYTES)
+        // Small buffers that grow on demand: an idle neuron should cost the hub a few KiB,
+        // not the 128 KiB read buffer a WebSocket gets by default.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| serve(services, neuron, socket)))
 }
 
 async fn serve(services: Services, neuron: cortex_core::federation::Neuron, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<HubMessage>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
     let channels = services.federation.channels().clone();
     let serial = channels.attach(&neuron.id, neuron.tags.clone(), tx.clone());
     tracing::info!(neuron = %neuron.id, "push channel open");
@@ -181,11 +189,8 @@ async fn serve(services: Services, neuron: cortex_core::federation::Neuron, sock
     let close: Arc<Mutex<Option<(u16, String)>>> = Arc::default();
     let close_reason = close.clone();
     let mut writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let Ok(text) = serde_json::to_string(&msg) else {
-                continue;
-            };
-            if sink.send(Message::Text(text.into())).await.is_err() {
+        while let Some(text) = rx.recv().await {
+            if sink.send(Message::Text(text)).await.is_err() {
                 return;
             }
         }
@@ -197,7 +202,7 @@ async fn serve(services: Services, neuron: cortex_core::federation::Neuron, sock
         let _ = sink.send(Message::Close(reason.map(close_frame))).await;
     });
     let _ = tx
-        .send(HubMessage::Welcome {
+        .send(encode(&HubMessage::Welcome {
             neuron: neuron.id.clone(),
             status: neuron.status,
             heartbeat_seconds: services
@@ -206,7 +211,7 @@ async fn serve(services: Services, neuron: cortex_core::federation::Neuron, sock
                 .heartbeat_interval
                 .as_secs()
                 .max(1) as u32,
-        })
+        }))
         .await;
     // Only the registry keeps a sender; when it is replaced or kicked, the writer ends and
     // the socket closes.
@@ -252,7 +257,7 @@ async fn serve(services: Services, neuron: cortex_core::federation::Neuron, sock
             }
         };
         if let Some(a) = handle(&services, &neuron, msg, &tx).await {
-            if tx.send(a).await.is_err() {
+            if tx.send(encode(&a)).await.is_err() {
                 break;
             }
         }
@@ -268,6 +273,17 @@ async fn serve(services: Services, neuron: cortex_core::federation::Neuron, sock
         }
     }
     tracing::info!(neuron = %neuron.id, "push channel closed");
+}
+
+/// A message as the JSON text frame it travels in.
+fn encode(msg: &HubMessage) -> Utf8Bytes {
+    match serde_json::to_string(msg) {
+        Ok(text) => text.into(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode a hub message");
+            r#"{"type":"error","message":"the hub could not encode a message"}"#.into()
+        }
+    }
 }
 
 fn close_frame((code, mut reason): (u16, String)) -> axum::extract::ws::CloseFrame {
@@ -288,11 +304,19 @@ async fn handle(
     services: &Services,
     neuron: &cortex_core::federation::Neuron,
     msg: NeuronMessage,
-    tx: &mpsc::Sender<HubMessage>,
+    tx: &mpsc::Sender<Utf8Bytes>,
 ) -> Option<HubMessage> {
     let err = |e: ApiError| Some(HubMessage::Error { message: e.message });
     match msg {
         NeuronMessage::Hello { revisions } => {
+            // What a neuron says it holds counts as acked (an ack lost in a crash heals here).
+            for (scope, revision) in &revisions {
+                if *revision > 0 && scope.covers(&neuron.id, &neuron.tags) {
+                    services
+                        .federation
+                        .record_ack(&neuron.id, scope.clone(), *revision, Utc::now());
+                }
+            }
             let since: Vec<(Scope, u64)> = Scope::all_for(&neuron.id, &neuron.tags)
                 .into_iter()
                 .map(|s| {
@@ -304,7 +328,7 @@ async fn handle(
                 Ok(missed) => {
                     let sent = missed.len() as u32;
                     for bundle in missed {
-                        if tx.send(HubMessage::Push { bundle }).await.is_err() {
+                        if tx.send(encode(&HubMessage::Push { bundle })).await.is_err() {
                             return None;
                         }
                     }
@@ -319,14 +343,10 @@ async fn handle(
                     message: format!("scope `{scope}` is not one of this neuron's"),
                 });
             }
-            match services
-                .store
-                .ack_bundle(&neuron.id, &scope, revision, Utc::now())
-                .await
-            {
-                Ok(()) => None,
-                Err(e) => err(e.into()),
-            }
+            services
+                .federation
+                .record_ack(&neuron.id, scope, revision, Utc::now());
+            None
         }
         NeuronMessage::Heartbeat(beat) => {
             match services

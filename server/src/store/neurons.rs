@@ -17,6 +17,15 @@ pub struct Transition {
     pub to: NeuronStatus,
 }
 
+/// A neuron holds a revision of a scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleAck {
+    pub neuron_id: String,
+    pub scope: Scope,
+    pub revision: u64,
+    pub at: DateTime<Utc>,
+}
+
 /// Neurons and their kinds.
 #[async_trait]
 pub trait NeuronStore: Send + Sync {
@@ -93,14 +102,9 @@ pub trait NeuronStore: Send + Sync {
     async fn bundles_since(&self, since: &[(Scope, u64)]) -> StoreResult<Vec<Bundle>>;
     /// The most recent bundles of all scopes, newest first.
     async fn recent_bundles(&self, limit: u32) -> StoreResult<Vec<Bundle>>;
-    /// Records that a neuron holds `revision` of `scope` (a lower revision never replaces a higher).
-    async fn ack_bundle(
-        &self,
-        neuron_id: &str,
-        scope: &Scope,
-        revision: u64,
-        at: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    /// Records that neurons hold revisions (a lower revision never replaces a higher), in one
+    /// transaction. At most one ack per (neuron, scope).
+    async fn ack_bundles(&self, acks: &[BundleAck]) -> StoreResult<()>;
     /// How many neurons hold at least `revision` of `scope`.
     async fn count_acks(&self, scope: &Scope, revision: u64) -> StoreResult<u64>;
 }
@@ -471,18 +475,23 @@ macro_rules! impl_neuron_store {
                 rows.iter().map(bundle_from_row).collect()
             }
 
-            async fn ack_bundle(&self, neuron_id: &str, scope: &cortex_core::federation::Scope, revision: u64, at: DateTime<Utc>) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO bundle_acks (neuron_id, scope, revision, acked_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (neuron_id, scope) DO UPDATE SET revision = excluded.revision, acked_at = excluded.acked_at
-                     WHERE excluded.revision > bundle_acks.revision",
-                )
-                .bind(neuron_id)
-                .bind(scope.to_string())
-                .bind(revision as i64)
-                .bind(ms(at))
-                .execute(&self.pool)
-                .await?;
+            async fn ack_bundles(&self, acks: &[crate::store::neurons::BundleAck]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for chunk in acks.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::new("INSERT INTO bundle_acks (neuron_id, scope, revision, acked_at) ");
+                    qb.push_values(chunk, |mut v, a| {
+                        v.push_bind(a.neuron_id.clone())
+                            .push_bind(a.scope.to_string())
+                            .push_bind(a.revision as i64)
+                            .push_bind(ms(a.at));
+                    });
+                    qb.push(
+                        " ON CONFLICT (neuron_id, scope) DO UPDATE SET revision = excluded.revision, acked_at = excluded.acked_at
+                          WHERE excluded.revision > bundle_acks.revision",
+                    );
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
