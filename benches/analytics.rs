@@ -88,7 +88,11 @@ fn main() {
         health.mark_ready();
         let writer = tokio::spawn(analytics.clone().run_writer(store.clone(), health));
 
-        eprintln!("… ingesting {} events ({} MiB of JSON) with 32 senders", count * size, bytes >> 20);
+        eprintln!(
+            "… ingesting {} events ({} MiB of JSON) with 32 senders",
+            count * size,
+            bytes >> 20
+        );
         let started = Instant::now();
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let senders: Vec<_> = (0..32)
@@ -98,7 +102,9 @@ fn main() {
                     let mut acked = 0u64;
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(body) = bodies.get(i) else { break acked };
+                        let Some(body) = bodies.get(i) else {
+                            break acked;
+                        };
                         let ack = a.ingest(&format!("n{w}"), body, Utc::now()).await.unwrap();
                         acked += u64::from(ack.events);
                     }
@@ -130,7 +136,9 @@ fn main() {
                 batch: serde_json::from_slice(b).unwrap(),
             })
             .collect();
-        let mut conn = sqlx::PgConnection::connect(&format!("{base}/{name}")).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(&format!("{base}/{name}"))
+            .await
+            .unwrap();
         sqlx::query("CREATE TABLE events_baseline (LIKE events INCLUDING ALL)")
             .execute(&mut conn)
             .await
@@ -144,7 +152,9 @@ fn main() {
         let mut copied = 0;
         for chunk in chunks {
             let mut copy = conn
-                .copy_in_raw(&format!("COPY events_baseline ({EVENT_INSERT_COLS}) FROM STDIN"))
+                .copy_in_raw(&format!(
+                    "COPY events_baseline ({EVENT_INSERT_COLS}) FROM STDIN"
+                ))
                 .await
                 .unwrap();
             copy.send(chunk).await.unwrap();

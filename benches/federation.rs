@@ -45,7 +45,11 @@ fn main() {
         .args(["token", "create", "--name", "bench", "--role", "admin"])
         .output()
         .expect("cortex token create");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let mut hub = cortex(dir.path())
         .arg("serve")
@@ -58,7 +62,12 @@ fn main() {
     let result = rt.block_on(async {
         let http = reqwest::Client::new();
         for _ in 0..200 {
-            if http.get(format!("{url}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            if http
+                .get(format!("{url}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -70,7 +79,11 @@ fn main() {
             .send()
             .await
             .unwrap();
-        assert!(policy.status().is_success(), "{}", policy.text().await.unwrap());
+        assert!(
+            policy.status().is_success(),
+            "{}",
+            policy.text().await.unwrap()
+        );
         let neurons = env_num("BENCH_NEURONS", 2000) as usize;
         run(
             SwarmConfig {

@@ -2,8 +2,8 @@
 //! sees `/admin/federation` come alive within a minute. Keys live in
 //! `<data dir>/demo-neurons/`, so the same neurons come back after a restart.
 
-use cortex_core::federation::{Check, HealthState, Heartbeat, Load, NeuronStatus, Registration};
 use cortex_core::analytics::{Event, EventKind};
+use cortex_core::federation::{Check, HealthState, Heartbeat, Load, NeuronStatus, Registration};
 use cortex_sdk::runner::{self, Connection, RunnerConfig};
 use cortex_sdk::{HubClient, NeuronKey};
 use std::path::Path;
@@ -105,7 +105,10 @@ pub async fn run(hub: &str, count: usize, once: bool, data_dir: &Path) -> anyhow
             online += usize::from(*n.watch_connection().borrow() == Connection::Online);
         }
         let sent: u64 = neurons.iter().map(|(_, n)| n.sent_events()).sum();
-        println!("round {round}: {online}/{} online, {sent} events sent", neurons.len());
+        println!(
+            "round {round}: {online}/{} online, {sent} events sent",
+            neurons.len()
+        );
         round += 1;
         tokio::time::sleep(Duration::from_secs(5)).await;
     }

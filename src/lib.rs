@@ -83,6 +83,12 @@ impl Application {
         );
         tokio::spawn(
             services
+                .federation
+                .clone()
+                .run_prober(services.health.clone()),
+        );
+        tokio::spawn(
+            services
                 .analytics
                 .clone()
                 .run_writer(services.store.clone(), services.health.clone()),

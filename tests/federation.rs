@@ -217,6 +217,7 @@ async fn a_neuron_waits_for_approval_then_heartbeats() {
             "neuron.register",
             "neuron.approve",
             "neuron.register",
+            "neuron.refused", // a user token on the heartbeat route, above
             "neuron.drain",
             "neuron.remove"
         ]
@@ -377,6 +378,45 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
         .await
         .unwrap();
     expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+
+    // A source that keeps being refused raises an alert; the first refusals are audited.
+    for _ in 0..10 {
+        let res = plain()
+            .post(hub.url(HEARTBEAT_PATH))
+            .bearer_auth("ctn_forged")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    let alerts = json_of(
+        admin
+            .get(hub.url("/api/federation/alerts"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(alerts[0]["source"], "127.0.0.1", "{alerts}");
+    assert!(alerts[0]["failures"].as_u64().unwrap() >= 10, "{alerts}");
+    let refused = hub
+        .app
+        .services
+        .store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("neuron.refused".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.len(),
+        3,
+        "only the first refusals per source are audited"
+    );
+    assert_eq!(refused[0].record.target, "source:127.0.0.1");
 }
 
 #[tokio::test]
@@ -1013,4 +1053,70 @@ async fn stream_analytics_acks_counts_once_and_refuses_bad_batches() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(store.count_events().await.unwrap(), 3, "b-1 once, b-4 once");
+}
+
+#[tokio::test]
+async fn the_hub_probes_server_neurons_that_declare_an_endpoint() {
+    use cortex_core::federation::HealthState;
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    open_policy(&hub, &admin).await;
+    let client = HubClient::new(&hub.app.url(), None).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    for (id, endpoint) in [
+        ("up-1", Some(hub.app.url())),
+        ("down-1", Some(closed_url)),
+        ("none-1", None),
+    ] {
+        let key = NeuronKey::generate();
+        let mut reg = registration(id, &key);
+        reg.endpoint = endpoint;
+        client.register(&reg, &key).await.unwrap();
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    assert_eq!(hub.app.services.federation.probe_all(&http).await, 2);
+    let store = hub.app.services.store.clone();
+    let up = store.neuron("up-1").await.unwrap().unwrap().probe.unwrap();
+    assert_eq!(
+        (up.state, up.message.as_str()),
+        (HealthState::Ok, "HTTP 200")
+    );
+    let down = store
+        .neuron("down-1")
+        .await
+        .unwrap()
+        .unwrap()
+        .probe
+        .unwrap();
+    assert_eq!(down.state, HealthState::Failing);
+    assert!(down.message.contains("refused"), "{}", down.message);
+    assert!(store
+        .neuron("none-1")
+        .await
+        .unwrap()
+        .unwrap()
+        .probe
+        .is_none());
+    // The fleet summary carries it for the dashboard.
+    let fleet = json_of(
+        admin
+            .get(hub.url("/api/federation/health"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let down = fleet["neurons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "down-1")
+        .unwrap();
+    assert_eq!(down["probe"]["state"], "failing");
 }

@@ -34,6 +34,7 @@ fn components() -> Value {
     add::<federation::PushResult>(&mut s);
     add::<federation::Propagation>(&mut s);
     add::<federation::CommandRun>(&mut s);
+    add::<federation::RefusalAlert>(&mut s);
     add::<analytics::EventBatch>(&mut s);
     add::<analytics::BatchAck>(&mut s);
     add::<analytics::NeuronEvent>(&mut s);

@@ -340,6 +340,22 @@ pub struct Neuron {
     pub health: HealthState,
     pub checks: Vec<Check>,
     pub load: Load,
+    /// The hub's last HTTP probe of `<endpoint>/healthz` (server neurons with an endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Probe>,
+}
+
+/// What the hub saw when it probed a neuron's endpoint, as Consul does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Probe {
+    /// `ok` for a 2xx answer, `failing` otherwise.
+    pub state: HealthState,
+    /// The status code, or why there was none (refused, timed out).
+    pub message: String,
+    pub latency_ms: u64,
+    pub at: DateTime<Utc>,
 }
 
 /// Join policy, set by an admin.
@@ -687,6 +703,23 @@ pub struct Propagation {
     pub targeted: u64,
     /// Neurons that acknowledged this revision or a later one.
     pub acked: u64,
+}
+
+/// A source address whose neuron requests keep being refused (forged or replayed
+/// signatures, stale clocks, unknown keys, wrong tokens).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RefusalAlert {
+    /// The client address.
+    pub source: String,
+    /// Refusals in the current window.
+    pub failures: u32,
+    pub since: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+    pub last_reason: String,
+    /// The neuron id the last request claimed, if any.
+    pub last_neuron: Option<String>,
 }
 
 /// Hub → neuron, over `/api/federation/ws` (JSON text frames).

@@ -156,7 +156,9 @@ impl std::fmt::Display for SwarmReport {
                 c.failed,
                 c.open_seconds,
                 c.idle_kib_per_channel
-                    .map_or("not measured (no hub pid)".into(), |k| format!("{k:.1} KiB"))
+                    .map_or("not measured (no hub pid)".into(), |k| format!(
+                        "{k:.1} KiB"
+                    ))
             )?;
             write!(
                 f,
@@ -379,7 +381,8 @@ pub async fn run(cfg: SwarmConfig, progress: impl Fn(&str)) -> Result<SwarmRepor
                 &client,
                 tokens.clone(),
                 cfg.concurrency,
-                cfg.event_batch.min(cortex_core::analytics::MAX_BATCH_EVENTS),
+                cfg.event_batch
+                    .min(cortex_core::analytics::MAX_BATCH_EVENTS),
                 cfg.duration,
             )
             .await,

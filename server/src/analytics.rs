@@ -130,7 +130,10 @@ impl Analytics {
             });
         }
         let spool = self.spool.as_ref().ok_or_else(|| {
-            ApiError::new(ErrorCode::Unavailable, "this process does not take analytics")
+            ApiError::new(
+                ErrorCode::Unavailable,
+                "this process does not take analytics",
+            )
         })?;
         spool
             .append(neuron_id, now, body)
@@ -232,8 +235,7 @@ impl Analytics {
             let at = spool.durable();
             if spool.cursor() >= at {
                 // Wake on new data, or now and then to notice the database came back.
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), spool.wait_past(at)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), spool.wait_past(at)).await;
             }
         }
     }

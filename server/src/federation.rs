@@ -3,6 +3,8 @@
 
 pub mod channel;
 pub mod http;
+pub mod probe;
+pub mod refusals;
 
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
@@ -83,6 +85,7 @@ fn remember<T>(c: &Cached<T>, value: T) {
 #[derive(Clone)]
 pub struct Federation {
     acks: AckBuffer,
+    refusals: refusals::Refusals,
     policy: Cached<JoinPolicy>,
     kinds: Cached<Arc<Vec<cortex_core::federation::NeuronKind>>>,
     store: DynStore,
@@ -171,6 +174,7 @@ impl Federation {
         let bytes = secret.expose_secret().as_bytes();
         Self {
             acks: AckBuffer::default(),
+            refusals: refusals::Refusals::default(),
             policy: Cached::default(),
             kinds: Cached::default(),
             store,
@@ -274,6 +278,36 @@ impl Federation {
         Ok(run)
     }
 
+    /// Counts a refused neuron request (401/403) from `source`; the first few per source and
+    /// window are audited as `neuron.refused`.
+    pub async fn note_refusal(
+        &self,
+        source: &str,
+        neuron: Option<&str>,
+        route: &str,
+        error: &ApiError,
+    ) {
+        if !matches!(error.code, ErrorCode::Unauthorized | ErrorCode::Forbidden) {
+            return;
+        }
+        if self
+            .refusals
+            .record(source, neuron, &error.message, Utc::now())
+        {
+            let actor = neuron.map_or_else(|| "anonymous".to_string(), |n| format!("neuron:{n}"));
+            let mut audit = AuditRecord::new(actor, "neuron.refused", format!("source:{source}"));
+            audit.after = serde_json::json!({"route": route, "reason": error.message});
+            if let Err(e) = self.store.append_audit(audit).await {
+                tracing::warn!(error = %e, "could not audit a refused neuron request");
+            }
+        }
+    }
+
+    /// Sources whose neuron requests keep being refused (shown on the dashboard).
+    pub fn refusal_alerts(&self) -> Vec<cortex_core::federation::RefusalAlert> {
+        self.refusals.alerts(Utc::now())
+    }
+
     /// Notes that a neuron holds `revision` of `scope`; written within [`ACK_FLUSH_EVERY`].
     pub fn record_ack(
         &self,
@@ -302,12 +336,14 @@ impl Federation {
         }
         let rows: Vec<crate::store::neurons::BundleAck> = taken
             .iter()
-            .map(|((neuron_id, scope), (revision, at))| crate::store::neurons::BundleAck {
-                neuron_id: neuron_id.clone(),
-                scope: scope.clone(),
-                revision: *revision,
-                at: *at,
-            })
+            .map(
+                |((neuron_id, scope), (revision, at))| crate::store::neurons::BundleAck {
+                    neuron_id: neuron_id.clone(),
+                    scope: scope.clone(),
+                    revision: *revision,
+                    at: *at,
+                },
+            )
             .collect();
         if let Err(e) = self.store.ack_bundles(&rows).await {
             for ((id, scope), (revision, at)) in taken {
@@ -470,6 +506,7 @@ impl Federation {
             health: Default::default(),
             checks: Vec::new(),
             load: Default::default(),
+            probe: existing.as_ref().and_then(|n| n.probe.clone()),
         };
         let audit = AuditRecord::new(
             format!("neuron:{}", neuron.id),

@@ -74,11 +74,17 @@ async fn acknowledged_batches_survive_a_crash_before_the_writer_ran() {
 
     // Resending an acknowledged batch (the neuron never saw the ack) counts it once: this
     // hub restarted, so it does not remember the id, but the database does.
-    let ack = analytics.ingest("n0", &batch(0, 10), Utc::now()).await.unwrap();
+    let ack = analytics
+        .ingest("n0", &batch(0, 10), Utc::now())
+        .await
+        .unwrap();
     assert!(!ack.duplicate);
     assert_eq!(analytics.drain_once(&db).await.unwrap(), 0);
     assert_eq!(db.count_events().await.unwrap(), 3_000);
-    let ack = analytics.ingest("n0", &batch(0, 10), Utc::now()).await.unwrap();
+    let ack = analytics
+        .ingest("n0", &batch(0, 10), Utc::now())
+        .await
+        .unwrap();
     assert!(ack.duplicate, "and now the hub remembers it too");
 }
 

@@ -464,6 +464,7 @@ fn neuron(
         health: Default::default(),
         checks: vec![],
         load: Default::default(),
+        probe: None,
     }
 }
 

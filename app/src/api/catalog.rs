@@ -167,6 +167,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     sf("GET", "/api/federation/reports", R(Role::Viewer), "Logs and errors neurons reported, newest first (at most 100)", Query,
         &[f("neuron", "string", false, "one neuron id"), f("q", "string", false, "text to find (case-insensitive)"), f("kind", "string", false, "error or log; empty for both")],
         Output::ListOf("NeuronEvent")),
+    sf("GET", "/api/federation/alerts", R(Role::Viewer), "Sources whose neuron requests keep being refused (10 or more in 10 minutes: forged or replayed signatures, stale clocks, unknown keys, wrong tokens); the first three per source are audited as neuron.refused", NoInput, &[], Output::ListOf("RefusalAlert")),
     sf("GET", "/api/federation/join-policy", R(Role::Viewer), "The join policy: open, allowlist (keys or tags) or approval", NoInput, &[], Output::Ref("JoinPolicy")),
     sf("POST", "/api/federation/join-policy", R(Role::Admin), "Set the join policy", FormOrJson,
         &[f("mode", "string", true, "open, allowlist or approval"), f("keys", "string", false, "allowlist: public keys, comma or newline separated"),

@@ -243,3 +243,11 @@ pub async fn list_pushes() -> Result<Vec<cortex_core::federation::Propagation>, 
     }
     Ok(out)
 }
+
+/// Sources whose neuron requests keep being refused (forged or replayed signatures, stale
+/// clocks, unknown keys, wrong tokens) in the last ten minutes. Viewer.
+#[server(name = RefusalAlerts, prefix = "/api", endpoint = "federation/alerts", input = leptos::server_fn::codec::GetUrl)]
+pub async fn refusal_alerts() -> Result<Vec<cortex_core::federation::RefusalAlert>, AppError> {
+    let (services, _) = super::guard::require(Role::Viewer)?;
+    Ok(services.federation.refusal_alerts())
+}

@@ -10,11 +10,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::federation::{
-    fleet_health, join_policy, list_pushes, neuron_kinds, PinNeuron, PushConfig, RemoveNeuron,
-    SetJoinPolicy, SetNeuronStatus,
-};
 use crate::api::commands::{HotReload, SyncNeurons};
+use crate::api::federation::{
+    fleet_health, join_policy, list_pushes, neuron_kinds, refusal_alerts, PinNeuron, PushConfig,
+    RemoveNeuron, SetJoinPolicy, SetNeuronStatus,
+};
 use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, BUTTON_DANGER, CARD};
 use crate::pages::fleet_ops::{CommandsSection, ReportsSection};
 use cortex_core::federation::Propagation;
@@ -89,6 +89,7 @@ pub fn FederationPage() -> impl IntoView {
         |_| list_pushes(),
     );
     let kinds = Resource::new(|| (), |_| neuron_kinds());
+    let alerts = Resource::new(move || tick.get(), |_| refusal_alerts());
     let query = use_query_map();
     let search = move || query.with(|q| q.get("q").unwrap_or_default());
     let only = move || query.with(|q| q.get("status").unwrap_or_default());
@@ -102,6 +103,14 @@ pub fn FederationPage() -> impl IntoView {
             <h1 class="text-2xl font-bold">"Federation"</h1>
             <p class="text-xs text-slate-500" id="live-note">"Live: refreshes every few seconds"</p>
         </div>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match alerts.await {
+                    Ok(list) if !list.is_empty() => Some(view! { <AlertList alerts=list/> }),
+                    _ => None,
+                }
+            })}
+        </Transition>
         <ActionError action=set_status/>
         <ActionError action=pin/>
         <ActionError action=remove/>
@@ -294,8 +303,7 @@ fn NeuronCard(
     } = actions;
     let n = neuron;
     let own_scope = format!("neuron:{}", n.id);
-    let (scope_sync, scope_reload, scope_push) =
-        (own_scope.clone(), own_scope.clone(), own_scope);
+    let (scope_sync, scope_reload, scope_push) = (own_scope.clone(), own_scope.clone(), own_scope);
     let action = |label: &'static str, status: &'static str| {
         let id = n.id.clone();
         view! {
@@ -341,7 +349,11 @@ fn NeuronCard(
                 <span class="text-xs font-semibold uppercase">{n.status.as_str()} {n.pinned.then_some(" · pinned")}</span>
             </div>
             <p class="mt-1 text-xs">{n.slug.clone()} " · " {n.kind.clone()} " · v" {n.version.clone()}</p>
-            <p class="mt-1 text-xs text-slate-600">"last seen " {fmt_time(n.last_seen_at)}</p>
+            <p class="mt-1 text-xs text-slate-600">"last seen " {fmt_time(n.last_seen_at)}
+                {n.probe.as_ref().filter(|p| p.state != cortex_core::federation::HealthState::Ok).map(|p| view! {
+                    <span class="ml-1 font-semibold text-red-700">" · probe failing: " {p.message.clone()}</span>
+                })}
+            </p>
             <details class="mt-2" open=open.with_untracked(|o| o.contains(&n.id)) on:toggle={
                 let id = n.id.clone();
                 move |ev| {
@@ -358,6 +370,12 @@ fn NeuronCard(
                     <div><dt class="inline font-semibold">"Health: "</dt><dd class="inline">{format!("{:?}", n.health).to_lowercase()}</dd></div>
                     {(!load.is_empty()).then(|| view! { <div><dt class="inline font-semibold">"Load: "</dt><dd class="inline">{load}</dd></div> })}
                     {n.endpoint.clone().map(|e| view! { <div><dt class="inline font-semibold">"Endpoint: "</dt><dd class="inline font-mono">{e}</dd></div> })}
+                    {n.probe.clone().map(|p| view! {
+                        <div data-probe=format!("{:?}", p.state).to_lowercase()>
+                            <dt class="inline font-semibold">"Hub probe: "</dt>
+                            <dd class="inline">{format!("{:?}", p.state).to_lowercase()} " — " {p.message.clone()} {format!(" ({} ms, {})", p.latency_ms, fmt_time(p.at))}</dd>
+                        </div>
+                    })}
                     <div><dt class="inline font-semibold">"Registered: "</dt><dd class="inline">{fmt_time(n.registered_at)}</dd></div>
                     <div><dt class="inline font-semibold">"Key: "</dt><dd class="inline break-all font-mono">{n.public_key.clone()}</dd></div>
                 </dl>
@@ -397,6 +415,31 @@ fn NeuronCard(
                 })}
             </details>
         </article>
+    }
+    .into_any()
+}
+
+#[component]
+fn AlertList(alerts: Vec<cortex_core::federation::RefusalAlert>) -> impl IntoView {
+    view! {
+        <section class="mt-6 rounded-lg border border-red-300 bg-red-50 p-4" id="alerts" role="status">
+            <h2 class="font-semibold text-red-800">"Repeated refused neuron requests"</h2>
+            <p class="mt-1 text-sm text-red-700">"These addresses keep sending requests the hub refuses (forged or replayed signatures, stale clocks, unknown keys, wrong tokens). Check the audit log for neuron.refused."</p>
+            <table class="mt-2 min-w-full text-left text-sm">
+                <thead class="text-xs uppercase text-red-700"><tr><th class="py-1">"Source"</th><th>"Refused"</th><th>"Since"</th><th>"Claimed neuron"</th><th>"Last reason"</th></tr></thead>
+                <tbody>
+                    {alerts.into_iter().map(|a| view! {
+                        <tr class="border-t border-red-200 align-top" data-alert=a.source.clone()>
+                            <td class="py-1 font-mono">{a.source.clone()}</td>
+                            <td>{a.failures}</td>
+                            <td>{fmt_time(a.since)}</td>
+                            <td class="font-mono">{a.last_neuron.clone().unwrap_or_else(|| "—".into())}</td>
+                            <td>{a.last_reason.clone()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
     }
     .into_any()
 }

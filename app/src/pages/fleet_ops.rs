@@ -9,7 +9,8 @@ use leptos_router::hooks::use_query_map;
 use crate::api::commands::{list_commands, neuron_reports, HotReload, SyncNeurons};
 use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, CARD};
 
-const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm";
+const INPUT: &str =
+    "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm";
 
 /// Hot reload and sync to a scope, and the answers so far. `tick` refreshes the answers.
 #[component]

@@ -191,7 +191,14 @@ pub async fn events(
                 let now = chrono::Utc::now();
                 let events = (0..batch)
                     .map(|k| {
-                        let mut e = Event::new(if k % 10 == 0 { EventKind::Click } else { EventKind::Exposure }, now);
+                        let mut e = Event::new(
+                            if k % 10 == 0 {
+                                EventKind::Click
+                            } else {
+                                EventKind::Exposure
+                            },
+                            now,
+                        );
                         e.unit = Some(format!("visitor-{}", (i * 7 + k) % 100_000));
                         e.mutation_id = Some(format!("m{}", k % 50));
                         e.variant = Some(["a", "b"][k % 2].into());

@@ -136,6 +136,7 @@ pub struct WsQuery {
 /// then upgrades.
 pub async fn upgrade(
     State(services): State<Services>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     Query(q): Query<WsQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -152,7 +153,17 @@ pub async fn upgrade(
                 "missing neuron token: `Authorization: Bearer ctn_…` or `?token=ctn_…`",
             )
         })?;
-    let id = services.federation.verify_token(bearer.trim())?;
+    let id = match services.federation.verify_token(bearer.trim()) {
+        Ok(id) => id,
+        Err(e) => {
+            let source = super::http::source(&extensions);
+            services
+                .federation
+                .note_refusal(&source, None, WS_PATH, &e)
+                .await;
+            return Err(e);
+        }
+    };
     let neuron = services.store.neuron(&id).await?.ok_or_else(|| {
         ApiError::new(
             cortex_core::ErrorCode::Forbidden,
@@ -312,9 +323,12 @@ async fn handle(
             // What a neuron says it holds counts as acked (an ack lost in a crash heals here).
             for (scope, revision) in &revisions {
                 if *revision > 0 && scope.covers(&neuron.id, &neuron.tags) {
-                    services
-                        .federation
-                        .record_ack(&neuron.id, scope.clone(), *revision, Utc::now());
+                    services.federation.record_ack(
+                        &neuron.id,
+                        scope.clone(),
+                        *revision,
+                        Utc::now(),
+                    );
                 }
             }
             let since: Vec<(Scope, u64)> = Scope::all_for(&neuron.id, &neuron.tags)

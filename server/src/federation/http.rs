@@ -2,13 +2,14 @@
 //! so they are plain axum handlers rather than server functions.
 
 use axum::body::Bytes;
-use axum::extract::{FromRef, State};
-use axum::http::{header, HeaderMap};
+use axum::extract::{ConnectInfo, FromRef, State};
+use axum::http::{header, Extensions, HeaderMap};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use cortex_core::analytics::BatchAck;
 use cortex_core::federation::Joined;
+use std::net::SocketAddr;
 
 use crate::error::ApiError;
 use crate::Services;
@@ -40,17 +41,54 @@ fn ready(services: &Services) -> Result<(), ApiError> {
     }
 }
 
+/// The client address, for counting refusals per source.
+pub fn source(extensions: &Extensions) -> String {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".into(), |c| c.0.ip().to_string())
+}
+
 async fn register(
     State(services): State<Services>,
+    extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Joined>, ApiError> {
     ready(&services)?;
-    let joined = services
+    match services
         .federation
         .register(&headers, REGISTER_PATH, &body, Utc::now())
-        .await?;
-    Ok(Json(joined))
+        .await
+    {
+        Ok(joined) => Ok(Json(joined)),
+        Err(e) => {
+            let claimed = headers
+                .get(cortex_core::federation::headers::NEURON)
+                .and_then(|v| v.to_str().ok());
+            services
+                .federation
+                .note_refusal(&source(&extensions), claimed, REGISTER_PATH, &e)
+                .await;
+            Err(e)
+        }
+    }
+}
+
+/// The neuron a request's token names; a refusal is counted against the source.
+async fn neuron_of(
+    services: &Services,
+    extensions: &Extensions,
+    headers: &HeaderMap,
+    route: &str,
+) -> Result<String, ApiError> {
+    let checked = bearer(headers).and_then(|b| services.federation.verify_token(b));
+    if let Err(e) = &checked {
+        services
+            .federation
+            .note_refusal(&source(extensions), None, route, e)
+            .await;
+    }
+    checked
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
@@ -69,10 +107,12 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 
 async fn heartbeat(
     State(services): State<Services>,
+    extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Joined>, ApiError> {
     ready(&services)?;
+    neuron_of(&services, &extensions, &headers, HEARTBEAT_PATH).await?;
     let joined = services
         .federation
         .heartbeat(bearer(&headers)?, &body, Utc::now())
@@ -84,10 +124,11 @@ async fn heartbeat(
 /// spool, so neurons keep reporting while the database is away.
 async fn stream_analytics(
     State(services): State<Services>,
+    extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<BatchAck>, ApiError> {
-    let neuron = services.federation.verify_token(bearer(&headers)?)?;
+    let neuron = neuron_of(&services, &extensions, &headers, STREAM_ANALYTICS_PATH).await?;
     let ack = services
         .analytics
         .ingest(&neuron, &body, Utc::now())

@@ -102,6 +102,12 @@ pub trait NeuronStore: Send + Sync {
     async fn bundles_since(&self, since: &[(Scope, u64)]) -> StoreResult<Vec<Bundle>>;
     /// The most recent bundles of all scopes, newest first.
     async fn recent_bundles(&self, limit: u32) -> StoreResult<Vec<Bundle>>;
+    /// Records the hub's probe of a neuron's endpoint (no audit: it is telemetry).
+    async fn record_probe(
+        &self,
+        id: &str,
+        probe: &cortex_core::federation::Probe,
+    ) -> StoreResult<()>;
     /// Records that neurons hold revisions (a lower revision never replaces a higher), in one
     /// transaction. At most one ack per (neuron, scope).
     async fn ack_bundles(&self, acks: &[BundleAck]) -> StoreResult<()>;
@@ -113,6 +119,8 @@ pub trait NeuronStore: Send + Sync {
 macro_rules! impl_neuron_store {
     ($store:ty, $row:ty) => {
         const NEURON_COLS: &str = "id, slug, kind, version, capabilities, tags, region, endpoint, public_key, status, pinned, registered_at, last_seen_at, health, checks_json, load_json";
+        /// What a read returns: the written columns and the hub's own probe.
+        const NEURON_READ: &str = "id, slug, kind, version, capabilities, tags, region, endpoint, public_key, status, pinned, registered_at, last_seen_at, health, checks_json, load_json, probe_json";
 
         fn neuron_from_row(r: &$row) -> StoreResult<cortex_core::federation::Neuron> {
             use cortex_core::federation::{HealthState, Neuron, NeuronStatus};
@@ -137,6 +145,7 @@ macro_rules! impl_neuron_store {
                 health: serde_json::from_value(serde_json::Value::String(health)).unwrap_or(HealthState::Failing),
                 checks: serde_json::from_value(json("checks_json")?).unwrap_or_default(),
                 load: serde_json::from_value(json("load_json")?).unwrap_or_default(),
+                probe: serde_json::from_str(&r.try_get::<String, _>("probe_json")?).ok(),
             })
         }
 
@@ -154,7 +163,7 @@ macro_rules! impl_neuron_store {
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
                 id: &str,
             ) -> StoreResult<cortex_core::federation::Neuron> {
-                let row = sqlx::query(&format!("SELECT {NEURON_COLS} FROM neurons WHERE id = $1"))
+                let row = sqlx::query(&format!("SELECT {NEURON_READ} FROM neurons WHERE id = $1"))
                     .bind(id)
                     .fetch_optional(&mut **tx)
                     .await?
@@ -252,7 +261,7 @@ macro_rules! impl_neuron_store {
             }
 
             async fn neuron(&self, id: &str) -> StoreResult<Option<cortex_core::federation::Neuron>> {
-                sqlx::query(&format!("SELECT {NEURON_COLS} FROM neurons WHERE id = $1"))
+                sqlx::query(&format!("SELECT {NEURON_READ} FROM neurons WHERE id = $1"))
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?
@@ -262,7 +271,7 @@ macro_rules! impl_neuron_store {
             }
 
             async fn list_neurons(&self) -> StoreResult<Vec<cortex_core::federation::Neuron>> {
-                let rows = sqlx::query(&format!("SELECT {NEURON_COLS} FROM neurons ORDER BY COALESCE(region, ''), id"))
+                let rows = sqlx::query(&format!("SELECT {NEURON_READ} FROM neurons ORDER BY COALESCE(region, ''), id"))
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(neuron_from_row).collect()
@@ -328,7 +337,7 @@ macro_rules! impl_neuron_store {
                     "UPDATE neurons SET last_seen_at = $1, health = $2, checks_json = $3, load_json = $4,
                         version = COALESCE($5, version),
                         status = CASE WHEN status IN ('active', 'degraded', 'unhealthy') THEN $6 ELSE status END
-                     WHERE id = $7 RETURNING {NEURON_COLS}"
+                     WHERE id = $7 RETURNING {NEURON_READ}"
                 ))
                 .bind(ms(at))
                 .bind(health_str(beat.state))
@@ -473,6 +482,15 @@ macro_rules! impl_neuron_store {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(bundle_from_row).collect()
+            }
+
+            async fn record_probe(&self, id: &str, probe: &cortex_core::federation::Probe) -> StoreResult<()> {
+                sqlx::query("UPDATE neurons SET probe_json = $1 WHERE id = $2")
+                    .bind(serde_json::to_string(probe).unwrap_or_default())
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn ack_bundles(&self, acks: &[crate::store::neurons::BundleAck]) -> StoreResult<()> {

@@ -1,0 +1,129 @@
+//! Refused neuron requests (bad signatures, replays, stale clocks, unknown keys under an
+//! allowlist, wrong tokens), counted per source address. A source that keeps failing raises
+//! an alert on the dashboard; the first few refusals of each source in a window are audited
+//! (all of them are counted), so a flood of forged requests cannot flood the audit log.
+
+use chrono::{DateTime, Utc};
+use cortex_core::federation::RefusalAlert;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Refusals from one source within this window count together.
+pub const WINDOW: Duration = Duration::from_secs(10 * 60);
+/// Refusals in the window that raise an alert.
+pub const ALERT_AFTER: u32 = 10;
+/// Refusals per source and window that are written to the audit log.
+pub const AUDITED_PER_WINDOW: u32 = 3;
+
+struct Source {
+    failures: u32,
+    first_at: DateTime<Utc>,
+    last_at: DateTime<Utc>,
+    last_reason: String,
+    last_neuron: Option<String>,
+}
+
+/// The refusal counters. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Refusals {
+    sources: Arc<Mutex<HashMap<String, Source>>>,
+}
+
+impl Refusals {
+    /// Counts a refusal; `true` when it should also be audited.
+    pub fn record(
+        &self,
+        source: &str,
+        neuron: Option<&str>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        metrics::counter!("cortex_neuron_refusals_total").increment(1);
+        let window = chrono::Duration::from_std(WINDOW).unwrap_or(chrono::Duration::minutes(10));
+        let mut map = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, s| now - s.last_at < window);
+        }
+        let s = map.entry(source.to_string()).or_insert(Source {
+            failures: 0,
+            first_at: now,
+            last_at: now,
+            last_reason: String::new(),
+            last_neuron: None,
+        });
+        if now - s.first_at >= window {
+            s.failures = 0;
+            s.first_at = now;
+        }
+        s.failures += 1;
+        s.last_at = now;
+        s.last_reason = reason.chars().take(300).collect();
+        s.last_neuron = neuron.map(str::to_string);
+        s.failures <= AUDITED_PER_WINDOW
+    }
+
+    /// Sources with at least [`ALERT_AFTER`] refusals in the current window, worst first.
+    pub fn alerts(&self, now: DateTime<Utc>) -> Vec<RefusalAlert> {
+        let window = chrono::Duration::from_std(WINDOW).unwrap_or(chrono::Duration::minutes(10));
+        let map = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<RefusalAlert> = map
+            .iter()
+            .filter(|(_, s)| s.failures >= ALERT_AFTER && now - s.first_at < window)
+            .map(|(source, s)| RefusalAlert {
+                source: source.clone(),
+                failures: s.failures,
+                since: s.first_at,
+                last_at: s.last_at,
+                last_reason: s.last_reason.clone(),
+                last_neuron: s.last_neuron.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| b.failures.cmp(&a.failures).then(a.source.cmp(&b.source)));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_that_keeps_failing_raises_an_alert_and_is_audited_only_at_first() {
+        let r = Refusals::default();
+        let t0 = DateTime::from_timestamp(1_764_000_000, 0).unwrap();
+        let audited: Vec<bool> = (0..ALERT_AFTER)
+            .map(|i| {
+                r.record(
+                    "10.0.0.9",
+                    Some("shop-1"),
+                    "signature does not match",
+                    t0 + chrono::Duration::seconds(i as i64),
+                )
+            })
+            .collect();
+        assert_eq!(
+            audited.iter().filter(|a| **a).count(),
+            AUDITED_PER_WINDOW as usize
+        );
+        r.record("10.0.0.7", None, "nonce was used before", t0);
+        let alerts = r.alerts(t0 + chrono::Duration::seconds(30));
+        assert_eq!(alerts.len(), 1, "one source over the threshold");
+        assert_eq!(alerts[0].source, "10.0.0.9");
+        assert_eq!(alerts[0].failures, ALERT_AFTER);
+        assert_eq!(alerts[0].last_neuron.as_deref(), Some("shop-1"));
+        assert!(
+            r.alerts(t0 + chrono::Duration::minutes(11)).is_empty(),
+            "the window passes"
+        );
+        assert!(
+            r.record(
+                "10.0.0.9",
+                None,
+                "again",
+                t0 + chrono::Duration::minutes(11)
+            ),
+            "a new window audits again"
+        );
+    }
+}
