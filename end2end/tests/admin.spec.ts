@@ -167,13 +167,22 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
   await expect(page.locator('#command-table tbody tr').first()).toContainText('1 not connected');
   await commands.locator('input[name="scope"]').first().fill('planet:mars');
   await commands.getByRole('button', { name: 'Hot reload' }).click();
-  await expect(page.getByRole('alert')).toContainText('scope');
+  await expect(commands.getByRole('alert')).toContainText('scope');
   await page.goto('/admin/federation');
   await hydrated(page);
+  // A source that keeps sending forged tokens raises an alert at the top of the page.
+  for (let i = 0; i < 10; i++) {
+    const res = await page.request.post('/api/federation/heartbeat', {
+      headers: { authorization: 'Bearer ctn_forged' }, data: {},
+    });
+    expect(res.status()).toBe(401);
+  }
+  await page.reload();
+  await expect(page.locator('#alerts')).toContainText('neuron token is invalid');
   // Logs and errors: nothing reported yet; the search is a plain GET.
-  await page.locator('#reports-search input[name="rq"]').fill('timeout');
+  await page.locator('#reports-search input[name="rq"]').fill('timed out');
   await page.locator('#reports-search').getByRole('button', { name: 'Search' }).click();
-  await expect(page).toHaveURL(/rq=timeout/);
+  await expect(page).toHaveURL(/rq=timed/);
   await expect(page.locator('#no-reports')).toBeVisible();
 
   if (js) {

@@ -91,7 +91,7 @@ fn CommandTable(runs: Vec<CommandRun>) -> impl IntoView {
                             <span class=outcome_colour(p.outcome)>{p.outcome.as_str()}</span>
                             {(!p.message.is_empty()).then(|| view! { " — " <span class="text-slate-600">{p.message.clone()}</span> })}
                         </li>
-                    }).collect_view();
+                    }.into_any()).collect_view();
                     view! {
                         <tr class="border-t border-slate-100 align-top" data-command=r.id.clone()>
                             <td class="py-2">{r.command.as_str()}</td>
@@ -109,6 +109,7 @@ fn CommandTable(runs: Vec<CommandRun>) -> impl IntoView {
                             </td>
                         </tr>
                     }
+                    .into_any()
                 }).collect_view()}
             </tbody>
         </table>
@@ -180,6 +181,7 @@ fn ReportTable(events: Vec<NeuronEvent>) -> impl IntoView {
                             <td class="break-all">{e.event.message.clone().unwrap_or_default()}</td>
                         </tr>
                     }
+                    .into_any()
                 }).collect_view()}
             </tbody>
         </table>
