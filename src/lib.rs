@@ -87,6 +87,7 @@ impl Application {
                 .clone()
                 .run_prober(services.health.clone()),
         );
+        tokio::spawn(services.federation.clone().run_fanout());
         tokio::spawn(
             services
                 .analytics

@@ -142,3 +142,131 @@ async fn a_hub_whose_database_vanishes_degrades_and_heals_when_it_returns() {
     hub.app.stop();
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn hubs_sharing_postgres_deliver_pushes_and_commands_to_each_others_neurons() {
+    use cortex_core::federation::{HubMessage, Registration};
+    use cortex_sdk::{HubClient, NeuronKey};
+    use std::time::Duration;
+    let db = PgDb::create().await;
+    let secret = SecretString::from("a-shared-session-key-of-at-least-32-bytes".to_string());
+    let config = |dir: &tempfile::TempDir| {
+        let mut cfg = test_config(dir.path());
+        cfg.database_url = Some(SecretString::from(db.url.clone()));
+        cfg.jwt_secret = Some(secret.clone());
+        cfg
+    };
+    let dir_a = tempfile::tempdir().unwrap();
+    let a = start_with(config(&dir_a), dir_a).await;
+    let admin = a.setup_admin().await;
+    json_of(
+        admin
+            .post(a.url("/api/federation/join-policy"))
+            .json(&json!({"mode": "open"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let dir_b = tempfile::tempdir().unwrap();
+    let b = start_with(config(&dir_b), dir_b).await;
+
+    // The neuron joins through hub A but holds its channel on hub B.
+    let key = NeuronKey::generate();
+    let token = HubClient::new(&a.app.url(), None)
+        .unwrap()
+        .register(
+            &Registration {
+                id: "far-1".into(),
+                slug: "shop".into(),
+                kind: "api-service".into(),
+                version: "1.0.0".into(),
+                capabilities: vec!["config".into()],
+                tags: vec!["eu".into()],
+                region: None,
+                endpoint: None,
+                public_key: key.public_key(),
+            },
+            &key,
+        )
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let mut ch = HubClient::new(&b.app.url(), None)
+        .unwrap()
+        .connect(&token, &Default::default())
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut ch).await, HubMessage::Welcome { .. }));
+    assert!(matches!(next(&mut ch).await, HubMessage::Synced { .. }));
+
+    // A push taken by hub A reaches the neuron on hub B at once.
+    let res = json_of(
+        admin
+            .post(a.url("/api/federation/push-config"))
+            .json(&json!({"scope": "tag:eu", "kind": "config", "body": "{\"x\":1}"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (res["targeted"].as_u64(), res["sent"].as_u64()),
+        (Some(1), Some(0)),
+        "{res}"
+    );
+    let HubMessage::Push { bundle } = next(&mut ch).await else {
+        panic!("expected the push")
+    };
+    assert_eq!(bundle.body["x"], 1);
+
+    // So does a command, and the answer is recorded for the command hub A sent.
+    let run = json_of(
+        admin
+            .post(a.url("/api/federation/sync"))
+            .json(&json!({"scope": "global"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let HubMessage::Command { id, .. } = next(&mut ch).await else {
+        panic!("expected the command")
+    };
+    assert_eq!(id, run["id"].as_str().unwrap());
+    ch.command_result(&id, true, "synced").await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let runs = json_of(
+            admin
+                .get(a.url("/api/federation/commands"))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        if runs[0]["reports"][0]["outcome"] == "done" {
+            assert_eq!(runs[0]["sent"], 1);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{runs}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(ch);
+    a.app.stop();
+    b.app.stop();
+    db.drop_db().await;
+}
+
+async fn next(ch: &mut cortex_sdk::channel::Channel) -> cortex_core::federation::HubMessage {
+    tokio::time::timeout(std::time::Duration::from_secs(5), ch.next())
+        .await
+        .expect("a message within 5 s")
+        .expect("open")
+        .expect("readable")
+}

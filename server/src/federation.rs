@@ -2,6 +2,7 @@
 //! neuron token, and a sweeper moves silent ones to `unhealthy` and then `retired`.
 
 pub mod channel;
+pub mod fanout;
 pub mod http;
 pub mod probe;
 pub mod refusals;
@@ -84,6 +85,8 @@ fn remember<T>(c: &Cached<T>, value: T) {
 /// The federation service. Cheap to clone.
 #[derive(Clone)]
 pub struct Federation {
+    /// This hub's id in fan-out announcements (new at every start).
+    hub_id: Arc<str>,
     acks: AckBuffer,
     refusals: refusals::Refusals,
     policy: Cached<JoinPolicy>,
@@ -173,6 +176,7 @@ impl Federation {
     pub fn new(store: DynStore, secret: &SecretString, settings: FederationSettings) -> Self {
         let bytes = secret.expose_secret().as_bytes();
         Self {
+            hub_id: uuid::Uuid::new_v4().simple().to_string().into(),
             acks: AckBuffer::default(),
             refusals: refusals::Refusals::default(),
             policy: Cached::default(),
@@ -205,6 +209,12 @@ impl Federation {
             .push_bundle(scope, kind, body, actor, Utc::now(), audit)
             .await?;
         let delivery = self.channels.deliver(&bundle);
+        self.announce(fanout::Announcement::Bundle {
+            hub: self.hub_id.to_string(),
+            scope: scope.clone(),
+            revision: bundle.revision,
+        })
+        .await;
         let targeted = self
             .store
             .list_neurons()
@@ -275,6 +285,13 @@ impl Federation {
         if delivery.dropped > 0 {
             tracing::warn!(command = %run.id, dropped = delivery.dropped, "command not delivered to slow neurons");
         }
+        self.announce(fanout::Announcement::Command {
+            hub: self.hub_id.to_string(),
+            id: run.id.clone(),
+            scope: scope.clone(),
+            command,
+        })
+        .await;
         Ok(run)
     }
 

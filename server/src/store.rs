@@ -108,6 +108,8 @@ pub enum CreateUserRule {
 pub trait Store: neurons::NeuronStore + events::EventStore + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
+    /// The Postgres pool, for LISTEN/NOTIFY between hubs sharing the database (`None` on SQLite).
+    fn postgres_pool(&self) -> Option<sqlx::PgPool>;
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// Applies pending migrations.

@@ -24,7 +24,7 @@ pub const QUEUE: usize = 256;
 /// Largest message a neuron may send (an event batch is the largest kind).
 pub const MAX_MESSAGE_BYTES: usize = cortex_core::analytics::MAX_BATCH_BYTES + 1024;
 /// Initial read buffer of a connection (it grows for larger messages).
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// Longest reason a WebSocket close frame carries (the protocol allows 123 bytes).
 const MAX_CLOSE_REASON: usize = 120;
 
@@ -267,7 +267,9 @@ async fn serve(services: Services, neuron: cortex_core::federation::Neuron, sock
                 break;
             }
         };
-        if let Some(a) = handle(&services, &neuron, msg, &tx).await {
+        // Boxed: the handler's state lives only while a message is handled, so an idle
+        // connection does not carry it.
+        if let Some(a) = Box::pin(handle(&services, &neuron, msg, &tx)).await {
             if tx.send(encode(&a)).await.is_err() {
                 break;
             }

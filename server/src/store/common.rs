@@ -124,6 +124,10 @@ macro_rules! impl_store {
                 Self::BACKEND
             }
 
+            fn postgres_pool(&self) -> Option<sqlx::PgPool> {
+                Self::as_postgres(&self.pool)
+            }
+
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())

@@ -64,6 +64,14 @@ pub trait EventStore: Send + Sync {
         message: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Another hub sent a command to its own connected neurons: pending reports for them,
+    /// counted as sent.
+    async fn extend_command(
+        &self,
+        id: &str,
+        neuron_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// The most recent commands with their reports, newest first.
     async fn recent_commands(&self, limit: u32) -> StoreResult<Vec<CommandRun>>;
 }
@@ -302,6 +310,35 @@ macro_rules! impl_event_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn extend_command(
+                &self,
+                id: &str,
+                neuron_ids: &[String],
+                at: DateTime<Utc>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                let mut added = 0i64;
+                for n in neuron_ids {
+                    let r = sqlx::query(
+                        "INSERT INTO command_reports (command_id, neuron_id, outcome, message, at)
+                         VALUES ($1, $2, 'pending', '', $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(n)
+                    .bind(ms(at))
+                    .execute(&mut *tx)
+                    .await?;
+                    added += r.rows_affected() as i64;
+                }
+                sqlx::query("UPDATE commands SET sent = sent + $1 WHERE id = $2")
+                    .bind(added)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn recent_commands(

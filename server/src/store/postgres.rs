@@ -99,6 +99,10 @@ impl PgStore {
         Ok(copy.finish().await?)
     }
 
+    fn as_postgres(pool: &Pool<Postgres>) -> Option<sqlx::PgPool> {
+        Some(pool.clone())
+    }
+
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
         MIGRATOR
             .run(&self.pool)

@@ -99,6 +99,11 @@ impl SqliteStore {
         Ok(rows.len() as u64)
     }
 
+    /// SQLite has one hub per database: nothing to fan out.
+    fn as_postgres(_: &Pool<Sqlite>) -> Option<sqlx::PgPool> {
+        None
+    }
+
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
         MIGRATOR
             .run(&self.pool)
