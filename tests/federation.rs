@@ -1120,3 +1120,80 @@ async fn the_hub_probes_server_neurons_that_declare_an_endpoint() {
         .unwrap();
     assert_eq!(down["probe"]["state"], "failing");
 }
+
+#[tokio::test]
+async fn a_staged_push_reaches_its_audience_first_then_everyone_when_promoted() {
+    use cortex_core::federation::HubMessage;
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    open_policy(&hub, &admin).await;
+    let client = HubClient::new(&hub.app.url(), None).unwrap();
+    let mut channels = Vec::new();
+    for (id, tag) in [("c-1", "canary"), ("s-1", "stable")] {
+        let key = NeuronKey::generate();
+        let mut reg = registration(id, &key);
+        reg.tags = vec![tag.into()];
+        let token = client.register(&reg, &key).await.unwrap().token.unwrap();
+        let mut ch = client.connect(&token, &Default::default()).await.unwrap();
+        assert!(matches!(next(&mut ch).await, HubMessage::Welcome { .. }));
+        assert!(matches!(next(&mut ch).await, HubMessage::Synced { .. }));
+        channels.push(ch);
+    }
+    let push = |extra: serde_json::Value| {
+        let mut body = json!({"scope": "global", "kind": "config", "body": "{\"v\":2}"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        admin
+            .post(hub.url("/api/federation/push-config"))
+            .json(&body)
+            .send()
+    };
+    let staged = json_of(
+        push(json!({"rollout_tags": "canary"})).await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (staged["targeted"].as_u64(), staged["sent"].as_u64()),
+        (Some(1), Some(1)),
+        "{staged}"
+    );
+    assert_eq!(staged["audience"]["tags"], json!(["canary"]));
+    let b = pushed(next(&mut channels[0]).await);
+    assert_eq!(
+        (b.revision, b.audience.tags.clone()),
+        (1, vec!["canary".to_string()])
+    );
+    let pushes = json_of(
+        admin
+            .get(hub.url("/api/federation/pushes"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(pushes[0]["targeted"], 1);
+    assert_eq!(pushes[0]["stagedBody"]["v"], 2, "the body to promote");
+
+    // Promoted: pushed again to everyone. The stable neuron never saw revision 1.
+    let all = json_of(push(json!({})).await.unwrap(), StatusCode::OK).await;
+    assert_eq!(all["targeted"], 2);
+    assert_eq!(pushed(next(&mut channels[1]).await).revision, 2);
+    assert_eq!(pushed(next(&mut channels[0]).await).revision, 2);
+
+    for (extra, field) in [
+        (json!({"rollout_percent": "0"}), "rollout_percent"),
+        (json!({"rollout_percent": "half"}), "rollout_percent"),
+        (json!({"rollout_tags": "Not A Tag"}), "rollout_tags"),
+    ] {
+        let msg = expect_error(
+            push(extra).await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        )
+        .await;
+        assert!(msg.contains(field), "{msg}");
+    }
+}

@@ -657,6 +657,73 @@ impl BundleKind {
     }
 }
 
+/// Who a staged push goes to: neurons with one of `tags`, and a stable `percent` of the
+/// others in the scope. Empty: everyone in the scope. A neuron's bucket depends only on the
+/// scope and its id, so raising the percentage keeps everyone already in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Audience {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl Audience {
+    /// Everyone in the scope (not staged).
+    pub fn is_everyone(&self) -> bool {
+        self.percent.is_none_or(|p| p >= 100) && self.tags.is_empty()
+    }
+
+    /// Whether neuron `id` with `tags` gets a push to `scope` with this audience.
+    pub fn includes(&self, scope: &Scope, id: &str, tags: &[String]) -> bool {
+        if self.is_everyone() || self.tags.iter().any(|t| tags.contains(t)) {
+            return true;
+        }
+        self.percent.is_some_and(|p| {
+            crate::bucketing::fnv1a32(&format!("{scope}/{id}")) % 100 < u32::from(p)
+        })
+    }
+
+    /// How it reads on the dashboard.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.tags.is_empty() {
+            parts.push(format!("tags {}", self.tags.join(", ")));
+        }
+        if let Some(p) = self.percent.filter(|p| *p < 100) {
+            parts.push(format!("{p}%"));
+        }
+        if parts.is_empty() {
+            "everyone".into()
+        } else {
+            parts.join(" + ")
+        }
+    }
+}
+
+/// Of `bundles` (newer than what a neuron holds), those it should get: in its scopes and
+/// audiences, the latest of each kind per scope, oldest first.
+pub fn latest_for(bundles: Vec<Bundle>, id: &str, tags: &[String]) -> Vec<Bundle> {
+    let mut latest: std::collections::BTreeMap<(Scope, BundleKind), Bundle> = Default::default();
+    for b in bundles {
+        if !b.scope.covers(id, tags) || !b.audience.includes(&b.scope, id, tags) {
+            continue;
+        }
+        let key = (b.scope.clone(), b.kind);
+        if latest
+            .get(&key)
+            .is_none_or(|held| held.revision < b.revision)
+        {
+            latest.insert(key, b);
+        }
+    }
+    let mut out: Vec<Bundle> = latest.into_values().collect();
+    out.sort_by(|a, b| (&a.scope, a.revision).cmp(&(&b.scope, b.revision)));
+    out
+}
+
 /// A pushed document with its place in its scope's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -669,6 +736,9 @@ pub struct Bundle {
     pub body: serde_json::Value,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    /// A staged push reaches only this audience (absent: everyone in the scope).
+    #[serde(default, skip_serializing_if = "Audience::is_everyone")]
+    pub audience: Audience,
 }
 
 /// What a push did.
@@ -685,6 +755,9 @@ pub struct PushResult {
     pub sent: u64,
     /// Connected neurons too slow to take it (disconnected; they catch up on reconnect).
     pub dropped: u64,
+    /// The staged audience (absent: everyone in the scope).
+    #[serde(default, skip_serializing_if = "Audience::is_everyone")]
+    pub audience: Audience,
 }
 
 /// A recent push and how far it has spread.
@@ -703,6 +776,12 @@ pub struct Propagation {
     pub targeted: u64,
     /// Neurons that acknowledged this revision or a later one.
     pub acked: u64,
+    /// The staged audience (absent: everyone in the scope).
+    #[serde(default, skip_serializing_if = "Audience::is_everyone")]
+    pub audience: Audience,
+    /// The body of a staged push, to promote it to the whole scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged_body: Option<serde_json::Value>,
 }
 
 /// A source address whose neuron requests keep being refused (forged or replayed
@@ -886,6 +965,65 @@ mod wire_tests {
         assert!(!Scope::Tag("us".into()).covers("a", &tags));
         assert!(Scope::Neuron("a".into()).covers("a", &tags));
         assert!(Scope::Global.covers("b", &[]));
+    }
+
+    #[test]
+    fn a_staged_audience_is_stable_and_grows_monotonically() {
+        let scope = Scope::Global;
+        let ids: Vec<String> = (0..2000).map(|i| format!("n-{i}")).collect();
+        let count = |a: &Audience| ids.iter().filter(|id| a.includes(&scope, id, &[])).count();
+        let ten = Audience {
+            percent: Some(10),
+            tags: vec![],
+        };
+        let fifty = Audience {
+            percent: Some(50),
+            tags: vec![],
+        };
+        assert!((150..250).contains(&count(&ten)), "{}", count(&ten));
+        assert!((900..1100).contains(&count(&fifty)), "{}", count(&fifty));
+        assert!(ids
+            .iter()
+            .filter(|id| ten.includes(&scope, id, &[]))
+            .all(|id| fifty.includes(&scope, id, &[])));
+        let canary = Audience {
+            percent: None,
+            tags: vec!["canary".into()],
+        };
+        assert!(canary.includes(&scope, "x", &["canary".into()]));
+        assert!(!canary.includes(&scope, "x", &["stable".into()]));
+        assert!(Audience::default().includes(&scope, "x", &[]));
+        assert_eq!(
+            Audience {
+                percent: Some(10),
+                tags: vec!["canary".into()]
+            }
+            .describe(),
+            "tags canary + 10%"
+        );
+    }
+
+    #[test]
+    fn a_neuron_catches_up_on_the_latest_bundle_meant_for_it() {
+        let b = |revision: u64, audience: Audience| Bundle {
+            scope: Scope::Global,
+            revision,
+            kind: BundleKind::Config,
+            body: serde_json::json!({"r": revision}),
+            created_by: "t".into(),
+            created_at: DateTime::from_timestamp(0, 0).unwrap(),
+            audience,
+        };
+        let canary = Audience {
+            percent: None,
+            tags: vec!["canary".into()],
+        };
+        let missed = vec![b(4, Audience::default()), b(5, canary.clone())];
+        assert_eq!(
+            latest_for(missed.clone(), "n", &["stable".into()])[0].revision,
+            4
+        );
+        assert_eq!(latest_for(missed, "n", &["canary".into()])[0].revision, 5);
     }
 
     #[test]

@@ -496,6 +496,7 @@ mod tests {
             body,
             created_by: "t".into(),
             created_at: chrono::DateTime::from_timestamp(revision as i64, 0).unwrap(),
+            audience: Default::default(),
         }
     }
 

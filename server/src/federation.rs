@@ -201,12 +201,13 @@ impl Federation {
         scope: &cortex_core::federation::Scope,
         kind: cortex_core::federation::BundleKind,
         body: &serde_json::Value,
+        audience: &cortex_core::federation::Audience,
         actor: &str,
     ) -> Result<PushResult, ApiError> {
         let audit = AuditRecord::new(actor, "bundle.push", String::new());
         let bundle = self
             .store
-            .push_bundle(scope, kind, body, actor, Utc::now(), audit)
+            .push_bundle(scope, kind, body, actor, Utc::now(), audience, audit)
             .await?;
         let delivery = self.channels.deliver(&bundle);
         self.announce(fanout::Announcement::Bundle {
@@ -220,7 +221,11 @@ impl Federation {
             .list_neurons()
             .await?
             .iter()
-            .filter(|n| n.status.is_joined() && scope.covers(&n.id, &n.tags))
+            .filter(|n| {
+                n.status.is_joined()
+                    && scope.covers(&n.id, &n.tags)
+                    && audience.includes(scope, &n.id, &n.tags)
+            })
             .count() as u64;
         Ok(PushResult {
             scope: scope.to_string(),
@@ -229,6 +234,7 @@ impl Federation {
             targeted,
             sent: delivery.sent,
             dropped: delivery.dropped,
+            audience: audience.clone(),
         })
     }
 

@@ -687,6 +687,7 @@ async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
                 &serde_json::json!({"n": n}),
                 "user:tester",
                 now,
+                &Default::default(),
                 audit("bundle.push", ""),
             )
             .await
@@ -704,11 +705,14 @@ async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
         "revisions count per scope"
     );
 
-    // Catch-up: the latest of each kind newer than what the neuron holds.
-    let missed = s
+    // Catch-up: everything newer than what the neuron holds; the latest of each kind is
+    // what it gets.
+    let newer = s
         .bundles_since(&[(Scope::Global, 0), (Scope::Tag("eu".into()), 0)])
         .await
         .unwrap();
+    assert_eq!(newer.len(), 4);
+    let missed = cortex_core::federation::latest_for(newer, "n1", &["eu".into()]);
     let got: Vec<(String, u64, i64)> = missed
         .iter()
         .map(|b| {
@@ -732,8 +736,27 @@ async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
         missed.iter().map(|b| b.revision).collect::<Vec<_>>(),
         vec![3]
     );
+    // A staged push keeps its audience.
+    let staged = s
+        .push_bundle(
+            &Scope::Global,
+            BundleKind::Config,
+            &serde_json::json!({"n": 9}),
+            "user:tester",
+            now,
+            &cortex_core::federation::Audience {
+                percent: Some(10),
+                tags: vec!["canary".into()],
+            },
+            audit("bundle.push", ""),
+        )
+        .await
+        .unwrap();
+    let back = s.bundles_since(&[(Scope::Global, 3)]).await.unwrap();
+    assert_eq!(back[0].audience, staged.audience);
+    assert_eq!(back[0].audience.percent, Some(10));
     assert!(s
-        .bundles_since(&[(Scope::Global, 3), (Scope::Neuron("x".into()), 0)])
+        .bundles_since(&[(Scope::Global, 4), (Scope::Neuron("x".into()), 0)])
         .await
         .unwrap()
         .is_empty());
@@ -761,8 +784,10 @@ async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
         })
         .await
         .unwrap();
-    assert_eq!(pushes.len(), 4);
-    assert_eq!(pushes[0].record.target, "bundle:tag:eu#1");
+    assert_eq!(pushes.len(), 5);
+    assert_eq!(pushes[0].record.target, "bundle:global#4");
+    assert_eq!(pushes[0].record.after["audience"]["percent"], 10);
+    assert_eq!(pushes[1].record.target, "bundle:tag:eu#1");
     verify_chain(&s).await;
 }
 

@@ -177,6 +177,8 @@ pub async fn push_config(
     scope: String,
     kind: String,
     body: String,
+    rollout_percent: Option<String>,
+    rollout_tags: Option<String>,
 ) -> Result<cortex_core::federation::PushResult, AppError> {
     use cortex_core::federation::{BundleKind, Scope};
     use cortex_core::ErrorCode;
@@ -206,10 +208,47 @@ pub async fn push_config(
     if !value.is_object() {
         return Err(bad("body: a bundle is a JSON object".into()));
     }
+    let audience = staged_audience(rollout_percent, rollout_tags)?;
     Ok(services
         .federation
-        .push(&scope, kind, &value, &who.actor)
+        .push(&scope, kind, &value, &audience, &who.actor)
         .await?)
+}
+
+/// The audience of a staged push from the form: a percentage (1-99) and/or tags.
+#[cfg(feature = "ssr")]
+fn staged_audience(
+    percent: Option<String>,
+    tags: Option<String>,
+) -> Result<cortex_core::federation::Audience, AppError> {
+    use cortex_core::ErrorCode;
+    let bad = |m: String| AppError::new(ErrorCode::BadRequest, m);
+    let percent = match percent.as_deref().map(str::trim).unwrap_or("") {
+        "" => None,
+        p => match p.trim_end_matches('%').parse::<u8>() {
+            Ok(n) if (1..=100).contains(&n) => Some(n).filter(|n| *n < 100),
+            _ => {
+                return Err(bad(format!(
+                    "rollout_percent: `{p}` is not a whole number from 1 to 100"
+                )))
+            }
+        },
+    };
+    let tags: Vec<String> = tags
+        .unwrap_or_default()
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    for (i, t) in tags.iter().enumerate() {
+        cortex_core::federation::check_name(&format!("rollout_tags[{i}]"), t)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    if tags.len() > 32 {
+        return Err(bad("rollout_tags: at most 32 tags".into()));
+    }
+    Ok(cortex_core::federation::Audience { percent, tags })
 }
 
 /// Recent pushes with how many targeted neurons acknowledged each. Viewer.
@@ -223,7 +262,11 @@ pub async fn list_pushes() -> Result<Vec<cortex_core::federation::Propagation>, 
     for b in services.store.recent_bundles(20).await.map_err(err)? {
         let targeted = neurons
             .iter()
-            .filter(|n| n.status.is_joined() && b.scope.covers(&n.id, &n.tags))
+            .filter(|n| {
+                n.status.is_joined()
+                    && b.scope.covers(&n.id, &n.tags)
+                    && b.audience.includes(&b.scope, &n.id, &n.tags)
+            })
             .count() as u64;
         let acked = services
             .store
@@ -239,6 +282,8 @@ pub async fn list_pushes() -> Result<Vec<cortex_core::federation::Propagation>, 
             bytes: b.body.to_string().len() as u64,
             targeted,
             acked,
+            staged_body: (!b.audience.is_everyone()).then(|| b.body.clone()),
+            audience: b.audience,
         });
     }
     Ok(out)

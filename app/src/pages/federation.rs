@@ -139,7 +139,8 @@ pub fn FederationPage() -> impl IntoView {
             {move || match push.value().get() {
                 Some(Ok(r)) => Some(view! {
                     <p class="mt-3 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm" id="push-result">
-                        {format!("{} revision {} ({}) sent to {} of {} targeted neurons", r.scope, r.revision, r.kind, r.sent, r.targeted)}
+                        {format!("{} revision {} ({}) sent to {} of {} targeted neurons{}", r.scope, r.revision, r.kind, r.sent, r.targeted,
+                            if r.audience.is_everyone() { String::new() } else { format!(" (staged: {})", r.audience.describe()) })}
                     </p>
                 }),
                 _ => None,
@@ -160,6 +161,12 @@ pub fn FederationPage() -> impl IntoView {
                     <label class="block text-sm font-medium text-slate-700 sm:col-span-2">"Body (JSON object)"
                         <textarea name="body" rows="3" required class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-xs">"{\"theme\": \"dark\"}"</textarea>
                     </label>
+                    <label class="block text-sm font-medium text-slate-700">"Staged: percent (optional)"
+                        <input name="rollout_percent" inputmode="numeric" placeholder="e.g. 10" class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm"/>
+                    </label>
+                    <label class="block text-sm font-medium text-slate-700">"Staged: tags first (optional)"
+                        <input name="rollout_tags" placeholder="e.g. canary" class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm"/>
+                    </label>
                 </div>
                 <button type="submit" class=format!("{BUTTON} mt-3")>"Push"</button>
             </ActionForm>
@@ -169,7 +176,7 @@ pub fn FederationPage() -> impl IntoView {
                     match pushes.await {
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                         Ok(list) if list.is_empty() => view! { <p class="mt-2 text-sm text-slate-500" id="no-pushes">"Nothing pushed yet."</p> }.into_any(),
-                        Ok(list) => view! { <PushTable pushes=list/> }.into_any(),
+                        Ok(list) => view! { <PushTable pushes=list push/> }.into_any(),
                     }
                 })}
             </Transition>
@@ -495,7 +502,7 @@ fn KindTable(kinds: Vec<NeuronKind>) -> impl IntoView {
 }
 
 #[component]
-fn PushTable(pushes: Vec<Propagation>) -> impl IntoView {
+fn PushTable(pushes: Vec<Propagation>, push: ServerAction<PushConfig>) -> impl IntoView {
     view! {
         <table class="mt-2 min-w-full text-left text-sm" id="push-table">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Scope"</th><th>"Revision"</th><th>"Kind"</th><th>"By"</th><th>"When"</th><th>"Acked"</th></tr></thead>
@@ -506,7 +513,23 @@ fn PushTable(pushes: Vec<Propagation>) -> impl IntoView {
                         <tr class="border-t border-slate-100" data-push=format!("{}#{}", p.scope, p.revision)>
                             <td class="py-2 font-mono">{p.scope.clone()}</td>
                             <td>{p.revision}</td>
-                            <td>{p.kind.as_str()}</td>
+                            <td>
+                                {p.kind.as_str()}
+                                {(!p.audience.is_everyone()).then(|| view! {
+                                    <span class="ml-1 rounded bg-amber-100 px-1 text-xs text-amber-800 staged">{format!("staged: {}", p.audience.describe())}</span>
+                                })}
+                                {p.staged_body.clone().map(|body| {
+                                    let (scope, kind) = (p.scope.clone(), p.kind.as_str());
+                                    view! {
+                                        <ActionForm action=push attr:class="inline">
+                                            <input type="hidden" name="scope" value=scope/>
+                                            <input type="hidden" name="kind" value=kind/>
+                                            <input type="hidden" name="body" value=body.to_string()/>
+                                            <button type="submit" class="ml-1 rounded border border-slate-300 px-1 text-xs hover:bg-slate-50">"Promote to all"</button>
+                                        </ActionForm>
+                                    }
+                                })}
+                            </td>
                             <td>{p.created_by.clone()}</td>
                             <td class="text-slate-500">{fmt_time(p.created_at)}</td>
                             <td>

@@ -87,7 +87,15 @@ impl Channels {
 
     /// Queues a bundle for every connected neuron in its scope, without waiting for anyone.
     pub fn deliver(&self, bundle: &Bundle) -> Delivery {
-        let ids = self.connected_in(&bundle.scope);
+        let ids: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|(id, c)| {
+                bundle.scope.covers(id, &c.tags)
+                    && bundle.audience.includes(&bundle.scope, id, &c.tags)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
         self.send_to(
             &ids,
             &HubMessage::Push {
@@ -341,7 +349,9 @@ async fn handle(
                 })
                 .collect();
             match services.store.bundles_since(&since).await {
-                Ok(missed) => {
+                Ok(newer) => {
+                    let missed =
+                        cortex_core::federation::latest_for(newer, &neuron.id, &neuron.tags);
                     let sent = missed.len() as u32;
                     for bundle in missed {
                         if tx.send(encode(&HubMessage::Push { bundle })).await.is_err() {

@@ -27,6 +27,8 @@ pub struct BundleAck {
 }
 
 /// Neurons and their kinds.
+// `push_bundle` takes a bundle's parts plus its audit record, as every write here does.
+#[allow(clippy::too_many_arguments)]
 #[async_trait]
 pub trait NeuronStore: Send + Sync {
     /// The kinds neurons may declare.
@@ -95,10 +97,12 @@ pub trait NeuronStore: Send + Sync {
         body: &serde_json::Value,
         created_by: &str,
         at: DateTime<Utc>,
+        audience: &cortex_core::federation::Audience,
         audit: AuditRecord,
     ) -> StoreResult<Bundle>;
-    /// What a neuron missed: for each (scope, last revision held), the latest bundle of each
-    /// kind newer than that revision, oldest first.
+    /// What a neuron may have missed: for each (scope, last revision held), the bundles newer
+    /// than that revision (the newest 1000, newest first). `cortex_core::federation::latest_for`
+    /// picks what one neuron gets.
     async fn bundles_since(&self, since: &[(Scope, u64)]) -> StoreResult<Vec<Bundle>>;
     /// The most recent bundles of all scopes, newest first.
     async fn recent_bundles(&self, limit: u32) -> StoreResult<Vec<Bundle>>;
@@ -208,10 +212,11 @@ macro_rules! impl_neuron_store {
                 body: parse_json(&r.try_get::<String, _>("body")?),
                 created_by: r.try_get("created_by")?,
                 created_at: from_ms(r.try_get("created_at")?),
+                audience: serde_json::from_str(&r.try_get::<String, _>("audience_json")?).unwrap_or_default(),
             })
         }
 
-        const BUNDLE_COLS: &str = "scope, revision, kind, body, created_by, created_at";
+        const BUNDLE_COLS: &str = "scope, revision, kind, body, created_by, created_at, audience_json";
 
         enum NeuronBind {
             Text(&'static str),
@@ -423,6 +428,7 @@ macro_rules! impl_neuron_store {
                 body: &serde_json::Value,
                 created_by: &str,
                 at: DateTime<Utc>,
+                audience: &cortex_core::federation::Audience,
                 mut audit: AuditRecord,
             ) -> StoreResult<cortex_core::federation::Bundle> {
                 let mut tx = self.begin_write().await?;
@@ -433,13 +439,14 @@ macro_rules! impl_neuron_store {
                     .await?
                     .try_get("r")?;
                 let revision = last.unwrap_or(0) + 1;
-                sqlx::query(&format!("INSERT INTO bundles ({BUNDLE_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+                sqlx::query(&format!("INSERT INTO bundles ({BUNDLE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
                     .bind(&scope_text)
                     .bind(revision)
                     .bind(kind.as_str())
                     .bind(body.to_string())
                     .bind(created_by)
                     .bind(ms(at))
+                    .bind(if audience.is_everyone() { String::new() } else { serde_json::to_string(audience).unwrap_or_default() })
                     .execute(&mut *tx)
                     .await?;
                 let bundle = cortex_core::federation::Bundle {
@@ -449,9 +456,10 @@ macro_rules! impl_neuron_store {
                     body: body.clone(),
                     created_by: created_by.to_string(),
                     created_at: from_ms(ms(at)),
+                    audience: audience.clone(),
                 };
                 audit.target = format!("bundle:{scope_text}#{revision}");
-                audit.after = serde_json::json!({"scope": scope_text, "revision": revision, "kind": kind.as_str(), "bytes": body.to_string().len()});
+                audit.after = serde_json::json!({"scope": scope_text, "revision": revision, "kind": kind.as_str(), "bytes": body.to_string().len(), "audience": audience});
                 Self::audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(bundle)
@@ -461,9 +469,8 @@ macro_rules! impl_neuron_store {
                 let mut out = Vec::new();
                 for (scope, after) in since {
                     let rows = sqlx::query(&format!(
-                        "SELECT {BUNDLE_COLS} FROM bundles b WHERE scope = $1 AND revision > $2
-                           AND revision = (SELECT MAX(revision) FROM bundles WHERE scope = b.scope AND kind = b.kind)
-                         ORDER BY revision"
+                        "SELECT {BUNDLE_COLS} FROM bundles WHERE scope = $1 AND revision > $2
+                         ORDER BY revision DESC LIMIT 1000"
                     ))
                     .bind(scope.to_string())
                     .bind(*after as i64)
