@@ -74,7 +74,9 @@ pub fn router(state: HubState) -> Router {
 
     let app = Router::new()
         .route("/api/openapi.json", get(openapi))
-        .merge(cortex_server::federation::http::router())
+        .merge(cortex_server::federation::http::router(
+            &state.services.federation,
+        ))
         .route("/api/{*fn_name}", get(server_fn).post(server_fn))
         .leptos_routes_with_context(&state, routes, context, move || shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<HubState, _>(shell))

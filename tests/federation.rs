@@ -1197,3 +1197,168 @@ async fn a_staged_push_reaches_its_audience_first_then_everyone_when_promoted() 
         assert!(msg.contains(field), "{msg}");
     }
 }
+
+#[tokio::test]
+async fn browser_neurons_join_with_a_publishable_key_from_its_origins_only() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let create = |body: serde_json::Value| {
+        admin
+            .post(hub.url("/api/federation/publishable-keys/create"))
+            .json(&body)
+            .send()
+    };
+    let msg = expect_error(
+        create(json!({"name": "shop", "origins": "https://shop.example.com/path"}))
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.contains("origins[0]"), "{msg}");
+    let res = plain()
+        .post(hub.url("/api/federation/publishable-keys/create"))
+        .bearer_auth(&viewer)
+        .json(&json!({"name": "x", "origins": "https://a.example"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let key = json_of(
+        create(
+            json!({"name": "shop", "origins": "https://shop.example.com, http://localhost:8080"}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let pk = key["key"].as_str().unwrap().to_string();
+    assert!(pk.starts_with("pk_"), "{key}");
+
+    let join = |origin: &str, pk: &str, body: serde_json::Value| {
+        plain()
+            .post(hub.url(REGISTER_PATH))
+            .header("origin", origin)
+            .header("x-cortex-publishable-key", pk)
+            .json(&body)
+            .send()
+    };
+    let tab = json!({"id": "tab-7f3a", "slug": "storefront", "kind": "web-app", "version": "2.3.0", "tags": ["web"]});
+    let joined = json_of(
+        join("https://shop.example.com", &pk, tab.clone())
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(joined["status"], "active", "the key is the admission");
+    let token = joined["token"].as_str().unwrap().to_string();
+
+    // Its token works like any neuron's.
+    let ack = json_of(
+        plain()
+            .post(hub.url("/api/federation/stream-analytics"))
+            .bearer_auth(&token)
+            .json(&json!({"batchId": "w1", "events": [{"kind": "pageView", "at": "2026-11-29T10:00:00Z", "pageSlug": "home"}]}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ack["events"], 1);
+
+    // Wrong origin, unknown key, a server kind, a public key: refused with the reason.
+    let msg = expect_error(
+        join("https://evil.example", &pk, tab.clone())
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert!(msg.contains("origin"), "{msg}");
+    expect_error(
+        join("https://shop.example.com", "pk_nope", tab.clone())
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let mut server = tab.clone();
+    server["kind"] = json!("api-service");
+    let msg = expect_error(
+        join("https://shop.example.com", &pk, server).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.contains("browser kinds only"), "{msg}");
+    let mut keyed = tab.clone();
+    keyed["publicKey"] = json!(NeuronKey::generate().public_key());
+    let msg = expect_error(
+        join("https://shop.example.com", &pk, keyed).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.contains("publicKey"), "{msg}");
+
+    // Cross-origin requests are answered for the key's origins only.
+    let preflight = |origin: &str| {
+        plain()
+            .request(
+                reqwest::Method::OPTIONS,
+                hub.url("/api/federation/stream-analytics"),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let ok = preflight("http://localhost:8080").await.unwrap();
+    assert_eq!(
+        ok.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("http://localhost:8080")
+    );
+    let no = preflight("https://evil.example").await.unwrap();
+    assert!(no.headers().get("access-control-allow-origin").is_none());
+
+    // Revoked: no new joins.
+    json_of(
+        admin
+            .post(hub.url("/api/federation/publishable-keys/revoke"))
+            .json(&json!({"key": pk}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    expect_error(
+        join("https://shop.example.com", &pk, tab).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let audit = hub
+        .app
+        .services
+        .store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("publishable-key.".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 2);
+}

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod browser_keys;
 pub mod catalog;
 pub mod commands;
 pub mod federation;

@@ -35,6 +35,7 @@ fn components() -> Value {
     add::<federation::Propagation>(&mut s);
     add::<federation::CommandRun>(&mut s);
     add::<federation::RefusalAlert>(&mut s);
+    add::<federation::PublishableKey>(&mut s);
     add::<analytics::EventBatch>(&mut s);
     add::<analytics::BatchAck>(&mut s);
     add::<analytics::NeuronEvent>(&mut s);

@@ -123,7 +123,9 @@ pub struct Registration {
     /// Base URL of a server neuron's API; the hub probes `<endpoint>/healthz`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// Ed25519 public key, base64 (32 bytes).
+    /// Ed25519 public key, base64 (32 bytes). Empty for a browser neuron (it joins with a
+    /// publishable key instead of a signature).
+    #[serde(default)]
     pub public_key: String,
 }
 
@@ -208,6 +210,63 @@ impl Registration {
             ));
         }
         Ok(())
+    }
+
+    /// Like [`Registration::validate`], for a browser neuron: no public key, no endpoint.
+    pub fn validate_browser(&self) -> Result<(), FieldError> {
+        if !self.public_key.is_empty() {
+            return Err(field_error(
+                "publicKey",
+                "a browser neuron joins with a publishable key: leave publicKey out",
+            ));
+        }
+        if self.endpoint.is_some() {
+            return Err(field_error("endpoint", "browser neurons have no endpoint"));
+        }
+        Self {
+            public_key: "A".repeat(44),
+            ..self.clone()
+        }
+        .validate()
+    }
+}
+
+/// Header a browser neuron sends its publishable key in.
+pub const PUBLISHABLE_KEY_HEADER: &str = "x-cortex-publishable-key";
+
+/// A key that lets browser apps on the listed origins join as neurons. It is not a secret
+/// (it sits in the page); the origins are what it is tied to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PublishableKey {
+    /// `pk_` and 32 random characters.
+    pub key: String,
+    pub name: String,
+    /// Exact origins (`https://shop.example.com`) pages may join from.
+    pub origins: Vec<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Checks an origin as browsers send it: scheme, host and optional port, nothing else.
+pub fn check_origin(field: &str, origin: &str) -> Result<(), FieldError> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let ok = rest.is_some_and(|r| {
+        !r.is_empty()
+            && r.len() <= 253
+            && r.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(field_error(
+            field,
+            format!("`{origin}` is not an origin like https://shop.example.com (scheme, host, optional port; no path)"),
+        ))
     }
 }
 

@@ -170,6 +170,23 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
   await expect(commands.getByRole('alert')).toContainText('scope');
   await page.goto('/admin/federation');
   await hydrated(page);
+  // Publishable keys for browser neurons: create one, see it, revoke it.
+  const keys = page.locator('#publishable-keys');
+  await expect(keys.locator('#no-keys')).toBeVisible();
+  await keys.getByLabel('Name').fill('storefront');
+  await keys.getByLabel('Allowed origins').fill('https://shop.example.com');
+  await keys.getByRole('button', { name: 'Create key' }).click();
+  await expect(page.locator('[data-key-name="storefront"]')).toContainText('https://shop.example.com');
+  await expect(page.locator('[data-key-name="storefront"]')).toContainText('pk_');
+  await page.locator('[data-key-name="storefront"]').getByRole('button', { name: 'Revoke' }).click();
+  await expect(keys.locator('#no-keys')).toBeVisible();
+  await keys.getByLabel('Name').fill('bad');
+  await keys.getByLabel('Allowed origins').fill('shop.example.com/path');
+  await keys.getByRole('button', { name: 'Create key' }).click();
+  await expect(keys.getByRole('alert')).toContainText('origins[0]');
+  await page.goto('/admin/federation');
+  await hydrated(page);
+
   // A source that keeps sending forged tokens raises an alert at the top of the page.
   for (let i = 0; i < 10; i++) {
     const res = await page.request.post('/api/federation/heartbeat', {

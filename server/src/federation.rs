@@ -1,6 +1,7 @@
 //! The federation hub: neurons join with a signed registration, heartbeat with a short-lived
 //! neuron token, and a sweeper moves silent ones to `unhealthy` and then `retired`.
 
+pub mod browser;
 pub mod channel;
 pub mod fanout;
 pub mod http;
@@ -91,6 +92,9 @@ pub struct Federation {
     refusals: refusals::Refusals,
     policy: Cached<JoinPolicy>,
     kinds: Cached<Arc<Vec<cortex_core::federation::NeuronKind>>>,
+    browser_keys: Cached<Arc<Vec<cortex_core::federation::PublishableKey>>>,
+    /// Origins of all publishable keys, for the CORS check (refreshed when keys are read).
+    origins: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
     store: DynStore,
     encoding: Arc<EncodingKey>,
     decoding: Arc<DecodingKey>,
@@ -181,6 +185,8 @@ impl Federation {
             refusals: refusals::Refusals::default(),
             policy: Cached::default(),
             kinds: Cached::default(),
+            browser_keys: Cached::default(),
+            origins: Arc::default(),
             store,
             encoding: Arc::new(EncodingKey::from_secret(bytes)),
             decoding: Arc::new(DecodingKey::from_secret(bytes)),
@@ -493,7 +499,7 @@ impl Federation {
         let key = public_key(&reg.public_key)?;
         self.verify_signed(&signed, "POST", path, body, &key, now)
             .await?;
-        self.check_kind(&reg).await?;
+        self.check_kind(&reg, Transport::Server).await?;
 
         let existing = self.store.neuron(&reg.id).await?;
         let policy = self.join_policy().await?;
@@ -540,7 +546,7 @@ impl Federation {
         Ok(self.joined(&neuron, now))
     }
 
-    async fn check_kind(&self, reg: &Registration) -> Result<(), ApiError> {
+    async fn check_kind(&self, reg: &Registration, transport: Transport) -> Result<(), ApiError> {
         let kinds = match cached(&self.kinds) {
             Some(k) => k,
             None => {
@@ -557,11 +563,20 @@ impl Federation {
                 names.join(", ")
             )));
         };
-        if kind.transport == Transport::Browser {
-            return Err(ApiError::bad_request(format!(
-                "kind: `{}` is a browser kind; browser neurons join with a publishable key, not a signed registration",
-                kind.name
-            )));
+        match (kind.transport, transport) {
+            (Transport::Browser, Transport::Server) => {
+                return Err(ApiError::bad_request(format!(
+                    "kind: `{}` is a browser kind; browser neurons join with a publishable key, not a signed registration",
+                    kind.name
+                )))
+            }
+            (Transport::Server, Transport::Browser) => {
+                return Err(ApiError::bad_request(format!(
+                    "kind: `{}` is a server kind; a publishable key admits browser kinds only",
+                    kind.name
+                )))
+            }
+            _ => {}
         }
         if let Some((i, c)) = reg
             .capabilities
@@ -691,6 +706,8 @@ impl Federation {
             tracing::info!(neuron = %t.id, status = %t.to, "neuron fell silent");
         }
         self.store.prune_nonces(now).await?;
+        // Keeps the CORS origins current (another hub may have changed the keys).
+        self.publishable_keys().await?;
         Ok(changes.len())
     }
 

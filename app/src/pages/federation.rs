@@ -16,6 +16,7 @@ use crate::api::federation::{
     RemoveNeuron, SetJoinPolicy, SetNeuronStatus,
 };
 use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, BUTTON_DANGER, CARD};
+use crate::pages::browser_keys::BrowserKeysSection;
 use crate::pages::fleet_ops::{CommandsSection, ReportsSection};
 use cortex_core::federation::Propagation;
 
@@ -196,6 +197,7 @@ pub fn FederationPage() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+        <BrowserKeysSection/>
         <section class=format!("{CARD} mt-6") id="kinds">
             <h2 class="text-lg font-semibold">"Neuron kinds"</h2>
             <Suspense fallback=Loading>

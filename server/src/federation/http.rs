@@ -17,18 +17,41 @@ use crate::Services;
 pub const REGISTER_PATH: &str = "/api/federation/register";
 pub const HEARTBEAT_PATH: &str = "/api/federation/heartbeat";
 pub const STREAM_ANALYTICS_PATH: &str = "/api/federation/stream-analytics";
+/// The routes neurons call (signed or with a neuron token; never with a cookie).
+pub const NEURON_PATHS: [&str; 4] = [
+    REGISTER_PATH,
+    HEARTBEAT_PATH,
+    STREAM_ANALYTICS_PATH,
+    super::channel::WS_PATH,
+];
 
-/// `POST /api/federation/register` and `POST /api/federation/heartbeat`.
-pub fn router<S>() -> Router<S>
+/// `POST /api/federation/register`, `…/heartbeat`, `…/stream-analytics` and the channel.
+/// Cross-origin requests (browser neurons) are answered for the origins of publishable keys.
+pub fn router<S>(federation: &super::Federation) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Services: FromRef<S>,
 {
+    let fed = federation.clone();
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::predicate(
+            move |origin: &axum::http::HeaderValue, _| {
+                origin.to_str().is_ok_and(|o| fed.is_allowed_origin(o))
+            },
+        ))
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            axum::http::HeaderName::from_static(cortex_core::federation::PUBLISHABLE_KEY_HEADER),
+        ])
+        .max_age(std::time::Duration::from_secs(600));
     Router::new()
         .route(REGISTER_PATH, post(register))
         .route(HEARTBEAT_PATH, post(heartbeat))
         .route(STREAM_ANALYTICS_PATH, post(stream_analytics))
         .route(super::channel::WS_PATH, get(super::channel::upgrade))
+        .layer(cors)
 }
 
 fn ready(services: &Services) -> Result<(), ApiError> {
@@ -55,11 +78,19 @@ async fn register(
     body: Bytes,
 ) -> Result<Json<Joined>, ApiError> {
     ready(&services)?;
-    match services
-        .federation
-        .register(&headers, REGISTER_PATH, &body, Utc::now())
-        .await
-    {
+    let browser = headers.contains_key(cortex_core::federation::PUBLISHABLE_KEY_HEADER);
+    let joined = if browser {
+        services
+            .federation
+            .register_browser(&headers, &body, Utc::now())
+            .await
+    } else {
+        services
+            .federation
+            .register(&headers, REGISTER_PATH, &body, Utc::now())
+            .await
+    };
+    match joined {
         Ok(joined) => Ok(Json(joined)),
         Err(e) => {
             let claimed = headers

@@ -1,0 +1,216 @@
+//! Browser neurons: a web app joins with a publishable key (not a secret: it sits in the
+//! page) that is tied to the exact origins an admin listed. The hub checks the browser's
+//! `Origin` header against them, admits only browser kinds, and answers cross-origin
+//! requests (CORS) only for listed origins.
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use cortex_core::audit::AuditRecord;
+use cortex_core::federation::{
+    check_origin, Joined, Neuron, NeuronStatus, PublishableKey, Registration, Transport,
+    PUBLISHABLE_KEY_HEADER,
+};
+use cortex_core::ErrorCode;
+use std::sync::Arc;
+
+use super::{cached, remember, Federation, MAX_REGISTRATION_BYTES};
+use crate::error::ApiError;
+
+/// Settings key of the publishable keys (JSON list).
+pub const PUBLISHABLE_KEYS_SETTING: &str = "federation.publishable_keys";
+/// Most publishable keys and origins per key.
+pub const MAX_KEYS: usize = 100;
+pub const MAX_ORIGINS: usize = 20;
+
+impl Federation {
+    /// The publishable keys (cached for a moment; refreshes the CORS origins).
+    pub async fn publishable_keys(&self) -> Result<Arc<Vec<PublishableKey>>, ApiError> {
+        if let Some(k) = cached(&self.browser_keys) {
+            return Ok(k);
+        }
+        let keys: Vec<PublishableKey> = match self.store.setting(PUBLISHABLE_KEYS_SETTING).await? {
+            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let keys = Arc::new(keys);
+        self.remember_keys(keys.clone());
+        Ok(keys)
+    }
+
+    fn remember_keys(&self, keys: Arc<Vec<PublishableKey>>) {
+        let origins = keys
+            .iter()
+            .flat_map(|k| k.origins.iter().cloned())
+            .collect();
+        *self.origins.write().unwrap_or_else(|p| p.into_inner()) = origins;
+        remember(&self.browser_keys, keys);
+    }
+
+    /// Whether some publishable key lists `origin` (for CORS; no database call).
+    pub fn is_allowed_origin(&self, origin: &str) -> bool {
+        self.origins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(origin)
+    }
+
+    async fn save_keys(
+        &self,
+        keys: Vec<PublishableKey>,
+        mut audit: AuditRecord,
+    ) -> Result<(), ApiError> {
+        let json =
+            serde_json::to_string(&keys).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        audit.target = PUBLISHABLE_KEYS_SETTING.into();
+        self.store
+            .put_setting(PUBLISHABLE_KEYS_SETTING, &json, Some(audit))
+            .await?;
+        self.remember_keys(Arc::new(keys));
+        Ok(())
+    }
+
+    /// Creates a publishable key for `origins` (audited as `publishable-key.create`).
+    pub async fn create_publishable_key(
+        &self,
+        name: &str,
+        origins: Vec<String>,
+        actor: &str,
+    ) -> Result<PublishableKey, ApiError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(ApiError::bad_request("name: 1-64 printable characters"));
+        }
+        if origins.is_empty() || origins.len() > MAX_ORIGINS {
+            return Err(ApiError::bad_request(format!(
+                "origins: 1 to {MAX_ORIGINS} origins, e.g. https://shop.example.com"
+            )));
+        }
+        for (i, o) in origins.iter().enumerate() {
+            check_origin(&format!("origins[{i}]"), o)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        }
+        let mut keys = (*self.publishable_keys().await?).clone();
+        if keys.len() >= MAX_KEYS {
+            return Err(ApiError::bad_request(format!(
+                "at most {MAX_KEYS} publishable keys; revoke one first"
+            )));
+        }
+        let mut random = [0u8; 24];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+        let key = PublishableKey {
+            key: format!(
+                "pk_{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
+            ),
+            name: name.to_string(),
+            origins,
+            created_by: actor.to_string(),
+            created_at: Utc::now(),
+        };
+        keys.push(key.clone());
+        let mut audit = AuditRecord::new(actor, "publishable-key.create", String::new());
+        audit.after = serde_json::json!({"key": key.key, "name": key.name, "origins": key.origins});
+        self.save_keys(keys, audit).await?;
+        Ok(key)
+    }
+
+    /// Revokes a publishable key: no new browser neuron joins with it (audited).
+    pub async fn revoke_publishable_key(
+        &self,
+        key: &str,
+        actor: &str,
+    ) -> Result<PublishableKey, ApiError> {
+        let mut keys = (*self.publishable_keys().await?).clone();
+        let Some(i) = keys.iter().position(|k| k.key == key) else {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("no publishable key `{key}`"),
+            ));
+        };
+        let gone = keys.remove(i);
+        let mut audit = AuditRecord::new(actor, "publishable-key.revoke", String::new());
+        audit.before =
+            serde_json::json!({"key": gone.key, "name": gone.name, "origins": gone.origins});
+        self.save_keys(keys, audit).await?;
+        Ok(gone)
+    }
+
+    /// A browser neuron joins: its publishable key must be known and list the request's
+    /// `Origin`, and its kind must be a browser kind. The key is the admission: it joins
+    /// active (the join policy governs signed registrations).
+    pub async fn register_browser(
+        &self,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Joined, ApiError> {
+        let unauthorized = |m: String| ApiError::new(ErrorCode::Unauthorized, m);
+        if body.len() > MAX_REGISTRATION_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("a registration is at most {MAX_REGISTRATION_BYTES} bytes"),
+            ));
+        }
+        let presented = headers
+            .get(PUBLISHABLE_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let keys = self.publishable_keys().await?;
+        let Some(key) = keys.iter().find(|k| k.key == presented) else {
+            return Err(unauthorized(format!(
+                "`{PUBLISHABLE_KEY_HEADER}` is not a publishable key of this hub (or it was revoked)"
+            )));
+        };
+        let origin = headers
+            .get(axum::http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !key.origins.iter().any(|o| o == origin) {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("origin `{origin}` is not allowed for publishable key `{}`; an admin can add it", key.name),
+            ));
+        }
+        let reg: Registration = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "registration is not valid JSON of the expected shape: {e}"
+            ))
+        })?;
+        reg.validate_browser()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        self.check_kind(&reg, Transport::Browser).await?;
+        let existing = self.store.neuron(&reg.id).await?;
+        let status = match existing.as_ref().map(|n| n.status) {
+            Some(s @ (NeuronStatus::Draining | NeuronStatus::Degraded)) => s,
+            _ => NeuronStatus::Active,
+        };
+        let neuron = Neuron {
+            id: reg.id.clone(),
+            slug: reg.slug,
+            kind: reg.kind,
+            version: reg.version,
+            capabilities: reg.capabilities,
+            tags: reg.tags,
+            region: reg.region,
+            endpoint: None,
+            public_key: String::new(),
+            status,
+            pinned: existing.as_ref().is_some_and(|n| n.pinned),
+            registered_at: existing.as_ref().map_or(now, |n| n.registered_at),
+            last_seen_at: now,
+            health: Default::default(),
+            checks: Vec::new(),
+            load: Default::default(),
+            probe: None,
+        };
+        let mut audit = AuditRecord::new(
+            format!("neuron:{}", neuron.id),
+            "neuron.register",
+            String::new(),
+        );
+        audit.after =
+            serde_json::json!({"via": "publishable key", "key": key.name, "origin": origin});
+        let neuron = self.store.register_neuron(neuron, audit).await?;
+        Ok(self.joined(&neuron, now))
+    }
+}
