@@ -187,6 +187,22 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
   await page.goto('/admin/federation');
   await hydrated(page);
 
+  if (js) {
+    // A browser neuron: the demo page joins with a key for this origin and takes pushes live.
+    await keys.getByLabel('Name').fill('this hub');
+    await keys.getByLabel('Allowed origins').fill(new URL(baseURL!).origin);
+    await keys.getByRole('button', { name: 'Create key' }).click();
+    const pk = (await page.locator('[data-key-name="this hub"] td.font-mono').first().textContent())!.trim();
+    const tab = await page.context().newPage();
+    await tab.goto(`/browser-neuron.html?key=${pk}`);
+    await expect(tab.locator('#status')).toContainText('Joined as tab-');
+    await expect(page.locator('[data-neuron^="tab-"]')).toHaveAttribute('data-status', 'active');
+    await page.locator('#push textarea[name="body"]').fill('{"banner": "browser hello"}');
+    await page.locator('#push').getByRole('button', { name: 'Push' }).click();
+    await expect(tab.locator('#config')).toContainText('browser hello');
+    await tab.close();
+  }
+
   // A source that keeps sending forged tokens raises an alert at the top of the page.
   for (let i = 0; i < 10; i++) {
     const res = await page.request.post('/api/federation/heartbeat', {
@@ -223,7 +239,7 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
       env: { ...process.env, CORTEX_DATA_DIR: process.env.CORTEX_DEMO_DIR_JS },
     });
     await expect(page.locator('[data-neuron="demo-agent-04"]')).toHaveAttribute('data-status', 'active');
-    await expect(page.locator('#fleet-total')).toHaveText('5');
+    await expect(page.locator('#fleet-total')).toHaveText('6'); // five demo neurons and the browser tab
   }
 
   await page.goto('/admin/audit?action=neuron.');
