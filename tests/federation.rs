@@ -596,6 +596,24 @@ async fn pushes_reach_the_neurons_in_scope_live_and_after_a_reconnect() {
             .clone();
         if global["acked"] == 2 {
             assert_eq!(global["targeted"], 2);
+            let fleet = json_of(
+                plain()
+                    .get(hub.url("/api/federation/health"))
+                    .bearer_auth(&viewer)
+                    .send()
+                    .await
+                    .unwrap(),
+                StatusCode::OK,
+            )
+            .await;
+            let eu = fleet["neurons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["id"] == "eu-1")
+                .unwrap();
+            assert_eq!(eu["acked"][0]["scope"], "global", "{eu}");
+            assert_eq!(eu["acked"][0]["revision"], 1);
             break;
         }
         assert!(

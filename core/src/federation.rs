@@ -402,6 +402,19 @@ pub struct Neuron {
     /// The hub's last HTTP probe of `<endpoint>/healthz` (server neurons with an endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<Probe>,
+    /// The highest revision it acknowledged per scope (filled for the fleet view).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acked: Vec<Acked>,
+}
+
+/// A revision of a scope a neuron holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Acked {
+    pub scope: String,
+    pub revision: u64,
+    pub at: DateTime<Utc>,
 }
 
 /// What the hub saw when it probed a neuron's endpoint, as Consul does.

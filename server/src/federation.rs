@@ -536,6 +536,7 @@ impl Federation {
             checks: Vec::new(),
             load: Default::default(),
             probe: existing.as_ref().and_then(|n| n.probe.clone()),
+            acked: Vec::new(),
         };
         let audit = AuditRecord::new(
             format!("neuron:{}", neuron.id),

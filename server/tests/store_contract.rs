@@ -465,6 +465,7 @@ fn neuron(
         checks: vec![],
         load: Default::default(),
         probe: None,
+        acked: vec![],
     }
 }
 
@@ -777,6 +778,13 @@ async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
         "an older ack never lowers a newer one"
     );
     assert_eq!(s.count_acks(&Scope::Global, 2).await.unwrap(), 2);
+    let all = s.all_acks().await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|a| (a.neuron_id.as_str(), a.revision))
+            .collect::<Vec<_>>(),
+        [("n1", 3), ("n2", 2)]
+    );
     let pushes = s
         .list_audit(&AuditQuery {
             action: Some("bundle.".into()),

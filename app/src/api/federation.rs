@@ -11,11 +11,22 @@ use leptos::prelude::*;
 #[server(name = FleetHealthFn, prefix = "/api", endpoint = "federation/health", input = leptos::server_fn::codec::GetUrl)]
 pub async fn fleet_health() -> Result<FleetHealth, AppError> {
     let (services, _) = super::guard::require(Role::Viewer)?;
-    let neurons = services
-        .store
-        .list_neurons()
-        .await
-        .map_err(cortex_server::ApiError::from)?;
+    let err = cortex_server::ApiError::from;
+    let mut neurons = services.store.list_neurons().await.map_err(err)?;
+    let mut acks: std::collections::HashMap<String, Vec<cortex_core::federation::Acked>> =
+        Default::default();
+    for a in services.store.all_acks().await.map_err(err)? {
+        acks.entry(a.neuron_id)
+            .or_default()
+            .push(cortex_core::federation::Acked {
+                scope: a.scope.to_string(),
+                revision: a.revision,
+                at: a.at,
+            });
+    }
+    for n in &mut neurons {
+        n.acked = acks.remove(&n.id).unwrap_or_default();
+    }
     Ok(FleetHealth::of(neurons))
 }
 

@@ -386,6 +386,11 @@ fn NeuronCard(
                         </div>
                     })}
                     <div><dt class="inline font-semibold">"Registered: "</dt><dd class="inline">{fmt_time(n.registered_at)}</dd></div>
+                    <div data-acked=""><dt class="inline font-semibold">"Acked: "</dt><dd class="inline font-mono">{
+                        if n.acked.is_empty() { "nothing yet".to_string() } else {
+                            n.acked.iter().map(|a| format!("{} #{}", a.scope, a.revision)).collect::<Vec<_>>().join(", ")
+                        }
+                    }</dd></div>
                     <div><dt class="inline font-semibold">"Key: "</dt><dd class="inline break-all font-mono">{n.public_key.clone()}</dd></div>
                 </dl>
                 {(!n.checks.is_empty()).then(|| view! { <ul class="mt-2 list-disc pl-4 text-xs">{checks}</ul> })}

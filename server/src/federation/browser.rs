@@ -202,6 +202,7 @@ impl Federation {
             checks: Vec::new(),
             load: Default::default(),
             probe: None,
+            acked: Vec::new(),
         };
         let mut audit = AuditRecord::new(
             format!("neuron:{}", neuron.id),

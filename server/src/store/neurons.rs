@@ -115,6 +115,8 @@ pub trait NeuronStore: Send + Sync {
     /// Records that neurons hold revisions (a lower revision never replaces a higher), in one
     /// transaction. At most one ack per (neuron, scope).
     async fn ack_bundles(&self, acks: &[BundleAck]) -> StoreResult<()>;
+    /// Every neuron's acknowledged revisions (for the fleet view).
+    async fn all_acks(&self) -> StoreResult<Vec<BundleAck>>;
     /// How many neurons hold at least `revision` of `scope`.
     async fn count_acks(&self, scope: &Scope, revision: u64) -> StoreResult<u64>;
 }
@@ -150,6 +152,7 @@ macro_rules! impl_neuron_store {
                 checks: serde_json::from_value(json("checks_json")?).unwrap_or_default(),
                 load: serde_json::from_value(json("load_json")?).unwrap_or_default(),
                 probe: serde_json::from_str(&r.try_get::<String, _>("probe_json")?).ok(),
+                acked: Vec::new(),
             })
         }
 
@@ -518,6 +521,23 @@ macro_rules! impl_neuron_store {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn all_acks(&self) -> StoreResult<Vec<crate::store::neurons::BundleAck>> {
+                let rows = sqlx::query("SELECT neuron_id, scope, revision, acked_at FROM bundle_acks ORDER BY neuron_id, scope")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let scope: String = r.try_get("scope")?;
+                        Ok(crate::store::neurons::BundleAck {
+                            neuron_id: r.try_get("neuron_id")?,
+                            scope: scope.parse().map_err(|_| StoreError::Other(format!("bad scope `{scope}` in database")))?,
+                            revision: r.try_get::<i64, _>("revision")? as u64,
+                            at: from_ms(r.try_get("acked_at")?),
+                        })
+                    })
+                    .collect()
             }
 
             async fn count_acks(&self, scope: &cortex_core::federation::Scope, revision: u64) -> StoreResult<u64> {
