@@ -169,7 +169,7 @@ macro_rules! impl_event_store {
                 batches: &[crate::store::events::SpooledBatch],
             ) -> StoreResult<crate::store::events::EventsWritten> {
                 let unique = crate::store::events::first_of_each(batches);
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let claimed = Self::claim_batches(&mut tx, &unique).await?;
                 let fresh: Vec<&crate::store::events::SpooledBatch> = unique
                     .iter()
@@ -307,7 +307,7 @@ macro_rules! impl_event_store {
                 .bind(ms(at))
                 .bind(id)
                 .bind(neuron_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -318,7 +318,7 @@ macro_rules! impl_event_store {
                 neuron_ids: &[String],
                 at: DateTime<Utc>,
             ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let mut added = 0i64;
                 for n in neuron_ids {
                     let r = sqlx::query(

@@ -354,7 +354,7 @@ macro_rules! impl_neuron_store {
                 .bind(&beat.version)
                 .bind(live)
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("no neuron with id `{id}`")))?;
                 neuron_from_row(&row)
@@ -411,7 +411,7 @@ macro_rules! impl_neuron_store {
                     .bind(neuron_id)
                     .bind(nonce)
                     .bind(ms(expires_at))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -419,7 +419,7 @@ macro_rules! impl_neuron_store {
             async fn prune_nonces(&self, now: DateTime<Utc>) -> StoreResult<u64> {
                 Ok(sqlx::query("DELETE FROM neuron_nonces WHERE expires_at < $1")
                     .bind(ms(now))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?
                     .rows_affected())
             }
@@ -498,13 +498,13 @@ macro_rules! impl_neuron_store {
                 sqlx::query("UPDATE neurons SET probe_json = $1 WHERE id = $2")
                     .bind(serde_json::to_string(probe).unwrap_or_default())
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
 
             async fn ack_bundles(&self, acks: &[crate::store::neurons::BundleAck]) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 for chunk in acks.chunks(500) {
                     let mut qb = sqlx::QueryBuilder::new("INSERT INTO bundle_acks (neuron_id, scope, revision, acked_at) ");
                     qb.push_values(chunk, |mut v, a| {

@@ -11,6 +11,8 @@ use crate::config::Backend;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool<Postgres>,
+    /// The same pool: Postgres handles concurrent writers itself.
+    writer: Pool<Postgres>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -29,7 +31,10 @@ impl PgStore {
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     /// Audited writes take a transaction-scoped advisory lock, so the audit chain stays

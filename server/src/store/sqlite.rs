@@ -11,6 +11,9 @@ use crate::config::Backend;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: Pool<Sqlite>,
+    /// One connection for every write: writers queue here (asynchronously, in order) instead
+    /// of colliding on SQLite's file lock and sleeping in its busy handler.
+    writer: Pool<Sqlite>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -30,14 +33,18 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options.clone());
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     /// `BEGIN IMMEDIATE` takes SQLite's write lock up front, so the read of the last audit
     /// hash and the append that follows cannot interleave with another writer.
     async fn begin_write(&self) -> crate::store::StoreResult<sqlx::Transaction<'_, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Marks each batch id as counted; `true` for the ones not counted before.
