@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{expect_error, json_of, plain, start, start_with, test_config};
+use common::{expect_error, json_of, next, plain, start, start_with, test_config};
 use cortex_core::federation::{HealthState, Heartbeat, NeuronStatus, Registration};
 use cortex_core::Role;
 use cortex_sdk::neuron::{nonce, HEARTBEAT_PATH, REGISTER_PATH};
@@ -465,15 +465,6 @@ async fn silent_neurons_turn_unhealthy_and_come_back_with_a_heartbeat() {
     assert_eq!(back.heartbeat_seconds, 1);
 }
 
-/// The next message within five seconds (a test must not hang on a silent socket).
-async fn next(ch: &mut cortex_sdk::channel::Channel) -> cortex_core::federation::HubMessage {
-    tokio::time::timeout(Duration::from_secs(5), ch.next())
-        .await
-        .expect("a message within 5 s")
-        .expect("channel open")
-        .expect("a readable message")
-}
-
 fn pushed(m: cortex_core::federation::HubMessage) -> cortex_core::federation::Bundle {
     match m {
         cortex_core::federation::HubMessage::Push { bundle } => bundle,
@@ -728,6 +719,15 @@ async fn wait_until<F: Fn() -> bool>(what: &str, f: F) {
     }
 }
 
+/// Waits (10 s at most) until the analytics writer has stored `n` events.
+async fn writer_drained(store: &cortex_server::store::DynStore, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.count_events().await.unwrap() < n {
+        assert!(std::time::Instant::now() < deadline, "writer never drained");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn open_policy(hub: &common::Hub, admin: &reqwest::Client) {
     json_of(
         admin
@@ -797,11 +797,7 @@ async fn an_embedded_neuron_applies_pushes_answers_commands_and_reports_events()
     neuron.record(err);
     wait_until("events acknowledged", || neuron.sent_events() == 2_500).await;
     let store = hub.app.services.store.clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while store.count_events().await.unwrap() < 2_500 {
-        assert!(std::time::Instant::now() < deadline, "writer never drained");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    writer_drained(&store, 2_500).await;
     assert_eq!(store.count_events().await.unwrap(), 2_500);
     let found = json_of(
         plain()
@@ -1065,11 +1061,7 @@ async fn stream_analytics_acks_counts_once_and_refuses_bad_batches() {
     }
     assert!(got_token);
     let store = hub.app.services.store.clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while store.count_events().await.unwrap() < 3 {
-        assert!(std::time::Instant::now() < deadline, "writer never drained");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    writer_drained(&store, 3).await;
     assert_eq!(store.count_events().await.unwrap(), 3, "b-1 once, b-4 once");
 }
 

@@ -262,11 +262,3 @@ async fn hubs_sharing_postgres_deliver_pushes_and_commands_to_each_others_neuron
     b.app.stop();
     db.drop_db().await;
 }
-
-async fn next(ch: &mut cortex_sdk::channel::Channel) -> cortex_core::federation::HubMessage {
-    tokio::time::timeout(std::time::Duration::from_secs(5), ch.next())
-        .await
-        .expect("a message within 5 s")
-        .expect("open")
-        .expect("readable")
-}

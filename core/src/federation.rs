@@ -758,6 +758,12 @@ impl Audience {
         })
     }
 
+    /// Whether a push to `scope` with this audience goes to neuron `id` with `tags`: the
+    /// scope covers it and the audience includes it.
+    pub fn reaches(&self, scope: &Scope, id: &str, tags: &[String]) -> bool {
+        scope.covers(id, tags) && self.includes(scope, id, tags)
+    }
+
     /// How it reads on the dashboard.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -780,7 +786,7 @@ impl Audience {
 pub fn latest_for(bundles: Vec<Bundle>, id: &str, tags: &[String]) -> Vec<Bundle> {
     let mut latest: std::collections::BTreeMap<(Scope, BundleKind), Bundle> = Default::default();
     for b in bundles {
-        if !b.scope.covers(id, tags) || !b.audience.includes(&b.scope, id, tags) {
+        if !b.audience.reaches(&b.scope, id, tags) {
             continue;
         }
         let key = (b.scope.clone(), b.kind);

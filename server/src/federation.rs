@@ -164,6 +164,54 @@ fn parse_signed(h: &axum::http::HeaderMap) -> Result<Signed<'_>, ApiError> {
     })
 }
 
+fn check_registration_size(body: &[u8]) -> Result<(), ApiError> {
+    if body.len() > MAX_REGISTRATION_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("a registration is at most {MAX_REGISTRATION_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_registration(body: &[u8]) -> Result<Registration, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "registration is not valid JSON of the expected shape: {e}"
+        ))
+    })
+}
+
+/// The registry entry for an accepted registration, keeping what the hub already knew of
+/// the neuron (pinned, first registration, last probe).
+fn registry_entry(
+    reg: Registration,
+    status: NeuronStatus,
+    existing: Option<&Neuron>,
+    now: DateTime<Utc>,
+) -> Neuron {
+    Neuron {
+        id: reg.id,
+        slug: reg.slug,
+        kind: reg.kind,
+        version: reg.version,
+        capabilities: reg.capabilities,
+        tags: reg.tags,
+        region: reg.region,
+        endpoint: reg.endpoint,
+        public_key: reg.public_key,
+        status,
+        pinned: existing.is_some_and(|n| n.pinned),
+        registered_at: existing.map_or(now, |n| n.registered_at),
+        last_seen_at: now,
+        health: Default::default(),
+        checks: Vec::new(),
+        load: Default::default(),
+        probe: existing.and_then(|n| n.probe.clone()),
+        acked: Vec::new(),
+    }
+}
+
 /// Decodes a base64 Ed25519 public key.
 pub fn public_key(b64: &str) -> Result<ed25519_dalek::VerifyingKey, ApiError> {
     base64::engine::general_purpose::STANDARD
@@ -222,17 +270,7 @@ impl Federation {
             revision: bundle.revision,
         })
         .await;
-        let targeted = self
-            .store
-            .list_neurons()
-            .await?
-            .iter()
-            .filter(|n| {
-                n.status.is_joined()
-                    && scope.covers(&n.id, &n.tags)
-                    && audience.includes(scope, &n.id, &n.tags)
-            })
-            .count() as u64;
+        let targeted = self.targeted(scope, audience).await?;
         Ok(PushResult {
             scope: scope.to_string(),
             revision: bundle.revision,
@@ -244,6 +282,21 @@ impl Federation {
         })
     }
 
+    /// Joined neurons (connected or not) a push to `scope` with `audience` is meant for.
+    async fn targeted(
+        &self,
+        scope: &cortex_core::federation::Scope,
+        audience: &cortex_core::federation::Audience,
+    ) -> Result<u64, ApiError> {
+        Ok(self
+            .store
+            .list_neurons()
+            .await?
+            .iter()
+            .filter(|n| n.status.is_joined() && audience.reaches(scope, &n.id, &n.tags))
+            .count() as u64)
+    }
+
     /// Sends an operator command to every connected neuron in `scope` and records it with a
     /// pending report per neuron (audited as `command.<name>`); answers arrive over the channel.
     pub async fn command(
@@ -253,15 +306,9 @@ impl Federation {
         actor: &str,
     ) -> Result<cortex_core::federation::CommandRun, ApiError> {
         use cortex_core::federation::{CommandOutcome, CommandReport, CommandRun, HubMessage};
-        let targeted = self
-            .store
-            .list_neurons()
-            .await?
-            .iter()
-            .filter(|n| n.status.is_joined() && scope.covers(&n.id, &n.tags))
-            .count() as u64;
+        let targeted = self.targeted(scope, &Default::default()).await?;
         let now = Utc::now();
-        let ids = self.channels.connected_in(scope);
+        let ids = self.channels.connected_in(scope, &Default::default());
         let run = CommandRun {
             id: uuid::Uuid::new_v4().simple().to_string(),
             command,
@@ -474,18 +521,9 @@ impl Federation {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Joined, ApiError> {
-        if body.len() > MAX_REGISTRATION_BYTES {
-            return Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("a registration is at most {MAX_REGISTRATION_BYTES} bytes"),
-            ));
-        }
+        check_registration_size(body)?;
         let signed = parse_signed(request_headers)?;
-        let reg: Registration = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "registration is not valid JSON of the expected shape: {e}"
-            ))
-        })?;
+        let reg = parse_registration(body)?;
         reg.validate()
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         if signed.neuron != reg.id {
@@ -518,26 +556,7 @@ impl Federation {
                 }
             },
         };
-        let neuron = Neuron {
-            id: reg.id.clone(),
-            slug: reg.slug,
-            kind: reg.kind,
-            version: reg.version,
-            capabilities: reg.capabilities,
-            tags: reg.tags,
-            region: reg.region,
-            endpoint: reg.endpoint,
-            public_key: reg.public_key,
-            status,
-            pinned: existing.as_ref().is_some_and(|n| n.pinned),
-            registered_at: existing.as_ref().map_or(now, |n| n.registered_at),
-            last_seen_at: now,
-            health: Default::default(),
-            checks: Vec::new(),
-            load: Default::default(),
-            probe: existing.as_ref().and_then(|n| n.probe.clone()),
-            acked: Vec::new(),
-        };
+        let neuron = registry_entry(reg, status, existing.as_ref(), now);
         let audit = AuditRecord::new(
             format!("neuron:{}", neuron.id),
             "neuron.register",
@@ -647,14 +666,13 @@ impl Federation {
             })
     }
 
-    /// A heartbeat from a joined neuron; answers with a fresh token.
+    /// A heartbeat from neuron `id` (its token already verified); answers with a fresh token.
     pub async fn heartbeat(
         &self,
-        bearer: &str,
+        id: &str,
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Joined, ApiError> {
-        let id = self.verify_token(bearer)?;
         if body.len() > MAX_HEARTBEAT_BYTES {
             return Err(ApiError::new(
                 ErrorCode::PayloadTooLarge,
@@ -666,7 +684,7 @@ impl Federation {
                 "heartbeat is not valid JSON of the expected shape: {e}"
             ))
         })?;
-        self.beat(&id, &beat, now).await
+        self.beat(id, &beat, now).await
     }
 
     /// Records a heartbeat of neuron `id` (over HTTP or the push channel).

@@ -188,3 +188,12 @@ impl PgDb {
         }
     }
 }
+
+/// The next message within five seconds (a test must not hang on a silent socket).
+pub async fn next(ch: &mut cortex_sdk::channel::Channel) -> cortex_core::federation::HubMessage {
+    tokio::time::timeout(std::time::Duration::from_secs(5), ch.next())
+        .await
+        .expect("a message within 5 s")
+        .expect("channel open")
+        .expect("a readable message")
+}

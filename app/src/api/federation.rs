@@ -273,11 +273,7 @@ pub async fn list_pushes() -> Result<Vec<cortex_core::federation::Propagation>, 
     for b in services.store.recent_bundles(20).await.map_err(err)? {
         let targeted = neurons
             .iter()
-            .filter(|n| {
-                n.status.is_joined()
-                    && b.scope.covers(&n.id, &n.tags)
-                    && b.audience.includes(&b.scope, &n.id, &n.tags)
-            })
+            .filter(|n| n.status.is_joined() && b.audience.reaches(&b.scope, &n.id, &n.tags))
             .count() as u64;
         let acked = services
             .store

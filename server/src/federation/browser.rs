@@ -7,13 +7,12 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use cortex_core::audit::AuditRecord;
 use cortex_core::federation::{
-    check_origin, Joined, Neuron, NeuronStatus, PublishableKey, Registration, Transport,
-    PUBLISHABLE_KEY_HEADER,
+    check_origin, Joined, NeuronStatus, PublishableKey, Transport, PUBLISHABLE_KEY_HEADER,
 };
 use cortex_core::ErrorCode;
 use std::sync::Arc;
 
-use super::{cached, remember, Federation, MAX_REGISTRATION_BYTES};
+use super::{cached, remember, Federation};
 use crate::error::ApiError;
 
 /// Settings key of the publishable keys (JSON list).
@@ -145,12 +144,7 @@ impl Federation {
         now: DateTime<Utc>,
     ) -> Result<Joined, ApiError> {
         let unauthorized = |m: String| ApiError::new(ErrorCode::Unauthorized, m);
-        if body.len() > MAX_REGISTRATION_BYTES {
-            return Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("a registration is at most {MAX_REGISTRATION_BYTES} bytes"),
-            ));
-        }
+        super::check_registration_size(body)?;
         let presented = headers
             .get(PUBLISHABLE_KEY_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -171,11 +165,7 @@ impl Federation {
                 format!("origin `{origin}` is not allowed for publishable key `{}`; an admin can add it", key.name),
             ));
         }
-        let reg: Registration = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "registration is not valid JSON of the expected shape: {e}"
-            ))
-        })?;
+        let reg = super::parse_registration(body)?;
         reg.validate_browser()
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         self.check_kind(&reg, Transport::Browser).await?;
@@ -184,26 +174,7 @@ impl Federation {
             Some(s @ (NeuronStatus::Draining | NeuronStatus::Degraded)) => s,
             _ => NeuronStatus::Active,
         };
-        let neuron = Neuron {
-            id: reg.id.clone(),
-            slug: reg.slug,
-            kind: reg.kind,
-            version: reg.version,
-            capabilities: reg.capabilities,
-            tags: reg.tags,
-            region: reg.region,
-            endpoint: None,
-            public_key: String::new(),
-            status,
-            pinned: existing.as_ref().is_some_and(|n| n.pinned),
-            registered_at: existing.as_ref().map_or(now, |n| n.registered_at),
-            last_seen_at: now,
-            health: Default::default(),
-            checks: Vec::new(),
-            load: Default::default(),
-            probe: None,
-            acked: Vec::new(),
-        };
+        let neuron = super::registry_entry(reg, status, existing.as_ref(), now);
         let mut audit = AuditRecord::new(
             format!("neuron:{}", neuron.id),
             "neuron.register",

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::Utc;
-use cortex_core::federation::{Bundle, CommandOutcome, HubMessage, NeuronMessage, Scope};
+use cortex_core::federation::{Audience, Bundle, CommandOutcome, HubMessage, NeuronMessage, Scope};
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,15 +87,7 @@ impl Channels {
 
     /// Queues a bundle for every connected neuron in its scope, without waiting for anyone.
     pub fn deliver(&self, bundle: &Bundle) -> Delivery {
-        let ids: Vec<String> = self
-            .lock()
-            .iter()
-            .filter(|(id, c)| {
-                bundle.scope.covers(id, &c.tags)
-                    && bundle.audience.includes(&bundle.scope, id, &c.tags)
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
+        let ids = self.connected_in(&bundle.scope, &bundle.audience);
         self.send_to(
             &ids,
             &HubMessage::Push {
@@ -104,11 +96,11 @@ impl Channels {
         )
     }
 
-    /// The connected neurons a scope covers.
-    pub fn connected_in(&self, scope: &Scope) -> Vec<String> {
+    /// The connected neurons a push to `scope` with `audience` reaches.
+    pub fn connected_in(&self, scope: &Scope, audience: &Audience) -> Vec<String> {
         self.lock()
             .iter()
-            .filter(|(id, c)| scope.covers(id, &c.tags))
+            .filter(|(id, c)| audience.reaches(scope, id, &c.tags))
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -149,29 +141,17 @@ pub async fn upgrade(
     Query(q): Query<WsQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let token = super::http::bearer(&headers)
+        .ok()
         .map(str::to_string)
-        .or(q.token)
-        .ok_or_else(|| {
-            ApiError::new(
-                cortex_core::ErrorCode::Unauthorized,
-                "missing neuron token: `Authorization: Bearer ctn_…` or `?token=ctn_…`",
-            )
-        })?;
-    let id = match services.federation.verify_token(bearer.trim()) {
-        Ok(id) => id,
-        Err(e) => {
-            let source = super::http::source(&extensions);
-            services
-                .federation
-                .note_refusal(&source, None, WS_PATH, &e)
-                .await;
-            return Err(e);
-        }
-    };
+        .or(q.token);
+    let token = token.as_deref().map(str::trim).ok_or_else(|| {
+        ApiError::new(
+            cortex_core::ErrorCode::Unauthorized,
+            "missing neuron token: `Authorization: Bearer ctn_…` or `?token=ctn_…`",
+        )
+    });
+    let id = super::http::neuron_of(&services, &extensions, token, WS_PATH).await?;
     let neuron = services.store.neuron(&id).await?.ok_or_else(|| {
         ApiError::new(
             cortex_core::ErrorCode::Forbidden,

@@ -78,7 +78,7 @@ impl Federation {
             Announcement::Command {
                 id, scope, command, ..
             } => {
-                let ids = self.channels.connected_in(&scope);
+                let ids = self.channels.connected_in(&scope, &Default::default());
                 if ids.is_empty() {
                     return;
                 }

@@ -105,14 +105,15 @@ async fn register(
     }
 }
 
-/// The neuron a request's token names; a refusal is counted against the source.
-async fn neuron_of(
+/// The neuron a request's token names; a missing or bad token is counted against the
+/// request's source as a refusal.
+pub(crate) async fn neuron_of(
     services: &Services,
     extensions: &Extensions,
-    headers: &HeaderMap,
+    token: Result<&str, ApiError>,
     route: &str,
 ) -> Result<String, ApiError> {
-    let checked = bearer(headers).and_then(|b| services.federation.verify_token(b));
+    let checked = token.and_then(|t| services.federation.verify_token(t));
     if let Err(e) = &checked {
         services
             .federation
@@ -122,7 +123,7 @@ async fn neuron_of(
     checked
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -143,10 +144,10 @@ async fn heartbeat(
     body: Bytes,
 ) -> Result<Json<Joined>, ApiError> {
     ready(&services)?;
-    neuron_of(&services, &extensions, &headers, HEARTBEAT_PATH).await?;
+    let neuron = neuron_of(&services, &extensions, bearer(&headers), HEARTBEAT_PATH).await?;
     let joined = services
         .federation
-        .heartbeat(bearer(&headers)?, &body, Utc::now())
+        .heartbeat(&neuron, &body, Utc::now())
         .await?;
     Ok(Json(joined))
 }
@@ -159,7 +160,13 @@ async fn stream_analytics(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<BatchAck>, ApiError> {
-    let neuron = neuron_of(&services, &extensions, &headers, STREAM_ANALYTICS_PATH).await?;
+    let neuron = neuron_of(
+        &services,
+        &extensions,
+        bearer(&headers),
+        STREAM_ANALYTICS_PATH,
+    )
+    .await?;
     let ack = services
         .analytics
         .ingest(&neuron, &body, Utc::now())
