@@ -90,6 +90,12 @@ impl Application {
         tokio::spawn(services.federation.clone().run_fanout());
         tokio::spawn(
             services
+                .mutations
+                .clone()
+                .run_loader(services.health.clone(), services.config.demo_shop),
+        );
+        tokio::spawn(
+            services
                 .analytics
                 .clone()
                 .run_writer(services.store.clone(), services.health.clone()),

@@ -80,6 +80,11 @@ fn federation_readme_api_section_is_current() {
     check("README_federation.md", "/api/federation/");
 }
 
+#[test]
+fn layout_mutation_readme_api_section_is_current() {
+    check("README_layout-mutation.md", "/api/layout-mutation/");
+}
+
 fn check(file: &str, prefix: &str) {
     let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(&path).unwrap();

@@ -43,15 +43,17 @@ impl Caller {
     fn expect(&self, access: Access) -> Expect {
         match (access, self) {
             (Access::Public, _) => Expect::Through,
-            (Access::Role(_), Caller::Token(have, _)) => {
-                if let Access::Role(needed) = access {
+            (Access::Role(_) | Access::NeuronOrRole(_), Caller::Token(have, _)) => {
+                if let Access::Role(needed) | Access::NeuronOrRole(needed) = access {
                     if have.allows(needed) {
                         return Expect::Through;
                     }
                 }
                 Expect::Status(StatusCode::FORBIDDEN)
             }
-            (Access::Role(_), _) => Expect::Status(StatusCode::UNAUTHORIZED),
+            (Access::Role(_) | Access::NeuronOrRole(_), _) => {
+                Expect::Status(StatusCode::UNAUTHORIZED)
+            }
             // No user credential opens a neuron endpoint.
             (Access::Neuron, _) => Expect::Status(StatusCode::UNAUTHORIZED),
         }

@@ -5,7 +5,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use crate::pages::{admin, audit, federation, home, login, setup, status, users};
+use crate::pages::{admin, audit, federation, home, login, setup, shop, status, users};
 
 /// The document around every page (server side).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -41,6 +41,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=home::Home ssr=ssr.clone()/>
                 <Route path=path!("/login") view=login::LoginPage ssr=ssr.clone()/>
                 <Route path=path!("/setup") view=setup::SetupPage ssr=ssr.clone()/>
+                <Route path=path!("/shop") view=shop::ShopPage ssr=ssr.clone()/>
+                <Route path=path!("/shop/:page") view=shop::ShopPage ssr=ssr.clone()/>
                 <ParentRoute path=path!("/admin") view=admin::AdminShell ssr=ssr.clone()>
                     <Route path=path!("") view=admin::Overview/>
                     <Route path=path!("federation") view=federation::FederationPage/>

@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod components;
 pub mod error;
+pub mod modules;
 #[cfg(feature = "ssr")]
 pub mod openapi;
 pub mod pages;

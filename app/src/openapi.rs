@@ -39,6 +39,8 @@ fn components() -> Value {
     add::<analytics::EventBatch>(&mut s);
     add::<analytics::BatchAck>(&mut s);
     add::<analytics::NeuronEvent>(&mut s);
+    add::<rules::ApplyRequest>(&mut s);
+    add::<rules::Applied>(&mut s);
     let mut map = Map::new();
     for (name, schema) in s {
         map.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));
@@ -99,6 +101,29 @@ fn operation(e: &Endpoint) -> Value {
                 "403".into(),
                 error(&format!("needs the `{role}` role, or a cross-site write")),
             );
+        }
+        Access::NeuronOrRole(role) => {
+            op.insert(
+                "x-cortex-role".into(),
+                json!(format!("neuron, publishable key or {}", role.as_str())),
+            );
+            op.insert(
+                "security".into(),
+                json!([{"neuronToken": []}, {"publishableKey": []}, {"bearer": []}, {"session": []}]),
+            );
+            responses.insert(
+                "400".into(),
+                error("malformed or invalid input; the message names the field"),
+            );
+            responses.insert(
+                "401".into(),
+                error("no credentials, a bad neuron token, or a publishable key used from an origin it does not list"),
+            );
+            responses.insert(
+                "403".into(),
+                error(&format!("a user without the `{role}` role")),
+            );
+            responses.insert("413".into(), error("body too large"));
         }
         Access::Neuron => {
             op.insert(
@@ -207,6 +232,7 @@ pub fn document() -> Value {
                 "session": {"type": "apiKey", "in": "cookie", "name": "cortex_session", "description": "Set by /api/auth/login; writes also need a same-origin Origin or Referer"},
                 "neuronSignature": {"type": "apiKey", "in": "header", "name": "x-cortex-signature", "description": "Ed25519 signature over `METHOD\\npath\\nsha256(body) hex\\ntimestamp ms\\nnonce`, with x-cortex-neuron, x-cortex-timestamp and x-cortex-nonce"},
                 "neuronToken": {"type": "http", "scheme": "bearer", "description": "A neuron token (`ctn_…`) from registration or the last heartbeat"},
+                "publishableKey": {"type": "apiKey", "in": "header", "name": "x-cortex-publishable-key", "description": "A publishable key (`pk_…`), sent by a page on one of the key's origins (checked against the Origin header)"},
             },
         },
     })

@@ -8,5 +8,6 @@ pub mod fleet_ops;
 pub mod home;
 pub mod login;
 pub mod setup;
+pub mod shop;
 pub mod status;
 pub mod users;

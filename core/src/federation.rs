@@ -466,6 +466,26 @@ pub enum Admission {
     Refuse,
 }
 
+impl Admission {
+    /// The status a registration gets, given the status of the neuron already registered
+    /// under its id, if any. A neuron already in keeps its place across restarts (draining
+    /// stays draining, unhealthy comes back active); a new, pending or retired one gets what
+    /// the policy decided. `None`: refused.
+    pub fn status(self, existing: Option<NeuronStatus>) -> Option<NeuronStatus> {
+        match existing {
+            Some(s @ (NeuronStatus::Active | NeuronStatus::Degraded | NeuronStatus::Draining)) => {
+                Some(s)
+            }
+            Some(NeuronStatus::Unhealthy) => Some(NeuronStatus::Active),
+            _ => match self {
+                Admission::Join => Some(NeuronStatus::Active),
+                Admission::Wait => Some(NeuronStatus::Pending),
+                Admission::Refuse => None,
+            },
+        }
+    }
+}
+
 impl JoinPolicy {
     pub fn admit(&self, r: &Registration) -> Admission {
         match self.mode {
@@ -567,6 +587,29 @@ mod tests {
         assert_eq!(bad(|r| r.endpoint = Some("ftp://x".into())), "endpoint");
         assert_eq!(bad(|r| r.public_key = "short".into()), "publicKey");
         assert_eq!(bad(|r| r.version = " ".into()), "version");
+    }
+
+    #[test]
+    fn a_known_neuron_keeps_its_place_and_a_new_one_gets_the_policy() {
+        use NeuronStatus::*;
+        for (existing, admission, want) in [
+            (None, Admission::Join, Some(Active)),
+            (None, Admission::Wait, Some(Pending)),
+            (None, Admission::Refuse, None),
+            (Some(Draining), Admission::Refuse, Some(Draining)),
+            (Some(Degraded), Admission::Wait, Some(Degraded)),
+            (Some(Unhealthy), Admission::Refuse, Some(Active)),
+            (Some(Pending), Admission::Wait, Some(Pending)),
+            (Some(Pending), Admission::Join, Some(Active)),
+            (Some(Retired), Admission::Refuse, None),
+            (Some(Retired), Admission::Join, Some(Active)),
+        ] {
+            assert_eq!(
+                admission.status(existing),
+                want,
+                "{existing:?} {admission:?}"
+            );
+        }
     }
 
     #[test]

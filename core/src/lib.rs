@@ -12,6 +12,7 @@ pub mod layout;
 pub mod mutation;
 pub mod resolve;
 pub mod role;
+pub mod rules;
 pub mod schedule;
 pub mod targeting;
 pub mod user;

@@ -208,6 +208,19 @@ pub struct RuleError {
 }
 
 impl LayoutMutation {
+    /// The `mutationType` name.
+    pub fn mutation_type(&self) -> &'static str {
+        match self.payload {
+            MutationPayload::Reorder(_) => "reorder",
+            MutationPayload::Insert(_) => "insert",
+            MutationPayload::Replace(_) => "replace",
+            MutationPayload::Hide(_) => "hide",
+            MutationPayload::Props(_) => "props",
+            MutationPayload::Theme(_) => "theme",
+            MutationPayload::Variant(_) => "variant",
+        }
+    }
+
     /// Checks what can be checked without the page's layout: conditions parse, experiment
     /// shape, schedule order.
     pub fn validate(&self) -> Result<(), RuleError> {

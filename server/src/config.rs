@@ -76,6 +76,8 @@ pub struct Config {
     pub neuron_events_per_second: u32,
     /// Bytes of analytics spooled but not yet in the database before batches are refused with 503 (`CORTEX_SPOOL_MAX_BYTES`).
     pub spool_max_bytes: u64,
+    /// Seed the demo storefront (`/shop`) into a database that has no layout yet (`CORTEX_DEMO_SHOP`).
+    pub demo_shop: bool,
 }
 
 impl Default for Config {
@@ -101,6 +103,7 @@ impl Default for Config {
             neuron_token_ttl: Duration::from_secs(15 * 60),
             neuron_events_per_second: 20_000,
             spool_max_bytes: 1024 * 1024 * 1024,
+            demo_shop: true,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod channel;
 pub mod fanout;
 pub mod http;
+pub mod joins;
 pub mod probe;
 pub mod refusals;
 
@@ -100,6 +101,7 @@ pub struct Federation {
     decoding: Arc<DecodingKey>,
     settings: FederationSettings,
     channels: channel::Channels,
+    joins: joins::JoinQueue,
 }
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -182,14 +184,9 @@ fn parse_registration(body: &[u8]) -> Result<Registration, ApiError> {
     })
 }
 
-/// The registry entry for an accepted registration, keeping what the hub already knew of
-/// the neuron (pinned, first registration, last probe).
-fn registry_entry(
-    reg: Registration,
-    status: NeuronStatus,
-    existing: Option<&Neuron>,
-    now: DateTime<Utc>,
-) -> Neuron {
+/// The registry entry a registration describes. Recording it keeps what the hub already
+/// knew of the neuron (pinned, first registration, health, last probe) and sets the status.
+fn registry_entry(reg: Registration, now: DateTime<Utc>) -> Neuron {
     Neuron {
         id: reg.id,
         slug: reg.slug,
@@ -200,14 +197,14 @@ fn registry_entry(
         region: reg.region,
         endpoint: reg.endpoint,
         public_key: reg.public_key,
-        status,
-        pinned: existing.is_some_and(|n| n.pinned),
-        registered_at: existing.map_or(now, |n| n.registered_at),
+        status: NeuronStatus::Pending,
+        pinned: false,
+        registered_at: now,
         last_seen_at: now,
         health: Default::default(),
         checks: Vec::new(),
         load: Default::default(),
-        probe: existing.and_then(|n| n.probe.clone()),
+        probe: None,
         acked: Vec::new(),
     }
 }
@@ -240,6 +237,7 @@ impl Federation {
             decoding: Arc::new(DecodingKey::from_secret(bytes)),
             settings,
             channels: channel::Channels::default(),
+            joins: joins::JoinQueue::default(),
         }
     }
 
@@ -448,10 +446,10 @@ impl Federation {
         self.settings
     }
 
-    /// Checks a signed request: headers present, timestamp within five minutes of the hub's
-    /// clock, signature by `key` over method, path, body, timestamp and nonce, and a nonce
-    /// never seen before (it is remembered once the signature checks out).
-    async fn verify_signed(
+    /// Checks a signed request: timestamp within five minutes of the hub's clock and a
+    /// signature by `key` over method, path, body, timestamp and nonce. The nonce is checked
+    /// (and remembered) where the request is recorded.
+    fn verify_signature(
         &self,
         signed: &Signed<'_>,
         method: &str,
@@ -471,18 +469,7 @@ impl Federation {
         let message = signing_message(method, path, body, signed.timestamp_ms, signed.nonce);
         key.verify_strict(&message, &signed.signature).map_err(|_| {
             unauthorized("signature does not match: sign METHOD, path, SHA-256 of the body, timestamp and nonce with the neuron's key")
-        })?;
-        let keep_until = now + Duration::milliseconds(2 * MAX_CLOCK_SKEW_MS);
-        if !self
-            .store
-            .use_nonce(signed.neuron, signed.nonce, keep_until)
-            .await?
-        {
-            return Err(unauthorized(
-                "nonce was used before: this looks like a replayed request",
-            ));
-        }
-        Ok(())
+        })
     }
 
     /// The join policy in force (approval when none was set).
@@ -535,35 +522,48 @@ impl Federation {
             )));
         }
         let key = public_key(&reg.public_key)?;
-        self.verify_signed(&signed, "POST", path, body, &key, now)
-            .await?;
+        self.verify_signature(&signed, "POST", path, body, &key, now)?;
         self.check_kind(&reg, Transport::Server).await?;
-
-        let existing = self.store.neuron(&reg.id).await?;
-        let policy = self.join_policy().await?;
-        let status = match existing.as_ref().map(|n| n.status) {
-            // Already in: a restart keeps its place (draining stays draining).
-            Some(s @ (NeuronStatus::Active | NeuronStatus::Degraded | NeuronStatus::Draining)) => s,
-            Some(NeuronStatus::Unhealthy) => NeuronStatus::Active,
-            // New, pending or retired: the policy decides.
-            _ => match policy.admit(&reg) {
-                Admission::Join => NeuronStatus::Active,
-                Admission::Wait => NeuronStatus::Pending,
-                Admission::Refuse => {
-                    return Err(forbidden(
-                        "join policy is `allowlist` and neither this neuron's key nor any of its tags is listed; ask an admin",
-                    ))
-                }
-            },
-        };
-        let neuron = registry_entry(reg, status, existing.as_ref(), now);
-        let audit = AuditRecord::new(
-            format!("neuron:{}", neuron.id),
-            "neuron.register",
-            String::new(),
+        let admission = self.join_policy().await?.admit(&reg);
+        let nonce = (
+            signed.nonce.to_string(),
+            now + Duration::milliseconds(2 * MAX_CLOCK_SKEW_MS),
         );
-        let neuron = self.store.register_neuron(neuron, audit).await?;
-        Ok(self.joined(&neuron, now))
+        let audit = AuditRecord::new(String::new(), "neuron.register", String::new());
+        self.join(reg, admission, Some(nonce), audit, now).await
+    }
+
+    /// Records a registration that passed its checks (batched with others waiting; see
+    /// [`joins`]) and answers it.
+    async fn join(
+        &self,
+        reg: Registration,
+        admission: Admission,
+        nonce: Option<(String, DateTime<Utc>)>,
+        mut audit: AuditRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Joined, ApiError> {
+        use crate::store::neurons::{Join, JoinOutcome};
+        audit.actor = format!("neuron:{}", reg.id);
+        let join = Join {
+            neuron: registry_entry(reg, now),
+            admission,
+            nonce,
+            audit,
+        };
+        let id = join.neuron.id.clone();
+        match self.joins.submit(&self.store, join).await? {
+            JoinOutcome::Joined(neuron) => Ok(self.joined(&neuron, now)),
+            JoinOutcome::Replayed => Err(unauthorized(
+                "nonce was used before: this looks like a replayed request",
+            )),
+            JoinOutcome::Refused => Err(forbidden(
+                "join policy is `allowlist` and neither this neuron's key nor any of its tags is listed; ask an admin",
+            )),
+            JoinOutcome::KeyConflict => Err(ApiError::from(crate::store::StoreError::Conflict(format!(
+                "neuron id `{id}` is registered with another public key; use a new id, or have an admin remove the old neuron"
+            )))),
+        }
     }
 
     async fn check_kind(&self, reg: &Registration, transport: Transport) -> Result<(), ApiError> {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod federation;
 pub mod fsutil;
 pub mod health;
+pub mod layouts;
 pub mod probes;
 pub mod services;
 pub mod status;

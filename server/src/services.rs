@@ -18,6 +18,7 @@ pub struct Services {
     pub auth: AuthService,
     pub federation: Federation,
     pub analytics: Analytics,
+    pub mutations: crate::layouts::Mutations,
     pub health: DbHealth,
     pub started_at: Instant,
 }
@@ -92,8 +93,14 @@ impl Services {
                 token_ttl: config.neuron_token_ttl,
             },
         );
+        let mutations = crate::layouts::Mutations::new(
+            store.clone(),
+            Some(config.data_dir.join("layout-snapshot.json")),
+            Some(federation.clone()),
+        );
         Ok(Self {
             analytics: Analytics::offline(),
+            mutations,
             config: Arc::new(config),
             store,
             auth,

@@ -6,6 +6,7 @@
 
 mod common;
 pub mod events;
+pub mod layouts;
 pub mod neurons;
 pub mod postgres;
 pub mod sqlite;
@@ -105,7 +106,9 @@ pub enum CreateUserRule {
 
 /// The storage interface: one method per use case.
 #[async_trait]
-pub trait Store: neurons::NeuronStore + events::EventStore + Send + Sync + 'static {
+pub trait Store:
+    neurons::NeuronStore + events::EventStore + layouts::LayoutStore + Send + Sync + 'static
+{
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// The Postgres pool, for LISTEN/NOTIFY between hubs sharing the database (`None` on SQLite).

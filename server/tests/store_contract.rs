@@ -647,33 +647,119 @@ async fn silent_neurons_become_unhealthy_then_retired_unless_pinned(s: DynStore)
     );
 }
 
+fn join(
+    id: &str,
+    key: &str,
+    admission: cortex_core::federation::Admission,
+    nonce: Option<(&str, chrono::DateTime<Utc>)>,
+) -> cortex_server::store::neurons::Join {
+    cortex_server::store::neurons::Join {
+        neuron: neuron(id, key, cortex_core::federation::NeuronStatus::Pending),
+        admission,
+        nonce: nonce.map(|(n, until)| (n.to_string(), until)),
+        audit: audit("neuron.register", ""),
+    }
+}
+
 async fn nonces_are_single_use_until_pruned(s: DynStore) {
+    use cortex_core::federation::Admission::Join;
+    use cortex_server::store::neurons::JoinOutcome;
     let now = Utc::now();
-    assert!(s
-        .use_nonce("n1", "abc", now + Duration::minutes(10))
+    let soon = now + Duration::minutes(10);
+    let first = s
+        .join_neurons(&[
+            join("n1", "k1", Join, Some(("abc", soon))),
+            join("n2", "k2", Join, Some(("abc", soon))),
+            join("n3", "k3", Join, Some(("old", now - Duration::minutes(1)))),
+        ])
         .await
-        .unwrap());
+        .unwrap();
     assert!(
-        !s.use_nonce("n1", "abc", now + Duration::minutes(10))
-            .await
-            .unwrap(),
-        "a replay is refused"
+        first.iter().all(|o| matches!(o, JoinOutcome::Joined(_))),
+        "nonces are per neuron: {first:?}"
     );
-    assert!(
-        s.use_nonce("n2", "abc", now + Duration::minutes(10))
+    let again = s
+        .join_neurons(&[join("n1", "k1", Join, Some(("abc", soon)))])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![JoinOutcome::Replayed], "a replay is refused");
+    assert_eq!(s.prune_nonces(now).await.unwrap(), 1, "only `old` expired");
+    assert!(matches!(
+        s.join_neurons(&[join("n3", "k3", Join, Some(("old", soon)))])
             .await
-            .unwrap(),
-        "nonces are per neuron"
+            .unwrap()[..],
+        [JoinOutcome::Joined(_)]
+    ));
+}
+
+async fn joins_in_one_batch_get_their_own_outcomes(s: DynStore) {
+    use cortex_core::federation::{Admission, NeuronStatus};
+    use cortex_server::store::neurons::JoinOutcome;
+    let soon = Utc::now() + Duration::minutes(10);
+    // Already known: one pinned and draining, one unhealthy, one with another key.
+    let mut draining = neuron("draining", "kd", NeuronStatus::Draining);
+    draining.pinned = true;
+    let registered = draining.registered_at;
+    for n in [
+        draining,
+        neuron("sick", "ks", NeuronStatus::Unhealthy),
+        neuron("taken", "kt", NeuronStatus::Active),
+    ] {
+        s.register_neuron(n, audit("neuron.register", ""))
+            .await
+            .unwrap();
+    }
+    let before = verify_chain(&s).await;
+    let mut later = join("draining", "kd", Admission::Refuse, Some(("x", soon)));
+    later.neuron.version = "2.0.0".into();
+    later.neuron.registered_at = registered + Duration::hours(1);
+    let out = s
+        .join_neurons(&[
+            later,
+            join("sick", "ks", Admission::Wait, None),
+            join("taken", "other", Admission::Join, Some(("x", soon))),
+            join("newcomer", "kn", Admission::Wait, Some(("x", soon))),
+            join("stranger", "kx", Admission::Refuse, Some(("x", soon))),
+        ])
+        .await
+        .unwrap();
+    let status = |o: &JoinOutcome| match o {
+        JoinOutcome::Joined(n) => Some(n.status),
+        _ => None,
+    };
+    assert_eq!(
+        out.iter().map(status).collect::<Vec<_>>(),
+        vec![
+            Some(NeuronStatus::Draining),
+            Some(NeuronStatus::Active),
+            None,
+            Some(NeuronStatus::Pending),
+            None
+        ]
     );
-    assert!(s
-        .use_nonce("n1", "old", now - Duration::minutes(1))
+    assert_eq!(out[2], JoinOutcome::KeyConflict);
+    assert_eq!(out[4], JoinOutcome::Refused);
+    let JoinOutcome::Joined(d) = &out[0] else {
+        unreachable!()
+    };
+    assert!(d.pinned, "a restart keeps the pin");
+    assert_eq!(d.registered_at, registered, "and the first registration");
+    assert_eq!(d.version, "2.0.0");
+    assert_eq!(s.neuron("draining").await.unwrap().unwrap(), **d);
+    assert!(s.neuron("stranger").await.unwrap().is_none());
+    assert_eq!(
+        verify_chain(&s).await,
+        before + 3,
+        "one audit entry per recorded join"
+    );
+    let log = s
+        .list_audit(&cortex_core::audit::AuditQuery::default())
         .await
-        .unwrap());
-    assert_eq!(s.prune_nonces(now).await.unwrap(), 1);
-    assert!(!s
-        .use_nonce("n1", "abc", now + Duration::minutes(10))
-        .await
-        .unwrap());
+        .unwrap();
+    assert_eq!(log[0].record.target, "neuron:newcomer", "newest first");
+    assert_eq!(log[0].record.actor, "user:tester");
+    assert_eq!(log[0].record.after["status"], "pending");
+    assert_eq!(log[2].record.before["status"], "draining");
 }
 
 async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
@@ -1071,6 +1157,7 @@ contract!(
     neurons_register_heartbeat_and_change_status,
     silent_neurons_become_unhealthy_then_retired_unless_pinned,
     nonces_are_single_use_until_pruned,
+    joins_in_one_batch_get_their_own_outcomes,
     bundles_count_revisions_per_scope_and_acks_only_rise,
     event_batches_count_once_and_reported_events_are_searchable,
     commands_record_answers_from_the_neurons_they_were_sent_to,

@@ -24,6 +24,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_path_buf(),
         log: "warn".into(),
+        // Layout tests turn the demo storefront on; elsewhere it would add audit entries.
+        demo_shop: false,
         ..Config::default()
     }
 }

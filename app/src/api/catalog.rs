@@ -13,6 +13,9 @@ pub enum Access {
     Role(Role),
     /// A neuron: a request signed with its Ed25519 key, or its neuron token.
     Neuron,
+    /// A neuron token, a publishable key (from one of its origins), or a user or API token
+    /// with at least this role.
+    NeuronOrRole(Role),
 }
 
 /// How the input travels.
@@ -175,6 +178,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
         &[f("name", "string", true, "1-64 printable characters"), f("origins", "string", true, "exact origins such as https://shop.example.com, comma separated (at most 20)")], Output::Ref("PublishableKey")),
     sf("POST", "/api/federation/publishable-keys/revoke", R(Role::Admin), "Revoke a publishable key: no new browser neuron joins with it", FormOrJson,
         &[f("key", "string", true, "the key, pk_…")], Output::Ref("PublishableKey")),
+    Endpoint { method: "POST", path: "/api/layout-mutation/apply", access: Access::NeuronOrRole(Role::Viewer), server_fn: false,
+        summary: "Resolve a page for a visitor: the base layout with the rules that target this context applied, the exposures to log and (explain: true) the trace. Callers: a neuron token (Authorization: Bearer ctn_…), a publishable key (x-cortex-publishable-key, from one of its origins; CORS allowed) or a user or API token (viewer). A broken rule never fails the call: it is skipped and named in `warnings`. At most 16 KiB; unknown page: 404",
+        input: Json("ApplyRequest"), fields: &[], output: Output::Ref("Applied") },
+    sf("GET", "/api/shop/page", Public, "The demo storefront page `slug` resolved for the calling visitor (visitor cookie, user agent, referrer, language and the page's query string: user, persona, stage, device, hike, utm_*)", Query,
+        &[f("slug", "string", true, "home, sale, …"), f("query", "string", true, "the page's query string (may be empty)")], Output::Ref("Applied")),
     sf("GET", "/api/federation/join-policy", R(Role::Viewer), "The join policy: open, allowlist (keys or tags) or approval", NoInput, &[], Output::Ref("JoinPolicy")),
     sf("POST", "/api/federation/join-policy", R(Role::Admin), "Set the join policy", FormOrJson,
         &[f("mode", "string", true, "open, allowlist or approval"), f("keys", "string", false, "allowlist: public keys, comma or newline separated"),

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use cortex_core::audit::AuditRecord;
 use cortex_core::federation::{
-    check_origin, Joined, NeuronStatus, PublishableKey, Transport, PUBLISHABLE_KEY_HEADER,
+    check_origin, Admission, Joined, PublishableKey, Transport, PUBLISHABLE_KEY_HEADER,
 };
 use cortex_core::ErrorCode;
 use std::sync::Arc;
@@ -143,8 +143,23 @@ impl Federation {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Joined, ApiError> {
-        let unauthorized = |m: String| ApiError::new(ErrorCode::Unauthorized, m);
         super::check_registration_size(body)?;
+        self.check_publishable_key(headers).await?;
+        let reg = super::parse_registration(body)?;
+        reg.validate_browser()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        self.check_kind(&reg, Transport::Browser).await?;
+        let audit = AuditRecord::new(String::new(), "neuron.register", String::new());
+        self.join(reg, Admission::Join, None, audit, now).await
+    }
+
+    /// A browser request's publishable key: known, not revoked, and listing the request's
+    /// `Origin`.
+    pub async fn check_publishable_key(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<PublishableKey, ApiError> {
+        let unauthorized = |m: String| ApiError::new(ErrorCode::Unauthorized, m);
         let presented = headers
             .get(PUBLISHABLE_KEY_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -165,24 +180,6 @@ impl Federation {
                 format!("origin `{origin}` is not allowed for publishable key `{}`; an admin can add it", key.name),
             ));
         }
-        let reg = super::parse_registration(body)?;
-        reg.validate_browser()
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        self.check_kind(&reg, Transport::Browser).await?;
-        let existing = self.store.neuron(&reg.id).await?;
-        let status = match existing.as_ref().map(|n| n.status) {
-            Some(s @ (NeuronStatus::Draining | NeuronStatus::Degraded)) => s,
-            _ => NeuronStatus::Active,
-        };
-        let neuron = super::registry_entry(reg, status, existing.as_ref(), now);
-        let mut audit = AuditRecord::new(
-            format!("neuron:{}", neuron.id),
-            "neuron.register",
-            String::new(),
-        );
-        audit.after =
-            serde_json::json!({"via": "publishable key", "key": key.name, "origin": origin});
-        let neuron = self.store.register_neuron(neuron, audit).await?;
-        Ok(self.joined(&neuron, now))
+        Ok(key.clone())
     }
 }

@@ -18,11 +18,12 @@ pub const REGISTER_PATH: &str = "/api/federation/register";
 pub const HEARTBEAT_PATH: &str = "/api/federation/heartbeat";
 pub const STREAM_ANALYTICS_PATH: &str = "/api/federation/stream-analytics";
 /// The routes neurons call (signed or with a neuron token; never with a cookie).
-pub const NEURON_PATHS: [&str; 4] = [
+pub const NEURON_PATHS: [&str; 5] = [
     REGISTER_PATH,
     HEARTBEAT_PATH,
     STREAM_ANALYTICS_PATH,
     super::channel::WS_PATH,
+    crate::layouts::http::APPLY_PATH,
 ];
 
 /// `POST /api/federation/register`, `…/heartbeat`, `…/stream-analytics` and the channel.
@@ -51,6 +52,10 @@ where
         .route(HEARTBEAT_PATH, post(heartbeat))
         .route(STREAM_ANALYTICS_PATH, post(stream_analytics))
         .route(super::channel::WS_PATH, get(super::channel::upgrade))
+        .route(
+            crate::layouts::http::APPLY_PATH,
+            post(crate::layouts::http::apply),
+        )
         .layer(cors)
 }
 

@@ -94,6 +94,45 @@ macro_rules! impl_store {
                 Ok(entry)
             }
 
+            /// Appends several audit entries, chained in order, with one read and one insert.
+            async fn audits_in(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                records: Vec<AuditRecord>,
+            ) -> StoreResult<()> {
+                if records.is_empty() {
+                    return Ok(());
+                }
+                let mut last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .map(|r| Ok::<_, sqlx::Error>((r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?)))
+                    .transpose()?;
+                let at = Utc::now();
+                let mut entries = Vec::with_capacity(records.len());
+                for record in records {
+                    let entry = next_entry(last.take(), at, record);
+                    last = Some((entry.seq, entry.hash.clone()));
+                    entries.push(entry);
+                }
+                // 9 columns a row: 500 rows stay well under either database's bind limit.
+                for chunk in entries.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO audit_log ({AUDIT_COLS}) "));
+                    qb.push_values(chunk, |mut v, e| {
+                        v.push_bind(e.seq)
+                            .push_bind(ms(e.at))
+                            .push_bind(e.record.actor.clone())
+                            .push_bind(e.record.action.clone())
+                            .push_bind(e.record.target.clone())
+                            .push_bind(e.record.before.to_string())
+                            .push_bind(e.record.after.to_string())
+                            .push_bind(e.prev_hash.clone())
+                            .push_bind(e.hash.clone());
+                    });
+                    qb.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
             async fn user_by_id_in(
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
                 id: UserId,

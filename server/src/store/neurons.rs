@@ -26,6 +26,34 @@ pub struct BundleAck {
     pub at: DateTime<Utc>,
 }
 
+/// A registration to record (see [`NeuronStore::join_neurons`]).
+#[derive(Debug, Clone)]
+pub struct Join {
+    /// The entry as the registration describes it; its status comes from `admission` and
+    /// the neuron already registered under its id. Pin, first registration, health and probe
+    /// of a known neuron are kept.
+    pub neuron: Neuron,
+    pub admission: cortex_core::federation::Admission,
+    /// A signed request's nonce and how long to remember it: a nonce seen before makes the
+    /// join [`JoinOutcome::Replayed`].
+    pub nonce: Option<(String, DateTime<Utc>)>,
+    /// Completed with the target, before and after.
+    pub audit: AuditRecord,
+}
+
+/// What became of a [`Join`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum JoinOutcome {
+    /// Recorded (joined or pending, by its status).
+    Joined(Box<Neuron>),
+    /// The nonce was used before: a replayed request. Nothing was recorded.
+    Replayed,
+    /// The policy refuses a neuron that is not registered yet. The nonce is remembered.
+    Refused,
+    /// The id is registered with another public key. The nonce is remembered.
+    KeyConflict,
+}
+
 /// Neurons and their kinds.
 // `push_bundle` takes a bundle's parts plus its audit record, as every write here does.
 #[allow(clippy::too_many_arguments)]
@@ -40,9 +68,15 @@ pub trait NeuronStore: Send + Sync {
     async fn neuron(&self, id: &str) -> StoreResult<Option<Neuron>>;
     /// All neurons, by region then id.
     async fn list_neurons(&self) -> StoreResult<Vec<Neuron>>;
-    /// Inserts a neuron, or updates the one with this id if it holds the same public key
-    /// (a restart re-registers). A different key for a known id is a conflict.
+    /// Records an entry as given (status included): inserts it, or updates the one with this
+    /// id if it holds the same public key. A different key for a known id is a conflict.
+    /// Registrations go through [`NeuronStore::join_neurons`]; this is for restores and tests.
     async fn register_neuron(&self, neuron: Neuron, audit: AuditRecord) -> StoreResult<Neuron>;
+    /// Records registrations in one transaction: remembers their nonces, decides each one's
+    /// status from its admission and the neuron already registered, upserts the joined and
+    /// audits each. Ids must be distinct. Outcomes are in the order of `joins`; an error
+    /// (an unknown kind, say) fails them all.
+    async fn join_neurons(&self, joins: &[Join]) -> StoreResult<Vec<JoinOutcome>>;
     /// Records a heartbeat: last seen, health, checks, load, version. An active, degraded or
     /// unhealthy neuron becomes active or degraded by the health it reports; pending,
     /// draining and retired neurons keep their status. `NotFound` for an unknown id.
@@ -78,14 +112,6 @@ pub trait NeuronStore: Send + Sync {
         retire_before: DateTime<Utc>,
     ) -> StoreResult<Vec<Transition>>;
 
-    /// Remembers a signed request's nonce until `expires_at`. `false` if it was seen before
-    /// (a replay).
-    async fn use_nonce(
-        &self,
-        neuron_id: &str,
-        nonce: &str,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<bool>;
     /// Forgets nonces that expired before `now`; returns how many.
     async fn prune_nonces(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
@@ -338,6 +364,120 @@ macro_rules! impl_neuron_store {
                 Ok(after)
             }
 
+            async fn join_neurons(&self, joins: &[crate::store::neurons::Join]) -> StoreResult<Vec<crate::store::neurons::JoinOutcome>> {
+                use crate::store::neurons::JoinOutcome;
+                use std::collections::{HashMap, HashSet};
+                if joins.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ids: HashSet<&str> = joins.iter().map(|j| j.neuron.id.as_str()).collect();
+                if ids.len() != joins.len() {
+                    return Err(StoreError::Other("join_neurons: ids must be distinct".into()));
+                }
+                let mut tx = self.begin_write().await?;
+
+                // Nonces first: a replayed request records nothing else.
+                let signed: Vec<(&str, &str, i64)> = joins
+                    .iter()
+                    .filter_map(|j| j.nonce.as_ref().map(|(n, until)| (j.neuron.id.as_str(), n.as_str(), ms(*until))))
+                    .collect();
+                let mut fresh: HashSet<(String, String)> = HashSet::new();
+                if !signed.is_empty() {
+                    let mut qb = sqlx::QueryBuilder::new("INSERT INTO neuron_nonces (neuron_id, nonce, expires_at) ");
+                    qb.push_values(&signed, |mut v, (id, nonce, until)| {
+                        v.push_bind(id.to_string()).push_bind(nonce.to_string()).push_bind(*until);
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING RETURNING neuron_id, nonce");
+                    for r in qb.build().fetch_all(&mut *tx).await? {
+                        fresh.insert((r.try_get("neuron_id")?, r.try_get("nonce")?));
+                    }
+                }
+
+                let mut qb = sqlx::QueryBuilder::new(format!("SELECT {NEURON_READ} FROM neurons WHERE id IN ("));
+                let mut list = qb.separated(", ");
+                for id in &ids {
+                    list.push_bind(id.to_string());
+                }
+                qb.push(")");
+                let mut existing: HashMap<String, cortex_core::federation::Neuron> = HashMap::new();
+                for r in qb.build().fetch_all(&mut *tx).await? {
+                    let n = neuron_from_row(&r)?;
+                    existing.insert(n.id.clone(), n);
+                }
+
+                let mut outcomes = Vec::with_capacity(joins.len());
+                let mut writes = Vec::new();
+                for j in joins {
+                    let before = existing.get(&j.neuron.id);
+                    let outcome = if j.nonce.as_ref().is_some_and(|(n, _)| !fresh.contains(&(j.neuron.id.clone(), n.clone()))) {
+                        JoinOutcome::Replayed
+                    } else if before.is_some_and(|b| b.public_key != j.neuron.public_key) {
+                        JoinOutcome::KeyConflict
+                    } else if let Some(status) = j.admission.status(before.map(|b| b.status)) {
+                        let mut n = j.neuron.clone();
+                        n.status = status;
+                        writes.push(n);
+                        JoinOutcome::Joined(Box::new(j.neuron.clone()))
+                    } else {
+                        JoinOutcome::Refused
+                    };
+                    outcomes.push(outcome);
+                }
+
+                if !writes.is_empty() {
+                    let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO neurons ({NEURON_COLS}) "));
+                    qb.push_values(&writes, |mut v, n| {
+                        v.push_bind(n.id.clone())
+                            .push_bind(n.slug.clone())
+                            .push_bind(n.kind.clone())
+                            .push_bind(n.version.clone())
+                            .push_bind(serde_json::to_string(&n.capabilities).unwrap_or_default())
+                            .push_bind(serde_json::to_string(&n.tags).unwrap_or_default())
+                            .push_bind(n.region.clone())
+                            .push_bind(n.endpoint.clone())
+                            .push_bind(n.public_key.clone())
+                            .push_bind(n.status.as_str())
+                            .push_bind(n.pinned)
+                            .push_bind(ms(n.registered_at))
+                            .push_bind(ms(n.last_seen_at))
+                            .push_bind(health_str(n.health))
+                            .push_bind(serde_json::to_string(&n.checks).unwrap_or_default())
+                            .push_bind(serde_json::to_string(&n.load).unwrap_or_default());
+                    });
+                    qb.push(format!(
+                        " ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, kind = excluded.kind, version = excluded.version,
+                            capabilities = excluded.capabilities, tags = excluded.tags, region = excluded.region,
+                            endpoint = excluded.endpoint, status = excluded.status, last_seen_at = excluded.last_seen_at
+                          RETURNING {NEURON_READ}"
+                    ));
+                    let rows = qb.build().fetch_all(&mut *tx).await.map_err(|e| match &e {
+                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                            StoreError::Conflict("a registration names an unknown neuron kind".into())
+                        }
+                        _ => StoreError::from(e),
+                    })?;
+                    let mut after: HashMap<String, cortex_core::federation::Neuron> = HashMap::new();
+                    for r in &rows {
+                        let n = neuron_from_row(r)?;
+                        after.insert(n.id.clone(), n);
+                    }
+                    let mut audits = Vec::with_capacity(after.len());
+                    for (j, outcome) in joins.iter().zip(outcomes.iter_mut()) {
+                        let JoinOutcome::Joined(n) = outcome else { continue };
+                        let now = after.remove(&j.neuron.id).ok_or_else(|| StoreError::Other(format!("neuron `{}` was not written", j.neuron.id)))?;
+                        let mut audit = j.audit.clone();
+                        audit.target = format!("neuron:{}", now.id);
+                        audit.before = existing.get(&now.id).map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
+                        audit.after = serde_json::to_value(&now).unwrap_or_default();
+                        audits.push(audit);
+                        **n = now;
+                    }
+                    Self::audits_in(&mut tx, audits).await?;
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
             async fn record_heartbeat(&self, id: &str, at: DateTime<Utc>, beat: &cortex_core::federation::Heartbeat) -> StoreResult<cortex_core::federation::Neuron> {
                 use cortex_core::federation::HealthState;
                 let live = if beat.state == HealthState::Ok { "active" } else { "degraded" };
@@ -404,16 +544,6 @@ macro_rules! impl_neuron_store {
                 }
                 tx.commit().await?;
                 Ok(changes)
-            }
-
-            async fn use_nonce(&self, neuron_id: &str, nonce: &str, expires_at: DateTime<Utc>) -> StoreResult<bool> {
-                let done = sqlx::query("INSERT INTO neuron_nonces (neuron_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                    .bind(neuron_id)
-                    .bind(nonce)
-                    .bind(ms(expires_at))
-                    .execute(&self.writer)
-                    .await?;
-                Ok(done.rows_affected() == 1)
             }
 
             async fn prune_nonces(&self, now: DateTime<Utc>) -> StoreResult<u64> {

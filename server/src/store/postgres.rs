@@ -119,3 +119,4 @@ impl PgStore {
 super::common::impl_store!(PgStore, sqlx::postgres::PgRow);
 super::neurons::impl_neuron_store!(PgStore, sqlx::postgres::PgRow);
 super::events::impl_event_store!(PgStore, sqlx::postgres::PgRow);
+super::layouts::impl_layout_store!(PgStore, sqlx::postgres::PgRow);

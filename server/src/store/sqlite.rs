@@ -122,3 +122,4 @@ impl SqliteStore {
 super::common::impl_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::neurons::impl_neuron_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::events::impl_event_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::layouts::impl_layout_store!(SqliteStore, sqlx::sqlite::SqliteRow);

@@ -1,0 +1,99 @@
+//! The demo storefront's data: the page's layout resolved for this visitor by the engine.
+//! Public (visitors are not users). Called during server rendering, so the page arrives with
+//! the mutations applied, and the hydrated page reuses the same answer (serialised once).
+
+use crate::error::AppError;
+use cortex_core::rules::Applied;
+use leptos::prelude::*;
+
+/// Cookie that keeps an anonymous visitor's id (so they keep their variants).
+#[cfg(feature = "ssr")]
+const VISITOR_COOKIE: &str = "cortex_vid";
+
+/// What is known about this visitor: the visitor cookie (set if missing), user agent,
+/// referrer, language, and the page's query string: `user` (an identified visitor keeps
+/// their variants on every device), `persona`, `stage`, `device`, `hike` (the quiz), `utm_*`.
+#[cfg(feature = "ssr")]
+fn visitor_context(slug: &str, query: &str) -> cortex_core::context::Context {
+    use axum::http::header;
+    use cortex_core::context::{Context, Device};
+    let parts = use_context::<axum::http::request::Parts>();
+    let head = |name: header::HeaderName| {
+        parts
+            .as_ref()
+            .and_then(|p| p.headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let params = cortex_server::layouts::query_pairs(query);
+    let param = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let anonymous = super::guard::request_cookie(VISITOR_COOKIE)
+        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or_else(|| {
+            let id = cortex_server::layouts::new_visitor_id();
+            super::guard::set_cookie(&format!(
+                "{VISITOR_COOKIE}={id}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly"
+            ));
+            id
+        });
+    let mut quiz = serde_json::Map::new();
+    if let Some(h) = param("hike") {
+        quiz.insert("hike".into(), serde_json::Value::String(h));
+    }
+    Context {
+        user_id: param("user"),
+        anonymous_id: Some(anonymous),
+        persona: param("persona"),
+        journey_stage: param("stage"),
+        quiz,
+        locale: head(header::ACCEPT_LANGUAGE)
+            .and_then(|l| l.split([',', ';']).next().map(|s| s.trim().to_string())),
+        user_agent: head(header::USER_AGENT),
+        device: param("device")
+            .and_then(|d| serde_json::from_value::<Device>(serde_json::Value::String(d)).ok()),
+        referrer: head(header::REFERER),
+        url: Some(format!(
+            "/shop/{slug}{}{query}",
+            if query.is_empty() || query.starts_with('?') {
+                ""
+            } else {
+                "?"
+            }
+        )),
+        ..Context::default()
+    }
+}
+
+/// The demo storefront page `slug` (`home`, `sale`, …) with this visitor's mutations
+/// applied. `query` is the page's query string. Public.
+#[server(name = ShopPage, prefix = "/api", endpoint = "shop/page", input = leptos::server_fn::codec::GetUrl)]
+pub async fn shop_page(slug: String, query: String) -> Result<Applied, AppError> {
+    use cortex_core::rules::ApplyRequest;
+    use cortex_core::ErrorCode;
+    let services = use_context::<cortex_server::Services>()
+        .ok_or_else(|| AppError::new(ErrorCode::Internal, "services missing from context"))?;
+    if slug.len() > 100 || query.len() > 2000 {
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "slug: at most 100 characters; query: at most 2000",
+        ));
+    }
+    let context = visitor_context(&slug, &query);
+    let request = ApplyRequest {
+        page_slug: slug,
+        context,
+        layout_version: None,
+        explain: false,
+    };
+    // No database needed: the rule set in force is in memory (or from the snapshot).
+    Ok(services
+        .mutations
+        .apply(&request, chrono::Utc::now())
+        .await?)
+}

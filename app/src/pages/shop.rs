@@ -1,0 +1,50 @@
+//! `/shop` and `/shop/:page`: the demo storefront, a "web neuron". Each page's layout comes
+//! from the engine: rendered on the server with this visitor's mutations applied, hydrated in
+//! the browser from the same resolved layout (serialised into the page once, no second
+//! request), complete without JavaScript. If anything about the mutations fails, the base
+//! layout renders (the service guarantees it); an unknown page is a 404 message.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_location, use_params_map};
+
+use crate::api::shop::shop_page;
+use crate::components::{ErrorBox, Loading};
+
+/// A storefront page.
+#[component]
+pub fn ShopPage() -> impl IntoView {
+    let params = use_params_map();
+    let location = use_location();
+    let page = Resource::new(
+        move || {
+            let slug = params
+                .with(|p| p.get("page"))
+                .unwrap_or_else(|| "home".into());
+            (slug, location.search.get())
+        },
+        |(slug, query)| shop_page(slug, query),
+    );
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Err(e) => view! { <div class="p-8"><ErrorBox error=e/></div> }.into_any(),
+                    Ok(applied) => {
+                        let title = applied.layout.root.props.get("title").and_then(|t| t.as_str()).unwrap_or("Shop").to_string();
+                        let exposures = applied.exposures.iter().map(|e| match &e.variant_key {
+                            Some(v) => format!("{}:{v}", e.rule_id),
+                            None => e.rule_id.to_string(),
+                        }).collect::<Vec<_>>().join(" ");
+                        view! {
+                            <Title text=title/>
+                            <div id="shop" data-revision=applied.revision.to_string() data-exposures=exposures>
+                                {crate::modules::render(&applied.layout.root)}
+                            </div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}

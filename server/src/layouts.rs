@@ -1,0 +1,536 @@
+//! The mutation service: keeps the rule set in force compiled in memory (and in an
+//! atomically written snapshot file, so pages render while the database is away), resolves
+//! pages for visitors, and validates, versions, rolls back and pushes rules.
+//!
+//! A page never fails because of a rule: a broken rule is skipped with a warning, and if
+//! resolution fails for any reason the base layout is served.
+
+pub mod demo;
+pub mod http;
+
+use chrono::{DateTime, Utc};
+use cortex_core::audit::AuditRecord;
+use cortex_core::context::Context;
+use cortex_core::layout::Layout;
+use cortex_core::mutation::{LayoutMutation, RuleError};
+use cortex_core::resolve::{Plan, Visit};
+use cortex_core::rules::{Applied, ApplyRequest, RuleSet, RuleVersion};
+use cortex_core::targeting::SavedGroups;
+use cortex_core::ErrorCode;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use crate::error::ApiError;
+use crate::health::DbHealth;
+use crate::store::DynStore;
+
+/// How often a hub looks for rule changes made elsewhere (another hub, the CLI).
+const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The rule set in force, compiled.
+pub struct Loaded {
+    pub set: RuleSet,
+    plan: Plan,
+    layouts: HashMap<String, Layout>,
+    /// Rules that cannot work against their page's layout, and why (skipped at runtime,
+    /// flagged in the list).
+    pub broken: HashMap<String, String>,
+}
+
+impl Loaded {
+    fn new(set: RuleSet) -> Self {
+        let layouts: HashMap<String, Layout> = set
+            .layouts
+            .iter()
+            .map(|l| (l.page_slug.clone(), l.clone()))
+            .collect();
+        let broken: HashMap<String, String> = set
+            .rules
+            .iter()
+            .filter_map(|r| {
+                check_against_layouts(r, &layouts)
+                    .err()
+                    .map(|e| (r.id.clone(), e.to_string()))
+            })
+            .collect();
+        let runnable = set
+            .rules
+            .iter()
+            .filter(|r| !broken.contains_key(&r.id))
+            .cloned()
+            .collect();
+        Self {
+            plan: Plan::compile(runnable),
+            layouts,
+            broken,
+            set,
+        }
+    }
+
+    /// The newest base layout of a page.
+    pub fn layout(&self, page_slug: &str) -> Option<&Layout> {
+        self.layouts.get(page_slug)
+    }
+}
+
+/// Checks a rule against the base layouts: its page exists (unless it is global) and every
+/// node it names exists in that page's layout.
+pub fn check_against_layouts(
+    rule: &LayoutMutation,
+    layouts: &HashMap<String, Layout>,
+) -> Result<(), RuleError> {
+    use cortex_core::mutation::Layer;
+    let err = |field: &str, message: String| RuleError {
+        field: field.into(),
+        message,
+    };
+    let Some(layout) = layouts.get(&rule.page_slug) else {
+        if rule.layer == Layer::Global {
+            return Ok(());
+        }
+        return Err(err(
+            "pageSlug",
+            format!("no page `{}` has a base layout", rule.page_slug),
+        ));
+    };
+    if let Some(m) = &rule.module_id {
+        if layout.root.find(&m.as_str().into()).is_none() {
+            return Err(err(
+                "moduleId",
+                format!(
+                    "node `{m}` is not in the layout of page `{}`",
+                    rule.page_slug
+                ),
+            ));
+        }
+    }
+    let missing =
+        cortex_core::layout::migrate::broken_references(layout, layout, std::slice::from_ref(rule));
+    if let Some(b) = missing.first() {
+        return Err(err(
+            &format!("mutationPayload.{}", b.field),
+            format!(
+                "node `{}` is not in the layout of page `{}` (version {})",
+                b.missing, rule.page_slug, layout.version
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A new anonymous visitor id.
+pub fn new_visitor_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The pairs of a query string (`a=1&b=2`, with or without the `?`).
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The mutation service. Cheap to clone.
+#[derive(Clone)]
+pub struct Mutations {
+    store: DynStore,
+    loaded: Arc<RwLock<Arc<Loaded>>>,
+    snapshot: Option<PathBuf>,
+    federation: Option<crate::federation::Federation>,
+}
+
+fn bad_rule(e: RuleError) -> ApiError {
+    ApiError::bad_request(e.to_string())
+}
+
+impl Mutations {
+    /// A service over `store`; `snapshot` is the last-known-good file (none: memory only);
+    /// `federation` pushes every rule-set change to the neurons.
+    pub fn new(
+        store: DynStore,
+        snapshot: Option<PathBuf>,
+        federation: Option<crate::federation::Federation>,
+    ) -> Self {
+        let this = Self {
+            store,
+            loaded: Arc::new(RwLock::new(Arc::new(Loaded::new(RuleSet::default())))),
+            snapshot,
+            federation,
+        };
+        this.load_snapshot();
+        this
+    }
+
+    /// The rule set in force.
+    pub fn current(&self) -> Arc<Loaded> {
+        self.loaded
+            .read()
+            .map(|l| l.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn install(&self, set: RuleSet) {
+        let loaded = Arc::new(Loaded::new(set));
+        match self.loaded.write() {
+            Ok(mut l) => *l = loaded,
+            Err(p) => *p.into_inner() = loaded,
+        }
+    }
+
+    /// Reads the last-known-good snapshot, if there is one.
+    fn load_snapshot(&self) {
+        let Some(path) = &self.snapshot else { return };
+        match std::fs::read(path) {
+            Ok(bytes) => match serde_json::from_slice::<RuleSet>(&bytes) {
+                Ok(set) => {
+                    tracing::info!(
+                        revision = set.revision,
+                        "layout rules loaded from the snapshot"
+                    );
+                    self.install(set);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "layout snapshot unreadable; ignored")
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(error = %e, "layout snapshot unreadable; ignored"),
+        }
+    }
+
+    /// Loads the rule set from the database if it changed; writes the snapshot. Returns the
+    /// revision in force.
+    pub async fn reload(&self) -> Result<u64, ApiError> {
+        let held = self.current().set.revision;
+        let changes = self.store.rule_changes(held).await?;
+        if changes.revision == held {
+            return Ok(held);
+        }
+        let set = self.store.rule_set().await?;
+        let revision = set.revision;
+        if let Some(path) = &self.snapshot {
+            let bytes = serde_json::to_vec(&set).unwrap_or_default();
+            if let Err(e) = crate::fsutil::write_private(path, &bytes) {
+                tracing::warn!(error = %e, "could not write the layout snapshot");
+            }
+        }
+        self.install(set);
+        Ok(revision)
+    }
+
+    /// Keeps the rule set current: loads it when the database is ready and whenever it
+    /// changes; seeds the demo storefront into an empty database once.
+    pub async fn run_loader(self, health: DbHealth, seed_demo: bool) {
+        let mut seeded = !seed_demo;
+        let mut tick = tokio::time::interval(RELOAD_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if !health.is_ready() {
+                continue;
+            }
+            if !seeded {
+                match demo::seed(self.store.as_ref()).await {
+                    Ok(()) => seeded = true,
+                    Err(e) => tracing::warn!(error = %e, "could not seed the demo storefront"),
+                }
+            }
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "could not load layout rules; serving the last ones");
+            }
+        }
+    }
+
+    /// Resolves a page for a visitor. Unknown page: 404. A broken rule or a failure inside
+    /// the engine never fails the call: the answer is the base layout with warnings.
+    pub async fn apply(&self, req: &ApplyRequest, now: DateTime<Utc>) -> Result<Applied, ApiError> {
+        let loaded = self.current();
+        let newest = loaded.layout(&req.page_slug);
+        let pinned;
+        let base = match (req.layout_version, newest) {
+            (Some(v), Some(l)) if l.version != v => {
+                pinned = self
+                    .store
+                    .layout(&req.page_slug, Some(v))
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ErrorCode::NotFound,
+                            format!("page `{}` has no layout version {v}", req.page_slug),
+                        )
+                    })?;
+                &pinned
+            }
+            (_, Some(l)) => l,
+            (_, None) => {
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("unknown page `{}`: it has no base layout", req.page_slug),
+                ))
+            }
+        };
+        Ok(resolve_safely(
+            &loaded,
+            base,
+            &req.context,
+            req.explain,
+            now,
+        ))
+    }
+
+    // ---- changes (each audited, each pushes the new rule set) ----
+
+    /// Validates a rule (fields, conditions, payload, targets in the page's layout) and
+    /// stores it as its next version.
+    pub async fn save_rule(
+        &self,
+        mut rule: LayoutMutation,
+        actor: &str,
+    ) -> Result<RuleVersion, ApiError> {
+        rule.created_by = actor.to_string();
+        rule.timestamp = Utc::now();
+        rule.validate().map_err(bad_rule)?;
+        let size = serde_json::to_vec(&rule).map(|b| b.len()).unwrap_or(0);
+        if size > cortex_core::rules::MAX_RULE_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "rule is {size} bytes as JSON; at most {}",
+                    cortex_core::rules::MAX_RULE_BYTES
+                ),
+            ));
+        }
+        check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
+        let saved = self
+            .store
+            .put_rule(
+                rule,
+                false,
+                AuditRecord::new(actor, "layout-mutation.save", String::new()),
+            )
+            .await?;
+        self.changed().await;
+        Ok(saved)
+    }
+
+    async fn head(&self, id: &str) -> Result<Vec<RuleVersion>, ApiError> {
+        let history = self.store.rule_history(id).await?;
+        if history.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("no rule with id `{id}`"),
+            ));
+        }
+        Ok(history)
+    }
+
+    /// Writes a new version of a rule from an older one (its content, as it was), audited as
+    /// `layout-mutation.rollback`. `to`: the version to restore; none: the one the current
+    /// version replaced (its `rollbackPointer`).
+    pub async fn rollback_rule(
+        &self,
+        id: &str,
+        to: Option<u32>,
+        actor: &str,
+    ) -> Result<RuleVersion, ApiError> {
+        let history = self.head(id).await?;
+        let current = &history[0];
+        let target = to.or(current.rule.rollback_pointer).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "rule `{id}` has only one version: nothing to roll back to"
+            ))
+        })?;
+        let old = history
+            .iter()
+            .find(|v| v.rule.version == target)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("rule `{id}` has no version {target}"),
+                )
+            })?;
+        let mut rule = old.rule.clone();
+        rule.created_by = actor.to_string();
+        rule.timestamp = Utc::now();
+        let mut audit = AuditRecord::new(actor, "layout-mutation.rollback", String::new());
+        audit.after = serde_json::json!({"restoredVersion": target});
+        let saved = self.store.put_rule(rule, old.deleted, audit).await?;
+        self.changed().await;
+        Ok(saved)
+    }
+
+    /// Switches a rule on or off (a new version).
+    pub async fn set_active(
+        &self,
+        id: &str,
+        active: bool,
+        actor: &str,
+    ) -> Result<RuleVersion, ApiError> {
+        let history = self.head(id).await?;
+        let mut rule = history[0].rule.clone();
+        if history[0].deleted {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("rule `{id}` is deleted; restore it first"),
+            ));
+        }
+        rule.is_active = active;
+        rule.created_by = actor.to_string();
+        rule.timestamp = Utc::now();
+        let action = if active {
+            "layout-mutation.activate"
+        } else {
+            "layout-mutation.deactivate"
+        };
+        let saved = self
+            .store
+            .put_rule(rule, false, AuditRecord::new(actor, action, String::new()))
+            .await?;
+        self.changed().await;
+        Ok(saved)
+    }
+
+    /// Deletes a rule (a version that removes it) or restores a deleted one (a version that
+    /// brings back its last content).
+    pub async fn set_deleted(
+        &self,
+        id: &str,
+        deleted: bool,
+        actor: &str,
+    ) -> Result<RuleVersion, ApiError> {
+        let history = self.head(id).await?;
+        if history[0].deleted == deleted {
+            let state = if deleted {
+                "already deleted"
+            } else {
+                "not deleted"
+            };
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("rule `{id}` is {state}"),
+            ));
+        }
+        let mut rule = history[0].rule.clone();
+        if !deleted {
+            check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
+        }
+        rule.created_by = actor.to_string();
+        rule.timestamp = Utc::now();
+        let action = if deleted {
+            "layout-mutation.delete"
+        } else {
+            "layout-mutation.restore"
+        };
+        let saved = self
+            .store
+            .put_rule(
+                rule,
+                deleted,
+                AuditRecord::new(actor, action, String::new()),
+            )
+            .await?;
+        self.changed().await;
+        Ok(saved)
+    }
+
+    /// Stores a new version of a page's base layout.
+    pub async fn save_layout(&self, layout: Layout, actor: &str) -> Result<Layout, ApiError> {
+        layout
+            .validate()
+            .map_err(|e| ApiError::bad_request(format!("root: {e}")))?;
+        let saved = self
+            .store
+            .put_layout(
+                layout,
+                AuditRecord::new(actor, "layout.save", String::new()),
+            )
+            .await?;
+        self.changed().await;
+        Ok(saved)
+    }
+
+    /// After a change: load it, and push the rule set to every neuron (global scope).
+    async fn changed(&self) {
+        if let Err(e) = self.reload().await {
+            tracing::warn!(error = %e, "could not reload layout rules after a change");
+            return;
+        }
+        let Some(fed) = &self.federation else { return };
+        let set = &self.current().set;
+        let body = serde_json::to_value(set).unwrap_or_default();
+        if let Err(e) = fed
+            .push(
+                &cortex_core::federation::Scope::Global,
+                cortex_core::federation::BundleKind::LayoutRules,
+                &body,
+                &cortex_core::federation::Audience::default(),
+                "hub",
+            )
+            .await
+        {
+            tracing::warn!(error = %e, revision = set.revision, "could not push the layout rule set; neurons will get it on sync");
+        }
+    }
+}
+
+/// Resolves `base` for a visitor; whatever goes wrong inside, the caller gets a complete
+/// layout (the base, with a warning).
+pub fn resolve_safely(
+    loaded: &Loaded,
+    base: &Layout,
+    context: &Context,
+    explain: bool,
+    now: DateTime<Utc>,
+) -> Applied {
+    let mut warnings: Vec<String> = loaded
+        .set
+        .rules
+        .iter()
+        .filter(|r| {
+            r.page_slug == base.page_slug || r.layer == cortex_core::mutation::Layer::Global
+        })
+        .filter_map(|r| {
+            loaded
+                .broken
+                .get(&r.id)
+                .map(|why| format!("rule `{}` skipped: {why}", r.id))
+        })
+        .collect();
+    let attributes = context.attributes(now);
+    let groups = SavedGroups::default();
+    let visit = Visit {
+        attributes: &attributes,
+        groups: &groups,
+        now,
+        events: &[],
+        explain,
+    };
+    let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        loaded.plan.resolve(base, &visit)
+    }));
+    match resolved {
+        Ok(r) => Applied {
+            page_slug: base.page_slug.clone(),
+            revision: loaded.set.revision,
+            layout_version: base.version,
+            layout: r.layout,
+            exposures: r.exposures,
+            trace: explain.then_some(r.trace),
+            warnings,
+        },
+        Err(_) => {
+            tracing::error!(page = %base.page_slug, "resolving layout mutations panicked; serving the base layout");
+            warnings.push("the mutation engine failed; this is the base layout".into());
+            Applied {
+                page_slug: base.page_slug.clone(),
+                revision: loaded.set.revision,
+                layout_version: base.version,
+                layout: base.clone(),
+                exposures: Vec::new(),
+                trace: None,
+                warnings,
+            }
+        }
+    }
+}

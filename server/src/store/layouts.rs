@@ -1,0 +1,228 @@
+//! Storage of layout mutations: versioned base layouts per page and every version of every
+//! rule, under one rule-set revision sequence (see `migrations/*/0007_layouts.sql`).
+
+use async_trait::async_trait;
+use cortex_core::audit::AuditRecord;
+use cortex_core::layout::Layout;
+use cortex_core::mutation::LayoutMutation;
+use cortex_core::rules::{RuleChanges, RuleSet, RuleVersion};
+
+use super::StoreResult;
+
+/// Layouts and rules.
+#[async_trait]
+pub trait LayoutStore: Send + Sync {
+    /// Stores `layout` as the next version of its page (its `version` is set here) and
+    /// advances the rule-set revision (audited).
+    async fn put_layout(&self, layout: Layout, audit: AuditRecord) -> StoreResult<Layout>;
+    /// One page's base layout: a given version, or the newest.
+    async fn layout(&self, page_slug: &str, version: Option<u32>) -> StoreResult<Option<Layout>>;
+    /// Writes the next version of a rule (its `version` and `rollbackPointer` are set here:
+    /// the pointer names the version it replaced) and advances the rule-set revision.
+    /// `deleted` records a removal. Fills the audit target, before and after.
+    async fn put_rule(
+        &self,
+        rule: LayoutMutation,
+        deleted: bool,
+        audit: AuditRecord,
+    ) -> StoreResult<RuleVersion>;
+    /// Every version of one rule, newest first.
+    async fn rule_history(&self, id: &str) -> StoreResult<Vec<RuleVersion>>;
+    /// The newest version of every rule, deleted ones included, by id.
+    async fn rule_heads(&self) -> StoreResult<Vec<RuleVersion>>;
+    /// The rule set in force: the newest layout of each page and every rule not deleted.
+    async fn rule_set(&self) -> StoreResult<RuleSet>;
+    /// What changed after `revision`: the newest version of each rule changed since, and the
+    /// newest layout of each page changed since.
+    async fn rule_changes(&self, revision: u64) -> StoreResult<RuleChanges>;
+}
+
+/// Implements [`LayoutStore`] for a backend (see `common.rs` for the conventions).
+macro_rules! impl_layout_store {
+    ($store:ty, $row:ty) => {
+        const RULE_READ: &str = "rule_json, deleted, revision";
+
+        fn rule_from_row(r: &$row) -> StoreResult<cortex_core::rules::RuleVersion> {
+            let json: String = r.try_get("rule_json")?;
+            Ok(cortex_core::rules::RuleVersion {
+                rule: serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Other(format!("bad rule in database: {e}")))?,
+                deleted: r.try_get("deleted")?,
+                revision: r.try_get::<i64, _>("revision")? as u64,
+            })
+        }
+
+        fn layout_from_row(r: &$row) -> StoreResult<cortex_core::layout::Layout> {
+            let json: String = r.try_get("tree_json")?;
+            serde_json::from_str(&json).map_err(|e| StoreError::Other(format!("bad layout in database: {e}")))
+        }
+
+        impl $store {
+            /// The next rule-set revision (inside a write transaction).
+            async fn next_rule_revision(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+            ) -> StoreResult<i64> {
+                let r: Option<i64> = sqlx::query(
+                    "SELECT MAX(r) AS r FROM (SELECT MAX(revision) AS r FROM layouts
+                     UNION ALL SELECT MAX(revision) AS r FROM layout_mutations) AS t",
+                )
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("r")?;
+                Ok(r.unwrap_or(0) + 1)
+            }
+        }
+
+        #[async_trait]
+        impl crate::store::layouts::LayoutStore for $store {
+            async fn put_layout(&self, mut layout: cortex_core::layout::Layout, mut audit: AuditRecord) -> StoreResult<cortex_core::layout::Layout> {
+                let mut tx = self.begin_write().await?;
+                let last: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM layouts WHERE page_slug = $1")
+                    .bind(&layout.page_slug)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("v")?;
+                layout.version = (last.unwrap_or(0) + 1) as u32;
+                let revision = Self::next_rule_revision(&mut tx).await?;
+                sqlx::query("INSERT INTO layouts (page_slug, version, tree_json, revision, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(&layout.page_slug)
+                    .bind(layout.version as i64)
+                    .bind(serde_json::to_string(&layout).unwrap_or_default())
+                    .bind(revision)
+                    .bind(&audit.actor)
+                    .bind(ms(Utc::now()))
+                    .execute(&mut *tx)
+                    .await?;
+                audit.target = format!("layout:{}", layout.page_slug);
+                audit.after = serde_json::json!({"version": layout.version, "revision": revision});
+                Self::audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(layout)
+            }
+
+            async fn layout(&self, page_slug: &str, version: Option<u32>) -> StoreResult<Option<cortex_core::layout::Layout>> {
+                let row = match version {
+                    Some(v) => sqlx::query("SELECT tree_json FROM layouts WHERE page_slug = $1 AND version = $2")
+                        .bind(page_slug)
+                        .bind(v as i64)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                    None => sqlx::query("SELECT tree_json FROM layouts WHERE page_slug = $1 ORDER BY version DESC LIMIT 1")
+                        .bind(page_slug)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                };
+                row.as_ref().map(layout_from_row).transpose()
+            }
+
+            async fn put_rule(&self, mut rule: cortex_core::mutation::LayoutMutation, deleted: bool, mut audit: AuditRecord) -> StoreResult<cortex_core::rules::RuleVersion> {
+                let mut tx = self.begin_write().await?;
+                let before = sqlx::query(&format!("SELECT {RULE_READ} FROM layout_mutations WHERE id = $1 ORDER BY version DESC LIMIT 1"))
+                    .bind(&rule.id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .as_ref()
+                    .map(rule_from_row)
+                    .transpose()?;
+                rule.rollback_pointer = before.as_ref().map(|b| b.rule.version);
+                rule.version = before.as_ref().map_or(1, |b| b.rule.version + 1);
+                let revision = Self::next_rule_revision(&mut tx).await?;
+                sqlx::query(
+                    "INSERT INTO layout_mutations (id, version, page_slug, layer, mutation_type, is_active, deleted, rule_json, revision, created_by, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(&rule.id)
+                .bind(rule.version as i64)
+                .bind(&rule.page_slug)
+                .bind(serde_json::to_value(rule.layer).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+                .bind(rule.mutation_type())
+                .bind(rule.is_active)
+                .bind(deleted)
+                .bind(serde_json::to_string(&rule).unwrap_or_default())
+                .bind(revision)
+                .bind(&rule.created_by)
+                .bind(ms(rule.timestamp))
+                .execute(&mut *tx)
+                .await?;
+                let after = cortex_core::rules::RuleVersion { rule, deleted, revision: revision as u64 };
+                audit.target = format!("layout-mutation:{}", after.rule.id);
+                audit.before = before.map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
+                audit.after = serde_json::to_value(&after).unwrap_or_default();
+                Self::audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(after)
+            }
+
+            async fn rule_history(&self, id: &str) -> StoreResult<Vec<cortex_core::rules::RuleVersion>> {
+                sqlx::query(&format!("SELECT {RULE_READ} FROM layout_mutations WHERE id = $1 ORDER BY version DESC"))
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(rule_from_row)
+                    .collect()
+            }
+
+            async fn rule_heads(&self) -> StoreResult<Vec<cortex_core::rules::RuleVersion>> {
+                sqlx::query(&format!(
+                    "SELECT {RULE_READ} FROM layout_mutations m
+                     WHERE version = (SELECT MAX(version) FROM layout_mutations n WHERE n.id = m.id)
+                     ORDER BY id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(rule_from_row)
+                .collect()
+            }
+
+            async fn rule_set(&self) -> StoreResult<cortex_core::rules::RuleSet> {
+                let changes = self.rule_changes(0).await?;
+                Ok(cortex_core::rules::RuleSet {
+                    revision: changes.revision,
+                    layouts: changes.layouts,
+                    rules: changes.rules.into_iter().filter(|r| !r.deleted).map(|r| r.rule).collect(),
+                })
+            }
+
+            async fn rule_changes(&self, revision: u64) -> StoreResult<cortex_core::rules::RuleChanges> {
+                // One read transaction, so rules, layouts and the revision agree.
+                let mut tx = self.pool.begin().await?;
+                let since = revision as i64;
+                let rules = sqlx::query(&format!(
+                    "SELECT {RULE_READ} FROM layout_mutations m
+                     WHERE version = (SELECT MAX(version) FROM layout_mutations n WHERE n.id = m.id) AND revision > $1
+                     ORDER BY id"
+                ))
+                .bind(since)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(rule_from_row)
+                .collect::<StoreResult<Vec<_>>>()?;
+                let layouts = sqlx::query(
+                    "SELECT tree_json FROM layouts l
+                     WHERE version = (SELECT MAX(version) FROM layouts k WHERE k.page_slug = l.page_slug) AND revision > $1
+                     ORDER BY page_slug",
+                )
+                .bind(since)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(layout_from_row)
+                .collect::<StoreResult<Vec<_>>>()?;
+                let now: Option<i64> = sqlx::query(
+                    "SELECT MAX(r) AS r FROM (SELECT MAX(revision) AS r FROM layouts
+                     UNION ALL SELECT MAX(revision) AS r FROM layout_mutations) AS t",
+                )
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("r")?;
+                tx.commit().await?;
+                Ok(cortex_core::rules::RuleChanges { revision: now.unwrap_or(0) as u64, rules, layouts })
+            }
+        }
+    };
+}
+
+pub(crate) use impl_layout_store;

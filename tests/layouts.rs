@@ -1,0 +1,449 @@
+//! Layout mutations end to end on a real hub: the demo storefront seeded, `apply` for
+//! several visitors and devices, who may call it and what bad input gets, rule versions and
+//! rollback, broken rules skipped, and pages served from the snapshot.
+
+mod common;
+
+use common::{expect_error, json_of, plain, start_with, test_config, Hub};
+use cortex_core::federation::Registration;
+use cortex_core::Role;
+use cortex_sdk::{HubClient, NeuronKey};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const APPLY: &str = "/api/layout-mutation/apply";
+const IPHONE: &str =
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148";
+const DESKTOP: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36";
+
+/// A hub with the demo storefront, once its rules are loaded.
+async fn shop_hub() -> (Hub, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_with(
+        cortex_server::config::Config {
+            demo_shop: true,
+            ..test_config(dir.path())
+        },
+        dir,
+    )
+    .await;
+    let admin = hub.setup_admin().await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    for _ in 0..100 {
+        if hub.app.services.mutations.current().set.revision > 0 {
+            return (hub, viewer);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the demo storefront was not seeded");
+}
+
+async fn apply(hub: &Hub, token: &str, body: Value) -> Value {
+    let res = plain()
+        .post(hub.url(APPLY))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await
+}
+
+fn order(applied: &Value) -> Vec<String> {
+    applied["layout"]["root"]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn variant_of(applied: &Value, rule: &str) -> Option<String> {
+    applied["exposures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["ruleId"] == rule)
+        .and_then(|e| e["variantKey"].as_str().map(str::to_string))
+}
+
+#[tokio::test]
+async fn visitors_get_their_own_layouts_and_keep_their_variant_across_devices() {
+    let (hub, viewer) = shop_hub().await;
+    let desktop = apply(
+        &hub,
+        &viewer,
+        json!({"pageSlug": "home", "context": {"anonymousId": "a1", "userAgent": DESKTOP}}),
+    )
+    .await;
+    let mobile = apply(
+        &hub,
+        &viewer,
+        json!({"pageSlug": "home", "context": {"anonymousId": "a1", "userAgent": IPHONE}}),
+    )
+    .await;
+    assert_eq!(order(&desktop)[0], "hero", "desktop keeps the base order");
+    assert_eq!(order(&mobile)[0], "offer", "mobile gets the offer first");
+    assert!(desktop["revision"].as_u64().unwrap() > 0);
+
+    // Quiz answers, journey stage and source change their modules.
+    let coast = apply(
+        &hub,
+        &viewer,
+        json!({"pageSlug": "home", "context": {
+        "anonymousId": "a2", "journeyStage": "returning", "quiz": {"hike": "Coast"},
+        "url": "/shop?utm_source=newsletter&utm_medium=email"}}),
+    )
+    .await;
+    let children = coast["layout"]["root"]["children"].as_array().unwrap();
+    let node = |id: &str| children.iter().find(|c| c["id"] == id).unwrap();
+    assert!(node("testimonials")["props"]["quotes"][0]["by"]
+        .as_str()
+        .unwrap()
+        .contains("Penzance"));
+    assert_eq!(node("quiz")["hidden"], true);
+    assert_eq!(node("offer")["props"]["code"], "WELCOME10");
+
+    // Many visitors: each keeps their variant; both variants occur; an identified visitor has
+    // the same variant on every device.
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..40 {
+        let ctx = |ua: &str| json!({"pageSlug": "home", "context": {"userId": format!("user-{i}"), "anonymousId": format!("device-{i}-{ua}"), "userAgent": ua}});
+        let a = variant_of(
+            &apply(&hub, &viewer, ctx(DESKTOP)).await,
+            "hero-headline-test",
+        );
+        let b = variant_of(
+            &apply(&hub, &viewer, ctx(IPHONE)).await,
+            "hero-headline-test",
+        );
+        assert!(a.is_some());
+        assert_eq!(a, b, "user-{i} changes variant with the device");
+        seen.insert(a.unwrap());
+    }
+    assert_eq!(seen.len(), 2, "both variants are served: {seen:?}");
+
+    // The explain trace says what each rule did.
+    let explained = apply(
+        &hub,
+        &viewer,
+        json!({"pageSlug": "home", "context": {"userAgent": DESKTOP}, "explain": true}),
+    )
+    .await;
+    let trace = explained["trace"].as_array().unwrap();
+    let mobile_rule = trace
+        .iter()
+        .find(|t| t["ruleId"] == "mobile-offer-first")
+        .unwrap();
+    assert_eq!(mobile_rule["outcome"], "notTargeted", "{mobile_rule}");
+    assert!(desktop.get("trace").is_none(), "no trace unless asked");
+}
+
+#[tokio::test]
+async fn apply_refuses_bad_input_and_unknown_callers() {
+    let (hub, viewer) = shop_hub().await;
+    let body = json!({"pageSlug": "home", "context": {}});
+    // No credentials; a wrong neuron token; a publishable key from an unlisted origin.
+    let res = plain()
+        .post(hub.url(APPLY))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = plain()
+        .post(hub.url(APPLY))
+        .bearer_auth("ctn_forged")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = plain()
+        .post(hub.url(APPLY))
+        .header("x-cortex-publishable-key", "pk_nope")
+        .header("origin", "https://evil.example")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let post = |b: Vec<u8>| {
+        plain()
+            .post(hub.url(APPLY))
+            .bearer_auth(&viewer)
+            .header("content-type", "application/json")
+            .body(b)
+            .send()
+    };
+    let msg = expect_error(
+        post(b"{\"pageSlug\":".to_vec()).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.contains("apply request"), "{msg}");
+    let msg = expect_error(
+        post(br#"{"pageSlug":"home","contxt":{}}"#.to_vec())
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.contains("contxt"), "unknown fields are named: {msg}");
+    let msg = expect_error(
+        post(br#"{"pageSlug":"nowhere"}"#.to_vec()).await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert!(msg.contains("nowhere"), "{msg}");
+    let big = json!({"pageSlug": "home", "context": {"custom": {"blob": "x".repeat(20_000)}}});
+    expect_error(
+        post(serde_json::to_vec(&big).unwrap()).await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_neuron_resolves_pages_with_its_token() {
+    let (hub, _) = shop_hub().await;
+    hub.app
+        .services
+        .federation
+        .set_join_policy(
+            &cortex_core::federation::JoinPolicy {
+                mode: cortex_core::federation::JoinMode::Open,
+                ..Default::default()
+            },
+            "user:test",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = NeuronKey::load_or_create(&dir.path().join("neuron.key")).unwrap();
+    let joined = HubClient::new(&hub.app.url(), None)
+        .unwrap()
+        .register(
+            &Registration {
+                id: "web-1".into(),
+                slug: "web".into(),
+                kind: "api-service".into(),
+                version: "1.0.0".into(),
+                capabilities: vec![],
+                tags: vec![],
+                region: None,
+                endpoint: None,
+                public_key: key.public_key(),
+            },
+            &key,
+        )
+        .await
+        .unwrap();
+    let applied = apply(&hub, &joined.token.unwrap(), json!({"pageSlug": "sale"})).await;
+    assert_eq!(applied["layout"]["root"]["props"]["title"], "Winter sale");
+}
+
+#[tokio::test]
+async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
+    let (hub, viewer) = shop_hub().await;
+    let m = &hub.app.services.mutations;
+    let rule = |headline: &str| -> cortex_core::mutation::LayoutMutation {
+        serde_json::from_value(json!({
+            "id": "sale-headline", "layoutId": "sale", "pageSlug": "sale", "moduleId": "hero", "layer": "module",
+            "mutationType": "props", "mutationPayload": {"target": "hero", "patch": {"headline": headline}},
+            "createdBy": "x", "timestamp": "2026-11-29T00:00:00Z", "isActive": true
+        }))
+        .unwrap()
+    };
+    let headline = |v: &Value| {
+        v["layout"]["root"]["children"][0]["props"]["headline"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let v1 = m.save_rule(rule("First"), "user:ed").await.unwrap();
+    assert_eq!((v1.rule.version, v1.rule.rollback_pointer), (1, None));
+    let v2 = m.save_rule(rule("Second"), "user:ed").await.unwrap();
+    assert_eq!((v2.rule.version, v2.rule.rollback_pointer), (2, Some(1)));
+    assert!(v2.revision > v1.revision);
+    let page = json!({"pageSlug": "sale"});
+    assert_eq!(
+        headline(&apply(&hub, &viewer, page.clone()).await),
+        "Second"
+    );
+
+    // Rolling back restores exactly the version replaced, as a new version.
+    let v3 = m
+        .rollback_rule("sale-headline", None, "user:ed")
+        .await
+        .unwrap();
+    assert_eq!((v3.rule.version, v3.rule.rollback_pointer), (3, Some(2)));
+    assert_eq!(v3.rule.payload, v1.rule.payload);
+    assert_eq!(headline(&apply(&hub, &viewer, page.clone()).await), "First");
+    let history = hub
+        .app
+        .services
+        .store
+        .rule_history("sale-headline")
+        .await
+        .unwrap();
+    assert_eq!(
+        history.iter().map(|v| v.rule.version).collect::<Vec<_>>(),
+        vec![3, 2, 1]
+    );
+
+    // Deactivate, delete and restore are versions too.
+    m.set_active("sale-headline", false, "user:ed")
+        .await
+        .unwrap();
+    assert_eq!(
+        headline(&apply(&hub, &viewer, page.clone()).await),
+        "Winter sale: up to 40 % off"
+    );
+    m.set_deleted("sale-headline", true, "user:ed")
+        .await
+        .unwrap();
+    assert!(
+        m.set_active("sale-headline", true, "user:ed")
+            .await
+            .is_err(),
+        "a deleted rule cannot be switched on"
+    );
+    m.set_deleted("sale-headline", false, "user:ed")
+        .await
+        .unwrap();
+    m.set_active("sale-headline", true, "user:ed")
+        .await
+        .unwrap();
+    assert_eq!(headline(&apply(&hub, &viewer, page.clone()).await), "First");
+
+    // Saving names the bad field: a target not in the layout, a condition that does not parse.
+    let mut bad = rule("x");
+    bad.payload = serde_json::from_value(
+        json!({"mutationType": "hide", "mutationPayload": {"target": "no-such-node"}}),
+    )
+    .unwrap();
+    let e = m.save_rule(bad, "user:ed").await.unwrap_err();
+    assert!(
+        e.message.starts_with("mutationPayload.target:"),
+        "{}",
+        e.message
+    );
+    let mut bad = rule("x");
+    bad.conditions = json!({"age": {"$between": 3}});
+    assert!(m
+        .save_rule(bad, "user:ed")
+        .await
+        .unwrap_err()
+        .message
+        .starts_with("conditions:"));
+
+    // A new base layout without the hero: the rule is flagged and skipped, the page renders.
+    let mut layout = m.current().layout("sale").unwrap().clone();
+    layout.root.children.retain(|c| c.id.as_str() != "hero");
+    m.save_layout(layout, "user:ed").await.unwrap();
+    assert!(m.current().broken.contains_key("sale-headline"));
+    let applied = apply(&hub, &viewer, page).await;
+    assert_eq!(applied["layout"]["root"]["children"][0]["id"], "products");
+    let warnings = applied["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("sale-headline")),
+        "{warnings:?}"
+    );
+
+    // Every change is audited.
+    let audit = hub
+        .app
+        .services
+        .store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            target: Some("layout-mutation:sale-headline".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.record.action.as_str()).collect();
+    assert!(
+        actions.contains(&"layout-mutation.rollback")
+            && actions.contains(&"layout-mutation.restore"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn pages_render_from_the_snapshot_when_the_database_is_gone() {
+    let (hub, _) = shop_hub().await;
+    let snapshot = hub._dir.path().join("layout-snapshot.json");
+    assert!(snapshot.exists(), "the rule set is written to the snapshot");
+    // A fresh service over a database that cannot be reached still serves the pages.
+    let store = cortex_server::store::open(&cortex_server::config::Config {
+        database_url: Some(secrecy::SecretString::from(
+            "postgres://nobody@127.0.0.1:1/none",
+        )),
+        ..test_config(hub._dir.path())
+    })
+    .unwrap();
+    let offline = cortex_server::layouts::Mutations::new(store, Some(snapshot), None);
+    let applied = offline
+        .apply(
+            &cortex_core::rules::ApplyRequest {
+                page_slug: "home".into(),
+                context: serde_json::from_value(json!({"userAgent": IPHONE})).unwrap(),
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.layout.root.children[0].id.as_str(), "offer");
+}
+
+#[tokio::test]
+async fn the_storefront_renders_mutations_on_the_server() {
+    let (hub, _) = shop_hub().await;
+    let page = |ua: &'static str| {
+        let url = hub.url("/shop?hike=Coast");
+        async move {
+            let res = plain()
+                .get(url)
+                .header("user-agent", ua)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.unwrap()
+        }
+    };
+    let mobile = page(IPHONE).await;
+    let desktop = page(DESKTOP).await;
+    let first_module = |html: &str| {
+        let offer = html.find("data-node=\"offer\"").unwrap();
+        let hero = html.find("data-node=\"hero\"").unwrap();
+        if offer < hero {
+            "offer"
+        } else {
+            "hero"
+        }
+    };
+    assert_eq!(first_module(&mobile), "offer");
+    assert_eq!(first_module(&desktop), "hero");
+    assert!(
+        desktop.contains("Penzance"),
+        "the quiz answer in the query string targets the testimonial"
+    );
+    assert!(
+        desktop.contains("hero-headline-test:"),
+        "exposures are in the page"
+    );
+    let res = plain().get(hub.url("/shop/nowhere")).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains("unknown page"));
+}
