@@ -762,6 +762,88 @@ async fn joins_in_one_batch_get_their_own_outcomes(s: DynStore) {
     assert_eq!(log[2].record.before["status"], "draining");
 }
 
+async fn layouts_and_rules_are_versioned_under_one_revision(s: DynStore) {
+    use cortex_core::layout::Layout;
+    use cortex_core::mutation::LayoutMutation;
+    let layout = |title: &str| -> Layout {
+        serde_json::from_value(serde_json::json!({"pageSlug": "home", "root": {"id": "page", "type": "page", "props": {"title": title}}})).unwrap()
+    };
+    let rule = |id: &str, headline: &str| -> LayoutMutation {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "layoutId": "home", "pageSlug": "home", "layer": "page",
+            "mutationType": "props", "mutationPayload": {"target": "page", "patch": {"title": headline}},
+            "createdBy": "user:tester", "timestamp": "2026-11-29T10:00:00Z", "isActive": true
+        }))
+        .unwrap()
+    };
+    assert_eq!(s.rule_set().await.unwrap(), Default::default());
+    let before = verify_chain(&s).await;
+    let l1 = s
+        .put_layout(layout("A"), audit("layout.save", ""))
+        .await
+        .unwrap();
+    let l2 = s
+        .put_layout(layout("B"), audit("layout.save", ""))
+        .await
+        .unwrap();
+    assert_eq!((l1.version, l2.version), (1, 2));
+    assert_eq!(s.layout("home", Some(1)).await.unwrap().unwrap(), l1);
+    assert_eq!(s.layout("home", None).await.unwrap().unwrap(), l2);
+    assert!(s.layout("away", None).await.unwrap().is_none());
+
+    let a1 = s
+        .put_rule(rule("a", "one"), false, audit("layout-mutation.save", ""))
+        .await
+        .unwrap();
+    let a2 = s
+        .put_rule(rule("a", "two"), false, audit("layout-mutation.save", ""))
+        .await
+        .unwrap();
+    let b1 = s
+        .put_rule(rule("b", "bee"), false, audit("layout-mutation.save", ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        (a1.rule.version, a1.rule.rollback_pointer, a1.revision),
+        (1, None, 3)
+    );
+    assert_eq!(
+        (a2.rule.version, a2.rule.rollback_pointer, a2.revision),
+        (2, Some(1), 4)
+    );
+    assert_eq!(b1.revision, 5);
+    let history = s.rule_history("a").await.unwrap();
+    assert_eq!(
+        history,
+        vec![a2.clone(), a1.clone()],
+        "newest first, exactly as written"
+    );
+
+    let set = s.rule_set().await.unwrap();
+    assert_eq!(set.revision, 5);
+    assert_eq!(
+        set.layouts,
+        vec![l2.clone()],
+        "the newest layout of each page"
+    );
+    assert_eq!(set.rules, vec![a2.rule.clone(), b1.rule.clone()]);
+
+    // A deletion is a version; the set drops it; the changes since a revision include it.
+    let gone = s
+        .put_rule(b1.rule.clone(), true, audit("layout-mutation.delete", ""))
+        .await
+        .unwrap();
+    assert!(gone.deleted);
+    assert_eq!(s.rule_set().await.unwrap().rules, vec![a2.rule.clone()]);
+    let changes = s.rule_changes(4).await.unwrap();
+    assert_eq!(changes.revision, 6);
+    assert_eq!(changes.rules, vec![gone.clone()]);
+    assert!(changes.layouts.is_empty());
+    assert_eq!(s.rule_changes(6).await.unwrap().rules, vec![]);
+    assert_eq!(s.rule_heads().await.unwrap(), vec![a2, gone]);
+    assert_eq!(verify_chain(&s).await, before + 6, "every write is audited");
+}
+
 async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
     use cortex_core::federation::{BundleKind, Scope};
     let now = Utc::now();
@@ -1158,6 +1240,7 @@ contract!(
     silent_neurons_become_unhealthy_then_retired_unless_pinned,
     nonces_are_single_use_until_pruned,
     joins_in_one_batch_get_their_own_outcomes,
+    layouts_and_rules_are_versioned_under_one_revision,
     bundles_count_revisions_per_scope_and_acks_only_rise,
     event_batches_count_once_and_reported_events_are_searchable,
     commands_record_answers_from_the_neurons_they_were_sent_to,
