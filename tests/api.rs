@@ -523,6 +523,8 @@ async fn openapi_lists_exactly_the_routes_the_server_serves() {
             cortex_server::federation::http::STREAM_ANALYTICS_PATH,
         ),
         ("GET", cortex_server::federation::channel::WS_PATH),
+        ("POST", cortex_server::layouts::http::APPLY_PATH),
+        ("POST", cortex_server::layouts::http::SYNC_PATH),
     ] {
         served.push((m.into(), p.into()));
     }

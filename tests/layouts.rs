@@ -19,7 +19,8 @@ const DESKTOP: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36";
 
 /// A hub with the demo storefront, once its rules are loaded.
-async fn shop_hub() -> (Hub, String) {
+/// The hub, a viewer's token and an editor's token.
+async fn shop_hub() -> (Hub, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let hub = start_with(
         cortex_server::config::Config {
@@ -31,9 +32,10 @@ async fn shop_hub() -> (Hub, String) {
     .await;
     let admin = hub.setup_admin().await;
     let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let editor = hub.token(&admin, "editor", Role::Editor).await;
     for _ in 0..100 {
         if hub.app.services.mutations.current().set.revision > 0 {
-            return (hub, viewer);
+            return (hub, viewer, editor);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -71,7 +73,7 @@ fn variant_of(applied: &Value, rule: &str) -> Option<String> {
 
 #[tokio::test]
 async fn visitors_get_their_own_layouts_and_keep_their_variant_across_devices() {
-    let (hub, viewer) = shop_hub().await;
+    let (hub, viewer, _) = shop_hub().await;
     let desktop = apply(
         &hub,
         &viewer,
@@ -143,7 +145,7 @@ async fn visitors_get_their_own_layouts_and_keep_their_variant_across_devices() 
 
 #[tokio::test]
 async fn apply_refuses_bad_input_and_unknown_callers() {
-    let (hub, viewer) = shop_hub().await;
+    let (hub, viewer, _) = shop_hub().await;
     let body = json!({"pageSlug": "home", "context": {}});
     // No credentials; a wrong neuron token; a publishable key from an unlisted origin.
     let res = plain()
@@ -213,7 +215,7 @@ async fn apply_refuses_bad_input_and_unknown_callers() {
 
 #[tokio::test]
 async fn a_neuron_resolves_pages_with_its_token() {
-    let (hub, _) = shop_hub().await;
+    let (hub, _, _) = shop_hub().await;
     hub.app
         .services
         .federation
@@ -252,7 +254,7 @@ async fn a_neuron_resolves_pages_with_its_token() {
 
 #[tokio::test]
 async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
-    let (hub, viewer) = shop_hub().await;
+    let (hub, viewer, _) = shop_hub().await;
     let m = &hub.app.services.mutations;
     let rule = |headline: &str| -> cortex_core::mutation::LayoutMutation {
         serde_json::from_value(json!({
@@ -381,7 +383,7 @@ async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
 
 #[tokio::test]
 async fn pages_render_from_the_snapshot_when_the_database_is_gone() {
-    let (hub, _) = shop_hub().await;
+    let (hub, _, _) = shop_hub().await;
     let snapshot = hub._dir.path().join("layout-snapshot.json");
     assert!(snapshot.exists(), "the rule set is written to the snapshot");
     // A fresh service over a database that cannot be reached still serves the pages.
@@ -409,7 +411,7 @@ async fn pages_render_from_the_snapshot_when_the_database_is_gone() {
 
 #[tokio::test]
 async fn the_storefront_renders_mutations_on_the_server() {
-    let (hub, _) = shop_hub().await;
+    let (hub, _, _) = shop_hub().await;
     let page = |ua: &'static str| {
         let url = hub.url("/shop?hike=Coast");
         async move {
@@ -446,4 +448,105 @@ async fn the_storefront_renders_mutations_on_the_server() {
     );
     let res = plain().get(hub.url("/shop/nowhere")).send().await.unwrap();
     assert!(res.text().await.unwrap().contains("unknown page"));
+}
+
+#[tokio::test]
+async fn neurons_sync_nothing_a_diff_or_everything_and_hubs_import_exports() {
+    let (hub, viewer, _) = shop_hub().await;
+    let sync = |token: String, body: Value| {
+        let c = plain()
+            .post(hub.url("/api/layout-mutation/sync"))
+            .bearer_auth(token)
+            .json(&body);
+        async move { c.send().await.unwrap() }
+    };
+    let full = json_of(
+        sync(viewer.clone(), json!({"revision": 0})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(full["kind"], "full");
+    let revision = full["revision"].as_u64().unwrap();
+    assert_eq!(full["rules"].as_array().unwrap().len(), 6);
+    assert_eq!(full["layouts"].as_array().unwrap().len(), 2);
+    let same = json_of(
+        sync(viewer.clone(), json!({"revision": revision})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(same, json!({"kind": "upToDate", "revision": revision}));
+
+    let m = &hub.app.services.mutations;
+    m.set_active("night-theme", false, "user:ed").await.unwrap();
+    let diff = json_of(
+        sync(viewer.clone(), json!({"revision": revision})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(diff["kind"], "diff", "{diff}");
+    assert_eq!(diff["rules"][0]["rule"]["id"], "night-theme");
+    assert_eq!(diff["rules"][0]["rule"]["isActive"], false);
+
+    // Bad input and callers.
+    let res = plain()
+        .post(hub.url("/api/layout-mutation/sync"))
+        .json(&json!({"revision": 0}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = sync(viewer.clone(), json!({"revision": "new"})).await;
+    expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    let res = sync(
+        viewer.clone(),
+        json!({"import": {"revision": 1, "layouts": [], "rules": []}}),
+    )
+    .await;
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // Another hub imports this one's export; a bad rule is named and nothing is written.
+    let (other, _, editor) = shop_hub().await;
+    let post = |body: Value| {
+        let c = plain()
+            .post(other.url("/api/layout-mutation/sync"))
+            .bearer_auth(&editor)
+            .json(&body);
+        async move { c.send().await.unwrap() }
+    };
+    let mut broken = full.clone();
+    broken["rules"][2]["mutationPayload"]["target"] = json!("no-such-node");
+    let before = other.app.services.mutations.current().set.revision;
+    let msg = expect_error(
+        post(json!({"import": broken})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.starts_with("import.rules[2]"), "{msg}");
+    assert_eq!(
+        other.app.services.mutations.current().set.revision,
+        before,
+        "nothing was written"
+    );
+    let mut export = full.clone();
+    export.as_object_mut().unwrap().remove("kind");
+    export["rules"][0]["priority"] = json!(99);
+    let done = json_of(post(json!({"import": export})).await, StatusCode::OK).await;
+    assert_eq!(
+        (
+            done["kind"].as_str(),
+            done["rules"].as_u64(),
+            done["layouts"].as_u64()
+        ),
+        (Some("imported"), Some(6), Some(2))
+    );
+    let imported = other
+        .app
+        .services
+        .store
+        .rule_history(full["rules"][0]["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(imported[0].rule.priority, 99);
+    assert_eq!(imported[0].rule.version, 2, "an import is a new version");
 }

@@ -41,6 +41,8 @@ fn components() -> Value {
     add::<analytics::NeuronEvent>(&mut s);
     add::<rules::ApplyRequest>(&mut s);
     add::<rules::Applied>(&mut s);
+    add::<rules::SyncRequest>(&mut s);
+    add::<rules::SyncAnswer>(&mut s);
     let mut map = Map::new();
     for (name, schema) in s {
         map.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));

@@ -95,3 +95,113 @@ pub struct Applied {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
+
+/// `POST /api/layout-mutation/sync`: a neuron says the revision it holds (0 or none: it holds
+/// nothing); an editor may instead send a rule set exported from another hub to import it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// A rule set to import (from `kind: full` of another hub's sync). Editor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<RuleSet>,
+}
+
+/// The answer to a sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum SyncAnswer {
+    /// The caller holds the newest revision.
+    UpToDate { revision: u64 },
+    /// What changed since the caller's revision.
+    Diff(RuleChanges),
+    /// The whole rule set (the caller holds nothing, or a revision this hub never had).
+    Full(RuleSet),
+    /// An import was validated and stored: this many layouts and rules, as new versions.
+    #[serde(rename_all = "camelCase")]
+    Imported {
+        revision: u64,
+        layouts: usize,
+        rules: usize,
+    },
+}
+
+impl SyncAnswer {
+    /// What a caller holding `held` needs, given the changes since then and the whole set:
+    /// nothing, the diff, or the full set when it holds nothing, holds a revision newer
+    /// than the hub's (a replaced database), or the diff would not be smaller.
+    pub fn for_holder(held: u64, changes: RuleChanges, full: &RuleSet) -> SyncAnswer {
+        if held == changes.revision {
+            return SyncAnswer::UpToDate { revision: held };
+        }
+        let diff_size = changes.rules.len() + changes.layouts.len();
+        if held == 0
+            || held > changes.revision
+            || diff_size >= full.rules.len() + full.layouts.len()
+        {
+            SyncAnswer::Full(full.clone())
+        } else {
+            SyncAnswer::Diff(changes)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(id: &str) -> RuleVersion {
+        RuleVersion {
+            rule: serde_json::from_value(serde_json::json!({
+                "id": id, "layoutId": "l", "pageSlug": "home", "layer": "page",
+                "mutationType": "hide", "mutationPayload": {"target": "x"},
+                "createdBy": "u", "timestamp": "2026-11-29T10:00:00Z", "isActive": true
+            }))
+            .unwrap(),
+            deleted: false,
+            revision: 9,
+        }
+    }
+
+    #[test]
+    fn a_holder_gets_nothing_a_diff_or_everything() {
+        let full = RuleSet {
+            revision: 9,
+            layouts: vec![],
+            rules: ["a", "b", "c"].iter().map(|i| rule(i).rule).collect(),
+        };
+        let changes = |n: usize| RuleChanges {
+            revision: 9,
+            rules: ["a", "b", "c"][..n].iter().map(|i| rule(i)).collect(),
+            layouts: vec![],
+        };
+        assert_eq!(
+            SyncAnswer::for_holder(9, changes(0), &full),
+            SyncAnswer::UpToDate { revision: 9 }
+        );
+        assert!(
+            matches!(SyncAnswer::for_holder(8, changes(1), &full), SyncAnswer::Diff(d) if d.rules.len() == 1)
+        );
+        assert!(matches!(
+            SyncAnswer::for_holder(0, changes(3), &full),
+            SyncAnswer::Full(_)
+        ));
+        assert!(
+            matches!(
+                SyncAnswer::for_holder(2, changes(3), &full),
+                SyncAnswer::Full(_)
+            ),
+            "a diff as big as the set"
+        );
+        assert!(
+            matches!(
+                SyncAnswer::for_holder(12, changes(0), &full),
+                SyncAnswer::Full(_)
+            ),
+            "a revision the hub never had"
+        );
+    }
+}

@@ -450,6 +450,65 @@ impl Mutations {
         Ok(saved)
     }
 
+    /// What a neuron holding revision `held` needs: nothing, a diff or the full set.
+    pub async fn sync(&self, held: u64) -> Result<cortex_core::rules::SyncAnswer, ApiError> {
+        let changes = self.store.rule_changes(held).await?;
+        let loaded = self.current();
+        let full = if loaded.set.revision == changes.revision {
+            loaded.set.clone()
+        } else {
+            self.store.rule_set().await?
+        };
+        Ok(cortex_core::rules::SyncAnswer::for_holder(
+            held, changes, &full,
+        ))
+    }
+
+    /// Imports a rule set exported by another hub: every layout and rule is checked first
+    /// (errors name the item and field), then each is stored as a new version here (audited
+    /// as `layout.save` and `layout-mutation.import`), and the result is pushed once.
+    pub async fn import(
+        &self,
+        set: RuleSet,
+        actor: &str,
+    ) -> Result<cortex_core::rules::SyncAnswer, ApiError> {
+        let bad = |m: String| ApiError::bad_request(m);
+        let mut layouts = self.current().layouts.clone();
+        for (i, l) in set.layouts.iter().enumerate() {
+            l.validate()
+                .map_err(|e| bad(format!("import.layouts[{i}]: {e}")))?;
+            layouts.insert(l.page_slug.clone(), l.clone());
+        }
+        for (i, r) in set.rules.iter().enumerate() {
+            r.validate()
+                .and_then(|()| check_against_layouts(r, &layouts))
+                .map_err(|e| bad(format!("import.rules[{i}] (`{}`).{e}", r.id)))?;
+        }
+        let (n_layouts, n_rules) = (set.layouts.len(), set.rules.len());
+        for l in set.layouts {
+            self.store
+                .put_layout(l, AuditRecord::new(actor, "layout.save", String::new()))
+                .await?;
+        }
+        for mut r in set.rules {
+            r.created_by = actor.to_string();
+            r.timestamp = Utc::now();
+            self.store
+                .put_rule(
+                    r,
+                    false,
+                    AuditRecord::new(actor, "layout-mutation.import", String::new()),
+                )
+                .await?;
+        }
+        self.changed().await;
+        Ok(cortex_core::rules::SyncAnswer::Imported {
+            revision: self.current().set.revision,
+            layouts: n_layouts,
+            rules: n_rules,
+        })
+    }
+
     /// After a change: load it, and push the rule set to every neuron (global scope).
     async fn changed(&self) {
         if let Err(e) = self.reload().await {

@@ -16,6 +16,9 @@ use crate::error::ApiError;
 use crate::Services;
 
 pub const APPLY_PATH: &str = "/api/layout-mutation/apply";
+pub const SYNC_PATH: &str = "/api/layout-mutation/sync";
+/// Largest sync body (an import carries a whole rule set).
+pub const MAX_SYNC_BYTES: usize = 4 * 1024 * 1024;
 
 /// Who may resolve pages: a neuron (its token), a browser app (a publishable key from one of
 /// its origins) or a signed-in user or API token (viewer and up, for previews).
@@ -23,10 +26,11 @@ async fn check_caller(
     services: &Services,
     extensions: &Extensions,
     headers: &HeaderMap,
+    route: &str,
 ) -> Result<(), ApiError> {
     let bearer = crate::federation::http::bearer(headers).ok();
     if let Some(token) = bearer.filter(|t| t.starts_with(crate::federation::NEURON_TOKEN_PREFIX)) {
-        return crate::federation::http::neuron_of(services, extensions, Ok(token), APPLY_PATH)
+        return crate::federation::http::neuron_of(services, extensions, Ok(token), route)
             .await
             .map(|_| ());
     }
@@ -62,7 +66,7 @@ pub async fn apply(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Applied>, ApiError> {
-    check_caller(&services, &extensions, &headers).await?;
+    check_caller(&services, &extensions, &headers, APPLY_PATH).await?;
     if body.len() > MAX_APPLY_BYTES {
         return Err(ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -79,4 +83,67 @@ pub async fn apply(
         return Err(ApiError::bad_request("pageSlug: 1-100 characters"));
     }
     Ok(Json(services.mutations.apply(&req, Utc::now()).await?))
+}
+
+/// Sync: `{"revision": n}` answers nothing new, the changes since `n`, or the full rule set
+/// (callers as for apply). `{"import": <rule set>}` imports another hub's export: an editor,
+/// with an API token (not a browser session, since this route skips the same-origin check).
+pub async fn sync(
+    State(services): State<Services>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<cortex_core::rules::SyncAnswer>, ApiError> {
+    use cortex_core::rules::SyncRequest;
+    if body.len() > MAX_SYNC_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request is {} bytes; at most {MAX_SYNC_BYTES}", body.len()),
+        ));
+    }
+    let req: SyncRequest = if body.is_empty() {
+        SyncRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "body is not a sync request ({{\"revision\": n}} or {{\"import\": {{…}}}}): {e}"
+            ))
+        })?
+    };
+    match (req.revision, req.import) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "send either `revision` (to sync) or `import` (to import), not both",
+        )),
+        (_, Some(set)) => {
+            let authn = extensions
+                .get::<Authn>()
+                .cloned()
+                .unwrap_or(Authn::Anonymous);
+            let principal = authn.require(Role::Editor)?.clone();
+            if matches!(
+                authn,
+                Authn::Authenticated {
+                    credential: crate::auth::Credential::SessionCookie { .. },
+                    ..
+                }
+            ) {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "import with an API token (Authorization: Bearer ctx_…), not a browser session",
+                ));
+            }
+            if !services.health.is_ready() {
+                return Err(ApiError::from(crate::store::StoreError::Unavailable(
+                    "database not ready".into(),
+                )));
+            }
+            Ok(Json(
+                services.mutations.import(set, &principal.actor).await?,
+            ))
+        }
+        (held, None) => {
+            check_caller(&services, &extensions, &headers, SYNC_PATH).await?;
+            Ok(Json(services.mutations.sync(held.unwrap_or(0)).await?))
+        }
+    }
 }
