@@ -120,6 +120,9 @@ test('an admin creates an API token, sees it once, and finds it in the audit log
 });
 
 test('the fleet: approve a pending neuron, filter, change the join policy, see a new neuron arrive', async ({ page, baseURL }, info) => {
+  // The longest walk-through: with JavaScript it also runs a live neuron and waits for its
+  // report and its answer to a hot reload.
+  test.setTimeout(60_000);
   const js = info.project.use.javaScriptEnabled !== false;
   await page.goto('/login');
   await hydrated(page);
