@@ -447,6 +447,7 @@ async fn the_storefront_renders_mutations_on_the_server() {
         "exposures are in the page"
     );
     let res = plain().get(hub.url("/shop/nowhere")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(res.text().await.unwrap().contains("unknown page"));
 }
 

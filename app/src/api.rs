@@ -10,6 +10,7 @@ pub mod browser_keys;
 pub mod catalog;
 pub mod commands;
 pub mod federation;
+pub mod layouts;
 pub mod shop;
 pub mod status;
 pub mod tokens;

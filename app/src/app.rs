@@ -5,7 +5,9 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use crate::pages::{admin, audit, federation, home, login, setup, shop, status, users};
+use crate::pages::{
+    admin, audit, federation, home, layout_mutations, login, setup, shop, status, users,
+};
 
 /// The document around every page (server side).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -46,7 +48,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("/admin") view=admin::AdminShell ssr=ssr.clone()>
                     <Route path=path!("") view=admin::Overview/>
                     <Route path=path!("federation") view=federation::FederationPage/>
-                    <Route path=path!("layout-mutations") view=admin::LayoutMutationsPage/>
+                    <Route path=path!("layout-mutations") view=layout_mutations::LayoutMutationsPage/>
                     <Route path=path!("audit") view=audit::AuditPage/>
                     <Route path=path!("users") view=users::UsersPage/>
                     <Route path=path!("status") view=status::StatusPage/>

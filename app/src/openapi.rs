@@ -43,6 +43,7 @@ fn components() -> Value {
     add::<rules::Applied>(&mut s);
     add::<rules::SyncRequest>(&mut s);
     add::<rules::SyncAnswer>(&mut s);
+    add::<rules::RuleRow>(&mut s);
     let mut map = Map::new();
     for (name, schema) in s {
         map.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));

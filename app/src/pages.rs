@@ -6,6 +6,7 @@ pub mod browser_keys;
 pub mod federation;
 pub mod fleet_ops;
 pub mod home;
+pub mod layout_mutations;
 pub mod login;
 pub mod setup;
 pub mod shop;

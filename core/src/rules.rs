@@ -29,6 +29,33 @@ pub struct RuleVersion {
     pub revision: u64,
 }
 
+/// A rule in the admin list: its newest version and, if it cannot work against its page's
+/// base layout, why (it is skipped at runtime).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RuleRow {
+    #[serde(flatten)]
+    pub version: RuleVersion,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken: Option<String>,
+}
+
+impl RuleRow {
+    /// `deleted`, `broken`, `active` or `inactive`.
+    pub fn status(&self) -> &'static str {
+        if self.version.deleted {
+            "deleted"
+        } else if self.broken.is_some() {
+            "broken"
+        } else if self.version.rule.is_active {
+            "active"
+        } else {
+            "inactive"
+        }
+    }
+}
+
 /// Everything a neuron needs to evaluate locally: the newest base layout of each page and
 /// the rules in force, at a rule-set revision.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

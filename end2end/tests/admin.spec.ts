@@ -248,3 +248,31 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
   await page.goto('/admin/audit?action=neuron.');
   await expect(page.locator('#audit-table')).toContainText('neuron.approve');
 });
+
+test('the layout mutation rules: list, filter by type, find a rule, open its page', async ({ page }) => {
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await page.goto('/admin/layout-mutations');
+  await hydrated(page);
+  // The demo storefront's six rules (seeded a moment after the hub started).
+  await expect.poll(async () => {
+    await page.reload();
+    return await page.locator('#rule-table tbody tr').count();
+  }, { timeout: 15_000 }).toBe(6);
+  await expect(page.locator('[data-rule="hero-headline-test"]')).toHaveAttribute('data-status', 'active');
+  await page.locator('select[name="kind"]').selectOption('hide');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/kind=hide/);
+  await expect(page.locator('#rule-table tbody tr')).toHaveCount(1);
+  await expect(page.locator('[data-rule="returning-hide-quiz"]')).toBeVisible();
+  await page.getByLabel('Search').fill('no-such-rule');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page.locator('#rules-empty')).toBeVisible();
+  await page.goto('/admin/layout-mutations?layer=sideways');
+  await expect(page.getByText(/layer: `sideways` is not one of/)).toBeVisible();
+  await page.goto('/admin/layout-mutations?q=returning');
+  await page.locator('[data-rule="returning-hide-quiz"]').getByRole('link', { name: 'home' }).click();
+  await expect(page.locator('#shop')).toBeVisible();
+});

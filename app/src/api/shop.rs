@@ -92,8 +92,14 @@ pub async fn shop_page(slug: String, query: String) -> Result<Applied, AppError>
         explain: false,
     };
     // No database needed: the rule set in force is in memory (or from the snapshot).
-    Ok(services
-        .mutations
-        .apply(&request, chrono::Utc::now())
-        .await?)
+    let applied = services.mutations.apply(&request, chrono::Utc::now()).await;
+    if let Err(e) = &applied {
+        // Rendered inside the page: the page itself is the 404.
+        if e.code == ErrorCode::NotFound {
+            if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+                res.set_status(axum::http::StatusCode::NOT_FOUND);
+            }
+        }
+    }
+    Ok(applied?)
 }

@@ -105,15 +105,3 @@ fn Stat(label: &'static str, value: String) -> impl IntoView {
         </div>
     }
 }
-
-/// `/admin/layout-mutations`: rules. The rule store arrives with the layout mutation engine.
-#[component]
-pub fn LayoutMutationsPage() -> impl IntoView {
-    view! {
-        <Title text="Layout mutations"/>
-        <h1 class="text-2xl font-bold">"Layout mutations"</h1>
-        <div class=format!("{CARD} mt-6")>
-            <p class="text-sm text-slate-700">"No layout mutation rules exist. This hub does not store rules yet."</p>
-        </div>
-    }
-}

@@ -1,0 +1,118 @@
+//! `/admin/layout-mutations`: the rules, filterable by page, layer, type, status and author,
+//! searchable by id. Filters live in the URL, so they work without JavaScript.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::layouts::list_rules;
+use crate::components::{fmt_time, ErrorBox, Loading, BUTTON, CARD};
+
+const INPUT: &str = "ml-2 rounded-md border border-slate-300 px-2 py-1";
+
+fn badge(status: &str) -> &'static str {
+    match status {
+        "active" => "rounded bg-emerald-100 px-2 py-0.5 text-xs font-medium text-emerald-800",
+        "broken" => "rounded bg-red-100 px-2 py-0.5 text-xs font-medium text-red-800",
+        "deleted" => "rounded bg-slate-200 px-2 py-0.5 text-xs font-medium text-slate-600",
+        _ => "rounded bg-amber-100 px-2 py-0.5 text-xs font-medium text-amber-800",
+    }
+}
+
+/// The rule list.
+#[component]
+pub fn LayoutMutationsPage() -> impl IntoView {
+    let query = use_query_map();
+    let filters = move || {
+        let q = query.read();
+        let get = |k: &str| q.get(k).filter(|v| !v.is_empty());
+        (
+            get("page"),
+            get("layer"),
+            get("kind"),
+            get("status"),
+            get("created_by"),
+            get("q"),
+        )
+    };
+    let rules = Resource::new(filters, |(page, layer, kind, status, created_by, q)| {
+        list_rules(page, layer, kind, status, created_by, q)
+    });
+    let value = move |k: &'static str| query.read().get(k).unwrap_or_default();
+    let select = move |name: &'static str, options: &'static [&'static str]| {
+        view! {
+            <select class=INPUT name=name>
+                <option value="">"any"</option>
+                {options.iter().map(|o| view! { <option value=*o selected=move || value(name) == *o>{*o}</option> }).collect_view()}
+            </select>
+        }
+    };
+    view! {
+        <Title text="Layout mutations"/>
+        <h1 class="text-2xl font-bold">"Layout mutations"</h1>
+        <p class="mt-1 text-sm text-slate-600">
+            "Rules that rewrite pages per visitor. See them at work on the demo storefront: "
+            <a class="text-indigo-700 underline" href="/shop">"/shop"</a>
+            ". Every change is a new version; the API and README_layout-mutation.md explain the rule format."
+        </p>
+        <Form method="GET" action="">
+            <div class="mt-4 flex flex-wrap items-end gap-3 text-sm" id="rule-filters">
+                <label>"Page"<input class=INPUT name="page" value=move || value("page") size="10"/></label>
+                <label>"Layer"{select("layer", &["global", "page", "module", "section"])}</label>
+                <label>"Type"{select("kind", &["reorder", "insert", "replace", "hide", "props", "theme", "variant"])}</label>
+                <label>"Status"{select("status", &["active", "inactive", "broken", "deleted"])}</label>
+                <label>"Created by"<input class=INPUT name="created_by" value=move || value("created_by") size="12"/></label>
+                <label>"Search"<input class=INPUT name="q" placeholder="rule id" value=move || value("q") size="14"/></label>
+                <button type="submit" class=BUTTON>"Filter"</button>
+            </div>
+        </Form>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match rules.await {
+                    Err(e) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <p class="mt-6 text-sm text-slate-500" id="rules-empty">"No rule matches these filters."</p>
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <p class="mt-6 text-sm text-slate-600" id="rule-count">{format!("{} rule(s)", list.len())}</p>
+                        <div class=format!("{CARD} mt-2 overflow-x-auto p-0")>
+                            <table class="min-w-full text-left text-sm" id="rule-table">
+                                <thead class="bg-slate-50 text-xs uppercase text-slate-500">
+                                    <tr>
+                                        <th class="px-4 py-2">"Rule"</th><th class="px-4 py-2">"Page"</th><th class="px-4 py-2">"Layer"</th>
+                                        <th class="px-4 py-2">"Type"</th><th class="px-4 py-2">"Status"</th><th class="px-4 py-2">"Priority"</th>
+                                        <th class="px-4 py-2">"Version"</th><th class="px-4 py-2">"Saved by"</th><th class="px-4 py-2">"Saved"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {list.into_iter().map(|r| {
+                                        let status = r.status();
+                                        let rule = r.version.rule.clone();
+                                        let layer = serde_json::to_value(rule.layer).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                                        view! {
+                                            <tr class="border-t border-slate-100 align-top" data-rule=rule.id.clone() data-status=status>
+                                                <td class="px-4 py-2 font-mono text-xs">{rule.id.clone()}</td>
+                                                <td class="px-4 py-2"><a class="text-indigo-700 underline" href=format!("/shop/{}", rule.page_slug)>{rule.page_slug.clone()}</a></td>
+                                                <td class="px-4 py-2">{layer}</td>
+                                                <td class="px-4 py-2">{rule.mutation_type()}</td>
+                                                <td class="px-4 py-2">
+                                                    <span class=badge(status)>{status}</span>
+                                                    {r.broken.clone().map(|why| view! { <p class="mt-1 max-w-xs text-xs text-red-700">{why}</p> })}
+                                                </td>
+                                                <td class="px-4 py-2">{rule.priority}</td>
+                                                <td class="px-4 py-2">{rule.version}</td>
+                                                <td class="px-4 py-2">{rule.created_by.clone()}</td>
+                                                <td class="px-4 py-2 whitespace-nowrap">{fmt_time(rule.timestamp)}</td>
+                                            </tr>
+                                        }.into_any()
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
