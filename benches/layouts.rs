@@ -1,0 +1,291 @@
+//! Layout mutation load run, bounded and over loopback: a real hub (the `cortex` binary,
+//! release when benched, SQLite) in its own process with the demo storefront plus generated
+//! rules (50 on the home page), and a load driver in this one. Phases of `BENCH_SECONDS`
+//! each at `BENCH_CONNECTIONS` keep-alive connections, side by side in the same run:
+//!
+//! 1. `GET /healthz`: the baseline.
+//! 2. `POST /api/layout-mutation/apply` with a neuron token, a new visitor every request.
+//! 3. `GET /shop`: the home page rendered on the server with its mutations.
+//! 4. `GET /shop/plain`: the same page with no rule (the SSR baseline).
+//!
+//! Run with `cargo bench --bench layouts`. Knobs: `BENCH_SECONDS` (3), `BENCH_CONNECTIONS` (64).
+
+use cortex_core::federation::Registration;
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn cortex(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cortex"));
+    c.current_dir(dir)
+        .env("CORTEX_DATA_DIR", dir)
+        .env("CORTEX_LOG", "error")
+        .env("CORTEX_DEMO_SHOP", "true")
+        .env_remove("DATABASE_URL");
+    c
+}
+
+/// 44 generated rules on the home page (with the demo's 6: 50), targeting like a real site:
+/// personas, locales, devices, journey stages and a custom tier, most not matching a given
+/// visitor.
+fn generated_rules() -> Vec<Value> {
+    let targets = [
+        "hero",
+        "offer",
+        "products",
+        "testimonials",
+        "quiz",
+        "footer",
+    ];
+    (0..44)
+        .map(|i| {
+            let target = targets[i % targets.len()];
+            let conditions = match i % 4 {
+                0 => json!({"persona": format!("persona-{}", i % 7), "device": "desktop"}),
+                1 => json!({"language": {"$in": ["de", "fr", "es"]}, "journeyStage": "browsing"}),
+                2 => json!({"tier": {"$gte": i % 5}, "device": {"$ne": "tablet"}}),
+                _ => json!({"$or": [{"persona": "bargain"}, {"source": "email"}], "weekday": {"$lte": 5}}),
+            };
+            json!({
+                "id": format!("bench-{i:02}"), "layoutId": "home", "pageSlug": "home", "moduleId": target,
+                "layer": if i % 3 == 0 { "section" } else { "module" }, "priority": i,
+                "mutationType": "props", "mutationPayload": {"target": target, "patch": {"benchNote": format!("rule {i}")}},
+                "conditions": conditions,
+                "createdBy": "bench", "timestamp": "2026-11-29T00:00:00Z", "isActive": true
+            })
+        })
+        .collect()
+}
+
+struct Phase {
+    name: &'static str,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+/// `connections` keep-alive clients send `make(client, n)` for `secs`; requests per second
+/// (successful), latency percentiles and errors.
+async fn load<F, Fut>(name: &'static str, connections: u64, secs: u64, make: F) -> Phase
+where
+    F: Fn(reqwest::Client, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let make = Arc::new(make);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..connections {
+        let make = make.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            let (mut lat, mut errors, mut n) = (Vec::new(), 0u64, worker * 1_000_000);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if make(client.clone(), n).await {
+                    lat.push(t.elapsed());
+                } else {
+                    errors += 1;
+                }
+                n += 1;
+            }
+            (lat, errors)
+        }));
+    }
+    let (mut all, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        let (lat, e) = t.await.unwrap();
+        all.extend(lat);
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let at = |q: f64| {
+        all.get(((all.len().max(1) - 1) as f64 * q).round() as usize)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    Phase {
+        name,
+        per_second: all.len() as f64 / elapsed,
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        errors,
+    }
+}
+
+fn main() {
+    let secs = env_num("BENCH_SECONDS", 3);
+    let conns = env_num("BENCH_CONNECTIONS", 64);
+    let dir = tempfile::tempdir().unwrap();
+    let out = cortex(dir.path())
+        .args(["token", "create", "--name", "bench", "--role", "admin"])
+        .output()
+        .expect("cortex token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let port = free_port();
+    let mut hub = cortex(dir.path())
+        .arg("serve")
+        .env("CORTEX_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("cortex serve");
+    let url = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let phases = rt.block_on(async {
+        let http = reqwest::Client::new();
+        // Wait for the demo storefront, then add the generated rules and a page with none.
+        let mut set = Value::Null;
+        for _ in 0..300 {
+            if let Ok(r) = http
+                .post(format!("{url}/api/layout-mutation/sync"))
+                .bearer_auth(&token)
+                .json(&json!({"revision": 0}))
+                .send()
+                .await
+            {
+                if let Ok(v) = r.json::<Value>().await {
+                    if v["revision"].as_u64().unwrap_or(0) > 0 && v["rules"].as_array().is_some_and(|r| r.len() == 6) {
+                        set = v;
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!set.is_null(), "the demo storefront was not seeded");
+        let mut plain = set["layouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["pageSlug"] == "home")
+            .unwrap()
+            .clone();
+        plain["pageSlug"] = json!("plain");
+        let import = http
+            .post(format!("{url}/api/layout-mutation/sync"))
+            .bearer_auth(&token)
+            .json(&json!({"import": {"revision": 0, "layouts": [plain], "rules": generated_rules()}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(import.status().is_success(), "{}", import.text().await.unwrap());
+        // A neuron token (what neurons call apply with; checking it needs no database).
+        let policy = http
+            .post(format!("{url}/api/federation/join-policy"))
+            .bearer_auth(&token)
+            .json(&json!({"mode": "open"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(policy.status().is_success());
+        let keys = tempfile::tempdir().unwrap();
+        let key = cortex_sdk::NeuronKey::load_or_create(&keys.path().join("neuron.key")).unwrap();
+        let joined = cortex_sdk::HubClient::new(&url, None)
+            .unwrap()
+            .register(
+                &Registration {
+                    id: "bench-web".into(),
+                    slug: "web".into(),
+                    kind: "api-service".into(),
+                    version: "1.0.0".into(),
+                    capabilities: vec![],
+                    tags: vec![],
+                    region: None,
+                    endpoint: None,
+                    public_key: key.public_key(),
+                },
+                &key,
+            )
+            .await
+            .unwrap();
+        let neuron = Arc::new(joined.token.unwrap());
+        // Let the loader pick up the import before measuring.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+
+        let mut phases = Vec::new();
+        let u = url.clone();
+        phases.push(
+            load("GET /healthz (baseline)", conns, secs, move |c, _| {
+                let u = format!("{u}/healthz");
+                async move { c.get(u).send().await.is_ok_and(|r| r.status().is_success()) }
+            })
+            .await,
+        );
+        let u = url.clone();
+        phases.push(
+            load("POST /api/layout-mutation/apply", conns, secs, move |c, n| {
+                let (u, t) = (format!("{u}/api/layout-mutation/apply"), neuron.clone());
+                let ua = if n % 2 == 0 { "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148" } else { "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0" };
+                let body = json!({"pageSlug": "home", "context": {
+                    "anonymousId": format!("visitor-{n}"), "userAgent": ua, "locale": "de-DE",
+                    "persona": format!("persona-{}", n % 9), "journeyStage": "browsing", "custom": {"tier": n % 6}}});
+                async move {
+                    match c.post(u).bearer_auth(t.as_str()).json(&body).send().await {
+                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    }
+                }
+            })
+            .await,
+        );
+        for (name, path) in [("GET /shop (SSR, 50 rules)", "/shop"), ("GET /shop/plain (SSR, no rule)", "/shop/plain")] {
+            let u = format!("{url}{path}?persona=persona-{}", 3);
+            phases.push(
+                load(name, conns, secs, move |c, _| {
+                    let u = u.clone();
+                    async move {
+                        match c.get(u).send().await {
+                            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                            Err(_) => false,
+                        }
+                    }
+                })
+                .await,
+            );
+        }
+        phases
+    });
+    let _ = hub.kill();
+    let _ = hub.wait();
+    println!("== layout mutations: {secs} s per phase, {conns} keep-alive connections, loopback, one process for the hub");
+    let base = phases[0].per_second;
+    for p in &phases {
+        println!(
+            "{:<34} {:>8.0} req/s ({:.2} x /healthz)  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}",
+            p.name,
+            p.per_second,
+            p.per_second / base,
+            p.p50_ms,
+            p.p99_ms,
+            p.errors
+        );
+    }
+    println!(
+        "SSR with mutations runs at {:.2} x the same page without",
+        phases[2].per_second / phases[3].per_second
+    );
+}
