@@ -11,27 +11,13 @@ use cortex_sdk::swarm::{run, SwarmConfig};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use common::{admin_token, env_num, free_port};
 
 fn cortex(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cortex"));
-    c.current_dir(dir)
-        .env("CORTEX_DATA_DIR", dir)
-        .env("CORTEX_LOG", "error")
-        .env("CORTEX_NEURON_EVENTS_PER_SECOND", "1000000")
-        .env_remove("DATABASE_URL");
+    let mut c = common::cortex(dir);
+    c.env("CORTEX_NEURON_EVENTS_PER_SECOND", "1000000");
     if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
         c.env("DATABASE_URL", url);
     }
@@ -41,16 +27,7 @@ fn cortex(dir: &std::path::Path) -> Command {
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let out = cortex(dir.path())
-        .args(["token", "create", "--name", "bench", "--role", "admin"])
-        .output()
-        .expect("cortex token create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let token = admin_token(cortex(dir.path()));
     let mut hub = cortex(dir.path())
         .arg("serve")
         .env("CORTEX_ADDR", format!("127.0.0.1:{port}"))

@@ -22,6 +22,18 @@ pub enum Layer {
     Section,
 }
 
+impl Layer {
+    /// The JSON name: `global`, `page`, `module` or `section`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Global => "global",
+            Layer::Page => "page",
+            Layer::Module => "module",
+            Layer::Section => "section",
+        }
+    }
+}
+
 /// What the rule does, with the payload that type needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(
@@ -274,6 +286,13 @@ impl LayoutMutation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layer_names_are_their_json_names() {
+        for l in [Layer::Global, Layer::Page, Layer::Module, Layer::Section] {
+            assert_eq!(serde_json::to_value(l).unwrap(), l.as_str());
+        }
+    }
 
     #[test]
     fn rules_round_trip_exactly() {

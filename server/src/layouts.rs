@@ -285,11 +285,9 @@ impl Mutations {
     /// stores it as its next version.
     pub async fn save_rule(
         &self,
-        mut rule: LayoutMutation,
+        rule: LayoutMutation,
         actor: &str,
     ) -> Result<RuleVersion, ApiError> {
-        rule.created_by = actor.to_string();
-        rule.timestamp = Utc::now();
         rule.validate().map_err(bad_rule)?;
         let size = serde_json::to_vec(&rule).map(|b| b.len()).unwrap_or(0);
         if size > cortex_core::rules::MAX_RULE_BYTES {
@@ -302,14 +300,34 @@ impl Mutations {
             ));
         }
         check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
-        let saved = self
-            .store
-            .put_rule(
-                rule,
-                false,
-                AuditRecord::new(actor, "layout-mutation.save", String::new()),
-            )
-            .await?;
+        self.write(
+            rule,
+            false,
+            AuditRecord::new(actor, "layout-mutation.save", String::new()),
+        )
+        .await
+    }
+
+    /// Stores `rule` as its next version, saved by the audit record's actor now.
+    async fn put_version(
+        &self,
+        mut rule: LayoutMutation,
+        deleted: bool,
+        audit: AuditRecord,
+    ) -> Result<RuleVersion, ApiError> {
+        rule.created_by = audit.actor.clone();
+        rule.timestamp = Utc::now();
+        Ok(self.store.put_rule(rule, deleted, audit).await?)
+    }
+
+    /// [`Mutations::put_version`], then load and push the new rule set.
+    async fn write(
+        &self,
+        rule: LayoutMutation,
+        deleted: bool,
+        audit: AuditRecord,
+    ) -> Result<RuleVersion, ApiError> {
+        let saved = self.put_version(rule, deleted, audit).await?;
         self.changed().await;
         Ok(saved)
     }
@@ -350,14 +368,9 @@ impl Mutations {
                     format!("rule `{id}` has no version {target}"),
                 )
             })?;
-        let mut rule = old.rule.clone();
-        rule.created_by = actor.to_string();
-        rule.timestamp = Utc::now();
         let mut audit = AuditRecord::new(actor, "layout-mutation.rollback", String::new());
         audit.after = serde_json::json!({"restoredVersion": target});
-        let saved = self.store.put_rule(rule, old.deleted, audit).await?;
-        self.changed().await;
-        Ok(saved)
+        self.write(old.rule.clone(), old.deleted, audit).await
     }
 
     /// Switches a rule on or off (a new version).
@@ -376,19 +389,13 @@ impl Mutations {
             ));
         }
         rule.is_active = active;
-        rule.created_by = actor.to_string();
-        rule.timestamp = Utc::now();
         let action = if active {
             "layout-mutation.activate"
         } else {
             "layout-mutation.deactivate"
         };
-        let saved = self
-            .store
-            .put_rule(rule, false, AuditRecord::new(actor, action, String::new()))
-            .await?;
-        self.changed().await;
-        Ok(saved)
+        self.write(rule, false, AuditRecord::new(actor, action, String::new()))
+            .await
     }
 
     /// Deletes a rule (a version that removes it) or restores a deleted one (a version that
@@ -411,27 +418,21 @@ impl Mutations {
                 format!("rule `{id}` is {state}"),
             ));
         }
-        let mut rule = history[0].rule.clone();
+        let rule = history[0].rule.clone();
         if !deleted {
             check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
         }
-        rule.created_by = actor.to_string();
-        rule.timestamp = Utc::now();
         let action = if deleted {
             "layout-mutation.delete"
         } else {
             "layout-mutation.restore"
         };
-        let saved = self
-            .store
-            .put_rule(
-                rule,
-                deleted,
-                AuditRecord::new(actor, action, String::new()),
-            )
-            .await?;
-        self.changed().await;
-        Ok(saved)
+        self.write(
+            rule,
+            deleted,
+            AuditRecord::new(actor, action, String::new()),
+        )
+        .await
     }
 
     /// Stores a new version of a page's base layout.
@@ -490,16 +491,13 @@ impl Mutations {
                 .put_layout(l, AuditRecord::new(actor, "layout.save", String::new()))
                 .await?;
         }
-        for mut r in set.rules {
-            r.created_by = actor.to_string();
-            r.timestamp = Utc::now();
-            self.store
-                .put_rule(
-                    r,
-                    false,
-                    AuditRecord::new(actor, "layout-mutation.import", String::new()),
-                )
-                .await?;
+        for r in set.rules {
+            self.put_version(
+                r,
+                false,
+                AuditRecord::new(actor, "layout-mutation.import", String::new()),
+            )
+            .await?;
         }
         self.changed().await;
         Ok(cortex_core::rules::SyncAnswer::Imported {
@@ -568,28 +566,21 @@ pub fn resolve_safely(
     let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         loaded.plan.resolve(base, &visit)
     }));
-    match resolved {
-        Ok(r) => Applied {
-            page_slug: base.page_slug.clone(),
-            revision: loaded.set.revision,
-            layout_version: base.version,
-            layout: r.layout,
-            exposures: r.exposures,
-            trace: explain.then_some(r.trace),
-            warnings,
-        },
+    let (layout, exposures, trace) = match resolved {
+        Ok(r) => (r.layout, r.exposures, explain.then_some(r.trace)),
         Err(_) => {
             tracing::error!(page = %base.page_slug, "resolving layout mutations panicked; serving the base layout");
             warnings.push("the mutation engine failed; this is the base layout".into());
-            Applied {
-                page_slug: base.page_slug.clone(),
-                revision: loaded.set.revision,
-                layout_version: base.version,
-                layout: base.clone(),
-                exposures: Vec::new(),
-                trace: None,
-                warnings,
-            }
+            (base.clone(), Vec::new(), None)
         }
+    };
+    Applied {
+        page_slug: base.page_slug.clone(),
+        revision: loaded.set.revision,
+        layout_version: base.version,
+        layout,
+        exposures,
+        trace,
+        warnings,
     }
 }

@@ -68,12 +68,8 @@ pub async fn list_rules(
         })
         .filter(|r| {
             let rule = &r.version.rule;
-            let layer_name = serde_json::to_value(rule.layer)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
             page.as_ref().is_none_or(|p| &rule.page_slug == p)
-                && layer.as_ref().is_none_or(|l| &layer_name == l)
+                && layer.as_ref().is_none_or(|l| rule.layer.as_str() == l)
                 && kind.as_ref().is_none_or(|k| rule.mutation_type() == k)
                 && match &status {
                     Some(s) => r.status() == s,

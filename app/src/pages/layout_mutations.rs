@@ -89,12 +89,11 @@ pub fn LayoutMutationsPage() -> impl IntoView {
                                     {list.into_iter().map(|r| {
                                         let status = r.status();
                                         let rule = r.version.rule.clone();
-                                        let layer = serde_json::to_value(rule.layer).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
                                         view! {
                                             <tr class="border-t border-slate-100 align-top" data-rule=rule.id.clone() data-status=status>
                                                 <td class="px-4 py-2 font-mono text-xs">{rule.id.clone()}</td>
                                                 <td class="px-4 py-2"><a class="text-indigo-700 underline" href=format!("/shop/{}", rule.page_slug)>{rule.page_slug.clone()}</a></td>
-                                                <td class="px-4 py-2">{layer}</td>
+                                                <td class="px-4 py-2">{rule.layer.as_str()}</td>
                                                 <td class="px-4 py-2">{rule.mutation_type()}</td>
                                                 <td class="px-4 py-2">
                                                     <span class=badge(status)>{status}</span>

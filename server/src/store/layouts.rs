@@ -58,8 +58,8 @@ macro_rules! impl_layout_store {
         }
 
         impl $store {
-            /// The next rule-set revision (inside a write transaction).
-            async fn next_rule_revision(
+            /// The rule-set revision in force (0: nothing stored yet), read inside `tx`.
+            async fn rule_revision_in(
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
             ) -> StoreResult<i64> {
                 let r: Option<i64> = sqlx::query(
@@ -69,7 +69,7 @@ macro_rules! impl_layout_store {
                 .fetch_one(&mut **tx)
                 .await?
                 .try_get("r")?;
-                Ok(r.unwrap_or(0) + 1)
+                Ok(r.unwrap_or(0))
             }
         }
 
@@ -83,7 +83,7 @@ macro_rules! impl_layout_store {
                     .await?
                     .try_get("v")?;
                 layout.version = (last.unwrap_or(0) + 1) as u32;
-                let revision = Self::next_rule_revision(&mut tx).await?;
+                let revision = Self::rule_revision_in(&mut tx).await? + 1;
                 sqlx::query("INSERT INTO layouts (page_slug, version, tree_json, revision, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(&layout.page_slug)
                     .bind(layout.version as i64)
@@ -126,7 +126,7 @@ macro_rules! impl_layout_store {
                     .transpose()?;
                 rule.rollback_pointer = before.as_ref().map(|b| b.rule.version);
                 rule.version = before.as_ref().map_or(1, |b| b.rule.version + 1);
-                let revision = Self::next_rule_revision(&mut tx).await?;
+                let revision = Self::rule_revision_in(&mut tx).await? + 1;
                 sqlx::query(
                     "INSERT INTO layout_mutations (id, version, page_slug, layer, mutation_type, is_active, deleted, rule_json, revision, created_by, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -134,7 +134,7 @@ macro_rules! impl_layout_store {
                 .bind(&rule.id)
                 .bind(rule.version as i64)
                 .bind(&rule.page_slug)
-                .bind(serde_json::to_value(rule.layer).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+                .bind(rule.layer.as_str())
                 .bind(rule.mutation_type())
                 .bind(rule.is_active)
                 .bind(deleted)
@@ -211,15 +211,9 @@ macro_rules! impl_layout_store {
                 .iter()
                 .map(layout_from_row)
                 .collect::<StoreResult<Vec<_>>>()?;
-                let now: Option<i64> = sqlx::query(
-                    "SELECT MAX(r) AS r FROM (SELECT MAX(revision) AS r FROM layouts
-                     UNION ALL SELECT MAX(revision) AS r FROM layout_mutations) AS t",
-                )
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("r")?;
+                let now = Self::rule_revision_in(&mut tx).await?;
                 tx.commit().await?;
-                Ok(cortex_core::rules::RuleChanges { revision: now.unwrap_or(0) as u64, rules, layouts })
+                Ok(cortex_core::rules::RuleChanges { revision: now as u64, rules, layouts })
             }
         }
     };
