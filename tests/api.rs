@@ -525,6 +525,8 @@ async fn openapi_lists_exactly_the_routes_the_server_serves() {
         ("GET", cortex_server::federation::channel::WS_PATH),
         ("POST", cortex_server::layouts::http::APPLY_PATH),
         ("POST", cortex_server::layouts::http::SYNC_PATH),
+        ("GET", cortex_server::layouts::http::REPORT_PATH),
+        ("POST", cortex_server::layouts::http::REPORT_PATH),
     ] {
         served.push((m.into(), p.into()));
     }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{expect_error, json_of, next, plain, start, start_with, test_config};
+use common::{expect_error, json_of, next, plain, start, start_with, test_config, writer_drained};
 use cortex_core::federation::{HealthState, Heartbeat, NeuronStatus, Registration};
 use cortex_core::Role;
 use cortex_sdk::neuron::{nonce, HEARTBEAT_PATH, REGISTER_PATH};
@@ -720,14 +720,6 @@ async fn wait_until<F: Fn() -> bool>(what: &str, f: F) {
 }
 
 /// Waits (10 s at most) until the analytics writer has stored `n` events.
-async fn writer_drained(store: &cortex_server::store::DynStore, n: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while store.count_events().await.unwrap() < n {
-        assert!(std::time::Instant::now() < deadline, "writer never drained");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn open_policy(hub: &common::Hub, admin: &reqwest::Client) {
     json_of(
         admin

@@ -56,6 +56,9 @@ impl Caller {
             }
             // No user credential opens a neuron endpoint.
             (Access::Neuron, _) => Expect::Status(StatusCode::UNAUTHORIZED),
+            // A valid user is told users do not send events; anyone else has no credential.
+            (Access::NeuronOrOwnPages, Caller::Token(..)) => Expect::Status(StatusCode::FORBIDDEN),
+            (Access::NeuronOrOwnPages, _) => Expect::Status(StatusCode::UNAUTHORIZED),
         }
     }
 }
@@ -152,7 +155,7 @@ async fn every_route_times_every_caller() {
             let mut req = c.request(e.method.parse().unwrap(), hub.url(e.path));
             if e.input == Input::FormOrJson {
                 // A harmless body: valid JSON that may fail validation after the role check.
-                req = req.json(&serde_json::json!({"id": uuid::Uuid::new_v4(), "username": "", "password": "", "role": "viewer", "name": "", "token": "", "status": "retired", "pinned": false, "mode": "approval", "scope": "global", "kind": "config", "body": "{}", "origins": "", "key": ""}));
+                req = req.json(&serde_json::json!({"id": uuid::Uuid::new_v4(), "username": "", "password": "", "role": "viewer", "name": "", "token": "", "status": "retired", "pinned": false, "mode": "approval", "scope": "global", "kind": "config", "body": "{}", "origins": "", "key": "", "version": 1, "active": false, "deleted": false, "rule": "{}", "page": "home", "node": "hero", "off": false, "target": "home:hero"}));
             }
             if let Some(b) = caller.bearer() {
                 req = req.bearer_auth(b);

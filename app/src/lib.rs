@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod app;
+#[cfg(feature = "hydrate")]
+pub mod beacon;
 pub mod components;
 pub mod error;
 pub mod modules;

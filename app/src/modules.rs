@@ -149,6 +149,7 @@ fn product_grid(node: &Node) -> AnyView {
                     <li class="rounded-lg border border-slate-200 bg-white p-4 text-slate-900">
                         <div class="font-medium">{field(i, "name")}</div>
                         <div class="text-sm text-slate-500">{field(i, "price")}</div>
+                        <button type="button" class="mt-2 rounded bg-slate-900 px-2 py-1 text-xs text-white" data-goal="add-to-cart">"Add to cart"</button>
                     </li>
                 }).collect_view()}
             </ul>

@@ -44,6 +44,10 @@ fn components() -> Value {
     add::<rules::SyncRequest>(&mut s);
     add::<rules::SyncAnswer>(&mut s);
     add::<rules::RuleRow>(&mut s);
+    add::<report::LayoutReport>(&mut s);
+    add::<rules::RuleVersion>(&mut s);
+    add::<crate::api::layouts::RuleDetail>(&mut s);
+    add::<crate::api::layouts::PageNodes>(&mut s);
     let mut map = Map::new();
     for (name, schema) in s {
         map.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));
@@ -127,6 +131,34 @@ fn operation(e: &Endpoint) -> Value {
                 error(&format!("a user without the `{role}` role")),
             );
             responses.insert("413".into(), error("body too large"));
+        }
+        Access::NeuronOrOwnPages => {
+            op.insert(
+                "x-cortex-role".into(),
+                json!("neuron, publishable key or this hub's own pages"),
+            );
+            op.insert(
+                "security".into(),
+                json!([{"neuronToken": []}, {"publishableKey": []}, {}]),
+            );
+            responses.insert(
+                "400".into(),
+                error("malformed or invalid input; the message names the field"),
+            );
+            responses.insert(
+                "401".into(),
+                error("no credentials from another origin, a bad neuron token, or a publishable key used from an origin it does not list"),
+            );
+            responses.insert(
+                "403".into(),
+                error("a user's credentials: users read reports, they do not send events"),
+            );
+            responses.insert("413".into(), error("body too large"));
+            responses.insert(
+                "429".into(),
+                error("over the source's event rate; retry after Retry-After"),
+            );
+            responses.insert("503".into(), error("the spool is full"));
         }
         Access::Neuron => {
             op.insert(

@@ -131,6 +131,11 @@ pub struct Node {
     /// Hidden nodes stay in the tree (nothing is lost) but are not rendered.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hidden: bool,
+    /// Mutations are switched off for this node and everything inside it: no rule changes,
+    /// moves, hides or replaces it, inserts next to or into it. Locking the root switches
+    /// mutations off for the whole page.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub locked: bool,
 }
 
 impl Node {
@@ -142,6 +147,7 @@ impl Node {
             props: Props::default(),
             children: Vec::new(),
             hidden: false,
+            locked: false,
         }
     }
 
@@ -164,6 +170,23 @@ impl Node {
     /// The node with `id`, if it is this node or below it.
     pub fn find(&self, id: &NodeId) -> Option<&Node> {
         self.walk().find(|n| &n.id == id)
+    }
+
+    /// Whether node `id` is locked, by itself or by a node around it (`None`: not here).
+    pub fn locked_at(&self, id: &NodeId) -> Option<bool> {
+        fn go(n: &Node, id: &NodeId, outer: bool) -> Option<bool> {
+            let locked = outer || n.locked;
+            if &n.id == id {
+                return Some(locked);
+            }
+            n.children.iter().find_map(|c| go(c, id, locked))
+        }
+        go(self, id, false)
+    }
+
+    /// Any node of this subtree is locked.
+    pub fn has_locks(&self) -> bool {
+        self.walk().any(|n| n.locked)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod context;
 pub mod federation;
 pub mod layout;
 pub mod mutation;
+pub mod report;
 pub mod resolve;
 pub mod role;
 pub mod rules;

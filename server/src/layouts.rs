@@ -451,6 +451,37 @@ impl Mutations {
         Ok(saved)
     }
 
+    /// Impact of the rules over a time range: counts with intervals per rule and variant,
+    /// per day, and each experiment variant against its baseline.
+    pub async fn report(
+        &self,
+        query: &cortex_core::report::ReportQuery,
+        now: DateTime<Utc>,
+    ) -> Result<cortex_core::report::LayoutReport, ApiError> {
+        use cortex_core::report::{compare, ImpactRow, LayoutReport};
+        let (from, to) = query.range(now).map_err(ApiError::bad_request)?;
+        let (tallies, days) = self.store.layout_tallies(query, from, to).await?;
+        let rows: Vec<ImpactRow> = tallies.into_iter().map(ImpactRow::from_tally).collect();
+        let loaded = self.current();
+        let comparisons = compare(&rows, |id| {
+            loaded
+                .set
+                .rules
+                .iter()
+                .find(|r| r.id == id)
+                .and_then(|r| r.experiment.as_ref())
+                .map(|e| e.variants.iter().map(|v| v.key.clone()).collect())
+                .unwrap_or_default()
+        });
+        Ok(LayoutReport {
+            from,
+            to,
+            rows,
+            days,
+            comparisons,
+        })
+    }
+
     /// What a neuron holding revision `held` needs: nothing, a diff or the full set.
     pub async fn sync(&self, held: u64) -> Result<cortex_core::rules::SyncAnswer, ApiError> {
         let changes = self.store.rule_changes(held).await?;

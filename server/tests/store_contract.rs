@@ -1201,6 +1201,153 @@ impl Db {
     }
 }
 
+async fn layout_events_are_tallied_per_rule_variant_and_day(s: DynStore) {
+    use cortex_core::analytics::{Event, EventKind};
+    use cortex_core::report::{ReportQuery, Tally};
+    // 2025-11-24T16:00:00Z and a day later.
+    let day1 = |secs: i64| chrono::DateTime::from_timestamp(1_764_000_000 + secs, 0).unwrap();
+    let day2 = |secs: i64| day1(86_400 + secs);
+    let ev = |kind, at, unit: &str, rule: Option<&str>, variant: Option<&str>, page: &str| {
+        let mut e = Event::new(kind, at);
+        e.unit = (!unit.is_empty()).then(|| unit.to_string());
+        e.mutation_id = rule.map(str::to_string);
+        e.variant = variant.map(str::to_string);
+        e.page_slug = Some(page.into());
+        e
+    };
+    use EventKind::*;
+    let mut dwell = ev(Dwell, day1(5), "u1", Some("r"), Some("a"), "home");
+    dwell.value = Some(1000.0);
+    let mut dwell2 = ev(Dwell, day1(6), "u2", Some("r"), Some("a"), "home");
+    dwell2.value = Some(3000.0);
+    let events = vec![
+        // Rule r, variant a: u1 twice and u2 exposed; u1 converts twice, clicks once.
+        ev(Exposure, day1(1), "u1", Some("r"), Some("a"), "home"),
+        ev(Exposure, day2(1), "u1", Some("r"), Some("a"), "home"),
+        ev(Exposure, day1(2), "u2", Some("r"), Some("a"), "home"),
+        ev(Conversion, day1(3), "u1", Some("r"), Some("a"), "home"),
+        ev(Conversion, day2(3), "u1", Some("r"), Some("a"), "home"),
+        ev(Click, day1(4), "u1", Some("r"), Some("a"), "home"),
+        dwell,
+        dwell2,
+        // Variant b: u3 exposed.
+        ev(Exposure, day1(1), "u3", Some("r"), Some("b"), "home"),
+        // A rule without variants on another page.
+        ev(Exposure, day1(1), "u4", Some("plain"), None, "sale"),
+        // Not counted: a page view, an error, an event without a rule.
+        ev(PageView, day1(1), "u1", None, None, "home"),
+        ev(Error, day1(1), "u1", Some("r"), Some("a"), "home"),
+        ev(Click, day1(1), "u1", None, None, "home"),
+    ];
+    s.write_event_batches(&[spooled("n1", "b1", events)])
+        .await
+        .unwrap();
+    let all = ReportQuery::default();
+    let (from, to) = (day1(0), day2(100));
+    let (tallies, days) = s.layout_tallies(&all, from, to).await.unwrap();
+    assert_eq!(
+        tallies,
+        vec![
+            Tally {
+                mutation_id: "plain".into(),
+                variant: "".into(),
+                exposures: 1,
+                exposed_units: 1,
+                ..Tally::default()
+            },
+            Tally {
+                mutation_id: "r".into(),
+                variant: "a".into(),
+                exposures: 3,
+                exposed_units: 2,
+                clicks: 1,
+                conversions: 2,
+                converted_units: 1,
+                dwell_count: 2,
+                dwell_sum: 4000.0,
+                dwell_sum_sq: 10_000_000.0,
+            },
+            Tally {
+                mutation_id: "r".into(),
+                variant: "b".into(),
+                exposures: 1,
+                exposed_units: 1,
+                ..Tally::default()
+            },
+        ]
+    );
+    let day_list: Vec<(String, String, String, u64, u64)> = days
+        .iter()
+        .map(|d| {
+            (
+                d.day.clone(),
+                d.mutation_id.clone(),
+                d.variant.clone(),
+                d.exposures,
+                d.conversions,
+            )
+        })
+        .collect();
+    assert_eq!(
+        day_list,
+        vec![
+            ("2025-11-24".into(), "plain".into(), "".into(), 1, 0),
+            ("2025-11-24".into(), "r".into(), "a".into(), 2, 1),
+            ("2025-11-24".into(), "r".into(), "b".into(), 1, 0),
+            ("2025-11-25".into(), "r".into(), "a".into(), 1, 1),
+        ]
+    );
+    // Filters: page, rule, variant, and the time range (`to` excluded).
+    let only = |page: Option<&str>, rule: Option<&str>, variant: Option<&str>| ReportQuery {
+        page: page.map(str::to_string),
+        rule: rule.map(str::to_string),
+        variant: variant.map(str::to_string),
+        ..ReportQuery::default()
+    };
+    let ids = |t: Vec<Tally>| {
+        t.into_iter()
+            .map(|t| format!("{}/{}", t.mutation_id, t.variant))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(s
+            .layout_tallies(&only(Some("sale"), None, None), from, to)
+            .await
+            .unwrap()
+            .0),
+        ["plain/"]
+    );
+    assert_eq!(
+        ids(s
+            .layout_tallies(&only(None, Some("r"), Some("b")), from, to)
+            .await
+            .unwrap()
+            .0),
+        ["r/b"]
+    );
+    assert_eq!(
+        ids(s
+            .layout_tallies(&only(None, None, Some("")), from, to)
+            .await
+            .unwrap()
+            .0)
+        .len(),
+        3,
+        "an empty filter is no filter"
+    );
+    let (first_day, _) = s.layout_tallies(&all, from, day2(0)).await.unwrap();
+    assert_eq!(
+        first_day
+            .iter()
+            .find(|t| t.variant == "a")
+            .unwrap()
+            .exposures,
+        2
+    );
+    let (none, days) = s.layout_tallies(&all, day2(200), day2(300)).await.unwrap();
+    assert!(none.is_empty() && days.is_empty());
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod on_sqlite {
@@ -1243,5 +1390,6 @@ contract!(
     layouts_and_rules_are_versioned_under_one_revision,
     bundles_count_revisions_per_scope_and_acks_only_rise,
     event_batches_count_once_and_reported_events_are_searchable,
+    layout_events_are_tallied_per_rule_variant_and_day,
     commands_record_answers_from_the_neurons_they_were_sent_to,
 );

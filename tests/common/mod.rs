@@ -199,3 +199,12 @@ pub async fn next(ch: &mut cortex_sdk::channel::Channel) -> cortex_core::federat
         .expect("channel open")
         .expect("a readable message")
 }
+
+/// Waits until the analytics writer has stored at least `n` events.
+pub async fn writer_drained(store: &cortex_server::store::DynStore, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.count_events().await.unwrap() < n {
+        assert!(std::time::Instant::now() < deadline, "writer never drained");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

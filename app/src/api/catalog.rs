@@ -16,6 +16,9 @@ pub enum Access {
     /// A neuron token, a publishable key (from one of its origins), or a user or API token
     /// with at least this role.
     NeuronOrRole(Role),
+    /// A neuron token, a publishable key (from one of its origins), or this hub's own pages
+    /// (same origin, no credential). Users are refused (403).
+    NeuronOrOwnPages,
 }
 
 /// How the input travels.
@@ -184,11 +187,37 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "POST", path: "/api/layout-mutation/sync", access: Access::NeuronOrRole(Role::Viewer), server_fn: false,
         summary: "Sync a neuron's rule set: send {revision} (the one it holds; 0 for none) and get kind upToDate, diff (the rules and layouts changed since, deletions included) or full (the whole set, also when the revision is unknown to this hub). Callers as for apply. Import another hub's export: {import: <the full set>}, editor with an API token; every layout and rule is validated first (errors name the item and field), then stored as new versions and audited",
         input: Json("SyncRequest"), fields: &[], output: Output::Ref("SyncAnswer") },
+    Endpoint { method: "POST", path: "/api/layout-mutation/report", access: Access::NeuronOrOwnPages, server_fn: false,
+        summary: "Record a batch of layout-mutation events as analytics (durable before the answer; a resent batchId counts once): exposure, pageView, click, conversion, dwell (value in ms), each with mutationId and variant to count for a rule, and unit (the visitor) for rates. Callers: a neuron token, a publishable key (from one of its origins; CORS allowed) or the hub's own storefront pages (same origin). At most 1 MiB and 5,000 events; over the rate limit: 429 with Retry-After",
+        input: Json("EventBatch"), fields: &[], output: Output::Ref("BatchAck") },
+    Endpoint { method: "GET", path: "/api/layout-mutation/report", access: Access::NeuronOrRole(Role::Viewer), server_fn: false,
+        summary: "Impact of layout mutations between from and to (default: the last 30 days; at most 366): per rule and variant the exposures, visitors exposed, clicks, conversions, conversion rate (Wilson 95 % interval), click rate and mean dwell (95 % interval); the same per UTC day; and each experiment variant against its baseline (control, or the rule's first variant) with the difference in conversion rate and its Newcombe 95 % interval. Neurons and viewers (publishable keys: 403)",
+        input: Input::Query, fields: &[f("page", "string", false, "page slug"), f("rule", "string", false, "rule id"), f("variant", "string", false, "variant key"),
+          f("from", "string", false, "RFC 3339 instant"), f("to", "string", false, "RFC 3339 instant")], output: Output::Ref("LayoutReport") },
     sf("GET", "/api/layout-mutation/rules", R(Role::Viewer), "Layout mutation rules (the newest version of each) with their status: active, inactive, broken (a node it names is not in its page's layout; skipped at runtime) or deleted", Query,
         &[f("page", "string", false, "page slug"), f("layer", "string", false, "global, page, module or section"), f("kind", "string", false, "mutation type"),
           f("status", "string", false, "active, inactive, broken or deleted (deleted rules are listed only when asked for)"),
           f("created_by", "string", false, "substring of who saved the newest version"), f("q", "string", false, "substring of the id")],
         Output::ListOf("RuleRow")),
+    sf("GET", "/api/layout-mutation/rule", R(Role::Viewer), "One rule: its newest version and status, every version (newest first) with the diff from the version before it, and its impact over the last 30 days (as GET /api/layout-mutation/report?rule=…); unknown id: 404", Query,
+        &[f("id", "string", true, "rule id")], Output::Ref("RuleDetail")),
+    sf("POST", "/api/layout-mutation/save", R(Role::Editor), "Create a rule or save a new version of one from its JSON (the rule format of README_layout-mutation.md; createdBy, timestamp and version are stamped). Validated against the page's base layout, the error names the field; audited as layout-mutation.save; pushed to every neuron", FormOrJson,
+        &[f("rule", "string", true, "the rule as JSON, at most 64 KiB")], Output::Ref("RuleVersion")),
+    sf("POST", "/api/layout-mutation/rollback", R(Role::Editor), "Restore exactly version `version` of a rule as its newest version; audited as layout-mutation.rollback", FormOrJson,
+        &[f("id", "string", true, "rule id"), f("version", "integer", true, "the version to restore")], Output::Ref("RuleVersion")),
+    sf("POST", "/api/layout-mutation/set-active", R(Role::Editor), "Switch a rule on or off (a new version; audited as layout-mutation.activate or .deactivate)", FormOrJson,
+        &[f("id", "string", true, "rule id"), f("active", "boolean", true, "true or false")], Output::Ref("RuleVersion")),
+    sf("POST", "/api/layout-mutation/set-deleted", R(Role::Editor), "Delete a rule (deleted: true) or restore a deleted one (false); a new version, audited as layout-mutation.delete or .restore", FormOrJson,
+        &[f("id", "string", true, "rule id"), f("deleted", "boolean", true, "true or false")], Output::Ref("RuleVersion")),
+    sf("GET", "/api/layout-mutation/pages", R(Role::Viewer), "Every page with the nodes of its newest base layout (id, module type, depth) and where mutations are switched off", NoInput, &[], Output::ListOf("PageNodes")),
+    sf("POST", "/api/layout-mutation/switch", R(Role::Editor), "Switch mutations off (off: true) or on for a module and everything inside it, or for a whole page (node: the page's root). A new version of the page's base layout, audited as layout.save and pushed; rules that would change a switched-off node are skipped with the reason in the trace", FormOrJson,
+        &[f("page", "string", true, "page slug"), f("node", "string", true, "node id"), f("off", "boolean", true, "true or false")], Output::Ref("PageNodes")),
+    sf("POST", "/api/layout-mutation/create", R(Role::Editor), "Create a rule from the admin form: a target picked from a page's tree, a simple type and its one setting, device, persona and more conditions. The id must be new (409 otherwise); validated like every save (errors name the field); audited as layout-mutation.save", FormOrJson,
+        &[f("id", "string", true, "letters, digits, - and _"), f("target", "string", true, "page:node, e.g. home:hero"), f("kind", "string", true, "hide, props, reorder or theme"),
+          f("index", "string", false, "reorder: the new position, 0 first"), f("patch", "string", false, "props: a JSON object merged into the node's props"),
+          f("theme", "string", false, "theme: its name"), f("device", "string", false, "mobile, tablet or desktop; empty for any"), f("persona", "string", false, "only this persona"),
+          f("conditions", "string", false, "more conditions, a JSON object (GrowthBook syntax)"), f("priority", "string", false, "whole number, default 0"),
+          f("layer", "string", false, "global, page, module (default) or section")], Output::Ref("RuleVersion")),
     sf("GET", "/api/shop/page", Public, "The demo storefront page `slug` resolved for the calling visitor (visitor cookie, user agent, referrer, language and the page's query string: user, persona, stage, device, hike, utm_*)", Query,
         &[f("slug", "string", true, "home, sale, …"), f("query", "string", true, "the page's query string (may be empty)")], Output::Ref("Applied")),
     sf("GET", "/api/federation/join-policy", R(Role::Viewer), "The join policy: open, allowlist (keys or tags) or approval", NoInput, &[], Output::Ref("JoinPolicy")),

@@ -82,3 +82,543 @@ pub async fn list_rules(
         })
         .collect())
 }
+
+/// A line of a diff between two versions of a rule (as pretty JSON).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DiffLine {
+    /// `+` added, `-` removed, ` ` unchanged (context), `…` unchanged lines left out.
+    pub tag: String,
+    pub text: String,
+}
+
+/// One version of a rule in its history, with what changed from the version before it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub version: cortex_core::rules::RuleVersion,
+    /// Empty for the first version.
+    pub diff: Vec<DiffLine>,
+}
+
+/// A rule for its admin page: its newest version and status, every version with its diff
+/// (newest first), its impact per variant, and the pages and nodes a rule can target.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RuleDetail {
+    pub row: RuleRow,
+    pub history: Vec<HistoryEntry>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub report: cortex_core::report::LayoutReport,
+}
+
+/// Lines changed from `old` to `new`, with two lines of context around each change.
+#[cfg(feature = "ssr")]
+pub fn diff_lines(old: &str, new: &str) -> Vec<DiffLine> {
+    use similar::{ChangeTag, TextDiff};
+    let diff = TextDiff::from_lines(old, new);
+    let mut out = Vec::new();
+    for (i, group) in diff.grouped_ops(2).iter().enumerate() {
+        if i > 0 {
+            out.push(DiffLine {
+                tag: "…".into(),
+                text: String::new(),
+            });
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                let tag = match change.tag() {
+                    ChangeTag::Delete => "-",
+                    ChangeTag::Insert => "+",
+                    ChangeTag::Equal => " ",
+                };
+                out.push(DiffLine {
+                    tag: tag.into(),
+                    text: change.value().trim_end_matches('\n').to_string(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A rule's content as the history compares it: without the fields every version changes.
+#[cfg(feature = "ssr")]
+fn comparable(v: &cortex_core::rules::RuleVersion) -> String {
+    let mut value = serde_json::to_value(&v.rule).unwrap_or_default();
+    if let Some(o) = value.as_object_mut() {
+        for k in ["version", "timestamp", "createdBy", "rollbackPointer"] {
+            o.remove(k);
+        }
+        o.insert("deleted".into(), v.deleted.into());
+    }
+    serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+}
+
+#[cfg(feature = "ssr")]
+fn checked_id(id: &str) -> Result<String, AppError> {
+    let id = id.trim();
+    if id.is_empty() || id.chars().count() > 100 {
+        return Err(AppError::new(
+            cortex_core::ErrorCode::BadRequest,
+            "id: 1-100 characters",
+        ));
+    }
+    Ok(id.to_string())
+}
+
+/// One rule: newest version and status, history with diffs, impact (the last 30 days).
+/// Viewer.
+#[server(name = RuleDetails, prefix = "/api", endpoint = "layout-mutation/rule", input = leptos::server_fn::codec::GetUrl)]
+pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
+    use cortex_core::{report::ReportQuery, ErrorCode, Role};
+    let (services, _) = super::guard::require(Role::Viewer)?;
+    let id = checked_id(id.as_deref().unwrap_or_default())?;
+    let versions = services
+        .store
+        .rule_history(&id)
+        .await
+        .map_err(cortex_server::ApiError::from)?;
+    let Some(head) = versions.first().cloned() else {
+        return Err(AppError::new(
+            ErrorCode::NotFound,
+            format!("no rule `{id}`"),
+        ));
+    };
+    let history = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| HistoryEntry {
+            diff: versions
+                .get(i + 1)
+                .map(|older| diff_lines(&comparable(older), &comparable(v)))
+                .unwrap_or_default(),
+            version: v.clone(),
+        })
+        .collect();
+    let report = services
+        .mutations
+        .report(
+            &ReportQuery {
+                rule: Some(id.clone()),
+                ..ReportQuery::default()
+            },
+            chrono::Utc::now(),
+        )
+        .await?;
+    Ok(RuleDetail {
+        row: RuleRow {
+            broken: services.mutations.current().broken.get(&id).cloned(),
+            version: head,
+        },
+        history,
+        report,
+    })
+}
+
+/// Restores exactly version `version` of a rule as its newest version (audited as
+/// `layout-mutation.rollback`). Editor.
+#[server(name = RollbackRule, prefix = "/api", endpoint = "layout-mutation/rollback")]
+pub async fn rollback_rule(
+    id: String,
+    version: u32,
+) -> Result<cortex_core::rules::RuleVersion, AppError> {
+    use cortex_core::Role;
+    let (services, principal) = super::guard::require(Role::Editor)?;
+    super::guard::require_writable(&services)?;
+    let id = checked_id(&id)?;
+    Ok(services
+        .mutations
+        .rollback_rule(&id, Some(version), &principal.actor)
+        .await?)
+}
+
+/// Switches a rule on or off (a new version, audited). Editor.
+#[server(name = SetRuleActive, prefix = "/api", endpoint = "layout-mutation/set-active")]
+pub async fn set_rule_active(
+    id: String,
+    active: bool,
+) -> Result<cortex_core::rules::RuleVersion, AppError> {
+    use cortex_core::Role;
+    let (services, principal) = super::guard::require(Role::Editor)?;
+    super::guard::require_writable(&services)?;
+    let id = checked_id(&id)?;
+    Ok(services
+        .mutations
+        .set_active(&id, active, &principal.actor)
+        .await?)
+}
+
+/// Deletes a rule (`deleted: true`) or restores a deleted one (`false`); a new version,
+/// audited. Editor.
+#[server(name = SetRuleDeleted, prefix = "/api", endpoint = "layout-mutation/set-deleted")]
+pub async fn set_rule_deleted(
+    id: String,
+    deleted: bool,
+) -> Result<cortex_core::rules::RuleVersion, AppError> {
+    use cortex_core::Role;
+    let (services, principal) = super::guard::require(Role::Editor)?;
+    super::guard::require_writable(&services)?;
+    let id = checked_id(&id)?;
+    Ok(services
+        .mutations
+        .set_deleted(&id, deleted, &principal.actor)
+        .await?)
+}
+
+/// Stamps who and when on a rule's JSON (the editor need not send them) and saves it.
+#[cfg(feature = "ssr")]
+async fn save_rule_value(
+    services: &cortex_server::Services,
+    actor: &str,
+    mut value: serde_json::Value,
+) -> Result<cortex_core::rules::RuleVersion, AppError> {
+    use cortex_core::ErrorCode;
+    if let Some(o) = value.as_object_mut() {
+        o.entry("createdBy").or_insert(actor.into());
+        o.entry("timestamp")
+            .or_insert(serde_json::to_value(chrono::Utc::now()).unwrap_or_default());
+        o.entry("isActive").or_insert(true.into());
+    }
+    let parsed: cortex_core::mutation::LayoutMutation = serde_json::from_value(value)
+        .map_err(|e| AppError::new(ErrorCode::BadRequest, format!("rule: {e}")))?;
+    Ok(services.mutations.save_rule(parsed, actor).await?)
+}
+
+/// Creates a rule or saves a new version of one, from its JSON (`rule`); validated (the
+/// error names the field) and audited. Editor.
+#[server(name = SaveRule, prefix = "/api", endpoint = "layout-mutation/save")]
+pub async fn save_rule(rule: String) -> Result<cortex_core::rules::RuleVersion, AppError> {
+    use cortex_core::{ErrorCode, Role};
+    let (services, principal) = super::guard::require(Role::Editor)?;
+    super::guard::require_writable(&services)?;
+    if rule.len() > cortex_core::rules::MAX_RULE_BYTES {
+        return Err(AppError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("rule: at most {} bytes", cortex_core::rules::MAX_RULE_BYTES),
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_str(&rule)
+        .map_err(|e| AppError::new(ErrorCode::BadRequest, format!("rule: {e}")))?;
+    save_rule_value(&services, &principal.actor, value).await
+}
+
+/// The fields of the new-rule form: one form for every simple mutation type; the fields a
+/// type does not use are ignored.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NewRule {
+    /// The rule id: letters, digits, `-` and `_`.
+    pub id: String,
+    /// `page:node`, as the form's target picker lists them.
+    pub target: String,
+    /// `hide`, `props`, `reorder` or `theme`.
+    pub kind: String,
+    /// reorder: the new position among its siblings.
+    #[serde(default)]
+    pub index: Option<String>,
+    /// props: a JSON object merged into the node's props (RFC 7396).
+    #[serde(default)]
+    pub patch: Option<String>,
+    /// theme: the theme's name.
+    #[serde(default)]
+    pub theme: Option<String>,
+    /// `mobile`, `tablet`, `desktop` or empty for any device.
+    #[serde(default)]
+    pub device: Option<String>,
+    #[serde(default)]
+    pub persona: Option<String>,
+    /// More conditions, GrowthBook syntax (a JSON object), combined with device and persona.
+    #[serde(default)]
+    pub conditions: Option<String>,
+    #[serde(default)]
+    pub priority: Option<String>,
+    /// `global`, `page`, `module` or `section`.
+    #[serde(default)]
+    pub layer: Option<String>,
+}
+
+/// Builds a rule from the new-rule form, or says which field is wrong.
+pub fn rule_from_form(f: &NewRule) -> Result<serde_json::Value, String> {
+    use serde_json::{json, Map, Value};
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    let id = f.id.trim();
+    if id.is_empty()
+        || id.len() > 100
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("id: 1-100 letters, digits, - or _".into());
+    }
+    let (page, node) = f
+        .target
+        .split_once(':')
+        .filter(|(p, n)| !p.is_empty() && !n.is_empty())
+        .ok_or("target: pick a node of a page")?;
+    let object = |field: &str, text: &str| -> Result<Map<String, Value>, String> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(format!(
+                "{field}: a JSON object, e.g. {{\"headline\": \"Hello\"}}"
+            )),
+            Err(e) => Err(format!("{field}: {e}")),
+        }
+    };
+    let payload = match f.kind.as_str() {
+        "hide" => json!({"target": node}),
+        "reorder" => {
+            let index: u32 = given(&f.index)
+                .ok_or("index: the new position (0 is first)")?
+                .parse()
+                .map_err(|_| "index: a whole number, 0 or more")?;
+            json!({"target": node, "index": index})
+        }
+        "props" => {
+            let patch = object("patch", given(&f.patch).ok_or("patch: the props to set, as a JSON object")?)?;
+            json!({"target": node, "patch": patch})
+        }
+        "theme" => json!({"target": node, "theme": given(&f.theme).ok_or("theme: a theme name")?}),
+        other => return Err(format!("kind: `{other}` is not one of hide, props, reorder, theme (other types: edit the JSON)")),
+    };
+    let mut conditions = match given(&f.conditions) {
+        Some(text) => object("conditions", text)?,
+        None => Map::new(),
+    };
+    if let Some(d) = given(&f.device) {
+        if !["mobile", "tablet", "desktop"].contains(&d) {
+            return Err(format!(
+                "device: `{d}` is not one of mobile, tablet, desktop"
+            ));
+        }
+        conditions.insert("device".into(), d.into());
+    }
+    if let Some(p) = given(&f.persona) {
+        conditions.insert("persona".into(), p.into());
+    }
+    let priority: i32 = match given(&f.priority) {
+        Some(p) => p.parse().map_err(|_| "priority: a whole number")?,
+        None => 0,
+    };
+    let layer = given(&f.layer).unwrap_or("module");
+    let mut rule = json!({
+        "id": id, "layoutId": page, "pageSlug": page, "layer": layer, "priority": priority,
+        "mutationType": f.kind, "mutationPayload": payload, "conditions": conditions,
+    });
+    if node != "page" && f.kind != "theme" {
+        rule["moduleId"] = node.into();
+    }
+    Ok(rule)
+}
+
+/// Creates a rule from the new-rule form (the target picked from the page's tree). The id
+/// must be new. Validated like every save (errors name the field), audited. Editor.
+#[server(name = CreateRule, prefix = "/api", endpoint = "layout-mutation/create")]
+#[allow(clippy::too_many_arguments)]
+pub async fn create_rule(
+    id: String,
+    target: String,
+    kind: String,
+    index: Option<String>,
+    patch: Option<String>,
+    theme: Option<String>,
+    device: Option<String>,
+    persona: Option<String>,
+    conditions: Option<String>,
+    priority: Option<String>,
+    layer: Option<String>,
+) -> Result<cortex_core::rules::RuleVersion, AppError> {
+    use cortex_core::{ErrorCode, Role};
+    let (services, principal) = super::guard::require(Role::Editor)?;
+    super::guard::require_writable(&services)?;
+    let rule = NewRule {
+        id,
+        target,
+        kind,
+        index,
+        patch,
+        theme,
+        device,
+        persona,
+        conditions,
+        priority,
+        layer,
+    };
+    let value = rule_from_form(&rule).map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
+    let exists = !services
+        .store
+        .rule_history(rule.id.trim())
+        .await
+        .map_err(cortex_server::ApiError::from)?
+        .is_empty();
+    if exists {
+        return Err(AppError::new(
+            ErrorCode::Conflict,
+            format!("id: a rule `{}` exists; open it to edit it", rule.id.trim()),
+        ));
+    }
+    save_rule_value(&services, &principal.actor, value).await
+}
+
+/// A node of a page's base layout, as the switches and the rule form list them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PageNode {
+    pub id: String,
+    /// Its module type.
+    pub kind: String,
+    /// 0 for the page itself.
+    pub depth: u32,
+    /// Mutations are switched off here (by this node or one around it).
+    pub off: bool,
+    /// Switched off by this node itself (so switching it on again is here).
+    pub own: bool,
+}
+
+/// A page with its newest base layout's nodes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PageNodes {
+    pub page_slug: String,
+    pub layout_version: u32,
+    pub nodes: Vec<PageNode>,
+}
+
+#[cfg(feature = "ssr")]
+fn page_nodes(layout: &cortex_core::layout::Layout) -> PageNodes {
+    fn go(n: &cortex_core::layout::Node, depth: u32, outer: bool, out: &mut Vec<PageNode>) {
+        let off = outer || n.locked;
+        out.push(PageNode {
+            id: n.id.to_string(),
+            kind: n.kind.to_string(),
+            depth,
+            off,
+            own: n.locked,
+        });
+        for c in &n.children {
+            go(c, depth + 1, off, out);
+        }
+    }
+    let mut nodes = Vec::new();
+    go(&layout.root, 0, false, &mut nodes);
+    PageNodes {
+        page_slug: layout.page_slug.clone(),
+        layout_version: layout.version,
+        nodes,
+    }
+}
+
+/// Every page with its modules and where mutations are switched off. Viewer.
+#[server(name = LayoutPages, prefix = "/api", endpoint = "layout-mutation/pages", input = leptos::server_fn::codec::GetUrl)]
+pub async fn layout_pages() -> Result<Vec<PageNodes>, AppError> {
+    use cortex_core::Role;
+    let (services, _) = super::guard::require(Role::Viewer)?;
+    let loaded = services.mutations.current();
+    let mut pages: Vec<PageNodes> = loaded.set.layouts.iter().map(page_nodes).collect();
+    pages.sort_by(|a, b| a.page_slug.cmp(&b.page_slug));
+    Ok(pages)
+}
+
+/// Switches mutations off (`off: true`) or on again for a module and everything inside it,
+/// or for a whole page (`node` = the page's root). Saved as a new version of the page's base
+/// layout (audited as layout.save, pushed to every neuron); rules that would change a
+/// switched-off node are skipped, with the reason in the trace. Editor.
+#[server(name = SwitchMutations, prefix = "/api", endpoint = "layout-mutation/switch")]
+pub async fn switch_mutations(
+    page: String,
+    node: String,
+    off: bool,
+) -> Result<PageNodes, AppError> {
+    use cortex_core::{ErrorCode, Role};
+    let (services, principal) = super::guard::require(Role::Editor)?;
+    super::guard::require_writable(&services)?;
+    let mut layout = services
+        .mutations
+        .current()
+        .layout(page.trim())
+        .cloned()
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("page: no page `{page}`")))?;
+    let id = cortex_core::layout::NodeId::new(node.trim());
+    let target = cortex_core::layout::ops::find_mut(&mut layout.root, &id).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::NotFound,
+            format!("node: page `{page}` has no node `{node}`"),
+        )
+    })?;
+    if target.locked == off {
+        return Ok(page_nodes(&layout));
+    }
+    target.locked = off;
+    let saved = services
+        .mutations
+        .save_layout(layout, &principal.actor)
+        .await?;
+    Ok(page_nodes(&saved))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn form(kind: &str, target: &str) -> NewRule {
+        NewRule {
+            id: "r-1".into(),
+            target: target.into(),
+            kind: kind.into(),
+            ..NewRule::default()
+        }
+    }
+
+    #[test]
+    fn the_form_builds_each_type_or_names_the_field() {
+        let mut f = form("props", "home:hero");
+        f.patch = Some(r#"{"headline": "Hi"}"#.into());
+        f.device = Some("mobile".into());
+        f.conditions = Some(r#"{"country": "DE"}"#.into());
+        f.priority = Some("7".into());
+        let rule = rule_from_form(&f).unwrap();
+        assert_eq!(rule["pageSlug"], "home");
+        assert_eq!(rule["moduleId"], "hero");
+        assert_eq!(
+            rule["mutationPayload"],
+            json!({"target": "hero", "patch": {"headline": "Hi"}})
+        );
+        assert_eq!(
+            rule["conditions"],
+            json!({"country": "DE", "device": "mobile"})
+        );
+        assert_eq!(rule["priority"], 7);
+        let mut f = form("reorder", "home:offer");
+        f.index = Some("0".into());
+        assert_eq!(
+            rule_from_form(&f).unwrap()["mutationPayload"],
+            json!({"target": "offer", "index": 0})
+        );
+        let mut f = form("theme", "sale:page");
+        f.theme = Some("night".into());
+        let rule = rule_from_form(&f).unwrap();
+        assert!(rule.get("moduleId").is_none());
+        assert_eq!(rule["mutationPayload"]["theme"], "night");
+
+        let err = |f: NewRule| rule_from_form(&f).unwrap_err();
+        assert!(err(form("hide", "hero")).starts_with("target"));
+        assert!(err(form("reorder", "home:hero")).starts_with("index"));
+        assert!(err(form("props", "home:hero")).starts_with("patch"));
+        assert!(err(form("insert", "home:hero")).starts_with("kind"));
+        let mut f = form("props", "home:hero");
+        f.patch = Some("[1]".into());
+        assert!(err(f).starts_with("patch: a JSON object"));
+        let mut f = form("hide", "home:hero");
+        f.id = "no spaces".into();
+        assert!(err(f).starts_with("id"));
+        let mut f = form("hide", "home:hero");
+        f.device = Some("fridge".into());
+        assert!(err(f).starts_with("device"));
+    }
+}

@@ -6,10 +6,6 @@ use crate::error::AppError;
 use cortex_core::rules::Applied;
 use leptos::prelude::*;
 
-/// Cookie that keeps an anonymous visitor's id (so they keep their variants).
-#[cfg(feature = "ssr")]
-const VISITOR_COOKIE: &str = "cortex_vid";
-
 /// What is known about this visitor: the visitor cookie (set if missing), user agent,
 /// referrer, language, and the page's query string: `user` (an identified visitor keeps
 /// their variants on every device), `persona`, `stage`, `device`, `hike` (the quiz), `utm_*`.
@@ -33,8 +29,9 @@ fn visitor_context(slug: &str, query: &str) -> cortex_core::context::Context {
             .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty())
     };
+    use cortex_server::layouts::http::{valid_visitor_id, VISITOR_COOKIE};
     let anonymous = super::guard::request_cookie(VISITOR_COOKIE)
-        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|v| valid_visitor_id(v))
         .unwrap_or_else(|| {
             let id = cortex_server::layouts::new_visitor_id();
             super::guard::set_cookie(&format!(
@@ -85,6 +82,7 @@ pub async fn shop_page(slug: String, query: String) -> Result<Applied, AppError>
         ));
     }
     let context = visitor_context(&slug, &query);
+    let unit = context.user_id.clone().or(context.anonymous_id.clone());
     let request = ApplyRequest {
         page_slug: slug,
         context,
@@ -101,5 +99,8 @@ pub async fn shop_page(slug: String, query: String) -> Result<Applied, AppError>
             }
         }
     }
-    Ok(applied?)
+    let applied = applied?;
+    // Page view and exposures are counted here, so they are counted without JavaScript too.
+    cortex_server::layouts::http::record_storefront_view(&services, unit, &applied);
+    Ok(applied)
 }

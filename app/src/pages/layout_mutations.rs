@@ -6,8 +6,8 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::layouts::list_rules;
-use crate::components::{fmt_time, ErrorBox, Loading, BUTTON, CARD};
+use crate::api::layouts::{layout_pages, list_rules, CreateRule, PageNodes, SwitchMutations};
+use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, CARD};
 
 const INPUT: &str = "ml-2 rounded-md border border-slate-300 px-2 py-1";
 
@@ -91,7 +91,7 @@ pub fn LayoutMutationsPage() -> impl IntoView {
                                         let rule = r.version.rule.clone();
                                         view! {
                                             <tr class="border-t border-slate-100 align-top" data-rule=rule.id.clone() data-status=status>
-                                                <td class="px-4 py-2 font-mono text-xs">{rule.id.clone()}</td>
+                                                <td class="px-4 py-2 font-mono text-xs"><a class="text-indigo-700 underline" href=format!("/admin/layout-mutations/{}", rule.id)>{rule.id.clone()}</a></td>
                                                 <td class="px-4 py-2"><a class="text-indigo-700 underline" href=format!("/shop/{}", rule.page_slug)>{rule.page_slug.clone()}</a></td>
                                                 <td class="px-4 py-2">{rule.layer.as_str()}</td>
                                                 <td class="px-4 py-2">{rule.mutation_type()}</td>
@@ -113,5 +113,137 @@ pub fn LayoutMutationsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <NewRuleForm/>
+        <Switches/>
+    }
+}
+
+/// Where mutations are switched off: per page and per module (and what is inside it).
+#[component]
+fn Switches() -> impl IntoView {
+    let switch = ServerAction::<SwitchMutations>::new();
+    let pages = Resource::new(move || switch.version().get(), |_| layout_pages());
+    view! {
+        <section class=format!("{CARD} mt-6") id="switches">
+            <h2 class="text-lg font-semibold">"Switches"</h2>
+            <p class="mt-1 text-sm text-slate-600">
+                "Switch mutations off for a whole page or for one module (and everything inside it). "
+                "Rules that would change a switched-off node are skipped; the explain trace says so. Each switch is a new, audited version of the page's layout."
+            </p>
+            <ActionError action=switch/>
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match pages.await {
+                        Err(e) => view! { <div class="mt-3"><ErrorBox error=e/></div> }.into_any(),
+                        Ok(list) => list.into_iter().map(|p| view! { <PageSwitches page=p switch/> }).collect_view().into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn PageSwitches(page: PageNodes, switch: ServerAction<SwitchMutations>) -> impl IntoView {
+    let slug = page.page_slug.clone();
+    view! {
+        <div class="mt-4" data-page=slug.clone()>
+            <h3 class="text-sm font-semibold">{format!("{} (layout version {})", page.page_slug, page.layout_version)}</h3>
+            <ul class="mt-1 text-sm">
+                {page.nodes.into_iter().map(|n| {
+                    let slug = slug.clone();
+                    let node_id = n.id.clone();
+                    let label = if n.depth == 0 { "whole page".to_string() } else { format!("{} ({})", n.id, n.kind) };
+                    view! {
+                        <li class="flex items-center gap-3 py-0.5" style=format!("padding-left: {}rem", n.depth) data-node-switch=n.id.clone() data-off=n.off.to_string()>
+                            <span class=if n.off { "text-slate-400 line-through" } else { "" }>{label}</span>
+                            {if n.off && !n.own {
+                                view! { <span class="text-xs text-slate-400">"off with the node around it"</span> }.into_any()
+                            } else {
+                                view! {
+                                    <ActionForm action=switch>
+                                        <input type="hidden" name="page" value=slug/>
+                                        <input type="hidden" name="node" value=node_id/>
+                                        <input type="hidden" name="off" value=(!n.off).to_string()/>
+                                        <button type="submit" class="rounded border border-slate-300 px-2 py-0.5 text-xs hover:bg-slate-50">
+                                            {if n.off { "Switch mutations on" } else { "Switch mutations off" }}
+                                        </button>
+                                    </ActionForm>
+                                }.into_any()
+                            }}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </div>
+    }
+}
+
+/// A new rule from a form: the target is picked from the pages' trees.
+#[component]
+fn NewRuleForm() -> impl IntoView {
+    let create = ServerAction::<CreateRule>::new();
+    let pages = Resource::new(|| (), |_| layout_pages());
+    // With JavaScript, open the new rule's page once it is saved.
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(v)) = create.value().get() {
+            navigate(
+                &format!("/admin/layout-mutations/{}", v.rule.id),
+                Default::default(),
+            );
+        }
+    });
+    let field = |label: &'static str, input: AnyView| view! { <label class="flex flex-col text-xs text-slate-600">{label}{input}</label> };
+    view! {
+        <section class=format!("{CARD} mt-6") id="new-rule">
+            <h2 class="text-lg font-semibold">"New rule"</h2>
+            <p class="mt-1 text-sm text-slate-600">"Pick the node to change from its page's tree, the type, and who sees it. Other types (insert, replace, experiments) and schedules: create one here, then edit its JSON."</p>
+            <ActionError action=create/>
+            <ActionForm action=create>
+                <div class="mt-3 grid gap-3 sm:grid-cols-3">
+                    {field("Id", view! { <input class=INPUT name="id" placeholder="summer-hero" required/> }.into_any())}
+                    {field("Target", view! {
+                        <select class=INPUT name="target" id="new-rule-target">
+                            <Suspense fallback=|| view! { <option>"loading…"</option> }>
+                                {move || Suspend::new(async move {
+                                    pages.await.unwrap_or_default().into_iter().map(|p| {
+                                        let slug = p.page_slug.clone();
+                                        view! {
+                                            <optgroup label=format!("page {slug}")>
+                                                {p.nodes.into_iter().map(|n| {
+                                                    let value = format!("{}:{}", slug, n.id);
+                                                    let label = format!("{}{} ({})", "· ".repeat(n.depth as usize), n.id, n.kind);
+                                                    view! { <option value=value>{label}</option> }
+                                                }).collect_view()}
+                                            </optgroup>
+                                        }
+                                    }).collect_view()
+                                })}
+                            </Suspense>
+                        </select>
+                    }.into_any())}
+                    {field("Type", view! {
+                        <select class=INPUT name="kind" id="new-rule-kind">
+                            <option value="hide">"hide"</option><option value="props">"props"</option>
+                            <option value="reorder">"reorder"</option><option value="theme">"theme"</option>
+                        </select>
+                    }.into_any())}
+                    {field("props: JSON to merge", view! { <input class=INPUT name="patch" placeholder=r#"{"headline": "Hello"}"#/> }.into_any())}
+                    {field("reorder: new position", view! { <input class=INPUT name="index" placeholder="0"/> }.into_any())}
+                    {field("theme: name", view! { <input class=INPUT name="theme" placeholder="night"/> }.into_any())}
+                    {field("Device", view! {
+                        <select class=INPUT name="device"><option value="">"any"</option><option>"mobile"</option><option>"tablet"</option><option>"desktop"</option></select>
+                    }.into_any())}
+                    {field("Persona", view! { <input class=INPUT name="persona" placeholder="any"/> }.into_any())}
+                    {field("More conditions (JSON)", view! { <input class=INPUT name="conditions" placeholder=r#"{"country": "DE"}"#/> }.into_any())}
+                    {field("Priority", view! { <input class=INPUT name="priority" value="0"/> }.into_any())}
+                    {field("Layer", view! {
+                        <select class=INPUT name="layer"><option>"module"</option><option>"section"</option><option>"page"</option><option>"global"</option></select>
+                    }.into_any())}
+                </div>
+                <button type="submit" class=format!("{BUTTON} mt-3") id="create-rule">"Create rule"</button>
+            </ActionForm>
+        </section>
     }
 }

@@ -25,6 +25,8 @@ pub fn ShopPage() -> impl IntoView {
         },
         |(slug, query)| shop_page(slug, query),
     );
+    #[cfg(feature = "hydrate")]
+    report_in_browser(page, location.search);
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -47,4 +49,48 @@ pub fn ShopPage() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// After hydration: reports clicks, conversions and time on page of the page shown (see
+/// [`crate::beacon`]); time on page is sent when the visitor hides or leaves it, or moves
+/// to another storefront page.
+#[cfg(feature = "hydrate")]
+fn report_in_browser(
+    page: Resource<Result<cortex_core::rules::Applied, crate::error::AppError>>,
+    search: Memo<String>,
+) {
+    use crate::beacon::{hidden, PageReport};
+    use std::rc::Rc;
+    let current = StoredValue::new_local(None::<Rc<PageReport>>);
+    let dwell = move || current.with_value(|r| r.as_ref().map(|r| r.dwell()));
+    Effect::new(move |_| {
+        if let Some(Ok(applied)) = page.get() {
+            let user = search.with(|q| {
+                q.trim_start_matches('?')
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("user="))
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string)
+            });
+            dwell();
+            current.set_value(Some(Rc::new(PageReport::new(&applied, user))));
+        }
+    });
+    let click = window_event_listener(leptos::ev::click, move |e| {
+        current.with_value(|r| r.as_ref().map(|r| r.click(e.target())));
+    });
+    let visibility = window_event_listener(leptos::ev::visibilitychange, move |_| {
+        if hidden() {
+            dwell();
+        }
+    });
+    let leave = window_event_listener(leptos::ev::pagehide, move |_| {
+        dwell();
+    });
+    on_cleanup(move || {
+        dwell();
+        click.remove();
+        visibility.remove();
+        leave.remove();
+    });
 }

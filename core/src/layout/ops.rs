@@ -107,6 +107,8 @@ pub enum Skip {
     Cycle(NodeId),
     #[error("the root node `{0}` cannot be moved, hidden or given siblings")]
     Root(NodeId),
+    #[error("mutations are switched off for node `{0}`")]
+    Locked(NodeId),
 }
 
 /// Restores the tree after an operation. Applied in reverse order, undos give back the base.
@@ -156,8 +158,28 @@ impl Operation {
         }
     }
 
+    /// The nodes this operation changes or puts something into (each must be unlocked).
+    fn touched<'a>(&'a self, root: &'a NodeId) -> [Option<&'a NodeId>; 2] {
+        match self {
+            Operation::Reorder(Reorder { target, parent, .. }) => [Some(target), parent.as_ref()],
+            other => [Some(other.target(root)), None],
+        }
+    }
+
     /// Applies to `root`, or leaves it untouched and says why not.
     pub fn apply(&self, root: &mut Node) -> Result<Undo, Skip> {
+        // Locks are rare: look for them only in a tree that has some.
+        if root.has_locks() {
+            for id in self.touched(&root.id).into_iter().flatten() {
+                if root.locked_at(id) == Some(true) {
+                    return Err(Skip::Locked(id.clone()));
+                }
+            }
+        }
+        self.apply_unlocked(root)
+    }
+
+    fn apply_unlocked(&self, root: &mut Node) -> Result<Undo, Skip> {
         let missing = |id: &NodeId| Skip::MissingTarget(id.clone());
         match self {
             Operation::Hide(Hide { target }) => {
@@ -542,6 +564,50 @@ mod tests {
             assert_eq!(op.apply(&mut tree).unwrap_err(), want);
             assert_eq!(tree, page());
         }
+    }
+
+    #[test]
+    fn locked_nodes_and_what_is_inside_them_are_not_mutated() {
+        let mut root = page();
+        let grid = find_mut(&mut root, &"grid".into()).unwrap();
+        grid.locked = true;
+        let before = root.clone();
+        let p1: NodeId = "p1".into();
+        for op in [
+            Operation::Hide(Hide {
+                target: "grid".into(),
+            }),
+            Operation::Hide(Hide { target: p1.clone() }),
+            Operation::Reorder(Reorder {
+                target: "hero".into(),
+                parent: Some("grid".into()),
+                index: 0,
+            }),
+        ] {
+            assert!(
+                matches!(op.apply(&mut root), Err(Skip::Locked(_))),
+                "{op:?}"
+            );
+            assert_eq!(root, before);
+        }
+        // Elsewhere on the page, rules still apply.
+        assert!(Operation::Hide(Hide {
+            target: "hero".into()
+        })
+        .apply(&mut root)
+        .is_ok());
+        // A locked root switches the whole page off, page themes included.
+        let mut root = page();
+        root.locked = true;
+        let theme = Operation::Theme(Theme {
+            target: None,
+            theme: Some("night".into()),
+            tokens: Default::default(),
+        });
+        assert!(matches!(theme.apply(&mut root), Err(Skip::Locked(_))));
+        assert_eq!(root.locked_at(&"hero".into()), Some(true));
+        assert_eq!(page().locked_at(&"hero".into()), Some(false));
+        assert_eq!(page().locked_at(&"ghost".into()), None);
     }
 
     #[test]

@@ -18,13 +18,14 @@ pub const REGISTER_PATH: &str = "/api/federation/register";
 pub const HEARTBEAT_PATH: &str = "/api/federation/heartbeat";
 pub const STREAM_ANALYTICS_PATH: &str = "/api/federation/stream-analytics";
 /// The routes neurons call (signed or with a neuron token; never with a cookie).
-pub const NEURON_PATHS: [&str; 6] = [
+pub const NEURON_PATHS: [&str; 7] = [
     REGISTER_PATH,
     HEARTBEAT_PATH,
     STREAM_ANALYTICS_PATH,
     super::channel::WS_PATH,
     crate::layouts::http::APPLY_PATH,
     crate::layouts::http::SYNC_PATH,
+    crate::layouts::http::REPORT_PATH,
 ];
 
 /// `POST /api/federation/register`, `…/heartbeat`, `…/stream-analytics` and the channel.
@@ -60,6 +61,10 @@ where
         .route(
             crate::layouts::http::SYNC_PATH,
             post(crate::layouts::http::sync),
+        )
+        .route(
+            crate::layouts::http::REPORT_PATH,
+            get(crate::layouts::http::report).post(crate::layouts::http::report_events),
         )
         .layer(cors)
 }

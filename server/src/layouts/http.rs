@@ -17,8 +17,32 @@ use crate::Services;
 
 pub const APPLY_PATH: &str = "/api/layout-mutation/apply";
 pub const SYNC_PATH: &str = "/api/layout-mutation/sync";
+pub const REPORT_PATH: &str = "/api/layout-mutation/report";
+/// The analytics source of events the storefront's own pages report.
+pub const STOREFRONT_SOURCE: &str = "storefront";
 /// Largest sync body (an import carries a whole rule set).
 pub const MAX_SYNC_BYTES: usize = 4 * 1024 * 1024;
+
+/// Who is calling a layout-mutation route.
+pub enum Caller {
+    /// A neuron, by its token.
+    Neuron(String),
+    /// A browser app, by a publishable key from one of its origins (the key's name).
+    Browser(String),
+    /// A signed-in user or API token (viewer and up, for previews and reports).
+    User,
+}
+
+impl Caller {
+    /// The analytics source events from this caller are recorded under.
+    fn source(&self) -> Option<String> {
+        match self {
+            Caller::Neuron(id) => Some(id.clone()),
+            Caller::Browser(key) => Some(format!("browser:{key}")),
+            Caller::User => None,
+        }
+    }
+}
 
 /// Who may resolve pages: a neuron (its token), a browser app (a publishable key from one of
 /// its origins) or a signed-in user or API token (viewer and up, for previews).
@@ -27,26 +51,26 @@ async fn check_caller(
     extensions: &Extensions,
     headers: &HeaderMap,
     route: &str,
-) -> Result<(), ApiError> {
+) -> Result<Caller, ApiError> {
     let bearer = crate::federation::http::bearer(headers).ok();
     if let Some(token) = bearer.filter(|t| t.starts_with(crate::federation::NEURON_TOKEN_PREFIX)) {
         return crate::federation::http::neuron_of(services, extensions, Ok(token), route)
             .await
-            .map(|_| ());
+            .map(Caller::Neuron);
     }
     if headers.contains_key(cortex_core::federation::PUBLISHABLE_KEY_HEADER) {
         return services
             .federation
             .check_publishable_key(headers)
             .await
-            .map(|_| ());
+            .map(|k| Caller::Browser(k.name));
     }
     extensions
         .get::<Authn>()
         .cloned()
         .unwrap_or(Authn::Anonymous)
         .require(Role::Viewer)
-        .map(|_| ())
+        .map(|_| Caller::User)
         .map_err(|e| {
             if e.code == ErrorCode::Unauthorized {
                 ApiError::new(
@@ -57,6 +81,20 @@ async fn check_caller(
                 e
             }
         })
+}
+
+/// A request from this hub's own pages: its `Origin` names the host it was sent to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let header = |h: axum::http::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
+    match (
+        header(axum::http::header::ORIGIN),
+        header(axum::http::header::HOST),
+    ) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority == host),
+        _ => false,
+    }
 }
 
 /// Resolves a page for a visitor.
@@ -146,4 +184,153 @@ pub async fn sync(
             Ok(Json(services.mutations.sync(held.unwrap_or(0)).await?))
         }
     }
+}
+
+/// Records a batch of exposures and outcomes (`view`, `click`, `conversion`, `dwell`) as
+/// analytics events, acknowledged once durable. Callers: a neuron, a browser app with its
+/// publishable key, or this hub's own storefront pages (same origin, no credential).
+pub async fn report_events(
+    State(services): State<Services>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<cortex_core::analytics::BatchAck>, ApiError> {
+    let credentialed = headers.contains_key(axum::http::header::AUTHORIZATION)
+        || headers.contains_key(cortex_core::federation::PUBLISHABLE_KEY_HEADER);
+    let source = if credentialed {
+        check_caller(&services, &extensions, &headers, REPORT_PATH)
+            .await?
+            .source()
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Forbidden,
+                    "users read reports; events come from neurons (a neuron token), browser apps (a publishable key) or the storefront",
+                )
+            })?
+    } else if same_origin(&headers) {
+        return Ok(Json(storefront_events(&services, &headers, &body).await?));
+    } else {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "send a neuron token (Authorization: Bearer ctn_…) or a publishable key (x-cortex-publishable-key); only this hub's own pages report without one",
+        ));
+    };
+    Ok(Json(
+        services
+            .analytics
+            .ingest(&source, &body, Utc::now())
+            .await?,
+    ))
+}
+
+/// Impact of the rules: per rule and variant, per day, and experiment comparisons, with
+/// 95 % intervals. Filters: `page`, `rule`, `variant`, `from`, `to` (RFC 3339). Viewers and
+/// neurons.
+pub async fn report(
+    State(services): State<Services>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    query: Result<
+        axum::extract::Query<cortex_core::report::ReportQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<Json<cortex_core::report::LayoutReport>, ApiError> {
+    if let Caller::Browser(_) = check_caller(&services, &extensions, &headers, REPORT_PATH).await? {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "reports are for users and neurons, not publishable keys",
+        ));
+    }
+    let axum::extract::Query(query) = query.map_err(|e| {
+        ApiError::bad_request(format!(
+            "query: {} (filters: page, rule, variant, from, to as RFC 3339)",
+            e.body_text()
+        ))
+    })?;
+    Ok(Json(services.mutations.report(&query, Utc::now()).await?))
+}
+
+/// Events from the storefront's own pages: a visitor's browser cannot read its (HttpOnly)
+/// visitor cookie, so events without a `unit` get it here.
+async fn storefront_events(
+    services: &Services,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<cortex_core::analytics::BatchAck, ApiError> {
+    use cortex_core::analytics::{EventBatch, MAX_BATCH_BYTES};
+    if body.len() > MAX_BATCH_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("a batch is at most {MAX_BATCH_BYTES} bytes; send smaller batches"),
+        ));
+    }
+    let mut batch: EventBatch = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("not an event batch: {e}")))?;
+    if let Some(visitor) = visitor_cookie(headers) {
+        for e in batch.events.iter_mut().filter(|e| e.unit.is_none()) {
+            e.unit = Some(visitor.to_string());
+        }
+    }
+    let body = serde_json::to_vec(&batch)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    services
+        .analytics
+        .ingest_parsed(STOREFRONT_SOURCE, &batch, &body, Utc::now())
+        .await
+}
+
+/// The storefront's visitor cookie, if it is well formed.
+pub fn visitor_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(VISITOR_COOKIE_EQ))
+        .find(|v| valid_visitor_id(v))
+}
+
+/// Name of the cookie that keeps an anonymous storefront visitor's id.
+pub const VISITOR_COOKIE: &str = "cortex_vid";
+const VISITOR_COOKIE_EQ: &str = "cortex_vid=";
+
+/// A visitor id as the storefront issues them.
+pub fn valid_visitor_id(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Records a storefront page view and its exposures (the server rendered them, so they are
+/// counted with or without JavaScript). In the background: the page does not wait for the
+/// spool, and a full spool only loses these counts (logged).
+pub fn record_storefront_view(services: &Services, unit: Option<String>, applied: &Applied) {
+    use cortex_core::analytics::{Event, EventBatch, EventKind};
+    let now = Utc::now();
+    let event = |kind| Event {
+        unit: unit.clone(),
+        page_slug: Some(applied.layout.page_slug.clone()),
+        ..Event::new(kind, now)
+    };
+    let mut events = vec![event(EventKind::PageView)];
+    events.extend(applied.exposures.iter().map(|x| Event {
+        mutation_id: Some(x.rule_id.to_string()),
+        variant: x.variant_key.as_ref().map(|v| v.to_string()),
+        ..event(EventKind::Exposure)
+    }));
+    let batch = EventBatch {
+        batch_id: uuid::Uuid::new_v4().to_string(),
+        events,
+    };
+    let analytics = services.analytics.clone();
+    tokio::spawn(async move {
+        let Ok(body) = serde_json::to_vec(&batch) else {
+            return;
+        };
+        if let Err(e) = analytics
+            .ingest_parsed(STOREFRONT_SOURCE, &batch, &body, now)
+            .await
+        {
+            metrics::counter!("cortex_storefront_views_lost_total").increment(1);
+            tracing::warn!(error = %e.message, "storefront page view not recorded");
+        }
+    });
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use cortex_core::analytics::{Event, EventBatch, EventKind, NeuronEvent};
 use cortex_core::audit::AuditRecord;
 use cortex_core::federation::{CommandOutcome, CommandRun};
+use cortex_core::report::{DayRow, ReportQuery, Tally};
 
 use super::StoreResult;
 
@@ -74,6 +75,65 @@ pub trait EventStore: Send + Sync {
     ) -> StoreResult<()>;
     /// The most recent commands with their reports, newest first.
     async fn recent_commands(&self, limit: u32) -> StoreResult<Vec<CommandRun>>;
+
+    /// Exposures, clicks, conversions and dwell of layout mutations between `from`
+    /// (inclusive) and `to` (exclusive), per rule and variant, and per UTC day of them.
+    async fn layout_tallies(
+        &self,
+        query: &ReportQuery,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<(Vec<Tally>, Vec<DayRow>)>;
+}
+
+/// The filter shared by both report queries: `$1`..`$5` are from, to, page, rule, variant.
+const TALLY_FILTER: &str = "mutation_id IS NOT NULL
+    AND kind IN ('exposure', 'click', 'conversion', 'dwell')
+    AND at >= $1 AND at < $2
+    AND ($3 = '' OR page_slug = $3)
+    AND ($4 = '' OR mutation_id = $4)
+    AND ($5 = '' OR COALESCE(variant, '') = $5)";
+
+/// The per-rule-and-variant report query (portable SQL).
+pub(crate) fn tally_sql() -> String {
+    format!(
+        "SELECT mutation_id, COALESCE(variant, '') AS variant,
+                SUM(CASE WHEN kind = 'exposure' THEN 1 ELSE 0 END) AS exposures,
+                COUNT(DISTINCT CASE WHEN kind = 'exposure' THEN unit END) AS exposed_units,
+                SUM(CASE WHEN kind = 'click' THEN 1 ELSE 0 END) AS clicks,
+                SUM(CASE WHEN kind = 'conversion' THEN 1 ELSE 0 END) AS conversions,
+                COUNT(DISTINCT CASE WHEN kind = 'conversion' THEN unit END) AS converted_units,
+                SUM(CASE WHEN kind = 'dwell' AND value IS NOT NULL THEN 1 ELSE 0 END) AS dwell_count,
+                SUM(CASE WHEN kind = 'dwell' THEN value END) AS dwell_sum,
+                SUM(CASE WHEN kind = 'dwell' THEN value * value END) AS dwell_sum_sq
+           FROM events
+          WHERE {TALLY_FILTER}
+          GROUP BY mutation_id, COALESCE(variant, '')
+          ORDER BY mutation_id, variant
+          LIMIT 5000"
+    )
+}
+
+/// The per-day report query (portable SQL; `at` is in milliseconds).
+pub(crate) fn days_sql() -> String {
+    format!(
+        "SELECT at / 86400000 AS day, mutation_id, COALESCE(variant, '') AS variant,
+                SUM(CASE WHEN kind = 'exposure' THEN 1 ELSE 0 END) AS exposures,
+                SUM(CASE WHEN kind = 'conversion' THEN 1 ELSE 0 END) AS conversions,
+                SUM(CASE WHEN kind = 'click' THEN 1 ELSE 0 END) AS clicks
+           FROM events
+          WHERE {TALLY_FILTER}
+          GROUP BY at / 86400000, mutation_id, COALESCE(variant, '')
+          ORDER BY day, mutation_id, variant
+          LIMIT 20000"
+    )
+}
+
+/// `YYYY-MM-DD` of a day number since the epoch.
+pub(crate) fn day_name(day: i64) -> String {
+    DateTime::<Utc>::from_timestamp(day * 86_400, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 /// The columns events are inserted with, in order.
@@ -391,6 +451,62 @@ macro_rules! impl_event_store {
                     });
                 }
                 Ok(out)
+            }
+
+            async fn layout_tallies(
+                &self,
+                q: &cortex_core::report::ReportQuery,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> StoreResult<(Vec<cortex_core::report::Tally>, Vec<cortex_core::report::DayRow>)> {
+                let bind = |sql: String| {
+                    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+                    (sql, ms(from), ms(to), text(&q.page), text(&q.rule), text(&q.variant))
+                };
+                let count = |r: &$row, c: &str| -> StoreResult<u64> {
+                    Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0).max(0) as u64)
+                };
+                let (sql, a, b, p, m, v) = bind(crate::store::events::tally_sql());
+                let rows = sqlx::query(&sql)
+                    .bind(a).bind(b).bind(p).bind(m).bind(v)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let tallies = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(cortex_core::report::Tally {
+                            mutation_id: r.try_get("mutation_id")?,
+                            variant: r.try_get("variant")?,
+                            exposures: count(r, "exposures")?,
+                            exposed_units: count(r, "exposed_units")?,
+                            clicks: count(r, "clicks")?,
+                            conversions: count(r, "conversions")?,
+                            converted_units: count(r, "converted_units")?,
+                            dwell_count: count(r, "dwell_count")?,
+                            dwell_sum: r.try_get::<Option<f64>, _>("dwell_sum")?.unwrap_or(0.0),
+                            dwell_sum_sq: r.try_get::<Option<f64>, _>("dwell_sum_sq")?.unwrap_or(0.0),
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                let (sql, a, b, p, m, v) = bind(crate::store::events::days_sql());
+                let rows = sqlx::query(&sql)
+                    .bind(a).bind(b).bind(p).bind(m).bind(v)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let days = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(cortex_core::report::DayRow {
+                            day: crate::store::events::day_name(r.try_get("day")?),
+                            mutation_id: r.try_get("mutation_id")?,
+                            variant: r.try_get("variant")?,
+                            exposures: count(r, "exposures")?,
+                            conversions: count(r, "conversions")?,
+                            clicks: count(r, "clicks")?,
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok((tallies, days))
             }
         }
     };

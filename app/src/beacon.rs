@@ -1,0 +1,131 @@
+//! The storefront's reporting in the browser: clicks, conversions (a click on an element
+//! with `data-goal`) and time on page, one event per rule the visitor was exposed to, sent
+//! with `navigator.sendBeacon` to `/api/layout-mutation/report` (it survives navigation and
+//! closing the tab). Page views and exposures are counted by the server when it renders
+//! the page, so they need no JavaScript.
+
+use chrono::{DateTime, Utc};
+use cortex_core::analytics::{Event, EventBatch, EventKind};
+use cortex_core::rules::Applied;
+use std::cell::Cell;
+use wasm_bindgen::JsCast;
+
+/// Where events go (the hub serves it on the page's own origin).
+const REPORT_PATH: &str = "/api/layout-mutation/report";
+
+/// What one storefront page view reports.
+pub struct PageReport {
+    page_slug: String,
+    /// (rule id, variant) of each rule applied.
+    exposures: Vec<(String, Option<String>)>,
+    /// The identified visitor (`?user=`); otherwise the hub fills in the visitor cookie.
+    unit: Option<String>,
+    started_ms: f64,
+    dwell_sent: Cell<bool>,
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+fn at(ms: f64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms as i64).unwrap_or_default()
+}
+
+impl PageReport {
+    pub fn new(applied: &Applied, unit: Option<String>) -> Self {
+        Self {
+            page_slug: applied.layout.page_slug.clone(),
+            exposures: applied
+                .exposures
+                .iter()
+                .map(|e| {
+                    (
+                        e.rule_id.to_string(),
+                        e.variant_key.as_ref().map(|v| v.to_string()),
+                    )
+                })
+                .collect(),
+            unit,
+            started_ms: now_ms(),
+            dwell_sent: Cell::new(false),
+        }
+    }
+
+    /// One event of `kind` per exposure (or one without a rule when none applied).
+    fn events(&self, kind: EventKind, name: Option<String>, value: Option<f64>) -> Vec<Event> {
+        let base = Event {
+            unit: self.unit.clone(),
+            page_slug: Some(self.page_slug.clone()),
+            name,
+            value,
+            ..Event::new(kind, at(now_ms()))
+        };
+        if self.exposures.is_empty() {
+            return vec![base];
+        }
+        self.exposures
+            .iter()
+            .map(|(rule, variant)| Event {
+                mutation_id: Some(rule.clone()),
+                variant: variant.clone(),
+                ..base.clone()
+            })
+            .collect()
+    }
+
+    fn send(&self, events: Vec<Event>) {
+        let batch = EventBatch {
+            batch_id: format!(
+                "web-{}-{}",
+                now_ms() as u64,
+                (js_sys::Math::random() * 1e12) as u64
+            ),
+            events,
+        };
+        let (Ok(body), Some(window)) = (serde_json::to_string(&batch), web_sys::window()) else {
+            return;
+        };
+        let _ = window
+            .navigator()
+            .send_beacon_with_opt_str(REPORT_PATH, Some(&body));
+    }
+
+    /// A click somewhere in the page: the module it hit (`data-node`), and a conversion if it
+    /// hit a goal (`data-goal`).
+    pub fn click(&self, target: Option<web_sys::EventTarget>) {
+        let Some(el) = target.and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else {
+            return;
+        };
+        let attr = |sel: &str, name: &str| {
+            el.closest(sel)
+                .ok()
+                .flatten()
+                .and_then(|e| e.get_attribute(name))
+        };
+        let Some(node) = attr("[data-node]", "data-node") else {
+            return;
+        };
+        let mut events = self.events(EventKind::Click, Some(node), None);
+        if let Some(goal) = attr("[data-goal]", "data-goal") {
+            events.extend(self.events(EventKind::Conversion, Some(goal), None));
+        }
+        self.send(events);
+    }
+
+    /// Time on page, once, when the visitor leaves or hides the page.
+    pub fn dwell(&self) {
+        if self.dwell_sent.replace(true) {
+            return;
+        }
+        let ms = (now_ms() - self.started_ms).max(0.0);
+        self.send(self.events(EventKind::Dwell, None, Some(ms)));
+    }
+}
+
+/// The page is being hidden (tab switch, navigation, close).
+pub fn hidden() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden)
+}

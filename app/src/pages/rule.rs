@@ -1,0 +1,215 @@
+//! `/admin/layout-mutations/:id`: one rule. Its status with switches (on/off, delete or
+//! restore), its impact per variant with intervals, the JSON editor, and every version with
+//! what changed and a button that rolls back to it. Every form works without JavaScript.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::layouts::{
+    rule_detail, DiffLine, HistoryEntry, RollbackRule, RuleDetail, SaveRule, SetRuleActive,
+    SetRuleDeleted,
+};
+use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, CARD};
+use cortex_core::report::{Estimate, LayoutReport};
+
+const SMALL: &str = "rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50";
+
+fn pct(e: &Estimate) -> String {
+    format!(
+        "{:.1} % ({:.1}–{:.1})",
+        e.value * 100.0,
+        e.low * 100.0,
+        e.high * 100.0
+    )
+}
+
+/// The rule page.
+#[component]
+pub fn RulePage() -> impl IntoView {
+    let params = use_params_map();
+    let save = ServerAction::<SaveRule>::new();
+    let rollback = ServerAction::<RollbackRule>::new();
+    let active = ServerAction::<SetRuleActive>::new();
+    let deleted = ServerAction::<SetRuleDeleted>::new();
+    let detail = Resource::new(
+        move || {
+            (
+                params.with(|p| p.get("id")),
+                save.version().get(),
+                rollback.version().get(),
+                active.version().get(),
+                deleted.version().get(),
+            )
+        },
+        |(id, ..)| rule_detail(id),
+    );
+    view! {
+        <Title text="Layout mutation"/>
+        <p class="text-sm"><a class="text-indigo-700 underline" href="/admin/layout-mutations">"← All rules"</a></p>
+        <ActionError action=save/>
+        <ActionError action=rollback/>
+        <ActionError action=active/>
+        <ActionError action=deleted/>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Err(e) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
+                    Ok(d) => view! { <Rule detail=d save rollback active deleted/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Rule(
+    detail: RuleDetail,
+    save: ServerAction<SaveRule>,
+    rollback: ServerAction<RollbackRule>,
+    active: ServerAction<SetRuleActive>,
+    deleted: ServerAction<SetRuleDeleted>,
+) -> impl IntoView {
+    let status = detail.row.status();
+    let rule = detail.row.version.rule.clone();
+    let is_deleted = detail.row.version.deleted;
+    let id = rule.id.clone();
+    let id2 = rule.id.clone();
+    let json = serde_json::to_string_pretty(&rule).unwrap_or_default();
+    let head = rule.version;
+    view! {
+        <div class="mt-2 flex flex-wrap items-center gap-3">
+            <h1 class="font-mono text-2xl font-bold" id="rule-id">{rule.id.clone()}</h1>
+            <span class="rounded bg-slate-100 px-2 py-0.5 text-xs font-medium" id="rule-status" data-status=status>{status}</span>
+        </div>
+        <p class="mt-1 text-sm text-slate-600">
+            {format!("{} rule on page ", rule.mutation_type())}
+            <a class="text-indigo-700 underline" href=format!("/shop/{}", rule.page_slug)>{rule.page_slug.clone()}</a>
+            {format!(", layer {}, priority {}, version {} by {} at {}", rule.layer.as_str(), rule.priority, rule.version, rule.created_by, fmt_time(rule.timestamp))}
+        </p>
+        {detail.row.broken.clone().map(|why| view! { <p class="mt-2 rounded bg-red-50 px-3 py-2 text-sm text-red-800" id="rule-broken">"Broken, skipped at runtime: " {why}</p> })}
+        <div class="mt-4 flex flex-wrap gap-2" id="rule-actions">
+            {(!is_deleted).then(move || view! {
+                <ActionForm action=active>
+                    <input type="hidden" name="id" value=id/>
+                    <input type="hidden" name="active" value=(!rule.is_active).to_string()/>
+                    <button type="submit" class=SMALL id="toggle-active">{if rule.is_active { "Switch off" } else { "Switch on" }}</button>
+                </ActionForm>
+            })}
+            <ActionForm action=deleted>
+                <input type="hidden" name="id" value=id2/>
+                <input type="hidden" name="deleted" value=(!is_deleted).to_string()/>
+                <button type="submit" class=SMALL id="toggle-deleted">{if is_deleted { "Restore" } else { "Delete" }}</button>
+            </ActionForm>
+        </div>
+        <Impact report=detail.report.clone()/>
+        <section class=format!("{CARD} mt-6") id="rule-editor">
+            <h2 class="text-lg font-semibold">"Edit"</h2>
+            <p class="mt-1 text-sm text-slate-600">"The rule as JSON (README_layout-mutation.md lists every field). Saving writes a new version; the error names the field if it is not valid."</p>
+            <ActionForm action=save>
+                <textarea name="rule" rows="18" class="mt-2 w-full rounded-md border border-slate-300 p-2 font-mono text-xs" spellcheck="false" prop:value=json.clone()>{json.clone()}</textarea>
+                <button type="submit" class=BUTTON id="save-rule">"Save as a new version"</button>
+            </ActionForm>
+        </section>
+        <section class=format!("{CARD} mt-6") id="rule-history">
+            <h2 class="text-lg font-semibold">"History"</h2>
+            <ol class="mt-2 space-y-4">
+                {detail.history.into_iter().map(|h| view! { <Version entry=h head rollback/> }).collect_view()}
+            </ol>
+        </section>
+    }
+}
+
+#[component]
+fn Version(entry: HistoryEntry, head: u32, rollback: ServerAction<RollbackRule>) -> impl IntoView {
+    let v = entry.version;
+    let n = v.rule.version;
+    let what = match (v.rule.rollback_pointer, v.deleted) {
+        (_, true) => "deleted".to_string(),
+        (Some(p), _) => format!("replaced version {p}"),
+        (None, _) => "first version".to_string(),
+    };
+    view! {
+        <li class="border-t border-slate-100 pt-3" data-version=n.to_string()>
+            <div class="flex flex-wrap items-center gap-3 text-sm">
+                <span class="font-semibold">{format!("Version {n}")}</span>
+                <span class="text-slate-600">{format!("{} · {} · {} · revision {}", v.rule.created_by, fmt_time(v.rule.timestamp), what, v.revision)}</span>
+                {(n != head).then(|| view! {
+                    <ActionForm action=rollback>
+                        <input type="hidden" name="id" value=v.rule.id.clone()/>
+                        <input type="hidden" name="version" value=n.to_string()/>
+                        <button type="submit" class=SMALL data-rollback=n.to_string()>{format!("Roll back to version {n}")}</button>
+                    </ActionForm>
+                })}
+            </div>
+            {(!entry.diff.is_empty()).then(|| view! { <Diff lines=entry.diff/> })}
+        </li>
+    }
+}
+
+#[component]
+fn Diff(lines: Vec<DiffLine>) -> impl IntoView {
+    view! {
+        <pre class="mt-2 overflow-x-auto rounded bg-slate-50 p-2 text-xs leading-5">
+            {lines.into_iter().map(|l| {
+                let class = match l.tag.as_str() {
+                    "+" => "block bg-emerald-100 text-emerald-900",
+                    "-" => "block bg-red-100 text-red-900",
+                    "…" => "block text-slate-400",
+                    _ => "block text-slate-600",
+                };
+                view! { <span class=class data-diff=l.tag.clone()>{format!("{} {}", l.tag, l.text)}</span> }
+            }).collect_view()}
+        </pre>
+    }
+}
+
+#[component]
+fn Impact(report: LayoutReport) -> impl IntoView {
+    let range = format!(
+        "{} to {}",
+        report.from.format("%Y-%m-%d"),
+        report.to.format("%Y-%m-%d")
+    );
+    view! {
+        <section class=format!("{CARD} mt-6") id="rule-impact">
+            <h2 class="text-lg font-semibold">"Impact"</h2>
+            <p class="mt-1 text-sm text-slate-600">{format!("{range}. Conversion rate: visitors who converted / visitors exposed, with its 95 % interval.")}</p>
+            {if report.rows.is_empty() {
+                view! { <p class="mt-3 text-sm text-slate-500" id="impact-empty">"No exposures yet."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="mt-3 min-w-full text-left text-sm" id="impact-table">
+                        <thead class="bg-slate-50 text-xs uppercase text-slate-500">
+                            <tr>
+                                <th class="px-3 py-2">"Variant"</th><th class="px-3 py-2">"Exposures"</th><th class="px-3 py-2">"Visitors"</th>
+                                <th class="px-3 py-2">"Conversion rate"</th><th class="px-3 py-2">"Clicks / exposure"</th><th class="px-3 py-2">"Mean dwell"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {report.rows.iter().map(|r| view! {
+                                <tr class="border-t border-slate-100" data-variant=r.tally.variant.clone()>
+                                    <td class="px-3 py-2 font-mono text-xs">{if r.tally.variant.is_empty() { "—".to_string() } else { r.tally.variant.clone() }}</td>
+                                    <td class="px-3 py-2">{r.tally.exposures}</td>
+                                    <td class="px-3 py-2">{r.tally.exposed_units}</td>
+                                    <td class="px-3 py-2">{r.conversion_rate.as_ref().map(pct).unwrap_or_else(|| "—".into())}</td>
+                                    <td class="px-3 py-2">{r.click_rate.map(|c| format!("{c:.2}")).unwrap_or_else(|| "—".into())}</td>
+                                    <td class="px-3 py-2">{r.dwell_ms.as_ref().map(|d| format!("{:.1} s (±{:.1})", d.value / 1000.0, (d.high - d.value) / 1000.0)).unwrap_or_else(|| "—".into())}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    <ul class="mt-3 space-y-1 text-sm" id="impact-comparisons">
+                        {report.comparisons.iter().map(|c| view! {
+                            <li>{format!(
+                                "{} vs {}: {:+.1} points ({:+.1} to {:+.1}){}",
+                                c.variant, c.baseline, c.difference.value * 100.0, c.difference.low * 100.0, c.difference.high * 100.0,
+                                if c.significant { ", the interval excludes zero" } else { ", not distinguishable yet" }
+                            )}</li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}

@@ -1,0 +1,366 @@
+//! Impact of layout mutations: what `/api/layout-mutation/report` answers. Counts per rule
+//! and variant (exposures, conversions, clicks, dwell), a daily series, and each variant
+//! compared with its experiment's baseline, all with 95 % intervals.
+//!
+//! The statistics are deliberately simple: a Wilson score interval for a rate, a normal
+//! interval for a mean, and a Newcombe (hybrid Wilson) interval for a difference of rates.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// z for a two-sided 95 % interval.
+pub const Z95: f64 = 1.959_963_984_540_054;
+/// Longest time range one report covers.
+pub const MAX_REPORT_DAYS: i64 = 366;
+
+/// Which events a report counts. Every field narrows it; none means all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReportQuery {
+    /// Only this page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    /// Only this rule (its id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Only this variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// From this instant (default: 30 days before `to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// Up to this instant (default: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl ReportQuery {
+    /// The time range this query covers at `now`, or why it is not one.
+    pub fn range(&self, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+        let to = self.to.unwrap_or(now);
+        let from = self.from.unwrap_or(to - chrono::Duration::days(30));
+        if from >= to {
+            return Err("from: must be before `to`".into());
+        }
+        if to - from > chrono::Duration::days(MAX_REPORT_DAYS) {
+            return Err(format!(
+                "from: a report covers at most {MAX_REPORT_DAYS} days"
+            ));
+        }
+        for (field, v) in [
+            ("page", &self.page),
+            ("rule", &self.rule),
+            ("variant", &self.variant),
+        ] {
+            if v.as_ref().is_some_and(|v| v.is_empty() || v.len() > 200) {
+                return Err(format!("{field}: 1-200 characters"));
+            }
+        }
+        Ok((from, to))
+    }
+}
+
+/// Raw sums for one rule and variant (or one day of them), as the store counts them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Tally {
+    pub mutation_id: String,
+    /// Empty for a rule without variants.
+    pub variant: String,
+    pub exposures: u64,
+    /// Distinct visitors exposed.
+    pub exposed_units: u64,
+    pub clicks: u64,
+    /// Conversion events.
+    pub conversions: u64,
+    /// Distinct visitors who converted.
+    pub converted_units: u64,
+    pub dwell_count: u64,
+    /// Sum of dwell times, ms.
+    pub dwell_sum: f64,
+    /// Sum of squared dwell times, ms².
+    pub dwell_sum_sq: f64,
+}
+
+/// A value with its 95 % interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Estimate {
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Impact of one rule and variant over the range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ImpactRow {
+    #[serde(flatten)]
+    pub tally: Tally,
+    /// Visitors who converted / visitors exposed. `None` before anyone was exposed.
+    pub conversion_rate: Option<Estimate>,
+    /// Clicks per exposure.
+    pub click_rate: Option<f64>,
+    /// Mean dwell, ms.
+    pub dwell_ms: Option<Estimate>,
+}
+
+/// One day of one rule and variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DayRow {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    pub mutation_id: String,
+    pub variant: String,
+    pub exposures: u64,
+    pub conversions: u64,
+    pub clicks: u64,
+}
+
+/// A variant against its rule's baseline variant (the first in the rule, or `control`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Comparison {
+    pub mutation_id: String,
+    pub baseline: String,
+    pub variant: String,
+    /// Conversion rate of `variant` minus that of `baseline`, with its 95 % interval.
+    pub difference: Estimate,
+    /// The interval excludes zero.
+    pub significant: bool,
+}
+
+/// The answer of `GET /api/layout-mutation/report`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct LayoutReport {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Per rule and variant over the whole range.
+    pub rows: Vec<ImpactRow>,
+    /// Per day, per rule and variant.
+    pub days: Vec<DayRow>,
+    /// Each experiment variant against its baseline.
+    pub comparisons: Vec<Comparison>,
+}
+
+/// Wilson score interval for `successes` out of `n`.
+pub fn wilson(successes: u64, n: u64) -> Option<Estimate> {
+    if n == 0 {
+        return None;
+    }
+    let n_f = n as f64;
+    let p = (successes.min(n)) as f64 / n_f;
+    let z2 = Z95 * Z95;
+    let centre = (p + z2 / (2.0 * n_f)) / (1.0 + z2 / n_f);
+    let half = Z95 * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / (1.0 + z2 / n_f);
+    Some(Estimate {
+        value: p,
+        low: (centre - half).max(0.0),
+        high: (centre + half).min(1.0),
+    })
+}
+
+/// Mean with a normal 95 % interval, from a count, a sum and a sum of squares.
+pub fn mean(count: u64, sum: f64, sum_sq: f64) -> Option<Estimate> {
+    if count == 0 {
+        return None;
+    }
+    let n = count as f64;
+    let m = sum / n;
+    let var = if count > 1 {
+        ((sum_sq - n * m * m) / (n - 1.0)).max(0.0)
+    } else {
+        0.0
+    };
+    let half = Z95 * (var / n).sqrt();
+    Some(Estimate {
+        value: m,
+        low: m - half,
+        high: m + half,
+    })
+}
+
+/// Difference of two rates (`b` − `a`) with Newcombe's hybrid score interval.
+pub fn rate_difference(a: (u64, u64), b: (u64, u64)) -> Option<Estimate> {
+    let ea = wilson(a.0, a.1)?;
+    let eb = wilson(b.0, b.1)?;
+    let d = eb.value - ea.value;
+    let low = d - ((eb.value - eb.low).powi(2) + (ea.high - ea.value).powi(2)).sqrt();
+    let high = d + ((eb.high - eb.value).powi(2) + (ea.value - ea.low).powi(2)).sqrt();
+    Some(Estimate {
+        value: d,
+        low,
+        high,
+    })
+}
+
+impl ImpactRow {
+    pub fn from_tally(tally: Tally) -> Self {
+        Self {
+            conversion_rate: wilson(tally.converted_units, tally.exposed_units),
+            click_rate: (tally.exposures > 0).then(|| tally.clicks as f64 / tally.exposures as f64),
+            dwell_ms: mean(tally.dwell_count, tally.dwell_sum, tally.dwell_sum_sq),
+            tally,
+        }
+    }
+}
+
+/// Compares each variant of a rule with its baseline: `control` when the rule has one, or
+/// else the first of `variant_order(rule)` (the order the rule lists them), or else the
+/// alphabetically first.
+pub fn compare(rows: &[ImpactRow], variant_order: impl Fn(&str) -> Vec<String>) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r.tally.variant.is_empty())
+        .map(|r| r.tally.mutation_id.as_str())
+        .collect();
+    ids.dedup();
+    for id in ids {
+        let mine: Vec<&ImpactRow> = rows
+            .iter()
+            .filter(|r| r.tally.mutation_id == id && !r.tally.variant.is_empty())
+            .collect();
+        if mine.len() < 2 {
+            continue;
+        }
+        let order = variant_order(id);
+        let baseline = mine
+            .iter()
+            .find(|r| r.tally.variant == "control")
+            .or_else(|| {
+                order
+                    .iter()
+                    .find_map(|v| mine.iter().find(|r| &r.tally.variant == v))
+            })
+            .or_else(|| {
+                mine.iter()
+                    .min_by(|a, b| a.tally.variant.cmp(&b.tally.variant))
+            })
+            .copied();
+        let Some(baseline) = baseline else { continue };
+        for r in &mine {
+            if r.tally.variant == baseline.tally.variant {
+                continue;
+            }
+            let Some(d) = rate_difference(
+                (baseline.tally.converted_units, baseline.tally.exposed_units),
+                (r.tally.converted_units, r.tally.exposed_units),
+            ) else {
+                continue;
+            };
+            out.push(Comparison {
+                mutation_id: id.to_string(),
+                baseline: baseline.tally.variant.clone(),
+                variant: r.tally.variant.clone(),
+                significant: d.low > 0.0 || d.high < 0.0,
+                difference: d,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-3
+    }
+
+    #[test]
+    fn wilson_matches_published_values() {
+        // 81 of 263: Wilson 95 % is 0.2553..0.3662 (Newcombe 1998, table I).
+        let e = wilson(81, 263).unwrap();
+        assert!(close(e.low, 0.2553) && close(e.high, 0.3662), "{e:?}");
+        // 0 of 10 stays within [0, 1] and is not a point.
+        let e = wilson(0, 10).unwrap();
+        assert_eq!(e.low, 0.0);
+        assert!(close(e.high, 0.2775), "{e:?}");
+        assert!(wilson(0, 0).is_none());
+    }
+
+    #[test]
+    fn newcombe_difference_matches_published_values() {
+        // 56/70 vs 48/80: difference 0.2, interval 0.0524..0.3339 (Newcombe 1998, method 10).
+        let d = rate_difference((48, 80), (56, 70)).unwrap();
+        assert!(close(d.value, 0.2), "{d:?}");
+        assert!(close(d.low, 0.0524) && close(d.high, 0.3339), "{d:?}");
+    }
+
+    #[test]
+    fn mean_interval_from_sums() {
+        // 2, 4, 6: mean 4, sd 2, half width 1.96 * 2 / sqrt(3).
+        let e = mean(3, 12.0, 56.0).unwrap();
+        assert!(close(e.value, 4.0));
+        assert!(close(e.high - e.value, Z95 * 2.0 / 3f64.sqrt()), "{e:?}");
+        assert_eq!(mean(1, 5.0, 25.0).unwrap().low, 5.0);
+        assert!(mean(0, 0.0, 0.0).is_none());
+    }
+
+    fn row(id: &str, variant: &str, exposed: u64, converted: u64) -> ImpactRow {
+        ImpactRow::from_tally(Tally {
+            mutation_id: id.into(),
+            variant: variant.into(),
+            exposures: exposed,
+            exposed_units: exposed,
+            converted_units: converted,
+            conversions: converted,
+            ..Tally::default()
+        })
+    }
+
+    #[test]
+    fn variants_are_compared_with_the_baseline() {
+        let rows = vec![
+            row("r", "b", 1000, 150),
+            row("r", "a", 1000, 100),
+            row("plain", "", 50, 5),
+            row("lonely", "x", 10, 1),
+        ];
+        let out = compare(&rows, |_| vec!["a".into(), "b".into()]);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            (out[0].baseline.as_str(), out[0].variant.as_str()),
+            ("a", "b")
+        );
+        assert!(close(out[0].difference.value, 0.05));
+        assert!(out[0].significant);
+        // A control variant is the baseline whatever the order.
+        let rows = vec![row("r", "control", 100, 10), row("r", "a", 100, 11)];
+        let out = compare(&rows, |_| vec!["a".into(), "control".into()]);
+        assert_eq!(out[0].baseline, "control");
+        assert!(!out[0].significant);
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let now = "2026-11-29T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert!(ReportQuery::default().range(now).is_ok());
+        let q = ReportQuery {
+            from: Some(now),
+            to: Some(now - chrono::Duration::hours(1)),
+            ..ReportQuery::default()
+        };
+        assert!(q.range(now).unwrap_err().starts_with("from"));
+        let q = ReportQuery {
+            from: Some(now - chrono::Duration::days(400)),
+            ..ReportQuery::default()
+        };
+        assert!(q.range(now).is_err());
+        let q = ReportQuery {
+            page: Some(String::new()),
+            ..ReportQuery::default()
+        };
+        assert!(q.range(now).unwrap_err().starts_with("page"));
+    }
+}
