@@ -449,6 +449,32 @@ async fn the_storefront_renders_mutations_on_the_server() {
     let res = plain().get(hub.url("/shop/nowhere")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(res.text().await.unwrap().contains("unknown page"));
+    // Event-triggered rules are not applied on the server; the page carries what the
+    // browser needs to apply them (only pages that have such rules).
+    let rendered = |html: &str, node: &str, end: &str| {
+        let from = html.find(&format!("data-node=\"{node}\"")).unwrap();
+        html[from..from + html[from..].find(end).unwrap()].to_string()
+    };
+    assert!(!rendered(&desktop, "offer", "</aside>").contains("STAY15"));
+    assert!(!rendered(&desktop, "footer", "</footer>").contains("free returns"));
+    let view = |slug: &str| {
+        plain()
+            .get(hub.url(&format!("/api/shop/page?slug={slug}&query=")))
+            .send()
+    };
+    let home = json_of(view("home").await.unwrap(), StatusCode::OK).await;
+    let waiting: Vec<&str> = home["deferred"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["trigger"]["type"] != "pageLoad")
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(waiting, ["deep-scroll-footer", "exit-intent-offer"]);
+    assert_eq!(home["deferred"]["base"]["pageSlug"], "home");
+    let sale = json_of(view("sale").await.unwrap(), StatusCode::OK).await;
+    assert_eq!(sale["deferred"], Value::Null);
+    assert_eq!(sale["applied"]["pageSlug"], "sale");
 }
 
 #[tokio::test]
@@ -468,7 +494,7 @@ async fn neurons_sync_nothing_a_diff_or_everything_and_hubs_import_exports() {
     .await;
     assert_eq!(full["kind"], "full");
     let revision = full["revision"].as_u64().unwrap();
-    assert_eq!(full["rules"].as_array().unwrap().len(), 6);
+    assert_eq!(full["rules"].as_array().unwrap().len(), 8);
     assert_eq!(full["layouts"].as_array().unwrap().len(), 2);
     let same = json_of(
         sync(viewer.clone(), json!({"revision": revision})).await,
@@ -539,7 +565,7 @@ async fn neurons_sync_nothing_a_diff_or_everything_and_hubs_import_exports() {
             done["rules"].as_u64(),
             done["layouts"].as_u64()
         ),
-        (Some("imported"), Some(6), Some(2))
+        (Some("imported"), Some(8), Some(2))
     );
     let imported = other
         .app

@@ -75,20 +75,7 @@ impl PageReport {
     }
 
     fn send(&self, events: Vec<Event>) {
-        let batch = EventBatch {
-            batch_id: format!(
-                "web-{}-{}",
-                now_ms() as u64,
-                (js_sys::Math::random() * 1e12) as u64
-            ),
-            events,
-        };
-        let (Ok(body), Some(window)) = (serde_json::to_string(&batch), web_sys::window()) else {
-            return;
-        };
-        let _ = window
-            .navigator()
-            .send_beacon_with_opt_str(REPORT_PATH, Some(&body));
+        send(events);
     }
 
     /// A click somewhere in the page: the module it hit (`data-node`), and a conversion if it
@@ -128,4 +115,46 @@ pub fn hidden() -> bool {
     web_sys::window()
         .and_then(|w| w.document())
         .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden)
+}
+
+/// Sends events to the hub; the browser keeps the request going if the page goes away.
+fn send(events: Vec<Event>) {
+    let batch = EventBatch {
+        batch_id: format!(
+            "web-{}-{}",
+            now_ms() as u64,
+            (js_sys::Math::random() * 1e12) as u64
+        ),
+        events,
+    };
+    let (Ok(body), Some(window)) = (serde_json::to_string(&batch), web_sys::window()) else {
+        return;
+    };
+    let _ = window
+        .navigator()
+        .send_beacon_with_opt_str(REPORT_PATH, Some(&body));
+}
+
+/// Exposures of rules that applied in the browser (after an event), for the same visitor.
+pub fn report_exposures(
+    page_slug: &str,
+    unit: Option<String>,
+    exposures: &[cortex_core::resolve::Exposure],
+) {
+    if exposures.is_empty() {
+        return;
+    }
+    let now = at(now_ms());
+    send(
+        exposures
+            .iter()
+            .map(|x| Event {
+                unit: unit.clone(),
+                page_slug: Some(page_slug.to_string()),
+                mutation_id: Some(x.rule_id.to_string()),
+                variant: x.variant_key.as_ref().map(|v| v.to_string()),
+                ..Event::new(EventKind::Exposure, now)
+            })
+            .collect(),
+    );
 }

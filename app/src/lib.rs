@@ -12,6 +12,8 @@ pub mod modules;
 #[cfg(feature = "ssr")]
 pub mod openapi;
 pub mod pages;
+#[cfg(feature = "hydrate")]
+pub mod triggers;
 
 pub use app::{shell, App};
 

@@ -123,6 +123,59 @@ pub struct Applied {
     pub warnings: Vec<String>,
 }
 
+/// What a page needs to apply event-triggered rules in the browser without a reload: its base
+/// layout, the rules that can change it (those in force for the page, and global ones), and
+/// the visitor's context. Sent with a page only when one of those rules waits for an event
+/// (scroll depth, time on page, exit intent, a click ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Deferred {
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub base: Layout,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub rules: Vec<LayoutMutation>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub context: Context,
+}
+
+impl Deferred {
+    /// The events the rules wait for.
+    pub fn awaited(&self) -> Vec<crate::mutation::TriggerEvent> {
+        let mut out: Vec<crate::mutation::TriggerEvent> = Vec::new();
+        for r in &self.rules {
+            if let crate::mutation::Trigger::On(e) = &r.trigger {
+                if !out.contains(e) {
+                    out.push(e.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The page for this visitor once `events` have happened: the same engine, the same
+    /// rules and context as on the server, so rules that applied on the server still apply.
+    pub fn resolve(
+        &self,
+        events: &[crate::mutation::TriggerEvent],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> crate::resolve::Resolution {
+        let plan = crate::resolve::Plan::compile(self.rules.clone());
+        let attributes = self.context.attributes(now);
+        let groups = crate::targeting::SavedGroups::default();
+        plan.resolve(
+            &self.base,
+            &crate::resolve::Visit {
+                attributes: &attributes,
+                groups: &groups,
+                now,
+                events,
+                explain: false,
+            },
+        )
+    }
+}
+
 /// `POST /api/layout-mutation/sync`: a neuron says the revision it holds (0 or none: it holds
 /// nothing); an editor may instead send a rule set exported from another hub to import it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -179,6 +232,80 @@ impl SyncAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deferred_rules_apply_once_their_event_happens() {
+        let base: Layout = serde_json::from_value(serde_json::json!({
+            "pageSlug": "home", "version": 1,
+            "root": {"id": "page", "type": "page", "children": [
+                {"id": "offer", "type": "offer-banner", "props": {"text": "Free shipping"}},
+                {"id": "footer", "type": "footer", "props": {"text": "Bye"}}
+            ]}
+        }))
+        .unwrap();
+        let rule = |id: &str,
+                    target: &str,
+                    text: &str,
+                    trigger: serde_json::Value|
+         -> LayoutMutation {
+            serde_json::from_value(serde_json::json!({
+                "id": id, "layoutId": "home", "pageSlug": "home", "layer": "module",
+                "mutationType": "props", "mutationPayload": {"target": target, "patch": {"text": text}},
+                "trigger": trigger, "createdBy": "u", "timestamp": "2026-11-29T10:00:00Z", "isActive": true
+            }))
+            .unwrap()
+        };
+        let d = Deferred {
+            base,
+            rules: vec![
+                rule(
+                    "always",
+                    "offer",
+                    "Hello",
+                    serde_json::json!({"type": "pageLoad"}),
+                ),
+                rule(
+                    "exit",
+                    "offer",
+                    "Wait!",
+                    serde_json::json!({"type": "exitIntent"}),
+                ),
+                rule(
+                    "deep",
+                    "footer",
+                    "Thanks",
+                    serde_json::json!({"type": "scrollDepth", "percent": 80}),
+                ),
+            ],
+            context: Context::default(),
+        };
+        use crate::mutation::TriggerEvent as E;
+        assert_eq!(
+            d.awaited(),
+            vec![E::ExitIntent, E::ScrollDepth { percent: 80 }]
+        );
+        let now = "2026-11-29T12:00:00Z".parse().unwrap();
+        let text = |r: &crate::resolve::Resolution, id: &str| {
+            r.layout.root.find(&id.into()).unwrap().props["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let first = d.resolve(&[], now);
+        assert_eq!(
+            (text(&first, "offer"), text(&first, "footer")),
+            ("Hello".into(), "Bye".into())
+        );
+        let scrolled = d.resolve(&[E::ScrollDepth { percent: 90 }], now);
+        assert_eq!(
+            (text(&scrolled, "offer"), text(&scrolled, "footer")),
+            ("Hello".into(), "Thanks".into())
+        );
+        let leaving = d.resolve(&[E::ScrollDepth { percent: 90 }, E::ExitIntent], now);
+        assert_eq!(text(&leaving, "offer"), "Wait!");
+        let ids: Vec<&str> = leaving.exposures.iter().map(|x| &*x.rule_id).collect();
+        assert_eq!(ids.len(), 3, "{ids:?}");
+    }
 
     fn rule(id: &str) -> RuleVersion {
         RuleVersion {

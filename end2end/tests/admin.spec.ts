@@ -256,11 +256,11 @@ test('the layout mutation rules: list, filter by type, find a rule, open its pag
   await expect(page).toHaveURL(/\/admin$/);
   await page.goto('/admin/layout-mutations');
   await hydrated(page);
-  // The demo storefront's six rules (seeded a moment after the hub started).
+  // The demo storefront's eight rules (seeded a moment after the hub started).
   await expect.poll(async () => {
     await page.reload();
     return await page.locator('#rule-table tbody tr').count();
-  }, { timeout: 15_000 }).toBe(6);
+  }, { timeout: 15_000 }).toBe(8);
   await expect(page.locator('[data-rule="hero-headline-test"]')).toHaveAttribute('data-status', 'active');
   await page.locator('#rule-filters select[name="kind"]').selectOption('hide');
   await page.getByRole('button', { name: 'Filter' }).click();

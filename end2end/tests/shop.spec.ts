@@ -59,3 +59,25 @@ test('a quiz answer changes the page, with and without JavaScript', async ({ bro
   await expect(v.page.getByText(/unknown page/)).toBeVisible();
   expect(v.problems.filter((p) => !/status of 404/.test(p)), 'browser errors').toEqual([]);
 });
+
+test('event-triggered rules apply in the browser without a reload', async ({ browser }, info) => {
+  test.skip(info.project.use.javaScriptEnabled === false, 'triggers run in the browser; without JavaScript the page stays as the server rendered it');
+  const v = await visitor(browser, info, DESKTOP);
+  await openShop(v.page, '/shop');
+  await v.page.waitForLoadState('networkidle');
+  const footer = v.page.locator('[data-node="footer"]');
+  const offer = v.page.locator('[data-node="offer"]');
+  await expect(footer).not.toContainText('free returns');
+  await expect(offer).not.toContainText('STAY15');
+  // Navigations would reset the page; count them to prove there is no reload.
+  let navigations = 0;
+  v.page.on('framenavigated', () => navigations++);
+  await v.page.mouse.wheel(0, 20_000);
+  await expect(footer).toContainText('free returns for 60 days');
+  // The pointer leaves through the top edge: exit intent.
+  await v.page.evaluate(() => document.dispatchEvent(new MouseEvent('mouseout', { clientY: -5, bubbles: true })));
+  await expect(offer).toContainText('STAY15');
+  expect(navigations).toBe(0);
+  await v.page.screenshot({ path: info.outputPath('shop-triggered.png'), fullPage: true });
+  expect(v.problems, 'browser errors').toEqual([]);
+});

@@ -279,6 +279,36 @@ impl Mutations {
         ))
     }
 
+    /// What the page needs to apply event-triggered rules in the browser (see
+    /// [`cortex_core::rules::Deferred`]), or `None` when no rule for it waits for an event.
+    pub fn deferred(
+        &self,
+        page_slug: &str,
+        context: &Context,
+    ) -> Option<cortex_core::rules::Deferred> {
+        use cortex_core::mutation::{Layer, Trigger};
+        let loaded = self.current();
+        let base = loaded.layout(page_slug)?;
+        let rules: Vec<LayoutMutation> = loaded
+            .set
+            .rules
+            .iter()
+            .filter(|r| {
+                (r.page_slug == page_slug || r.layer == Layer::Global)
+                    && !loaded.broken.contains_key(&r.id)
+            })
+            .cloned()
+            .collect();
+        rules
+            .iter()
+            .any(|r| r.trigger != Trigger::PageLoad)
+            .then(|| cortex_core::rules::Deferred {
+                base: base.clone(),
+                rules,
+                context: context.clone(),
+            })
+    }
+
     // ---- changes (each audited, each pushes the new rule set) ----
 
     /// Validates a rule (fields, conditions, payload, targets in the page's layout) and

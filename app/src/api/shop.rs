@@ -3,8 +3,19 @@
 //! the mutations applied, and the hydrated page reuses the same answer (serialised once).
 
 use crate::error::AppError;
-use cortex_core::rules::Applied;
+use cortex_core::rules::{Applied, Deferred};
 use leptos::prelude::*;
+
+/// A storefront page for one visitor: the layout resolved on the server, and (when a rule
+/// for the page waits for an event) what the browser needs to apply such rules itself.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ShopView {
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub applied: Applied,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    pub deferred: Option<Deferred>,
+}
 
 /// What is known about this visitor: the visitor cookie (set if missing), user agent,
 /// referrer, language, and the page's query string: `user` (an identified visitor keeps
@@ -70,7 +81,7 @@ fn visitor_context(slug: &str, query: &str) -> cortex_core::context::Context {
 /// The demo storefront page `slug` (`home`, `sale`, …) with this visitor's mutations
 /// applied. `query` is the page's query string. Public.
 #[server(name = ShopPage, prefix = "/api", endpoint = "shop/page", input = leptos::server_fn::codec::GetUrl)]
-pub async fn shop_page(slug: String, query: String) -> Result<Applied, AppError> {
+pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError> {
     use cortex_core::rules::ApplyRequest;
     use cortex_core::ErrorCode;
     let services = use_context::<cortex_server::Services>()
@@ -83,6 +94,7 @@ pub async fn shop_page(slug: String, query: String) -> Result<Applied, AppError>
     }
     let context = visitor_context(&slug, &query);
     let unit = context.user_id.clone().or(context.anonymous_id.clone());
+    let deferred = services.mutations.deferred(&slug, &context);
     let request = ApplyRequest {
         page_slug: slug,
         context,
@@ -102,5 +114,5 @@ pub async fn shop_page(slug: String, query: String) -> Result<Applied, AppError>
     let applied = applied?;
     // Page view and exposures are counted here, so they are counted without JavaScript too.
     cortex_server::layouts::http::record_storefront_view(&services, unit, &applied);
-    Ok(applied)
+    Ok(ShopView { applied, deferred })
 }

@@ -26,22 +26,32 @@ pub fn ShopPage() -> impl IntoView {
         |(slug, query)| shop_page(slug, query),
     );
     #[cfg(feature = "hydrate")]
-    report_in_browser(page, location.search);
+    let search = location.search;
+    #[cfg(feature = "hydrate")]
+    report_in_browser(page, search);
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match page.await {
                     Err(e) => view! { <div class="p-8"><ErrorBox error=e/></div> }.into_any(),
-                    Ok(applied) => {
+                    Ok(shown) => {
+                        let applied = shown.applied;
                         let title = applied.layout.root.props.get("title").and_then(|t| t.as_str()).unwrap_or("Shop").to_string();
                         let exposures = applied.exposures.iter().map(|e| match &e.variant_key {
                             Some(v) => format!("{}:{v}", e.rule_id),
                             None => e.rule_id.to_string(),
                         }).collect::<Vec<_>>().join(" ");
+                        // Event-triggered rules re-resolve the page in the browser and swap the
+                        // layout in place; until then it is exactly the server's.
+                        let root = RwSignal::new(applied.layout.root.clone());
+                        #[cfg(feature = "hydrate")]
+                        if let Some(deferred) = shown.deferred {
+                            crate::triggers::install(deferred, root, applied.exposures.clone(), user_of(&search.get_untracked()));
+                        }
                         view! {
                             <Title text=title/>
                             <div id="shop" data-revision=applied.revision.to_string() data-exposures=exposures>
-                                {crate::modules::render(&applied.layout.root)}
+                                {move || crate::modules::render(&root.read())}
                             </div>
                         }.into_any()
                     }
@@ -51,12 +61,22 @@ pub fn ShopPage() -> impl IntoView {
     }
 }
 
+/// The identified visitor of a query string (`user=`), if any.
+pub fn user_of(search: &str) -> Option<String> {
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("user="))
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+}
+
 /// After hydration: reports clicks, conversions and time on page of the page shown (see
 /// [`crate::beacon`]); time on page is sent when the visitor hides or leaves it, or moves
 /// to another storefront page.
 #[cfg(feature = "hydrate")]
 fn report_in_browser(
-    page: Resource<Result<cortex_core::rules::Applied, crate::error::AppError>>,
+    page: Resource<Result<crate::api::shop::ShopView, crate::error::AppError>>,
     search: Memo<String>,
 ) {
     use crate::beacon::{hidden, PageReport};
@@ -64,16 +84,10 @@ fn report_in_browser(
     let current = StoredValue::new_local(None::<Rc<PageReport>>);
     let dwell = move || current.with_value(|r| r.as_ref().map(|r| r.dwell()));
     Effect::new(move |_| {
-        if let Some(Ok(applied)) = page.get() {
-            let user = search.with(|q| {
-                q.trim_start_matches('?')
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("user="))
-                    .filter(|u| !u.is_empty())
-                    .map(str::to_string)
-            });
+        if let Some(Ok(shown)) = page.get() {
+            let user = search.with(|q| user_of(q));
             dwell();
-            current.set_value(Some(Rc::new(PageReport::new(&applied, user))));
+            current.set_value(Some(Rc::new(PageReport::new(&shown.applied, user))));
         }
     });
     let click = window_event_listener(leptos::ev::click, move |e| {

@@ -106,6 +106,19 @@ pub fn rules() -> Vec<LayoutMutation> {
             "mutationType": "theme", "mutationPayload": {"theme": "night"},
             "conditions": {"hour": {"$gte": 22}}
         })),
+        // Applied in the browser, without a reload, when the visitor does something.
+        rule(json!({
+            "id": "exit-intent-offer", "layoutId": "home", "pageSlug": "home", "moduleId": "offer",
+            "layer": "section", "priority": 20,
+            "mutationType": "props", "mutationPayload": {"target": "offer", "patch": {"text": "Leaving already? 15 % off today", "code": "STAY15"}},
+            "trigger": {"type": "exitIntent"}
+        })),
+        rule(json!({
+            "id": "deep-scroll-footer", "layoutId": "home", "pageSlug": "home", "moduleId": "footer",
+            "layer": "module",
+            "mutationType": "props", "mutationPayload": {"target": "footer", "patch": {"text": "Thanks for reading this far: free returns for 60 days"}},
+            "trigger": {"type": "scrollDepth", "percent": 80}
+        })),
     ]
 }
 
