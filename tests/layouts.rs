@@ -1216,3 +1216,79 @@ async fn the_new_rule_form_creates_a_rule_on_a_picked_node() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_preview_shows_the_page_for_a_described_visitor_with_the_trace() {
+    let (hub, viewer, _) = shop_hub().await;
+    let preview = |q: &str| {
+        plain()
+            .get(hub.url(&format!("/api/layout-mutation/preview?{q}")))
+            .bearer_auth(&viewer)
+            .send()
+    };
+    let p = json_of(
+        preview("page=home&device=mobile&at=2026-11-29T23:15&utm=utm_medium%3Demail")
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(order(&json!({"layout": p["base"]}))[0], "hero");
+    assert_eq!(order(&p["applied"])[0], "offer");
+    assert_eq!(
+        p["applied"]["layout"]["root"]["props"]["theme"], "night",
+        "23:15 UTC is night"
+    );
+    let outcome = |id: &str| {
+        p["applied"]["trace"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["ruleId"] == id)
+            .unwrap()["outcome"]
+            .clone()
+    };
+    assert_eq!(outcome("mobile-offer-first"), "applied");
+    assert_eq!(outcome("newsletter-code"), "applied");
+    assert_eq!(outcome("exit-intent-offer"), "triggerNotFired");
+    assert_eq!(outcome("returning-hide-quiz"), "notTargeted");
+    assert_eq!(p["context"]["device"], "mobile");
+    let p = json_of(
+        preview("at=2026-11-29T10:00").await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        p["applied"]["layout"]["root"]["props"]
+            .get("theme")
+            .is_none(),
+        "the morning has no night theme"
+    );
+    // Bad input and callers.
+    let msg = expect_error(
+        preview("device=fridge").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.starts_with("device"), "{msg}");
+    let msg = expect_error(
+        preview("at=teatime").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.starts_with("at"), "{msg}");
+    expect_error(
+        preview("page=nowhere").await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let res = plain()
+        .get(hub.url("/api/layout-mutation/preview"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}

@@ -6,7 +6,8 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::pages::{
-    admin, audit, federation, home, layout_mutations, login, rule, setup, shop, status, users,
+    admin, audit, federation, home, layout_mutations, login, preview, rule, setup, shop, status,
+    users,
 };
 
 /// The document around every page (server side).
@@ -49,6 +50,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=admin::Overview/>
                     <Route path=path!("federation") view=federation::FederationPage/>
                     <Route path=path!("layout-mutations") view=layout_mutations::LayoutMutationsPage/>
+                    <Route path=path!("layout-mutations/preview") view=preview::PreviewPage/>
                     <Route path=path!("layout-mutations/:id") view=rule::RulePage/>
                     <Route path=path!("audit") view=audit::AuditPage/>
                     <Route path=path!("users") view=users::UsersPage/>

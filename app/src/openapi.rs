@@ -49,6 +49,7 @@ fn components() -> Value {
     add::<crate::api::layouts::RuleDetail>(&mut s);
     add::<crate::api::layouts::PageNodes>(&mut s);
     add::<crate::api::shop::ShopView>(&mut s);
+    add::<crate::api::layouts::Preview>(&mut s);
     let mut map = Map::new();
     for (name, schema) in s {
         map.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));

@@ -459,6 +459,10 @@ fn conflicts(a: OpKind, a_keys: PatchKeys<'_>, b: OpKind, b_keys: PatchKeys<'_>)
             _ => true,
         },
         (OpKind::Props, OpKind::Theme) | (OpKind::Theme, OpKind::Props) => false,
+        // Where a node is and what it says are independent: moving it and patching it both
+        // take effect, so neither overrides the other.
+        (OpKind::Reorder, OpKind::Props | OpKind::Theme)
+        | (OpKind::Props | OpKind::Theme, OpKind::Reorder) => false,
         _ => true,
     }
 }

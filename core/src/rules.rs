@@ -234,6 +234,56 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_move_and_a_patch_of_one_node_both_apply_without_overriding() {
+        let base: Layout = serde_json::from_value(serde_json::json!({
+            "pageSlug": "home", "version": 1,
+            "root": {"id": "page", "type": "page", "children": [
+                {"id": "hero", "type": "hero"}, {"id": "offer", "type": "offer-banner"}
+            ]}
+        }))
+        .unwrap();
+        let rule = |id: &str,
+                    kind: &str,
+                    payload: serde_json::Value,
+                    priority: i32|
+         -> LayoutMutation {
+            serde_json::from_value(serde_json::json!({
+                "id": id, "layoutId": "home", "pageSlug": "home", "layer": "module", "priority": priority,
+                "mutationType": kind, "mutationPayload": payload,
+                "createdBy": "u", "timestamp": "2026-11-29T10:00:00Z", "isActive": true
+            }))
+            .unwrap()
+        };
+        let d = Deferred {
+            base,
+            rules: vec![
+                rule(
+                    "move",
+                    "reorder",
+                    serde_json::json!({"target": "offer", "index": 0}),
+                    10,
+                ),
+                rule(
+                    "patch",
+                    "props",
+                    serde_json::json!({"target": "offer", "patch": {"text": "Hi"}}),
+                    0,
+                ),
+            ],
+            context: Context::default(),
+        };
+        let r = d.resolve(&[], "2026-11-29T12:00:00Z".parse().unwrap());
+        assert_eq!(r.layout.root.children[0].id.as_str(), "offer");
+        assert_eq!(r.layout.root.children[0].props["text"], "Hi");
+        for t in &r.trace {
+            assert!(
+                matches!(t.outcome, crate::resolve::Outcome::Applied { .. }),
+                "{t:?}"
+            );
+        }
+    }
+
+    #[test]
     fn deferred_rules_apply_once_their_event_happens() {
         let base: Layout = serde_json::from_value(serde_json::json!({
             "pageSlug": "home", "version": 1,

@@ -378,3 +378,27 @@ test('a new rule from the form, on a node picked from the page tree; a module sw
   await page.locator('#create-rule').click();
   await expect(page.getByText(/index: the new position/)).toBeVisible();
 });
+
+test('a preview: the page for a described visitor beside the base layout, with the trace', async ({ page }, info) => {
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await page.goto('/admin/layout-mutations');
+  await page.locator('#preview-link').click();
+  await expect(page).toHaveURL(/\/admin\/layout-mutations\/preview/);
+  await hydrated(page);
+  await page.locator('#preview-form select[name="device"]').selectOption('mobile');
+  await page.locator('#preview-form input[name="hike"]').fill('Coast');
+  await page.locator('#preview-submit').click();
+  await expect(page).toHaveURL(/device=mobile/);
+  const first = (id: string) => page.locator(`#${id} main > [data-node]`).first();
+  await expect(first('preview-visitor')).toHaveAttribute('data-node', 'offer');
+  await expect(first('preview-base')).toHaveAttribute('data-node', 'hero');
+  await expect(page.locator('#preview-visitor [data-node="testimonials"]')).toContainText('Penzance');
+  await expect(page.locator('[data-trace="mobile-offer-first"]')).toHaveAttribute('data-outcome', 'applied');
+  await expect(page.locator('[data-trace="exit-intent-offer"]')).toHaveAttribute('data-outcome', 'triggerNotFired');
+  await page.screenshot({ path: info.outputPath('preview.png'), fullPage: true });
+  await page.goto('/admin/layout-mutations/preview?device=fridge');
+  await expect(page.getByText(/device: `fridge` is not one of/)).toBeVisible();
+});

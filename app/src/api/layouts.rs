@@ -622,3 +622,171 @@ mod tests {
         assert!(err(f).starts_with("device"));
     }
 }
+
+/// A page for a visitor described in the preview form, next to its base layout.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Preview {
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub base: cortex_core::layout::Layout,
+    /// With the explain trace.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub applied: cortex_core::rules::Applied,
+    /// The context it was resolved for.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub context: cortex_core::context::Context,
+}
+
+/// The preview form's fields, as given (empty means not set).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PreviewForm {
+    pub page: Option<String>,
+    pub user: Option<String>,
+    pub device: Option<String>,
+    pub persona: Option<String>,
+    pub stage: Option<String>,
+    pub locale: Option<String>,
+    pub hike: Option<String>,
+    pub referrer: Option<String>,
+    /// Campaign tags as in a URL, e.g. `utm_medium=email&utm_campaign=bf`.
+    pub utm: Option<String>,
+    /// `YYYY-MM-DDTHH:MM` (UTC), as a datetime-local input gives it; empty: now.
+    pub at: Option<String>,
+}
+
+impl PreviewForm {
+    /// The visitor's context and the instant to resolve at, or which field is wrong.
+    pub fn context(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(cortex_core::context::Context, chrono::DateTime<chrono::Utc>), String> {
+        use cortex_core::context::{Context, Device};
+        fn given(v: &Option<String>) -> Option<String> {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        }
+        let all = [
+            &self.page,
+            &self.user,
+            &self.device,
+            &self.persona,
+            &self.stage,
+            &self.locale,
+            &self.hike,
+            &self.referrer,
+            &self.utm,
+            &self.at,
+        ];
+        if all
+            .iter()
+            .any(|v| v.as_ref().is_some_and(|v| v.chars().count() > 200))
+        {
+            return Err("fields: at most 200 characters each".into());
+        }
+        let device = match given(&self.device).as_deref() {
+            None => None,
+            Some("mobile") => Some(Device::Mobile),
+            Some("tablet") => Some(Device::Tablet),
+            Some("desktop") => Some(Device::Desktop),
+            Some(d) => {
+                return Err(format!(
+                    "device: `{d}` is not one of mobile, tablet, desktop"
+                ))
+            }
+        };
+        let at = match given(&self.at) {
+            None => now,
+            Some(t) => chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M")
+                .map(|t| t.and_utc())
+                .or_else(|_| t.parse::<chrono::DateTime<chrono::Utc>>())
+                .map_err(|_| format!("at: `{t}` is not a time like 2026-11-29T22:30"))?,
+        };
+        let mut quiz = serde_json::Map::new();
+        if let Some(h) = given(&self.hike) {
+            quiz.insert("hike".into(), h.into());
+        }
+        let context = Context {
+            user_id: given(&self.user),
+            anonymous_id: Some("preview".into()),
+            persona: given(&self.persona),
+            journey_stage: given(&self.stage),
+            quiz,
+            locale: given(&self.locale),
+            device,
+            referrer: given(&self.referrer),
+            url: given(&self.utm).map(|s| format!("/shop?{}", s.trim_start_matches('?'))),
+            utc_offset_minutes: Some(0),
+            ..Context::default()
+        };
+        Ok((context, at))
+    }
+}
+
+/// A page as a described visitor would see it, with its base layout and the explain trace:
+/// `page` (default home), `user`, `device`, `persona`, `stage`, `locale`, `hike` (the quiz
+/// answer), `referrer`, `utm`, `at` (a UTC time; default now). Counts nothing.
+/// Viewer.
+#[server(name = PreviewPage, prefix = "/api", endpoint = "layout-mutation/preview", input = leptos::server_fn::codec::GetUrl)]
+#[allow(clippy::too_many_arguments)]
+pub async fn preview_page(
+    page: Option<String>,
+    user: Option<String>,
+    device: Option<String>,
+    persona: Option<String>,
+    stage: Option<String>,
+    locale: Option<String>,
+    hike: Option<String>,
+    referrer: Option<String>,
+    utm: Option<String>,
+    at: Option<String>,
+) -> Result<Preview, AppError> {
+    use cortex_core::{rules::ApplyRequest, ErrorCode, Role};
+    let (services, _) = super::guard::require(Role::Viewer)?;
+    let form = PreviewForm {
+        page,
+        user,
+        device,
+        persona,
+        stage,
+        locale,
+        hike,
+        referrer,
+        utm,
+        at,
+    };
+    let (context, at) = form
+        .context(chrono::Utc::now())
+        .map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
+    let page = form
+        .page
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("home")
+        .to_string();
+    let base = services
+        .mutations
+        .current()
+        .layout(&page)
+        .cloned()
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("page: no page `{page}`")))?;
+    let applied = services
+        .mutations
+        .apply(
+            &ApplyRequest {
+                page_slug: page,
+                context: context.clone(),
+                layout_version: None,
+                explain: true,
+            },
+            at,
+        )
+        .await?;
+    Ok(Preview {
+        base,
+        applied,
+        context,
+    })
+}

@@ -54,7 +54,9 @@ pub fn LayoutMutationsPage() -> impl IntoView {
         <p class="mt-1 text-sm text-slate-600">
             "Rules that rewrite pages per visitor. See them at work on the demo storefront: "
             <a class="text-indigo-700 underline" href="/shop">"/shop"</a>
-            ". Every change is a new version; the API and README_layout-mutation.md explain the rule format."
+            ". Every change is a new version; the API and README_layout-mutation.md explain the rule format. "
+            <a class="text-indigo-700 underline" href="/admin/layout-mutations/preview" id="preview-link">"Preview a page for a visitor"</a>
+            "."
         </p>
         <Form method="GET" action="">
             <div class="mt-4 flex flex-wrap items-end gap-3 text-sm" id="rule-filters">
