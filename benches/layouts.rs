@@ -26,7 +26,7 @@ fn cortex(dir: &std::path::Path) -> Command {
     c
 }
 
-/// 44 generated rules on the home page (with the demo's 6: 50), targeting like a real site:
+/// 42 generated rules on the home page (with the demo's 8: 50), targeting like a real site:
 /// personas, locales, devices, journey stages and a custom tier, most not matching a given
 /// visitor.
 fn generated_rules() -> Vec<Value> {
@@ -38,7 +38,7 @@ fn generated_rules() -> Vec<Value> {
         "quiz",
         "footer",
     ];
-    (0..44)
+    (0..42)
         .map(|i| {
             let target = targets[i % targets.len()];
             let conditions = match i % 4 {

@@ -472,6 +472,17 @@ async fn the_storefront_renders_mutations_on_the_server() {
         .collect();
     assert_eq!(waiting, ["deep-scroll-footer", "exit-intent-offer"]);
     assert_eq!(home["deferred"]["base"]["pageSlug"], "home");
+    let sent: Vec<&str> = home["deferred"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(sent.contains(&"hero-headline-test"), "{sent:?}");
+    assert!(
+        !sent.contains(&"returning-hide-quiz") && !sent.contains(&"mobile-offer-first"),
+        "only rules that target this visitor are sent: {sent:?}"
+    );
     let sale = json_of(view("sale").await.unwrap(), StatusCode::OK).await;
     assert_eq!(sale["deferred"], Value::Null);
     assert_eq!(sale["applied"]["pageSlug"], "sale");

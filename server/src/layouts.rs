@@ -245,6 +245,67 @@ impl Mutations {
     /// Resolves a page for a visitor. Unknown page: 404. A broken rule or a failure inside
     /// the engine never fails the call: the answer is the base layout with warnings.
     pub async fn apply(&self, req: &ApplyRequest, now: DateTime<Utc>) -> Result<Applied, ApiError> {
+        let (mut applied, trace) = self.resolve(req, now).await?;
+        if req.explain {
+            applied.trace = Some(trace);
+        }
+        Ok(applied)
+    }
+
+    /// Like [`Mutations::apply`], for a page this hub renders: also what the browser needs to
+    /// apply the event-triggered rules (see [`cortex_core::rules::Deferred`]), or `None` when
+    /// no rule for this visitor waits for an event. Only rules that target this visitor are
+    /// sent: events change triggers, not who a visitor is.
+    pub async fn apply_in_page(
+        &self,
+        req: &ApplyRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Applied, Option<cortex_core::rules::Deferred>), ApiError> {
+        use cortex_core::resolve::Outcome;
+        let (applied, trace) = self.resolve(req, now).await?;
+        let waiting = trace
+            .iter()
+            .any(|t| matches!(t.outcome, Outcome::TriggerNotFired));
+        if !waiting {
+            return Ok((applied, None));
+        }
+        let loaded = self.current();
+        let Some(base) = loaded.layout(&req.page_slug) else {
+            return Ok((applied, None));
+        };
+        let targeted: std::collections::HashSet<&str> = trace
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t.outcome,
+                    Outcome::Applied { .. }
+                        | Outcome::Overridden { .. }
+                        | Outcome::TriggerNotFired
+                        | Outcome::Skipped { .. }
+                )
+            })
+            .map(|t| &*t.rule_id)
+            .collect();
+        let deferred = cortex_core::rules::Deferred {
+            base: base.clone(),
+            rules: loaded
+                .set
+                .rules
+                .iter()
+                .filter(|r| targeted.contains(r.id.as_str()))
+                .cloned()
+                .collect(),
+            context: req.context.clone(),
+        };
+        Ok((applied, Some(deferred)))
+    }
+
+    /// Resolves a page: the answer (without trace) and the trace.
+    async fn resolve(
+        &self,
+        req: &ApplyRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Applied, Vec<cortex_core::resolve::TraceEntry>), ApiError> {
         let loaded = self.current();
         let newest = loaded.layout(&req.page_slug);
         let pinned;
@@ -277,36 +338,6 @@ impl Mutations {
             req.explain,
             now,
         ))
-    }
-
-    /// What the page needs to apply event-triggered rules in the browser (see
-    /// [`cortex_core::rules::Deferred`]), or `None` when no rule for it waits for an event.
-    pub fn deferred(
-        &self,
-        page_slug: &str,
-        context: &Context,
-    ) -> Option<cortex_core::rules::Deferred> {
-        use cortex_core::mutation::{Layer, Trigger};
-        let loaded = self.current();
-        let base = loaded.layout(page_slug)?;
-        let rules: Vec<LayoutMutation> = loaded
-            .set
-            .rules
-            .iter()
-            .filter(|r| {
-                (r.page_slug == page_slug || r.layer == Layer::Global)
-                    && !loaded.broken.contains_key(&r.id)
-            })
-            .cloned()
-            .collect();
-        rules
-            .iter()
-            .any(|r| r.trigger != Trigger::PageLoad)
-            .then(|| cortex_core::rules::Deferred {
-                base: base.clone(),
-                rules,
-                context: context.clone(),
-            })
     }
 
     // ---- changes (each audited, each pushes the new rule set) ----
@@ -600,7 +631,7 @@ pub fn resolve_safely(
     context: &Context,
     explain: bool,
     now: DateTime<Utc>,
-) -> Applied {
+) -> (Applied, Vec<cortex_core::resolve::TraceEntry>) {
     let mut warnings: Vec<String> = loaded
         .set
         .rules
@@ -628,20 +659,23 @@ pub fn resolve_safely(
         loaded.plan.resolve(base, &visit)
     }));
     let (layout, exposures, trace) = match resolved {
-        Ok(r) => (r.layout, r.exposures, explain.then_some(r.trace)),
+        Ok(r) => (r.layout, r.exposures, r.trace),
         Err(_) => {
             tracing::error!(page = %base.page_slug, "resolving layout mutations panicked; serving the base layout");
             warnings.push("the mutation engine failed; this is the base layout".into());
-            (base.clone(), Vec::new(), None)
+            (base.clone(), Vec::new(), Vec::new())
         }
     };
-    Applied {
-        page_slug: base.page_slug.clone(),
-        revision: loaded.set.revision,
-        layout_version: base.version,
-        layout,
-        exposures,
+    (
+        Applied {
+            page_slug: base.page_slug.clone(),
+            revision: loaded.set.revision,
+            layout_version: base.version,
+            layout,
+            exposures,
+            trace: None,
+            warnings,
+        },
         trace,
-        warnings,
-    }
+    )
 }

@@ -94,7 +94,6 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
     }
     let context = visitor_context(&slug, &query);
     let unit = context.user_id.clone().or(context.anonymous_id.clone());
-    let deferred = services.mutations.deferred(&slug, &context);
     let request = ApplyRequest {
         page_slug: slug,
         context,
@@ -102,7 +101,10 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
         explain: false,
     };
     // No database needed: the rule set in force is in memory (or from the snapshot).
-    let applied = services.mutations.apply(&request, chrono::Utc::now()).await;
+    let applied = services
+        .mutations
+        .apply_in_page(&request, chrono::Utc::now())
+        .await;
     if let Err(e) = &applied {
         // Rendered inside the page: the page itself is the 404.
         if e.code == ErrorCode::NotFound {
@@ -111,7 +113,7 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
             }
         }
     }
-    let applied = applied?;
+    let (applied, deferred) = applied?;
     // Page view and exposures are counted here, so they are counted without JavaScript too.
     cortex_server::layouts::http::record_storefront_view(&services, unit, &applied);
     Ok(ShopView { applied, deferred })
