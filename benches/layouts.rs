@@ -145,7 +145,7 @@ fn main() {
                 .await
             {
                 if let Ok(v) = r.json::<Value>().await {
-                    if v["revision"].as_u64().unwrap_or(0) > 0 && v["rules"].as_array().is_some_and(|r| r.len() == 6) {
+                    if v["revision"].as_u64().unwrap_or(0) > 0 && v["rules"].as_array().is_some_and(|r| r.len() == cortex_server::layouts::demo::rules().len()) {
                         set = v;
                         break;
                     }

@@ -10,9 +10,20 @@ use crate::federation::{Federation, FederationSettings};
 use crate::health::DbHealth;
 use crate::store::{self, DynStore};
 
-/// Everything a request may need. Cheap to clone.
+/// Everything a request may need. Cheap to clone: one reference count, however many
+/// services there are (every request clones it into its handler's state).
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(Arc<ServiceSet>);
+
+impl std::ops::Deref for Services {
+    type Target = ServiceSet;
+    fn deref(&self) -> &ServiceSet {
+        &self.0
+    }
+}
+
+/// The services themselves; reach them through [`Services`].
+pub struct ServiceSet {
     pub config: Arc<Config>,
     pub store: DynStore,
     pub auth: AuthService,
@@ -45,7 +56,7 @@ pub enum StartError {
 impl Services {
     /// Everything a serving hub needs: [`Services::build_offline`] plus the analytics spool.
     pub fn build(config: Config) -> Result<Self, StartError> {
-        let mut services = Self::build_offline(config)?;
+        let mut services = Self::build_set(config)?;
         let spool_dir = services.config.data_dir.join("spool");
         services.analytics = Analytics::open(
             &spool_dir,
@@ -58,12 +69,16 @@ impl Services {
             path: spool_dir.display().to_string(),
             source,
         })?;
-        Ok(services)
+        Ok(Self(Arc::new(services)))
     }
 
     /// Checks the data dir, loads or creates the signing key and opens the store (lazily).
     /// No spool: the command line uses this while a hub may be serving the same data dir.
     pub fn build_offline(config: Config) -> Result<Self, StartError> {
+        Self::build_set(config).map(|set| Self(Arc::new(set)))
+    }
+
+    fn build_set(config: Config) -> Result<ServiceSet, StartError> {
         crate::fsutil::ensure_writable_dir(&config.data_dir).map_err(|source| {
             StartError::DataDir {
                 path: config.data_dir.display().to_string(),
@@ -98,7 +113,7 @@ impl Services {
             Some(config.data_dir.join("layout-snapshot.json")),
             Some(federation.clone()),
         );
-        Ok(Self {
+        Ok(ServiceSet {
             analytics: Analytics::offline(),
             mutations,
             config: Arc::new(config),
