@@ -325,15 +325,12 @@ impl Context {
             )),
         );
         put("utm", serde_json::to_value(&utm).ok());
-        let (hour, weekday) = match self
+        let zoned = self
             .time_zone
             .as_deref()
-            .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
-        {
-            Some(zone) => {
-                let local = now.with_timezone(&zone);
-                (local.hour(), local.weekday())
-            }
+            .and_then(|z| crate::schedule::local_time(Some(z), now));
+        let (hour, weekday) = match zoned {
+            Some((hour, _, weekday)) => (hour, weekday),
             None => {
                 let offset = Duration::minutes(i64::from(self.utc_offset_minutes.unwrap_or(0)));
                 let local = now + offset;

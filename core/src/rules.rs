@@ -153,6 +153,27 @@ impl Deferred {
         out
     }
 
+    /// Made independent of the zone database, for the browser bundle (built without it): the
+    /// rules were in their schedules at `now` (the hub sends only those), so schedules are
+    /// dropped, and a named time zone becomes its UTC offset at `now`.
+    #[cfg(feature = "time-zones")]
+    pub fn portable(mut self, now: chrono::DateTime<chrono::Utc>) -> Self {
+        use chrono::Offset;
+        for r in &mut self.rules {
+            r.schedule = None;
+        }
+        if let Some(tz) = self
+            .context
+            .time_zone
+            .take()
+            .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+        {
+            let offset = now.with_timezone(&tz).offset().fix().local_minus_utc() / 60;
+            self.context.utc_offset_minutes = Some(offset);
+        }
+        self
+    }
+
     /// The page for this visitor once `events` have happened: the same engine, the same
     /// rules and context as on the server, so rules that applied on the server still apply.
     pub fn resolve(
@@ -281,6 +302,47 @@ mod tests {
                 "{t:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_portable_deferred_set_needs_no_zone_database() {
+        let rule: LayoutMutation = serde_json::from_value(serde_json::json!({
+            "id": "r", "layoutId": "home", "pageSlug": "home", "layer": "page",
+            "mutationType": "hide", "mutationPayload": {"target": "x"},
+            "schedule": {"timeZone": "Europe/Berlin", "recurring": [{"days": ["sun"], "from": "08:00", "to": "20:00"}]},
+            "createdBy": "u", "timestamp": "2026-11-29T10:00:00Z", "isActive": true
+        }))
+        .unwrap();
+        let d = Deferred {
+            base: serde_json::from_value(
+                serde_json::json!({"pageSlug": "home", "root": {"id": "page", "type": "page"}}),
+            )
+            .unwrap(),
+            rules: vec![rule],
+            context: Context {
+                time_zone: Some("Europe/Berlin".into()),
+                ..Context::default()
+            },
+        };
+        // 2026-11-29 is in winter time: Berlin is UTC+1; in July it is UTC+2.
+        let p = d.clone().portable("2026-11-29T12:00:00Z".parse().unwrap());
+        assert!(p.rules[0].schedule.is_none());
+        assert_eq!(
+            (p.context.time_zone.as_deref(), p.context.utc_offset_minutes),
+            (None, Some(60))
+        );
+        let summer = d.portable("2026-07-01T12:00:00Z".parse().unwrap());
+        assert_eq!(summer.context.utc_offset_minutes, Some(120));
+        // The attributes conditions see are the same either way.
+        let now = "2026-11-29T22:30:00Z".parse().unwrap();
+        let zoned = Context {
+            time_zone: Some("Europe/Berlin".into()),
+            ..Context::default()
+        };
+        assert_eq!(
+            zoned.attributes(now)["hour"],
+            p.context.attributes(now)["hour"]
+        );
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! on the day they go back, the repeated hour is inside the window both times.
 
 use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// When a rule is live.
@@ -148,12 +147,10 @@ pub struct ScheduleError {
 }
 
 impl Schedule {
-    /// The zone recurring windows are in; `None` if the name is unknown.
-    pub fn zone(&self) -> Option<Tz> {
-        match &self.time_zone {
-            None => Some(Tz::UTC),
-            Some(name) => name.parse().ok(),
-        }
+    /// `now` in the zone recurring windows are in: (hour, minute, weekday); `None` if the
+    /// zone is unknown (without the `time-zones` feature only `UTC` is known).
+    fn local(&self, now: DateTime<Utc>) -> Option<(u32, u32, chrono::Weekday)> {
+        local_time(self.time_zone.as_deref(), now)
     }
 
     /// Whether the rule is live at `now`. A schedule with an unknown zone is never live
@@ -165,12 +162,11 @@ impl Schedule {
         if self.recurring.is_empty() {
             return true;
         }
-        let Some(zone) = self.zone() else {
+        let Some((hour, minute, weekday)) = self.local(now) else {
             return false;
         };
-        let local = now.with_timezone(&zone);
-        let minute = (local.hour() * 60 + local.minute()) as u16;
-        let day = Day::from(local.weekday());
+        let minute = (hour * 60 + minute) as u16;
+        let day = Day::from(weekday);
         self.recurring.iter().any(|w| w.contains(day, minute))
     }
 
@@ -182,7 +178,7 @@ impl Schedule {
                 return e("end".into(), "must be after schedule.start".into());
             }
         }
-        if self.zone().is_none() {
+        if self.local(DateTime::<Utc>::UNIX_EPOCH).is_none() {
             return e(
                 "timeZone".into(),
                 format!(
@@ -228,5 +224,26 @@ mod tests {
         let s: Schedule = serde_json::from_str(text).unwrap();
         assert_eq!(serde_json::to_string(&s).unwrap(), text);
         assert!(s.validate().is_ok());
+    }
+}
+
+/// `now` in the IANA zone `zone` (`None`: UTC) as (hour, minute, weekday), or `None` if the
+/// zone is unknown.
+#[cfg(feature = "time-zones")]
+pub fn local_time(zone: Option<&str>, now: DateTime<Utc>) -> Option<(u32, u32, chrono::Weekday)> {
+    let tz: chrono_tz::Tz = match zone {
+        None => chrono_tz::Tz::UTC,
+        Some(name) => name.parse().ok()?,
+    };
+    let local = now.with_timezone(&tz);
+    Some((local.hour(), local.minute(), local.weekday()))
+}
+
+/// Without the zone database only UTC is known.
+#[cfg(not(feature = "time-zones"))]
+pub fn local_time(zone: Option<&str>, now: DateTime<Utc>) -> Option<(u32, u32, chrono::Weekday)> {
+    match zone {
+        None | Some("UTC") | Some("Etc/UTC") => Some((now.hour(), now.minute(), now.weekday())),
+        Some(_) => None,
     }
 }

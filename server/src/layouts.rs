@@ -297,7 +297,7 @@ impl Mutations {
                 .collect(),
             context: req.context.clone(),
         };
-        Ok((applied, Some(deferred)))
+        Ok((applied, Some(deferred.portable(now))))
     }
 
     /// Resolves a page: the answer (without trace) and the trace.
