@@ -158,6 +158,23 @@ fn comparable(v: &cortex_core::rules::RuleVersion) -> String {
     serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
 }
 
+/// The start of every single-rule change: an editor, a writable database, a sane id.
+#[cfg(feature = "ssr")]
+fn editor_on_rule(
+    id: &str,
+) -> Result<
+    (
+        cortex_server::Services,
+        cortex_core::user::Principal,
+        String,
+    ),
+    AppError,
+> {
+    let (services, principal) = super::guard::require(cortex_core::Role::Editor)?;
+    super::guard::require_writable(&services)?;
+    Ok((services, principal, checked_id(id)?))
+}
+
 #[cfg(feature = "ssr")]
 fn checked_id(id: &str) -> Result<String, AppError> {
     let id = id.trim();
@@ -226,10 +243,7 @@ pub async fn rollback_rule(
     id: String,
     version: u32,
 ) -> Result<cortex_core::rules::RuleVersion, AppError> {
-    use cortex_core::Role;
-    let (services, principal) = super::guard::require(Role::Editor)?;
-    super::guard::require_writable(&services)?;
-    let id = checked_id(&id)?;
+    let (services, principal, id) = editor_on_rule(&id)?;
     Ok(services
         .mutations
         .rollback_rule(&id, Some(version), &principal.actor)
@@ -242,10 +256,7 @@ pub async fn set_rule_active(
     id: String,
     active: bool,
 ) -> Result<cortex_core::rules::RuleVersion, AppError> {
-    use cortex_core::Role;
-    let (services, principal) = super::guard::require(Role::Editor)?;
-    super::guard::require_writable(&services)?;
-    let id = checked_id(&id)?;
+    let (services, principal, id) = editor_on_rule(&id)?;
     Ok(services
         .mutations
         .set_active(&id, active, &principal.actor)
@@ -259,10 +270,7 @@ pub async fn set_rule_deleted(
     id: String,
     deleted: bool,
 ) -> Result<cortex_core::rules::RuleVersion, AppError> {
-    use cortex_core::Role;
-    let (services, principal) = super::guard::require(Role::Editor)?;
-    super::guard::require_writable(&services)?;
-    let id = checked_id(&id)?;
+    let (services, principal, id) = editor_on_rule(&id)?;
     Ok(services
         .mutations
         .set_deleted(&id, deleted, &principal.actor)
