@@ -96,6 +96,11 @@ pub struct ApplyRequest {
     /// Include the explain trace.
     #[serde(default)]
     pub explain: bool,
+    /// Events the page has reported so far (scroll depth, time on page, exit intent, a
+    /// click ...): rules whose trigger they meet apply too. Empty on a first render.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub events: Vec<crate::mutation::TriggerEvent>,
 }
 
 /// The resolved page.

@@ -399,6 +399,13 @@ test('a preview: the page for a described visitor beside the base layout, with t
   await expect(page.locator('[data-trace="mobile-offer-first"]')).toHaveAttribute('data-outcome', 'applied');
   await expect(page.locator('[data-trace="exit-intent-offer"]')).toHaveAttribute('data-outcome', 'triggerNotFired');
   await page.screenshot({ path: info.outputPath('preview.png'), fullPage: true });
+  // What the visitor then did: the rule waiting for it applies.
+  await hydrated(page);
+  await page.locator('#preview-form select[name="did"]').selectOption('exitIntent');
+  await page.locator('#preview-submit').click();
+  await expect(page).toHaveURL(/did=exitIntent/);
+  await expect(page.locator('[data-trace="exit-intent-offer"]')).toHaveAttribute('data-outcome', 'applied');
+  await expect(page.locator('#preview-visitor [data-node="offer"]')).toContainText('STAY15');
   await page.goto('/admin/layout-mutations/preview?device=fridge');
   await expect(page.getByText(/device: `fridge` is not one of/)).toBeVisible();
 });

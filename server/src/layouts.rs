@@ -335,6 +335,7 @@ impl Mutations {
             &loaded,
             base,
             &req.context,
+            &req.events,
             req.explain,
             now,
         ))
@@ -629,6 +630,7 @@ pub fn resolve_safely(
     loaded: &Loaded,
     base: &Layout,
     context: &Context,
+    events: &[cortex_core::mutation::TriggerEvent],
     explain: bool,
     now: DateTime<Utc>,
 ) -> (Applied, Vec<cortex_core::resolve::TraceEntry>) {
@@ -652,7 +654,7 @@ pub fn resolve_safely(
         attributes: &attributes,
         groups: &groups,
         now,
-        events: &[],
+        events,
         explain,
     };
     let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

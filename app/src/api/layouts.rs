@@ -660,6 +660,9 @@ pub struct PreviewForm {
     pub utm: Option<String>,
     /// `YYYY-MM-DDTHH:MM` (UTC), as a datetime-local input gives it; empty: now.
     pub at: Option<String>,
+    /// What the visitor did on the page: `exitIntent`, `scrolled` (to the bottom),
+    /// `stayed` (ten minutes), `all`; empty: nothing yet.
+    pub did: Option<String>,
 }
 
 impl PreviewForm {
@@ -730,6 +733,28 @@ impl PreviewForm {
         };
         Ok((context, at))
     }
+
+    /// The events the form says happened, or which field is wrong.
+    pub fn events(&self) -> Result<Vec<cortex_core::mutation::TriggerEvent>, String> {
+        use cortex_core::mutation::TriggerEvent as E;
+        let exit = || E::ExitIntent;
+        let scrolled = || E::ScrollDepth { percent: 100 };
+        let stayed = || E::TimeOnPage { seconds: 600 };
+        Ok(
+            match self.did.as_deref().map(str::trim).unwrap_or_default() {
+                "" => vec![],
+                "exitIntent" => vec![exit()],
+                "scrolled" => vec![scrolled()],
+                "stayed" => vec![stayed()],
+                "all" => vec![exit(), scrolled(), stayed()],
+                other => {
+                    return Err(format!(
+                        "did: `{other}` is not one of exitIntent, scrolled, stayed, all"
+                    ))
+                }
+            },
+        )
+    }
 }
 
 /// A page as a described visitor would see it, with its base layout and the explain trace:
@@ -749,6 +774,7 @@ pub async fn preview_page(
     referrer: Option<String>,
     utm: Option<String>,
     at: Option<String>,
+    did: Option<String>,
 ) -> Result<Preview, AppError> {
     use cortex_core::{rules::ApplyRequest, ErrorCode, Role};
     let (services, _) = super::guard::require(Role::Viewer)?;
@@ -763,9 +789,13 @@ pub async fn preview_page(
         referrer,
         utm,
         at,
+        did,
     };
     let (context, at) = form
         .context(chrono::Utc::now())
+        .map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
+    let events = form
+        .events()
         .map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
     let page = form
         .page
@@ -788,6 +818,7 @@ pub async fn preview_page(
                 context: context.clone(),
                 layout_version: None,
                 explain: true,
+                events,
             },
             at,
         )

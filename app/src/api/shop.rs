@@ -99,6 +99,7 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
         context,
         layout_version: None,
         explain: false,
+        events: Vec::new(),
     };
     // No database needed: the rule set in force is in memory (or from the snapshot).
     let applied = services

@@ -11,8 +11,8 @@ use crate::api::layouts::{preview_page, Preview};
 use crate::components::{ErrorBox, Loading, BUTTON, CARD};
 
 const INPUT: &str = "mt-1 rounded-md border border-slate-300 px-2 py-1";
-const FIELDS: [&str; 10] = [
-    "page", "user", "device", "persona", "stage", "locale", "hike", "referrer", "utm", "at",
+const FIELDS: [&str; 11] = [
+    "page", "user", "device", "persona", "stage", "locale", "hike", "referrer", "utm", "at", "did",
 ];
 
 /// The preview page.
@@ -22,9 +22,9 @@ pub fn PreviewPage() -> impl IntoView {
     let value = move |k: &str| query.read().get(k).unwrap_or_default();
     let preview = Resource::new(
         move || FIELDS.map(|k| query.read().get(k).filter(|v| !v.is_empty())),
-        |[page, user, device, persona, stage, locale, hike, referrer, utm, at]| {
+        |[page, user, device, persona, stage, locale, hike, referrer, utm, at, did]| {
             preview_page(
-                page, user, device, persona, stage, locale, hike, referrer, utm, at,
+                page, user, device, persona, stage, locale, hike, referrer, utm, at, did,
             )
         },
     );
@@ -53,6 +53,13 @@ pub fn PreviewPage() -> impl IntoView {
                 {text("Quiz answer (hike)", "hike", "Coast")}
                 {text("Referrer", "referrer", "https://…")}
                 {text("Campaign tags", "utm", "utm_medium=email")}
+                <label class="flex flex-col text-xs text-slate-600">"The visitor then…"
+                    <select class=INPUT name="did">
+                        {[("", "did nothing yet"), ("scrolled", "scrolled to the bottom"), ("stayed", "stayed 10 minutes"), ("exitIntent", "moved to leave"), ("all", "all of these")].into_iter().map(|(v, label)| view! {
+                            <option value=v selected=move || value("did") == v>{label}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
                 <label class="flex flex-col text-xs text-slate-600">"Time (UTC)"<input class=INPUT type="datetime-local" name="at" value=move || value("at")/></label>
             </div>
             <button type="submit" class=format!("{BUTTON} mt-3") id="preview-submit">"Preview"</button>

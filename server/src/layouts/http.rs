@@ -20,6 +20,8 @@ pub const SYNC_PATH: &str = "/api/layout-mutation/sync";
 pub const REPORT_PATH: &str = "/api/layout-mutation/report";
 /// The analytics source of events the storefront's own pages report.
 pub const STOREFRONT_SOURCE: &str = "storefront";
+/// Most events one `apply` may report.
+pub const MAX_APPLY_EVENTS: usize = 50;
 /// Largest sync body (an import carries a whole rule set).
 pub const MAX_SYNC_BYTES: usize = 4 * 1024 * 1024;
 
@@ -119,6 +121,11 @@ pub async fn apply(
     let slug = req.page_slug.trim();
     if slug.is_empty() || slug.len() > 100 {
         return Err(ApiError::bad_request("pageSlug: 1-100 characters"));
+    }
+    if req.events.len() > MAX_APPLY_EVENTS {
+        return Err(ApiError::bad_request(format!(
+            "events: at most {MAX_APPLY_EVENTS} (report each kind of event once, the largest scroll depth and time on page)"
+        )));
     }
     Ok(Json(services.mutations.apply(&req, Utc::now()).await?))
 }
