@@ -74,10 +74,6 @@ impl PageReport {
             .collect()
     }
 
-    fn send(&self, events: Vec<Event>) {
-        send(events);
-    }
-
     /// A click somewhere in the page: the module it hit (`data-node`), and a conversion if it
     /// hit a goal (`data-goal`).
     pub fn click(&self, target: Option<web_sys::EventTarget>) {
@@ -97,7 +93,7 @@ impl PageReport {
         if let Some(goal) = attr("[data-goal]", "data-goal") {
             events.extend(self.events(EventKind::Conversion, Some(goal), None));
         }
-        self.send(events);
+        send(events);
     }
 
     /// Time on page, once, when the visitor leaves or hides the page.
@@ -106,7 +102,7 @@ impl PageReport {
             return;
         }
         let ms = (now_ms() - self.started_ms).max(0.0);
-        self.send(self.events(EventKind::Dwell, None, Some(ms)));
+        send(self.events(EventKind::Dwell, None, Some(ms)));
     }
 }
 

@@ -240,6 +240,7 @@ impl Plan {
     pub fn resolve(&self, base: &Layout, visit: &Visit<'_>) -> Resolution {
         let order = self.pages.get(&base.page_slug).unwrap_or(&self.global);
         let mut layout = base.clone();
+        let locks = base.root.has_locks();
         let mut trace: Vec<TraceEntry> = Vec::with_capacity(order.len());
         let mut exposures = Vec::new();
         let mut undo: Vec<Undo> = Vec::new();
@@ -274,7 +275,7 @@ impl Plan {
             let mut applied: Vec<Undo> = Vec::new();
             let mut failure = None;
             for op in ops {
-                match op.apply(&mut layout.root) {
+                match op.apply_in(&mut layout.root, locks) {
                     Ok(u) => applied.push(u),
                     Err(skip) => {
                         failure = Some(skip);

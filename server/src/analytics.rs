@@ -87,15 +87,20 @@ impl Analytics {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<BatchAck, ApiError> {
+        let batch = Self::parse(body)?;
+        self.ingest_parsed(neuron_id, &batch, body, now).await
+    }
+
+    /// A batch from a request body: its size checked, then parsed.
+    pub fn parse(body: &[u8]) -> Result<EventBatch, ApiError> {
         if body.len() > MAX_BATCH_BYTES {
             return Err(ApiError::new(
                 ErrorCode::PayloadTooLarge,
                 format!("a batch is at most {MAX_BATCH_BYTES} bytes; send smaller batches"),
             ));
         }
-        let batch: EventBatch = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("not an event batch: {e}")))?;
-        self.ingest_parsed(neuron_id, &batch, body, now).await
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("not an event batch: {e}")))
     }
 
     /// Like [`Analytics::ingest`], for a batch already parsed from `body`.

@@ -168,8 +168,15 @@ impl Operation {
 
     /// Applies to `root`, or leaves it untouched and says why not.
     pub fn apply(&self, root: &mut Node) -> Result<Undo, Skip> {
-        // Locks are rare: look for them only in a tree that has some.
-        if root.has_locks() {
+        let locks = root.has_locks();
+        self.apply_in(root, locks)
+    }
+
+    /// [`Operation::apply`] for a caller that knows whether the tree has locks (the resolver
+    /// asks once per page view, not once per operation). Locks are rare: they are looked
+    /// for only in a tree that has some.
+    pub fn apply_in(&self, root: &mut Node, locks: bool) -> Result<Undo, Skip> {
+        if locks {
             for id in self.touched(&root.id).into_iter().flatten() {
                 if root.locked_at(id) == Some(true) {
                     return Err(Skip::Locked(id.clone()));

@@ -264,15 +264,7 @@ async fn storefront_events(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<cortex_core::analytics::BatchAck, ApiError> {
-    use cortex_core::analytics::{EventBatch, MAX_BATCH_BYTES};
-    if body.len() > MAX_BATCH_BYTES {
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("a batch is at most {MAX_BATCH_BYTES} bytes; send smaller batches"),
-        ));
-    }
-    let mut batch: EventBatch = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("not an event batch: {e}")))?;
+    let mut batch = crate::analytics::Analytics::parse(body)?;
     if let Some(visitor) = visitor_cookie(headers) {
         for e in batch.events.iter_mut().filter(|e| e.unit.is_none()) {
             e.unit = Some(visitor.to_string());
