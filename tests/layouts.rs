@@ -1173,7 +1173,8 @@ async fn the_new_rule_form_creates_a_rule_on_a_picked_node() {
             .send()
     };
     let form = json!({"id": "de-footer", "target": "home:footer", "kind": "props", "patch": "{\"text\": \"Hallo\"}",
-        "device": "", "persona": "", "conditions": "{\"locale\": \"de\"}", "priority": "3", "layer": "module"});
+        "c1_attr": "locale", "c1_op": "is", "c1_value": "de", "c2_attr": "", "c2_op": "is", "c2_value": "",
+        "conditions": "", "priority": "3", "layer": "module"});
     let saved = json_of(create(&editor, form.clone()).await.unwrap(), StatusCode::OK).await;
     assert_eq!(saved["rule"]["version"], 1);
     let german = apply(
@@ -1223,6 +1224,193 @@ async fn the_new_rule_form_creates_a_rule_on_a_picked_node() {
         "forbidden",
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_rule_form_edits_experiments_schedules_and_refuses_stale_versions() {
+    let (hub, viewer, editor) = shop_hub().await;
+    let post = |path: &'static str, token: &str, body: Value| {
+        plain()
+            .post(hub.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    // A variant rule with weights, a schedule, a trigger and condition rows, from the form.
+    let form = json!({"id": "sale-grid-test", "target": "sale:products", "kind": "variant", "layer": "module",
+        "c1_attr": "device", "c1_op": "in", "c1_value": "mobile, tablet",
+        "trigger": "timeOnPage", "trigger_value": "30",
+        "start": "2026-01-01T00:00", "time_zone": "Europe/Berlin", "w1_days": "mon-sun", "w1_from": "00:00", "w1_to": "24:00",
+        "experiment": "grid-title", "v1_key": "control", "v1_weight": "25", "v1_op": "none",
+        "v2_key": "short", "v2_weight": "75", "v2_op": "props", "v2_value": "{\"title\": \"Deals\"}"});
+    let created = json_of(
+        post("/api/layout-mutation/create", &editor, form.clone())
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let rule = &created["rule"];
+    assert_eq!(
+        rule["conditions"],
+        json!({"device": {"$in": ["mobile", "tablet"]}})
+    );
+    assert_eq!(
+        rule["trigger"],
+        json!({"type": "timeOnPage", "seconds": 30})
+    );
+    assert_eq!(
+        rule["schedule"]["recurring"][0]["days"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+    assert_eq!(rule["experiment"]["variants"][1]["weight"], 0.75);
+
+    // The rule page fills the form from the rule; the form gives back the same rule.
+    let detail = |id: &str| {
+        plain()
+            .get(hub.url(&format!("/api/layout-mutation/rule?id={id}")))
+            .bearer_auth(&viewer)
+            .send()
+    };
+    let d = json_of(detail("sale-grid-test").await.unwrap(), StatusCode::OK).await;
+    let filled = d["form"].clone();
+    assert_eq!(filled["base_version"], "1");
+    assert_eq!(filled["v2_value"], "{\"title\":\"Deals\"}");
+    assert_eq!(filled["c1_value"], "mobile, tablet");
+
+    // Switched off, then edited with the form: a new version that stays off.
+    json_of(
+        post(
+            "/api/layout-mutation/set-active",
+            &editor,
+            json!({"id": "sale-grid-test", "active": false}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let mut edit = filled.clone();
+    edit["base_version"] = json!("2");
+    edit["v1_weight"] = json!("50");
+    edit["v2_weight"] = json!("50");
+    let saved = json_of(
+        post("/api/layout-mutation/update", &editor, edit.clone())
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(saved["rule"]["version"], 3);
+    assert_eq!(saved["rule"]["isActive"], false);
+    assert_eq!(saved["rule"]["experiment"]["variants"][0]["weight"], 0.5);
+    assert_eq!(
+        saved["rule"]["trigger"]["seconds"], 30,
+        "the rest is unchanged"
+    );
+
+    // The form was filled from version 1: someone saved since, so nothing is saved.
+    let msg = expect_error(
+        post("/api/layout-mutation/update", &editor, filled.clone())
+            .await
+            .unwrap(),
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    assert!(msg.contains("now version 3"), "{msg}");
+    // Wrong fields are named; viewers may not edit; unknown rules are 404.
+    let mut bad = edit.clone();
+    bad["base_version"] = json!("3");
+    bad["v2_weight"] = json!("20");
+    let msg = expect_error(
+        post("/api/layout-mutation/update", &editor, bad)
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(
+        msg.starts_with("v1_weight: the weights add up to 70.00 %"),
+        "{msg}"
+    );
+    let mut bad = edit.clone();
+    bad["base_version"] = json!("3");
+    bad["w1_to"] = json!("25:00");
+    let msg = expect_error(
+        post("/api/layout-mutation/update", &editor, bad)
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.starts_with("w1_to"), "{msg}");
+    let mut bad = edit.clone();
+    bad["base_version"] = json!("");
+    expect_error(
+        post("/api/layout-mutation/update", &editor, bad)
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    let mut ghost = edit.clone();
+    ghost["id"] = json!("no-such-rule");
+    expect_error(
+        post("/api/layout-mutation/update", &editor, ghost)
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        post("/api/layout-mutation/update", &viewer, edit)
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    // A rule too rich for the form (a seeded experiment) is edited as JSON: no form.
+    let mut seeded = created["rule"].clone();
+    seeded["experiment"]["seed"] = json!("s1");
+    json_of(
+        post(
+            "/api/layout-mutation/save",
+            &editor,
+            json!({"rule": seeded.to_string()}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let d = json_of(detail("sale-grid-test").await.unwrap(), StatusCode::OK).await;
+    assert!(d["form"].is_null(), "{}", d["form"]);
+    // Every version was audited.
+    let audit = hub
+        .app
+        .services
+        .store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            target: Some("layout-mutation:sale-grid-test".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let saves = audit
+        .iter()
+        .filter(|a| a.record.action == "layout-mutation.save")
+        .count();
+    assert_eq!(saves, 3, "create, form edit and JSON save: {audit:?}");
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ pub mod layout_mutations;
 pub mod login;
 pub mod preview;
 pub mod rule;
+pub mod rule_form;
 pub mod setup;
 pub mod shop;
 pub mod status;

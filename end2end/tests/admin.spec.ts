@@ -340,10 +340,11 @@ test('a new rule from the form, on a node picked from the page tree; a module sw
   await hydrated(page);
   const form = page.locator('#new-rule');
   await form.getByLabel('Id', { exact: true }).fill(`footer-${suffix}`);
-  await page.locator('#new-rule-target').selectOption('sale:footer');
-  await page.locator('#new-rule-kind').selectOption('props');
+  await form.locator('#rule-target').selectOption('sale:footer');
+  await form.locator('#rule-kind').selectOption('props');
   await form.getByLabel('props: JSON to merge').fill('{"text": "Picked from the tree"}');
-  await form.getByLabel('Persona', { exact: true }).fill(`e2e-${suffix}`);
+  await form.getByLabel('Condition 1 attribute').fill('persona');
+  await form.getByLabel('Condition 1 value').fill(`e2e-${suffix}`);
   await page.locator('#create-rule').click();
   if (js) {
     await expect(page).toHaveURL(new RegExp(`/admin/layout-mutations/footer-${suffix}$`));
@@ -374,9 +375,64 @@ test('a new rule from the form, on a node picked from the page tree; a module sw
   await page.goto('/admin/layout-mutations');
   await hydrated(page);
   await form.getByLabel('Id', { exact: true }).fill(`bad-${suffix}`);
-  await page.locator('#new-rule-kind').selectOption('reorder');
+  await form.locator('#rule-kind').selectOption('reorder');
   await page.locator('#create-rule').click();
   await expect(page.getByText(/index: the new position/)).toBeVisible();
+});
+
+test('the rule form edits a rule: an experiment with weights and a schedule window; a stale or wrong edit is refused', async ({ page }, info) => {
+  const js = info.project.use.javaScriptEnabled !== false;
+  const suffix = js ? 'js' : 'nojs';
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  // An experiment from the form: two variants on the sale page's hero, for one persona.
+  await page.goto('/admin/layout-mutations');
+  await hydrated(page);
+  const form = page.locator('#new-rule');
+  await form.getByLabel('Id', { exact: true }).fill(`hero-test-${suffix}`);
+  await form.locator('#rule-target').selectOption('sale:hero');
+  await form.locator('#rule-kind').selectOption('variant');
+  await form.getByLabel('Condition 1 attribute').fill('persona');
+  await form.getByLabel('Condition 1 value').fill(`exp-${suffix}`);
+  await form.getByLabel('Variant 1 key').fill('plain');
+  await form.getByLabel('Variant 1 weight').fill('0');
+  await form.getByLabel('Variant 2 key').fill('bold');
+  await form.getByLabel('Variant 2 weight').fill('100');
+  await form.getByLabel('Variant 2 change').selectOption('props');
+  await form.getByLabel('Variant 2 value').fill('{"headline": "Bold from the form"}');
+  await page.locator('#create-rule').click();
+  if (!js) await page.goto(`/admin/layout-mutations/hero-test-${suffix}`);
+  await expect(page.locator('#rule-id')).toHaveText(`hero-test-${suffix}`);
+  await page.goto(`/shop/sale?persona=exp-${suffix}`);
+  await expect(page.locator('[data-node="hero"] h1')).toHaveText('Bold from the form');
+
+  // Edit it with the form, filled from the rule: the weights swap (everyone gets the plain
+  // variant, so the base headline), a weekly window is added, and a new version is written.
+  await page.goto(`/admin/layout-mutations/hero-test-${suffix}`);
+  await hydrated(page);
+  const edit = page.locator('#rule-form');
+  await expect(edit.getByLabel('Variant 2 value')).toHaveValue('{"headline":"Bold from the form"}');
+  await expect(edit.getByLabel('Condition 1 value')).toHaveValue(`exp-${suffix}`);
+  await edit.getByLabel('Variant 1 weight').fill('100');
+  await edit.getByLabel('Variant 2 weight').fill('0');
+  await edit.getByLabel('Window 1 days').fill('mon-sun');
+  await edit.getByLabel('Window 1 from').fill('00:00');
+  await edit.getByLabel('Window 1 to').fill('23:59');
+  await page.screenshot({ path: info.outputPath('rule-form.png'), fullPage: true });
+  await page.locator('#update-rule').click();
+  await expect(page.locator('#rule-history [data-version="2"]')).toBeVisible();
+  await expect(page.locator('#rule-history [data-version="2"] [data-diff="+"]').first()).toBeVisible();
+  await page.goto(`/shop/sale?persona=exp-${suffix}`);
+  await expect(page.locator('[data-node="hero"] h1')).not.toHaveText('Bold from the form');
+
+  // Weights that do not add up are refused with the field named.
+  await page.goto(`/admin/layout-mutations/hero-test-${suffix}`);
+  await hydrated(page);
+  await edit.getByLabel('Variant 1 weight').fill('30');
+  await page.locator('#update-rule').click();
+  await expect(page.getByText(/v1_weight: the weights add up to 30.00 %/)).toBeVisible();
 });
 
 test('a preview: the page for a described visitor beside the base layout, with the trace', async ({ page }, info) => {

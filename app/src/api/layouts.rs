@@ -113,6 +113,10 @@ pub struct RuleDetail {
     pub history: Vec<HistoryEntry>,
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub report: cortex_core::report::LayoutReport,
+    /// The rule in the rule form, or `None` when the form cannot show all of it (then it is
+    /// edited as JSON).
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    pub form: Option<RuleForm>,
 }
 
 /// Lines changed from `old` to `new`, with two lines of context around each change.
@@ -226,13 +230,19 @@ pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
             chrono::Utc::now(),
         )
         .await?;
+    let loaded = services.mutations.current();
+    let form = (!head.deleted)
+        .then(|| loaded.layout(&head.rule.page_slug))
+        .flatten()
+        .and_then(|l| super::rule_form::form_from_rule(&head.rule, l.root.id.as_str()));
     Ok(RuleDetail {
         row: RuleRow {
-            broken: services.mutations.current().broken.get(&id).cloned(),
+            broken: loaded.broken.get(&id).cloned(),
             version: head,
         },
         history,
         report,
+        form,
     })
 }
 
@@ -314,161 +324,85 @@ pub async fn save_rule(rule: String) -> Result<cortex_core::rules::RuleVersion, 
     save_rule_value(&services, &principal.actor, value).await
 }
 
-/// The fields of the new-rule form: one form for every simple mutation type; the fields a
-/// type does not use are ignored.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct NewRule {
-    /// The rule id: letters, digits, `-` and `_`.
-    pub id: String,
-    /// `page:node`, as the form's target picker lists them.
-    pub target: String,
-    /// `hide`, `props`, `reorder` or `theme`.
-    pub kind: String,
-    /// reorder: the new position among its siblings.
-    #[serde(default)]
-    pub index: Option<String>,
-    /// props: a JSON object merged into the node's props (RFC 7396).
-    #[serde(default)]
-    pub patch: Option<String>,
-    /// theme: the theme's name.
-    #[serde(default)]
-    pub theme: Option<String>,
-    /// `mobile`, `tablet`, `desktop` or empty for any device.
-    #[serde(default)]
-    pub device: Option<String>,
-    #[serde(default)]
-    pub persona: Option<String>,
-    /// More conditions, GrowthBook syntax (a JSON object), combined with device and persona.
-    #[serde(default)]
-    pub conditions: Option<String>,
-    #[serde(default)]
-    pub priority: Option<String>,
-    /// `global`, `page`, `module` or `section`.
-    #[serde(default)]
-    pub layer: Option<String>,
+pub use super::rule_form::RuleForm;
+
+/// The rule a form describes, checked against the target page (the error names the field).
+#[cfg(feature = "ssr")]
+fn rule_of_form(
+    services: &cortex_server::Services,
+    form: &RuleForm,
+) -> Result<serde_json::Value, AppError> {
+    use cortex_core::ErrorCode;
+    let bad = |m: String| AppError::new(ErrorCode::BadRequest, m);
+    let page = form
+        .page()
+        .ok_or_else(|| bad("target: pick a node of a page".into()))?;
+    let loaded = services.mutations.current();
+    let layout = loaded
+        .layout(page)
+        .ok_or_else(|| bad(format!("target: no page `{page}`")))?;
+    super::rule_form::rule_from_form(form, layout.root.id.as_str()).map_err(bad)
 }
 
-/// Builds a rule from the new-rule form, or says which field is wrong.
-pub fn rule_from_form(f: &NewRule) -> Result<serde_json::Value, String> {
-    use serde_json::{json, Map, Value};
-    fn given(v: &Option<String>) -> Option<&str> {
-        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
-    }
-    let id = f.id.trim();
-    if id.is_empty()
-        || id.len() > 100
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err("id: 1-100 letters, digits, - or _".into());
-    }
-    let (page, node) = f
-        .target
-        .split_once(':')
-        .filter(|(p, n)| !p.is_empty() && !n.is_empty())
-        .ok_or("target: pick a node of a page")?;
-    let object = |field: &str, text: &str| -> Result<Map<String, Value>, String> {
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(m)) => Ok(m),
-            Ok(_) => Err(format!(
-                "{field}: a JSON object, e.g. {{\"headline\": \"Hello\"}}"
-            )),
-            Err(e) => Err(format!("{field}: {e}")),
-        }
-    };
-    let payload = match f.kind.as_str() {
-        "hide" => json!({"target": node}),
-        "reorder" => {
-            let index: u32 = given(&f.index)
-                .ok_or("index: the new position (0 is first)")?
-                .parse()
-                .map_err(|_| "index: a whole number, 0 or more")?;
-            json!({"target": node, "index": index})
-        }
-        "props" => {
-            let patch = object("patch", given(&f.patch).ok_or("patch: the props to set, as a JSON object")?)?;
-            json!({"target": node, "patch": patch})
-        }
-        "theme" => json!({"target": node, "theme": given(&f.theme).ok_or("theme: a theme name")?}),
-        other => return Err(format!("kind: `{other}` is not one of hide, props, reorder, theme (other types: edit the JSON)")),
-    };
-    let mut conditions = match given(&f.conditions) {
-        Some(text) => object("conditions", text)?,
-        None => Map::new(),
-    };
-    if let Some(d) = given(&f.device) {
-        if !["mobile", "tablet", "desktop"].contains(&d) {
-            return Err(format!(
-                "device: `{d}` is not one of mobile, tablet, desktop"
-            ));
-        }
-        conditions.insert("device".into(), d.into());
-    }
-    if let Some(p) = given(&f.persona) {
-        conditions.insert("persona".into(), p.into());
-    }
-    let priority: i32 = match given(&f.priority) {
-        Some(p) => p.parse().map_err(|_| "priority: a whole number")?,
-        None => 0,
-    };
-    let layer = given(&f.layer).unwrap_or("module");
-    let mut rule = json!({
-        "id": id, "layoutId": page, "pageSlug": page, "layer": layer, "priority": priority,
-        "mutationType": f.kind, "mutationPayload": payload, "conditions": conditions,
-    });
-    if node != "page" && f.kind != "theme" {
-        rule["moduleId"] = node.into();
-    }
-    Ok(rule)
-}
-
-/// Creates a rule from the new-rule form (the target picked from the page's tree). The id
-/// must be new. Validated like every save (errors name the field), audited. Editor.
+/// Creates a rule from the rule form (the target picked from the page's tree). The id must
+/// be new. Validated like every save (errors name the field), audited. Editor.
 #[server(name = CreateRule, prefix = "/api", endpoint = "layout-mutation/create")]
-#[allow(clippy::too_many_arguments)]
 pub async fn create_rule(
-    id: String,
-    target: String,
-    kind: String,
-    index: Option<String>,
-    patch: Option<String>,
-    theme: Option<String>,
-    device: Option<String>,
-    persona: Option<String>,
-    conditions: Option<String>,
-    priority: Option<String>,
-    layer: Option<String>,
+    #[server(flatten)] form: RuleForm,
 ) -> Result<cortex_core::rules::RuleVersion, AppError> {
     use cortex_core::{ErrorCode, Role};
     let (services, principal) = super::guard::require(Role::Editor)?;
     super::guard::require_writable(&services)?;
-    let rule = NewRule {
-        id,
-        target,
-        kind,
-        index,
-        patch,
-        theme,
-        device,
-        persona,
-        conditions,
-        priority,
-        layer,
-    };
-    let value = rule_from_form(&rule).map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
+    let value = rule_of_form(&services, &form)?;
     let exists = !services
         .store
-        .rule_history(rule.id.trim())
+        .rule_history(form.id.trim())
         .await
         .map_err(cortex_server::ApiError::from)?
         .is_empty();
     if exists {
         return Err(AppError::new(
             ErrorCode::Conflict,
-            format!("id: a rule `{}` exists; open it to edit it", rule.id.trim()),
+            format!("id: a rule `{}` exists; open it to edit it", form.id.trim()),
         ));
     }
+    save_rule_value(&services, &principal.actor, value).await
+}
+
+/// Saves a new version of a rule from the rule form. `base_version` is the version the form
+/// was filled from: if the rule has changed since, nothing is saved (409). The rule keeps
+/// its on/off state. Validated (errors name the field), audited. Editor.
+#[server(name = UpdateRule, prefix = "/api", endpoint = "layout-mutation/update")]
+pub async fn update_rule(
+    #[server(flatten)] form: RuleForm,
+) -> Result<cortex_core::rules::RuleVersion, AppError> {
+    use cortex_core::ErrorCode;
+    let (services, principal, id) = editor_on_rule(&form.id)?;
+    let base: u32 = form.base_version.trim().parse().map_err(|_| {
+        AppError::new(
+            ErrorCode::BadRequest,
+            "base_version: the version the form was filled from",
+        )
+    })?;
+    let head = services
+        .store
+        .rule_history(&id)
+        .await
+        .map_err(cortex_server::ApiError::from)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no rule `{id}`")))?;
+    if head.rule.version != base {
+        return Err(AppError::new(
+            ErrorCode::Conflict,
+            format!(
+                "base_version: `{id}` changed since this form was filled (version {base}; it is now version {} by {}); reload it and edit again",
+                head.rule.version, head.rule.created_by
+            ),
+        ));
+    }
+    let mut value = rule_of_form(&services, &form)?;
+    value["isActive"] = head.rule.is_active.into();
     save_rule_value(&services, &principal.actor, value).await
 }
 
@@ -567,68 +501,6 @@ pub async fn switch_mutations(
         .save_layout(layout, &principal.actor)
         .await?;
     Ok(page_nodes(&saved))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn form(kind: &str, target: &str) -> NewRule {
-        NewRule {
-            id: "r-1".into(),
-            target: target.into(),
-            kind: kind.into(),
-            ..NewRule::default()
-        }
-    }
-
-    #[test]
-    fn the_form_builds_each_type_or_names_the_field() {
-        let mut f = form("props", "home:hero");
-        f.patch = Some(r#"{"headline": "Hi"}"#.into());
-        f.device = Some("mobile".into());
-        f.conditions = Some(r#"{"country": "DE"}"#.into());
-        f.priority = Some("7".into());
-        let rule = rule_from_form(&f).unwrap();
-        assert_eq!(rule["pageSlug"], "home");
-        assert_eq!(rule["moduleId"], "hero");
-        assert_eq!(
-            rule["mutationPayload"],
-            json!({"target": "hero", "patch": {"headline": "Hi"}})
-        );
-        assert_eq!(
-            rule["conditions"],
-            json!({"country": "DE", "device": "mobile"})
-        );
-        assert_eq!(rule["priority"], 7);
-        let mut f = form("reorder", "home:offer");
-        f.index = Some("0".into());
-        assert_eq!(
-            rule_from_form(&f).unwrap()["mutationPayload"],
-            json!({"target": "offer", "index": 0})
-        );
-        let mut f = form("theme", "sale:page");
-        f.theme = Some("night".into());
-        let rule = rule_from_form(&f).unwrap();
-        assert!(rule.get("moduleId").is_none());
-        assert_eq!(rule["mutationPayload"]["theme"], "night");
-
-        let err = |f: NewRule| rule_from_form(&f).unwrap_err();
-        assert!(err(form("hide", "hero")).starts_with("target"));
-        assert!(err(form("reorder", "home:hero")).starts_with("index"));
-        assert!(err(form("props", "home:hero")).starts_with("patch"));
-        assert!(err(form("insert", "home:hero")).starts_with("kind"));
-        let mut f = form("props", "home:hero");
-        f.patch = Some("[1]".into());
-        assert!(err(f).starts_with("patch: a JSON object"));
-        let mut f = form("hide", "home:hero");
-        f.id = "no spaces".into();
-        assert!(err(f).starts_with("id"));
-        let mut f = form("hide", "home:hero");
-        f.device = Some("fridge".into());
-        assert!(err(f).starts_with("device"));
-    }
 }
 
 /// A page for a visitor described in the preview form, next to its base layout.

@@ -7,7 +7,9 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::layouts::{layout_pages, list_rules, CreateRule, PageNodes, SwitchMutations};
+use crate::api::rule_form::RuleForm;
 use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, CARD};
+use crate::pages::rule_form::RuleFields;
 
 const INPUT: &str = "ml-2 rounded-md border border-slate-300 px-2 py-1";
 
@@ -181,7 +183,7 @@ fn PageSwitches(page: PageNodes, switch: ServerAction<SwitchMutations>) -> impl 
     }
 }
 
-/// A new rule from a form: the target is picked from the pages' trees.
+/// A new rule from the rule form: the target is picked from the pages' trees.
 #[component]
 fn NewRuleForm() -> impl IntoView {
     let create = ServerAction::<CreateRule>::new();
@@ -196,56 +198,24 @@ fn NewRuleForm() -> impl IntoView {
             );
         }
     });
-    let field = |label: &'static str, input: AnyView| view! { <label class="flex flex-col text-xs text-slate-600">{label}{input}</label> };
     view! {
         <section class=format!("{CARD} mt-6") id="new-rule">
             <h2 class="text-lg font-semibold">"New rule"</h2>
-            <p class="mt-1 text-sm text-slate-600">"Pick the node to change from its page's tree, the type, and who sees it. Other types (insert, replace, experiments) and schedules: create one here, then edit its JSON."</p>
+            <p class="mt-1 text-sm text-slate-600">"Pick the node to change from its page's tree, the type and its fields, who sees it, when, and for an experiment its variants. Errors name the field."</p>
             <ActionError action=create/>
-            <ActionForm action=create>
-                <div class="mt-3 grid gap-3 sm:grid-cols-3">
-                    {field("Id", view! { <input class=INPUT name="id" placeholder="summer-hero" required/> }.into_any())}
-                    {field("Target", view! {
-                        <select class=INPUT name="target" id="new-rule-target">
-                            <Suspense fallback=|| view! { <option>"loading…"</option> }>
-                                {move || Suspend::new(async move {
-                                    pages.await.unwrap_or_default().into_iter().map(|p| {
-                                        let slug = p.page_slug.clone();
-                                        view! {
-                                            <optgroup label=format!("page {slug}")>
-                                                {p.nodes.into_iter().map(|n| {
-                                                    let value = format!("{}:{}", slug, n.id);
-                                                    let label = format!("{}{} ({})", "· ".repeat(n.depth as usize), n.id, n.kind);
-                                                    view! { <option value=value>{label}</option> }
-                                                }).collect_view()}
-                                            </optgroup>
-                                        }
-                                    }).collect_view()
-                                })}
-                            </Suspense>
-                        </select>
-                    }.into_any())}
-                    {field("Type", view! {
-                        <select class=INPUT name="kind" id="new-rule-kind">
-                            <option value="hide">"hide"</option><option value="props">"props"</option>
-                            <option value="reorder">"reorder"</option><option value="theme">"theme"</option>
-                        </select>
-                    }.into_any())}
-                    {field("props: JSON to merge", view! { <input class=INPUT name="patch" placeholder=r#"{"headline": "Hello"}"#/> }.into_any())}
-                    {field("reorder: new position", view! { <input class=INPUT name="index" placeholder="0"/> }.into_any())}
-                    {field("theme: name", view! { <input class=INPUT name="theme" placeholder="night"/> }.into_any())}
-                    {field("Device", view! {
-                        <select class=INPUT name="device"><option value="">"any"</option><option>"mobile"</option><option>"tablet"</option><option>"desktop"</option></select>
-                    }.into_any())}
-                    {field("Persona", view! { <input class=INPUT name="persona" placeholder="any"/> }.into_any())}
-                    {field("More conditions (JSON)", view! { <input class=INPUT name="conditions" placeholder=r#"{"country": "DE"}"#/> }.into_any())}
-                    {field("Priority", view! { <input class=INPUT name="priority" value="0"/> }.into_any())}
-                    {field("Layer", view! {
-                        <select class=INPUT name="layer"><option>"module"</option><option>"section"</option><option>"page"</option><option>"global"</option></select>
-                    }.into_any())}
-                </div>
-                <button type="submit" class=format!("{BUTTON} mt-3") id="create-rule">"Create rule"</button>
-            </ActionForm>
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match pages.await {
+                        Err(e) => view! { <div class="mt-3"><ErrorBox error=e/></div> }.into_any(),
+                        Ok(pages) => view! {
+                            <ActionForm action=create>
+                                <RuleFields pages initial=RuleForm::default() editing=false/>
+                                <button type="submit" class=format!("{BUTTON} mt-3") id="create-rule">"Create rule"</button>
+                            </ActionForm>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }

@@ -7,10 +7,11 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::layouts::{
-    rule_detail, DiffLine, HistoryEntry, RollbackRule, RuleDetail, SaveRule, SetRuleActive,
-    SetRuleDeleted,
+    layout_pages, rule_detail, DiffLine, HistoryEntry, RollbackRule, RuleDetail, SaveRule,
+    SetRuleActive, SetRuleDeleted, UpdateRule,
 };
 use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, CARD};
+use crate::pages::rule_form::RuleFields;
 use cortex_core::report::{Estimate, LayoutReport};
 
 const SMALL: &str = "rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50";
@@ -29,6 +30,7 @@ fn pct(e: &Estimate) -> String {
 pub fn RulePage() -> impl IntoView {
     let params = use_params_map();
     let save = ServerAction::<SaveRule>::new();
+    let update = ServerAction::<UpdateRule>::new();
     let rollback = ServerAction::<RollbackRule>::new();
     let active = ServerAction::<SetRuleActive>::new();
     let deleted = ServerAction::<SetRuleDeleted>::new();
@@ -37,6 +39,7 @@ pub fn RulePage() -> impl IntoView {
             (
                 params.with(|p| p.get("id")),
                 save.version().get(),
+                update.version().get(),
                 rollback.version().get(),
                 active.version().get(),
                 deleted.version().get(),
@@ -44,18 +47,21 @@ pub fn RulePage() -> impl IntoView {
         },
         |(id, ..)| rule_detail(id),
     );
+    // The target picker's pages, loaded beside the rule (one suspense, no nested one).
+    let pages = Resource::new(|| (), |_| layout_pages());
     view! {
         <Title text="Layout mutation"/>
         <p class="text-sm"><a class="text-indigo-700 underline" href="/admin/layout-mutations">"← All rules"</a></p>
         <ActionError action=save/>
+        <ActionError action=update/>
         <ActionError action=rollback/>
         <ActionError action=active/>
         <ActionError action=deleted/>
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
-                match detail.await {
-                    Err(e) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
-                    Ok(d) => view! { <Rule detail=d save rollback active deleted/> }.into_any(),
+                match (detail.await, pages.await) {
+                    (Err(e), _) | (_, Err(e)) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
+                    (Ok(d), Ok(pages)) => view! { <Rule detail=d pages save update rollback active deleted/> }.into_any(),
                 }
             })}
         </Suspense>
@@ -65,7 +71,9 @@ pub fn RulePage() -> impl IntoView {
 #[component]
 fn Rule(
     detail: RuleDetail,
+    pages: Vec<crate::api::layouts::PageNodes>,
     save: ServerAction<SaveRule>,
+    update: ServerAction<UpdateRule>,
     rollback: ServerAction<RollbackRule>,
     active: ServerAction<SetRuleActive>,
     deleted: ServerAction<SetRuleDeleted>,
@@ -103,9 +111,10 @@ fn Rule(
             </ActionForm>
         </div>
         <Impact report=detail.report.clone()/>
+        <RuleFormEditor form=detail.form.clone() pages update/>
         <section class=format!("{CARD} mt-6") id="rule-editor">
-            <h2 class="text-lg font-semibold">"Edit"</h2>
-            <p class="mt-1 text-sm text-slate-600">"The rule as JSON (README_layout-mutation.md lists every field). Saving writes a new version; the error names the field if it is not valid."</p>
+            <h2 class="text-lg font-semibold">"Edit as JSON"</h2>
+            <p class="mt-1 text-sm text-slate-600">"The whole rule as JSON (README_layout-mutation.md lists every field). Saving writes a new version; the error names the field if it is not valid."</p>
             <ActionForm action=save>
                 <textarea name="rule" rows="18" class="mt-2 w-full rounded-md border border-slate-300 p-2 font-mono text-xs" spellcheck="false" prop:value=json.clone()>{json.clone()}</textarea>
                 <button type="submit" class=BUTTON id="save-rule">"Save as a new version"</button>
@@ -116,6 +125,32 @@ fn Rule(
             <ol class="mt-2 space-y-4">
                 {detail.history.into_iter().map(|h| view! { <Version entry=h head rollback/> }).collect_view()}
             </ol>
+        </section>
+    }
+}
+
+/// The rule form, filled from the rule; or a note when the form cannot show all of it.
+#[component]
+fn RuleFormEditor(
+    form: Option<crate::api::rule_form::RuleForm>,
+    pages: Vec<crate::api::layouts::PageNodes>,
+    update: ServerAction<UpdateRule>,
+) -> impl IntoView {
+    view! {
+        <section class=format!("{CARD} mt-6") id="rule-form">
+            <h2 class="text-lg font-semibold">"Edit"</h2>
+            {match form {
+                None => view! {
+                    <p class="mt-1 text-sm text-slate-600" id="rule-form-json-only">"This rule has parts the form cannot show exactly (or it is deleted), so it is edited as JSON below."</p>
+                }.into_any(),
+                Some(form) => view! {
+                    <p class="mt-1 text-sm text-slate-600">"Saving writes a new version (it keeps the rule on or off). If someone saved in between, nothing is saved and you are told."</p>
+                    <ActionForm action=update>
+                        <RuleFields pages initial=form editing=true/>
+                        <button type="submit" class=format!("{BUTTON} mt-3") id="update-rule">"Save as a new version"</button>
+                    </ActionForm>
+                }.into_any(),
+            }}
         </section>
     }
 }
