@@ -22,17 +22,18 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-/// The router's state: each handler takes only the part it needs.
+/// The router's state: each handler takes only the part it needs. Axum clones it for every
+/// request, so each part is one reference count (Leptos' options are a dozen).
 #[derive(Clone)]
 pub struct HubState {
-    pub leptos: LeptosOptions,
+    pub leptos: std::sync::Arc<LeptosOptions>,
     pub services: Services,
     pub metrics: PrometheusHandle,
 }
 
 impl FromRef<HubState> for LeptosOptions {
     fn from_ref(s: &HubState) -> Self {
-        s.leptos.clone()
+        (*s.leptos).clone()
     }
 }
 impl FromRef<HubState> for Services {
@@ -68,7 +69,7 @@ pub fn router(state: HubState) -> Router {
     let routes = generate_route_list(App);
     let services = state.services.clone();
     let context = move || provide_context(services.clone());
-    let leptos = state.leptos.clone();
+    let leptos = (*state.leptos).clone();
     let max_body = state.services.config.max_body_bytes;
     let auth = (state.services.auth.clone(), state.services.health.clone());
 

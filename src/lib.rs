@@ -102,7 +102,7 @@ impl Application {
         );
 
         let state = http::HubState {
-            leptos: leptos_options(addr),
+            leptos: std::sync::Arc::new(leptos_options(addr)),
             services: services.clone(),
             metrics: cortex_server::telemetry::metrics_handle(),
         };

@@ -5,6 +5,11 @@ use cortex::cli::{run_command, Cli, Command};
 use cortex::Application;
 use cortex_server::config::Config;
 
+/// mimalloc: per-thread heaps, where glibc's malloc made tokio's worker threads queue on
+/// its arena locks (a fifth of the hub's CPU under load went to allocation).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
