@@ -26,7 +26,7 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 fi
 
 say "building the browser bundle and styles"
-cargo leptos build --frontend-only
+cargo leptos build --frontend-only --split
 
 say "core compiles to WebAssembly"
 cargo build -q -p cortex-core --target wasm32-unknown-unknown

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 use crate::pages::{
     admin, audit, federation, home, layout_mutations, login, preview, rule, setup, shop, status,
@@ -47,16 +47,44 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/shop") view=shop::ShopPage ssr=ssr.clone()/>
                 <Route path=path!("/shop/:page") view=shop::ShopPage ssr=ssr.clone()/>
                 <ParentRoute path=path!("/admin") view=admin::AdminShell ssr=ssr.clone()>
-                    <Route path=path!("") view=admin::Overview/>
-                    <Route path=path!("federation") view=federation::FederationPage/>
-                    <Route path=path!("layout-mutations") view=layout_mutations::LayoutMutationsPage/>
-                    <Route path=path!("layout-mutations/preview") view=preview::PreviewPage/>
-                    <Route path=path!("layout-mutations/:id") view=rule::RulePage/>
-                    <Route path=path!("audit") view=audit::AuditPage/>
-                    <Route path=path!("users") view=users::UsersPage/>
-                    <Route path=path!("status") view=status::StatusPage/>
+                    <Route path=path!("") view={Lazy::<OverviewRoute>::new()}/>
+                    <Route path=path!("federation") view={Lazy::<FederationRoute>::new()}/>
+                    <Route path=path!("layout-mutations") view={Lazy::<RulesRoute>::new()}/>
+                    <Route path=path!("layout-mutations/preview") view={Lazy::<PreviewRoute>::new()}/>
+                    <Route path=path!("layout-mutations/:id") view={Lazy::<RuleRoute>::new()}/>
+                    <Route path=path!("audit") view={Lazy::<AuditRoute>::new()}/>
+                    <Route path=path!("users") view={Lazy::<UsersRoute>::new()}/>
+                    <Route path=path!("status") view={Lazy::<StatusRoute>::new()}/>
                 </ParentRoute>
             </Routes>
         </Router>
     }
 }
+
+/// An admin page whose code the browser loads only when the page is opened (a split of the
+/// WASM bundle, built with `cargo leptos build --split`): storefront visitors never load it.
+macro_rules! lazy_page {
+    ($route:ident, $page:path) => {
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                $page().into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(OverviewRoute, admin::Overview);
+lazy_page!(FederationRoute, federation::FederationPage);
+lazy_page!(RulesRoute, layout_mutations::LayoutMutationsPage);
+lazy_page!(PreviewRoute, preview::PreviewPage);
+lazy_page!(RuleRoute, rule::RulePage);
+lazy_page!(AuditRoute, audit::AuditPage);
+lazy_page!(UsersRoute, users::UsersPage);
+lazy_page!(StatusRoute, status::StatusPage);

@@ -22,5 +22,6 @@ pub use app::{shell, App};
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    // Lazy: an admin page's code is a split of the bundle, loaded before it hydrates.
+    leptos::mount::hydrate_lazy(App);
 }

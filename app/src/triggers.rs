@@ -26,32 +26,52 @@ fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or_default()
 }
 
+/// Resolves the page again with the events so far. Lazy: the engine (conditions, bucketing,
+/// layout operations) is a split of the bundle, loaded the first time an awaited event
+/// happens, so a page whose visitor does nothing never downloads it.
+#[lazy]
+fn resolve_again(
+    deferred: Deferred,
+    events: Vec<TriggerEvent>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> cortex_core::resolve::Resolution {
+    deferred.resolve(&events, now)
+}
+
 /// Records `event` if a rule waits for it, and re-resolves the page.
 fn fire(state: StoredValue<State, LocalStorage>, root: RwSignal<Node>, event: TriggerEvent) {
-    let fresh = state.try_update_value(|s| {
+    let inputs = state.try_update_value(|s| {
         if s.events.contains(&event) || !s.awaited.contains(&event) {
             return None;
         }
         s.events.push(event);
-        let resolved = s.deferred.resolve(&s.events, now());
-        let new: Vec<Exposure> = resolved
-            .exposures
-            .iter()
-            .filter(|x| !s.exposed.contains(x))
-            .cloned()
-            .collect();
-        s.exposed.extend(new.iter().cloned());
-        Some((
-            resolved.layout.root,
-            new,
-            s.deferred.base.page_slug.clone(),
-            s.unit.clone(),
-        ))
+        Some((s.deferred.clone(), s.events.clone()))
     });
-    if let Some(Some((layout, new, page, unit))) = fresh {
-        root.set(layout);
-        crate::beacon::report_exposures(&page, unit, &new);
-    }
+    let Some(Some((deferred, events))) = inputs else {
+        return;
+    };
+    leptos::task::spawn_local(async move {
+        let seen = events.len();
+        let resolved = resolve_again(deferred, events, now()).await;
+        let fresh = state.try_update_value(|s| {
+            // A later event is being resolved with this one included: that answer wins.
+            if s.events.len() != seen {
+                return None;
+            }
+            let new: Vec<Exposure> = resolved
+                .exposures
+                .iter()
+                .filter(|x| !s.exposed.contains(x))
+                .cloned()
+                .collect();
+            s.exposed.extend(new.iter().cloned());
+            Some((new, s.deferred.base.page_slug.clone(), s.unit.clone()))
+        });
+        if let Some(Some((new, page, unit))) = fresh {
+            root.set(resolved.layout.root);
+            crate::beacon::report_exposures(&page, unit, &new);
+        }
+    });
 }
 
 /// How far down the page the visitor has seen, in percent.
