@@ -2,10 +2,11 @@
 //! form endpoints, and the OpenAPI route.
 
 pub mod api_errors;
+pub mod body_limit;
 pub mod json_forms;
 
 use axum::body::Body;
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -17,8 +18,6 @@ use cortex_server::health::DbHealth;
 use cortex_server::Services;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
-use metrics_exporter_prometheus::PrometheusHandle;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
@@ -28,7 +27,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 pub struct HubState {
     pub leptos: std::sync::Arc<LeptosOptions>,
     pub services: Services,
-    pub metrics: PrometheusHandle,
+    pub metrics: cortex_server::probes::Metrics,
 }
 
 impl FromRef<HubState> for LeptosOptions {
@@ -56,7 +55,7 @@ impl FromRef<HubState> for Backend {
         s.services.backend()
     }
 }
-impl FromRef<HubState> for PrometheusHandle {
+impl FromRef<HubState> for cortex_server::probes::Metrics {
     fn from_ref(s: &HubState) -> Self {
         s.metrics.clone()
     }
@@ -83,7 +82,8 @@ pub fn router(state: HubState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<HubState, _>(shell))
         // Layers run outside-in from the last one added.
         .layer(middleware::from_fn(json_forms::json_to_form))
-        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(max_body, body_limit::limit))
         .layer(middleware::from_fn_with_state(auth, cortex_server::auth::middleware::authenticate))
         .layer(middleware::from_fn(api_errors::normalise))
         .layer(middleware::from_fn(cortex_server::telemetry::track_http))

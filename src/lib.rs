@@ -104,7 +104,13 @@ impl Application {
         let state = http::HubState {
             leptos: std::sync::Arc::new(leptos_options(addr)),
             services: services.clone(),
-            metrics: cortex_server::telemetry::metrics_handle(),
+            metrics: cortex_server::probes::Metrics {
+                handle: cortex_server::telemetry::metrics_handle(),
+                token: services.config.metrics_token.as_ref().map(|t| {
+                    use secrecy::ExposeSecret;
+                    std::sync::Arc::from(t.expose_secret().trim())
+                }),
+            },
         };
         Ok(Self {
             listener,

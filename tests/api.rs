@@ -488,6 +488,80 @@ async fn probes_and_metrics_answer() {
 }
 
 #[tokio::test]
+async fn metrics_ask_for_their_token_when_one_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    let token = "scrape-me-with-this-token-0123";
+    cfg.metrics_token = Some(token.to_string().into());
+    let hub = start_with(cfg, dir).await;
+    let c = plain();
+    let open = c.get(hub.url("/metrics")).send().await.unwrap();
+    let msg = expect_error(open, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert!(msg.contains("CORTEX_METRICS_TOKEN"), "{msg}");
+    let wrong = c
+        .get(hub.url("/metrics"))
+        .bearer_auth("scrape-me-with-this-token-0124")
+        .send()
+        .await
+        .unwrap();
+    expect_error(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let right = c
+        .get(hub.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+    assert!(right.text().await.unwrap().contains("# TYPE"));
+    // The probes stay open.
+    let h = c.get(hub.url("/healthz")).send().await.unwrap();
+    assert_eq!(h.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_rule_set_import_may_be_larger_than_other_bodies() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let editor = hub.token(&admin, "importer", Role::Editor).await;
+    let c = plain();
+    // 2 MiB: over CORTEX_MAX_BODY_BYTES (1 MiB), under the sync route's 4 MiB. It reaches
+    // the handler, which explains what is wrong with it.
+    let mut big = br#"{"import": {"revision": 0, "layouts": [], "rules": [], "pad": ""#.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 2 * 1024 * 1024));
+    big.extend(br#"", }}"#);
+    let res = c
+        .post(hub.url("/api/layout-mutation/sync"))
+        .bearer_auth(&editor)
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(msg.contains("not a sync request"), "{msg}");
+    // The same body elsewhere, and 5 MiB on the sync route, are refused unread.
+    let res = c
+        .post(hub.url("/api/layout-mutation/apply"))
+        .bearer_auth(&editor)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let res = c
+        .post(hub.url("/api/layout-mutation/sync"))
+        .bearer_auth(&editor)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 5 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert!(msg.contains("4194304"), "{msg}");
+}
+
+#[tokio::test]
 async fn openapi_lists_exactly_the_routes_the_server_serves() {
     let hub = start().await;
     let doc = json_of(

@@ -78,6 +78,9 @@ pub struct Config {
     pub spool_max_bytes: u64,
     /// Seed the demo storefront (`/shop`) into a database that has no layout yet (`CORTEX_DEMO_SHOP`).
     pub demo_shop: bool,
+    /// Bearer token `/metrics` asks for (`CORTEX_METRICS_TOKEN`). Empty: `/metrics` is open.
+    #[serde(default, skip_serializing)]
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -104,6 +107,7 @@ impl Default for Config {
             neuron_events_per_second: 20_000,
             spool_max_bytes: 1024 * 1024 * 1024,
             demo_shop: true,
+            metrics_token: None,
         }
     }
 }
@@ -176,6 +180,14 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "CORTEX_MAX_BODY_BYTES must be at least 1024".into(),
             ));
+        }
+        if let Some(t) = &self.metrics_token {
+            use secrecy::ExposeSecret;
+            if t.expose_secret().trim().len() < 16 {
+                return Err(ConfigError::Invalid(
+                    "CORTEX_METRICS_TOKEN must be at least 16 characters (or unset, for an open /metrics)".into(),
+                ));
+            }
         }
         if self.session_ttl < Duration::from_secs(60) {
             return Err(ConfigError::Invalid(

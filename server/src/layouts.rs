@@ -634,20 +634,25 @@ pub fn resolve_safely(
     explain: bool,
     now: DateTime<Utc>,
 ) -> (Applied, Vec<cortex_core::resolve::TraceEntry>) {
-    let mut warnings: Vec<String> = loaded
-        .set
-        .rules
-        .iter()
-        .filter(|r| {
-            r.page_slug == base.page_slug || r.layer == cortex_core::mutation::Layer::Global
-        })
-        .filter_map(|r| {
-            loaded
-                .broken
-                .get(&r.id)
-                .map(|why| format!("rule `{}` skipped: {why}", r.id))
-        })
-        .collect();
+    // Most rule sets have no broken rule: then there is nothing to walk.
+    let mut warnings: Vec<String> = if loaded.broken.is_empty() {
+        Vec::new()
+    } else {
+        loaded
+            .set
+            .rules
+            .iter()
+            .filter(|r| {
+                r.page_slug == base.page_slug || r.layer == cortex_core::mutation::Layer::Global
+            })
+            .filter_map(|r| {
+                loaded
+                    .broken
+                    .get(&r.id)
+                    .map(|why| format!("rule `{}` skipped: {why}", r.id))
+            })
+            .collect()
+    };
     let attributes = context.attributes(now);
     let groups = SavedGroups::default();
     let visit = Visit {

@@ -1,15 +1,42 @@
-//! `/healthz` (alive), `/readyz` (database ok) and `/metrics` (Prometheus).
+//! `/healthz` (alive), `/readyz` (database ok) and `/metrics` (Prometheus, behind a bearer
+//! token when `CORTEX_METRICS_TOKEN` is set).
 
 use axum::extract::{FromRef, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
+use crate::auth::api_token::constant_time_eq;
 use crate::config::Backend;
 use crate::health::DbHealth;
+use crate::ApiError;
+use cortex_core::ErrorCode;
+use std::sync::Arc;
+
+/// What `/metrics` serves, and the token it asks for (none: open to anyone who can reach it).
+#[derive(Clone)]
+pub struct Metrics {
+    pub handle: PrometheusHandle,
+    pub token: Option<Arc<str>>,
+}
+
+impl Metrics {
+    /// Whether these request headers may read the metrics.
+    fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.as_bytes()))
+    }
+}
 
 /// The `/readyz` body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -30,7 +57,7 @@ where
     S: Clone + Send + Sync + 'static,
     DbHealth: FromRef<S>,
     Backend: FromRef<S>,
-    PrometheusHandle: FromRef<S>,
+    Metrics: FromRef<S>,
 {
     Router::new()
         .route("/healthz", get(healthz))
@@ -61,9 +88,17 @@ async fn readyz(
     (code, [(header::CACHE_CONTROL, "no-store")], Json(body))
 }
 
-async fn metrics(State(handle): State<PrometheusHandle>) -> impl IntoResponse {
+async fn metrics(State(metrics): State<Metrics>, headers: HeaderMap) -> Response {
+    if !metrics.allows(&headers) {
+        return ApiError::new(
+            ErrorCode::Unauthorized,
+            "send `Authorization: Bearer <CORTEX_METRICS_TOKEN>` (set it as the scraper's bearer token)",
+        )
+        .into_response();
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle.render(),
+        metrics.handle.render(),
     )
+        .into_response()
 }

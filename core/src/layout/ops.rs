@@ -129,7 +129,14 @@ pub enum Undo {
     },
     /// Restore a node's hidden flag.
     Hidden { node: NodeId, was: bool },
-    /// Restore a node's props.
+    /// Put back the top-level props a change touched, as they were (`None`: absent). Only
+    /// these: an undo holding the whole document would make the next change to the same
+    /// node copy all of it again.
+    PropKeys {
+        node: NodeId,
+        was: Vec<(String, Option<Value>)>,
+    },
+    /// Restore a node's whole props (after a patch that replaced them).
     Props { node: NodeId, props: super::Props },
 }
 
@@ -202,16 +209,24 @@ impl Operation {
             }
             Operation::Props(Props { target, patch }) => {
                 let n = find_mut(root, target).ok_or_else(|| missing(target))?;
-                let before = n.props.clone();
                 match patch {
-                    Value::Object(patch) => merge_patch_map(Arc::make_mut(&mut n.props), patch),
+                    Value::Object(patch) => {
+                        let was = patch
+                            .keys()
+                            .map(|k| (k.clone(), n.props.get(k).cloned()))
+                            .collect();
+                        merge_patch_map(Arc::make_mut(&mut n.props), patch);
+                        Ok(Undo::PropKeys {
+                            node: target.clone(),
+                            was,
+                        })
+                    }
                     // A non-object patch replaces the whole document; props stay an object.
-                    _ => n.props = Default::default(),
+                    _ => Ok(Undo::Props {
+                        node: target.clone(),
+                        props: std::mem::take(&mut n.props),
+                    }),
                 }
-                Ok(Undo::Props {
-                    node: target.clone(),
-                    props: before,
-                })
             }
             Operation::Theme(Theme {
                 target,
@@ -220,7 +235,15 @@ impl Operation {
             }) => {
                 let id = target.as_ref().unwrap_or(&root.id).clone();
                 let n = find_mut(root, &id).ok_or_else(|| missing(&id))?;
-                let before = n.props.clone();
+                let touched = [
+                    theme.is_some().then_some("theme"),
+                    (!tokens.is_empty()).then_some("themeTokens"),
+                ];
+                let was = touched
+                    .into_iter()
+                    .flatten()
+                    .map(|k| (k.to_string(), n.props.get(k).cloned()))
+                    .collect();
                 let props = Arc::make_mut(&mut n.props);
                 if let Some(t) = theme {
                     props.insert("theme".into(), Value::String(t.clone()));
@@ -236,10 +259,7 @@ impl Operation {
                         m.extend(tokens.clone());
                     }
                 }
-                Ok(Undo::Props {
-                    node: id,
-                    props: before,
-                })
+                Ok(Undo::PropKeys { node: id, was })
             }
             Operation::Insert(Insert {
                 anchor,
@@ -376,6 +396,17 @@ impl Undo {
             Undo::Hidden { node, was } => {
                 if let Some(n) = find_mut(root, &node) {
                     n.hidden = was;
+                }
+            }
+            Undo::PropKeys { node, was } => {
+                if let Some(n) = find_mut(root, &node) {
+                    let props = Arc::make_mut(&mut n.props);
+                    for (key, value) in was {
+                        match value {
+                            Some(v) => props.insert(key, v),
+                            None => props.remove(&key),
+                        };
+                    }
                 }
             }
             Undo::Props { node, props } => {
