@@ -30,11 +30,8 @@ impl Metrics {
         let Some(token) = &self.token else {
             return true;
         };
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.as_bytes()))
+        crate::federation::http::bearer(headers)
+            .is_ok_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
     }
 }
 

@@ -12,7 +12,7 @@ use cortex_server::layouts::http::{MAX_SYNC_BYTES, SYNC_PATH};
 use cortex_server::ApiError;
 
 /// The limit for a request to `path`, with `max_body` the configured one.
-pub fn limit_for(path: &str, max_body: usize) -> usize {
+fn limit_for(path: &str, max_body: usize) -> usize {
     if path == SYNC_PATH {
         max_body.max(MAX_SYNC_BYTES)
     } else {

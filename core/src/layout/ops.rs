@@ -211,10 +211,7 @@ impl Operation {
                 let n = find_mut(root, target).ok_or_else(|| missing(target))?;
                 match patch {
                     Value::Object(patch) => {
-                        let was = patch
-                            .keys()
-                            .map(|k| (k.clone(), n.props.get(k).cloned()))
-                            .collect();
+                        let was = props_as_they_were(&n.props, patch.keys().map(String::as_str));
                         merge_patch_map(Arc::make_mut(&mut n.props), patch);
                         Ok(Undo::PropKeys {
                             node: target.clone(),
@@ -239,11 +236,7 @@ impl Operation {
                     theme.is_some().then_some("theme"),
                     (!tokens.is_empty()).then_some("themeTokens"),
                 ];
-                let was = touched
-                    .into_iter()
-                    .flatten()
-                    .map(|k| (k.to_string(), n.props.get(k).cloned()))
-                    .collect();
+                let was = props_as_they_were(&n.props, touched.into_iter().flatten());
                 let props = Arc::make_mut(&mut n.props);
                 if let Some(t) = theme {
                     props.insert("theme".into(), Value::String(t.clone()));
@@ -364,6 +357,15 @@ impl Operation {
             }
         }
     }
+}
+
+/// The values of `keys` in `props` (`None`: absent), for an [`Undo::PropKeys`].
+fn props_as_they_were<'k>(
+    props: &Map<String, Value>,
+    keys: impl Iterator<Item = &'k str>,
+) -> Vec<(String, Option<Value>)> {
+    keys.map(|k| (k.to_string(), props.get(k).cloned()))
+        .collect()
 }
 
 impl Undo {
