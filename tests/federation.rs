@@ -1332,6 +1332,11 @@ async fn browser_neurons_join_with_a_publishable_key_from_its_origins_only() {
             .and_then(|v| v.to_str().ok()),
         Some("http://localhost:8080")
     );
+    assert_eq!(
+        ok.headers().get("vary").and_then(|v| v.to_str().ok()),
+        Some("origin, access-control-request-method, access-control-request-headers"),
+        "caches keep answers per origin"
+    );
     let no = preflight("https://evil.example").await.unwrap();
     assert!(no.headers().get("access-control-allow-origin").is_none());
 

@@ -8,6 +8,7 @@ use common::{expect_error, json_of, plain, start_with, test_config, Hub};
 use cortex_core::federation::Registration;
 use cortex_core::Role;
 use cortex_sdk::{HubClient, NeuronKey};
+use cortex_server::store::layouts::Head;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -270,9 +271,15 @@ async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
             .unwrap()
             .to_string()
     };
-    let v1 = m.save_rule(rule("First"), "user:ed").await.unwrap();
+    let v1 = m
+        .save_rule(rule("First"), Head::Any, "user:ed")
+        .await
+        .unwrap();
     assert_eq!((v1.rule.version, v1.rule.rollback_pointer), (1, None));
-    let v2 = m.save_rule(rule("Second"), "user:ed").await.unwrap();
+    let v2 = m
+        .save_rule(rule("Second"), Head::Version(1), "user:ed")
+        .await
+        .unwrap();
     assert_eq!((v2.rule.version, v2.rule.rollback_pointer), (2, Some(1)));
     assert!(v2.revision > v1.revision);
     let page = json!({"pageSlug": "sale"});
@@ -332,7 +339,7 @@ async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
         json!({"mutationType": "hide", "mutationPayload": {"target": "no-such-node"}}),
     )
     .unwrap();
-    let e = m.save_rule(bad, "user:ed").await.unwrap_err();
+    let e = m.save_rule(bad, Head::Any, "user:ed").await.unwrap_err();
     assert!(
         e.message.starts_with("mutationPayload.target:"),
         "{}",
@@ -341,7 +348,7 @@ async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
     let mut bad = rule("x");
     bad.conditions = json!({"age": {"$between": 3}});
     assert!(m
-        .save_rule(bad, "user:ed")
+        .save_rule(bad, Head::Any, "user:ed")
         .await
         .unwrap_err()
         .message

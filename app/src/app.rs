@@ -41,12 +41,12 @@ pub fn App() -> impl IntoView {
         <Title formatter=|t: String| if t.is_empty() { "Cortex".to_string() } else { format!("{t} · Cortex") }/>
         <Router>
             <Routes fallback=|| view! { <home::NotFound/> }>
-                <Route path=path!("/") view=home::Home ssr=ssr.clone()/>
-                <Route path=path!("/login") view=login::LoginPage ssr=ssr.clone()/>
-                <Route path=path!("/setup") view=setup::SetupPage ssr=ssr.clone()/>
+                <Route path=path!("/") view={Lazy::<HomeRoute>::new()} ssr=ssr.clone()/>
+                <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} ssr=ssr.clone()/>
+                <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()} ssr=ssr.clone()/>
                 <Route path=path!("/shop") view=shop::ShopPage ssr=ssr.clone()/>
                 <Route path=path!("/shop/:page") view=shop::ShopPage ssr=ssr.clone()/>
-                <ParentRoute path=path!("/admin") view=admin::AdminShell ssr=ssr.clone()>
+                <ParentRoute path=path!("/admin") view={Lazy::<AdminRoute>::new()} ssr=ssr.clone()>
                     <Route path=path!("") view={Lazy::<OverviewRoute>::new()}/>
                     <Route path=path!("federation") view={Lazy::<FederationRoute>::new()}/>
                     <Route path=path!("layout-mutations") view={Lazy::<RulesRoute>::new()}/>
@@ -61,8 +61,9 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// An admin page whose code the browser loads only when the page is opened (a split of the
-/// WASM bundle, built with `cargo leptos build --split`): storefront visitors never load it.
+/// A page whose code the browser loads only when the page is opened (a split of the WASM
+/// bundle, built with `cargo leptos build --split`): storefront visitors never load it. Every
+/// page but the storefront's is one; the storefront is what the main bundle is for.
 macro_rules! lazy_page {
     ($route:ident, $page:path) => {
         struct $route;
@@ -80,6 +81,10 @@ macro_rules! lazy_page {
     };
 }
 
+lazy_page!(HomeRoute, home::Home);
+lazy_page!(LoginRoute, login::LoginPage);
+lazy_page!(SetupRoute, setup::SetupPage);
+lazy_page!(AdminRoute, admin::AdminShell);
 lazy_page!(OverviewRoute, admin::Overview);
 lazy_page!(FederationRoute, federation::FederationPage);
 lazy_page!(RulesRoute, layout_mutations::LayoutMutationsPage);

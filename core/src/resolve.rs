@@ -238,6 +238,17 @@ impl Plan {
 
     /// Resolves `base` for one page view.
     pub fn resolve(&self, base: &Layout, visit: &Visit<'_>) -> Resolution {
+        self.resolve_keeping(base, visit, true)
+    }
+
+    /// [`Plan::resolve`] for an answer that is sent and never reverted: the same layout,
+    /// exposures and trace, with an empty undo log (a rule of one operation records nothing
+    /// to undo, so a props patch copies none of the values it replaces).
+    pub fn resolve_to_send(&self, base: &Layout, visit: &Visit<'_>) -> Resolution {
+        self.resolve_keeping(base, visit, false)
+    }
+
+    fn resolve_keeping(&self, base: &Layout, visit: &Visit<'_>, keep_undo: bool) -> Resolution {
         let order = self.pages.get(&base.page_slug).unwrap_or(&self.global);
         let mut layout = base.clone();
         let locks = base.root.has_locks();
@@ -271,15 +282,20 @@ impl Plan {
                     continue;
                 }
             };
-            // Apply the rule's operations atomically: all, or none.
+            // Apply the rule's operations atomically: all, or none. One operation that fails
+            // changes nothing, so there is nothing to undo unless the log is kept.
             let mut applied: Vec<Undo> = Vec::new();
             let mut failure = None;
-            for op in ops {
-                match op.apply_in(&mut layout.root, locks) {
-                    Ok(u) => applied.push(u),
-                    Err(skip) => {
-                        failure = Some(skip);
-                        break;
+            if let ([op], false) = (ops, keep_undo) {
+                failure = op.apply_only(&mut layout.root, locks).err();
+            } else {
+                for op in ops {
+                    match op.apply_in(&mut layout.root, locks) {
+                        Ok(u) => applied.push(u),
+                        Err(skip) => {
+                            failure = Some(skip);
+                            break;
+                        }
                     }
                 }
             }
@@ -316,7 +332,9 @@ impl Plan {
                     }
                 }
             }
-            undo.extend(applied);
+            if keep_undo {
+                undo.extend(applied);
+            }
             exposures.push(Exposure {
                 rule_id: c.id.clone(),
                 version: r.version,

@@ -189,7 +189,7 @@ impl Deferred {
         let plan = crate::resolve::Plan::compile(self.rules.clone());
         let attributes = self.context.attributes(now);
         let groups = crate::targeting::SavedGroups::default();
-        plan.resolve(
+        plan.resolve_to_send(
             &self.base,
             &crate::resolve::Visit {
                 attributes: &attributes,

@@ -169,6 +169,13 @@ proptest! {
         prop_assert_eq!(&again.layout, &res.layout);
         prop_assert_eq!(&again.trace, &res.trace);
 
+        // Resolving for an answer that is never reverted gives the same page.
+        let sent = plan.resolve_to_send(&layout, &visit_now(&attrs, &groups));
+        prop_assert_eq!(&sent.layout, &res.layout);
+        prop_assert_eq!(&sent.exposures, &res.exposures);
+        prop_assert_eq!(&sent.trace, &res.trace);
+        prop_assert!(sent.undo.is_empty());
+
         // Apply then roll back gives back the base exactly.
         prop_assert_eq!(res.rollback(), layout);
     }

@@ -23,6 +23,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::error::ApiError;
 use crate::health::DbHealth;
+use crate::store::layouts::Head;
 use crate::store::DynStore;
 
 /// How often a hub looks for rule changes made elsewhere (another hub, the CLI).
@@ -138,6 +139,11 @@ pub struct Mutations {
     loaded: Arc<RwLock<Arc<Loaded>>>,
     snapshot: Option<PathBuf>,
     federation: Option<crate::federation::Federation>,
+}
+
+/// 404 for a rule id with no version.
+fn no_rule(id: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("no rule with id `{id}`"))
 }
 
 fn bad_rule(e: RuleError) -> ApiError {
@@ -344,10 +350,11 @@ impl Mutations {
     // ---- changes (each audited, each pushes the new rule set) ----
 
     /// Validates a rule (fields, conditions, payload, targets in the page's layout) and
-    /// stores it as its next version.
+    /// stores it as its next version, if its newest version is still what `expect` says.
     pub async fn save_rule(
         &self,
         rule: LayoutMutation,
+        expect: Head,
         actor: &str,
     ) -> Result<RuleVersion, ApiError> {
         rule.validate().map_err(bad_rule)?;
@@ -365,6 +372,7 @@ impl Mutations {
         self.write(
             rule,
             false,
+            expect,
             AuditRecord::new(actor, "layout-mutation.save", String::new()),
         )
         .await
@@ -375,11 +383,12 @@ impl Mutations {
         &self,
         mut rule: LayoutMutation,
         deleted: bool,
+        expect: Head,
         audit: AuditRecord,
     ) -> Result<RuleVersion, ApiError> {
         rule.created_by = audit.actor.clone();
         rule.timestamp = Utc::now();
-        Ok(self.store.put_rule(rule, deleted, audit).await?)
+        Ok(self.store.put_rule(rule, deleted, expect, audit).await?)
     }
 
     /// [`Mutations::put_version`], then load and push the new rule set.
@@ -387,22 +396,17 @@ impl Mutations {
         &self,
         rule: LayoutMutation,
         deleted: bool,
+        expect: Head,
         audit: AuditRecord,
     ) -> Result<RuleVersion, ApiError> {
-        let saved = self.put_version(rule, deleted, audit).await?;
+        let saved = self.put_version(rule, deleted, expect, audit).await?;
         self.changed().await;
         Ok(saved)
     }
 
-    async fn head(&self, id: &str) -> Result<Vec<RuleVersion>, ApiError> {
-        let history = self.store.rule_history(id).await?;
-        if history.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::NotFound,
-                format!("no rule with id `{id}`"),
-            ));
-        }
-        Ok(history)
+    /// The newest version of a rule; 404 when there is none.
+    async fn head(&self, id: &str) -> Result<RuleVersion, ApiError> {
+        self.store.rule_head(id).await?.ok_or_else(|| no_rule(id))
     }
 
     /// Writes a new version of a rule from an older one (its content, as it was), audited as
@@ -414,8 +418,8 @@ impl Mutations {
         to: Option<u32>,
         actor: &str,
     ) -> Result<RuleVersion, ApiError> {
-        let history = self.head(id).await?;
-        let current = &history[0];
+        let history = self.store.rule_history(id).await?;
+        let current = history.first().ok_or_else(|| no_rule(id))?;
         let target = to.or(current.rule.rollback_pointer).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "rule `{id}` has only one version: nothing to roll back to"
@@ -432,7 +436,8 @@ impl Mutations {
             })?;
         let mut audit = AuditRecord::new(actor, "layout-mutation.rollback", String::new());
         audit.after = serde_json::json!({"restoredVersion": target});
-        self.write(old.rule.clone(), old.deleted, audit).await
+        self.write(old.rule.clone(), old.deleted, Head::Any, audit)
+            .await
     }
 
     /// Switches a rule on or off (a new version).
@@ -442,22 +447,27 @@ impl Mutations {
         active: bool,
         actor: &str,
     ) -> Result<RuleVersion, ApiError> {
-        let history = self.head(id).await?;
-        let mut rule = history[0].rule.clone();
-        if history[0].deleted {
+        let head = self.head(id).await?;
+        if head.deleted {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!("rule `{id}` is deleted; restore it first"),
             ));
         }
+        let mut rule = head.rule;
         rule.is_active = active;
         let action = if active {
             "layout-mutation.activate"
         } else {
             "layout-mutation.deactivate"
         };
-        self.write(rule, false, AuditRecord::new(actor, action, String::new()))
-            .await
+        self.write(
+            rule,
+            false,
+            Head::Any,
+            AuditRecord::new(actor, action, String::new()),
+        )
+        .await
     }
 
     /// Deletes a rule (a version that removes it) or restores a deleted one (a version that
@@ -468,8 +478,8 @@ impl Mutations {
         deleted: bool,
         actor: &str,
     ) -> Result<RuleVersion, ApiError> {
-        let history = self.head(id).await?;
-        if history[0].deleted == deleted {
+        let head = self.head(id).await?;
+        if head.deleted == deleted {
             let state = if deleted {
                 "already deleted"
             } else {
@@ -480,7 +490,7 @@ impl Mutations {
                 format!("rule `{id}` is {state}"),
             ));
         }
-        let rule = history[0].rule.clone();
+        let rule = head.rule;
         if !deleted {
             check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
         }
@@ -492,6 +502,7 @@ impl Mutations {
         self.write(
             rule,
             deleted,
+            Head::Any,
             AuditRecord::new(actor, action, String::new()),
         )
         .await
@@ -588,6 +599,7 @@ impl Mutations {
             self.put_version(
                 r,
                 false,
+                Head::Any,
                 AuditRecord::new(actor, "layout-mutation.import", String::new()),
             )
             .await?;
@@ -663,7 +675,7 @@ pub fn resolve_safely(
         explain,
     };
     let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        loaded.plan.resolve(base, &visit)
+        loaded.plan.resolve_to_send(base, &visit)
     }));
     let (layout, exposures, trace) = match resolved {
         Ok(r) => (r.layout, r.exposures, r.trace),

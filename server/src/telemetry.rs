@@ -28,6 +28,9 @@ pub fn init_tracing(config: &Config) {
     };
 }
 
+/// How often the metrics recorder folds recorded samples into its histograms.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder (installed once; every hub in the process shares it).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -41,11 +44,25 @@ pub fn metrics_handle() -> PrometheusHandle {
                     ],
                 )
                 .unwrap_or_else(|_| PrometheusBuilder::new());
-            match builder.install_recorder() {
+            let handle = match builder.install_recorder() {
                 Ok(h) => h,
                 // Another recorder is installed (embedding app): render an empty one of our own.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            };
+            // Histograms keep each sample until upkeep folds it into the buckets; a scrape
+            // does that, but without one they grew by every request (8 bytes each, about
+            // a gigabyte an hour at 30,000 requests a second).
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "metrics upkeep thread not started: histograms grow until scraped");
             }
+            handle
         })
         .clone()
 }

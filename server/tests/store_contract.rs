@@ -8,6 +8,7 @@ use chrono::{Duration, Utc};
 use cortex_core::audit::{AuditQuery, AuditRecord};
 use cortex_core::user::{TokenId, TokenSummary, UserId};
 use cortex_core::Role;
+use cortex_server::store::layouts::Head;
 use cortex_server::store::{
     postgres::PgStore, sqlite::SqliteStore, CreateUserRule, DynStore, SessionRecord, StoreError,
     TokenForCreate, UserForCreate, SETUP_TOKEN_SETTING,
@@ -792,15 +793,30 @@ async fn layouts_and_rules_are_versioned_under_one_revision(s: DynStore) {
     assert!(s.layout("away", None).await.unwrap().is_none());
 
     let a1 = s
-        .put_rule(rule("a", "one"), false, audit("layout-mutation.save", ""))
+        .put_rule(
+            rule("a", "one"),
+            false,
+            Head::Absent,
+            audit("layout-mutation.save", ""),
+        )
         .await
         .unwrap();
     let a2 = s
-        .put_rule(rule("a", "two"), false, audit("layout-mutation.save", ""))
+        .put_rule(
+            rule("a", "two"),
+            false,
+            Head::Version(1),
+            audit("layout-mutation.save", ""),
+        )
         .await
         .unwrap();
     let b1 = s
-        .put_rule(rule("b", "bee"), false, audit("layout-mutation.save", ""))
+        .put_rule(
+            rule("b", "bee"),
+            false,
+            Head::Any,
+            audit("layout-mutation.save", ""),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -812,6 +828,34 @@ async fn layouts_and_rules_are_versioned_under_one_revision(s: DynStore) {
         (2, Some(1), 4)
     );
     assert_eq!(b1.revision, 5);
+    // Optimistic concurrency: a write that expected another head writes nothing.
+    for (stale, why) in [
+        (Head::Version(1), "is at version 2, not 1"),
+        (Head::Absent, "exists"),
+    ] {
+        match s
+            .put_rule(
+                rule("a", "late"),
+                false,
+                stale,
+                audit("layout-mutation.save", ""),
+            )
+            .await
+        {
+            Err(StoreError::Conflict(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("a stale write must conflict, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        s.put_rule(
+            rule("c", "sea"),
+            false,
+            Head::Version(1),
+            audit("layout-mutation.save", "")
+        )
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
     let history = s.rule_history("a").await.unwrap();
     assert_eq!(
         history,
@@ -830,7 +874,12 @@ async fn layouts_and_rules_are_versioned_under_one_revision(s: DynStore) {
 
     // A deletion is a version; the set drops it; the changes since a revision include it.
     let gone = s
-        .put_rule(b1.rule.clone(), true, audit("layout-mutation.delete", ""))
+        .put_rule(
+            b1.rule.clone(),
+            true,
+            Head::Any,
+            audit("layout-mutation.delete", ""),
+        )
         .await
         .unwrap();
     assert!(gone.deleted);
@@ -840,6 +889,13 @@ async fn layouts_and_rules_are_versioned_under_one_revision(s: DynStore) {
     assert_eq!(changes.rules, vec![gone.clone()]);
     assert!(changes.layouts.is_empty());
     assert_eq!(s.rule_changes(6).await.unwrap().rules, vec![]);
+    assert_eq!(s.rule_head("a").await.unwrap(), Some(a2.clone()));
+    assert_eq!(
+        s.rule_head("b").await.unwrap(),
+        Some(gone.clone()),
+        "a deleted rule's head is its deletion"
+    );
+    assert_eq!(s.rule_head("none").await.unwrap(), None);
     assert_eq!(s.rule_heads().await.unwrap(), vec![a2, gone]);
     assert_eq!(verify_chain(&s).await, before + 6, "every write is audited");
 }

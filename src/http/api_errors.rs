@@ -18,9 +18,11 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Axum middleware; see the module docs.
 pub async fn normalise(req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
+    // Kept for the error message only: a clone of the URI shares its bytes.
+    let uri = req.uri().clone();
     let method = req.method().clone();
     let res = next.run(req).await;
+    let path = uri.path();
     let status = res.status();
     let is_json = res
         .headers()
@@ -49,7 +51,7 @@ pub async fn normalise(req: Request, next: Next) -> Response {
     {
         // leptos_axum's plain-text answer for a path with no server function behind it, or
         // axum's empty 405 for a server function called with the wrong method.
-        return unknown_endpoint(&method, &path);
+        return unknown_endpoint(&method, path);
     }
     res
 }

@@ -293,6 +293,7 @@ async fn save_rule_value(
     services: &cortex_server::Services,
     actor: &str,
     mut value: serde_json::Value,
+    expect: cortex_server::store::layouts::Head,
 ) -> Result<cortex_core::rules::RuleVersion, AppError> {
     use cortex_core::ErrorCode;
     if let Some(o) = value.as_object_mut() {
@@ -303,7 +304,7 @@ async fn save_rule_value(
     }
     let parsed: cortex_core::mutation::LayoutMutation = serde_json::from_value(value)
         .map_err(|e| AppError::new(ErrorCode::BadRequest, format!("rule: {e}")))?;
-    Ok(services.mutations.save_rule(parsed, actor).await?)
+    Ok(services.mutations.save_rule(parsed, expect, actor).await?)
 }
 
 /// Creates a rule or saves a new version of one, from its JSON (`rule`); validated (the
@@ -321,7 +322,13 @@ pub async fn save_rule(rule: String) -> Result<cortex_core::rules::RuleVersion, 
     }
     let value: serde_json::Value = serde_json::from_str(&rule)
         .map_err(|e| AppError::new(ErrorCode::BadRequest, format!("rule: {e}")))?;
-    save_rule_value(&services, &principal.actor, value).await
+    save_rule_value(
+        &services,
+        &principal.actor,
+        value,
+        cortex_server::store::layouts::Head::Any,
+    )
+    .await
 }
 
 pub use super::rule_form::RuleForm;
@@ -354,19 +361,25 @@ pub async fn create_rule(
     let (services, principal) = super::guard::require(Role::Editor)?;
     super::guard::require_writable(&services)?;
     let value = rule_of_form(&services, &form)?;
-    let exists = !services
+    let exists = services
         .store
-        .rule_history(form.id.trim())
+        .rule_head(form.id.trim())
         .await
         .map_err(cortex_server::ApiError::from)?
-        .is_empty();
+        .is_some();
     if exists {
         return Err(AppError::new(
             ErrorCode::Conflict,
             format!("id: a rule `{}` exists; open it to edit it", form.id.trim()),
         ));
     }
-    save_rule_value(&services, &principal.actor, value).await
+    save_rule_value(
+        &services,
+        &principal.actor,
+        value,
+        cortex_server::store::layouts::Head::Absent,
+    )
+    .await
 }
 
 /// Saves a new version of a rule from the rule form. `base_version` is the version the form
@@ -386,11 +399,9 @@ pub async fn update_rule(
     })?;
     let head = services
         .store
-        .rule_history(&id)
+        .rule_head(&id)
         .await
         .map_err(cortex_server::ApiError::from)?
-        .into_iter()
-        .next()
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no rule `{id}`")))?;
     if head.rule.version != base {
         return Err(AppError::new(
@@ -403,7 +414,13 @@ pub async fn update_rule(
     }
     let mut value = rule_of_form(&services, &form)?;
     value["isActive"] = head.rule.is_active.into();
-    save_rule_value(&services, &principal.actor, value).await
+    save_rule_value(
+        &services,
+        &principal.actor,
+        value,
+        cortex_server::store::layouts::Head::Version(base),
+    )
+    .await
 }
 
 /// A node of a page's base layout, as the switches and the rule form list them.

@@ -183,6 +183,30 @@ impl Operation {
     /// asks once per page view, not once per operation). Locks are rare: they are looked
     /// for only in a tree that has some.
     pub fn apply_in(&self, root: &mut Node, locks: bool) -> Result<Undo, Skip> {
+        self.check_locks(root, locks)?;
+        self.apply_unlocked(root)
+    }
+
+    /// [`Operation::apply_in`] without recording how to undo it, for a change that is never
+    /// reverted: a props patch then copies none of the values it replaces.
+    pub fn apply_only(&self, root: &mut Node, locks: bool) -> Result<(), Skip> {
+        match self {
+            Operation::Props(Props {
+                target,
+                patch: Value::Object(patch),
+            }) => {
+                self.check_locks(root, locks)?;
+                let n =
+                    find_mut(root, target).ok_or_else(|| Skip::MissingTarget(target.clone()))?;
+                merge_patch_map(Arc::make_mut(&mut n.props), patch);
+                Ok(())
+            }
+            _ => self.apply_in(root, locks).map(drop),
+        }
+    }
+
+    /// Refuses an operation on a locked node (looked for only when the tree has locks).
+    fn check_locks(&self, root: &Node, locks: bool) -> Result<(), Skip> {
         if locks {
             for id in self.touched(&root.id).into_iter().flatten() {
                 if root.locked_at(id) == Some(true) {
@@ -190,7 +214,7 @@ impl Operation {
                 }
             }
         }
-        self.apply_unlocked(root)
+        Ok(())
     }
 
     fn apply_unlocked(&self, root: &mut Node) -> Result<Undo, Skip> {

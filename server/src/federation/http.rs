@@ -48,7 +48,10 @@ where
             header::AUTHORIZATION,
             axum::http::HeaderName::from_static(cortex_core::federation::PUBLISHABLE_KEY_HEADER),
         ])
-        .max_age(std::time::Duration::from_secs(600));
+        .max_age(std::time::Duration::from_secs(600))
+        // The layer's own `Vary` list is copied and joined on every request; the same
+        // header is added below as one constant.
+        .vary([] as [header::HeaderName; 0]);
     Router::new()
         .route(REGISTER_PATH, post(register))
         .route(HEARTBEAT_PATH, post(heartbeat))
@@ -67,6 +70,19 @@ where
             get(crate::layouts::http::report).post(crate::layouts::http::report_events),
         )
         .layer(cors)
+        .layer(axum::middleware::map_response(vary_on_cors))
+}
+
+/// Answers on these routes depend on the CORS request headers (what tower-http's CORS layer
+/// adds by default).
+async fn vary_on_cors(mut res: axum::response::Response) -> axum::response::Response {
+    res.headers_mut().append(
+        header::VARY,
+        axum::http::HeaderValue::from_static(
+            "origin, access-control-request-method, access-control-request-headers",
+        ),
+    );
+    res
 }
 
 fn ready(services: &Services) -> Result<(), ApiError> {

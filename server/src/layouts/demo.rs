@@ -8,6 +8,7 @@ use cortex_core::layout::Layout;
 use cortex_core::mutation::LayoutMutation;
 use serde_json::json;
 
+use crate::store::layouts::Head;
 use crate::store::{Store, StoreResult};
 
 const ACTOR: &str = "hub:demo";
@@ -140,6 +141,7 @@ pub async fn seed(store: &dyn Store) -> StoreResult<()> {
             .put_rule(
                 rule,
                 false,
+                Head::Any,
                 AuditRecord::new(ACTOR, "layout-mutation.save", String::new()),
             )
             .await?;

@@ -19,15 +19,19 @@ pub trait LayoutStore: Send + Sync {
     async fn layout(&self, page_slug: &str, version: Option<u32>) -> StoreResult<Option<Layout>>;
     /// Writes the next version of a rule (its `version` and `rollbackPointer` are set here:
     /// the pointer names the version it replaced) and advances the rule-set revision.
-    /// `deleted` records a removal. Fills the audit target, before and after.
+    /// `deleted` records a removal. Fills the audit target, before and after. When the
+    /// newest version is not what `expect` says, nothing is written: `Conflict`.
     async fn put_rule(
         &self,
         rule: LayoutMutation,
         deleted: bool,
+        expect: Head,
         audit: AuditRecord,
     ) -> StoreResult<RuleVersion>;
     /// Every version of one rule, newest first.
     async fn rule_history(&self, id: &str) -> StoreResult<Vec<RuleVersion>>;
+    /// The newest version of one rule (deleted or not), if it has any.
+    async fn rule_head(&self, id: &str) -> StoreResult<Option<RuleVersion>>;
     /// The newest version of every rule, deleted ones included, by id.
     async fn rule_heads(&self) -> StoreResult<Vec<RuleVersion>>;
     /// The rule set in force: the newest layout of each page and every rule not deleted.
@@ -35,6 +39,33 @@ pub trait LayoutStore: Send + Sync {
     /// What changed after `revision`: the newest version of each rule changed since, and the
     /// newest layout of each page changed since.
     async fn rule_changes(&self, revision: u64) -> StoreResult<RuleChanges>;
+}
+
+/// What a rule write expects to replace, checked in the write's own transaction, so two
+/// editors saving at once cannot both win (optimistic concurrency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// Whatever is there (rollbacks, switches, imports: each starts from what it read).
+    Any,
+    /// No version yet: the rule is new.
+    Absent,
+    /// This version is the newest.
+    Version(u32),
+}
+
+impl Head {
+    /// Why a write expecting `self` may not replace `held` (the newest version, if any).
+    pub fn refuses(self, id: &str, held: Option<u32>) -> Option<String> {
+        match (self, held) {
+            (Head::Any, _) | (Head::Absent, None) => None,
+            (Head::Version(v), Some(h)) if v == h => None,
+            (Head::Absent, Some(h)) => Some(format!("a rule `{id}` exists (version {h})")),
+            (Head::Version(v), Some(h)) => Some(format!(
+                "rule `{id}` is at version {h}, not {v}: it changed since it was read"
+            )),
+            (Head::Version(_), None) => Some(format!("no rule `{id}`")),
+        }
+    }
 }
 
 /// Implements [`LayoutStore`] for a backend (see `common.rs` for the conventions).
@@ -115,7 +146,7 @@ macro_rules! impl_layout_store {
                 row.as_ref().map(layout_from_row).transpose()
             }
 
-            async fn put_rule(&self, mut rule: cortex_core::mutation::LayoutMutation, deleted: bool, mut audit: AuditRecord) -> StoreResult<cortex_core::rules::RuleVersion> {
+            async fn put_rule(&self, mut rule: cortex_core::mutation::LayoutMutation, deleted: bool, expect: crate::store::layouts::Head, mut audit: AuditRecord) -> StoreResult<cortex_core::rules::RuleVersion> {
                 let mut tx = self.begin_write().await?;
                 let before = sqlx::query(&format!("SELECT {RULE_READ} FROM layout_mutations WHERE id = $1 ORDER BY version DESC LIMIT 1"))
                     .bind(&rule.id)
@@ -125,6 +156,9 @@ macro_rules! impl_layout_store {
                     .map(rule_from_row)
                     .transpose()?;
                 rule.rollback_pointer = before.as_ref().map(|b| b.rule.version);
+                if let Some(why) = expect.refuses(&rule.id, rule.rollback_pointer) {
+                    return Err(StoreError::Conflict(why));
+                }
                 rule.version = before.as_ref().map_or(1, |b| b.rule.version + 1);
                 let revision = Self::rule_revision_in(&mut tx).await? + 1;
                 sqlx::query(
@@ -161,6 +195,16 @@ macro_rules! impl_layout_store {
                     .iter()
                     .map(rule_from_row)
                     .collect()
+            }
+
+            async fn rule_head(&self, id: &str) -> StoreResult<Option<cortex_core::rules::RuleVersion>> {
+                sqlx::query(&format!("SELECT {RULE_READ} FROM layout_mutations WHERE id = $1 ORDER BY version DESC LIMIT 1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(rule_from_row)
+                    .transpose()
             }
 
             async fn rule_heads(&self) -> StoreResult<Vec<cortex_core::rules::RuleVersion>> {
