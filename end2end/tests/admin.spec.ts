@@ -85,6 +85,10 @@ test('sign in, visit every admin page, sign out', async ({ page }) => {
   await nav.getByRole('link', { name: 'Settings / Status', exact: true }).click();
   await expect(page.locator('#status')).toContainText('sqlite');
   await expect(page.locator('#status')).toContainText('intact');
+  // Signed in already: the sign-in page sends you on.
+  await page.goto('/login');
+  await expect(page).toHaveURL(/\/admin$/);
+  await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login$/);
   await page.goto('/admin/users');
