@@ -107,15 +107,26 @@ pub async fn apply(
 ) -> Result<JsonBytes, ApiError> {
     let (parts, body) = req.into_parts();
     check_caller(&services, &parts.extensions, &parts.headers, APPLY_PATH).await?;
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("request is over {MAX_APPLY_BYTES} bytes, the most apply takes (a context that large is not a visitor's)"),
-        )
-    };
     let body = axum::body::to_bytes(body, MAX_APPLY_BYTES)
         .await
-        .map_err(|_| too_large())?;
+        .map_err(|e| {
+            // This limit or the hub's (CORTEX_MAX_BODY_BYTES), whichever the body hit first.
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            let over_limit = std::iter::from_fn(|| {
+                let now = cause?;
+                cause = now.source();
+                Some(now)
+            })
+            .any(|c| c.is::<http_body_util::LengthLimitError>());
+            if over_limit {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("request is over {MAX_APPLY_BYTES} bytes, the most apply takes (a context that large is not a visitor's)"),
+                )
+            } else {
+                ApiError::bad_request(format!("the request body could not be read: {e}"))
+            }
+        })?;
     let req: ApplyRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "body is not an apply request ({{\"pageSlug\": …, \"context\": {{…}}, \"explain\": false}}): {e}"
