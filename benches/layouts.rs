@@ -8,6 +8,10 @@
 //! 3. `GET /shop`: the home page rendered on the server with its mutations.
 //! 4. `GET /shop/plain`: the same page with no rule (the SSR baseline).
 //!
+//! After the `apply` phase it reads the hub's own request histogram from `/metrics`: the
+//! share of `apply` calls that took over 1 to 10 ms inside the hub, to tell the hub's tail
+//! from the waits the driver sees outside it.
+//!
 //! Run with `cargo bench --bench layouts`. Knobs: `BENCH_SECONDS` (3), `BENCH_CONNECTIONS` (64).
 
 use cortex_core::federation::Registration;
@@ -229,6 +233,10 @@ fn main() {
             })
             .await,
         );
+        // How long apply took inside the hub (its own request histogram, from the first
+        // middleware to the answer), to tell the hub's tail from the load driver's.
+        let metrics = http.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+        let inside = inside_shares(&metrics, "/api/layout-mutation/apply");
         for (name, path) in [("GET /shop (SSR, 50 rules)", "/shop"), ("GET /shop/plain (SSR, no rule)", "/shop/plain")] {
             let u = format!("{url}{path}?persona=persona-{}", 3);
             phases.push(
@@ -244,8 +252,9 @@ fn main() {
                 .await,
             );
         }
-        phases
+        (phases, inside)
     });
+    let (phases, inside) = phases;
     let _ = hub.kill();
     let _ = hub.wait();
     println!("== layout mutations: {secs} s per phase, {conns} keep-alive connections, loopback, one process for the hub");
@@ -265,4 +274,45 @@ fn main() {
         "SSR with mutations runs at {:.2} x the same page without",
         phases[2].per_second / phases[3].per_second
     );
+    match inside {
+        Some((count, shares)) => println!(
+            "apply inside the hub (its histogram, {count:.0} answers): {}",
+            shares
+                .iter()
+                .map(|(le, over)| format!("{:.2} % over {} ms", over * 100.0, le * 1000.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => println!("apply inside the hub: no histogram in /metrics"),
+    }
+}
+
+/// From a Prometheus text page: how many successful requests `route` answered, and the
+/// share of them that took longer than each bucket bound from 1 ms up.
+fn inside_shares(page: &str, route: &str) -> Option<(f64, Vec<(f64, f64)>)> {
+    const METRIC: &str = "cortex_http_request_duration_seconds";
+    let ours = |l: &&str| l.contains(&format!("route=\"{route}\"")) && l.contains("status=\"200\"");
+    let value = |l: &str| l.rsplit(' ').next()?.parse::<f64>().ok();
+    let count = page
+        .lines()
+        .filter(|l| l.starts_with(&format!("{METRIC}_count{{")))
+        .find(ours)
+        .and_then(value)?;
+    let shares = page
+        .lines()
+        .filter(|l| l.starts_with(&format!("{METRIC}_bucket{{")))
+        .filter(ours)
+        .filter_map(|l| {
+            let le = l
+                .split("le=\"")
+                .nth(1)?
+                .split('"')
+                .next()?
+                .parse::<f64>()
+                .ok()?;
+            Some((le, 1.0 - value(l)? / count))
+        })
+        .filter(|(le, _)| (0.001..=0.01).contains(le))
+        .collect();
+    Some((count, shares))
 }
