@@ -2,6 +2,8 @@
 
 use crate::error::AppError;
 use cortex_core::rules::RuleRow;
+#[cfg(feature = "ssr")]
+use cortex_server::store::layouts::Head;
 use leptos::prelude::*;
 
 /// Layout mutation rules (the newest version of each), filtered: `page` (slug), `layer`,
@@ -293,7 +295,7 @@ async fn save_rule_value(
     services: &cortex_server::Services,
     actor: &str,
     mut value: serde_json::Value,
-    expect: cortex_server::store::layouts::Head,
+    expect: Head,
 ) -> Result<cortex_core::rules::RuleVersion, AppError> {
     use cortex_core::ErrorCode;
     if let Some(o) = value.as_object_mut() {
@@ -322,13 +324,7 @@ pub async fn save_rule(rule: String) -> Result<cortex_core::rules::RuleVersion, 
     }
     let value: serde_json::Value = serde_json::from_str(&rule)
         .map_err(|e| AppError::new(ErrorCode::BadRequest, format!("rule: {e}")))?;
-    save_rule_value(
-        &services,
-        &principal.actor,
-        value,
-        cortex_server::store::layouts::Head::Any,
-    )
-    .await
+    save_rule_value(&services, &principal.actor, value, Head::Any).await
 }
 
 pub use super::rule_form::RuleForm;
@@ -373,13 +369,7 @@ pub async fn create_rule(
             format!("id: a rule `{}` exists; open it to edit it", form.id.trim()),
         ));
     }
-    save_rule_value(
-        &services,
-        &principal.actor,
-        value,
-        cortex_server::store::layouts::Head::Absent,
-    )
-    .await
+    save_rule_value(&services, &principal.actor, value, Head::Absent).await
 }
 
 /// Saves a new version of a rule from the rule form. `base_version` is the version the form
@@ -414,13 +404,7 @@ pub async fn update_rule(
     }
     let mut value = rule_of_form(&services, &form)?;
     value["isActive"] = head.rule.is_active.into();
-    save_rule_value(
-        &services,
-        &principal.actor,
-        value,
-        cortex_server::store::layouts::Head::Version(base),
-    )
-    .await
+    save_rule_value(&services, &principal.actor, value, Head::Version(base)).await
 }
 
 /// A node of a page's base layout, as the switches and the rule form list them.

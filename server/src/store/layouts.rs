@@ -102,6 +102,21 @@ macro_rules! impl_layout_store {
                 .try_get("r")?;
                 Ok(r.unwrap_or(0))
             }
+
+            /// The newest version of rule `id`, read with `db`: the pool, or a write's own
+            /// transaction.
+            async fn rule_head_with<'e, E>(db: E, id: &str) -> StoreResult<Option<cortex_core::rules::RuleVersion>>
+            where
+                E: sqlx::Executor<'e, Database = <$row as sqlx::Row>::Database>,
+            {
+                sqlx::query(&format!("SELECT {RULE_READ} FROM layout_mutations WHERE id = $1 ORDER BY version DESC LIMIT 1"))
+                    .bind(id)
+                    .fetch_optional(db)
+                    .await?
+                    .as_ref()
+                    .map(rule_from_row)
+                    .transpose()
+            }
         }
 
         #[async_trait]
@@ -148,13 +163,7 @@ macro_rules! impl_layout_store {
 
             async fn put_rule(&self, mut rule: cortex_core::mutation::LayoutMutation, deleted: bool, expect: crate::store::layouts::Head, mut audit: AuditRecord) -> StoreResult<cortex_core::rules::RuleVersion> {
                 let mut tx = self.begin_write().await?;
-                let before = sqlx::query(&format!("SELECT {RULE_READ} FROM layout_mutations WHERE id = $1 ORDER BY version DESC LIMIT 1"))
-                    .bind(&rule.id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .as_ref()
-                    .map(rule_from_row)
-                    .transpose()?;
+                let before = Self::rule_head_with(&mut *tx, &rule.id).await?;
                 rule.rollback_pointer = before.as_ref().map(|b| b.rule.version);
                 if let Some(why) = expect.refuses(&rule.id, rule.rollback_pointer) {
                     return Err(StoreError::Conflict(why));
@@ -198,13 +207,7 @@ macro_rules! impl_layout_store {
             }
 
             async fn rule_head(&self, id: &str) -> StoreResult<Option<cortex_core::rules::RuleVersion>> {
-                sqlx::query(&format!("SELECT {RULE_READ} FROM layout_mutations WHERE id = $1 ORDER BY version DESC LIMIT 1"))
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .as_ref()
-                    .map(rule_from_row)
-                    .transpose()
+                Self::rule_head_with(&self.pool, id).await
             }
 
             async fn rule_heads(&self) -> StoreResult<Vec<cortex_core::rules::RuleVersion>> {
