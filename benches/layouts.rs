@@ -12,16 +12,25 @@
 //! share of `apply` calls that took over 1 to 10 ms inside the hub, to tell the hub's tail
 //! from the waits the driver sees outside it.
 //!
+//! The driver is lean (`common::drive`: one hyper connection per task, as `wrk` drives), since
+//! it shares the machine's cores with the hub; each phase also reports the CPU time the hub
+//! and the driver spent per request, a figure the machine's other load moves far less than
+//! throughput.
+//!
 //! Run with `cargo bench --bench layouts`. Knobs: `BENCH_SECONDS` (3), `BENCH_CONNECTIONS` (64).
 
+use bytes::Bytes;
 use cortex_core::federation::Registration;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Request, Uri};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
+use common::drive::load;
 use common::{admin_token, env_num, free_port};
 
 fn cortex(dir: &std::path::Path) -> Command {
@@ -60,66 +69,6 @@ fn generated_rules() -> Vec<Value> {
             })
         })
         .collect()
-}
-
-struct Phase {
-    name: &'static str,
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
-}
-
-/// `connections` keep-alive clients send `make(client, n)` for `secs`; requests per second
-/// (successful), latency percentiles and errors.
-async fn load<F, Fut>(name: &'static str, connections: u64, secs: u64, make: F) -> Phase
-where
-    F: Fn(reqwest::Client, u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let make = Arc::new(make);
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..connections {
-        let make = make.clone();
-        tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .unwrap();
-            let (mut lat, mut errors, mut n) = (Vec::new(), 0u64, worker * 1_000_000);
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                if make(client.clone(), n).await {
-                    lat.push(t.elapsed());
-                } else {
-                    errors += 1;
-                }
-                n += 1;
-            }
-            (lat, errors)
-        }));
-    }
-    let (mut all, mut errors) = (Vec::new(), 0);
-    for t in tasks {
-        let (lat, e) = t.await.unwrap();
-        all.extend(lat);
-        errors += e;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    all.sort_unstable();
-    let at = |q: f64| {
-        all.get(((all.len().max(1) - 1) as f64 * q).round() as usize)
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    Phase {
-        name,
-        per_second: all.len() as f64 / elapsed,
-        p50_ms: at(0.5),
-        p99_ms: at(0.99),
-        errors,
-    }
 }
 
 fn main() {
@@ -203,33 +152,43 @@ fn main() {
             )
             .await
             .unwrap();
-        let neuron = Arc::new(joined.token.unwrap());
+        let neuron = joined.token.unwrap();
         // Let the loader pick up the import before measuring.
         tokio::time::sleep(Duration::from_millis(1500)).await;
 
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let host = HeaderValue::from_str(&format!("127.0.0.1:{port}")).unwrap();
+        let get = move |path: &'static str| {
+            let (uri, host) = (Uri::from_static(path), host.clone());
+            move |_| {
+                Request::get(uri.clone())
+                    .header(HOST, host.clone())
+                    .body(Full::new(Bytes::new()))
+                    .unwrap()
+            }
+        };
+        let pid = hub.id();
         let mut phases = Vec::new();
-        let u = url.clone();
+        phases.push(load("GET /healthz (baseline)", addr, pid, conns, secs, get("/healthz")).await);
+        let bearer = HeaderValue::from_str(&format!("Bearer {neuron}")).unwrap();
+        let apply = Uri::from_static("/api/layout-mutation/apply");
+        let json_type = HeaderValue::from_static("application/json");
+        let host2 = HeaderValue::from_str(&format!("127.0.0.1:{port}")).unwrap();
         phases.push(
-            load("GET /healthz (baseline)", conns, secs, move |c, _| {
-                let u = format!("{u}/healthz");
-                async move { c.get(u).send().await.is_ok_and(|r| r.status().is_success()) }
-            })
-            .await,
-        );
-        let u = url.clone();
-        phases.push(
-            load("POST /api/layout-mutation/apply", conns, secs, move |c, n| {
-                let (u, t) = (format!("{u}/api/layout-mutation/apply"), neuron.clone());
+            load("POST /api/layout-mutation/apply", addr, pid, conns, secs, move |n| {
+                // A new visitor every request, half on phones, spread over personas and tiers.
                 let ua = if n % 2 == 0 { "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148" } else { "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0" };
-                let body = json!({"pageSlug": "home", "context": {
-                    "anonymousId": format!("visitor-{n}"), "userAgent": ua, "locale": "de-DE",
-                    "persona": format!("persona-{}", n % 9), "journeyStage": "browsing", "custom": {"tier": n % 6}}});
-                async move {
-                    match c.post(u).bearer_auth(t.as_str()).json(&body).send().await {
-                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                        Err(_) => false,
-                    }
-                }
+                let body = format!(
+                    r#"{{"pageSlug":"home","context":{{"anonymousId":"visitor-{n}","userAgent":"{ua}","locale":"de-DE","persona":"persona-{}","journeyStage":"browsing","custom":{{"tier":{}}}}}}}"#,
+                    n % 9,
+                    n % 6
+                );
+                Request::post(apply.clone())
+                    .header(HOST, host2.clone())
+                    .header(AUTHORIZATION, bearer.clone())
+                    .header(CONTENT_TYPE, json_type.clone())
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap()
             })
             .await,
         );
@@ -237,21 +196,8 @@ fn main() {
         // middleware to the answer), to tell the hub's tail from the load driver's.
         let metrics = http.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
         let inside = inside_shares(&metrics, "/api/layout-mutation/apply");
-        for (name, path) in [("GET /shop (SSR, 50 rules)", "/shop"), ("GET /shop/plain (SSR, no rule)", "/shop/plain")] {
-            let u = format!("{url}{path}?persona=persona-{}", 3);
-            phases.push(
-                load(name, conns, secs, move |c, _| {
-                    let u = u.clone();
-                    async move {
-                        match c.get(u).send().await {
-                            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                            Err(_) => false,
-                        }
-                    }
-                })
-                .await,
-            );
-        }
+        phases.push(load("GET /shop (SSR, 50 rules)", addr, pid, conns, secs, get("/shop?persona=persona-3")).await);
+        phases.push(load("GET /shop/plain (SSR, no rule)", addr, pid, conns, secs, get("/shop/plain?persona=persona-3")).await);
         (phases, inside)
     });
     let (phases, inside) = phases;
@@ -261,13 +207,15 @@ fn main() {
     let base = phases[0].per_second;
     for p in &phases {
         println!(
-            "{:<34} {:>8.0} req/s ({:.2} x /healthz)  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}",
+            "{:<34} {:>8.0} req/s ({:.2} x /healthz)  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}  CPU per request: hub {:>5.1} µs, driver {:>5.1} µs",
             p.name,
             p.per_second,
             p.per_second / base,
             p.p50_ms,
             p.p99_ms,
-            p.errors
+            p.errors,
+            p.hub_cpu_us,
+            p.driver_cpu_us
         );
     }
     println!(

@@ -18,21 +18,40 @@ use cortex_server::health::DbHealth;
 use cortex_server::Services;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower::ServiceBuilder;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// The router's state: each handler takes only the part it needs. Axum clones it for every
-/// request, so each part is one reference count (Leptos' options are a dozen).
+/// request, so it is one reference count.
 #[derive(Clone)]
-pub struct HubState {
-    pub leptos: std::sync::Arc<LeptosOptions>,
+pub struct HubState(std::sync::Arc<HubParts>);
+
+/// What the router's state holds.
+pub struct HubParts {
+    pub leptos: LeptosOptions,
     pub services: Services,
     pub metrics: cortex_server::probes::Metrics,
 }
 
+impl HubState {
+    pub fn new(parts: HubParts) -> Self {
+        Self(std::sync::Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for HubState {
+    type Target = HubParts;
+    fn deref(&self) -> &HubParts {
+        &self.0
+    }
+}
+
 impl FromRef<HubState> for LeptosOptions {
     fn from_ref(s: &HubState) -> Self {
-        (*s.leptos).clone()
+        s.leptos.clone()
     }
 }
 impl FromRef<HubState> for Services {
@@ -63,14 +82,34 @@ impl FromRef<HubState> for cortex_server::probes::Metrics {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Request ids in UUID form: 64 random bits drawn once per process, then a counter. Unique
+/// like a random UUID per request, without asking the kernel for randomness each time.
+#[derive(Clone, Copy)]
+struct NextRequestId;
+
+impl MakeRequestId for NextRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::LazyLock;
+        static PREFIX: LazyLock<u64> = LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0);
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let id = uuid::Uuid::from_u64_pair(*PREFIX, COUNT.fetch_add(1, Ordering::Relaxed));
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = id.hyphenated().encode_lower(&mut text);
+        axum::http::HeaderValue::from_str(text)
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
 /// Builds the whole router.
 pub fn router(state: HubState) -> Router {
     let routes = generate_route_list(App);
     let services = state.services.clone();
     let context = move || provide_context(services.clone());
-    let leptos = (*state.leptos).clone();
+    let leptos = state.leptos.clone();
     let max_body = state.services.config.max_body_bytes;
-    let auth = (state.services.auth.clone(), state.services.health.clone());
+    let auth = std::sync::Arc::new((state.services.auth.clone(), state.services.health.clone()));
 
     let app = Router::new()
         .route("/api/openapi.json", get(openapi))
@@ -80,27 +119,34 @@ pub fn router(state: HubState) -> Router {
         .route("/api/{*fn_name}", get(server_fn).post(server_fn))
         .leptos_routes_with_context(&state, routes, context, move || shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<HubState, _>(shell))
-        // Layers run outside-in from the last one added.
-        .layer(middleware::from_fn(json_forms::json_to_form))
-        .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(max_body, body_limit::limit))
-        .layer(middleware::from_fn_with_state(auth, cortex_server::auth::middleware::authenticate))
-        .layer(middleware::from_fn(api_errors::normalise))
-        .layer(middleware::from_fn(cortex_server::telemetry::track_http))
+        // One stack, outermost first. Each `Router::layer` call boxes every route once more,
+        // and axum clones each box per request; one call keeps that to one box.
         .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<Body>| {
-                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                })
-                // One INFO line per request (status and latency); 5xx are logged as errors.
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            ServiceBuilder::new()
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request<Body>| {
+                            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                        })
+                        // One INFO line per request (status and latency); 5xx are logged as errors.
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                )
+                .layer(middleware::from_fn(cortex_server::telemetry::track_http))
+                .layer(middleware::from_fn(api_errors::normalise))
+                .layer(middleware::from_fn_with_state(auth, cortex_server::auth::middleware::authenticate))
+                .layer(middleware::from_fn_with_state(max_body, body_limit::limit))
+                .layer(DefaultBodyLimit::disable())
+                .layer(middleware::from_fn(json_forms::json_to_form)),
         );
     // Probes are polled constantly by load balancers and monitors: they skip the request log,
     // the HTTP metrics and the auth lookup, so they stay cheap and keep the metrics meaningful.
     app.merge(cortex_server::probes::router())
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, NextRequestId))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
         .with_state(state)
 }
 

@@ -101,8 +101,8 @@ impl Application {
                 .run_writer(services.store.clone(), services.health.clone()),
         );
 
-        let state = http::HubState {
-            leptos: std::sync::Arc::new(leptos_options(addr)),
+        let state = http::HubState::new(http::HubParts {
+            leptos: leptos_options(addr),
             services: services.clone(),
             metrics: cortex_server::probes::Metrics {
                 handle: cortex_server::telemetry::metrics_handle(),
@@ -111,7 +111,7 @@ impl Application {
                     std::sync::Arc::from(t.expose_secret().trim())
                 }),
             },
-        };
+        });
         Ok(Self {
             listener,
             router: http::router(state),

@@ -144,6 +144,72 @@ async fn visitors_get_their_own_layouts_and_keep_their_variant_across_devices() 
     assert!(desktop.get("trace").is_none(), "no trace unless asked");
 }
 
+/// `apply` serialises an answer once per rule set and decisions, and reuses it for every
+/// visitor whose rules decide alike: a reused answer must be what resolving afresh gives
+/// (`explain` always resolves afresh), and a rule change must start afresh.
+#[tokio::test]
+async fn reused_answers_match_fresh_ones_and_follow_rule_changes() {
+    let (hub, viewer, _) = shop_hub().await;
+    let context = |i: usize| {
+        let stage = ["browsing", "returning", "browsing"][i % 3];
+        let agent = if i % 2 == 0 { DESKTOP } else { IPHONE };
+        json!({"anonymousId": format!("r{i}"), "userAgent": agent, "journeyStage": stage})
+    };
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..30 {
+        let reused = apply(
+            &hub,
+            &viewer,
+            json!({"pageSlug": "home", "context": context(i)}),
+        )
+        .await;
+        let mut fresh = apply(
+            &hub,
+            &viewer,
+            json!({"pageSlug": "home", "context": context(i), "explain": true}),
+        )
+        .await;
+        assert!(fresh.as_object_mut().unwrap().remove("trace").is_some());
+        assert_eq!(reused, fresh, "visitor r{i}");
+        seen.insert(reused.to_string());
+    }
+    // Thirty visitors, far fewer distinct answers: most were reused.
+    assert!(
+        seen.len() > 1 && seen.len() < 15,
+        "{} distinct answers",
+        seen.len()
+    );
+    assert!(variant_of(
+        &apply(
+            &hub,
+            &viewer,
+            json!({"pageSlug": "home", "context": context(0)})
+        )
+        .await,
+        "hero-headline-test"
+    )
+    .is_some());
+    hub.app
+        .services
+        .mutations
+        .set_active("hero-headline-test", false, "test")
+        .await
+        .unwrap();
+    for i in 0..6 {
+        let after = apply(
+            &hub,
+            &viewer,
+            json!({"pageSlug": "home", "context": context(i)}),
+        )
+        .await;
+        assert_eq!(
+            variant_of(&after, "hero-headline-test"),
+            None,
+            "visitor r{i}: {after}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn apply_refuses_bad_input_and_unknown_callers() {
     let (hub, viewer, _) = shop_hub().await;
@@ -957,6 +1023,23 @@ async fn rules_are_edited_rolled_back_switched_and_restored_over_http() {
         "forbidden",
     )
     .await;
+    // A save of what was read at version 1 (the rule is at 6 now) writes nothing.
+    let msg = expect_error(
+        post(
+            "/api/layout-mutation/save",
+            &editor,
+            json!({"rule": rule.to_string()}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    assert!(msg.contains("version 6, not 1"), "{msg}");
+    let d = json_of(detail("returning-hide-quiz").await.unwrap(), StatusCode::OK).await;
+    assert_eq!(d["row"]["rule"]["version"], 6);
+    assert_eq!(d["row"]["rule"]["priority"], 0);
     expect_error(
         post(
             "/api/layout-mutation/rollback",
@@ -1386,8 +1469,12 @@ async fn the_rule_form_edits_experiments_schedules_and_refuses_stale_versions() 
     )
     .await;
 
-    // A rule too rich for the form (a seeded experiment) is edited as JSON: no form.
-    let mut seeded = created["rule"].clone();
+    // A rule too rich for the form (a seeded experiment) is edited as JSON: no form. The
+    // JSON is the newest version's (a save of an older one is refused, as the form's is).
+    let mut seeded = json_of(detail("sale-grid-test").await.unwrap(), StatusCode::OK).await["row"]
+        ["rule"]
+        .clone();
+    assert_eq!(seeded["version"], 3);
     seeded["experiment"]["seed"] = json!("s1");
     json_of(
         post(

@@ -249,39 +249,63 @@ impl Plan {
     }
 
     fn resolve_keeping(&self, base: &Layout, visit: &Visit<'_>, keep_undo: bool) -> Resolution {
+        let decided = self.decide(base, visit);
+        self.resolve_decided(base, decided, keep_undo)
+    }
+
+    /// The part of a resolution that depends on the visitor: which rules apply to `base`'s
+    /// page on this visit (with which variant), and why the others do not. What the page
+    /// then looks like depends on nothing else: see [`Plan::resolve_decided`].
+    pub fn decide<'p>(&'p self, base: &Layout, visit: &Visit<'_>) -> Decided<'p> {
         let order = self.pages.get(&base.page_slug).unwrap_or(&self.global);
-        let mut layout = base.clone();
-        let locks = base.root.has_locks();
-        let mut trace: Vec<TraceEntry> = Vec::with_capacity(order.len());
-        let mut exposures = Vec::new();
-        let mut undo: Vec<Undo> = Vec::new();
         // Results of the interned condition entries on this visit.
         let mut memo = Memo {
             tests: vec![None; self.tests.len()],
             values: vec![None; self.paths.len()],
         };
-        // Which trace entry last changed a node, and how.
+        let steps = order
+            .iter()
+            .map(
+                |&i| match self.decide_rule(&self.rules[i], visit, &mut memo) {
+                    Decision::Apply { ops, variant } => Step::Apply {
+                        rule: i,
+                        ops,
+                        variant,
+                    },
+                    Decision::Pass(outcome) => Step::Pass { rule: i, outcome },
+                },
+            )
+            .collect();
+        Decided { steps }
+    }
+
+    /// Applies what [`Plan::decide`] decided to `base`: the resolved layout, exposures and
+    /// trace. Two visits with the same [`Decided::key`] get the same layout and exposures.
+    pub fn resolve_decided(
+        &self,
+        base: &Layout,
+        decided: Decided<'_>,
+        keep_undo: bool,
+    ) -> Resolution {
+        let mut layout = base.clone();
+        let locks = base.root.has_locks();
+        let mut trace: Vec<TraceEntry> = Vec::with_capacity(decided.steps.len());
+        let mut exposures = Vec::new();
+        let mut undo: Vec<Undo> = Vec::new();
         // Which trace entry last changed a node, and how (a few dozen at most: a vector
         // searched by id hash beats a hash map here).
         let mut touched: Vec<Touch<'_>> = Vec::new();
 
-        for &i in order {
-            let c = &self.rules[i];
-            let r = &c.rule;
-            let entry = |outcome| TraceEntry {
-                rule_id: c.id.clone(),
-                version: r.version,
-                layer: r.layer,
-                priority: r.priority,
-                outcome,
-            };
-            let (ops, variant_key) = match self.decide(c, visit, &mut memo) {
-                Decision::Apply { ops, variant } => (ops, variant),
-                Decision::Pass(outcome) => {
-                    trace.push(entry(outcome));
+        for step in decided.steps {
+            let (i, ops, variant) = match step {
+                Step::Apply { rule, ops, variant } => (rule, ops, variant),
+                Step::Pass { rule, outcome } => {
+                    trace.push(self.trace_entry(rule, outcome));
                     continue;
                 }
             };
+            let c = &self.rules[i];
+            let variant_key = variant.map(|v| c.variant_keys[v].clone());
             // Apply the rule's operations atomically: all, or none. One operation that fails
             // changes nothing, so there is nothing to undo unless the log is kept.
             let mut applied: Vec<Undo> = Vec::new();
@@ -303,7 +327,7 @@ impl Plan {
                 for u in applied.into_iter().rev() {
                     u.revert(&mut layout.root);
                 }
-                trace.push(entry(Outcome::Skipped { reason }));
+                trace.push(self.trace_entry(i, Outcome::Skipped { reason }));
                 continue;
             }
             let me = trace.len();
@@ -337,19 +361,33 @@ impl Plan {
             }
             exposures.push(Exposure {
                 rule_id: c.id.clone(),
-                version: r.version,
+                version: c.rule.version,
                 experiment_key: c.experiment_key.clone(),
                 variant_key: variant_key.clone(),
             });
-            trace.push(entry(Outcome::Applied {
-                variant: variant_key,
-            }));
+            trace.push(self.trace_entry(
+                i,
+                Outcome::Applied {
+                    variant: variant_key,
+                },
+            ));
         }
         Resolution {
             layout,
             exposures,
             trace,
             undo,
+        }
+    }
+
+    fn trace_entry(&self, rule: usize, outcome: Outcome) -> TraceEntry {
+        let c = &self.rules[rule];
+        TraceEntry {
+            rule_id: c.id.clone(),
+            version: c.rule.version,
+            layer: c.rule.layer,
+            priority: c.rule.priority,
+            outcome,
         }
     }
 
@@ -372,7 +410,7 @@ impl Plan {
     }
 
     /// Whether a rule applies to this visit, and with which operations.
-    fn decide<'p, 'v>(
+    fn decide_rule<'p, 'v>(
         &'p self,
         c: &'p CompiledRule,
         visit: &Visit<'v>,
@@ -424,7 +462,7 @@ impl Plan {
                 match choose_variant(hash(&c.seed, &unit, x.hash_version), &c.ranges) {
                     Some(i) => Decision::Apply {
                         ops: &x.variants[i].payload,
-                        variant: Some(c.variant_keys[i].clone()),
+                        variant: Some(i),
                     },
                     None => not(Outcome::NotInExperiment),
                 }
@@ -440,15 +478,49 @@ impl Plan {
     }
 }
 
-/// What [`Plan::decide`] concluded for one rule.
+/// What [`Plan::decide_rule`] concluded for one rule.
 enum Decision<'p> {
-    /// Apply these operations (from this experiment variant, if any).
+    /// Apply these operations (from this experiment variant, by index, if any).
     Apply {
         ops: &'p [Operation],
-        variant: Option<Arc<str>>,
+        variant: Option<usize>,
     },
     /// Do not apply; the trace says why.
     Pass(Outcome),
+}
+
+/// What [`Plan::decide`] concluded for each rule of a page, in application order.
+pub struct Decided<'p> {
+    steps: Vec<Step<'p>>,
+}
+
+enum Step<'p> {
+    Apply {
+        rule: usize,
+        ops: &'p [Operation],
+        variant: Option<usize>,
+    },
+    Pass {
+        rule: usize,
+        outcome: Outcome,
+    },
+}
+
+impl Decided<'_> {
+    /// The rules that apply (by their place in the plan) and their variants: within one
+    /// plan and one base layout, visits with equal keys resolve to the same layout and
+    /// exposures (only the trace's reasons for the rules that do not apply may differ).
+    pub fn key(&self) -> Vec<(u32, u32)> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Apply { rule, variant, .. } => {
+                    Some((*rule as u32, variant.map_or(u32::MAX, |v| v as u32)))
+                }
+                Step::Pass { .. } => None,
+            })
+            .collect()
+    }
 }
 
 /// What one page view has worked out so far: results of interned tests, and attribute

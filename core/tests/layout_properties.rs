@@ -251,6 +251,39 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 150, ..ProptestConfig::default() })]
+
+    /// What a page looks like depends only on which rules apply (and with which variants):
+    /// two visitors with the same decisions get the same layout and exposures. The hub
+    /// reuses one `apply` answer for both on that ground.
+    #[test]
+    fn equal_decisions_resolve_to_equal_pages(
+        layout in arb_layout(),
+        rules in arb_rules(),
+        conditions in prop::collection::vec(arb_condition(), 12),
+        a in arb_attributes(),
+        b in arb_attributes(),
+    ) {
+        let groups = SavedGroups::default();
+        let rules: Vec<LayoutMutation> = rules.into_iter().zip(conditions).map(|(mut r, c)| {
+            r.conditions = c;
+            r
+        }).collect();
+        let plan = Plan::compile(rules);
+        let (va, vb) = (visit_now(&a, &groups), visit_now(&b, &groups));
+        let key = plan.decide(&layout, &va).key();
+        prop_assume!(key == plan.decide(&layout, &vb).key());
+        let (ra, rb) = (plan.resolve_to_send(&layout, &va), plan.resolve_to_send(&layout, &vb));
+        prop_assert_eq!(&ra.layout, &rb.layout);
+        prop_assert_eq!(&ra.exposures, &rb.exposures);
+        // And the key names exactly the rules exposed.
+        prop_assert_eq!(key.len(), ra.trace.iter().filter(|t| !matches!(t.outcome,
+            Outcome::Inactive | Outcome::OutOfSchedule | Outcome::TriggerNotFired | Outcome::NotTargeted { .. }
+            | Outcome::NotInExperiment | Outcome::Invalid { .. })).count());
+    }
+}
+
 /// A props rule on the root that any layout has.
 fn props_rule(i: usize) -> LayoutMutation {
     LayoutMutation {

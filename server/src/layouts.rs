@@ -37,6 +37,35 @@ pub struct Loaded {
     /// Rules that cannot work against their page's layout, and why (skipped at runtime,
     /// flagged in the list).
     pub broken: HashMap<String, String>,
+    /// `apply` answers for the newest layouts, serialised once.
+    answers: Answers,
+}
+
+/// Most `apply` answers one rule set keeps per page (each a few kilobytes); when a page has
+/// that many, its answers start again from none.
+const MAX_ANSWERS: usize = 4096;
+
+/// `apply` answers already serialised, per page, by the visit's decisions
+/// ([`cortex_core::resolve::Decided::key`]): the page and exposures depend on nothing else,
+/// so every visitor whose rules decide alike gets the same bytes. It lives and dies with its
+/// rule set, so a change to rules or layouts starts it afresh.
+#[derive(Default)]
+struct Answers(RwLock<HashMap<String, HashMap<Vec<(u32, u32)>, axum::body::Bytes>>>);
+
+impl Answers {
+    fn get(&self, page: &str, key: &[(u32, u32)]) -> Option<axum::body::Bytes> {
+        let pages = self.0.read().unwrap_or_else(|e| e.into_inner());
+        pages.get(page)?.get(key).cloned()
+    }
+
+    fn put(&self, page: &str, key: Vec<(u32, u32)>, json: axum::body::Bytes) {
+        let mut pages = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let answers = pages.entry(page.to_string()).or_default();
+        if answers.len() >= MAX_ANSWERS {
+            answers.clear();
+        }
+        answers.insert(key, json);
+    }
 }
 
 impl Loaded {
@@ -66,6 +95,7 @@ impl Loaded {
             layouts,
             broken,
             set,
+            answers: Answers::default(),
         }
     }
 
@@ -258,6 +288,26 @@ impl Mutations {
         Ok(applied)
     }
 
+    /// [`Mutations::apply`]'s answer as JSON. Without `explain`, on a page's newest layout,
+    /// the answer is the same for every visitor whose rules decide alike: it is serialised
+    /// once per rule set and reused.
+    pub async fn apply_json(
+        &self,
+        req: &ApplyRequest,
+        now: DateTime<Utc>,
+    ) -> Result<axum::body::Bytes, ApiError> {
+        let loaded = self.current();
+        let newest = loaded
+            .layout(&req.page_slug)
+            .filter(|l| req.layout_version.is_none_or(|v| v == l.version));
+        match newest {
+            Some(base) if !req.explain => {
+                answer_json(&loaded, base, &req.context, &req.events, now)
+            }
+            _ => to_json(&self.apply(req, now).await?),
+        }
+    }
+
     /// Like [`Mutations::apply`], for a page this hub renders: also what the browser needs to
     /// apply the event-triggered rules (see [`cortex_core::rules::Deferred`]), or `None` when
     /// no rule for this visitor waits for an event. Only rules that target this visitor are
@@ -436,7 +486,8 @@ impl Mutations {
             })?;
         let mut audit = AuditRecord::new(actor, "layout-mutation.rollback", String::new());
         audit.after = serde_json::json!({"restoredVersion": target});
-        self.write(old.rule.clone(), old.deleted, Head::Any, audit)
+        let expect = Head::Version(current.rule.version);
+        self.write(old.rule.clone(), old.deleted, expect, audit)
             .await
     }
 
@@ -454,6 +505,8 @@ impl Mutations {
                 format!("rule `{id}` is deleted; restore it first"),
             ));
         }
+        // Written over the version read here only: a concurrent edit is not undone.
+        let expect = Head::Version(head.rule.version);
         let mut rule = head.rule;
         rule.is_active = active;
         let action = if active {
@@ -464,7 +517,7 @@ impl Mutations {
         self.write(
             rule,
             false,
-            Head::Any,
+            expect,
             AuditRecord::new(actor, action, String::new()),
         )
         .await
@@ -490,6 +543,7 @@ impl Mutations {
                 format!("rule `{id}` is {state}"),
             ));
         }
+        let expect = Head::Version(head.rule.version);
         let rule = head.rule;
         if !deleted {
             check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
@@ -502,7 +556,7 @@ impl Mutations {
         self.write(
             rule,
             deleted,
-            Head::Any,
+            expect,
             AuditRecord::new(actor, action, String::new()),
         )
         .await
@@ -646,25 +700,7 @@ pub fn resolve_safely(
     explain: bool,
     now: DateTime<Utc>,
 ) -> (Applied, Vec<cortex_core::resolve::TraceEntry>) {
-    // Most rule sets have no broken rule: then there is nothing to walk.
-    let mut warnings: Vec<String> = if loaded.broken.is_empty() {
-        Vec::new()
-    } else {
-        loaded
-            .set
-            .rules
-            .iter()
-            .filter(|r| {
-                r.page_slug == base.page_slug || r.layer == cortex_core::mutation::Layer::Global
-            })
-            .filter_map(|r| {
-                loaded
-                    .broken
-                    .get(&r.id)
-                    .map(|why| format!("rule `{}` skipped: {why}", r.id))
-            })
-            .collect()
-    };
+    let mut warnings = warnings_for(loaded, base);
     let attributes = context.attributes(now);
     let groups = SavedGroups::default();
     let visit = Visit {
@@ -697,4 +733,83 @@ pub fn resolve_safely(
         },
         trace,
     )
+}
+
+/// The `apply` answer for `base`, the newest layout of its page, as JSON: reused from
+/// [`Answers`] when a visitor with the same decisions was answered before. Falls back to
+/// [`resolve_safely`] (which serves the base layout) if the engine panics.
+fn answer_json(
+    loaded: &Loaded,
+    base: &Layout,
+    context: &Context,
+    events: &[cortex_core::mutation::TriggerEvent],
+    now: DateTime<Utc>,
+) -> Result<axum::body::Bytes, ApiError> {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let attributes = context.attributes(now);
+    let groups = SavedGroups::default();
+    let visit = Visit {
+        attributes: &attributes,
+        groups: &groups,
+        now,
+        events,
+        explain: false,
+    };
+    let safely = || to_json(&resolve_safely(loaded, base, context, events, false, now).0);
+    let Ok(decided) = catch_unwind(AssertUnwindSafe(|| loaded.plan.decide(base, &visit))) else {
+        return safely();
+    };
+    let key = decided.key();
+    if let Some(json) = loaded.answers.get(&base.page_slug, &key) {
+        return Ok(json);
+    }
+    let resolved = catch_unwind(AssertUnwindSafe(|| {
+        loaded.plan.resolve_decided(base, decided, false)
+    }));
+    let Ok(resolved) = resolved else {
+        return safely();
+    };
+    let json = to_json(&Applied {
+        page_slug: base.page_slug.clone(),
+        revision: loaded.set.revision,
+        layout_version: base.version,
+        layout: resolved.layout,
+        exposures: resolved.exposures,
+        trace: None,
+        warnings: warnings_for(loaded, base),
+    })?;
+    loaded.answers.put(&base.page_slug, key, json.clone());
+    Ok(json)
+}
+
+/// An `apply` answer serialised into one buffer of about its final size (a `Vec` grows
+/// from nothing; an answer is a few kilobytes).
+fn to_json(applied: &Applied) -> Result<axum::body::Bytes, ApiError> {
+    let mut buf = Vec::with_capacity(8 * 1024);
+    serde_json::to_writer(&mut buf, applied)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("answer not serialisable: {e}")))?;
+    Ok(buf.into())
+}
+
+/// The warnings every answer for `base`'s page carries: the rules skipped as broken.
+fn warnings_for(loaded: &Loaded, base: &Layout) -> Vec<String> {
+    // Most rule sets have no broken rule: then there is nothing to walk.
+    if loaded.broken.is_empty() {
+        Vec::new()
+    } else {
+        loaded
+            .set
+            .rules
+            .iter()
+            .filter(|r| {
+                r.page_slug == base.page_slug || r.layer == cortex_core::mutation::Layer::Global
+            })
+            .filter_map(|r| {
+                loaded
+                    .broken
+                    .get(&r.id)
+                    .map(|why| format!("rule `{}` skipped: {why}", r.id))
+            })
+            .collect()
+    }
 }

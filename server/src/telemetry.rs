@@ -1,10 +1,13 @@
 //! Logs, request ids and Prometheus metrics.
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Instant;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
@@ -70,23 +73,57 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// Axum middleware: counts requests and times them by method, route template and status.
 pub async fn track_http(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| {
-            if req.uri().path().starts_with("/pkg/") {
-                "/pkg/*".into()
-            } else {
-                "unmatched".into()
-            }
-        });
+    let method = req.method().clone();
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = match &matched {
+        Some(p) => p.as_str(),
+        None if req.uri().path().starts_with("/pkg/") => "/pkg/*",
+        None => "unmatched",
+    };
     let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("cortex_http_requests_total", &labels).increment(1);
-    metrics::histogram!("cortex_http_request_duration_seconds", &labels)
-        .record(start.elapsed().as_secs_f64());
+    record(&method, route, res.status(), start.elapsed().as_secs_f64());
     res
+}
+
+/// Most (route, method, status) series whose metric handles are kept; more (odd methods)
+/// are still counted, through the registry.
+const MAX_SERIES: usize = 1024;
+
+/// The counter and histogram of each (route, method, status) seen, by route: looked up
+/// without building the labels (three strings) or hashing them in the registry.
+type Series = HashMap<String, Vec<(Method, StatusCode, Counter, Histogram)>>;
+
+fn record(method: &Method, route: &str, status: StatusCode, seconds: f64) {
+    static SERIES: LazyLock<RwLock<(Series, usize)>> = LazyLock::new(Default::default);
+    {
+        let known = SERIES.read().unwrap_or_else(|e| e.into_inner());
+        let found = known
+            .0
+            .get(route)
+            .and_then(|v| v.iter().find(|s| s.0 == *method && s.1 == status));
+        if let Some((_, _, counter, histogram)) = found {
+            counter.increment(1);
+            histogram.record(seconds);
+            return;
+        }
+    }
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route.to_string()),
+        ("status", status.as_u16().to_string()),
+    ];
+    let counter = metrics::counter!("cortex_http_requests_total", &labels);
+    let histogram = metrics::histogram!("cortex_http_request_duration_seconds", &labels);
+    counter.increment(1);
+    histogram.record(seconds);
+    let mut known = SERIES.write().unwrap_or_else(|e| e.into_inner());
+    if known.1 < MAX_SERIES {
+        known.1 += 1;
+        known.0.entry(route.to_string()).or_default().push((
+            method.clone(),
+            status,
+            counter,
+            histogram,
+        ));
+    }
 }

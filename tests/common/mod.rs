@@ -49,6 +49,10 @@ pub async fn start_with(cfg: Config, dir: tempfile::TempDir) -> Hub {
     }
 }
 
+/// How long a test request may take: a hub that never answers fails the test with the
+/// request's URL instead of hanging the run.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A client that keeps cookies and sends a same-origin `Origin` (as a browser would).
 pub fn browser(hub: &Hub) -> Client {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -57,6 +61,7 @@ pub fn browser(hub: &Hub) -> Client {
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .default_headers(headers)
+        .timeout(REQUEST_TIMEOUT)
         .build()
         .unwrap()
 }
@@ -65,6 +70,7 @@ pub fn browser(hub: &Hub) -> Client {
 pub fn plain() -> Client {
     Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_TIMEOUT)
         .build()
         .unwrap()
 }

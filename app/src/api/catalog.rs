@@ -540,7 +540,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         Output::ListOf("RuleRow")),
     sf("GET", "/api/layout-mutation/rule", R(Role::Viewer), "One rule: its newest version and status, every version (newest first) with the diff from the version before it, and its impact over the last 30 days (as GET /api/layout-mutation/report?rule=…); unknown id: 404", Query,
         &[f("id", "string", true, "rule id")], Output::Ref("RuleDetail")),
-    sf("POST", "/api/layout-mutation/save", R(Role::Editor), "Create a rule or save a new version of one from its JSON (the rule format of README_layout-mutation.md; createdBy, timestamp and version are stamped). Validated against the page's base layout, the error names the field; audited as layout-mutation.save; pushed to every neuron", FormOrJson,
+    sf("POST", "/api/layout-mutation/save", R(Role::Editor), "Create a rule or save a new version of one from its JSON (the rule format of README_layout-mutation.md; createdBy, timestamp and version are stamped). A version other than 0 in it is the version the editor read: if the rule changed since, nothing is saved (409). Validated against the page's base layout, the error names the field; audited as layout-mutation.save; pushed to every neuron", FormOrJson,
         &[f("rule", "string", true, "the rule as JSON, at most 64 KiB")], Output::Ref("RuleVersion")),
     sf("POST", "/api/layout-mutation/rollback", R(Role::Editor), "Restore exactly version `version` of a rule as its newest version; audited as layout-mutation.rollback", FormOrJson,
         &[f("id", "string", true, "rule id"), f("version", "integer", true, "the version to restore")], Output::Ref("RuleVersion")),

@@ -310,7 +310,9 @@ async fn save_rule_value(
 }
 
 /// Creates a rule or saves a new version of one, from its JSON (`rule`); validated (the
-/// error names the field) and audited. Editor.
+/// error names the field) and audited. Editor. A `version` in the JSON names the version the
+/// editor read: if the rule has changed since, nothing is saved (409). Without one (or 0),
+/// the save replaces whatever version is newest.
 #[server(name = SaveRule, prefix = "/api", endpoint = "layout-mutation/save")]
 pub async fn save_rule(rule: String) -> Result<cortex_core::rules::RuleVersion, AppError> {
     use cortex_core::{ErrorCode, Role};
@@ -324,7 +326,15 @@ pub async fn save_rule(rule: String) -> Result<cortex_core::rules::RuleVersion, 
     }
     let value: serde_json::Value = serde_json::from_str(&rule)
         .map_err(|e| AppError::new(ErrorCode::BadRequest, format!("rule: {e}")))?;
-    save_rule_value(&services, &principal.actor, value, Head::Any).await
+    // A `version` is the one the editor read: saved only if it is still the newest.
+    let expect = match value.get("version").and_then(serde_json::Value::as_u64) {
+        None | Some(0) => Head::Any,
+        Some(v) => Head::Version(
+            u32::try_from(v)
+                .map_err(|_| AppError::new(ErrorCode::BadRequest, "version: too large"))?,
+        ),
+    };
+    save_rule_value(&services, &principal.actor, value, expect).await
 }
 
 pub use super::rule_form::RuleForm;

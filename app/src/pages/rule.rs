@@ -114,7 +114,7 @@ fn Rule(
         <RuleFormEditor form=detail.form.clone() pages update/>
         <section class=format!("{CARD} mt-6") id="rule-editor">
             <h2 class="text-lg font-semibold">"Edit as JSON"</h2>
-            <p class="mt-1 text-sm text-slate-600">"The whole rule as JSON (README_layout-mutation.md lists every field). Saving writes a new version; the error names the field if it is not valid."</p>
+            <p class="mt-1 text-sm text-slate-600">"The whole rule as JSON (README_layout-mutation.md lists every field). Saving writes a new version; the error names the field if it is not valid. If someone saved the rule since this page loaded, nothing is saved: reload and edit again."</p>
             <ActionForm action=save>
                 <textarea name="rule" rows="18" class="mt-2 w-full rounded-md border border-slate-300 p-2 font-mono text-xs" spellcheck="false" prop:value=json.clone()>{json.clone()}</textarea>
                 <button type="submit" class=BUTTON id="save-rule">"Save as a new version"</button>

@@ -20,16 +20,18 @@ fn is_public_asset(path: &str) -> bool {
 }
 
 /// Axum middleware: attaches [`Authn`] and enforces the CSRF rule for unsafe methods.
+/// Its state is one reference count: axum clones every route's middleware for each request.
 pub async fn authenticate(
-    State((auth, health)): State<(AuthService, DbHealth)>,
+    State(state): State<std::sync::Arc<(AuthService, DbHealth)>>,
     mut req: Request,
     next: Next,
 ) -> Response {
+    let (auth, health) = &*state;
     if is_public_asset(req.uri().path()) {
         return next.run(req).await;
     }
     let authn = if health.is_ready() || !has_credentials(req.headers()) {
-        resolve(&auth, req.headers()).await
+        resolve(auth, req.headers()).await
     } else {
         // Credentials cannot be checked without the database; do not wait for a pool timeout.
         Authn::Rejected(ApiError::from(crate::store::StoreError::Unavailable(

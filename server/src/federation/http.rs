@@ -69,8 +69,12 @@ where
             crate::layouts::http::REPORT_PATH,
             get(crate::layouts::http::report).post(crate::layouts::http::report_events),
         )
-        .layer(cors)
-        .layer(axum::middleware::map_response(vary_on_cors))
+        // One stack (outermost first): each `Router::layer` call boxes every route again.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::middleware::map_response(vary_on_cors))
+                .layer(cors),
+        )
 }
 
 /// Answers on these routes depend on the CORS request headers (what tower-http's CORS layer

@@ -100,7 +100,8 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 /// Resolves a page for a visitor. The hottest route: it takes the request whole (extracting
-/// headers and extensions would copy them) and writes its answer in one buffer.
+/// headers and extensions would copy them), and visitors whose rules decide alike share one
+/// serialised answer.
 pub async fn apply(
     State(services): State<Services>,
     req: axum::extract::Request,
@@ -141,23 +142,13 @@ pub async fn apply(
             "events: at most {MAX_APPLY_EVENTS} (report each kind of event once, the largest scroll depth and time on page)"
         )));
     }
-    let applied = services.mutations.apply(&req, Utc::now()).await?;
-    JsonBytes::of(&applied)
+    Ok(JsonBytes(
+        services.mutations.apply_json(&req, Utc::now()).await?,
+    ))
 }
 
-/// A JSON answer serialised into one buffer of about its final size (axum's `Json` starts at
-/// 128 bytes and grows; an apply answer is a few kilobytes).
-pub struct JsonBytes(Vec<u8>);
-
-impl JsonBytes {
-    fn of<T: serde::Serialize>(value: &T) -> Result<Self, ApiError> {
-        let mut buf = Vec::with_capacity(8 * 1024);
-        serde_json::to_writer(&mut buf, value).map_err(|e| {
-            ApiError::new(ErrorCode::Internal, format!("answer not serialisable: {e}"))
-        })?;
-        Ok(JsonBytes(buf))
-    }
-}
+/// A JSON answer already serialised (`apply` reuses answers between visitors).
+pub struct JsonBytes(Bytes);
 
 impl axum::response::IntoResponse for JsonBytes {
     fn into_response(self) -> axum::response::Response {
