@@ -102,9 +102,19 @@ impl MakeRequestId for NextRequestId {
     }
 }
 
+/// The app's routes, generated once per process. Generating them runs the app with resource
+/// loading switched off by a process-wide flag: a resource any page render first polls
+/// meanwhile never loads, and that render hangs (leptos issue #4773). So hubs in one process
+/// (the tests start dozens) share one list, made before the first of them serves.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Builds the whole router.
 pub fn router(state: HubState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let services = state.services.clone();
     let context = move || provide_context(services.clone());
     let leptos = state.leptos.clone();

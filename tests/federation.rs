@@ -1337,8 +1337,47 @@ async fn browser_neurons_join_with_a_publishable_key_from_its_origins_only() {
         Some("origin, access-control-request-method, access-control-request-headers"),
         "caches keep answers per origin"
     );
+    let header = |res: &reqwest::Response, name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        header(&ok, "access-control-allow-methods").as_deref(),
+        Some("GET,POST")
+    );
+    assert!(
+        header(&ok, "access-control-allow-headers").is_some_and(|h| h
+            .split(',')
+            .any(|h| h == cortex_core::federation::PUBLISHABLE_KEY_HEADER)),
+        "{ok:?}"
+    );
+    assert_eq!(
+        header(&ok, "access-control-max-age").as_deref(),
+        Some("600")
+    );
     let no = preflight("https://evil.example").await.unwrap();
     assert!(no.headers().get("access-control-allow-origin").is_none());
+    // The answers themselves (here a refusal) name an allowed origin, and only that.
+    for (origin, allowed) in [
+        ("http://localhost:8080", true),
+        ("https://evil.example", false),
+    ] {
+        let res = plain()
+            .get(hub.url("/api/layout-mutation/report"))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            header(&res, "access-control-allow-origin"),
+            allowed.then(|| origin.to_string()),
+            "{origin}"
+        );
+        assert!(header(&res, "vary").is_some());
+    }
 
     // Revoked: no new joins.
     json_of(

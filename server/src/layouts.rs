@@ -721,18 +721,26 @@ pub fn resolve_safely(
             (base.clone(), Vec::new(), Vec::new())
         }
     };
-    (
-        Applied {
-            page_slug: base.page_slug.clone(),
-            revision: loaded.set.revision,
-            layout_version: base.version,
-            layout,
-            exposures,
-            trace: None,
-            warnings,
-        },
-        trace,
-    )
+    (answer(loaded, base, layout, exposures, warnings), trace)
+}
+
+/// The answer for `base`'s page from the rule set `loaded`, without trace.
+fn answer(
+    loaded: &Loaded,
+    base: &Layout,
+    layout: Layout,
+    exposures: Vec<cortex_core::resolve::Exposure>,
+    warnings: Vec<String>,
+) -> Applied {
+    Applied {
+        page_slug: base.page_slug.clone(),
+        revision: loaded.set.revision,
+        layout_version: base.version,
+        layout,
+        exposures,
+        trace: None,
+        warnings,
+    }
 }
 
 /// The `apply` answer for `base`, the newest layout of its page, as JSON: reused from
@@ -769,15 +777,14 @@ fn answer_json(
     let Ok(resolved) = resolved else {
         return safely();
     };
-    let json = to_json(&Applied {
-        page_slug: base.page_slug.clone(),
-        revision: loaded.set.revision,
-        layout_version: base.version,
-        layout: resolved.layout,
-        exposures: resolved.exposures,
-        trace: None,
-        warnings: warnings_for(loaded, base),
-    })?;
+    let warnings = warnings_for(loaded, base);
+    let json = to_json(&answer(
+        loaded,
+        base,
+        resolved.layout,
+        resolved.exposures,
+        warnings,
+    ))?;
     loaded.answers.put(&base.page_slug, key, json.clone());
     Ok(json)
 }
