@@ -428,6 +428,19 @@ impl Mutations {
         .await
     }
 
+    /// [`Mutations::write`] of the version after `read`, the newest the caller read: if
+    /// another write came in between, nothing is written (409), so it is never undone.
+    async fn write_over(
+        &self,
+        read: &RuleVersion,
+        rule: LayoutMutation,
+        deleted: bool,
+        audit: AuditRecord,
+    ) -> Result<RuleVersion, ApiError> {
+        let expect = Head::Version(read.rule.version);
+        self.write(rule, deleted, expect, audit).await
+    }
+
     /// Stores `rule` as its next version, saved by the audit record's actor now.
     async fn put_version(
         &self,
@@ -486,8 +499,7 @@ impl Mutations {
             })?;
         let mut audit = AuditRecord::new(actor, "layout-mutation.rollback", String::new());
         audit.after = serde_json::json!({"restoredVersion": target});
-        let expect = Head::Version(current.rule.version);
-        self.write(old.rule.clone(), old.deleted, expect, audit)
+        self.write_over(current, old.rule.clone(), old.deleted, audit)
             .await
     }
 
@@ -505,22 +517,15 @@ impl Mutations {
                 format!("rule `{id}` is deleted; restore it first"),
             ));
         }
-        // Written over the version read here only: a concurrent edit is not undone.
-        let expect = Head::Version(head.rule.version);
-        let mut rule = head.rule;
+        let mut rule = head.rule.clone();
         rule.is_active = active;
         let action = if active {
             "layout-mutation.activate"
         } else {
             "layout-mutation.deactivate"
         };
-        self.write(
-            rule,
-            false,
-            expect,
-            AuditRecord::new(actor, action, String::new()),
-        )
-        .await
+        let audit = AuditRecord::new(actor, action, String::new());
+        self.write_over(&head, rule, false, audit).await
     }
 
     /// Deletes a rule (a version that removes it) or restores a deleted one (a version that
@@ -543,8 +548,7 @@ impl Mutations {
                 format!("rule `{id}` is {state}"),
             ));
         }
-        let expect = Head::Version(head.rule.version);
-        let rule = head.rule;
+        let rule = head.rule.clone();
         if !deleted {
             check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
         }
@@ -553,13 +557,8 @@ impl Mutations {
         } else {
             "layout-mutation.restore"
         };
-        self.write(
-            rule,
-            deleted,
-            expect,
-            AuditRecord::new(actor, action, String::new()),
-        )
-        .await
+        let audit = AuditRecord::new(actor, action, String::new());
+        self.write_over(&head, rule, deleted, audit).await
     }
 
     /// Stores a new version of a page's base layout.
