@@ -172,5 +172,42 @@ fn resolution(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, conditions, bucketing, resolution);
+/// A visitor's attributes from an `apply` context: every attribute a context has (baseline)
+/// against only those a rule set reads (here: device, language, persona and a custom tier,
+/// with experiments on `id`), as the hub builds them.
+fn attributes_of_a_visit(c: &mut Criterion) {
+    use cortex_core::context::Context;
+    use cortex_core::resolve::Plan;
+    let context: Context = serde_json::from_value(json!({
+        "anonymousId": "visitor-1234", "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148",
+        "locale": "de-DE", "persona": "persona-3", "journeyStage": "browsing",
+        "referrer": "https://www.google.com/", "url": "https://shop.example/?utm_source=news",
+        "timeZone": "Europe/Berlin", "custom": {"tier": 3},
+    }))
+    .unwrap();
+    let rules = json!([{
+        "id": "r", "layoutId": "home", "pageSlug": "home", "mutationType": "variant", "mutationPayload": {},
+        "createdBy": "bench", "timestamp": "2026-11-01T00:00:00Z", "isActive": true, "layer": "page",
+        "experiment": {"key": "x", "variants": [{"key": "a", "weight": 0.5}, {"key": "b", "weight": 0.5}]},
+        "conditions": {"device": "mobile", "language": {"$in": ["de", "fr"]}, "$or": [{"persona": "persona-3"}, {"tier": {"$gte": 2}}]},
+    }]);
+    let plan = Plan::compile(serde_json::from_value(rules).unwrap());
+    let now: chrono::DateTime<chrono::Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
+    let mut g = c.benchmark_group("attributes of one visit");
+    g.bench_function("every attribute (baseline)", |b| {
+        b.iter(|| black_box(&context).attributes(now))
+    });
+    g.bench_function("only those the rule set reads", |b| {
+        b.iter(|| black_box(&context).attributes_read(now, plan.reads()))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    conditions,
+    bucketing,
+    resolution,
+    attributes_of_a_visit
+);
 criterion_main!(benches);

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::cell::OnceCell;
+use std::collections::BTreeSet;
 
 /// Device class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,77 +280,149 @@ pub struct Context {
     pub custom: Map<String, Value>,
 }
 
+/// Which attributes to build for a visit: all of them, or only those a rule set's conditions
+/// read (see [`crate::resolve::Plan::reads`]); the others cost time and change no result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reads {
+    All,
+    Only(BTreeSet<String>),
+}
+
 impl Context {
     /// The attribute object conditions see. `id` is the user id when signed in, else the
     /// anonymous id (so a visitor keeps their variant across devices once identified).
     /// Derived: `device`, `source`, `utm`, `hour` and `weekday` (1 = Monday, in the
     /// visitor's zone), `now` (RFC 3339 UTC). Custom attributes never override these.
     pub fn attributes(&self, now: DateTime<Utc>) -> Value {
+        self.attributes_read(now, &Reads::All)
+    }
+
+    /// [`Context::attributes`], with only the attributes in `reads` (the others are not
+    /// derived at all: no user-agent parsing, no time zone lookup for a rule set that reads
+    /// neither).
+    pub fn attributes_read(&self, now: DateTime<Utc>, reads: &Reads) -> Value {
+        let derive = Derive {
+            context: self,
+            now,
+            utm: OnceCell::new(),
+            local: OnceCell::new(),
+        };
         let mut m = Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                m.insert(k.to_string(), v);
+        let put = |name: &str| {
+            if !m.contains_key(name) {
+                if let Some(v) = derive.value(name) {
+                    m.insert(name.to_string(), v);
+                }
             }
         };
-        let s = |v: &Option<String>| v.clone().map(Value::String);
-        put("id", s(&self.user_id).or_else(|| s(&self.anonymous_id)));
-        put("userId", s(&self.user_id));
-        put("anonymousId", s(&self.anonymous_id));
-        put("sessionId", s(&self.session_id));
-        put("persona", s(&self.persona));
-        put("journeyStage", s(&self.journey_stage));
-        put(
-            "quiz",
-            (!self.quiz.is_empty()).then(|| Value::Object(self.quiz.clone())),
-        );
-        put("locale", s(&self.locale));
-        put(
-            "language",
-            self.locale.as_ref().map(|l| {
-                Value::String(l.split(['-', '_']).next().unwrap_or(l).to_ascii_lowercase())
-            }),
-        );
-        put("region", s(&self.region));
-        put("referrer", s(&self.referrer));
-        put("url", s(&self.url));
-        let device = self
-            .device
-            .unwrap_or_else(|| Device::from_user_agent(self.user_agent.as_deref().unwrap_or("")));
-        put("device", Some(Value::String(device.as_str().into())));
-        let utm = self.url.as_deref().map(Utm::from_url).unwrap_or_default();
-        put(
-            "source",
-            Some(Value::String(
-                Source::derive(self.referrer.as_deref(), &utm)
-                    .as_str()
-                    .into(),
-            )),
-        );
-        put("utm", serde_json::to_value(&utm).ok());
-        let zoned = self
-            .time_zone
-            .as_deref()
-            .and_then(|z| crate::schedule::local_time(Some(z), now));
-        let (hour, weekday) = match zoned {
-            Some((hour, _, weekday)) => (hour, weekday),
-            None => {
-                let offset = Duration::minutes(i64::from(self.utc_offset_minutes.unwrap_or(0)));
-                let local = now + offset;
-                (local.hour(), local.weekday())
-            }
-        };
-        put("hour", Some(Value::from(hour)));
-        put("weekday", Some(Value::from(weekday.number_from_monday())));
-        put(
-            "now",
-            Some(Value::String(
-                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            )),
-        );
-        for (k, v) in &self.custom {
-            m.entry(k.clone()).or_insert_with(|| v.clone());
+        match reads {
+            Reads::All => KNOWN
+                .iter()
+                .copied()
+                .chain(self.custom.keys().map(String::as_str))
+                .for_each(put),
+            Reads::Only(names) => names.iter().map(String::as_str).for_each(put),
         }
         Value::Object(m)
+    }
+}
+
+/// The attributes a [`Context`] has by name, besides its custom ones.
+const KNOWN: [&str; 18] = [
+    "id",
+    "userId",
+    "anonymousId",
+    "sessionId",
+    "persona",
+    "journeyStage",
+    "quiz",
+    "locale",
+    "language",
+    "region",
+    "referrer",
+    "url",
+    "device",
+    "source",
+    "utm",
+    "hour",
+    "weekday",
+    "now",
+];
+
+/// Derives one attribute at a time; what several attributes need is worked out once.
+struct Derive<'c> {
+    context: &'c Context,
+    now: DateTime<Utc>,
+    utm: OnceCell<Utm>,
+    /// The visitor's local hour and weekday.
+    local: OnceCell<(u32, chrono::Weekday)>,
+}
+
+impl Derive<'_> {
+    /// The attribute `name`: a known one when the context has it, else a custom one (custom
+    /// attributes never override known ones).
+    fn value(&self, name: &str) -> Option<Value> {
+        let c = self.context;
+        let s = |v: &Option<String>| v.clone().map(Value::String);
+        let known = match name {
+            "id" => s(&c.user_id).or_else(|| s(&c.anonymous_id)),
+            "userId" => s(&c.user_id),
+            "anonymousId" => s(&c.anonymous_id),
+            "sessionId" => s(&c.session_id),
+            "persona" => s(&c.persona),
+            "journeyStage" => s(&c.journey_stage),
+            "quiz" => (!c.quiz.is_empty()).then(|| Value::Object(c.quiz.clone())),
+            "locale" => s(&c.locale),
+            "language" => c.locale.as_ref().map(|l| {
+                Value::String(l.split(['-', '_']).next().unwrap_or(l).to_ascii_lowercase())
+            }),
+            "region" => s(&c.region),
+            "referrer" => s(&c.referrer),
+            "url" => s(&c.url),
+            "device" => {
+                let device = c.device.unwrap_or_else(|| {
+                    Device::from_user_agent(c.user_agent.as_deref().unwrap_or(""))
+                });
+                Some(Value::String(device.as_str().into()))
+            }
+            "source" => {
+                let source = Source::derive(c.referrer.as_deref(), self.utm());
+                Some(Value::String(source.as_str().into()))
+            }
+            "utm" => serde_json::to_value(self.utm()).ok(),
+            "hour" => Some(Value::from(self.local().0)),
+            "weekday" => Some(Value::from(self.local().1.number_from_monday())),
+            "now" => Some(Value::String(
+                self.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )),
+            _ => None,
+        };
+        known.or_else(|| c.custom.get(name).cloned())
+    }
+
+    fn utm(&self) -> &Utm {
+        self.utm.get_or_init(|| {
+            let url = self.context.url.as_deref();
+            url.map(Utm::from_url).unwrap_or_default()
+        })
+    }
+
+    fn local(&self) -> (u32, chrono::Weekday) {
+        *self.local.get_or_init(|| {
+            let c = self.context;
+            let zoned = c
+                .time_zone
+                .as_deref()
+                .and_then(|z| crate::schedule::local_time(Some(z), self.now));
+            match zoned {
+                Some((hour, _, weekday)) => (hour, weekday),
+                None => {
+                    let offset = Duration::minutes(i64::from(c.utc_offset_minutes.unwrap_or(0)));
+                    let local = self.now + offset;
+                    (local.hour(), local.weekday())
+                }
+            }
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! trace. A rule that cannot apply is skipped and reported; the page always renders.
 
 use crate::bucketing::{bucket_ranges, choose_variant, hash, Range};
+use crate::context::Reads;
 use crate::layout::ops::{OpKind, Operation, Skip, Undo};
 use crate::layout::{Layout, NodeId};
 use crate::mutation::{Layer, LayoutMutation, MutationPayload, TriggerEvent};
@@ -10,7 +11,7 @@ use crate::targeting::{js, Condition, SavedGroups};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// What happened to one rule on one page view.
@@ -85,6 +86,25 @@ impl Resolution {
     }
 }
 
+/// The attributes `rules` read through their conditions (`tests`) and experiments; all,
+/// if a condition cannot tell before it is evaluated.
+fn reads_of(rules: &[CompiledRule], tests: &[Test]) -> Reads {
+    let mut names = BTreeSet::new();
+    for test in tests {
+        match test.condition.reads() {
+            Some(read) => names.extend(read),
+            None => return Reads::All,
+        }
+    }
+    names.extend(
+        rules
+            .iter()
+            .filter_map(|c| c.rule.experiment.as_ref())
+            .map(|x| x.hash_attribute.clone()),
+    );
+    Reads::Only(names)
+}
+
 /// What is known about one page view.
 pub struct Visit<'a> {
     /// Attributes the conditions look at (a JSON object).
@@ -134,6 +154,8 @@ pub struct Plan {
     /// Per page: indexes into `rules`, in application order (global rules included).
     pages: HashMap<String, Vec<usize>>,
     global: Vec<usize>,
+    /// The attributes any rule reads (its conditions, its experiment's hash attribute).
+    reads: Reads,
 }
 
 impl Plan {
@@ -217,13 +239,21 @@ impl Plan {
             list.extend(global.iter().copied());
             list.sort_unstable();
         }
+        let reads = reads_of(&rules, &tests);
         Plan {
             rules,
             tests,
             paths,
             pages,
             global,
+            reads,
         }
+    }
+
+    /// The attributes this plan's rules can read: a visit needs no others
+    /// ([`crate::context::Context::attributes_read`]).
+    pub fn reads(&self) -> &Reads {
+        &self.reads
     }
 
     /// How many rules the plan holds.

@@ -187,7 +187,7 @@ impl Deferred {
         now: chrono::DateTime<chrono::Utc>,
     ) -> crate::resolve::Resolution {
         let plan = crate::resolve::Plan::compile(self.rules.clone());
-        let attributes = self.context.attributes(now);
+        let attributes = self.context.attributes_read(now, plan.reads());
         let groups = crate::targeting::SavedGroups::default();
         plan.resolve_to_send(
             &self.base,

@@ -205,6 +205,27 @@ impl Schedule {
     }
 }
 
+/// `now` in the IANA zone `zone` (`None`: UTC) as (hour, minute, weekday), or `None` if the
+/// zone is unknown.
+#[cfg(feature = "time-zones")]
+pub fn local_time(zone: Option<&str>, now: DateTime<Utc>) -> Option<(u32, u32, chrono::Weekday)> {
+    let tz: chrono_tz::Tz = match zone {
+        None => chrono_tz::Tz::UTC,
+        Some(name) => name.parse().ok()?,
+    };
+    let local = now.with_timezone(&tz);
+    Some((local.hour(), local.minute(), local.weekday()))
+}
+
+/// Without the zone database only UTC is known.
+#[cfg(not(feature = "time-zones"))]
+pub fn local_time(zone: Option<&str>, now: DateTime<Utc>) -> Option<(u32, u32, chrono::Weekday)> {
+    match zone {
+        None | Some("UTC") | Some("Etc/UTC") => Some((now.hour(), now.minute(), now.weekday())),
+        Some(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,26 +245,5 @@ mod tests {
         let s: Schedule = serde_json::from_str(text).unwrap();
         assert_eq!(serde_json::to_string(&s).unwrap(), text);
         assert!(s.validate().is_ok());
-    }
-}
-
-/// `now` in the IANA zone `zone` (`None`: UTC) as (hour, minute, weekday), or `None` if the
-/// zone is unknown.
-#[cfg(feature = "time-zones")]
-pub fn local_time(zone: Option<&str>, now: DateTime<Utc>) -> Option<(u32, u32, chrono::Weekday)> {
-    let tz: chrono_tz::Tz = match zone {
-        None => chrono_tz::Tz::UTC,
-        Some(name) => name.parse().ok()?,
-    };
-    let local = now.with_timezone(&tz);
-    Some((local.hour(), local.minute(), local.weekday()))
-}
-
-/// Without the zone database only UTC is known.
-#[cfg(not(feature = "time-zones"))]
-pub fn local_time(zone: Option<&str>, now: DateTime<Utc>) -> Option<(u32, u32, chrono::Weekday)> {
-    match zone {
-        None | Some("UTC") | Some("Etc/UTC") => Some((now.hour(), now.minute(), now.weekday())),
-        Some(_) => None,
     }
 }

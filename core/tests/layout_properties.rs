@@ -1,6 +1,7 @@
 //! Property tests for layout resolution over random trees and random rule sets.
 
 use chrono::{TimeZone, Utc};
+use cortex_core::context::{Context, Reads};
 use cortex_core::layout::ops::{Hide, Insert, Operation, Position, Props, Reorder, Replace};
 use cortex_core::layout::{Layout, Node, NodeId};
 use cortex_core::mutation::{Layer, LayoutMutation, MutationPayload};
@@ -306,5 +307,120 @@ fn props_rule(i: usize) -> LayoutMutation {
         layer: Layer::Page,
         schedule: None,
         experiment: None,
+    }
+}
+
+/// A condition entry on the attributes a [`Context`] derives or carries.
+fn arb_context_condition() -> impl Strategy<Value = serde_json::Value> {
+    let entry = prop_oneof![
+        prop::sample::select(vec!["mobile", "desktop", "bot"])
+            .prop_map(|d| ("device", serde_json::json!(d))),
+        prop::sample::select(vec!["de", "fr", "en"])
+            .prop_map(|l| ("language", serde_json::json!({"$in": [l, "es"]}))),
+        prop::sample::select(vec!["email", "search", "direct"])
+            .prop_map(|s| ("source", serde_json::json!(s))),
+        Just(("utm.source", serde_json::json!({"$exists": true}))),
+        (0u32..24).prop_map(|h| ("hour", serde_json::json!({"$gte": h}))),
+        (1u32..8).prop_map(|d| ("weekday", serde_json::json!({"$lte": d}))),
+        (0u8..4).prop_map(|t| ("tier", serde_json::json!({"$gte": t}))),
+        Just((
+            "$or",
+            serde_json::json!([{"persona": "bargain"}, {"quiz.goal": "run"}])
+        )),
+        Just(("now", serde_json::json!({"$gt": "2026-06-01"}))),
+        Just(("userId", serde_json::json!({"$exists": false}))),
+    ];
+    prop::collection::vec(entry, 0..4).prop_map(|entries| {
+        serde_json::Value::Object(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    })
+}
+
+fn arb_context() -> impl Strategy<Value = Context> {
+    (
+        prop::option::of(prop::sample::select(vec!["u1", "u2"])),
+        prop::sample::select(vec!["a1", "a2", "a3"]),
+        prop::option::of(prop::sample::select(vec!["bargain", "premium"])),
+        prop::option::of(prop::sample::select(vec!["de-DE", "fr", "en_GB"])),
+        prop::sample::select(vec![
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120 Safari/537.36",
+            "curl/8.5.0",
+        ]),
+        prop::option::of(prop::sample::select(vec![
+            "https://www.google.com/",
+            "https://mail.google.com/",
+        ])),
+        prop::option::of(prop::sample::select(vec![
+            "https://shop.example/?utm_source=news",
+            "https://shop.example/",
+        ])),
+        prop::option::of(prop::sample::select(vec!["Europe/Berlin", "Asia/Tokyo"])),
+        (0u8..4, any::<bool>()),
+    )
+        .prop_map(
+            |(user, anon, persona, locale, ua, referrer, url, zone, (tier, runner))| {
+                let mut c = Context {
+                    user_id: user.map(str::to_string),
+                    anonymous_id: Some(anon.to_string()),
+                    persona: persona.map(str::to_string),
+                    locale: locale.map(str::to_string),
+                    user_agent: Some(ua.to_string()),
+                    referrer: referrer.map(str::to_string),
+                    url: url.map(str::to_string),
+                    time_zone: zone.map(str::to_string),
+                    ..Context::default()
+                };
+                c.custom.insert("tier".into(), serde_json::json!(tier));
+                if runner {
+                    c.quiz.insert("goal".into(), serde_json::json!("run"));
+                }
+                c
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// The hub builds only the attributes a rule set reads; the page, the exposures and the
+    /// explain trace must be what the whole attribute object gives.
+    #[test]
+    fn building_only_the_attributes_rules_read_changes_nothing(
+        layout in arb_layout(),
+        rules in arb_rules(),
+        conditions in prop::collection::vec(arb_context_condition(), 12),
+        hash_attribute in prop::sample::select(vec!["id", "sessionId", "tier"]),
+        context in arb_context(),
+        hour in 0i64..(24 * 7),
+    ) {
+        let groups = SavedGroups::default();
+        let mut rules: Vec<LayoutMutation> = rules.into_iter().zip(conditions).map(|(mut r, c)| {
+            r.conditions = c;
+            r
+        }).collect();
+        let mut experiment = props_rule(99);
+        experiment.payload = MutationPayload::Variant(Default::default());
+        experiment.experiment = Some(serde_json::from_value(serde_json::json!({
+            "key": "x", "hashAttribute": hash_attribute,
+            "variants": [{"key": "a", "weight": 0.5}, {"key": "b", "weight": 0.5,
+                "payload": [{"op": "props", "target": "n0", "patch": {"x": 1}}]}]
+        })).unwrap());
+        rules.push(experiment);
+        let plan = Plan::compile(rules);
+        let Reads::Only(names) = plan.reads() else { panic!("no saved group here: the plan knows what it reads") };
+        prop_assert!(names.contains(hash_attribute));
+        let now = Utc.timestamp_opt(1_790_000_000 + hour * 3600, 0).unwrap();
+        let (all, read) = (context.attributes(now), context.attributes_read(now, plan.reads()));
+        let visit = |attributes| Visit { attributes, groups: &groups, now, events: &[], explain: true };
+        let (a, b) = (plan.resolve(&layout, &visit(&all)), plan.resolve(&layout, &visit(&read)));
+        prop_assert_eq!(&a.layout, &b.layout);
+        prop_assert_eq!(&a.exposures, &b.exposures);
+        prop_assert_eq!(format!("{:?}", a.trace), format!("{:?}", b.trace));
+        prop_assert!(read.as_object().unwrap().len() <= all.as_object().unwrap().len());
     }
 }

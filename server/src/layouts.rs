@@ -700,7 +700,7 @@ pub fn resolve_safely(
     now: DateTime<Utc>,
 ) -> (Applied, Vec<cortex_core::resolve::TraceEntry>) {
     let mut warnings = warnings_for(loaded, base);
-    let attributes = context.attributes(now);
+    let attributes = context.attributes_read(now, loaded.plan.reads());
     let groups = SavedGroups::default();
     let visit = Visit {
         attributes: &attributes,
@@ -753,7 +753,7 @@ fn answer_json(
     now: DateTime<Utc>,
 ) -> Result<axum::body::Bytes, ApiError> {
     use std::panic::{catch_unwind, AssertUnwindSafe};
-    let attributes = context.attributes(now);
+    let attributes = context.attributes_read(now, loaded.plan.reads());
     let groups = SavedGroups::default();
     let visit = Visit {
         attributes: &attributes,

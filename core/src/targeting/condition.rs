@@ -6,7 +6,7 @@
 
 use super::{js, version};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Saved groups by id, in either of GrowthBook's forms: a bare array of values (legacy), a
 /// `{"type":"list","attributeKey":…,"values":[…]}` list, or a
@@ -214,6 +214,29 @@ impl Condition {
             },
             _ => None,
         }
+    }
+
+    /// The top-level attributes this condition can read (`utm` for `utm.source`), or `None`
+    /// when that is not known before evaluating (a saved group's condition lives in the
+    /// groups, not here).
+    pub fn reads(&self) -> Option<BTreeSet<String>> {
+        fn walk(node: &Node, out: &mut BTreeSet<String>) -> bool {
+            match node {
+                Node::All(items) | Node::Or(items) | Node::Nor(items) => {
+                    items.iter().all(|n| walk(n, out))
+                }
+                Node::Not(inner) => walk(inner, out),
+                Node::Const(_) => true,
+                // `$elemMatch` paths inside `test` are relative to the array's elements.
+                Node::Field { path, .. } => {
+                    out.extend(path.first().cloned());
+                    true
+                }
+                Node::SavedGroup(_) => false,
+            }
+        }
+        let mut out = BTreeSet::new();
+        walk(&self.root, &mut out).then_some(out)
     }
 
     /// The value at `path` in `attributes`, as conditions see it (missing is null).
@@ -709,5 +732,21 @@ mod tests {
             c.failing_keys(&attrs, &SavedGroups::default()),
             ["$or", "country"]
         );
+    }
+
+    #[test]
+    fn reads_names_every_top_level_attribute_a_condition_can_look_at() {
+        let c = Condition::compile(&json!({
+            "$or": [{"persona": "x"}, {"utm.source": "news"}],
+            "$nor": [{"$and": [{"tier": {"$gte": 1}}]}],
+            "$not": {"hour": 3},
+            "tags": {"$elemMatch": {"kind": "a"}}
+        }));
+        let names: Vec<String> = c.reads().unwrap().into_iter().collect();
+        assert_eq!(names, ["hour", "persona", "tags", "tier", "utm"]);
+        assert_eq!(Condition::compile(&json!({})).reads().unwrap().len(), 0);
+        // A saved group's condition is known only when evaluated: everything may be read.
+        let grouped = Condition::compile(&json!({"$or": [{"$savedGroup": {"id": "g"}}]}));
+        assert!(grouped.reads().is_none());
     }
 }
