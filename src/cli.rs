@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `doctor`, `admin create`, `token create|list|revoke`.
+//! The command line: `serve`, `migrate`, `doctor`, `export`, `import`, `admin create`,
+//! `token create|list|revoke`.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +33,21 @@ pub enum Command {
     Migrate,
     /// Check configuration, data dir, database and audit-chain integrity; exit 1 on any problem.
     Doctor,
+    /// Write the layout rule set (each page's newest layout and every rule not deleted) as
+    /// JSON, to keep it or to move it to another hub or database; `import` reads it back.
+    Export {
+        /// The file to write (replaced atomically, readable by its owner only); standard
+        /// output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Import a rule set written by `export` (or a `kind: full` answer of another hub's
+    /// sync). Every layout and rule is checked before anything is written; each is then
+    /// stored as a new version here, audited. A running hub picks the change up by itself.
+    Import {
+        /// The JSON file to read.
+        file: PathBuf,
+    },
     /// Manage admin users.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -123,6 +139,64 @@ pub enum TokenCommand {
     },
 }
 
+/// `cortex export`: the rule set as JSON, to a file or standard output.
+async fn export(config: Config, out: Option<PathBuf>) -> anyhow::Result<i32> {
+    let s = services(config).await?;
+    let set = s
+        .store
+        .rule_set()
+        .await
+        .map_err(cortex_server::ApiError::from)?;
+    let mut json = serde_json::to_vec_pretty(&set)?;
+    json.push(b'\n');
+    let summary = format!(
+        "{} layout(s) and {} rule(s) at revision {}",
+        set.layouts.len(),
+        set.rules.len(),
+        set.revision
+    );
+    match out {
+        Some(path) => {
+            cortex_server::fsutil::write_private(&path, &json)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            println!("exported {summary} to {}", path.display());
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&json)?;
+            eprintln!("exported {summary}");
+        }
+    }
+    Ok(0)
+}
+
+/// `cortex import FILE`: a rule set from `export`, validated whole, then stored and audited.
+async fn import(config: Config, file: &std::path::Path) -> anyhow::Result<i32> {
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let set: cortex_core::rules::RuleSet = serde_json::from_slice(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a rule set ({{\"layouts\": […], \"rules\": […]}}, as `cortex export` writes): {e}",
+            file.display()
+        )
+    })?;
+    let s = services(config).await?;
+    // Rules are checked against this hub's layouts as well as the imported ones.
+    s.mutations.reload().await?;
+    match s.mutations.import(set, "cli").await? {
+        cortex_core::rules::SyncAnswer::Imported {
+            revision,
+            layouts,
+            rules,
+        } => println!(
+            "imported {layouts} layout(s) and {rules} rule(s) from {}; rule-set revision {revision}",
+            file.display()
+        ),
+        other => anyhow::bail!("unexpected answer to an import: {other:?}"),
+    }
+    Ok(0)
+}
+
 /// Opens the store for a one-shot command: migrate first, so commands work on a new data dir.
 async fn services(config: Config) -> anyhow::Result<Services> {
     let services = Services::build_offline(config)?;
@@ -146,6 +220,8 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<i32
             Ok(0)
         }
         Command::Doctor => doctor(config).await,
+        Command::Export { out } => export(config, out).await,
+        Command::Import { file } => import(config, &file).await,
         Command::Swarm {
             hub,
             neurons,

@@ -33,7 +33,9 @@ fn help_explains_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, _) = run(cortex(dir.path(), &["--help"]));
     assert_eq!(code, 0);
-    for cmd in ["serve", "migrate", "doctor", "admin", "token"] {
+    for cmd in [
+        "serve", "migrate", "doctor", "export", "import", "admin", "token",
+    ] {
         assert!(out.contains(cmd), "{out}");
     }
     let (code, out, _) = run(cortex(dir.path(), &["token", "--help"]));
@@ -135,4 +137,113 @@ fn admin_tokens_and_doctor_work_from_the_command_line() {
     let (code, out, _) = run(cortex(d, &["doctor"]));
     assert_eq!(code, 1);
     assert!(out.contains("audit chain broken: entry 2"), "{out}");
+}
+
+#[test]
+fn rule_sets_move_between_hubs_with_export_and_import() {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    // A rule set as another hub exports it: one page and one rule on it.
+    let set = serde_json::json!({"revision": 7,
+        "layouts": [{"pageSlug": "landing", "version": 1, "root": {"id": "root", "type": "page",
+            "children": [{"id": "hero", "type": "hero", "props": {"title": "Hi"}}]}}],
+        "rules": [{"id": "hide-hero", "layoutId": "landing", "pageSlug": "landing",
+            "mutationType": "hide", "mutationPayload": {"target": "hero"}, "createdBy": "x",
+            "timestamp": "2026-11-01T00:00:00Z", "isActive": true, "layer": "page",
+            "priority": 1, "version": 3, "conditions": {"device": "mobile"}}]});
+    let input = a.path().join("in.json");
+    std::fs::write(&input, set.to_string()).unwrap();
+    let (code, out, err) = run(cortex(a.path(), &["import", input.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported 1 layout(s) and 1 rule(s)"), "{out}");
+
+    let exported = a.path().join("out.json");
+    let (code, out, err) = run(cortex(
+        a.path(),
+        &["export", "--out", exported.to_str().unwrap()],
+    ));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("exported 1 layout(s) and 1 rule(s)"), "{out}");
+    let from_a: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&exported).unwrap()).unwrap();
+    assert_eq!(from_a["layouts"][0]["root"], set["layouts"][0]["root"]);
+    assert_eq!(
+        from_a["rules"][0]["conditions"],
+        set["rules"][0]["conditions"]
+    );
+    assert_eq!(
+        from_a["rules"][0]["mutationPayload"],
+        set["rules"][0]["mutationPayload"]
+    );
+
+    // Into a second hub, and out again on standard output: the same pages and rules.
+    let (code, _, err) = run(cortex(b.path(), &["import", exported.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(cortex(b.path(), &["export"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("exported 1 layout(s) and 1 rule(s)"), "{err}");
+    let from_b: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(from_b["layouts"][0]["root"], from_a["layouts"][0]["root"]);
+    for field in [
+        "id",
+        "mutationType",
+        "mutationPayload",
+        "conditions",
+        "layer",
+        "priority",
+    ] {
+        assert_eq!(
+            from_b["rules"][0][field], from_a["rules"][0][field],
+            "{field}"
+        );
+    }
+    // Each layout and rule stored is audited, and so is the push of the new rule set.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let actions: Vec<(String, String)> = rt.block_on(async {
+        use sqlx::Connection;
+        let db = format!("sqlite://{}", b.path().join("cortex.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        sqlx::query_as("SELECT actor, action FROM audit_log ORDER BY seq")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+    });
+    let actions: Vec<&str> = actions.iter().map(|(_, a)| a.as_str()).collect();
+    assert!(
+        actions.starts_with(&["layout.save", "layout-mutation.import"]),
+        "{actions:?}"
+    );
+    let (_, out, _) = run(cortex(b.path(), &["doctor"]));
+    assert!(
+        out.contains(&format!("audit chain intact ({} entries)", actions.len())),
+        "{out}"
+    );
+
+    // A rule aimed at a node its page does not have: refused whole, with the field named.
+    let mut broken = set.clone();
+    broken["rules"][0]["mutationPayload"]["target"] = "nowhere".into();
+    let bad = c.path().join("bad.json");
+    std::fs::write(&bad, broken.to_string()).unwrap();
+    let (code, _, err) = run(cortex(c.path(), &["import", bad.to_str().unwrap()]));
+    assert_ne!(code, 0);
+    assert!(err.contains("import.rules[0] (`hide-hero`)"), "{err}");
+    assert!(err.contains("nowhere"), "{err}");
+    let (_, out, _) = run(cortex(c.path(), &["export"]));
+    let nothing: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        nothing["layouts"].as_array().map(Vec::len),
+        Some(0),
+        "nothing written"
+    );
+
+    std::fs::write(&bad, "not json").unwrap();
+    let (code, _, err) = run(cortex(c.path(), &["import", bad.to_str().unwrap()]));
+    assert_ne!(code, 0);
+    assert!(err.contains("is not a rule set"), "{err}");
+    let (code, _, err) = run(cortex(c.path(), &["import", "/no/such/file.json"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot read /no/such/file.json"), "{err}");
 }
