@@ -1,5 +1,5 @@
-//! The command line: `serve`, `migrate`, `doctor`, `export`, `import`, `admin create`,
-//! `token create|list|revoke`.
+//! The command line: `serve`, `migrate`, `doctor`, `backup`, `restore`, `export`, `import`,
+//! `admin create`, `token create|list|revoke`.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -47,6 +47,23 @@ pub enum Command {
     Import {
         /// The JSON file to read.
         file: PathBuf,
+    },
+    /// Write a consistent copy of the database to a new file. SQLite: a copy SQLite makes
+    /// itself, safe while the hub runs. Postgres: `pg_dump` (custom format), which must be
+    /// installed.
+    Backup {
+        /// The file to write; it must not exist yet.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the database with a backup made by `backup`, then bring its schema up to date.
+    /// Stop every hub on the database first. SQLite keeps the replaced file beside it.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Confirm: the database's current contents are replaced.
+        #[arg(long)]
+        yes: bool,
     },
     /// Manage admin users.
     #[command(subcommand)]
@@ -139,6 +156,66 @@ pub enum TokenCommand {
     },
 }
 
+/// `cortex backup --out FILE`.
+async fn backup(config: Config, out: &std::path::Path) -> anyhow::Result<i32> {
+    let backend = config.backend()?;
+    eprintln!(
+        "backing up the {} database to {} …",
+        backend.as_str(),
+        out.display()
+    );
+    let done = cortex_server::backup::backup(&config, out).await?;
+    let audit = done
+        .audit_entries
+        .map(|n| format!(", an audit log of {n} entries"))
+        .unwrap_or_default();
+    println!(
+        "backed up to {} ({} bytes{audit})",
+        done.file.display(),
+        done.bytes
+    );
+    Ok(0)
+}
+
+/// `cortex restore FILE --yes`: the backup in place, then migrated and its audit chain checked.
+async fn restore(config: Config, file: &std::path::Path, yes: bool) -> anyhow::Result<i32> {
+    let backend = config.backend()?;
+    if !yes {
+        eprintln!(
+            "restore replaces the {} database with {}; stop every hub on it, then run again with --yes",
+            backend.as_str(),
+            file.display()
+        );
+        return Ok(1);
+    }
+    eprintln!("restoring {} …", file.display());
+    let done = cortex_server::backup::restore(&config, file).await?;
+    let s = services(config).await?;
+    let chain = cortex_server::status::verify_audit_chain(&s.store)
+        .await
+        .map_err(cortex_server::ApiError::from)?;
+    let kept = done
+        .kept
+        .map(|k| format!("; the database it replaced is kept as {}", k.display()))
+        .unwrap_or_default();
+    match chain {
+        Ok(n) => {
+            println!(
+                "restored {} (audit chain intact, {n} entries){kept}",
+                file.display()
+            );
+            Ok(0)
+        }
+        Err(broken) => {
+            println!(
+                "restored {}, but its audit chain is broken: {broken}{kept}",
+                file.display()
+            );
+            Ok(1)
+        }
+    }
+}
+
 /// `cortex export`: the rule set as JSON, to a file or standard output.
 async fn export(config: Config, out: Option<PathBuf>) -> anyhow::Result<i32> {
     let s = services(config).await?;
@@ -221,6 +298,8 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<i32
         }
         Command::Doctor => doctor(config).await,
         Command::Export { out } => export(config, out).await,
+        Command::Backup { out } => backup(config, &out).await,
+        Command::Restore { file, yes } => restore(config, &file, yes).await,
         Command::Import { file } => import(config, &file).await,
         Command::Swarm {
             hub,

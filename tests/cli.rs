@@ -247,3 +247,105 @@ fn rule_sets_move_between_hubs_with_export_and_import() {
     assert_ne!(code, 0);
     assert!(err.contains("cannot read /no/such/file.json"), "{err}");
 }
+
+/// Backs up, changes the database, restores: the change is gone, the audit chain intact.
+/// `database_url`: `None` for SQLite in the data dir.
+fn backup_and_restore_story(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cmd = |args: &[&str]| {
+        let mut c = cortex(d, args);
+        if let Some(url) = database_url {
+            c.env("DATABASE_URL", url);
+        }
+        c
+    };
+    let (code, _, err) = run(cmd(&["admin", "create", "--username", "ops"])
+        .env("CORTEX_ADMIN_PASSWORD", "correct horse battery"));
+    assert_eq!(code, 0, "{err}");
+    let file = d.join("before.backup");
+    let (code, out, err) = run(cmd(&["backup", "--out", file.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("backing up"), "progress first: {err}");
+    assert!(out.contains("backed up to"), "{out}");
+    if database_url.is_none() {
+        assert!(out.contains("an audit log of 1 entries"), "{out}");
+    }
+    // A backup never overwrites a file.
+    let (code, _, err) = run(cmd(&["backup", "--out", file.to_str().unwrap()]));
+    assert_ne!(code, 0);
+    assert!(err.contains("already exists"), "{err}");
+
+    let (code, _, err) = run(cmd(&[
+        "token", "create", "--name", "later", "--role", "viewer",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (_, list, _) = run(cmd(&["token", "list"]));
+    assert!(list.contains("later"), "{list}");
+
+    // Without --yes nothing happens.
+    let (code, _, err) = run(cmd(&["restore", file.to_str().unwrap()]));
+    assert_eq!(code, 1);
+    assert!(err.contains("--yes"), "{err}");
+    let (_, list, _) = run(cmd(&["token", "list"]));
+    assert!(list.contains("later"), "{list}");
+
+    let (code, out, err) = run(cmd(&["restore", file.to_str().unwrap(), "--yes"]));
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.contains("audit chain intact, 1 entries"), "{out}");
+    let (_, list, _) = run(cmd(&["token", "list"]));
+    assert!(
+        !list.contains("later"),
+        "the token made after the backup is gone: {list}"
+    );
+    let (_, out, _) = run(cmd(&["doctor"]));
+    assert!(out.contains("1 admin user(s)"), "{out}");
+
+    // Not a backup: refused, and the database is untouched.
+    let junk = d.join("junk.backup");
+    std::fs::write(&junk, "not a database").unwrap();
+    let (code, _, err) = run(cmd(&["restore", junk.to_str().unwrap(), "--yes"]));
+    assert_ne!(code, 0);
+    let (_, out, _) = run(cmd(&["doctor"]));
+    assert!(out.contains("1 admin user(s)"), "{err} {out}");
+}
+
+#[test]
+fn sqlite_backup_and_restore() {
+    backup_and_restore_story(None);
+}
+
+#[test]
+fn postgres_backup_and_restore() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(common::PgDb::create());
+    backup_and_restore_story(Some(&db.url));
+}
+
+#[test]
+fn sqlite_restore_refuses_while_a_hub_runs_and_keeps_the_replaced_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, _, err) = run(cortex(d, &["migrate"]));
+    assert_eq!(code, 0, "{err}");
+    let file = d.join("b.db");
+    let (code, _, err) = run(cortex(d, &["backup", "--out", file.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    // A running hub holds its spool's lock.
+    std::fs::create_dir_all(d.join("spool")).unwrap();
+    let lock = std::fs::File::create(d.join("spool/lock")).unwrap();
+    lock.try_lock().unwrap();
+    let (code, _, err) = run(cortex(d, &["restore", file.to_str().unwrap(), "--yes"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("a hub is running"), "{err}");
+    drop(lock);
+    let (code, out, err) = run(cortex(d, &["restore", file.to_str().unwrap(), "--yes"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("is kept as"), "{out}");
+    let kept: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("cortex.db.before-restore-"))
+        .collect();
+    assert!(!kept.is_empty(), "the replaced database is kept beside it");
+}

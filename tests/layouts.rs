@@ -152,7 +152,7 @@ async fn reused_answers_match_fresh_ones_and_follow_rule_changes() {
     let (hub, viewer, _) = shop_hub().await;
     let context = |i: usize| {
         let stage = ["browsing", "returning", "browsing"][i % 3];
-        let agent = if i % 2 == 0 { DESKTOP } else { IPHONE };
+        let agent = if i.is_multiple_of(2) { DESKTOP } else { IPHONE };
         json!({"anonymousId": format!("r{i}"), "userAgent": agent, "journeyStage": stage})
     };
     let mut seen = std::collections::HashSet::new();

@@ -111,7 +111,10 @@ pub struct Federation {
 /// would give the same neuron) and is taken from here only until it expires. Bounded: when
 /// full, it starts over.
 #[derive(Clone, Default)]
-struct VerifiedTokens(Arc<std::sync::RwLock<std::collections::HashMap<Box<str>, (String, i64)>>>);
+struct VerifiedTokens(Arc<std::sync::RwLock<TokenNeurons>>);
+
+/// A verified token → its neuron and the token's expiry (Unix seconds).
+type TokenNeurons = std::collections::HashMap<Box<str>, (String, i64)>;
 
 impl VerifiedTokens {
     const MAX: usize = 4096;

@@ -50,7 +50,10 @@ const MAX_ANSWERS: usize = 4096;
 /// so every visitor whose rules decide alike gets the same bytes. It lives and dies with its
 /// rule set, so a change to rules or layouts starts it afresh.
 #[derive(Default)]
-struct Answers(RwLock<HashMap<String, HashMap<Vec<(u32, u32)>, axum::body::Bytes>>>);
+struct Answers(RwLock<HashMap<String, PageAnswers>>);
+
+/// One page's answers, by [`cortex_core::resolve::Decided::key`].
+type PageAnswers = HashMap<Vec<(u32, u32)>, axum::body::Bytes>;
 
 impl Answers {
     fn get(&self, page: &str, key: &[(u32, u32)]) -> Option<axum::body::Bytes> {

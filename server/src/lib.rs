@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod error;
 pub mod federation;
