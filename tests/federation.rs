@@ -1408,3 +1408,98 @@ async fn browser_neurons_join_with_a_publishable_key_from_its_origins_only() {
         .unwrap();
     assert_eq!(audit.len(), 2);
 }
+
+/// A TLS-terminating proxy to `hub` on a port of its own (as a load balancer in front of a
+/// hub would be), with the test certificate for `localhost` from a test CA. Returns its port.
+async fn tls_proxy(hub: std::net::SocketAddr) -> u16 {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let certs = CertificateDer::pem_file_iter(fixtures.join("hub.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(fixtures.join("hub.key")).unwrap();
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(hub).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_neuron_joins_and_gets_pushes_from_a_hub_behind_tls() {
+    use cortex_core::federation::{HubMessage, Scope};
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let editor = hub.token(&admin, "editor", Role::Editor).await;
+    open_policy(&hub, &admin).await;
+    let addr = hub.app.url().trim_start_matches("http://").parse().unwrap();
+    let base = format!("https://localhost:{}", tls_proxy(addr).await);
+    let ca = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem"),
+    )
+    .unwrap();
+
+    // Without the CA that signed the hub's certificate, the neuron refuses the hub.
+    let key = NeuronKey::generate();
+    let stranger = HubClient::new(&base, None).unwrap();
+    match stranger.register(&registration("tls-1", &key), &key).await {
+        Err(SdkError::Transport(e)) => {
+            let chain = format!("{e:?}");
+            assert!(chain.contains("UnknownIssuer"), "{chain}");
+        }
+        other => panic!("an unknown CA must be refused, got {other:?}"),
+    }
+    assert!(HubClient::with_roots(&base, None, b"not a certificate").is_err());
+
+    // With it: registration over https://, the push channel over wss://.
+    let client = HubClient::with_roots(&base, None, &ca).unwrap();
+    assert!(client.alive().await.unwrap());
+    let token = client
+        .register(&registration("tls-1", &key), &key)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let mut ch = client.connect(&token, &Default::default()).await.unwrap();
+    assert!(matches!(next(&mut ch).await, HubMessage::Welcome { .. }));
+    assert_eq!(next(&mut ch).await, HubMessage::Synced { sent: 0 });
+    json_of(
+        plain()
+            .post(hub.url("/api/federation/push-config"))
+            .bearer_auth(&editor)
+            .json(&json!({"scope": "global", "kind": "config", "body": "{\"theme\":\"dark\"}"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let b = pushed(next(&mut ch).await);
+    assert_eq!(
+        (b.scope.clone(), b.body["theme"].as_str()),
+        (Scope::Global, Some("dark"))
+    );
+    ch.ack(&b.scope, b.revision).await.unwrap();
+}

@@ -42,9 +42,12 @@ impl HubClient {
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .read_buffer_size(4 * 1024)
             .write_buffer_size(0);
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
-            .await
-            .map_err(ws_error)?;
+        // `wss://` through the client's TLS roots; plain `ws://` needs no connector.
+        let tls = tokio_tungstenite::Connector::Rustls(self.tls.clone());
+        let (socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(req, Some(config), false, Some(tls))
+                .await
+                .map_err(ws_error)?;
         let mut channel = Channel { socket };
         channel.hello(held).await?;
         Ok(channel)

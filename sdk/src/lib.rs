@@ -13,6 +13,7 @@ pub use neuron::NeuronKey;
 use cortex_core::audit::{AuditEntry, AuditQuery};
 use cortex_core::ApiErrorBody;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What can go wrong talking to a hub.
@@ -33,7 +34,14 @@ pub enum SdkError {
     /// The push channel failed.
     #[error("push channel: {0}")]
     Channel(String),
+    /// The extra root certificates could not be used.
+    #[error("TLS roots: {0}")]
+    Tls(String),
 }
+
+/// The environment variable naming a PEM file of extra root certificates to trust, for a hub
+/// whose certificate comes from a private CA (public CAs are trusted without it).
+pub const HUB_CA_FILE_ENV: &str = "CORTEX_HUB_CA_FILE";
 
 /// The hub's `/readyz` answer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -50,22 +58,72 @@ pub struct HubClient {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// TLS for the push channel on an `https://` hub (`wss://`): the same roots as `http`.
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl HubClient {
-    /// A client for the hub at `base_url` (e.g. `http://127.0.0.1:3000`), with an optional API token.
+    /// A client for the hub at `base_url` (`http://…`, or `https://…` for a hub behind TLS),
+    /// with an optional API token. Trusts the public web's CAs, plus the PEM file named by
+    /// `CORTEX_HUB_CA_FILE` when that is set.
     pub fn new(base_url: &str, token: Option<String>) -> Result<Self, SdkError> {
+        let extra = match std::env::var_os(HUB_CA_FILE_ENV) {
+            Some(path) => std::fs::read(&path).map_err(|e| {
+                SdkError::Tls(format!(
+                    "{HUB_CA_FILE_ENV}={}: {e}",
+                    std::path::Path::new(&path).display()
+                ))
+            })?,
+            None => Vec::new(),
+        };
+        Self::with_roots(base_url, token, &extra)
+    }
+
+    /// [`HubClient::new`] trusting also the root certificates in `extra_roots_pem` (PEM; empty:
+    /// none), for a hub whose certificate comes from a private CA.
+    pub fn with_roots(
+        base_url: &str,
+        token: Option<String>,
+        extra_roots_pem: &[u8],
+    ) -> Result<Self, SdkError> {
+        use rustls_pki_types::pem::PemObject;
         let base = base_url.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(SdkError::BadUrl(format!(
                 "`{base_url}` must start with http:// or https://"
             )));
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(SdkError::Transport)?;
-        Ok(Self { base, token, http })
+        let extra: Vec<rustls_pki_types::CertificateDer<'static>> =
+            rustls_pki_types::CertificateDer::pem_slice_iter(extra_roots_pem)
+                .collect::<Result<_, _>>()
+                .map_err(|e| SdkError::Tls(format!("not PEM certificates: {e}")))?;
+        if !extra_roots_pem.is_empty() && extra.is_empty() {
+            return Err(SdkError::Tls("no certificate in the PEM given".into()));
+        }
+        let mut roots =
+            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        for cert in &extra {
+            roots
+                .add(cert.clone())
+                .map_err(|e| SdkError::Tls(format!("unusable root certificate: {e}")))?;
+            http = http.add_root_certificate(
+                reqwest::Certificate::from_der(cert).map_err(SdkError::Transport)?,
+            );
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SdkError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Self {
+            base,
+            token,
+            http: http.build().map_err(SdkError::Transport)?,
+            tls: Arc::new(tls),
+        })
     }
 
     /// True when the hub process answers `/healthz`.
