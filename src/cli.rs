@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `doctor`, `backup`, `restore`, `export`, `import`,
-//! `admin create`, `token create|list|revoke`.
+//! `keygen`, `admin create`, `token create|list|revoke`.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -64,6 +64,14 @@ pub enum Command {
         /// Confirm: the database's current contents are replaced.
         #[arg(long)]
         yes: bool,
+    },
+    /// Make a neuron's key pair (or read an existing one) and print its public key, for a
+    /// join policy's allowlist. The private key stays in the file (owner-only); an existing
+    /// file is never replaced.
+    Keygen {
+        /// Where the neuron keeps its key (the SDK's `NeuronKey::load_or_create` reads it).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Manage admin users.
     #[command(subcommand)]
@@ -299,6 +307,19 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<i32
         Command::Doctor => doctor(config).await,
         Command::Export { out } => export(config, out).await,
         Command::Backup { out } => backup(config, &out).await,
+        Command::Keygen { out } => {
+            let existed = out.exists();
+            let key = cortex_sdk::NeuronKey::load_or_create(&out)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+            let what = if existed {
+                "kept the key in"
+            } else {
+                "wrote a new key to"
+            };
+            eprintln!("{what} {}; its public key:", out.display());
+            println!("{}", key.public_key());
+            Ok(0)
+        }
         Command::Restore { file, yes } => restore(config, &file, yes).await,
         Command::Import { file } => import(config, &file).await,
         Command::Swarm {

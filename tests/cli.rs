@@ -349,3 +349,30 @@ fn sqlite_restore_refuses_while_a_hub_runs_and_keeps_the_replaced_file() {
         .collect();
     assert!(!kept.is_empty(), "the replaced database is kept beside it");
 }
+
+#[test]
+fn keygen_makes_a_neuron_key_once_and_prints_its_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys/neuron.key");
+    let path = file.to_str().unwrap();
+    let (code, first, err) = run(cortex(dir.path(), &["keygen", "--out", path]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("wrote a new key"), "{err}");
+    let public = first.trim();
+    assert_eq!(public.len(), 44, "base64 of 32 bytes: {public}");
+    // The SDK reads the same file as the same key.
+    let key = cortex_sdk::NeuronKey::load_or_create(&file).unwrap();
+    assert_eq!(key.public_key(), public);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Run again: the key is kept, never replaced.
+    let (code, again, err) = run(cortex(dir.path(), &["keygen", "--out", path]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("kept the key"), "{err}");
+    assert_eq!(again.trim(), public);
+    std::fs::write(&file, "not a key").unwrap();
+    let (code, _, err) = run(cortex(dir.path(), &["keygen", "--out", path]));
+    assert_ne!(code, 0);
+    assert!(err.contains("is not a neuron key"), "{err}");
+}
