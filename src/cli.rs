@@ -268,7 +268,13 @@ async fn import(config: Config, file: &std::path::Path) -> anyhow::Result<i32> {
     let s = services(config).await?;
     // Rules are checked against this hub's layouts as well as the imported ones.
     s.mutations.reload().await?;
-    match s.mutations.import(set, "cli").await? {
+    // A line per twentieth stored (every item for a small set): a large import shows it moves.
+    let progress = |stored: usize, total: usize| {
+        if stored * 20 / total != (stored - 1) * 20 / total || total < 20 {
+            eprintln!("… {stored}/{total} stored");
+        }
+    };
+    match s.mutations.import(set, "cli", progress).await? {
         cortex_core::rules::SyncAnswer::Imported {
             revision,
             layouts,

@@ -628,10 +628,12 @@ impl Mutations {
     /// Imports a rule set exported by another hub: every layout and rule is checked first
     /// (errors name the item and field), then each is stored as a new version here (audited
     /// as `layout.save` and `layout-mutation.import`), and the result is pushed once.
+    /// `progress(stored, total)` is called after each item is stored.
     pub async fn import(
         &self,
         set: RuleSet,
         actor: &str,
+        progress: impl Fn(usize, usize),
     ) -> Result<cortex_core::rules::SyncAnswer, ApiError> {
         let bad = |m: String| ApiError::bad_request(m);
         let mut layouts = self.current().layouts.clone();
@@ -646,12 +648,14 @@ impl Mutations {
                 .map_err(|e| bad(format!("import.rules[{i}] (`{}`).{e}", r.id)))?;
         }
         let (n_layouts, n_rules) = (set.layouts.len(), set.rules.len());
-        for l in set.layouts {
+        let total = n_layouts + n_rules;
+        for (i, l) in set.layouts.into_iter().enumerate() {
             self.store
                 .put_layout(l, AuditRecord::new(actor, "layout.save", String::new()))
                 .await?;
+            progress(i + 1, total);
         }
-        for r in set.rules {
+        for (i, r) in set.rules.into_iter().enumerate() {
             self.put_version(
                 r,
                 false,
@@ -659,6 +663,7 @@ impl Mutations {
                 AuditRecord::new(actor, "layout-mutation.import", String::new()),
             )
             .await?;
+            progress(n_layouts + i + 1, total);
         }
         self.changed().await;
         Ok(cortex_core::rules::SyncAnswer::Imported {

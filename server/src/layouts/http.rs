@@ -216,7 +216,10 @@ pub async fn sync(
                 )));
             }
             Ok(Json(
-                services.mutations.import(set, &principal.actor).await?,
+                services
+                    .mutations
+                    .import(set, &principal.actor, |_, _| {})
+                    .await?,
             ))
         }
         (held, None) => {
