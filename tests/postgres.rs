@@ -85,11 +85,22 @@ async fn a_hub_whose_database_vanishes_degrades_and_heals_when_it_returns() {
     cfg.database_url = Some(SecretString::from(db.url.clone()));
     cfg.db_check_interval = std::time::Duration::from_millis(100);
     cfg.db_retry_max = std::time::Duration::from_millis(300);
+    cfg.demo_shop = true;
     let hub = start_with(cfg, dir).await;
     let c = plain();
     let ready =
         |c: reqwest::Client, url: String| async move { c.get(url).send().await.unwrap().status() };
     assert_eq!(ready(c.clone(), hub.url("/readyz")).await, StatusCode::OK);
+    // The demo storefront is seeded and loaded.
+    let mut shop = false;
+    for _ in 0..100 {
+        if ready(c.clone(), hub.url("/shop")).await == StatusCode::OK {
+            shop = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(shop, "the storefront is served");
 
     // Replace the database behind the hub's back: drop it, then create an empty one.
     db.recreate(|| async {
@@ -139,6 +150,35 @@ async fn a_hub_whose_database_vanishes_degrades_and_heals_when_it_returns() {
         json!(true),
         "the replaced database is empty and migrated"
     );
+    // ... but for the layout rules: the hub puts its last-known-good rule set back.
+    let recovered = || async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let recovered: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'layout-mutation.recover' AND actor = 'hub'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        let layouts: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT page_slug) FROM layouts")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        (recovered, layouts)
+    };
+    let mut back = (0, 0);
+    for _ in 0..100 {
+        back = recovered().await;
+        if back.0 > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        back.0 >= 8 && back.1 >= 2,
+        "the demo's rules and pages are back: {back:?}"
+    );
+    assert_eq!(ready(c.clone(), hub.url("/shop")).await, StatusCode::OK);
     hub.app.stop();
     db.drop_db().await;
 }

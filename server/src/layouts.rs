@@ -172,6 +172,9 @@ pub struct Mutations {
     loaded: Arc<RwLock<Arc<Loaded>>>,
     snapshot: Option<PathBuf>,
     federation: Option<crate::federation::Federation>,
+    /// One reload at a time (the loader's tick and a change's own reload): an older set is
+    /// never installed over a newer one, and a replaced database is restored once.
+    reloading: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// 404 for a rule id with no version.
@@ -196,6 +199,7 @@ impl Mutations {
             loaded: Arc::new(RwLock::new(Arc::new(Loaded::new(RuleSet::default())))),
             snapshot,
             federation,
+            reloading: Arc::default(),
         };
         this.load_snapshot();
         this
@@ -241,10 +245,30 @@ impl Mutations {
     /// Loads the rule set from the database if it changed; writes the snapshot. Returns the
     /// revision in force.
     pub async fn reload(&self) -> Result<u64, ApiError> {
-        let held = self.current().set.revision;
+        let _one_at_a_time = self.reloading.lock().await;
+        let current = self.current();
+        let held = current.set.revision;
         let changes = self.store.rule_changes(held).await?;
         if changes.revision == held {
             return Ok(held);
+        }
+        if changes.revision == 0 {
+            // Revisions only grow, so a database at 0 under a hub that held a later one was
+            // replaced (dropped and created again, or a new empty file): put the rule set
+            // back rather than serve nothing.
+            tracing::warn!(
+                held,
+                layouts = current.set.layouts.len(),
+                rules = current.set.rules.len(),
+                "the database has no layout rules but this hub held a rule set: it was replaced; restoring the last-known-good rule set into it"
+            );
+            self.store_set(
+                current.set.clone(),
+                "hub",
+                "layout-mutation.recover",
+                |_, _| {},
+            )
+            .await?;
         }
         let set = self.store.rule_set().await?;
         let revision = set.revision;
@@ -269,6 +293,9 @@ impl Mutations {
             if !health.is_ready() {
                 continue;
             }
+            // A hub that holds a rule set (from its snapshot) restores that into an empty
+            // database instead of seeding the demo.
+            seeded |= self.current().set.revision > 0;
             if !seeded {
                 match demo::seed(self.store.as_ref()).await {
                     Ok(()) => seeded = true,
@@ -648,7 +675,27 @@ impl Mutations {
                 .map_err(|e| bad(format!("import.rules[{i}] (`{}`).{e}", r.id)))?;
         }
         let (n_layouts, n_rules) = (set.layouts.len(), set.rules.len());
-        let total = n_layouts + n_rules;
+        self.store_set(set, actor, "layout-mutation.import", progress)
+            .await?;
+        self.changed().await;
+        Ok(cortex_core::rules::SyncAnswer::Imported {
+            revision: self.current().set.revision,
+            layouts: n_layouts,
+            rules: n_rules,
+        })
+    }
+
+    /// Stores every layout (audited as `layout.save`) and rule (audited as `rule_action`) of
+    /// `set` as new versions; `progress(stored, total)` after each.
+    async fn store_set(
+        &self,
+        set: RuleSet,
+        actor: &str,
+        rule_action: &str,
+        progress: impl Fn(usize, usize),
+    ) -> Result<(), ApiError> {
+        let n_layouts = set.layouts.len();
+        let total = n_layouts + set.rules.len();
         for (i, l) in set.layouts.into_iter().enumerate() {
             self.store
                 .put_layout(l, AuditRecord::new(actor, "layout.save", String::new()))
@@ -660,17 +707,12 @@ impl Mutations {
                 r,
                 false,
                 Head::Any,
-                AuditRecord::new(actor, "layout-mutation.import", String::new()),
+                AuditRecord::new(actor, rule_action, String::new()),
             )
             .await?;
             progress(n_layouts + i + 1, total);
         }
-        self.changed().await;
-        Ok(cortex_core::rules::SyncAnswer::Imported {
-            revision: self.current().set.revision,
-            layouts: n_layouts,
-            rules: n_rules,
-        })
+        Ok(())
     }
 
     /// After a change: load it, and push the rule set to every neuron (global scope).
