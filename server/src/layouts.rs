@@ -262,13 +262,7 @@ impl Mutations {
                 rules = current.set.rules.len(),
                 "the database has no layout rules but this hub held a rule set: it was replaced; restoring the last-known-good rule set into it"
             );
-            self.store_set(
-                current.set.clone(),
-                "hub",
-                "layout-mutation.recover",
-                |_, _| {},
-            )
-            .await?;
+            self.recover(&current.set).await?;
         }
         let set = self.store.rule_set().await?;
         let revision = set.revision;
@@ -675,27 +669,7 @@ impl Mutations {
                 .map_err(|e| bad(format!("import.rules[{i}] (`{}`).{e}", r.id)))?;
         }
         let (n_layouts, n_rules) = (set.layouts.len(), set.rules.len());
-        self.store_set(set, actor, "layout-mutation.import", progress)
-            .await?;
-        self.changed().await;
-        Ok(cortex_core::rules::SyncAnswer::Imported {
-            revision: self.current().set.revision,
-            layouts: n_layouts,
-            rules: n_rules,
-        })
-    }
-
-    /// Stores every layout (audited as `layout.save`) and rule (audited as `rule_action`) of
-    /// `set` as new versions; `progress(stored, total)` after each.
-    async fn store_set(
-        &self,
-        set: RuleSet,
-        actor: &str,
-        rule_action: &str,
-        progress: impl Fn(usize, usize),
-    ) -> Result<(), ApiError> {
-        let n_layouts = set.layouts.len();
-        let total = n_layouts + set.rules.len();
+        let total = n_layouts + n_rules;
         for (i, l) in set.layouts.into_iter().enumerate() {
             self.store
                 .put_layout(l, AuditRecord::new(actor, "layout.save", String::new()))
@@ -707,10 +681,38 @@ impl Mutations {
                 r,
                 false,
                 Head::Any,
-                AuditRecord::new(actor, rule_action, String::new()),
+                AuditRecord::new(actor, "layout-mutation.import", String::new()),
             )
             .await?;
             progress(n_layouts + i + 1, total);
+        }
+        self.changed().await;
+        Ok(cortex_core::rules::SyncAnswer::Imported {
+            revision: self.current().set.revision,
+            layouts: n_layouts,
+            rules: n_rules,
+        })
+    }
+
+    /// Puts `set` back into a database that was replaced: what is missing of it, as new
+    /// versions audited by `hub` (rules as `layout-mutation.recover`). Other hubs on the same
+    /// database may be doing the same: a rule another one restored first is left as it is.
+    async fn recover(&self, set: &RuleSet) -> Result<(), ApiError> {
+        for layout in &set.layouts {
+            if self.store.layout(&layout.page_slug, None).await?.is_none() {
+                let audit = AuditRecord::new("hub", "layout.save", String::new());
+                self.store.put_layout(layout.clone(), audit).await?;
+            }
+        }
+        for rule in &set.rules {
+            let audit = AuditRecord::new("hub", "layout-mutation.recover", String::new());
+            let put = self.put_version(rule.clone(), false, Head::Absent, audit);
+            match put.await {
+                // Another hub on this database restored the rule first.
+                Err(e) if e.code == ErrorCode::Conflict => {}
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
         }
         Ok(())
     }
