@@ -166,10 +166,11 @@ async fn a_hub_whose_database_vanishes_degrades_and_heals_when_it_returns() {
             .unwrap();
         (recovered, layouts)
     };
+    // The rules are written one by one: wait for all 8 of the demo's and both pages.
     let mut back = (0, 0);
-    for _ in 0..100 {
+    for _ in 0..200 {
         back = recovered().await;
-        if back.0 > 0 {
+        if back.0 >= 8 && back.1 >= 2 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
