@@ -295,16 +295,7 @@ impl Plan {
         };
         let steps = order
             .iter()
-            .map(
-                |&i| match self.decide_rule(&self.rules[i], visit, &mut memo) {
-                    Decision::Apply { ops, variant } => Step::Apply {
-                        rule: i,
-                        ops,
-                        variant,
-                    },
-                    Decision::Pass(outcome) => Step::Pass { rule: i, outcome },
-                },
-            )
+            .map(|&i| (i, self.decide_rule(&self.rules[i], visit, &mut memo)))
             .collect();
         Decided { steps }
     }
@@ -326,11 +317,11 @@ impl Plan {
         // searched by id hash beats a hash map here).
         let mut touched: Vec<Touch<'_>> = Vec::new();
 
-        for step in decided.steps {
-            let (i, ops, variant) = match step {
-                Step::Apply { rule, ops, variant } => (rule, ops, variant),
-                Step::Pass { rule, outcome } => {
-                    trace.push(self.trace_entry(rule, outcome));
+        for (i, decision) in decided.steps {
+            let (ops, variant) = match decision {
+                Decision::Apply { ops, variant } => (ops, variant),
+                Decision::Pass(outcome) => {
+                    trace.push(self.trace_entry(i, outcome));
                     continue;
                 }
             };
@@ -519,21 +510,10 @@ enum Decision<'p> {
     Pass(Outcome),
 }
 
-/// What [`Plan::decide`] concluded for each rule of a page, in application order.
+/// What [`Plan::decide`] concluded for each rule of a page (by its place in the plan), in
+/// application order.
 pub struct Decided<'p> {
-    steps: Vec<Step<'p>>,
-}
-
-enum Step<'p> {
-    Apply {
-        rule: usize,
-        ops: &'p [Operation],
-        variant: Option<usize>,
-    },
-    Pass {
-        rule: usize,
-        outcome: Outcome,
-    },
+    steps: Vec<(usize, Decision<'p>)>,
 }
 
 impl Decided<'_> {
@@ -543,11 +523,11 @@ impl Decided<'_> {
     pub fn key(&self) -> Vec<(u32, u32)> {
         self.steps
             .iter()
-            .filter_map(|s| match s {
-                Step::Apply { rule, variant, .. } => {
+            .filter_map(|(rule, decision)| match decision {
+                Decision::Apply { variant, .. } => {
                     Some((*rule as u32, variant.map_or(u32::MAX, |v| v as u32)))
                 }
-                Step::Pass { .. } => None,
+                Decision::Pass(_) => None,
             })
             .collect()
     }

@@ -25,7 +25,7 @@ pub enum BackupError {
     Database(#[from] sqlx::Error),
     #[error("{tool} failed ({status}): {stderr}")]
     Tool {
-        tool: &'static str,
+        tool: String,
         status: std::process::ExitStatus,
         stderr: String,
     },
@@ -55,7 +55,7 @@ pub async fn backup(config: &Config, out: &Path) -> Result<Backup, BackupError> 
             out.display()
         )));
     }
-    match config
+    let audit_entries = match config
         .backend()
         .map_err(|e| BackupError::Refused(e.to_string()))?
     {
@@ -75,12 +75,7 @@ pub async fn backup(config: &Config, out: &Path) -> Result<Backup, BackupError> 
                 .execute(&mut db)
                 .await?;
             db.close().await?;
-            let audit_entries = Some(check_sqlite_copy(out).await?);
-            Ok(Backup {
-                file: out.to_path_buf(),
-                bytes: std::fs::metadata(out).map_err(io(out))?.len(),
-                audit_entries,
-            })
+            Some(check_sqlite_copy(out).await?)
         }
         Backend::Postgres => {
             let (url, password) = without_password(&config.database_url())?;
@@ -89,22 +84,18 @@ pub async fn backup(config: &Config, out: &Path) -> Result<Backup, BackupError> 
                     .args(["--format=custom", "--no-owner", "--file"])
                     .arg(out)
                     .arg(format!("--dbname={url}")),
-                "pg_dump",
                 password.as_deref(),
             )?;
             // The dump's table of contents reads back: the file is whole.
-            run_tool(
-                Command::new("pg_restore").arg("--list").arg(out),
-                "pg_restore",
-                None,
-            )?;
-            Ok(Backup {
-                file: out.to_path_buf(),
-                bytes: std::fs::metadata(out).map_err(io(out))?.len(),
-                audit_entries: None,
-            })
+            run_tool(Command::new("pg_restore").arg("--list").arg(out), None)?;
+            None
         }
-    }
+    };
+    Ok(Backup {
+        file: out.to_path_buf(),
+        bytes: std::fs::metadata(out).map_err(io(out))?.len(),
+        audit_entries,
+    })
 }
 
 /// What a finished restore did.
@@ -141,7 +132,6 @@ pub async fn restore(config: &Config, file: &Path) -> Result<Restored, BackupErr
                     ])
                     .arg(format!("--dbname={url}"))
                     .arg(file),
-                "pg_restore",
                 password.as_deref(),
             )?;
             Ok(Restored { kept: None })
@@ -240,11 +230,9 @@ fn without_password(url: &str) -> Result<(String, Option<String>), BackupError> 
     Ok((parsed.to_string(), password))
 }
 
-fn run_tool(
-    command: &mut Command,
-    tool: &'static str,
-    password: Option<&str>,
-) -> Result<(), BackupError> {
+/// Runs one of PostgreSQL's tools (`pg_dump`, `pg_restore`) to the end.
+fn run_tool(command: &mut Command, password: Option<&str>) -> Result<(), BackupError> {
+    let tool = command.get_program().to_string_lossy().into_owned();
     if let Some(p) = password {
         command.env("PGPASSWORD", p);
     }

@@ -752,18 +752,11 @@ pub fn resolve_safely(
     now: DateTime<Utc>,
 ) -> (Applied, Vec<cortex_core::resolve::TraceEntry>) {
     let mut warnings = warnings_for(loaded, base);
-    let attributes = context.attributes_read(now, loaded.plan.reads());
-    let groups = SavedGroups::default();
-    let visit = Visit {
-        attributes: &attributes,
-        groups: &groups,
-        now,
-        events,
-        explain,
-    };
-    let resolved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        loaded.plan.resolve_to_send(base, &visit)
-    }));
+    let resolved = visiting(loaded, context, events, explain, now, |visit| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            loaded.plan.resolve_to_send(base, visit)
+        }))
+    });
     let (layout, exposures, trace) = match resolved {
         Ok(r) => (r.layout, r.exposures, r.trace),
         Err(_) => {
@@ -773,6 +766,27 @@ pub fn resolve_safely(
         }
     };
     (answer(loaded, base, layout, exposures, warnings), trace)
+}
+
+/// Runs `f` on the visit `context` makes under the rule set `loaded`: with only the
+/// attributes its rules read, and no saved groups (the hub keeps none).
+fn visiting<R>(
+    loaded: &Loaded,
+    context: &Context,
+    events: &[cortex_core::mutation::TriggerEvent],
+    explain: bool,
+    now: DateTime<Utc>,
+    f: impl FnOnce(&Visit<'_>) -> R,
+) -> R {
+    let attributes = context.attributes_read(now, loaded.plan.reads());
+    let groups = SavedGroups::default();
+    f(&Visit {
+        attributes: &attributes,
+        groups: &groups,
+        now,
+        events,
+        explain,
+    })
 }
 
 /// The answer for `base`'s page from the rule set `loaded`, without trace.
@@ -805,17 +819,11 @@ fn answer_json(
     now: DateTime<Utc>,
 ) -> Result<axum::body::Bytes, ApiError> {
     use std::panic::{catch_unwind, AssertUnwindSafe};
-    let attributes = context.attributes_read(now, loaded.plan.reads());
-    let groups = SavedGroups::default();
-    let visit = Visit {
-        attributes: &attributes,
-        groups: &groups,
-        now,
-        events,
-        explain: false,
-    };
     let safely = || to_json(&resolve_safely(loaded, base, context, events, false, now).0);
-    let Ok(decided) = catch_unwind(AssertUnwindSafe(|| loaded.plan.decide(base, &visit))) else {
+    let decided = visiting(loaded, context, events, false, now, |visit| {
+        catch_unwind(AssertUnwindSafe(|| loaded.plan.decide(base, visit)))
+    });
+    let Ok(decided) = decided else {
         return safely();
     };
     let key = decided.key();

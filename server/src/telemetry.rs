@@ -94,11 +94,10 @@ const MAX_SERIES: usize = 1024;
 type Series = HashMap<String, Vec<(Method, StatusCode, Counter, Histogram)>>;
 
 fn record(method: &Method, route: &str, status: StatusCode, seconds: f64) {
-    static SERIES: LazyLock<RwLock<(Series, usize)>> = LazyLock::new(Default::default);
+    static SERIES: LazyLock<RwLock<Series>> = LazyLock::new(Default::default);
     {
         let known = SERIES.read().unwrap_or_else(|e| e.into_inner());
         let found = known
-            .0
             .get(route)
             .and_then(|v| v.iter().find(|s| s.0 == *method && s.1 == status));
         if let Some((_, _, counter, histogram)) = found {
@@ -116,10 +115,10 @@ fn record(method: &Method, route: &str, status: StatusCode, seconds: f64) {
     let histogram = metrics::histogram!("cortex_http_request_duration_seconds", &labels);
     counter.increment(1);
     histogram.record(seconds);
+    // Only here, for a series not seen before, is the count worth its walk.
     let mut known = SERIES.write().unwrap_or_else(|e| e.into_inner());
-    if known.1 < MAX_SERIES {
-        known.1 += 1;
-        known.0.entry(route.to_string()).or_default().push((
+    if known.values().map(Vec::len).sum::<usize>() < MAX_SERIES {
+        known.entry(route.to_string()).or_default().push((
             method.clone(),
             status,
             counter,
