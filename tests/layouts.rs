@@ -1677,3 +1677,57 @@ async fn a_preview_shows_the_page_for_a_described_visitor_with_the_trace() {
         .unwrap();
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
+
+/// The browser hydrates an admin page from the data the server serialised into it, numbered
+/// in the order the page creates its resources, so the server must build the page once. It
+/// used to build it once per run of the admin shell's suspense (three times): every resource
+/// was fetched three times, the HTML came from the last fetch and the browser hydrated from
+/// the first, and data that changed in between (an exposure arriving) broke hydration.
+#[tokio::test]
+async fn an_admin_page_is_built_once_on_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_with(
+        cortex_server::config::Config {
+            demo_shop: true,
+            ..test_config(dir.path())
+        },
+        dir,
+    )
+    .await;
+    let admin = hub.setup_admin().await;
+    for _ in 0..100 {
+        if hub.app.services.mutations.current().set.revision > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The signed-in user, then the page's own resources.
+    for (path, resources, shown) in [
+        ("/admin", 2, "Audit chain"),
+        ("/admin/layout-mutations", 4, "hero-headline-test"),
+        (
+            "/admin/layout-mutations/hero-headline-test",
+            3,
+            "rule-impact",
+        ),
+        (
+            "/admin/layout-mutations/preview?device=mobile",
+            2,
+            "preview-visitor",
+        ),
+        ("/admin/federation", 9, "join-policy"),
+        ("/admin/audit", 2, "audit-table"),
+        ("/admin/users", 4, "tokens"),
+        ("/admin/status", 2, "Audit chain"),
+    ] {
+        let res = admin.get(hub.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains(shown), "{path} renders its data");
+        assert_eq!(
+            html.matches("__RESOLVED_RESOURCES[").count(),
+            resources,
+            "{path}: each resource serialised once"
+        );
+    }
+}

@@ -10,11 +10,12 @@ test.describe.configure({ mode: 'serial' });
 test.beforeEach(async ({ page }, info) => {
   if (info.project.use.javaScriptEnabled === false) return;
   const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  // Each problem names the page it happened on (a failed hydration is otherwise hard to place).
+  page.on('pageerror', (e) => problems.push(`pageerror on ${page.url()}: ${e.message}`));
   // Chromium logs every 4xx fetch as a console error; the tests provoke some on purpose
   // (wrong password, short password), so only 5xx and real script errors count.
   const expected4xx = /Failed to load resource: the server responded with a status of 4\d\d/;
-  page.on('console', (m) => { if (m.type() === 'error' && !expected4xx.test(m.text())) problems.push(`console: ${m.text()}`); });
+  page.on('console', (m) => { if (m.type() === 'error' && !expected4xx.test(m.text())) problems.push(`console on ${page.url()}: ${m.text()}`); });
   page.on('response', (r) => { if (r.status() >= 500) problems.push(`HTTP ${r.status()} ${r.url()}`); });
   (info as any).problems = problems;
 });

@@ -10,8 +10,8 @@ async function visitor(browser: Browser, info: any, userAgent: string): Promise<
   const context = await browser.newContext({ userAgent, javaScriptEnabled: js, baseURL: info.project.use.baseURL });
   const page = await context.newPage();
   const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`pageerror on ${page.url()}: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console on ${page.url()}: ${m.text()}`); });
   return { page, problems };
 }
 

@@ -10,20 +10,37 @@ use crate::api::auth::{current_user, Logout};
 use crate::api::status::get_status;
 use crate::components::{ErrorBox, Loading, CARD};
 
-/// Wraps every `/admin` page: sends anonymous visitors to `/login`, shows the navigation.
+/// Wraps every `/admin` page: the navigation, who is signed in, sign-out; anonymous visitors
+/// are sent to `/login`.
+///
+/// The page itself (the `Outlet`) sits outside the suspense that waits for the signed-in
+/// user. Inside it, the server built the page once per run of that suspense (two or three
+/// times), so every resource of the page was fetched and serialised that many times: the HTML
+/// came from the last fetch while the browser, which builds the page once, hydrated from the
+/// first. When the data changed in between (an exposure arriving), hydration broke. The
+/// page's own server functions refuse anonymous callers, so rendering it beside the redirect
+/// shows them nothing.
 #[component]
 pub fn AdminShell() -> impl IntoView {
     let me = Resource::new(|| (), |_| current_user());
     view! {
-        <Suspense fallback=|| view! { <div class="p-8"><Loading/></div> }>
-            {move || Suspend::new(async move {
-                match me.await {
-                    Ok(Some(p)) => view! { <Layout principal=p/> }.into_any(),
-                    Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
-                    Err(e) => view! { <div class="p-8"><ErrorBox error=e/></div> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <div class="flex min-h-screen">
+            <nav class="w-56 shrink-0 border-r border-slate-200 bg-white px-4 py-6" aria-label="Admin">
+                <a href="/admin" class="block px-2 text-lg font-bold tracking-tight">"Cortex"</a>
+                <Suspense fallback=|| view! { <div class="mt-6 px-2"><Loading/></div> }>
+                    {move || Suspend::new(async move {
+                        match me.await {
+                            Ok(Some(p)) => view! { <Navigation principal=p/> }.into_any(),
+                            Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                            Err(e) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </nav>
+            <main class="flex-1 px-8 py-8">
+                <Outlet/>
+            </main>
+        </div>
     }
 }
 
@@ -36,38 +53,30 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/admin/status", "Settings / Status", Role::Viewer),
 ];
 
+/// The pages this role may open, who is signed in, and sign-out.
 #[component]
-fn Layout(principal: Principal) -> impl IntoView {
+fn Navigation(principal: Principal) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let role = principal.role;
-    provide_context(principal.clone());
     view! {
-        <div class="flex min-h-screen">
-            <nav class="w-56 shrink-0 border-r border-slate-200 bg-white px-4 py-6" aria-label="Admin">
-                <a href="/admin" class="block px-2 text-lg font-bold tracking-tight">"Cortex"</a>
-                <ul class="mt-6 space-y-1 text-sm">
-                    {NAV
-                        .iter()
-                        .filter(|(_, _, needed)| role.allows(*needed))
-                        .map(|(href, label, _)| view! {
-                            <li>
-                                <A href=*href exact=true attr:class="block rounded-md px-2 py-1.5 text-slate-700 hover:bg-slate-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:font-semibold aria-[current=page]:text-indigo-700">
-                                    {*label}
-                                </A>
-                            </li>
-                        })
-                        .collect_view()}
-                </ul>
-                <div class="mt-8 border-t border-slate-200 pt-4 text-xs text-slate-500">
-                    <p id="whoami">{principal.actor.trim_start_matches("user:").to_string()} " · " {role.as_str()}</p>
-                    <ActionForm action=logout>
-                        <button type="submit" class="mt-2 text-indigo-600 hover:underline">"Sign out"</button>
-                    </ActionForm>
-                </div>
-            </nav>
-            <main class="flex-1 px-8 py-8">
-                <Outlet/>
-            </main>
+        <ul class="mt-6 space-y-1 text-sm">
+            {NAV
+                .iter()
+                .filter(|(_, _, needed)| role.allows(*needed))
+                .map(|(href, label, _)| view! {
+                    <li>
+                        <A href=*href exact=true attr:class="block rounded-md px-2 py-1.5 text-slate-700 hover:bg-slate-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:font-semibold aria-[current=page]:text-indigo-700">
+                            {*label}
+                        </A>
+                    </li>
+                })
+                .collect_view()}
+        </ul>
+        <div class="mt-8 border-t border-slate-200 pt-4 text-xs text-slate-500">
+            <p id="whoami">{principal.actor.trim_start_matches("user:").to_string()} " · " {role.as_str()}</p>
+            <ActionForm action=logout>
+                <button type="submit" class="mt-2 text-indigo-600 hover:underline">"Sign out"</button>
+            </ActionForm>
         </div>
     }
 }
