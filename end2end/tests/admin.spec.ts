@@ -278,6 +278,13 @@ test('the layout mutation rules: list, filter by type, find a rule, open its pag
   await page.goto('/admin/layout-mutations?layer=sideways');
   await expect(page.getByText(/layer: `sideways` is not one of/)).toBeVisible();
   await page.goto('/admin/layout-mutations?q=returning');
+  await page.getByRole('link', { name: 'returning-hide-quiz' }).click();
+  await expect(page.locator('#rule-id')).toHaveText('returning-hide-quiz');
+  // The navigation marks the section a rule's page belongs to; the overview only on itself.
+  const nav = page.getByRole('navigation', { name: 'Admin' });
+  await expect(nav.getByRole('link', { name: 'Layout mutations' })).toHaveAttribute('aria-current', 'page');
+  await expect(nav.getByRole('link', { name: 'Overview' })).not.toHaveAttribute('aria-current', 'page');
+  await page.goto('/admin/layout-mutations?q=returning');
   await page.locator('[data-rule="returning-hide-quiz"]').getByRole('link', { name: 'home' }).click();
   await expect(page.locator('#shop')).toBeVisible();
 });
