@@ -65,6 +65,15 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Copy every table of this hub's SQLite database (admins, sessions, tokens, neurons,
+    /// pushes, analytics, layout rules with their history, the audit log) into an empty
+    /// PostgreSQL database, in one transaction. Stop the hub first; then start it with
+    /// DATABASE_URL set to the target.
+    CopyTo {
+        /// The target, `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`; its schema is made if
+        /// missing, and it must hold no data yet.
+        target: String,
+    },
     /// Make a neuron's key pair (or read an existing one) and print its public key, for a
     /// join policy's allowlist. The private key stays in the file (owner-only); an existing
     /// file is never replaced.
@@ -224,6 +233,45 @@ async fn restore(config: Config, file: &std::path::Path, yes: bool) -> anyhow::R
     }
 }
 
+/// `cortex copy-to`: the whole SQLite database into an empty Postgres one, then the copy's
+/// audit chain checked.
+async fn copy_to(config: Config, target: &str) -> anyhow::Result<i32> {
+    eprintln!("copying {} into Postgres …", config.database_url());
+    let mut last = String::new();
+    let copied = cortex_server::copy::copy_to_postgres(&config, target, |table, done, total| {
+        // A line per table, and one per batch of a long one.
+        if table != last || done == total {
+            if done == total {
+                eprintln!("  {table}: {done} row(s)");
+            } else {
+                eprintln!("  {table}: {done} of {total} …");
+            }
+            last = table.to_string();
+        }
+    })
+    .await?;
+    let s = services(Config {
+        database_url: Some(secrecy::SecretString::from(target.to_string())),
+        ..config
+    })
+    .await?;
+    let chain = cortex_server::status::verify_audit_chain(&s.store)
+        .await
+        .map_err(cortex_server::ApiError::from)?;
+    let tables = copied.tables.len();
+    let rows = copied.rows();
+    match chain {
+        Ok(n) => {
+            println!("copied {rows} row(s) in {tables} tables; the audit chain is intact in Postgres ({n} entries). Start the hub with DATABASE_URL set to the target.");
+            Ok(0)
+        }
+        Err(broken) => {
+            println!("copied {rows} row(s) in {tables} tables, but the audit chain in Postgres is broken: {broken}");
+            Ok(1)
+        }
+    }
+}
+
 /// `cortex export`: the rule set as JSON, to a file or standard output.
 async fn export(config: Config, out: Option<PathBuf>) -> anyhow::Result<i32> {
     let s = services(config).await?;
@@ -327,6 +375,7 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<i32
             Ok(0)
         }
         Command::Restore { file, yes } => restore(config, &file, yes).await,
+        Command::CopyTo { target } => copy_to(config, &target).await,
         Command::Import { file } => import(config, &file).await,
         Command::Swarm {
             hub,

@@ -34,7 +34,8 @@ fn help_explains_every_command() {
     let (code, out, _) = run(cortex(dir.path(), &["--help"]));
     assert_eq!(code, 0);
     for cmd in [
-        "serve", "migrate", "doctor", "export", "import", "admin", "token",
+        "serve", "migrate", "doctor", "export", "import", "backup", "restore", "copy-to", "admin",
+        "token",
     ] {
         assert!(out.contains(cmd), "{out}");
     }
@@ -375,4 +376,110 @@ fn keygen_makes_a_neuron_key_once_and_prints_its_public_key() {
     let (code, _, err) = run(cortex(dir.path(), &["keygen", "--out", path]));
     assert_ne!(code, 0);
     assert!(err.contains("is not a neuron key"), "{err}");
+}
+
+/// A hub's whole SQLite database moves into an empty Postgres one with `copy-to`: the same
+/// rules, tokens and audit chain there, and the admin signs in with the same password.
+#[test]
+fn a_sqlite_hub_moves_into_postgres_whole_with_copy_to() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(common::PgDb::create());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A hub's life on SQLite: an admin, a token, a page with a rule.
+    let (code, _, err) = run(cortex(d, &["admin", "create", "--username", "ops"])
+        .env("CORTEX_ADMIN_PASSWORD", "correct horse battery"));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(cortex(
+        d,
+        &["token", "create", "--name", "ci", "--role", "viewer"],
+    ));
+    assert_eq!(code, 0, "{err}");
+    let set = serde_json::json!({"revision": 1,
+        "layouts": [{"pageSlug": "landing", "version": 1, "root": {"id": "root", "type": "page",
+            "children": [{"id": "hero", "type": "hero", "props": {"title": "Hi"}}]}}],
+        "rules": [{"id": "hide-hero", "layoutId": "landing", "pageSlug": "landing",
+            "mutationType": "hide", "mutationPayload": {"target": "hero"}, "createdBy": "x",
+            "timestamp": "2026-11-01T00:00:00Z", "isActive": true, "layer": "page",
+            "priority": 1, "version": 1, "conditions": {"device": "mobile"}}]});
+    let input = d.join("set.json");
+    std::fs::write(&input, set.to_string()).unwrap();
+    let (code, _, err) = run(cortex(d, &["import", input.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let (_, on_sqlite, _) = run(cortex(d, &["export"]));
+    let (_, doctor, _) = run(cortex(d, &["doctor"]));
+    let chain = doctor
+        .lines()
+        .find(|l| l.contains("audit chain intact"))
+        .unwrap_or_else(|| panic!("{doctor}"))
+        .to_string();
+
+    // Refused: a target that is not Postgres, and a copy while a hub runs.
+    let (code, _, err) = run(cortex(d, &["copy-to", "mysql://root@localhost/x"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("postgres:// URL"), "{err}");
+    std::fs::create_dir_all(d.join("spool")).unwrap();
+    let lock = std::fs::File::create(d.join("spool/lock")).unwrap();
+    lock.try_lock().unwrap();
+    let (code, _, err) = run(cortex(d, &["copy-to", &db.url]));
+    assert_ne!(code, 0);
+    assert!(err.contains("a hub is running"), "{err}");
+    drop(lock);
+
+    let (code, out, err) = run(cortex(d, &["copy-to", &db.url]));
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(err.contains("users: 1 row(s)"), "progress per table: {err}");
+    assert!(err.contains("layout_mutations: 1 row(s)"), "{err}");
+    assert!(
+        out.contains("the audit chain is intact in Postgres"),
+        "{out}"
+    );
+    // Once it holds data, the target is not filled again.
+    let (code, _, err) = run(cortex(d, &["copy-to", &db.url]));
+    assert_ne!(code, 0);
+    assert!(err.contains("already holds data"), "{err}");
+
+    // The hub on Postgres has what it had on SQLite.
+    let pg = |args: &[&str]| {
+        let mut c = cortex(d, args);
+        c.env("DATABASE_URL", &db.url);
+        c
+    };
+    let (_, on_postgres, _) = run(pg(&["export"]));
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&on_sqlite).unwrap(),
+        serde_json::from_str(&on_postgres).unwrap(),
+    );
+    assert_eq!(a["layouts"], b["layouts"]);
+    assert_eq!(a["rules"], b["rules"]);
+    let (_, tokens, _) = run(pg(&["token", "list"]));
+    assert!(tokens.contains("ci"), "{tokens}");
+    let (code, doctor, _) = run(pg(&["doctor"]));
+    assert_eq!(code, 0, "{doctor}");
+    assert!(doctor.contains("1 admin user(s)"), "{doctor}");
+    assert!(
+        doctor.contains(&chain),
+        "the same chain: {chain} in {doctor}"
+    );
+    // The admin's password hash came along.
+    rt.block_on(async {
+        let hub_dir = tempfile::tempdir().unwrap();
+        let hub = common::start_with(
+            cortex_server::config::Config {
+                database_url: Some(secrecy::SecretString::from(db.url.clone())),
+                ..common::test_config(hub_dir.path())
+            },
+            hub_dir,
+        )
+        .await;
+        let res = common::browser(&hub)
+            .post(hub.url("/api/auth/login"))
+            .json(&serde_json::json!({"username": "ops", "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        drop(hub);
+        db.drop_db().await;
+    });
 }

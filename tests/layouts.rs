@@ -19,9 +19,8 @@ const IPHONE: &str =
 const DESKTOP: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36";
 
-/// A hub with the demo storefront, once its rules are loaded.
-/// The hub, a viewer's token and an editor's token.
-async fn shop_hub() -> (Hub, String, String) {
+/// A hub with the demo storefront, once its rules are loaded, and its admin's browser.
+async fn demo_hub() -> (Hub, reqwest::Client) {
     let dir = tempfile::tempdir().unwrap();
     let hub = start_with(
         cortex_server::config::Config {
@@ -32,15 +31,21 @@ async fn shop_hub() -> (Hub, String, String) {
     )
     .await;
     let admin = hub.setup_admin().await;
-    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
-    let editor = hub.token(&admin, "editor", Role::Editor).await;
     for _ in 0..100 {
         if hub.app.services.mutations.current().set.revision > 0 {
-            return (hub, viewer, editor);
+            return (hub, admin);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the demo storefront was not seeded");
+}
+
+/// The demo hub, a viewer's token and an editor's token.
+async fn shop_hub() -> (Hub, String, String) {
+    let (hub, admin) = demo_hub().await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let editor = hub.token(&admin, "editor", Role::Editor).await;
+    (hub, viewer, editor)
 }
 
 async fn apply(hub: &Hub, token: &str, body: Value) -> Value {
@@ -742,16 +747,16 @@ async fn impact_is_counted_per_rule_and_variant_with_intervals() {
     }
     // The page itself reports clicks and conversions (same origin, no credential; the
     // visitor cookie is the unit): every visitor clicks, the first 10 also convert.
-    for i in 0..40 {
+    for (i, variant) in variant.iter().enumerate() {
         let mut events = vec![
             json!({"kind": "click", "at": chrono::Utc::now(), "pageSlug": "home", "name": "hero",
-            "mutationId": "hero-headline-test", "variant": variant[i]}),
+            "mutationId": "hero-headline-test", "variant": variant}),
         ];
         if i < 10 {
             events.push(json!({"kind": "conversion", "at": chrono::Utc::now(), "pageSlug": "home", "name": "add-to-cart",
-                "mutationId": "hero-headline-test", "variant": variant[i]}));
+                "mutationId": "hero-headline-test", "variant": variant}));
             events.push(json!({"kind": "dwell", "at": chrono::Utc::now(), "pageSlug": "home", "value": 1000.0 * (i + 1) as f64,
-                "mutationId": "hero-headline-test", "variant": variant[i]}));
+                "mutationId": "hero-headline-test", "variant": variant}));
         }
         let res = plain()
             .post(hub.url(REPORT))
@@ -1685,22 +1690,7 @@ async fn a_preview_shows_the_page_for_a_described_visitor_with_the_trace() {
 /// the first, and data that changed in between (an exposure arriving) broke hydration.
 #[tokio::test]
 async fn an_admin_page_is_built_once_on_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = start_with(
-        cortex_server::config::Config {
-            demo_shop: true,
-            ..test_config(dir.path())
-        },
-        dir,
-    )
-    .await;
-    let admin = hub.setup_admin().await;
-    for _ in 0..100 {
-        if hub.app.services.mutations.current().set.revision > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (hub, admin) = demo_hub().await;
     // The signed-in user, then the page's own resources.
     for (path, resources, shown) in [
         ("/admin", 2, "Audit chain"),

@@ -139,16 +139,22 @@ pub async fn restore(config: &Config, file: &Path) -> Result<Restored, BackupErr
     }
 }
 
-async fn restore_sqlite(config: &Config, file: &Path) -> Result<Restored, BackupError> {
+/// Refuses while a hub runs on `config`'s data dir (it holds the spool's lock).
+pub(crate) fn refuse_while_a_hub_runs(config: &Config) -> Result<(), BackupError> {
     let lock_path = config.data_dir.join("spool").join("lock");
     if let Ok(lock) = std::fs::File::open(&lock_path) {
         if lock.try_lock().is_err() {
             return Err(BackupError::Refused(format!(
-                "a hub is running on {}: stop it, then restore",
+                "a hub is running on {}: stop it, then try again",
                 config.data_dir.display()
             )));
         }
     }
+    Ok(())
+}
+
+async fn restore_sqlite(config: &Config, file: &Path) -> Result<Restored, BackupError> {
+    refuse_while_a_hub_runs(config)?;
     check_sqlite_copy(file).await?;
     let options = sqlite_options(&config.database_url())?;
     let target = options.get_filename().to_path_buf();
@@ -210,7 +216,7 @@ async fn check_sqlite_copy(file: &Path) -> Result<i64, BackupError> {
     Ok(entries)
 }
 
-fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, BackupError> {
+pub(crate) fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, BackupError> {
     SqliteConnectOptions::from_str(url)
         .map_err(|e| BackupError::Refused(format!("bad SQLite URL: {e}")))
 }

@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod auth;
 pub mod backup;
 pub mod config;
+pub mod copy;
 pub mod error;
 pub mod federation;
 pub mod fsutil;
