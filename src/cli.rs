@@ -237,16 +237,18 @@ async fn restore(config: Config, file: &std::path::Path, yes: bool) -> anyhow::R
 /// audit chain checked.
 async fn copy_to(config: Config, target: &str) -> anyhow::Result<i32> {
     eprintln!("copying {} into Postgres …", config.database_url());
-    let mut last = String::new();
+    // A line per table, and for a long one a line per tenth of it.
+    let (mut table_now, mut next) = (String::new(), 0u64);
     let copied = cortex_server::copy::copy_to_postgres(&config, target, |table, done, total| {
-        // A line per table, and one per batch of a long one.
-        if table != last || done == total {
-            if done == total {
-                eprintln!("  {table}: {done} row(s)");
-            } else {
-                eprintln!("  {table}: {done} of {total} …");
-            }
-            last = table.to_string();
+        if table != table_now {
+            table_now = table.to_string();
+            next = (total / 10).max(10_000);
+        }
+        if done == total {
+            eprintln!("  {table}: {done} row(s)");
+        } else if done >= next {
+            eprintln!("  {table}: {done} of {total} …");
+            next = done + (total / 10).max(10_000);
         }
     })
     .await?;

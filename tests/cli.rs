@@ -414,7 +414,12 @@ fn a_sqlite_hub_moves_into_postgres_whole_with_copy_to() {
         .unwrap_or_else(|| panic!("{doctor}"))
         .to_string();
 
-    // Refused: a target that is not Postgres, and a copy while a hub runs.
+    // Refused: a data dir without a database, a target that is not Postgres, and a copy
+    // while a hub runs.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(cortex(empty.path(), &["copy-to", &db.url]));
+    assert_ne!(code, 0);
+    assert!(err.contains("there is no SQLite database at"), "{err}");
     let (code, _, err) = run(cortex(d, &["copy-to", "mysql://root@localhost/x"]));
     assert_ne!(code, 0);
     assert!(err.contains("postgres:// URL"), "{err}");

@@ -89,6 +89,15 @@ pub async fn copy_to_postgres(
         )));
     }
     refuse_while_a_hub_runs(config)?;
+    let file = sqlite_options(&config.database_url())?
+        .get_filename()
+        .to_path_buf();
+    if !file.is_file() {
+        return Err(refused(format!(
+            "there is no SQLite database at {}: set CORTEX_DATA_DIR (or DATABASE_URL) as the hub has it",
+            file.display()
+        )));
+    }
     // Both schemas are brought up to date by the code a hub runs at start.
     use crate::store::Store;
     let source_store = crate::store::sqlite::SqliteStore::open_lazy(&config.database_url())
@@ -105,8 +114,10 @@ pub async fn copy_to_postgres(
         .await
         .map_err(|e| refused(format!("the Postgres database: {e}")))?;
     drop(target_store);
+    // Reading a whole table is one long statement by design: not worth a warning.
     let mut source = sqlite_options(&config.database_url())?
         .read_only(true)
+        .disable_statement_logging()
         .connect()
         .await?;
     let options = PgConnectOptions::from_str(target)
