@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use futures::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{ConnectOptions, Postgres, QueryBuilder, Row};
+use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, Row};
 use std::str::FromStr;
 
 use crate::backup::{refuse_while_a_hub_runs, sqlite_options, BackupError};
@@ -115,11 +115,13 @@ pub async fn copy_to_postgres(
         .map_err(|e| refused(format!("the Postgres database: {e}")))?;
     drop(target_store);
     // Reading a whole table is one long statement by design: not worth a warning.
-    let mut source = sqlite_options(&config.database_url())?
+    let mut sqlite = sqlite_options(&config.database_url())?
         .read_only(true)
         .disable_statement_logging()
         .connect()
         .await?;
+    // One read transaction: every table as of the same moment.
+    let mut source = sqlite.begin().await?;
     let options = PgConnectOptions::from_str(target)
         .map_err(|e| refused(format!("bad Postgres URL: {e}")))?;
     let pool = PgPoolOptions::new()
@@ -132,7 +134,7 @@ pub async fn copy_to_postgres(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
          AND name <> '_sqlx_migrations' ORDER BY rowid",
     )
-    .fetch_all(&mut source)
+    .fetch_all(&mut *source)
     .await?;
     let target_tables: BTreeSet<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables \
@@ -180,12 +182,12 @@ pub async fn copy_to_postgres(
             .collect::<Vec<_>>()
             .join(", ");
         let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", quoted(table)))
-            .fetch_one(&mut source)
+            .fetch_one(&mut *source)
             .await?;
         let total = total as u64;
         let batch = (BATCH_VALUES / columns.len().max(1)).clamp(1, BATCH_ROWS);
         let select = format!("SELECT {names} FROM {} ORDER BY rowid", quoted(table));
-        let mut rows = sqlx::query(&select).fetch(&mut source);
+        let mut rows = sqlx::query(&select).fetch(&mut *source);
         let mut done = 0u64;
         let mut chunk: Vec<SqliteRow> = Vec::with_capacity(batch);
         loop {
