@@ -238,17 +238,18 @@ async fn restore(config: Config, file: &std::path::Path, yes: bool) -> anyhow::R
 async fn copy_to(config: Config, target: &str) -> anyhow::Result<i32> {
     eprintln!("copying {} into Postgres …", config.database_url());
     // A line per table, and for a long one a line per tenth of it.
-    let (mut table_now, mut next) = (String::new(), 0u64);
+    let (mut table_now, mut step, mut next) = (String::new(), 0, 0);
     let copied = cortex_server::copy::copy_to_postgres(&config, target, |table, done, total| {
         if table != table_now {
             table_now = table.to_string();
-            next = (total / 10).max(10_000);
+            step = (total / 10).max(10_000);
+            next = step;
         }
         if done == total {
             eprintln!("  {table}: {done} row(s)");
         } else if done >= next {
             eprintln!("  {table}: {done} of {total} …");
-            next = done + (total / 10).max(10_000);
+            next = done + step;
         }
     })
     .await?;

@@ -140,6 +140,17 @@ fn admin_tokens_and_doctor_work_from_the_command_line() {
     assert!(out.contains("audit chain broken: entry 2"), "{out}");
 }
 
+/// A rule set as another hub exports it: one page and one rule on it.
+fn landing_rule_set() -> serde_json::Value {
+    serde_json::json!({"revision": 7,
+        "layouts": [{"pageSlug": "landing", "version": 1, "root": {"id": "root", "type": "page",
+            "children": [{"id": "hero", "type": "hero", "props": {"title": "Hi"}}]}}],
+        "rules": [{"id": "hide-hero", "layoutId": "landing", "pageSlug": "landing",
+            "mutationType": "hide", "mutationPayload": {"target": "hero"}, "createdBy": "x",
+            "timestamp": "2026-11-01T00:00:00Z", "isActive": true, "layer": "page",
+            "priority": 1, "version": 3, "conditions": {"device": "mobile"}}]})
+}
+
 #[test]
 fn rule_sets_move_between_hubs_with_export_and_import() {
     let (a, b, c) = (
@@ -147,14 +158,7 @@ fn rule_sets_move_between_hubs_with_export_and_import() {
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
     );
-    // A rule set as another hub exports it: one page and one rule on it.
-    let set = serde_json::json!({"revision": 7,
-        "layouts": [{"pageSlug": "landing", "version": 1, "root": {"id": "root", "type": "page",
-            "children": [{"id": "hero", "type": "hero", "props": {"title": "Hi"}}]}}],
-        "rules": [{"id": "hide-hero", "layoutId": "landing", "pageSlug": "landing",
-            "mutationType": "hide", "mutationPayload": {"target": "hero"}, "createdBy": "x",
-            "timestamp": "2026-11-01T00:00:00Z", "isActive": true, "layer": "page",
-            "priority": 1, "version": 3, "conditions": {"device": "mobile"}}]});
+    let set = landing_rule_set();
     let input = a.path().join("in.json");
     std::fs::write(&input, set.to_string()).unwrap();
     let (code, out, err) = run(cortex(a.path(), &["import", input.to_str().unwrap()]));
@@ -395,13 +399,7 @@ fn a_sqlite_hub_moves_into_postgres_whole_with_copy_to() {
         &["token", "create", "--name", "ci", "--role", "viewer"],
     ));
     assert_eq!(code, 0, "{err}");
-    let set = serde_json::json!({"revision": 1,
-        "layouts": [{"pageSlug": "landing", "version": 1, "root": {"id": "root", "type": "page",
-            "children": [{"id": "hero", "type": "hero", "props": {"title": "Hi"}}]}}],
-        "rules": [{"id": "hide-hero", "layoutId": "landing", "pageSlug": "landing",
-            "mutationType": "hide", "mutationPayload": {"target": "hero"}, "createdBy": "x",
-            "timestamp": "2026-11-01T00:00:00Z", "isActive": true, "layer": "page",
-            "priority": 1, "version": 1, "conditions": {"device": "mobile"}}]});
+    let set = landing_rule_set();
     let input = d.join("set.json");
     std::fs::write(&input, set.to_string()).unwrap();
     let (code, _, err) = run(cortex(d, &["import", input.to_str().unwrap()]));

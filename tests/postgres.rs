@@ -77,6 +77,17 @@ async fn a_hub_on_postgres_works_like_one_on_sqlite() {
     db.drop_db().await;
 }
 
+/// Whether `url` answers `want` within five seconds (asked every 50 ms).
+async fn answers_within(c: &reqwest::Client, url: &str, want: StatusCode) -> bool {
+    for _ in 0..100 {
+        if c.get(url).send().await.is_ok_and(|r| r.status() == want) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn a_hub_whose_database_vanishes_degrades_and_heals_when_it_returns() {
     let db = PgDb::create().await;
@@ -92,26 +103,13 @@ async fn a_hub_whose_database_vanishes_degrades_and_heals_when_it_returns() {
         |c: reqwest::Client, url: String| async move { c.get(url).send().await.unwrap().status() };
     assert_eq!(ready(c.clone(), hub.url("/readyz")).await, StatusCode::OK);
     // The demo storefront is seeded and loaded.
-    let mut shop = false;
-    for _ in 0..100 {
-        if ready(c.clone(), hub.url("/shop")).await == StatusCode::OK {
-            shop = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let shop = answers_within(&c, &hub.url("/shop"), StatusCode::OK).await;
     assert!(shop, "the storefront is served");
 
     // Replace the database behind the hub's back: drop it, then create an empty one.
     db.recreate(|| async {
-        let mut degraded = false;
-        for _ in 0..100 {
-            if ready(c.clone(), hub.url("/readyz")).await == StatusCode::SERVICE_UNAVAILABLE {
-                degraded = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let degraded =
+            answers_within(&c, &hub.url("/readyz"), StatusCode::SERVICE_UNAVAILABLE).await;
         assert!(degraded, "/readyz must notice the database is gone");
         assert_eq!(
             c.get(hub.url("/healthz")).send().await.unwrap().status(),
@@ -128,14 +126,7 @@ async fn a_hub_whose_database_vanishes_degrades_and_heals_when_it_returns() {
     .await;
 
     // Back: the hub reconnects and migrates the empty database by itself.
-    let mut healed = false;
-    for _ in 0..100 {
-        if ready(c.clone(), hub.url("/readyz")).await == StatusCode::OK {
-            healed = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let healed = answers_within(&c, &hub.url("/readyz"), StatusCode::OK).await;
     assert!(healed, "/readyz must recover when the database is back");
     let state = json_of(
         c.get(hub.url("/api/auth/setup-state"))

@@ -182,6 +182,22 @@ proptest! {
     }
 }
 
+/// A condition object of fewer than `max` entries drawn from `entry` (a repeated field is
+/// kept once).
+fn condition_of(
+    entry: impl Strategy<Value = (&'static str, serde_json::Value)>,
+    max: usize,
+) -> impl Strategy<Value = serde_json::Value> {
+    prop::collection::vec(entry, 0..max).prop_map(|entries| {
+        serde_json::Value::Object(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    })
+}
+
 /// Condition entries drawn from a small pool, so rules share some entries and not others.
 fn arb_condition() -> impl Strategy<Value = serde_json::Value> {
     let entry = prop_oneof![
@@ -196,14 +212,7 @@ fn arb_condition() -> impl Strategy<Value = serde_json::Value> {
         )),
         Just(("missing", serde_json::json!({"$exists": false}))),
     ];
-    prop::collection::vec(entry, 0..5).prop_map(|entries| {
-        serde_json::Value::Object(
-            entries
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-        )
-    })
+    condition_of(entry, 5)
 }
 
 fn arb_attributes() -> impl Strategy<Value = serde_json::Value> {
@@ -330,14 +339,7 @@ fn arb_context_condition() -> impl Strategy<Value = serde_json::Value> {
         Just(("now", serde_json::json!({"$gt": "2026-06-01"}))),
         Just(("userId", serde_json::json!({"$exists": false}))),
     ];
-    prop::collection::vec(entry, 0..4).prop_map(|entries| {
-        serde_json::Value::Object(
-            entries
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-        )
-    })
+    condition_of(entry, 4)
 }
 
 fn arb_context() -> impl Strategy<Value = Context> {

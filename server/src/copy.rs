@@ -10,10 +10,8 @@
 use std::collections::BTreeSet;
 
 use futures::TryStreamExt;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, Row};
-use std::str::FromStr;
 
 use crate::backup::{refuse_while_a_hub_runs, sqlite_options, BackupError};
 use crate::config::{Backend, Config};
@@ -89,16 +87,15 @@ pub async fn copy_to_postgres(
         )));
     }
     refuse_while_a_hub_runs(config)?;
-    let file = sqlite_options(&config.database_url())?
-        .get_filename()
-        .to_path_buf();
-    if !file.is_file() {
+    let source_options = sqlite_options(&config.database_url())?;
+    if !source_options.get_filename().is_file() {
         return Err(refused(format!(
             "there is no SQLite database at {}: set CORTEX_DATA_DIR (or DATABASE_URL) as the hub has it",
-            file.display()
+            source_options.get_filename().display()
         )));
     }
-    // Both schemas are brought up to date by the code a hub runs at start.
+    // Both schemas are brought up to date by the code a hub runs at start; the copy then
+    // writes through the target store's own pool.
     use crate::store::Store;
     let source_store = crate::store::sqlite::SqliteStore::open_lazy(&config.database_url())
         .map_err(|e| refused(e.to_string()))?;
@@ -113,21 +110,17 @@ pub async fn copy_to_postgres(
         .migrate()
         .await
         .map_err(|e| refused(format!("the Postgres database: {e}")))?;
-    drop(target_store);
+    let pool = target_store
+        .postgres_pool()
+        .ok_or_else(|| refused("the target store is not Postgres".into()))?;
     // Reading a whole table is one long statement by design: not worth a warning.
-    let mut sqlite = sqlite_options(&config.database_url())?
+    let mut sqlite = source_options
         .read_only(true)
         .disable_statement_logging()
         .connect()
         .await?;
     // One read transaction: every table as of the same moment.
     let mut source = sqlite.begin().await?;
-    let options = PgConnectOptions::from_str(target)
-        .map_err(|e| refused(format!("bad Postgres URL: {e}")))?;
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?;
 
     // Creation order: a table is made after the tables it refers to.
     let tables: Vec<String> = sqlx::query_scalar(
@@ -157,7 +150,7 @@ pub async fn copy_to_postgres(
         if SEEDED.contains(&table.as_str()) {
             continue;
         }
-        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", quoted(table)))
+        let n: i64 = sqlx::query_scalar(&count_of(table))
             .fetch_one(&pool)
             .await?;
         if n > 0 {
@@ -181,7 +174,7 @@ pub async fn copy_to_postgres(
             .map(|c| quoted(&c.name))
             .collect::<Vec<_>>()
             .join(", ");
-        let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", quoted(table)))
+        let total: i64 = sqlx::query_scalar(&count_of(table))
             .fetch_one(&mut *source)
             .await?;
         let total = total as u64;
@@ -208,11 +201,16 @@ pub async fn copy_to_postgres(
         if done == 0 {
             progress(table, 0, 0);
         }
+        if done != total {
+            return Err(refused(format!(
+                "{table}: SQLite counted {total} rows but gave {done}; nothing was kept"
+            )));
+        }
         copied.push((table.clone(), done));
     }
     // Every table holds what the source holds, or nothing is kept.
     for (table, n) in &copied {
-        let there: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", quoted(table)))
+        let there: i64 = sqlx::query_scalar(&count_of(table))
             .fetch_one(&mut *tx)
             .await?;
         if there as u64 != *n {
@@ -289,6 +287,11 @@ async fn columns(
             })
         })
         .collect()
+}
+
+/// The statement that counts `table`'s rows.
+fn count_of(table: &str) -> String {
+    format!("SELECT count(*) FROM {}", quoted(table))
 }
 
 /// An identifier as SQL text, quoted (names come from the databases' own catalogues).
