@@ -151,11 +151,23 @@ pub fn router(state: HubState) -> Router {
         );
     // Probes are polled constantly by load balancers and monitors: they skip the request log,
     // the HTTP metrics and the auth lookup, so they stay cheap and keep the metrics meaningful.
+    let security = cortex_server::security::HeaderSettings {
+        hsts: state
+            .services
+            .config
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://")),
+    };
     app.merge(cortex_server::probes::router())
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, NextRequestId))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn_with_state(
+                    security,
+                    cortex_server::security::headers,
+                )),
         )
         .with_state(state)
 }

@@ -187,15 +187,18 @@ async fn a_neuron_waits_for_approval_then_heartbeats() {
         .await
         .unwrap();
     json_of(res, StatusCode::OK).await;
-    assert_eq!(
-        status_of(
-            client
-                .heartbeat(&token, &Heartbeat::default())
-                .await
-                .unwrap_err()
-        ),
-        403
-    );
+    // Its token is revoked at once (not when it expires).
+    match client
+        .heartbeat(&token, &Heartbeat::default())
+        .await
+        .unwrap_err()
+    {
+        SdkError::Api { status, body } => {
+            assert_eq!(status, 401);
+            assert!(body.error.message.contains("revoked"), "{}", body.error.message);
+        }
+        other => panic!("{other}"),
+    }
 
     // Every change is in the audit log.
     let audit = HubClient::new(&hub.app.url(), Some(viewer))
@@ -216,10 +219,11 @@ async fn a_neuron_waits_for_approval_then_heartbeats() {
         [
             "neuron.register",
             "neuron.approve",
-            "neuron.register",
+            // Registering again once approved changed nothing but the last-seen time: no entry.
             "neuron.refused", // a user token on the heartbeat route, above
             "neuron.drain",
-            "neuron.remove"
+            "neuron.remove",
+            "neuron.refused", // the revoked token, above
         ]
     );
 }
@@ -239,6 +243,12 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
     let reg = registration("api-1", &key);
     let body = serde_json::to_vec(&reg).unwrap();
     let now = chrono::Utc::now().timestamp_millis();
+    let hub_id = HubClient::new(&hub.app.url(), None)
+        .unwrap()
+        .hub_id()
+        .await
+        .unwrap();
+    assert!(hub_id.starts_with("hub_"), "{hub_id}");
 
     // No signature at all.
     let res = raw_register(&hub, &body, vec![]).await;
@@ -249,7 +259,7 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
     let res = raw_register(
         &hub,
         &body,
-        other.sign("api-1", "POST", REGISTER_PATH, &body),
+        other.sign("api-1", &hub_id, "POST", REGISTER_PATH, &body),
     )
     .await;
     assert!(expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized")
@@ -261,7 +271,7 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
     let res = raw_register(
         &hub,
         &serde_json::to_vec(&tampered).unwrap(),
-        key.sign("api-1", "POST", REGISTER_PATH, &body),
+        key.sign("api-1", &hub_id, "POST", REGISTER_PATH, &body),
     )
     .await;
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
@@ -269,7 +279,7 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
     let res = raw_register(
         &hub,
         &body,
-        key.sign("api-1", "POST", HEARTBEAT_PATH, &body),
+        key.sign("api-1", &hub_id, "POST", HEARTBEAT_PATH, &body),
     )
     .await;
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
@@ -279,6 +289,7 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
         &body,
         key.sign_at(
             "api-1",
+            &hub_id,
             "POST",
             REGISTER_PATH,
             &body,
@@ -291,11 +302,22 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
         .await
         .contains("clock"));
     // The neuron header names someone else.
-    let res = raw_register(&hub, &body, key.sign("api-2", "POST", REGISTER_PATH, &body)).await;
+    let res = raw_register(&hub, &body, key.sign("api-2", &hub_id, "POST", REGISTER_PATH, &body)).await;
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // A good request joins; the very same request again is a replay.
-    let signed = key.sign_at("api-1", "POST", REGISTER_PATH, &body, now, &nonce());
+    // Signed for another hub: a capture replayed here.
+    let res = raw_register(
+        &hub,
+        &body,
+        key.sign("api-1", "hub_elsewhere", "POST", REGISTER_PATH, &body),
+    )
+    .await;
+    assert!(expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await
+        .contains("hub's id"));
+
+    let signed = key.sign_at("api-1", &hub_id, "POST", REGISTER_PATH, &body, now, &nonce());
     let res = raw_register(&hub, &body, signed.clone()).await;
     assert_eq!(json_of(res, StatusCode::OK).await["status"], "active");
     let res = raw_register(&hub, &body, signed).await;
@@ -334,18 +356,20 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
         }
         let id = v["id"].as_str().unwrap().to_string();
         let body = serde_json::to_vec(&v).unwrap();
-        let res = raw_register(&hub, &body, key.sign(&id, "POST", REGISTER_PATH, &body)).await;
+        let res = raw_register(&hub, &body, key.sign(&id, &hub_id, "POST", REGISTER_PATH, &body)).await;
         let msg = expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
         assert!(msg.contains(field), "{field}: {msg}");
     }
     let huge = vec![b' '; 20_000];
-    let res = raw_register(&hub, &huge, key.sign("api-1", "POST", REGISTER_PATH, &huge)).await;
+    let res = raw_register(&hub, &huge, key.sign("api-1", &hub_id, "POST", REGISTER_PATH, &huge)).await;
     expect_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
-    // An allowlist refuses unlisted neurons and admits listed tags.
+    // An allowlist refuses unlisted neurons, and a listed tag admits only the keys an admin
+    // bound it to: the tags a neuron declares about itself count for nothing.
+    let tagged = NeuronKey::generate();
     let res = admin
         .post(hub.url("/api/federation/join-policy"))
-        .json(&json!({"mode": "allowlist", "tags": "canary"}))
+        .json(&json!({"mode": "allowlist", "tags": "canary", "key_tags": format!("{} canary", tagged.public_key())}))
         .send()
         .await
         .unwrap();
@@ -357,8 +381,18 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
         403
     );
     assert_eq!(
+        status_of(
+            client
+                .register(&registration("api-4", &key), &key)
+                .await
+                .unwrap_err()
+        ),
+        403,
+        "claims the canary tag, but no admin gave it"
+    );
+    assert_eq!(
         client
-            .register(&registration("api-4", &key), &key)
+            .register(&registration("api-5", &tagged), &tagged)
             .await
             .unwrap()
             .status,
@@ -1060,7 +1094,15 @@ async fn stream_analytics_acks_counts_once_and_refuses_bad_batches() {
 #[tokio::test]
 async fn the_hub_probes_server_neurons_that_declare_an_endpoint() {
     use cortex_core::federation::HealthState;
-    let hub = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = common::start_with(
+        cortex_server::config::Config {
+            probe_allow_loopback: true,
+            ..common::test_config(dir.path())
+        },
+        dir,
+    )
+    .await;
     let admin = hub.setup_admin().await;
     open_policy(&hub, &admin).await;
     let client = HubClient::new(&hub.app.url(), None).unwrap();
@@ -1068,7 +1110,11 @@ async fn the_hub_probes_server_neurons_that_declare_an_endpoint() {
     let closed_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     for (id, endpoint) in [
-        ("up-1", Some(hub.app.url())),
+        // The path and query a neuron writes are never fetched: only its origin's /healthz.
+        (
+            "up-1",
+            Some(format!("{}/api/federation/neurons/remove?id=x", hub.app.url())),
+        ),
         ("down-1", Some(closed_url)),
         ("none-1", None),
     ] {
@@ -1077,10 +1123,22 @@ async fn the_hub_probes_server_neurons_that_declare_an_endpoint() {
         reg.endpoint = endpoint;
         client.register(&reg, &key).await.unwrap();
     }
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
+    // Metadata and link-local addresses are refused when the neuron names them.
+    for bad in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]:80/",
+        "http://metadata.google.internal/",
+    ] {
+        let key = NeuronKey::generate();
+        let mut reg = registration("meta-1", &key);
+        reg.endpoint = Some(bad.into());
+        assert_eq!(
+            status_of(client.register(&reg, &key).await.unwrap_err()),
+            400,
+            "{bad}"
+        );
+    }
+    let http = cortex_server::federation::probe::client(true).unwrap();
     assert_eq!(hub.app.services.federation.probe_all(&http).await, 2);
     let store = hub.app.services.store.clone();
     let up = store.neuron("up-1").await.unwrap().unwrap().probe.unwrap();
@@ -1121,6 +1179,34 @@ async fn the_hub_probes_server_neurons_that_declare_an_endpoint() {
         .find(|n| n["id"] == "down-1")
         .unwrap();
     assert_eq!(down["probe"]["state"], "failing");
+
+    // A hub that may not probe loopback says so instead of probing.
+    let dir = tempfile::tempdir().unwrap();
+    let strict = common::start_with(common::test_config(dir.path()), dir).await;
+    let strict_admin = strict.setup_admin().await;
+    open_policy(&strict, &strict_admin).await;
+    let key = NeuronKey::generate();
+    let mut reg = registration("loop-1", &key);
+    reg.endpoint = Some(hub.app.url());
+    HubClient::new(&strict.app.url(), None)
+        .unwrap()
+        .register(&reg, &key)
+        .await
+        .unwrap();
+    let guarded = cortex_server::federation::probe::client(false).unwrap();
+    assert_eq!(strict.app.services.federation.probe_all(&guarded).await, 1);
+    let refused = strict
+        .app
+        .services
+        .store
+        .neuron("loop-1")
+        .await
+        .unwrap()
+        .unwrap()
+        .probe
+        .unwrap();
+    assert_eq!(refused.state, HealthState::Failing);
+    assert!(refused.message.contains("loopback"), "{}", refused.message);
 }
 
 #[tokio::test]

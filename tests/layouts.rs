@@ -296,7 +296,7 @@ async fn a_neuron_resolves_pages_with_its_token() {
                 mode: cortex_core::federation::JoinMode::Open,
                 ..Default::default()
             },
-            "user:test",
+            &common::admin_principal(),
         )
         .await
         .unwrap();

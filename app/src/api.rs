@@ -77,14 +77,12 @@ pub(crate) mod guard {
     /// The value of a request cookie.
     pub(crate) fn request_cookie(name: &str) -> Option<String> {
         let parts = use_context::<axum::http::request::Parts>()?;
-        let prefix = format!("{name}=");
-        parts
-            .headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|c| c.trim().strip_prefix(&prefix).map(str::to_string))
+        cortex_server::web::request_cookie(&parts.headers, name).map(str::to_string)
+    }
+
+    /// The cookies this hub sets (one set of flags, `Secure` when configured).
+    pub(crate) fn cookies() -> Option<cortex_server::web::Cookies> {
+        use_context::<Services>().map(|s| s.auth.cookies())
     }
 
     /// Whether the request is a plain HTML form post (no JavaScript): it will be redirected.

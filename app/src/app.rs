@@ -10,8 +10,20 @@ use crate::pages::{
     users,
 };
 
-/// The document around every page (server side).
+/// The document around every page (server side). Its Content-Security-Policy lets only
+/// scripts with this response's nonce (Leptos' hydration scripts) run inline.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(res)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(v) = axum::http::HeaderValue::from_str(
+            &cortex_server::security::content_security_policy(&nonce),
+        ) {
+            res.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

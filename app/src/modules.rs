@@ -80,6 +80,13 @@ fn text(node: &Node, key: &str) -> String {
         .to_string()
 }
 
+/// A link prop, only if it is safe to render (see `cortex_core::urls`): rules are checked
+/// when saved, and this drops whatever got past that (an old rule, a database edit).
+fn link(node: &Node, key: &str) -> Option<String> {
+    let url = text(node, key);
+    cortex_core::urls::safe_url(&url).map(str::to_string)
+}
+
 fn list(node: &Node, key: &str) -> Vec<Value> {
     node.props
         .get(key)
@@ -120,7 +127,7 @@ fn hero(node: &Node) -> AnyView {
         <section class="rounded-xl bg-emerald-800 px-8 py-12 text-white" data-node=node.id.to_string()>
             <h1 class="text-3xl font-bold">{text(node, "headline")}</h1>
             <p class="mt-3 text-emerald-100">{text(node, "subline")}</p>
-            <a class="mt-6 inline-block rounded bg-white px-4 py-2 font-medium text-emerald-900" href=text(node, "href") data-click=node.id.to_string()>
+            <a class="mt-6 inline-block rounded bg-white px-4 py-2 font-medium text-emerald-900" href=link(node, "href") data-click=node.id.to_string()>
                 {text(node, "cta")}
             </a>
         </section>

@@ -36,6 +36,9 @@ fn components() -> Value {
     add::<federation::CommandRun>(&mut s);
     add::<federation::RefusalAlert>(&mut s);
     add::<federation::PublishableKey>(&mut s);
+    add::<federation::BulkOutcome>(&mut s);
+    add::<federation::HubIdentity>(&mut s);
+    add::<federation::WsTicket>(&mut s);
     add::<analytics::EventBatch>(&mut s);
     add::<analytics::BatchAck>(&mut s);
     add::<analytics::NeuronEvent>(&mut s);

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub mod transitions;
+
 /// Header names of a signed neuron request.
 pub mod headers {
     /// The neuron's id.
@@ -21,25 +23,46 @@ pub mod headers {
 /// How far a signed request's timestamp may be from the hub's clock.
 pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
-/// The bytes a neuron signs: method, path, SHA-256 of the body (hex), timestamp and nonce,
-/// one per line. Any change to any of them breaks the signature.
+/// The bytes a neuron signs: method, path, SHA-256 of the body (hex), timestamp, nonce and
+/// the id of the hub it is meant for ([`HubIdentity`]), one per line. Any change to any of
+/// them breaks the signature, and a request signed for one hub is refused by every other.
 pub fn signing_message(
     method: &str,
     path: &str,
     body: &[u8],
     timestamp_ms: i64,
     nonce: &str,
+    hub_id: &str,
 ) -> Vec<u8> {
     let body_hash = hex::encode(Sha256::digest(body));
     format!(
-        "{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}",
         method.to_ascii_uppercase(),
         path,
         body_hash,
         timestamp_ms,
-        nonce
+        nonce,
+        hub_id
     )
     .into_bytes()
+}
+
+/// Who a hub is, as `GET /api/federation/hub` says: the id neurons put in what they sign.
+/// Hubs sharing one database share the id (they are one registry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct HubIdentity {
+    pub hub_id: String,
+}
+
+/// A one-time ticket for the push channel (`GET /api/federation/ws?ticket=…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WsTicket {
+    pub ticket: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Where a neuron is in its life.
@@ -284,6 +307,13 @@ pub struct NeuronKind {
     pub capabilities: Vec<String>,
     /// Health checks neurons of this kind report (names shown on the dashboard).
     pub health_checks: Vec<String>,
+    /// The path the hub probes on the origin of a server neuron's endpoint.
+    #[serde(default = "default_health_path")]
+    pub health_path: String,
+}
+
+fn default_health_path() -> String {
+    "/healthz".into()
 }
 
 /// How a kind of neuron reaches the hub.
@@ -407,6 +437,48 @@ pub struct Neuron {
     pub acked: Vec<Acked>,
 }
 
+/// Prefix of publishable keys. A browser neuron's registry entry holds the key it joined
+/// with where a server neuron holds its public key, so its id stays bound to that key.
+pub const PUBLISHABLE_KEY_PREFIX: &str = "pk_";
+
+impl Neuron {
+    /// Whether this is a browser neuron (joined with a publishable key).
+    pub fn is_browser(&self) -> bool {
+        self.public_key.starts_with(PUBLISHABLE_KEY_PREFIX)
+    }
+}
+
+/// What a bulk action does to the neurons it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum BulkAction {
+    /// Approve pending neurons (admin).
+    Approve,
+    /// Deny (remove) pending neurons.
+    Deny,
+}
+
+impl BulkAction {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "approve" => Some(BulkAction::Approve),
+            "deny" => Some(BulkAction::Deny),
+            _ => None,
+        }
+    }
+}
+
+/// What a bulk action did: the neurons it changed, and each one it could not change with
+/// the reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BulkOutcome {
+    pub done: Vec<String>,
+    pub failed: Vec<(String, String)>,
+}
+
 /// A revision of a scope a neuron holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -439,9 +511,13 @@ pub struct JoinPolicy {
     /// Allowlist: public keys (base64) that may join.
     #[serde(default)]
     pub keys: Vec<String>,
-    /// Allowlist: a neuron with any of these tags may join.
+    /// Allowlist: a neuron whose key an admin bound one of these tags to (`key_tags`) may
+    /// join. The tags a neuron declares about itself never admit it.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Tags an admin gave to public keys (base64 key → tags): what `tags` is matched with.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub key_tags: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// How neurons are admitted.
@@ -456,6 +532,22 @@ pub enum JoinMode {
     /// Everyone waits as `pending` until an admin approves (the default: safe).
     #[default]
     Approval,
+}
+
+impl JoinMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JoinMode::Open => "open",
+            JoinMode::Allowlist => "allowlist",
+            JoinMode::Approval => "approval",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [JoinMode::Open, JoinMode::Allowlist, JoinMode::Approval]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
 }
 
 /// What the policy decides for a registration.
@@ -486,14 +578,99 @@ impl Admission {
     }
 }
 
+/// Splits a list typed into a form: entries separated by commas, spaces or lines.
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split([',', '\n', '\r', ' ', '\t'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Most keys and tags a join policy lists.
+pub const MAX_POLICY_KEYS: usize = 10_000;
+pub const MAX_POLICY_TAGS: usize = 1_000;
+
+impl Admission {
+    /// The status a registration `incoming` gets, given the entry already registered under
+    /// its id. A neuron that names a different endpoint than the one it was admitted with is
+    /// decided afresh by the policy (under approval: pending again), so an approved neuron
+    /// cannot point the hub's prober somewhere new on its own.
+    pub fn status_for(self, existing: Option<&Neuron>, incoming: &Neuron) -> Option<NeuronStatus> {
+        let kept = existing
+            .filter(|b| b.endpoint == incoming.endpoint)
+            .map(|b| b.status);
+        self.status(kept)
+    }
+}
+
 impl JoinPolicy {
+    /// Parses key-bound tags as a form gives them: one key per line, then its tags
+    /// (`KEY tag1, tag2`).
+    pub fn parse_key_tags(
+        text: &str,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, FieldError> {
+        let mut out = std::collections::BTreeMap::new();
+        for (i, line) in text.lines().map(str::trim).enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let (key, tags) = line.split_once([' ', '\t']).unwrap_or((line, ""));
+            let tags = split_list(tags);
+            if tags.is_empty() {
+                return Err(field_error(
+                    "key_tags",
+                    format!("line {}: a key and then its tags, e.g. `KEY eu, canary`", i + 1),
+                ));
+            }
+            out.insert(key.to_string(), tags);
+        }
+        Ok(out)
+    }
+
+    /// Checks what needs no cryptography: list sizes, tag names, and that an allowlist lists
+    /// something. (The hub checks that each key is an Ed25519 public key.)
+    pub fn check(&self) -> Result<(), FieldError> {
+        if self.keys.len() > MAX_POLICY_KEYS {
+            return Err(field_error("keys", format!("at most {MAX_POLICY_KEYS} keys")));
+        }
+        if self.tags.len() > MAX_POLICY_TAGS {
+            return Err(field_error("tags", format!("at most {MAX_POLICY_TAGS} tags")));
+        }
+        for (i, t) in self.tags.iter().enumerate() {
+            check_name(&format!("tags[{i}]"), t)?;
+        }
+        if self.key_tags.len() > MAX_POLICY_KEYS {
+            return Err(field_error("key_tags", format!("at most {MAX_POLICY_KEYS} keys")));
+        }
+        for (key, tags) in &self.key_tags {
+            if tags.is_empty() || tags.len() > MAX_LABELS {
+                return Err(field_error(
+                    "key_tags",
+                    format!("key `{key}`: 1 to {MAX_LABELS} tags"),
+                ));
+            }
+            for (i, t) in tags.iter().enumerate() {
+                check_name(&format!("key_tags[{key}][{i}]"), t)?;
+            }
+        }
+        if self.mode == JoinMode::Allowlist && self.keys.is_empty() && self.tags.is_empty() {
+            return Err(field_error(
+                "mode",
+                "an allowlist needs at least one key or tag (or nobody can join)",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn admit(&self, r: &Registration) -> Admission {
         match self.mode {
             JoinMode::Open => Admission::Join,
             JoinMode::Approval => Admission::Wait,
             JoinMode::Allowlist => {
+                let granted = self.key_tags.get(&r.public_key);
                 let listed = self.keys.contains(&r.public_key)
-                    || r.tags.iter().any(|t| self.tags.contains(t));
+                    || granted.is_some_and(|g| g.iter().any(|t| self.tags.contains(t)));
                 if listed {
                     Admission::Join
                 } else {
@@ -519,7 +696,54 @@ pub struct Joined {
     pub heartbeat_seconds: u32,
 }
 
-/// Counts for the fleet summary.
+/// Which neurons the fleet view lists: by status, by a search over id, app, kind, version
+/// and tags, a page at a time. The counts always cover the whole fleet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FleetQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<NeuronStatus>,
+    /// Case-insensitive substring of id, slug, kind, version or a tag.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub q: String,
+    /// Neurons skipped (paging).
+    #[serde(default)]
+    pub offset: u32,
+    /// Neurons listed, at most [`MAX_FLEET_PAGE`] (0: [`FLEET_PAGE`]).
+    #[serde(default)]
+    pub limit: u32,
+}
+
+/// Neurons listed per page by default, and at most.
+pub const FLEET_PAGE: u32 = 60;
+pub const MAX_FLEET_PAGE: u32 = 500;
+
+impl FleetQuery {
+    /// The page size this query asks for.
+    pub fn page_size(&self) -> u32 {
+        match self.limit {
+            0 => FLEET_PAGE,
+            n => n.min(MAX_FLEET_PAGE),
+        }
+    }
+
+    /// Whether neuron `n` matches the status and the search.
+    pub fn matches(&self, n: &Neuron) -> bool {
+        if self.status.is_some_and(|s| s != n.status) {
+            return false;
+        }
+        let needle = self.q.trim().to_lowercase();
+        needle.is_empty()
+            || n.id.contains(&needle)
+            || n.slug.contains(&needle)
+            || n.kind.contains(&needle)
+            || n.version.to_lowercase().contains(&needle)
+            || n.tags.iter().any(|t| t.contains(&needle))
+    }
+}
+
+/// Counts for the fleet summary, and one page of the neurons a [`FleetQuery`] asked for.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -531,14 +755,33 @@ pub struct FleetHealth {
     pub by_version: std::collections::BTreeMap<String, u64>,
     /// Region → count (`-` for none).
     pub by_region: std::collections::BTreeMap<String, u64>,
+    /// Neurons that match the query (all pages).
+    #[serde(default)]
+    pub matched: u64,
+    /// Where this page starts among the matches.
+    #[serde(default)]
+    pub offset: u32,
+    /// The page: at most the query's page size of the matches, by region then id.
     pub neurons: Vec<Neuron>,
 }
 
 impl FleetHealth {
-    /// Summarises a list of neurons.
+    /// Summarises every neuron, listing all of them.
     pub fn of(neurons: Vec<Neuron>) -> Self {
+        Self::page(
+            neurons,
+            &FleetQuery {
+                limit: u32::MAX,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Summarises every neuron and lists the page of matches `query` asks for.
+    pub fn page(neurons: Vec<Neuron>, query: &FleetQuery) -> Self {
         let mut h = FleetHealth {
             total: neurons.len() as u64,
+            offset: query.offset,
             ..Default::default()
         };
         for n in &neurons {
@@ -548,7 +791,20 @@ impl FleetHealth {
                 .entry(n.region.clone().unwrap_or_else(|| "-".into()))
                 .or_default() += 1;
         }
-        h.neurons = neurons;
+        let size = if query.limit == u32::MAX {
+            usize::MAX
+        } else {
+            query.page_size() as usize
+        };
+        let matching = neurons.into_iter().filter(|n| query.matches(n));
+        let mut matched = 0u64;
+        for n in matching {
+            if matched >= u64::from(query.offset) && h.neurons.len() < size {
+                h.neurons.push(n);
+            }
+            matched += 1;
+        }
+        h.matched = matched;
         h
     }
 }
@@ -614,16 +870,17 @@ mod tests {
 
     #[test]
     fn the_signed_message_covers_every_part() {
-        let base = signing_message("post", "/api/federation/register", b"{}", 1, "n");
+        let base = signing_message("post", "/api/federation/register", b"{}", 1, "n", "h");
         assert!(String::from_utf8(base.clone())
             .unwrap()
             .starts_with("POST\n/api/federation/register\n"));
         for other in [
-            signing_message("GET", "/api/federation/register", b"{}", 1, "n"),
-            signing_message("POST", "/api/federation/heartbeat", b"{}", 1, "n"),
-            signing_message("POST", "/api/federation/register", b"{ }", 1, "n"),
-            signing_message("POST", "/api/federation/register", b"{}", 2, "n"),
-            signing_message("POST", "/api/federation/register", b"{}", 1, "m"),
+            signing_message("GET", "/api/federation/register", b"{}", 1, "n", "h"),
+            signing_message("POST", "/api/federation/heartbeat", b"{}", 1, "n", "h"),
+            signing_message("POST", "/api/federation/register", b"{ }", 1, "n", "h"),
+            signing_message("POST", "/api/federation/register", b"{}", 2, "n", "h"),
+            signing_message("POST", "/api/federation/register", b"{}", 1, "m", "h"),
+            signing_message("POST", "/api/federation/register", b"{}", 1, "n", "other-hub"),
         ] {
             assert_ne!(base, other);
         }
@@ -644,7 +901,15 @@ mod tests {
         };
         assert_eq!(list.admit(&r), Admission::Refuse);
         list.tags = vec!["eu".into()];
-        assert_eq!(list.admit(&r), Admission::Join);
+        assert_eq!(
+            list.admit(&r),
+            Admission::Refuse,
+            "a tag the neuron declares about itself admits nothing"
+        );
+        list.key_tags
+            .insert(r.public_key.clone(), vec!["eu".into(), "web".into()]);
+        assert_eq!(list.admit(&r), Admission::Join, "a tag an admin bound to its key");
+        list.key_tags.clear();
         list.tags.clear();
         list.keys = vec![r.public_key.clone()];
         assert_eq!(list.admit(&r), Admission::Join);
@@ -807,6 +1072,31 @@ impl Audience {
         scope.covers(id, tags) && self.includes(scope, id, tags)
     }
 
+    /// The audience of a staged push as a form gives it: a percentage (1-100; 100 or empty:
+    /// everyone) and tags separated by commas, spaces or lines (at most 32).
+    pub fn parse_form(percent: &str, tags: &str) -> Result<Self, FieldError> {
+        let percent = match percent.trim() {
+            "" => None,
+            p => match p.trim_end_matches('%').trim().parse::<u8>() {
+                Ok(n) if (1..=100).contains(&n) => Some(n).filter(|n| *n < 100),
+                _ => {
+                    return Err(field_error(
+                        "rollout_percent",
+                        format!("`{p}` is not a whole number from 1 to 100"),
+                    ))
+                }
+            },
+        };
+        let tags = split_list(tags);
+        if tags.len() > 32 {
+            return Err(field_error("rollout_tags", "at most 32 tags"));
+        }
+        for (i, t) in tags.iter().enumerate() {
+            check_name(&format!("rollout_tags[{i}]"), t)?;
+        }
+        Ok(Self { percent, tags })
+    }
+
     /// How it reads on the dashboard.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -860,6 +1150,16 @@ pub struct Bundle {
     /// A staged push reaches only this audience (absent: everyone in the scope).
     #[serde(default, skip_serializing_if = "Audience::is_everyone")]
     pub audience: Audience,
+}
+
+impl Bundle {
+    /// Whether a browser neuron `id` may take this bundle: layout rules, experiments and
+    /// offers (they end up in public pages anyway), but `config` only when pushed to that
+    /// neuron alone. Config meant for server neurons (secrets, internal addresses) never
+    /// reaches a browser, whatever tags the browser claims.
+    pub fn reaches_browser(&self, id: &str) -> bool {
+        self.kind != BundleKind::Config || self.scope == Scope::Neuron(id.to_string())
+    }
 }
 
 /// What a push did.

@@ -221,6 +221,9 @@ pub enum LayoutError {
     DuplicateId(NodeId),
     #[error("a node has an empty id")]
     EmptyId,
+    /// A link prop with an unsafe scheme (`javascript:` and the like).
+    #[error("{path}: {}", crate::urls::unsafe_url_message(url))]
+    UnsafeUrl { path: String, url: String },
 }
 
 impl Layout {
@@ -234,6 +237,8 @@ impl Layout {
             if !seen.insert(&n.id) {
                 return Err(LayoutError::DuplicateId(n.id.clone()));
             }
+            crate::urls::check_value(&format!("node `{}` props", n.id), &Value::Object((*n.props).clone()))
+                .map_err(|(path, url)| LayoutError::UnsafeUrl { path, url })?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ pub mod role;
 pub mod rules;
 pub mod schedule;
 pub mod targeting;
+pub mod urls;
 pub mod user;
 
 pub use api::{ApiErrorBody, ErrorCode};

@@ -249,6 +249,15 @@ impl LayoutMutation {
             s.validate()
                 .map_err(|x| e(&format!("schedule.{}", x.field), x.message))?;
         }
+        // Links the rule would render into the page: only safe schemes.
+        let payload = serde_json::to_value(&self.payload).unwrap_or(Value::Null);
+        crate::urls::check_value("mutationPayload", &payload["mutationPayload"])
+            .map_err(|(path, url)| e(&path, crate::urls::unsafe_url_message(&url)))?;
+        if let Some(x) = &self.experiment {
+            let value = serde_json::to_value(x).unwrap_or(Value::Null);
+            crate::urls::check_value("experiment", &value)
+                .map_err(|(path, url)| e(&path, crate::urls::unsafe_url_message(&url)))?;
+        }
         match (&self.payload, &self.experiment) {
             (MutationPayload::Variant(_), None) => {
                 return Err(e("experiment", "a variant rule needs an experiment".into()))
@@ -315,6 +324,26 @@ mod tests {
         assert_eq!(rule.validate().unwrap_err().field, "conditions");
         rule.conditions = serde_json::json!({});
         assert_eq!(rule.validate().unwrap_err().field, "experiment");
+    }
+
+    #[test]
+    fn a_script_link_is_refused_where_it_sits() {
+        let base = serde_json::json!({
+            "id": "r", "layoutId": "l", "pageSlug": "home", "mutationType": "props",
+            "mutationPayload": {"target": "hero", "patch": {"headline": "Hi", "href": " JavaScript:alert(1)"}},
+            "createdBy": "u", "timestamp": "2026-11-25T10:00:00Z", "isActive": true, "layer": "module"
+        });
+        let rule: LayoutMutation = serde_json::from_value(base.clone()).unwrap();
+        let err = rule.validate().unwrap_err();
+        assert_eq!(err.field, "mutationPayload.patch.href", "{err}");
+        let mut insert = base;
+        insert["mutationType"] = "replace".into();
+        insert["mutationPayload"] = serde_json::json!({"target": "hero",
+            "node": {"id": "x", "type": "hero", "props": {"href": "/ok"},
+                "children": [{"id": "y", "type": "hero", "props": {"ctaHref": "data:text/html,x"}}]}});
+        let rule: LayoutMutation = serde_json::from_value(insert).unwrap();
+        let err = rule.validate().unwrap_err();
+        assert!(err.field.ends_with("children[0].props.ctaHref"), "{err}");
     }
 
     #[test]

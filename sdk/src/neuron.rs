@@ -67,29 +67,33 @@ impl NeuronKey {
         base64::engine::general_purpose::STANDARD.encode(self.signing.verifying_key().to_bytes())
     }
 
-    /// The signature headers for a request (timestamp now, a fresh nonce).
+    /// The signature headers for a request to the hub whose id is `hub_id` (from
+    /// `GET /api/federation/hub`; timestamp now, a fresh nonce).
     pub fn sign(
         &self,
         neuron_id: &str,
+        hub_id: &str,
         method: &str,
         path: &str,
         body: &[u8],
     ) -> Vec<(&'static str, String)> {
         let timestamp = chrono::Utc::now().timestamp_millis();
-        self.sign_at(neuron_id, method, path, body, timestamp, &nonce())
+        self.sign_at(neuron_id, hub_id, method, path, body, timestamp, &nonce())
     }
 
     /// [`NeuronKey::sign`] with a given timestamp and nonce (tests, replays).
+    #[allow(clippy::too_many_arguments)]
     pub fn sign_at(
         &self,
         neuron_id: &str,
+        hub_id: &str,
         method: &str,
         path: &str,
         body: &[u8],
         timestamp_ms: i64,
         nonce: &str,
     ) -> Vec<(&'static str, String)> {
-        let message = signing_message(method, path, body, timestamp_ms, nonce);
+        let message = signing_message(method, path, body, timestamp_ms, nonce, hub_id);
         let signature = self.signing.sign(&message);
         vec![
             (headers::NEURON, neuron_id.to_string()),
@@ -137,8 +141,20 @@ pub const HEARTBEAT_PATH: &str = "/api/federation/heartbeat";
 pub const WS_PATH: &str = "/api/federation/ws";
 /// The analytics path.
 pub const STREAM_ANALYTICS_PATH: &str = "/api/federation/stream-analytics";
+/// Where the hub says who it is.
+pub const HUB_PATH: &str = "/api/federation/hub";
+/// Where a neuron gets a one-time ticket for the push channel.
+pub const WS_TICKET_PATH: &str = "/api/federation/ws-ticket";
 
 impl HubClient {
+    /// The hub's id, which every signed request names (asked once per registration, so a
+    /// hub whose database was replaced is followed).
+    pub async fn hub_id(&self) -> Result<String, SdkError> {
+        let req = self.http.get(format!("{}{HUB_PATH}", self.base));
+        let id: cortex_core::federation::HubIdentity = self.send(req).await?;
+        Ok(id.hub_id)
+    }
+
     /// Registers (or re-registers) a neuron, signed with `key`. While the join policy holds
     /// it `pending`, the answer has no token: call again every `heartbeat_seconds`.
     pub async fn register(
@@ -152,7 +168,8 @@ impl HubClient {
             .http
             .post(format!("{}{REGISTER_PATH}", self.base))
             .header(reqwest::header::CONTENT_TYPE, "application/json");
-        for (name, value) in key.sign(&registration.id, "POST", REGISTER_PATH, &body) {
+        let hub = self.hub_id().await?;
+        for (name, value) in key.sign(&registration.id, &hub, "POST", REGISTER_PATH, &body) {
             req = req.header(name, value);
         }
         self.send(req.body(body)).await

@@ -106,6 +106,20 @@ impl Authn {
     }
 }
 
+/// The service layer's role check: every service method that changes or reads protected
+/// state takes the caller's principal and checks it here, whatever the entry point was.
+pub fn require_role(principal: &Principal, role: Role) -> Result<(), ApiError> {
+    if principal.role.allows(role) {
+        Ok(())
+    } else {
+        Err(AuthError::Forbidden(format!(
+            "this needs the `{role}` role; {} has `{}`",
+            principal.actor, principal.role
+        ))
+        .into())
+    }
+}
+
 /// Settings the auth service needs.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -141,6 +155,13 @@ impl AuthService {
             keys: Arc::new(keys),
             settings,
             limiter: Arc::new(limiter),
+        }
+    }
+
+    /// The cookies this hub sets (with `Secure` when configured).
+    pub fn cookies(&self) -> crate::web::Cookies {
+        crate::web::Cookies {
+            secure: self.settings.secure_cookies,
         }
     }
 
@@ -201,11 +222,7 @@ impl AuthService {
         };
         self.store.create_session(session, audit).await?;
         Ok(SignedIn {
-            set_cookie: jwt::session_cookie(
-                &jwt,
-                self.settings.session_ttl,
-                self.settings.secure_cookies,
-            ),
+            set_cookie: self.cookies().session(&jwt, self.settings.session_ttl),
             user,
         })
     }
@@ -216,7 +233,7 @@ impl AuthService {
             let audit = AuditRecord::new(p.actor.clone(), "session.logout", p.actor.clone());
             self.store.delete_session(sid, audit).await?;
         }
-        Ok(jwt::clear_cookie(self.settings.secure_cookies))
+        Ok(self.cookies().clear_session())
     }
 
     /// Whether first-admin setup is still open (no users yet).

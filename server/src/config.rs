@@ -74,6 +74,17 @@ pub struct Config {
     pub neuron_token_ttl: Duration,
     /// Events per second one neuron may send, sustained; over it gets 429 (`CORTEX_NEURON_EVENTS_PER_SECOND`).
     pub neuron_events_per_second: u32,
+    /// Registrations one source address may send per minute, sustained (a minute's worth
+    /// at once); over it gets 429 (`CORTEX_REGISTRATIONS_PER_MINUTE`). A pending neuron asks
+    /// again every heartbeat interval, so leave room for the neurons behind one address.
+    pub registrations_per_minute: u32,
+    /// Most neurons waiting for approval; a new registration past it gets 503 and raises an
+    /// alert (`CORTEX_MAX_PENDING_NEURONS`).
+    pub max_pending_neurons: u32,
+    /// Let the hub probe neuron endpoints on loopback addresses (`CORTEX_PROBE_ALLOW_LOOPBACK`;
+    /// for one machine running hub and neurons). Link-local and cloud metadata addresses are
+    /// never probed.
+    pub probe_allow_loopback: bool,
     /// Bytes of analytics spooled but not yet in the database before batches are refused with 503 (`CORTEX_SPOOL_MAX_BYTES`).
     pub spool_max_bytes: u64,
     /// Seed the demo storefront (`/shop`) into a database that has no layout yet (`CORTEX_DEMO_SHOP`).
@@ -105,6 +116,9 @@ impl Default for Config {
             neuron_retire_after: Duration::from_secs(24 * 3600),
             neuron_token_ttl: Duration::from_secs(15 * 60),
             neuron_events_per_second: 20_000,
+            registrations_per_minute: 120,
+            max_pending_neurons: 1_000,
+            probe_allow_loopback: false,
             spool_max_bytes: 1024 * 1024 * 1024,
             demo_shop: true,
             metrics_token: None,
@@ -218,6 +232,12 @@ impl Config {
         if self.neuron_events_per_second == 0 {
             return Err(ConfigError::Invalid(
                 "CORTEX_NEURON_EVENTS_PER_SECOND must be at least 1".into(),
+            ));
+        }
+        if self.registrations_per_minute == 0 || self.max_pending_neurons == 0 {
+            return Err(ConfigError::Invalid(
+                "CORTEX_REGISTRATIONS_PER_MINUTE and CORTEX_MAX_PENDING_NEURONS must be at least 1"
+                    .into(),
             ));
         }
         if self.spool_max_bytes < 1024 * 1024 {

@@ -727,7 +727,7 @@ impl Mutations {
         let set = &self.current().set;
         let body = serde_json::to_value(set).unwrap_or_default();
         if let Err(e) = fed
-            .push(
+            .store_and_send(
                 &cortex_core::federation::Scope::Global,
                 cortex_core::federation::BundleKind::LayoutRules,
                 &body,

@@ -12,10 +12,12 @@ pub mod fsutil;
 pub mod health;
 pub mod layouts;
 pub mod probes;
+pub mod security;
 pub mod services;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 pub use error::ApiError;
 pub use services::Services;

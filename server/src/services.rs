@@ -106,6 +106,9 @@ impl Services {
                 unhealthy_after: config.neuron_unhealthy_after,
                 retire_after: config.neuron_retire_after,
                 token_ttl: config.neuron_token_ttl,
+                registrations_per_minute: config.registrations_per_minute,
+                max_pending: config.max_pending_neurons,
+                probe_allow_loopback: config.probe_allow_loopback,
             },
         );
         let mutations = crate::layouts::Mutations::new(

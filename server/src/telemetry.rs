@@ -73,7 +73,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// Axum middleware: counts requests and times them by method, route template and status.
 pub async fn track_http(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().clone();
+    let method = known_method(req.method());
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let route = match &matched {
         Some(p) => p.as_str(),
@@ -83,6 +83,27 @@ pub async fn track_http(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     record(&method, route, res.status(), start.elapsed().as_secs_f64());
     res
+}
+
+/// The method as a metric label: the standard ones as they are, anything else (a client may
+/// send any token as a method) as `OTHER`, so odd methods cannot create new series.
+fn known_method(m: &Method) -> Method {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if KNOWN.contains(m) {
+        m.clone()
+    } else {
+        Method::from_bytes(b"OTHER").unwrap_or(Method::GET)
+    }
 }
 
 /// Most (route, method, status) series whose metric handles are kept; more (odd methods)
@@ -124,5 +145,19 @@ fn record(method: &Method, route: &str, status: StatusCode, seconds: f64) {
             counter,
             histogram,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_methods_share_one_label() {
+        assert_eq!(known_method(&Method::GET), Method::GET);
+        let odd = Method::from_bytes(b"X-RANDOM-1234").unwrap();
+        assert_eq!(known_method(&odd).as_str(), "OTHER");
+        let other = Method::from_bytes(b"PROPFIND").unwrap();
+        assert_eq!(known_method(&other), known_method(&odd));
     }
 }

@@ -539,10 +539,30 @@ async fn neurons_register_heartbeat_and_change_status(s: DynStore) {
 
     // Approve: active; then health drives active/degraded.
     let n = s
-        .set_neuron_status("shop-1", NeuronStatus::Active, audit("neuron.approve", ""))
+        .set_neuron_status(
+            "shop-1",
+            NeuronStatus::Pending,
+            NeuronStatus::Active,
+            audit("neuron.approve", ""),
+        )
         .await
         .unwrap();
     assert_eq!(n.status, NeuronStatus::Active);
+    // A change made from a status the neuron no longer has is refused, and writes nothing.
+    assert!(matches!(
+        s.set_neuron_status(
+            "shop-1",
+            NeuronStatus::Pending,
+            NeuronStatus::Retired,
+            audit("neuron.retire", "")
+        )
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.neuron("shop-1").await.unwrap().unwrap().status,
+        NeuronStatus::Active
+    );
     assert_eq!(
         s.record_heartbeat("shop-1", at, &beat)
             .await
@@ -556,9 +576,14 @@ async fn neurons_register_heartbeat_and_change_status(s: DynStore) {
         NeuronStatus::Active
     );
     // Draining stays draining whatever it reports.
-    s.set_neuron_status("shop-1", NeuronStatus::Draining, audit("neuron.drain", ""))
-        .await
-        .unwrap();
+    s.set_neuron_status(
+        "shop-1",
+        NeuronStatus::Active,
+        NeuronStatus::Draining,
+        audit("neuron.drain", ""),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         s.record_heartbeat("shop-1", at, &ok).await.unwrap().status,
         NeuronStatus::Draining
@@ -672,7 +697,7 @@ async fn nonces_are_single_use_until_pruned(s: DynStore) {
             join("n1", "k1", Join, Some(("abc", soon))),
             join("n2", "k2", Join, Some(("abc", soon))),
             join("n3", "k3", Join, Some(("old", now - Duration::minutes(1)))),
-        ])
+        ], u64::MAX)
         .await
         .unwrap();
     assert!(
@@ -680,13 +705,13 @@ async fn nonces_are_single_use_until_pruned(s: DynStore) {
         "nonces are per neuron: {first:?}"
     );
     let again = s
-        .join_neurons(&[join("n1", "k1", Join, Some(("abc", soon)))])
+        .join_neurons(&[join("n1", "k1", Join, Some(("abc", soon)))], u64::MAX)
         .await
         .unwrap();
     assert_eq!(again, vec![JoinOutcome::Replayed], "a replay is refused");
     assert_eq!(s.prune_nonces(now).await.unwrap(), 1, "only `old` expired");
     assert!(matches!(
-        s.join_neurons(&[join("n3", "k3", Join, Some(("old", soon)))])
+        s.join_neurons(&[join("n3", "k3", Join, Some(("old", soon)))], u64::MAX)
             .await
             .unwrap()[..],
         [JoinOutcome::Joined(_)]
@@ -721,7 +746,7 @@ async fn joins_in_one_batch_get_their_own_outcomes(s: DynStore) {
             join("taken", "other", Admission::Join, Some(("x", soon))),
             join("newcomer", "kn", Admission::Wait, Some(("x", soon))),
             join("stranger", "kx", Admission::Refuse, Some(("x", soon))),
-        ])
+        ], u64::MAX)
         .await
         .unwrap();
     let status = |o: &JoinOutcome| match o {
@@ -761,6 +786,92 @@ async fn joins_in_one_batch_get_their_own_outcomes(s: DynStore) {
     assert_eq!(log[0].record.actor, "user:tester");
     assert_eq!(log[0].record.after["status"], "pending");
     assert_eq!(log[2].record.before["status"], "draining");
+}
+
+async fn pending_joins_stop_at_the_cap_and_quiet_rejoins_are_not_audited(s: DynStore) {
+    use cortex_core::federation::{Admission, NeuronStatus};
+    use cortex_server::store::neurons::JoinOutcome;
+    let status = |o: &JoinOutcome| match o {
+        JoinOutcome::Joined(n) => Some(n.status),
+        JoinOutcome::Capped => None,
+        other => panic!("unexpected {other:?}"),
+    };
+    // Cap of two: the third new pending neuron is turned away, and nothing of it is kept.
+    let out = s
+        .join_neurons(
+            &[
+                join("p1", "k1", Admission::Wait, None),
+                join("p2", "k2", Admission::Wait, None),
+                join("p3", "k3", Admission::Wait, None),
+            ],
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.iter().map(status).collect::<Vec<_>>(),
+        vec![Some(NeuronStatus::Pending), Some(NeuronStatus::Pending), None]
+    );
+    assert!(s.neuron("p3").await.unwrap().is_none());
+    // One already waiting may ask again at the cap; an admitted one joins past it.
+    let entries = verify_chain(&s).await;
+    let out = s
+        .join_neurons(
+            &[
+                join("p1", "k1", Admission::Wait, None),
+                join("a1", "ka", Admission::Join, None),
+            ],
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.iter().map(status).collect::<Vec<_>>(),
+        vec![Some(NeuronStatus::Pending), Some(NeuronStatus::Active)]
+    );
+    assert_eq!(
+        verify_chain(&s).await,
+        entries + 1,
+        "the pending neuron asking again changed nothing but its last-seen time: not audited"
+    );
+    // A pending neuron that now names an endpoint is a change: audited.
+    let mut moved = join("p1", "k1", Admission::Wait, None);
+    moved.neuron.endpoint = Some("https://p1.internal:8080".into());
+    s.join_neurons(&[moved], 2).await.unwrap();
+    assert_eq!(verify_chain(&s).await, entries + 2);
+    // An approved neuron that names another endpoint is decided afresh: pending again.
+    let mut approved = neuron("e1", "ke", NeuronStatus::Active);
+    approved.endpoint = Some("https://e1.example:8080".into());
+    s.register_neuron(approved, audit("neuron.register", ""))
+        .await
+        .unwrap();
+    let mut elsewhere = join("e1", "ke", Admission::Wait, None);
+    elsewhere.neuron.endpoint = Some("http://169.254.169.254".into());
+    let out = s.join_neurons(&[elsewhere], u64::MAX).await.unwrap();
+    assert_eq!(status(&out[0]), Some(NeuronStatus::Pending));
+    // Once an admin approves the new endpoint, registering with it keeps the neuron in.
+    let mut same = join("e1", "ke", Admission::Wait, None);
+    same.neuron.endpoint = Some("http://169.254.169.254".into());
+    s.set_neuron_status("e1", NeuronStatus::Pending, NeuronStatus::Active, audit("neuron.approve", ""))
+        .await
+        .unwrap();
+    let out = s.join_neurons(&[same], u64::MAX).await.unwrap();
+    assert_eq!(status(&out[0]), Some(NeuronStatus::Active), "same endpoint: keeps its place");
+}
+
+async fn revocations_are_kept_rise_and_are_pruned(s: DynStore) {
+    let t0 = cortex_server::store::ms_precision(Utc::now());
+    s.revoke_neuron("gone", t0).await.unwrap();
+    s.revoke_neuron("gone", t0 - Duration::seconds(5)).await.unwrap();
+    s.revoke_neuron("old", t0 - Duration::hours(30)).await.unwrap();
+    let mut since = s.revocations_since(t0 - Duration::hours(1)).await.unwrap();
+    since.sort();
+    assert_eq!(since, vec![("gone".to_string(), t0)], "an earlier time never lowers it");
+    assert_eq!(s.prune_revocations(t0 - Duration::hours(24)).await.unwrap(), 1);
+    assert_eq!(
+        s.revocations_since(t0 - Duration::days(3)).await.unwrap().len(),
+        1
+    );
 }
 
 async fn layouts_and_rules_are_versioned_under_one_revision(s: DynStore) {
@@ -1443,6 +1554,8 @@ contract!(
     silent_neurons_become_unhealthy_then_retired_unless_pinned,
     nonces_are_single_use_until_pruned,
     joins_in_one_batch_get_their_own_outcomes,
+    pending_joins_stop_at_the_cap_and_quiet_rejoins_are_not_audited,
+    revocations_are_kept_rise_and_are_pruned,
     layouts_and_rules_are_versioned_under_one_revision,
     bundles_count_revisions_per_scope_and_acks_only_rise,
     event_batches_count_once_and_reported_events_are_searchable,

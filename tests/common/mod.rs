@@ -111,6 +111,15 @@ impl Hub {
     }
 }
 
+/// An admin, as the service layer sees one (for tests that call services directly).
+pub fn admin_principal() -> cortex_core::user::Principal {
+    cortex_core::user::Principal {
+        actor: "user:test".into(),
+        role: Role::Admin,
+        user_id: None,
+    }
+}
+
 /// Asserts the status and returns the JSON body.
 pub async fn json_of(res: Response, status: StatusCode) -> Value {
     let got = res.status();

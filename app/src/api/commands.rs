@@ -17,7 +17,6 @@ async fn send(
     use cortex_core::federation::Scope;
     use cortex_core::ErrorCode;
     let (services, who) = super::guard::require(Role::Operator)?;
-    super::guard::require_writable(&services)?;
     let scope: Scope = scope
         .trim()
         .parse()
@@ -26,7 +25,7 @@ async fn send(
         })?;
     Ok(services
         .federation
-        .command(&scope, command, &who.actor)
+        .command(&scope, command, &who)
         .await?)
 }
 

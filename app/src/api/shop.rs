@@ -45,9 +45,9 @@ fn visitor_context(slug: &str, query: &str) -> cortex_core::context::Context {
         .filter(|v| valid_visitor_id(v))
         .unwrap_or_else(|| {
             let id = cortex_server::layouts::new_visitor_id();
-            super::guard::set_cookie(&format!(
-                "{VISITOR_COOKIE}={id}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly"
-            ));
+            if let Some(cookies) = super::guard::cookies() {
+                super::guard::set_cookie(&cookies.visitor(&id));
+            }
             id
         });
     let mut quiz = serde_json::Map::new();

@@ -58,18 +58,14 @@ pub async fn revoke_token(id: TokenId) -> Result<TokenSummary, AppError> {
         .map_err(cortex_server::ApiError::from)?)
 }
 
-/// Cookie that carries a new token's secret across the redirect of a form post without JS.
-#[cfg(feature = "ssr")]
-const FLASH_COOKIE: &str = "cortex_new_token";
-
 /// For a plain (no-JS) form post, the secret would be lost in the redirect back to the page,
 /// so it travels once in a short-lived HttpOnly cookie scoped to the admin area.
 #[cfg(feature = "ssr")]
 fn flash_secret_for_form_posts(secret: &str) {
     if super::guard::is_plain_form_post() {
-        super::guard::set_cookie(&format!(
-            "{FLASH_COOKIE}={secret}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=300"
-        ));
+        if let Some(cookies) = super::guard::cookies() {
+            super::guard::set_cookie(&cookies.flash(secret));
+        }
     }
 }
 
@@ -77,12 +73,10 @@ fn flash_secret_for_form_posts(secret: &str) {
 #[server(name = TakeNewTokenSecret, prefix = "/api", endpoint = "tokens/take-new-secret", input = leptos::server_fn::codec::GetUrl)]
 pub async fn take_new_token_secret() -> Result<Option<String>, AppError> {
     let _ = super::guard::require(Role::Admin)?;
-    let secret = super::guard::request_cookie(FLASH_COOKIE)
+    let secret = super::guard::request_cookie(cortex_server::web::FLASH_COOKIE)
         .filter(|v| v.starts_with(cortex_server::auth::api_token::TOKEN_PREFIX));
-    if secret.is_some() {
-        super::guard::set_cookie(&format!(
-            "{FLASH_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"
-        ));
+    if let (Some(_), Some(cookies)) = (&secret, super::guard::cookies()) {
+        super::guard::set_cookie(&cookies.clear_flash());
     }
     Ok(secret)
 }

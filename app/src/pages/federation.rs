@@ -12,8 +12,8 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::commands::{HotReload, SyncNeurons};
 use crate::api::federation::{
-    fleet_health, join_policy, list_pushes, neuron_kinds, refusal_alerts, PinNeuron, PushConfig,
-    RemoveNeuron, SetJoinPolicy, SetNeuronStatus,
+    fleet_health, join_policy, list_pushes, neuron_kinds, refusal_alerts, BulkNeurons, PinNeuron,
+    PushConfig, RemoveNeuron, SetJoinPolicy, SetNeuronStatus,
 };
 use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, BUTTON_DANGER, CARD};
 use crate::pages::browser_keys::BrowserKeysSection;
@@ -62,16 +62,31 @@ pub fn FederationPage() -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
     });
+    let bulk = ServerAction::<BulkNeurons>::new();
+    let query = use_query_map();
+    let search = move || query.with(|q| q.get("q").unwrap_or_default());
+    let only = move || query.with(|q| q.get("status").unwrap_or_default());
+    let offset = move || {
+        query.with(|q| {
+            q.get("offset")
+                .and_then(|o| o.parse::<u32>().ok())
+                .unwrap_or(0)
+        })
+    };
     let fleet = Resource::new(
         move || {
             (
-                tick.get(),
-                set_status.version().get(),
-                pin.version().get(),
-                remove.version().get(),
+                (
+                    tick.get(),
+                    set_status.version().get(),
+                    pin.version().get(),
+                    remove.version().get(),
+                    bulk.version().get(),
+                ),
+                (only(), search(), offset()),
             )
         },
-        |_| fleet_health(),
+        |(_, (status, q, offset))| fleet_health(Some(status), Some(q), Some(offset), None),
     );
     let policy = Resource::new(move || policy_action.version().get(), |_| join_policy());
     let push = ServerAction::<PushConfig>::new();
@@ -91,9 +106,6 @@ pub fn FederationPage() -> impl IntoView {
     );
     let kinds = Resource::new(|| (), |_| neuron_kinds());
     let alerts = Resource::new(move || tick.get(), |_| refusal_alerts());
-    let query = use_query_map();
-    let search = move || query.with(|q| q.get("q").unwrap_or_default());
-    let only = move || query.with(|q| q.get("status").unwrap_or_default());
     // Which cards are open survives the refreshes.
     let open = RwSignal::new(std::collections::HashSet::<String>::new());
 
@@ -115,6 +127,14 @@ pub fn FederationPage() -> impl IntoView {
         <ActionError action=set_status/>
         <ActionError action=pin/>
         <ActionError action=remove/>
+        <ActionError action=bulk/>
+        {move || bulk.value().get().and_then(Result::ok).map(|o| view! {
+            <p class="mt-3 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm" id="bulk-result">
+                {format!("{} done", o.done.len())}
+                {(!o.failed.is_empty()).then(|| format!("; {} not: {}", o.failed.len(),
+                    o.failed.iter().take(5).map(|(id, why)| format!("{id} ({why})")).collect::<Vec<_>>().join("; ")))}
+            </p>
+        })}
         <form method="get" class="mt-6 flex flex-wrap items-end gap-2" id="fleet-search">
             <label class="text-sm font-medium text-slate-700">"Search"
                 <input name="q" value=search class="mt-1 block rounded-md border border-slate-300 bg-white px-3 py-2 text-sm" placeholder="id, app, kind, version, tag"/>
@@ -128,7 +148,7 @@ pub fn FederationPage() -> impl IntoView {
                     Err(e) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
                     Ok(h) => view! {
                         <Summary health=h.clone()/>
-                        <Fleet health=h search=search() only=only() open actions/>
+                        <Fleet health=h search=search() only=only() open actions bulk/>
                     }.into_any(),
                 }
             })}
@@ -248,6 +268,19 @@ fn Summary(health: FleetHealth) -> impl IntoView {
     .into_any()
 }
 
+/// A link to another page of the fleet, keeping the filter.
+fn page_href(only: &str, search: &str, offset: u32) -> String {
+    let enc = |v: &str| {
+        v.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    format!("?status={}&q={}&offset={offset}", enc(only), enc(search))
+}
+
 #[component]
 fn Fleet(
     health: FleetHealth,
@@ -255,24 +288,22 @@ fn Fleet(
     only: String,
     open: RwSignal<std::collections::HashSet<String>>,
     actions: CardActions,
+    bulk: ServerAction<BulkNeurons>,
 ) -> impl IntoView {
-    let needle = search.to_lowercase();
-    let shown: Vec<Neuron> = health
+    let pending: Vec<String> = health
         .neurons
-        .into_iter()
-        .filter(|n| only.is_empty() || n.status.as_str() == only)
-        .filter(|n| {
-            needle.is_empty()
-                || n.id.contains(&needle)
-                || n.slug.contains(&needle)
-                || n.kind.contains(&needle)
-                || n.version.to_lowercase().contains(&needle)
-                || n.tags.iter().any(|t| t.contains(&needle))
-        })
+        .iter()
+        .filter(|n| n.status == NeuronStatus::Pending)
+        .map(|n| n.id.clone())
         .collect();
+    let (first, shown, matched) = (
+        health.offset,
+        health.neurons.len() as u32,
+        health.matched,
+    );
     // Group by region, keeping the store's order (region, then id).
     let mut groups: Vec<(String, Vec<Neuron>)> = Vec::new();
-    for n in shown {
+    for n in health.neurons {
         let region = n.region.clone().unwrap_or_else(|| "no region".into());
         match groups.last_mut() {
             Some((r, list)) if *r == region => list.push(n),
@@ -280,8 +311,36 @@ fn Fleet(
         }
     }
     let empty = groups.is_empty();
+    let previous = (first > 0).then(|| page_href(&only, &search, first.saturating_sub(cortex_core::federation::FLEET_PAGE)));
+    let next = (u64::from(first + shown) < matched).then(|| page_href(&only, &search, first + shown));
+    let bulk_form = (!pending.is_empty()).then(|| {
+        let ids = pending.join(",");
+        let count = pending.len();
+        let ids_deny = ids.clone();
+        view! {
+            <div class="mt-3 flex flex-wrap items-center gap-2 rounded-md border border-sky-200 bg-sky-50 p-3 text-sm" id="bulk">
+                <span>{format!("{count} pending on this page:")}</span>
+                <ActionForm action=bulk>
+                    <input type="hidden" name="action" value="approve"/>
+                    <input type="hidden" name="ids" value=ids/>
+                    <button type="submit" class="rounded-md border border-slate-300 bg-white px-2 py-1 text-xs hover:bg-slate-50" id="bulk-approve">"Approve all (admin)"</button>
+                </ActionForm>
+                <ActionForm action=bulk>
+                    <input type="hidden" name="action" value="deny"/>
+                    <input type="hidden" name="ids" value=ids_deny/>
+                    <button type="submit" class=BUTTON_DANGER id="bulk-deny">"Deny all"</button>
+                </ActionForm>
+            </div>
+        }
+    });
     view! {
         <section class=format!("{CARD} mt-6") id="fleet">
+            <p class="text-sm text-slate-600" id="fleet-page">
+                {if matched == 0 { "No match".to_string() } else { format!("{}-{} of {matched}", first + 1, first + shown) }}
+                {previous.map(|h| view! { " · " <a class="text-indigo-700 hover:underline" href=h id="fleet-previous">"previous"</a> })}
+                {next.map(|h| view! { " · " <a class="text-indigo-700 hover:underline" href=h id="fleet-next">"next"</a> })}
+            </p>
+            {bulk_form}
             {empty.then(|| view! {
                 <p class="mt-4 text-sm text-slate-600" id="no-neurons">"No neurons match. Neurons join with "<code>"POST /api/federation/register"</code>"; see README_federation.md."</p>
             })}
@@ -461,6 +520,12 @@ fn AlertList(alerts: Vec<cortex_core::federation::RefusalAlert>) -> impl IntoVie
 #[component]
 fn PolicyForm(policy: JoinPolicy, action: ServerAction<SetJoinPolicy>) -> impl IntoView {
     let current = policy.mode;
+    let key_tags = policy
+        .key_tags
+        .iter()
+        .map(|(k, t)| format!("{k} {}", t.join(", ")))
+        .collect::<Vec<_>>()
+        .join("\n");
     let option = move |mode: JoinMode, value: &'static str, label: &'static str| {
         view! { <option value=value selected=current == mode>{label}</option> }
     };
@@ -480,6 +545,9 @@ fn PolicyForm(policy: JoinPolicy, action: ServerAction<SetJoinPolicy>) -> impl I
                 </label>
                 <label class="block text-sm font-medium text-slate-700">"Allowed tags (comma separated)"
                     <input name="tags" value=policy.tags.join(", ") class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm"/>
+                </label>
+                <label class="block text-sm font-medium text-slate-700 sm:col-span-4">"Tags you give to keys (a key per line, then its tags). Allowed tags admit only these, never tags a neuron claims"
+                    <textarea name="key_tags" rows="2" class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-xs" placeholder="BASE64KEY= eu, canary">{key_tags}</textarea>
                 </label>
             </div>
             <button type="submit" class=format!("{BUTTON} mt-3")>"Save policy"</button>

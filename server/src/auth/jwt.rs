@@ -7,13 +7,12 @@ use jsonwebtoken::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::time::Duration;
 
 use super::AuthError;
 use crate::store::SessionRecord;
 
 /// Name of the session cookie.
-pub const COOKIE_NAME: &str = "cortex_session";
+pub const COOKIE_NAME: &str = crate::web::SESSION_COOKIE;
 
 /// Claims of a session token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,21 +106,6 @@ pub fn load_or_create_secret(
     Ok(SecretString::from(secret))
 }
 
-/// The `Set-Cookie` value that stores a session token.
-pub fn session_cookie(jwt: &str, ttl: Duration, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!(
-        "{COOKIE_NAME}={jwt}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        ttl.as_secs()
-    )
-}
-
-/// The `Set-Cookie` value that clears the session cookie.
-pub fn clear_cookie(secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,13 +145,6 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("expired"));
-    }
-
-    #[test]
-    fn cookie_flags() {
-        let c = session_cookie("abc", Duration::from_secs(60), false);
-        assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && !c.contains("Secure"));
-        assert!(session_cookie("abc", Duration::from_secs(60), true).ends_with("; Secure"));
     }
 
     #[test]

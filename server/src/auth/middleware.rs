@@ -6,7 +6,8 @@ use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{api_token::TOKEN_PREFIX, jwt::COOKIE_NAME, AuthError, AuthService, Authn, Credential};
+use super::{api_token::TOKEN_PREFIX, AuthError, AuthService, Authn, Credential};
+use crate::web::{self, Bearer};
 use crate::error::ApiError;
 use crate::health::DbHealth;
 
@@ -58,33 +59,25 @@ fn has_credentials(headers: &HeaderMap) -> bool {
 }
 
 async fn resolve(auth: &AuthService, headers: &HeaderMap) -> Authn {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-                .map(str::trim)
-        });
-    let result = match bearer {
-        Some(None) => Err(AuthError::Unauthenticated(
+    let result = match web::bearer(headers) {
+        Bearer::Malformed => Err(AuthError::Unauthenticated(
             "Authorization header must be `Bearer <token>`".into(),
         )),
         // Neuron tokens open neuron routes only, which check them themselves.
-        Some(Some(token)) if token.starts_with(crate::federation::NEURON_TOKEN_PREFIX) => {
+        Bearer::Token(token) if token.starts_with(crate::federation::NEURON_TOKEN_PREFIX) => {
             return Authn::Anonymous
         }
-        Some(Some(token)) if token.starts_with(TOKEN_PREFIX) => auth
+        Bearer::Token(token) if token.starts_with(TOKEN_PREFIX) => auth
             .principal_for_token(token)
             .await
             .map(|p| (p, Credential::ApiToken)),
-        Some(Some(token)) => auth
+        Bearer::Token(token) => auth
             .principal_for_session(token)
             .await
             .map(|(p, session_id)| (p, Credential::SessionBearer { session_id })),
-        None => match session_cookie(headers) {
+        Bearer::Absent => match session_cookie(headers) {
             Some(jwt) => auth
-                .principal_for_session(&jwt)
+                .principal_for_session(jwt)
                 .await
                 .map(|(p, session_id)| (p, Credential::SessionCookie { session_id })),
             None => return Authn::Anonymous,
@@ -99,15 +92,8 @@ async fn resolve(auth: &AuthService, headers: &HeaderMap) -> Authn {
     }
 }
 
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == COOKIE_NAME && !c.value().is_empty())
-        .map(|c| c.value().to_string())
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    web::request_cookie(headers, web::SESSION_COOKIE)
 }
 
 /// Unsafe methods must come from this site. A present `Origin` (or `Referer`) must name the
@@ -118,28 +104,21 @@ fn csrf_check(method: &Method, headers: &HeaderMap, authn: &Authn) -> Result<(),
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let source = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| *v != "null");
-    match source {
-        Some(src) => {
-            let src_host = url::Url::parse(src).ok().map(|u| match u.port() {
-                Some(p) => format!("{}:{p}", u.host_str().unwrap_or_default()),
-                None => u.host_str().unwrap_or_default().to_string(),
-            });
-            if src_host.as_deref() == Some(host) {
-                Ok(())
-            } else {
-                Err(AuthError::Csrf(format!(
-                    "origin `{src}` does not match host `{host}`"
-                )))
-            }
+    match web::same_origin(headers) {
+        Some(true) => Ok(()),
+        Some(false) => {
+            let source = headers
+                .get(header::ORIGIN)
+                .or_else(|| headers.get(header::REFERER))
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            Err(AuthError::Csrf(format!(
+                "origin `{source}` does not match host `{host}`"
+            )))
         }
         None if matches!(
             authn,
@@ -207,15 +186,5 @@ mod tests {
         assert!(csrf_check(&Method::POST, &bare, &Authn::Anonymous).is_ok());
         let referer = headers(&[(header::HOST, "h:1"), (header::REFERER, "http://h:1/admin")]);
         assert!(csrf_check(&Method::POST, &referer, &cookie_authn()).is_ok());
-    }
-
-    #[test]
-    fn finds_the_session_cookie_among_others() {
-        let h = headers(&[(header::COOKIE, "a=1; cortex_session=tok; b=2")]);
-        assert_eq!(session_cookie(&h).as_deref(), Some("tok"));
-        assert_eq!(
-            session_cookie(&headers(&[(header::COOKIE, "cortex_session=")])),
-            None
-        );
     }
 }

@@ -144,13 +144,43 @@ impl Federation {
         now: DateTime<Utc>,
     ) -> Result<Joined, ApiError> {
         super::check_registration_size(body)?;
-        self.check_publishable_key(headers).await?;
-        let reg = super::parse_registration(body)?;
+        let key = self.check_publishable_key(headers).await?;
+        let mut reg = super::parse_registration(body)?;
         reg.validate_browser()
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         self.check_kind(&reg, Transport::Browser).await?;
+        // The id is bound to the key it joined with, as a server neuron's is to its public
+        // key: no browser takes over a server neuron's id, or one another key's page holds.
+        reg.public_key = key.key;
         let audit = AuditRecord::new(String::new(), "neuron.register", String::new());
         self.join(reg, Admission::Join, None, audit, now).await
+    }
+
+    /// Checks that the request's `Origin` is one of the origins of publishable key `key`
+    /// (a browser neuron's push channel: the key it joined with must still exist).
+    pub async fn check_key_origin(
+        &self,
+        key: &str,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<PublishableKey, ApiError> {
+        let keys = self.publishable_keys().await?;
+        let Some(found) = keys.iter().find(|k| k.key == key) else {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "the publishable key this browser neuron joined with was revoked; join again with a current key",
+            ));
+        };
+        let origin = headers
+            .get(axum::http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !found.origins.iter().any(|o| o == origin) {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("origin `{origin}` is not allowed for publishable key `{}`; an admin can add it", found.name),
+            ));
+        }
+        Ok(found.clone())
     }
 
     /// A browser request's publishable key: known, not revoked, and listing the request's
@@ -159,27 +189,18 @@ impl Federation {
         &self,
         headers: &axum::http::HeaderMap,
     ) -> Result<PublishableKey, ApiError> {
-        let unauthorized = |m: String| ApiError::new(ErrorCode::Unauthorized, m);
         let presented = headers
             .get(PUBLISHABLE_KEY_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        let keys = self.publishable_keys().await?;
-        let Some(key) = keys.iter().find(|k| k.key == presented) else {
-            return Err(unauthorized(format!(
-                "`{PUBLISHABLE_KEY_HEADER}` is not a publishable key of this hub (or it was revoked)"
-            )));
-        };
-        let origin = headers
-            .get(axum::http::header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !key.origins.iter().any(|o| o == origin) {
+        if !self.publishable_keys().await?.iter().any(|k| k.key == presented) {
             return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                format!("origin `{origin}` is not allowed for publishable key `{}`; an admin can add it", key.name),
+                ErrorCode::Unauthorized,
+                format!(
+                    "`{PUBLISHABLE_KEY_HEADER}` is not a publishable key of this hub (or it was revoked)"
+                ),
             ));
         }
-        Ok(key.clone())
+        self.check_key_origin(presented, headers).await
     }
 }

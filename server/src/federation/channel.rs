@@ -31,6 +31,8 @@ const MAX_CLOSE_REASON: usize = 120;
 struct Conn {
     serial: u64,
     tags: Vec<String>,
+    /// A browser neuron: it gets only the bundles [`Bundle::reaches_browser`] allows.
+    browser: bool,
     tx: mpsc::Sender<Utf8Bytes>,
 }
 
@@ -56,10 +58,23 @@ impl Channels {
     }
 
     /// Registers a connection; an older one of the same neuron is replaced (and closes).
-    fn attach(&self, id: &str, tags: Vec<String>, tx: mpsc::Sender<Utf8Bytes>) -> u64 {
+    fn attach(
+        &self,
+        id: &str,
+        tags: Vec<String>,
+        browser: bool,
+        tx: mpsc::Sender<Utf8Bytes>,
+    ) -> u64 {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
-        self.lock()
-            .insert(id.to_string(), Conn { serial, tags, tx });
+        self.lock().insert(
+            id.to_string(),
+            Conn {
+                serial,
+                tags,
+                browser,
+                tx,
+            },
+        );
         serial
     }
 
@@ -87,7 +102,13 @@ impl Channels {
 
     /// Queues a bundle for every connected neuron in its scope, without waiting for anyone.
     pub fn deliver(&self, bundle: &Bundle) -> Delivery {
-        let ids = self.connected_in(&bundle.scope, &bundle.audience);
+        let ids: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|(id, c)| bundle.audience.reaches(&bundle.scope, id, &c.tags))
+            .filter(|(id, c)| !c.browser || bundle.reaches_browser(id))
+            .map(|(id, _)| id.clone())
+            .collect();
         self.send_to(
             &ids,
             &HubMessage::Push {
@@ -128,12 +149,16 @@ impl Channels {
 
 #[derive(serde::Deserialize)]
 pub struct WsQuery {
-    /// For clients that cannot set headers on a WebSocket (browsers).
+    /// A one-time ticket (`POST /api/federation/ws-ticket`), for clients that cannot set
+    /// headers on a WebSocket (browsers).
+    ticket: Option<String>,
+    /// No longer taken: a long-lived token in a URL ends up in logs and histories.
     token: Option<String>,
 }
 
-/// `GET /api/federation/ws`: authenticates with the neuron token (header, or `?token=`),
-/// then upgrades.
+/// `GET /api/federation/ws`: authenticates with the neuron token (`Authorization: Bearer`)
+/// or a one-time ticket (`?ticket=`), checks that the neuron is still in the fleet and, for a
+/// browser neuron, that the page's `Origin` is one of its publishable key's; then upgrades.
 pub async fn upgrade(
     State(services): State<Services>,
     extensions: axum::http::Extensions,
@@ -141,17 +166,34 @@ pub async fn upgrade(
     Query(q): Query<WsQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let token = super::http::bearer(&headers)
-        .ok()
-        .map(str::to_string)
-        .or(q.token);
-    let token = token.as_deref().map(str::trim).ok_or_else(|| {
-        ApiError::new(
-            cortex_core::ErrorCode::Unauthorized,
-            "missing neuron token: `Authorization: Bearer ctn_…` or `?token=ctn_…`",
-        )
-    });
-    let id = super::http::neuron_of(&services, &extensions, token, WS_PATH).await?;
+    if q.token.is_some() {
+        return Err(ApiError::bad_request(
+            "`?token=` is not taken (a token in a URL ends up in logs): send `Authorization: Bearer ctn_…`, or get a one-time ticket from POST /api/federation/ws-ticket and connect with `?ticket=`",
+        ));
+    }
+    let said = match (super::http::bearer(&headers), q.ticket) {
+        (Ok(token), _) => {
+            super::http::neuron_of(&services, &extensions, Ok(token), WS_PATH).await?
+        }
+        (Err(_), Some(ticket)) => {
+            let redeemed = services.federation.redeem_ws_ticket(ticket.trim());
+            if let Err(e) = &redeemed {
+                let source = super::http::source(&extensions);
+                services
+                    .federation
+                    .note_refusal(&source, None, WS_PATH, e)
+                    .await;
+            }
+            redeemed?
+        }
+        (Err(e), None) => {
+            return Err(ApiError::new(
+                cortex_core::ErrorCode::Unauthorized,
+                format!("{} or `?ticket=` (from POST /api/federation/ws-ticket)", e.message),
+            ))
+        }
+    };
+    let id = said.id;
     let neuron = services.store.neuron(&id).await?.ok_or_else(|| {
         ApiError::new(
             cortex_core::ErrorCode::Forbidden,
@@ -163,6 +205,13 @@ pub async fn upgrade(
             cortex_core::ErrorCode::Forbidden,
             format!("neuron `{id}` is {}; register again", neuron.status),
         ));
+    }
+    if neuron.is_browser() {
+        // As on the HTTP routes: a browser neuron's socket comes from its key's origins.
+        services
+            .federation
+            .check_key_origin(&neuron.public_key, &headers)
+            .await?;
     }
     let ws = ws.map_err(|e| {
         ApiError::bad_request(format!(
@@ -182,7 +231,12 @@ async fn serve(services: Services, neuron: cortex_core::federation::Neuron, sock
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
     let channels = services.federation.channels().clone();
-    let serial = channels.attach(&neuron.id, neuron.tags.clone(), tx.clone());
+    let serial = channels.attach(
+        &neuron.id,
+        neuron.tags.clone(),
+        neuron.is_browser(),
+        tx.clone(),
+    );
     tracing::info!(neuron = %neuron.id, "push channel open");
     // Why the hub closes this socket, if it does (sent in the close frame).
     let close: Arc<Mutex<Option<(u16, String)>>> = Arc::default();
@@ -330,8 +384,11 @@ async fn handle(
                 .collect();
             match services.store.bundles_since(&since).await {
                 Ok(newer) => {
-                    let missed =
+                    let mut missed =
                         cortex_core::federation::latest_for(newer, &neuron.id, &neuron.tags);
+                    if neuron.is_browser() {
+                        missed.retain(|b| b.reaches_browser(&neuron.id));
+                    }
                     let sent = missed.len() as u32;
                     for bundle in missed {
                         if tx.send(encode(&HubMessage::Push { bundle })).await.is_err() {

@@ -31,6 +31,13 @@ pub enum Announcement {
         scope: Scope,
         command: Command,
     },
+    /// Neuron `neuron` was removed or retired at `at_ms`: its tokens issued until then are
+    /// void and its socket must close, wherever it is connected.
+    Revoke {
+        hub: String,
+        neuron: String,
+        at_ms: i64,
+    },
 }
 
 impl Federation {
@@ -55,8 +62,14 @@ impl Federation {
     /// Delivers what another hub announced to the neurons connected here.
     pub async fn on_announcement(&self, a: Announcement) {
         match a {
-            Announcement::Bundle { hub, .. } | Announcement::Command { hub, .. }
+            Announcement::Bundle { hub, .. }
+            | Announcement::Command { hub, .. }
+            | Announcement::Revoke { hub, .. }
                 if *hub == *self.hub_id => {}
+            Announcement::Revoke { neuron, at_ms, .. } => {
+                self.revoked.note(&neuron, at_ms);
+                self.channels.kick(&neuron);
+            }
             Announcement::Bundle {
                 scope, revision, ..
             } => {

@@ -17,9 +17,13 @@ use crate::Services;
 pub const REGISTER_PATH: &str = "/api/federation/register";
 pub const HEARTBEAT_PATH: &str = "/api/federation/heartbeat";
 pub const STREAM_ANALYTICS_PATH: &str = "/api/federation/stream-analytics";
+pub const WS_TICKET_PATH: &str = "/api/federation/ws-ticket";
+pub const HUB_PATH: &str = "/api/federation/hub";
 /// The routes neurons call (signed or with a neuron token; never with a cookie).
-pub const NEURON_PATHS: [&str; 7] = [
+pub const NEURON_PATHS: [&str; 9] = [
     REGISTER_PATH,
+    WS_TICKET_PATH,
+    HUB_PATH,
     HEARTBEAT_PATH,
     STREAM_ANALYTICS_PATH,
     super::channel::WS_PATH,
@@ -56,6 +60,8 @@ where
         .route(REGISTER_PATH, post(register))
         .route(HEARTBEAT_PATH, post(heartbeat))
         .route(STREAM_ANALYTICS_PATH, post(stream_analytics))
+        .route(WS_TICKET_PATH, post(ws_ticket))
+        .route(HUB_PATH, get(hub_identity))
         .route(super::channel::WS_PATH, get(super::channel::upgrade))
         .route(
             crate::layouts::http::APPLY_PATH,
@@ -113,6 +119,11 @@ async fn register(
     body: Bytes,
 ) -> Result<Json<Joined>, ApiError> {
     ready(&services)?;
+    // Before any work (the signature check costs CPU): a flood from one address is turned
+    // away here, counted, and never reaches the database or the audit log.
+    services
+        .federation
+        .check_registration_rate(&source(&extensions))?;
     let browser = headers.contains_key(cortex_core::federation::PUBLISHABLE_KEY_HEADER);
     let joined = if browser {
         services
@@ -140,14 +151,14 @@ async fn register(
     }
 }
 
-/// The neuron a request's token names; a missing or bad token is counted against the
+/// What a request's neuron token says; a missing or bad token is counted against the
 /// request's source as a refusal.
 pub(crate) async fn neuron_of(
     services: &Services,
     extensions: &Extensions,
     token: Result<&str, ApiError>,
     route: &str,
-) -> Result<String, ApiError> {
+) -> Result<super::tokens::NeuronToken, ApiError> {
     let checked = token.and_then(|t| services.federation.verify_token(t));
     if let Err(e) = &checked {
         services
@@ -158,18 +169,15 @@ pub(crate) async fn neuron_of(
     checked
 }
 
+/// The request's bearer token (see [`crate::web::bearer`]), or the 401 to answer.
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::new(
-                cortex_core::ErrorCode::Unauthorized,
-                "missing `Authorization: Bearer ctn_…` (the neuron token from registration)",
-            )
-        })
+    match crate::web::bearer(headers) {
+        crate::web::Bearer::Token(t) => Ok(t),
+        _ => Err(ApiError::new(
+            cortex_core::ErrorCode::Unauthorized,
+            "missing `Authorization: Bearer ctn_…` (the neuron token from registration)",
+        )),
+    }
 }
 
 async fn heartbeat(
@@ -182,7 +190,7 @@ async fn heartbeat(
     let neuron = neuron_of(&services, &extensions, bearer(&headers), HEARTBEAT_PATH).await?;
     let joined = services
         .federation
-        .heartbeat(&neuron, &body, Utc::now())
+        .heartbeat(&neuron.id, &body, Utc::now())
         .await?;
     Ok(Json(joined))
 }
@@ -204,7 +212,28 @@ async fn stream_analytics(
     .await?;
     let ack = services
         .analytics
-        .ingest(&neuron, &body, Utc::now())
+        .ingest(&neuron.id, &body, Utc::now())
         .await?;
     Ok(Json(ack))
+}
+
+/// A one-time ticket for the push channel (`GET /api/federation/ws?ticket=…`), for browsers,
+/// which cannot send `Authorization` on a WebSocket.
+async fn ws_ticket(
+    State(services): State<Services>,
+    extensions: Extensions,
+    headers: HeaderMap,
+) -> Result<Json<cortex_core::federation::WsTicket>, ApiError> {
+    let said = neuron_of(&services, &extensions, bearer(&headers), WS_TICKET_PATH).await?;
+    let (ticket, expires_at) = services.federation.issue_ws_ticket(&said, Utc::now())?;
+    Ok(Json(cortex_core::federation::WsTicket { ticket, expires_at }))
+}
+
+/// Who this hub is, for signing: registrations sign the hub's id, so a captured one cannot
+/// be replayed against another hub.
+async fn hub_identity(
+    State(services): State<Services>,
+) -> Result<Json<cortex_core::federation::HubIdentity>, ApiError> {
+    ready(&services)?;
+    Ok(Json(services.federation.identity().await?))
 }

@@ -19,6 +19,7 @@ const QUEUE: usize = 4096;
 
 struct Pending {
     join: Join,
+    max_pending: u64,
     reply: oneshot::Sender<StoreResult<JoinOutcome>>,
 }
 
@@ -30,7 +31,12 @@ pub struct JoinQueue {
 
 impl JoinQueue {
     /// Records one join (in a batch with whatever else is waiting) and returns its outcome.
-    pub async fn submit(&self, store: &DynStore, join: Join) -> StoreResult<JoinOutcome> {
+    pub async fn submit(
+        &self,
+        store: &DynStore,
+        join: Join,
+        max_pending: u64,
+    ) -> StoreResult<JoinOutcome> {
         let sender = self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
             tokio::spawn(run(store.clone(), rx));
@@ -39,7 +45,11 @@ impl JoinQueue {
         let (reply, answer) = oneshot::channel();
         let gone = || StoreError::Unavailable("the join writer stopped".into());
         sender
-            .send(Pending { join, reply })
+            .send(Pending {
+                join,
+                max_pending,
+                reply,
+            })
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
@@ -79,9 +89,10 @@ async fn run(store: DynStore, mut rx: mpsc::Receiver<Pending>) {
 /// Writes a batch; if the batch fails as a whole, each join is tried alone so that one bad
 /// registration (a kind removed a moment ago, say) fails only itself.
 async fn write(store: &DynStore, batch: Vec<Pending>) {
+    let max_pending = batch.iter().map(|p| p.max_pending).min().unwrap_or(u64::MAX);
     let (joins, replies): (Vec<Join>, Vec<_>) =
         batch.into_iter().map(|p| (p.join, p.reply)).unzip();
-    match store.join_neurons(&joins).await {
+    match store.join_neurons(&joins, max_pending).await {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
@@ -94,7 +105,7 @@ async fn write(store: &DynStore, batch: Vec<Pending>) {
             tracing::debug!(error = %e, joins = joins.len(), "a join batch failed; writing them one by one");
             for (join, reply) in joins.into_iter().zip(replies) {
                 let one = store
-                    .join_neurons(std::slice::from_ref(&join))
+                    .join_neurons(std::slice::from_ref(&join), max_pending)
                     .await
                     .map(|mut o| o.remove(0));
                 let _ = reply.send(one);

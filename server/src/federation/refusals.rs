@@ -28,7 +28,13 @@ struct Source {
 #[derive(Clone, Default)]
 pub struct Refusals {
     sources: Arc<Mutex<HashMap<String, Source>>>,
+    /// Registrations turned away because the pending neurons were at their cap: how many in
+    /// the window, since when, and the last one.
+    capped: Arc<Mutex<Option<(u32, DateTime<Utc>, DateTime<Utc>)>>>,
 }
+
+/// The source an alert about the pending cap is shown under.
+pub const CAPPED_SOURCE: &str = "all sources (pending neurons at the cap)";
 
 impl Refusals {
     /// Counts a refusal; `true` when it should also be audited.
@@ -63,6 +69,22 @@ impl Refusals {
         s.failures <= AUDITED_PER_WINDOW
     }
 
+    /// Counts a refusal that is never audited (rate limits: a flood is counted, not logged).
+    pub fn count(&self, source: &str, neuron: Option<&str>, reason: &str, now: DateTime<Utc>) {
+        self.record(source, neuron, reason, now);
+    }
+
+    /// Counts a registration turned away at the pending cap (any source): the first one
+    /// raises an alert, since an admin has to act.
+    pub fn note_capped(&self, now: DateTime<Utc>) {
+        let window = chrono::Duration::from_std(WINDOW).unwrap_or(chrono::Duration::minutes(10));
+        let mut capped = self.capped.lock().unwrap_or_else(|p| p.into_inner());
+        *capped = match *capped {
+            Some((n, since, _)) if now - since < window => Some((n + 1, since, now)),
+            _ => Some((1, now, now)),
+        };
+    }
+
     /// Sources with at least [`ALERT_AFTER`] refusals in the current window, worst first.
     pub fn alerts(&self, now: DateTime<Utc>) -> Vec<RefusalAlert> {
         let window = chrono::Duration::from_std(WINDOW).unwrap_or(chrono::Duration::minutes(10));
@@ -80,6 +102,20 @@ impl Refusals {
             })
             .collect();
         out.sort_by(|a, b| b.failures.cmp(&a.failures).then(a.source.cmp(&b.source)));
+        let capped = *self.capped.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((n, since, last)) = capped.filter(|(_, since, _)| now - *since < window) {
+            out.insert(
+                0,
+                RefusalAlert {
+                    source: CAPPED_SOURCE.into(),
+                    failures: n,
+                    since,
+                    last_at: last,
+                    last_reason: "registrations refused: too many neurons wait for approval; approve or deny pending neurons (bulk actions on this page)".into(),
+                    last_neuron: None,
+                },
+            );
+        }
         out
     }
 }

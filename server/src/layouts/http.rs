@@ -27,8 +27,9 @@ pub const MAX_SYNC_BYTES: usize = 4 * 1024 * 1024;
 
 /// Who is calling a layout-mutation route.
 pub enum Caller {
-    /// A neuron, by its token.
-    Neuron(String),
+    /// A neuron, by its token (a browser neuron's token is narrower: see
+    /// [`crate::federation::tokens::NeuronToken::browser`]).
+    Neuron(crate::federation::tokens::NeuronToken),
     /// A browser app, by a publishable key from one of its origins (the key's name).
     Browser(String),
     /// A signed-in user or API token (viewer and up, for previews and reports).
@@ -39,7 +40,7 @@ impl Caller {
     /// The analytics source events from this caller are recorded under.
     fn source(&self) -> Option<String> {
         match self {
-            Caller::Neuron(id) => Some(id.clone()),
+            Caller::Neuron(t) => Some(t.id.clone()),
             Caller::Browser(key) => Some(format!("browser:{key}")),
             Caller::User => None,
         }
@@ -83,20 +84,6 @@ async fn check_caller(
                 e
             }
         })
-}
-
-/// A request from this hub's own pages: its `Origin` names the host it was sent to.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let header = |h: axum::http::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
-    match (
-        header(axum::http::header::ORIGIN),
-        header(axum::http::header::HOST),
-    ) {
-        (Some(origin), Some(host)) => origin
-            .split_once("://")
-            .is_some_and(|(_, authority)| authority == host),
-        _ => false,
-    }
 }
 
 /// Resolves a page for a visitor. The hottest route: it takes the request whole (extracting
@@ -250,7 +237,7 @@ pub async fn report_events(
                     "users read reports; events come from neurons (a neuron token), browser apps (a publishable key) or the storefront",
                 )
             })?
-    } else if same_origin(&headers) {
+    } else if crate::web::same_origin(&headers) == Some(true) {
         return Ok(Json(storefront_events(&services, &headers, &body).await?));
     } else {
         return Err(ApiError::new(
@@ -278,11 +265,20 @@ pub async fn report(
         axum::extract::rejection::QueryRejection,
     >,
 ) -> Result<Json<cortex_core::report::LayoutReport>, ApiError> {
-    if let Caller::Browser(_) = check_caller(&services, &extensions, &headers, REPORT_PATH).await? {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "reports are for users and neurons, not publishable keys",
-        ));
+    match check_caller(&services, &extensions, &headers, REPORT_PATH).await? {
+        Caller::Browser(_) => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "reports are for users and neurons, not publishable keys",
+            ))
+        }
+        Caller::Neuron(t) if t.browser => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "reports are for users and server neurons, not browser neurons",
+            ))
+        }
+        _ => {}
     }
     let axum::extract::Query(query) = query.map_err(|e| {
         ApiError::bad_request(format!(
@@ -316,18 +312,10 @@ async fn storefront_events(
 
 /// The storefront's visitor cookie, if it is well formed.
 pub fn visitor_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix(VISITOR_COOKIE_EQ))
-        .find(|v| valid_visitor_id(v))
+    crate::web::request_cookie(headers, VISITOR_COOKIE).filter(|v| valid_visitor_id(v))
 }
 
-/// Name of the cookie that keeps an anonymous storefront visitor's id.
-pub const VISITOR_COOKIE: &str = "cortex_vid";
-const VISITOR_COOKIE_EQ: &str = "cortex_vid=";
+pub use crate::web::VISITOR_COOKIE;
 
 /// A visitor id as the storefront issues them.
 pub fn valid_visitor_id(v: &str) -> bool {

@@ -52,6 +52,9 @@ pub enum JoinOutcome {
     Refused,
     /// The id is registered with another public key. The nonce is remembered.
     KeyConflict,
+    /// It would wait for approval, but as many neurons as allowed already do. Nothing was
+    /// recorded but the nonce.
+    Capped,
 }
 
 /// Neurons and their kinds.
@@ -74,9 +77,11 @@ pub trait NeuronStore: Send + Sync {
     async fn register_neuron(&self, neuron: Neuron, audit: AuditRecord) -> StoreResult<Neuron>;
     /// Records registrations in one transaction: remembers their nonces, decides each one's
     /// status from its admission and the neuron already registered, upserts the joined and
-    /// audits each. Ids must be distinct. Outcomes are in the order of `joins`; an error
-    /// (an unknown kind, say) fails them all.
-    async fn join_neurons(&self, joins: &[Join]) -> StoreResult<Vec<JoinOutcome>>;
+    /// audits each change (a re-registration that changes nothing but the last-seen time is
+    /// not audited). A new pending neuron past `max_pending` pending ones is
+    /// [`JoinOutcome::Capped`]. Ids must be distinct. Outcomes are in the order of `joins`;
+    /// an error (an unknown kind, say) fails them all.
+    async fn join_neurons(&self, joins: &[Join], max_pending: u64) -> StoreResult<Vec<JoinOutcome>>;
     /// Records a heartbeat: last seen, health, checks, load, version. An active, degraded or
     /// unhealthy neuron becomes active or degraded by the health it reports; pending,
     /// draining and retired neurons keep their status. `NotFound` for an unknown id.
@@ -86,12 +91,14 @@ pub trait NeuronStore: Send + Sync {
         at: DateTime<Utc>,
         beat: &Heartbeat,
     ) -> StoreResult<Neuron>;
-    /// Sets a neuron's status (approve, drain, retire, reactivate). Fills the audit target,
-    /// before and after.
+    /// Sets a neuron's status (approve, drain, retire, reactivate) if it is still `from`
+    /// (`Conflict` otherwise: it changed since the caller read it, so the caller's checks no
+    /// longer hold). Fills the audit target, before and after.
     async fn set_neuron_status(
         &self,
         id: &str,
-        status: NeuronStatus,
+        from: NeuronStatus,
+        to: NeuronStatus,
         audit: AuditRecord,
     ) -> StoreResult<Neuron>;
     /// Pins a neuron (never retired for silence) or unpins it.
@@ -114,6 +121,15 @@ pub trait NeuronStore: Send + Sync {
 
     /// Forgets nonces that expired before `now`; returns how many.
     async fn prune_nonces(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Records that every token issued to neuron `id` until `at` is void (shared by the
+    /// hubs on one database; a later revocation of the same neuron moves the time on).
+    async fn revoke_neuron(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Revocations made at or after `since`: (neuron id, when).
+    async fn revocations_since(&self, since: DateTime<Utc>)
+        -> StoreResult<Vec<(String, DateTime<Utc>)>>;
+    /// Forgets revocations older than `before` (every token they cover has expired).
+    async fn prune_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     /// Stores a bundle as the next revision of its scope (audited).
     async fn push_bundle(
@@ -204,22 +220,20 @@ macro_rules! impl_neuron_store {
                 neuron_from_row(&row)
             }
 
-            /// Changes one column of a neuron and audits it, with before and after.
-            async fn update_neuron(
+            /// Sets a neuron's pin and audits it, with before and after.
+            async fn update_pinned(
                 &self,
                 id: &str,
-                sql: &str,
-                bind: NeuronBind,
+                pinned: bool,
                 mut audit: AuditRecord,
             ) -> StoreResult<cortex_core::federation::Neuron> {
                 let mut tx = self.begin_write().await?;
                 let before = Self::neuron_in(&mut tx, id).await?;
-                let q = sqlx::query(sql);
-                let q = match bind {
-                    NeuronBind::Text(s) => q.bind(s),
-                    NeuronBind::Bool(b) => q.bind(b),
-                };
-                q.bind(id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE neurons SET pinned = $1 WHERE id = $2")
+                    .bind(pinned)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 let after = Self::neuron_in(&mut tx, id).await?;
                 audit.target = format!("neuron:{id}");
                 audit.before = serde_json::to_value(&before).unwrap_or_default();
@@ -247,15 +261,10 @@ macro_rules! impl_neuron_store {
 
         const BUNDLE_COLS: &str = "scope, revision, kind, body, created_by, created_at, audience_json";
 
-        enum NeuronBind {
-            Text(&'static str),
-            Bool(bool),
-        }
-
         #[async_trait]
         impl crate::store::neurons::NeuronStore for $store {
             async fn neuron_kinds(&self) -> StoreResult<Vec<cortex_core::federation::NeuronKind>> {
-                let rows = sqlx::query("SELECT name, transport, description, capabilities, health_checks FROM neuron_kinds ORDER BY name")
+                let rows = sqlx::query("SELECT name, transport, description, capabilities, health_checks, health_path FROM neuron_kinds ORDER BY name")
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter()
@@ -268,6 +277,7 @@ macro_rules! impl_neuron_store {
                             description: r.try_get("description")?,
                             capabilities: serde_json::from_value(parse_json(&r.try_get::<String, _>("capabilities")?)).unwrap_or_default(),
                             health_checks: serde_json::from_value(parse_json(&r.try_get::<String, _>("health_checks")?)).unwrap_or_default(),
+                            health_path: r.try_get("health_path")?,
                         })
                     })
                     .collect()
@@ -277,14 +287,15 @@ macro_rules! impl_neuron_store {
                 let mut tx = self.begin_write().await?;
                 let transport = serde_json::to_value(kind.transport).unwrap_or_default();
                 sqlx::query(
-                    "INSERT INTO neuron_kinds (name, transport, description, capabilities, health_checks) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (name) DO UPDATE SET transport = $2, description = $3, capabilities = $4, health_checks = $5",
+                    "INSERT INTO neuron_kinds (name, transport, description, capabilities, health_checks, health_path) VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (name) DO UPDATE SET transport = $2, description = $3, capabilities = $4, health_checks = $5, health_path = $6",
                 )
                 .bind(&kind.name)
                 .bind(transport.as_str().unwrap_or("server"))
                 .bind(&kind.description)
                 .bind(serde_json::to_string(&kind.capabilities).unwrap_or_default())
                 .bind(serde_json::to_string(&kind.health_checks).unwrap_or_default())
+                .bind(&kind.health_path)
                 .execute(&mut *tx)
                 .await?;
                 audit.target = format!("neuron-kind:{}", kind.name);
@@ -364,7 +375,7 @@ macro_rules! impl_neuron_store {
                 Ok(after)
             }
 
-            async fn join_neurons(&self, joins: &[crate::store::neurons::Join]) -> StoreResult<Vec<crate::store::neurons::JoinOutcome>> {
+            async fn join_neurons(&self, joins: &[crate::store::neurons::Join], max_pending: u64) -> StoreResult<Vec<crate::store::neurons::JoinOutcome>> {
                 use crate::store::neurons::JoinOutcome;
                 use std::collections::{HashMap, HashSet};
                 if joins.is_empty() {
@@ -405,19 +416,32 @@ macro_rules! impl_neuron_store {
                     existing.insert(n.id.clone(), n);
                 }
 
+                let pending_now: i64 = sqlx::query("SELECT COUNT(*) AS n FROM neurons WHERE status = 'pending'")
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
+                let mut pending = pending_now.max(0) as u64;
                 let mut outcomes = Vec::with_capacity(joins.len());
                 let mut writes = Vec::new();
                 for j in joins {
+                    use cortex_core::federation::NeuronStatus;
                     let before = existing.get(&j.neuron.id);
                     let outcome = if j.nonce.as_ref().is_some_and(|(n, _)| !fresh.contains(&(j.neuron.id.clone(), n.clone()))) {
                         JoinOutcome::Replayed
                     } else if before.is_some_and(|b| b.public_key != j.neuron.public_key) {
                         JoinOutcome::KeyConflict
-                    } else if let Some(status) = j.admission.status(before.map(|b| b.status)) {
-                        let mut n = j.neuron.clone();
-                        n.status = status;
-                        writes.push(n);
-                        JoinOutcome::Joined(Box::new(j.neuron.clone()))
+                    } else if let Some(status) = j.admission.status_for(before, &j.neuron) {
+                        let newly_pending = status == NeuronStatus::Pending
+                            && before.is_none_or(|b| b.status != NeuronStatus::Pending);
+                        if newly_pending && pending >= max_pending {
+                            JoinOutcome::Capped
+                        } else {
+                            pending += u64::from(newly_pending);
+                            let mut n = j.neuron.clone();
+                            n.status = status;
+                            writes.push(n);
+                            JoinOutcome::Joined(Box::new(j.neuron.clone()))
+                        }
                     } else {
                         JoinOutcome::Refused
                     };
@@ -465,11 +489,21 @@ macro_rules! impl_neuron_store {
                     for (j, outcome) in joins.iter().zip(outcomes.iter_mut()) {
                         let JoinOutcome::Joined(n) = outcome else { continue };
                         let now = after.remove(&j.neuron.id).ok_or_else(|| StoreError::Other(format!("neuron `{}` was not written", j.neuron.id)))?;
-                        let mut audit = j.audit.clone();
-                        audit.target = format!("neuron:{}", now.id);
-                        audit.before = existing.get(&now.id).map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
-                        audit.after = serde_json::to_value(&now).unwrap_or_default();
-                        audits.push(audit);
+                        let before = existing.get(&now.id);
+                        // A neuron asking again (pending, or restarting) with nothing new is
+                        // not a change worth an audit entry: only its last-seen time moved.
+                        let unchanged = before.is_some_and(|b| {
+                            let mut seen = b.clone();
+                            seen.last_seen_at = now.last_seen_at;
+                            seen == now
+                        });
+                        if !unchanged {
+                            let mut audit = j.audit.clone();
+                            audit.target = format!("neuron:{}", now.id);
+                            audit.before = before.map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
+                            audit.after = serde_json::to_value(&now).unwrap_or_default();
+                            audits.push(audit);
+                        }
                         **n = now;
                     }
                     Self::audits_in(&mut tx, audits).await?;
@@ -500,12 +534,33 @@ macro_rules! impl_neuron_store {
                 neuron_from_row(&row)
             }
 
-            async fn set_neuron_status(&self, id: &str, status: cortex_core::federation::NeuronStatus, audit: AuditRecord) -> StoreResult<cortex_core::federation::Neuron> {
-                self.update_neuron(id, "UPDATE neurons SET status = $1 WHERE id = $2", NeuronBind::Text(status.as_str()), audit).await
+            async fn set_neuron_status(&self, id: &str, from: cortex_core::federation::NeuronStatus, to: cortex_core::federation::NeuronStatus, mut audit: AuditRecord) -> StoreResult<cortex_core::federation::Neuron> {
+                let mut tx = self.begin_write().await?;
+                let before = Self::neuron_in(&mut tx, id).await?;
+                let changed = sqlx::query("UPDATE neurons SET status = $1 WHERE id = $2 AND status = $3")
+                    .bind(to.as_str())
+                    .bind(id)
+                    .bind(from.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if changed == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "neuron `{id}` is {} now, not {from}: reload and try again",
+                        before.status
+                    )));
+                }
+                let after = Self::neuron_in(&mut tx, id).await?;
+                audit.target = format!("neuron:{id}");
+                audit.before = serde_json::to_value(&before).unwrap_or_default();
+                audit.after = serde_json::to_value(&after).unwrap_or_default();
+                Self::audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(after)
             }
 
             async fn set_neuron_pinned(&self, id: &str, pinned: bool, audit: AuditRecord) -> StoreResult<cortex_core::federation::Neuron> {
-                self.update_neuron(id, "UPDATE neurons SET pinned = $1 WHERE id = $2", NeuronBind::Bool(pinned), audit).await
+                self.update_pinned(id, pinned, audit).await
             }
 
             async fn delete_neuron(&self, id: &str, mut audit: AuditRecord) -> StoreResult<cortex_core::federation::Neuron> {
@@ -544,6 +599,37 @@ macro_rules! impl_neuron_store {
                 }
                 tx.commit().await?;
                 Ok(changes)
+            }
+
+            async fn revoke_neuron(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO neuron_revocations (neuron_id, revoked_at) VALUES ($1, $2)
+                     ON CONFLICT (neuron_id) DO UPDATE SET revoked_at = excluded.revoked_at
+                     WHERE excluded.revoked_at > neuron_revocations.revoked_at",
+                )
+                .bind(id)
+                .bind(ms(at))
+                .execute(&self.writer)
+                .await?;
+                Ok(())
+            }
+
+            async fn revocations_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+                let rows = sqlx::query("SELECT neuron_id, revoked_at FROM neuron_revocations WHERE revoked_at >= $1")
+                    .bind(ms(since))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("neuron_id")?, from_ms(r.try_get("revoked_at")?))))
+                    .collect()
+            }
+
+            async fn prune_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                Ok(sqlx::query("DELETE FROM neuron_revocations WHERE revoked_at < $1")
+                    .bind(ms(before))
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected())
             }
 
             async fn prune_nonces(&self, now: DateTime<Utc>) -> StoreResult<u64> {
