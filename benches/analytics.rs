@@ -45,6 +45,7 @@ fn batch(i: usize, size: usize) -> EventBatch {
                 e
             })
             .collect(),
+        receipt: None,
     }
 }
 

@@ -207,8 +207,10 @@ async fn restore(config: Config, file: &std::path::Path, yes: bool) -> anyhow::R
     }
     eprintln!("restoring {} …", file.display());
     let done = cortex_server::backup::restore(&config, file).await?;
+    // The restored chain ends where the backup ended: the head kept for the old one goes.
+    let _ = std::fs::remove_file(config.data_dir.join(cortex_server::audit::HEAD_FILE));
     let s = services(config).await?;
-    let chain = cortex_server::status::verify_audit_chain(&s.store)
+    let chain = cortex_server::status::verify_audit_chain(&s, false)
         .await
         .map_err(cortex_server::ApiError::from)?;
     let kept = done
@@ -258,7 +260,7 @@ async fn copy_to(config: Config, target: &str) -> anyhow::Result<i32> {
         ..config
     })
     .await?;
-    let chain = cortex_server::status::verify_audit_chain(&s.store)
+    let chain = cortex_server::status::verify_audit_chain(&s, false)
         .await
         .map_err(cortex_server::ApiError::from)?;
     let tables = copied.tables.len();
@@ -540,7 +542,7 @@ async fn doctor(config: Config) -> anyhow::Result<i32> {
                 }
             ),
         );
-        match cortex_server::status::verify_audit_chain(&services.store).await {
+        match cortex_server::status::verify_audit_chain(&services, true).await {
             Ok(Ok(n)) => check(true, format!("audit chain intact ({n} entries)")),
             Ok(Err(b)) => check(false, format!("audit chain broken: {b}")),
             Err(e) => check(false, format!("audit chain unreadable: {e}")),

@@ -88,6 +88,12 @@ impl Application {
                 .run_prober(services.health.clone()),
         );
         tokio::spawn(services.federation.clone().run_fanout());
+        tokio::spawn(cortex_server::audit::run_watch(
+            services.store.clone(),
+            services.audit_key.clone(),
+            services.config.data_dir.clone(),
+            services.health.clone(),
+        ));
         tokio::spawn(
             services
                 .mutations

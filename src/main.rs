@@ -35,8 +35,13 @@ async fn main() {
     }
 }
 
+/// Where the setup link goes when logs are JSON (in the data dir, owner-only).
+const SETUP_LINK_FILE: &str = "setup-link.txt";
+
 async fn serve(config: Config) -> anyhow::Result<i32> {
     let backend = config.backend()?;
+    let json_logs = config.log_format == cortex_server::config::LogFormat::Json;
+    let data_dir = config.data_dir.clone();
     let app = Application::build(config).await?;
     let base = app.services().config.base_url(app.local_addr());
     println!(
@@ -54,8 +59,19 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
         }
         let token = rx.borrow().as_ref().and_then(|r| r.setup_token.clone());
         if let Some(token) = token {
-            println!("No admin exists yet. Create the first admin here (one-time link):");
-            println!("  {base}/setup?token={token}");
+            let link = format!("{base}/setup?token={token}");
+            if json_logs {
+                // JSON logs go to log collectors, where a secret link must not: it is written
+                // to a file only this user can read.
+                let path = data_dir.join(SETUP_LINK_FILE);
+                match cortex_server::fsutil::write_private(&path, format!("{link}\n").as_bytes()) {
+                    Ok(()) => tracing::warn!(path = %path.display(), "no admin exists yet: the one-time setup link is in this file"),
+                    Err(e) => tracing::error!(error = %e, "no admin exists yet, and the setup link could not be written; run `cortex admin create`"),
+                }
+            } else {
+                println!("No admin exists yet. Create the first admin here (one-time link):");
+                println!("  {link}");
+            }
         } else {
             println!("Sign in at {base}/login");
         }

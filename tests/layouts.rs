@@ -470,7 +470,7 @@ async fn pages_render_from_the_snapshot_when_the_database_is_gone() {
             "postgres://nobody@127.0.0.1:1/none",
         )),
         ..test_config(hub._dir.path())
-    })
+    }, None)
     .unwrap();
     let offline = cortex_server::layouts::Mutations::new(store, Some(snapshot), None);
     let applied = offline
@@ -496,7 +496,7 @@ async fn a_replaced_empty_database_gets_the_last_known_good_rules_back() {
     assert!(!held.rules.is_empty() && !held.layouts.is_empty());
     // The same hub's data dir on a new, empty database (as after the old one was replaced).
     let dir = tempfile::tempdir().unwrap();
-    let store = cortex_server::store::open(&test_config(dir.path())).unwrap();
+    let store = cortex_server::store::open(&test_config(dir.path()), None).unwrap();
     store.migrate().await.unwrap();
     assert_eq!(store.rule_changes(0).await.unwrap().revision, 0);
     let mutations = cortex_server::layouts::Mutations::new(store.clone(), Some(snapshot), None);
@@ -723,16 +723,19 @@ async fn impact_is_counted_per_rule_and_variant_with_intervals() {
     const REPORT: &str = "/api/layout-mutation/report";
     let origin = hub.url("");
     let origin = origin.trim_end_matches('/');
-    // 40 visitors render the home page (the server counts the view and the exposures).
+    // 40 visitors render the home page (the server counts the view and the exposures, and
+    // signs a receipt of what it showed each).
+    let mut receipts = Vec::new();
     for i in 0..40 {
         let res = plain()
-            .get(hub.url("/shop"))
+            .get(hub.url("/api/shop/page?slug=home&query="))
             .header("cookie", format!("cortex_vid=v{i}"))
             .header("user-agent", DESKTOP)
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
+        let view = json_of(res, StatusCode::OK).await;
+        receipts.push(view["receipt"].as_str().unwrap().to_string());
     }
     // Which variant of the headline test each visitor saw.
     let mut variant = Vec::new();
@@ -762,7 +765,7 @@ async fn impact_is_counted_per_rule_and_variant_with_intervals() {
             .post(hub.url(REPORT))
             .header("origin", origin)
             .header("cookie", format!("cortex_vid=v{i}"))
-            .body(json!({"batchId": format!("b{i}"), "events": events}).to_string())
+            .body(json!({"batchId": format!("b{i}"), "events": events, "receipt": receipts[i]}).to_string())
             .send()
             .await
             .unwrap();
@@ -910,7 +913,7 @@ async fn impact_is_counted_per_rule_and_variant_with_intervals() {
     let res = post(
         Some(origin),
         None,
-        json!({"batchId": "b0", "events": [{"kind": "click", "at": chrono::Utc::now()}]})
+        json!({"batchId": "b0", "events": [{"kind": "click", "at": chrono::Utc::now()}], "receipt": receipts[0]})
             .to_string(),
     )
     .await

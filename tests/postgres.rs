@@ -186,6 +186,10 @@ async fn hubs_sharing_postgres_deliver_pushes_and_commands_to_each_others_neuron
         let mut cfg = test_config(dir.path());
         cfg.database_url = Some(SecretString::from(db.url.clone()));
         cfg.jwt_secret = Some(secret.clone());
+        // Hubs on one database write one audit chain: they share its key.
+        cfg.audit_key = Some(SecretString::from(
+            "a-shared-audit-key-of-at-least-32-bytes".to_string(),
+        ));
         cfg
     };
     let dir_a = tempfile::tempdir().unwrap();

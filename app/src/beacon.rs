@@ -13,6 +13,11 @@ use wasm_bindgen::JsCast;
 /// Where events go (the hub serves it on the page's own origin).
 const REPORT_PATH: &str = "/api/layout-mutation/report";
 
+thread_local! {
+    /// The receipt of the page shown: the hub counts only events that carry it and fit it.
+    static RECEIPT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
 /// What one storefront page view reports.
 pub struct PageReport {
     page_slug: String,
@@ -33,7 +38,9 @@ fn at(ms: f64) -> DateTime<Utc> {
 }
 
 impl PageReport {
-    pub fn new(applied: &Applied, unit: Option<String>) -> Self {
+    /// The report of a page the hub rendered with `receipt`.
+    pub fn new(applied: &Applied, unit: Option<String>, receipt: String) -> Self {
+        RECEIPT.with(|r| *r.borrow_mut() = Some(receipt));
         Self {
             page_slug: applied.layout.page_slug.clone(),
             exposures: applied
@@ -122,6 +129,7 @@ fn send(events: Vec<Event>) {
             (js_sys::Math::random() * 1e12) as u64
         ),
         events,
+        receipt: RECEIPT.with(|r| r.borrow().clone()),
     };
     let (Ok(body), Some(window)) = (serde_json::to_string(&batch), web_sys::window()) else {
         return;

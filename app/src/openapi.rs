@@ -72,6 +72,9 @@ fn output(o: Output) -> Value {
         Output::Text => json!({"text/plain": {"schema": {"type": "string"}}}),
         Output::Null => json!({"application/json": {"schema": {"type": "null"}}}),
         Output::Scalar(t) => json!({"application/json": {"schema": ty(t)}}),
+        Output::OptionalScalar(t) => {
+            json!({"application/json": {"schema": {"oneOf": [ty(t), {"type": "null"}]}}})
+        }
         Output::Ref(r) => json!({"application/json": {"schema": ty(r)}}),
         Output::OptionalRef(r) => {
             json!({"application/json": {"schema": {"oneOf": [ty(r), {"type": "null"}]}}})

@@ -155,6 +155,10 @@ pub struct EventBatch {
     /// is counted once.
     pub batch_id: String,
     pub events: Vec<Event>,
+    /// The page's signed receipt, for events from the hub's own storefront pages: what the
+    /// hub showed this visitor, so only events about that are counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 impl EventBatch {

@@ -1,9 +1,38 @@
 //! The hash-chained audit log: each entry's hash covers its content and the previous hash,
 //! so editing or deleting any row breaks every hash after it.
+//!
+//! A plain hash can be recomputed by anyone who can write the database: they could edit an
+//! entry and rehash everything after it. So the hub keys the chain: entries are hashed with
+//! HMAC-SHA256 under a key kept outside the database (`k1:` hashes), and the hub keeps the
+//! chain's latest head outside the database too ([`AuditHead`]), so a rebuilt chain, a
+//! deleted entry and a cut-off tail are all found. Entries written before the chain was
+//! keyed keep their plain SHA-256 hashes; once a keyed entry appears, every later one must
+//! be keyed.
 
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// The prefix of a keyed entry hash.
+pub const KEYED_PREFIX: &str = "k1:";
+
+/// The key of the audit chain. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChainKey(Vec<u8>);
+
+impl ChainKey {
+    /// A key from its bytes (at least 32 of them is sensible).
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+}
+
+impl std::fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChainKey(..)")
+    }
+}
 
 /// The hash that stands before the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -84,10 +113,15 @@ impl AuditQuery {
     }
 }
 
-/// The hash of one entry: SHA-256 over a length-prefixed encoding of every field and the
-/// previous hash, hex encoded. Length prefixes make field boundaries unambiguous.
-pub fn entry_hash(seq: i64, at: DateTime<Utc>, record: &AuditRecord, prev_hash: &str) -> String {
-    let mut h = Sha256::new();
+/// Feeds a length-prefixed encoding of every field and the previous hash to `update`.
+/// Length prefixes make field boundaries unambiguous.
+fn encode_entry(
+    seq: i64,
+    at: DateTime<Utc>,
+    record: &AuditRecord,
+    prev_hash: &str,
+    mut update: impl FnMut(&[u8]),
+) {
     let before = record.before.to_string();
     let after = record.after.to_string();
     let at = at.timestamp_millis().to_string();
@@ -102,10 +136,47 @@ pub fn entry_hash(seq: i64, at: DateTime<Utc>, record: &AuditRecord, prev_hash: 
         after.as_str(),
         prev_hash,
     ] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
+        update(&(part.len() as u64).to_be_bytes());
+        update(part.as_bytes());
     }
+}
+
+/// The unkeyed hash of one entry (chains written before keying): SHA-256, hex encoded.
+pub fn entry_hash(seq: i64, at: DateTime<Utc>, record: &AuditRecord, prev_hash: &str) -> String {
+    let mut h = Sha256::new();
+    encode_entry(seq, at, record, prev_hash, |b| h.update(b));
     hex::encode(h.finalize())
+}
+
+/// The hash of one entry under `key` (HMAC-SHA256, [`KEYED_PREFIX`] and hex), or the
+/// unkeyed [`entry_hash`] without a key.
+pub fn hash_entry(
+    key: Option<&ChainKey>,
+    seq: i64,
+    at: DateTime<Utc>,
+    record: &AuditRecord,
+    prev_hash: &str,
+) -> String {
+    let Some(key) = key else {
+        return entry_hash(seq, at, record, prev_hash);
+    };
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0)
+        .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new_from_slice(b"-").expect("a key"));
+    encode_entry(seq, at, record, prev_hash, |b| mac.update(b));
+    format!("{KEYED_PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The latest entry of the chain as the hub last saw it, kept outside the database: a tail
+/// cut off the database, or a chain rebuilt under it, no longer ends here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+    /// The first keyed entry: every entry from it on must be keyed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyed_since: Option<i64>,
 }
 
 /// Where a chain first fails to verify.
@@ -117,6 +188,14 @@ pub enum ChainBreak {
     Tampered { seq: i64 },
     #[error("entry {seq}: sequence gap after {prev} (an entry was deleted)")]
     Gap { seq: i64, prev: i64 },
+    #[error("entry {seq}: keyed, but no audit key was given to check it (CORTEX_AUDIT_KEY or audit.key in the data dir)")]
+    NoKey { seq: i64 },
+    #[error("entry {seq}: not keyed, after keyed entries (the chain was rebuilt without the key)")]
+    Unkeyed { seq: i64 },
+    #[error("the chain ends at entry {end}, but the hub saw it reach entry {head} (entries were cut off the end)")]
+    Truncated { end: i64, head: i64 },
+    #[error("entry {seq} is not the one the hub saw there (the chain was rebuilt)")]
+    NotTheHead { seq: i64 },
 }
 
 /// Incrementally verifies a chain given in ascending `seq` order.
@@ -124,18 +203,44 @@ pub enum ChainBreak {
 pub struct ChainVerifier {
     last_seq: i64,
     last_hash: String,
+    key: Option<ChainKey>,
+    /// The first keyed entry seen (or known from the head).
+    keyed_since: Option<i64>,
 }
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self {
-            last_seq: 0,
-            last_hash: GENESIS_HASH.to_string(),
-        }
+        Self::with_key(None)
     }
 }
 
 impl ChainVerifier {
+    /// A verifier from the start of the chain that checks keyed entries with `key`.
+    pub fn with_key(key: Option<ChainKey>) -> Self {
+        Self {
+            last_seq: 0,
+            last_hash: GENESIS_HASH.to_string(),
+            key,
+            keyed_since: None,
+        }
+    }
+
+    /// A verifier that goes on after `head` (entries up to it were verified before).
+    pub fn after(head: &AuditHead, key: Option<ChainKey>) -> Self {
+        Self {
+            last_seq: head.seq,
+            last_hash: head.hash.clone(),
+            key,
+            keyed_since: head.keyed_since,
+        }
+    }
+
+    /// Must every entry from `seq` on be keyed (from a head kept outside the database)?
+    pub fn keyed_since(mut self, seq: Option<i64>) -> Self {
+        self.keyed_since = seq;
+        self
+    }
+
     /// Checks the next entry.
     pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainBreak> {
         if e.seq != self.last_seq + 1 {
@@ -150,8 +255,23 @@ impl ChainVerifier {
                 prev: self.last_seq,
             });
         }
-        if entry_hash(e.seq, e.at, &e.record, &e.prev_hash) != e.hash {
+        let keyed = e.hash.starts_with(KEYED_PREFIX);
+        let expected = if keyed {
+            let Some(key) = &self.key else {
+                return Err(ChainBreak::NoKey { seq: e.seq });
+            };
+            hash_entry(Some(key), e.seq, e.at, &e.record, &e.prev_hash)
+        } else {
+            if self.keyed_since.is_some_and(|s| e.seq >= s) {
+                return Err(ChainBreak::Unkeyed { seq: e.seq });
+            }
+            entry_hash(e.seq, e.at, &e.record, &e.prev_hash)
+        };
+        if expected != e.hash {
             return Err(ChainBreak::Tampered { seq: e.seq });
+        }
+        if keyed && self.keyed_since.is_none() {
+            self.keyed_since = Some(e.seq);
         }
         self.last_seq = e.seq;
         self.last_hash = e.hash.clone();
@@ -162,6 +282,34 @@ impl ChainVerifier {
     pub fn verified(&self) -> i64 {
         self.last_seq
     }
+
+    /// The chain's end as verified so far.
+    pub fn head(&self) -> AuditHead {
+        AuditHead {
+            seq: self.last_seq,
+            hash: self.last_hash.clone(),
+            keyed_since: self.keyed_since,
+        }
+    }
+}
+
+/// Checks a verified chain's end against the head the hub kept: the chain must reach at
+/// least the head, and have the head's entry where the head says.
+pub fn check_head(
+    head: &AuditHead,
+    end: i64,
+    hash_at_head: Option<&str>,
+) -> Result<(), ChainBreak> {
+    if end < head.seq {
+        return Err(ChainBreak::Truncated {
+            end,
+            head: head.seq,
+        });
+    }
+    if head.seq > 0 && hash_at_head != Some(head.hash.as_str()) {
+        return Err(ChainBreak::NotTheHead { seq: head.seq });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -228,6 +376,81 @@ mod tests {
         c[1].record.actor = "user:mallory".into();
         c[1].hash = entry_hash(c[1].seq, c[1].at, &c[1].record, &c[1].prev_hash);
         assert_eq!(verify(&c), Err(ChainBreak::BrokenLink { seq: 3, prev: 2 }));
+    }
+
+    fn keyed_chain(n: i64, key: &ChainKey, from: Vec<AuditEntry>) -> Vec<AuditEntry> {
+        let mut out = from;
+        let mut prev = out.last().map_or(GENESIS_HASH.to_string(), |e| e.hash.clone());
+        let start = out.len() as i64 + 1;
+        for seq in start..start + n {
+            let at = Utc.timestamp_millis_opt(1_700_000_000_000 + seq).unwrap();
+            let record = AuditRecord::new("user:alice", "rule.save", format!("rule:r{seq}"));
+            let hash = hash_entry(Some(key), seq, at, &record, &prev);
+            out.push(AuditEntry {
+                seq,
+                at,
+                record,
+                prev_hash: prev.clone(),
+                hash: hash.clone(),
+            });
+            prev = hash;
+        }
+        out
+    }
+
+    fn verify_keyed(entries: &[AuditEntry], key: Option<&ChainKey>) -> Result<AuditHead, ChainBreak> {
+        let mut v = ChainVerifier::with_key(key.cloned());
+        for e in entries {
+            v.push(e)?;
+        }
+        Ok(v.head())
+    }
+
+    #[test]
+    fn a_keyed_chain_continues_an_old_one_and_cannot_be_rebuilt_without_the_key() {
+        let key = ChainKey::new(*b"0123456789abcdef0123456789abcdef");
+        let c = keyed_chain(3, &key, chain(2));
+        let head = verify_keyed(&c, Some(&key)).unwrap();
+        assert_eq!((head.seq, head.keyed_since), (5, Some(3)));
+        assert!(c[4].hash.starts_with(KEYED_PREFIX));
+        // Without the key, keyed entries cannot be checked.
+        assert_eq!(verify_keyed(&c, None), Err(ChainBreak::NoKey { seq: 3 }));
+        // With another key, they do not verify.
+        let other = ChainKey::new(*b"another key, another key, anothe");
+        assert_eq!(
+            verify_keyed(&c, Some(&other)),
+            Err(ChainBreak::Tampered { seq: 3 })
+        );
+        // An edit rehashed the old way after keyed entries is a downgrade.
+        let mut edited = c.clone();
+        edited[4].record.actor = "user:mallory".into();
+        edited[4].hash = entry_hash(5, edited[4].at, &edited[4].record, &edited[4].prev_hash);
+        assert_eq!(
+            verify_keyed(&edited, Some(&key)),
+            Err(ChainBreak::Unkeyed { seq: 5 })
+        );
+        // A whole chain rebuilt the old way verifies on its own, but not against the head.
+        let rebuilt = chain(5);
+        let end = verify_keyed(&rebuilt, Some(&key)).unwrap();
+        assert_eq!(
+            check_head(&head, end.seq, Some(&rebuilt[4].hash)),
+            Err(ChainBreak::NotTheHead { seq: 5 })
+        );
+        // Nor does it pass a verifier that knows the chain is keyed since entry 3.
+        let mut v = ChainVerifier::with_key(Some(key.clone())).keyed_since(head.keyed_since);
+        let broke = rebuilt.iter().try_for_each(|e| v.push(e));
+        assert_eq!(broke, Err(ChainBreak::Unkeyed { seq: 3 }));
+        // A cut-off tail falls short of the head.
+        assert_eq!(
+            check_head(&head, 4, None),
+            Err(ChainBreak::Truncated { end: 4, head: 5 })
+        );
+        assert_eq!(check_head(&head, 5, Some(&c[4].hash)), Ok(()));
+        // Verification can go on from a head.
+        let more = keyed_chain(2, &key, c.clone());
+        let mut v = ChainVerifier::after(&head, Some(key.clone()));
+        assert!(more[5..].iter().all(|e| v.push(e).is_ok()));
+        assert_eq!(v.verified(), 7);
     }
 
     #[test]

@@ -179,6 +179,28 @@ impl Deferred {
         self
     }
 
+    /// Every (rule, variant) the browser may report an exposure of for this visitor: what
+    /// applies once all the awaited events have happened, or any one of them (a rule beaten
+    /// by another when all fire may apply when only its own does).
+    pub fn possible_exposures(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<(String, Option<String>)> {
+        let awaited = self.awaited();
+        let mut out: Vec<(String, Option<String>)> = Vec::new();
+        let mut runs = vec![awaited.clone()];
+        runs.extend(awaited.iter().map(|e| vec![e.clone()]));
+        for events in runs {
+            for x in self.resolve(&events, now).exposures {
+                let pair = (x.rule_id.to_string(), x.variant_key.map(|v| v.to_string()));
+                if !out.contains(&pair) {
+                    out.push(pair);
+                }
+            }
+        }
+        out
+    }
+
     /// The page for this visitor once `events` have happened: the same engine, the same
     /// rules and context as on the server, so rules that applied on the server still apply.
     pub fn resolve(

@@ -446,6 +446,7 @@ async fn send_events(client: HubClient, cfg: RunnerConfig, shared: Arc<Shared>) 
             // Same id on every retry: the hub counts it once.
             batch_id: format!("{boot}-{seq}"),
             events,
+            receipt: None,
         };
         let mut backoff = Duration::from_millis(200);
         loop {

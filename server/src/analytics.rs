@@ -40,12 +40,31 @@ struct Remembered {
     order: VecDeque<(String, String)>,
 }
 
+/// Share of the spool public traffic (the storefront, browser apps) may fill; the rest is
+/// kept for neurons, so a flood of page views cannot starve them.
+pub const PUBLIC_SPOOL_SHARE: f64 = 0.5;
+/// Events one storefront visitor may report per second, sustained, and at once.
+pub const VISITOR_EVENTS_PER_SECOND: f64 = 5.0;
+pub const VISITOR_EVENTS_BURST: f64 = 200.0;
+
+/// Where a batch comes from, for its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake<'a> {
+    /// A neuron (its token): the neuron's own rate, the whole spool.
+    Neuron,
+    /// The public web (the storefront's pages, browser apps on a publishable key): at most
+    /// [`PUBLIC_SPOOL_SHARE`] of the spool, and, for a known visitor, the visitor's rate.
+    Public { visitor: Option<&'a str> },
+}
+
 /// The analytics service. Cheap to clone.
 #[derive(Clone)]
 pub struct Analytics {
     /// `None` in a process that does not serve (the command line): it refuses batches.
     spool: Option<Spool>,
     limiter: Arc<RateLimiter>,
+    /// Events per storefront visitor.
+    visitors: Arc<RateLimiter>,
     seen: Arc<Mutex<Remembered>>,
 }
 
@@ -60,6 +79,10 @@ impl Analytics {
                 rate,
                 rate.max(cortex_core::analytics::MAX_BATCH_EVENTS as f64),
             )),
+            visitors: Arc::new(RateLimiter::new(
+                VISITOR_EVENTS_PER_SECOND,
+                VISITOR_EVENTS_BURST,
+            )),
             seen: Arc::default(),
         })
     }
@@ -70,6 +93,7 @@ impl Analytics {
         Self {
             spool: None,
             limiter: Arc::new(RateLimiter::new(1.0, 1.0)),
+            visitors: Arc::new(RateLimiter::new(1.0, 1.0)),
             seen: Arc::default(),
         }
     }
@@ -111,6 +135,20 @@ impl Analytics {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<BatchAck, ApiError> {
+        self.ingest_from(Intake::Neuron, neuron_id, batch, body, now)
+            .await
+    }
+
+    /// Takes a batch under the limits of where it comes from (see [`Intake`]), counted
+    /// under `source`.
+    pub async fn ingest_from(
+        &self,
+        intake: Intake<'_>,
+        neuron_id: &str,
+        batch: &EventBatch,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<BatchAck, ApiError> {
         batch
             .validate()
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -123,6 +161,19 @@ impl Analytics {
         if self.lock_seen().set.contains(&key) {
             metrics::counter!("cortex_event_batches_duplicate_total").increment(1);
             return Ok(ack(true));
+        }
+        if let Intake::Public {
+            visitor: Some(visitor),
+        } = intake
+        {
+            if let Err(wait) = self.visitors.take(visitor, batch.events.len() as f64) {
+                metrics::counter!("cortex_event_batches_limited_total").increment(1);
+                return Err(ApiError {
+                    code: ErrorCode::RateLimited,
+                    message: "this visitor reports too many events; retry after the delay in Retry-After".into(),
+                    retry_after: Some(wait.as_secs().max(1)),
+                });
+            }
         }
         if let Err(wait) = self.limiter.take(neuron_id, batch.events.len() as f64) {
             metrics::counter!("cortex_event_batches_limited_total").increment(1);
@@ -140,8 +191,12 @@ impl Analytics {
                 "this process does not take analytics",
             )
         })?;
+        let room = match intake {
+            Intake::Neuron => spool.max_backlog(),
+            Intake::Public { .. } => (spool.max_backlog() as f64 * PUBLIC_SPOOL_SHARE) as u64,
+        };
         spool
-            .append(neuron_id, now, body)
+            .append_within(neuron_id, now, body, room)
             .await
             .map_err(|e| match e {
                 SpoolError::Full(_) => ApiError {

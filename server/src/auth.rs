@@ -34,6 +34,8 @@ pub enum AuthError {
     Csrf(String),
     #[error("too many failed sign-ins; try again in {} s", retry_after.as_secs().max(1))]
     RateLimited { retry_after: Duration },
+    #[error("too many sign-ins at once; try again in a moment")]
+    Busy,
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -142,19 +144,33 @@ pub struct AuthService {
     store: DynStore,
     keys: Arc<jwt::SessionKeys>,
     settings: AuthSettings,
+    /// Sign-in failures per address and per (address, username): over the limit, refused.
     limiter: Arc<rate_limit::FailureLimiter>,
+    /// Sign-in failures per username: over the limit, slowed down (never refused).
+    slower: Arc<rate_limit::FailureLimiter>,
+    /// Password checks in flight (each holds 19 MiB for argon2).
+    hashing: Arc<tokio::sync::Semaphore>,
 }
+
+/// Password checks at once; more sign-ins wait for a slot.
+const HASHES_AT_ONCE: usize = 4;
+/// Longest a sign-in waits for a slot before it is refused as busy.
+const HASH_WAIT: Duration = Duration::from_secs(10);
 
 impl AuthService {
     /// Builds the service from the store, the session signing key and settings.
     pub fn new(store: DynStore, keys: jwt::SessionKeys, settings: AuthSettings) -> Self {
         let limiter =
             rate_limit::FailureLimiter::new(settings.login_max_failures, settings.login_window);
+        let slower =
+            rate_limit::FailureLimiter::slowing(settings.login_max_failures, settings.login_window);
         Self {
             store,
             keys: Arc::new(keys),
             settings,
             limiter: Arc::new(limiter),
+            slower: Arc::new(slower),
+            hashing: Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)),
         }
     }
 
@@ -170,7 +186,8 @@ impl AuthService {
         &self.store
     }
 
-    /// Verifies a username and password, then opens a session.
+    /// Verifies a username and password, then opens a session. The attempt is counted
+    /// before the password is hashed (see [`rate_limit`]).
     pub async fn login(
         &self,
         username: &str,
@@ -178,21 +195,32 @@ impl AuthService {
         client: Option<IpAddr>,
     ) -> Result<SignedIn, AuthError> {
         let username = username.trim().to_lowercase();
-        let keys = rate_limit::login_keys(client, &username);
+        let strict = rate_limit::strict_keys(client, &username);
+        let user = [rate_limit::user_key(&username)];
         self.limiter
-            .check(&keys)
+            .reserve(&strict)
             .map_err(|retry_after| AuthError::RateLimited { retry_after })?;
+        let wait = self.slower.slowdown(&user[0]);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let Ok(Ok(_slot)) =
+            tokio::time::timeout(HASH_WAIT, self.hashing.clone().acquire_owned()).await
+        else {
+            return Err(AuthError::Busy);
+        };
         let record = self.store.user_by_username(&username).await?;
         let hash = record.as_ref().map(|r| r.password_hash.clone());
         // Unknown users are checked against a dummy hash so timing does not reveal who exists.
         let ok = password::verify(password.to_string(), hash).await;
         match (record, ok) {
             (Some(r), true) => {
-                self.limiter.clear(&keys);
+                self.limiter.clear(&strict);
+                self.slower.clear(&user);
                 self.open_session(r.user).await
             }
             _ => {
-                self.limiter.fail(&keys);
+                self.slower.fail(&user);
                 tracing::warn!(%username, client = ?client, "failed sign-in");
                 Err(AuthError::InvalidCredentials)
             }

@@ -92,6 +92,10 @@ pub struct Config {
     /// Bearer token `/metrics` asks for (`CORTEX_METRICS_TOKEN`). Empty: `/metrics` is open.
     #[serde(default, skip_serializing)]
     pub metrics_token: Option<SecretString>,
+    /// Key of the audit chain, at least 32 characters (`CORTEX_AUDIT_KEY`). Empty: generated
+    /// into `data_dir/audit.key`. Hubs sharing a database must share it.
+    #[serde(default, skip_serializing)]
+    pub audit_key: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -122,6 +126,7 @@ impl Default for Config {
             spool_max_bytes: 1024 * 1024 * 1024,
             demo_shop: true,
             metrics_token: None,
+            audit_key: None,
         }
     }
 }
@@ -253,6 +258,14 @@ impl Config {
                 return Err(ConfigError::Invalid(format!(
                     "CORTEX_PUBLIC_URL `{url}` must start with http:// or https://"
                 )));
+            }
+        }
+        if let Some(key) = &self.audit_key {
+            use secrecy::ExposeSecret;
+            if key.expose_secret().trim().len() < 32 {
+                return Err(ConfigError::Invalid(
+                    "CORTEX_AUDIT_KEY must be at least 32 characters (or unset, to keep one in the data dir)".into(),
+                ));
             }
         }
         if let Some(secret) = &self.jwt_secret {

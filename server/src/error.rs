@@ -84,6 +84,7 @@ impl From<AuthError> for ApiError {
             AuthError::RateLimited { retry_after } => {
                 (ErrorCode::RateLimited, Some(retry_after.as_secs().max(1)))
             }
+            AuthError::Busy => (ErrorCode::Unavailable, Some(2)),
         };
         ApiError {
             code,

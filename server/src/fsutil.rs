@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically (temp file + rename) with mode 0600.
+/// Writes `bytes` to `path` atomically (temp file + rename) with mode 0600, durably: the
+/// file's data and then the directory entry are synced, so after a power cut the path holds
+/// either the old bytes or the new ones.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -23,7 +25,26 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         f.write_all(bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// Syncs a directory, so the entries renamed or created in it survive a power cut.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })?
+        .sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
 }
 
 /// Creates the data dir if needed (private: 0700, it holds the database and secrets) and

@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod http;
+pub mod receipts;
 
 use chrono::{DateTime, Utc};
 use cortex_core::audit::AuditRecord;

@@ -2,6 +2,7 @@
 //! the audit log, health and metrics. It never depends on the Leptos app.
 
 pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod config;

@@ -44,7 +44,8 @@ pub struct Readiness {
     pub backend: &'static str,
     /// Whether the database answered and is migrated.
     pub database_ok: bool,
-    /// The last database error, while it is not ok.
+    /// While it is not ok, that it is not (the error itself is on the Status page and in
+    /// the log, not here: anyone can read `/readyz`).
     pub error: Option<String>,
 }
 
@@ -75,7 +76,10 @@ async fn readyz(
         status: if ok { "ready" } else { "degraded" },
         backend: backend.as_str(),
         database_ok: ok,
-        error: health.last_error(),
+        error: (!ok).then(|| {
+            "the database is unreachable or not migrated; see the Status page or the hub's log"
+                .to_string()
+        }),
     };
     let code = if ok {
         StatusCode::OK

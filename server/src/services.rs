@@ -30,8 +30,12 @@ pub struct ServiceSet {
     pub federation: Federation,
     pub analytics: Analytics,
     pub mutations: crate::layouts::Mutations,
+    /// Signs and checks the storefront pages' receipts.
+    pub receipts: crate::layouts::receipts::Receipts,
     pub health: DbHealth,
     pub started_at: Instant,
+    /// The audit chain's key (kept outside the database).
+    pub audit_key: cortex_core::audit::ChainKey,
 }
 
 /// Why the hub cannot start.
@@ -44,6 +48,8 @@ pub enum StartError {
     },
     #[error("session signing key: {0}")]
     SigningKey(std::io::Error),
+    #[error("audit chain key: {0}")]
+    AuditKey(std::io::Error),
     #[error("{0}")]
     Store(#[from] store::StoreError),
     #[error("analytics spool {path}: {source}")]
@@ -87,7 +93,8 @@ impl Services {
         })?;
         let secret = jwt::load_or_create_secret(config.jwt_secret.as_ref(), &config.data_dir)
             .map_err(StartError::SigningKey)?;
-        let store = store::open(&config)?;
+        let audit_key = crate::audit::load_or_create_key(&config).map_err(StartError::AuditKey)?;
+        let store = store::open(&config, Some(audit_key.clone()))?;
         let auth = AuthService::new(
             store.clone(),
             jwt::SessionKeys::from_secret(&secret),
@@ -116,7 +123,12 @@ impl Services {
             Some(config.data_dir.join("layout-snapshot.json")),
             Some(federation.clone()),
         );
+        let receipts = {
+            use secrecy::ExposeSecret;
+            crate::layouts::receipts::Receipts::new(secret.expose_secret().as_bytes())
+        };
         Ok(ServiceSet {
+            receipts,
             analytics: Analytics::offline(),
             mutations,
             config: Arc::new(config),
@@ -125,6 +137,7 @@ impl Services {
             federation,
             health: DbHealth::default(),
             started_at: Instant::now(),
+            audit_key,
         })
     }
 

@@ -196,14 +196,20 @@ pub type DynStore = Arc<dyn Store>;
 
 /// Opens the store the config names, without connecting yet (connections are made lazily,
 /// so a hub whose database is down still starts and reports it on `/readyz`).
-pub fn open(config: &Config) -> Result<DynStore, StoreError> {
+/// New audit entries are keyed with `audit_key` (see `cortex_core::audit`).
+pub fn open(
+    config: &Config,
+    audit_key: Option<cortex_core::audit::ChainKey>,
+) -> Result<DynStore, StoreError> {
     let url = config.database_url();
     let store: DynStore = match config
         .backend()
         .map_err(|e| StoreError::Other(e.to_string()))?
     {
-        Backend::Sqlite => Arc::new(sqlite::SqliteStore::open_lazy(&url)?),
-        Backend::Postgres => Arc::new(postgres::PgStore::open_lazy(&url)?),
+        Backend::Sqlite => Arc::new(sqlite::SqliteStore::open_lazy(&url)?.with_audit_key(audit_key)),
+        Backend::Postgres => {
+            Arc::new(postgres::PgStore::open_lazy(&url)?.with_audit_key(audit_key))
+        }
     };
     Ok(store)
 }
@@ -238,8 +244,9 @@ pub(crate) fn parse_json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
 }
 
-/// Computes the next chain entry after `(last_seq, last_hash)`.
+/// Computes the next chain entry after `(last_seq, last_hash)`, keyed with `key` if given.
 pub(crate) fn next_entry(
+    key: Option<&cortex_core::audit::ChainKey>,
     last: Option<(i64, String)>,
     at: DateTime<Utc>,
     record: AuditRecord,
@@ -248,7 +255,7 @@ pub(crate) fn next_entry(
     let seq = last_seq + 1;
     // Millisecond precision is what the database keeps, so hash exactly that.
     let at = from_ms(ms(at));
-    let hash = cortex_core::audit::entry_hash(seq, at, &record, &prev_hash);
+    let hash = cortex_core::audit::hash_entry(key, seq, at, &record, &prev_hash);
     AuditEntry {
         seq,
         at,

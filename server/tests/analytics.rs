@@ -22,6 +22,7 @@ fn batch(id: usize, events: usize) -> Vec<u8> {
     serde_json::to_vec(&EventBatch {
         batch_id: format!("b{id}"),
         events: vec![e; events],
+        receipt: None,
     })
     .unwrap()
 }

@@ -53,6 +53,8 @@ pub enum Output {
     Null,
     /// A JSON scalar type (`boolean`).
     Scalar(&'static str),
+    /// A JSON scalar type or `null`.
+    OptionalScalar(&'static str),
     /// A component.
     Ref(&'static str),
     /// A component or `null`.
@@ -473,7 +475,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     sf("POST", "/api/tokens/create", R(Role::Admin), "Create an API token; the secret is in this response only", FormOrJson,
         &[f("name", "string", true, "1-64 printable characters"), f("role", "Role", true, ""), f("ttl_days", "string", false, "lifetime in days, 1-3650; empty for none")],
         Output::Ref("CreatedToken")),
-    sf("GET", "/api/tokens/take-new-secret", R(Role::Admin), "Read and clear the one-time cookie that carries a new token's secret after a form post without JavaScript", NoInput, &[], Output::Scalar("string")),
+    sf("GET", "/api/tokens/take-new-secret", R(Role::Admin), "Read and clear the one-time cookie that carries a new token's secret after a form post without JavaScript (null when there is none)", NoInput, &[], Output::OptionalScalar("string")),
     sf("POST", "/api/tokens/revoke", R(Role::Admin), "Revoke an API token at once", FormOrJson, &[f("id", "TokenId", true, "")], Output::Ref("TokenSummary")),
     sf("GET", "/api/audit", R(Role::Viewer), "The audit log, newest first", Query,
         &[f("actor", "string", false, "substring"), f("action", "string", false, "prefix, e.g. `user.`"), f("target", "string", false, "substring"),

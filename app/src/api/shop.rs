@@ -15,6 +15,9 @@ pub struct ShopView {
     pub applied: Applied,
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     pub deferred: Option<Deferred>,
+    /// What the hub showed this visitor, signed: the page's beacon sends it with its events
+    /// (the hub counts only events that fit it).
+    pub receipt: String,
 }
 
 /// What is known about this visitor: the visitor cookie (set if missing), user agent,
@@ -115,7 +118,17 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
         }
     }
     let (applied, deferred) = applied?;
+    let receipt = cortex_server::layouts::http::storefront_receipt(
+        &services,
+        unit.clone(),
+        &applied,
+        deferred.as_ref(),
+    );
     // Page view and exposures are counted here, so they are counted without JavaScript too.
     cortex_server::layouts::http::record_storefront_view(&services, unit, &applied);
-    Ok(ShopView { applied, deferred })
+    Ok(ShopView {
+        applied,
+        deferred,
+        receipt,
+    })
 }

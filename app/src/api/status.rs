@@ -21,6 +21,10 @@ pub struct HubStatus {
     pub audit_chain: Result<i64, String>,
     pub session_ttl_secs: u64,
     pub secure_cookies: bool,
+    /// The chain's latest entry as the hub keeps it outside the database (none yet on a new
+    /// hub).
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    pub audit_head: Option<cortex_core::audit::AuditHead>,
 }
 
 /// Reports version, database, data dir, uptime and audit-chain integrity. Viewer.
@@ -30,7 +34,7 @@ pub async fn get_status() -> Result<HubStatus, AppError> {
     let api = |e| AppError::from(cortex_server::ApiError::from(e));
     let (users, audit_chain) = if services.health.is_ready() {
         let users = services.store.count_users().await.map_err(api)?;
-        let chain = cortex_server::status::verify_audit_chain(&services.store)
+        let chain = cortex_server::status::verify_audit_chain(&services, true)
             .await
             .map_err(api)?;
         (users, chain.map_err(|b| b.to_string()))
@@ -48,5 +52,8 @@ pub async fn get_status() -> Result<HubStatus, AppError> {
         audit_chain,
         session_ttl_secs: services.config.session_ttl.as_secs(),
         secure_cookies: services.config.cookies_secure(),
+        audit_head: cortex_server::audit::read_head(&services.config.data_dir)
+            .ok()
+            .flatten(),
     })
 }

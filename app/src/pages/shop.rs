@@ -87,7 +87,11 @@ fn report_in_browser(
         if let Some(Ok(shown)) = page.get() {
             let user = search.with(|q| user_of(q));
             dwell();
-            current.set_value(Some(Rc::new(PageReport::new(&shown.applied, user))));
+            current.set_value(Some(Rc::new(PageReport::new(
+                &shown.applied,
+                user,
+                shown.receipt.clone(),
+            ))));
         }
     });
     let click = window_event_listener(leptos::ev::click, move |e| {

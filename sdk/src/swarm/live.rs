@@ -208,6 +208,7 @@ pub async fn events(
                 let b = EventBatch {
                     batch_id: format!("w{w}-{i}"),
                     events,
+                    receipt: None,
                 };
                 let t = Instant::now();
                 match client.stream_analytics(&tokens[i % tokens.len()], &b).await {

@@ -235,8 +235,26 @@ impl Spool {
         received_at: DateTime<Utc>,
         body: &[u8],
     ) -> Result<(), SpoolError> {
+        self.append_within(neuron_id, received_at, body, self.max_backlog)
+            .await
+    }
+
+    /// The most bytes that may wait for the database.
+    pub fn max_backlog(&self) -> u64 {
+        self.max_backlog
+    }
+
+    /// [`Spool::append`] while at most `room` bytes wait (a part of the spool kept for
+    /// some callers: public traffic may use only a share).
+    pub async fn append_within(
+        &self,
+        neuron_id: &str,
+        received_at: DateTime<Utc>,
+        body: &[u8],
+        room: u64,
+    ) -> Result<(), SpoolError> {
         let backlog = self.backlog();
-        if backlog > self.max_backlog {
+        if backlog > room.min(self.max_backlog) {
             return Err(SpoolError::Full(backlog));
         }
         let (done, wait) = oneshot::channel();

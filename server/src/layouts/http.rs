@@ -24,6 +24,8 @@ pub const STOREFRONT_SOURCE: &str = "storefront";
 pub const MAX_APPLY_EVENTS: usize = 50;
 /// Largest sync body (an import carries a whole rule set).
 pub const MAX_SYNC_BYTES: usize = 4 * 1024 * 1024;
+/// Largest body of a plain sync (it says a revision).
+pub const MAX_SYNC_REQUEST_BYTES: usize = 4 * 1024;
 
 /// Who is calling a layout-mutation route.
 pub enum Caller {
@@ -95,26 +97,12 @@ pub async fn apply(
 ) -> Result<JsonBytes, ApiError> {
     let (parts, body) = req.into_parts();
     check_caller(&services, &parts.extensions, &parts.headers, APPLY_PATH).await?;
-    let body = axum::body::to_bytes(body, MAX_APPLY_BYTES)
-        .await
-        .map_err(|e| {
-            // This limit or the hub's (CORTEX_MAX_BODY_BYTES), whichever the body hit first.
-            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-            let over_limit = std::iter::from_fn(|| {
-                let now = cause?;
-                cause = now.source();
-                Some(now)
-            })
-            .any(|c| c.is::<http_body_util::LengthLimitError>());
-            if over_limit {
-                ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("request is over {MAX_APPLY_BYTES} bytes, the most apply takes (a context that large is not a visitor's)"),
-                )
-            } else {
-                ApiError::bad_request(format!("the request body could not be read: {e}"))
-            }
-        })?;
+    let body = read_body(
+        body,
+        MAX_APPLY_BYTES,
+        "the most apply takes (a context that large is not a visitor's)",
+    )
+    .await?;
     let req: ApplyRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "body is not an apply request ({{\"pageSlug\": …, \"context\": {{…}}, \"explain\": false}}): {e}"
@@ -132,6 +120,30 @@ pub async fn apply(
     Ok(JsonBytes(
         services.mutations.apply_json(&req, Utc::now()).await?,
     ))
+}
+
+/// Reads a body of at most `limit` bytes (413 over it, or over the hub's own limit; 400 if
+/// it cannot be read). Called once the caller is known, so nobody unknown makes the hub
+/// read a large body.
+async fn read_body(body: axum::body::Body, limit: usize, why: &str) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // This limit or the hub's (CORTEX_MAX_BODY_BYTES), whichever the body hit first.
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        let over_limit = std::iter::from_fn(|| {
+            let now = cause?;
+            cause = now.source();
+            Some(now)
+        })
+        .any(|c| c.is::<http_body_util::LengthLimitError>());
+        if over_limit {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("request is over {limit} bytes, {why}"),
+            )
+        } else {
+            ApiError::bad_request(format!("the request body could not be read: {e}"))
+        }
+    })
 }
 
 /// A JSON answer already serialised (`apply` reuses answers between visitors).
@@ -155,17 +167,42 @@ impl axum::response::IntoResponse for JsonBytes {
 /// with an API token (not a browser session, since this route skips the same-origin check).
 pub async fn sync(
     State(services): State<Services>,
-    extensions: Extensions,
-    headers: HeaderMap,
-    body: Bytes,
+    req: axum::extract::Request,
 ) -> Result<Json<cortex_core::rules::SyncAnswer>, ApiError> {
     use cortex_core::rules::SyncRequest;
-    if body.len() > MAX_SYNC_BYTES {
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("request is {} bytes; at most {MAX_SYNC_BYTES}", body.len()),
-        ));
+    let (parts, body) = req.into_parts();
+    // Who calls decides how much is read: an import (an editor's API token) may be 4 MiB,
+    // a sync says a revision. Anyone else is turned away before the body is read.
+    let authn = parts
+        .extensions
+        .get::<Authn>()
+        .cloned()
+        .unwrap_or(Authn::Anonymous);
+    let importer = match &authn {
+        Authn::Authenticated {
+            principal,
+            credential,
+        } if principal.role.allows(Role::Editor)
+            && !matches!(credential, crate::auth::Credential::SessionCookie { .. }) =>
+        {
+            Some(principal.clone())
+        }
+        _ => None,
+    };
+    if importer.is_none() {
+        check_caller(&services, &parts.extensions, &parts.headers, SYNC_PATH).await?;
     }
+    let limit = if importer.is_some() {
+        MAX_SYNC_BYTES
+    } else {
+        MAX_SYNC_REQUEST_BYTES
+    };
+    let body = read_body(
+        body,
+        limit,
+        "the most a sync takes (an import needs an editor's API token)",
+    )
+    .await?;
     let req: SyncRequest = if body.is_empty() {
         SyncRequest::default()
     } else {
@@ -180,23 +217,16 @@ pub async fn sync(
             "send either `revision` (to sync) or `import` (to import), not both",
         )),
         (_, Some(set)) => {
-            let authn = extensions
-                .get::<Authn>()
-                .cloned()
-                .unwrap_or(Authn::Anonymous);
-            let principal = authn.require(Role::Editor)?.clone();
-            if matches!(
-                authn,
-                Authn::Authenticated {
-                    credential: crate::auth::Credential::SessionCookie { .. },
-                    ..
+            let principal = match importer {
+                Some(p) => p,
+                None => {
+                    authn.require(Role::Editor)?;
+                    return Err(ApiError::new(
+                        ErrorCode::Forbidden,
+                        "import with an API token (Authorization: Bearer ctx_…), not a browser session",
+                    ));
                 }
-            ) {
-                return Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "import with an API token (Authorization: Bearer ctx_…), not a browser session",
-                ));
-            }
+            };
             if !services.health.is_ready() {
                 return Err(ApiError::from(crate::store::StoreError::Unavailable(
                     "database not ready".into(),
@@ -209,10 +239,7 @@ pub async fn sync(
                     .await?,
             ))
         }
-        (held, None) => {
-            check_caller(&services, &extensions, &headers, SYNC_PATH).await?;
-            Ok(Json(services.mutations.sync(held.unwrap_or(0)).await?))
-        }
+        (held, None) => Ok(Json(services.mutations.sync(held.unwrap_or(0)).await?)),
     }
 }
 
@@ -227,28 +254,32 @@ pub async fn report_events(
 ) -> Result<Json<cortex_core::analytics::BatchAck>, ApiError> {
     let credentialed = headers.contains_key(axum::http::header::AUTHORIZATION)
         || headers.contains_key(cortex_core::federation::PUBLISHABLE_KEY_HEADER);
-    let source = if credentialed {
-        check_caller(&services, &extensions, &headers, REPORT_PATH)
-            .await?
-            .source()
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Forbidden,
-                    "users read reports; events come from neurons (a neuron token), browser apps (a publishable key) or the storefront",
-                )
-            })?
-    } else if crate::web::same_origin(&headers) == Some(true) {
-        return Ok(Json(storefront_events(&services, &headers, &body).await?));
-    } else {
+    if !credentialed {
+        if crate::web::same_origin(&headers) == Some(true) {
+            return Ok(Json(storefront_events(&services, &body).await?));
+        }
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "send a neuron token (Authorization: Bearer ctn_…) or a publishable key (x-cortex-publishable-key); only this hub's own pages report without one",
         ));
+    }
+    let caller = check_caller(&services, &extensions, &headers, REPORT_PATH).await?;
+    let source = caller.source().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Forbidden,
+            "users read reports; events come from neurons (a neuron token), browser apps (a publishable key) or the storefront",
+        )
+    })?;
+    // Browser apps sit in public pages: their batches are public traffic.
+    let intake = match &caller {
+        Caller::Neuron(t) if !t.browser => crate::analytics::Intake::Neuron,
+        _ => crate::analytics::Intake::Public { visitor: None },
     };
+    let batch = crate::analytics::Analytics::parse(&body)?;
     Ok(Json(
         services
             .analytics
-            .ingest(&source, &body, Utc::now())
+            .ingest_from(intake, &source, &batch, &body, Utc::now())
             .await?,
     ))
 }
@@ -289,30 +320,40 @@ pub async fn report(
     Ok(Json(services.mutations.report(&query, Utc::now()).await?))
 }
 
-/// Events from the storefront's own pages: a visitor's browser cannot read its (HttpOnly)
-/// visitor cookie, so events without a `unit` get it here.
+/// Events from the storefront's own pages: only with the page's receipt, and only about
+/// what the hub showed that visitor (see [`crate::layouts::receipts`]).
 async fn storefront_events(
     services: &Services,
-    headers: &HeaderMap,
     body: &[u8],
 ) -> Result<cortex_core::analytics::BatchAck, ApiError> {
+    let now = Utc::now();
     let mut batch = crate::analytics::Analytics::parse(body)?;
-    if let Some(visitor) = visitor_cookie(headers) {
-        for e in batch.events.iter_mut().filter(|e| e.unit.is_none()) {
-            e.unit = Some(visitor.to_string());
-        }
-    }
+    let refused = |e: ApiError| {
+        metrics::counter!("cortex_storefront_events_refused_total").increment(1);
+        e
+    };
+    let text = batch.receipt.clone().ok_or_else(|| {
+        refused(ApiError::new(
+            ErrorCode::Forbidden,
+            "receipt: events from a storefront page carry the page's receipt",
+        ))
+    })?;
+    let receipt = services.receipts.verify(&text, now).map_err(refused)?;
+    crate::layouts::receipts::check_batch(&receipt, &mut batch).map_err(refused)?;
     let body = serde_json::to_vec(&batch)
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     services
         .analytics
-        .ingest_parsed(STOREFRONT_SOURCE, &batch, &body, Utc::now())
+        .ingest_from(
+            crate::analytics::Intake::Public {
+                visitor: Some(&receipt.visitor),
+            },
+            STOREFRONT_SOURCE,
+            &batch,
+            &body,
+            now,
+        )
         .await
-}
-
-/// The storefront's visitor cookie, if it is well formed.
-pub fn visitor_cookie(headers: &HeaderMap) -> Option<&str> {
-    crate::web::request_cookie(headers, VISITOR_COOKIE).filter(|v| valid_visitor_id(v))
 }
 
 pub use crate::web::VISITOR_COOKIE;
@@ -320,6 +361,29 @@ pub use crate::web::VISITOR_COOKIE;
 /// A visitor id as the storefront issues them.
 pub fn valid_visitor_id(v: &str) -> bool {
     !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// The receipt of a storefront page view: what this visitor was shown, and what the
+/// browser may still apply after an event.
+pub fn storefront_receipt(
+    services: &Services,
+    unit: Option<String>,
+    applied: &Applied,
+    deferred: Option<&cortex_core::rules::Deferred>,
+) -> String {
+    let now = Utc::now();
+    let pair = |x: &cortex_core::resolve::Exposure| {
+        (x.rule_id.to_string(), x.variant_key.as_ref().map(|v| v.to_string()))
+    };
+    services
+        .receipts
+        .sign(&crate::layouts::receipts::Receipt {
+            visitor: unit.unwrap_or_default(),
+            page: applied.layout.page_slug.clone(),
+            exposures: applied.exposures.iter().map(pair).collect(),
+            deferred: deferred.map(|d| d.possible_exposures(now)).unwrap_or_default(),
+            issued: now.timestamp(),
+        })
 }
 
 /// Records a storefront page view and its exposures (the server rendered them, so they are
@@ -342,6 +406,7 @@ pub fn record_storefront_view(services: &Services, unit: Option<String>, applied
     let batch = EventBatch {
         batch_id: uuid::Uuid::new_v4().to_string(),
         events,
+        receipt: None,
     };
     let analytics = services.analytics.clone();
     tokio::spawn(async move {
@@ -349,7 +414,13 @@ pub fn record_storefront_view(services: &Services, unit: Option<String>, applied
             return;
         };
         if let Err(e) = analytics
-            .ingest_parsed(STOREFRONT_SOURCE, &batch, &body, now)
+            .ingest_from(
+                crate::analytics::Intake::Public { visitor: None },
+                STOREFRONT_SOURCE,
+                &batch,
+                &body,
+                now,
+            )
             .await
         {
             metrics::counter!("cortex_storefront_views_lost_total").increment(1);

@@ -67,6 +67,7 @@ macro_rules! impl_store {
         impl $store {
             /// Appends an audit entry inside a write transaction that already holds the write lock.
             async fn audit_in(
+                &self,
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
                 record: AuditRecord,
             ) -> StoreResult<AuditEntry> {
@@ -75,7 +76,7 @@ macro_rules! impl_store {
                     .await?
                     .map(|r| Ok::<_, sqlx::Error>((r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?)))
                     .transpose()?;
-                let entry = next_entry(last, Utc::now(), record);
+                let entry = next_entry(self.audit_key.as_deref(), last, Utc::now(), record);
                 sqlx::query(
                     "INSERT INTO audit_log (seq, at, actor, action, target, before_json, after_json, prev_hash, hash)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -96,6 +97,7 @@ macro_rules! impl_store {
 
             /// Appends several audit entries, chained in order, with one read and one insert.
             async fn audits_in(
+                &self,
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
                 records: Vec<AuditRecord>,
             ) -> StoreResult<()> {
@@ -110,7 +112,7 @@ macro_rules! impl_store {
                 let at = Utc::now();
                 let mut entries = Vec::with_capacity(records.len());
                 for record in records {
-                    let entry = next_entry(last.take(), at, record);
+                    let entry = next_entry(self.audit_key.as_deref(), last.take(), at, record);
                     last = Some((entry.seq, entry.hash.clone()));
                     entries.push(entry);
                 }
@@ -203,7 +205,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| StoreError::from_sqlx(e, &format!("username `{}` is taken", user.username)))?;
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 let created = Self::user_by_id_in(&mut tx, user.id).await?;
                 tx.commit().await?;
                 Ok(created)
@@ -245,7 +247,7 @@ macro_rules! impl_store {
                     after: serde_json::json!({"role": after.role}),
                     ..audit
                 };
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(after)
             }
@@ -264,7 +266,7 @@ macro_rules! impl_store {
                     after: serde_json::Value::Null,
                     ..audit
                 };
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(before)
             }
@@ -280,7 +282,7 @@ macro_rules! impl_store {
                     .bind(ms(s.expires_at))
                     .execute(&mut *tx)
                     .await?;
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -301,7 +303,7 @@ macro_rules! impl_store {
                 let mut tx = self.begin_write().await?;
                 let done = sqlx::query("DELETE FROM sessions WHERE id = $1").bind(session_id).execute(&mut *tx).await?;
                 if done.rows_affected() > 0 {
-                    Self::audit_in(&mut tx, audit).await?;
+                    self.audit_in(&mut tx, audit).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -324,7 +326,7 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::from_sqlx(e, "token already exists"))?;
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(t.summary)
             }
@@ -377,7 +379,7 @@ macro_rules! impl_store {
                     after: serde_json::json!({"revoked_at": token.revoked_at}),
                     ..audit
                 };
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(token)
             }
@@ -399,7 +401,7 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 if let Some(audit) = audit {
-                    Self::audit_in(&mut tx, audit).await?;
+                    self.audit_in(&mut tx, audit).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -407,7 +409,7 @@ macro_rules! impl_store {
 
             async fn append_audit(&self, audit: AuditRecord) -> StoreResult<AuditEntry> {
                 let mut tx = self.begin_write().await?;
-                let entry = Self::audit_in(&mut tx, audit).await?;
+                let entry = self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(entry)
             }

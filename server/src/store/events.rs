@@ -345,7 +345,7 @@ macro_rules! impl_event_store {
                     "command": run.command.as_str(), "scope": run.scope,
                     "targeted": run.targeted, "sent": run.sent,
                 });
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -532,6 +532,7 @@ mod tests {
             batch: EventBatch {
                 batch_id: "b".into(),
                 events: vec![e],
+                receipt: None,
             },
         };
         let text = String::from_utf8(pg_copy_text(&[&b])).unwrap();

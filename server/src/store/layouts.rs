@@ -141,7 +141,7 @@ macro_rules! impl_layout_store {
                     .await?;
                 audit.target = format!("layout:{}", layout.page_slug);
                 audit.after = serde_json::json!({"version": layout.version, "revision": revision});
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(layout)
             }
@@ -191,7 +191,7 @@ macro_rules! impl_layout_store {
                 audit.target = format!("layout-mutation:{}", after.rule.id);
                 audit.before = before.map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
                 audit.after = serde_json::to_value(&after).unwrap_or_default();
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(after)
             }

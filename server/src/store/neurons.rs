@@ -238,7 +238,7 @@ macro_rules! impl_neuron_store {
                 audit.target = format!("neuron:{id}");
                 audit.before = serde_json::to_value(&before).unwrap_or_default();
                 audit.after = serde_json::to_value(&after).unwrap_or_default();
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(after)
             }
@@ -300,7 +300,7 @@ macro_rules! impl_neuron_store {
                 .await?;
                 audit.target = format!("neuron-kind:{}", kind.name);
                 audit.after = serde_json::to_value(&kind).unwrap_or_default();
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -370,7 +370,7 @@ macro_rules! impl_neuron_store {
                 audit.target = format!("neuron:{}", n.id);
                 audit.before = before.map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
                 audit.after = serde_json::to_value(&after).unwrap_or_default();
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(after)
             }
@@ -506,7 +506,7 @@ macro_rules! impl_neuron_store {
                         }
                         **n = now;
                     }
-                    Self::audits_in(&mut tx, audits).await?;
+                    self.audits_in(&mut tx, audits).await?;
                 }
                 tx.commit().await?;
                 Ok(outcomes)
@@ -554,7 +554,7 @@ macro_rules! impl_neuron_store {
                 audit.target = format!("neuron:{id}");
                 audit.before = serde_json::to_value(&before).unwrap_or_default();
                 audit.after = serde_json::to_value(&after).unwrap_or_default();
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(after)
             }
@@ -571,7 +571,7 @@ macro_rules! impl_neuron_store {
                 sqlx::query("DELETE FROM bundle_acks WHERE neuron_id = $1").bind(id).execute(&mut *tx).await?;
                 audit.target = format!("neuron:{id}");
                 audit.before = serde_json::to_value(&before).unwrap_or_default();
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(before)
             }
@@ -595,7 +595,7 @@ macro_rules! impl_neuron_store {
                         .iter()
                         .map(|t| serde_json::json!({"id": t.id, "status": t.to}))
                         .collect::<Vec<_>>());
-                    Self::audit_in(&mut tx, audit).await?;
+                    self.audit_in(&mut tx, audit).await?;
                 }
                 tx.commit().await?;
                 Ok(changes)
@@ -679,7 +679,7 @@ macro_rules! impl_neuron_store {
                 };
                 audit.target = format!("bundle:{scope_text}#{revision}");
                 audit.after = serde_json::json!({"scope": scope_text, "revision": revision, "kind": kind.as_str(), "bytes": body.to_string().len(), "audience": audience});
-                Self::audit_in(&mut tx, audit).await?;
+                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(bundle)
             }

@@ -13,6 +13,8 @@ pub struct PgStore {
     pool: Pool<Postgres>,
     /// The same pool: Postgres handles concurrent writers itself.
     writer: Pool<Postgres>,
+    /// New audit entries are keyed with it (none: plain hashes, as before keying).
+    audit_key: Option<std::sync::Arc<cortex_core::audit::ChainKey>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -21,6 +23,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 const WRITE_LOCK_KEY: i64 = 0x636f_7274_6578; // "cortex"
 
 impl PgStore {
+    /// Keys new audit entries with `key`.
+    pub fn with_audit_key(mut self, key: Option<cortex_core::audit::ChainKey>) -> Self {
+        self.audit_key = key.map(std::sync::Arc::new);
+        self
+    }
+
     const BACKEND: Backend = Backend::Postgres;
 
     /// Prepares a pool for `url` without connecting, so start-up survives a database that is down.
@@ -34,6 +42,7 @@ impl PgStore {
         Ok(Self {
             writer: pool.clone(),
             pool,
+            audit_key: None,
         })
     }
 

@@ -14,11 +14,19 @@ pub struct SqliteStore {
     /// One connection for every write: writers queue here (asynchronously, in order) instead
     /// of colliding on SQLite's file lock and sleeping in its busy handler.
     writer: Pool<Sqlite>,
+    /// New audit entries are keyed with it (none: plain hashes, as before keying).
+    audit_key: Option<std::sync::Arc<cortex_core::audit::ChainKey>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 impl SqliteStore {
+    /// Keys new audit entries with `key`.
+    pub fn with_audit_key(mut self, key: Option<cortex_core::audit::ChainKey>) -> Self {
+        self.audit_key = key.map(std::sync::Arc::new);
+        self
+    }
+
     const BACKEND: Backend = Backend::Sqlite;
 
     /// Prepares a pool for `url` (`sqlite://PATH`); the file is created on first connect.
@@ -34,11 +42,19 @@ impl SqliteStore {
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(options.clone());
+        // Writes are durable when they commit (`synchronous=FULL` syncs the WAL on every
+        // commit): the analytics spool deletes what it acknowledged once the database has
+        // it, and an audited change must not be lost to a power cut after its answer.
+        // (`NORMAL` would let a power cut roll back the last commits.)
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(options);
-        Ok(Self { pool, writer })
+            .connect_lazy_with(options.synchronous(SqliteSynchronous::Full));
+        Ok(Self {
+            pool,
+            writer,
+            audit_key: None,
+        })
     }
 
     /// `BEGIN IMMEDIATE` takes SQLite's write lock up front, so the read of the last audit
