@@ -597,6 +597,8 @@ async fn openapi_lists_exactly_the_routes_the_server_serves() {
             cortex_server::federation::http::STREAM_ANALYTICS_PATH,
         ),
         ("GET", cortex_server::federation::channel::WS_PATH),
+        ("POST", cortex_server::federation::http::WS_TICKET_PATH),
+        ("GET", cortex_server::federation::http::HUB_PATH),
         ("POST", cortex_server::layouts::http::APPLY_PATH),
         ("POST", cortex_server::layouts::http::SYNC_PATH),
         ("GET", cortex_server::layouts::http::REPORT_PATH),

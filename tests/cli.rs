@@ -486,3 +486,142 @@ fn a_sqlite_hub_moves_into_postgres_whole_with_copy_to() {
         db.drop_db().await;
     });
 }
+
+/// Security review item 13: the chain is keyed with a key outside the database and its head
+/// is kept outside it too, so `cortex doctor` finds a deleted entry, a cut-off tail and a
+/// chain rebuilt without the key, not only an edit.
+#[test]
+fn doctor_finds_a_deleted_entry_a_cut_tail_and_a_rebuilt_chain() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let hub_dir = tempfile::tempdir().unwrap();
+    let d = hub_dir.path().to_path_buf();
+    // A hub runs, makes a few audited changes and keeps the chain's head.
+    let hub = rt.block_on(async {
+        let hub = common::start_with(common::test_config(&d), tempfile::tempdir().unwrap()).await;
+        let admin = hub.setup_admin().await;
+        for name in ["t1", "t2", "t3"] {
+            hub.token(&admin, name, cortex_core::Role::Viewer).await;
+        }
+        let want = hub
+            .app
+            .services
+            .store
+            .audit_chain(0, 1000)
+            .await
+            .unwrap()
+            .len() as i64;
+        for _ in 0..100 {
+            let head = cortex_server::audit::read_head(&d).unwrap();
+            if head.is_some_and(|h| h.seq == want) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        hub
+    });
+    let head = cortex_server::audit::read_head(&d).unwrap().expect("a head");
+    assert!(head.hash.starts_with(cortex_core::audit::KEYED_PREFIX));
+    let key = std::fs::read(d.join("audit.key")).unwrap();
+    // Each attack on its own copy of the data dir (the database copied consistently).
+    let copy = |name: &str| -> tempfile::TempDir {
+        let to = tempfile::tempdir().unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&format!(
+                "sqlite://{}",
+                d.join("cortex.db").display()
+            ))
+            .await
+            .unwrap();
+            sqlx::query(&format!(
+                "VACUUM INTO '{}'",
+                to.path().join("cortex.db").display()
+            ))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        });
+        for f in ["audit.key", "audit-head.json", "jwt.key"] {
+            std::fs::copy(d.join(f), to.path().join(f)).unwrap();
+        }
+        let _ = name;
+        to
+    };
+    let tamper = |dir: &std::path::Path, sql: &str| {
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&format!(
+                "sqlite://{}",
+                dir.join("cortex.db").display()
+            ))
+            .await
+            .unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        })
+    };
+    let intact = copy("intact");
+    let (code, out, _) = run(cortex(intact.path(), &["doctor"]));
+    assert_eq!(code, 0, "{out}");
+
+    let deleted = copy("deleted");
+    tamper(deleted.path(), "DELETE FROM audit_log WHERE seq = 2");
+    let (code, out, _) = run(cortex(deleted.path(), &["doctor"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("was deleted"), "{out}");
+
+    let cut = copy("cut");
+    tamper(
+        cut.path(),
+        &format!("DELETE FROM audit_log WHERE seq >= {}", head.seq - 1),
+    );
+    let (code, out, _) = run(cortex(cut.path(), &["doctor"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cut off the end"), "{out}");
+
+    // Rebuilt: entry 2 edited, then every hash from it on recomputed without the key.
+    let rebuilt = copy("rebuilt");
+    rt.block_on(async {
+        use sqlx::{Connection, Row};
+        let url = format!("sqlite://{}", rebuilt.path().join("cortex.db").display());
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let rows = sqlx::query("SELECT seq, at, actor, action, target, before_json, after_json FROM audit_log ORDER BY seq")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        let mut prev = cortex_core::audit::GENESIS_HASH.to_string();
+        for r in rows {
+            let seq: i64 = r.get("seq");
+            let mut record = cortex_core::audit::AuditRecord {
+                actor: r.get("actor"),
+                action: r.get("action"),
+                target: r.get("target"),
+                before: serde_json::from_str(&r.get::<String, _>("before_json")).unwrap(),
+                after: serde_json::from_str(&r.get::<String, _>("after_json")).unwrap(),
+            };
+            if seq == 2 {
+                record.actor = "user:mallory".into();
+            }
+            let at = chrono::DateTime::from_timestamp_millis(r.get("at")).unwrap();
+            let hash = cortex_core::audit::entry_hash(seq, at, &record, &prev);
+            sqlx::query("UPDATE audit_log SET actor = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+                .bind(&record.actor)
+                .bind(&prev)
+                .bind(&hash)
+                .bind(seq)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            prev = hash;
+        }
+    });
+    let (code, out, _) = run(cortex(rebuilt.path(), &["doctor"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("rebuilt"), "{out}");
+    // With the key gone, keyed entries cannot be checked at all: doctor says so.
+    let keyless = copy("keyless");
+    std::fs::write(keyless.path().join("audit.key"), b"a-different-key-of-enough-length-0123").unwrap();
+    let (code, out, _) = run(cortex(keyless.path(), &["doctor"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(!key.is_empty());
+    drop(hub);
+}

@@ -298,3 +298,114 @@ async fn hubs_sharing_postgres_deliver_pushes_and_commands_to_each_others_neuron
     b.app.stop();
     db.drop_db().await;
 }
+
+/// Security review item 8: removing a neuron on one hub ends its tokens and its socket on
+/// every hub at once (a revocation written to the database and announced with NOTIFY), not
+/// when the token expires.
+#[tokio::test]
+async fn a_neuron_removed_on_one_hub_is_cut_off_on_every_hub_at_once() {
+    use cortex_core::federation::Registration;
+    use cortex_sdk::{HubClient, NeuronKey};
+    use std::time::{Duration, Instant};
+    let db = PgDb::create().await;
+    let config = |dir: &tempfile::TempDir| {
+        let mut cfg = test_config(dir.path());
+        cfg.database_url = Some(SecretString::from(db.url.clone()));
+        cfg.jwt_secret = Some(SecretString::from(
+            "a-shared-session-key-of-at-least-32-bytes".to_string(),
+        ));
+        cfg.audit_key = Some(SecretString::from(
+            "a-shared-audit-key-of-at-least-32-bytes".to_string(),
+        ));
+        cfg
+    };
+    let dir_a = tempfile::tempdir().unwrap();
+    let a = start_with(config(&dir_a), dir_a).await;
+    let admin = a.setup_admin().await;
+    json_of(
+        admin
+            .post(a.url("/api/federation/join-policy"))
+            .json(&json!({"mode": "open"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let dir_b = tempfile::tempdir().unwrap();
+    let b = start_with(config(&dir_b), dir_b).await;
+    let key = NeuronKey::generate();
+    let token = HubClient::new(&a.app.url(), None)
+        .unwrap()
+        .register(
+            &Registration {
+                id: "far-1".into(),
+                slug: "shop".into(),
+                kind: "api-service".into(),
+                version: "1.0.0".into(),
+                capabilities: vec!["config".into()],
+                tags: vec![],
+                region: None,
+                endpoint: None,
+                public_key: key.public_key(),
+            },
+            &key,
+        )
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let sync_on_b = || {
+        plain()
+            .post(b.url("/api/layout-mutation/sync"))
+            .bearer_auth(&token)
+            .json(&json!({"revision": 0}))
+            .send()
+    };
+    assert_eq!(sync_on_b().await.unwrap().status(), StatusCode::OK);
+    let mut ch = HubClient::new(&b.app.url(), None)
+        .unwrap()
+        .connect(&token, &Default::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut ch).await,
+        cortex_core::federation::HubMessage::Welcome { .. }
+    ));
+
+    json_of(
+        admin
+            .post(a.url("/api/federation/neurons/remove"))
+            .json(&json!({"id": "far-1"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let removed = Instant::now();
+    // Hub B refuses the token within moments (the token itself is valid for 15 minutes).
+    loop {
+        let res = sync_on_b().await.unwrap();
+        if res.status() == StatusCode::UNAUTHORIZED {
+            assert!(res.text().await.unwrap().contains("revoked"));
+            break;
+        }
+        assert!(removed.elapsed() < Duration::from_secs(3), "still open on hub B");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And closes the socket the neuron holds there.
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match ch.next().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the socket on hub B stayed open");
+    a.app.stop();
+    b.app.stop();
+    db.drop_db().await;
+}

@@ -10,19 +10,16 @@ use crate::pages::{
     users,
 };
 
-/// The document around every page (server side). Its Content-Security-Policy lets only
-/// scripts with this response's nonce (Leptos' hydration scripts) run inline.
+/// The document around every page (server side). Its Content-Security-Policy (set by the
+/// hub's security middleware) lets only scripts with this response's nonce (Leptos'
+/// hydration scripts) run inline.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The nonce the hub's security middleware put in this response's CSP header.
     #[cfg(feature = "ssr")]
-    if let (Some(nonce), Some(res)) = (
-        leptos::nonce::use_nonce(),
-        use_context::<leptos_axum::ResponseOptions>(),
-    ) {
-        if let Ok(v) = axum::http::HeaderValue::from_str(
-            &cortex_server::security::content_security_policy(&nonce),
-        ) {
-            res.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, v);
-        }
+    if let Some(nonce) = use_context::<axum::http::request::Parts>()
+        .and_then(|p| p.extensions.get::<cortex_server::security::CspNonce>().cloned())
+    {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
     }
     view! {
         <!DOCTYPE html>

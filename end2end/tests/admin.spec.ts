@@ -205,9 +205,18 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
     await tab.goto(`/browser-neuron.html?key=${pk}`);
     await expect(tab.locator('#status')).toContainText('Joined as tab-');
     await expect(page.locator('[data-neuron^="tab-"]')).toHaveAttribute('data-status', 'active');
+    // Offers reach browser neurons; config pushed for the fleet stays with server neurons
+    // (a publishable key sits in public pages: whoever holds one must not read it).
+    await page.locator('#push select[name="kind"]').selectOption('offers');
     await page.locator('#push textarea[name="body"]').fill('{"banner": "browser hello"}');
     await page.locator('#push').getByRole('button', { name: 'Push' }).click();
     await expect(tab.locator('#config')).toContainText('browser hello');
+    await page.locator('#push select[name="kind"]').selectOption('config');
+    await page.locator('#push textarea[name="body"]').fill('{"secret": "server only"}');
+    await page.locator('#push').getByRole('button', { name: 'Push' }).click();
+    await expect(page.locator('#push-result')).toContainText('(config)');
+    await page.waitForTimeout(500);
+    await expect(tab.locator('#config')).not.toContainText('server only');
     await tab.close();
   }
 

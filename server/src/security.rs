@@ -22,7 +22,7 @@ pub fn content_security_policy(nonce: &str) -> String {
     )
 }
 
-/// The policy for an HTML response that did not set one (no inline script may run).
+/// The policy if the nonce could not go in a header (no inline script may run).
 const FALLBACK_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
      style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; connect-src 'self'; \
      object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
@@ -34,12 +34,34 @@ pub struct HeaderSettings {
     pub hsts: bool,
 }
 
-/// Axum middleware: adds the security headers to every response.
+/// The nonce of one response's inline scripts, made by [`headers`] and handed to the page
+/// renderer in the request's extensions (the app gives it to Leptos, which puts it on its
+/// hydration scripts), so the header and the page always agree.
+#[derive(Debug, Clone)]
+pub struct CspNonce(pub std::sync::Arc<str>);
+
+impl CspNonce {
+    fn fresh() -> Self {
+        use base64::Engine as _;
+        let mut bytes = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+        Self(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(bytes)
+                .into(),
+        )
+    }
+}
+
+/// Axum middleware: adds the security headers to every response, and the page's
+/// Content-Security-Policy with a fresh nonce to every HTML page.
 pub async fn headers(
     State(settings): State<HeaderSettings>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
+    let nonce = CspNonce::fresh();
+    req.extensions_mut().insert(nonce.clone());
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(
@@ -61,11 +83,10 @@ pub async fn headers(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if html && !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(FALLBACK_CSP),
-        );
+    if html {
+        let csp = HeaderValue::from_str(&content_security_policy(&nonce.0))
+            .unwrap_or(HeaderValue::from_static(FALLBACK_CSP));
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     res
 }
