@@ -84,13 +84,26 @@ pub struct ApiErrorBody {
     pub error: ApiErrorDetail,
 }
 
+/// Longest error message sent: messages quote the input they refuse, and a megabyte of
+/// input must not come back as a megabyte of error.
+pub const MAX_ERROR_MESSAGE: usize = 1000;
+
 impl ApiErrorBody {
-    /// Builds a body from a code and a message.
+    /// Builds a body from a code and a message (cut to [`MAX_ERROR_MESSAGE`] bytes).
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if message.len() > MAX_ERROR_MESSAGE {
+            let mut cut = MAX_ERROR_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
         Self {
             error: ApiErrorDetail {
                 code,
-                message: message.into(),
+                message,
                 retry_after: None,
             },
         }
@@ -100,6 +113,13 @@ impl ApiErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_messages_are_cut() {
+        let body = ApiErrorBody::new(ErrorCode::BadRequest, "é".repeat(5000));
+        assert!(body.error.message.len() <= MAX_ERROR_MESSAGE + '…'.len_utf8());
+        assert!(body.error.message.ends_with('…'));
+    }
 
     #[test]
     fn error_body_has_the_documented_shape() {

@@ -154,6 +154,15 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
   await expect(page.locator('[data-neuron]')).toHaveCount(1);
   await expect(page.locator('[data-neuron="demo-api-service-00"]')).toBeVisible();
 
+  // After a flood, pending neurons are denied a page at a time.
+  await page.goto('/admin/federation?status=pending');
+  await hydrated(page);
+  await expect(page.locator('#fleet-page')).toContainText('1-3 of 3');
+  await expect(page.locator('#bulk')).toContainText('3 pending on this page');
+  await page.locator('#bulk-deny').click();
+  await expect(page.locator('#fleet-total')).toHaveText('1');
+  await expect(page.locator('[data-status-count="pending"]')).toContainText('0');
+
   await page.goto('/admin/federation');
   await hydrated(page);
   await page.locator('#join-policy select[name="mode"]').selectOption('open');
@@ -261,6 +270,41 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
 
   await page.goto('/admin/audit?action=neuron.');
   await expect(page.locator('#audit-table')).toContainText('neuron.approve');
+});
+
+test('a rule with a script link is refused; pages carry a nonce CSP and still hydrate and report', async ({ page }, info) => {
+  const js = info.project.use.javaScriptEnabled !== false;
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  const origin = new URL(page.url()).origin;
+  const rule = {
+    id: 'e2e-xss', layoutId: 'home', pageSlug: 'home', moduleId: 'hero', mutationType: 'props',
+    mutationPayload: { target: 'hero', patch: { href: 'javascript:alert(document.cookie)' } },
+    createdBy: 'e2e', timestamp: '2026-12-01T00:00:00Z', isActive: true, layer: 'module',
+  };
+  const saved = await page.request.post('/api/layout-mutation/save', { data: { rule: JSON.stringify(rule) }, headers: { origin } });
+  expect(saved.status()).toBe(400);
+  expect(await saved.text()).toContain('mutationPayload.patch.href');
+  for (const path of ['/shop', '/admin', '/login']) {
+    const res = await page.request.get(path);
+    const csp = res.headers()['content-security-policy'] ?? '';
+    expect(csp, path).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9_-]+' 'wasm-unsafe-eval'/);
+    expect(csp, path).toContain("frame-ancestors 'none'");
+    expect(res.headers()['x-content-type-options'], path).toBe('nosniff');
+    expect(await res.text(), path).not.toMatch(/(href|src)="\s*javascript:/i);
+  }
+  // The storefront hydrates under the policy (a violation would be a console error, which
+  // fails the test) and its beacon's events, with the page's receipt, are taken.
+  await page.goto('/shop');
+  await hydrated(page);
+  await expect(page.locator('[data-node="hero"]')).toBeVisible();
+  if (js) {
+    const reported = page.waitForResponse((r) => r.url().includes('/api/layout-mutation/report'));
+    await page.getByRole('button', { name: 'Add to cart' }).first().click();
+    expect((await reported).status()).toBe(200);
+  }
 });
 
 test('the layout mutation rules: list, filter by type, find a rule, open its page', async ({ page }) => {
