@@ -37,6 +37,9 @@ node core/tests/growthbook-parity.mjs
 say "unit, contract (SQLite + Postgres) and integration tests"
 cargo test --workspace --no-fail-fast
 
+say "API fuzzing (schemathesis over every operation of /api/openapi.json)"
+bash scripts/api-fuzz.sh target/debug/cortex
+
 say "end-to-end tests (Playwright, Chromium, with and without JavaScript)"
 # The server binary the tests just built serves the bundle cargo-leptos built.
 bash end2end/run.sh target/debug/cortex

@@ -191,11 +191,41 @@ fn operation(e: &Endpoint) -> Value {
     }
     if e.server_fn {
         responses.insert("400".into(), error("malformed or invalid input"));
+        responses.insert("404".into(), error("the thing named does not exist"));
+        responses.insert(
+            "409".into(),
+            error("conflicts with the current state (taken, changed since read, not allowed from this state)"),
+        );
         responses.insert(
             "413".into(),
             error("body larger than CORTEX_MAX_BODY_BYTES"),
         );
         responses.insert("503".into(), error("database unreachable (writes refused)"));
+    }
+    if !matches!(e.access, Access::Public) || e.server_fn {
+        // Pages, neurons and rules named in the input may be gone; limits apply to many.
+        responses
+            .entry("404")
+            .or_insert_with(|| error("the page, neuron or thing named does not exist"));
+        responses.entry("429").or_insert_with(|| {
+            error("over a rate limit (events per neuron or visitor, registrations per address, sign-ins); see Retry-After")
+        });
+    }
+    if e.access == Access::Public && e.method == "POST" {
+        responses.insert(
+            "401".into(),
+            error("wrong username or password, or a wrong or used setup token"),
+        );
+    }
+    if e.access == Access::Neuron {
+        responses.insert(
+            "409".into(),
+            error("the neuron id is registered with another key"),
+        );
+        responses.insert(
+            "503".into(),
+            error("database unreachable, the spool is full, or too many neurons wait for approval"),
+        );
     }
     if e.path == "/api/auth/login" {
         responses.insert(
