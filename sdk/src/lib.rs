@@ -60,6 +60,9 @@ pub struct HubClient {
     http: reqwest::Client,
     /// TLS for the push channel on an `https://` hub (`wss://`): the same roots as `http`.
     tls: Arc<rustls::ClientConfig>,
+    /// The hub's id, which signed requests name: asked once, asked again when the hub
+    /// says a signature names another hub (its database was replaced).
+    hub_id: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl HubClient {
@@ -123,6 +126,7 @@ impl HubClient {
             token,
             http: http.build().map_err(SdkError::Transport)?,
             tls: Arc::new(tls),
+            hub_id: Arc::default(),
         })
     }
 

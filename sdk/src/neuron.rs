@@ -147,11 +147,15 @@ pub const HUB_PATH: &str = "/api/federation/hub";
 pub const WS_TICKET_PATH: &str = "/api/federation/ws-ticket";
 
 impl HubClient {
-    /// The hub's id, which every signed request names (asked once per registration, so a
-    /// hub whose database was replaced is followed).
+    /// The hub's id, which every signed request names (from `GET /api/federation/hub`,
+    /// asked once and kept).
     pub async fn hub_id(&self) -> Result<String, SdkError> {
+        if let Some(id) = self.hub_id.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(id);
+        }
         let req = self.http.get(format!("{}{HUB_PATH}", self.base));
         let id: cortex_core::federation::HubIdentity = self.send(req).await?;
+        *self.hub_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.hub_id.clone());
         Ok(id.hub_id)
     }
 
@@ -164,15 +168,24 @@ impl HubClient {
     ) -> Result<Joined, SdkError> {
         let body =
             serde_json::to_vec(registration).map_err(|e| SdkError::Invalid(e.to_string()))?;
-        let mut req = self
-            .http
-            .post(format!("{}{REGISTER_PATH}", self.base))
-            .header(reqwest::header::CONTENT_TYPE, "application/json");
-        let hub = self.hub_id().await?;
-        for (name, value) in key.sign(&registration.id, &hub, "POST", REGISTER_PATH, &body) {
-            req = req.header(name, value);
+        let signed_for = |hub: String| {
+            let mut req = self
+                .http
+                .post(format!("{}{REGISTER_PATH}", self.base))
+                .header(reqwest::header::CONTENT_TYPE, "application/json");
+            for (name, value) in key.sign(&registration.id, &hub, "POST", REGISTER_PATH, &body) {
+                req = req.header(name, value);
+            }
+            req.body(body.clone())
+        };
+        match self.send(signed_for(self.hub_id().await?)).await {
+            // The hub has another id now (a new database): ask again, sign again, once.
+            Err(SdkError::Api { status: 401, body: e }) if e.error.message.contains("hub's id") => {
+                *self.hub_id.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                self.send(signed_for(self.hub_id().await?)).await
+            }
+            other => other,
         }
-        self.send(req.body(body)).await
     }
 
     /// Sends a batch of events with the neuron token; the answer comes once the hub has it
