@@ -625,3 +625,49 @@ fn doctor_finds_a_deleted_entry_a_cut_tail_and_a_rebuilt_chain() {
     assert!(!key.is_empty());
     drop(hub);
 }
+
+/// Security review item 14: with JSON logs (which go to log collectors), the one-time setup
+/// link is written to an owner-only file in the data dir, never to the log.
+#[test]
+fn the_setup_link_stays_out_of_json_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut hub = cortex(d, &["serve"])
+        .env("CORTEX_LOG_FORMAT", "json")
+        .env("CORTEX_LOG", "info")
+        .env("CORTEX_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let link = d.join("setup-link.txt");
+    for _ in 0..100 {
+        if link.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    hub.kill().unwrap();
+    let out = hub.wait_with_output().unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&link).expect("the link is in the data dir");
+    assert!(text.contains("/setup?token=setup_"), "{text}");
+    assert!(!logs.contains("setup?token="), "{logs}");
+    assert!(logs.contains("setup-link.txt"), "the log says where it is: {logs}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&link).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

@@ -119,30 +119,11 @@ fn every_endpoint_answers_any_input_below_500_with_a_message() {
         let hub = start().await;
         let admin = hub.setup_admin().await;
         let token = hub.token(&admin, "fuzz", Role::Admin).await;
-        let res = admin
-            .post(hub.url("/api/federation/join-policy"))
-            .json(&json!({"mode": "open"}))
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success());
+        common::open_policy(&hub, &admin).await;
         let key = cortex_sdk::NeuronKey::generate();
         let neuron = cortex_sdk::HubClient::new(&hub.app.url(), None)
             .unwrap()
-            .register(
-                &cortex_core::federation::Registration {
-                    id: "fuzz-1".into(),
-                    slug: "fuzz".into(),
-                    kind: "api-service".into(),
-                    version: "1".into(),
-                    capabilities: vec![],
-                    tags: vec![],
-                    region: None,
-                    endpoint: None,
-                    public_key: key.public_key(),
-                },
-                &key,
-            )
+            .register(&common::registration("fuzz-1", &key), &key)
             .await
             .unwrap()
             .token

@@ -175,17 +175,15 @@ async fn a_hub_whose_database_vanishes_degrades_and_heals_when_it_returns() {
     db.drop_db().await;
 }
 
-#[tokio::test]
-async fn hubs_sharing_postgres_deliver_pushes_and_commands_to_each_others_neurons() {
-    use cortex_core::federation::{HubMessage, Registration};
-    use cortex_sdk::{HubClient, NeuronKey};
-    use std::time::Duration;
-    let db = PgDb::create().await;
-    let secret = SecretString::from("a-shared-session-key-of-at-least-32-bytes".to_string());
+/// Two hubs on one Postgres database, as a load-balanced pair is set up (one session key and
+/// one audit key), with the open join policy; and hub A's admin.
+async fn two_hubs(db: &PgDb) -> (Hub, Hub, reqwest::Client) {
     let config = |dir: &tempfile::TempDir| {
         let mut cfg = test_config(dir.path());
         cfg.database_url = Some(SecretString::from(db.url.clone()));
-        cfg.jwt_secret = Some(secret.clone());
+        cfg.jwt_secret = Some(SecretString::from(
+            "a-shared-session-key-of-at-least-32-bytes".to_string(),
+        ));
         // Hubs on one database write one audit chain: they share its key.
         cfg.audit_key = Some(SecretString::from(
             "a-shared-audit-key-of-at-least-32-bytes".to_string(),
@@ -195,37 +193,25 @@ async fn hubs_sharing_postgres_deliver_pushes_and_commands_to_each_others_neuron
     let dir_a = tempfile::tempdir().unwrap();
     let a = start_with(config(&dir_a), dir_a).await;
     let admin = a.setup_admin().await;
-    json_of(
-        admin
-            .post(a.url("/api/federation/join-policy"))
-            .json(&json!({"mode": "open"}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
+    open_policy(&a, &admin).await;
     let dir_b = tempfile::tempdir().unwrap();
     let b = start_with(config(&dir_b), dir_b).await;
+    (a, b, admin)
+}
+
+#[tokio::test]
+async fn hubs_sharing_postgres_deliver_pushes_and_commands_to_each_others_neurons() {
+    use cortex_core::federation::HubMessage;
+    use cortex_sdk::{HubClient, NeuronKey};
+    use std::time::Duration;
+    let db = PgDb::create().await;
+    let (a, b, admin) = two_hubs(&db).await;
 
     // The neuron joins through hub A but holds its channel on hub B.
     let key = NeuronKey::generate();
     let token = HubClient::new(&a.app.url(), None)
         .unwrap()
-        .register(
-            &Registration {
-                id: "far-1".into(),
-                slug: "shop".into(),
-                kind: "api-service".into(),
-                version: "1.0.0".into(),
-                capabilities: vec!["config".into()],
-                tags: vec!["eu".into()],
-                region: None,
-                endpoint: None,
-                public_key: key.public_key(),
-            },
-            &key,
-        )
+        .register(&registration("far-1", &key), &key)
         .await
         .unwrap()
         .token
@@ -304,53 +290,14 @@ async fn hubs_sharing_postgres_deliver_pushes_and_commands_to_each_others_neuron
 /// when the token expires.
 #[tokio::test]
 async fn a_neuron_removed_on_one_hub_is_cut_off_on_every_hub_at_once() {
-    use cortex_core::federation::Registration;
     use cortex_sdk::{HubClient, NeuronKey};
     use std::time::{Duration, Instant};
     let db = PgDb::create().await;
-    let config = |dir: &tempfile::TempDir| {
-        let mut cfg = test_config(dir.path());
-        cfg.database_url = Some(SecretString::from(db.url.clone()));
-        cfg.jwt_secret = Some(SecretString::from(
-            "a-shared-session-key-of-at-least-32-bytes".to_string(),
-        ));
-        cfg.audit_key = Some(SecretString::from(
-            "a-shared-audit-key-of-at-least-32-bytes".to_string(),
-        ));
-        cfg
-    };
-    let dir_a = tempfile::tempdir().unwrap();
-    let a = start_with(config(&dir_a), dir_a).await;
-    let admin = a.setup_admin().await;
-    json_of(
-        admin
-            .post(a.url("/api/federation/join-policy"))
-            .json(&json!({"mode": "open"}))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await;
-    let dir_b = tempfile::tempdir().unwrap();
-    let b = start_with(config(&dir_b), dir_b).await;
+    let (a, b, admin) = two_hubs(&db).await;
     let key = NeuronKey::generate();
     let token = HubClient::new(&a.app.url(), None)
         .unwrap()
-        .register(
-            &Registration {
-                id: "far-1".into(),
-                slug: "shop".into(),
-                kind: "api-service".into(),
-                version: "1.0.0".into(),
-                capabilities: vec!["config".into()],
-                tags: vec![],
-                region: None,
-                endpoint: None,
-                public_key: key.public_key(),
-            },
-            &key,
-        )
+        .register(&registration("far-1", &key), &key)
         .await
         .unwrap()
         .token

@@ -3,27 +3,15 @@
 
 mod common;
 
-use common::{expect_error, json_of, plain, start, start_with, test_config, Hub};
-use cortex_core::federation::{NeuronStatus, Registration};
+use common::{
+    expect_error, json_of, open_policy, plain, registration, start, start_with, test_config, Hub,
+};
+use cortex_core::federation::NeuronStatus;
 use cortex_core::Role;
 use cortex_sdk::{HubClient, NeuronKey, SdkError};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-fn registration(id: &str, key: &NeuronKey) -> Registration {
-    Registration {
-        id: id.into(),
-        slug: "shop".into(),
-        kind: "api-service".into(),
-        version: "1.0.0".into(),
-        capabilities: vec!["config".into()],
-        tags: vec![],
-        region: None,
-        endpoint: None,
-        public_key: key.public_key(),
-    }
-}
 
 fn status_of(e: SdkError) -> u16 {
     match e {
@@ -320,13 +308,7 @@ async fn a_publishable_key_yields_a_narrow_token_bound_to_its_origins() {
         .as_str()
         .unwrap()
         .to_string();
-    let res = admin
-        .post(hub.url("/api/federation/join-policy"))
-        .json(&json!({"mode": "open"}))
-        .send()
-        .await
-        .unwrap();
-    json_of(res, StatusCode::OK).await;
+    open_policy(&hub, &admin).await;
     // A server neuron holds `api-1`.
     let server_key = NeuronKey::generate();
     HubClient::new(&hub.app.url(), None)
@@ -383,13 +365,7 @@ async fn the_push_channel_takes_a_one_time_ticket_not_a_token_in_the_url() {
     use tokio_tungstenite::tungstenite::Error;
     let hub = start().await;
     let admin = hub.setup_admin().await;
-    let res = admin
-        .post(hub.url("/api/federation/join-policy"))
-        .json(&json!({"mode": "open"}))
-        .send()
-        .await
-        .unwrap();
-    json_of(res, StatusCode::OK).await;
+    open_policy(&hub, &admin).await;
     let key = NeuronKey::generate();
     let token = HubClient::new(&hub.app.url(), None)
         .unwrap()

@@ -1373,6 +1373,26 @@ mod wire_tests {
     use super::*;
 
     #[test]
+    fn config_reaches_a_browser_only_when_pushed_to_it_alone() {
+        let bundle = |scope: &str, kind| Bundle {
+            scope: scope.parse().unwrap(),
+            revision: 1,
+            kind,
+            body: serde_json::json!({}),
+            created_by: "u".into(),
+            created_at: DateTime::<Utc>::default(),
+            audience: Audience::default(),
+        };
+        assert!(!bundle("global", BundleKind::Config).reaches_browser("tab-1"));
+        assert!(!bundle("tag:web", BundleKind::Config).reaches_browser("tab-1"));
+        assert!(!bundle("neuron:tab-2", BundleKind::Config).reaches_browser("tab-1"));
+        assert!(bundle("neuron:tab-1", BundleKind::Config).reaches_browser("tab-1"));
+        for kind in [BundleKind::LayoutRules, BundleKind::Experiments, BundleKind::Offers] {
+            assert!(bundle("global", kind).reaches_browser("tab-1"));
+        }
+    }
+
+    #[test]
     fn scopes_round_trip_and_cover() {
         for s in ["global", "tag:eu", "neuron:shop-1"] {
             let scope: Scope = s.parse().unwrap();

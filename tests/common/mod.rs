@@ -111,6 +111,32 @@ impl Hub {
     }
 }
 
+/// A server neuron's registration, signed with `key` by the SDK.
+pub fn registration(id: &str, key: &cortex_sdk::NeuronKey) -> cortex_core::federation::Registration {
+    cortex_core::federation::Registration {
+        id: id.into(),
+        slug: "shop".into(),
+        kind: "api-service".into(),
+        version: "1.0.0".into(),
+        capabilities: vec!["config".into()],
+        tags: vec!["eu".into()],
+        region: None,
+        endpoint: None,
+        public_key: key.public_key(),
+    }
+}
+
+/// Sets the join policy to open (every correctly signed neuron joins).
+pub async fn open_policy(hub: &Hub, admin: &Client) {
+    let res = admin
+        .post(hub.url("/api/federation/join-policy"))
+        .json(&json!({"mode": "open"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+}
+
 /// An admin, as the service layer sees one (for tests that call services directly).
 pub fn admin_principal() -> cortex_core::user::Principal {
     cortex_core::user::Principal {

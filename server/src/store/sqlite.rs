@@ -139,3 +139,27 @@ super::common::impl_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::neurons::impl_neuron_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::events::impl_event_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::layouts::impl_layout_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes are synced when they commit (the spool deletes what the database holds, and
+    /// a power cut must not take back a commit); reads need not be.
+    #[tokio::test]
+    async fn writes_are_durable_at_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open_lazy(&format!("sqlite://{}", dir.path().join("t.db").display()))
+                .unwrap();
+        let level = |pool: Pool<Sqlite>| async move {
+            let row: (i64,) = sqlx::query_as("PRAGMA synchronous")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            row.0
+        };
+        assert_eq!(level(store.writer.clone()).await, 2, "FULL on the writer");
+        assert_eq!(level(store.pool.clone()).await, 1, "NORMAL for readers");
+    }
+}
