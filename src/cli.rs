@@ -327,7 +327,11 @@ async fn import(config: Config, file: &std::path::Path) -> anyhow::Result<i32> {
             eprintln!("… {stored}/{total} stored");
         }
     };
-    match s.mutations.import(set, "cli", progress).await? {
+    match s
+        .mutations
+        .import(set, &cortex_core::user::Principal::local("cli"), progress)
+        .await?
+    {
         cortex_core::rules::SyncAnswer::Imported {
             revision,
             layouts,

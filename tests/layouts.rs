@@ -40,6 +40,15 @@ async fn demo_hub() -> (Hub, reqwest::Client) {
     panic!("the demo storefront was not seeded");
 }
 
+/// An editor, as the service layer sees one.
+fn editor_principal() -> cortex_core::user::Principal {
+    cortex_core::user::Principal {
+        actor: "user:ed".into(),
+        role: Role::Editor,
+        user_id: None,
+    }
+}
+
 /// The demo hub, a viewer's token and an editor's token.
 async fn shop_hub() -> (Hub, String, String) {
     let (hub, admin) = demo_hub().await;
@@ -197,7 +206,7 @@ async fn reused_answers_match_fresh_ones_and_follow_rule_changes() {
     hub.app
         .services
         .mutations
-        .set_active("hero-headline-test", false, "test")
+        .set_active("hero-headline-test", false, &editor_principal())
         .await
         .unwrap();
     for i in 0..6 {
@@ -343,12 +352,12 @@ async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
             .to_string()
     };
     let v1 = m
-        .save_rule(rule("First"), Head::Any, "user:ed")
+        .save_rule(rule("First"), Head::Any, &editor_principal())
         .await
         .unwrap();
     assert_eq!((v1.rule.version, v1.rule.rollback_pointer), (1, None));
     let v2 = m
-        .save_rule(rule("Second"), Head::Version(1), "user:ed")
+        .save_rule(rule("Second"), Head::Version(1), &editor_principal())
         .await
         .unwrap();
     assert_eq!((v2.rule.version, v2.rule.rollback_pointer), (2, Some(1)));
@@ -361,7 +370,7 @@ async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
 
     // Rolling back restores exactly the version replaced, as a new version.
     let v3 = m
-        .rollback_rule("sale-headline", None, "user:ed")
+        .rollback_rule("sale-headline", None, &editor_principal())
         .await
         .unwrap();
     assert_eq!((v3.rule.version, v3.rule.rollback_pointer), (3, Some(2)));
@@ -380,26 +389,26 @@ async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
     );
 
     // Deactivate, delete and restore are versions too.
-    m.set_active("sale-headline", false, "user:ed")
+    m.set_active("sale-headline", false, &editor_principal())
         .await
         .unwrap();
     assert_eq!(
         headline(&apply(&hub, &viewer, page.clone()).await),
         "Winter sale: up to 40 % off"
     );
-    m.set_deleted("sale-headline", true, "user:ed")
+    m.set_deleted("sale-headline", true, &editor_principal())
         .await
         .unwrap();
     assert!(
-        m.set_active("sale-headline", true, "user:ed")
+        m.set_active("sale-headline", true, &editor_principal())
             .await
             .is_err(),
         "a deleted rule cannot be switched on"
     );
-    m.set_deleted("sale-headline", false, "user:ed")
+    m.set_deleted("sale-headline", false, &editor_principal())
         .await
         .unwrap();
-    m.set_active("sale-headline", true, "user:ed")
+    m.set_active("sale-headline", true, &editor_principal())
         .await
         .unwrap();
     assert_eq!(headline(&apply(&hub, &viewer, page.clone()).await), "First");
@@ -410,7 +419,7 @@ async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
         json!({"mutationType": "hide", "mutationPayload": {"target": "no-such-node"}}),
     )
     .unwrap();
-    let e = m.save_rule(bad, Head::Any, "user:ed").await.unwrap_err();
+    let e = m.save_rule(bad, Head::Any, &editor_principal()).await.unwrap_err();
     assert!(
         e.message.starts_with("mutationPayload.target:"),
         "{}",
@@ -419,7 +428,7 @@ async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
     let mut bad = rule("x");
     bad.conditions = json!({"age": {"$between": 3}});
     assert!(m
-        .save_rule(bad, Head::Any, "user:ed")
+        .save_rule(bad, Head::Any, &editor_principal())
         .await
         .unwrap_err()
         .message
@@ -428,7 +437,7 @@ async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
     // A new base layout without the hero: the rule is flagged and skipped, the page renders.
     let mut layout = m.current().layout("sale").unwrap().clone();
     layout.root.children.retain(|c| c.id.as_str() != "hero");
-    m.save_layout(layout, "user:ed").await.unwrap();
+    m.save_layout(layout, &editor_principal()).await.unwrap();
     assert!(m.current().broken.contains_key("sale-headline"));
     let applied = apply(&hub, &viewer, page).await;
     assert_eq!(applied["layout"]["root"]["children"][0]["id"], "products");
@@ -643,7 +652,7 @@ async fn neurons_sync_nothing_a_diff_or_everything_and_hubs_import_exports() {
     assert_eq!(same, json!({"kind": "upToDate", "revision": revision}));
 
     let m = &hub.app.services.mutations;
-    m.set_active("night-theme", false, "user:ed").await.unwrap();
+    m.set_active("night-theme", false, &editor_principal()).await.unwrap();
     let diff = json_of(
         sync(viewer.clone(), json!({"revision": revision})).await,
         StatusCode::OK,

@@ -76,6 +76,15 @@ async fn an_operator_cannot_let_a_pending_neuron_in_by_any_path() {
         )
         .await;
     assert!(bulk.is_err(), "an operator's bulk approval fails whole");
+    // Rules too: the role is checked by the layout service, whoever calls it.
+    let m = &hub.app.services.mutations;
+    for refused in [
+        m.set_active("any-rule", false, &principal).await.err(),
+        m.rollback_rule("any-rule", None, &principal).await.err(),
+        m.set_deleted("any-rule", true, &principal).await.err(),
+    ] {
+        assert_eq!(refused.map(|e| e.code), Some(cortex_core::ErrorCode::Forbidden));
+    }
     assert_eq!(
         hub.app
             .services

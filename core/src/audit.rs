@@ -10,7 +10,7 @@
 //! be keyed.
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -160,8 +160,7 @@ pub fn hash_entry(
     let Some(key) = key else {
         return entry_hash(seq, at, record, prev_hash);
     };
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0)
-        .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new_from_slice(b"-").expect("a key"));
+    let mut mac = crate::mac::hmac_sha256(&key.0);
     encode_entry(seq, at, record, prev_hash, |b| mac.update(b));
     format!("{KEYED_PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
 }

@@ -9,6 +9,7 @@ pub mod bucketing;
 pub mod context;
 pub mod federation;
 pub mod layout;
+pub mod mac;
 pub mod mutation;
 pub mod report;
 pub mod resolve;

@@ -74,6 +74,18 @@ pub struct Principal {
     pub user_id: Option<UserId>,
 }
 
+impl Principal {
+    /// Who acts where no one signs in: the command line (it holds the data dir, so it may do
+    /// anything) and the hub itself. The actor is written to the audit log (`cli`, `hub`).
+    pub fn local(actor: &str) -> Self {
+        Self {
+            actor: actor.into(),
+            role: Role::Admin,
+            user_id: None,
+        }
+    }
+}
+
 /// Minimum length of an admin password.
 pub const MIN_PASSWORD_LEN: usize = 12;
 /// Maximum length of an admin password (argon2 input is bounded to keep hashing cheap to refuse).

@@ -17,11 +17,13 @@ use cortex_core::mutation::{LayoutMutation, RuleError};
 use cortex_core::resolve::{Plan, Visit};
 use cortex_core::rules::{Applied, ApplyRequest, RuleSet, RuleVersion};
 use cortex_core::targeting::SavedGroups;
-use cortex_core::ErrorCode;
+use cortex_core::user::Principal;
+use cortex_core::{ErrorCode, Role};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use crate::auth::require_role;
 use crate::error::ApiError;
 use crate::health::DbHealth;
 use crate::store::layouts::Head;
@@ -430,8 +432,10 @@ impl Mutations {
         &self,
         rule: LayoutMutation,
         expect: Head,
-        actor: &str,
+        who: &Principal,
     ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
         rule.validate().map_err(bad_rule)?;
         let size = serde_json::to_vec(&rule).map(|b| b.len()).unwrap_or(0);
         if size > cortex_core::rules::MAX_RULE_BYTES {
@@ -504,8 +508,10 @@ impl Mutations {
         &self,
         id: &str,
         to: Option<u32>,
-        actor: &str,
+        who: &Principal,
     ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
         let history = self.store.rule_history(id).await?;
         let current = history.first().ok_or_else(|| no_rule(id))?;
         let target = to.or(current.rule.rollback_pointer).ok_or_else(|| {
@@ -533,8 +539,10 @@ impl Mutations {
         &self,
         id: &str,
         active: bool,
-        actor: &str,
+        who: &Principal,
     ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
         let head = self.head(id).await?;
         if head.deleted {
             return Err(ApiError::new(
@@ -559,8 +567,10 @@ impl Mutations {
         &self,
         id: &str,
         deleted: bool,
-        actor: &str,
+        who: &Principal,
     ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
         let head = self.head(id).await?;
         if head.deleted == deleted {
             let state = if deleted {
@@ -587,7 +597,9 @@ impl Mutations {
     }
 
     /// Stores a new version of a page's base layout.
-    pub async fn save_layout(&self, layout: Layout, actor: &str) -> Result<Layout, ApiError> {
+    pub async fn save_layout(&self, layout: Layout, who: &Principal) -> Result<Layout, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
         layout
             .validate()
             .map_err(|e| ApiError::bad_request(format!("root: {e}")))?;
@@ -654,9 +666,11 @@ impl Mutations {
     pub async fn import(
         &self,
         set: RuleSet,
-        actor: &str,
+        who: &Principal,
         progress: impl Fn(usize, usize),
     ) -> Result<cortex_core::rules::SyncAnswer, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
         let bad = |m: String| ApiError::bad_request(m);
         let mut layouts = self.current().layouts.clone();
         for (i, l) in set.layouts.iter().enumerate() {

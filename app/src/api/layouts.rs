@@ -258,7 +258,7 @@ pub async fn rollback_rule(
     let (services, principal, id) = editor_on_rule(&id)?;
     Ok(services
         .mutations
-        .rollback_rule(&id, Some(version), &principal.actor)
+        .rollback_rule(&id, Some(version), &principal)
         .await?)
 }
 
@@ -271,7 +271,7 @@ pub async fn set_rule_active(
     let (services, principal, id) = editor_on_rule(&id)?;
     Ok(services
         .mutations
-        .set_active(&id, active, &principal.actor)
+        .set_active(&id, active, &principal)
         .await?)
 }
 
@@ -285,7 +285,7 @@ pub async fn set_rule_deleted(
     let (services, principal, id) = editor_on_rule(&id)?;
     Ok(services
         .mutations
-        .set_deleted(&id, deleted, &principal.actor)
+        .set_deleted(&id, deleted, &principal)
         .await?)
 }
 
@@ -293,20 +293,20 @@ pub async fn set_rule_deleted(
 #[cfg(feature = "ssr")]
 async fn save_rule_value(
     services: &cortex_server::Services,
-    actor: &str,
+    who: &cortex_core::user::Principal,
     mut value: serde_json::Value,
     expect: Head,
 ) -> Result<cortex_core::rules::RuleVersion, AppError> {
     use cortex_core::ErrorCode;
     if let Some(o) = value.as_object_mut() {
-        o.entry("createdBy").or_insert(actor.into());
+        o.entry("createdBy").or_insert(who.actor.as_str().into());
         o.entry("timestamp")
             .or_insert(serde_json::to_value(chrono::Utc::now()).unwrap_or_default());
         o.entry("isActive").or_insert(true.into());
     }
     let parsed: cortex_core::mutation::LayoutMutation = serde_json::from_value(value)
         .map_err(|e| AppError::new(ErrorCode::BadRequest, format!("rule: {e}")))?;
-    Ok(services.mutations.save_rule(parsed, expect, actor).await?)
+    Ok(services.mutations.save_rule(parsed, expect, who).await?)
 }
 
 /// Creates a rule or saves a new version of one, from its JSON (`rule`); validated (the
@@ -334,7 +334,7 @@ pub async fn save_rule(rule: String) -> Result<cortex_core::rules::RuleVersion, 
                 .map_err(|_| AppError::new(ErrorCode::BadRequest, "version: too large"))?,
         ),
     };
-    save_rule_value(&services, &principal.actor, value, expect).await
+    save_rule_value(&services, &principal, value, expect).await
 }
 
 pub use super::rule_form::RuleForm;
@@ -379,7 +379,7 @@ pub async fn create_rule(
             format!("id: a rule `{}` exists; open it to edit it", form.id.trim()),
         ));
     }
-    save_rule_value(&services, &principal.actor, value, Head::Absent).await
+    save_rule_value(&services, &principal, value, Head::Absent).await
 }
 
 /// Saves a new version of a rule from the rule form. `base_version` is the version the form
@@ -414,7 +414,7 @@ pub async fn update_rule(
     }
     let mut value = rule_of_form(&services, &form)?;
     value["isActive"] = head.rule.is_active.into();
-    save_rule_value(&services, &principal.actor, value, Head::Version(base)).await
+    save_rule_value(&services, &principal, value, Head::Version(base)).await
 }
 
 /// A node of a page's base layout, as the switches and the rule form list them.
@@ -509,7 +509,7 @@ pub async fn switch_mutations(
     target.locked = off;
     let saved = services
         .mutations
-        .save_layout(layout, &principal.actor)
+        .save_layout(layout, &principal)
         .await?;
     Ok(page_nodes(&saved))
 }

@@ -235,7 +235,7 @@ pub async fn sync(
             Ok(Json(
                 services
                     .mutations
-                    .import(set, &principal.actor, |_, _| {})
+                    .import(set, &principal, |_, _| {})
                     .await?,
             ))
         }

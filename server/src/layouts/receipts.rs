@@ -61,10 +61,7 @@ fn refused(message: impl Into<String>) -> ApiError {
 impl Receipts {
     /// Receipts keyed from the hub's secret (hubs sharing a secret take each other's).
     pub fn new(secret: &[u8]) -> Self {
-        let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| {
-            // HMAC takes keys of any length; this cannot happen.
-            HmacSha256::new_from_slice(b"cortex").expect("a fixed key")
-        });
+        let mut mac = cortex_core::mac::hmac_sha256(secret);
         mac.update(b"cortex storefront receipts v1");
         let key: [u8; 32] = mac.finalize().into_bytes().into();
         Self {
@@ -73,7 +70,7 @@ impl Receipts {
     }
 
     fn mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(&*self.key).expect("a 32-byte key")
+        cortex_core::mac::hmac_sha256(&*self.key)
     }
 
     /// The receipt as the page carries it: payload and signature, base64url, dot-joined.
