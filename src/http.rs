@@ -159,7 +159,9 @@ pub fn router(state: HubState) -> Router {
             .as_deref()
             .is_some_and(|u| u.starts_with("https://")),
     };
-    app.merge(cortex_server::probes::router())
+    // Probes skip the request log, the metrics and the auth lookup, but answer a wrong
+    // method with the same JSON error as every other route.
+    app.merge(cortex_server::probes::router().layer(middleware::from_fn(api_errors::normalise)))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, NextRequestId))

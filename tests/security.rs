@@ -366,6 +366,178 @@ async fn a_publishable_key_yields_a_narrow_token_bound_to_its_origins() {
         other => panic!("expected 403, got {other:?}"),
     }
     assert!(ws("https://shop.example.com").await.is_ok());
+
+    // Events a browser app sends about rules need the receipt `apply` gave for that page
+    // view: the key is public, so without one anybody could post any variant's conversions.
+    let with_key = |path: &str| {
+        plain()
+            .post(hub.url(path))
+            .header("x-cortex-publishable-key", &key)
+            .header("origin", "https://shop.example.com")
+    };
+    let events = |receipt: Option<&str>, rule: &str, variant: Option<&str>| {
+        json!({"batchId": uuid_like(), "receipt": receipt,
+            "events": [{"kind": "conversion", "at": chrono::Utc::now(), "unit": "v9", "pageSlug": "home", "mutationId": rule, "variant": variant}]})
+    };
+    let res = with_key("/api/layout-mutation/report")
+        .json(&events(None, "any-rule", Some("b")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = with_key("/api/layout-mutation/report")
+        .json(&json!({"batchId": "pv-1", "events": [{"kind": "pageView", "at": chrono::Utc::now(), "unit": "v9"}]}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+    // The same through the browser neuron's own token.
+    let res = plain()
+        .post(hub.url("/api/federation/stream-analytics"))
+        .bearer_auth(&token)
+        .json(&events(None, "any-rule", Some("b")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+fn uuid_like() -> String {
+    format!("b-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A browser app's `apply` answer carries a receipt, and its events about the rules shown
+/// count with it (once per exposure); a publishable key joins only so many tabs a minute,
+/// they are not audited, and tabs that go silent are removed.
+#[tokio::test]
+async fn browser_apps_report_with_receipts_and_their_tabs_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_with(
+        cortex_server::config::Config {
+            demo_shop: true,
+            browser_joins_per_minute: 3,
+            ..test_config(dir.path())
+        },
+        dir,
+    )
+    .await;
+    let admin = hub.setup_admin().await;
+    for _ in 0..100 {
+        if hub.app.services.mutations.current().set.revision > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let key = json_of(
+        admin
+            .post(hub.url("/api/federation/publishable-keys/create"))
+            .json(&json!({"name": "app", "origins": "https://app.example.com"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let with_key = |path: &str| {
+        plain()
+            .post(hub.url(path))
+            .header("x-cortex-publishable-key", &key)
+            .header("origin", "https://app.example.com")
+    };
+    let applied = json_of(
+        with_key("/api/layout-mutation/apply")
+            .json(&json!({"pageSlug": "home", "context": {"anonymousId": "v7", "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0"}}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let receipt = applied["receipt"].as_str().expect("a receipt").to_string();
+    let x = &applied["exposures"][0];
+    let (rule, variant) = (x["ruleId"].as_str().unwrap(), x["variantKey"].clone());
+    let batch = |id: &str, kind: &str| {
+        json!({"batchId": id, "receipt": receipt, "events": [{"kind": kind, "at": chrono::Utc::now(), "mutationId": rule, "variant": variant}]})
+    };
+    // The app reports the exposure `apply` answered, once, and a conversion on it.
+    for (id, kind, want) in [
+        ("e1", "exposure", StatusCode::OK),
+        ("e2", "exposure", StatusCode::FORBIDDEN),
+        ("c1", "conversion", StatusCode::OK),
+    ] {
+        let res = with_key("/api/layout-mutation/report")
+            .json(&batch(id, kind))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), want, "{id}: {}", res.text().await.unwrap());
+    }
+    // Tabs: three a minute with this key, none audited, removed once silent.
+    let audit_before = hub.app.services.store.audit_chain(0, 10_000).await.unwrap().len();
+    let mut codes = Vec::new();
+    for i in 0..5 {
+        let res = with_key("/api/federation/register")
+            .json(&json!({"id": format!("tab-{i}"), "slug": "app", "kind": "web-app", "version": "1"}))
+            .send()
+            .await
+            .unwrap();
+        codes.push(res.status().as_u16());
+    }
+    assert_eq!(codes, [200, 200, 200, 429, 429]);
+    let store = &hub.app.services.store;
+    assert_eq!(
+        store.audit_chain(0, 10_000).await.unwrap().len(),
+        audit_before,
+        "browser tabs are not audited"
+    );
+    assert_eq!(store.list_neurons().await.unwrap().len(), 3);
+    hub.app
+        .services
+        .federation
+        .sweep(chrono::Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert!(store.list_neurons().await.unwrap().is_empty(), "silent tabs are removed");
+}
+
+/// A neuron that registers with another endpoint goes back to pending, and the token it
+/// holds stops working at once (not when it expires).
+#[tokio::test]
+async fn a_neuron_sent_back_to_pending_loses_its_token() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let client = HubClient::new(&hub.app.url(), None).unwrap();
+    let key = NeuronKey::generate();
+    let mut reg = registration("moving-1", &key);
+    reg.endpoint = Some("https://a.example.com:8443".into());
+    client.register(&reg, &key).await.unwrap();
+    let res = admin
+        .post(hub.url("/api/federation/neurons/set-status"))
+        .json(&json!({"id": "moving-1", "status": "active"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+    let token = client.register(&reg, &key).await.unwrap().token.unwrap();
+    let sync = || {
+        plain()
+            .post(hub.url("/api/layout-mutation/sync"))
+            .bearer_auth(&token)
+            .json(&json!({"revision": 0}))
+            .send()
+    };
+    assert_eq!(sync().await.unwrap().status(), StatusCode::OK);
+    reg.endpoint = Some("https://b.example.com:8443".into());
+    let again = client.register(&reg, &key).await.unwrap();
+    assert_eq!(again.status, NeuronStatus::Pending);
+    assert!(again.token.is_none());
+    let res = sync().await.unwrap();
+    assert!(expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await
+        .contains("revoked"));
 }
 
 /// Item 9: the WebSocket opens with a header or a one-time ticket, never a token in a URL.
@@ -482,9 +654,22 @@ async fn forged_storefront_events_count_nothing() {
         ("a rule not shown", json!({"batchId": "f4", "events": [conversion("other-rule", None)], "receipt": receipt})),
         ("a page view (counted by the render)", json!({"batchId": "f5", "events": [{"kind": "pageView", "at": chrono::Utc::now()}], "receipt": receipt})),
         ("another visitor", json!({"batchId": "f6", "events": [{"kind": "click", "at": chrono::Utc::now(), "unit": "visitor2"}], "receipt": receipt})),
+        ("an exposure the render counted", json!({"batchId": "f7", "events": [{"kind": "exposure", "at": chrono::Utc::now(), "mutationId": rule, "variant": variant}], "receipt": receipt})),
     ] {
         let res = post(body).await.unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{what}: {}", res.text().await.unwrap());
+    }
+    let conversion_at = |at: chrono::DateTime<chrono::Utc>| {
+        json!({"kind": "conversion", "at": at, "mutationId": rule, "variant": variant})
+    };
+    for (what, body) in [
+        ("an event from the future", json!({"batchId": "g1", "events": [conversion_at(chrono::Utc::now() + chrono::Duration::days(3650))], "receipt": receipt})),
+        ("an event before the page was shown", json!({"batchId": "g2", "events": [conversion_at(chrono::Utc::now() - chrono::Duration::days(2))], "receipt": receipt})),
+        ("a dwell of a thousand years", json!({"batchId": "g3", "events": [{"kind": "dwell", "at": chrono::Utc::now(), "value": 3.2e13}], "receipt": receipt})),
+        ("more events than a page sends", json!({"batchId": "g4", "events": vec![conversion(&rule, variant.as_deref()); 201], "receipt": receipt})),
+    ] {
+        let res = post(body).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}: {}", res.text().await.unwrap());
     }
     // A batch that fits is taken; then the visitor's rate ends a replay loop.
     let good = json!({"batchId": "ok-1", "events": [conversion(&rule, variant.as_deref())], "receipt": receipt});
@@ -610,6 +795,11 @@ async fn small_leaks_are_closed() {
     down.stop();
 
     let hub = start().await;
+    // A wrong method on a probe or a page is the same JSON error as on the API.
+    for path in ["/healthz", "/readyz", "/metrics", "/admin", "/shop"] {
+        let res = plain().post(hub.url(path)).send().await.unwrap();
+        expect_error(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    }
     let huge = vec![b'x'; 3 * 1024 * 1024];
     let res = plain()
         .post(hub.url("/api/layout-mutation/sync"))

@@ -136,15 +136,22 @@ impl Event {
                 format!("at most {MAX_MESSAGE_CHARS} characters"),
             ));
         }
-        if self.value.is_some_and(|v| !v.is_finite()) {
+        if self
+            .value
+            .is_some_and(|v| !v.is_finite() || v.abs() > MAX_EVENT_VALUE)
+        {
             return Err(FieldError::new(
                 format!("events[{i}].value"),
-                "must be a finite number",
+                format!("must be a number between -{MAX_EVENT_VALUE:e} and {MAX_EVENT_VALUE:e}"),
             ));
         }
         Ok(())
     }
 }
+
+/// The largest value an event may carry (a dwell in milliseconds, an order value): far
+/// beyond any real one, small enough that sums of squares stay finite.
+pub const MAX_EVENT_VALUE: f64 = 1e12;
 
 /// A batch of events with the neuron's id for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -126,6 +126,10 @@ pub struct Applied {
     /// know; the layout is still complete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// For a browser app (publishable key or browser neuron token): the signed receipt of
+    /// what this visitor was shown. Events about a rule are counted only with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 /// What a page needs to apply event-triggered rules in the browser without a reload: its base

@@ -81,6 +81,10 @@ pub struct Config {
     /// Most neurons waiting for approval; a new registration past it gets 503 and raises an
     /// alert (`CORTEX_MAX_PENDING_NEURONS`).
     pub max_pending_neurons: u32,
+    /// Browser neurons one publishable key may join per minute, sustained (a minute's worth
+    /// at once); over it gets 429 (`CORTEX_BROWSER_JOINS_PER_MINUTE`). The key sits in public
+    /// pages, so this bounds what anyone holding it can add, from any number of addresses.
+    pub browser_joins_per_minute: u32,
     /// Let the hub probe neuron endpoints on loopback addresses (`CORTEX_PROBE_ALLOW_LOOPBACK`;
     /// for one machine running hub and neurons). Link-local and cloud metadata addresses are
     /// never probed.
@@ -123,6 +127,7 @@ impl Default for Config {
             registrations_per_minute: 120,
             max_pending_neurons: 1_000,
             probe_allow_loopback: false,
+            browser_joins_per_minute: 1_200,
             spool_max_bytes: 1024 * 1024 * 1024,
             demo_shop: true,
             metrics_token: None,
@@ -239,9 +244,12 @@ impl Config {
                 "CORTEX_NEURON_EVENTS_PER_SECOND must be at least 1".into(),
             ));
         }
-        if self.registrations_per_minute == 0 || self.max_pending_neurons == 0 {
+        if self.registrations_per_minute == 0
+            || self.max_pending_neurons == 0
+            || self.browser_joins_per_minute == 0
+        {
             return Err(ConfigError::Invalid(
-                "CORTEX_REGISTRATIONS_PER_MINUTE and CORTEX_MAX_PENDING_NEURONS must be at least 1"
+                "CORTEX_REGISTRATIONS_PER_MINUTE, CORTEX_MAX_PENDING_NEURONS and CORTEX_BROWSER_JOINS_PER_MINUTE must be at least 1"
                     .into(),
             ));
         }

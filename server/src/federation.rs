@@ -54,6 +54,8 @@ pub struct FederationSettings {
     pub max_pending: u32,
     /// Probe endpoints on loopback addresses.
     pub probe_allow_loopback: bool,
+    /// Browser neurons one publishable key may join per minute (sustained).
+    pub browser_joins_per_minute: u32,
 }
 
 /// Acks waiting to be written: the highest revision per (neuron, scope). Ten thousand
@@ -110,6 +112,8 @@ pub struct Federation {
     joins: joins::JoinQueue,
     /// Registrations per source address.
     registrations: Arc<crate::analytics::limiter::RateLimiter>,
+    /// Browser joins per publishable key (the key is public: anyone may use it).
+    browser_joins: Arc<crate::analytics::limiter::RateLimiter>,
 }
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -253,6 +257,10 @@ impl Federation {
             registrations: Arc::new(crate::analytics::limiter::RateLimiter::new(
                 f64::from(settings.registrations_per_minute.max(1)) / 60.0,
                 f64::from(settings.registrations_per_minute.max(1)),
+            )),
+            browser_joins: Arc::new(crate::analytics::limiter::RateLimiter::new(
+                f64::from(settings.browser_joins_per_minute.max(1)) / 60.0,
+                f64::from(settings.browser_joins_per_minute.max(1)),
             )),
         }
     }
@@ -671,7 +679,13 @@ impl Federation {
             .submit(&self.store, join, u64::from(self.settings.max_pending))
             .await?
         {
-            JoinOutcome::Joined(neuron) => Ok(self.joined(&neuron, now)),
+            JoinOutcome::Joined { neuron, was } => {
+                // Sent back to pending (it named another endpoint): the tokens it holds stop.
+                if was.is_some_and(NeuronStatus::is_joined) && !neuron.status.is_joined() {
+                    self.revoke(&neuron.id).await;
+                }
+                Ok(self.joined(&neuron, now))
+            }
             JoinOutcome::Replayed => Err(unauthorized(
                 "nonce was used before: this looks like a replayed request",
             )),
@@ -821,6 +835,15 @@ impl Federation {
             .await?;
         for t in &changes {
             tracing::info!(neuron = %t.id, status = %t.to, "neuron fell silent");
+        }
+        // Browser tabs that went away: removed, not kept as unhealthy and retired rows.
+        let tabs = self
+            .store
+            .remove_silent_browser_neurons(ago(self.settings.unhealthy_after))
+            .await?;
+        if tabs > 0 {
+            metrics::counter!("cortex_browser_neurons_removed_total").increment(tabs);
+            tracing::debug!(tabs, "silent browser neurons removed");
         }
         self.store.prune_nonces(now).await?;
         self.load_revocations(now).await?;

@@ -820,6 +820,7 @@ fn answer(
         exposures,
         trace: None,
         warnings,
+        receipt: None,
     }
 }
 

@@ -116,6 +116,7 @@ impl Services {
                 registrations_per_minute: config.registrations_per_minute,
                 max_pending: config.max_pending_neurons,
                 probe_allow_loopback: config.probe_allow_loopback,
+                browser_joins_per_minute: config.browser_joins_per_minute,
             },
         );
         let mutations = crate::layouts::Mutations::new(

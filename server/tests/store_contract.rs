@@ -700,7 +700,7 @@ async fn nonces_are_single_use_until_pruned(s: DynStore) {
         .await
         .unwrap();
     assert!(
-        first.iter().all(|o| matches!(o, JoinOutcome::Joined(_))),
+        first.iter().all(|o| matches!(o, JoinOutcome::Joined { .. })),
         "nonces are per neuron: {first:?}"
     );
     let again = s
@@ -713,7 +713,7 @@ async fn nonces_are_single_use_until_pruned(s: DynStore) {
         s.join_neurons(&[join("n3", "k3", Join, Some(("old", soon)))], u64::MAX)
             .await
             .unwrap()[..],
-        [JoinOutcome::Joined(_)]
+        [JoinOutcome::Joined { .. }]
     ));
 }
 
@@ -749,7 +749,7 @@ async fn joins_in_one_batch_get_their_own_outcomes(s: DynStore) {
         .await
         .unwrap();
     let status = |o: &JoinOutcome| match o {
-        JoinOutcome::Joined(n) => Some(n.status),
+        JoinOutcome::Joined { neuron: n, .. } => Some(n.status),
         _ => None,
     };
     assert_eq!(
@@ -764,7 +764,7 @@ async fn joins_in_one_batch_get_their_own_outcomes(s: DynStore) {
     );
     assert_eq!(out[2], JoinOutcome::KeyConflict);
     assert_eq!(out[4], JoinOutcome::Refused);
-    let JoinOutcome::Joined(d) = &out[0] else {
+    let JoinOutcome::Joined { neuron: d, .. } = &out[0] else {
         unreachable!()
     };
     assert!(d.pinned, "a restart keeps the pin");
@@ -791,7 +791,7 @@ async fn pending_joins_stop_at_the_cap_and_quiet_rejoins_are_not_audited(s: DynS
     use cortex_core::federation::{Admission, NeuronStatus};
     use cortex_server::store::neurons::JoinOutcome;
     let status = |o: &JoinOutcome| match o {
-        JoinOutcome::Joined(n) => Some(n.status),
+        JoinOutcome::Joined { neuron: n, .. } => Some(n.status),
         JoinOutcome::Capped => None,
         other => panic!("unexpected {other:?}"),
     };
@@ -856,6 +856,40 @@ async fn pending_joins_stop_at_the_cap_and_quiet_rejoins_are_not_audited(s: DynS
         .unwrap();
     let out = s.join_neurons(&[same], u64::MAX).await.unwrap();
     assert_eq!(status(&out[0]), Some(NeuronStatus::Active), "same endpoint: keeps its place");
+}
+
+async fn silent_browser_tabs_are_removed_and_server_neurons_kept(s: DynStore) {
+    use cortex_core::federation::NeuronStatus;
+    let old = Utc::now() - Duration::hours(2);
+    for (id, key, pinned, seen) in [
+        ("tab-old", "pk_key1", false, old),
+        ("tab-pinned", "pk_key1", true, old),
+        ("tab-new", "pk_key1", false, Utc::now()),
+        ("srv-old", "k-server", false, old),
+    ] {
+        let mut n = neuron(id, key, NeuronStatus::Active);
+        n.pinned = pinned;
+        n.last_seen_at = cortex_server::store::ms_precision(seen);
+        n.kind = if key.starts_with("pk_") { "web-app".into() } else { "api-service".into() };
+        s.register_neuron(n, audit("neuron.register", "")).await.unwrap();
+    }
+    s.ack_bundles(&[cortex_server::store::neurons::BundleAck {
+        neuron_id: "tab-old".into(),
+        scope: cortex_core::federation::Scope::Global,
+        revision: 1,
+        at: Utc::now(),
+    }])
+    .await
+    .unwrap();
+    let removed = s
+        .remove_silent_browser_neurons(Utc::now() - Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    let mut ids: Vec<String> = s.list_neurons().await.unwrap().into_iter().map(|n| n.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["srv-old", "tab-new", "tab-pinned"]);
+    assert!(s.all_acks().await.unwrap().is_empty(), "its acks go with it");
 }
 
 async fn revocations_are_kept_rise_and_are_pruned(s: DynStore) {
@@ -1556,6 +1590,7 @@ contract!(
     joins_in_one_batch_get_their_own_outcomes,
     pending_joins_stop_at_the_cap_and_quiet_rejoins_are_not_audited,
     revocations_are_kept_rise_and_are_pruned,
+    silent_browser_tabs_are_removed_and_server_neurons_kept,
     layouts_and_rules_are_versioned_under_one_revision,
     bundles_count_revisions_per_scope_and_acks_only_rise,
     event_batches_count_once_and_reported_events_are_searchable,

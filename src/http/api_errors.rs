@@ -42,6 +42,18 @@ pub async fn normalise(req: Request, next: Next) -> Response {
         )
         .into_response();
     }
+    if status == StatusCode::METHOD_NOT_ALLOWED && !is_json && !path.starts_with("/api/") {
+        // axum's empty 405 for a page or probe called with another method.
+        let takes = catalog::ENDPOINTS
+            .iter()
+            .find(|e| e.path == path)
+            .map_or("GET", |e| e.method);
+        return ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{path} takes {takes}, not {method}"),
+        )
+        .into_response();
+    }
     if path.starts_with("/api/")
         && matches!(
             status,

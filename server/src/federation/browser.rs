@@ -145,6 +145,19 @@ impl Federation {
     ) -> Result<Joined, ApiError> {
         super::check_registration_size(body)?;
         let key = self.check_publishable_key(headers).await?;
+        // The key is public: whoever reads it may join tabs with it, from any number of
+        // addresses. So joins are limited per key too (and tabs that go silent are removed).
+        self.browser_joins.take(&key.key, 1.0).map_err(|wait| {
+            metrics::counter!("cortex_registrations_limited_total").increment(1);
+            ApiError {
+                code: ErrorCode::RateLimited,
+                message: format!(
+                    "too many browser neurons join with publishable key `{}` (CORTEX_BROWSER_JOINS_PER_MINUTE); retry after the delay in Retry-After",
+                    key.name
+                ),
+                retry_after: Some(wait.as_secs().max(1)),
+            }
+        })?;
         let mut reg = super::parse_registration(body)?;
         reg.validate_browser()
             .map_err(|e| ApiError::bad_request(e.to_string()))?;

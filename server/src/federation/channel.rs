@@ -171,20 +171,22 @@ pub async fn upgrade(
             "`?token=` is not taken (a token in a URL ends up in logs): send `Authorization: Bearer ctn_…`, or get a one-time ticket from POST /api/federation/ws-ticket and connect with `?ticket=`",
         ));
     }
-    let said = match (super::http::bearer(&headers), q.ticket) {
-        (Ok(token), _) => {
-            super::http::neuron_of(&services, &extensions, Ok(token), WS_PATH).await?
-        }
+    let (said, ticket) = match (super::http::bearer(&headers), q.ticket) {
+        (Ok(token), _) => (
+            super::http::neuron_of(&services, &extensions, Ok(token), WS_PATH).await?,
+            None,
+        ),
         (Err(_), Some(ticket)) => {
-            let redeemed = services.federation.redeem_ws_ticket(ticket.trim());
-            if let Err(e) = &redeemed {
+            let read = services.federation.read_ws_ticket(ticket.trim());
+            if let Err(e) = &read {
                 let source = super::http::source(&extensions);
                 services
                     .federation
                     .note_refusal(&source, None, WS_PATH, e)
                     .await;
             }
-            redeemed?
+            let (said, ticket) = read?;
+            (said, Some(ticket))
         }
         (Err(e), None) => {
             return Err(ApiError::new(
@@ -212,6 +214,15 @@ pub async fn upgrade(
             .federation
             .check_key_origin(&neuron.public_key, &headers)
             .await?;
+    }
+    // The ticket is used up only once everything else holds.
+    if let Some(ticket) = ticket {
+        if !services.federation.use_ws_ticket(ticket) {
+            return Err(ApiError::new(
+                cortex_core::ErrorCode::Unauthorized,
+                "WebSocket ticket was used meanwhile: get a new one from POST /api/federation/ws-ticket",
+            ));
+        }
     }
     let ws = ws.map_err(|e| {
         ApiError::bad_request(format!(
@@ -441,6 +452,14 @@ async fn handle(
                     message: format!("no pending command `{id}` for this neuron"),
                 }),
                 Err(e) => err(e.into()),
+            }
+        }
+        NeuronMessage::Events(batch) if neuron.is_browser() => {
+            match crate::layouts::http::browser_events(services, &neuron.id, batch, Utc::now())
+                .await
+            {
+                Ok(ack) => Some(HubMessage::EventsAck(ack)),
+                Err(e) => err(e),
             }
         }
         NeuronMessage::Events(batch) => {

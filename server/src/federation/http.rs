@@ -210,6 +210,13 @@ async fn stream_analytics(
         STREAM_ANALYTICS_PATH,
     )
     .await?;
+    if neuron.browser {
+        // A browser app's events are public traffic, about rules only with a receipt.
+        let batch = crate::analytics::Analytics::parse(&body)?;
+        let ack =
+            crate::layouts::http::browser_events(&services, &neuron.id, batch, Utc::now()).await?;
+        return Ok(Json(ack));
+    }
     let ack = services
         .analytics
         .ingest(&neuron.id, &body, Utc::now())

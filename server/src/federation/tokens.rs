@@ -118,8 +118,22 @@ struct TicketClaims {
 #[derive(Clone, Default)]
 pub(super) struct UsedTickets(Arc<std::sync::Mutex<HashMap<String, i64>>>);
 
+/// A ticket read and not yet used (see [`Federation::read_ws_ticket`]).
+#[derive(Debug)]
+pub struct WsTicketUse {
+    jti: String,
+    exp: i64,
+}
+
 impl UsedTickets {
     const MAX: usize = 100_000;
+
+    fn used(&self, jti: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(jti)
+    }
 
     /// Marks `jti` used; false when it was used before (or there is no room).
     fn take(&self, jti: &str, exp: i64, now: i64) -> bool {
@@ -157,8 +171,10 @@ impl Federation {
             .map_err(|e| ApiError::new(ErrorCode::Internal, format!("ticket not signed: {e}")))
     }
 
-    /// What a WebSocket ticket says, once: a second use is refused.
-    pub fn redeem_ws_ticket(&self, ticket: &str) -> Result<NeuronToken, ApiError> {
+    /// What a WebSocket ticket says, if it is valid and unused, without using it: the
+    /// caller checks the rest (the neuron, the page's origin) and then calls
+    /// [`Federation::use_ws_ticket`], so a ticket tried from a wrong origin stays usable.
+    pub fn read_ws_ticket(&self, ticket: &str) -> Result<(NeuronToken, WsTicketUse), ApiError> {
         let bad = || {
             unauthorized(
                 "WebSocket ticket is invalid, expired or used: get a new one from POST /api/federation/ws-ticket",
@@ -172,10 +188,7 @@ impl Federation {
         let claims = decode::<TicketClaims>(jwt, &self.decoding, &v)
             .map_err(|_| bad())?
             .claims;
-        if !self
-            .used_tickets
-            .take(&claims.jti, claims.exp, Utc::now().timestamp())
-        {
+        if self.used_tickets.used(&claims.jti) {
             return Err(bad());
         }
         let said = NeuronToken {
@@ -186,7 +199,20 @@ impl Federation {
         if self.revoked.covers(&said) {
             return Err(bad());
         }
-        Ok(said)
+        Ok((
+            said,
+            WsTicketUse {
+                jti: claims.jti,
+                exp: claims.exp,
+            },
+        ))
+    }
+
+    /// Uses up a ticket read with [`Federation::read_ws_ticket`]; false if it was used
+    /// meanwhile.
+    pub fn use_ws_ticket(&self, ticket: WsTicketUse) -> bool {
+        self.used_tickets
+            .take(&ticket.jti, ticket.exp, Utc::now().timestamp())
     }
 
     /// A token for neuron `id`, valid for the configured lifetime.

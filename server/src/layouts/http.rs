@@ -39,6 +39,15 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// A browser app: a publishable key, or the token of a neuron that joined with one.
+    fn is_browser(&self) -> bool {
+        match self {
+            Caller::Browser(_) => true,
+            Caller::Neuron(t) => t.browser,
+            Caller::User => false,
+        }
+    }
+
     /// The analytics source events from this caller are recorded under.
     fn source(&self) -> Option<String> {
         match self {
@@ -96,7 +105,7 @@ pub async fn apply(
     req: axum::extract::Request,
 ) -> Result<JsonBytes, ApiError> {
     let (parts, body) = req.into_parts();
-    check_caller(&services, &parts.extensions, &parts.headers, APPLY_PATH).await?;
+    let caller = check_caller(&services, &parts.extensions, &parts.headers, APPLY_PATH).await?;
     let body = read_body(
         body,
         MAX_APPLY_BYTES,
@@ -116,6 +125,21 @@ pub async fn apply(
         return Err(ApiError::bad_request(format!(
             "events: at most {MAX_APPLY_EVENTS} (report each kind of event once, the largest scroll depth and time on page)"
         )));
+    }
+    if caller.is_browser() {
+        // A browser app gets the receipt its events about these rules must carry (its own,
+        // per visitor: not the answer shared between visitors).
+        let now = Utc::now();
+        let mut applied = services.mutations.apply(&req, now).await?;
+        let unit = req
+            .context
+            .user_id
+            .clone()
+            .or(req.context.anonymous_id.clone());
+        applied.receipt = Some(receipt_of(&services, unit, &applied, None, now));
+        let bytes = serde_json::to_vec(&applied)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        return Ok(JsonBytes(bytes.into()));
     }
     Ok(JsonBytes(
         services.mutations.apply_json(&req, Utc::now()).await?,
@@ -270,18 +294,84 @@ pub async fn report_events(
             "users read reports; events come from neurons (a neuron token), browser apps (a publishable key) or the storefront",
         )
     })?;
-    // Browser apps sit in public pages: their batches are public traffic.
-    let intake = match &caller {
-        Caller::Neuron(t) if !t.browser => crate::analytics::Intake::Neuron,
-        _ => crate::analytics::Intake::Public { visitor: None },
-    };
+    let now = Utc::now();
     let batch = crate::analytics::Analytics::parse(&body)?;
-    Ok(Json(
-        services
-            .analytics
-            .ingest_from(intake, &source, &batch, &body, Utc::now())
-            .await?,
-    ))
+    if !caller.is_browser() {
+        return Ok(Json(
+            services
+                .analytics
+                .ingest_from(crate::analytics::Intake::Neuron, &source, &batch, &body, now)
+                .await?,
+        ));
+    }
+    Ok(Json(browser_events(&services, &source, batch, now).await?))
+}
+
+/// Events from a browser app (a publishable key sits in public pages, so whoever reads it
+/// may send them): public traffic, and events about a rule only with the receipt `apply`
+/// gave for that page view, fitting it (as the storefront's own pages).
+pub(crate) async fn browser_events(
+    services: &Services,
+    source: &str,
+    mut batch: cortex_core::analytics::EventBatch,
+    now: chrono::DateTime<Utc>,
+) -> Result<cortex_core::analytics::BatchAck, ApiError> {
+    use crate::layouts::receipts::Counted;
+    let about_rules = batch.events.iter().any(|e| e.mutation_id.is_some());
+    let visitor = if about_rules {
+        Some(check_receipted(services, &mut batch, now, Counted::ByTheApp)?.visitor)
+    } else {
+        batch.receipt = None;
+        None
+    };
+    let body = serde_json::to_vec(&batch)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    services
+        .analytics
+        .ingest_from(
+            crate::analytics::Intake::Public {
+                visitor: visitor.as_deref(),
+            },
+            source,
+            &batch,
+            &body,
+            now,
+        )
+        .await
+}
+
+/// Checks a public batch against the receipt it carries (see [`crate::layouts::receipts`]):
+/// signed by this hub, recent, and every event about what that page view showed; each
+/// exposure reported once. Refusals are counted.
+fn check_receipted(
+    services: &Services,
+    batch: &mut cortex_core::analytics::EventBatch,
+    now: chrono::DateTime<Utc>,
+    counted: crate::layouts::receipts::Counted,
+) -> Result<crate::layouts::receipts::Receipt, ApiError> {
+    let refused = |e: ApiError| {
+        metrics::counter!("cortex_storefront_events_refused_total").increment(1);
+        e
+    };
+    let text = batch.receipt.clone().ok_or_else(|| {
+        refused(ApiError::new(
+            ErrorCode::Forbidden,
+            "receipt: events about rules carry the receipt of the page view (from the page, or from apply)",
+        ))
+    })?;
+    let receipt = services.receipts.verify(&text, now).map_err(refused)?;
+    crate::layouts::receipts::check_against(&receipt, batch, now, counted).map_err(refused)?;
+    for e in &batch.events {
+        if let (cortex_core::analytics::EventKind::Exposure, Some(rule)) = (e.kind, &e.mutation_id) {
+            if !services.receipts.first_exposure(&text, rule) {
+                return Err(refused(ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!("rule `{rule}`: this page view reported its exposure already"),
+                )));
+            }
+        }
+    }
+    Ok(receipt)
 }
 
 /// Impact of the rules: per rule and variant, per day, and experiment comparisons, with
@@ -328,18 +418,12 @@ async fn storefront_events(
 ) -> Result<cortex_core::analytics::BatchAck, ApiError> {
     let now = Utc::now();
     let mut batch = crate::analytics::Analytics::parse(body)?;
-    let refused = |e: ApiError| {
-        metrics::counter!("cortex_storefront_events_refused_total").increment(1);
-        e
-    };
-    let text = batch.receipt.clone().ok_or_else(|| {
-        refused(ApiError::new(
-            ErrorCode::Forbidden,
-            "receipt: events from a storefront page carry the page's receipt",
-        ))
-    })?;
-    let receipt = services.receipts.verify(&text, now).map_err(refused)?;
-    crate::layouts::receipts::check_batch(&receipt, &mut batch).map_err(refused)?;
+    let receipt = check_receipted(
+        services,
+        &mut batch,
+        now,
+        crate::layouts::receipts::Counted::ByTheHub,
+    )?;
     let body = serde_json::to_vec(&batch)
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     services
@@ -371,17 +455,34 @@ pub fn storefront_receipt(
     applied: &Applied,
     deferred: Option<&cortex_core::rules::Deferred>,
 ) -> String {
-    let now = Utc::now();
+    receipt_of(services, unit, applied, deferred, Utc::now())
+}
+
+/// The signed receipt of one page view (see [`crate::layouts::receipts`]).
+fn receipt_of(
+    services: &Services,
+    unit: Option<String>,
+    applied: &Applied,
+    deferred: Option<&cortex_core::rules::Deferred>,
+    now: chrono::DateTime<Utc>,
+) -> String {
     let pair = |x: &cortex_core::resolve::Exposure| {
         (x.rule_id.to_string(), x.variant_key.as_ref().map(|v| v.to_string()))
     };
+    let shown: Vec<(String, Option<String>)> = applied.exposures.iter().map(pair).collect();
     services
         .receipts
         .sign(&crate::layouts::receipts::Receipt {
             visitor: unit.unwrap_or_default(),
             page: applied.layout.page_slug.clone(),
-            exposures: applied.exposures.iter().map(pair).collect(),
-            deferred: deferred.map(|d| d.possible_exposures(now)).unwrap_or_default(),
+            // What the browser may apply itself: not what was applied here.
+            deferred: deferred
+                .map(|d| d.possible_exposures(now))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| !shown.contains(p))
+                .collect(),
+            exposures: shown,
             issued: now.timestamp(),
         })
 }

@@ -19,6 +19,8 @@ use crate::error::ApiError;
 pub const RECEIPT_TTL_SECS: i64 = 24 * 3600;
 /// Most exposures one receipt lists.
 const MAX_LISTED: usize = 200;
+/// Most events one page's batch may carry (the most a visitor may send at once).
+pub const MAX_PAGE_EVENTS: usize = 200;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -46,7 +48,19 @@ pub struct Receipt {
 #[derive(Clone)]
 pub struct Receipts {
     key: std::sync::Arc<[u8; 32]>,
+    /// (receipt signature, rule) of the exposures browsers reported: each at most once per
+    /// page view. Bounded: the oldest are forgotten first.
+    reported: std::sync::Arc<std::sync::Mutex<Reported>>,
 }
+
+#[derive(Default)]
+struct Reported {
+    set: std::collections::HashSet<(String, String)>,
+    order: std::collections::VecDeque<(String, String)>,
+}
+
+/// Exposure reports remembered.
+const REMEMBERED_REPORTS: usize = 200_000;
 
 impl std::fmt::Debug for Receipts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,7 +80,26 @@ impl Receipts {
         let key: [u8; 32] = mac.finalize().into_bytes().into();
         Self {
             key: std::sync::Arc::new(key),
+            reported: Default::default(),
         }
+    }
+
+    /// Notes that the page view `receipt` reported its exposure of `rule`; false if it did
+    /// before (a replayed batch would count the same visitor's exposure again).
+    pub fn first_exposure(&self, receipt: &str, rule: &str) -> bool {
+        let sig = receipt.rsplit('.').next().unwrap_or(receipt).to_string();
+        let key = (sig, rule.to_string());
+        let mut seen = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+        if !seen.set.insert(key.clone()) {
+            return false;
+        }
+        seen.order.push_back(key);
+        while seen.order.len() > REMEMBERED_REPORTS {
+            if let Some(old) = seen.order.pop_front() {
+                seen.set.remove(&old);
+            }
+        }
+        true
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -114,13 +147,61 @@ impl Receipts {
 }
 
 /// Checks a storefront batch against its page's receipt and fills in what the browser
-/// cannot know (the visitor). Allowed: clicks, conversions and time on page about the
+/// cannot know (the visitor). At most [`MAX_PAGE_EVENTS`] events, each between the page's
+/// render and now. Allowed: clicks, conversions and time on page about the
 /// rules and variants the visitor was shown, and exposures of the rules the browser applied
 /// itself. Page views and exposures of server-applied rules were counted when the page was
 /// rendered; they are not taken twice.
-pub fn check_batch(receipt: &Receipt, batch: &mut EventBatch) -> Result<(), ApiError> {
+pub fn check_batch(
+    receipt: &Receipt,
+    batch: &mut EventBatch,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    check_against(receipt, batch, now, Counted::ByTheHub)
+}
+
+/// Who counted a page's views and the exposures of the rules the hub applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// The hub, when it rendered the page (its storefront): the browser may report only
+    /// what it applied itself.
+    ByTheHub,
+    /// The app that asked `apply` (a browser app on a publishable key): it reports its page
+    /// views and the exposures `apply` answered, once.
+    ByTheApp,
+}
+
+/// Checks a batch against the receipt of the page view it is about (see [`check_batch`];
+/// `counted` says which views and exposures the browser may report).
+pub fn check_against(
+    receipt: &Receipt,
+    batch: &mut EventBatch,
+    now: chrono::DateTime<chrono::Utc>,
+    counted: Counted,
+) -> Result<(), ApiError> {
+    if batch.events.len() > MAX_PAGE_EVENTS {
+        return Err(ApiError::bad_request(format!(
+            "events: a page reports at most {MAX_PAGE_EVENTS} events at once"
+        )));
+    }
+    // Events happen between the page's render and now (a little clock skew either way).
+    let skew = chrono::Duration::minutes(5);
+    let issued = chrono::DateTime::from_timestamp(receipt.issued, 0).unwrap_or_default();
     for (i, e) in batch.events.iter_mut().enumerate() {
         let at = |m: String| refused(format!("events[{i}]: {m}"));
+        if e.at < issued - skew || e.at > now + skew {
+            return Err(ApiError::bad_request(format!(
+                "events[{i}].at: an event of this page happens after it was shown and before now"
+            )));
+        }
+        if e.kind == EventKind::Dwell
+            && e.value.is_some_and(|v| !(0.0..=(RECEIPT_TTL_SECS * 1000) as f64).contains(&v))
+        {
+            return Err(ApiError::bad_request(format!(
+                "events[{i}].value: time on a page is 0 to {} ms",
+                RECEIPT_TTL_SECS * 1000
+            )));
+        }
         match e.unit.as_deref() {
             None => e.unit = Some(receipt.visitor.clone()),
             Some(u) if u == receipt.visitor => {}
@@ -146,7 +227,11 @@ pub fn check_batch(receipt: &Receipt, batch: &mut EventBatch) -> Result<(), ApiE
                     )));
                 }
             }
-            (EventKind::Exposure, Some(p)) if receipt.deferred.contains(p) => {}
+            (EventKind::Exposure, Some(p))
+                if receipt.deferred.contains(p) && !receipt.exposures.contains(p) => {}
+            (EventKind::Exposure, Some(p))
+                if counted == Counted::ByTheApp && receipt.exposures.contains(p) => {}
+            (EventKind::PageView, None) if counted == Counted::ByTheApp => {}
             (EventKind::Exposure, _) => {
                 return Err(at(
                     "exposures are counted by the hub when it renders the page; the browser reports only rules it applied itself".into(),
@@ -177,7 +262,7 @@ mod tests {
             visitor: "v1".into(),
             page: "home".into(),
             exposures: vec![("hero-test".into(), Some("b".into()))],
-            deferred: vec![("exit-offer".into(), None)],
+            deferred: vec![("exit-offer".into(), None), ("hero-test".into(), Some("b".into()))],
             issued: now,
         }
     }
@@ -202,7 +287,7 @@ mod tests {
 
     #[test]
     fn only_events_about_what_was_shown_pass() {
-        let r = receipt(0);
+        let r = receipt(chrono::Utc::now().timestamp() - 60);
         let ev = |kind, rule: Option<&str>, variant: Option<&str>| Event {
             mutation_id: rule.map(str::to_string),
             variant: variant.map(str::to_string),
@@ -218,7 +303,7 @@ mod tests {
             ev(EventKind::Click, None, None),
             ev(EventKind::Exposure, Some("exit-offer"), None),
         ]);
-        check_batch(&r, &mut ok).unwrap();
+        check_batch(&r, &mut ok, chrono::Utc::now()).unwrap();
         assert!(ok.events.iter().all(|e| e.unit.as_deref() == Some("v1")));
         assert_eq!(ok.receipt, None);
         for bad in [
@@ -230,8 +315,23 @@ mod tests {
                 unit: Some("someone-else".into()),
                 ..ev(EventKind::Click, None, None)
             },
+            Event {
+                at: chrono::Utc::now() + chrono::Duration::days(30),
+                ..ev(EventKind::Conversion, Some("hero-test"), Some("b"))
+            },
+            Event {
+                at: chrono::Utc::now() - chrono::Duration::days(3),
+                ..ev(EventKind::Click, None, None)
+            },
+            Event {
+                value: Some(1e15),
+                ..ev(EventKind::Dwell, Some("hero-test"), Some("b"))
+            },
         ] {
-            assert!(check_batch(&r, &mut batch(vec![bad.clone()])).is_err(), "{bad:?}");
+            assert!(
+                check_batch(&r, &mut batch(vec![bad.clone()]), chrono::Utc::now()).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

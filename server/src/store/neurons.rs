@@ -44,8 +44,12 @@ pub struct Join {
 /// What became of a [`Join`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum JoinOutcome {
-    /// Recorded (joined or pending, by its status).
-    Joined(Box<Neuron>),
+    /// Recorded (joined or pending, by its status); `was`: the status it had before, if it
+    /// was registered.
+    Joined {
+        neuron: Box<Neuron>,
+        was: Option<NeuronStatus>,
+    },
     /// The nonce was used before: a replayed request. Nothing was recorded.
     Replayed,
     /// The policy refuses a neuron that is not registered yet. The nonce is remembered.
@@ -121,6 +125,9 @@ pub trait NeuronStore: Send + Sync {
 
     /// Forgets nonces that expired before `now`; returns how many.
     async fn prune_nonces(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Removes browser neurons (tabs) last seen before `before` and not pinned, with their
+    /// acks; returns how many. Not audited: they join and leave with page views.
+    async fn remove_silent_browser_neurons(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     /// Records that every token issued to neuron `id` until `at` is void (shared by the
     /// hubs on one database; a later revocation of the same neuron moves the time on).
@@ -440,7 +447,10 @@ macro_rules! impl_neuron_store {
                             let mut n = j.neuron.clone();
                             n.status = status;
                             writes.push(n);
-                            JoinOutcome::Joined(Box::new(j.neuron.clone()))
+                            JoinOutcome::Joined {
+                                neuron: Box::new(j.neuron.clone()),
+                                was: before.map(|b| b.status),
+                            }
                         }
                     } else {
                         JoinOutcome::Refused
@@ -487,7 +497,7 @@ macro_rules! impl_neuron_store {
                     }
                     let mut audits = Vec::with_capacity(after.len());
                     for (j, outcome) in joins.iter().zip(outcomes.iter_mut()) {
-                        let JoinOutcome::Joined(n) = outcome else { continue };
+                        let JoinOutcome::Joined { neuron: n, .. } = outcome else { continue };
                         let now = after.remove(&j.neuron.id).ok_or_else(|| StoreError::Other(format!("neuron `{}` was not written", j.neuron.id)))?;
                         let before = existing.get(&now.id);
                         // A neuron asking again (pending, or restarting) with nothing new is
@@ -497,7 +507,8 @@ macro_rules! impl_neuron_store {
                             seen.last_seen_at = now.last_seen_at;
                             seen == now
                         });
-                        if !unchanged {
+                        // Browser tabs come and go with page views: counted, not audited.
+                        if !unchanged && !now.is_browser() {
                             let mut audit = j.audit.clone();
                             audit.target = format!("neuron:{}", now.id);
                             audit.before = before.map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
@@ -599,6 +610,30 @@ macro_rules! impl_neuron_store {
                 }
                 tx.commit().await?;
                 Ok(changes)
+            }
+
+            async fn remove_silent_browser_neurons(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                let mut tx = self.writer.begin().await?;
+                let gone: Vec<String> = sqlx::query(
+                    "DELETE FROM neurons WHERE public_key LIKE 'pk\\_%' ESCAPE '\\' AND NOT pinned AND last_seen_at < $1 RETURNING id",
+                )
+                .bind(ms(before))
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("id"))
+                .collect::<Result<_, _>>()?;
+                for chunk in gone.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::new("DELETE FROM bundle_acks WHERE neuron_id IN (");
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.clone());
+                    }
+                    qb.push(")");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(gone.len() as u64)
             }
 
             async fn revoke_neuron(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
