@@ -53,7 +53,11 @@ async fn measure<F: std::future::Future<Output = ()>>(
     during: F,
 ) -> [(Duration, Duration); 2] {
     let stop = Arc::new(AtomicBool::new(false));
-    let probe = tokio::spawn(time_gets(format!("{base}/healthz"), token.into(), stop.clone()));
+    let probe = tokio::spawn(time_gets(
+        format!("{base}/healthz"),
+        token.into(),
+        stop.clone(),
+    ));
     let page = tokio::spawn(time_gets(
         format!("{base}/admin/federation"),
         token.into(),

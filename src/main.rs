@@ -65,8 +65,12 @@ async fn serve(config: Config) -> anyhow::Result<i32> {
                 // to a file only this user can read.
                 let path = data_dir.join(SETUP_LINK_FILE);
                 match cortex_server::fsutil::write_private(&path, format!("{link}\n").as_bytes()) {
-                    Ok(()) => tracing::warn!(path = %path.display(), "no admin exists yet: the one-time setup link is in this file"),
-                    Err(e) => tracing::error!(error = %e, "no admin exists yet, and the setup link could not be written; run `cortex admin create`"),
+                    Ok(()) => {
+                        tracing::warn!(path = %path.display(), "no admin exists yet: the one-time setup link is in this file")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "no admin exists yet, and the setup link could not be written; run `cortex admin create`")
+                    }
                 }
             } else {
                 println!("No admin exists yet. Create the first admin here (one-time link):");

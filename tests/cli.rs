@@ -519,7 +519,9 @@ fn doctor_finds_a_deleted_entry_a_cut_tail_and_a_rebuilt_chain() {
         }
         hub
     });
-    let head = cortex_server::audit::read_head(&d).unwrap().expect("a head");
+    let head = cortex_server::audit::read_head(&d)
+        .unwrap()
+        .expect("a head");
     assert!(head.hash.starts_with(cortex_core::audit::KEYED_PREFIX));
     let key = std::fs::read(d.join("audit.key")).unwrap();
     // Each attack on its own copy of the data dir (the database copied consistently).
@@ -619,7 +621,11 @@ fn doctor_finds_a_deleted_entry_a_cut_tail_and_a_rebuilt_chain() {
     assert!(out.contains("rebuilt"), "{out}");
     // With the key gone, keyed entries cannot be checked at all: doctor says so.
     let keyless = copy("keyless");
-    std::fs::write(keyless.path().join("audit.key"), b"a-different-key-of-enough-length-0123").unwrap();
+    std::fs::write(
+        keyless.path().join("audit.key"),
+        b"a-different-key-of-enough-length-0123",
+    )
+    .unwrap();
     let (code, out, _) = run(cortex(keyless.path(), &["doctor"]));
     assert_eq!(code, 1, "{out}");
     assert!(!key.is_empty());
@@ -663,7 +669,10 @@ fn the_setup_link_stays_out_of_json_logs() {
     let text = std::fs::read_to_string(&link).expect("the link is in the data dir");
     assert!(text.contains("/setup?token=setup_"), "{text}");
     assert!(!logs.contains("setup?token="), "{logs}");
-    assert!(logs.contains("setup-link.txt"), "the log says where it is: {logs}");
+    assert!(
+        logs.contains("setup-link.txt"),
+        "the log says where it is: {logs}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -195,7 +195,11 @@ async fn a_neuron_waits_for_approval_then_heartbeats() {
     {
         SdkError::Api { status, body } => {
             assert_eq!(status, 401);
-            assert!(body.error.message.contains("revoked"), "{}", body.error.message);
+            assert!(
+                body.error.message.contains("revoked"),
+                "{}",
+                body.error.message
+            );
         }
         other => panic!("{other}"),
     }
@@ -302,7 +306,12 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
         .await
         .contains("clock"));
     // The neuron header names someone else.
-    let res = raw_register(&hub, &body, key.sign("api-2", &hub_id, "POST", REGISTER_PATH, &body)).await;
+    let res = raw_register(
+        &hub,
+        &body,
+        key.sign("api-2", &hub_id, "POST", REGISTER_PATH, &body),
+    )
+    .await;
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // A good request joins; the very same request again is a replay.
@@ -317,7 +326,15 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
         .await
         .contains("hub's id"));
 
-    let signed = key.sign_at("api-1", &hub_id, "POST", REGISTER_PATH, &body, now, &nonce());
+    let signed = key.sign_at(
+        "api-1",
+        &hub_id,
+        "POST",
+        REGISTER_PATH,
+        &body,
+        now,
+        &nonce(),
+    );
     let res = raw_register(&hub, &body, signed.clone()).await;
     assert_eq!(json_of(res, StatusCode::OK).await["status"], "active");
     let res = raw_register(&hub, &body, signed).await;
@@ -356,12 +373,22 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
         }
         let id = v["id"].as_str().unwrap().to_string();
         let body = serde_json::to_vec(&v).unwrap();
-        let res = raw_register(&hub, &body, key.sign(&id, &hub_id, "POST", REGISTER_PATH, &body)).await;
+        let res = raw_register(
+            &hub,
+            &body,
+            key.sign(&id, &hub_id, "POST", REGISTER_PATH, &body),
+        )
+        .await;
         let msg = expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
         assert!(msg.contains(field), "{field}: {msg}");
     }
     let huge = vec![b' '; 20_000];
-    let res = raw_register(&hub, &huge, key.sign("api-1", &hub_id, "POST", REGISTER_PATH, &huge)).await;
+    let res = raw_register(
+        &hub,
+        &huge,
+        key.sign("api-1", &hub_id, "POST", REGISTER_PATH, &huge),
+    )
+    .await;
     expect_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
     // An allowlist refuses unlisted neurons, and a listed tag admits only the keys an admin
@@ -1113,7 +1140,10 @@ async fn the_hub_probes_server_neurons_that_declare_an_endpoint() {
         // The path and query a neuron writes are never fetched: only its origin's /healthz.
         (
             "up-1",
-            Some(format!("{}/api/federation/neurons/remove?id=x", hub.app.url())),
+            Some(format!(
+                "{}/api/federation/neurons/remove?id=x",
+                hub.app.url()
+            )),
         ),
         ("down-1", Some(closed_url)),
         ("none-1", None),

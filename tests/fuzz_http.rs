@@ -43,7 +43,11 @@ fn odd_value() -> impl Strategy<Value = Value> {
 }
 
 fn odd_text() -> impl Strategy<Value = String> {
-    prop_oneof!["\\PC{0,40}", "[0-9a-z%=&.:/-]{0,20}", Just("🦀\u{0}".to_string())]
+    prop_oneof![
+        "\\PC{0,40}",
+        "[0-9a-z%=&.:/-]{0,20}",
+        Just("🦀\u{0}".to_string())
+    ]
 }
 
 fn body_for(e: &'static Endpoint) -> BoxedStrategy<Body> {
@@ -103,10 +107,13 @@ async fn send(hub: &Hub, e: &Endpoint, credential: &str, body: &Body) -> Result<
         return Err(format!("{what}: {status} {text}"));
     }
     if status >= 400 {
-        let v: Value = serde_json::from_str(&full).map_err(|_| format!("{what}: {status} not JSON: {text}"))?;
+        let v: Value = serde_json::from_str(&full)
+            .map_err(|_| format!("{what}: {status} not JSON: {text}"))?;
         let message = v["error"]["message"].as_str().unwrap_or_default();
         if message.trim().is_empty() || v["error"]["code"].as_str().is_none() {
-            return Err(format!("{what}: {status} without a code and message: {text}"));
+            return Err(format!(
+                "{what}: {status} without a code and message: {text}"
+            ));
         }
     }
     Ok(())

@@ -419,7 +419,10 @@ async fn rules_are_versioned_validated_rolled_back_and_broken_ones_skipped() {
         json!({"mutationType": "hide", "mutationPayload": {"target": "no-such-node"}}),
     )
     .unwrap();
-    let e = m.save_rule(bad, Head::Any, &editor_principal()).await.unwrap_err();
+    let e = m
+        .save_rule(bad, Head::Any, &editor_principal())
+        .await
+        .unwrap_err();
     assert!(
         e.message.starts_with("mutationPayload.target:"),
         "{}",
@@ -474,12 +477,15 @@ async fn pages_render_from_the_snapshot_when_the_database_is_gone() {
     let snapshot = hub._dir.path().join("layout-snapshot.json");
     assert!(snapshot.exists(), "the rule set is written to the snapshot");
     // A fresh service over a database that cannot be reached still serves the pages.
-    let store = cortex_server::store::open(&cortex_server::config::Config {
-        database_url: Some(secrecy::SecretString::from(
-            "postgres://nobody@127.0.0.1:1/none",
-        )),
-        ..test_config(hub._dir.path())
-    }, None)
+    let store = cortex_server::store::open(
+        &cortex_server::config::Config {
+            database_url: Some(secrecy::SecretString::from(
+                "postgres://nobody@127.0.0.1:1/none",
+            )),
+            ..test_config(hub._dir.path())
+        },
+        None,
+    )
     .unwrap();
     let offline = cortex_server::layouts::Mutations::new(store, Some(snapshot), None);
     let applied = offline
@@ -652,7 +658,9 @@ async fn neurons_sync_nothing_a_diff_or_everything_and_hubs_import_exports() {
     assert_eq!(same, json!({"kind": "upToDate", "revision": revision}));
 
     let m = &hub.app.services.mutations;
-    m.set_active("night-theme", false, &editor_principal()).await.unwrap();
+    m.set_active("night-theme", false, &editor_principal())
+        .await
+        .unwrap();
     let diff = json_of(
         sync(viewer.clone(), json!({"revision": revision})).await,
         StatusCode::OK,
@@ -774,7 +782,10 @@ async fn impact_is_counted_per_rule_and_variant_with_intervals() {
             .post(hub.url(REPORT))
             .header("origin", origin)
             .header("cookie", format!("cortex_vid=v{i}"))
-            .body(json!({"batchId": format!("b{i}"), "events": events, "receipt": receipts[i]}).to_string())
+            .body(
+                json!({"batchId": format!("b{i}"), "events": events, "receipt": receipts[i]})
+                    .to_string(),
+            )
             .send()
             .await
             .unwrap();

@@ -338,7 +338,10 @@ async fn a_neuron_removed_on_one_hub_is_cut_off_on_every_hub_at_once() {
             assert!(res.text().await.unwrap().contains("revoked"));
             break;
         }
-        assert!(removed.elapsed() < Duration::from_secs(3), "still open on hub B");
+        assert!(
+            removed.elapsed() < Duration::from_secs(3),
+            "still open on hub B"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // And closes the socket the neuron holds there.

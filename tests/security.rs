@@ -83,7 +83,10 @@ async fn an_operator_cannot_let_a_pending_neuron_in_by_any_path() {
         m.rollback_rule("any-rule", None, &principal).await.err(),
         m.set_deleted("any-rule", true, &principal).await.err(),
     ] {
-        assert_eq!(refused.map(|e| e.code), Some(cortex_core::ErrorCode::Forbidden));
+        assert_eq!(
+            refused.map(|e| e.code),
+            Some(cortex_core::ErrorCode::Forbidden)
+        );
     }
     assert_eq!(
         hub.app
@@ -182,8 +185,13 @@ async fn script_links_are_refused_dropped_and_pages_carry_a_nonce_csp() {
             assert!(!value.starts_with("javascript"), "{attr}{value}");
         }
     }
-    let hero = &html[html.find("data-click=\"hero\"").map_or(0, |i| i.saturating_sub(200))..];
-    assert!(hero.contains("data-click=\"hero\""), "the hero's link renders");
+    let hero = &html[html
+        .find("data-click=\"hero\"")
+        .map_or(0, |i| i.saturating_sub(200))..];
+    assert!(
+        hero.contains("data-click=\"hero\""),
+        "the hero's link renders"
+    );
     let csp = headers["content-security-policy"].to_str().unwrap();
     let nonce = csp
         .split("'nonce-")
@@ -199,13 +207,19 @@ async fn script_links_are_refused_dropped_and_pages_carry_a_nonce_csp() {
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "strict-origin-when-cross-origin"),
         ("x-frame-options", "DENY"),
-        ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+        (
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        ),
     ] {
         assert_eq!(headers[name], value, "{name}");
     }
     // A new nonce every response.
     let again = plain().get(hub.url("/shop")).send().await.unwrap();
-    assert_ne!(again.headers()["content-security-policy"].to_str().unwrap(), csp);
+    assert_ne!(
+        again.headers()["content-security-policy"].to_str().unwrap(),
+        csp
+    );
     // Every response gets the plain headers, an API answer too.
     let res = plain().get(hub.url("/healthz")).send().await.unwrap();
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
@@ -239,19 +253,29 @@ async fn a_registration_flood_is_limited_capped_alerted_and_cleaned_up_in_bulk()
     let mut outcomes = std::collections::BTreeMap::<u16, usize>::new();
     for i in 0..40 {
         let key = NeuronKey::generate();
-        let code = match client.register(&registration(&format!("flood-{i}"), &key), &key).await {
+        let code = match client
+            .register(&registration(&format!("flood-{i}"), &key), &key)
+            .await
+        {
             Ok(_) => 200,
             Err(e) => status_of(e),
         };
         *outcomes.entry(code).or_default() += 1;
     }
     assert_eq!(outcomes.get(&200), Some(&5), "{outcomes:?}");
-    assert_eq!(outcomes.get(&503), Some(&3), "past the pending cap: {outcomes:?}");
+    assert_eq!(
+        outcomes.get(&503),
+        Some(&3),
+        "past the pending cap: {outcomes:?}"
+    );
     assert_eq!(outcomes.get(&429), Some(&32), "past the rate: {outcomes:?}");
     let store = &hub.app.services.store;
     assert_eq!(store.list_neurons().await.unwrap().len(), 5);
     let added = store.audit_chain(0, 10_000).await.unwrap().len() - audit_before;
-    assert_eq!(added, 5, "one audit entry per neuron recorded, none per refusal");
+    assert_eq!(
+        added, 5,
+        "one audit entry per neuron recorded, none per refusal"
+    );
     let alerts = json_of(
         admin
             .get(hub.url("/api/federation/alerts"))
@@ -279,7 +303,13 @@ async fn a_registration_flood_is_limited_capped_alerted_and_cleaned_up_in_bulk()
         StatusCode::OK,
     )
     .await;
-    assert_eq!((page["matched"].as_u64(), page["neurons"].as_array().unwrap().len()), (Some(5), 2));
+    assert_eq!(
+        (
+            page["matched"].as_u64(),
+            page["neurons"].as_array().unwrap().len()
+        ),
+        (Some(5), 2)
+    );
     assert_eq!(page["byStatus"]["pending"], 5);
     let ids: Vec<String> = (0..8).map(|i| format!("flood-{i}")).collect();
     let done = json_of(
@@ -355,8 +385,7 @@ async fn a_publishable_key_yields_a_narrow_token_bound_to_its_origins() {
         .unwrap();
         req.headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        req.headers_mut()
-            .insert("origin", origin.parse().unwrap());
+        req.headers_mut().insert("origin", origin.parse().unwrap());
         tokio_tungstenite::connect_async(req)
     };
     match ws("https://evil.example").await {
@@ -459,9 +488,7 @@ async fn browser_apps_report_with_receipts_and_their_tabs_are_bounded() {
     let receipt = applied["receipt"].as_str().expect("a receipt").to_string();
     let x = &applied["exposures"][0];
     let (rule, variant) = (x["ruleId"].as_str().unwrap(), x["variantKey"].clone());
-    let batch = |id: &str, kind: &str| {
-        json!({"batchId": id, "receipt": receipt, "events": [{"kind": kind, "at": chrono::Utc::now(), "mutationId": rule, "variant": variant}]})
-    };
+    let batch = |id: &str, kind: &str| json!({"batchId": id, "receipt": receipt, "events": [{"kind": kind, "at": chrono::Utc::now(), "mutationId": rule, "variant": variant}]});
     // The app reports the exposure `apply` answered, once, and a conversion on it.
     for (id, kind, want) in [
         ("e1", "exposure", StatusCode::OK),
@@ -476,7 +503,14 @@ async fn browser_apps_report_with_receipts_and_their_tabs_are_bounded() {
         assert_eq!(res.status(), want, "{id}: {}", res.text().await.unwrap());
     }
     // Tabs: three a minute with this key, none audited, removed once silent.
-    let audit_before = hub.app.services.store.audit_chain(0, 10_000).await.unwrap().len();
+    let audit_before = hub
+        .app
+        .services
+        .store
+        .audit_chain(0, 10_000)
+        .await
+        .unwrap()
+        .len();
     let mut codes = Vec::new();
     for i in 0..5 {
         let res = with_key("/api/federation/register")
@@ -500,7 +534,10 @@ async fn browser_apps_report_with_receipts_and_their_tabs_are_bounded() {
         .sweep(chrono::Utc::now() + chrono::Duration::hours(1))
         .await
         .unwrap();
-    assert!(store.list_neurons().await.unwrap().is_empty(), "silent tabs are removed");
+    assert!(
+        store.list_neurons().await.unwrap().is_empty(),
+        "silent tabs are removed"
+    );
 }
 
 /// A neuron that registers with another endpoint goes back to pending, and the token it
@@ -636,10 +673,11 @@ async fn forged_storefront_events_count_nothing() {
             .body(body.to_string())
             .send()
     };
-    let conversion = |rule: &str, variant: Option<&str>| {
-        json!({"kind": "conversion", "at": chrono::Utc::now(), "mutationId": rule, "variant": variant})
-    };
-    let (rule, variant) = shown.first().cloned().expect("a rule applies to this visitor");
+    let conversion = |rule: &str, variant: Option<&str>| json!({"kind": "conversion", "at": chrono::Utc::now(), "mutationId": rule, "variant": variant});
+    let (rule, variant) = shown
+        .first()
+        .cloned()
+        .expect("a rule applies to this visitor");
     let other_variant = if variant.as_deref() == Some("control") {
         "treatment"
     } else {
@@ -648,35 +686,80 @@ async fn forged_storefront_events_count_nothing() {
     let mut altered = receipt.clone();
     altered.insert(3, 'x');
     for (what, body) in [
-        ("no receipt", json!({"batchId": "f1", "events": [conversion(&rule, variant.as_deref())]})),
-        ("a forged receipt", json!({"batchId": "f2", "events": [conversion(&rule, variant.as_deref())], "receipt": altered})),
-        ("a variant not shown", json!({"batchId": "f3", "events": [conversion(&rule, Some(other_variant))], "receipt": receipt})),
-        ("a rule not shown", json!({"batchId": "f4", "events": [conversion("other-rule", None)], "receipt": receipt})),
-        ("a page view (counted by the render)", json!({"batchId": "f5", "events": [{"kind": "pageView", "at": chrono::Utc::now()}], "receipt": receipt})),
-        ("another visitor", json!({"batchId": "f6", "events": [{"kind": "click", "at": chrono::Utc::now(), "unit": "visitor2"}], "receipt": receipt})),
-        ("an exposure the render counted", json!({"batchId": "f7", "events": [{"kind": "exposure", "at": chrono::Utc::now(), "mutationId": rule, "variant": variant}], "receipt": receipt})),
+        (
+            "no receipt",
+            json!({"batchId": "f1", "events": [conversion(&rule, variant.as_deref())]}),
+        ),
+        (
+            "a forged receipt",
+            json!({"batchId": "f2", "events": [conversion(&rule, variant.as_deref())], "receipt": altered}),
+        ),
+        (
+            "a variant not shown",
+            json!({"batchId": "f3", "events": [conversion(&rule, Some(other_variant))], "receipt": receipt}),
+        ),
+        (
+            "a rule not shown",
+            json!({"batchId": "f4", "events": [conversion("other-rule", None)], "receipt": receipt}),
+        ),
+        (
+            "a page view (counted by the render)",
+            json!({"batchId": "f5", "events": [{"kind": "pageView", "at": chrono::Utc::now()}], "receipt": receipt}),
+        ),
+        (
+            "another visitor",
+            json!({"batchId": "f6", "events": [{"kind": "click", "at": chrono::Utc::now(), "unit": "visitor2"}], "receipt": receipt}),
+        ),
+        (
+            "an exposure the render counted",
+            json!({"batchId": "f7", "events": [{"kind": "exposure", "at": chrono::Utc::now(), "mutationId": rule, "variant": variant}], "receipt": receipt}),
+        ),
     ] {
         let res = post(body).await.unwrap();
-        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{what}: {}", res.text().await.unwrap());
+        assert_eq!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "{what}: {}",
+            res.text().await.unwrap()
+        );
     }
-    let conversion_at = |at: chrono::DateTime<chrono::Utc>| {
-        json!({"kind": "conversion", "at": at, "mutationId": rule, "variant": variant})
-    };
+    let conversion_at = |at: chrono::DateTime<chrono::Utc>| json!({"kind": "conversion", "at": at, "mutationId": rule, "variant": variant});
     for (what, body) in [
-        ("an event from the future", json!({"batchId": "g1", "events": [conversion_at(chrono::Utc::now() + chrono::Duration::days(3650))], "receipt": receipt})),
-        ("an event before the page was shown", json!({"batchId": "g2", "events": [conversion_at(chrono::Utc::now() - chrono::Duration::days(2))], "receipt": receipt})),
-        ("a dwell of a thousand years", json!({"batchId": "g3", "events": [{"kind": "dwell", "at": chrono::Utc::now(), "value": 3.2e13}], "receipt": receipt})),
-        ("more events than a page sends", json!({"batchId": "g4", "events": vec![conversion(&rule, variant.as_deref()); 201], "receipt": receipt})),
+        (
+            "an event from the future",
+            json!({"batchId": "g1", "events": [conversion_at(chrono::Utc::now() + chrono::Duration::days(3650))], "receipt": receipt}),
+        ),
+        (
+            "an event before the page was shown",
+            json!({"batchId": "g2", "events": [conversion_at(chrono::Utc::now() - chrono::Duration::days(2))], "receipt": receipt}),
+        ),
+        (
+            "a dwell of a thousand years",
+            json!({"batchId": "g3", "events": [{"kind": "dwell", "at": chrono::Utc::now(), "value": 3.2e13}], "receipt": receipt}),
+        ),
+        (
+            "more events than a page sends",
+            json!({"batchId": "g4", "events": vec![conversion(&rule, variant.as_deref()); 201], "receipt": receipt}),
+        ),
     ] {
         let res = post(body).await.unwrap();
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}: {}", res.text().await.unwrap());
+        assert_eq!(
+            res.status(),
+            StatusCode::BAD_REQUEST,
+            "{what}: {}",
+            res.text().await.unwrap()
+        );
     }
     // A batch that fits is taken; then the visitor's rate ends a replay loop.
     let good = json!({"batchId": "ok-1", "events": [conversion(&rule, variant.as_deref())], "receipt": receipt});
     json_of(post(good).await.unwrap(), StatusCode::OK).await;
     common::writer_drained(&store, counted + 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(store.count_events().await.unwrap(), counted + 1, "forged events: 0 counted");
+    assert_eq!(
+        store.count_events().await.unwrap(),
+        counted + 1,
+        "forged events: 0 counted"
+    );
     let mut limited = false;
     for i in 0..300 {
         let batch = json!({"batchId": format!("r{i}"), "events": vec![conversion(&rule, variant.as_deref()); 10], "receipt": receipt});
@@ -733,7 +816,10 @@ async fn sign_in_guesses_are_counted_before_hashing_and_never_lock_the_owner_out
     }
     let started = std::time::Instant::now();
     let own = std::net::IpAddr::from([192, 168, 1, 7]);
-    assert!(auth.login(common::ADMIN, common::PASSWORD, Some(own)).await.is_ok());
+    assert!(auth
+        .login(common::ADMIN, common::PASSWORD, Some(own))
+        .await
+        .is_ok());
     assert!(started.elapsed() <= Duration::from_secs(5));
 }
 
@@ -743,7 +829,10 @@ async fn odd_methods_do_not_make_metric_series() {
     let hub = start().await;
     for m in ["FOOBAR", "X-RANDOM-7"] {
         plain()
-            .request(reqwest::Method::from_bytes(m.as_bytes()).unwrap(), hub.url("/api/status"))
+            .request(
+                reqwest::Method::from_bytes(m.as_bytes()).unwrap(),
+                hub.url("/api/status"),
+            )
             .send()
             .await
             .unwrap();
@@ -789,7 +878,13 @@ async fn small_leaks_are_closed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(body.contains("degraded"), "{body}");
-    for secret in ["secret-user", "private_db", "127.0.0.1", "refused", "connect"] {
+    for secret in [
+        "secret-user",
+        "private_db",
+        "127.0.0.1",
+        "refused",
+        "connect",
+    ] {
         assert!(!body.contains(secret), "{secret} in {body}");
     }
     down.stop();

@@ -16,9 +16,11 @@ use crate::pages::{
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The nonce the hub's security middleware put in this response's CSP header.
     #[cfg(feature = "ssr")]
-    if let Some(nonce) = use_context::<axum::http::request::Parts>()
-        .and_then(|p| p.extensions.get::<cortex_server::security::CspNonce>().cloned())
-    {
+    if let Some(nonce) = use_context::<axum::http::request::Parts>().and_then(|p| {
+        p.extensions
+            .get::<cortex_server::security::CspNonce>()
+            .cloned()
+    }) {
         provide_context(leptos::nonce::Nonce::from_value(nonce.0));
     }
     view! {

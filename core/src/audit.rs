@@ -379,7 +379,9 @@ mod tests {
 
     fn keyed_chain(n: i64, key: &ChainKey, from: Vec<AuditEntry>) -> Vec<AuditEntry> {
         let mut out = from;
-        let mut prev = out.last().map_or(GENESIS_HASH.to_string(), |e| e.hash.clone());
+        let mut prev = out
+            .last()
+            .map_or(GENESIS_HASH.to_string(), |e| e.hash.clone());
         let start = out.len() as i64 + 1;
         for seq in start..start + n {
             let at = Utc.timestamp_millis_opt(1_700_000_000_000 + seq).unwrap();
@@ -397,7 +399,10 @@ mod tests {
         out
     }
 
-    fn verify_keyed(entries: &[AuditEntry], key: Option<&ChainKey>) -> Result<AuditHead, ChainBreak> {
+    fn verify_keyed(
+        entries: &[AuditEntry],
+        key: Option<&ChainKey>,
+    ) -> Result<AuditHead, ChainBreak> {
         let mut v = ChainVerifier::with_key(key.cloned());
         for e in entries {
             v.push(e)?;

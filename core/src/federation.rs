@@ -620,7 +620,10 @@ impl JoinPolicy {
             if tags.is_empty() {
                 return Err(field_error(
                     "key_tags",
-                    format!("line {}: a key and then its tags, e.g. `KEY eu, canary`", i + 1),
+                    format!(
+                        "line {}: a key and then its tags, e.g. `KEY eu, canary`",
+                        i + 1
+                    ),
                 ));
             }
             out.insert(key.to_string(), tags);
@@ -632,16 +635,25 @@ impl JoinPolicy {
     /// something. (The hub checks that each key is an Ed25519 public key.)
     pub fn check(&self) -> Result<(), FieldError> {
         if self.keys.len() > MAX_POLICY_KEYS {
-            return Err(field_error("keys", format!("at most {MAX_POLICY_KEYS} keys")));
+            return Err(field_error(
+                "keys",
+                format!("at most {MAX_POLICY_KEYS} keys"),
+            ));
         }
         if self.tags.len() > MAX_POLICY_TAGS {
-            return Err(field_error("tags", format!("at most {MAX_POLICY_TAGS} tags")));
+            return Err(field_error(
+                "tags",
+                format!("at most {MAX_POLICY_TAGS} tags"),
+            ));
         }
         for (i, t) in self.tags.iter().enumerate() {
             check_name(&format!("tags[{i}]"), t)?;
         }
         if self.key_tags.len() > MAX_POLICY_KEYS {
-            return Err(field_error("key_tags", format!("at most {MAX_POLICY_KEYS} keys")));
+            return Err(field_error(
+                "key_tags",
+                format!("at most {MAX_POLICY_KEYS} keys"),
+            ));
         }
         for (key, tags) in &self.key_tags {
             if tags.is_empty() || tags.len() > MAX_LABELS {
@@ -880,7 +892,14 @@ mod tests {
             signing_message("POST", "/api/federation/register", b"{ }", 1, "n", "h"),
             signing_message("POST", "/api/federation/register", b"{}", 2, "n", "h"),
             signing_message("POST", "/api/federation/register", b"{}", 1, "m", "h"),
-            signing_message("POST", "/api/federation/register", b"{}", 1, "n", "other-hub"),
+            signing_message(
+                "POST",
+                "/api/federation/register",
+                b"{}",
+                1,
+                "n",
+                "other-hub",
+            ),
         ] {
             assert_ne!(base, other);
         }
@@ -908,7 +927,11 @@ mod tests {
         );
         list.key_tags
             .insert(r.public_key.clone(), vec!["eu".into(), "web".into()]);
-        assert_eq!(list.admit(&r), Admission::Join, "a tag an admin bound to its key");
+        assert_eq!(
+            list.admit(&r),
+            Admission::Join,
+            "a tag an admin bound to its key"
+        );
         list.key_tags.clear();
         list.tags.clear();
         list.keys = vec![r.public_key.clone()];
@@ -1387,7 +1410,11 @@ mod wire_tests {
         assert!(!bundle("tag:web", BundleKind::Config).reaches_browser("tab-1"));
         assert!(!bundle("neuron:tab-2", BundleKind::Config).reaches_browser("tab-1"));
         assert!(bundle("neuron:tab-1", BundleKind::Config).reaches_browser("tab-1"));
-        for kind in [BundleKind::LayoutRules, BundleKind::Experiments, BundleKind::Offers] {
+        for kind in [
+            BundleKind::LayoutRules,
+            BundleKind::Experiments,
+            BundleKind::Offers,
+        ] {
             assert!(bundle("global", kind).reaches_browser("tab-1"));
         }
     }

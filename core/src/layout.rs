@@ -237,8 +237,11 @@ impl Layout {
             if !seen.insert(&n.id) {
                 return Err(LayoutError::DuplicateId(n.id.clone()));
             }
-            crate::urls::check_value(&format!("node `{}` props", n.id), &Value::Object((*n.props).clone()))
-                .map_err(|(path, url)| LayoutError::UnsafeUrl { path, url })?;
+            crate::urls::check_value(
+                &format!("node `{}` props", n.id),
+                &Value::Object((*n.props).clone()),
+            )
+            .map_err(|(path, url)| LayoutError::UnsafeUrl { path, url })?;
         }
         Ok(())
     }

@@ -30,7 +30,11 @@ mod tests {
             let mut theirs = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
             ours.update(b"message");
             theirs.update(b"message");
-            assert_eq!(ours.finalize().into_bytes(), theirs.finalize().into_bytes(), "{len}");
+            assert_eq!(
+                ours.finalize().into_bytes(),
+                theirs.finalize().into_bytes(),
+                "{len}"
+            );
         }
     }
 }

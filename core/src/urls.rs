@@ -87,9 +87,7 @@ pub fn check_value(prefix: &str, value: &Value) -> Result<(), (String, String)> 
 /// The message for an unsafe URL at `path`.
 pub fn unsafe_url_message(url: &str) -> String {
     let shown: String = url.chars().take(60).collect();
-    format!(
-        "`{shown}` is not a safe link: use http, https, mailto, tel or a path on this site"
-    )
+    format!("`{shown}` is not a safe link: use http, https, mailto, tel or a path on this site")
 }
 
 #[cfg(test)]

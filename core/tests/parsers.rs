@@ -177,7 +177,10 @@ fn mutate(mut doc: Value, edits: &[(usize, Change)]) -> Value {
 }
 
 fn error_says_something(e: impl std::fmt::Display) -> Result<(), TestCaseError> {
-    prop_assert!(!e.to_string().trim().is_empty(), "an error without a message");
+    prop_assert!(
+        !e.to_string().trim().is_empty(),
+        "an error without a message"
+    );
     Ok(())
 }
 
@@ -198,7 +201,13 @@ fn check(kind: &str, doc: &Value, layout: &Layout) -> Result<(), TestCaseError> 
                     let plan = Plan::compile(vec![rule]);
                     let groups = SavedGroups::default();
                     let attrs = json!({"id": "v1", "device": "mobile", "country": "DE"});
-                    for events in [vec![], vec![TriggerEvent::ExitIntent, TriggerEvent::ScrollDepth { percent: 90 }]] {
+                    for events in [
+                        vec![],
+                        vec![
+                            TriggerEvent::ExitIntent,
+                            TriggerEvent::ScrollDepth { percent: 90 },
+                        ],
+                    ] {
                         let visit = Visit {
                             attributes: &attrs,
                             groups: &groups,
@@ -270,7 +279,9 @@ fn check(kind: &str, doc: &Value, layout: &Layout) -> Result<(), TestCaseError> 
         "apply" => match serde_json::from_value::<ApplyRequest>(doc.clone()) {
             Err(e) => error_says_something(e)?,
             Ok(req) => {
-                let _ = req.context.attributes_read(now, &cortex_core::context::Reads::All);
+                let _ = req
+                    .context
+                    .attributes_read(now, &cortex_core::context::Reads::All);
             }
         },
         "sync" => {
@@ -290,7 +301,8 @@ fn check(kind: &str, doc: &Value, layout: &Layout) -> Result<(), TestCaseError> 
             if let Err(e) = Condition::validate(doc) {
                 error_says_something(e)?
             }
-            let _ = Condition::compile(doc).eval(&json!({"device": "mobile"}), &SavedGroups::default());
+            let _ =
+                Condition::compile(doc).eval(&json!({"device": "mobile"}), &SavedGroups::default());
         }
         other => panic!("no parser for {other}"),
     }

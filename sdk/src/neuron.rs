@@ -150,7 +150,12 @@ impl HubClient {
     /// The hub's id, which every signed request names (from `GET /api/federation/hub`,
     /// asked once and kept).
     pub async fn hub_id(&self) -> Result<String, SdkError> {
-        if let Some(id) = self.hub_id.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        if let Some(id) = self
+            .hub_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
             return Ok(id);
         }
         let req = self.http.get(format!("{}{HUB_PATH}", self.base));
@@ -180,7 +185,10 @@ impl HubClient {
         };
         match self.send(signed_for(self.hub_id().await?)).await {
             // The hub has another id now (a new database): ask again, sign again, once.
-            Err(SdkError::Api { status: 401, body: e }) if e.error.message.contains("hub's id") => {
+            Err(SdkError::Api {
+                status: 401,
+                body: e,
+            }) if e.error.message.contains("hub's id") => {
                 *self.hub_id.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 self.send(signed_for(self.hub_id().await?)).await
             }

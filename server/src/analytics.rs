@@ -170,7 +170,9 @@ impl Analytics {
                 metrics::counter!("cortex_event_batches_limited_total").increment(1);
                 return Err(ApiError {
                     code: ErrorCode::RateLimited,
-                    message: "this visitor reports too many events; retry after the delay in Retry-After".into(),
+                    message:
+                        "this visitor reports too many events; retry after the delay in Retry-After"
+                            .into(),
                     retry_after: Some(wait.as_secs().max(1)),
                 });
             }

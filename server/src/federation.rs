@@ -560,14 +560,7 @@ impl Federation {
             )));
         }
         let hub = self.identity().await?.hub_id;
-        let message = signing_message(
-            method,
-            path,
-            body,
-            signed.timestamp_ms,
-            signed.nonce,
-            &hub,
-        );
+        let message = signing_message(method, path, body, signed.timestamp_ms, signed.nonce, &hub);
         key.verify_strict(&message, &signed.signature).map_err(|_| {
             unauthorized(format!("signature does not match: sign METHOD, path, SHA-256 of the body, timestamp, nonce and this hub's id ({hub}, from GET /api/federation/hub) with the neuron's key"))
         })

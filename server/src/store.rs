@@ -206,7 +206,9 @@ pub fn open(
         .backend()
         .map_err(|e| StoreError::Other(e.to_string()))?
     {
-        Backend::Sqlite => Arc::new(sqlite::SqliteStore::open_lazy(&url)?.with_audit_key(audit_key)),
+        Backend::Sqlite => {
+            Arc::new(sqlite::SqliteStore::open_lazy(&url)?.with_audit_key(audit_key))
+        }
         Backend::Postgres => {
             Arc::new(postgres::PgStore::open_lazy(&url)?.with_audit_key(audit_key))
         }

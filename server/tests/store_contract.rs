@@ -54,7 +54,9 @@ fn new_token(name: &str, secret_hash: &str, expires_in: Option<Duration>) -> Tok
 }
 
 async fn verify_chain(store: &DynStore) -> i64 {
-    let report = cortex_server::audit::verify(store, None, None).await.unwrap();
+    let report = cortex_server::audit::verify(store, None, None)
+        .await
+        .unwrap();
     assert_eq!(report.broken, None, "audit chain must verify");
     report.entries
 }
@@ -692,15 +694,20 @@ async fn nonces_are_single_use_until_pruned(s: DynStore) {
     let now = Utc::now();
     let soon = now + Duration::minutes(10);
     let first = s
-        .join_neurons(&[
-            join("n1", "k1", Join, Some(("abc", soon))),
-            join("n2", "k2", Join, Some(("abc", soon))),
-            join("n3", "k3", Join, Some(("old", now - Duration::minutes(1)))),
-        ], u64::MAX)
+        .join_neurons(
+            &[
+                join("n1", "k1", Join, Some(("abc", soon))),
+                join("n2", "k2", Join, Some(("abc", soon))),
+                join("n3", "k3", Join, Some(("old", now - Duration::minutes(1)))),
+            ],
+            u64::MAX,
+        )
         .await
         .unwrap();
     assert!(
-        first.iter().all(|o| matches!(o, JoinOutcome::Joined { .. })),
+        first
+            .iter()
+            .all(|o| matches!(o, JoinOutcome::Joined { .. })),
         "nonces are per neuron: {first:?}"
     );
     let again = s
@@ -739,13 +746,16 @@ async fn joins_in_one_batch_get_their_own_outcomes(s: DynStore) {
     later.neuron.version = "2.0.0".into();
     later.neuron.registered_at = registered + Duration::hours(1);
     let out = s
-        .join_neurons(&[
-            later,
-            join("sick", "ks", Admission::Wait, None),
-            join("taken", "other", Admission::Join, Some(("x", soon))),
-            join("newcomer", "kn", Admission::Wait, Some(("x", soon))),
-            join("stranger", "kx", Admission::Refuse, Some(("x", soon))),
-        ], u64::MAX)
+        .join_neurons(
+            &[
+                later,
+                join("sick", "ks", Admission::Wait, None),
+                join("taken", "other", Admission::Join, Some(("x", soon))),
+                join("newcomer", "kn", Admission::Wait, Some(("x", soon))),
+                join("stranger", "kx", Admission::Refuse, Some(("x", soon))),
+            ],
+            u64::MAX,
+        )
         .await
         .unwrap();
     let status = |o: &JoinOutcome| match o {
@@ -809,7 +819,11 @@ async fn pending_joins_stop_at_the_cap_and_quiet_rejoins_are_not_audited(s: DynS
         .unwrap();
     assert_eq!(
         out.iter().map(status).collect::<Vec<_>>(),
-        vec![Some(NeuronStatus::Pending), Some(NeuronStatus::Pending), None]
+        vec![
+            Some(NeuronStatus::Pending),
+            Some(NeuronStatus::Pending),
+            None
+        ]
     );
     assert!(s.neuron("p3").await.unwrap().is_none());
     // One already waiting may ask again at the cap; an admitted one joins past it.
@@ -851,11 +865,20 @@ async fn pending_joins_stop_at_the_cap_and_quiet_rejoins_are_not_audited(s: DynS
     // Once an admin approves the new endpoint, registering with it keeps the neuron in.
     let mut same = join("e1", "ke", Admission::Wait, None);
     same.neuron.endpoint = Some("http://169.254.169.254".into());
-    s.set_neuron_status("e1", NeuronStatus::Pending, NeuronStatus::Active, audit("neuron.approve", ""))
-        .await
-        .unwrap();
+    s.set_neuron_status(
+        "e1",
+        NeuronStatus::Pending,
+        NeuronStatus::Active,
+        audit("neuron.approve", ""),
+    )
+    .await
+    .unwrap();
     let out = s.join_neurons(&[same], u64::MAX).await.unwrap();
-    assert_eq!(status(&out[0]), Some(NeuronStatus::Active), "same endpoint: keeps its place");
+    assert_eq!(
+        status(&out[0]),
+        Some(NeuronStatus::Active),
+        "same endpoint: keeps its place"
+    );
 }
 
 async fn silent_browser_tabs_are_removed_and_server_neurons_kept(s: DynStore) {
@@ -870,8 +893,14 @@ async fn silent_browser_tabs_are_removed_and_server_neurons_kept(s: DynStore) {
         let mut n = neuron(id, key, NeuronStatus::Active);
         n.pinned = pinned;
         n.last_seen_at = cortex_server::store::ms_precision(seen);
-        n.kind = if key.starts_with("pk_") { "web-app".into() } else { "api-service".into() };
-        s.register_neuron(n, audit("neuron.register", "")).await.unwrap();
+        n.kind = if key.starts_with("pk_") {
+            "web-app".into()
+        } else {
+            "api-service".into()
+        };
+        s.register_neuron(n, audit("neuron.register", ""))
+            .await
+            .unwrap();
     }
     s.ack_bundles(&[cortex_server::store::neurons::BundleAck {
         neuron_id: "tab-old".into(),
@@ -886,23 +915,46 @@ async fn silent_browser_tabs_are_removed_and_server_neurons_kept(s: DynStore) {
         .await
         .unwrap();
     assert_eq!(removed, 1);
-    let mut ids: Vec<String> = s.list_neurons().await.unwrap().into_iter().map(|n| n.id).collect();
+    let mut ids: Vec<String> = s
+        .list_neurons()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
     ids.sort();
     assert_eq!(ids, ["srv-old", "tab-new", "tab-pinned"]);
-    assert!(s.all_acks().await.unwrap().is_empty(), "its acks go with it");
+    assert!(
+        s.all_acks().await.unwrap().is_empty(),
+        "its acks go with it"
+    );
 }
 
 async fn revocations_are_kept_rise_and_are_pruned(s: DynStore) {
     let t0 = cortex_server::store::ms_precision(Utc::now());
     s.revoke_neuron("gone", t0).await.unwrap();
-    s.revoke_neuron("gone", t0 - Duration::seconds(5)).await.unwrap();
-    s.revoke_neuron("old", t0 - Duration::hours(30)).await.unwrap();
+    s.revoke_neuron("gone", t0 - Duration::seconds(5))
+        .await
+        .unwrap();
+    s.revoke_neuron("old", t0 - Duration::hours(30))
+        .await
+        .unwrap();
     let mut since = s.revocations_since(t0 - Duration::hours(1)).await.unwrap();
     since.sort();
-    assert_eq!(since, vec![("gone".to_string(), t0)], "an earlier time never lowers it");
-    assert_eq!(s.prune_revocations(t0 - Duration::hours(24)).await.unwrap(), 1);
     assert_eq!(
-        s.revocations_since(t0 - Duration::days(3)).await.unwrap().len(),
+        since,
+        vec![("gone".to_string(), t0)],
+        "an earlier time never lowers it"
+    );
+    assert_eq!(
+        s.prune_revocations(t0 - Duration::hours(24)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        s.revocations_since(t0 - Duration::days(3))
+            .await
+            .unwrap()
+            .len(),
         1
     );
 }

@@ -112,7 +112,10 @@ impl Hub {
 }
 
 /// A server neuron's registration, signed with `key` by the SDK.
-pub fn registration(id: &str, key: &cortex_sdk::NeuronKey) -> cortex_core::federation::Registration {
+pub fn registration(
+    id: &str,
+    key: &cortex_sdk::NeuronKey,
+) -> cortex_core::federation::Registration {
     cortex_core::federation::Registration {
         id: id.into(),
         slug: "shop".into(),

@@ -23,10 +23,7 @@ async fn send(
         .map_err(|e: cortex_core::federation::FieldError| {
             AppError::new(ErrorCode::BadRequest, e.to_string())
         })?;
-    Ok(services
-        .federation
-        .command(&scope, command, &who)
-        .await?)
+    Ok(services.federation.command(&scope, command, &who).await?)
 }
 
 /// Asks every connected neuron in a scope to re-fetch and re-apply its config without a

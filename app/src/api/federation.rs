@@ -90,7 +90,10 @@ pub async fn bulk_neurons(
 #[server(name = PinNeuron, prefix = "/api", endpoint = "federation/neurons/pin")]
 pub async fn pin_neuron(id: String, pinned: bool) -> Result<Neuron, AppError> {
     let (services, who) = super::guard::require(Role::Operator)?;
-    Ok(services.federation.set_pinned(id.trim(), pinned, &who).await?)
+    Ok(services
+        .federation
+        .set_pinned(id.trim(), pinned, &who)
+        .await?)
 }
 
 /// Removes a neuron (denies a pending one). Operator.

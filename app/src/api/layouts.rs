@@ -507,10 +507,7 @@ pub async fn switch_mutations(
         return Ok(page_nodes(&layout));
     }
     target.locked = off;
-    let saved = services
-        .mutations
-        .save_layout(layout, &principal)
-        .await?;
+    let saved = services.mutations.save_layout(layout, &principal).await?;
     Ok(page_nodes(&saved))
 }
 

@@ -273,7 +273,9 @@ fn page_href(only: &str, search: &str, offset: u32) -> String {
     let enc = |v: &str| {
         v.bytes()
             .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect::<String>()
@@ -296,11 +298,7 @@ fn Fleet(
         .filter(|n| n.status == NeuronStatus::Pending)
         .map(|n| n.id.clone())
         .collect();
-    let (first, shown, matched) = (
-        health.offset,
-        health.neurons.len() as u32,
-        health.matched,
-    );
+    let (first, shown, matched) = (health.offset, health.neurons.len() as u32, health.matched);
     // Group by region, keeping the store's order (region, then id).
     let mut groups: Vec<(String, Vec<Neuron>)> = Vec::new();
     for n in health.neurons {
@@ -311,8 +309,15 @@ fn Fleet(
         }
     }
     let empty = groups.is_empty();
-    let previous = (first > 0).then(|| page_href(&only, &search, first.saturating_sub(cortex_core::federation::FLEET_PAGE)));
-    let next = (u64::from(first + shown) < matched).then(|| page_href(&only, &search, first + shown));
+    let previous = (first > 0).then(|| {
+        page_href(
+            &only,
+            &search,
+            first.saturating_sub(cortex_core::federation::FLEET_PAGE),
+        )
+    });
+    let next =
+        (u64::from(first + shown) < matched).then(|| page_href(&only, &search, first + shown));
     let bulk_form = (!pending.is_empty()).then(|| {
         let ids = pending.join(",");
         let count = pending.len();

@@ -158,7 +158,11 @@ mod tests {
             }
             i += 1;
         }
-        assert_eq!(reached, vec![Pending], "an operator moves a pending neuron nowhere");
+        assert_eq!(
+            reached,
+            vec![Pending],
+            "an operator moves a pending neuron nowhere"
+        );
     }
 
     #[test]

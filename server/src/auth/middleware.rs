@@ -7,9 +7,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{api_token::TOKEN_PREFIX, AuthError, AuthService, Authn, Credential};
-use crate::web::{self, Bearer};
 use crate::error::ApiError;
 use crate::health::DbHealth;
+use crate::web::{self, Bearer};
 
 /// Paths that never need a principal (static files and probes), skipped to save a lookup.
 fn is_public_asset(path: &str) -> bool {

@@ -139,7 +139,9 @@ impl FailureLimiter {
 
     fn slowdown_at(&self, key: &str, now: Instant) -> Duration {
         let mut map = self.lock();
-        let n = self.recent(&mut map, key, now).map_or(0, |q| q.len() as u32);
+        let n = self
+            .recent(&mut map, key, now)
+            .map_or(0, |q| q.len() as u32);
         if n < self.max {
             return Duration::ZERO;
         }
@@ -177,9 +179,7 @@ mod tests {
         assert!(l
             .reserve_at(&strict_keys(Some("10.0.0.1".parse().unwrap()), "bob"), t0)
             .is_err());
-        assert!(l
-            .reserve_at(&keys, t0 + Duration::from_secs(61))
-            .is_ok());
+        assert!(l.reserve_at(&keys, t0 + Duration::from_secs(61)).is_ok());
         l.clear(&keys);
         assert!(l.reserve(&keys).is_ok());
     }

@@ -145,9 +145,10 @@ impl Federation {
         let mut outcome = BulkOutcome::default();
         for id in ids {
             let done = match action {
-                BulkAction::Approve => {
-                    self.set_status(id, NeuronStatus::Active, who).await.map(|_| ())
-                }
+                BulkAction::Approve => self
+                    .set_status(id, NeuronStatus::Active, who)
+                    .await
+                    .map(|_| ()),
                 BulkAction::Deny => match self.store.neuron(id).await? {
                     Some(n) if n.status == NeuronStatus::Pending => {
                         self.remove(id, who).await.map(|_| ())

@@ -206,7 +206,12 @@ impl Federation {
             .get(PUBLISHABLE_KEY_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        if !self.publishable_keys().await?.iter().any(|k| k.key == presented) {
+        if !self
+            .publishable_keys()
+            .await?
+            .iter()
+            .any(|k| k.key == presented)
+        {
             return Err(ApiError::new(
                 ErrorCode::Unauthorized,
                 format!(

@@ -191,7 +191,10 @@ pub async fn upgrade(
         (Err(e), None) => {
             return Err(ApiError::new(
                 cortex_core::ErrorCode::Unauthorized,
-                format!("{} or `?ticket=` (from POST /api/federation/ws-ticket)", e.message),
+                format!(
+                    "{} or `?ticket=` (from POST /api/federation/ws-ticket)",
+                    e.message
+                ),
             ))
         }
     };

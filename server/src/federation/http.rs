@@ -233,7 +233,10 @@ async fn ws_ticket(
 ) -> Result<Json<cortex_core::federation::WsTicket>, ApiError> {
     let said = neuron_of(&services, &extensions, bearer(&headers), WS_TICKET_PATH).await?;
     let (ticket, expires_at) = services.federation.issue_ws_ticket(&said, Utc::now())?;
-    Ok(Json(cortex_core::federation::WsTicket { ticket, expires_at }))
+    Ok(Json(cortex_core::federation::WsTicket {
+        ticket,
+        expires_at,
+    }))
 }
 
 /// Who this hub is, for signing: registrations sign the hub's id, so a captured one cannot

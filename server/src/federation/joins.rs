@@ -89,7 +89,11 @@ async fn run(store: DynStore, mut rx: mpsc::Receiver<Pending>) {
 /// Writes a batch; if the batch fails as a whole, each join is tried alone so that one bad
 /// registration (a kind removed a moment ago, say) fails only itself.
 async fn write(store: &DynStore, batch: Vec<Pending>) {
-    let max_pending = batch.iter().map(|p| p.max_pending).min().unwrap_or(u64::MAX);
+    let max_pending = batch
+        .iter()
+        .map(|p| p.max_pending)
+        .min()
+        .unwrap_or(u64::MAX);
     let (joins, replies): (Vec<Join>, Vec<_>) =
         batch.into_iter().map(|p| (p.join, p.reply)).unzip();
     match store.join_neurons(&joins, max_pending).await {

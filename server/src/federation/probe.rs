@@ -102,7 +102,10 @@ pub fn probe_url(
                 return Err("refused: a cloud metadata service".into());
             }
             if (name == "localhost" || name.ends_with(".localhost")) && !allow_loopback {
-                return Err("refused: a loopback address (set CORTEX_PROBE_ALLOW_LOOPBACK=true to allow)".into());
+                return Err(
+                    "refused: a loopback address (set CORTEX_PROBE_ALLOW_LOOPBACK=true to allow)"
+                        .into(),
+                );
             }
         }
     }
@@ -133,10 +136,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .filter(|a| refused_address(a.ip(), allow_loopback).is_none())
                 .collect();
             if found.is_empty() {
-                return Err(format!(
-                    "`{host}` resolves to no address the hub may probe"
-                )
-                .into());
+                return Err(format!("`{host}` resolves to no address the hub may probe").into());
             }
             Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
         })
@@ -265,8 +265,12 @@ mod tests {
 
     #[test]
     fn only_the_origin_and_the_kinds_path_are_probed() {
-        let u = probe_url("https://api.example.com:8443/admin/delete?all=1#x", "/healthz", false)
-            .unwrap();
+        let u = probe_url(
+            "https://api.example.com:8443/admin/delete?all=1#x",
+            "/healthz",
+            false,
+        )
+        .unwrap();
         assert_eq!(u.as_str(), "https://api.example.com:8443/healthz");
         let u = probe_url("http://10.0.0.5/", "/status", false).unwrap();
         assert_eq!(u.as_str(), "http://10.0.0.5/status");
@@ -288,8 +292,15 @@ mod tests {
         ] {
             assert!(probe_url(bad, "/healthz", true).is_err(), "{bad}");
         }
-        for loopback in ["http://127.0.0.1:9/", "http://[::1]:9/", "http://localhost:9/"] {
-            assert!(probe_url(loopback, "/healthz", false).is_err(), "{loopback}");
+        for loopback in [
+            "http://127.0.0.1:9/",
+            "http://[::1]:9/",
+            "http://localhost:9/",
+        ] {
+            assert!(
+                probe_url(loopback, "/healthz", false).is_err(),
+                "{loopback}"
+            );
             assert!(probe_url(loopback, "/healthz", true).is_ok(), "{loopback}");
         }
         assert!(refused_address(std::net::Ipv4Addr::new(10, 0, 0, 1).into(), false).is_none());

@@ -261,7 +261,9 @@ impl Federation {
                         jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                             unauthorized("neuron token expired; register again to get a new one")
                         }
-                        _ => unauthorized("neuron token is invalid (tampered, or from another hub)"),
+                        _ => {
+                            unauthorized("neuron token is invalid (tampered, or from another hub)")
+                        }
                     })?
                     .claims;
                 let said = NeuronToken {
@@ -363,7 +365,10 @@ mod tests {
         assert!(!r.covers(&token("shop", 5_001)), "issued after: a new join");
         assert!(!r.covers(&token("other", 1)));
         r.note("shop", 1_000);
-        assert!(r.covers(&token("shop", 4_000)), "an older note never narrows it");
+        assert!(
+            r.covers(&token("shop", 4_000)),
+            "an older note never narrows it"
+        );
         r.forget_before(6_000);
         assert!(!r.covers(&token("shop", 1)));
     }

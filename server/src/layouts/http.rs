@@ -300,7 +300,13 @@ pub async fn report_events(
         return Ok(Json(
             services
                 .analytics
-                .ingest_from(crate::analytics::Intake::Neuron, &source, &batch, &body, now)
+                .ingest_from(
+                    crate::analytics::Intake::Neuron,
+                    &source,
+                    &batch,
+                    &body,
+                    now,
+                )
                 .await?,
         ));
     }
@@ -362,7 +368,8 @@ fn check_receipted(
     let receipt = services.receipts.verify(&text, now).map_err(refused)?;
     crate::layouts::receipts::check_against(&receipt, batch, now, counted).map_err(refused)?;
     for e in &batch.events {
-        if let (cortex_core::analytics::EventKind::Exposure, Some(rule)) = (e.kind, &e.mutation_id) {
+        if let (cortex_core::analytics::EventKind::Exposure, Some(rule)) = (e.kind, &e.mutation_id)
+        {
             if !services.receipts.first_exposure(&text, rule) {
                 return Err(refused(ApiError::new(
                     ErrorCode::Forbidden,
@@ -467,24 +474,25 @@ fn receipt_of(
     now: chrono::DateTime<Utc>,
 ) -> String {
     let pair = |x: &cortex_core::resolve::Exposure| {
-        (x.rule_id.to_string(), x.variant_key.as_ref().map(|v| v.to_string()))
+        (
+            x.rule_id.to_string(),
+            x.variant_key.as_ref().map(|v| v.to_string()),
+        )
     };
     let shown: Vec<(String, Option<String>)> = applied.exposures.iter().map(pair).collect();
-    services
-        .receipts
-        .sign(&crate::layouts::receipts::Receipt {
-            visitor: unit.unwrap_or_default(),
-            page: applied.layout.page_slug.clone(),
-            // What the browser may apply itself: not what was applied here.
-            deferred: deferred
-                .map(|d| d.possible_exposures(now))
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|p| !shown.contains(p))
-                .collect(),
-            exposures: shown,
-            issued: now.timestamp(),
-        })
+    services.receipts.sign(&crate::layouts::receipts::Receipt {
+        visitor: unit.unwrap_or_default(),
+        page: applied.layout.page_slug.clone(),
+        // What the browser may apply itself: not what was applied here.
+        deferred: deferred
+            .map(|d| d.possible_exposures(now))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| !shown.contains(p))
+            .collect(),
+        exposures: shown,
+        issued: now.timestamp(),
+    })
 }
 
 /// Records a storefront page view and its exposures (the server rendered them, so they are

@@ -123,8 +123,14 @@ impl Receipts {
     }
 
     /// The receipt `text` carries, if its signature is this hub's and it is recent.
-    pub fn verify(&self, text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Receipt, ApiError> {
-        let bad = || refused("the page's receipt is missing, altered or from another hub: reload the page");
+    pub fn verify(
+        &self,
+        text: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Receipt, ApiError> {
+        let bad = || {
+            refused("the page's receipt is missing, altered or from another hub: reload the page")
+        };
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let (payload, signature) = text.split_once('.').ok_or_else(bad)?;
         if payload.len() > 16 * 1024 {
@@ -195,7 +201,8 @@ pub fn check_against(
             )));
         }
         if e.kind == EventKind::Dwell
-            && e.value.is_some_and(|v| !(0.0..=(RECEIPT_TTL_SECS * 1000) as f64).contains(&v))
+            && e.value
+                .is_some_and(|v| !(0.0..=(RECEIPT_TTL_SECS * 1000) as f64).contains(&v))
         {
             return Err(ApiError::bad_request(format!(
                 "events[{i}].value: time on a page is 0 to {} ms",
@@ -205,17 +212,18 @@ pub fn check_against(
         match e.unit.as_deref() {
             None => e.unit = Some(receipt.visitor.clone()),
             Some(u) if u == receipt.visitor => {}
-            Some(_) => return Err(at("is about another visitor than the page was shown to".into())),
+            Some(_) => {
+                return Err(at(
+                    "is about another visitor than the page was shown to".into()
+                ))
+            }
         }
         match e.page_slug.as_deref() {
             None => e.page_slug = Some(receipt.page.clone()),
             Some(p) if p == receipt.page => {}
             Some(_) => return Err(at("is about another page than the receipt's".into())),
         }
-        let pair = e
-            .mutation_id
-            .clone()
-            .map(|rule| (rule, e.variant.clone()));
+        let pair = e.mutation_id.clone().map(|rule| (rule, e.variant.clone()));
         match (e.kind, &pair) {
             (EventKind::Click | EventKind::Conversion | EventKind::Dwell, None) => {}
             (EventKind::Click | EventKind::Conversion | EventKind::Dwell, Some(p)) => {
@@ -262,7 +270,10 @@ mod tests {
             visitor: "v1".into(),
             page: "home".into(),
             exposures: vec![("hero-test".into(), Some("b".into()))],
-            deferred: vec![("exit-offer".into(), None), ("hero-test".into(), Some("b".into()))],
+            deferred: vec![
+                ("exit-offer".into(), None),
+                ("hero-test".into(), Some("b".into())),
+            ],
             issued: now,
         }
     }

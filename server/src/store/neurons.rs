@@ -85,7 +85,8 @@ pub trait NeuronStore: Send + Sync {
     /// not audited). A new pending neuron past `max_pending` pending ones is
     /// [`JoinOutcome::Capped`]. Ids must be distinct. Outcomes are in the order of `joins`;
     /// an error (an unknown kind, say) fails them all.
-    async fn join_neurons(&self, joins: &[Join], max_pending: u64) -> StoreResult<Vec<JoinOutcome>>;
+    async fn join_neurons(&self, joins: &[Join], max_pending: u64)
+        -> StoreResult<Vec<JoinOutcome>>;
     /// Records a heartbeat: last seen, health, checks, load, version. An active, degraded or
     /// unhealthy neuron becomes active or degraded by the health it reports; pending,
     /// draining and retired neurons keep their status. `NotFound` for an unknown id.
@@ -133,8 +134,10 @@ pub trait NeuronStore: Send + Sync {
     /// hubs on one database; a later revocation of the same neuron moves the time on).
     async fn revoke_neuron(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
     /// Revocations made at or after `since`: (neuron id, when).
-    async fn revocations_since(&self, since: DateTime<Utc>)
-        -> StoreResult<Vec<(String, DateTime<Utc>)>>;
+    async fn revocations_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>>;
     /// Forgets revocations older than `before` (every token they cover has expired).
     async fn prune_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
