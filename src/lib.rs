@@ -64,6 +64,7 @@ impl Application {
                 check_interval: services.config.db_check_interval,
                 retry_max: services.config.db_retry_max,
             },
+            services.recovery.clone(),
             Box::new(move |setup_token| {
                 let _ = tx.send(Some(Ready { setup_token }));
             }),
@@ -88,6 +89,12 @@ impl Application {
                 .run_prober(services.health.clone()),
         );
         tokio::spawn(services.federation.clone().run_fanout());
+        tokio::spawn(
+            services
+                .recovery
+                .clone()
+                .run_keeper(services.health.clone()),
+        );
         tokio::spawn(cortex_server::audit::run_watch(
             services.store.clone(),
             services.audit_key.clone(),

@@ -503,56 +503,6 @@ async fn pages_render_from_the_snapshot_when_the_database_is_gone() {
 }
 
 #[tokio::test]
-async fn a_replaced_empty_database_gets_the_last_known_good_rules_back() {
-    let (hub, _, _) = shop_hub().await;
-    let snapshot = hub._dir.path().join("layout-snapshot.json");
-    let held: cortex_core::rules::RuleSet =
-        serde_json::from_slice(&std::fs::read(&snapshot).unwrap()).unwrap();
-    assert!(!held.rules.is_empty() && !held.layouts.is_empty());
-    // The same hub's data dir on a new, empty database (as after the old one was replaced).
-    let dir = tempfile::tempdir().unwrap();
-    let store = cortex_server::store::open(&test_config(dir.path()), None).unwrap();
-    store.migrate().await.unwrap();
-    assert_eq!(store.rule_changes(0).await.unwrap().revision, 0);
-    let mutations = cortex_server::layouts::Mutations::new(store.clone(), Some(snapshot), None);
-    let revision = mutations.reload().await.unwrap();
-    assert!(revision > 0);
-    let restored = store.rule_set().await.unwrap();
-    let ids = |set: &cortex_core::rules::RuleSet| {
-        let mut ids: Vec<(String, serde_json::Value)> = set
-            .rules
-            .iter()
-            .map(|r| (r.id.clone(), r.conditions.clone()))
-            .collect();
-        ids.sort_by(|a, b| a.0.cmp(&b.0));
-        ids
-    };
-    assert_eq!(ids(&restored), ids(&held));
-    let roots = |set: &cortex_core::rules::RuleSet| {
-        let mut roots: Vec<(String, String)> = set
-            .layouts
-            .iter()
-            .map(|l| (l.page_slug.clone(), serde_json::to_string(&l.root).unwrap()))
-            .collect();
-        roots.sort();
-        roots
-    };
-    assert_eq!(roots(&restored), roots(&held));
-    let audit = store
-        .list_audit(&cortex_core::audit::AuditQuery {
-            action: Some("layout-mutation.recover".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(audit.len(), held.rules.len());
-    assert!(audit.iter().all(|a| a.record.actor == "hub"));
-    // Restored once: the next reload finds the database current.
-    assert_eq!(mutations.reload().await.unwrap(), revision);
-    assert_eq!(store.rule_set().await.unwrap().revision, revision);
-}
-
-#[tokio::test]
 async fn the_storefront_renders_mutations_on_the_server() {
     let (hub, _, _) = shop_hub().await;
     let page = |ua: &'static str| {

@@ -78,3 +78,631 @@ async fn postgres_down_at_start_keeps_the_hub_alive_and_says_so() {
         StatusCode::OK
     );
 }
+
+/// A TCP proxy in front of Postgres that can cut every connection and refuse new ones (as
+/// if the server were killed) and let them through again (as if it restarted).
+struct Proxy {
+    addr: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        let accepting = up.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !accepting.load(Ordering::Acquire) {
+                    drop(inbound);
+                    continue;
+                }
+                let mut cuts = cuts.clone();
+                // Only a cut after this connection opened closes it.
+                cuts.mark_unchanged();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, up, cut }
+    }
+
+    /// Cuts every connection and refuses new ones.
+    fn kill(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::Release);
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Lets connections through again.
+    fn revive(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Polls `f` every 50 ms until it holds; how long that took, or `None` after `limit`.
+async fn within<F, Fut>(limit: std::time::Duration, mut f: F) -> Option<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if f().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// A hub on a fresh Postgres database that checks it often, with its admin, an operator
+/// token, the open join policy, a publishable key and a connected neuron; the demo
+/// storefront is seeded. Returns the hub, its database, the admin, the token and the neuron.
+async fn pg_hub_with_state(
+    database_url: Option<String>,
+) -> (
+    Hub,
+    PgDb,
+    reqwest::Client,
+    String,
+    cortex_sdk::runner::NeuronHandle,
+) {
+    let db = PgDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.database_url = Some(SecretString::from(database_url.unwrap_or(db.url.clone())));
+    cfg.db_check_interval = std::time::Duration::from_millis(200);
+    cfg.demo_shop = true;
+    let hub = start_with(cfg, dir).await;
+    let admin = hub.setup_admin().await;
+    let token = hub.token(&admin, "ops", cortex_core::Role::Operator).await;
+    open_policy(&hub, &admin).await;
+    let res = admin
+        .post(hub.url("/api/federation/publishable-keys/create"))
+        .json(&serde_json::json!({"name": "shop", "origins": "https://shop.example.com"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+    let key = cortex_sdk::NeuronKey::generate();
+    let cache = tempfile::tempdir().unwrap();
+    let neuron = cortex_sdk::runner::start(
+        cortex_sdk::runner::RunnerConfig {
+            flush_every: std::time::Duration::from_millis(50),
+            ..cortex_sdk::runner::RunnerConfig::new(
+                &hub.app.url(),
+                registration("shop-1", &key),
+                key,
+                &cache.keep(),
+            )
+        },
+        None,
+    )
+    .unwrap();
+    let conn = neuron.watch_connection();
+    let online = within(std::time::Duration::from_secs(10), || {
+        let online = *conn.borrow() == cortex_sdk::runner::Connection::Online;
+        async move { online }
+    })
+    .await;
+    assert!(online.is_some(), "the neuron comes online");
+    (hub, db, admin, token, neuron)
+}
+
+/// The hub's copy of its control state holds `what` (waits up to 10 s).
+async fn copy_holds(hub: &Hub, table: &str, what: &str) {
+    let dir = hub._dir.path().to_path_buf();
+    let held = within(std::time::Duration::from_secs(10), || {
+        let copy = cortex_server::recovery::read_copy(&dir).ok().flatten();
+        let held = copy.is_some_and(|c| {
+            c.table(table)
+                .iter()
+                .any(|row| row.iter().any(|v| v.as_str() == Some(what)))
+        });
+        async move { held }
+    })
+    .await;
+    assert!(held.is_some(), "the copy holds {table} `{what}`");
+}
+
+/// Everything the hub had is there again: the admin signs in with the old password, the
+/// old session and API token work, setup stays closed, the join policy, the publishable
+/// key, the neuron and the rules are back, and the audit chain verifies across the loss.
+async fn everything_is_back(hub: &Hub, admin: &reqwest::Client, token: &str, rules: usize) {
+    let c = plain();
+    let users = c
+        .get(hub.url("/api/users"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        users.status(),
+        StatusCode::FORBIDDEN,
+        "the operator token is known again (and still an operator's)"
+    );
+    let me = json_of(
+        admin.get(hub.url("/api/auth/me")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        me["actor"],
+        format!("user:{ADMIN}"),
+        "the admin's session survived: {me}"
+    );
+    let fresh = browser(hub);
+    let login = fresh
+        .post(hub.url("/api/auth/login"))
+        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login.status(),
+        StatusCode::OK,
+        "the admin signs in with the old password"
+    );
+    let setup = json_of(
+        c.get(hub.url("/api/auth/setup-state"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(setup, serde_json::json!(false), "setup stays closed");
+    let policy = json_of(
+        admin
+            .get(hub.url("/api/federation/join-policy"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(policy["mode"], "open", "{policy}");
+    let keys = json_of(
+        admin
+            .get(hub.url("/api/federation/publishable-keys"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
+    let fleet = json_of(
+        c.get(hub.url("/api/federation/health"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        fleet["total"], 1,
+        "the neuron is in the fleet again: {fleet}"
+    );
+    let store = &hub.app.services.store;
+    assert_eq!(store.rule_set().await.unwrap().rules.len(), rules);
+    let report = cortex_server::audit::verify(
+        store,
+        Some(&hub.app.services.audit_key),
+        Some(hub._dir.path()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.broken, None,
+        "the audit chain verifies across the loss"
+    );
+    let recovered = store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some(cortex_core::audit::RECOVER_ACTION.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!recovered.is_empty(), "a recover entry links the chain");
+}
+
+#[tokio::test]
+async fn a_replaced_database_is_noticed_restored_and_served_whole() {
+    let (hub, db, admin, token, neuron) = pg_hub_with_state(None).await;
+    let store = hub.app.services.store.clone();
+    // The demo's last rule is seeded, and copied.
+    copy_holds(&hub, "layout_mutations", "deep-scroll-footer").await;
+    let rules = store.rule_set().await.unwrap().rules.len();
+    copy_holds(&hub, "neurons", "shop-1").await;
+    copy_holds(&hub, "settings", "federation.publishable_keys").await;
+    let c = plain();
+    let first_id = store.database_id().await.unwrap();
+
+    // Dropped and created again at once, within one check interval: still noticed.
+    db.recreate(|| async {}).await;
+    let back = within(std::time::Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { store.count_users().await.is_ok_and(|n| n == 1) }
+    })
+    .await;
+    let back = back.expect("the replaced database gets the control state back");
+    eprintln!("instant replacement: admins back after {back:?}");
+    assert!(
+        back < std::time::Duration::from_secs(5),
+        "restored within 5 s of the replacement: {back:?}"
+    );
+    assert_ne!(
+        store.database_id().await.unwrap(),
+        first_id,
+        "a new database"
+    );
+    let ready = within(std::time::Duration::from_secs(5), || {
+        let c = c.clone();
+        let url = hub.url("/readyz");
+        async move {
+            c.get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+        }
+    })
+    .await;
+    assert!(ready.is_some(), "/readyz is 200 again");
+    everything_is_back(&hub, &admin, &token, rules).await;
+    // The neuron's row came back: its channel goes on, and a push reaches it.
+    let res = admin
+        .post(hub.url("/api/federation/push-config"))
+        .json(&serde_json::json!({"scope": "global", "kind": "config", "body": r#"{"after":"restore"}"#}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+    let snapshot = neuron.watch_snapshot();
+    let pushed = within(std::time::Duration::from_secs(10), || {
+        let got = snapshot
+            .borrow()
+            .effective(cortex_core::federation::BundleKind::Config)
+            .is_some_and(|b| b.body["after"] == "restore");
+        async move { got }
+    })
+    .await;
+    assert!(
+        pushed.is_some(),
+        "a push after the restore reaches the neuron"
+    );
+
+    // Dropped, gone for a while, then created again: refused at once while gone, then back.
+    copy_holds(&hub, "bundles", r#"{"after":"restore"}"#).await;
+    db.recreate(|| async {
+        let degraded = within(std::time::Duration::from_secs(5), || {
+            let c = c.clone();
+            let url = hub.url("/readyz");
+            async move {
+                c.get(url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
+            }
+        })
+        .await;
+        assert!(degraded.is_some(), "/readyz notices the database is gone");
+        let started = std::time::Instant::now();
+        let res = admin.get(hub.url("/api/users")).send().await.unwrap();
+        expect_error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "refused at once, not after a pool timeout: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            c.get(hub.url("/shop")).send().await.unwrap().status(),
+            StatusCode::OK,
+            "pages keep serving"
+        );
+    })
+    .await;
+    let back = within(std::time::Duration::from_secs(10), || {
+        let c = c.clone();
+        let url = hub.url("/readyz");
+        async move {
+            c.get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+        }
+    })
+    .await
+    .expect("healed");
+    eprintln!("replacement after a gap: ready {back:?} after the database was created");
+    everything_is_back(&hub, &admin, &token, rules).await;
+    let bundles = store
+        .bundles_since(&[(cortex_core::federation::Scope::Global, 0)])
+        .await
+        .unwrap();
+    assert!(
+        bundles.iter().any(|b| b.body["after"] == "restore"),
+        "the latest bundle of the scope is back"
+    );
+    neuron.stop();
+    hub.app.stop();
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn postgres_killed_under_an_event_stream_loses_nothing_refuses_at_once_and_heals_fast() {
+    let db = PgDb::create().await;
+    let url = reqwest::Url::parse(&db.url).unwrap();
+    let target = format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(target.clone()).await;
+    let through = db.url.replacen(&target, &proxy.addr.to_string(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.database_url = Some(SecretString::from(through));
+    cfg.db_check_interval = std::time::Duration::from_millis(200);
+    cfg.demo_shop = true;
+    let hub = start_with(cfg, dir).await;
+    let admin = hub.setup_admin().await;
+    open_policy(&hub, &admin).await;
+    let key = cortex_sdk::NeuronKey::generate();
+    let client = cortex_sdk::HubClient::new(&hub.app.url(), None).unwrap();
+    let token = client
+        .register(&registration("api-1", &key), &key)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let c = plain();
+    let shop = within(std::time::Duration::from_secs(10), || {
+        let c = c.clone();
+        let url = hub.url("/shop");
+        async move {
+            c.get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+        }
+    })
+    .await;
+    assert!(shop.is_some(), "the storefront serves");
+
+    // A stream of batches, each retried until acknowledged, as the SDK does.
+    const BATCHES: usize = 200;
+    const EVENTS: usize = 10;
+    let stream = {
+        let (c, url, token) = (
+            c.clone(),
+            hub.url("/api/federation/stream-analytics"),
+            token.clone(),
+        );
+        tokio::spawn(async move {
+            let (mut acked, mut refused) = (0u64, 0u64);
+            for b in 0..BATCHES {
+                let at = chrono::Utc::now().to_rfc3339();
+                let events: Vec<_> = (0..EVENTS)
+                    .map(
+                        |i| serde_json::json!({"kind": "click", "at": at, "unit": format!("u{i}")}),
+                    )
+                    .collect();
+                let body = serde_json::json!({"batchId": format!("b-{b}"), "events": events});
+                loop {
+                    let res = c
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    if res.status() == StatusCode::OK {
+                        let ack: serde_json::Value = res.json().await.unwrap();
+                        if ack["duplicate"] == false {
+                            acked += ack["events"].as_u64().unwrap();
+                        }
+                        break;
+                    }
+                    refused += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            (acked, refused)
+        })
+    };
+
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    proxy.kill();
+    let noticed = within(std::time::Duration::from_secs(5), || {
+        let c = c.clone();
+        let url = hub.url("/readyz");
+        async move {
+            c.get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
+        }
+    })
+    .await;
+    eprintln!("outage noticed after {noticed:?}");
+    assert!(noticed.is_some(), "/readyz notices the outage");
+    // Writes are refused clearly and at once; pages keep serving.
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let res = admin
+            .post(hub.url("/api/tokens/create"))
+            .json(&serde_json::json!({"name": "during", "role": "viewer"}))
+            .send()
+            .await
+            .unwrap();
+        let msg = expect_error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+        assert!(msg.contains("database"), "{msg}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "refused at once: {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(
+        c.get(hub.url("/shop")).send().await.unwrap().status(),
+        StatusCode::OK,
+        "pages keep serving from memory"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    proxy.revive();
+    let healed = within(std::time::Duration::from_secs(10), || {
+        let c = c.clone();
+        let url = hub.url("/readyz");
+        async move {
+            c.get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+        }
+    })
+    .await
+    .expect("healed");
+    eprintln!("healed {healed:?} after the database came back");
+    assert!(
+        healed < std::time::Duration::from_secs(3),
+        "back within a second or two of the database: {healed:?}"
+    );
+    let (acked, refused) = stream.await.unwrap();
+    eprintln!("acknowledged {acked} events; {refused} posts refused during the outage");
+    assert_eq!(acked, (BATCHES * EVENTS) as u64);
+    writer_drained(&hub.app.services.store, acked).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (stored, batches): (i64, i64) = {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query_as(
+            "SELECT count(*), count(DISTINCT batch_id) FROM events WHERE neuron_id = 'api-1'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        (stored as u64, batches as usize),
+        (acked, BATCHES),
+        "acknowledged == stored, no duplicates"
+    );
+    // Admin writes work again.
+    let res = admin
+        .post(hub.url("/api/tokens/create"))
+        .json(&serde_json::json!({"name": "after", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+    hub.app.stop();
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_new_empty_database_under_a_known_data_dir_gets_the_control_state_back() {
+    use cortex_server::recovery::{Recovery, Settled};
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    hub.token(&admin, "ops", cortex_core::Role::Operator).await;
+    open_policy(&hub, &admin).await;
+    copy_holds(&hub, "api_tokens", "ops").await;
+    copy_holds(&hub, "settings", "federation.join_policy").await;
+    let old = hub.app.services.store.clone();
+
+    // A new, empty database under the same data dir (the file was deleted, or the hub was
+    // pointed at a new server): what the start-up check does.
+    let mut cfg = test_config(hub._dir.path());
+    cfg.database_url = Some(SecretString::from(format!(
+        "sqlite://{}",
+        hub._dir.path().join("new.db").display()
+    )));
+    let key = hub.app.services.audit_key.clone();
+    let store = cortex_server::store::open(&cfg, Some(key.clone())).unwrap();
+    store.migrate().await.unwrap();
+    let recovery = Recovery::new(store.clone(), hub._dir.path());
+    let settled = recovery.settle().await.unwrap();
+    assert!(matches!(settled, Settled::Restored { .. }), "{settled:?}");
+    let was = old.user_by_username(ADMIN).await.unwrap().unwrap();
+    let now = store.user_by_username(ADMIN).await.unwrap().unwrap();
+    assert_eq!(
+        now.password_hash, was.password_hash,
+        "the admin with the password hash"
+    );
+    assert_eq!(
+        store.list_tokens().await.unwrap(),
+        old.list_tokens().await.unwrap()
+    );
+    assert_eq!(
+        store.setting("federation.join_policy").await.unwrap(),
+        old.setting("federation.join_policy").await.unwrap()
+    );
+    let report = cortex_server::audit::verify(&store, Some(&key), None)
+        .await
+        .unwrap();
+    assert_eq!(report.broken, None);
+    let head = old
+        .audit_chain(0, u32::MAX)
+        .await
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    let first = store.audit_chain(0, 1).await.unwrap();
+    assert_eq!(first[0].record.action, cortex_core::audit::RECOVER_ACTION);
+    assert!(first[0].seq > head.seq - 5 && first[0].prev_hash.starts_with("k1:"));
+    // Settled again: the same database, nothing restored twice.
+    assert_eq!(recovery.settle().await.unwrap(), Settled::Same);
+
+    // A database of its own (admins, no copy of ours) is served as it is, never overwritten.
+    let mut cfg = test_config(hub._dir.path());
+    cfg.database_url = Some(SecretString::from(format!(
+        "sqlite://{}",
+        hub._dir.path().join("other.db").display()
+    )));
+    let other = cortex_server::store::open(&cfg, Some(key)).unwrap();
+    other.migrate().await.unwrap();
+    other
+        .create_user(
+            cortex_server::store::UserForCreate {
+                id: cortex_core::user::UserId(uuid::Uuid::new_v4()),
+                username: "someone-else".into(),
+                password_hash: "x".into(),
+                role: cortex_core::Role::Admin,
+                created_at: chrono::Utc::now(),
+            },
+            cortex_server::store::CreateUserRule::Any,
+            cortex_core::audit::AuditRecord::new("test", "user.create", String::new()),
+        )
+        .await
+        .unwrap();
+    let copy_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        hub._dir.path().join(cortex_server::recovery::COPY_FILE),
+        copy_dir.path().join(cortex_server::recovery::COPY_FILE),
+    )
+    .unwrap();
+    let settled = Recovery::new(other.clone(), copy_dir.path())
+        .settle()
+        .await
+        .unwrap();
+    assert!(matches!(settled, Settled::Adopted { .. }), "{settled:?}");
+    assert_eq!(other.count_users().await.unwrap(), 1);
+    assert!(other.user_by_username(ADMIN).await.unwrap().is_none());
+    hub.app.stop();
+}

@@ -197,6 +197,12 @@ pub enum ChainBreak {
     NotTheHead { seq: i64 },
 }
 
+/// The action of the entry a hub writes when it restored its control state into a database
+/// that was replaced: the entry's `prev_hash` is the head of the chain lost with the old
+/// database, so the chain goes on across the loss. Only a keyed entry counts as one (nobody
+/// without the key can write it).
+pub const RECOVER_ACTION: &str = "audit.recover";
+
 /// Incrementally verifies a chain given in ascending `seq` order.
 #[derive(Debug, Clone)]
 pub struct ChainVerifier {
@@ -205,6 +211,10 @@ pub struct ChainVerifier {
     key: Option<ChainKey>,
     /// The first keyed entry seen (or known from the head).
     keyed_since: Option<i64>,
+    /// The `recover` entry the chain starts from, when its earlier entries were lost.
+    recovered_at: Option<i64>,
+    /// Whether an entry was checked yet (only the first may be a `recover` after a gap).
+    pushed: bool,
 }
 
 impl Default for ChainVerifier {
@@ -221,6 +231,8 @@ impl ChainVerifier {
             last_hash: GENESIS_HASH.to_string(),
             key,
             keyed_since: None,
+            recovered_at: None,
+            pushed: false,
         }
     }
 
@@ -231,6 +243,8 @@ impl ChainVerifier {
             last_hash: head.hash.clone(),
             key,
             keyed_since: head.keyed_since,
+            recovered_at: None,
+            pushed: false,
         }
     }
 
@@ -240,8 +254,20 @@ impl ChainVerifier {
         self
     }
 
-    /// Checks the next entry.
+    /// Checks the next entry. A chain may start (after the genesis or after `after`'s head)
+    /// with a keyed `recover` entry later in the sequence: the entries before it were lost
+    /// with a replaced database, and the chain goes on from the head it names.
     pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainBreak> {
+        if !self.pushed
+            && e.seq > self.last_seq + 1
+            && e.record.action == RECOVER_ACTION
+            && e.hash.starts_with(KEYED_PREFIX)
+            && self.key.is_some()
+        {
+            self.last_seq = e.seq - 1;
+            self.last_hash = e.prev_hash.clone();
+            self.recovered_at = Some(e.seq);
+        }
         if e.seq != self.last_seq + 1 {
             return Err(ChainBreak::Gap {
                 seq: e.seq,
@@ -272,12 +298,18 @@ impl ChainVerifier {
         if keyed && self.keyed_since.is_none() {
             self.keyed_since = Some(e.seq);
         }
+        self.pushed = true;
         self.last_seq = e.seq;
         self.last_hash = e.hash.clone();
         Ok(())
     }
 
-    /// How many entries verified so far.
+    /// The `recover` entry the verified chain started from, if its earlier entries were lost.
+    pub fn recovered_at(&self) -> Option<i64> {
+        self.recovered_at
+    }
+
+    /// The sequence number of the last entry verified so far.
     pub fn verified(&self) -> i64 {
         self.last_seq
     }
@@ -476,5 +508,82 @@ mod tests {
             entry_hash(1, at, &a, GENESIS_HASH),
             entry_hash(1, at, &b, GENESIS_HASH)
         );
+    }
+
+    #[test]
+    fn a_chain_goes_on_across_a_replaced_database_with_a_keyed_recover_entry_only() {
+        let key = ChainKey::new(b"k".repeat(32));
+        let lost = keyed_chain(6, &key, Vec::new());
+        let head = lost.last().unwrap().clone();
+        let at = Utc.timestamp_millis_opt(1_700_000_001_000).unwrap();
+        let record = AuditRecord::new("hub", RECOVER_ACTION, "database:new");
+        let recover = AuditEntry {
+            seq: head.seq + 1,
+            at,
+            hash: hash_entry(Some(&key), head.seq + 1, at, &record, &head.hash),
+            record,
+            prev_hash: head.hash.clone(),
+        };
+        let mut after = vec![recover.clone()];
+        let at = Utc.timestamp_millis_opt(1_700_000_002_000).unwrap();
+        let record = AuditRecord::new("user:alice", "rule.save", "rule:r8");
+        after.push(AuditEntry {
+            seq: recover.seq + 1,
+            at,
+            hash: hash_entry(Some(&key), recover.seq + 1, at, &record, &recover.hash),
+            record,
+            prev_hash: recover.hash.clone(),
+        });
+        // From the genesis: the chain starts at the recover entry.
+        let mut v = ChainVerifier::with_key(Some(key.clone()));
+        for e in &after {
+            v.push(e).unwrap();
+        }
+        assert_eq!((v.verified(), v.recovered_at()), (8, Some(7)));
+        // After the head the hub saw: the recover entry must link to it.
+        let mut v = ChainVerifier::after(
+            &AuditHead {
+                seq: 6,
+                hash: head.hash.clone(),
+                keyed_since: Some(1),
+            },
+            Some(key.clone()),
+        );
+        assert_eq!(v.push(&after[0]), Ok(()));
+        let mut v = ChainVerifier::after(
+            &AuditHead {
+                seq: 6,
+                hash: "k1:other".into(),
+                keyed_since: Some(1),
+            },
+            Some(key.clone()),
+        );
+        assert_eq!(
+            v.push(&after[0]),
+            Err(ChainBreak::BrokenLink { seq: 7, prev: 6 })
+        );
+        // Without the key, or unkeyed, or not a recover entry, or not first: a gap.
+        let mut v = ChainVerifier::with_key(None);
+        assert_eq!(v.push(&after[0]), Err(ChainBreak::Gap { seq: 7, prev: 0 }));
+        let mut forged = recover.clone();
+        forged.hash = entry_hash(forged.seq, forged.at, &forged.record, &forged.prev_hash);
+        let mut v = ChainVerifier::with_key(Some(key.clone()));
+        assert_eq!(v.push(&forged), Err(ChainBreak::Gap { seq: 7, prev: 0 }));
+        let mut v = ChainVerifier::with_key(Some(key.clone()));
+        assert_eq!(v.push(&after[1]), Err(ChainBreak::Gap { seq: 8, prev: 0 }));
+        let mut v = ChainVerifier::with_key(Some(key.clone()));
+        v.push(&lost[0]).unwrap();
+        assert_eq!(v.push(&recover), Err(ChainBreak::Gap { seq: 7, prev: 1 }));
+        // A forged recover entry under a wrong key: tampered.
+        let mut wrong = recover.clone();
+        wrong.hash = hash_entry(
+            Some(&ChainKey::new(b"x".repeat(32))),
+            wrong.seq,
+            wrong.at,
+            &wrong.record,
+            &wrong.prev_hash,
+        );
+        let mut v = ChainVerifier::with_key(Some(key));
+        assert_eq!(v.push(&wrong), Err(ChainBreak::Tampered { seq: 7 }));
     }
 }

@@ -1266,6 +1266,10 @@ pub enum HubMessage {
     },
     /// Something the neuron sent was refused (a malformed message closes the socket).
     Error { message: String },
+    /// The hub no longer holds this neuron as joined (removed, retired, sent back to pending,
+    /// or its database was replaced and did not bring it back): the socket closes after this,
+    /// and the neuron registers again (with backoff) and takes what it missed.
+    Rejoin { reason: String },
     /// Sent after the bundles a `hello` asked for: the neuron now holds everything.
     Synced {
         /// How many bundles the catch-up sent.

@@ -382,6 +382,12 @@ async fn session(
                     HubMessage::Error { message } => {
                         tracing::warn!(%message, "the hub refused a message");
                     }
+                    HubMessage::Rejoin { reason } => {
+                        // Removed, retired, or lost with a replaced database: register again
+                        // (the session loop backs off) and catch up on what was missed.
+                        tracing::warn!(%reason, "the hub no longer holds this neuron as joined; registering again");
+                        return Ok(Session::Closed);
+                    }
                 }
             }
             _ = beat.tick() => {

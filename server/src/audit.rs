@@ -100,8 +100,10 @@ pub async fn verify(
             }
         }
     }
+    // A head from before a recovery names an entry lost with the replaced database.
     let broken = head
         .as_ref()
+        .filter(|h| v.recovered_at().is_none_or(|r| h.seq >= r))
         .and_then(|h| check_head(h, v.verified(), hash_at_head.as_deref()).err());
     Ok(ChainReport {
         entries: v.verified(),
@@ -114,6 +116,21 @@ pub async fn verify(
 /// written since the head (by this hub or another on the same database) and moves the head
 /// on. A break or a shortened chain is logged as an error and the head is left where it
 /// was, so `cortex doctor` still sees what the hub saw.
+/// Whether the chain starts with a keyed `recover` entry after `seq`.
+async fn recovered_after(store: &DynStore, seq: i64) -> Result<bool, String> {
+    let first = store.audit_chain(0, 1).await.map_err(|e| e.to_string())?;
+    Ok(first.first().is_some_and(|e| {
+        e.seq > seq
+            && e.record.action == cortex_core::audit::RECOVER_ACTION
+            && e.hash.starts_with(cortex_core::audit::KEYED_PREFIX)
+    }))
+}
+
+/// Records `head` as the chain's end the hub has seen (after a recovery wrote it).
+pub fn remember_head(dir: &Path, head: &AuditHead) -> std::io::Result<()> {
+    write_head(dir, head)
+}
+
 pub async fn run_watch(store: DynStore, key: ChainKey, dir: PathBuf, health: DbHealth) {
     let mut tick = tokio::time::interval(WATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -154,6 +171,10 @@ async fn follow(store: &DynStore, key: &ChainKey, dir: &Path) -> Result<(), Stri
             Some(e) if e.seq == start.seq => {
                 return Err(ChainBreak::NotTheHead { seq: start.seq }.to_string())
             }
+            // The database was replaced and the chain recovered after the head: entries
+            // from the head to the recovery were lost with it; the verifier starts at the
+            // `recover` entry (keyed, so nobody without the key wrote it).
+            _ if recovered_after(store, start.seq).await? => {}
             _ => {
                 let end = store
                     .list_audit(&cortex_core::audit::AuditQuery {

@@ -16,8 +16,9 @@ use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, Row};
 use crate::backup::{refuse_while_a_hub_runs, sqlite_options, BackupError};
 use crate::config::{Backend, Config};
 
-/// Tables the migrations fill with rows of their own; their rows are replaced by the source's.
-const SEEDED: &[&str] = &["neuron_kinds"];
+/// Tables the migrations fill with rows of their own; their rows are replaced by the source's
+/// (the database identity too: a copy is the same database moved, not a replaced one).
+const SEEDED: &[&str] = &["neuron_kinds", "database_identity"];
 /// Postgres allows 65,535 bound values in one statement; a batch stays well below.
 const BATCH_VALUES: usize = 30_000;
 const BATCH_ROWS: usize = 1_000;

@@ -47,7 +47,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
             StoreError::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
             StoreError::Unavailable(m) => {
-                tracing::warn!(error = %m, "database unavailable");
+                // The health watch logs the outage once, with how much it refused.
+                crate::health::note_refused();
+                tracing::debug!(error = %m, "database unavailable");
                 ApiError::new(
                     ErrorCode::Unavailable,
                     "the database is unreachable; changes are refused until it is back (see /readyz)",

@@ -1,12 +1,13 @@
 //! Database health: the start-up self-check (connect with backoff, migrate, issue the setup
 //! token) and a watcher that keeps `/readyz` truthful while the hub runs.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::auth::AuthService;
-use crate::store::DynStore;
+use crate::recovery::{Recovery, Settled};
+use crate::store::{DynStore, StoreError};
 
 /// Shared view of the database's state.
 #[derive(Clone, Default)]
@@ -52,29 +53,32 @@ impl DbHealth {
 pub type OnReady = Box<dyn FnOnce(Option<String>) + Send>;
 
 /// Runs forever: connects (retrying with capped exponential backoff and a clear log line),
-/// migrates, issues the setup token if there are no users, then watches the connection.
+/// migrates, settles which database this is (restoring the control state into a replaced
+/// one), issues the setup token if there are no users, then watches the connection.
 pub async fn run(
     store: DynStore,
     auth: AuthService,
     health: DbHealth,
     timing: Timing,
+    recovery: Recovery,
     on_ready: OnReady,
 ) {
     let retry_max = timing.retry_max;
     let backend = store.backend().as_str();
     let mut delay = Duration::from_millis(250);
     loop {
-        match store.ping().await {
-            Ok(()) => match store.migrate().await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::error!(backend, error = %e, "database reachable but migration failed; retrying in {delay:?}");
-                    health.set(Some(e.to_string()));
-                }
-            },
-            Err(e) => {
+        match bring_up(&store, &recovery).await {
+            Ok(settled) => {
+                tracing::debug!(?settled, "database settled");
+                break;
+            }
+            Err(e @ StoreError::Unavailable(_)) => {
                 tracing::warn!(backend, error = %e, "database unreachable; retrying in {delay:?}");
                 health.set(Some(format!("unreachable: {e}")));
+            }
+            Err(e) => {
+                tracing::error!(backend, error = %e, "database reachable but not usable (migration or restore failed); retrying in {delay:?}");
+                health.set(Some(e.to_string()));
             }
         }
         tokio::time::sleep(delay).await;
@@ -90,10 +94,33 @@ pub async fn run(
         }
     };
     on_ready(setup);
-    watch(store, health, timing).await;
+    watch(store, health, timing, recovery).await;
 }
 
-/// How often to check and how long to wait between reconnects.
+/// Pings (closing the store's gate while the database does not answer, so requests fail at
+/// once), migrates and settles the database's identity.
+async fn bring_up(store: &DynStore, recovery: &Recovery) -> Result<Settled, StoreError> {
+    if let Err(e) = store.ping().await {
+        store.gate().close();
+        return Err(e);
+    }
+    store.gate().open();
+    store.migrate().await?;
+    recovery.settle().await
+}
+
+/// Requests refused because the database was away, since the last outage ended (every hub
+/// in the process: one per process in production).
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a request refused because the database is away: the outage is logged once when
+/// it ends, with the count, instead of a line per request.
+pub fn note_refused() {
+    REFUSED.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!("cortex_db_refused_total").increment(1);
+}
+
+/// How often to check and how long to wait between reconnect attempts.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     /// Pause between checks while the database is fine.
@@ -102,35 +129,65 @@ pub struct Timing {
     pub retry_max: Duration,
 }
 
-async fn watch(store: DynStore, health: DbHealth, timing: Timing) {
+/// The longest pause between reconnect attempts during an outage: each attempt is cheap
+/// (one connection, bounded by the store's check timeout), and the hub is back within a
+/// second or two of the database.
+const RECONNECT_MAX: Duration = Duration::from_secs(1);
+
+async fn watch(store: DynStore, health: DbHealth, timing: Timing, recovery: Recovery) {
     let Timing {
         check_interval,
         retry_max,
     } = timing;
+    let reconnect_max = retry_max.min(RECONNECT_MAX);
     let mut delay = check_interval;
+    let mut outage: Option<Instant> = None;
     loop {
-        tokio::time::sleep(delay).await;
-        match store.ping().await {
-            Ok(()) if health.is_ready() => delay = check_interval,
-            Ok(()) => {
-                // Back after an outage: the database may have been replaced, so migrate again.
-                match store.migrate().await {
-                    Ok(()) => {
-                        tracing::info!("database reachable again");
-                        health.set(None);
-                    }
-                    Err(e) => health.set(Some(e.to_string())),
+        // A query that found the database away or its tables gone wakes the check early.
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = crate::store::CHECK_NOW.notified() => {}
+        }
+        match recovery.is_same().await {
+            Ok(true) if outage.is_none() && health.is_ready() => delay = check_interval,
+            Ok(same) => {
+                // Reachable again, or replaced: bring the schema up to date, restore a
+                // replaced database, and only then serve.
+                if !same {
+                    health.set(Some("the database was replaced; restoring".into()));
+                    tracing::warn!("the database is not the one this hub knew (dropped and created again, or another one): migrating and restoring");
                 }
-                delay = check_interval;
+                match bring_up(&store, &recovery).await {
+                    Ok(_) => {
+                        if let Some(since) = outage.take() {
+                            let refused = REFUSED.swap(0, Ordering::Relaxed);
+                            tracing::warn!(
+                                after_ms = since.elapsed().as_millis() as u64,
+                                refused,
+                                "database reachable again; {refused} requests were refused during the outage"
+                            );
+                        }
+                        health.set(None);
+                        delay = check_interval;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the database answers but could not be migrated or restored; retrying");
+                        health.set(Some(e.to_string()));
+                        delay = reconnect_max;
+                    }
+                }
             }
             Err(e) => {
-                if health.is_ready() {
-                    tracing::error!(error = %e, "database connection lost; serving read-only from memory, retrying");
+                if outage.is_none() {
+                    REFUSED.store(0, Ordering::Relaxed);
+                    tracing::error!(error = %e, "database connection lost: pages serve from memory, analytics spool to disk, changes are refused; retrying every second");
+                    outage = Some(Instant::now());
                 }
+                store.gate().close();
                 health.set(Some(format!("unreachable: {e}")));
                 delay = (delay * 2)
-                    .min(retry_max)
-                    .max(check_interval.min(Duration::from_millis(500)));
+                    .min(reconnect_max)
+                    .max(check_interval.min(Duration::from_millis(250)));
             }
         }
     }

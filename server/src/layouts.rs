@@ -257,15 +257,14 @@ impl Mutations {
         }
         if changes.revision == 0 {
             // Revisions only grow, so a database at 0 under a hub that held a later one was
-            // replaced (dropped and created again, or a new empty file): put the rule set
-            // back rather than serve nothing.
+            // replaced: keep serving the rule set held, and have the health watch check now
+            // (it restores the whole control state, rules included, into the new database).
             tracing::warn!(
                 held,
-                layouts = current.set.layouts.len(),
-                rules = current.set.rules.len(),
-                "the database has no layout rules but this hub held a rule set: it was replaced; restoring the last-known-good rule set into it"
+                "the database has no layout rules but this hub held a rule set: serving the held rules until the database is restored"
             );
-            self.recover(&current.set).await?;
+            crate::store::CHECK_NOW.notify_waiters();
+            return Ok(held);
         }
         let set = self.store.rule_set().await?;
         let revision = set.revision;
@@ -707,29 +706,6 @@ impl Mutations {
             layouts: n_layouts,
             rules: n_rules,
         })
-    }
-
-    /// Puts `set` back into a database that was replaced: what is missing of it, as new
-    /// versions audited by `hub` (rules as `layout-mutation.recover`). Other hubs on the same
-    /// database may be doing the same: a rule another one restored first is left as it is.
-    async fn recover(&self, set: &RuleSet) -> Result<(), ApiError> {
-        for layout in &set.layouts {
-            if self.store.layout(&layout.page_slug, None).await?.is_none() {
-                let audit = AuditRecord::new("hub", "layout.save", String::new());
-                self.store.put_layout(layout.clone(), audit).await?;
-            }
-        }
-        for rule in &set.rules {
-            let audit = AuditRecord::new("hub", "layout-mutation.recover", String::new());
-            let put = self.put_version(rule.clone(), false, Head::Absent, audit);
-            match put.await {
-                // Another hub on this database restored the rule first.
-                Err(e) if e.code == ErrorCode::Conflict => {}
-                Err(e) => return Err(e),
-                Ok(_) => {}
-            }
-        }
-        Ok(())
     }
 
     /// After a change: load it, and push the rule set to every neuron (global scope).

@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod health;
 pub mod layouts;
 pub mod probes;
+pub mod recovery;
 pub mod security;
 pub mod services;
 pub mod status;

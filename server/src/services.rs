@@ -33,6 +33,8 @@ pub struct ServiceSet {
     /// Signs and checks the storefront pages' receipts.
     pub receipts: crate::layouts::receipts::Receipts,
     pub health: DbHealth,
+    /// The database's identity and the last-known-good copy of the control state.
+    pub recovery: crate::recovery::Recovery,
     pub started_at: Instant,
     /// The audit chain's key (kept outside the database).
     pub audit_key: cortex_core::audit::ChainKey,
@@ -128,6 +130,7 @@ impl Services {
             use secrecy::ExposeSecret;
             crate::layouts::receipts::Receipts::new(secret.expose_secret().as_bytes())
         };
+        let recovery = crate::recovery::Recovery::new(store.clone(), &config.data_dir);
         Ok(ServiceSet {
             receipts,
             analytics: Analytics::offline(),
@@ -137,6 +140,7 @@ impl Services {
             auth,
             federation,
             health: DbHealth::default(),
+            recovery,
             started_at: Instant::now(),
             audit_key,
         })

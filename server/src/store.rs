@@ -5,6 +5,7 @@
 //! did not happen.
 
 mod common;
+pub mod control;
 pub mod events;
 pub mod layouts;
 pub mod neurons;
@@ -44,12 +45,112 @@ impl StoreError {
                 StoreError::Conflict(conflict.to_string())
             }
             sqlx::Error::RowNotFound => StoreError::NotFound("not found".into()),
+            _ if is_missing_table(&e) => {
+                // The database lost its tables under the hub (dropped and created again):
+                // wake the health watch now rather than at its next check.
+                CHECK_NOW.notify_waiters();
+                StoreError::Unavailable(format!(
+                    "the database has lost its tables (replaced?); the hub is restoring it: {e}"
+                ))
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+            | sqlx::Error::Tls(_) => {
+                CHECK_NOW.notify_waiters();
+                StoreError::Unavailable(e.to_string())
+            }
+            // Connection failures, a server shutting down or a database that does not exist
+            // (dropped, not created again yet): the database is away, not the request wrong.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57P") || c == "3D000"
+                }) =>
+            {
+                CHECK_NOW.notify_waiters();
+                StoreError::Unavailable(e.to_string())
+            }
             _ => StoreError::Other(e.to_string()),
         }
+    }
+}
+
+/// Woken when a query finds the database unreachable or its tables missing: the health
+/// watch checks the database at once instead of at its next tick.
+pub static CHECK_NOW: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// How long the health watch waits for the database to answer a check.
+pub const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Why a bounded check failed.
+#[derive(Debug)]
+pub(crate) enum Bounded {
+    Failed(sqlx::Error),
+    TimedOut,
+}
+
+impl From<Bounded> for StoreError {
+    fn from(b: Bounded) -> Self {
+        match b {
+            Bounded::Failed(e) => e.into(),
+            Bounded::TimedOut => StoreError::Unavailable(format!(
+                "no answer within {} ms",
+                CHECK_TIMEOUT.as_millis()
+            )),
+        }
+    }
+}
+
+/// Runs a health check's query, giving up after [`CHECK_TIMEOUT`].
+pub(crate) async fn bounded<T>(
+    query: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, Bounded> {
+    match tokio::time::timeout(CHECK_TIMEOUT, query).await {
+        Ok(r) => r.map_err(Bounded::Failed),
+        Err(_) => Err(Bounded::TimedOut),
+    }
+}
+
+/// Closed while the health watch finds the database unreachable: store calls then fail at
+/// once with `Unavailable` instead of each waiting for a connection.
+#[derive(Debug, Default)]
+pub struct Gate {
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Gate {
+    /// Store calls fail at once from now on.
+    pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+    /// Store calls go through again.
+    pub fn open(&self) {
+        self.closed
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+    /// Whether calls are refused.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+    /// A store call may go on (or is refused).
+    pub(crate) fn pass(&self) -> StoreResult<()> {
+        if self.is_closed() {
+            return Err(StoreError::Unavailable(
+                "the database is unreachable; the hub retries every second".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `e` says a table does not exist (Postgres `undefined_table`, SQLite `no such table`).
+pub(crate) fn is_missing_table(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("42P01") || db.message().starts_with("no such table")
+        }
+        _ => false,
     }
 }
 
@@ -107,14 +208,22 @@ pub enum CreateUserRule {
 /// The storage interface: one method per use case.
 #[async_trait]
 pub trait Store:
-    neurons::NeuronStore + events::EventStore + layouts::LayoutStore + Send + Sync + 'static
+    neurons::NeuronStore
+    + events::EventStore
+    + layouts::LayoutStore
+    + control::ControlStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// The Postgres pool, for LISTEN/NOTIFY between hubs sharing the database (`None` on SQLite).
     fn postgres_pool(&self) -> Option<sqlx::PgPool>;
-    /// Checks the database answers.
+    /// Checks the database answers (bounded by [`CHECK_TIMEOUT`]; never gated).
     async fn ping(&self) -> StoreResult<()>;
+    /// Closes while the database is unreachable (see [`Gate`]).
+    fn gate(&self) -> &Gate;
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
 

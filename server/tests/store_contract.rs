@@ -1601,6 +1601,244 @@ async fn layout_events_are_tallied_per_rule_variant_and_day(s: DynStore) {
     assert!(none.is_empty() && days.is_empty());
 }
 
+/// Fills `s` with a bit of every kind of control state.
+async fn fill_control_state(s: &DynStore) {
+    use cortex_core::federation::{BundleKind, NeuronStatus, Scope};
+    let admin = s
+        .create_user(
+            new_user("root", Role::Admin),
+            CreateUserRule::Any,
+            audit("user.create", ""),
+        )
+        .await
+        .unwrap();
+    let now = cortex_server::store::ms_precision(Utc::now());
+    s.create_session(
+        SessionRecord {
+            id: "sess-1".into(),
+            user_id: admin.id,
+            created_at: now,
+            expires_at: now + Duration::hours(1),
+        },
+        audit("auth.login", ""),
+    )
+    .await
+    .unwrap();
+    s.create_token(
+        new_token("ops", "hash-ops", None),
+        audit("token.create", ""),
+    )
+    .await
+    .unwrap();
+    s.put_setting("federation.join_policy", r#"{"mode":"open"}"#, None)
+        .await
+        .unwrap();
+    s.register_neuron(
+        neuron("shop-1", "key-a", NeuronStatus::Active),
+        audit("neuron.register", ""),
+    )
+    .await
+    .unwrap();
+    for n in 1..=2 {
+        s.push_bundle(
+            &Scope::Global,
+            BundleKind::Config,
+            &serde_json::json!({"n": n}),
+            "user:tester",
+            Utc::now(),
+            &Default::default(),
+            audit("bundle.push", ""),
+        )
+        .await
+        .unwrap();
+    }
+    let layout: cortex_core::layout::Layout = serde_json::from_value(serde_json::json!({
+        "pageSlug": "home", "root": {"id": "page", "type": "page", "props": {"title": "T"}}
+    }))
+    .unwrap();
+    s.put_layout(layout, audit("layout.save", ""))
+        .await
+        .unwrap();
+    let rule: cortex_core::mutation::LayoutMutation = serde_json::from_value(serde_json::json!({
+        "id": "r1", "layoutId": "home", "pageSlug": "home", "layer": "page",
+        "mutationType": "props", "mutationPayload": {"target": "page", "patch": {"title": "U"}},
+        "createdBy": "user:tester", "timestamp": "2026-11-29T10:00:00Z", "isActive": true
+    }))
+    .unwrap();
+    s.put_rule(
+        rule,
+        false,
+        Head::Absent,
+        audit("layout-mutation.create", ""),
+    )
+    .await
+    .unwrap();
+}
+
+/// The control state of `from`, through its file format, restored into the empty `into`:
+/// the same rows, only the latest bundle of a scope, and a keyed `recover` entry that names
+/// the head of `from`'s chain.
+async fn control_state_round_trips(from: DynStore, into: DynStore) {
+    use cortex_server::store::control::{ControlState, Restored};
+    fill_control_state(&from).await;
+    let state = from.control_state().await.unwrap();
+    assert_eq!(
+        state.database_id,
+        from.database_id().await.unwrap().unwrap()
+    );
+    assert_eq!(
+        state.table("bundles").len(),
+        1,
+        "the latest bundle of each scope"
+    );
+    let head = from.audit_head().await.unwrap();
+    assert_eq!(state.audit_head, head);
+    let file: ControlState = serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
+    assert_eq!(file, state);
+    // A database holding admins is not overwritten.
+    let recover = || AuditRecord::new("hub", cortex_core::audit::RECOVER_ACTION, "database:x");
+    assert_eq!(
+        from.restore_control_state(&file, recover()).await.unwrap(),
+        Restored::NotEmpty
+    );
+    let Restored::Done { rows, entry } =
+        into.restore_control_state(&file, recover()).await.unwrap()
+    else {
+        panic!("an empty database is restored")
+    };
+    assert_eq!(rows as usize, state.rows());
+    let (seq, hash) = head.unwrap();
+    assert_eq!(
+        (entry.seq, entry.prev_hash.as_str()),
+        (seq + 1, hash.as_str())
+    );
+    let mut again = into.control_state().await.unwrap();
+    assert_ne!(
+        again.database_id, state.database_id,
+        "the new database keeps its identity"
+    );
+    again.database_id = state.database_id.clone();
+    again.taken_at = state.taken_at;
+    again.audit_head = state.audit_head.clone();
+    assert_eq!(again, state, "every row is back as it was");
+    assert_eq!(
+        into.user_by_username("root")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "hash-of-root"
+    );
+    assert!(into.token_by_hash("hash-ops").await.unwrap().is_some());
+    assert_eq!(
+        into.rule_set().await.unwrap(),
+        from.rule_set().await.unwrap()
+    );
+    let report = cortex_server::audit::verify(&into, None, None)
+        .await
+        .unwrap();
+    // Unkeyed stores (as here) cannot vouch for a recover entry: it must be keyed.
+    assert!(
+        report.broken.is_some(),
+        "an unkeyed recover entry is not trusted"
+    );
+    assert_eq!(
+        into.restore_control_state(&file, recover()).await.unwrap(),
+        Restored::NotEmpty,
+        "restored once"
+    );
+}
+
+#[tokio::test]
+async fn control_state_round_trips_on_sqlite() {
+    let (a, b) = (sqlite().await, sqlite().await);
+    control_state_round_trips(a.store.clone(), b.store.clone()).await;
+}
+
+#[tokio::test]
+async fn control_state_round_trips_on_postgres() {
+    let (a, b) = (postgres().await, postgres().await);
+    control_state_round_trips(a.store.clone(), b.store.clone()).await;
+    a.done().await;
+    b.done().await;
+}
+
+#[tokio::test]
+async fn control_state_moves_from_sqlite_to_postgres() {
+    let (a, b) = (sqlite().await, postgres().await);
+    control_state_round_trips(a.store.clone(), b.store.clone()).await;
+    b.done().await;
+}
+
+/// Every table of the schema is either in the control state, with exactly its columns, or
+/// left out with a reason: a new table or column cannot be forgotten by the copy.
+fn control_tables_match(schema: std::collections::BTreeMap<String, Vec<String>>) {
+    use cortex_server::store::control::{CONTROL_TABLES, NOT_CONTROL};
+    for (table, columns) in &schema {
+        if let Some(spec) = CONTROL_TABLES.iter().find(|t| t.name == table) {
+            let mut expected: Vec<String> =
+                spec.columns.iter().map(|(c, _)| c.to_string()).collect();
+            let mut columns = columns.clone();
+            expected.sort();
+            columns.sort();
+            assert_eq!(columns, expected, "columns of {table}");
+        } else {
+            assert!(
+                NOT_CONTROL.iter().any(|(t, _)| t == table),
+                "table {table} is neither copied nor left out with a reason"
+            );
+        }
+    }
+    for spec in CONTROL_TABLES {
+        assert!(
+            schema.contains_key(spec.name),
+            "{} is in the schema",
+            spec.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn control_tables_cover_the_schema_on_both_backends() {
+    let db = sqlite().await;
+    let dir = db._dir.as_ref().unwrap().path().join("t.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.display()))
+        .await
+        .unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut schema = std::collections::BTreeMap::new();
+    for t in tables {
+        let columns: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{t}')"))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        schema.insert(t, columns);
+    }
+    control_tables_match(schema);
+
+    let db = postgres().await;
+    let pool = db.store.postgres_pool().unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut schema: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (t, c) in rows {
+        schema.entry(t).or_default().push(c);
+    }
+    control_tables_match(schema);
+    db.done().await;
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod on_sqlite {

@@ -326,7 +326,14 @@ async fn serve(services: Services, neuron: cortex_core::federation::Neuron, sock
         // Boxed: the handler's state lives only while a message is handled, so an idle
         // connection does not carry it.
         if let Some(a) = Box::pin(handle(&services, &neuron, msg, &tx)).await {
+            let rejoin = matches!(a, HubMessage::Rejoin { .. });
             if tx.send(encode(&a)).await.is_err() {
+                break;
+            }
+            if rejoin {
+                set_close(4403, "not joined: register again".into());
+                // The registry's sender goes too, so the writer flushes, closes and ends.
+                channels.detach(&neuron.id, serial);
                 break;
             }
         }
@@ -435,6 +442,10 @@ async fn handle(
                     .token
                     .zip(joined.token_expires_at)
                     .map(|(token, expires_at)| HubMessage::Token { token, expires_at }),
+                // Not (or no longer) joined: the neuron must register again, not keep beating.
+                Err(e) if e.code == cortex_core::ErrorCode::Forbidden => {
+                    Some(HubMessage::Rejoin { reason: e.message })
+                }
                 Err(e) => err(e),
             }
         }

@@ -15,6 +15,8 @@ pub struct PgStore {
     writer: Pool<Postgres>,
     /// New audit entries are keyed with it (none: plain hashes, as before keying).
     audit_key: Option<std::sync::Arc<cortex_core::audit::ChainKey>>,
+    /// Closed while the database is unreachable.
+    gate: std::sync::Arc<crate::store::Gate>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -27,6 +29,16 @@ impl PgStore {
     pub fn with_audit_key(mut self, key: Option<cortex_core::audit::ChainKey>) -> Self {
         self.audit_key = key.map(std::sync::Arc::new);
         self
+    }
+
+    /// The reading pool, unless the database is known to be unreachable.
+    fn pool(&self) -> crate::store::StoreResult<&Pool<Postgres>> {
+        self.gate.pass().map(|()| &self.pool)
+    }
+
+    /// The writing pool, unless the database is known to be unreachable.
+    fn writer(&self) -> crate::store::StoreResult<&Pool<Postgres>> {
+        self.gate.pass().map(|()| &self.writer)
     }
 
     const BACKEND: Backend = Backend::Postgres;
@@ -43,13 +55,14 @@ impl PgStore {
             writer: pool.clone(),
             pool,
             audit_key: None,
+            gate: Default::default(),
         })
     }
 
     /// Audited writes take a transaction-scoped advisory lock, so the audit chain stays
     /// linear even with several hubs writing.
     async fn begin_write(&self) -> crate::store::StoreResult<sqlx::Transaction<'_, Postgres>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool()?.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(WRITE_LOCK_KEY)
             .execute(&mut *tx)
@@ -129,3 +142,4 @@ super::common::impl_store!(PgStore, sqlx::postgres::PgRow);
 super::neurons::impl_neuron_store!(PgStore, sqlx::postgres::PgRow);
 super::events::impl_event_store!(PgStore, sqlx::postgres::PgRow);
 super::layouts::impl_layout_store!(PgStore, sqlx::postgres::PgRow);
+super::control::impl_control_store!(PgStore, sqlx::postgres::PgRow);

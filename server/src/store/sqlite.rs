@@ -16,6 +16,8 @@ pub struct SqliteStore {
     writer: Pool<Sqlite>,
     /// New audit entries are keyed with it (none: plain hashes, as before keying).
     audit_key: Option<std::sync::Arc<cortex_core::audit::ChainKey>>,
+    /// Closed while the database is unreachable.
+    gate: std::sync::Arc<crate::store::Gate>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -25,6 +27,16 @@ impl SqliteStore {
     pub fn with_audit_key(mut self, key: Option<cortex_core::audit::ChainKey>) -> Self {
         self.audit_key = key.map(std::sync::Arc::new);
         self
+    }
+
+    /// The reading pool, unless the database is known to be unreachable.
+    fn pool(&self) -> crate::store::StoreResult<&Pool<Sqlite>> {
+        self.gate.pass().map(|()| &self.pool)
+    }
+
+    /// The writing pool, unless the database is known to be unreachable.
+    fn writer(&self) -> crate::store::StoreResult<&Pool<Sqlite>> {
+        self.gate.pass().map(|()| &self.writer)
     }
 
     const BACKEND: Backend = Backend::Sqlite;
@@ -54,13 +66,14 @@ impl SqliteStore {
             pool,
             writer,
             audit_key: None,
+            gate: Default::default(),
         })
     }
 
     /// `BEGIN IMMEDIATE` takes SQLite's write lock up front, so the read of the last audit
     /// hash and the append that follows cannot interleave with another writer.
     async fn begin_write(&self) -> crate::store::StoreResult<sqlx::Transaction<'_, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer()?.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Marks each batch id as counted; `true` for the ones not counted before.
@@ -139,6 +152,7 @@ super::common::impl_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::neurons::impl_neuron_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::events::impl_event_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::layouts::impl_layout_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::control::impl_control_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 
 #[cfg(test)]
 mod tests {

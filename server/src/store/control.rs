@@ -1,0 +1,488 @@
+//! The control state: every row an operator would miss if the database were replaced (admins
+//! with their password hashes, sessions, API token hashes, neurons with their keys and status,
+//! kinds, settings such as the join policy and the publishable keys, the latest bundle of
+//! every scope and who took it, layouts and rules with their history). The hub keeps a copy
+//! of it in its data dir and puts it back into a database that lost it (see `recovery`).
+//!
+//! Tables are described here by name and typed columns, so one description serves both
+//! backends; a contract test checks it against the migrated schema, so a new table or column
+//! cannot be forgotten silently.
+
+use async_trait::async_trait;
+use cortex_core::audit::{AuditEntry, AuditRecord};
+use serde::{Deserialize, Serialize};
+
+use super::StoreResult;
+
+/// How a column is stored (every column may be NULL in the copy: `null`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    Text,
+    BigInt,
+    Bool,
+}
+
+/// One table of the control state.
+#[derive(Debug)]
+pub struct ControlTable {
+    pub name: &'static str,
+    /// The columns, primary key first.
+    pub columns: &'static [(&'static str, Cell)],
+    /// How many of the first columns form the primary key.
+    pub key: usize,
+    /// Which rows are kept (`None`: all).
+    pub only: Option<&'static str>,
+}
+
+use Cell::{BigInt, Bool, Text};
+
+/// The control tables, in an order where a table comes after the tables it refers to.
+pub const CONTROL_TABLES: &[ControlTable] = &[
+    ControlTable {
+        name: "users",
+        columns: &[
+            ("id", Text),
+            ("username", Text),
+            ("password_hash", Text),
+            ("role", Text),
+            ("created_at", BigInt),
+        ],
+        key: 1,
+        only: None,
+    },
+    ControlTable {
+        name: "sessions",
+        columns: &[
+            ("id", Text),
+            ("user_id", Text),
+            ("created_at", BigInt),
+            ("expires_at", BigInt),
+        ],
+        key: 1,
+        only: None,
+    },
+    ControlTable {
+        name: "api_tokens",
+        columns: &[
+            ("id", Text),
+            ("name", Text),
+            ("role", Text),
+            ("secret_hash", Text),
+            ("created_by", Text),
+            ("created_at", BigInt),
+            ("expires_at", BigInt),
+            ("last_used_at", BigInt),
+            ("revoked_at", BigInt),
+        ],
+        key: 1,
+        only: None,
+    },
+    ControlTable {
+        name: "settings",
+        columns: &[("key", Text), ("value", Text), ("updated_at", BigInt)],
+        key: 1,
+        only: None,
+    },
+    ControlTable {
+        name: "neuron_kinds",
+        columns: &[
+            ("name", Text),
+            ("transport", Text),
+            ("description", Text),
+            ("capabilities", Text),
+            ("health_checks", Text),
+            ("health_path", Text),
+        ],
+        key: 1,
+        only: None,
+    },
+    ControlTable {
+        name: "neurons",
+        columns: &[
+            ("id", Text),
+            ("slug", Text),
+            ("kind", Text),
+            ("version", Text),
+            ("capabilities", Text),
+            ("tags", Text),
+            ("region", Text),
+            ("endpoint", Text),
+            ("public_key", Text),
+            ("status", Text),
+            ("pinned", Bool),
+            ("registered_at", BigInt),
+            ("last_seen_at", BigInt),
+            ("health", Text),
+            ("checks_json", Text),
+            ("load_json", Text),
+            ("probe_json", Text),
+        ],
+        key: 1,
+        only: None,
+    },
+    ControlTable {
+        name: "neuron_revocations",
+        columns: &[("neuron_id", Text), ("revoked_at", BigInt)],
+        key: 1,
+        only: None,
+    },
+    ControlTable {
+        name: "bundles",
+        columns: &[
+            ("scope", Text),
+            ("revision", BigInt),
+            ("kind", Text),
+            ("body", Text),
+            ("created_by", Text),
+            ("created_at", BigInt),
+            ("audience_json", Text),
+        ],
+        key: 2,
+        // The latest bundle of every scope: what a neuron syncs to; revisions go on from it.
+        only: Some(
+            "(scope, revision) IN (SELECT scope, max(revision) FROM bundles GROUP BY scope)",
+        ),
+    },
+    ControlTable {
+        name: "bundle_acks",
+        columns: &[
+            ("neuron_id", Text),
+            ("scope", Text),
+            ("revision", BigInt),
+            ("acked_at", BigInt),
+        ],
+        key: 2,
+        only: None,
+    },
+    ControlTable {
+        name: "layouts",
+        columns: &[
+            ("page_slug", Text),
+            ("version", BigInt),
+            ("tree_json", Text),
+            ("revision", BigInt),
+            ("created_by", Text),
+            ("created_at", BigInt),
+        ],
+        key: 2,
+        only: None,
+    },
+    ControlTable {
+        name: "layout_mutations",
+        columns: &[
+            ("id", Text),
+            ("version", BigInt),
+            ("page_slug", Text),
+            ("layer", Text),
+            ("mutation_type", Text),
+            ("is_active", Bool),
+            ("deleted", Bool),
+            ("rule_json", Text),
+            ("revision", BigInt),
+            ("created_by", Text),
+            ("created_at", BigInt),
+        ],
+        key: 2,
+        only: None,
+    },
+];
+
+/// Tables deliberately left out of the control state, and why.
+pub const NOT_CONTROL: &[(&str, &str)] = &[
+    (
+        "audit_log",
+        "history: only its head is kept; a `recover` entry links the chain across",
+    ),
+    (
+        "database_identity",
+        "names the database itself: a replaced one has its own",
+    ),
+    (
+        "neuron_nonces",
+        "replay guards that live minutes; signed requests also carry a time",
+    ),
+    ("events", "analytics: measured data, not control state"),
+    ("event_batches", "analytics batch ids"),
+    ("commands", "sent commands: done when sent"),
+    ("command_reports", "what neurons answered to sent commands"),
+];
+
+/// A copy of the control state (also the file format of the hub's last-known-good copy).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlState {
+    /// The database the copy was read from.
+    pub database_id: String,
+    /// When (ms since the epoch).
+    pub taken_at: i64,
+    /// The audit chain's last entry then (seq, hash).
+    pub audit_head: Option<(i64, String)>,
+    pub tables: Vec<TableRows>,
+}
+
+/// One table's rows, cells in `columns` order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableRows {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
+impl ControlState {
+    /// Rows over all tables.
+    pub fn rows(&self) -> usize {
+        self.tables.iter().map(|t| t.rows.len()).sum()
+    }
+    /// The rows of one table (empty if the copy has none).
+    pub fn table(&self, name: &str) -> &[Vec<serde_json::Value>] {
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .map_or(&[], |t| &t.rows)
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Restored {
+    /// The rows were put back; the chain goes on with this `recover` entry.
+    Done { rows: u64, entry: AuditEntry },
+    /// The database already holds control state (another hub restored it first, or it is
+    /// a database of its own): nothing was written.
+    NotEmpty,
+}
+
+/// Reading and restoring the control state.
+#[async_trait]
+pub trait ControlStore: Send + Sync {
+    /// The database's identity (written by its migration); `None` when it has none, or no
+    /// tables at all.
+    async fn database_id(&self) -> StoreResult<Option<String>>;
+    /// Reads the control state, all tables as of one moment.
+    async fn control_state(&self) -> StoreResult<ControlState>;
+    /// The audit chain's last entry (seq, hash), if any: cheap, to tell whether anything changed.
+    async fn audit_head(&self) -> StoreResult<Option<(i64, String)>>;
+    /// Puts `state` back, in one transaction that holds the write lock, if the database has
+    /// no admins and no rules (else `NotEmpty`). Rows already there are replaced by the
+    /// copy's. The audit chain goes on from the copy's head with `recover`.
+    async fn restore_control_state(
+        &self,
+        state: &ControlState,
+        recover: AuditRecord,
+    ) -> StoreResult<Restored>;
+}
+
+/// Why a copy cannot be restored: its tables or columns are not this version's.
+pub(crate) fn check_copy(state: &ControlState) -> StoreResult<()> {
+    for t in &state.tables {
+        let Some(spec) = CONTROL_TABLES.iter().find(|s| s.name == t.name) else {
+            return Err(super::StoreError::Other(format!(
+                "the copy holds a table `{}` this version does not restore",
+                t.name
+            )));
+        };
+        let expected: Vec<&str> = spec.columns.iter().map(|(c, _)| *c).collect();
+        if t.columns != expected {
+            return Err(super::StoreError::Other(format!(
+                "the copy's columns of `{}` are {:?}, this version's are {:?}",
+                t.name, t.columns, expected
+            )));
+        }
+        if let Some(bad) = t.rows.iter().find(|r| r.len() != expected.len()) {
+            return Err(super::StoreError::Other(format!(
+                "a row of `{}` has {} cells, not {}",
+                t.name,
+                bad.len(),
+                expected.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Implements [`ControlStore`] for a backend struct.
+macro_rules! impl_control_store {
+    ($store:ty, $row:ty) => {
+        const _: () = {
+            use crate::store::control::{
+                check_copy, Cell, ControlState, ControlStore, Restored, TableRows, CONTROL_TABLES,
+            };
+            use crate::store::{next_entry, StoreResult};
+            use cortex_core::audit::AuditRecord;
+            use serde_json::Value;
+            use sqlx::Row as _;
+
+            type Db = <$row as sqlx::Row>::Database;
+
+            fn cell(r: &$row, i: usize, kind: Cell) -> Result<Value, sqlx::Error> {
+                Ok(match kind {
+                    Cell::Text => r.try_get::<Option<String>, _>(i)?.map_or(Value::Null, Value::String),
+                    Cell::BigInt => r.try_get::<Option<i64>, _>(i)?.map_or(Value::Null, Value::from),
+                    Cell::Bool => r.try_get::<Option<bool>, _>(i)?.map_or(Value::Null, Value::Bool),
+                })
+            }
+
+            fn push_cell<'q, 'args>(
+                values: &mut sqlx::query_builder::Separated<'q, 'args, Db, &'static str>,
+                v: &Value,
+                kind: Cell,
+            ) -> Result<(), String> {
+                match (kind, v) {
+                    (Cell::Text, Value::Null) => { values.push_bind(None::<String>); }
+                    (Cell::BigInt, Value::Null) => { values.push_bind(None::<i64>); }
+                    (Cell::Bool, Value::Null) => { values.push_bind(None::<bool>); }
+                    (Cell::Text, Value::String(s)) => { values.push_bind(Some(s.clone())); }
+                    (Cell::BigInt, Value::Number(n)) if n.is_i64() => { values.push_bind(n.as_i64()); }
+                    (Cell::Bool, Value::Bool(b)) => { values.push_bind(Some(*b)); }
+                    (kind, v) => return Err(format!("{v} is not a {kind:?}")),
+                }
+                Ok(())
+            }
+
+            #[async_trait::async_trait]
+            impl ControlStore for $store {
+                async fn database_id(&self) -> StoreResult<Option<String>> {
+                    // The health watch's check: not gated, and bounded.
+                    let read = crate::store::bounded(
+                        sqlx::query_scalar::<_, String>("SELECT id FROM database_identity ORDER BY created_at LIMIT 1")
+                            .fetch_optional(&self.pool),
+                    )
+                    .await;
+                    match read {
+                        Ok(id) => Ok(id),
+                        Err(crate::store::Bounded::Failed(e)) if crate::store::is_missing_table(&e) => Ok(None),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+
+                async fn audit_head(&self) -> StoreResult<Option<(i64, String)>> {
+                    Ok(sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                        .fetch_optional(self.pool()?)
+                        .await?)
+                }
+
+                async fn control_state(&self) -> StoreResult<ControlState> {
+                    // One read transaction: every table as of the same moment.
+                    let mut tx = self.pool()?.begin().await?;
+                    let database_id = sqlx::query_scalar::<_, String>("SELECT id FROM database_identity ORDER BY created_at LIMIT 1")
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .unwrap_or_default();
+                    let audit_head = sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let mut tables = Vec::with_capacity(CONTROL_TABLES.len());
+                    for spec in CONTROL_TABLES {
+                        let columns: Vec<String> = spec.columns.iter().map(|(c, _)| c.to_string()).collect();
+                        let sql = format!(
+                            "SELECT {} FROM {}{}",
+                            columns.join(", "),
+                            spec.name,
+                            spec.only.map(|w| format!(" WHERE {w}")).unwrap_or_default()
+                        );
+                        let rows = sqlx::query(&sql)
+                            .fetch_all(&mut *tx)
+                            .await?
+                            .iter()
+                            .map(|r| {
+                                spec.columns
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, (_, kind))| cell(r, i, *kind))
+                                    .collect::<Result<Vec<_>, _>>()
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        tables.push(TableRows { name: spec.name.to_string(), columns, rows });
+                    }
+                    tx.commit().await?;
+                    Ok(ControlState {
+                        database_id,
+                        taken_at: chrono::Utc::now().timestamp_millis(),
+                        audit_head,
+                        tables,
+                    })
+                }
+
+                async fn restore_control_state(
+                    &self,
+                    state: &ControlState,
+                    recover: AuditRecord,
+                ) -> StoreResult<Restored> {
+                    check_copy(state)?;
+                    // The write lock (an advisory lock on Postgres) makes one hub restore;
+                    // another that waited finds the rows there and writes nothing.
+                    let mut tx = self.begin_write().await?;
+                    let held: i64 = sqlx::query_scalar(
+                        "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM layout_mutations)",
+                    )
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if held > 0 {
+                        return Ok(Restored::NotEmpty);
+                    }
+                    let mut rows = 0u64;
+                    for spec in CONTROL_TABLES {
+                        let copied = state.table(spec.name);
+                        let names: Vec<&str> = spec.columns.iter().map(|(c, _)| *c).collect();
+                        let keys = names[..spec.key].join(", ");
+                        let updates = names[spec.key..]
+                            .iter()
+                            .map(|c| format!("{c} = excluded.{c}"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        // 500 rows of at most 17 cells stay under either database's bind limit.
+                        for chunk in copied.chunks(500) {
+                            let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
+                                "INSERT INTO {} ({}) ",
+                                spec.name,
+                                names.join(", ")
+                            ));
+                            let mut bad = None;
+                            insert.push_values(chunk, |mut values, row| {
+                                for (v, (column, kind)) in row.iter().zip(spec.columns) {
+                                    if let Err(e) = push_cell(&mut values, v, *kind) {
+                                        bad.get_or_insert(format!("{}.{column}: {e}", spec.name));
+                                    }
+                                }
+                            });
+                            if let Some(bad) = bad {
+                                return Err(crate::store::StoreError::Other(format!("the copy cannot be restored: {bad}")));
+                            }
+                            insert.push(format!(" ON CONFLICT ({keys}) DO UPDATE SET {updates}"));
+                            insert.build().execute(&mut *tx).await?;
+                            rows += chunk.len() as u64;
+                        }
+                    }
+                    // The chain goes on from the copy's head, if this database has none of its own.
+                    let own = sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let entry = next_entry(
+                        self.audit_key.as_deref(),
+                        own.or_else(|| state.audit_head.clone()),
+                        chrono::Utc::now(),
+                        recover,
+                    );
+                    sqlx::query(
+                        "INSERT INTO audit_log (seq, at, actor, action, target, before_json, after_json, prev_hash, hash)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(entry.seq)
+                    .bind(crate::store::ms(entry.at))
+                    .bind(&entry.record.actor)
+                    .bind(&entry.record.action)
+                    .bind(&entry.record.target)
+                    .bind(entry.record.before.to_string())
+                    .bind(entry.record.after.to_string())
+                    .bind(&entry.prev_hash)
+                    .bind(&entry.hash)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(Restored::Done { rows, entry })
+                }
+            }
+        };
+    };
+}
+pub(crate) use impl_control_store;
