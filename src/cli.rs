@@ -535,17 +535,49 @@ async fn doctor(config: Config) -> anyhow::Result<i32> {
             format!("schema is current {}", err_suffix(&migrated)),
         );
         let users = services.store.count_users().await.unwrap_or(0);
+        let copy = cortex_server::recovery::read_copy(&services.config.data_dir);
+        let database = services.store.database_id().await.ok().flatten();
+        let restorable =
+            matches!(&copy, Ok(Some(c)) if database.as_deref() != Some(c.database_id.as_str()));
         check(
-            users > 0,
+            users > 0 || restorable,
             format!(
                 "{users} admin user(s){}",
-                if users == 0 {
-                    ": start `cortex serve` and open the setup link, or run `cortex admin create`"
-                } else {
+                if users > 0 {
                     ""
+                } else if restorable {
+                    ": this database was replaced; `cortex serve` restores the last-known-good copy into it (do not create users first)"
+                } else {
+                    ": start `cortex serve` and open the setup link, or run `cortex admin create`"
                 }
             ),
         );
+        match &copy {
+            Ok(Some(c)) => {
+                let taken = chrono::DateTime::from_timestamp_millis(c.taken_at)
+                    .map_or_else(String::new, |t| t.to_rfc3339());
+                let whose = if !restorable {
+                    "of this database"
+                } else if users > 0 {
+                    "of another database: this one holds its own state and is served as it is"
+                } else {
+                    "of the database this one replaced"
+                };
+                check(
+                    true,
+                    format!("last-known-good copy of the control state: {} rows, taken {taken}, {whose}", c.rows()),
+                );
+            }
+            Ok(None) => check(
+                true,
+                "no last-known-good copy of the control state yet (a running hub writes one)"
+                    .into(),
+            ),
+            Err(e) => check(
+                false,
+                format!("the last-known-good copy is unreadable: {e}"),
+            ),
+        }
         match cortex_server::status::verify_audit_chain(&services, true).await {
             Ok(Ok(n)) => check(true, format!("audit chain intact ({n} entries)")),
             Ok(Err(b)) => check(false, format!("audit chain broken: {b}")),

@@ -69,6 +69,11 @@ impl FromRef<HubState> for DbHealth {
         s.services.health.clone()
     }
 }
+impl FromRef<HubState> for cortex_server::analytics::Analytics {
+    fn from_ref(s: &HubState) -> Self {
+        s.services.analytics.clone()
+    }
+}
 impl FromRef<HubState> for Backend {
     fn from_ref(s: &HubState) -> Self {
         s.services.backend()

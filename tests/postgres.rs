@@ -90,6 +90,7 @@ async fn two_hubs(db: &PgDb) -> (Hub, Hub, reqwest::Client) {
         cfg.audit_key = Some(SecretString::from(
             "a-shared-audit-key-of-at-least-32-bytes".to_string(),
         ));
+        cfg.db_check_interval = std::time::Duration::from_millis(200);
         cfg
     };
     let dir_a = tempfile::tempdir().unwrap();
@@ -257,6 +258,63 @@ async fn a_neuron_removed_on_one_hub_is_cut_off_on_every_hub_at_once() {
     })
     .await;
     assert!(closed.is_ok(), "the socket on hub B stayed open");
+    a.app.stop();
+    b.app.stop();
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn two_hubs_on_a_replaced_database_restore_it_once_and_both_serve() {
+    let db = PgDb::create().await;
+    let (a, b, admin) = two_hubs(&db).await;
+    let token = a.token(&admin, "ops", Role::Operator).await;
+    // Both hubs' copies hold the token before the database goes.
+    for hub in [&a, &b] {
+        let dir = hub._dir.path().to_path_buf();
+        let mut held = false;
+        for _ in 0..200 {
+            held = cortex_server::recovery::read_copy(&dir)
+                .ok()
+                .flatten()
+                .is_some_and(|c| c.table("api_tokens").len() == 1);
+            if held {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(held, "each hub keeps its own copy");
+    }
+    db.recreate(|| async {}).await;
+    let c = plain();
+    for hub in [&a, &b] {
+        let mut ok = false;
+        for _ in 0..200 {
+            let res = c
+                .get(hub.url("/api/tokens"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            if res.status() == StatusCode::FORBIDDEN {
+                // The operator token is known again (and lists no tokens: admins only).
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(ok, "both hubs serve the restored state");
+    }
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    // Give the slower hub time to find the database restored.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let (recovers, users): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM audit_log WHERE action = 'audit.recover'), (SELECT count(*) FROM users)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!((recovers, users), (1, 1), "exactly one hub restored");
     a.app.stop();
     b.app.stop();
     db.drop_db().await;

@@ -706,3 +706,418 @@ async fn a_new_empty_database_under_a_known_data_dir_gets_the_control_state_back
     assert!(other.user_by_username(ADMIN).await.unwrap().is_none());
     hub.app.stop();
 }
+
+#[tokio::test]
+async fn a_neuron_whose_row_vanished_registers_again_and_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.heartbeat_interval = std::time::Duration::from_secs(1);
+    let hub = start_with(cfg, dir).await;
+    let admin = hub.setup_admin().await;
+    open_policy(&hub, &admin).await;
+    let key = cortex_sdk::NeuronKey::generate();
+    let cache = tempfile::tempdir().unwrap();
+    let neuron = cortex_sdk::runner::start(
+        cortex_sdk::runner::RunnerConfig {
+            flush_every: std::time::Duration::from_millis(50),
+            ..cortex_sdk::runner::RunnerConfig::new(
+                &hub.app.url(),
+                registration("shop-1", &key),
+                key,
+                cache.path(),
+            )
+        },
+        None,
+    )
+    .unwrap();
+    let conn = neuron.watch_connection();
+    let online = || {
+        let online = *conn.borrow() == cortex_sdk::runner::Connection::Online;
+        async move { online }
+    };
+    assert!(within(std::time::Duration::from_secs(10), online)
+        .await
+        .is_some());
+    let store = hub.app.services.store.clone();
+    // The row goes behind the hub's back (as with a database that came back without it).
+    store
+        .delete_neuron(
+            "shop-1",
+            cortex_core::audit::AuditRecord::new("test", "neuron.delete", "neuron:shop-1"),
+        )
+        .await
+        .unwrap();
+    // A bundle pushed while it is gone from the fleet.
+    store
+        .push_bundle(
+            &cortex_core::federation::Scope::Global,
+            cortex_core::federation::BundleKind::Config,
+            &serde_json::json!({"missed": true}),
+            "user:test",
+            chrono::Utc::now(),
+            &Default::default(),
+            cortex_core::audit::AuditRecord::new("test", "bundle.push", "scope:global"),
+        )
+        .await
+        .unwrap();
+    // Its next heartbeat learns it is unknown: it registers again and takes what it missed.
+    let back = within(std::time::Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { store.neuron("shop-1").await.is_ok_and(|n| n.is_some()) }
+    })
+    .await;
+    assert!(back.is_some(), "the neuron registered again");
+    let snapshot = neuron.watch_snapshot();
+    let caught_up = within(std::time::Duration::from_secs(10), || {
+        let got = snapshot
+            .borrow()
+            .effective(cortex_core::federation::BundleKind::Config)
+            .is_some_and(|b| b.body["missed"] == true);
+        async move { got }
+    })
+    .await;
+    assert!(caught_up.is_some(), "it took the bundle it missed");
+    assert!(within(std::time::Duration::from_secs(10), online)
+        .await
+        .is_some());
+    neuron.stop();
+    hub.app.stop();
+}
+
+/// A hub run as a real process on a data dir, killed with SIGKILL and started again.
+struct HubProcess {
+    dir: std::path::PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl HubProcess {
+    fn start(dir: &std::path::Path) -> HubProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut hub = HubProcess {
+            dir: dir.to_path_buf(),
+            port,
+            child: None,
+        };
+        hub.spawn();
+        hub
+    }
+
+    fn spawn(&mut self) {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cortex"))
+            .arg("serve")
+            .current_dir(&self.dir)
+            .env_remove("DATABASE_URL")
+            .env("CORTEX_DATA_DIR", &self.dir)
+            .env("CORTEX_ADDR", format!("127.0.0.1:{}", self.port))
+            .env("CORTEX_LOG", "warn")
+            .env("CORTEX_LOG_FORMAT", "json")
+            .env("CORTEX_DEMO_SHOP", "false")
+            .env("CORTEX_HEARTBEAT_INTERVAL", "1s")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    async fn ready(&self) {
+        let c = plain();
+        let ok = within(std::time::Duration::from_secs(30), || {
+            let req = c.get(self.url("/readyz")).send();
+            async move { req.await.is_ok_and(|r| r.status() == StatusCode::OK) }
+        })
+        .await;
+        assert!(ok.is_some(), "the hub process becomes ready");
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test]
+async fn a_hub_killed_mid_push_and_mid_stream_loses_nothing_and_every_neuron_ends_on_the_latest_push(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = HubProcess::start(dir.path());
+    hub.ready().await;
+    let link_file = dir.path().join("setup-link.txt");
+    let written = within(std::time::Duration::from_secs(10), || {
+        let there = link_file.exists();
+        async move { there }
+    })
+    .await;
+    assert!(written.is_some(), "the setup link is written");
+    let link = std::fs::read_to_string(&link_file).unwrap();
+    let token = link.trim().rsplit("token=").next().unwrap().to_string();
+    let base = hub.url("");
+    let admin = browser_for(&base);
+    let res = admin
+        .post(hub.url("/api/auth/setup"))
+        .json(&serde_json::json!({"token": token, "username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = admin
+        .post(hub.url("/api/federation/join-policy"))
+        .json(&serde_json::json!({"mode": "open"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+    let res = admin
+        .post(hub.url("/api/tokens/create"))
+        .json(&serde_json::json!({"name": "pusher", "role": "editor"}))
+        .send()
+        .await
+        .unwrap();
+    let pusher = json_of(res, StatusCode::OK).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Three neurons on the SDK, online.
+    let caches: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let neurons: Vec<_> = caches
+        .iter()
+        .enumerate()
+        .map(|(i, cache)| {
+            let key = cortex_sdk::NeuronKey::generate();
+            cortex_sdk::runner::start(
+                cortex_sdk::runner::RunnerConfig {
+                    flush_every: std::time::Duration::from_millis(50),
+                    max_backoff: std::time::Duration::from_millis(500),
+                    ..cortex_sdk::runner::RunnerConfig::new(
+                        &base,
+                        registration(&format!("shop-{i}"), &key),
+                        key,
+                        cache.path(),
+                    )
+                },
+                None,
+            )
+            .unwrap()
+        })
+        .collect();
+    for n in &neurons {
+        let conn = n.watch_connection();
+        let online = within(std::time::Duration::from_secs(10), || {
+            let online = *conn.borrow() == cortex_sdk::runner::Connection::Online;
+            async move { online }
+        })
+        .await;
+        assert!(online.is_some(), "neurons come online");
+    }
+
+    // A stream of event batches (each retried until acknowledged) and a stream of pushes.
+    let key = cortex_sdk::NeuronKey::generate();
+    let client = cortex_sdk::HubClient::new(&base, None).unwrap();
+    let stream_token = client
+        .register(&registration("stream-1", &key), &key)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    const BATCHES: usize = 150;
+    let c = plain();
+    let stream = {
+        let (c, url) = (c.clone(), hub.url("/api/federation/stream-analytics"));
+        tokio::spawn(async move {
+            let mut acked = 0u64;
+            for b in 0..BATCHES {
+                let at = chrono::Utc::now().to_rfc3339();
+                let events: Vec<_> = (0..10)
+                    .map(
+                        |i| serde_json::json!({"kind": "click", "at": at, "unit": format!("u{i}")}),
+                    )
+                    .collect();
+                let body = serde_json::json!({"batchId": format!("b-{b}"), "events": events});
+                loop {
+                    let sent = c
+                        .post(&url)
+                        .bearer_auth(&stream_token)
+                        .json(&body)
+                        .send()
+                        .await;
+                    if let Ok(res) = sent {
+                        if res.status() == StatusCode::OK {
+                            let ack: serde_json::Value = res.json().await.unwrap();
+                            if ack["duplicate"] == false {
+                                acked += ack["events"].as_u64().unwrap();
+                            }
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            acked
+        })
+    };
+    let pushes = {
+        let (c, url) = (c.clone(), hub.url("/api/federation/push-config"));
+        tokio::spawn(async move {
+            let mut done = 0;
+            for n in 0..60 {
+                let body = serde_json::json!({"scope": "global", "kind": "config", "body": format!(r#"{{"n":{n}}}"#)});
+                // Not retried: a push the hub never answered may or may not have happened.
+                if let Ok(res) = c.post(&url).bearer_auth(&pusher).json(&body).send().await {
+                    if res.status() == StatusCode::OK {
+                        done += 1;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            done
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    hub.kill();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    hub.spawn();
+    hub.ready().await;
+    let pushed = pushes.await.unwrap();
+    let acked = stream.await.unwrap();
+    eprintln!("{pushed} pushes answered, {acked} events acknowledged across the kill");
+    assert_eq!(acked, (BATCHES * 10) as u64);
+
+    // Every neuron ends on the latest revision of the scope.
+    let latest = {
+        let store = cortex_server::store::sqlite::SqliteStore::open_lazy(&format!(
+            "sqlite://{}",
+            dir.path().join("cortex.db").display()
+        ))
+        .unwrap();
+        use cortex_server::store::events::EventStore as _;
+        use cortex_server::store::neurons::NeuronStore as _;
+        let bundles = store
+            .bundles_since(&[(cortex_core::federation::Scope::Global, 0)])
+            .await
+            .unwrap();
+        let latest = bundles.iter().map(|b| b.revision).max().unwrap();
+        // Acknowledged == stored, each batch once.
+        let stored = within(std::time::Duration::from_secs(15), || {
+            let store = store.clone();
+            async move { store.count_events().await.is_ok_and(|n| n >= acked) }
+        })
+        .await;
+        assert!(
+            stored.is_some(),
+            "the restarted hub's writer stores every acknowledged event"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(
+            store.count_events().await.unwrap(),
+            acked,
+            "acknowledged == stored"
+        );
+        latest
+    };
+    for n in &neurons {
+        let snapshot = n.watch_snapshot();
+        let on_latest = within(std::time::Duration::from_secs(15), || {
+            let r = snapshot
+                .borrow()
+                .revisions()
+                .get(&cortex_core::federation::Scope::Global)
+                .copied();
+            async move { r == Some(latest) }
+        })
+        .await;
+        assert!(
+            on_latest.is_some(),
+            "every neuron ends on revision {latest}"
+        );
+    }
+    for n in &neurons {
+        n.stop();
+    }
+}
+
+#[tokio::test]
+async fn a_sqlite_file_deleted_under_the_running_hub_is_reopened_and_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.db_check_interval = std::time::Duration::from_millis(200);
+    let hub = start_with(cfg, dir).await;
+    let admin = hub.setup_admin().await;
+    let token = hub.token(&admin, "ops", cortex_core::Role::Viewer).await;
+    copy_holds(&hub, "api_tokens", "ops").await;
+    let store = hub.app.services.store.clone();
+    let before = store.database_id().await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(hub._dir.path().join(format!("cortex.db{suffix}")));
+    }
+    let back = within(std::time::Duration::from_secs(10), || {
+        let store = store.clone();
+        let before = before.clone();
+        async move {
+            store
+                .database_id()
+                .await
+                .is_ok_and(|id| id.is_some() && id != before)
+                && store.count_users().await.is_ok_and(|n| n == 1)
+        }
+    })
+    .await;
+    let back = back.expect("the new file gets the control state back");
+    eprintln!("SQLite file deleted: admins back after {back:?}");
+    assert!(
+        hub._dir.path().join("cortex.db").exists(),
+        "a new file at the same path"
+    );
+    let c = plain();
+    let res = c
+        .get(hub.url("/api/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(res, StatusCode::OK).await["role"],
+        "viewer",
+        "the old token works"
+    );
+    let fresh = browser(&hub);
+    let login = fresh
+        .post(hub.url("/api/auth/login"))
+        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login.status(),
+        StatusCode::OK,
+        "the admin signs in with the old password"
+    );
+    let report = cortex_server::audit::verify(
+        &store,
+        Some(&hub.app.services.audit_key),
+        Some(hub._dir.path()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.broken, None);
+    hub.app.stop();
+}

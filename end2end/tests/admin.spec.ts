@@ -86,6 +86,9 @@ test('sign in, visit every admin page, sign out', async ({ page }) => {
   await nav.getByRole('link', { name: 'Settings / Status', exact: true }).click();
   await expect(page.locator('#status')).toContainText('sqlite');
   await expect(page.locator('#status')).toContainText('intact');
+  // The spool and the last-known-good copy of the control state are shown.
+  await expect(page.locator('#status')).toContainText('bytes waiting for the database');
+  await expect(page.locator('#status')).toContainText(/Last-known-good copy\s*\d+ rows, taken/);
   // Signed in already: the sign-in page sends you on.
   await page.goto('/login');
   await expect(page).toHaveURL(/\/admin$/);

@@ -18,6 +18,8 @@ pub struct DbHealth {
 #[derive(Default)]
 struct DbHealthInner {
     ready: AtomicBool,
+    /// Not ready because the database was replaced and is being restored.
+    restoring: AtomicBool,
     last_error: Mutex<Option<String>>,
 }
 
@@ -25,6 +27,13 @@ impl DbHealth {
     /// Whether the database answered and is migrated.
     pub fn is_ready(&self) -> bool {
         self.inner.ready.load(Ordering::Acquire)
+    }
+    /// Whether the database was replaced and the hub is restoring its control state.
+    pub fn is_restoring(&self) -> bool {
+        !self.is_ready() && self.inner.restoring.load(Ordering::Acquire)
+    }
+    fn set_restoring(&self, on: bool) {
+        self.inner.restoring.store(on, Ordering::Release);
     }
     /// The last error seen while it was not.
     pub fn last_error(&self) -> Option<String> {
@@ -154,6 +163,7 @@ async fn watch(store: DynStore, health: DbHealth, timing: Timing, recovery: Reco
                 // Reachable again, or replaced: bring the schema up to date, restore a
                 // replaced database, and only then serve.
                 if !same {
+                    health.set_restoring(true);
                     health.set(Some("the database was replaced; restoring".into()));
                     tracing::warn!("the database is not the one this hub knew (dropped and created again, or another one): migrating and restoring");
                 }
@@ -168,6 +178,7 @@ async fn watch(store: DynStore, health: DbHealth, timing: Timing, recovery: Reco
                             );
                         }
                         health.set(None);
+                        health.set_restoring(false);
                         delay = check_interval;
                     }
                     Err(e) => {

@@ -47,6 +47,9 @@ pub struct Readiness {
     /// While it is not ok, that it is not (the error itself is on the Status page and in
     /// the log, not here: anyone can read `/readyz`).
     pub error: Option<String>,
+    /// `ok`, or `full` while the analytics spool refuses batches (the disk is full or the
+    /// backlog is at its limit); it resumes by itself when there is room.
+    pub spool: &'static str,
 }
 
 /// Routes for probes, generic over any state that holds their parts.
@@ -55,6 +58,7 @@ where
     S: Clone + Send + Sync + 'static,
     DbHealth: FromRef<S>,
     Backend: FromRef<S>,
+    crate::analytics::Analytics: FromRef<S>,
     Metrics: FromRef<S>,
 {
     Router::new()
@@ -70,16 +74,23 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(
     State(health): State<DbHealth>,
     State(backend): State<Backend>,
+    State(analytics): State<crate::analytics::Analytics>,
 ) -> impl IntoResponse {
     let ok = health.is_ready();
+    let spool_ok = analytics.spool().is_none_or(|s| s.refusing().is_none());
     let body = Readiness {
-        status: if ok { "ready" } else { "degraded" },
+        status: if ok && spool_ok { "ready" } else { "degraded" },
         backend: backend.as_str(),
         database_ok: ok,
         error: (!ok).then(|| {
-            "the database is unreachable or not migrated; see the Status page or the hub's log"
-                .to_string()
+            if health.is_restoring() {
+                "the database was replaced: the hub is restoring its control state into it"
+            } else {
+                "the database is unreachable or not migrated; see the Status page or the hub's log"
+            }
+            .to_string()
         }),
+        spool: if spool_ok { "ok" } else { "full" },
     };
     let code = if ok {
         StatusCode::OK

@@ -54,6 +54,15 @@ struct Inner {
     known: std::sync::Mutex<Option<String>>,
     /// One settle or copy at a time.
     busy: tokio::sync::Mutex<Kept>,
+    /// The last copy written: when, and how many rows (for the Status page).
+    last: std::sync::Mutex<Option<CopyInfo>>,
+}
+
+/// What the last copy written holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyInfo {
+    pub taken_at: i64,
+    pub rows: usize,
 }
 
 /// What the last copy written holds.
@@ -75,6 +84,7 @@ impl Recovery {
                 dir: dir.to_path_buf(),
                 known: std::sync::Mutex::new(None),
                 busy: tokio::sync::Mutex::new(Kept::default()),
+                last: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -94,6 +104,11 @@ impl Recovery {
 
     fn set_known(&self, id: Option<String>) {
         *self.inner.known.lock().unwrap_or_else(|p| p.into_inner()) = id;
+    }
+
+    /// The last copy this hub wrote, if it wrote one yet.
+    pub fn last_copy(&self) -> Option<CopyInfo> {
+        *self.inner.last.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The last-known-good copy, if the data dir holds one.
@@ -220,6 +235,10 @@ impl Recovery {
             return Ok(false);
         }
         metrics::gauge!("cortex_control_copy_rows").set(state.rows() as f64);
+        *self.inner.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(CopyInfo {
+            taken_at: state.taken_at,
+            rows: state.rows(),
+        });
         kept.head = state.audit_head;
         kept.at = Some(Instant::now());
         kept.took = started.elapsed();

@@ -175,3 +175,115 @@ async fn bad_batches_are_refused_with_the_reason_and_a_noisy_neuron_is_limited()
         .await
         .unwrap();
 }
+
+/// A small filesystem (tmpfs) mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` when this process may not mount (not root): said on stderr.
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+            .arg("tmpfs")
+            .arg(dir.path())
+            .status();
+        match mounted {
+            Ok(s) if s.success() => Some(SmallDisk { dir }),
+            other => {
+                // On the CI machines (root) this must work.
+                let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+                    s.lines()
+                        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+                });
+                assert!(!root, "root could not mount a tmpfs: {other:?}");
+                eprintln!("skipped: mounting a small filesystem needs root");
+                None
+            }
+        }
+    }
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_without_acknowledging_then_resumes_by_itself() {
+    use cortex_server::analytics::spool::{Spool, SpoolError, RECLAIM_BYTES};
+    let Some(disk) = SmallDisk::mount(8 * 1024 * 1024) else {
+        return;
+    };
+    // Something else on the disk, freed later.
+    let filler = disk.path().join("filler");
+    std::fs::write(&filler, vec![7u8; 2 * 1024 * 1024]).unwrap();
+    let spool = Spool::open(&disk.path().join("spool"), u64::MAX).unwrap();
+    let body = vec![b'x'; 64 * 1024];
+    let fill = |spool: Spool, body: Vec<u8>| async move {
+        let mut acked = 0u64;
+        loop {
+            match spool.append("n-1", Utc::now(), &body).await {
+                Ok(()) => acked += 1,
+                Err(SpoolError::Io(e)) => return (acked, e),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    let (acked, error) = fill(spool.clone(), body.clone()).await;
+    assert!(
+        acked > 0 && acked < 128,
+        "{acked} acknowledged before the disk filled"
+    );
+    assert!(
+        spool.refusing().is_some_and(|r| r.contains("disk")),
+        "{:?}: {error}",
+        spool.refusing()
+    );
+    // Exactly what was acknowledged is in the spool: nothing refused slipped in.
+    let (records, end) = spool.read(usize::MAX).await.unwrap();
+    assert_eq!(records.len() as u64, acked);
+
+    // Space freed elsewhere: intake resumes by itself.
+    std::fs::remove_file(&filler).unwrap();
+    spool
+        .append("n-1", Utc::now(), &body)
+        .await
+        .expect("resumes once there is room");
+    assert_eq!(spool.refusing(), None);
+    let (more, _) = fill(spool.clone(), body.clone()).await;
+    assert!(more > 0);
+
+    // Full again, but everything is drained into the database: the spool gives the
+    // drained segment's space back, and intake resumes without anyone freeing anything.
+    let (records, end2) = spool.read(usize::MAX).await.unwrap();
+    assert_eq!(records.len() as u64, acked + 1 + more);
+    assert!(end2 > end && end2.offset >= RECLAIM_BYTES);
+    spool.commit(end2).await.expect("commits on a full disk");
+    assert_eq!(spool.backlog(), 0);
+    spool
+        .append("n-1", Utc::now(), &body)
+        .await
+        .expect("resumes after the drained segment was given back");
+    let files: Vec<_> = std::fs::read_dir(disk.path().join("spool"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        files
+            .iter()
+            .filter(|f| f.to_string_lossy().starts_with("seg-"))
+            .count(),
+        1,
+        "the drained segment is gone: {files:?}"
+    );
+}

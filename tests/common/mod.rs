@@ -55,8 +55,13 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// A client that keeps cookies and sends a same-origin `Origin` (as a browser would).
 pub fn browser(hub: &Hub) -> Client {
+    browser_for(&hub.app.url())
+}
+
+/// [`browser`] for a hub at `base` (one run as a process, say).
+pub fn browser_for(base: &str) -> Client {
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::ORIGIN, hub.app.url().parse().unwrap());
+    headers.insert(reqwest::header::ORIGIN, base.parse().unwrap());
     Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())

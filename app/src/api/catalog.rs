@@ -452,7 +452,7 @@ const RULE_FORM: &[Field] = &[
 
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "GET", path: "/healthz", access: Public, summary: "Liveness: 200 while the process runs", input: NoInput, fields: &[], output: Output::Text, server_fn: false },
-    Endpoint { method: "GET", path: "/readyz", access: Public, summary: "Readiness: 200 when the database is ok, 503 while degraded", input: NoInput, fields: &[], output: Output::Ref("Readiness"), server_fn: false },
+    Endpoint { method: "GET", path: "/readyz", access: Public, summary: "Readiness: 200 when the database is ok, 503 while degraded (unreachable, or replaced and being restored); `spool` says `full` while analytics batches are refused", input: NoInput, fields: &[], output: Output::Ref("Readiness"), server_fn: false },
     Endpoint { method: "GET", path: "/metrics", access: Public, summary: "Prometheus metrics (with `Authorization: Bearer <CORTEX_METRICS_TOKEN>` when that is set)", input: NoInput, fields: &[], output: Output::Text, server_fn: false },
     Endpoint { method: "GET", path: "/api/openapi.json", access: Public, summary: "This OpenAPI 3.1 document", input: NoInput, fields: &[], output: Output::Text, server_fn: false },
     sf("GET", "/api/auth/setup-state", Public, "Whether first-admin setup is still open", NoInput, &[], Output::Scalar("boolean")),

@@ -25,6 +25,14 @@ pub struct HubStatus {
     /// hub).
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     pub audit_head: Option<cortex_core::audit::AuditHead>,
+    /// The analytics spool: bytes waiting for the database, and why it refuses batches
+    /// (a full disk, say) while it does.
+    pub spool_backlog_bytes: u64,
+    pub spool_refusing: Option<String>,
+    /// The last-known-good copy of the control state in the data dir: when it was taken (ms
+    /// since the epoch) and how many rows it holds.
+    pub control_copy_taken_at: Option<i64>,
+    pub control_copy_rows: Option<usize>,
 }
 
 /// Reports version, database, data dir, uptime and audit-chain integrity. Viewer.
@@ -55,5 +63,9 @@ pub async fn get_status() -> Result<HubStatus, AppError> {
         audit_head: cortex_server::audit::read_head(&services.config.data_dir)
             .ok()
             .flatten(),
+        spool_backlog_bytes: services.analytics.spool().map_or(0, |s| s.backlog()),
+        spool_refusing: services.analytics.spool().and_then(|s| s.refusing()),
+        control_copy_taken_at: services.recovery.last_copy().map(|c| c.taken_at),
+        control_copy_rows: services.recovery.last_copy().map(|c| c.rows),
     })
 }

@@ -27,6 +27,17 @@ pub fn StatusPage() -> impl IntoView {
                             ("Session lifetime", format!("{} s", s.session_ttl_secs)),
                             ("Secure cookies", s.secure_cookies.to_string()),
                             ("Audit chain", match &s.audit_chain { Ok(n) => format!("intact, {n} entries verified"), Err(e) => format!("BROKEN: {e}") }),
+                            ("Analytics spool", match &s.spool_refusing {
+                                None => format!("ok, {} bytes waiting for the database", s.spool_backlog_bytes),
+                                Some(why) => format!("FULL, refusing batches until there is room: {why}"),
+                            }),
+                            ("Last-known-good copy", match (s.control_copy_taken_at, s.control_copy_rows) {
+                                (Some(at), Some(rows)) => format!(
+                                    "{rows} rows, taken {}",
+                                    chrono::DateTime::from_timestamp_millis(at).map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                                ),
+                                _ => "not written yet".into(),
+                            }),
                         ];
                         view! {
                             <dl class=format!("{CARD} mt-6 grid grid-cols-3 gap-x-4 gap-y-3 text-sm") id="status">

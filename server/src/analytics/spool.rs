@@ -20,6 +20,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// A segment is closed and a new one started past this size.
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Once the writer has drained everything, a segment past this size is closed early so its
+/// space goes back to the disk (a small data dir must not fill up with what the database
+/// already holds).
+pub const RECLAIM_BYTES: u64 = 4 * 1024 * 1024;
 /// Records one group commit takes at most.
 const GROUP_MAX: usize = 4096;
 const HEADER: usize = 8;
@@ -92,9 +96,19 @@ fn parse_records(buf: &[u8]) -> (Vec<Record>, usize) {
     (out, at)
 }
 
-struct Append {
-    record: Vec<u8>,
-    done: oneshot::Sender<Result<(), String>>,
+/// What the append thread is asked to do.
+enum Job {
+    /// Write a record; answer once it is on disk.
+    Append {
+        record: Vec<u8>,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    /// Start a new segment if nothing was appended since `at` (the writer drained it all);
+    /// answer with the new end.
+    Rotate {
+        at: Position,
+        done: oneshot::Sender<Option<Position>>,
+    },
 }
 
 /// Why a batch could not be spooled.
@@ -112,10 +126,12 @@ pub struct Spool {
     /// Held for the life of the spool: one hub per spool directory.
     _lock: Arc<File>,
     dir: Arc<PathBuf>,
-    tx: mpsc::Sender<Append>,
+    tx: mpsc::Sender<Job>,
     durable: watch::Receiver<Position>,
     cursor: Arc<watch::Sender<Position>>,
     max_backlog: u64,
+    /// Why the last append was refused, until one succeeds (shown on `/readyz`).
+    refusing: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 fn segment_path(dir: &Path, segment: u64) -> PathBuf {
@@ -225,7 +241,34 @@ impl Spool {
             durable,
             cursor: Arc::new(watch::channel(cursor).0),
             max_backlog,
+            refusing: Arc::default(),
         })
+    }
+
+    /// Why appends are refused right now (the disk is full, the backlog is at its limit),
+    /// if they are: until the next append succeeds.
+    pub fn refusing(&self) -> Option<String> {
+        self.refusing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn note(&self, outcome: Result<(), &SpoolError>) {
+        let mut refusing = self.refusing.lock().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok(()) if refusing.is_some() => {
+                tracing::warn!("analytics spool: accepting batches again");
+                *refusing = None;
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if refusing.is_none() {
+                    tracing::error!(error = %e, "analytics spool: refusing batches until there is room");
+                }
+                *refusing = Some(e.to_string());
+            }
+        }
     }
 
     /// Appends a batch and returns once it is on disk.
@@ -255,17 +298,24 @@ impl Spool {
     ) -> Result<(), SpoolError> {
         let backlog = self.backlog();
         if backlog > room.min(self.max_backlog) {
-            return Err(SpoolError::Full(backlog));
+            let full = SpoolError::Full(backlog);
+            if room >= self.max_backlog {
+                self.note(Err(&full));
+            }
+            return Err(full);
         }
         let (done, wait) = oneshot::channel();
         let record = Record::encode(neuron_id, received_at, body);
         self.tx
-            .send(Append { record, done })
+            .send(Job::Append { record, done })
             .await
             .map_err(|_| SpoolError::Io("the spool thread stopped".into()))?;
-        wait.await
+        let written = wait
+            .await
             .map_err(|_| SpoolError::Io("the spool thread stopped".into()))?
-            .map_err(SpoolError::Io)
+            .map_err(SpoolError::Io);
+        self.note(written.as_ref().map(|_| ()));
+        written
     }
 
     /// Where durable data ends.
@@ -304,15 +354,31 @@ impl Spool {
             .map_err(std::io::Error::other)?
     }
 
-    /// Moves the cursor (atomically, on disk) and deletes segments wholly before it.
+    /// Moves the cursor (atomically, on disk) and deletes segments wholly before it. When
+    /// the writer has drained everything and the segment has grown past [`RECLAIM_BYTES`],
+    /// a new segment is started and the drained one deleted first: on a full disk, that is
+    /// what makes room (even for the cursor file itself).
     pub async fn commit(&self, at: Position) -> std::io::Result<()> {
+        let mut at = at;
+        if at == self.durable() && at.offset >= RECLAIM_BYTES {
+            let (done, rotated) = oneshot::channel();
+            if self.tx.send(Job::Rotate { at, done }).await.is_ok() {
+                if let Ok(Some(next)) = rotated.await {
+                    at = next;
+                }
+            }
+        }
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            write_cursor(&dir, at)?;
+            // Everything before `at` is in the database: deleting it first is safe, and
+            // frees the space the cursor file may need.
             for s in segments(&dir)?.into_iter().filter(|s| *s < at.segment) {
-                std::fs::remove_file(segment_path(&dir, s))?;
+                match std::fs::remove_file(segment_path(&dir, s)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
             }
-            Ok(())
+            write_cursor(&dir, at)
         })
         .await
         .map_err(std::io::Error::other)??;
@@ -333,7 +399,12 @@ fn read_between(
         let end = if from.segment == to.segment {
             to.offset
         } else {
-            std::fs::metadata(segment_path(dir, from.segment))?.len()
+            match std::fs::metadata(segment_path(dir, from.segment)) {
+                Ok(m) => m.len(),
+                // Deleted once drained (the cursor was not written yet): nothing left in it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(e) => return Err(e),
+            }
         };
         if from.offset >= end {
             // This (closed) segment is done: go on with the next one.
@@ -371,22 +442,52 @@ fn append_loop(
     dir: PathBuf,
     mut file: File,
     mut at: Position,
-    mut rx: mpsc::Receiver<Append>,
+    mut rx: mpsc::Receiver<Job>,
     durable: watch::Sender<Position>,
 ) {
-    let mut group = Vec::with_capacity(GROUP_MAX);
+    let mut group: Vec<(Vec<u8>, oneshot::Sender<Result<(), String>>)> =
+        Vec::with_capacity(GROUP_MAX);
     let mut buf = Vec::new();
-    while let Some(first) = rx.blocking_recv() {
-        group.push(first);
+    let mut next = rx.blocking_recv();
+    while let Some(job) = next.take() {
+        match job {
+            Job::Rotate { at: drained, done } => {
+                let rotated = (drained == at && at.offset > 0)
+                    .then(|| rotate(&dir, at.segment + 1))
+                    .and_then(|r| {
+                        r.map_err(|e| tracing::warn!(error = %e, "analytics spool: cannot start a new segment"))
+                            .ok()
+                    });
+                if let Some(f) = rotated {
+                    file = f;
+                    at = Position {
+                        segment: at.segment + 1,
+                        offset: 0,
+                    };
+                    durable.send_replace(at);
+                    let _ = done.send(Some(at));
+                } else {
+                    let _ = done.send(None);
+                }
+                next = rx.blocking_recv();
+                continue;
+            }
+            Job::Append { record, done } => group.push((record, done)),
+        }
         while group.len() < GROUP_MAX {
             match rx.try_recv() {
-                Ok(a) => group.push(a),
+                Ok(Job::Append { record, done }) => group.push((record, done)),
+                Ok(rotate) => {
+                    // Handled after this group is written.
+                    next = Some(rotate);
+                    break;
+                }
                 Err(_) => break,
             }
         }
         buf.clear();
-        for a in &group {
-            buf.extend_from_slice(&a.record);
+        for (record, _) in &group {
+            buf.extend_from_slice(record);
         }
         let written = file.write_all(&buf).and_then(|()| file.sync_data());
         let result = match written {
@@ -404,8 +505,8 @@ fn append_loop(
         };
         metrics::counter!("cortex_spool_group_commits_total").increment(1);
         metrics::histogram!("cortex_spool_group_size").record(group.len() as f64);
-        for a in group.drain(..) {
-            let _ = a.done.send(result.clone());
+        for (_, done) in group.drain(..) {
+            let _ = done.send(result.clone());
         }
         if at.offset >= SEGMENT_BYTES {
             match rotate(&dir, at.segment + 1) {
@@ -421,6 +522,9 @@ fn append_loop(
                     tracing::error!(error = %e, "analytics spool: cannot start a new segment")
                 }
             }
+        }
+        if next.is_none() {
+            next = rx.blocking_recv();
         }
     }
 }

@@ -110,15 +110,23 @@ impl Federation {
         let Some(pool) = self.store.postgres_pool() else {
             return;
         };
+        // Said once per outage (the health watch logs the outage itself), not every retry.
+        let mut failing = false;
         loop {
             let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
                 Ok(l) => l,
                 Err(e) => {
-                    tracing::warn!(error = %e, "fan-out listener cannot connect; retrying");
+                    if !failing {
+                        tracing::warn!(error = %e, "fan-out listener cannot connect; retrying every 2 s");
+                        failing = true;
+                    }
                     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                     continue;
                 }
             };
+            if std::mem::take(&mut failing) {
+                tracing::info!("fan-out listener connected again");
+            }
             if let Err(e) = listener.listen(CHANNEL).await {
                 tracing::warn!(error = %e, "fan-out LISTEN failed; retrying");
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;

@@ -166,12 +166,12 @@ macro_rules! impl_store {
             }
 
             fn postgres_pool(&self) -> Option<sqlx::PgPool> {
-                Self::as_postgres(&self.pool)
+                Self::as_postgres(&self.raw_pool())
             }
 
             async fn ping(&self) -> StoreResult<()> {
                 // The health watch: not gated, and bounded, so an outage is noticed at once.
-                crate::store::bounded(sqlx::query("SELECT 1").execute(&self.pool)).await?;
+                crate::store::bounded(sqlx::query("SELECT 1").execute(&self.raw_pool())).await?;
                 Ok(())
             }
 
@@ -184,7 +184,7 @@ macro_rules! impl_store {
             }
 
             async fn count_users(&self) -> StoreResult<i64> {
-                Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.pool()?).await?.try_get("n")?)
+                Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool()?).await?.try_get("n")?)
             }
 
             async fn create_user(
@@ -219,7 +219,7 @@ macro_rules! impl_store {
             async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
                 let row = sqlx::query(&format!("SELECT {USER_COLS}, password_hash FROM users WHERE username = $1"))
                     .bind(username)
-                    .fetch_optional(self.pool()?)
+                    .fetch_optional(&self.pool()?)
                     .await?;
                 row.map(|r| Ok(UserRecord { user: user_from_row(&r)?, password_hash: r.try_get("password_hash")? }))
                     .transpose()
@@ -227,7 +227,7 @@ macro_rules! impl_store {
 
             async fn list_users(&self) -> StoreResult<Vec<UserSummary>> {
                 sqlx::query(&format!("SELECT {USER_COLS} FROM users ORDER BY username"))
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?
                     .iter()
                     .map(user_from_row)
@@ -299,7 +299,7 @@ macro_rules! impl_store {
                 )
                 .bind(session_id)
                 .bind(ms(now))
-                .fetch_optional(self.pool()?)
+                .fetch_optional(&self.pool()?)
                 .await?;
                 row.as_ref().map(user_from_row).transpose()
             }
@@ -339,7 +339,7 @@ macro_rules! impl_store {
             async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenSummary>> {
                 let row = sqlx::query(&format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE secret_hash = $1"))
                     .bind(secret_hash)
-                    .fetch_optional(self.pool()?)
+                    .fetch_optional(&self.pool()?)
                     .await?;
                 row.as_ref().map(token_from_row).transpose()
             }
@@ -348,14 +348,14 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                     .bind(ms(at))
                     .bind(id.0.to_string())
-                    .execute(self.writer()?)
+                    .execute(&self.writer()?)
                     .await?;
                 Ok(())
             }
 
             async fn list_tokens(&self) -> StoreResult<Vec<TokenSummary>> {
                 sqlx::query(&format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY created_at DESC, name"))
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?
                     .iter()
                     .map(token_from_row)
@@ -390,7 +390,7 @@ macro_rules! impl_store {
             }
 
             async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-                let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(self.pool()?).await?;
+                let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.pool()?).await?;
                 Ok(row.map(|r| r.try_get("value")).transpose()?)
             }
 
@@ -443,7 +443,7 @@ macro_rules! impl_store {
                     .bind(contains(&q.target).unwrap_or_default())
                     .bind(q.before_seq.unwrap_or(i64::MAX))
                     .bind(i64::from(q.page_size()))
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?
                     .iter()
                     .map(audit_from_row)
@@ -454,7 +454,7 @@ macro_rules! impl_store {
                 sqlx::query(&format!("SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"))
                     .bind(after_seq)
                     .bind(i64::from(limit))
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?
                     .iter()
                     .map(audit_from_row)

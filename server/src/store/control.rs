@@ -342,10 +342,12 @@ macro_rules! impl_control_store {
             #[async_trait::async_trait]
             impl ControlStore for $store {
                 async fn database_id(&self) -> StoreResult<Option<String>> {
-                    // The health watch's check: not gated, and bounded.
+                    // The health watch's check: not gated, and bounded. A SQLite file
+                    // deleted or replaced under the hub is reopened first.
+                    self.before_check().await;
                     let read = crate::store::bounded(
                         sqlx::query_scalar::<_, String>("SELECT id FROM database_identity ORDER BY created_at LIMIT 1")
-                            .fetch_optional(&self.pool),
+                            .fetch_optional(&self.raw_pool()),
                     )
                     .await;
                     match read {
@@ -357,7 +359,7 @@ macro_rules! impl_control_store {
 
                 async fn audit_head(&self) -> StoreResult<Option<(i64, String)>> {
                     Ok(sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                        .fetch_optional(self.pool()?)
+                        .fetch_optional(&self.pool()?)
                         .await?)
                 }
 

@@ -248,7 +248,7 @@ macro_rules! impl_event_store {
 
             async fn count_events(&self) -> StoreResult<u64> {
                 let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM events")
-                    .fetch_one(self.pool()?)
+                    .fetch_one(&self.pool()?)
                     .await?
                     .try_get("n")?;
                 Ok(n as u64)
@@ -287,7 +287,7 @@ macro_rules! impl_event_store {
                 .bind(q.neuron_id.clone().unwrap_or_default())
                 .bind(text)
                 .bind(i64::from(q.limit.clamp(1, 1000)))
-                .fetch_all(self.pool()?)
+                .fetch_all(&self.pool()?)
                 .await?;
                 rows.iter()
                     .map(|r| {
@@ -367,7 +367,7 @@ macro_rules! impl_event_store {
                 .bind(ms(at))
                 .bind(id)
                 .bind(neuron_id)
-                .execute(self.writer()?)
+                .execute(&self.writer()?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -411,7 +411,7 @@ macro_rules! impl_event_store {
                        FROM commands ORDER BY created_at DESC, id LIMIT $1",
                 )
                 .bind(i64::from(limit.clamp(1, 200)))
-                .fetch_all(self.pool()?)
+                .fetch_all(&self.pool()?)
                 .await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in &rows {
@@ -422,7 +422,7 @@ macro_rules! impl_event_store {
                           WHERE command_id = $1 ORDER BY neuron_id",
                     )
                     .bind(&id)
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?
                     .iter()
                     .map(|r| {
@@ -469,7 +469,7 @@ macro_rules! impl_event_store {
                 let (sql, a, b, p, m, v) = bind(crate::store::events::tally_sql());
                 let rows = sqlx::query(&sql)
                     .bind(a).bind(b).bind(p).bind(m).bind(v)
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?;
                 let tallies = rows
                     .iter()
@@ -491,7 +491,7 @@ macro_rules! impl_event_store {
                 let (sql, a, b, p, m, v) = bind(crate::store::events::days_sql());
                 let rows = sqlx::query(&sql)
                     .bind(a).bind(b).bind(p).bind(m).bind(v)
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?;
                 let days = rows
                     .iter()

@@ -151,11 +151,11 @@ macro_rules! impl_layout_store {
                     Some(v) => sqlx::query("SELECT tree_json FROM layouts WHERE page_slug = $1 AND version = $2")
                         .bind(page_slug)
                         .bind(v as i64)
-                        .fetch_optional(self.pool()?)
+                        .fetch_optional(&self.pool()?)
                         .await?,
                     None => sqlx::query("SELECT tree_json FROM layouts WHERE page_slug = $1 ORDER BY version DESC LIMIT 1")
                         .bind(page_slug)
-                        .fetch_optional(self.pool()?)
+                        .fetch_optional(&self.pool()?)
                         .await?,
                 };
                 row.as_ref().map(layout_from_row).transpose()
@@ -199,7 +199,7 @@ macro_rules! impl_layout_store {
             async fn rule_history(&self, id: &str) -> StoreResult<Vec<cortex_core::rules::RuleVersion>> {
                 sqlx::query(&format!("SELECT {RULE_READ} FROM layout_mutations WHERE id = $1 ORDER BY version DESC"))
                     .bind(id)
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?
                     .iter()
                     .map(rule_from_row)
@@ -207,7 +207,7 @@ macro_rules! impl_layout_store {
             }
 
             async fn rule_head(&self, id: &str) -> StoreResult<Option<cortex_core::rules::RuleVersion>> {
-                Self::rule_head_with(self.pool()?, id).await
+                Self::rule_head_with(&self.pool()?, id).await
             }
 
             async fn rule_heads(&self) -> StoreResult<Vec<cortex_core::rules::RuleVersion>> {
@@ -216,7 +216,7 @@ macro_rules! impl_layout_store {
                      WHERE version = (SELECT MAX(version) FROM layout_mutations n WHERE n.id = m.id)
                      ORDER BY id"
                 ))
-                .fetch_all(self.pool()?)
+                .fetch_all(&self.pool()?)
                 .await?
                 .iter()
                 .map(rule_from_row)

@@ -275,7 +275,7 @@ macro_rules! impl_neuron_store {
         impl crate::store::neurons::NeuronStore for $store {
             async fn neuron_kinds(&self) -> StoreResult<Vec<cortex_core::federation::NeuronKind>> {
                 let rows = sqlx::query("SELECT name, transport, description, capabilities, health_checks, health_path FROM neuron_kinds ORDER BY name")
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?;
                 rows.iter()
                     .map(|r| {
@@ -318,7 +318,7 @@ macro_rules! impl_neuron_store {
             async fn neuron(&self, id: &str) -> StoreResult<Option<cortex_core::federation::Neuron>> {
                 sqlx::query(&format!("SELECT {NEURON_READ} FROM neurons WHERE id = $1"))
                     .bind(id)
-                    .fetch_optional(self.pool()?)
+                    .fetch_optional(&self.pool()?)
                     .await?
                     .as_ref()
                     .map(neuron_from_row)
@@ -327,7 +327,7 @@ macro_rules! impl_neuron_store {
 
             async fn list_neurons(&self) -> StoreResult<Vec<cortex_core::federation::Neuron>> {
                 let rows = sqlx::query(&format!("SELECT {NEURON_READ} FROM neurons ORDER BY COALESCE(region, ''), id"))
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?;
                 rows.iter().map(neuron_from_row).collect()
             }
@@ -542,7 +542,7 @@ macro_rules! impl_neuron_store {
                 .bind(&beat.version)
                 .bind(live)
                 .bind(id)
-                .fetch_optional(self.writer()?)
+                .fetch_optional(&self.writer()?)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("no neuron with id `{id}`")))?;
                 neuron_from_row(&row)
@@ -647,7 +647,7 @@ macro_rules! impl_neuron_store {
                 )
                 .bind(id)
                 .bind(ms(at))
-                .execute(self.writer()?)
+                .execute(&self.writer()?)
                 .await?;
                 Ok(())
             }
@@ -655,7 +655,7 @@ macro_rules! impl_neuron_store {
             async fn revocations_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
                 let rows = sqlx::query("SELECT neuron_id, revoked_at FROM neuron_revocations WHERE revoked_at >= $1")
                     .bind(ms(since))
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?;
                 rows.iter()
                     .map(|r| Ok((r.try_get("neuron_id")?, from_ms(r.try_get("revoked_at")?))))
@@ -665,7 +665,7 @@ macro_rules! impl_neuron_store {
             async fn prune_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64> {
                 Ok(sqlx::query("DELETE FROM neuron_revocations WHERE revoked_at < $1")
                     .bind(ms(before))
-                    .execute(self.writer()?)
+                    .execute(&self.writer()?)
                     .await?
                     .rows_affected())
             }
@@ -673,7 +673,7 @@ macro_rules! impl_neuron_store {
             async fn prune_nonces(&self, now: DateTime<Utc>) -> StoreResult<u64> {
                 Ok(sqlx::query("DELETE FROM neuron_nonces WHERE expires_at < $1")
                     .bind(ms(now))
-                    .execute(self.writer()?)
+                    .execute(&self.writer()?)
                     .await?
                     .rows_affected())
             }
@@ -731,7 +731,7 @@ macro_rules! impl_neuron_store {
                     ))
                     .bind(scope.to_string())
                     .bind(*after as i64)
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?;
                     for r in &rows {
                         out.push(bundle_from_row(r)?);
@@ -743,7 +743,7 @@ macro_rules! impl_neuron_store {
             async fn recent_bundles(&self, limit: u32) -> StoreResult<Vec<cortex_core::federation::Bundle>> {
                 let rows = sqlx::query(&format!("SELECT {BUNDLE_COLS} FROM bundles ORDER BY created_at DESC, revision DESC LIMIT $1"))
                     .bind(i64::from(limit.clamp(1, 500)))
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?;
                 rows.iter().map(bundle_from_row).collect()
             }
@@ -752,7 +752,7 @@ macro_rules! impl_neuron_store {
                 sqlx::query("UPDATE neurons SET probe_json = $1 WHERE id = $2")
                     .bind(serde_json::to_string(probe).unwrap_or_default())
                     .bind(id)
-                    .execute(self.writer()?)
+                    .execute(&self.writer()?)
                     .await?;
                 Ok(())
             }
@@ -779,7 +779,7 @@ macro_rules! impl_neuron_store {
 
             async fn all_acks(&self) -> StoreResult<Vec<crate::store::neurons::BundleAck>> {
                 let rows = sqlx::query("SELECT neuron_id, scope, revision, acked_at FROM bundle_acks ORDER BY neuron_id, scope")
-                    .fetch_all(self.pool()?)
+                    .fetch_all(&self.pool()?)
                     .await?;
                 rows.iter()
                     .map(|r| {
@@ -798,7 +798,7 @@ macro_rules! impl_neuron_store {
                 let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM bundle_acks WHERE scope = $1 AND revision >= $2")
                     .bind(scope.to_string())
                     .bind(revision as i64)
-                    .fetch_one(self.pool()?)
+                    .fetch_one(&self.pool()?)
                     .await?
                     .try_get("n")?;
                 Ok(n as u64)

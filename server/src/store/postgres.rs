@@ -32,14 +32,22 @@ impl PgStore {
     }
 
     /// The reading pool, unless the database is known to be unreachable.
-    fn pool(&self) -> crate::store::StoreResult<&Pool<Postgres>> {
-        self.gate.pass().map(|()| &self.pool)
+    fn pool(&self) -> crate::store::StoreResult<Pool<Postgres>> {
+        self.gate.pass().map(|()| self.pool.clone())
     }
 
     /// The writing pool, unless the database is known to be unreachable.
-    fn writer(&self) -> crate::store::StoreResult<&Pool<Postgres>> {
-        self.gate.pass().map(|()| &self.writer)
+    fn writer(&self) -> crate::store::StoreResult<Pool<Postgres>> {
+        self.gate.pass().map(|()| self.writer.clone())
     }
+
+    /// The pool, gate or not (the health watch's checks).
+    fn raw_pool(&self) -> Pool<Postgres> {
+        self.pool.clone()
+    }
+
+    /// Nothing to do before a check: a dropped database is reconnected by the pool.
+    async fn before_check(&self) {}
 
     const BACKEND: Backend = Backend::Postgres;
 
@@ -132,7 +140,7 @@ impl PgStore {
 
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
         MIGRATOR
-            .run(&self.pool)
+            .run(&self.raw_pool())
             .await
             .map_err(|e| crate::store::StoreError::Other(format!("migration failed: {e}")))
     }

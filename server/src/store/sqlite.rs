@@ -10,14 +10,42 @@ use crate::config::Backend;
 /// SQLite-backed [`Store`](crate::store::Store).
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: Pool<Sqlite>,
-    /// One connection for every write: writers queue here (asynchronously, in order) instead
-    /// of colliding on SQLite's file lock and sleeping in its busy handler.
-    writer: Pool<Sqlite>,
+    /// Swapped for new ones when the file is deleted or replaced under the hub.
+    pools: std::sync::Arc<std::sync::RwLock<Pools>>,
+    options: SqliteConnectOptions,
+    /// The file's (device, inode) when last checked: another one means it was replaced.
+    file: std::sync::Arc<std::sync::Mutex<Option<(u64, u64)>>>,
     /// New audit entries are keyed with it (none: plain hashes, as before keying).
     audit_key: Option<std::sync::Arc<cortex_core::audit::ChainKey>>,
     /// Closed while the database is unreachable.
     gate: std::sync::Arc<crate::store::Gate>,
+}
+
+/// The pools on one file.
+#[derive(Clone)]
+struct Pools {
+    pool: Pool<Sqlite>,
+    /// One connection for every write: writers queue here (asynchronously, in order) instead
+    /// of colliding on SQLite's file lock and sleeping in its busy handler.
+    writer: Pool<Sqlite>,
+}
+
+impl Pools {
+    fn open(options: &SqliteConnectOptions) -> Self {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options.clone());
+        // Writes are durable when they commit (`synchronous=FULL` syncs the WAL on every
+        // commit): the analytics spool deletes what it acknowledged once the database has
+        // it, and an audited change must not be lost to a power cut after its answer.
+        // (`NORMAL` would let a power cut roll back the last commits.)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options.clone().synchronous(SqliteSynchronous::Full));
+        Self { pool, writer }
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -29,14 +57,57 @@ impl SqliteStore {
         self
     }
 
+    fn pools(&self) -> Pools {
+        self.pools.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The reading pool, unless the database is known to be unreachable.
-    fn pool(&self) -> crate::store::StoreResult<&Pool<Sqlite>> {
-        self.gate.pass().map(|()| &self.pool)
+    fn pool(&self) -> crate::store::StoreResult<Pool<Sqlite>> {
+        self.gate.pass().map(|()| self.pools().pool)
     }
 
     /// The writing pool, unless the database is known to be unreachable.
-    fn writer(&self) -> crate::store::StoreResult<&Pool<Sqlite>> {
-        self.gate.pass().map(|()| &self.writer)
+    fn writer(&self) -> crate::store::StoreResult<Pool<Sqlite>> {
+        self.gate.pass().map(|()| self.pools().writer)
+    }
+
+    /// The reading pool, gate or not (the health watch's checks).
+    fn raw_pool(&self) -> Pool<Sqlite> {
+        self.pools().pool
+    }
+
+    /// Before the health watch's check: when the file was deleted or replaced under the hub
+    /// (its connections would go on with the old, unlinked one), close the pools (the last
+    /// connection takes the old WAL with it) and open the path again, so the check finds
+    /// the new file, empty, and the hub restores it.
+    async fn before_check(&self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let path = self.options.get_filename();
+            let now = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+            let replaced = {
+                let mut seen = self.file.lock().unwrap_or_else(|p| p.into_inner());
+                match (*seen, now) {
+                    (Some(was), now) if Some(was) != now => {
+                        *seen = None;
+                        true
+                    }
+                    (None, Some(now)) => {
+                        *seen = Some(now);
+                        false
+                    }
+                    _ => false,
+                }
+            };
+            if replaced {
+                tracing::warn!(path = %path.display(), "the SQLite file was deleted or replaced under the running hub: reopening it");
+                let old = self.pools();
+                old.writer.close().await;
+                old.pool.close().await;
+                *self.pools.write().unwrap_or_else(|p| p.into_inner()) = Pools::open(&self.options);
+            }
+        }
     }
 
     const BACKEND: Backend = Backend::Sqlite;
@@ -50,21 +121,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(options.clone());
-        // Writes are durable when they commit (`synchronous=FULL` syncs the WAL on every
-        // commit): the analytics spool deletes what it acknowledged once the database has
-        // it, and an audited change must not be lost to a power cut after its answer.
-        // (`NORMAL` would let a power cut roll back the last commits.)
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(options.synchronous(SqliteSynchronous::Full));
         Ok(Self {
-            pool,
-            writer,
+            pools: std::sync::Arc::new(std::sync::RwLock::new(Pools::open(&options))),
+            options,
+            file: Default::default(),
             audit_key: None,
             gate: Default::default(),
         })
@@ -142,7 +202,7 @@ impl SqliteStore {
 
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
         MIGRATOR
-            .run(&self.pool)
+            .run(&self.raw_pool())
             .await
             .map_err(|e| crate::store::StoreError::Other(format!("migration failed: {e}")))
     }
@@ -173,7 +233,7 @@ mod tests {
                 .unwrap();
             row.0
         };
-        assert_eq!(level(store.writer.clone()).await, 2, "FULL on the writer");
-        assert_eq!(level(store.pool.clone()).await, 1, "NORMAL for readers");
+        assert_eq!(level(store.pools().writer).await, 2, "FULL on the writer");
+        assert_eq!(level(store.pools().pool).await, 1, "NORMAL for readers");
     }
 }
