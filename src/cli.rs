@@ -583,6 +583,20 @@ async fn doctor(config: Config) -> anyhow::Result<i32> {
             Ok(Err(b)) => check(false, format!("audit chain broken: {b}")),
             Err(e) => check(false, format!("audit chain unreadable: {e}")),
         }
+        let first = services.store.audit_chain(0, 1).await.unwrap_or_default();
+        if let Some(e) = first
+            .first()
+            .filter(|e| e.record.action == cortex_core::audit::RECOVER_ACTION)
+        {
+            check(
+                true,
+                format!(
+                    "the audit chain continues from a recovery at entry {} ({}): the entries before it went with the replaced database and are only in its backups",
+                    e.seq,
+                    e.at.to_rfc3339()
+                ),
+            );
+        }
     }
     Ok(if problems == 0 { 0 } else { 1 })
 }

@@ -144,8 +144,24 @@ pub fn router(state: HubState) -> Router {
                             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
                             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
                         })
-                        // One INFO line per request (status and latency); 5xx are logged as errors.
-                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                        // One INFO line per request (status and latency); 5xx are logged as errors,
+                        // except 503: refusals while the database is away are counted, and the
+                        // health watch logs the outage once, with the count, when it ends.
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                        .on_failure(
+                            |class: tower_http::classify::ServerErrorsFailureClass,
+                             latency: std::time::Duration,
+                             _: &tracing::Span| {
+                                use tower_http::classify::ServerErrorsFailureClass::StatusCode as Status;
+                                let latency_ms = latency.as_millis() as u64;
+                                match class {
+                                    Status(axum::http::StatusCode::SERVICE_UNAVAILABLE) => {
+                                        tracing::debug!(latency_ms, "refused: 503")
+                                    }
+                                    other => tracing::error!(classification = %other, latency_ms, "response failed"),
+                                }
+                            },
+                        ),
                 )
                 .layer(middleware::from_fn(cortex_server::telemetry::track_http))
                 .layer(middleware::from_fn(api_errors::normalise))

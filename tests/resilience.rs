@@ -333,6 +333,11 @@ async fn a_replaced_database_is_noticed_restored_and_served_whole() {
     let first_id = store.database_id().await.unwrap();
 
     // Dropped and created again at once, within one check interval: still noticed.
+    let copied_head = cortex_server::recovery::read_copy(hub._dir.path())
+        .unwrap()
+        .unwrap()
+        .audit_head
+        .unwrap();
     db.recreate(|| async {}).await;
     let back = within(std::time::Duration::from_secs(10), || {
         let store = store.clone();
@@ -363,6 +368,22 @@ async fn a_replaced_database_is_noticed_restored_and_served_whole() {
     .await;
     assert!(ready.is_some(), "/readyz is 200 again");
     everything_is_back(&hub, &admin, &token, rules).await;
+    // The new chain starts with the recover entry, linked to the head of the lost one.
+    let first = store.audit_chain(0, 1).await.unwrap().remove(0);
+    assert_eq!(first.record.action, cortex_core::audit::RECOVER_ACTION);
+    assert!(
+        first.seq > copied_head.0,
+        "{} after {}",
+        first.seq,
+        copied_head.0
+    );
+    let named = &first.record.before["auditHead"];
+    assert_eq!(first.prev_hash, named["hash"].as_str().unwrap());
+    assert_eq!(first.seq, named["seq"].as_i64().unwrap() + 1);
+    assert!(
+        named["seq"].as_i64().unwrap() >= copied_head.0,
+        "the copy it restored from is at least as new as the one read before"
+    );
     // The neuron's row came back: its channel goes on, and a push reaches it.
     let res = admin
         .post(hub.url("/api/federation/push-config"))
@@ -555,6 +576,22 @@ async fn postgres_killed_under_an_event_stream_loses_nothing_refuses_at_once_and
         assert!(
             started.elapsed() < std::time::Duration::from_millis(500),
             "refused at once: {:?}",
+            started.elapsed()
+        );
+    }
+    // Without credentials the request reaches the store: the gate refuses it at once.
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let res = c
+            .post(hub.url("/api/auth/login"))
+            .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "the gate refuses at once: {:?}",
             started.elapsed()
         );
     }
@@ -1069,14 +1106,13 @@ async fn a_sqlite_file_deleted_under_the_running_hub_is_reopened_and_restored() 
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(hub._dir.path().join(format!("cortex.db{suffix}")));
     }
+    // The health watch notices (nothing here touches the database but through the hub).
+    let c = plain();
     let back = within(std::time::Duration::from_secs(10), || {
         let store = store.clone();
-        let before = before.clone();
+        let ready = c.get(hub.url("/readyz")).send();
         async move {
-            store
-                .database_id()
-                .await
-                .is_ok_and(|id| id.is_some() && id != before)
+            ready.await.is_ok_and(|r| r.status() == StatusCode::OK)
                 && store.count_users().await.is_ok_and(|n| n == 1)
         }
     })

@@ -151,14 +151,25 @@ async fn watch(store: DynStore, health: DbHealth, timing: Timing, recovery: Reco
     let reconnect_max = retry_max.min(RECONNECT_MAX);
     let mut delay = check_interval;
     let mut outage: Option<Instant> = None;
+    // A single failed check may be a busy pool, not an outage: one more, shortly, decides.
+    let mut suspect = false;
     loop {
         // A query that found the database away or its tables gone wakes the check early.
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = crate::store::CHECK_NOW.notified() => {}
         }
-        match recovery.is_same().await {
+        let checked = recovery.is_same().await;
+        if checked.is_ok() {
+            suspect = false;
+        }
+        match checked {
             Ok(true) if outage.is_none() && health.is_ready() => delay = check_interval,
+            Err(e) if outage.is_none() && !suspect => {
+                tracing::debug!(error = %e, "a database check failed; checking again");
+                suspect = true;
+                delay = Duration::from_millis(250);
+            }
             Ok(same) => {
                 // Reachable again, or replaced: bring the schema up to date, restore a
                 // replaced database, and only then serve.

@@ -142,6 +142,8 @@ impl Recovery {
         let known = self
             .known()
             .or_else(|| copy.as_ref().map(|c| c.database_id.clone()));
+        // Another database than the one the hub knew (not a first start).
+        let moved = known.as_ref().is_some_and(|k| k != &id);
         let settled = match (known, copy) {
             (Some(known), _) if known == id => Settled::Same,
             (Some(known), Some(copy)) => {
@@ -149,14 +151,10 @@ impl Recovery {
                 let recover = recover_record(&known, &id, &copy);
                 match store.restore_control_state(&copy, recover).await? {
                     Restored::Done { rows, entry } => {
-                        let head = AuditHead {
-                            seq: entry.seq,
-                            hash: entry.hash,
-                            keyed_since: None,
-                        };
-                        if let Err(e) = crate::audit::remember_head(&self.inner.dir, &head) {
-                            tracing::warn!(error = %e, "could not record the audit head after restoring");
-                        }
+                        tracing::debug!(
+                            seq = entry.seq,
+                            "the audit chain goes on with a recover entry"
+                        );
                         let took = started.elapsed();
                         tracing::warn!(
                             previous = %known,
@@ -194,10 +192,65 @@ impl Recovery {
                 }
             }
         };
+        if moved {
+            self.on_new_database(&settled).await;
+        }
         self.set_known(Some(id));
         kept.head = None;
-        self.write_copy(&mut kept).await?;
+        // The database is ready either way: a copy that cannot be written now is written
+        // by the keeper later.
+        if let Err(e) = self.write_copy(&mut kept).await {
+            tracing::warn!(error = %e, "could not copy the control state after settling; the keeper retries");
+        }
         Ok(settled)
+    }
+
+    /// After the hub moved to another database: keep a copy of another database's state
+    /// aside rather than overwrite it, and point the audit head at the new chain (its
+    /// `recover` entry, or nothing: a database of its own has its own chain).
+    async fn on_new_database(&self, settled: &Settled) {
+        if let (Settled::Adopted { database_id }, Ok(Some(copy))) = (settled, self.read_copy()) {
+            if &copy.database_id != database_id {
+                let aside = self
+                    .inner
+                    .dir
+                    .join(format!("control-state.{}.json", copy.database_id));
+                match std::fs::rename(self.path(), &aside) {
+                    Ok(()) => {
+                        tracing::warn!(path = %aside.display(), "the last-known-good copy of the previous database is kept aside")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not keep the previous copy aside"),
+                }
+            }
+        }
+        let first = self
+            .inner
+            .store
+            .audit_chain(0, 1)
+            .await
+            .ok()
+            .and_then(|c| c.into_iter().next());
+        let dir = &self.inner.dir;
+        let reset = match first {
+            Some(e) if e.record.action == RECOVER_ACTION => {
+                let keyed = e.hash.starts_with(cortex_core::audit::KEYED_PREFIX);
+                crate::audit::remember_head(
+                    dir,
+                    &AuditHead {
+                        seq: e.seq,
+                        hash: e.hash,
+                        keyed_since: keyed.then_some(e.seq),
+                    },
+                )
+            }
+            _ => match std::fs::remove_file(dir.join(crate::audit::HEAD_FILE)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        };
+        if let Err(e) = reset {
+            tracing::warn!(error = %e, "could not reset the audit head for the new database");
+        }
     }
 
     /// Writes the copy if the control state may have changed since the last one (the audit
@@ -231,8 +284,12 @@ impl Recovery {
                 .await
                 .map_err(|e| StoreError::Other(e.to_string()))?;
         if let Err(e) = written {
-            tracing::warn!(error = %e, "could not write the last-known-good copy of the control state");
-            return Ok(false);
+            // A full disk, say: try again in a while, not every tick.
+            kept.at = Some(Instant::now());
+            kept.took = kept.took.max(Duration::from_secs(1));
+            return Err(StoreError::Other(format!(
+                "could not write the last-known-good copy of the control state: {e}"
+            )));
         }
         metrics::gauge!("cortex_control_copy_rows").set(state.rows() as f64);
         *self.inner.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(CopyInfo {

@@ -1406,9 +1406,13 @@ impl WithTimes for cortex_core::federation::Neuron {
 }
 
 async fn sqlite() -> Db {
+    sqlite_with(None).await
+}
+
+async fn sqlite_with(key: Option<cortex_core::audit::ChainKey>) -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store: DynStore = Arc::new(SqliteStore::open_lazy(&url).unwrap());
+    let store: DynStore = Arc::new(SqliteStore::open_lazy(&url).unwrap().with_audit_key(key));
     store.migrate().await.unwrap();
     Db {
         store,
@@ -1423,6 +1427,10 @@ fn pg_base() -> String {
 }
 
 async fn postgres() -> Db {
+    postgres_with(None).await
+}
+
+async fn postgres_with(key: Option<cortex_core::audit::ChainKey>) -> Db {
     let base = pg_base();
     let name = format!("cortex_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres"))
@@ -1432,7 +1440,11 @@ async fn postgres() -> Db {
         .execute(&mut admin)
         .await
         .unwrap();
-    let store: DynStore = Arc::new(PgStore::open_lazy(&format!("{base}/{name}")).unwrap());
+    let store: DynStore = Arc::new(
+        PgStore::open_lazy(&format!("{base}/{name}"))
+            .unwrap()
+            .with_audit_key(key),
+    );
     store.migrate().await.unwrap();
     Db {
         store,
@@ -1639,6 +1651,16 @@ async fn fill_control_state(s: &DynStore) {
     )
     .await
     .unwrap();
+    s.register_neuron(
+        neuron("gone-1", "key-g", NeuronStatus::Active),
+        audit("neuron.register", ""),
+    )
+    .await
+    .unwrap();
+    s.delete_neuron("gone-1", audit("neuron.delete", ""))
+        .await
+        .unwrap();
+    s.revoke_neuron("gone-1", Utc::now()).await.unwrap();
     for n in 1..=2 {
         s.push_bundle(
             &Scope::Global,
@@ -1652,6 +1674,14 @@ async fn fill_control_state(s: &DynStore) {
         .await
         .unwrap();
     }
+    s.ack_bundles(&[cortex_server::store::neurons::BundleAck {
+        neuron_id: "shop-1".into(),
+        scope: Scope::Global,
+        revision: 2,
+        at: Utc::now(),
+    }])
+    .await
+    .unwrap();
     let layout: cortex_core::layout::Layout = serde_json::from_value(serde_json::json!({
         "pageSlug": "home", "root": {"id": "page", "type": "page", "props": {"title": "T"}}
     }))
@@ -1734,13 +1764,34 @@ async fn control_state_round_trips(from: DynStore, into: DynStore) {
         into.rule_set().await.unwrap(),
         from.rule_set().await.unwrap()
     );
+    for table in [
+        "neuron_revocations",
+        "bundle_acks",
+        "sessions",
+        "api_tokens",
+    ] {
+        assert_eq!(again.table(table).len(), 1, "{table}");
+    }
+    // The chain starts at the keyed recover entry, which names the lost head.
+    let report = cortex_server::audit::verify(&into, Some(&chain_key()), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.broken, None,
+        "the chain verifies from the recover entry"
+    );
+    assert_eq!(report.entries, seq + 1);
+    // Without the key, nobody can vouch for it.
     let report = cortex_server::audit::verify(&into, None, None)
         .await
         .unwrap();
-    // Unkeyed stores (as here) cannot vouch for a recover entry: it must be keyed.
     assert!(
-        report.broken.is_some(),
-        "an unkeyed recover entry is not trusted"
+        matches!(
+            report.broken,
+            Some(cortex_core::audit::ChainBreak::Gap { .. })
+        ),
+        "{:?}",
+        report.broken
     );
     assert_eq!(
         into.restore_control_state(&file, recover()).await.unwrap(),
@@ -1749,15 +1800,25 @@ async fn control_state_round_trips(from: DynStore, into: DynStore) {
     );
 }
 
+fn chain_key() -> cortex_core::audit::ChainKey {
+    cortex_core::audit::ChainKey::new(b"contract-chain-key-".repeat(2))
+}
+
 #[tokio::test]
 async fn control_state_round_trips_on_sqlite() {
-    let (a, b) = (sqlite().await, sqlite().await);
+    let (a, b) = (
+        sqlite_with(Some(chain_key())).await,
+        sqlite_with(Some(chain_key())).await,
+    );
     control_state_round_trips(a.store.clone(), b.store.clone()).await;
 }
 
 #[tokio::test]
 async fn control_state_round_trips_on_postgres() {
-    let (a, b) = (postgres().await, postgres().await);
+    let (a, b) = (
+        postgres_with(Some(chain_key())).await,
+        postgres_with(Some(chain_key())).await,
+    );
     control_state_round_trips(a.store.clone(), b.store.clone()).await;
     a.done().await;
     b.done().await;
@@ -1765,7 +1826,10 @@ async fn control_state_round_trips_on_postgres() {
 
 #[tokio::test]
 async fn control_state_moves_from_sqlite_to_postgres() {
-    let (a, b) = (sqlite().await, postgres().await);
+    let (a, b) = (
+        sqlite_with(Some(chain_key())).await,
+        postgres_with(Some(chain_key())).await,
+    );
     control_state_round_trips(a.store.clone(), b.store.clone()).await;
     b.done().await;
 }

@@ -443,7 +443,11 @@ async fn handle(
                     .zip(joined.token_expires_at)
                     .map(|(token, expires_at)| HubMessage::Token { token, expires_at }),
                 // Not (or no longer) joined: the neuron must register again, not keep beating.
-                Err(e) if e.code == cortex_core::ErrorCode::Forbidden => {
+                // (Not while the database is being restored: its row is on the way back.)
+                Err(e)
+                    if e.code == cortex_core::ErrorCode::Forbidden
+                        && services.health.is_ready() =>
+                {
                     Some(HubMessage::Rejoin { reason: e.message })
                 }
                 Err(e) => err(e),

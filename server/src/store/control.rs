@@ -272,32 +272,52 @@ pub trait ControlStore: Send + Sync {
     ) -> StoreResult<Restored>;
 }
 
-/// Why a copy cannot be restored: its tables or columns are not this version's.
+/// Checks a copy before it is restored: every row as long as its columns, and every table
+/// this version restores with its key columns. Tables and columns this version does not
+/// know (a copy written by a newer version) are left out; columns the copy lacks (an older
+/// version's) take the database's defaults.
 pub(crate) fn check_copy(state: &ControlState) -> StoreResult<()> {
     for t in &state.tables {
-        let Some(spec) = CONTROL_TABLES.iter().find(|s| s.name == t.name) else {
+        if let Some(bad) = t.rows.iter().find(|r| r.len() != t.columns.len()) {
             return Err(super::StoreError::Other(format!(
-                "the copy holds a table `{}` this version does not restore",
-                t.name
-            )));
-        };
-        let expected: Vec<&str> = spec.columns.iter().map(|(c, _)| *c).collect();
-        if t.columns != expected {
-            return Err(super::StoreError::Other(format!(
-                "the copy's columns of `{}` are {:?}, this version's are {:?}",
-                t.name, t.columns, expected
-            )));
-        }
-        if let Some(bad) = t.rows.iter().find(|r| r.len() != expected.len()) {
-            return Err(super::StoreError::Other(format!(
-                "a row of `{}` has {} cells, not {}",
+                "a row of `{}` in the copy has {} cells, not {}",
                 t.name,
                 bad.len(),
-                expected.len()
+                t.columns.len()
+            )));
+        }
+        let Some(spec) = CONTROL_TABLES.iter().find(|s| s.name == t.name) else {
+            tracing::warn!(table = %t.name, "the copy holds a table this version does not restore; left out");
+            continue;
+        };
+        if let Some((key, _)) = spec.columns[..spec.key]
+            .iter()
+            .find(|(c, _)| !t.columns.iter().any(|have| have == c))
+        {
+            return Err(super::StoreError::Other(format!(
+                "the copy's `{}` lacks its key column `{key}`",
+                t.name
             )));
         }
     }
     Ok(())
+}
+
+/// The columns of `spec` the copy's `table` holds, each with its index in the copy's rows.
+pub(crate) fn shared_columns(
+    spec: &ControlTable,
+    table: &TableRows,
+) -> Vec<(usize, &'static str, Cell)> {
+    spec.columns
+        .iter()
+        .filter_map(|(c, kind)| {
+            table
+                .columns
+                .iter()
+                .position(|have| have == c)
+                .map(|i| (i, *c, *kind))
+        })
+        .collect()
 }
 
 /// Implements [`ControlStore`] for a backend struct.
@@ -305,7 +325,8 @@ macro_rules! impl_control_store {
     ($store:ty, $row:ty) => {
         const _: () = {
             use crate::store::control::{
-                check_copy, Cell, ControlState, ControlStore, Restored, TableRows, CONTROL_TABLES,
+                check_copy, shared_columns, Cell, ControlState, ControlStore, Restored, TableRows,
+                CONTROL_TABLES,
             };
             use crate::store::{next_entry, StoreResult};
             use cortex_core::audit::AuditRecord;
@@ -364,8 +385,9 @@ macro_rules! impl_control_store {
                 }
 
                 async fn control_state(&self) -> StoreResult<ControlState> {
-                    // One read transaction: every table as of the same moment.
-                    let mut tx = self.pool()?.begin().await?;
+                    // One read transaction: every table as of the same moment (Postgres needs
+                    // REPEATABLE READ for that; SQLite's read transaction is a snapshot).
+                    let mut tx = self.pool()?.begin_with(Self::SNAPSHOT).await?;
                     let database_id = sqlx::query_scalar::<_, String>("SELECT id FROM database_identity ORDER BY created_at LIMIT 1")
                         .fetch_optional(&mut *tx)
                         .await?
@@ -424,8 +446,11 @@ macro_rules! impl_control_store {
                     }
                     let mut rows = 0u64;
                     for spec in CONTROL_TABLES {
-                        let copied = state.table(spec.name);
-                        let names: Vec<&str> = spec.columns.iter().map(|(c, _)| *c).collect();
+                        let Some(table) = state.tables.iter().find(|t| t.name == spec.name) else {
+                            continue;
+                        };
+                        let columns = shared_columns(spec, table);
+                        let names: Vec<&str> = columns.iter().map(|(_, c, _)| *c).collect();
                         let keys = names[..spec.key].join(", ");
                         let updates = names[spec.key..]
                             .iter()
@@ -433,7 +458,7 @@ macro_rules! impl_control_store {
                             .collect::<Vec<_>>()
                             .join(", ");
                         // 500 rows of at most 17 cells stay under either database's bind limit.
-                        for chunk in copied.chunks(500) {
+                        for chunk in table.rows.chunks(500) {
                             let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
                                 "INSERT INTO {} ({}) ",
                                 spec.name,
@@ -441,8 +466,8 @@ macro_rules! impl_control_store {
                             ));
                             let mut bad = None;
                             insert.push_values(chunk, |mut values, row| {
-                                for (v, (column, kind)) in row.iter().zip(spec.columns) {
-                                    if let Err(e) = push_cell(&mut values, v, *kind) {
+                                for (i, column, kind) in &columns {
+                                    if let Err(e) = push_cell(&mut values, &row[*i], *kind) {
                                         bad.get_or_insert(format!("{}.{column}: {e}", spec.name));
                                     }
                                 }
@@ -450,7 +475,11 @@ macro_rules! impl_control_store {
                             if let Some(bad) = bad {
                                 return Err(crate::store::StoreError::Other(format!("the copy cannot be restored: {bad}")));
                             }
-                            insert.push(format!(" ON CONFLICT ({keys}) DO UPDATE SET {updates}"));
+                            insert.push(if updates.is_empty() {
+                                format!(" ON CONFLICT ({keys}) DO NOTHING")
+                            } else {
+                                format!(" ON CONFLICT ({keys}) DO UPDATE SET {updates}")
+                            });
                             insert.build().execute(&mut *tx).await?;
                             rows += chunk.len() as u64;
                         }

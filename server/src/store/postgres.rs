@@ -49,6 +49,9 @@ impl PgStore {
     /// Nothing to do before a check: a dropped database is reconnected by the pool.
     async fn before_check(&self) {}
 
+    /// Starts a read transaction that sees one moment throughout.
+    const SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
     const BACKEND: Backend = Backend::Postgres;
 
     /// Prepares a pool for `url` without connecting, so start-up survives a database that is down.

@@ -32,9 +32,14 @@ struct Pools {
 
 impl Pools {
     fn open(options: &SqliteConnectOptions) -> Self {
+        // Connections are kept, not recycled: a new one opened after the file was deleted
+        // would pair a new file with the old one's WAL. One is opened only through a pool
+        // handed out after the file was checked (see `SqliteStore::pool`).
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_lazy_with(options.clone());
         // Writes are durable when they commit (`synchronous=FULL` syncs the WAL on every
         // commit): the analytics spool deletes what it acknowledged once the database has
@@ -43,6 +48,8 @@ impl Pools {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_lazy_with(options.clone().synchronous(SqliteSynchronous::Full));
         Self { pool, writer }
     }
@@ -61,14 +68,51 @@ impl SqliteStore {
         self.pools.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The reading pool, unless the database is known to be unreachable.
+    /// The reading pool, unless the database is known to be unreachable or its file was
+    /// replaced (then nothing touches the new file until the health watch reopens it).
     fn pool(&self) -> crate::store::StoreResult<Pool<Sqlite>> {
-        self.gate.pass().map(|()| self.pools().pool)
+        self.gate.pass()?;
+        self.same_file()?;
+        Ok(self.pools().pool)
     }
 
-    /// The writing pool, unless the database is known to be unreachable.
+    /// The writing pool, on the same terms as [`SqliteStore::pool`].
     fn writer(&self) -> crate::store::StoreResult<Pool<Sqlite>> {
-        self.gate.pass().map(|()| self.pools().writer)
+        self.gate.pass()?;
+        self.same_file()?;
+        Ok(self.pools().writer)
+    }
+
+    /// The file at the path, as (device, inode); `None` when there is none. Other errors
+    /// (a transient one) say nothing: `Err`.
+    fn file_identity(&self) -> Result<Option<(u64, u64)>, ()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            match std::fs::metadata(self.options.get_filename()) {
+                Ok(m) => Ok(Some((m.dev(), m.ino()))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(_) => Err(()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Err(())
+        }
+    }
+
+    /// Refuses when the file is not the one the pools opened (one `stat`).
+    fn same_file(&self) -> crate::store::StoreResult<()> {
+        let seen = *self.file.lock().unwrap_or_else(|p| p.into_inner());
+        match (seen, self.file_identity()) {
+            (Some(was), Ok(now)) if Some(was) != now => {
+                crate::store::CHECK_NOW.notify_waiters();
+                Err(crate::store::StoreError::Unavailable(
+                    "the SQLite file was deleted or replaced; the hub is reopening and restoring it".into(),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The reading pool, gate or not (the health watch's checks).
@@ -81,11 +125,11 @@ impl SqliteStore {
     /// connection takes the old WAL with it) and open the path again, so the check finds
     /// the new file, empty, and the hub restores it.
     async fn before_check(&self) {
-        #[cfg(unix)]
         {
-            use std::os::unix::fs::MetadataExt;
             let path = self.options.get_filename();
-            let now = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+            let Ok(now) = self.file_identity() else {
+                return;
+            };
             let replaced = {
                 let mut seen = self.file.lock().unwrap_or_else(|p| p.into_inner());
                 match (*seen, now) {
@@ -109,6 +153,9 @@ impl SqliteStore {
             }
         }
     }
+
+    /// Starts a read transaction that sees one moment throughout.
+    const SNAPSHOT: &'static str = "BEGIN";
 
     const BACKEND: Backend = Backend::Sqlite;
 
