@@ -131,6 +131,90 @@ impl Proxy {
     }
 }
 
+/// How long until `path` on `hub` answers `want` (polled every 50 ms), or `None` after
+/// `secs` seconds.
+async fn answers_within(
+    hub: &Hub,
+    path: &str,
+    want: StatusCode,
+    secs: u64,
+) -> Option<std::time::Duration> {
+    let c = plain();
+    let url = hub.url(path);
+    within(std::time::Duration::from_secs(secs), || {
+        let res = c.get(&url).send();
+        async move { res.await.is_ok_and(|r| r.status() == want) }
+    })
+    .await
+}
+
+/// Streams `batches` batches of `events` click events to `url` as neuron `token`, each
+/// retried until acknowledged (as the SDK does), in the background. Returns the events
+/// acknowledged (counted once) and how many posts were refused or failed.
+fn stream_events(
+    url: String,
+    token: String,
+    batches: usize,
+    events: usize,
+) -> tokio::task::JoinHandle<(u64, u64)> {
+    tokio::spawn(async move {
+        let c = plain();
+        let (mut acked, mut refused) = (0u64, 0u64);
+        for b in 0..batches {
+            let at = chrono::Utc::now().to_rfc3339();
+            let events: Vec<_> = (0..events)
+                .map(|i| serde_json::json!({"kind": "click", "at": at, "unit": format!("u{i}")}))
+                .collect();
+            let body = serde_json::json!({"batchId": format!("b-{b}"), "events": events});
+            loop {
+                let sent = c.post(&url).bearer_auth(&token).json(&body).send().await;
+                if let Ok(res) = sent {
+                    if res.status() == StatusCode::OK {
+                        let ack: serde_json::Value = res.json().await.unwrap();
+                        if ack["duplicate"] == false {
+                            acked += ack["events"].as_u64().unwrap();
+                        }
+                        break;
+                    }
+                }
+                refused += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        (acked, refused)
+    })
+}
+
+/// The admin signs in with the password set before the database was lost.
+async fn signs_in_with_the_old_password(hub: &Hub) {
+    let login = browser(hub)
+        .post(hub.url("/api/auth/login"))
+        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login.status(),
+        StatusCode::OK,
+        "the admin signs in with the old password"
+    );
+}
+
+/// A neuron on the SDK (server kind, quick flushes, short backoff) at `base`.
+fn start_neuron(base: &str, id: &str, cache: &std::path::Path) -> cortex_sdk::runner::NeuronHandle {
+    let key = cortex_sdk::NeuronKey::generate();
+    cortex_sdk::runner::start(
+        cortex_sdk::runner::RunnerConfig {
+            flush_every: std::time::Duration::from_millis(50),
+            max_backoff: std::time::Duration::from_millis(500),
+            ..cortex_sdk::runner::RunnerConfig::new(base, registration(id, &key), key, cache)
+        },
+        None,
+    )
+    .unwrap()
+}
+
 /// Polls `f` every 50 ms until it holds; how long that took, or `None` after `limit`.
 async fn within<F, Fut>(limit: std::time::Duration, mut f: F) -> Option<std::time::Duration>
 where
@@ -176,21 +260,11 @@ async fn pg_hub_with_state(
         .await
         .unwrap();
     json_of(res, StatusCode::OK).await;
-    let key = cortex_sdk::NeuronKey::generate();
-    let cache = tempfile::tempdir().unwrap();
-    let neuron = cortex_sdk::runner::start(
-        cortex_sdk::runner::RunnerConfig {
-            flush_every: std::time::Duration::from_millis(50),
-            ..cortex_sdk::runner::RunnerConfig::new(
-                &hub.app.url(),
-                registration("shop-1", &key),
-                key,
-                &cache.keep(),
-            )
-        },
-        None,
-    )
-    .unwrap();
+    let neuron = start_neuron(
+        &hub.app.url(),
+        "shop-1",
+        &tempfile::tempdir().unwrap().keep(),
+    );
     let conn = neuron.watch_connection();
     let online = within(std::time::Duration::from_secs(10), || {
         let online = *conn.borrow() == cortex_sdk::runner::Connection::Online;
@@ -243,18 +317,7 @@ async fn everything_is_back(hub: &Hub, admin: &reqwest::Client, token: &str, rul
         format!("user:{ADMIN}"),
         "the admin's session survived: {me}"
     );
-    let fresh = browser(hub);
-    let login = fresh
-        .post(hub.url("/api/auth/login"))
-        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        login.status(),
-        StatusCode::OK,
-        "the admin signs in with the old password"
-    );
+    signs_in_with_the_old_password(hub).await;
     let setup = json_of(
         c.get(hub.url("/api/auth/setup-state"))
             .send()
@@ -355,17 +418,7 @@ async fn a_replaced_database_is_noticed_restored_and_served_whole() {
         first_id,
         "a new database"
     );
-    let ready = within(std::time::Duration::from_secs(5), || {
-        let c = c.clone();
-        let url = hub.url("/readyz");
-        async move {
-            c.get(url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == StatusCode::OK)
-        }
-    })
-    .await;
+    let ready = answers_within(&hub, "/readyz", StatusCode::OK, 5).await;
     assert!(ready.is_some(), "/readyz is 200 again");
     everything_is_back(&hub, &admin, &token, rules).await;
     // The new chain starts with the recover entry, linked to the head of the lost one.
@@ -409,17 +462,7 @@ async fn a_replaced_database_is_noticed_restored_and_served_whole() {
     // Dropped, gone for a while, then created again: refused at once while gone, then back.
     copy_holds(&hub, "bundles", r#"{"after":"restore"}"#).await;
     db.recreate(|| async {
-        let degraded = within(std::time::Duration::from_secs(5), || {
-            let c = c.clone();
-            let url = hub.url("/readyz");
-            async move {
-                c.get(url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
-            }
-        })
-        .await;
+        let degraded = answers_within(&hub, "/readyz", StatusCode::SERVICE_UNAVAILABLE, 5).await;
         assert!(degraded.is_some(), "/readyz notices the database is gone");
         let started = std::time::Instant::now();
         let res = admin.get(hub.url("/api/users")).send().await.unwrap();
@@ -436,18 +479,9 @@ async fn a_replaced_database_is_noticed_restored_and_served_whole() {
         );
     })
     .await;
-    let back = within(std::time::Duration::from_secs(10), || {
-        let c = c.clone();
-        let url = hub.url("/readyz");
-        async move {
-            c.get(url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == StatusCode::OK)
-        }
-    })
-    .await
-    .expect("healed");
+    let back = answers_within(&hub, "/readyz", StatusCode::OK, 10)
+        .await
+        .expect("healed");
     eprintln!("replacement after a gap: ready {back:?} after the database was created");
     everything_is_back(&hub, &admin, &token, rules).await;
     let bundles = store
@@ -491,75 +525,22 @@ async fn postgres_killed_under_an_event_stream_loses_nothing_refuses_at_once_and
         .token
         .unwrap();
     let c = plain();
-    let shop = within(std::time::Duration::from_secs(10), || {
-        let c = c.clone();
-        let url = hub.url("/shop");
-        async move {
-            c.get(url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == StatusCode::OK)
-        }
-    })
-    .await;
+    let shop = answers_within(&hub, "/shop", StatusCode::OK, 10).await;
     assert!(shop.is_some(), "the storefront serves");
 
     // A stream of batches, each retried until acknowledged, as the SDK does.
     const BATCHES: usize = 200;
     const EVENTS: usize = 10;
-    let stream = {
-        let (c, url, token) = (
-            c.clone(),
-            hub.url("/api/federation/stream-analytics"),
-            token.clone(),
-        );
-        tokio::spawn(async move {
-            let (mut acked, mut refused) = (0u64, 0u64);
-            for b in 0..BATCHES {
-                let at = chrono::Utc::now().to_rfc3339();
-                let events: Vec<_> = (0..EVENTS)
-                    .map(
-                        |i| serde_json::json!({"kind": "click", "at": at, "unit": format!("u{i}")}),
-                    )
-                    .collect();
-                let body = serde_json::json!({"batchId": format!("b-{b}"), "events": events});
-                loop {
-                    let res = c
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .json(&body)
-                        .send()
-                        .await
-                        .unwrap();
-                    if res.status() == StatusCode::OK {
-                        let ack: serde_json::Value = res.json().await.unwrap();
-                        if ack["duplicate"] == false {
-                            acked += ack["events"].as_u64().unwrap();
-                        }
-                        break;
-                    }
-                    refused += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            (acked, refused)
-        })
-    };
+    let stream = stream_events(
+        hub.url("/api/federation/stream-analytics"),
+        token.clone(),
+        BATCHES,
+        EVENTS,
+    );
 
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     proxy.kill();
-    let noticed = within(std::time::Duration::from_secs(5), || {
-        let c = c.clone();
-        let url = hub.url("/readyz");
-        async move {
-            c.get(url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
-        }
-    })
-    .await;
+    let noticed = answers_within(&hub, "/readyz", StatusCode::SERVICE_UNAVAILABLE, 5).await;
     eprintln!("outage noticed after {noticed:?}");
     assert!(noticed.is_some(), "/readyz notices the outage");
     // Writes are refused clearly and at once; pages keep serving.
@@ -602,18 +583,9 @@ async fn postgres_killed_under_an_event_stream_loses_nothing_refuses_at_once_and
     );
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     proxy.revive();
-    let healed = within(std::time::Duration::from_secs(10), || {
-        let c = c.clone();
-        let url = hub.url("/readyz");
-        async move {
-            c.get(url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == StatusCode::OK)
-        }
-    })
-    .await
-    .expect("healed");
+    let healed = answers_within(&hub, "/readyz", StatusCode::OK, 10)
+        .await
+        .expect("healed");
     eprintln!("healed {healed:?} after the database came back");
     assert!(
         healed < std::time::Duration::from_secs(3),
@@ -752,21 +724,8 @@ async fn a_neuron_whose_row_vanished_registers_again_and_catches_up() {
     let hub = start_with(cfg, dir).await;
     let admin = hub.setup_admin().await;
     open_policy(&hub, &admin).await;
-    let key = cortex_sdk::NeuronKey::generate();
     let cache = tempfile::tempdir().unwrap();
-    let neuron = cortex_sdk::runner::start(
-        cortex_sdk::runner::RunnerConfig {
-            flush_every: std::time::Duration::from_millis(50),
-            ..cortex_sdk::runner::RunnerConfig::new(
-                &hub.app.url(),
-                registration("shop-1", &key),
-                key,
-                cache.path(),
-            )
-        },
-        None,
-    )
-    .unwrap();
+    let neuron = start_neuron(&hub.app.url(), "shop-1", cache.path());
     let conn = neuron.watch_connection();
     let online = || {
         let online = *conn.borrow() == cortex_sdk::runner::Connection::Online;
@@ -938,23 +897,7 @@ async fn a_hub_killed_mid_push_and_mid_stream_loses_nothing_and_every_neuron_end
     let neurons: Vec<_> = caches
         .iter()
         .enumerate()
-        .map(|(i, cache)| {
-            let key = cortex_sdk::NeuronKey::generate();
-            cortex_sdk::runner::start(
-                cortex_sdk::runner::RunnerConfig {
-                    flush_every: std::time::Duration::from_millis(50),
-                    max_backoff: std::time::Duration::from_millis(500),
-                    ..cortex_sdk::runner::RunnerConfig::new(
-                        &base,
-                        registration(&format!("shop-{i}"), &key),
-                        key,
-                        cache.path(),
-                    )
-                },
-                None,
-            )
-            .unwrap()
-        })
+        .map(|(i, cache)| start_neuron(&base, &format!("shop-{i}"), cache.path()))
         .collect();
     for n in &neurons {
         let conn = n.watch_connection();
@@ -977,41 +920,12 @@ async fn a_hub_killed_mid_push_and_mid_stream_loses_nothing_and_every_neuron_end
         .unwrap();
     const BATCHES: usize = 150;
     let c = plain();
-    let stream = {
-        let (c, url) = (c.clone(), hub.url("/api/federation/stream-analytics"));
-        tokio::spawn(async move {
-            let mut acked = 0u64;
-            for b in 0..BATCHES {
-                let at = chrono::Utc::now().to_rfc3339();
-                let events: Vec<_> = (0..10)
-                    .map(
-                        |i| serde_json::json!({"kind": "click", "at": at, "unit": format!("u{i}")}),
-                    )
-                    .collect();
-                let body = serde_json::json!({"batchId": format!("b-{b}"), "events": events});
-                loop {
-                    let sent = c
-                        .post(&url)
-                        .bearer_auth(&stream_token)
-                        .json(&body)
-                        .send()
-                        .await;
-                    if let Ok(res) = sent {
-                        if res.status() == StatusCode::OK {
-                            let ack: serde_json::Value = res.json().await.unwrap();
-                            if ack["duplicate"] == false {
-                                acked += ack["events"].as_u64().unwrap();
-                            }
-                            break;
-                        }
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            acked
-        })
-    };
+    let stream = stream_events(
+        hub.url("/api/federation/stream-analytics"),
+        stream_token,
+        BATCHES,
+        10,
+    );
     let pushes = {
         let (c, url) = (c.clone(), hub.url("/api/federation/push-config"));
         tokio::spawn(async move {
@@ -1035,7 +949,7 @@ async fn a_hub_killed_mid_push_and_mid_stream_loses_nothing_and_every_neuron_end
     hub.spawn();
     hub.ready().await;
     let pushed = pushes.await.unwrap();
-    let acked = stream.await.unwrap();
+    let (acked, _) = stream.await.unwrap();
     eprintln!("{pushed} pushes answered, {acked} events acknowledged across the kill");
     assert_eq!(acked, (BATCHES * 10) as u64);
 
@@ -1123,7 +1037,7 @@ async fn a_sqlite_file_deleted_under_the_running_hub_is_reopened_and_restored() 
         hub._dir.path().join("cortex.db").exists(),
         "a new file at the same path"
     );
-    let c = plain();
+    assert_ne!(store.database_id().await.unwrap(), before, "a new database");
     let res = c
         .get(hub.url("/api/auth/me"))
         .bearer_auth(&token)
@@ -1135,18 +1049,7 @@ async fn a_sqlite_file_deleted_under_the_running_hub_is_reopened_and_restored() 
         "viewer",
         "the old token works"
     );
-    let fresh = browser(&hub);
-    let login = fresh
-        .post(hub.url("/api/auth/login"))
-        .json(&serde_json::json!({"username": ADMIN, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        login.status(),
-        StatusCode::OK,
-        "the admin signs in with the old password"
-    );
+    signs_in_with_the_old_password(&hub).await;
     let report = cortex_server::audit::verify(
         &store,
         Some(&hub.app.services.audit_key),

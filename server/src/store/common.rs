@@ -65,17 +65,33 @@ macro_rules! impl_store {
         }
 
         impl $store {
+            /// The chain's last entry (seq, hash), read in `tx`.
+            async fn last_audit(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+            ) -> StoreResult<Option<(i64, String)>> {
+                Ok(sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut **tx)
+                    .await?)
+            }
+
             /// Appends an audit entry inside a write transaction that already holds the write lock.
             async fn audit_in(
                 &self,
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
                 record: AuditRecord,
             ) -> StoreResult<AuditEntry> {
-                let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .map(|r| Ok::<_, sqlx::Error>((r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?)))
-                    .transpose()?;
+                let last = Self::last_audit(tx).await?;
+                self.audit_after(tx, last, record).await
+            }
+
+            /// Appends an audit entry chained after `last` (the chain's end, or the head of a
+            /// chain lost with a replaced database).
+            async fn audit_after(
+                &self,
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                last: Option<(i64, String)>,
+                record: AuditRecord,
+            ) -> StoreResult<AuditEntry> {
                 let entry = next_entry(self.audit_key.as_deref(), last, Utc::now(), record);
                 sqlx::query(
                     "INSERT INTO audit_log (seq, at, actor, action, target, before_json, after_json, prev_hash, hash)
@@ -104,11 +120,7 @@ macro_rules! impl_store {
                 if records.is_empty() {
                     return Ok(());
                 }
-                let mut last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .map(|r| Ok::<_, sqlx::Error>((r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?)))
-                    .transpose()?;
+                let mut last = Self::last_audit(tx).await?;
                 let at = Utc::now();
                 let mut entries = Vec::with_capacity(records.len());
                 for record in records {

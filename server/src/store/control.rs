@@ -328,7 +328,7 @@ macro_rules! impl_control_store {
                 check_copy, shared_columns, Cell, ControlState, ControlStore, Restored, TableRows,
                 CONTROL_TABLES,
             };
-            use crate::store::{next_entry, StoreResult};
+            use crate::store::StoreResult;
             use cortex_core::audit::AuditRecord;
             use serde_json::Value;
             use sqlx::Row as _;
@@ -392,9 +392,7 @@ macro_rules! impl_control_store {
                         .fetch_optional(&mut *tx)
                         .await?
                         .unwrap_or_default();
-                    let audit_head = sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let audit_head = Self::last_audit(&mut tx).await?;
                     let mut tables = Vec::with_capacity(CONTROL_TABLES.len());
                     for spec in CONTROL_TABLES {
                         let columns: Vec<String> = spec.columns.iter().map(|(c, _)| c.to_string()).collect();
@@ -485,30 +483,10 @@ macro_rules! impl_control_store {
                         }
                     }
                     // The chain goes on from the copy's head, if this database has none of its own.
-                    let own = sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                        .fetch_optional(&mut *tx)
+                    let own = Self::last_audit(&mut tx).await?;
+                    let entry = self
+                        .audit_after(&mut tx, own.or_else(|| state.audit_head.clone()), recover)
                         .await?;
-                    let entry = next_entry(
-                        self.audit_key.as_deref(),
-                        own.or_else(|| state.audit_head.clone()),
-                        chrono::Utc::now(),
-                        recover,
-                    );
-                    sqlx::query(
-                        "INSERT INTO audit_log (seq, at, actor, action, target, before_json, after_json, prev_hash, hash)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(entry.seq)
-                    .bind(crate::store::ms(entry.at))
-                    .bind(&entry.record.actor)
-                    .bind(&entry.record.action)
-                    .bind(&entry.record.target)
-                    .bind(entry.record.before.to_string())
-                    .bind(entry.record.after.to_string())
-                    .bind(&entry.prev_hash)
-                    .bind(&entry.hash)
-                    .execute(&mut *tx)
-                    .await?;
                     tx.commit().await?;
                     Ok(Restored::Done { rows, entry })
                 }
