@@ -334,19 +334,43 @@ async fn tokens_are_shown_once_stored_hashed_and_die_when_revoked() {
         !listed.to_string().contains(&secret),
         "the list must never carry secrets"
     );
-    let status = plain()
-        .get(hub.url("/api/status"))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .unwrap();
-    json_of(status, StatusCode::OK).await;
-    let after = json_of(
-        admin.get(hub.url("/api/tokens")).send().await.unwrap(),
-        StatusCode::OK,
-    )
-    .await;
-    assert!(after[0]["last_used_at"].is_string(), "{after}");
+    let use_token = || async {
+        let status = plain()
+            .get(hub.url("/api/status"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap();
+        json_of(status, StatusCode::OK).await;
+    };
+    let last_used = || async {
+        json_of(
+            admin.get(hub.url("/api/tokens")).send().await.unwrap(),
+            StatusCode::OK,
+        )
+        .await[0]["last_used_at"]
+            .clone()
+    };
+    use_token().await;
+    // The last use is written in the background, once a minute at most.
+    let mut first = serde_json::Value::Null;
+    for _ in 0..100 {
+        first = last_used().await;
+        if first.is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(first.is_string(), "the token's use is recorded: {first}");
+    for _ in 0..5 {
+        use_token().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        last_used().await,
+        first,
+        "uses within the minute write nothing more"
+    );
     json_of(
         admin
             .post(hub.url("/api/tokens/revoke"))

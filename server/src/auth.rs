@@ -8,9 +8,9 @@ pub mod password;
 pub mod rate_limit;
 pub mod tokens;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use cortex_core::audit::AuditRecord;
-use cortex_core::user::{Principal, UserId, UserSummary};
+use cortex_core::user::{Principal, TokenId, UserId, UserSummary};
 use cortex_core::Role;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -150,7 +150,13 @@ pub struct AuthService {
     slower: Arc<rate_limit::FailureLimiter>,
     /// Password checks in flight (each holds 19 MiB for argon2).
     hashing: Arc<tokio::sync::Semaphore>,
+    /// When each API token's last use was last written: at most once a minute, not on
+    /// every request.
+    touched: Arc<std::sync::Mutex<std::collections::HashMap<TokenId, std::time::Instant>>>,
 }
+
+/// An API token's last use is written at most this often.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 /// Password checks at once; more sign-ins wait for a slot.
 const HASHES_AT_ONCE: usize = 4;
@@ -171,7 +177,31 @@ impl AuthService {
             limiter: Arc::new(limiter),
             slower: Arc::new(slower),
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)),
+            touched: Arc::default(),
         }
+    }
+
+    /// Records that token `id` was used at `now`, in the background and at most once per
+    /// [`TOUCH_EVERY`]: `apply` with an API token must not write to the database each time.
+    fn touch(&self, id: TokenId, now: DateTime<Utc>) {
+        {
+            let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+            if touched
+                .get(&id)
+                .is_some_and(|at| at.elapsed() < TOUCH_EVERY)
+            {
+                return;
+            }
+            touched.retain(|_, at| at.elapsed() < TOUCH_EVERY);
+            touched.insert(id, std::time::Instant::now());
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            // Best effort: a failed touch must not fail the request.
+            if let Err(e) = store.touch_token(id, now).await {
+                tracing::debug!(error = %e, "could not record token use");
+            }
+        });
     }
 
     /// The cookies this hub sets (with `Secure` when configured).
@@ -400,10 +430,7 @@ impl AuthService {
                 token.name
             )));
         }
-        // Best effort: a failed touch must not fail the request.
-        if let Err(e) = self.store.touch_token(token.id, now).await {
-            tracing::debug!(error = %e, "could not record token use");
-        }
+        self.touch(token.id, now);
         Ok(Principal {
             actor: format!("token:{}", token.name),
             role: token.role,
