@@ -586,7 +586,7 @@ async fn doctor(config: Config) -> anyhow::Result<i32> {
         let first = services.store.audit_chain(0, 1).await.unwrap_or_default();
         if let Some(e) = first
             .first()
-            .filter(|e| e.record.action == cortex_core::audit::RECOVER_ACTION)
+            .filter(|e| cortex_core::audit::is_keyed_recovery(e))
         {
             check(
                 true,

@@ -22,7 +22,6 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// The router's state: each handler takes only the part it needs. Axum clones it for every
 /// request, so it is one reference count.
@@ -138,34 +137,13 @@ pub fn router(state: HubState) -> Router {
         // and axum clones each box per request; one call keeps that to one box.
         .layer(
             ServiceBuilder::new()
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|req: &Request<Body>| {
-                            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                        })
-                        // One INFO line per request (status and latency); 5xx are logged as errors,
-                        // except 503: refusals while the database is away are counted, and the
-                        // health watch logs the outage once, with the count, when it ends.
-                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
-                        .on_failure(
-                            |class: tower_http::classify::ServerErrorsFailureClass,
-                             latency: std::time::Duration,
-                             _: &tracing::Span| {
-                                use tower_http::classify::ServerErrorsFailureClass::StatusCode as Status;
-                                let latency_ms = latency.as_millis() as u64;
-                                match class {
-                                    Status(axum::http::StatusCode::SERVICE_UNAVAILABLE) => {
-                                        tracing::debug!(latency_ms, "refused: 503")
-                                    }
-                                    other => tracing::error!(classification = %other, latency_ms, "response failed"),
-                                }
-                            },
-                        ),
-                )
+                .layer(middleware::from_fn(cortex_server::telemetry::access_log))
                 .layer(middleware::from_fn(cortex_server::telemetry::track_http))
                 .layer(middleware::from_fn(api_errors::normalise))
-                .layer(middleware::from_fn_with_state(auth, cortex_server::auth::middleware::authenticate))
+                .layer(middleware::from_fn_with_state(
+                    auth,
+                    cortex_server::auth::middleware::authenticate,
+                ))
                 .layer(middleware::from_fn_with_state(max_body, body_limit::limit))
                 .layer(DefaultBodyLimit::disable())
                 .layer(middleware::from_fn(json_forms::json_to_form)),

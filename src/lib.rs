@@ -113,6 +113,7 @@ impl Application {
                 .clone()
                 .run_writer(services.store.clone(), services.health.clone()),
         );
+        tokio::spawn(services.analytics.clone().run_own());
 
         let state = http::HubState::new(http::HubParts {
             leptos: leptos_options(addr),
@@ -155,14 +156,18 @@ impl Application {
         self.ready.clone()
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests.
+    /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests and spools the
+    /// storefront events still in memory.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let analytics = self.services.analytics.clone();
         let app = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown_signal())
-            .await
+            .await;
+        analytics.flush_own().await;
+        served
     }
 
     /// Serves in a background task (tests).

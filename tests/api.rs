@@ -392,6 +392,43 @@ async fn tokens_are_shown_once_stored_hashed_and_die_when_revoked() {
         .contains("revoked"));
 }
 
+/// Tokens are verified from memory, so a revocation made outside this hub (another hub on
+/// the same database, `cortex token revoke`) is noticed once the memory is rechecked, within
+/// `TOKEN_RECHECK`, and not before the token was last read.
+#[tokio::test]
+async fn a_token_revoked_outside_the_hub_stops_working_within_the_recheck() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let secret = hub.token(&admin, "elsewhere", Role::Viewer).await;
+    let status = || async {
+        plain()
+            .get(hub.url("/api/status"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(status().await, StatusCode::OK);
+    let store = hub.app.services.store.clone();
+    let id = store.list_tokens().await.unwrap()[0].id;
+    let audit = cortex_core::audit::AuditRecord::new("cli", "token.revoke", String::new());
+    let revoked_at = std::time::Instant::now();
+    store
+        .revoke_token(id, chrono::Utc::now(), audit)
+        .await
+        .unwrap();
+    while status().await == StatusCode::OK {
+        assert!(
+            revoked_at.elapsed() < cortex_server::auth::TOKEN_RECHECK * 2,
+            "still accepted {:?} after the revocation",
+            revoked_at.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status().await, StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn every_change_is_audited_and_the_chain_verifies() {
     let hub = start().await;

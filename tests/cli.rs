@@ -632,39 +632,49 @@ fn doctor_finds_a_deleted_entry_a_cut_tail_and_a_rebuilt_chain() {
     drop(hub);
 }
 
+/// Runs `cortex serve` on a free port with `env`, its output piped; waits until `up(port)`
+/// holds (10 s at most) and `linger` more, kills it and returns what it logged.
+fn serve_logs(d: &Path, env: &[(&str, &str)], up: impl Fn(u16) -> bool, linger: u64) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = cortex(d, &["serve"]);
+    command
+        .envs(env.iter().copied())
+        .env("CORTEX_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut hub = command.spawn().unwrap();
+    for _ in 0..100 {
+        if up(port) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(linger));
+    hub.kill().unwrap();
+    let out = hub.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Security review item 14: with JSON logs (which go to log collectors), the one-time setup
 /// link is written to an owner-only file in the data dir, never to the log.
 #[test]
 fn the_setup_link_stays_out_of_json_logs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut hub = cortex(d, &["serve"])
-        .env("CORTEX_LOG_FORMAT", "json")
-        .env("CORTEX_LOG", "info")
-        .env("CORTEX_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     let link = d.join("setup-link.txt");
-    for _ in 0..100 {
-        if link.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    hub.kill().unwrap();
-    let out = hub.wait_with_output().unwrap();
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let logs = serve_logs(
+        d,
+        &[("CORTEX_LOG_FORMAT", "json"), ("CORTEX_LOG", "info")],
+        |_| link.exists(),
+        300,
     );
     let text = std::fs::read_to_string(&link).expect("the link is in the data dir");
     assert!(text.contains("/setup?token=setup_"), "{text}");
@@ -685,37 +695,51 @@ fn the_setup_link_stays_out_of_json_logs() {
 #[test]
 fn logs_to_a_pipe_have_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut hub = cortex(d, &["serve"])
-        .env("CORTEX_LOG", "info")
-        .env("CORTEX_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Up and logging: the setup link is printed once the database is ready.
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    hub.kill().unwrap();
-    let out = hub.wait_with_output().unwrap();
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    // Up and logging.
+    let logs = serve_logs(
+        dir.path(),
+        &[("CORTEX_LOG", "info")],
+        |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        500,
     );
     assert!(logs.contains("INFO"), "{logs}");
     assert!(
         !logs.contains('\u{1b}'),
         "colour codes in piped logs: {logs:?}"
     );
+}
+
+/// One compact line per request; on the hot routes (here `apply`) one in 100 is logged, and
+/// says so, so a load does not turn into gigabytes of log.
+#[test]
+fn the_request_log_has_a_line_per_request_and_samples_the_hot_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = serve_logs(
+        dir.path(),
+        &[("CORTEX_LOG", "info")],
+        |port| {
+            let http = reqwest::blocking::Client::new();
+            let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+            if http.get(url("/healthz")).send().is_err() {
+                return false;
+            }
+            http.get(url("/api/status")).send().unwrap();
+            for _ in 0..250 {
+                http.post(url("/api/layout-mutation/apply"))
+                    .body("{}")
+                    .send()
+                    .unwrap();
+            }
+            true
+        },
+        300,
+    );
+    let lines = |needle: &str| logs.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(lines("path=/api/status status=401"), 1, "{logs}");
+    let apply = lines("path=/api/layout-mutation/apply");
+    assert!(
+        (2..=3).contains(&apply),
+        "{apply} lines for 250 requests: {logs}"
+    );
+    assert_eq!(lines("sampled=100"), apply, "{logs}");
 }

@@ -684,6 +684,75 @@ async fn neurons_sync_nothing_a_diff_or_everything_and_hubs_import_exports() {
     assert_eq!(imported[0].rule.version, 2, "an import is a new version");
 }
 
+/// The storefront's own views are not held to a neuron's event rate (here 1 event a second,
+/// so a burst of a few hundred views was once enough to lose most of them): under a bounded
+/// load every view the hub rendered, and every exposure it showed, reaches the database.
+#[tokio::test]
+async fn a_bounded_load_on_the_storefront_records_every_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_with(
+        cortex_server::config::Config {
+            demo_shop: true,
+            neuron_events_per_second: 1,
+            ..test_config(dir.path())
+        },
+        dir,
+    )
+    .await;
+    for _ in 0..100 {
+        if hub.app.services.mutations.current().set.revision > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let store = hub.app.services.store.clone();
+    let before = store.count_events().await.unwrap();
+    const VIEWS: usize = 2_800;
+    const AT_ONCE: usize = 16;
+    let url = hub.url("/api/shop/page?slug=home&query=");
+    let mut tasks = Vec::new();
+    for t in 0..AT_ONCE {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = plain();
+            let mut events = 0u64;
+            for i in (t..VIEWS).step_by(AT_ONCE) {
+                let res = http
+                    .get(&url)
+                    .header("cookie", format!("cortex_vid=load{i}"))
+                    .header("user-agent", if i % 2 == 0 { DESKTOP } else { IPHONE })
+                    .send()
+                    .await
+                    .unwrap();
+                let view = json_of(res, StatusCode::OK).await;
+                // The view itself and each exposure it showed.
+                events += 1 + view["applied"]["exposures"].as_array().unwrap().len() as u64;
+            }
+            events
+        }));
+    }
+    let mut expected = 0;
+    for t in tasks {
+        expected += t.await.unwrap();
+    }
+    // Well past what a neuron may send at once (its burst: 5,000 events).
+    assert!(expected > 6_000, "views showed exposures: {expected}");
+    let mut stored = 0;
+    for _ in 0..150 {
+        stored = store.count_events().await.unwrap() - before;
+        if stored >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        stored, expected,
+        "every view and exposure of {VIEWS} views is stored"
+    );
+    let (recorded, shed) = hub.app.services.analytics.own().counts();
+    assert_eq!((recorded, shed), (expected, 0));
+}
+
 #[tokio::test]
 async fn impact_is_counted_per_rule_and_variant_with_intervals() {
     let (hub, viewer, _) = shop_hub().await;

@@ -64,6 +64,8 @@ pub mod drive {
     pub struct Phase {
         pub name: &'static str,
         pub per_second: f64,
+        /// Successful requests.
+        pub count: u64,
         pub p50_ms: f64,
         pub p99_ms: f64,
         pub errors: u64,
@@ -179,6 +181,7 @@ pub mod drive {
         Phase {
             name,
             per_second: all.len() as f64 / elapsed,
+            count: all.len() as u64,
             p50_ms: at(0.5),
             p99_ms: at(0.99),
             errors,

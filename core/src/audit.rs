@@ -203,6 +203,11 @@ pub enum ChainBreak {
 /// without the key can write it).
 pub const RECOVER_ACTION: &str = "audit.recover";
 
+/// Whether `e` is a keyed `recover` entry: one a chain may start from after a gap.
+pub fn is_keyed_recovery(e: &AuditEntry) -> bool {
+    e.record.action == RECOVER_ACTION && e.hash.starts_with(KEYED_PREFIX)
+}
+
 /// Incrementally verifies a chain given in ascending `seq` order.
 #[derive(Debug, Clone)]
 pub struct ChainVerifier {
@@ -258,12 +263,7 @@ impl ChainVerifier {
     /// with a keyed `recover` entry later in the sequence: the entries before it were lost
     /// with a replaced database, and the chain goes on from the head it names.
     pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainBreak> {
-        if !self.pushed
-            && e.seq > self.last_seq + 1
-            && e.record.action == RECOVER_ACTION
-            && e.hash.starts_with(KEYED_PREFIX)
-            && self.key.is_some()
-        {
+        if !self.pushed && e.seq > self.last_seq + 1 && is_keyed_recovery(e) && self.key.is_some() {
             self.last_seq = e.seq - 1;
             self.last_hash = e.prev_hash.clone();
             self.recovered_at = Some(e.seq);

@@ -191,11 +191,23 @@ impl Deferred {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Vec<(String, Option<String>)> {
         let awaited = self.awaited();
-        let mut out: Vec<(String, Option<String>)> = Vec::new();
         let mut runs = vec![awaited.clone()];
         runs.extend(awaited.iter().map(|e| vec![e.clone()]));
+        // One plan and one set of attributes for every run: compiling the rules is most of
+        // the work, and only the events differ between runs.
+        let plan = crate::resolve::Plan::compile(self.rules.clone());
+        let attributes = self.context.attributes_read(now, plan.reads());
+        let groups = crate::targeting::SavedGroups::default();
+        let mut out: Vec<(String, Option<String>)> = Vec::new();
         for events in runs {
-            for x in self.resolve(&events, now).exposures {
+            let visit = crate::resolve::Visit {
+                attributes: &attributes,
+                groups: &groups,
+                now,
+                events: &events,
+                explain: false,
+            };
+            for x in plan.resolve_to_send(&self.base, &visit).exposures {
                 let pair = (x.rule_id.to_string(), x.variant_key.map(|v| v.to_string()));
                 if !out.contains(&pair) {
                     out.push(pair);

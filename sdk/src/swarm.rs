@@ -157,9 +157,19 @@ impl std::fmt::Display for SwarmReport {
                 c.open_seconds,
                 c.idle_kib_per_channel
                     .map_or("not measured (no hub pid)".into(), |k| format!(
-                        "{k:.1} KiB"
+                        "{k:.1} KiB (settled after {:.1} s)",
+                        c.settle_seconds
                     ))
             )?;
+            if let (Some(b), Some(a)) = (c.baseline_kib, c.after_close_kib) {
+                write!(
+                    f,
+                    "\nmemory:    hub {:.1} MiB before the channels, {:.1} MiB after they closed ({:.2} x)",
+                    b as f64 / 1024.0,
+                    a as f64 / 1024.0,
+                    a as f64 / b.max(1) as f64
+                )?;
+            }
             write!(
                 f,
                 "\npush→ack:  {} pushes, {} of {} acks ({})",

@@ -3,6 +3,7 @@
 //! large transactions. Batch ids are counted once per neuron.
 
 pub mod limiter;
+pub mod own;
 pub mod spool;
 
 use chrono::{DateTime, Utc};
@@ -34,6 +35,30 @@ pub struct AnalyticsSettings {
     pub spool_max_bytes: u64,
 }
 
+/// Spooled records as batches for the database.
+fn parse_spooled(records: Vec<spool::Record>) -> Vec<SpooledBatch> {
+    records
+        .into_iter()
+        .filter_map(|r| match serde_json::from_slice::<EventBatch>(&r.body) {
+            Ok(batch) => Some(SpooledBatch {
+                neuron_id: r.neuron_id,
+                received_at: r.received_at,
+                batch,
+            }),
+            Err(e) => {
+                // Checked before it was spooled, so only a bug gets here: skip it.
+                tracing::error!(neuron = %r.neuron_id, error = %e, "unreadable spooled batch skipped");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The backlog public traffic may fill (see [`PUBLIC_SPOOL_SHARE`]).
+fn public_room(spool: &Spool) -> u64 {
+    (spool.max_backlog() as f64 * PUBLIC_SPOOL_SHARE) as u64
+}
+
 #[derive(Default)]
 struct Remembered {
     set: HashSet<(String, String)>,
@@ -46,6 +71,9 @@ pub const PUBLIC_SPOOL_SHARE: f64 = 0.5;
 /// Events one storefront visitor may report per second, sustained, and at once.
 pub const VISITOR_EVENTS_PER_SECOND: f64 = 5.0;
 pub const VISITOR_EVENTS_BURST: f64 = 200.0;
+
+/// The source the hub's own storefront events are counted under.
+pub const STOREFRONT_SOURCE: &str = "storefront";
 
 /// Where a batch comes from, for its limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +94,8 @@ pub struct Analytics {
     /// Events per storefront visitor.
     visitors: Arc<RateLimiter>,
     seen: Arc<Mutex<Remembered>>,
+    /// The storefront's page views and exposures, on their way to the spool.
+    own: Arc<own::OwnEvents>,
 }
 
 impl Analytics {
@@ -84,6 +114,7 @@ impl Analytics {
                 VISITOR_EVENTS_BURST,
             )),
             seen: Arc::default(),
+            own: Arc::default(),
         })
     }
 
@@ -95,12 +126,47 @@ impl Analytics {
             limiter: Arc::new(RateLimiter::new(1.0, 1.0)),
             visitors: Arc::new(RateLimiter::new(1.0, 1.0)),
             seen: Arc::default(),
+            own: Arc::default(),
         }
     }
 
     /// The spool, in a serving process.
     pub fn spool(&self) -> Option<&Spool> {
         self.spool.as_ref()
+    }
+
+    /// The storefront's own events (page views and exposures the hub rendered).
+    pub fn own(&self) -> &own::OwnEvents {
+        &self.own
+    }
+
+    /// Records the events of one storefront page view the hub rendered: spooled within
+    /// [`own::FLUSH_EVERY`], under the storefront's own budget (see [`own`]).
+    pub fn record_own(&self, events: Vec<cortex_core::analytics::Event>) {
+        self.own.record(events);
+    }
+
+    /// Spools the storefront's own events until the hub stops (see [`own`]).
+    pub async fn run_own(self) {
+        let Some(spool) = self.spool.clone() else {
+            return;
+        };
+        let room = public_room(&spool);
+        self.own.run(spool, STOREFRONT_SOURCE, room).await;
+    }
+
+    /// Spools the storefront's own events waiting now (at shutdown).
+    pub async fn flush_own(&self) {
+        if let Some(spool) = &self.spool {
+            if let Err(why) = self
+                .own
+                .flush(spool, STOREFRONT_SOURCE, public_room(spool))
+                .await
+            {
+                let (_, shed) = self.own.counts();
+                tracing::warn!(%why, waiting = self.own.waiting(), shed, "storefront events not spooled at shutdown");
+            }
+        }
     }
 
     /// Takes a batch from neuron `neuron_id`: checks size and shape, applies the neuron's rate
@@ -195,7 +261,7 @@ impl Analytics {
         })?;
         let room = match intake {
             Intake::Neuron => spool.max_backlog(),
-            Intake::Public { .. } => (spool.max_backlog() as f64 * PUBLIC_SPOOL_SHARE) as u64,
+            Intake::Public { .. } => public_room(spool),
         };
         spool
             .append_within(neuron_id, now, body, room)
@@ -247,21 +313,11 @@ impl Analytics {
             if records.is_empty() {
                 return Ok(written);
             }
-            let batches: Vec<SpooledBatch> = records
-                .into_iter()
-                .filter_map(|r| match serde_json::from_slice::<EventBatch>(&r.body) {
-                    Ok(batch) => Some(SpooledBatch {
-                        neuron_id: r.neuron_id,
-                        received_at: r.received_at,
-                        batch,
-                    }),
-                    Err(e) => {
-                        // Checked before it was spooled, so only a bug gets here: skip it.
-                        tracing::error!(neuron = %r.neuron_id, error = %e, "unreadable spooled batch skipped");
-                        None
-                    }
-                })
-                .collect();
+            // Parsing up to 16 MiB of JSON takes tens of milliseconds: off the async workers,
+            // so requests (and channel opens) do not wait behind the backlog being written.
+            let batches = tokio::task::spawn_blocking(move || parse_spooled(records))
+                .await
+                .map_err(|e| crate::store::StoreError::Other(e.to_string()))?;
             let outcome = store.write_event_batches(&batches).await?;
             written += outcome.events;
             metrics::counter!("cortex_events_written_total").increment(outcome.events);

@@ -47,16 +47,11 @@ pub fn load_or_create_key(config: &Config) -> std::io::Result<ChainKey> {
 
 /// The head kept in `dir`, if any.
 pub fn read_head(dir: &Path) -> std::io::Result<Option<AuditHead>> {
-    match std::fs::read(dir.join(HEAD_FILE)) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| std::io::Error::other(format!("{HEAD_FILE}: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    crate::fsutil::read_json(dir, HEAD_FILE)
 }
 
-fn write_head(dir: &Path, head: &AuditHead) -> std::io::Result<()> {
+/// Records `head` as the chain's end the hub has seen.
+pub fn write_head(dir: &Path, head: &AuditHead) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(head).map_err(std::io::Error::other)?;
     crate::fsutil::write_private(&dir.join(HEAD_FILE), &bytes)
 }
@@ -119,16 +114,9 @@ pub async fn verify(
 /// Whether the chain starts with a keyed `recover` entry after `seq`.
 async fn recovered_after(store: &DynStore, seq: i64) -> Result<bool, String> {
     let first = store.audit_chain(0, 1).await.map_err(|e| e.to_string())?;
-    Ok(first.first().is_some_and(|e| {
-        e.seq > seq
-            && e.record.action == cortex_core::audit::RECOVER_ACTION
-            && e.hash.starts_with(cortex_core::audit::KEYED_PREFIX)
-    }))
-}
-
-/// Records `head` as the chain's end the hub has seen (after a recovery wrote it).
-pub fn remember_head(dir: &Path, head: &AuditHead) -> std::io::Result<()> {
-    write_head(dir, head)
+    Ok(first
+        .first()
+        .is_some_and(|e| e.seq > seq && cortex_core::audit::is_keyed_recovery(e)))
 }
 
 pub async fn run_watch(store: DynStore, key: ChainKey, dir: PathBuf, health: DbHealth) {

@@ -10,7 +10,7 @@ pub mod tokens;
 
 use chrono::{DateTime, Utc};
 use cortex_core::audit::AuditRecord;
-use cortex_core::user::{Principal, TokenId, UserId, UserSummary};
+use cortex_core::user::{Principal, TokenId, TokenSummary, UserId, UserSummary};
 use cortex_core::Role;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -153,7 +153,24 @@ pub struct AuthService {
     /// When each API token's last use was last written: at most once a minute, not on
     /// every request.
     touched: Arc<std::sync::Mutex<std::collections::HashMap<TokenId, std::time::Instant>>>,
+    /// API tokens verified lately, by secret hash: read from the database at most once per
+    /// [`TOKEN_RECHECK`]; a revocation through this hub drops the token at once.
+    verified: Arc<std::sync::Mutex<std::collections::HashMap<String, Verified>>>,
 }
+
+/// A token as the database had it, and when it was read.
+#[derive(Clone)]
+struct Verified {
+    token: TokenSummary,
+    read_at: std::time::Instant,
+}
+
+/// How long a token read from the database is trusted without reading it again: how late a
+/// revocation made elsewhere (another hub on the same database, `cortex token revoke`) is
+/// noticed. A revocation through this hub takes effect at once.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(1);
+/// Tokens kept verified at most (more are read from the database each time).
+const MAX_VERIFIED: usize = 10_000;
 
 /// An API token's last use is written at most this often.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
@@ -178,7 +195,58 @@ impl AuthService {
             slower: Arc::new(slower),
             hashing: Arc::new(tokio::sync::Semaphore::new(HASHES_AT_ONCE)),
             touched: Arc::default(),
+            verified: Arc::default(),
         }
+    }
+
+    /// The token with secret hash `hash`, from memory when it was read within
+    /// [`TOKEN_RECHECK`], else from the database.
+    async fn token_by_hash(&self, hash: String) -> Result<Option<TokenSummary>, AuthError> {
+        let lock = || self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = lock().get(&hash) {
+            if v.read_at.elapsed() < TOKEN_RECHECK {
+                return Ok(Some(v.token.clone()));
+            }
+        }
+        let token = self.store.token_by_hash(&hash).await?;
+        let mut verified = lock();
+        match &token {
+            Some(t) => {
+                if verified.len() >= MAX_VERIFIED {
+                    verified.retain(|_, v| v.read_at.elapsed() < TOKEN_RECHECK);
+                }
+                if verified.len() < MAX_VERIFIED {
+                    let read_at = std::time::Instant::now();
+                    verified.insert(
+                        hash,
+                        Verified {
+                            token: t.clone(),
+                            read_at,
+                        },
+                    );
+                }
+            }
+            None => {
+                verified.remove(&hash);
+            }
+        }
+        Ok(token)
+    }
+
+    /// Revokes API token `id` (audited as `actor`): refused from the next request on.
+    pub async fn revoke_token(&self, id: TokenId, actor: &str) -> Result<TokenSummary, AuthError> {
+        let audit = AuditRecord::new(actor, "token.revoke", String::new());
+        // Forgotten before and after: a request verifying meanwhile cannot keep it.
+        let forget = || {
+            self.verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|_, v| v.token.id != id)
+        };
+        forget();
+        let revoked = self.store.revoke_token(id, Utc::now(), audit).await;
+        forget();
+        Ok(revoked?)
     }
 
     /// Records that token `id` was used at `now`, in the background and at most once per
@@ -413,8 +481,7 @@ impl AuthService {
     /// Resolves an API token secret to a principal.
     pub async fn principal_for_token(&self, secret: &str) -> Result<Principal, AuthError> {
         let token = self
-            .store
-            .token_by_hash(&api_token::hash_secret(secret))
+            .token_by_hash(api_token::hash_secret(secret))
             .await?
             .ok_or_else(|| AuthError::Unauthenticated("unknown API token".into()))?;
         let now = Utc::now();

@@ -116,7 +116,7 @@ impl Default for Config {
             login_window: Duration::from_secs(300),
             secure_cookies: None,
             log_format: LogFormat::Pretty,
-            log: "info,sqlx=warn,tower_http=info".into(),
+            log: "info,sqlx=warn".into(),
             db_retry_max: Duration::from_secs(30),
             db_check_interval: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(15),

@@ -176,8 +176,9 @@ pub struct Mutations {
     snapshot: Option<PathBuf>,
     federation: Option<crate::federation::Federation>,
     /// One reload at a time (the loader's tick and a change's own reload): an older set is
-    /// never installed over a newer one, and a replaced database is restored once.
-    reloading: Arc<tokio::sync::Mutex<()>>,
+    /// never installed over a newer one. It holds the revision last found missing from the
+    /// database (said once, not every second).
+    reloading: Arc<tokio::sync::Mutex<u64>>,
 }
 
 /// 404 for a rule id with no version.
@@ -248,7 +249,7 @@ impl Mutations {
     /// Loads the rule set from the database if it changed; writes the snapshot. Returns the
     /// revision in force.
     pub async fn reload(&self) -> Result<u64, ApiError> {
-        let _one_at_a_time = self.reloading.lock().await;
+        let mut missing = self.reloading.lock().await;
         let current = self.current();
         let held = current.set.revision;
         let changes = self.store.rule_changes(held).await?;
@@ -259,10 +260,13 @@ impl Mutations {
             // Revisions only grow, so a database at 0 under a hub that held a later one was
             // replaced: keep serving the rule set held, and have the health watch check now
             // (it restores the whole control state, rules included, into the new database).
-            tracing::warn!(
-                held,
-                "the database has no layout rules but this hub held a rule set: serving the held rules until the database is restored"
-            );
+            if *missing != held {
+                tracing::warn!(
+                    held,
+                    "the database has no layout rules but this hub held a rule set: serving the held rules until the database is restored"
+                );
+                *missing = held;
+            }
             crate::store::CHECK_NOW.notify_waiters();
             return Ok(held);
         }

@@ -58,14 +58,15 @@ struct Inner {
     last: std::sync::Mutex<Option<CopyInfo>>,
 }
 
-/// What the last copy written holds.
+/// The last copy written, as the Status page shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CopyInfo {
     pub taken_at: i64,
     pub rows: usize,
 }
 
-/// What the last copy written holds.
+/// What the keeper needs of the last copy written: whether the state moved since, and
+/// when the next may be written.
 #[derive(Default)]
 struct Kept {
     head: Option<(i64, String)>,
@@ -132,16 +133,21 @@ impl Recovery {
         let id = store.database_id().await?.ok_or_else(|| {
             StoreError::Other("the database has no identity row after migrating".into())
         })?;
-        let copy = match self.read_copy() {
-            Ok(copy) => copy,
-            Err(e) => {
-                tracing::error!(error = %e, path = %self.path().display(), "the last-known-good copy is unreadable; it cannot be restored from");
-                None
+        // The copy (tens of MB on a large fleet) is read only when the database is not the
+        // one the hub already knows: not after every outage.
+        let in_memory = self.known();
+        let copy = if in_memory.as_deref() == Some(id.as_str()) {
+            None
+        } else {
+            match self.read_copy() {
+                Ok(copy) => copy,
+                Err(e) => {
+                    tracing::error!(error = %e, path = %self.path().display(), "the last-known-good copy is unreadable; it cannot be restored from");
+                    None
+                }
             }
         };
-        let known = self
-            .known()
-            .or_else(|| copy.as_ref().map(|c| c.database_id.clone()));
+        let known = in_memory.or_else(|| copy.as_ref().map(|c| c.database_id.clone()));
         // Another database than the one the hub knew (not a first start).
         let moved = known.as_ref().is_some_and(|k| k != &id);
         let settled = match (known, copy) {
@@ -232,17 +238,14 @@ impl Recovery {
             .and_then(|c| c.into_iter().next());
         let dir = &self.inner.dir;
         let reset = match first {
-            Some(e) if e.record.action == RECOVER_ACTION => {
-                let keyed = e.hash.starts_with(cortex_core::audit::KEYED_PREFIX);
-                crate::audit::remember_head(
-                    dir,
-                    &AuditHead {
-                        seq: e.seq,
-                        hash: e.hash,
-                        keyed_since: keyed.then_some(e.seq),
-                    },
-                )
-            }
+            Some(e) if cortex_core::audit::is_keyed_recovery(&e) => crate::audit::write_head(
+                dir,
+                &AuditHead {
+                    seq: e.seq,
+                    keyed_since: Some(e.seq),
+                    hash: e.hash,
+                },
+            ),
             _ => match std::fs::remove_file(dir.join(crate::audit::HEAD_FILE)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
@@ -326,13 +329,7 @@ impl Recovery {
 
 /// The copy in `dir`, if there is one.
 pub fn read_copy(dir: &Path) -> std::io::Result<Option<ControlState>> {
-    match std::fs::read(dir.join(COPY_FILE)) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| std::io::Error::other(format!("{COPY_FILE}: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    crate::fsutil::read_json(dir, COPY_FILE)
 }
 
 /// The `recover` audit record: which database was lost, which replaced it, from what.

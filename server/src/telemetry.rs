@@ -77,6 +77,77 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The target of the request log: one compact line per request (`CORTEX_LOG` can set it
+/// apart, e.g. `info,cortex::access=warn` keeps only failures).
+pub const ACCESS_TARGET: &str = "cortex::access";
+
+/// Routes served thousands of times a second (rule answers, events, heartbeats, the
+/// storefront and its assets): their successful requests are logged one in
+/// [`HOT_SAMPLE`], with `sampled` on the line; failures are always logged. The metrics on
+/// `/metrics` count every request.
+const HOT: [&str; 7] = [
+    "/api/layout-mutation/apply",
+    "/api/layout-mutation/report",
+    "/api/federation/heartbeat",
+    "/api/federation/stream-analytics",
+    "/api/shop/",
+    "/shop",
+    "/pkg/",
+];
+/// One logged request in this many on a hot route.
+pub const HOT_SAMPLE: u64 = 100;
+
+/// Whether `path` is one of the [`HOT`] routes.
+fn is_hot(path: &str) -> bool {
+    HOT.iter().any(|h| path.starts_with(h))
+}
+
+/// Axum middleware: the request log. Each request runs in a span with its id (so what a
+/// handler logs names the request) and ends in one line: method, path, status, latency.
+/// On hot routes the span is left out and successes are sampled (see [`HOT`]); 5xx are
+/// errors, except 503 (refusals while the database is away are counted, and the health
+/// watch logs the outage once, with the count, when it ends).
+pub async fn access_log(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    static HOT_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::ERROR) {
+        return next.run(req).await;
+    }
+    let start = Instant::now();
+    // Cheap to keep (reference counted), formatted only when a line is written.
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let id = req.headers().get("x-request-id").cloned();
+    let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let path = uri.path();
+    let hot = is_hot(path);
+    let res = if hot {
+        next.run(req).await
+    } else {
+        let span =
+            tracing::info_span!(target: ACCESS_TARGET, "request", %method, %path, request_id = %id);
+        next.run(req).instrument(span).await
+    };
+    let status = res.status().as_u16();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    match status {
+        503 => {
+            tracing::debug!(target: ACCESS_TARGET, %method, %path, status, ms, id = %id, "refused")
+        }
+        500.. => {
+            tracing::error!(target: ACCESS_TARGET, %method, %path, status, ms, id = %id, "failed")
+        }
+        _ if hot => {
+            let n = HOT_SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n % HOT_SAMPLE == 0 {
+                tracing::info!(target: ACCESS_TARGET, %method, %path, status, ms, id = %id, sampled = HOT_SAMPLE, "served");
+            }
+        }
+        _ => tracing::info!(target: ACCESS_TARGET, %method, %path, status, ms, id = %id, "served"),
+    }
+    res
+}
+
 /// Axum middleware: counts requests and times them by method, route template and status.
 pub async fn track_http(req: Request, next: Next) -> Response {
     let start = Instant::now();

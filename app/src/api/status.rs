@@ -29,6 +29,10 @@ pub struct HubStatus {
     /// (a full disk, say) while it does.
     pub spool_backlog_bytes: u64,
     pub spool_refusing: Option<String>,
+    /// The storefront's own page views and exposures since the hub started: recorded, and
+    /// shed because the spool could not take them in time (should stay 0).
+    pub storefront_events_recorded: u64,
+    pub storefront_events_shed: u64,
     /// The last-known-good copy of the control state in the data dir: when it was taken (ms
     /// since the epoch) and how many rows it holds.
     pub control_copy_taken_at: Option<i64>,
@@ -65,6 +69,8 @@ pub async fn get_status() -> Result<HubStatus, AppError> {
             .flatten(),
         spool_backlog_bytes: services.analytics.spool().map_or(0, |s| s.backlog()),
         spool_refusing: services.analytics.spool().and_then(|s| s.refusing()),
+        storefront_events_recorded: services.analytics.own().counts().0,
+        storefront_events_shed: services.analytics.own().counts().1,
         control_copy_taken_at: services.recovery.last_copy().map(|c| c.taken_at),
         control_copy_rows: services.recovery.last_copy().map(|c| c.rows),
     })

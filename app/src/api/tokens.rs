@@ -49,11 +49,9 @@ pub async fn create_token(
 pub async fn revoke_token(id: TokenId) -> Result<TokenSummary, AppError> {
     let (services, who) = super::guard::require(Role::Admin)?;
     super::guard::require_writable(&services)?;
-    let audit =
-        cortex_core::audit::AuditRecord::new(who.actor.clone(), "token.revoke", String::new());
     Ok(services
-        .store
-        .revoke_token(id, chrono::Utc::now(), audit)
+        .auth
+        .revoke_token(id, &who.actor)
         .await
         .map_err(cortex_server::ApiError::from)?)
 }

@@ -31,6 +31,10 @@ pub fn StatusPage() -> impl IntoView {
                                 None => format!("ok, {} bytes waiting for the database", s.spool_backlog_bytes),
                                 Some(why) => format!("FULL, refusing batches until there is room: {why}"),
                             }),
+                            ("Storefront events", match s.storefront_events_shed {
+                                0 => format!("{} recorded since start, none shed", s.storefront_events_recorded),
+                                shed => format!("{} recorded since start, {shed} SHED: the analytics spool could not take them in time (see cortex_storefront_events_shed_total)", s.storefront_events_recorded),
+                            }),
                             ("Last-known-good copy", match (s.control_copy_taken_at, s.control_copy_rows) {
                                 (Some(at), Some(rows)) => format!(
                                     "{rows} rows, taken {}",

@@ -18,8 +18,15 @@ pub struct ChannelReport {
     pub open: usize,
     pub failed: usize,
     pub open_seconds: f64,
-    /// Growth of the hub's resident memory per open channel, once idle (needs the hub's pid).
+    /// Growth of the hub's resident memory per open channel, once idle and settled (needs
+    /// the hub's pid; see [`settled_rss_kib`]).
     pub idle_kib_per_channel: Option<f64>,
+    /// How long the hub's memory took to settle after the channels opened.
+    pub settle_seconds: f64,
+    /// The hub's resident memory before the channels opened, and once settled after they
+    /// all closed (KiB).
+    pub baseline_kib: Option<u64>,
+    pub after_close_kib: Option<u64>,
     pub pushes: usize,
     /// Acks received over all pushes (ideally `open × pushes`).
     pub acks: usize,
@@ -36,6 +43,29 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// Resident memory of a process once it stops moving, and how long that took: read every
+/// 250 ms until the last 2 s of readings lie within 1 % (at least 1 MiB) of each other, at
+/// most 30 s. Read at once, the figure catches the peak of opening (buffers of the
+/// handshakes not yet given back) rather than what an idle channel keeps.
+pub async fn settled_rss_kib(pid: u32) -> Option<(u64, f64)> {
+    const EVERY: Duration = Duration::from_millis(250);
+    const WINDOW: usize = 8;
+    let started = Instant::now();
+    let mut seen = std::collections::VecDeque::with_capacity(WINDOW);
+    loop {
+        seen.push_back(rss_kib(pid)?);
+        if seen.len() > WINDOW {
+            seen.pop_front();
+        }
+        let (lo, hi) = (seen.iter().min()?, seen.iter().max()?);
+        let still = seen.len() == WINDOW && hi - lo <= (hi / 100).max(1024);
+        if still || started.elapsed() > Duration::from_secs(30) {
+            return Some((*seen.back()?, started.elapsed().as_secs_f64()));
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
 /// Opens a push channel for each token, waits until all are idle, then times `pushes`
 /// config pushes to `tag:swarm` (with the editor `push_token`) until every neuron acked.
 pub async fn channels(
@@ -48,7 +78,11 @@ pub async fn channels(
     progress: &impl Fn(&str),
 ) -> Result<ChannelReport, SdkError> {
     let mut report = ChannelReport::default();
-    let before = hub_pid.and_then(rss_kib);
+    let before = match hub_pid {
+        Some(pid) => settled_rss_kib(pid).await.map(|(kib, _)| kib),
+        None => None,
+    };
+    report.baseline_kib = before;
     let (acks_tx, mut acks_rx) = mpsc::unbounded_channel::<(u64, Instant)>();
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<bool>();
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -100,10 +134,13 @@ pub async fn channels(
         }
     }
     report.open_seconds = started.elapsed().as_secs_f64();
-    // Let the hub settle, then weigh it.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    if let (Some(b), Some(a)) = (before, hub_pid.and_then(rss_kib)) {
-        report.idle_kib_per_channel = Some(a.saturating_sub(b) as f64 / report.open.max(1) as f64);
+    // Weighed once the hub's memory has settled.
+    if let (Some(b), Some(pid)) = (before, hub_pid) {
+        if let Some((a, waited)) = settled_rss_kib(pid).await {
+            report.idle_kib_per_channel =
+                Some(a.saturating_sub(b) as f64 / report.open.max(1) as f64);
+            report.settle_seconds = waited;
+        }
     }
 
     let mut samples = Vec::new();
@@ -154,6 +191,11 @@ pub async fn channels(
     report.push_to_ack = Percentiles::of(samples);
     for t in tasks {
         t.abort();
+    }
+    // Does the hub give the memory back once they are gone?
+    if let Some(pid) = hub_pid {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        report.after_close_kib = settled_rss_kib(pid).await.map(|(kib, _)| kib);
     }
     Ok(report)
 }

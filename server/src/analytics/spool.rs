@@ -452,23 +452,10 @@ fn append_loop(
     while let Some(job) = next.take() {
         match job {
             Job::Rotate { at: drained, done } => {
-                let rotated = (drained == at && at.offset > 0)
-                    .then(|| rotate(&dir, at.segment + 1))
-                    .and_then(|r| {
-                        r.map_err(|e| tracing::warn!(error = %e, "analytics spool: cannot start a new segment"))
-                            .ok()
-                    });
-                if let Some(f) = rotated {
-                    file = f;
-                    at = Position {
-                        segment: at.segment + 1,
-                        offset: 0,
-                    };
-                    durable.send_replace(at);
-                    let _ = done.send(Some(at));
-                } else {
-                    let _ = done.send(None);
-                }
+                let rotated = drained == at
+                    && at.offset > 0
+                    && next_segment(&dir, &mut file, &mut at, &durable);
+                let _ = done.send(rotated.then_some(at));
                 next = rx.blocking_recv();
                 continue;
             }
@@ -509,19 +496,7 @@ fn append_loop(
             let _ = done.send(result.clone());
         }
         if at.offset >= SEGMENT_BYTES {
-            match rotate(&dir, at.segment + 1) {
-                Ok(f) => {
-                    file = f;
-                    at = Position {
-                        segment: at.segment + 1,
-                        offset: 0,
-                    };
-                    durable.send_replace(at);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "analytics spool: cannot start a new segment")
-                }
-            }
+            next_segment(&dir, &mut file, &mut at, &durable);
         }
         if next.is_none() {
             next = rx.blocking_recv();
@@ -529,13 +504,32 @@ fn append_loop(
     }
 }
 
-fn rotate(dir: &Path, segment: u64) -> std::io::Result<File> {
-    let f = OpenOptions::new()
+/// Closes the segment being written and starts the next: `file`, `at` and `durable` move
+/// to it. `false` (logged) when it cannot be created; writing goes on in the old one.
+fn next_segment(
+    dir: &Path,
+    file: &mut File,
+    at: &mut Position,
+    durable: &watch::Sender<Position>,
+) -> bool {
+    let segment = at.segment + 1;
+    let opened = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(segment_path(dir, segment))?;
-    sync_dir(dir)?;
-    Ok(f)
+        .open(segment_path(dir, segment))
+        .and_then(|f| sync_dir(dir).map(|()| f));
+    match opened {
+        Ok(f) => {
+            *file = f;
+            *at = Position { segment, offset: 0 };
+            durable.send_replace(*at);
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "analytics spool: cannot start a new segment");
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -634,8 +628,7 @@ mod tests {
         spool.append("n", now(), b"first").await.unwrap();
         drop(spool);
         // Simulate a rotation: a later segment holds the next record.
-        let next = rotate(dir.path(), 2).unwrap();
-        drop(next);
+        std::fs::File::create(segment_path(dir.path(), 2)).unwrap();
         let spool = Spool::open(dir.path(), u64::MAX).unwrap();
         spool.append("n", now(), b"second").await.unwrap();
         let mut bodies = Vec::new();

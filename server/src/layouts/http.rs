@@ -19,7 +19,7 @@ pub const APPLY_PATH: &str = "/api/layout-mutation/apply";
 pub const SYNC_PATH: &str = "/api/layout-mutation/sync";
 pub const REPORT_PATH: &str = "/api/layout-mutation/report";
 /// The analytics source of events the storefront's own pages report.
-pub const STOREFRONT_SOURCE: &str = "storefront";
+pub use crate::analytics::STOREFRONT_SOURCE;
 /// Most events one `apply` may report.
 pub const MAX_APPLY_EVENTS: usize = 50;
 /// Largest sync body (an import carries a whole rule set).
@@ -496,44 +496,22 @@ fn receipt_of(
 }
 
 /// Records a storefront page view and its exposures (the server rendered them, so they are
-/// counted with or without JavaScript). In the background: the page does not wait for the
-/// spool, and a full spool only loses these counts (logged).
+/// counted with or without JavaScript). The page does not wait: they are spooled within a
+/// fraction of a second under the storefront's own budget (see [`crate::analytics::own`]).
 pub fn record_storefront_view(services: &Services, unit: Option<String>, applied: &Applied) {
-    use cortex_core::analytics::{Event, EventBatch, EventKind};
+    use cortex_core::analytics::{Event, EventKind};
     let now = Utc::now();
     let event = |kind| Event {
         unit: unit.clone(),
         page_slug: Some(applied.layout.page_slug.clone()),
         ..Event::new(kind, now)
     };
-    let mut events = vec![event(EventKind::PageView)];
+    let mut events = Vec::with_capacity(1 + applied.exposures.len());
+    events.push(event(EventKind::PageView));
     events.extend(applied.exposures.iter().map(|x| Event {
         mutation_id: Some(x.rule_id.to_string()),
         variant: x.variant_key.as_ref().map(|v| v.to_string()),
         ..event(EventKind::Exposure)
     }));
-    let batch = EventBatch {
-        batch_id: uuid::Uuid::new_v4().to_string(),
-        events,
-        receipt: None,
-    };
-    let analytics = services.analytics.clone();
-    tokio::spawn(async move {
-        let Ok(body) = serde_json::to_vec(&batch) else {
-            return;
-        };
-        if let Err(e) = analytics
-            .ingest_from(
-                crate::analytics::Intake::Public { visitor: None },
-                STOREFRONT_SOURCE,
-                &batch,
-                &body,
-                now,
-            )
-            .await
-        {
-            metrics::counter!("cortex_storefront_views_lost_total").increment(1);
-            tracing::warn!(error = %e.message, "storefront page view not recorded");
-        }
-    });
+    services.analytics.record_own(events);
 }

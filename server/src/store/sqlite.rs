@@ -101,11 +101,16 @@ impl SqliteStore {
         }
     }
 
+    /// Whether the file is gone or another than the one seen (`seen`) when last checked.
+    fn replaced(seen: Option<(u64, u64)>, now: Option<(u64, u64)>) -> bool {
+        seen.is_some_and(|was| Some(was) != now)
+    }
+
     /// Refuses when the file is not the one the pools opened (one `stat`).
     fn same_file(&self) -> crate::store::StoreResult<()> {
         let seen = *self.file.lock().unwrap_or_else(|p| p.into_inner());
-        match (seen, self.file_identity()) {
-            (Some(was), Ok(now)) if Some(was) != now => {
+        match self.file_identity() {
+            Ok(now) if Self::replaced(seen, now) => {
                 crate::store::CHECK_NOW.notify_waiters();
                 Err(crate::store::StoreError::Unavailable(
                     "the SQLite file was deleted or replaced; the hub is reopening and restoring it".into(),
@@ -125,32 +130,23 @@ impl SqliteStore {
     /// connection takes the old WAL with it) and open the path again, so the check finds
     /// the new file, empty, and the hub restores it.
     async fn before_check(&self) {
-        {
+        let Ok(now) = self.file_identity() else {
+            return;
+        };
+        let replaced = {
+            let mut seen = self.file.lock().unwrap_or_else(|p| p.into_inner());
+            let replaced = Self::replaced(*seen, now);
+            // Remember the file the pools (now) open; forget a replaced one until it exists.
+            *seen = if replaced { None } else { seen.or(now) };
+            replaced
+        };
+        if replaced {
             let path = self.options.get_filename();
-            let Ok(now) = self.file_identity() else {
-                return;
-            };
-            let replaced = {
-                let mut seen = self.file.lock().unwrap_or_else(|p| p.into_inner());
-                match (*seen, now) {
-                    (Some(was), now) if Some(was) != now => {
-                        *seen = None;
-                        true
-                    }
-                    (None, Some(now)) => {
-                        *seen = Some(now);
-                        false
-                    }
-                    _ => false,
-                }
-            };
-            if replaced {
-                tracing::warn!(path = %path.display(), "the SQLite file was deleted or replaced under the running hub: reopening it");
-                let old = self.pools();
-                old.writer.close().await;
-                old.pool.close().await;
-                *self.pools.write().unwrap_or_else(|p| p.into_inner()) = Pools::open(&self.options);
-            }
+            tracing::warn!(path = %path.display(), "the SQLite file was deleted or replaced under the running hub: reopening it");
+            let old = self.pools();
+            old.writer.close().await;
+            old.pool.close().await;
+            *self.pools.write().unwrap_or_else(|p| p.into_inner()) = Pools::open(&self.options);
         }
     }
 
