@@ -133,21 +133,26 @@ impl SqliteStore {
         let Ok(now) = self.file_identity() else {
             return;
         };
-        let replaced = {
+        let old = {
             let mut seen = self.file.lock().unwrap_or_else(|p| p.into_inner());
-            let replaced = Self::replaced(*seen, now);
-            // Remember the file the pools (now) open; forget a replaced one until it exists.
-            *seen = if replaced { None } else { seen.or(now) };
-            replaced
+            if !Self::replaced(*seen, now) {
+                // Remember the file the pools open.
+                *seen = seen.or(now);
+                return;
+            }
+            // Forget the replaced file and put fresh pools in place in one step (under the
+            // lock), so no call sees the file forgotten while the old pools still serve:
+            // it would read the old, unlinked file.
+            *seen = None;
+            std::mem::replace(
+                &mut *self.pools.write().unwrap_or_else(|p| p.into_inner()),
+                Pools::open(&self.options),
+            )
         };
-        if replaced {
-            let path = self.options.get_filename();
-            tracing::warn!(path = %path.display(), "the SQLite file was deleted or replaced under the running hub: reopening it");
-            let old = self.pools();
-            old.writer.close().await;
-            old.pool.close().await;
-            *self.pools.write().unwrap_or_else(|p| p.into_inner()) = Pools::open(&self.options);
-        }
+        let path = self.options.get_filename();
+        tracing::warn!(path = %path.display(), "the SQLite file was deleted or replaced under the running hub: reopening it");
+        old.writer.close().await;
+        old.pool.close().await;
     }
 
     /// Starts a read transaction that sees one moment throughout.
