@@ -528,11 +528,12 @@ impl Federation {
         }
         let id = match self.store.setting(HUB_ID_SETTING).await? {
             Some(id) => id,
+            // Requests racing on a new hub (or hubs starting on one database) all get the
+            // id written first: each writing its own made neurons sign for an id the hub
+            // no longer held.
             None => {
                 let fresh = format!("hub_{}", uuid::Uuid::new_v4().simple());
-                self.store.put_setting(HUB_ID_SETTING, &fresh, None).await?;
-                // Another hub starting on the same database may have written first.
-                self.store.setting(HUB_ID_SETTING).await?.unwrap_or(fresh)
+                self.store.setting_or_insert(HUB_ID_SETTING, &fresh).await?
             }
         };
         remember(&self.identity, id.clone());

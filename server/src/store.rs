@@ -292,6 +292,10 @@ pub trait Store:
         audit: Option<AuditRecord>,
     ) -> StoreResult<()>;
 
+    /// The setting `key`, written as `value` first if it has none: of callers racing (on
+    /// one hub or several on one database), the first write wins and every caller gets it.
+    async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String>;
+
     /// Appends an audit record that goes with no other change (e.g. a CLI action).
     async fn append_audit(&self, audit: AuditRecord) -> StoreResult<AuditEntry>;
     /// Lists audit entries, newest first, filtered.

@@ -322,6 +322,19 @@ async fn settings_round_trip_and_overwrite(s: DynStore) {
         .unwrap();
     assert_eq!(s.setting("k").await.unwrap().as_deref(), Some("v2"));
     assert_eq!(verify_chain(&s).await, 1);
+    // First write wins, for every caller, however many race.
+    let racing = (0..16).map(|i| {
+        let s = s.clone();
+        async move { s.setting_or_insert("once", &format!("v{i}")).await.unwrap() }
+    });
+    let got = futures::future::join_all(racing).await;
+    assert!(got.iter().all(|v| *v == got[0]), "{got:?}");
+    assert_eq!(s.setting("once").await.unwrap(), Some(got[0].clone()));
+    assert_eq!(
+        s.setting_or_insert("k", "v3").await.unwrap(),
+        "v2",
+        "a setting that has a value keeps it"
+    );
 }
 
 async fn audit_lists_filter_and_page(s: DynStore) {

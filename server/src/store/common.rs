@@ -406,6 +406,23 @@ macro_rules! impl_store {
                 Ok(row.map(|r| r.try_get("value")).transpose()?)
             }
 
+            async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(value)
+                .bind(ms(Utc::now()))
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_one(&mut *tx).await?;
+                let kept: String = row.try_get("value")?;
+                tx.commit().await?;
+                Ok(kept)
+            }
+
             async fn put_setting(&self, key: &str, value: &str, audit: Option<AuditRecord>) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
