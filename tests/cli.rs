@@ -724,6 +724,10 @@ fn the_request_log_has_a_line_per_request_and_samples_the_hot_routes() {
                 return false;
             }
             http.get(url("/api/status")).send().unwrap();
+            http.get(url("/api/status"))
+                .header("x-request-id", "x status=200 forged=yes")
+                .send()
+                .unwrap();
             for _ in 0..250 {
                 http.post(url("/api/layout-mutation/apply"))
                     .body("{}")
@@ -735,7 +739,11 @@ fn the_request_log_has_a_line_per_request_and_samples_the_hot_routes() {
         300,
     );
     let lines = |needle: &str| logs.lines().filter(|l| l.contains(needle)).count();
-    assert_eq!(lines("path=/api/status status=401"), 1, "{logs}");
+    assert_eq!(lines("path=/api/status status=401"), 2, "{logs}");
+    assert!(
+        !logs.contains("forged=yes"),
+        "a client's request id is not logged as sent: {logs}"
+    );
     let apply = lines("path=/api/layout-mutation/apply");
     assert!(
         (2..=3).contains(&apply),

@@ -118,7 +118,17 @@ pub async fn access_log(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let uri = req.uri().clone();
     let id = req.headers().get("x-request-id").cloned();
-    let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+    // A client may send its own id: logged only when it looks like one, so it cannot
+    // forge fields or flood the line.
+    let id = id
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+        .unwrap_or("-");
     let path = uri.path();
     let hot = is_hot(path);
     let res = if hot {
