@@ -193,21 +193,12 @@ impl Deferred {
         let awaited = self.awaited();
         let mut runs = vec![awaited.clone()];
         runs.extend(awaited.iter().map(|e| vec![e.clone()]));
-        // One plan and one set of attributes for every run: compiling the rules is most of
-        // the work, and only the events differ between runs.
-        let plan = crate::resolve::Plan::compile(self.rules.clone());
-        let attributes = self.context.attributes_read(now, plan.reads());
-        let groups = crate::targeting::SavedGroups::default();
+        // One resolver for every run: compiling the rules is most of the work, and only the
+        // events differ between runs.
+        let resolve = self.resolver(now);
         let mut out: Vec<(String, Option<String>)> = Vec::new();
         for events in runs {
-            let visit = crate::resolve::Visit {
-                attributes: &attributes,
-                groups: &groups,
-                now,
-                events: &events,
-                explain: false,
-            };
-            for x in plan.resolve_to_send(&self.base, &visit).exposures {
+            for x in resolve(&events).exposures {
                 let pair = (x.rule_id.to_string(), x.variant_key.map(|v| v.to_string()));
                 if !out.contains(&pair) {
                     out.push(pair);
@@ -224,19 +215,30 @@ impl Deferred {
         events: &[crate::mutation::TriggerEvent],
         now: chrono::DateTime<chrono::Utc>,
     ) -> crate::resolve::Resolution {
+        self.resolver(now)(events)
+    }
+
+    /// The rules compiled and the visitor's attributes read once, at `now`: resolves the
+    /// page for any set of events.
+    fn resolver(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Fn(&[crate::mutation::TriggerEvent]) -> crate::resolve::Resolution + '_ {
         let plan = crate::resolve::Plan::compile(self.rules.clone());
         let attributes = self.context.attributes_read(now, plan.reads());
         let groups = crate::targeting::SavedGroups::default();
-        plan.resolve_to_send(
-            &self.base,
-            &crate::resolve::Visit {
-                attributes: &attributes,
-                groups: &groups,
-                now,
-                events,
-                explain: false,
-            },
-        )
+        move |events| {
+            plan.resolve_to_send(
+                &self.base,
+                &crate::resolve::Visit {
+                    attributes: &attributes,
+                    groups: &groups,
+                    now,
+                    events,
+                    explain: false,
+                },
+            )
+        }
     }
 }
 

@@ -53,6 +53,7 @@ pub async fn get_status() -> Result<HubStatus, AppError> {
     } else {
         (0, Err("database unreachable".into()))
     };
+    let (storefront_events_recorded, storefront_events_shed) = services.analytics.own().counts();
     Ok(HubStatus {
         version: env!("CARGO_PKG_VERSION").into(),
         backend: services.backend().as_str().into(),
@@ -69,8 +70,8 @@ pub async fn get_status() -> Result<HubStatus, AppError> {
             .flatten(),
         spool_backlog_bytes: services.analytics.spool().map_or(0, |s| s.backlog()),
         spool_refusing: services.analytics.spool().and_then(|s| s.refusing()),
-        storefront_events_recorded: services.analytics.own().counts().0,
-        storefront_events_shed: services.analytics.own().counts().1,
+        storefront_events_recorded,
+        storefront_events_shed,
         control_copy_taken_at: services.recovery.last_copy().map(|c| c.taken_at),
         control_copy_rows: services.recovery.last_copy().map(|c| c.rows),
     })
