@@ -1,14 +1,18 @@
 //! Federation load run, bounded and over loopback: a real hub (the `cortex` binary, release
 //! when benched, SQLite by default or `BENCH_DATABASE_URL`) in its own process, and the SDK's
 //! swarm driver in this one. Phases: signed joins, heartbeats, `/healthz` as the baseline in
-//! the same run, push channels (hub memory per idle channel, push-to-ack latency), events.
+//! the same run, push channels (hub memory per idle channel, push-to-ack latency, memory
+//! after they close), a restart of the hub under open channels (SIGTERM, then started
+//! again: time until every neuron is back and caught up), events, and a restart with the
+//! analytics backlog those left.
 //!
 //! Run with `cargo bench --bench federation`. Knobs: `BENCH_NEURONS` (default 2000),
 //! `BENCH_CHANNELS` (default = neurons), `BENCH_PUSHES` (5), `BENCH_CONNECTIONS` (64),
 //! `BENCH_SECONDS` per timed phase (3), `BENCH_EVENT_BATCH` (500).
 
-use cortex_sdk::swarm::{run, SwarmConfig};
+use cortex_sdk::swarm::{live::RestartHook, run, SwarmConfig};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod common;
@@ -28,12 +32,41 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let token = admin_token(cortex(dir.path()));
-    let mut hub = cortex(dir.path())
-        .arg("serve")
-        .env("CORTEX_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("cortex serve");
+    let serve = {
+        let dir = dir.path().to_path_buf();
+        move || {
+            cortex(&dir)
+                .arg("serve")
+                .env("CORTEX_ADDR", format!("127.0.0.1:{port}"))
+                .stdout(if std::env::var_os("BENCH_HUB_LOG").is_some() {
+                    Stdio::inherit()
+                } else {
+                    Stdio::null()
+                })
+                .spawn()
+                .expect("cortex serve")
+        }
+    };
+    let first = serve();
+    let pid = first.id();
+    let hub = Arc::new(Mutex::new(first));
+    // A restart as an operator does one: SIGTERM, wait for the hub to finish, start it again.
+    let restart = {
+        let hub = hub.clone();
+        RestartHook(Arc::new(move || {
+            let mut hub = hub.lock().unwrap();
+            let stopped = Command::new("kill")
+                .args(["-TERM", &hub.id().to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !stopped {
+                let _ = hub.kill();
+            }
+            let _ = hub.wait();
+            *hub = serve();
+            Some(hub.id())
+        }))
+    };
     let url = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let result = rt.block_on(async {
@@ -67,7 +100,8 @@ fn main() {
                 channels: env_num("BENCH_CHANNELS", neurons as u64) as usize,
                 pushes: env_num("BENCH_PUSHES", 5) as usize,
                 push_token: Some(token.clone()),
-                hub_pid: Some(hub.id()),
+                hub_pid: Some(pid),
+                restart: Some(restart),
                 event_batch: env_num("BENCH_EVENT_BATCH", 500) as usize,
                 ..SwarmConfig::basic(
                     &url,
@@ -80,6 +114,7 @@ fn main() {
         )
         .await
     });
+    let mut hub = hub.lock().unwrap();
     let _ = hub.kill();
     let _ = hub.wait();
     println!("{}", result.expect("the swarm ran"));

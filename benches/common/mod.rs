@@ -22,11 +22,18 @@ pub fn free_port() -> u16 {
 
 /// The `cortex` binary on `dir` (SQLite there unless the caller sets `DATABASE_URL`),
 /// logging errors only.
+///
+/// `BENCH_CORTEX` names another build of the binary (say, one with `--features
+/// heap-profile`); `BENCH_HUB_LOG` sets its log filter (default `error`).
 pub fn cortex(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cortex"));
+    let bin = std::env::var("BENCH_CORTEX").unwrap_or(env!("CARGO_BIN_EXE_cortex").into());
+    let mut c = Command::new(bin);
     c.current_dir(dir)
         .env("CORTEX_DATA_DIR", dir)
-        .env("CORTEX_LOG", "error")
+        .env(
+            "CORTEX_LOG",
+            std::env::var("BENCH_HUB_LOG").unwrap_or("error".into()),
+        )
         // The swarm joins thousands of neurons from one address: no per-address limit here
         // (benches/flood.rs measures the limit itself).
         .env("CORTEX_REGISTRATIONS_PER_MINUTE", "100000000")

@@ -282,7 +282,7 @@ pub fn start(cfg: RunnerConfig, on_reload: Option<ReloadHook>) -> Result<NeuronH
 }
 
 /// A pause of `base` with up to 50% random jitter, so a fleet does not reconnect in step.
-fn jittered(base: Duration) -> Duration {
+pub(crate) fn jittered(base: Duration) -> Duration {
     use rand::Rng as _;
     base.mul_f64(1.0 + rand::thread_rng().gen_range(0.0..0.5))
 }

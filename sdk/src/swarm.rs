@@ -7,8 +7,12 @@
 //! workers send heartbeats round-robin over the joined neurons as fast as the hub answers;
 //! (3) as a baseline in the same run, the same workers call `/healthz` for `duration`;
 //! (4) `channels` neurons open the push channel: the hub's memory per idle channel, then
-//! `pushes` config pushes timed from request to each neuron's ack; (5) for `duration`, the
-//! workers send event batches of `event_batch` events and count what the hub acknowledged.
+//! `pushes` config pushes timed from request to each neuron's ack, then they close (the hub's
+//! memory once they are gone); (5) with a [`live::RestartHook`], the channels open again and
+//! the hub is restarted under them: how long until every neuron is back and caught up;
+//! (6) for `duration`, the workers send event batches of `event_batch` events and count what
+//! the hub acknowledged; (7) with the hook, the hub is restarted again at once, with that
+//! analytics backlog still to write.
 
 pub mod live;
 
@@ -41,6 +45,8 @@ pub struct SwarmConfig {
     pub hub_pid: Option<u32>,
     /// Events per batch in the analytics phase (0: skip the phase).
     pub event_batch: usize,
+    /// Restarts the hub, for the restart phases (none: skipped).
+    pub restart: Option<live::RestartHook>,
 }
 
 impl SwarmConfig {
@@ -57,6 +63,7 @@ impl SwarmConfig {
             push_token: None,
             hub_pid: None,
             event_batch: 0,
+            restart: None,
         }
     }
 }
@@ -108,6 +115,8 @@ pub struct SwarmReport {
     pub channels: Option<live::ChannelReport>,
     /// The analytics phase, if it ran.
     pub events: Option<live::EventsReport>,
+    /// The restart phases that ran: without, then with an analytics backlog.
+    pub restarts: Vec<live::RestartReport>,
     /// The first error seen, to tell the user what went wrong.
     pub first_error: Option<String>,
 }
@@ -164,7 +173,17 @@ impl std::fmt::Display for SwarmReport {
             if let (Some(b), Some(a)) = (c.baseline_kib, c.after_close_kib) {
                 write!(
                     f,
-                    "\nmemory:    hub {:.1} MiB before the channels, {:.1} MiB after they closed ({:.2} x)",
+                    "\nmemory:    hub {:.1} MiB before the channels, {:.1} MiB {} s after they closed ({:.2} x)",
+                    b as f64 / 1024.0,
+                    a as f64 / 1024.0,
+                    live::GIVE_BACK_WAIT.as_secs(),
+                    a as f64 / b.max(1) as f64
+                )?;
+            }
+            if let (Some(b), Some(a)) = (c.baseline_anon_kib, c.after_close_anon_kib) {
+                write!(
+                    f,
+                    "\n           anonymous (heap and stacks) {:.1} MiB before, {:.1} MiB after ({:.2} x)",
                     b as f64 / 1024.0,
                     a as f64 / 1024.0,
                     a as f64 / b.max(1) as f64
@@ -192,6 +211,19 @@ impl std::fmt::Display for SwarmReport {
             if let Some(err) = &e.first_error {
                 write!(f, "\nfirst event error: {err}")?;
             }
+        }
+        for r in &self.restarts {
+            write!(
+                f,
+                "\nrestart:   {} of {} channels back and caught up {:.2} s after the hub started again (half by {:.2} s; stopping took {:.2} s; backlog {})",
+                r.back,
+                r.of,
+                r.back_seconds,
+                r.half_seconds,
+                r.down_seconds,
+                r.backlog_events
+                    .map_or("not read".into(), |n| format!("{n} events"))
+            )?;
         }
         if let Some(e) = &self.first_error {
             write!(f, "\nfirst error: {e}")?;
@@ -380,7 +412,21 @@ pub async fn run(cfg: SwarmConfig, progress: impl Fn(&str)) -> Result<SwarmRepor
         );
     }
 
-    // 5. Analytics.
+    // 5. A restart under open channels, no backlog.
+    let mut fleet = None;
+    if let (Some(hook), true) = (&cfg.restart, cfg.channels > 0) {
+        let n = cfg.channels.min(tokens.len());
+        progress(&format!(
+            "opening {n} push channels again, then restarting the hub"
+        ));
+        let mut f = live::Fleet::open(&client, &tokens[..n], cfg.concurrency, &progress).await;
+        report
+            .restarts
+            .push(live::restart(&client, &mut f, hook, cfg.push_token.as_deref(), &progress).await);
+        fleet = Some(f);
+    }
+
+    // 6. Analytics.
     if cfg.event_batch > 0 {
         progress(&format!(
             "event batches of {} for {:?}",
@@ -397,6 +443,15 @@ pub async fn run(cfg: SwarmConfig, progress: impl Fn(&str)) -> Result<SwarmRepor
             )
             .await,
         );
+    }
+
+    // 7. At once, a restart with what the analytics phase left to write.
+    if let (Some(hook), Some(mut f)) = (&cfg.restart, fleet) {
+        progress("restarting the hub again, with the analytics backlog");
+        report
+            .restarts
+            .push(live::restart(&client, &mut f, hook, cfg.push_token.as_deref(), &progress).await);
+        f.close();
     }
     Ok(report)
 }

@@ -333,6 +333,16 @@ pub fn open(
 pub const SETUP_TOKEN_SETTING: &str = "setup_token_sha256";
 
 /// Rounds a time to the millisecond precision the database keeps (for comparing round trips).
+/// Whether a batch statement of `rows` rows is kept prepared on its connection. Only the
+/// shapes that recur are: one row, and a full chunk of `full`. Every other row count is a
+/// new SQL text, and sqlx keeps up to 100 prepared statements per connection: batches of
+/// varying size filled that cache with statements of thousands of parameters, a few hundred
+/// KiB each inside SQLite, which were never freed (with 10,000 neurons pushing acks, the
+/// writer connection alone grew by about 100 MiB).
+pub(crate) fn keep_prepared(rows: usize, full: usize) -> bool {
+    rows == 1 || rows == full
+}
+
 pub fn ms_precision(t: DateTime<Utc>) -> DateTime<Utc> {
     from_ms(ms(t))
 }

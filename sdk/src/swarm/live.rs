@@ -27,6 +27,11 @@ pub struct ChannelReport {
     /// all closed (KiB).
     pub baseline_kib: Option<u64>,
     pub after_close_kib: Option<u64>,
+    /// The same two readings of anonymous memory only (heap and stacks: what the process
+    /// allocated, without the pages of its binary and files it has touched, which count
+    /// in the resident figure, stay after first use and are the kernel's to drop).
+    pub baseline_anon_kib: Option<u64>,
+    pub after_close_anon_kib: Option<u64>,
     pub pushes: usize,
     /// Acks received over all pushes (ideally `open × pushes`).
     pub acks: usize,
@@ -36,10 +41,19 @@ pub struct ChannelReport {
 
 /// Resident memory of a process in KiB, from `/proc` (Linux).
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Resident anonymous memory of a process in KiB (`RssAnon`: heap and stacks).
+pub fn anon_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "RssAnon:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
@@ -66,8 +80,131 @@ pub async fn settled_rss_kib(pid: u32) -> Option<(u64, f64)> {
     }
 }
 
-/// Opens a push channel for each token, waits until all are idle, then times `pushes`
-/// config pushes to `tag:swarm` (with the editor `push_token`) until every neuron acked.
+/// The swarm's open channels: one task per neuron, which acks every push and, like the
+/// SDK's runner, reconnects with jittered exponential backoff when its socket goes (a
+/// reconnecting neuron says it holds nothing, so the hub sends every bundle again: the
+/// worst case of catching up).
+pub struct Fleet {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    acks: mpsc::UnboundedReceiver<(u64, Instant)>,
+    /// Each `synced` after a channel's first (a neuron back and caught up).
+    resynced: mpsc::UnboundedReceiver<Instant>,
+    pub open: usize,
+    pub failed: usize,
+    pub open_seconds: f64,
+}
+
+impl Fleet {
+    /// Opens a channel for each token, `concurrency` opening at a time, and waits until each
+    /// has been synced (or failed its first attempt).
+    pub async fn open(
+        client: &HubClient,
+        tokens: &[String],
+        concurrency: usize,
+        progress: &impl Fn(&str),
+    ) -> Self {
+        let (acks_tx, acks) = mpsc::unbounded_channel();
+        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<bool>();
+        let (resynced_tx, resynced) = mpsc::unbounded_channel();
+        let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+        let started = Instant::now();
+        let tasks = tokens
+            .iter()
+            .map(|token| {
+                tokio::spawn(neuron(
+                    client.clone(),
+                    token.clone(),
+                    gate.clone(),
+                    ready_tx.clone(),
+                    resynced_tx.clone(),
+                    acks_tx.clone(),
+                ))
+            })
+            .collect();
+        drop(ready_tx);
+        let mut fleet = Fleet {
+            tasks,
+            acks,
+            resynced,
+            open: 0,
+            failed: 0,
+            open_seconds: 0.0,
+        };
+        for _ in 0..tokens.len() {
+            match ready_rx.recv().await {
+                Some(true) => fleet.open += 1,
+                _ => fleet.failed += 1,
+            }
+            let done = fleet.open + fleet.failed;
+            if done % 1000 == 0 {
+                progress(&format!("{done} of {} channels", tokens.len()));
+            }
+        }
+        fleet.open_seconds = started.elapsed().as_secs_f64();
+        fleet
+    }
+
+    /// Closes every channel (the tasks end; their sockets drop).
+    pub fn close(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// One simulated neuron's channel: the first attempt is gated and reported on `ready`;
+/// after that it reconnects as the runner does, reporting each sync on `resynced`.
+async fn neuron(
+    client: HubClient,
+    token: String,
+    gate: Arc<Semaphore>,
+    ready: mpsc::UnboundedSender<bool>,
+    resynced: mpsc::UnboundedSender<Instant>,
+    acks: mpsc::UnboundedSender<(u64, Instant)>,
+) {
+    const MIN: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(30);
+    let mut permit = Some(gate.acquire_owned().await);
+    let mut first = true;
+    let mut backoff = MIN;
+    loop {
+        match client.connect(&token, &BTreeMap::new()).await {
+            Ok(mut ch) => {
+                while let Some(Ok(msg)) = ch.next().await {
+                    match msg {
+                        HubMessage::Synced { .. } if first => {
+                            first = false;
+                            permit.take();
+                            let _ = ready.send(true);
+                        }
+                        HubMessage::Synced { .. } => {
+                            let _ = resynced.send(Instant::now());
+                        }
+                        HubMessage::Push { bundle } => {
+                            if ch.ack(&bundle.scope, bundle.revision).await.is_err() {
+                                break;
+                            }
+                            let _ = acks.send((bundle.revision, Instant::now()));
+                        }
+                        _ => {}
+                    }
+                }
+                backoff = MIN;
+            }
+            Err(_) if first => {
+                let _ = ready.send(false);
+                return;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(crate::runner::jittered(backoff)).await;
+        backoff = (backoff * 2).min(MAX);
+    }
+}
+
+/// Opens a push channel for each token, weighs the hub per idle channel, times `pushes`
+/// config pushes to `tag:swarm` (with the editor `push_token`) until every neuron acked,
+/// then closes them all and weighs the hub again.
 pub async fn channels(
     client: &HubClient,
     tokens: &[String],
@@ -83,57 +220,10 @@ pub async fn channels(
         None => None,
     };
     report.baseline_kib = before;
-    let (acks_tx, mut acks_rx) = mpsc::unbounded_channel::<(u64, Instant)>();
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<bool>();
-    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(tokens.len());
-    for token in tokens {
-        let (client, token, gate) = (client.clone(), token.clone(), gate.clone());
-        let (acks, ready) = (acks_tx.clone(), ready_tx.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut permit = Some(gate.acquire_owned().await);
-            let mut ch = match client.connect(&token, &BTreeMap::new()).await {
-                Ok(ch) => ch,
-                Err(_) => {
-                    let _ = ready.send(false);
-                    return;
-                }
-            };
-            let mut announced = false;
-            while let Some(Ok(msg)) = ch.next().await {
-                match msg {
-                    HubMessage::Synced { .. } if !announced => {
-                        announced = true;
-                        permit.take();
-                        let _ = ready.send(true);
-                    }
-                    HubMessage::Push { bundle } => {
-                        if ch.ack(&bundle.scope, bundle.revision).await.is_err() {
-                            break;
-                        }
-                        let _ = acks.send((bundle.revision, Instant::now()));
-                    }
-                    _ => {}
-                }
-            }
-            if !announced {
-                let _ = ready.send(false);
-            }
-        }));
-    }
-    drop((acks_tx, ready_tx));
-    for _ in 0..tokens.len() {
-        match ready_rx.recv().await {
-            Some(true) => report.open += 1,
-            _ => report.failed += 1,
-        }
-        let done = report.open + report.failed;
-        if done % 1000 == 0 {
-            progress(&format!("{done} of {} channels", tokens.len()));
-        }
-    }
-    report.open_seconds = started.elapsed().as_secs_f64();
+    report.baseline_anon_kib = hub_pid.and_then(anon_kib);
+    let mut fleet = Fleet::open(client, tokens, concurrency, progress).await;
+    (report.open, report.failed, report.open_seconds) =
+        (fleet.open, fleet.failed, fleet.open_seconds);
     // Weighed once the hub's memory has settled.
     if let (Some(b), Some(pid)) = (before, hub_pid) {
         if let Some((a, waited)) = settled_rss_kib(pid).await {
@@ -147,33 +237,11 @@ pub async fn channels(
     if let (Some(push_token), true) = (push_token, report.open > 0) {
         for p in 0..pushes {
             let t0 = Instant::now();
-            let res = client
-                .http
-                .post(format!("{}/api/federation/push-config", client.base))
-                .bearer_auth(push_token)
-                .json(&serde_json::json!({
-                    "scope": "tag:swarm", "kind": "config",
-                    "body": serde_json::json!({"push": p, "flag": p % 2 == 0}).to_string(),
-                }))
-                .send()
-                .await?;
-            if !res.status().is_success() {
-                return Err(SdkError::Invalid(format!(
-                    "push refused ({}): {}",
-                    res.status(),
-                    res.text().await.unwrap_or_default()
-                )));
-            }
-            let revision = res
-                .json::<serde_json::Value>()
-                .await?
-                .get("revision")
-                .and_then(|r| r.as_u64())
-                .unwrap_or(0);
+            let revision = push(client, push_token, p).await?;
             let deadline = t0 + Duration::from_secs(30);
             let mut got = 0;
             while got < report.open {
-                match tokio::time::timeout_at(deadline.into(), acks_rx.recv()).await {
+                match tokio::time::timeout_at(deadline.into(), fleet.acks.recv()).await {
                     Ok(Some((rev, at))) if rev == revision => {
                         got += 1;
                         samples.push(at.duration_since(t0));
@@ -189,15 +257,146 @@ pub async fn channels(
         }
     }
     report.push_to_ack = Percentiles::of(samples);
-    for t in tasks {
-        t.abort();
-    }
-    // Does the hub give the memory back once they are gone?
+    fleet.close();
+    // Does the hub give the memory back once they are gone? Read after [`GIVE_BACK_WAIT`]:
+    // the hub hands freed memory back as it goes idle, its C heap every 10 s.
     if let Some(pid) = hub_pid {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(GIVE_BACK_WAIT).await;
         report.after_close_kib = settled_rss_kib(pid).await.map(|(kib, _)| kib);
+        report.after_close_anon_kib = anon_kib(pid);
     }
     Ok(report)
+}
+
+/// How long after the channels closed the hub's memory is read again.
+pub const GIVE_BACK_WAIT: Duration = Duration::from_secs(12);
+
+/// Pushes config number `p` to `tag:swarm`; answers its revision.
+async fn push(client: &HubClient, push_token: &str, p: usize) -> Result<u64, SdkError> {
+    let res = client
+        .http
+        .post(format!("{}/api/federation/push-config", client.base))
+        .bearer_auth(push_token)
+        .json(&serde_json::json!({
+            "scope": "tag:swarm", "kind": "config",
+            "body": serde_json::json!({"push": p, "flag": p % 2 == 0}).to_string(),
+        }))
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        return Err(SdkError::Invalid(format!(
+            "push refused ({}): {}",
+            res.status(),
+            res.text().await.unwrap_or_default()
+        )));
+    }
+    Ok(res
+        .json::<serde_json::Value>()
+        .await?
+        .get("revision")
+        .and_then(|r| r.as_u64())
+        .unwrap_or(0))
+}
+
+/// Restarts the hub: stops it, starts it again on the same address and data, and answers
+/// the new process's id. Given by whoever started the hub (the federation bench).
+#[derive(Clone)]
+pub struct RestartHook(pub Arc<dyn Fn() -> Option<u32> + Send + Sync>);
+
+impl std::fmt::Debug for RestartHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RestartHook")
+    }
+}
+
+/// What one restart of the hub measured.
+#[derive(Debug, Clone, Default)]
+pub struct RestartReport {
+    /// Events the hub had acknowledged but not yet written when it was stopped.
+    pub backlog_events: Option<u64>,
+    /// From the stop signal until the new process was started.
+    pub down_seconds: f64,
+    /// Channels back and caught up (a `synced` after sending every bundle again), of `of`.
+    pub back: usize,
+    pub of: usize,
+    /// From the new process's start until the last channel was back and caught up.
+    pub back_seconds: f64,
+    /// Half of the channels were back after this long.
+    pub half_seconds: f64,
+}
+
+/// Restarts the hub under an open fleet and times every channel's return.
+pub async fn restart(
+    client: &HubClient,
+    fleet: &mut Fleet,
+    hook: &RestartHook,
+    admin_token: Option<&str>,
+    progress: &impl Fn(&str),
+) -> RestartReport {
+    let mut report = RestartReport {
+        of: fleet.open,
+        ..Default::default()
+    };
+    if let Some(token) = admin_token {
+        report.backlog_events = backlog_events(client, token).await;
+    }
+    while fleet.resynced.try_recv().is_ok() {}
+    let stopping = Instant::now();
+    let hook = hook.0.clone();
+    let pid = tokio::task::spawn_blocking(move || hook())
+        .await
+        .ok()
+        .flatten();
+    let started = Instant::now();
+    report.down_seconds = started.duration_since(stopping).as_secs_f64();
+    if pid.is_none() {
+        progress("the hub did not start again");
+        return report;
+    }
+    let deadline = started + Duration::from_secs(120);
+    while report.back < report.of {
+        match tokio::time::timeout_at(deadline.into(), fleet.resynced.recv()).await {
+            Ok(Some(at)) => {
+                report.back += 1;
+                let took = at.saturating_duration_since(started).as_secs_f64();
+                if report.back == report.of.div_ceil(2) {
+                    report.half_seconds = took;
+                }
+                report.back_seconds = took;
+                if report.back % 1000 == 0 {
+                    progress(&format!("{} of {} channels back", report.back, report.of));
+                }
+            }
+            _ => break,
+        }
+    }
+    report
+}
+
+/// Events acknowledged but not yet written, from the hub's `/metrics`.
+async fn backlog_events(client: &HubClient, admin_token: &str) -> Option<u64> {
+    let text = client
+        .http
+        .get(format!("{}/metrics", client.base))
+        .bearer_auth(admin_token)
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let value = |name: &str| {
+        text.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+    };
+    // A counter appears with its first event.
+    let spooled = value("cortex_events_spooled_total").unwrap_or(0.0);
+    Some((spooled - value("cortex_events_written_total").unwrap_or(0.0)).max(0.0) as u64)
 }
 
 /// What the events phase measured.

@@ -24,7 +24,7 @@ pub const QUEUE: usize = 256;
 /// Largest message a neuron may send (an event batch is the largest kind).
 pub const MAX_MESSAGE_BYTES: usize = cortex_core::analytics::MAX_BATCH_BYTES + 1024;
 /// Initial read buffer of a connection (it grows for larger messages).
-const READ_BUFFER_BYTES: usize = 2 * 1024;
+const READ_BUFFER_BYTES: usize = 512;
 /// Longest reason a WebSocket close frame carries (the protocol allows 123 bytes).
 const MAX_CLOSE_REASON: usize = 120;
 
@@ -238,19 +238,35 @@ pub async fn upgrade(
         // not the 128 KiB read buffer a WebSocket gets by default.
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| serve(services, neuron, socket)))
+        .on_upgrade(move |socket| serve(services, Peer::of(neuron), socket)))
 }
 
-async fn serve(services: Services, neuron: cortex_core::federation::Neuron, socket: WebSocket) {
+/// What a channel keeps of its neuron while it is open: only what it speaks with. The full
+/// row (checks, load, probe, key …) is dropped at the upgrade, as it costs every idle
+/// channel several hundred bytes.
+struct Peer {
+    id: String,
+    tags: Vec<String>,
+    browser: bool,
+    status: cortex_core::federation::NeuronStatus,
+}
+
+impl Peer {
+    fn of(neuron: cortex_core::federation::Neuron) -> Self {
+        Self {
+            browser: neuron.is_browser(),
+            status: neuron.status,
+            id: neuron.id,
+            tags: neuron.tags,
+        }
+    }
+}
+
+async fn serve(services: Services, neuron: Peer, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
     let channels = services.federation.channels().clone();
-    let serial = channels.attach(
-        &neuron.id,
-        neuron.tags.clone(),
-        neuron.is_browser(),
-        tx.clone(),
-    );
+    let serial = channels.attach(&neuron.id, neuron.tags.clone(), neuron.browser, tx.clone());
     tracing::info!(neuron = %neuron.id, "push channel open");
     // Why the hub closes this socket, if it does (sent in the close frame).
     let close: Arc<Mutex<Option<(u16, String)>>> = Arc::default();
@@ -378,7 +394,7 @@ fn close_frame((code, mut reason): (u16, String)) -> axum::extract::ws::CloseFra
 
 async fn handle(
     services: &Services,
-    neuron: &cortex_core::federation::Neuron,
+    neuron: &Peer,
     msg: NeuronMessage,
     tx: &mpsc::Sender<Utf8Bytes>,
 ) -> Option<HubMessage> {
@@ -407,7 +423,7 @@ async fn handle(
                 Ok(newer) => {
                     let mut missed =
                         cortex_core::federation::latest_for(newer, &neuron.id, &neuron.tags);
-                    if neuron.is_browser() {
+                    if neuron.browser {
                         missed.retain(|b| b.reaches_browser(&neuron.id));
                     }
                     let sent = missed.len() as u32;
@@ -472,7 +488,7 @@ async fn handle(
                 Err(e) => err(e.into()),
             }
         }
-        NeuronMessage::Events(batch) if neuron.is_browser() => {
+        NeuronMessage::Events(batch) if neuron.browser => {
             match crate::layouts::http::browser_events(services, &neuron.id, batch, Utc::now())
                 .await
             {

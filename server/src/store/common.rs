@@ -142,7 +142,10 @@ macro_rules! impl_store {
                             .push_bind(e.prev_hash.clone())
                             .push_bind(e.hash.clone());
                     });
-                    qb.build().execute(&mut **tx).await?;
+                    qb.build()
+                        .persistent(crate::store::keep_prepared(chunk.len(), 500))
+                        .execute(&mut **tx)
+                        .await?;
                 }
                 Ok(())
             }

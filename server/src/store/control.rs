@@ -478,7 +478,8 @@ macro_rules! impl_control_store {
                             } else {
                                 format!(" ON CONFLICT ({keys}) DO UPDATE SET {updates}")
                             });
-                            insert.build().execute(&mut *tx).await?;
+                            // A restore runs once: nothing to keep prepared.
+                            insert.build().persistent(false).execute(&mut *tx).await?;
                             rows += chunk.len() as u64;
                         }
                     }

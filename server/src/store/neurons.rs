@@ -409,7 +409,8 @@ macro_rules! impl_neuron_store {
                         v.push_bind(id.to_string()).push_bind(nonce.to_string()).push_bind(*until);
                     });
                     qb.push(" ON CONFLICT DO NOTHING RETURNING neuron_id, nonce");
-                    for r in qb.build().fetch_all(&mut *tx).await? {
+                    let keep = crate::store::keep_prepared(signed.len(), 0);
+                    for r in qb.build().persistent(keep).fetch_all(&mut *tx).await? {
                         fresh.insert((r.try_get("neuron_id")?, r.try_get("nonce")?));
                     }
                 }
@@ -421,7 +422,7 @@ macro_rules! impl_neuron_store {
                 }
                 qb.push(")");
                 let mut existing: HashMap<String, cortex_core::federation::Neuron> = HashMap::new();
-                for r in qb.build().fetch_all(&mut *tx).await? {
+                for r in qb.build().persistent(crate::store::keep_prepared(ids.len(), 0)).fetch_all(&mut *tx).await? {
                     let n = neuron_from_row(&r)?;
                     existing.insert(n.id.clone(), n);
                 }
@@ -487,7 +488,7 @@ macro_rules! impl_neuron_store {
                             endpoint = excluded.endpoint, status = excluded.status, last_seen_at = excluded.last_seen_at
                           RETURNING {NEURON_READ}"
                     ));
-                    let rows = qb.build().fetch_all(&mut *tx).await.map_err(|e| match &e {
+                    let rows = qb.build().persistent(crate::store::keep_prepared(writes.len(), 0)).fetch_all(&mut *tx).await.map_err(|e| match &e {
                         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
                             StoreError::Conflict("a registration names an unknown neuron kind".into())
                         }
@@ -633,7 +634,7 @@ macro_rules! impl_neuron_store {
                         list.push_bind(id.clone());
                     }
                     qb.push(")");
-                    qb.build().execute(&mut *tx).await?;
+                    qb.build().persistent(crate::store::keep_prepared(chunk.len(), 500)).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(gone.len() as u64)
@@ -771,7 +772,7 @@ macro_rules! impl_neuron_store {
                         " ON CONFLICT (neuron_id, scope) DO UPDATE SET revision = excluded.revision, acked_at = excluded.acked_at
                           WHERE excluded.revision > bundle_acks.revision",
                     );
-                    qb.build().execute(&mut *tx).await?;
+                    qb.build().persistent(crate::store::keep_prepared(chunk.len(), 500)).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())
