@@ -269,14 +269,18 @@ super::control::impl_control_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 mod tests {
     use super::*;
 
+    /// A store on a file in a new temporary directory (kept while the guard lives).
+    fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        (dir, SqliteStore::open_lazy(&url).unwrap())
+    }
+
     /// Writes are synced when they commit (the spool deletes what the database holds, and
     /// a power cut must not take back a commit); reads need not be.
     #[tokio::test]
     async fn writes_are_durable_at_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let store =
-            SqliteStore::open_lazy(&format!("sqlite://{}", dir.path().join("t.db").display()))
-                .unwrap();
+        let (_dir, store) = temp_store();
         let level = |pool: Pool<Sqlite>| async move {
             let row: (i64,) = sqlx::query_as("PRAGMA synchronous")
                 .fetch_one(&pool)
@@ -295,10 +299,7 @@ mod tests {
         use crate::store::neurons::{BundleAck, NeuronStore};
         use crate::store::Store;
         use sqlx::Connection;
-        let dir = tempfile::tempdir().unwrap();
-        let store =
-            SqliteStore::open_lazy(&format!("sqlite://{}", dir.path().join("t.db").display()))
-                .unwrap();
+        let (_dir, store) = temp_store();
         store.migrate().await.unwrap();
         let at = chrono::Utc::now();
         for n in 1..=40usize {
@@ -325,6 +326,5 @@ mod tests {
             cached <= 4,
             "{cached} statements kept prepared after 40 batch sizes"
         );
-        writer.clear_cached_statements().await.unwrap();
     }
 }
