@@ -550,22 +550,42 @@ async fn the_storefront_renders_mutations_on_the_server() {
     };
     assert!(!rendered(&desktop, "offer", "</aside>").contains("STAY15"));
     assert!(!rendered(&desktop, "footer", "</footer>").contains("free returns"));
+    // The waiting rules and the base layout are written into the page's HTML as JSON once,
+    // not into its hydration data (escaped again for every visitor).
+    let open = "<script type=\"application/json\" id=\"cortex-deferred\">";
+    let from = desktop.find(open).expect("the page carries its waiting rules") + open.len();
+    let to = from + desktop[from..].find("</script>").unwrap();
+    let embedded: Value = serde_json::from_str(&desktop[from..to]).unwrap();
+    assert_eq!(embedded["base"]["pageSlug"], "home");
+    assert!(embedded["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["id"] == "exit-intent-offer"));
+    assert_eq!(
+        desktop.matches("exit-intent-offer").count(),
+        1,
+        "only in the element, not in the hydration data as well"
+    );
     let view = |slug: &str| {
         plain()
             .get(hub.url(&format!("/api/shop/page?slug={slug}&query=")))
             .send()
     };
     let home = json_of(view("home").await.unwrap(), StatusCode::OK).await;
-    let waiting: Vec<&str> = home["deferred"]["rules"]
+    let mut waiting: Vec<&str> = home["deferred"]["page"]["rules"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|r| r["trigger"]["type"] != "pageLoad")
         .map(|r| r["id"].as_str().unwrap())
         .collect();
+    waiting.sort_unstable();
     assert_eq!(waiting, ["deep-scroll-footer", "exit-intent-offer"]);
-    assert_eq!(home["deferred"]["base"]["pageSlug"], "home");
-    let sent: Vec<&str> = home["deferred"]["rules"]
+    assert_eq!(home["deferred"]["page"]["base"]["pageSlug"], "home");
+    assert!(home["deferred"]["context"]["anonymousId"].is_string());
+    assert_eq!(home["deferred"]["awaited"].as_array().unwrap().len(), 2);
+    let sent: Vec<&str> = home["deferred"]["page"]["rules"]
         .as_array()
         .unwrap()
         .iter()

@@ -8,7 +8,7 @@
 use cortex_core::layout::Node;
 use cortex_core::mutation::TriggerEvent;
 use cortex_core::resolve::Exposure;
-use cortex_core::rules::Deferred;
+use cortex_core::rules::{Deferred, DeferredView};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -96,14 +96,32 @@ fn scroll_percent() -> u8 {
     (seen / total * 100.0).clamp(0.0, 100.0) as u8
 }
 
+/// The rules and context the page's [`DeferredView`] carries, its shared part read from the
+/// page's HTML when the server wrote it there.
+fn open(view: &DeferredView) -> Option<Deferred> {
+    let embedded = match &view.page {
+        Some(_) => None,
+        None => web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(cortex_core::rules::DEFERRED_ELEMENT))
+            .and_then(|e| e.text_content()),
+    };
+    view.open(embedded.as_deref())
+        .inspect_err(|e| leptos::logging::warn!("the rules waiting for events are unreadable: {e}"))
+        .ok()
+}
+
 /// Starts listening for the events the page's rules wait for.
 pub fn install(
-    deferred: Deferred,
+    view: DeferredView,
     root: RwSignal<Node>,
     shown: Vec<Exposure>,
     unit: Option<String>,
 ) {
-    let awaited = deferred.awaited();
+    let Some(deferred) = open(&view) else {
+        return;
+    };
+    let awaited = view.awaited;
     if awaited.is_empty() {
         return;
     }

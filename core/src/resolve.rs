@@ -266,6 +266,27 @@ impl Plan {
         self.rules.is_empty()
     }
 
+    /// The rule at `place` in the plan (as [`Decided::deferrable`] names it).
+    pub fn rule(&self, place: usize) -> &LayoutMutation {
+        &self.rules[place].rule
+    }
+
+    /// The rules `decided` applies, each with its variant: the exposures of that visit,
+    /// unless a rule's operations then fail on the layout (see [`Plan::resolve_decided`]).
+    pub fn applying(&self, decided: &Decided<'_>) -> Vec<(Arc<str>, Option<Arc<str>>)> {
+        decided
+            .steps
+            .iter()
+            .filter_map(|(place, decision)| match decision {
+                Decision::Apply { variant, .. } => {
+                    let c = &self.rules[*place];
+                    Some((c.id.clone(), variant.map(|v| c.variant_keys[v].clone())))
+                }
+                Decision::Pass(_) => None,
+            })
+            .collect()
+    }
+
     /// Resolves `base` for one page view.
     pub fn resolve(&self, base: &Layout, visit: &Visit<'_>) -> Resolution {
         self.resolve_keeping(base, visit, true)
@@ -530,6 +551,45 @@ impl Decided<'_> {
                 Decision::Pass(_) => None,
             })
             .collect()
+    }
+}
+
+impl Decided<'_> {
+    /// Like [`Decided::key`], and also the rules that wait for an event that has not
+    /// happened: two visits with equal keys get the same page and wait for the same rules,
+    /// so the same rules can still change their page in the browser.
+    pub fn key_with_waiting(&self) -> Vec<(u32, u32)> {
+        /// Marks a waiting rule in the key (no experiment has this many variants).
+        const WAITING: u32 = u32::MAX - 1;
+        self.steps
+            .iter()
+            .filter_map(|(rule, decision)| match decision {
+                Decision::Apply { variant, .. } => {
+                    Some((*rule as u32, variant.map_or(u32::MAX, |v| v as u32)))
+                }
+                Decision::Pass(Outcome::TriggerNotFired) => Some((*rule as u32, WAITING)),
+                Decision::Pass(_) => None,
+            })
+            .collect()
+    }
+
+    /// The rules (by their place in the plan) that can still apply on this page view once
+    /// events happen: those that apply now (the browser's resolution repeats them) and those
+    /// waiting for an event (whose conditions the browser then checks).
+    pub fn deferrable(&self) -> impl Iterator<Item = usize> + '_ {
+        self.steps
+            .iter()
+            .filter_map(|(rule, decision)| match decision {
+                Decision::Apply { .. } | Decision::Pass(Outcome::TriggerNotFired) => Some(*rule),
+                Decision::Pass(_) => None,
+            })
+    }
+
+    /// Whether any rule waits for an event that has not happened.
+    pub fn waiting(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|(_, d)| matches!(d, Decision::Pass(Outcome::TriggerNotFired)))
     }
 }
 

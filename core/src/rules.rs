@@ -151,15 +151,7 @@ pub struct Deferred {
 impl Deferred {
     /// The events the rules wait for.
     pub fn awaited(&self) -> Vec<crate::mutation::TriggerEvent> {
-        let mut out: Vec<crate::mutation::TriggerEvent> = Vec::new();
-        for r in &self.rules {
-            if let crate::mutation::Trigger::On(e) = &r.trigger {
-                if !out.contains(e) {
-                    out.push(e.clone());
-                }
-            }
-        }
-        out
+        awaited_by(&self.rules)
     }
 
     /// Made independent of the zone database, for the browser bundle (built without it): the
@@ -167,20 +159,27 @@ impl Deferred {
     /// dropped, and a named time zone becomes its UTC offset at `now`.
     #[cfg(feature = "time-zones")]
     pub fn portable(mut self, now: chrono::DateTime<chrono::Utc>) -> Self {
-        use chrono::Offset;
         for r in &mut self.rules {
             r.schedule = None;
         }
-        if let Some(tz) = self
-            .context
+        self.context = Self::portable_context(self.context, now);
+        self
+    }
+
+    /// The context part of [`Deferred::portable`]: a named time zone becomes its UTC offset
+    /// at `now`.
+    #[cfg(feature = "time-zones")]
+    pub fn portable_context(mut context: Context, now: chrono::DateTime<chrono::Utc>) -> Context {
+        use chrono::Offset;
+        if let Some(tz) = context
             .time_zone
             .take()
             .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
         {
             let offset = now.with_timezone(&tz).offset().fix().local_minus_utc() / 60;
-            self.context.utc_offset_minutes = Some(offset);
+            context.utc_offset_minutes = Some(offset);
         }
-        self
+        context
     }
 
     /// Every (rule, variant) the browser may report an exposure of for this visitor: what
@@ -239,6 +238,79 @@ impl Deferred {
                 },
             )
         }
+    }
+}
+
+/// A [`Deferred`] as a page carries it: the events its rules wait for, this visitor's
+/// context, and the part every visitor the rules treat alike shares (the base layout and the
+/// rules, a [`DeferredPage`]), serialised once on the server and sent as it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeferredView {
+    pub awaited: Vec<crate::mutation::TriggerEvent>,
+    /// The shared part; `None` when the page's HTML carries it instead (see
+    /// [`DEFERRED_ELEMENT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<Box<serde_json::value::RawValue>>,
+    pub context: Context,
+}
+
+/// The id of the `<script type="application/json">` element a server-rendered page carries
+/// the shared part of its [`DeferredView`] in: written as it is, where the hydration data
+/// would escape it again for every visitor.
+pub const DEFERRED_ELEMENT: &str = "cortex-deferred";
+
+impl PartialEq for DeferredView {
+    fn eq(&self, other: &Self) -> bool {
+        self.awaited == other.awaited
+            && self.page.as_ref().map(|p| p.get()) == other.page.as_ref().map(|p| p.get())
+            && self.context == other.context
+    }
+}
+
+/// The shared part of a [`DeferredView`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeferredPage {
+    pub base: Layout,
+    pub rules: Vec<LayoutMutation>,
+}
+
+impl DeferredPage {
+    /// The events the rules wait for.
+    pub fn awaited(&self) -> Vec<crate::mutation::TriggerEvent> {
+        awaited_by(&self.rules)
+    }
+}
+
+/// The events `rules` wait for, each once.
+fn awaited_by(rules: &[LayoutMutation]) -> Vec<crate::mutation::TriggerEvent> {
+    let mut out: Vec<crate::mutation::TriggerEvent> = Vec::new();
+    for r in rules {
+        if let crate::mutation::Trigger::On(e) = &r.trigger {
+            if !out.contains(e) {
+                out.push(e.clone());
+            }
+        }
+    }
+    out
+}
+
+impl DeferredView {
+    /// The [`Deferred`] it carries, its shared part read from `page` (JSON of a
+    /// [`DeferredPage`]) when it does not carry that itself.
+    pub fn open(&self, page: Option<&str>) -> Result<Deferred, serde_json::Error> {
+        let json = match (&self.page, page) {
+            (Some(own), _) => own.get(),
+            (None, Some(given)) => given,
+            (None, None) => "null",
+        };
+        let page: DeferredPage = serde_json::from_str(json)?;
+        Ok(Deferred {
+            base: page.base,
+            rules: page.rules,
+            context: self.context.clone(),
+        })
     }
 }
 

@@ -5,8 +5,10 @@
 //! A page never fails because of a rule: a broken rule is skipped with a warning, and if
 //! resolution fails for any reason the base layout is served.
 
+mod cache;
 pub mod demo;
 pub mod http;
+pub mod in_page;
 pub mod receipts;
 
 use chrono::{DateTime, Utc};
@@ -28,6 +30,7 @@ use crate::error::ApiError;
 use crate::health::DbHealth;
 use crate::store::layouts::Head;
 use crate::store::DynStore;
+use cache::ByDecision;
 
 /// How often a hub looks for rule changes made elsewhere (another hub, the CLI).
 const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -41,37 +44,10 @@ pub struct Loaded {
     /// flagged in the list).
     pub broken: HashMap<String, String>,
     /// `apply` answers for the newest layouts, serialised once.
-    answers: Answers,
-}
-
-/// Most `apply` answers one rule set keeps per page (each a few kilobytes); when a page has
-/// that many, its answers start again from none.
-const MAX_ANSWERS: usize = 4096;
-
-/// `apply` answers already serialised, per page, by the visit's decisions
-/// ([`cortex_core::resolve::Decided::key`]): the page and exposures depend on nothing else,
-/// so every visitor whose rules decide alike gets the same bytes. It lives and dies with its
-/// rule set, so a change to rules or layouts starts it afresh.
-#[derive(Default)]
-struct Answers(RwLock<HashMap<String, PageAnswers>>);
-
-/// One page's answers, by [`cortex_core::resolve::Decided::key`].
-type PageAnswers = HashMap<Vec<(u32, u32)>, axum::body::Bytes>;
-
-impl Answers {
-    fn get(&self, page: &str, key: &[(u32, u32)]) -> Option<axum::body::Bytes> {
-        let pages = self.0.read().unwrap_or_else(|e| e.into_inner());
-        pages.get(page)?.get(key).cloned()
-    }
-
-    fn put(&self, page: &str, key: Vec<(u32, u32)>, json: axum::body::Bytes) {
-        let mut pages = self.0.write().unwrap_or_else(|e| e.into_inner());
-        let answers = pages.entry(page.to_string()).or_default();
-        if answers.len() >= MAX_ANSWERS {
-            answers.clear();
-        }
-        answers.insert(key, json);
-    }
+    answers: ByDecision<axum::body::Bytes>,
+    /// Pages this hub renders, as far as they are the same for every visitor whose rules
+    /// decide alike (see [`in_page`]).
+    pages: ByDecision<Arc<in_page::Shared>>,
 }
 
 impl Loaded {
@@ -101,7 +77,8 @@ impl Loaded {
             layouts,
             broken,
             set,
-            answers: Answers::default(),
+            answers: ByDecision::default(),
+            pages: ByDecision::default(),
         }
     }
 
@@ -338,52 +315,23 @@ impl Mutations {
         }
     }
 
-    /// Like [`Mutations::apply`], for a page this hub renders: also what the browser needs to
-    /// apply the event-triggered rules (see [`cortex_core::rules::Deferred`]), or `None` when
-    /// no rule for this visitor waits for an event. Only rules that target this visitor are
-    /// sent: events change triggers, not who a visitor is.
-    pub async fn apply_in_page(
+    /// Like [`Mutations::apply`] on the newest layout of `page_slug`, for a page this hub
+    /// renders: also what the browser needs to apply the event-triggered rules itself, and
+    /// what the page's receipt may allow (see [`in_page`]).
+    pub fn apply_in_page(
         &self,
-        req: &ApplyRequest,
+        page_slug: &str,
+        context: &Context,
         now: DateTime<Utc>,
-    ) -> Result<(Applied, Option<cortex_core::rules::Deferred>), ApiError> {
-        use cortex_core::resolve::Outcome;
-        let (applied, trace) = self.resolve(req, now).await?;
-        let waiting = trace
-            .iter()
-            .any(|t| matches!(t.outcome, Outcome::TriggerNotFired));
-        if !waiting {
-            return Ok((applied, None));
-        }
+    ) -> Result<in_page::InPage, ApiError> {
         let loaded = self.current();
-        let Some(base) = loaded.layout(&req.page_slug) else {
-            return Ok((applied, None));
-        };
-        let targeted: std::collections::HashSet<&str> = trace
-            .iter()
-            .filter(|t| {
-                matches!(
-                    t.outcome,
-                    Outcome::Applied { .. }
-                        | Outcome::Overridden { .. }
-                        | Outcome::TriggerNotFired
-                        | Outcome::Skipped { .. }
-                )
-            })
-            .map(|t| &*t.rule_id)
-            .collect();
-        let deferred = cortex_core::rules::Deferred {
-            base: base.clone(),
-            rules: loaded
-                .set
-                .rules
-                .iter()
-                .filter(|r| targeted.contains(r.id.as_str()))
-                .cloned()
-                .collect(),
-            context: req.context.clone(),
-        };
-        Ok((applied, Some(deferred.portable(now))))
+        let base = loaded.layout(page_slug).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("unknown page `{page_slug}`: it has no base layout"),
+            )
+        })?;
+        Ok(in_page::resolve(&loaded, base, context, now))
     }
 
     /// Resolves a page: the answer (without trace) and the trace.
@@ -805,7 +753,7 @@ fn answer(
 }
 
 /// The `apply` answer for `base`, the newest layout of its page, as JSON: reused from
-/// [`Answers`] when a visitor with the same decisions was answered before. Falls back to
+/// [`Loaded::answers`] when a visitor with the same decisions was answered before. Falls back to
 /// [`resolve_safely`] (which serves the base layout) if the engine panics.
 fn answer_json(
     loaded: &Loaded,

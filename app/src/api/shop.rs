@@ -3,7 +3,7 @@
 //! the mutations applied, and the hydrated page reuses the same answer (serialised once).
 
 use crate::error::AppError;
-use cortex_core::rules::{Applied, Deferred};
+use cortex_core::rules::{Applied, DeferredView};
 use leptos::prelude::*;
 
 /// A storefront page for one visitor: the layout resolved on the server, and (when a rule
@@ -14,7 +14,13 @@ pub struct ShopView {
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub applied: Applied,
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
-    pub deferred: Option<Deferred>,
+    pub deferred: Option<DeferredView>,
+    /// While the page is rendered on the server: the shared part of `deferred`, which the
+    /// page then carries in its HTML (see [`cortex_core::rules::DEFERRED_ELEMENT`]) rather
+    /// than in its hydration data, where it would be escaped again for every visitor.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ssr", schema(ignore))]
+    pub embedded: Option<std::sync::Arc<str>>,
     /// What the hub showed this visitor, signed: the page's beacon sends it with its events
     /// (the hub counts only events that fit it).
     pub receipt: String,
@@ -85,7 +91,6 @@ fn visitor_context(slug: &str, query: &str) -> cortex_core::context::Context {
 /// applied. `query` is the page's query string. Public.
 #[server(name = ShopPage, prefix = "/api", endpoint = "shop/page", input = leptos::server_fn::codec::GetUrl)]
 pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError> {
-    use cortex_core::rules::ApplyRequest;
     use cortex_core::ErrorCode;
     let services = use_context::<cortex_server::Services>()
         .ok_or_else(|| AppError::new(ErrorCode::Internal, "services missing from context"))?;
@@ -97,19 +102,11 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
     }
     let context = visitor_context(&slug, &query);
     let unit = context.user_id.clone().or(context.anonymous_id.clone());
-    let request = ApplyRequest {
-        page_slug: slug,
-        context,
-        layout_version: None,
-        explain: false,
-        events: Vec::new(),
-    };
     // No database needed: the rule set in force is in memory (or from the snapshot).
-    let applied = services
+    let page = services
         .mutations
-        .apply_in_page(&request, chrono::Utc::now())
-        .await;
-    if let Err(e) = &applied {
+        .apply_in_page(&slug, &context, chrono::Utc::now());
+    if let Err(e) = &page {
         // Rendered inside the page: the page itself is the 404.
         if e.code == ErrorCode::NotFound {
             if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
@@ -117,18 +114,36 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
             }
         }
     }
-    let (applied, deferred) = applied?;
+    let cortex_server::layouts::in_page::InPage {
+        applied,
+        mut deferred,
+        embeddable,
+        possible,
+    } = page?;
+    // Rendering the page (not answering a call to this function from the browser): the
+    // shared part goes into the HTML.
+    let in_html = use_context::<axum::http::request::Parts>()
+        .is_some_and(|p| !p.uri.path().starts_with("/api/"));
+    let embedded = if in_html {
+        if let Some(d) = &mut deferred {
+            d.page = None;
+        }
+        embeddable
+    } else {
+        None
+    };
     let receipt = cortex_server::layouts::http::storefront_receipt(
         &services,
         unit.clone(),
         &applied,
-        deferred.as_ref(),
+        &possible,
     );
     // Page view and exposures are counted here, so they are counted without JavaScript too.
     cortex_server::layouts::http::record_storefront_view(&services, unit, &applied);
     Ok(ShopView {
         applied,
         deferred,
+        embedded,
         receipt,
     })
 }

@@ -44,6 +44,11 @@ pub fn ShopPage() -> impl IntoView {
                         // Event-triggered rules re-resolve the page in the browser and swap the
                         // layout in place; until then it is exactly the server's.
                         let root = RwSignal::new(applied.layout.root.clone());
+                        // The rules waiting for events, when the page has any: on the server
+                        // their shared part is written into the HTML as it is; the browser
+                        // reads it from there (or, on a page it rendered itself, from the
+                        // answer) and leaves the element as it is.
+                        let embedded = shown.deferred.is_some().then(|| shown.embedded.clone().unwrap_or_else(|| "".into()));
                         #[cfg(feature = "hydrate")]
                         if let Some(deferred) = shown.deferred {
                             crate::triggers::install(deferred, root, applied.exposures.clone(), user_of(&search.get_untracked()));
@@ -53,6 +58,9 @@ pub fn ShopPage() -> impl IntoView {
                             <div id="shop" data-revision=applied.revision.to_string() data-exposures=exposures>
                                 {move || crate::modules::render(&root.read())}
                             </div>
+                            {embedded.map(|json| view! {
+                                <script type="application/json" id=cortex_core::rules::DEFERRED_ELEMENT inner_html=json></script>
+                            })}
                         }.into_any()
                     }
                 }

@@ -136,7 +136,7 @@ pub async fn apply(
             .user_id
             .clone()
             .or(req.context.anonymous_id.clone());
-        applied.receipt = Some(receipt_of(&services, unit, &applied, None, now));
+        applied.receipt = Some(receipt_of(&services, unit, &applied, &[], now));
         let bytes = serde_json::to_vec(&applied)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         return Ok(JsonBytes(bytes.into()));
@@ -455,14 +455,15 @@ pub fn valid_visitor_id(v: &str) -> bool {
 }
 
 /// The receipt of a storefront page view: what this visitor was shown, and what the
-/// browser may still apply after an event.
+/// browser may still show after an event (`possible`, see
+/// [`crate::layouts::in_page::InPage`]).
 pub fn storefront_receipt(
     services: &Services,
     unit: Option<String>,
     applied: &Applied,
-    deferred: Option<&cortex_core::rules::Deferred>,
+    possible: &[crate::layouts::in_page::Shown],
 ) -> String {
-    receipt_of(services, unit, applied, deferred, Utc::now())
+    receipt_of(services, unit, applied, possible, Utc::now())
 }
 
 /// The signed receipt of one page view (see [`crate::layouts::receipts`]).
@@ -470,7 +471,7 @@ fn receipt_of(
     services: &Services,
     unit: Option<String>,
     applied: &Applied,
-    deferred: Option<&cortex_core::rules::Deferred>,
+    possible: &[crate::layouts::in_page::Shown],
     now: chrono::DateTime<Utc>,
 ) -> String {
     let pair = |x: &cortex_core::resolve::Exposure| {
@@ -484,11 +485,10 @@ fn receipt_of(
         visitor: unit.unwrap_or_default(),
         page: applied.layout.page_slug.clone(),
         // What the browser may apply itself: not what was applied here.
-        deferred: deferred
-            .map(|d| d.possible_exposures(now))
-            .unwrap_or_default()
-            .into_iter()
+        deferred: possible
+            .iter()
             .filter(|p| !shown.contains(p))
+            .cloned()
             .collect(),
         exposures: shown,
         issued: now.timestamp(),

@@ -320,7 +320,7 @@ mod tests {
                 .unwrap(),
             40
         );
-        let mut writer = store.pools().writer.acquire().await.unwrap();
+        let writer = store.pools().writer.acquire().await.unwrap();
         let cached = writer.cached_statements_size();
         assert!(
             cached <= 4,

@@ -1,0 +1,377 @@
+//! Pages this hub renders itself (the demo storefront): the page resolved for a visitor,
+//! what the browser needs to apply the rules that wait for an event (scroll depth, exit
+//! intent, a click ...), and which exposures the page's receipt may allow beyond those shown.
+//!
+//! Everything but the visitor's context is the same for every visitor whose rules decide
+//! alike, rules waiting for an event included ([`Decided::key_with_waiting`]): the resolved
+//! page, and the base layout and rules sent for the browser (serialised once). It is worked
+//! out once per rule set and kept in [`Loaded`]; a page view then costs one decision, and
+//! one more with every awaited event for the receipt.
+
+use chrono::{DateTime, Utc};
+use cortex_core::context::Context;
+use cortex_core::layout::Layout;
+use cortex_core::mutation::TriggerEvent;
+use cortex_core::resolve::{Decided, Visit};
+use cortex_core::rules::{Applied, Deferred, DeferredPage, DeferredView};
+use cortex_core::targeting::SavedGroups;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+
+use super::{answer, resolve_safely, warnings_for, Loaded};
+
+/// A rule and the variant shown (if it is an experiment), as a receipt names them.
+pub type Shown = (String, Option<String>);
+
+/// A page for one visitor.
+#[derive(Debug, Clone)]
+pub struct InPage {
+    pub applied: Applied,
+    /// What the browser needs to apply the rules that wait for an event; `None` when none
+    /// does. Only rules that target this visitor are sent: events change triggers, not who
+    /// a visitor is.
+    pub deferred: Option<DeferredView>,
+    /// The shared part of `deferred` as JSON that can be written into an HTML `<script>`
+    /// element as it is (every `<` escaped), for a page rendered on the server.
+    pub embeddable: Option<Arc<str>>,
+    /// The exposures the browser may report once events happen, beyond those in
+    /// `applied` (the page's receipt allows them).
+    pub possible: Vec<Shown>,
+}
+
+/// The part of [`InPage`] that is the same for every visitor whose rules decide alike.
+pub struct Shared {
+    applied: Applied,
+    deferred: Option<SharedDeferred>,
+}
+
+/// The shared part of a [`DeferredView`].
+struct SharedDeferred {
+    /// The base layout and the rules that can still change the page, made portable
+    /// ([`Deferred::portable`]) and serialised.
+    json: Box<RawValue>,
+    /// The same, embeddable in HTML.
+    embeddable: Arc<str>,
+    /// The events those rules wait for.
+    awaited: Vec<TriggerEvent>,
+}
+
+/// `base` (its page's newest layout in `loaded`) for the visitor `context`. If the engine
+/// fails, the base layout with nothing deferred (see [`resolve_safely`]).
+pub(super) fn resolve(
+    loaded: &Loaded,
+    base: &Layout,
+    context: &Context,
+    now: DateTime<Utc>,
+) -> InPage {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    catch_unwind(AssertUnwindSafe(|| {
+        resolve_unguarded(loaded, base, context, now)
+    }))
+    .unwrap_or_else(|_| InPage {
+        applied: resolve_safely(loaded, base, context, &[], false, now).0,
+        deferred: None,
+        embeddable: None,
+        possible: Vec::new(),
+    })
+}
+
+fn resolve_unguarded(
+    loaded: &Loaded,
+    base: &Layout,
+    context: &Context,
+    now: DateTime<Utc>,
+) -> InPage {
+    let attributes = context.attributes_read(now, loaded.plan.reads());
+    let groups = SavedGroups::default();
+    let visit = |events: &[TriggerEvent]| {
+        loaded.plan.decide(
+            base,
+            &Visit {
+                attributes: &attributes,
+                groups: &groups,
+                now,
+                events,
+                explain: false,
+            },
+        )
+    };
+    let decided = visit(&[]);
+    let shared = loaded
+        .pages
+        .get_or_put(&base.page_slug, decided.key_with_waiting(), || {
+            Arc::new(share(loaded, base, decided))
+        });
+    let Some(deferred) = &shared.deferred else {
+        return InPage {
+            applied: shared.applied.clone(),
+            deferred: None,
+            embeddable: None,
+            possible: Vec::new(),
+        };
+    };
+    // What the browser may show once events happen: every rule that applies when all the
+    // awaited events have happened, with this visitor's variant (a rule's decision does
+    // not depend on the others, so a rule that applies after any of the events applies
+    // after all of them). This may name a rule whose operations would then fail: it still
+    // targets this visitor, in this variant.
+    let possible = loaded
+        .plan
+        .applying(&visit(&deferred.awaited))
+        .into_iter()
+        .filter(|(rule, variant)| {
+            !shared
+                .applied
+                .exposures
+                .iter()
+                .any(|x| x.rule_id == *rule && x.variant_key == *variant)
+        })
+        .map(|(rule, variant)| (rule.to_string(), variant.map(|v| v.to_string())))
+        .collect();
+    InPage {
+        applied: shared.applied.clone(),
+        deferred: Some(DeferredView {
+            awaited: deferred.awaited.clone(),
+            page: Some(deferred.json.clone()),
+            context: Deferred::portable_context(context.clone(), now),
+        }),
+        embeddable: Some(deferred.embeddable.clone()),
+        possible,
+    }
+}
+
+/// Works out what every visitor with these decisions gets.
+fn share(loaded: &Loaded, base: &Layout, decided: Decided<'_>) -> Shared {
+    let page = decided.waiting().then(|| DeferredPage {
+        base: base.clone(),
+        // Sent only while in their schedules (the hub decides that): the browser needs none.
+        rules: decided
+            .deferrable()
+            .map(|i| {
+                let mut rule = loaded.plan.rule(i).clone();
+                rule.schedule = None;
+                rule
+            })
+            .collect(),
+    });
+    let resolved = loaded.plan.resolve_decided(base, decided, false);
+    let applied = answer(
+        loaded,
+        base,
+        resolved.layout,
+        resolved.exposures,
+        warnings_for(loaded, base),
+    );
+    let deferred = page.and_then(|page| {
+        let json = serde_json::value::to_raw_value(&page)
+            .inspect_err(
+                |e| tracing::error!(page = %base.page_slug, "deferred rules not serialisable: {e}"),
+            )
+            .ok()?;
+        Some(SharedDeferred {
+            // `<` only occurs inside JSON strings, where `\u003c` reads back as `<`: no
+            // `</script>` or `<!--` can end or confuse the element.
+            embeddable: json.get().replace('<', "\\u003c").into(),
+            json,
+            awaited: page.awaited(),
+        })
+    });
+    Shared { applied, deferred }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cortex_core::mutation::LayoutMutation;
+    use cortex_core::resolve::Outcome;
+    use cortex_core::rules::RuleSet;
+    use serde_json::json;
+
+    /// The demo's rules, and rules waiting for an event that target some visitors only,
+    /// run an experiment, or compete for one node.
+    fn loaded() -> Loaded {
+        let mut rules = super::super::demo::rules();
+        let extra = |v: serde_json::Value| -> LayoutMutation {
+            let mut v = v;
+            let o = v.as_object_mut().unwrap();
+            o.insert("createdBy".into(), json!("test"));
+            o.insert("timestamp".into(), json!("2026-12-01T00:00:00Z"));
+            o.insert("isActive".into(), json!(true));
+            o.insert("layoutId".into(), json!("home"));
+            o.insert("pageSlug".into(), json!("home"));
+            serde_json::from_value(v).unwrap()
+        };
+        rules.push(extra(json!({
+            "id": "exit-test", "moduleId": "hero", "layer": "module", "priority": 5,
+            "mutationType": "variant", "mutationPayload": {},
+            "trigger": {"type": "exitIntent"},
+            "conditions": {"persona": {"$in": ["bargain", "coast"]}},
+            "experiment": {"key": "exit-test", "variants": [
+                {"key": "a", "weight": 0.5, "payload": [
+                    {"op": "props", "target": "hero", "patch": {"headline": "Wait"}}]},
+                {"key": "b", "weight": 0.5, "payload": [
+                    {"op": "props", "target": "hero", "patch": {"headline": "Stay"}}]}
+            ]}
+        })));
+        rules.push(extra(json!({
+            "id": "scroll-mobile", "moduleId": "offer", "layer": "page", "priority": 1,
+            "mutationType": "props", "mutationPayload": {"target": "offer", "patch": {"text": "Deep </script><!-- <b>"}},
+            "trigger": {"type": "scrollDepth", "percent": 50},
+            "conditions": {"device": "mobile"}
+        })));
+        Loaded::new(RuleSet {
+            revision: 3,
+            layouts: super::super::demo::layouts(),
+            rules,
+        })
+    }
+
+    fn visitor(i: usize) -> Context {
+        let persona = ["bargain", "coast", "returning", "new"][i % 4];
+        let device = ["mobile", "desktop"][i % 2];
+        serde_json::from_value(json!({
+            "anonymousId": format!("visitor-{i}"),
+            "persona": persona,
+            "device": device,
+            "timeZone": "Europe/Berlin",
+        }))
+        .unwrap()
+    }
+
+    /// What a page view sent before pages were shared: the rules the trace names as
+    /// applying or waiting, the context made portable, and the possible exposures the
+    /// browser's engine computes from them.
+    fn reference(loaded: &Loaded, base: &Layout, context: &Context, now: DateTime<Utc>) -> InPage {
+        let (applied, trace) = resolve_safely(loaded, base, context, &[], false, now);
+        let targeted: Vec<&str> = trace
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t.outcome,
+                    Outcome::Applied { .. }
+                        | Outcome::Overridden { .. }
+                        | Outcome::TriggerNotFired
+                        | Outcome::Skipped { .. }
+                )
+            })
+            .map(|t| &*t.rule_id)
+            .collect();
+        let waiting = trace.iter().any(|t| t.outcome == Outcome::TriggerNotFired);
+        let deferred = Deferred {
+            base: base.clone(),
+            rules: loaded
+                .set
+                .rules
+                .iter()
+                .filter(|r| targeted.contains(&r.id.as_str()))
+                .cloned()
+                .collect(),
+            context: context.clone(),
+        }
+        .portable(now);
+        let possible = if waiting {
+            deferred
+                .possible_exposures(now)
+                .into_iter()
+                .filter(|(rule, variant)| {
+                    !applied.exposures.iter().any(|x| {
+                        *x.rule_id == **rule && x.variant_key.as_deref() == variant.as_deref()
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        InPage {
+            applied,
+            deferred: waiting.then(|| DeferredView {
+                awaited: deferred.awaited(),
+                page: Some(
+                    serde_json::value::to_raw_value(&DeferredPage {
+                        base: deferred.base.clone(),
+                        rules: deferred.rules.clone(),
+                    })
+                    .unwrap(),
+                ),
+                context: deferred.context.clone(),
+            }),
+            embeddable: None,
+            possible,
+        }
+    }
+
+    fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_shared_page_sends_what_each_visitor_was_sent_before() {
+        let loaded = loaded();
+        let now: DateTime<Utc> = "2026-12-04T12:00:00Z".parse().unwrap();
+        let mut waited = 0;
+        let mut variants = std::collections::HashSet::new();
+        for slug in ["home", "sale"] {
+            let base = loaded.layout(slug).unwrap();
+            for i in 0..64 {
+                let context = visitor(i);
+                let got = resolve(&loaded, base, &context, now);
+                let want = reference(&loaded, base, &context, now);
+                assert_eq!(got.applied, want.applied, "{slug} visitor {i}");
+                assert_eq!(
+                    sorted(got.possible.clone()),
+                    sorted(want.possible.clone()),
+                    "{slug} visitor {i}"
+                );
+                match (&got.deferred, &want.deferred) {
+                    (None, None) => {}
+                    (Some(g), Some(w)) => {
+                        waited += 1;
+                        let mut awaited = (g.awaited.clone(), w.awaited.clone());
+                        awaited.0.sort_by_key(|e| format!("{e:?}"));
+                        awaited.1.sort_by_key(|e| format!("{e:?}"));
+                        assert_eq!(awaited.0, awaited.1);
+                        // The page carries the same in its HTML, safely.
+                        let embedded = got.embeddable.as_deref().unwrap();
+                        assert!(!embedded.contains('<'));
+                        if i % 2 == 0 && slug == "home" {
+                            assert!(embedded.contains("Deep \\u003c/script>"), "{embedded}");
+                        }
+                        let from_html = DeferredView {
+                            page: None,
+                            ..g.clone()
+                        };
+                        assert_eq!(
+                            from_html.open(Some(embedded)).unwrap(),
+                            g.open(None).unwrap()
+                        );
+                        let (g, w) = (g.open(None).unwrap(), w.open(None).unwrap());
+                        assert_eq!(g.base, w.base);
+                        assert_eq!(g.context, w.context, "made portable per visitor");
+                        let ids =
+                            |d: &Deferred| sorted(d.rules.iter().map(|r| r.id.clone()).collect());
+                        assert_eq!(ids(&g), ids(&w), "{slug} visitor {i}");
+                        let browser = g.possible_exposures(now);
+                        for p in &got.possible {
+                            assert!(browser.contains(p), "the browser can show {p:?}");
+                        }
+                    }
+                    (g, w) => panic!("{slug} visitor {i}: deferred {g:?} vs {w:?}"),
+                }
+                variants.extend(got.possible.iter().filter(|p| p.0 == "exit-test").cloned());
+            }
+        }
+        assert!(waited > 0, "the home page waits for events");
+        assert_eq!(
+            variants.len(),
+            2,
+            "both variants of the waiting experiment: {variants:?}"
+        );
+        // Visitors who decide alike share one page: far fewer entries than visitors.
+        let home = loaded.pages.len("home");
+        assert!(
+            (1..16).contains(&home),
+            "{home} shared home pages for 64 visitors"
+        );
+    }
+}
