@@ -6,6 +6,7 @@
 pub mod channel;
 pub mod neuron;
 pub mod runner;
+#[cfg(feature = "swarm")]
 pub mod swarm;
 
 pub use neuron::NeuronKey;
