@@ -11,7 +11,6 @@ pub mod catalog;
 pub mod commands;
 pub mod federation;
 pub mod layouts;
-pub mod rule_form;
 pub mod shop;
 pub mod status;
 pub mod tokens;

@@ -12,6 +12,8 @@ pub mod modules;
 #[cfg(feature = "ssr")]
 pub mod openapi;
 pub mod pages;
+/// The rule form's fields and their mapping to and from a rule (pure: no server function).
+pub mod rule_form;
 #[cfg(feature = "hydrate")]
 pub mod triggers;
 

@@ -236,7 +236,7 @@ pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
     let form = (!head.deleted)
         .then(|| loaded.layout(&head.rule.page_slug))
         .flatten()
-        .and_then(|l| super::rule_form::form_from_rule(&head.rule, l.root.id.as_str()));
+        .and_then(|l| crate::rule_form::form_from_rule(&head.rule, l.root.id.as_str()));
     Ok(RuleDetail {
         row: RuleRow {
             broken: loaded.broken.get(&id).cloned(),
@@ -337,7 +337,7 @@ pub async fn save_rule(rule: String) -> Result<cortex_core::rules::RuleVersion, 
     save_rule_value(&services, &principal, value, expect).await
 }
 
-pub use super::rule_form::RuleForm;
+pub use crate::rule_form::RuleForm;
 
 /// The rule a form describes, checked against the target page (the error names the field).
 #[cfg(feature = "ssr")]
@@ -354,7 +354,7 @@ fn rule_of_form(
     let layout = loaded
         .layout(page)
         .ok_or_else(|| bad(format!("target: no page `{page}`")))?;
-    super::rule_form::rule_from_form(form, layout.root.id.as_str()).map_err(bad)
+    crate::rule_form::rule_from_form(form, layout.root.id.as_str()).map_err(bad)
 }
 
 /// Creates a rule from the rule form (the target picked from the page's tree). The id must

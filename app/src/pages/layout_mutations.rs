@@ -7,9 +7,9 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::layouts::{layout_pages, list_rules, CreateRule, PageNodes, SwitchMutations};
-use crate::api::rule_form::RuleForm;
 use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, CARD};
 use crate::pages::rule_form::RuleFields;
+use crate::rule_form::RuleForm;
 
 const INPUT: &str = "ml-2 rounded-md border border-slate-300 px-2 py-1";
 

@@ -132,7 +132,7 @@ fn Rule(
 /// The rule form, filled from the rule; or a note when the form cannot show all of it.
 #[component]
 fn RuleFormEditor(
-    form: Option<crate::api::rule_form::RuleForm>,
+    form: Option<crate::rule_form::RuleForm>,
     pages: Vec<crate::api::layouts::PageNodes>,
     update: ServerAction<UpdateRule>,
 ) -> impl IntoView {

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::api::layouts::PageNodes;
-use crate::api::rule_form::{
+use crate::rule_form::{
     RuleForm, CONDITION_ROWS, KINDS, OPERATORS, POSITIONS, TRIGGERS, VARIANT_CHANGES, VARIANT_ROWS,
     WINDOW_ROWS,
 };

@@ -12,6 +12,14 @@ use cortex_core::mutation::{LayoutMutation, MutationPayload, Trigger, TriggerEve
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+mod conditions;
+mod experiment;
+mod schedule;
+
+use conditions::{conditions, fill_conditions};
+use experiment::{experiment, weight_text};
+use schedule::{instant_text, schedule};
+
 /// Condition rows in the form.
 pub const CONDITION_ROWS: usize = 4;
 /// Weekly window rows in the form.
@@ -295,76 +303,6 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-/// A condition row as a (key, condition) pair; `None` for an empty row.
-fn condition_pair(n: usize, row: &ConditionRow<'_>) -> Result<Option<(String, Value)>, String> {
-    let (attr, value) = (row.attr.trim(), row.value.trim());
-    let op = given(row.op).unwrap_or("is");
-    if attr.is_empty() {
-        if value.is_empty() {
-            return Ok(None);
-        }
-        return Err(format!("c{n}_attr: name the attribute this row tests"));
-    }
-    let needs_value = !matches!(op, "exists" | "missing");
-    if needs_value && value.is_empty() {
-        return Err(format!(
-            "c{n}_value: give the value `{attr}` is compared with"
-        ));
-    }
-    let list = || {
-        Value::Array(
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(scalar)
-                .collect(),
-        )
-    };
-    let condition = match op {
-        "is" => scalar(value),
-        "isNot" => json!({"$ne": scalar(value)}),
-        "in" => json!({"$in": list()}),
-        "notIn" => json!({"$nin": list()}),
-        "gt" | "gte" | "lt" | "lte" => json!({format!("${op}"): scalar(value)}),
-        "matches" => json!({"$regex": value}),
-        "exists" => json!({"$exists": true}),
-        "missing" => json!({"$exists": false}),
-        other => {
-            return Err(format!(
-                "c{n}_op: `{other}` is not an operator ({})",
-                OPERATORS.iter().map(|o| o.0).collect::<Vec<_>>().join(", ")
-            ))
-        }
-    };
-    cortex_core::targeting::Condition::validate(&json!({attr: condition}))
-        .map_err(|e| format!("c{n}_value: {e}"))?;
-    Ok(Some((attr.to_string(), condition)))
-}
-
-/// Rows and raw pairs as one condition: an object when every key differs, `$and` otherwise.
-fn combine(pairs: Vec<(String, Value)>) -> Value {
-    let mut seen = std::collections::HashSet::new();
-    if pairs.iter().all(|(k, _)| seen.insert(k.clone())) {
-        Value::Object(pairs.into_iter().collect())
-    } else {
-        json!({"$and": pairs.into_iter().map(|(k, v)| json!({k: v})).collect::<Vec<_>>()})
-    }
-}
-
-fn conditions(f: &RuleForm) -> Result<Value, String> {
-    let mut pairs = Vec::new();
-    for i in 0..CONDITION_ROWS {
-        if let Some(p) = condition_pair(i + 1, &f.condition(i))? {
-            pairs.push(p);
-        }
-    }
-    if let Some(text) = given(&f.conditions) {
-        pairs.extend(object("conditions", text)?);
-    }
-    Ok(combine(pairs))
-}
-
 fn trigger(f: &RuleForm, node: &str) -> Result<Option<Value>, String> {
     let value = f.trigger_value.trim();
     let number = |what: &str, max: u64| -> Result<u64, String> {
@@ -393,106 +331,6 @@ fn trigger(f: &RuleForm, node: &str) -> Result<Option<Value>, String> {
         "signal" => json!({"type": "signal", "name": name("signal's name")?}),
         other => return Err(format!("trigger: `{other}` is not a trigger")),
     }))
-}
-
-/// `2026-12-01T09:00` (what a `datetime-local` input sends), with seconds, or RFC 3339.
-fn instant(field: &str, text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    use chrono::NaiveDateTime;
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
-        .map(|t| t.and_utc())
-        .or_else(|_| chrono::DateTime::parse_from_rfc3339(text).map(|t| t.to_utc()))
-        .map_err(|_| format!("{field}: `{text}` is not a UTC time like 2026-12-01T09:00"))
-}
-
-fn instant_text(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M").to_string()
-}
-
-const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
-/// `mon-fri`, `sat, sun`, `weekdays`, `weekend`; empty for every day.
-fn days(field: &str, text: &str) -> Result<Vec<&'static str>, String> {
-    const NAMES: [&str; 7] = [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ];
-    let day = |t: &str| {
-        let t = t.trim().to_ascii_lowercase();
-        (0..7)
-            .find(|&d| t == DAYS[d] || t == NAMES[d])
-            .ok_or_else(|| format!("{field}: `{t}` is not a day (mon, tue, … sun)"))
-    };
-    let mut out: Vec<&'static str> = Vec::new();
-    for part in text
-        .split([',', ' '])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let range = match part.to_ascii_lowercase().as_str() {
-            "weekdays" => 0..=4,
-            "weekend" | "weekends" => 5..=6,
-            _ => match part.split_once('-') {
-                Some((a, b)) => day(a)?..=day(b)?,
-                None => {
-                    let d = day(part)?;
-                    d..=d
-                }
-            },
-        };
-        if range.is_empty() {
-            return Err(format!(
-                "{field}: `{part}` runs backwards; write e.g. mon-fri"
-            ));
-        }
-        for d in range {
-            if !out.contains(&DAYS[d]) {
-                out.push(DAYS[d]);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn schedule(f: &RuleForm) -> Result<Option<Value>, String> {
-    let mut s = Map::new();
-    if let Some(t) = given(&f.start) {
-        s.insert("start".into(), json!(instant("start", t)?));
-    }
-    if let Some(t) = given(&f.end) {
-        s.insert("end".into(), json!(instant("end", t)?));
-    }
-    if let Some(z) = given(&f.time_zone) {
-        s.insert("timeZone".into(), z.into());
-    }
-    let mut windows = Vec::new();
-    for i in 0..WINDOW_ROWS {
-        let (n, w) = (i + 1, f.window(i));
-        if w.days.trim().is_empty() && w.from.trim().is_empty() && w.to.trim().is_empty() {
-            continue;
-        }
-        let clock = |field: String, text: &str| -> Result<String, String> {
-            let text = given(text).ok_or_else(|| format!("{field}: a time, HH:MM"))?;
-            text.parse::<cortex_core::mutation::ClockTime>()
-                .map(|c| c.to_string())
-                .map_err(|e| format!("{field}: {e}"))
-        };
-        let mut window = json!({"from": clock(format!("w{n}_from"), w.from)?, "to": clock(format!("w{n}_to"), w.to)?});
-        let days = days(&format!("w{n}_days"), w.days)?;
-        if !days.is_empty() {
-            window["days"] = json!(days);
-        }
-        windows.push(window);
-    }
-    if !windows.is_empty() {
-        s.insert("recurring".into(), windows.into());
-    }
-    Ok((!s.is_empty()).then_some(Value::Object(s)))
 }
 
 /// What a variant (or the rule itself) does to `node`, as one operation.
@@ -537,70 +375,6 @@ fn percent(field: &str, text: &str) -> Result<f64, String> {
         .ok()
         .filter(|p| (0.0..=100.0).contains(p))
         .ok_or_else(|| format!("{field}: a percentage from 0 to 100"))
-}
-
-fn experiment(f: &RuleForm, rule_id: &str, node: &str) -> Result<Value, String> {
-    let mut rows = Vec::new();
-    for i in 0..VARIANT_ROWS {
-        let (n, v) = (i + 1, f.variant(i));
-        let Some(key) = given(v.key) else {
-            if given(v.weight).is_some() || given(v.value).is_some() {
-                return Err(format!("v{n}_key: name this variant"));
-            }
-            continue;
-        };
-        let weight = given(v.weight)
-            .map(|w| percent(&format!("v{n}_weight"), w))
-            .transpose()?;
-        let payload = change(&format!("v{n}_value"), v.op.trim(), v.value, node)?;
-        rows.push((n, key, weight, payload));
-    }
-    if rows.len() < 2 {
-        return Err("v2_key: an experiment needs at least two variants".into());
-    }
-    let mut keys = std::collections::HashSet::new();
-    if let Some((n, key, ..)) = rows.iter().find(|(_, k, ..)| !keys.insert(*k)) {
-        return Err(format!("v{n}_key: `{key}` is used twice"));
-    }
-    let weights: Vec<f64> = if rows.iter().all(|r| r.2.is_none()) {
-        vec![1.0 / rows.len() as f64; rows.len()]
-    } else {
-        let mut w = Vec::new();
-        for (n, _, weight, _) in &rows {
-            w.push(
-                weight.ok_or(format!(
-                    "v{n}_weight: give every variant a weight, or none for equal weights"
-                ))? / 100.0,
-            );
-        }
-        let sum: f64 = w.iter().sum();
-        if (sum - 1.0).abs() > 1e-6 {
-            return Err(format!(
-                "v1_weight: the weights add up to {:.2} %, not 100 %",
-                sum * 100.0
-            ));
-        }
-        w
-    };
-    let variants: Vec<Value> = rows
-        .into_iter()
-        .zip(weights)
-        .map(|((_, key, _, payload), weight)| {
-            let mut v = json!({"key": key, "weight": weight});
-            if !payload.is_empty() {
-                v["payload"] = payload.into();
-            }
-            v
-        })
-        .collect();
-    let mut e = json!({"key": given(&f.experiment).unwrap_or(rule_id), "variants": variants});
-    if let Some(c) = given(&f.coverage) {
-        e["coverage"] = json!(percent("coverage", c)? / 100.0);
-    }
-    if let Some(h) = given(&f.hash_attribute) {
-        e["hashAttribute"] = h.into();
-    }
-    Ok(e)
 }
 
 fn new_node(f: &RuleForm) -> Result<Value, String> {
@@ -724,85 +498,6 @@ fn compact(v: &impl Serialize) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-/// A condition as a row, if a row shows it exactly.
-fn condition_row(key: &str, condition: &Value) -> Option<(String, String)> {
-    if key.starts_with('$') {
-        return None;
-    }
-    let row: (String, String) = match condition {
-        Value::Object(o) if o.len() == 1 => {
-            let (op, v) = o.iter().next()?;
-            match (op.as_str(), v) {
-                ("$ne", v) => ("isNot".into(), scalar_text(v)?),
-                ("$in" | "$nin", Value::Array(items)) => (
-                    if op == "$in" { "in" } else { "notIn" }.into(),
-                    items
-                        .iter()
-                        .map(scalar_text)
-                        .collect::<Option<Vec<_>>>()?
-                        .join(", "),
-                ),
-                ("$gt" | "$gte" | "$lt" | "$lte", v) => (op[1..].into(), scalar_text(v)?),
-                ("$regex", Value::String(r)) => ("matches".into(), r.clone()),
-                ("$exists", Value::Bool(b)) => {
-                    (if *b { "exists" } else { "missing" }.into(), String::new())
-                }
-                _ => return None,
-            }
-        }
-        v => ("is".into(), scalar_text(v)?),
-    };
-    let rebuilt = condition_pair(
-        1,
-        &ConditionRow {
-            attr: key,
-            op: &row.0,
-            value: &row.1,
-        },
-    )
-    .ok()
-    .flatten()?;
-    (rebuilt.1 == *condition).then_some(row)
-}
-
-fn fill_conditions(form: &mut RuleForm, conditions: &Value) {
-    let pairs: Vec<(String, Value)> = match conditions {
-        Value::Object(o) => match o.get("$and") {
-            Some(Value::Array(items))
-                if o.len() == 1
-                    && items
-                        .iter()
-                        .all(|i| i.as_object().is_some_and(|m| m.len() == 1)) =>
-            {
-                items
-                    .iter()
-                    .filter_map(|i| i.as_object()?.iter().next())
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            }
-            _ => o.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        },
-        _ => return,
-    };
-    let mut rows = 0;
-    let mut raw = Map::new();
-    for (key, condition) in pairs {
-        match condition_row(&key, &condition).filter(|_| rows < CONDITION_ROWS) {
-            Some((op, value)) => {
-                let [a, o, v] = form.condition_mut(rows);
-                (*a, *o, *v) = (key, op, value);
-                rows += 1;
-            }
-            None => {
-                raw.insert(key, condition);
-            }
-        }
-    }
-    if !raw.is_empty() {
-        form.conditions = compact(&raw);
-    }
-}
-
 fn fill_change(ops: &[Operation], node: &str) -> (String, String) {
     match ops {
         [] => ("none".into(), String::new()),
@@ -822,11 +517,6 @@ fn fill_change(ops: &[Operation], node: &str) -> (String, String) {
         }
         ops => ("json".into(), compact(&ops)),
     }
-}
-
-fn weight_text(w: f64) -> String {
-    let s = format!("{:.4}", w * 100.0);
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// The form for `rule`, or `None` when the form cannot show every part of it exactly (a
