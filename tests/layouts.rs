@@ -553,7 +553,10 @@ async fn the_storefront_renders_mutations_on_the_server() {
     // The waiting rules and the base layout are written into the page's HTML as JSON once,
     // not into its hydration data (escaped again for every visitor).
     let open = "<script type=\"application/json\" id=\"cortex-deferred\">";
-    let from = desktop.find(open).expect("the page carries its waiting rules") + open.len();
+    let from = desktop
+        .find(open)
+        .expect("the page carries its waiting rules")
+        + open.len();
     let to = from + desktop[from..].find("</script>").unwrap();
     let embedded: Value = serde_json::from_str(&desktop[from..to]).unwrap();
     assert_eq!(embedded["base"]["pageSlug"], "home");

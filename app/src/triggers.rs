@@ -103,7 +103,15 @@ fn open(view: &DeferredView) -> Option<Deferred> {
         Some(_) => None,
         None => web_sys::window()
             .and_then(|w| w.document())
-            .and_then(|d| d.get_element_by_id(cortex_core::rules::DEFERRED_ELEMENT))
+            // The script element itself, not a module a layout may have given that id.
+            .and_then(|d| {
+                d.query_selector(&format!(
+                    "script#{}[type='application/json']",
+                    cortex_core::rules::DEFERRED_ELEMENT
+                ))
+                .ok()
+                .flatten()
+            })
             .and_then(|e| e.text_content()),
     };
     view.open(embedded.as_deref())

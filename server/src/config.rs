@@ -34,7 +34,9 @@ pub struct Config {
     /// HS256 key for session tokens (`CORTEX_JWT_SECRET`). Empty: generated into `data_dir/jwt.key`.
     #[serde(default, skip_serializing)]
     pub jwt_secret: Option<SecretString>,
-    /// URL people use to reach Cortex, for printed links and the CSRF origin check (`CORTEX_PUBLIC_URL`).
+    /// URL people use to reach Cortex (`CORTEX_PUBLIC_URL`): printed links, and when it is
+    /// https, `Secure` cookies and HSTS. (The CSRF check compares a write's `Origin` with the
+    /// host the request was sent to, not with this.)
     #[serde(default)]
     pub public_url: Option<String>,
     /// How long a sign-in lasts (`CORTEX_SESSION_TTL`, e.g. `12h`).

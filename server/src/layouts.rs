@@ -48,6 +48,9 @@ pub struct Loaded {
     /// Pages this hub renders, as far as they are the same for every visitor whose rules
     /// decide alike (see [`in_page`]).
     pages: ByDecision<Arc<in_page::Shared>>,
+    /// What those pages send the browser, by the rules sent (shared by visitors whose
+    /// variants differ).
+    deferred: ByDecision<Arc<in_page::SharedDeferred>>,
 }
 
 impl Loaded {
@@ -79,6 +82,7 @@ impl Loaded {
             set,
             answers: ByDecision::default(),
             pages: ByDecision::default(),
+            deferred: ByDecision::default(),
         }
     }
 

@@ -572,7 +572,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
           f("referrer", "string", false, "referring URL"), f("utm", "string", false, "campaign tags as in a URL: utm_medium=email&utm_campaign=bf"), f("at", "string", false, "UTC time, 2026-11-29T22:30 (default now)"),
           f("did", "string", false, "what the visitor then did: exitIntent, scrolled, stayed (10 minutes) or all; rules waiting for it apply")],
         Output::Ref("Preview")),
-    sf("GET", "/api/shop/page", Public, "The demo storefront page `slug` resolved for the calling visitor (visitor cookie, user agent, referrer, language and the page's query string: user, persona, stage, device, hike, utm_*); with `deferred` (base layout, the page's rules, the visitor's context) when a rule waits for a browser event. Counts a page view and the exposures", Query,
+    sf("GET", "/api/shop/page", Public, "The demo storefront page `slug` resolved for the calling visitor (visitor cookie, user agent, referrer, language and the page's query string: user, persona, stage, device, hike, utm_*); with `deferred` (`page`: the base layout, the rules that apply and every rule of the page waiting for an event; `awaited`: those events; `context`: the visitor's) when a rule waits for a browser event. Counts a page view and the exposures", Query,
         &[f("slug", "string", true, "home, sale, …"), f("query", "string", true, "the page's query string (may be empty)")], Output::Ref("ShopView")),
     sf("GET", "/api/federation/join-policy", R(Role::Viewer), "The join policy: open, allowlist (keys, or tags an admin bound to keys) or approval", NoInput, &[], Output::Ref("JoinPolicy")),
     sf("POST", "/api/federation/join-policy", R(Role::Admin), "Set the join policy", FormOrJson,

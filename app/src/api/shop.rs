@@ -114,24 +114,21 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
             }
         }
     }
-    let cortex_server::layouts::in_page::InPage {
-        applied,
-        mut deferred,
-        embeddable,
-        possible,
-    } = page?;
+    let mut page = page?;
     // Rendering the page (not answering a call to this function from the browser): the
-    // shared part goes into the HTML.
+    // shared part goes into the HTML; otherwise into the answer.
     let in_html = use_context::<axum::http::request::Parts>()
         .is_some_and(|p| !p.uri.path().starts_with("/api/"));
-    let embedded = if in_html {
-        if let Some(d) = &mut deferred {
-            d.page = None;
-        }
-        embeddable
-    } else {
-        None
-    };
+    if !in_html {
+        page.carry_page();
+    }
+    let cortex_server::layouts::in_page::InPage {
+        applied,
+        deferred,
+        embeddable,
+        possible,
+    } = page;
+    let embedded = embeddable.filter(|_| in_html);
     let receipt = cortex_server::layouts::http::storefront_receipt(
         &services,
         unit.clone(),

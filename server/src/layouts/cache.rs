@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-/// Most entries one cache keeps per page (each a few kilobytes); when a page has that many,
-/// its entries start again from none.
+/// Most entries one cache keeps per page (each a few kilobytes for the demo's pages; about
+/// the size of the page's layout, up to its 512 KiB limit, for a large one); when a page has
+/// that many, its entries start again from none.
 const MAX_PER_PAGE: usize = 4096;
 
 /// A decision key: the rules that apply (by their place in the plan) and their variants.

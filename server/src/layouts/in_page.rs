@@ -28,29 +28,39 @@ pub type Shown = (String, Option<String>);
 pub struct InPage {
     pub applied: Applied,
     /// What the browser needs to apply the rules that wait for an event; `None` when none
-    /// does. Only rules that target this visitor are sent: events change triggers, not who
-    /// a visitor is.
+    /// does. Its shared part (`page`) is left out: it is `embeddable`, or see
+    /// [`InPage::carry_page`].
     pub deferred: Option<DeferredView>,
-    /// The shared part of `deferred` as JSON that can be written into an HTML `<script>`
-    /// element as it is (every `<` escaped), for a page rendered on the server.
+    /// The shared part of `deferred` (a [`DeferredPage`]) as JSON that can be written into
+    /// an HTML `<script>` element as it is (every `<` escaped as `\u003c`, which reads back
+    /// as `<`), for a page rendered on the server.
     pub embeddable: Option<Arc<str>>,
     /// The exposures the browser may report once events happen, beyond those in
     /// `applied` (the page's receipt allows them).
     pub possible: Vec<Shown>,
 }
 
+impl InPage {
+    /// Puts the shared part into `deferred` itself, for an answer that is not written into
+    /// a page's HTML.
+    pub fn carry_page(&mut self) {
+        if let (Some(d), Some(json)) = (&mut self.deferred, &self.embeddable) {
+            d.page = RawValue::from_string(json.to_string()).ok();
+        }
+    }
+}
+
 /// The part of [`InPage`] that is the same for every visitor whose rules decide alike.
 pub struct Shared {
     applied: Applied,
-    deferred: Option<SharedDeferred>,
+    deferred: Option<Arc<SharedDeferred>>,
 }
 
-/// The shared part of a [`DeferredView`].
-struct SharedDeferred {
+/// The shared part of a [`DeferredView`], the same for every visitor with the same rules
+/// applying or waiting (whatever their variants).
+pub struct SharedDeferred {
     /// The base layout and the rules that can still change the page, made portable
-    /// ([`Deferred::portable`]) and serialised.
-    json: Box<RawValue>,
-    /// The same, embeddable in HTML.
+    /// ([`Deferred::portable`]), as JSON embeddable in HTML.
     embeddable: Arc<str>,
     /// The events those rules wait for.
     awaited: Vec<TriggerEvent>,
@@ -132,7 +142,7 @@ fn resolve_unguarded(
         applied: shared.applied.clone(),
         deferred: Some(DeferredView {
             awaited: deferred.awaited.clone(),
-            page: Some(deferred.json.clone()),
+            page: None,
             context: Deferred::portable_context(context.clone(), now),
         }),
         embeddable: Some(deferred.embeddable.clone()),
@@ -142,17 +152,13 @@ fn resolve_unguarded(
 
 /// Works out what every visitor with these decisions gets.
 fn share(loaded: &Loaded, base: &Layout, decided: Decided<'_>) -> Shared {
-    let page = decided.waiting().then(|| DeferredPage {
-        base: base.clone(),
-        // Sent only while in their schedules (the hub decides that): the browser needs none.
-        rules: decided
-            .deferrable()
-            .map(|i| {
-                let mut rule = loaded.plan.rule(i).clone();
-                rule.schedule = None;
-                rule
-            })
-            .collect(),
+    let deferred = decided.waiting().then(|| {
+        // Visitors whose variants differ share the rules sent (and so the base layout).
+        let rules: Vec<usize> = decided.deferrable().collect();
+        let key = rules.iter().map(|&i| (i as u32, 0)).collect();
+        loaded.deferred.get_or_put(&base.page_slug, key, || {
+            Arc::new(share_deferred(loaded, base, &rules))
+        })
     });
     let resolved = loaded.plan.resolve_decided(base, decided, false);
     let applied = answer(
@@ -162,21 +168,36 @@ fn share(loaded: &Loaded, base: &Layout, decided: Decided<'_>) -> Shared {
         resolved.exposures,
         warnings_for(loaded, base),
     );
-    let deferred = page.and_then(|page| {
-        let json = serde_json::value::to_raw_value(&page)
-            .inspect_err(
-                |e| tracing::error!(page = %base.page_slug, "deferred rules not serialisable: {e}"),
-            )
-            .ok()?;
-        Some(SharedDeferred {
-            // `<` only occurs inside JSON strings, where `\u003c` reads back as `<`: no
-            // `</script>` or `<!--` can end or confuse the element.
-            embeddable: json.get().replace('<', "\\u003c").into(),
-            json,
-            awaited: page.awaited(),
-        })
-    });
     Shared { applied, deferred }
+}
+
+/// The base layout and `rules` (by their place in the plan) as the browser gets them.
+fn share_deferred(loaded: &Loaded, base: &Layout, rules: &[usize]) -> SharedDeferred {
+    let page = DeferredPage {
+        base: base.clone(),
+        rules: rules
+            .iter()
+            .map(|&i| {
+                let mut rule = loaded.plan.rule(i).clone();
+                // Sent only while in their schedules (the hub decides that): the browser
+                // needs none. Who wrote a rule is none of a visitor's business.
+                rule.schedule = None;
+                rule.created_by = String::new();
+                rule
+            })
+            .collect(),
+    };
+    // A layout and rules are JSON values already: serialising them cannot fail.
+    let json = serde_json::to_string(&page).unwrap_or_else(|e| {
+        tracing::error!(page = %base.page_slug, "deferred rules not serialisable: {e}");
+        "null".into()
+    });
+    SharedDeferred {
+        // `<` only occurs inside JSON strings, where `\u003c` reads back as `<`: no
+        // `</script>` or `<!--` can end or confuse the element.
+        embeddable: json.replace('<', "\\u003c").into(),
+        awaited: page.awaited(),
+    }
 }
 
 #[cfg(test)]
@@ -323,9 +344,12 @@ mod tests {
                     sorted(want.possible.clone()),
                     "{slug} visitor {i}"
                 );
-                match (&got.deferred, &want.deferred) {
+                let mut carried = got.clone();
+                carried.carry_page();
+                match (&carried.deferred, &want.deferred) {
                     (None, None) => {}
                     (Some(g), Some(w)) => {
+                        assert!(got.deferred.as_ref().unwrap().page.is_none());
                         waited += 1;
                         let mut awaited = (g.awaited.clone(), w.awaited.clone());
                         awaited.0.sort_by_key(|e| format!("{e:?}"));
@@ -337,15 +361,13 @@ mod tests {
                         if i % 2 == 0 && slug == "home" {
                             assert!(embedded.contains("Deep \\u003c/script>"), "{embedded}");
                         }
-                        let from_html = DeferredView {
-                            page: None,
-                            ..g.clone()
-                        };
+                        let from_html = got.deferred.as_ref().unwrap();
                         assert_eq!(
                             from_html.open(Some(embedded)).unwrap(),
                             g.open(None).unwrap()
                         );
                         let (g, w) = (g.open(None).unwrap(), w.open(None).unwrap());
+                        assert!(g.rules.iter().all(|r| r.created_by.is_empty()));
                         assert_eq!(g.base, w.base);
                         assert_eq!(g.context, w.context, "made portable per visitor");
                         let ids =
