@@ -85,7 +85,7 @@ fn main() {
             },
         )
         .unwrap();
-        let health = cortex_server::health::DbHealth::default();
+        let health = cortex_server::db_health::DbHealth::default();
         health.mark_ready();
         let writer = tokio::spawn(analytics.clone().run_writer(store.clone(), health));
 

@@ -14,7 +14,7 @@ use axum::{middleware, Router};
 use cortex_app::{shell, App};
 use cortex_server::auth::AuthService;
 use cortex_server::config::Backend;
-use cortex_server::health::DbHealth;
+use cortex_server::db_health::DbHealth;
 use cortex_server::Services;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};

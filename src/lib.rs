@@ -56,11 +56,11 @@ impl Application {
             })?;
 
         let (tx, ready) = watch::channel(None);
-        tokio::spawn(cortex_server::health::run(
+        tokio::spawn(cortex_server::db_health::run(
             services.store.clone(),
             services.auth.clone(),
             services.health.clone(),
-            cortex_server::health::Timing {
+            cortex_server::db_health::Timing {
                 check_interval: services.config.db_check_interval,
                 retry_max: services.config.db_retry_max,
             },

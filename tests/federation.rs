@@ -1196,7 +1196,7 @@ async fn the_hub_probes_server_neurons_that_declare_an_endpoint() {
             "{bad}"
         );
     }
-    let http = cortex_server::federation::probe::client(true).unwrap();
+    let http = cortex_server::federation::neuron_probe::client(true).unwrap();
     assert_eq!(hub.app.services.federation.probe_all(&http).await, 2);
     let store = hub.app.services.store.clone();
     let up = store.neuron("up-1").await.unwrap().unwrap().probe.unwrap();
@@ -1251,7 +1251,7 @@ async fn the_hub_probes_server_neurons_that_declare_an_endpoint() {
         .register(&reg, &key)
         .await
         .unwrap();
-    let guarded = cortex_server::federation::probe::client(false).unwrap();
+    let guarded = cortex_server::federation::neuron_probe::client(false).unwrap();
     assert_eq!(strict.app.services.federation.probe_all(&guarded).await, 1);
     let refused = strict
         .app

@@ -13,8 +13,8 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::db_health::DbHealth;
 use crate::error::ApiError;
-use crate::health::DbHealth;
 use crate::store::events::SpooledBatch;
 use crate::store::DynStore;
 use limiter::RateLimiter;

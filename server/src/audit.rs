@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::health::DbHealth;
+use crate::db_health::DbHealth;
 use crate::store::{DynStore, StoreResult};
 
 /// The key file in the data dir.

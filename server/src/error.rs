@@ -48,7 +48,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
             StoreError::Unavailable(m) => {
                 // The health watch logs the outage once, with how much it refused.
-                crate::health::note_refused();
+                crate::db_health::note_refused();
                 tracing::debug!(error = %m, "database unavailable");
                 ApiError::new(
                     ErrorCode::Unavailable,

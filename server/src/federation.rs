@@ -7,7 +7,7 @@ pub mod channel;
 pub mod fanout;
 pub mod http;
 pub mod joins;
-pub mod probe;
+pub mod neuron_probe;
 pub mod refusals;
 pub mod tokens;
 
@@ -24,8 +24,8 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
+use crate::db_health::DbHealth;
 use crate::error::ApiError;
-use crate::health::DbHealth;
 use crate::store::DynStore;
 
 /// Prefix of neuron tokens, so they are never mistaken for API tokens or sessions.
@@ -625,7 +625,7 @@ impl Federation {
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         if let Some(endpoint) = &reg.endpoint {
             // Addresses never probed are refused at once; loopback only when probed.
-            probe::probe_url(endpoint, probe::DEFAULT_HEALTH_PATH, true)
+            neuron_probe::probe_url(endpoint, neuron_probe::DEFAULT_HEALTH_PATH, true)
                 .map_err(|why| ApiError::bad_request(format!("endpoint: {why}")))?;
         }
         if signed.neuron != reg.id {

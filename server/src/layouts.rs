@@ -26,8 +26,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use crate::auth::require_role;
+use crate::db_health::DbHealth;
 use crate::error::ApiError;
-use crate::health::DbHealth;
 use crate::store::layouts::Head;
 use crate::store::DynStore;
 use cache::ByDecision;
@@ -36,7 +36,7 @@ use cache::ByDecision;
 const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The rule set in force, compiled.
-pub struct Loaded {
+pub struct InForce {
     pub set: RuleSet,
     plan: Plan,
     layouts: HashMap<String, Layout>,
@@ -53,7 +53,7 @@ pub struct Loaded {
     deferred: ByDecision<Arc<in_page::SharedDeferred>>,
 }
 
-impl Loaded {
+impl InForce {
     fn new(set: RuleSet) -> Self {
         let layouts: HashMap<String, Layout> = set
             .layouts
@@ -153,7 +153,7 @@ pub fn query_pairs(query: &str) -> Vec<(String, String)> {
 #[derive(Clone)]
 pub struct Mutations {
     store: DynStore,
-    loaded: Arc<RwLock<Arc<Loaded>>>,
+    loaded: Arc<RwLock<Arc<InForce>>>,
     snapshot: Option<PathBuf>,
     federation: Option<crate::federation::Federation>,
     /// One reload at a time (the loader's tick and a change's own reload): an older set is
@@ -181,7 +181,7 @@ impl Mutations {
     ) -> Self {
         let this = Self {
             store,
-            loaded: Arc::new(RwLock::new(Arc::new(Loaded::new(RuleSet::default())))),
+            loaded: Arc::new(RwLock::new(Arc::new(InForce::new(RuleSet::default())))),
             snapshot,
             federation,
             reloading: Arc::default(),
@@ -191,7 +191,7 @@ impl Mutations {
     }
 
     /// The rule set in force.
-    pub fn current(&self) -> Arc<Loaded> {
+    pub fn current(&self) -> Arc<InForce> {
         self.loaded
             .read()
             .map(|l| l.clone())
@@ -199,7 +199,7 @@ impl Mutations {
     }
 
     fn install(&self, set: RuleSet) {
-        let loaded = Arc::new(Loaded::new(set));
+        let loaded = Arc::new(InForce::new(set));
         match self.loaded.write() {
             Ok(mut l) => *l = loaded,
             Err(p) => *p.into_inner() = loaded,
@@ -691,7 +691,7 @@ impl Mutations {
 /// Resolves `base` for a visitor; whatever goes wrong inside, the caller gets a complete
 /// layout (the base, with a warning).
 pub fn resolve_safely(
-    loaded: &Loaded,
+    loaded: &InForce,
     base: &Layout,
     context: &Context,
     events: &[cortex_core::mutation::TriggerEvent],
@@ -718,7 +718,7 @@ pub fn resolve_safely(
 /// Runs `f` on the visit `context` makes under the rule set `loaded`: with only the
 /// attributes its rules read, and no saved groups (the hub keeps none).
 fn visiting<R>(
-    loaded: &Loaded,
+    loaded: &InForce,
     context: &Context,
     events: &[cortex_core::mutation::TriggerEvent],
     explain: bool,
@@ -738,7 +738,7 @@ fn visiting<R>(
 
 /// The answer for `base`'s page from the rule set `loaded`, without trace.
 fn answer(
-    loaded: &Loaded,
+    loaded: &InForce,
     base: &Layout,
     layout: Layout,
     exposures: Vec<cortex_core::resolve::Exposure>,
@@ -757,10 +757,10 @@ fn answer(
 }
 
 /// The `apply` answer for `base`, the newest layout of its page, as JSON: reused from
-/// [`Loaded::answers`] when a visitor with the same decisions was answered before. Falls back to
+/// [`InForce::answers`] when a visitor with the same decisions was answered before. Falls back to
 /// [`resolve_safely`] (which serves the base layout) if the engine panics.
 fn answer_json(
-    loaded: &Loaded,
+    loaded: &InForce,
     base: &Layout,
     context: &Context,
     events: &[cortex_core::mutation::TriggerEvent],
@@ -806,7 +806,7 @@ fn to_json(applied: &Applied) -> Result<axum::body::Bytes, ApiError> {
 }
 
 /// The warnings every answer for `base`'s page carries: the rules skipped as broken.
-fn warnings_for(loaded: &Loaded, base: &Layout) -> Vec<String> {
+fn warnings_for(loaded: &InForce, base: &Layout) -> Vec<String> {
     // Most rule sets have no broken rule: then there is nothing to walk.
     if loaded.broken.is_empty() {
         Vec::new()

@@ -1,5 +1,10 @@
 //! cortex-server: all of Cortex's IO. Configuration, storage (SQLite and Postgres), auth,
-//! the audit log, health and metrics. It never depends on the Leptos app.
+//! the audit log, federation, layout mutations, analytics, health and metrics. It never
+//! depends on the Leptos app.
+//!
+//! Health, by direction: [`probes`] answers `/healthz`, `/readyz` and `/metrics` (inbound);
+//! [`federation::neuron_probe`] checks the neurons' own endpoints (outbound); [`db_health`]
+//! watches the database the hub runs on.
 
 pub mod analytics;
 pub mod audit;
@@ -7,10 +12,10 @@ pub mod auth;
 pub mod backup;
 pub mod config;
 pub mod copy;
+pub mod db_health;
 pub mod error;
 pub mod federation;
 pub mod fsutil;
-pub mod health;
 pub mod layouts;
 pub mod probes;
 pub mod recovery;

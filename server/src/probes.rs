@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::auth::api_token::constant_time_eq;
 use crate::config::Backend;
-use crate::health::DbHealth;
+use crate::db_health::DbHealth;
 use crate::ApiError;
 use cortex_core::ErrorCode;
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use cortex_core::audit::{AuditHead, AuditRecord, RECOVER_ACTION};
 
-use crate::health::DbHealth;
+use crate::db_health::DbHealth;
 use crate::store::control::{ControlState, Restored};
 use crate::store::{DynStore, StoreError, StoreResult};
 

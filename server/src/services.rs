@@ -6,8 +6,8 @@ use std::time::Instant;
 use crate::analytics::{Analytics, AnalyticsSettings};
 use crate::auth::{jwt, AuthService, AuthSettings};
 use crate::config::{Backend, Config};
+use crate::db_health::DbHealth;
 use crate::federation::{Federation, FederationSettings};
-use crate::health::DbHealth;
 use crate::store::{self, DynStore};
 
 /// Everything a request may need. Cheap to clone: one reference count, however many

@@ -7,8 +7,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{api_token::TOKEN_PREFIX, AuthError, AuthService, Authn, Credential};
+use crate::db_health::DbHealth;
 use crate::error::ApiError;
-use crate::health::DbHealth;
 use crate::web::{self, Bearer};
 
 /// Paths that never need a principal (static files and probes), skipped to save a lookup.

@@ -1,7 +1,7 @@
 //! What a rule set has already worked out for a page, by the visit's decisions
 //! ([`cortex_core::resolve::Decided::key`] and its kin): the page and exposures depend on
 //! nothing else, so every visitor whose rules decide alike reuses it. It lives and dies with
-//! its rule set ([`super::Loaded`]), so a change to rules or layouts starts it afresh.
+//! its rule set ([`super::InForce`]), so a change to rules or layouts starts it afresh.
 
 use std::collections::HashMap;
 use std::sync::RwLock;

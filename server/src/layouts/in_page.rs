@@ -5,7 +5,7 @@
 //! Everything but the visitor's context is the same for every visitor whose rules decide
 //! alike, rules waiting for an event included ([`Decided::key_with_waiting`]): the resolved
 //! page, and the base layout and rules sent for the browser (serialised once). It is worked
-//! out once per rule set and kept in [`Loaded`]; a page view then costs one decision, and
+//! out once per rule set and kept in [`InForce`]; a page view then costs one decision, and
 //! one more with every awaited event for the receipt.
 
 use chrono::{DateTime, Utc};
@@ -18,7 +18,7 @@ use cortex_core::targeting::SavedGroups;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 
-use super::{answer, resolve_safely, warnings_for, Loaded};
+use super::{answer, resolve_safely, warnings_for, InForce};
 
 /// A rule and the variant shown (if it is an experiment), as a receipt names them.
 pub type Shown = (String, Option<String>);
@@ -69,7 +69,7 @@ pub struct SharedDeferred {
 /// `base` (its page's newest layout in `loaded`) for the visitor `context`. If the engine
 /// fails, the base layout with nothing deferred (see [`resolve_safely`]).
 pub(super) fn resolve(
-    loaded: &Loaded,
+    loaded: &InForce,
     base: &Layout,
     context: &Context,
     now: DateTime<Utc>,
@@ -87,7 +87,7 @@ pub(super) fn resolve(
 }
 
 fn resolve_unguarded(
-    loaded: &Loaded,
+    loaded: &InForce,
     base: &Layout,
     context: &Context,
     now: DateTime<Utc>,
@@ -151,7 +151,7 @@ fn resolve_unguarded(
 }
 
 /// Works out what every visitor with these decisions gets.
-fn share(loaded: &Loaded, base: &Layout, decided: Decided<'_>) -> Shared {
+fn share(loaded: &InForce, base: &Layout, decided: Decided<'_>) -> Shared {
     let deferred = decided.waiting().then(|| {
         // Visitors whose variants differ share the rules sent (and so the base layout).
         let rules: Vec<usize> = decided.deferrable().collect();
@@ -172,7 +172,7 @@ fn share(loaded: &Loaded, base: &Layout, decided: Decided<'_>) -> Shared {
 }
 
 /// The base layout and `rules` (by their place in the plan) as the browser gets them.
-fn share_deferred(loaded: &Loaded, base: &Layout, rules: &[usize]) -> SharedDeferred {
+fn share_deferred(loaded: &InForce, base: &Layout, rules: &[usize]) -> SharedDeferred {
     let page = DeferredPage {
         base: base.clone(),
         rules: rules
@@ -210,7 +210,7 @@ mod tests {
 
     /// The demo's rules, and rules waiting for an event that target some visitors only,
     /// run an experiment, or compete for one node.
-    fn loaded() -> Loaded {
+    fn loaded() -> InForce {
         let mut rules = super::super::demo::rules();
         let extra = |v: serde_json::Value| -> LayoutMutation {
             let mut v = v;
@@ -240,7 +240,7 @@ mod tests {
             "trigger": {"type": "scrollDepth", "percent": 50},
             "conditions": {"device": "mobile"}
         })));
-        Loaded::new(RuleSet {
+        InForce::new(RuleSet {
             revision: 3,
             layouts: super::super::demo::layouts(),
             rules,
@@ -262,7 +262,7 @@ mod tests {
     /// What a page view sent before pages were shared: the rules the trace names as
     /// applying or waiting, the context made portable, and the possible exposures the
     /// browser's engine computes from them.
-    fn reference(loaded: &Loaded, base: &Layout, context: &Context, now: DateTime<Utc>) -> InPage {
+    fn reference(loaded: &InForce, base: &Layout, context: &Context, now: DateTime<Utc>) -> InPage {
         let (applied, trace) = resolve_safely(loaded, base, context, &[], false, now);
         let targeted: Vec<&str> = trace
             .iter()

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Federation;
+use crate::db_health::DbHealth;
 use crate::error::ApiError;
-use crate::health::DbHealth;
 
 /// Longest a probe waits for an answer.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
