@@ -455,7 +455,7 @@ pub fn valid_visitor_id(v: &str) -> bool {
 }
 
 /// The receipt of a storefront page view: what this visitor was shown, and what the
-/// browser may still show after an event (`possible`, see
+/// browser may still show after an event beyond that (`possible`, see
 /// [`crate::layouts::in_page::InPage`]).
 pub fn storefront_receipt(
     services: &Services,
@@ -480,17 +480,13 @@ fn receipt_of(
             x.variant_key.as_ref().map(|v| v.to_string()),
         )
     };
-    let shown: Vec<(String, Option<String>)> = applied.exposures.iter().map(pair).collect();
     services.receipts.sign(&crate::layouts::receipts::Receipt {
         visitor: unit.unwrap_or_default(),
         page: applied.layout.page_slug.clone(),
-        // What the browser may apply itself: not what was applied here.
-        deferred: possible
-            .iter()
-            .filter(|p| !shown.contains(p))
-            .cloned()
-            .collect(),
-        exposures: shown,
+        // What the browser may apply itself (not what was applied here: `possible` leaves
+        // that out).
+        deferred: possible.to_vec(),
+        exposures: applied.exposures.iter().map(pair).collect(),
         issued: now.timestamp(),
     })
 }
