@@ -148,7 +148,7 @@ async fn prepare(hub: &Hub) -> String {
                 if v["revision"].as_u64().unwrap_or(0) > 0
                     && v["rules"]
                         .as_array()
-                        .is_some_and(|r| r.len() == cortex_server::layouts::demo::rules().len())
+                        .is_some_and(|r| r.len() == cortex_server::mutations::demo::rules().len())
                 {
                     set = v;
                     break;

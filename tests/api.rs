@@ -660,10 +660,10 @@ async fn openapi_lists_exactly_the_routes_the_server_serves() {
         ("GET", cortex_server::federation::channel::WS_PATH),
         ("POST", cortex_server::federation::http::WS_TICKET_PATH),
         ("GET", cortex_server::federation::http::HUB_PATH),
-        ("POST", cortex_server::layouts::http::APPLY_PATH),
-        ("POST", cortex_server::layouts::http::SYNC_PATH),
-        ("GET", cortex_server::layouts::http::REPORT_PATH),
-        ("POST", cortex_server::layouts::http::REPORT_PATH),
+        ("POST", cortex_server::mutations::http::APPLY_PATH),
+        ("POST", cortex_server::mutations::http::SYNC_PATH),
+        ("GET", cortex_server::mutations::http::REPORT_PATH),
+        ("POST", cortex_server::mutations::http::REPORT_PATH),
     ] {
         served.push((m.into(), p.into()));
     }

@@ -487,7 +487,7 @@ async fn pages_render_from_the_snapshot_when_the_database_is_gone() {
         None,
     )
     .unwrap();
-    let offline = cortex_server::layouts::Mutations::new(store, Some(snapshot), None);
+    let offline = cortex_server::mutations::Mutations::new(store, Some(snapshot), None);
     let applied = offline
         .apply(
             &cortex_core::rules::ApplyRequest {

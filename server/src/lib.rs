@@ -16,7 +16,7 @@ pub mod db_health;
 pub mod error;
 pub mod federation;
 pub mod fsutil;
-pub mod layouts;
+pub mod mutations;
 pub mod probes;
 pub mod recovery;
 pub mod security;

@@ -29,9 +29,9 @@ pub struct ServiceSet {
     pub auth: AuthService,
     pub federation: Federation,
     pub analytics: Analytics,
-    pub mutations: crate::layouts::Mutations,
+    pub mutations: crate::mutations::Mutations,
     /// Signs and checks the storefront pages' receipts.
-    pub receipts: crate::layouts::receipts::Receipts,
+    pub receipts: crate::mutations::receipts::Receipts,
     pub health: DbHealth,
     /// The database's identity and the last-known-good copy of the control state.
     pub recovery: crate::recovery::Recovery,
@@ -121,14 +121,14 @@ impl Services {
                 browser_joins_per_minute: config.browser_joins_per_minute,
             },
         );
-        let mutations = crate::layouts::Mutations::new(
+        let mutations = crate::mutations::Mutations::new(
             store.clone(),
             Some(config.data_dir.join("layout-snapshot.json")),
             Some(federation.clone()),
         );
         let receipts = {
             use secrecy::ExposeSecret;
-            crate::layouts::receipts::Receipts::new(secret.expose_secret().as_bytes())
+            crate::mutations::receipts::Receipts::new(secret.expose_secret().as_bytes())
         };
         let recovery = crate::recovery::Recovery::new(store.clone(), &config.data_dir);
         Ok(ServiceSet {

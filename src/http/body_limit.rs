@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cortex_core::ErrorCode;
-use cortex_server::layouts::http::{MAX_SYNC_BYTES, SYNC_PATH};
+use cortex_server::mutations::http::{MAX_SYNC_BYTES, SYNC_PATH};
 use cortex_server::ApiError;
 
 /// The limit for a request to `path`, with `max_body` the configured one.

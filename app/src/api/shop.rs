@@ -41,7 +41,7 @@ fn visitor_context(slug: &str, query: &str) -> cortex_core::context::Context {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let params = cortex_server::layouts::query_pairs(query);
+    let params = cortex_server::mutations::query_pairs(query);
     let param = |k: &str| {
         params
             .iter()
@@ -49,11 +49,11 @@ fn visitor_context(slug: &str, query: &str) -> cortex_core::context::Context {
             .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty())
     };
-    use cortex_server::layouts::http::{valid_visitor_id, VISITOR_COOKIE};
+    use cortex_server::mutations::http::{valid_visitor_id, VISITOR_COOKIE};
     let anonymous = super::guard::request_cookie(VISITOR_COOKIE)
         .filter(|v| valid_visitor_id(v))
         .unwrap_or_else(|| {
-            let id = cortex_server::layouts::new_visitor_id();
+            let id = cortex_server::mutations::new_visitor_id();
             if let Some(cookies) = super::guard::cookies() {
                 super::guard::set_cookie(&cookies.visitor(&id));
             }
@@ -122,21 +122,21 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
     if !in_html {
         page.carry_page();
     }
-    let cortex_server::layouts::in_page::InPage {
+    let cortex_server::mutations::in_page::InPage {
         applied,
         deferred,
         embeddable,
         possible,
     } = page;
     let embedded = embeddable.filter(|_| in_html);
-    let receipt = cortex_server::layouts::http::storefront_receipt(
+    let receipt = cortex_server::mutations::http::storefront_receipt(
         &services,
         unit.clone(),
         &applied,
         &possible,
     );
     // Page view and exposures are counted here, so they are counted without JavaScript too.
-    cortex_server::layouts::http::record_storefront_view(&services, unit, &applied);
+    cortex_server::mutations::http::record_storefront_view(&services, unit, &applied);
     Ok(ShopView {
         applied,
         deferred,

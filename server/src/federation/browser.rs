@@ -21,6 +21,13 @@ pub const PUBLISHABLE_KEYS_SETTING: &str = "federation.publishable_keys";
 pub const MAX_KEYS: usize = 100;
 pub const MAX_ORIGINS: usize = 20;
 
+/// What a browser request presents: a publishable key, and the `Origin` it comes from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PresentedKey<'a> {
+    pub key: &'a str,
+    pub origin: &'a str,
+}
+
 impl Federation {
     /// The publishable keys (cached for a moment; refreshes the CORS origins).
     pub async fn publishable_keys(&self) -> Result<Arc<Vec<PublishableKey>>, ApiError> {
@@ -139,12 +146,12 @@ impl Federation {
     /// active (the join policy governs signed registrations).
     pub async fn register_browser(
         &self,
-        headers: &axum::http::HeaderMap,
+        presented: PresentedKey<'_>,
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Joined, ApiError> {
-        super::check_registration_size(body)?;
-        let key = self.check_publishable_key(headers).await?;
+        super::registration::check_registration_size(body)?;
+        let key = self.check_publishable_key(presented).await?;
         // The key is public: whoever reads it may join tabs with it, from any number of
         // addresses. So joins are limited per key too (and tabs that go silent are removed).
         self.browser_joins.take(&key.key, 1.0).map_err(|wait| {
@@ -158,7 +165,7 @@ impl Federation {
                 retry_after: Some(wait.as_secs().max(1)),
             }
         })?;
-        let mut reg = super::parse_registration(body)?;
+        let mut reg = super::registration::parse_registration(body)?;
         reg.validate_browser()
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         self.check_kind(&reg, Transport::Browser).await?;
@@ -169,12 +176,12 @@ impl Federation {
         self.join(reg, Admission::Join, None, audit, now).await
     }
 
-    /// Checks that the request's `Origin` is one of the origins of publishable key `key`
-    /// (a browser neuron's push channel: the key it joined with must still exist).
+    /// Checks that `origin` (the request's `Origin`) is one of the origins of publishable
+    /// key `key` (a browser neuron's push channel: the key it joined with must still exist).
     pub async fn check_key_origin(
         &self,
         key: &str,
-        headers: &axum::http::HeaderMap,
+        origin: &str,
     ) -> Result<PublishableKey, ApiError> {
         let keys = self.publishable_keys().await?;
         let Some(found) = keys.iter().find(|k| k.key == key) else {
@@ -183,10 +190,6 @@ impl Federation {
                 "the publishable key this browser neuron joined with was revoked; join again with a current key",
             ));
         };
-        let origin = headers
-            .get(axum::http::header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
         if !found.origins.iter().any(|o| o == origin) {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
@@ -200,17 +203,13 @@ impl Federation {
     /// `Origin`.
     pub async fn check_publishable_key(
         &self,
-        headers: &axum::http::HeaderMap,
+        presented: PresentedKey<'_>,
     ) -> Result<PublishableKey, ApiError> {
-        let presented = headers
-            .get(PUBLISHABLE_KEY_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
         if !self
             .publishable_keys()
             .await?
             .iter()
-            .any(|k| k.key == presented)
+            .any(|k| k.key == presented.key)
         {
             return Err(ApiError::new(
                 ErrorCode::Unauthorized,
@@ -219,6 +218,6 @@ impl Federation {
                 ),
             ));
         }
-        self.check_key_origin(presented, headers).await
+        self.check_key_origin(presented.key, presented.origin).await
     }
 }

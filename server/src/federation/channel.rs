@@ -215,7 +215,13 @@ pub async fn upgrade(
         // As on the HTTP routes: a browser neuron's socket comes from its key's origins.
         services
             .federation
-            .check_key_origin(&neuron.public_key, &headers)
+            .check_key_origin(
+                &neuron.public_key,
+                headers
+                    .get(axum::http::header::ORIGIN)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default(),
+            )
             .await?;
     }
     // The ticket is used up only once everything else holds.
@@ -489,7 +495,7 @@ async fn handle(
             }
         }
         NeuronMessage::Events(batch) if neuron.browser => {
-            match crate::layouts::http::browser_events(services, &neuron.id, batch, Utc::now())
+            match crate::mutations::http::browser_events(services, &neuron.id, batch, Utc::now())
                 .await
             {
                 Ok(ack) => Some(HubMessage::EventsAck(ack)),

@@ -11,8 +11,13 @@ use cortex_core::analytics::BatchAck;
 use cortex_core::federation::Joined;
 use std::net::SocketAddr;
 
+use super::browser::PresentedKey;
+use super::signatures::Signed;
+use super::unauthorized;
 use crate::error::ApiError;
 use crate::Services;
+use base64::Engine as _;
+use cortex_core::federation::headers;
 
 pub const REGISTER_PATH: &str = "/api/federation/register";
 pub const HEARTBEAT_PATH: &str = "/api/federation/heartbeat";
@@ -27,9 +32,9 @@ pub const NEURON_PATHS: [&str; 9] = [
     HEARTBEAT_PATH,
     STREAM_ANALYTICS_PATH,
     super::channel::WS_PATH,
-    crate::layouts::http::APPLY_PATH,
-    crate::layouts::http::SYNC_PATH,
-    crate::layouts::http::REPORT_PATH,
+    crate::mutations::http::APPLY_PATH,
+    crate::mutations::http::SYNC_PATH,
+    crate::mutations::http::REPORT_PATH,
 ];
 
 /// `POST /api/federation/register`, `…/heartbeat`, `…/stream-analytics` and the channel.
@@ -64,16 +69,16 @@ where
         .route(HUB_PATH, get(hub_identity))
         .route(super::channel::WS_PATH, get(super::channel::upgrade))
         .route(
-            crate::layouts::http::APPLY_PATH,
-            post(crate::layouts::http::apply),
+            crate::mutations::http::APPLY_PATH,
+            post(crate::mutations::http::apply),
         )
         .route(
-            crate::layouts::http::SYNC_PATH,
-            post(crate::layouts::http::sync),
+            crate::mutations::http::SYNC_PATH,
+            post(crate::mutations::http::sync),
         )
         .route(
-            crate::layouts::http::REPORT_PATH,
-            get(crate::layouts::http::report).post(crate::layouts::http::report_events),
+            crate::mutations::http::REPORT_PATH,
+            get(crate::mutations::http::report).post(crate::mutations::http::report_events),
         )
         // One stack (outermost first): each `Router::layer` call boxes every route again.
         .layer(
@@ -124,17 +129,23 @@ async fn register(
     services
         .federation
         .check_registration_rate(&source(&extensions))?;
+    super::registration::check_registration_size(&body)?;
     let browser = headers.contains_key(cortex_core::federation::PUBLISHABLE_KEY_HEADER);
     let joined = if browser {
         services
             .federation
-            .register_browser(&headers, &body, Utc::now())
+            .register_browser(presented_key(&headers), &body, Utc::now())
             .await
     } else {
-        services
-            .federation
-            .register(&headers, REGISTER_PATH, &body, Utc::now())
-            .await
+        match signed(&headers) {
+            Ok(signed) => {
+                services
+                    .federation
+                    .register(&signed, REGISTER_PATH, &body, Utc::now())
+                    .await
+            }
+            Err(e) => Err(e),
+        }
     };
     match joined {
         Ok(joined) => Ok(Json(joined)),
@@ -149,6 +160,66 @@ async fn register(
             Err(e)
         }
     }
+}
+
+/// A publishable key and the origin a browser request presents it from.
+pub(crate) fn presented_key(h: &HeaderMap) -> PresentedKey<'_> {
+    let value = |name| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    PresentedKey {
+        key: value(cortex_core::federation::PUBLISHABLE_KEY_HEADER),
+        origin: value(header::ORIGIN.as_str()),
+    }
+}
+
+/// The signature headers of a signed neuron request, or the 401 to answer.
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
+    h.get(name).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+        unauthorized(format!(
+            "missing `{name}` header: neuron requests are signed (see README_federation.md)"
+        ))
+    })
+}
+
+pub(crate) fn signed(h: &HeaderMap) -> Result<Signed<'_>, ApiError> {
+    let neuron = header(h, headers::NEURON)?;
+    let timestamp_ms = header(h, headers::TIMESTAMP)?.parse::<i64>().map_err(|_| {
+        unauthorized(format!(
+            "`{}` must be milliseconds since the Unix epoch",
+            headers::TIMESTAMP
+        ))
+    })?;
+    let nonce = header(h, headers::NONCE)?;
+    if !(16..=64).contains(&nonce.len())
+        || !nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(unauthorized(format!(
+            "`{}` must be 16-64 characters of A-Z a-z 0-9 - _",
+            headers::NONCE
+        )));
+    }
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(header(h, headers::SIGNATURE)?)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
+        .map(|b| ed25519_dalek::Signature::from_bytes(&b))
+        .ok_or_else(|| {
+            unauthorized(format!(
+                "`{}` must be a base64 Ed25519 signature (64 bytes)",
+                headers::SIGNATURE
+            ))
+        })?;
+    Ok(Signed {
+        neuron,
+        timestamp_ms,
+        nonce,
+        signature,
+    })
 }
 
 /// What a request's neuron token says; a missing or bad token is counted against the
@@ -214,7 +285,7 @@ async fn stream_analytics(
         // A browser app's events are public traffic, about rules only with a receipt.
         let batch = crate::analytics::Analytics::parse(&body)?;
         let ack =
-            crate::layouts::http::browser_events(&services, &neuron.id, batch, Utc::now()).await?;
+            crate::mutations::http::browser_events(&services, &neuron.id, batch, Utc::now()).await?;
         return Ok(Json(ack));
     }
     let ack = services

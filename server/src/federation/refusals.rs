@@ -9,6 +9,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::Federation;
+use crate::error::ApiError;
+use cortex_core::audit::AuditRecord;
+use cortex_core::ErrorCode;
+
 /// Refusals from one source within this window count together.
 pub const WINDOW: Duration = Duration::from_secs(10 * 60);
 /// Refusals in the window that raise an alert.
@@ -117,6 +122,38 @@ impl Refusals {
             );
         }
         out
+    }
+}
+
+impl Federation {
+    /// Counts a refused neuron request (401/403) from `source`; the first few per source and
+    /// window are audited as `neuron.refused`.
+    pub async fn note_refusal(
+        &self,
+        source: &str,
+        neuron: Option<&str>,
+        route: &str,
+        error: &ApiError,
+    ) {
+        if !matches!(error.code, ErrorCode::Unauthorized | ErrorCode::Forbidden) {
+            return;
+        }
+        if self
+            .refusals
+            .record(source, neuron, &error.message, Utc::now())
+        {
+            let actor = neuron.map_or_else(|| "anonymous".to_string(), |n| format!("neuron:{n}"));
+            let mut audit = AuditRecord::new(actor, "neuron.refused", format!("source:{source}"));
+            audit.after = serde_json::json!({"route": route, "reason": error.message});
+            if let Err(e) = self.store.append_audit(audit).await {
+                tracing::warn!(error = %e, "could not audit a refused neuron request");
+            }
+        }
+    }
+
+    /// Sources whose neuron requests keep being refused (shown on the dashboard).
+    pub fn refusal_alerts(&self) -> Vec<cortex_core::federation::RefusalAlert> {
+        self.refusals.alerts(Utc::now())
     }
 }
 

@@ -75,7 +75,7 @@ async fn check_caller(
     if headers.contains_key(cortex_core::federation::PUBLISHABLE_KEY_HEADER) {
         return services
             .federation
-            .check_publishable_key(headers)
+            .check_publishable_key(crate::federation::http::presented_key(headers))
             .await
             .map(|k| Caller::Browser(k.name));
     }
@@ -141,9 +141,16 @@ pub async fn apply(
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         return Ok(JsonBytes(bytes.into()));
     }
-    Ok(JsonBytes(
-        services.mutations.apply_json(&req, Utc::now()).await?,
-    ))
+    Ok(
+        match services.mutations.apply_shared(&req, Utc::now()).await? {
+            super::Answer::Shared(json) => JsonBytes(json.bytes()),
+            super::Answer::Own(applied) => JsonBytes(
+                serde_json::to_vec(&applied)
+                    .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?
+                    .into(),
+            ),
+        },
+    )
 }
 
 /// Reads a body of at most `limit` bytes (413 over it, or over the hub's own limit; 400 if
@@ -322,7 +329,7 @@ pub(crate) async fn browser_events(
     mut batch: cortex_core::analytics::EventBatch,
     now: chrono::DateTime<Utc>,
 ) -> Result<cortex_core::analytics::BatchAck, ApiError> {
-    use crate::layouts::receipts::Counted;
+    use crate::mutations::receipts::Counted;
     let about_rules = batch.events.iter().any(|e| e.mutation_id.is_some());
     let visitor = if about_rules {
         Some(check_receipted(services, &mut batch, now, Counted::ByTheApp)?.visitor)
@@ -346,15 +353,15 @@ pub(crate) async fn browser_events(
         .await
 }
 
-/// Checks a public batch against the receipt it carries (see [`crate::layouts::receipts`]):
+/// Checks a public batch against the receipt it carries (see [`crate::mutations::receipts`]):
 /// signed by this hub, recent, and every event about what that page view showed; each
 /// exposure reported once. Refusals are counted.
 fn check_receipted(
     services: &Services,
     batch: &mut cortex_core::analytics::EventBatch,
     now: chrono::DateTime<Utc>,
-    counted: crate::layouts::receipts::Counted,
-) -> Result<crate::layouts::receipts::Receipt, ApiError> {
+    counted: crate::mutations::receipts::Counted,
+) -> Result<crate::mutations::receipts::Receipt, ApiError> {
     let refused = |e: ApiError| {
         metrics::counter!("cortex_storefront_events_refused_total").increment(1);
         e
@@ -366,7 +373,7 @@ fn check_receipted(
         ))
     })?;
     let receipt = services.receipts.verify(&text, now).map_err(refused)?;
-    crate::layouts::receipts::check_against(&receipt, batch, now, counted).map_err(refused)?;
+    crate::mutations::receipts::check_against(&receipt, batch, now, counted).map_err(refused)?;
     for e in &batch.events {
         if let (cortex_core::analytics::EventKind::Exposure, Some(rule)) = (e.kind, &e.mutation_id)
         {
@@ -418,7 +425,7 @@ pub async fn report(
 }
 
 /// Events from the storefront's own pages: only with the page's receipt, and only about
-/// what the hub showed that visitor (see [`crate::layouts::receipts`]).
+/// what the hub showed that visitor (see [`crate::mutations::receipts`]).
 async fn storefront_events(
     services: &Services,
     body: &[u8],
@@ -429,7 +436,7 @@ async fn storefront_events(
         services,
         &mut batch,
         now,
-        crate::layouts::receipts::Counted::ByTheHub,
+        crate::mutations::receipts::Counted::ByTheHub,
     )?;
     let body = serde_json::to_vec(&batch)
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
@@ -456,22 +463,22 @@ pub fn valid_visitor_id(v: &str) -> bool {
 
 /// The receipt of a storefront page view: what this visitor was shown, and what the
 /// browser may still show after an event beyond that (`possible`, see
-/// [`crate::layouts::in_page::InPage`]).
+/// [`crate::mutations::in_page::InPage`]).
 pub fn storefront_receipt(
     services: &Services,
     unit: Option<String>,
     applied: &Applied,
-    possible: &[crate::layouts::in_page::Shown],
+    possible: &[crate::mutations::in_page::Shown],
 ) -> String {
     receipt_of(services, unit, applied, possible, Utc::now())
 }
 
-/// The signed receipt of one page view (see [`crate::layouts::receipts`]).
+/// The signed receipt of one page view (see [`crate::mutations::receipts`]).
 fn receipt_of(
     services: &Services,
     unit: Option<String>,
     applied: &Applied,
-    possible: &[crate::layouts::in_page::Shown],
+    possible: &[crate::mutations::in_page::Shown],
     now: chrono::DateTime<Utc>,
 ) -> String {
     let pair = |x: &cortex_core::resolve::Exposure| {
@@ -480,7 +487,7 @@ fn receipt_of(
             x.variant_key.as_ref().map(|v| v.to_string()),
         )
     };
-    services.receipts.sign(&crate::layouts::receipts::Receipt {
+    services.receipts.sign(&crate::mutations::receipts::Receipt {
         visitor: unit.unwrap_or_default(),
         page: applied.layout.page_slug.clone(),
         // What the browser may apply itself (not what was applied here: `possible` leaves

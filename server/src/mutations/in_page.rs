@@ -12,13 +12,14 @@ use chrono::{DateTime, Utc};
 use cortex_core::context::Context;
 use cortex_core::layout::Layout;
 use cortex_core::mutation::TriggerEvent;
-use cortex_core::resolve::{Decided, Visit};
+use cortex_core::resolve::Decided;
 use cortex_core::rules::{Applied, Deferred, DeferredPage, DeferredView};
-use cortex_core::targeting::SavedGroups;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 
-use super::{answer, resolve_safely, warnings_for, InForce};
+use super::in_force::warnings_for;
+use super::resolution::answer;
+use super::{resolve_safely, InForce};
 
 /// A rule and the variant shown (if it is an experiment), as a receipt names them.
 pub type Shown = (String, Option<String>);
@@ -92,20 +93,8 @@ fn resolve_unguarded(
     context: &Context,
     now: DateTime<Utc>,
 ) -> InPage {
-    let attributes = context.attributes_read(now, loaded.plan.reads());
-    let groups = SavedGroups::default();
-    let visit = |events: &[TriggerEvent]| {
-        loaded.plan.decide(
-            base,
-            &Visit {
-                attributes: &attributes,
-                groups: &groups,
-                now,
-                events,
-                explain: false,
-            },
-        )
-    };
+    let visitor = loaded.visitor(context, now);
+    let visit = |events: &[TriggerEvent]| loaded.plan.decide(base, &visitor.visit(events, false));
     let decided = visit(&[]);
     let shared = loaded
         .pages

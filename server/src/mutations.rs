@@ -1,0 +1,91 @@
+//! The mutation service: keeps the rule set in force compiled in memory (and in an
+//! atomically written snapshot file, so pages render while the database is away), resolves
+//! pages for visitors, and validates, versions, rolls back and pushes rules.
+//!
+//! A page never fails because of a rule: a broken rule is skipped with a warning, and if
+//! resolution fails for any reason the base layout is served.
+
+mod cache;
+mod changes;
+pub mod demo;
+pub mod http;
+mod in_force;
+pub mod in_page;
+mod loading;
+pub mod receipts;
+mod report;
+mod resolution;
+
+pub use in_force::{check_against_layouts, InForce};
+pub use resolution::{resolve_safely, Answer, SharedJson};
+
+use cortex_core::mutation::RuleError;
+use cortex_core::rules::RuleSet;
+use cortex_core::ErrorCode;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use crate::error::ApiError;
+use crate::store::DynStore;
+
+/// A new anonymous visitor id.
+pub fn new_visitor_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The pairs of a query string (`a=1&b=2`, with or without the `?`).
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The mutation service. Cheap to clone.
+#[derive(Clone)]
+pub struct Mutations {
+    store: DynStore,
+    loaded: Arc<RwLock<Arc<InForce>>>,
+    snapshot: Option<PathBuf>,
+    federation: Option<crate::federation::Federation>,
+    /// One reload at a time (the loader's tick and a change's own reload): an older set is
+    /// never installed over a newer one. It holds the revision last found missing from the
+    /// database (said once, not every second).
+    reloading: Arc<tokio::sync::Mutex<u64>>,
+}
+
+/// 404 for a rule id with no version.
+fn no_rule(id: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("no rule with id `{id}`"))
+}
+
+fn bad_rule(e: RuleError) -> ApiError {
+    ApiError::bad_request(e.to_string())
+}
+
+impl Mutations {
+    /// A service over `store`; `snapshot` is the last-known-good file (none: memory only);
+    /// `federation` pushes every rule-set change to the neurons.
+    pub fn new(
+        store: DynStore,
+        snapshot: Option<PathBuf>,
+        federation: Option<crate::federation::Federation>,
+    ) -> Self {
+        let this = Self {
+            store,
+            loaded: Arc::new(RwLock::new(Arc::new(InForce::new(RuleSet::default())))),
+            snapshot,
+            federation,
+            reloading: Arc::default(),
+        };
+        this.load_snapshot();
+        this
+    }
+
+    /// The rule set in force.
+    pub fn current(&self) -> Arc<InForce> {
+        self.loaded
+            .read()
+            .map(|l| l.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+}

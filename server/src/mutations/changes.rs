@@ -1,0 +1,278 @@
+//! Changes to rules and layouts: each is checked, stored as a new version (audited), loaded,
+//! and pushed to every neuron; rollback, activation, deletion and import go the same way.
+
+use chrono::Utc;
+use cortex_core::audit::AuditRecord;
+use cortex_core::layout::Layout;
+use cortex_core::mutation::LayoutMutation;
+use cortex_core::rules::{RuleSet, RuleVersion};
+use cortex_core::user::Principal;
+use cortex_core::{ErrorCode, Role};
+
+use super::{bad_rule, check_against_layouts, no_rule, Mutations};
+use crate::auth::require_role;
+use crate::error::ApiError;
+use crate::store::layouts::Head;
+
+impl Mutations {
+    /// Validates a rule (fields, conditions, payload, targets in the page's layout) and
+    /// stores it as its next version, if its newest version is still what `expect` says.
+    pub async fn save_rule(
+        &self,
+        rule: LayoutMutation,
+        expect: Head,
+        who: &Principal,
+    ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
+        rule.validate().map_err(bad_rule)?;
+        let size = serde_json::to_vec(&rule).map(|b| b.len()).unwrap_or(0);
+        if size > cortex_core::rules::MAX_RULE_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "rule is {size} bytes as JSON; at most {}",
+                    cortex_core::rules::MAX_RULE_BYTES
+                ),
+            ));
+        }
+        check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
+        self.write(
+            rule,
+            false,
+            expect,
+            AuditRecord::new(actor, "layout-mutation.save", String::new()),
+        )
+        .await
+    }
+
+    /// [`Mutations::write`] of the version after `read`, the newest the caller read: if
+    /// another write came in between, nothing is written (409), so it is never undone.
+    async fn write_over(
+        &self,
+        read: &RuleVersion,
+        rule: LayoutMutation,
+        deleted: bool,
+        audit: AuditRecord,
+    ) -> Result<RuleVersion, ApiError> {
+        let expect = Head::Version(read.rule.version);
+        self.write(rule, deleted, expect, audit).await
+    }
+
+    /// Stores `rule` as its next version, saved by the audit record's actor now.
+    async fn put_version(
+        &self,
+        mut rule: LayoutMutation,
+        deleted: bool,
+        expect: Head,
+        audit: AuditRecord,
+    ) -> Result<RuleVersion, ApiError> {
+        rule.created_by = audit.actor.clone();
+        rule.timestamp = Utc::now();
+        Ok(self.store.put_rule(rule, deleted, expect, audit).await?)
+    }
+
+    /// [`Mutations::put_version`], then load and push the new rule set.
+    async fn write(
+        &self,
+        rule: LayoutMutation,
+        deleted: bool,
+        expect: Head,
+        audit: AuditRecord,
+    ) -> Result<RuleVersion, ApiError> {
+        let saved = self.put_version(rule, deleted, expect, audit).await?;
+        self.changed().await;
+        Ok(saved)
+    }
+
+    /// The newest version of a rule; 404 when there is none.
+    async fn head(&self, id: &str) -> Result<RuleVersion, ApiError> {
+        self.store.rule_head(id).await?.ok_or_else(|| no_rule(id))
+    }
+
+    /// Writes a new version of a rule from an older one (its content, as it was), audited as
+    /// `layout-mutation.rollback`. `to`: the version to restore; none: the one the current
+    /// version replaced (its `rollbackPointer`).
+    pub async fn rollback_rule(
+        &self,
+        id: &str,
+        to: Option<u32>,
+        who: &Principal,
+    ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
+        let history = self.store.rule_history(id).await?;
+        let current = history.first().ok_or_else(|| no_rule(id))?;
+        let target = to.or(current.rule.rollback_pointer).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "rule `{id}` has only one version: nothing to roll back to"
+            ))
+        })?;
+        let old = history
+            .iter()
+            .find(|v| v.rule.version == target)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("rule `{id}` has no version {target}"),
+                )
+            })?;
+        let mut audit = AuditRecord::new(actor, "layout-mutation.rollback", String::new());
+        audit.after = serde_json::json!({"restoredVersion": target});
+        self.write_over(current, old.rule.clone(), old.deleted, audit)
+            .await
+    }
+
+    /// Switches a rule on or off (a new version).
+    pub async fn set_active(
+        &self,
+        id: &str,
+        active: bool,
+        who: &Principal,
+    ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
+        let head = self.head(id).await?;
+        if head.deleted {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("rule `{id}` is deleted; restore it first"),
+            ));
+        }
+        let mut rule = head.rule.clone();
+        rule.is_active = active;
+        let action = if active {
+            "layout-mutation.activate"
+        } else {
+            "layout-mutation.deactivate"
+        };
+        let audit = AuditRecord::new(actor, action, String::new());
+        self.write_over(&head, rule, false, audit).await
+    }
+
+    /// Deletes a rule (a version that removes it) or restores a deleted one (a version that
+    /// brings back its last content).
+    pub async fn set_deleted(
+        &self,
+        id: &str,
+        deleted: bool,
+        who: &Principal,
+    ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
+        let head = self.head(id).await?;
+        if head.deleted == deleted {
+            let state = if deleted {
+                "already deleted"
+            } else {
+                "not deleted"
+            };
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("rule `{id}` is {state}"),
+            ));
+        }
+        let rule = head.rule.clone();
+        if !deleted {
+            check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
+        }
+        let action = if deleted {
+            "layout-mutation.delete"
+        } else {
+            "layout-mutation.restore"
+        };
+        let audit = AuditRecord::new(actor, action, String::new());
+        self.write_over(&head, rule, deleted, audit).await
+    }
+
+    /// Stores a new version of a page's base layout.
+    pub async fn save_layout(&self, layout: Layout, who: &Principal) -> Result<Layout, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
+        layout
+            .validate()
+            .map_err(|e| ApiError::bad_request(format!("root: {e}")))?;
+        let saved = self
+            .store
+            .put_layout(
+                layout,
+                AuditRecord::new(actor, "layout.save", String::new()),
+            )
+            .await?;
+        self.changed().await;
+        Ok(saved)
+    }
+
+    /// Imports a rule set exported by another hub: every layout and rule is checked first
+    /// (errors name the item and field), then each is stored as a new version here (audited
+    /// as `layout.save` and `layout-mutation.import`), and the result is pushed once.
+    /// `progress(stored, total)` is called after each item is stored.
+    pub async fn import(
+        &self,
+        set: RuleSet,
+        who: &Principal,
+        progress: impl Fn(usize, usize),
+    ) -> Result<cortex_core::rules::SyncAnswer, ApiError> {
+        require_role(who, Role::Editor)?;
+        let actor = who.actor.as_str();
+        let bad = |m: String| ApiError::bad_request(m);
+        let mut layouts = self.current().layouts.clone();
+        for (i, l) in set.layouts.iter().enumerate() {
+            l.validate()
+                .map_err(|e| bad(format!("import.layouts[{i}]: {e}")))?;
+            layouts.insert(l.page_slug.clone(), l.clone());
+        }
+        for (i, r) in set.rules.iter().enumerate() {
+            r.validate()
+                .and_then(|()| check_against_layouts(r, &layouts))
+                .map_err(|e| bad(format!("import.rules[{i}] (`{}`).{e}", r.id)))?;
+        }
+        let (n_layouts, n_rules) = (set.layouts.len(), set.rules.len());
+        let total = n_layouts + n_rules;
+        for (i, l) in set.layouts.into_iter().enumerate() {
+            self.store
+                .put_layout(l, AuditRecord::new(actor, "layout.save", String::new()))
+                .await?;
+            progress(i + 1, total);
+        }
+        for (i, r) in set.rules.into_iter().enumerate() {
+            self.put_version(
+                r,
+                false,
+                Head::Any,
+                AuditRecord::new(actor, "layout-mutation.import", String::new()),
+            )
+            .await?;
+            progress(n_layouts + i + 1, total);
+        }
+        self.changed().await;
+        Ok(cortex_core::rules::SyncAnswer::Imported {
+            revision: self.current().set.revision,
+            layouts: n_layouts,
+            rules: n_rules,
+        })
+    }
+
+    /// After a change: load it, and push the rule set to every neuron (global scope).
+    async fn changed(&self) {
+        if let Err(e) = self.reload().await {
+            tracing::warn!(error = %e, "could not reload layout rules after a change");
+            return;
+        }
+        let Some(fed) = &self.federation else { return };
+        let set = &self.current().set;
+        let body = serde_json::to_value(set).unwrap_or_default();
+        if let Err(e) = fed
+            .store_and_send(
+                &cortex_core::federation::Scope::Global,
+                cortex_core::federation::BundleKind::LayoutRules,
+                &body,
+                &cortex_core::federation::Audience::default(),
+                "hub",
+            )
+            .await
+        {
+            tracing::warn!(error = %e, revision = set.revision, "could not push the layout rule set; neurons will get it on sync");
+        }
+    }
+}

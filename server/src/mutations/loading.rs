@@ -1,0 +1,119 @@
+//! Loading the rule set: from the last-known-good snapshot file at start, then from the
+//! database whenever it changes (written back to the snapshot), and what a neuron holding an
+//! older revision needs to catch up.
+
+use super::{demo, InForce, Mutations};
+use crate::db_health::DbHealth;
+use crate::error::ApiError;
+use cortex_core::rules::RuleSet;
+use std::sync::Arc;
+
+/// How often a hub looks for rule changes made elsewhere (another hub, the CLI).
+const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Mutations {
+    fn install(&self, set: RuleSet) {
+        let loaded = Arc::new(InForce::new(set));
+        match self.loaded.write() {
+            Ok(mut l) => *l = loaded,
+            Err(p) => *p.into_inner() = loaded,
+        }
+    }
+
+    /// Reads the last-known-good snapshot, if there is one.
+    pub(super) fn load_snapshot(&self) {
+        let Some(path) = &self.snapshot else { return };
+        match std::fs::read(path) {
+            Ok(bytes) => match serde_json::from_slice::<RuleSet>(&bytes) {
+                Ok(set) => {
+                    tracing::info!(
+                        revision = set.revision,
+                        "layout rules loaded from the snapshot"
+                    );
+                    self.install(set);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "layout snapshot unreadable; ignored")
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(error = %e, "layout snapshot unreadable; ignored"),
+        }
+    }
+
+    /// Loads the rule set from the database if it changed; writes the snapshot. Returns the
+    /// revision in force.
+    pub async fn reload(&self) -> Result<u64, ApiError> {
+        let mut missing = self.reloading.lock().await;
+        let current = self.current();
+        let held = current.set.revision;
+        let changes = self.store.rule_changes(held).await?;
+        if changes.revision == held {
+            return Ok(held);
+        }
+        if changes.revision == 0 {
+            // Revisions only grow, so a database at 0 under a hub that held a later one was
+            // replaced: keep serving the rule set held, and have the health watch check now
+            // (it restores the whole control state, rules included, into the new database).
+            if *missing != held {
+                tracing::warn!(
+                    held,
+                    "the database has no layout rules but this hub held a rule set: serving the held rules until the database is restored"
+                );
+                *missing = held;
+            }
+            crate::store::CHECK_NOW.notify_waiters();
+            return Ok(held);
+        }
+        let set = self.store.rule_set().await?;
+        let revision = set.revision;
+        if let Some(path) = &self.snapshot {
+            let bytes = serde_json::to_vec(&set).unwrap_or_default();
+            if let Err(e) = crate::fsutil::write_private(path, &bytes) {
+                tracing::warn!(error = %e, "could not write the layout snapshot");
+            }
+        }
+        self.install(set);
+        Ok(revision)
+    }
+
+    /// Keeps the rule set current: loads it when the database is ready and whenever it
+    /// changes; seeds the demo storefront into an empty database once.
+    pub async fn run_loader(self, health: DbHealth, seed_demo: bool) {
+        let mut seeded = !seed_demo;
+        let mut tick = tokio::time::interval(RELOAD_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if !health.is_ready() {
+                continue;
+            }
+            // A hub that holds a rule set (from its snapshot) restores that into an empty
+            // database instead of seeding the demo.
+            seeded |= self.current().set.revision > 0;
+            if !seeded {
+                match demo::seed(self.store.as_ref()).await {
+                    Ok(()) => seeded = true,
+                    Err(e) => tracing::warn!(error = %e, "could not seed the demo storefront"),
+                }
+            }
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "could not load layout rules; serving the last ones");
+            }
+        }
+    }
+
+    /// What a neuron holding revision `held` needs: nothing, a diff or the full set.
+    pub async fn sync(&self, held: u64) -> Result<cortex_core::rules::SyncAnswer, ApiError> {
+        let changes = self.store.rule_changes(held).await?;
+        let loaded = self.current();
+        let full = if loaded.set.revision == changes.revision {
+            loaded.set.clone()
+        } else {
+            self.store.rule_set().await?
+        };
+        Ok(cortex_core::rules::SyncAnswer::for_holder(
+            held, changes, &full,
+        ))
+    }
+}

@@ -1,0 +1,39 @@
+//! The rules' impact over a time range, with each experiment's variants compared.
+
+use chrono::{DateTime, Utc};
+
+use super::Mutations;
+use crate::error::ApiError;
+
+impl Mutations {
+    /// Impact of the rules over a time range: counts with intervals per rule and variant,
+    /// per day, and each experiment variant against its baseline.
+    pub async fn report(
+        &self,
+        query: &cortex_core::report::ReportQuery,
+        now: DateTime<Utc>,
+    ) -> Result<cortex_core::report::LayoutReport, ApiError> {
+        use cortex_core::report::{compare, ImpactRow, LayoutReport};
+        let (from, to) = query.range(now).map_err(ApiError::bad_request)?;
+        let (tallies, days) = self.store.layout_tallies(query, from, to).await?;
+        let rows: Vec<ImpactRow> = tallies.into_iter().map(ImpactRow::from_tally).collect();
+        let loaded = self.current();
+        let comparisons = compare(&rows, |id| {
+            loaded
+                .set
+                .rules
+                .iter()
+                .find(|r| r.id == id)
+                .and_then(|r| r.experiment.as_ref())
+                .map(|e| e.variants.iter().map(|v| v.key.clone()).collect())
+                .unwrap_or_default()
+        });
+        Ok(LayoutReport {
+            from,
+            to,
+            rows,
+            days,
+            comparisons,
+        })
+    }
+}
