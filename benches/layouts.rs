@@ -146,9 +146,9 @@ async fn prepare(hub: &Hub) -> String {
         {
             if let Ok(v) = r.json::<Value>().await {
                 if v["revision"].as_u64().unwrap_or(0) > 0
-                    && v["rules"]
-                        .as_array()
-                        .is_some_and(|r| r.len() == cortex_server::mutations::demo::rules().len())
+                    && v["rules"].as_array().is_some_and(|r| {
+                        r.len() == cortex::demo::storefront::rule_set().rules.len()
+                    })
                 {
                     set = v;
                     break;

@@ -418,7 +418,7 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<i32
             Ok(if report.joined > 0 { 0 } else { 1 })
         }
         Command::DemoNeurons { hub, count, once } => {
-            crate::demo::run(&hub, usize::from(count), once, &config.data_dir).await
+            crate::demo::neurons::run(&hub, usize::from(count), once, &config.data_dir).await
         }
         Command::Admin(AdminCommand::Create(a)) => {
             let password = match std::env::var("CORTEX_ADMIN_PASSWORD") {

@@ -2,7 +2,7 @@
 //! background checks) and runs it on any port, so tests start the real thing on port 0.
 
 pub mod cli;
-mod demo;
+pub mod demo;
 pub mod http;
 
 use std::net::SocketAddr;
@@ -102,10 +102,13 @@ impl Application {
             services.health.clone(),
         ));
         tokio::spawn(
-            services
-                .mutations
-                .clone()
-                .run_loader(services.health.clone(), services.config.demo_shop),
+            services.mutations.clone().run_loader(
+                services.health.clone(),
+                services
+                    .config
+                    .demo_shop
+                    .then(|| (demo::storefront::rule_set(), demo::storefront::ACTOR)),
+            ),
         );
         tokio::spawn(
             services

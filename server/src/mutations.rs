@@ -7,7 +7,6 @@
 
 mod cache;
 mod changes;
-pub mod demo;
 pub mod http;
 mod in_force;
 pub mod in_page;

@@ -284,8 +284,8 @@ async fn stream_analytics(
     if neuron.browser {
         // A browser app's events are public traffic, about rules only with a receipt.
         let batch = crate::analytics::Analytics::parse(&body)?;
-        let ack =
-            crate::mutations::http::browser_events(&services, &neuron.id, batch, Utc::now()).await?;
+        let ack = crate::mutations::http::browser_events(&services, &neuron.id, batch, Utc::now())
+            .await?;
         return Ok(Json(ack));
     }
     let ack = services

@@ -487,15 +487,17 @@ fn receipt_of(
             x.variant_key.as_ref().map(|v| v.to_string()),
         )
     };
-    services.receipts.sign(&crate::mutations::receipts::Receipt {
-        visitor: unit.unwrap_or_default(),
-        page: applied.layout.page_slug.clone(),
-        // What the browser may apply itself (not what was applied here: `possible` leaves
-        // that out).
-        deferred: possible.to_vec(),
-        exposures: applied.exposures.iter().map(pair).collect(),
-        issued: now.timestamp(),
-    })
+    services
+        .receipts
+        .sign(&crate::mutations::receipts::Receipt {
+            visitor: unit.unwrap_or_default(),
+            page: applied.layout.page_slug.clone(),
+            // What the browser may apply itself (not what was applied here: `possible` leaves
+            // that out).
+            deferred: possible.to_vec(),
+            exposures: applied.exposures.iter().map(pair).collect(),
+            issued: now.timestamp(),
+        })
 }
 
 /// Records a storefront page view and its exposures (the server rendered them, so they are

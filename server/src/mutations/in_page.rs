@@ -200,7 +200,20 @@ mod tests {
     /// The demo's rules, and rules waiting for an event that target some visitors only,
     /// run an experiment, or compete for one node.
     fn loaded() -> InForce {
-        let mut rules = super::super::demo::rules();
+        // The demo storefront's pages and rules (kept with the command line's demo).
+        let demo: serde_json::Value =
+            serde_json::from_str(include_str!("../../../src/demo/storefront.json")).unwrap();
+        let mut rules: Vec<LayoutMutation> = demo["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r["createdBy"] = json!("hub:demo");
+                r["timestamp"] = json!("2026-12-01T00:00:00Z");
+                serde_json::from_value(r).unwrap()
+            })
+            .collect();
         let extra = |v: serde_json::Value| -> LayoutMutation {
             let mut v = v;
             let o = v.as_object_mut().unwrap();
@@ -231,7 +244,7 @@ mod tests {
         })));
         InForce::new(RuleSet {
             revision: 3,
-            layouts: super::super::demo::layouts(),
+            layouts: serde_json::from_value(demo["layouts"].clone()).unwrap(),
             rules,
         })
     }

@@ -2,9 +2,12 @@
 //! database whenever it changes (written back to the snapshot), and what a neuron holding an
 //! older revision needs to catch up.
 
-use super::{demo, InForce, Mutations};
+use super::{InForce, Mutations};
 use crate::db_health::DbHealth;
 use crate::error::ApiError;
+use crate::store::layouts::Head;
+use crate::store::{Store, StoreResult};
+use cortex_core::audit::AuditRecord;
 use cortex_core::rules::RuleSet;
 use std::sync::Arc;
 
@@ -78,9 +81,10 @@ impl Mutations {
     }
 
     /// Keeps the rule set current: loads it when the database is ready and whenever it
-    /// changes; seeds the demo storefront into an empty database once.
-    pub async fn run_loader(self, health: DbHealth, seed_demo: bool) {
-        let mut seeded = !seed_demo;
+    /// changes; stores `seed` (its layouts and rules, written by `seed_actor`) into an empty
+    /// database once.
+    pub async fn run_loader(self, health: DbHealth, seed: Option<(RuleSet, &'static str)>) {
+        let mut seeded = seed.is_none();
         let mut tick = tokio::time::interval(RELOAD_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -89,12 +93,12 @@ impl Mutations {
                 continue;
             }
             // A hub that holds a rule set (from its snapshot) restores that into an empty
-            // database instead of seeding the demo.
+            // database instead of seeding.
             seeded |= self.current().set.revision > 0;
-            if !seeded {
-                match demo::seed(self.store.as_ref()).await {
+            if let (false, Some((set, actor))) = (seeded, &seed) {
+                match seed_empty(self.store.as_ref(), set, actor).await {
                     Ok(()) => seeded = true,
-                    Err(e) => tracing::warn!(error = %e, "could not seed the demo storefront"),
+                    Err(e) => tracing::warn!(error = %e, "could not seed the first rule set"),
                 }
             }
             if let Err(e) = self.reload().await {
@@ -116,4 +120,28 @@ impl Mutations {
             held, changes, &full,
         ))
     }
+}
+
+/// Stores `set`'s layouts and rules (audited as written by `actor`) if the database has no
+/// layout rules yet.
+async fn seed_empty(store: &dyn Store, set: &RuleSet, actor: &str) -> StoreResult<()> {
+    if store.rule_changes(0).await?.revision > 0 {
+        return Ok(());
+    }
+    for layout in &set.layouts {
+        let audit = AuditRecord::new(actor, "layout.save", String::new());
+        store.put_layout(layout.clone(), audit).await?;
+    }
+    for rule in &set.rules {
+        let audit = AuditRecord::new(actor, "layout-mutation.save", String::new());
+        store
+            .put_rule(rule.clone(), false, Head::Any, audit)
+            .await?;
+    }
+    tracing::info!(
+        layouts = set.layouts.len(),
+        rules = set.rules.len(),
+        "seeded the first rule set"
+    );
+    Ok(())
 }
