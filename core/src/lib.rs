@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod api;
 pub mod audit;
+pub mod backoff;
 pub mod bucketing;
 pub mod context;
 pub mod federation;

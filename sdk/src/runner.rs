@@ -9,6 +9,7 @@
 
 use chrono::Utc;
 use cortex_core::analytics::{Event, EventBatch};
+use cortex_core::backoff::Backoff;
 use cortex_core::federation::{
     Bundle, BundleKind, Command, Heartbeat, HubMessage, Registration, Scope,
 };
@@ -282,9 +283,11 @@ pub fn start(cfg: RunnerConfig, on_reload: Option<ReloadHook>) -> Result<NeuronH
 }
 
 /// A pause of `base` with up to 50% random jitter, so a fleet does not reconnect in step.
-pub(crate) fn jittered(base: Duration) -> Duration {
+/// `wait` with up to half of it added at random, so neurons that failed together do not
+/// all retry at the same moment.
+pub(crate) fn jittered(wait: Duration) -> Duration {
     use rand::Rng as _;
-    base.mul_f64(1.0 + rand::thread_rng().gen_range(0.0..0.5))
+    wait.mul_f64(1.0 + rand::thread_rng().gen_range(0.0..0.5))
 }
 
 async fn run_sessions(
@@ -295,26 +298,24 @@ async fn run_sessions(
     shared: Arc<Shared>,
     on_reload: Option<ReloadHook>,
 ) {
-    let min = Duration::from_millis(200);
-    let mut backoff = min;
+    let mut backoff = Backoff::new(Duration::from_millis(200), cfg.max_backoff);
     loop {
         let outcome = session(&client, &cfg, &snapshot, &connection, &shared, &on_reload).await;
         let reason = match outcome {
             Ok(Session::Pending(wait)) => {
                 connection.send_replace(Connection::Pending);
-                backoff = min;
+                backoff.reset();
                 tokio::time::sleep(wait).await;
                 continue;
             }
             Ok(Session::Closed) => {
-                backoff = min;
+                backoff.reset();
                 "the hub closed the channel".to_string()
             }
             Err(e) => e.to_string(),
         };
         connection.send_replace(Connection::Offline { reason });
-        tokio::time::sleep(jittered(backoff)).await;
-        backoff = (backoff * 2).min(cfg.max_backoff);
+        tokio::time::sleep(jittered(backoff.next_wait())).await;
     }
 }
 
@@ -454,7 +455,7 @@ async fn send_events(client: HubClient, cfg: RunnerConfig, shared: Arc<Shared>) 
             events,
             receipt: None,
         };
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new(Duration::from_millis(200), cfg.max_backoff);
         loop {
             let current = token.borrow_and_update().clone();
             let Some(t) = current else {
@@ -477,14 +478,17 @@ async fn send_events(client: HubClient, cfg: RunnerConfig, shared: Arc<Shared>) 
                     break;
                 }
                 Err(e) => {
-                    let wait = match &e {
+                    // The hub says it is busy: about a second, whatever the backoff has reached.
+                    let busy = matches!(
+                        e,
                         SdkError::Api {
-                            status: 429 | 503, ..
-                        } => Duration::from_secs(1),
-                        _ => backoff,
-                    };
+                            status: 429 | 503,
+                            ..
+                        }
+                    );
+                    let wait = backoff.next_wait();
+                    let wait = if busy { Duration::from_secs(1) } else { wait };
                     tokio::time::sleep(jittered(wait)).await;
-                    backoff = (backoff * 2).min(cfg.max_backoff);
                 }
             }
         }

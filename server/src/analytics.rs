@@ -2,12 +2,12 @@
 //! disk (acknowledged only once durable) and drained into the database by one writer in
 //! large transactions. Batch ids are counted once per neuron.
 
-pub mod limiter;
 pub mod own;
 pub mod spool;
 
 use chrono::{DateTime, Utc};
 use cortex_core::analytics::{BatchAck, EventBatch, MAX_BATCH_BYTES};
+use cortex_core::backoff::Backoff;
 use cortex_core::ErrorCode;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use crate::db_health::DbHealth;
 use crate::error::ApiError;
+use crate::rate_limit::RateLimiter;
 use crate::store::events::SpooledBatch;
 use crate::store::DynStore;
-use limiter::RateLimiter;
 use spool::{Spool, SpoolError};
 
 /// Batch ids remembered in memory to answer `duplicate: true` at once (the database counts
@@ -334,18 +334,17 @@ impl Analytics {
         let Some(spool) = self.spool.clone() else {
             return;
         };
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         loop {
             if !health.is_ready() {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
             match self.drain_once(&store).await {
-                Ok(_) => backoff = Duration::from_millis(100),
+                Ok(_) => backoff.reset(),
                 Err(e) => {
                     tracing::warn!(error = %e, backlog = spool.backlog(), "analytics writer: database write failed; events stay spooled");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    tokio::time::sleep(backoff.next_wait()).await;
                     continue;
                 }
             }

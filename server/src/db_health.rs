@@ -1,6 +1,7 @@
 //! Database health: the start-up self-check (connect with backoff, migrate, issue the setup
 //! token) and a watcher that keeps `/readyz` truthful while the hub runs.
 
+use cortex_core::backoff::Backoff;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,8 +75,9 @@ pub async fn run(
 ) {
     let retry_max = timing.retry_max;
     let backend = store.backend().as_str();
-    let mut delay = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), retry_max);
     loop {
+        let delay = backoff.next_wait();
         match bring_up(&store, &recovery).await {
             Ok(settled) => {
                 tracing::debug!(?settled, "database settled");
@@ -91,7 +93,6 @@ pub async fn run(
             }
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(retry_max);
     }
     health.set(None);
     tracing::info!(backend, "database ready");

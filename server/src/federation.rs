@@ -98,9 +98,9 @@ pub struct Federation {
     channels: channel::Channels,
     joins: joins::JoinQueue,
     /// Registrations per source address.
-    registrations: Arc<crate::analytics::limiter::RateLimiter>,
+    registrations: Arc<crate::rate_limit::RateLimiter>,
     /// Browser joins per publishable key (the key is public: anyone may use it).
-    browser_joins: Arc<crate::analytics::limiter::RateLimiter>,
+    browser_joins: Arc<crate::rate_limit::RateLimiter>,
 }
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -132,11 +132,11 @@ impl Federation {
             settings,
             channels: channel::Channels::default(),
             joins: joins::JoinQueue::default(),
-            registrations: Arc::new(crate::analytics::limiter::RateLimiter::new(
+            registrations: Arc::new(crate::rate_limit::RateLimiter::new(
                 f64::from(settings.registrations_per_minute.max(1)) / 60.0,
                 f64::from(settings.registrations_per_minute.max(1)),
             )),
-            browser_joins: Arc::new(crate::analytics::limiter::RateLimiter::new(
+            browser_joins: Arc::new(crate::rate_limit::RateLimiter::new(
                 f64::from(settings.browser_joins_per_minute.max(1)) / 60.0,
                 f64::from(settings.browser_joins_per_minute.max(1)),
             )),

@@ -18,6 +18,7 @@ pub mod federation;
 pub mod fsutil;
 pub mod mutations;
 pub mod probes;
+pub mod rate_limit;
 pub mod recovery;
 pub mod security;
 pub mod services;

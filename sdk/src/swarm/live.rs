@@ -1,6 +1,7 @@
 //! The live phases of the swarm: push channels (idle memory on the hub, push-to-ack latency)
 //! and analytics (events per second the hub acknowledges as durable).
 
+use cortex_core::backoff::Backoff;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,11 +163,9 @@ async fn neuron(
     resynced: mpsc::UnboundedSender<Instant>,
     acks: mpsc::UnboundedSender<(u64, Instant)>,
 ) {
-    const MIN: Duration = Duration::from_millis(200);
-    const MAX: Duration = Duration::from_secs(30);
     let mut permit = Some(gate.acquire_owned().await);
     let mut first = true;
-    let mut backoff = MIN;
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     loop {
         match client.connect(&token, &BTreeMap::new()).await {
             Ok(mut ch) => {
@@ -189,7 +188,7 @@ async fn neuron(
                         _ => {}
                     }
                 }
-                backoff = MIN;
+                backoff.reset();
             }
             Err(_) if first => {
                 let _ = ready.send(false);
@@ -197,8 +196,7 @@ async fn neuron(
             }
             Err(_) => {}
         }
-        tokio::time::sleep(crate::runner::jittered(backoff)).await;
-        backoff = (backoff * 2).min(MAX);
+        tokio::time::sleep(crate::runner::jittered(backoff.next_wait())).await;
     }
 }
 

@@ -1,4 +1,12 @@
-//! Per-neuron token buckets: a sustained rate with a burst allowance.
+//! Request limits by key: a token bucket per key (a neuron, a source address, a publishable
+//! key, a visitor), with a sustained rate and a burst allowance. Used for analytics batches
+//! (a batch costs its number of events), registrations and browser joins. Sign-in failures
+//! are limited differently (failures only, reserved before the password is hashed): see
+//! [`crate::auth::rate_limit`].
+//!
+//! Hand-written rather than the `governor` crate: costs are fractional and weighed per
+//! request, the wait to answer in `Retry-After` falls out of the same arithmetic, and the
+//! table stays bounded by dropping full buckets, in about fifty lines.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,7 +17,7 @@ struct Bucket {
     at: Instant,
 }
 
-/// Token buckets by key (a neuron id).
+/// Token buckets by key.
 pub struct RateLimiter {
     rate: f64,
     burst: f64,
