@@ -103,3 +103,59 @@ fn check(file: &str, prefix: &str) {
         }
     }
 }
+
+/// README's code map names every top-level folder and every module of each crate, and
+/// every path it names exists.
+#[test]
+fn the_code_map_matches_the_tree() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let map = readme
+        .split("## Code map")
+        .nth(1)
+        .expect("README has a Code map section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let named: Vec<&str> = map.split('`').skip(1).step_by(2).collect();
+    let mut missing = Vec::new();
+    let tracked = std::process::Command::new("git")
+        .args(["ls-files"])
+        .current_dir(root)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let folders: std::collections::BTreeSet<&str> = tracked
+        .lines()
+        .filter_map(|l| l.split_once('/').map(|(dir, _)| dir))
+        .filter(|d| !d.starts_with(".ci"))
+        .collect();
+    for dir in folders {
+        if !named.contains(&format!("{dir}/").as_str()) {
+            missing.push(format!("folder `{dir}/`"));
+        }
+    }
+    for src in ["core/src", "server/src", "app/src", "sdk/src", "src"] {
+        for entry in std::fs::read_dir(root.join(src)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().to_string();
+            let Some(module) = name.strip_suffix(".rs") else {
+                continue;
+            };
+            if module != "lib" && module != "main" && !named.contains(&module) {
+                missing.push(format!("module `{module}` of {src}"));
+            }
+        }
+    }
+    for path in named
+        .iter()
+        .filter(|n| n.contains('/') && !n.starts_with('/') && !n.contains(' '))
+    {
+        if !root.join(path).exists() {
+            missing.push(format!("`{path}` is named but does not exist"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README's code map is out of date: {missing:#?}"
+    );
+}

@@ -66,8 +66,17 @@ fn changes(sql: &str) -> Vec<String> {
     for statement in code.split(';') {
         let words: Vec<&str> = statement.split_whitespace().collect();
         let upper: Vec<String> = words.iter().map(|w| w.to_uppercase()).collect();
-        let word = |i: usize| words.get(i).map_or("", |w| w.trim_matches(|c| c == '(' || c == '"'));
-        match upper.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        let word = |i: usize| {
+            words
+                .get(i)
+                .map_or("", |w| w.trim_matches(|c| c == '(' || c == '"'))
+        };
+        match upper
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["CREATE", "TABLE", ..] => out.push(format!("adds table `{}`", word(2))),
             ["CREATE", "INDEX", ..] | ["CREATE", "UNIQUE", "INDEX", ..] => {
                 let at = upper.iter().position(|w| w == "ON").unwrap_or(0);
@@ -185,14 +194,15 @@ async fn sqlite_schema(db: &mut sqlx::SqliteConnection) -> Schema {
         .filter(|t| own(t))
         .collect();
     for table in tables {
-        let fks: Vec<(String, String)> =
-            sqlx::query(&format!("SELECT \"from\", \"table\" FROM pragma_foreign_key_list('{table}')"))
-                .fetch_all(&mut *db)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
+        let fks: Vec<(String, String)> = sqlx::query(&format!(
+            "SELECT \"from\", \"table\" FROM pragma_foreign_key_list('{table}')"
+        ))
+        .fetch_all(&mut *db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
         let columns = sqlx::query(&format!(
             "SELECT name, type, pk FROM pragma_table_info('{table}') ORDER BY cid"
         ))
@@ -282,7 +292,9 @@ async fn postgres_schema(db: &mut sqlx::PgConnection) -> Schema {
 }
 
 async fn migrated_sqlite() -> sqlx::SqliteConnection {
-    let mut db = sqlx::SqliteConnection::connect("sqlite::memory:").await.unwrap();
+    let mut db = sqlx::SqliteConnection::connect("sqlite::memory:")
+        .await
+        .unwrap();
     sqlx::migrate::Migrator::new(migrations_dir("sqlite"))
         .await
         .unwrap()
