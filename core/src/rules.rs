@@ -7,6 +7,9 @@ use crate::mutation::LayoutMutation;
 use crate::resolve::{Exposure, TraceEntry};
 use serde::{Deserialize, Serialize};
 
+mod filter;
+pub use filter::RuleFilter;
+
 /// Largest `apply` request body.
 pub const MAX_APPLY_BYTES: usize = 16 * 1024;
 /// Largest rule, as JSON.

@@ -10,6 +10,7 @@ mod changes;
 pub mod http;
 mod in_force;
 pub mod in_page;
+mod list;
 mod loading;
 pub mod receipts;
 mod report;

@@ -43,12 +43,8 @@ pub async fn sync_neurons(scope: String) -> Result<CommandRun, AppError> {
 /// Recent commands and each neuron's answer. Viewer.
 #[server(name = ListCommands, prefix = "/api", endpoint = "federation/commands", input = leptos::server_fn::codec::GetUrl)]
 pub async fn list_commands() -> Result<Vec<CommandRun>, AppError> {
-    let (services, _) = super::guard::require(Role::Viewer)?;
-    Ok(services
-        .store
-        .recent_commands(10)
-        .await
-        .map_err(cortex_server::ApiError::from)?)
+    let (services, who) = super::guard::require(Role::Viewer)?;
+    Ok(services.federation.recent_commands(&who).await?)
 }
 
 /// Logs and errors neurons reported, newest first; `neuron` narrows to one, `q` searches
@@ -61,27 +57,24 @@ pub async fn neuron_reports(
 ) -> Result<Vec<NeuronEvent>, AppError> {
     use cortex_core::analytics::EventKind;
     use cortex_core::ErrorCode;
-    let (services, _) = super::guard::require(Role::Viewer)?;
-    let bad = |m: String| AppError::new(ErrorCode::BadRequest, m);
+    let (services, who) = super::guard::require(Role::Viewer)?;
     let kinds = match kind.as_deref().map(str::trim).unwrap_or("") {
         "" => vec![EventKind::Error, EventKind::Log],
         "error" => vec![EventKind::Error],
         "log" => vec![EventKind::Log],
-        other => return Err(bad(format!("kind: `{other}` is not error or log"))),
+        other => {
+            return Err(AppError::new(
+                ErrorCode::BadRequest,
+                format!("kind: `{other}` is not error or log"),
+            ))
+        }
     };
-    let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let (neuron, q) = (nonempty(neuron), nonempty(q));
-    if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(bad("q: at most 200 characters".into()));
-    }
-    Ok(services
-        .store
-        .neuron_events(&cortex_server::store::events::EventQuery {
-            neuron_id: neuron,
-            kinds,
-            text: q,
-            limit: 100,
-        })
-        .await
-        .map_err(cortex_server::ApiError::from)?)
+    let given = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let query = cortex_server::store::events::EventQuery {
+        neuron_id: given(neuron),
+        kinds,
+        text: given(q),
+        limit: 100,
+    };
+    Ok(services.federation.neuron_reports(&query, &who).await?)
 }

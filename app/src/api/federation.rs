@@ -40,12 +40,8 @@ pub async fn fleet_health(
 /// Kinds the hub knows. Viewer.
 #[server(name = NeuronKinds, prefix = "/api", endpoint = "federation/kinds", input = leptos::server_fn::codec::GetUrl)]
 pub async fn neuron_kinds() -> Result<Vec<NeuronKind>, AppError> {
-    let (services, _) = super::guard::require(Role::Viewer)?;
-    Ok(services
-        .store
-        .neuron_kinds()
-        .await
-        .map_err(cortex_server::ApiError::from)?)
+    let (services, who) = super::guard::require(Role::Viewer)?;
+    Ok(services.federation.neuron_kinds(&who).await?)
 }
 
 /// Approves (admin), drains, retires or reactivates a neuron, as the transition table

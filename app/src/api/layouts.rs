@@ -18,71 +18,11 @@ pub async fn list_rules(
     created_by: Option<String>,
     q: Option<String>,
 ) -> Result<Vec<RuleRow>, AppError> {
-    use cortex_core::{ErrorCode, Role};
-    let (services, _) = super::guard::require(Role::Viewer)?;
-    let bad = |m: String| AppError::new(ErrorCode::BadRequest, m);
-    let given = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let (page, layer, kind, status, created_by, q) = (
-        given(page),
-        given(layer),
-        given(kind),
-        given(status),
-        given(created_by),
-        given(q),
-    );
-    let one_of = |name: &str, v: &Option<String>, allowed: &[&str]| match v {
-        Some(v) if !allowed.contains(&v.as_str()) => Err(bad(format!(
-            "{name}: `{v}` is not one of {}",
-            allowed.join(", ")
-        ))),
-        _ => Ok(()),
-    };
-    one_of("layer", &layer, &["global", "page", "module", "section"])?;
-    one_of(
-        "kind",
-        &kind,
-        &[
-            "reorder", "insert", "replace", "hide", "props", "theme", "variant",
-        ],
-    )?;
-    one_of(
-        "status",
-        &status,
-        &["active", "inactive", "broken", "deleted"],
-    )?;
-    if [&page, &created_by, &q]
-        .iter()
-        .any(|v| v.as_ref().is_some_and(|v| v.chars().count() > 100))
-    {
-        return Err(bad("filters: at most 100 characters each".into()));
-    }
-    let heads = services
-        .store
-        .rule_heads()
-        .await
-        .map_err(cortex_server::ApiError::from)?;
-    let broken = services.mutations.current().broken.clone();
-    Ok(heads
-        .into_iter()
-        .map(|v| RuleRow {
-            broken: broken.get(&v.rule.id).cloned(),
-            version: v,
-        })
-        .filter(|r| {
-            let rule = &r.version.rule;
-            page.as_ref().is_none_or(|p| &rule.page_slug == p)
-                && layer.as_ref().is_none_or(|l| rule.layer.as_str() == l)
-                && kind.as_ref().is_none_or(|k| rule.mutation_type() == k)
-                && match &status {
-                    Some(s) => r.status() == s,
-                    None => !r.version.deleted,
-                }
-                && created_by
-                    .as_ref()
-                    .is_none_or(|c| rule.created_by.contains(c.as_str()))
-                && q.as_ref().is_none_or(|q| rule.id.contains(q.as_str()))
-        })
-        .collect())
+    use cortex_core::{rules::RuleFilter, ErrorCode, Role};
+    let (services, who) = super::guard::require(Role::Viewer)?;
+    let filter = RuleFilter::parse(page, layer, kind, status, created_by, q)
+        .map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
+    Ok(services.mutations.list_rules(&filter, &who).await?)
 }
 
 /// A line of a diff between two versions of a rule (as pretty JSON).
@@ -289,26 +229,6 @@ pub async fn set_rule_deleted(
         .await?)
 }
 
-/// Stamps who and when on a rule's JSON (the editor need not send them) and saves it.
-#[cfg(feature = "ssr")]
-async fn save_rule_value(
-    services: &cortex_server::Services,
-    who: &cortex_core::user::Principal,
-    mut value: serde_json::Value,
-    expect: Head,
-) -> Result<cortex_core::rules::RuleVersion, AppError> {
-    use cortex_core::ErrorCode;
-    if let Some(o) = value.as_object_mut() {
-        o.entry("createdBy").or_insert(who.actor.as_str().into());
-        o.entry("timestamp")
-            .or_insert(serde_json::to_value(chrono::Utc::now()).unwrap_or_default());
-        o.entry("isActive").or_insert(true.into());
-    }
-    let parsed: cortex_core::mutation::LayoutMutation = serde_json::from_value(value)
-        .map_err(|e| AppError::new(ErrorCode::BadRequest, format!("rule: {e}")))?;
-    Ok(services.mutations.save_rule(parsed, expect, who).await?)
-}
-
 /// Creates a rule or saves a new version of one, from its JSON (`rule`); validated (the
 /// error names the field) and audited. Editor. A `version` in the JSON names the version the
 /// editor read: if the rule has changed since, nothing is saved (409). Without one (or 0),
@@ -334,7 +254,10 @@ pub async fn save_rule(rule: String) -> Result<cortex_core::rules::RuleVersion, 
                 .map_err(|_| AppError::new(ErrorCode::BadRequest, "version: too large"))?,
         ),
     };
-    save_rule_value(&services, &principal, value, expect).await
+    Ok(services
+        .mutations
+        .save_rule_json(value, expect, &principal)
+        .await?)
 }
 
 pub use crate::rule_form::RuleForm;
@@ -363,23 +286,11 @@ fn rule_of_form(
 pub async fn create_rule(
     #[server(flatten)] form: RuleForm,
 ) -> Result<cortex_core::rules::RuleVersion, AppError> {
-    use cortex_core::{ErrorCode, Role};
+    use cortex_core::Role;
     let (services, principal) = super::guard::require(Role::Editor)?;
     super::guard::require_writable(&services)?;
     let value = rule_of_form(&services, &form)?;
-    let exists = services
-        .store
-        .rule_head(form.id.trim())
-        .await
-        .map_err(cortex_server::ApiError::from)?
-        .is_some();
-    if exists {
-        return Err(AppError::new(
-            ErrorCode::Conflict,
-            format!("id: a rule `{}` exists; open it to edit it", form.id.trim()),
-        ));
-    }
-    save_rule_value(&services, &principal, value, Head::Absent).await
+    Ok(services.mutations.create_rule(value, &principal).await?)
 }
 
 /// Saves a new version of a rule from the rule form. `base_version` is the version the form
@@ -397,24 +308,11 @@ pub async fn update_rule(
             "base_version: the version the form was filled from",
         )
     })?;
-    let head = services
-        .store
-        .rule_head(&id)
-        .await
-        .map_err(cortex_server::ApiError::from)?
-        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no rule `{id}`")))?;
-    if head.rule.version != base {
-        return Err(AppError::new(
-            ErrorCode::Conflict,
-            format!(
-                "base_version: `{id}` changed since this form was filled (version {base}; it is now version {} by {}); reload it and edit again",
-                head.rule.version, head.rule.created_by
-            ),
-        ));
-    }
-    let mut value = rule_of_form(&services, &form)?;
-    value["isActive"] = head.rule.is_active.into();
-    save_rule_value(&services, &principal, value, Head::Version(base)).await
+    let value = rule_of_form(&services, &form)?;
+    Ok(services
+        .mutations
+        .update_rule(&id, value, base, &principal)
+        .await?)
 }
 
 /// A node of a page's base layout, as the switches and the rule form list them.

@@ -144,4 +144,31 @@ impl Federation {
         .await;
         Ok(run)
     }
+
+    /// The last ten commands and each neuron's answer. Viewer.
+    pub async fn recent_commands(
+        &self,
+        who: &cortex_core::user::Principal,
+    ) -> Result<Vec<cortex_core::federation::CommandRun>, ApiError> {
+        crate::auth::require_role(who, cortex_core::Role::Viewer)?;
+        Ok(self.store.recent_commands(10).await?)
+    }
+
+    /// The newest hundred logs and errors neurons reported, as `query` narrows them (its
+    /// text at most 200 characters). Viewer.
+    pub async fn neuron_reports(
+        &self,
+        query: &crate::store::events::EventQuery,
+        who: &cortex_core::user::Principal,
+    ) -> Result<Vec<cortex_core::analytics::NeuronEvent>, ApiError> {
+        crate::auth::require_role(who, cortex_core::Role::Viewer)?;
+        if query.text.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            return Err(ApiError::bad_request("q: at most 200 characters"));
+        }
+        let query = crate::store::events::EventQuery {
+            limit: query.limit.clamp(1, 100),
+            ..query.clone()
+        };
+        Ok(self.store.neuron_events(&query).await?)
+    }
 }

@@ -197,6 +197,15 @@ impl Federation {
         }
     }
 
+    /// The kinds neurons may join as, for people. Viewer.
+    pub async fn neuron_kinds(
+        &self,
+        who: &cortex_core::user::Principal,
+    ) -> Result<Vec<cortex_core::federation::NeuronKind>, ApiError> {
+        crate::auth::require_role(who, cortex_core::Role::Viewer)?;
+        Ok(self.kinds().await?.as_ref().clone())
+    }
+
     /// The kinds the hub knows (read again after a moment).
     pub(crate) async fn kinds(
         &self,

@@ -15,6 +15,67 @@ use crate::error::ApiError;
 use crate::store::layouts::Head;
 
 impl Mutations {
+    /// Saves a rule as an editor sends it (JSON): who and when are stamped (the editor need
+    /// not send them), and it is on unless it says otherwise. See [`Mutations::save_rule`].
+    pub async fn save_rule_json(
+        &self,
+        mut value: serde_json::Value,
+        expect: Head,
+        who: &Principal,
+    ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        if let Some(o) = value.as_object_mut() {
+            o.entry("createdBy").or_insert(who.actor.as_str().into());
+            o.entry("timestamp")
+                .or_insert(serde_json::to_value(Utc::now()).unwrap_or_default());
+            o.entry("isActive").or_insert(true.into());
+        }
+        let rule: LayoutMutation = serde_json::from_value(value)
+            .map_err(|e| ApiError::bad_request(format!("rule: {e}")))?;
+        self.save_rule(rule, expect, who).await
+    }
+
+    /// A new rule (JSON, as [`Mutations::save_rule_json`] takes it): its id must be free.
+    pub async fn create_rule(
+        &self,
+        value: serde_json::Value,
+        who: &Principal,
+    ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        let id = value["id"].as_str().unwrap_or_default().trim().to_string();
+        if self.store.rule_head(&id).await?.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("id: a rule `{id}` exists; open it to edit it"),
+            ));
+        }
+        self.save_rule_json(value, Head::Absent, who).await
+    }
+
+    /// A new version of rule `id` edited from version `base`: refused if the rule changed
+    /// since (409 says by whom); it keeps its on/off state.
+    pub async fn update_rule(
+        &self,
+        id: &str,
+        mut value: serde_json::Value,
+        base: u32,
+        who: &Principal,
+    ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        let head = self.head(id).await?;
+        if head.rule.version != base {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "base_version: `{id}` changed since this form was filled (version {base}; it is now version {} by {}); reload it and edit again",
+                    head.rule.version, head.rule.created_by
+                ),
+            ));
+        }
+        value["isActive"] = head.rule.is_active.into();
+        self.save_rule_json(value, Head::Version(base), who).await
+    }
+
     /// Validates a rule (fields, conditions, payload, targets in the page's layout) and
     /// stores it as its next version, if its newest version is still what `expect` says.
     pub async fn save_rule(
