@@ -1,6 +1,8 @@
 //! The READMEs' API sections are generated from the OpenAPI document; these tests fail when
 //! one is stale. Regenerate with `CORTEX_UPDATE_DOCS=1 cargo test --test docs`.
 
+mod common;
+
 use serde_json::Value;
 
 const BEGIN: &str = "<!-- api:begin (generated from /api/openapi.json; CORTEX_UPDATE_DOCS=1 cargo test --test docs) -->";
@@ -86,22 +88,13 @@ fn layout_mutation_readme_api_section_is_current() {
 }
 
 fn check(file: &str, prefix: &str) {
-    let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let start = readme.find(BEGIN).expect("README has the api:begin marker") + BEGIN.len();
-    let end = readme.find(END).expect("README has the api:end marker");
-    let want = format!("\n{}", api_table(prefix));
-    if readme[start..end] != want {
-        if std::env::var_os("CORTEX_UPDATE_DOCS").is_some() {
-            std::fs::write(
-                &path,
-                format!("{}{want}{}", &readme[..start], &readme[end..]),
-            )
-            .unwrap();
-        } else {
-            panic!("{file}'s API section is stale: run `CORTEX_UPDATE_DOCS=1 cargo test --test docs` and commit");
-        }
-    }
+    common::generated_section(
+        file,
+        BEGIN,
+        END,
+        &api_table(prefix),
+        "CORTEX_UPDATE_DOCS=1 cargo test --test docs",
+    );
 }
 
 /// README's code map names every top-level folder and every module of each crate, and

@@ -315,33 +315,16 @@ async fn migrated_postgres(pg: &common::PgDb) -> sqlx::PgConnection {
     db
 }
 
-/// Replaces (or, with `CORTEX_UPDATE_DOCS`, rewrites) the README's section `name`.
+/// Checks (or, with `CORTEX_UPDATE_DOCS`, rewrites) the README's section `name`.
 fn check_section(name: &str, want: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(README);
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let begin = format!(
-        "<!-- {name}:begin (generated; CORTEX_UPDATE_DOCS=1 cargo test --test schema_docs) -->"
+    const HOW: &str = "CORTEX_UPDATE_DOCS=1 cargo test --test schema_docs";
+    common::generated_section(
+        README,
+        &format!("<!-- {name}:begin (generated; {HOW}) -->"),
+        &format!("<!-- {name}:end -->"),
+        want,
+        HOW,
     );
-    let end = format!("<!-- {name}:end -->");
-    let start = readme
-        .find(&begin)
-        .unwrap_or_else(|| panic!("{README} has the {name}:begin marker"))
-        + begin.len();
-    let stop = readme
-        .find(&end)
-        .unwrap_or_else(|| panic!("{README} has the {name}:end marker"));
-    let want = format!("\n{want}");
-    if readme[start..stop] != want {
-        if std::env::var_os("CORTEX_UPDATE_DOCS").is_some() {
-            std::fs::write(
-                &path,
-                format!("{}{want}{}", &readme[..start], &readme[stop..]),
-            )
-            .unwrap();
-        } else {
-            panic!("{README}'s {name} section is stale: run `CORTEX_UPDATE_DOCS=1 cargo test --test schema_docs` and commit");
-        }
-    }
 }
 
 /// The example queries: every ```sql block of the README's "Looking inside" section.

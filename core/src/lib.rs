@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod bucketing;
 pub mod context;
 pub mod federation;
+pub mod ids;
 pub mod layout;
 pub mod mac;
 pub mod mutation;

@@ -257,3 +257,27 @@ pub async fn writer_drained(store: &cortex_server::store::DynStore, n: u64) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Checks that the part of `file` (under the repository) between the markers `begin` and
+/// `end` is `want`. With `CORTEX_UPDATE_DOCS` set it rewrites that part instead; otherwise a
+/// stale part fails with `regenerate`, the command that brings it up to date.
+pub fn generated_section(file: &str, begin: &str, end: &str, want: &str, regenerate: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text
+        .find(begin)
+        .unwrap_or_else(|| panic!("{file} has the marker {begin}"))
+        + begin.len();
+    let stop = text
+        .find(end)
+        .unwrap_or_else(|| panic!("{file} has the marker {end}"));
+    let want = format!("\n{want}");
+    if text[start..stop] == want {
+        return;
+    }
+    if std::env::var_os("CORTEX_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, format!("{}{want}{}", &text[..start], &text[stop..])).unwrap();
+    } else {
+        panic!("{file} is stale between {begin} and {end}: run `{regenerate}` and commit");
+    }
+}
