@@ -141,7 +141,7 @@ fn main() {
                 let key = NeuronKey::generate();
                 let id = format!("flood-{i}");
                 let body = serde_json::to_vec(&Registration {
-                    id: id.clone(),
+                    id: id.clone().into(),
                     slug: "flood".into(),
                     kind: "api-service".into(),
                     version: "1".into(),

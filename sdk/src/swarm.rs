@@ -234,7 +234,7 @@ impl std::fmt::Display for SwarmReport {
 
 fn registration(prefix: &str, i: usize, key: &NeuronKey) -> Registration {
     Registration {
-        id: format!("{prefix}-{i:05}"),
+        id: format!("{prefix}-{i:05}").into(),
         slug: "swarm".into(),
         kind: "api-service".into(),
         version: ["1.0.0", "1.1.0"][i % 2].into(),

@@ -933,7 +933,7 @@ async fn silent_browser_tabs_are_removed_and_server_neurons_kept(s: DynStore) {
         .await
         .unwrap()
         .into_iter()
-        .map(|n| n.id)
+        .map(|n| n.id.into_string())
         .collect();
     ids.sort();
     assert_eq!(ids, ["srv-old", "tab-new", "tab-pinned"]);

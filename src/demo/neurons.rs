@@ -20,7 +20,7 @@ const VERSIONS: [&str; 3] = ["1.4.2", "1.4.2", "1.5.0-rc.1"];
 fn registration(i: usize, key: &NeuronKey) -> Registration {
     let (kind, caps) = KINDS[i % KINDS.len()];
     Registration {
-        id: format!("demo-{kind}-{i:02}"),
+        id: format!("demo-{kind}-{i:02}").into(),
         slug: format!("demo-{}", ["shop", "search", "checkout"][i % 3]),
         kind: kind.into(),
         version: VERSIONS[i % VERSIONS.len()].into(),

@@ -296,7 +296,7 @@ fn Fleet(
         .neurons
         .iter()
         .filter(|n| n.status == NeuronStatus::Pending)
-        .map(|n| n.id.clone())
+        .map(|n| n.id.to_string())
         .collect();
     let (first, shown, matched) = (health.offset, health.neurons.len() as u32, health.matched);
     // Group by region, keeping the store's order (region, then id).
@@ -378,7 +378,7 @@ fn NeuronCard(
     let own_scope = format!("neuron:{}", n.id);
     let (scope_sync, scope_reload, scope_push) = (own_scope.clone(), own_scope.clone(), own_scope);
     let action = |label: &'static str, status: &'static str| {
-        let id = n.id.clone();
+        let id = n.id.to_string();
         view! {
             <ActionForm action=set_status>
                 <input type="hidden" name="id" value=id/>
@@ -393,7 +393,7 @@ fn NeuronCard(
         NeuronStatus::Draining => vec![action("Undrain", "active"), action("Retire", "retired")],
         _ => vec![action("Drain", "draining"), action("Retire", "retired")],
     };
-    let (id_pin, id_remove) = (n.id.clone(), n.id.clone());
+    let (id_pin, id_remove) = (n.id.to_string(), n.id.to_string());
     let checks = n
         .checks
         .iter()
@@ -416,9 +416,9 @@ fn NeuronCard(
     .collect::<Vec<_>>()
     .join(" · ");
     view! {
-        <article class=format!("rounded-md border p-3 text-sm {}", status_colour(n.status)) data-neuron=n.id.clone() data-status=n.status.as_str()>
+        <article class=format!("rounded-md border p-3 text-sm {}", status_colour(n.status)) data-neuron=n.id.to_string() data-status=n.status.as_str()>
             <div class="flex items-baseline justify-between gap-2">
-                <span class="font-mono font-semibold">{n.id.clone()}</span>
+                <span class="font-mono font-semibold">{n.id.to_string()}</span>
                 <span class="text-xs font-semibold uppercase">{n.status.as_str()} {n.pinned.then_some(" · pinned")}</span>
             </div>
             <p class="mt-1 text-xs">{n.slug.clone()} " · " {n.kind.clone()} " · v" {n.version.clone()}</p>
@@ -427,8 +427,8 @@ fn NeuronCard(
                     <span class="ml-1 font-semibold text-red-700">" · probe failing: " {p.message.clone()}</span>
                 })}
             </p>
-            <details class="mt-2" open=open.with_untracked(|o| o.contains(&n.id)) on:toggle={
-                let id = n.id.clone();
+            <details class="mt-2" open=open.with_untracked(|o| o.contains(n.id.as_str())) on:toggle={
+                let id = n.id.to_string();
                 move |ev| {
                     let is_open = event_target::<leptos::web_sys::Element>(&ev).has_attribute("open");
                     open.update(|o| {

@@ -149,7 +149,7 @@ impl Heartbeat {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Neuron {
-    pub id: String,
+    pub id: crate::ids::NeuronId,
     pub slug: String,
     pub kind: String,
     pub version: String,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Registration {
     /// Unique and stable across restarts: 1-64 of `a-z 0-9 . _ -`.
-    pub id: String,
+    pub id: crate::ids::NeuronId,
     /// Which app this is (neurons of one app share a slug): 1-64 of `a-z 0-9 . _ -`.
     pub slug: String,
     /// A kind the hub knows (`web-app`, `api-service`, `cli`, `agent`, `ai-worker`, or one

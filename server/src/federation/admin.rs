@@ -60,7 +60,7 @@ impl Federation {
             });
         }
         for n in &mut health.neurons {
-            n.acked = acks.remove(&n.id).unwrap_or_default();
+            n.acked = acks.remove(n.id.as_str()).unwrap_or_default();
         }
         Ok(health)
     }

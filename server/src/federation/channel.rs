@@ -262,7 +262,7 @@ impl Peer {
         Self {
             browser: neuron.is_browser(),
             status: neuron.status,
-            id: neuron.id,
+            id: neuron.id.into_string(),
             tags: neuron.tags,
         }
     }

@@ -218,7 +218,7 @@ impl Federation {
                     .endpoint
                     .as_deref()
                     .map(|e| probe_url(e, path, allow_loopback))?;
-                Some((n.id, target))
+                Some((n.id.into_string(), target))
             })
             .collect();
         let count = targets.len();

@@ -186,7 +186,7 @@ macro_rules! impl_neuron_store {
             let status: String = r.try_get("status")?;
             let health: String = r.try_get("health")?;
             Ok(Neuron {
-                id: r.try_get("id")?,
+                id: r.try_get::<String, _>("id")?.into(),
                 slug: r.try_get("slug")?,
                 kind: r.try_get("kind")?,
                 version: r.try_get("version")?,
@@ -352,7 +352,7 @@ macro_rules! impl_neuron_store {
                      ON CONFLICT (id) DO UPDATE SET slug = $2, kind = $3, version = $4, capabilities = $5, tags = $6, region = $7,
                         endpoint = $8, status = $10, last_seen_at = $13"
                 ))
-                .bind(&n.id)
+                .bind(n.id.as_str())
                 .bind(&n.slug)
                 .bind(&n.kind)
                 .bind(&n.version)
@@ -424,7 +424,7 @@ macro_rules! impl_neuron_store {
                 let mut existing: HashMap<String, cortex_core::federation::Neuron> = HashMap::new();
                 for r in qb.build().persistent(crate::store::keep_prepared(ids.len(), 0)).fetch_all(&mut *tx).await? {
                     let n = neuron_from_row(&r)?;
-                    existing.insert(n.id.clone(), n);
+                    existing.insert(n.id.to_string(), n);
                 }
 
                 let pending_now: i64 = sqlx::query("SELECT COUNT(*) AS n FROM neurons WHERE status = 'pending'")
@@ -436,8 +436,8 @@ macro_rules! impl_neuron_store {
                 let mut writes = Vec::new();
                 for j in joins {
                     use cortex_core::federation::NeuronStatus;
-                    let before = existing.get(&j.neuron.id);
-                    let outcome = if j.nonce.as_ref().is_some_and(|(n, _)| !fresh.contains(&(j.neuron.id.clone(), n.clone()))) {
+                    let before = existing.get(j.neuron.id.as_str());
+                    let outcome = if j.nonce.as_ref().is_some_and(|(n, _)| !fresh.contains(&(j.neuron.id.to_string(), n.clone()))) {
                         JoinOutcome::Replayed
                     } else if before.is_some_and(|b| b.public_key != j.neuron.public_key) {
                         JoinOutcome::KeyConflict
@@ -465,7 +465,7 @@ macro_rules! impl_neuron_store {
                 if !writes.is_empty() {
                     let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO neurons ({NEURON_COLS}) "));
                     qb.push_values(&writes, |mut v, n| {
-                        v.push_bind(n.id.clone())
+                        v.push_bind(n.id.to_string())
                             .push_bind(n.slug.clone())
                             .push_bind(n.kind.clone())
                             .push_bind(n.version.clone())
@@ -497,13 +497,13 @@ macro_rules! impl_neuron_store {
                     let mut after: HashMap<String, cortex_core::federation::Neuron> = HashMap::new();
                     for r in &rows {
                         let n = neuron_from_row(r)?;
-                        after.insert(n.id.clone(), n);
+                        after.insert(n.id.to_string(), n);
                     }
                     let mut audits = Vec::with_capacity(after.len());
                     for (j, outcome) in joins.iter().zip(outcomes.iter_mut()) {
                         let JoinOutcome::Joined { neuron: n, .. } = outcome else { continue };
-                        let now = after.remove(&j.neuron.id).ok_or_else(|| StoreError::Other(format!("neuron `{}` was not written", j.neuron.id)))?;
-                        let before = existing.get(&now.id);
+                        let now = after.remove(j.neuron.id.as_str()).ok_or_else(|| StoreError::Other(format!("neuron `{}` was not written", j.neuron.id)))?;
+                        let before = existing.get(now.id.as_str());
                         // A neuron asking again (pending, or restarting) with nothing new is
                         // not a change worth an audit entry: only its last-seen time moved.
                         let unchanged = before.is_some_and(|b| {
