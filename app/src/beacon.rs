@@ -42,7 +42,7 @@ impl PageReport {
     pub fn new(applied: &Applied, unit: Option<String>, receipt: String) -> Self {
         RECEIPT.with(|r| *r.borrow_mut() = Some(receipt));
         Self {
-            page_slug: applied.layout.page_slug.clone(),
+            page_slug: applied.layout.page_slug.to_string(),
             exposures: applied
                 .exposures
                 .iter()

@@ -525,7 +525,7 @@ fn fill_change(ops: &[Operation], node: &str) -> (String, String) {
 pub fn form_from_rule(rule: &LayoutMutation, root: &str) -> Option<RuleForm> {
     let node = rule_node(rule, root);
     let mut f = RuleForm {
-        id: rule.id.clone(),
+        id: rule.id.to_string(),
         base_version: rule.version.to_string(),
         target: format!("{}:{}", rule.page_slug, node),
         kind: rule.mutation_type().into(),

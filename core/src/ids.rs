@@ -123,6 +123,16 @@ string_id!(
     NeuronId
 );
 
+string_id!(
+    /// A layout mutation rule's id (1 to 100 letters, digits, `-` or `_`).
+    RuleId
+);
+
+string_id!(
+    /// A page's slug: which page a layout is the base of and a rule changes.
+    PageSlug
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

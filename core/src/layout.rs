@@ -208,7 +208,7 @@ impl<'a> Iterator for Walk<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Layout {
-    pub page_slug: String,
+    pub page_slug: crate::ids::PageSlug,
     #[serde(default)]
     pub version: u32,
     pub root: Node,

@@ -178,9 +178,9 @@ pub struct Experiment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LayoutMutation {
-    pub id: String,
+    pub id: crate::ids::RuleId,
     pub layout_id: String,
-    pub page_slug: String,
+    pub page_slug: crate::ids::PageSlug,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module_id: Option<String>,
     #[serde(flatten)]

@@ -152,7 +152,7 @@ pub struct Plan {
     /// Attribute paths the tests look at; each is looked up at most once per page view.
     paths: Vec<Vec<String>>,
     /// Per page: indexes into `rules`, in application order (global rules included).
-    pages: HashMap<String, Vec<usize>>,
+    pages: HashMap<crate::ids::PageSlug, Vec<usize>>,
     global: Vec<usize>,
     /// The attributes any rule reads (its conditions, its experiment's hash attribute).
     reads: Reads,
@@ -229,7 +229,7 @@ impl Plan {
         let global: Vec<usize> = (0..rules.len())
             .filter(|&i| rules[i].rule.layer == Layer::Global)
             .collect();
-        let mut pages: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut pages: HashMap<crate::ids::PageSlug, Vec<usize>> = HashMap::new();
         for (i, r) in rules.iter().enumerate() {
             if r.rule.layer != Layer::Global {
                 pages.entry(r.rule.page_slug.clone()).or_default().push(i);

@@ -89,7 +89,7 @@ pub struct RuleChanges {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApplyRequest {
-    pub page_slug: String,
+    pub page_slug: crate::ids::PageSlug,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub context: Context,
@@ -111,7 +111,7 @@ pub struct ApplyRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Applied {
-    pub page_slug: String,
+    pub page_slug: crate::ids::PageSlug,
     /// The rule-set revision used.
     pub revision: u64,
     /// The base layout version used.

@@ -88,7 +88,7 @@ fn arb_rules() -> impl Strategy<Value = Vec<LayoutMutation>> {
         ops.into_iter()
             .enumerate()
             .map(|(i, (op, layer, priority))| LayoutMutation {
-                id: format!("rule-{i:02}"),
+                id: format!("rule-{i:02}").into(),
                 layout_id: "home".into(),
                 page_slug: "home".into(),
                 module_id: None,
@@ -297,7 +297,7 @@ proptest! {
 /// A props rule on the root that any layout has.
 fn props_rule(i: usize) -> LayoutMutation {
     LayoutMutation {
-        id: format!("rule-{i:02}"),
+        id: format!("rule-{i:02}").into(),
         layout_id: "home".into(),
         page_slug: "home".into(),
         module_id: None,

@@ -45,7 +45,7 @@ mod tests {
     #[test]
     fn demo_rules_are_valid_against_the_demo_layouts() {
         let set = super::rule_set();
-        let layouts: HashMap<String, cortex_core::layout::Layout> = set
+        let layouts: HashMap<cortex_core::ids::PageSlug, cortex_core::layout::Layout> = set
             .layouts
             .into_iter()
             .map(|l| (l.page_slug.clone(), l))

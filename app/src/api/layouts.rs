@@ -179,7 +179,7 @@ pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
         .and_then(|l| crate::rule_form::form_from_rule(&head.rule, l.root.id.as_str()));
     Ok(RuleDetail {
         row: RuleRow {
-            broken: loaded.broken.get(&id).cloned(),
+            broken: loaded.broken.get(id.as_str()).cloned(),
             version: head,
         },
         history,
@@ -358,7 +358,7 @@ fn page_nodes(layout: &cortex_core::layout::Layout) -> PageNodes {
     let mut nodes = Vec::new();
     go(&layout.root, 0, false, &mut nodes);
     PageNodes {
-        page_slug: layout.page_slug.clone(),
+        page_slug: layout.page_slug.to_string(),
         layout_version: layout.version,
         nodes,
     }
@@ -592,7 +592,7 @@ pub async fn preview_page(
         .mutations
         .apply(
             &ApplyRequest {
-                page_slug: page,
+                page_slug: page.into(),
                 context: context.clone(),
                 layout_version: None,
                 explain: true,

@@ -94,9 +94,9 @@ pub fn LayoutMutationsPage() -> impl IntoView {
                                         let status = r.status();
                                         let rule = r.version.rule.clone();
                                         view! {
-                                            <tr class="border-t border-slate-100 align-top" data-rule=rule.id.clone() data-status=status>
-                                                <td class="px-4 py-2 font-mono text-xs"><a class="text-indigo-700 underline" href=format!("/admin/layout-mutations/{}", rule.id)>{rule.id.clone()}</a></td>
-                                                <td class="px-4 py-2"><a class="text-indigo-700 underline" href=format!("/shop/{}", rule.page_slug)>{rule.page_slug.clone()}</a></td>
+                                            <tr class="border-t border-slate-100 align-top" data-rule=rule.id.to_string() data-status=status>
+                                                <td class="px-4 py-2 font-mono text-xs"><a class="text-indigo-700 underline" href=format!("/admin/layout-mutations/{}", rule.id)>{rule.id.to_string()}</a></td>
+                                                <td class="px-4 py-2"><a class="text-indigo-700 underline" href=format!("/shop/{}", rule.page_slug)>{rule.page_slug.to_string()}</a></td>
                                                 <td class="px-4 py-2">{rule.layer.as_str()}</td>
                                                 <td class="px-4 py-2">{rule.mutation_type()}</td>
                                                 <td class="px-4 py-2">

@@ -81,18 +81,18 @@ fn Rule(
     let status = detail.row.status();
     let rule = detail.row.version.rule.clone();
     let is_deleted = detail.row.version.deleted;
-    let id = rule.id.clone();
-    let id2 = rule.id.clone();
+    let id = rule.id.to_string();
+    let id2 = rule.id.to_string();
     let json = serde_json::to_string_pretty(&rule).unwrap_or_default();
     let head = rule.version;
     view! {
         <div class="mt-2 flex flex-wrap items-center gap-3">
-            <h1 class="font-mono text-2xl font-bold" id="rule-id">{rule.id.clone()}</h1>
+            <h1 class="font-mono text-2xl font-bold" id="rule-id">{rule.id.to_string()}</h1>
             <span class="rounded bg-slate-100 px-2 py-0.5 text-xs font-medium" id="rule-status" data-status=status>{status}</span>
         </div>
         <p class="mt-1 text-sm text-slate-600">
             {format!("{} rule on page ", rule.mutation_type())}
-            <a class="text-indigo-700 underline" href=format!("/shop/{}", rule.page_slug)>{rule.page_slug.clone()}</a>
+            <a class="text-indigo-700 underline" href=format!("/shop/{}", rule.page_slug)>{rule.page_slug.to_string()}</a>
             {format!(", layer {}, priority {}, version {} by {} at {}", rule.layer.as_str(), rule.priority, rule.version, rule.created_by, fmt_time(rule.timestamp))}
         </p>
         {detail.row.broken.clone().map(|why| view! { <p class="mt-2 rounded bg-red-50 px-3 py-2 text-sm text-red-800" id="rule-broken">"Broken, skipped at runtime: " {why}</p> })}
@@ -171,7 +171,7 @@ fn Version(entry: HistoryEntry, head: u32, rollback: ServerAction<RollbackRule>)
                 <span class="text-slate-600">{format!("{} · {} · {} · revision {}", v.rule.created_by, fmt_time(v.rule.timestamp), what, v.revision)}</span>
                 {(n != head).then(|| view! {
                     <ActionForm action=rollback>
-                        <input type="hidden" name="id" value=v.rule.id.clone()/>
+                        <input type="hidden" name="id" value=v.rule.id.to_string()/>
                         <input type="hidden" name="version" value=n.to_string()/>
                         <button type="submit" class=SMALL data-rollback=n.to_string()>{format!("Roll back to version {n}")}</button>
                     </ActionForm>

@@ -143,7 +143,7 @@ pub fn broken_references(
                     }
                 };
                 out.push(BrokenReference {
-                    rule_id: rule.id.clone(),
+                    rule_id: rule.id.to_string(),
                     field: format!("{prefix}{field}"),
                     missing: id.clone(),
                     proposal,

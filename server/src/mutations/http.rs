@@ -491,7 +491,7 @@ fn receipt_of(
         .receipts
         .sign(&crate::mutations::receipts::Receipt {
             visitor: unit.unwrap_or_default(),
-            page: applied.layout.page_slug.clone(),
+            page: applied.layout.page_slug.to_string(),
             // What the browser may apply itself (not what was applied here: `possible` leaves
             // that out).
             deferred: possible.to_vec(),
@@ -508,7 +508,7 @@ pub fn record_storefront_view(services: &Services, unit: Option<String>, applied
     let now = Utc::now();
     let event = |kind| Event {
         unit: unit.clone(),
-        page_slug: Some(applied.layout.page_slug.clone()),
+        page_slug: Some(applied.layout.page_slug.to_string()),
         ..Event::new(kind, now)
     };
     let mut events = Vec::with_capacity(1 + applied.exposures.len());

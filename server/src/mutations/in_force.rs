@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use cortex_core::context::Context;
+use cortex_core::ids::PageSlug;
 use cortex_core::layout::Layout;
 use cortex_core::mutation::{LayoutMutation, RuleError, TriggerEvent};
 use cortex_core::resolve::{Plan, Visit};
@@ -20,10 +21,10 @@ use super::resolution::SharedJson;
 pub struct InForce {
     pub set: RuleSet,
     pub(super) plan: Plan,
-    pub(super) layouts: HashMap<String, Layout>,
+    pub(super) layouts: HashMap<PageSlug, Layout>,
     /// Rules that cannot work against their page's layout, and why (skipped at runtime,
     /// flagged in the list).
-    pub broken: HashMap<String, String>,
+    pub broken: HashMap<cortex_core::ids::RuleId, String>,
     /// `apply` answers for the newest layouts, serialised once.
     pub(super) answers: ByDecision<SharedJson>,
     /// Pages this hub renders, as far as they are the same for every visitor whose rules
@@ -36,12 +37,12 @@ pub struct InForce {
 
 impl InForce {
     pub(super) fn new(set: RuleSet) -> Self {
-        let layouts: HashMap<String, Layout> = set
+        let layouts: HashMap<PageSlug, Layout> = set
             .layouts
             .iter()
             .map(|l| (l.page_slug.clone(), l.clone()))
             .collect();
-        let broken: HashMap<String, String> = set
+        let broken: HashMap<cortex_core::ids::RuleId, String> = set
             .rules
             .iter()
             .filter_map(|r| {
@@ -77,7 +78,7 @@ impl InForce {
 /// node it names exists in that page's layout.
 pub fn check_against_layouts(
     rule: &LayoutMutation,
-    layouts: &HashMap<String, Layout>,
+    layouts: &HashMap<PageSlug, Layout>,
 ) -> Result<(), RuleError> {
     use cortex_core::mutation::Layer;
     let err = |field: &str, message: String| RuleError {

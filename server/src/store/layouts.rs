@@ -124,14 +124,14 @@ macro_rules! impl_layout_store {
             async fn put_layout(&self, mut layout: cortex_core::layout::Layout, mut audit: AuditRecord) -> StoreResult<cortex_core::layout::Layout> {
                 let mut tx = self.begin_write().await?;
                 let last: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM layouts WHERE page_slug = $1")
-                    .bind(&layout.page_slug)
+                    .bind(layout.page_slug.as_str())
                     .fetch_one(&mut *tx)
                     .await?
                     .try_get("v")?;
                 layout.version = (last.unwrap_or(0) + 1) as u32;
                 let revision = Self::rule_revision_in(&mut tx).await? + 1;
                 sqlx::query("INSERT INTO layouts (page_slug, version, tree_json, revision, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(&layout.page_slug)
+                    .bind(layout.page_slug.as_str())
                     .bind(layout.version as i64)
                     .bind(serde_json::to_string(&layout).unwrap_or_default())
                     .bind(revision)
@@ -174,9 +174,9 @@ macro_rules! impl_layout_store {
                     "INSERT INTO layout_mutations (id, version, page_slug, layer, mutation_type, is_active, deleted, rule_json, revision, created_by, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
-                .bind(&rule.id)
+                .bind(rule.id.as_str())
                 .bind(rule.version as i64)
-                .bind(&rule.page_slug)
+                .bind(rule.page_slug.as_str())
                 .bind(rule.layer.as_str())
                 .bind(rule.mutation_type())
                 .bind(rule.is_active)
