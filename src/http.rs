@@ -58,6 +58,18 @@ impl FromRef<HubState> for Services {
         s.services.clone()
     }
 }
+impl FromRef<HubState> for cortex_server::federation::Federation {
+    fn from_ref(s: &HubState) -> Self {
+        s.services.federation.clone()
+    }
+}
+
+impl FromRef<HubState> for cortex_server::mutations::Mutations {
+    fn from_ref(s: &HubState) -> Self {
+        s.services.mutations.clone()
+    }
+}
+
 impl FromRef<HubState> for AuthService {
     fn from_ref(s: &HubState) -> Self {
         s.services.auth.clone()

@@ -107,7 +107,7 @@ impl Application {
                 services
                     .config
                     .demo_shop
-                    .then(|| (demo::storefront::rule_set(), demo::storefront::ACTOR)),
+                    .then_some((demo::storefront::rule_set, demo::storefront::ACTOR)),
             ),
         );
         tokio::spawn(

@@ -282,7 +282,6 @@ pub fn start(cfg: RunnerConfig, on_reload: Option<ReloadHook>) -> Result<NeuronH
     })
 }
 
-/// A pause of `base` with up to 50% random jitter, so a fleet does not reconnect in step.
 /// `wait` with up to half of it added at random, so neurons that failed together do not
 /// all retry at the same moment.
 pub(crate) fn jittered(wait: Duration) -> Duration {

@@ -267,17 +267,13 @@ pub use crate::rule_form::RuleForm;
 fn rule_of_form(
     services: &cortex_server::Services,
     form: &RuleForm,
-) -> Result<serde_json::Value, AppError> {
-    use cortex_core::ErrorCode;
-    let bad = |m: String| AppError::new(ErrorCode::BadRequest, m);
-    let page = form
-        .page()
-        .ok_or_else(|| bad("target: pick a node of a page".into()))?;
+) -> Result<serde_json::Value, String> {
+    let page = form.page().ok_or("target: pick a node of a page")?;
     let loaded = services.mutations.current();
     let layout = loaded
         .layout(page)
-        .ok_or_else(|| bad(format!("target: no page `{page}`")))?;
-    crate::rule_form::rule_from_form(form, layout.root.id.as_str()).map_err(bad)
+        .ok_or_else(|| format!("target: no page `{page}`"))?;
+    crate::rule_form::rule_from_form(form, layout.root.id.as_str())
 }
 
 /// Creates a rule from the rule form (the target picked from the page's tree). The id must
@@ -289,7 +285,8 @@ pub async fn create_rule(
     use cortex_core::Role;
     let (services, principal) = super::guard::require(Role::Editor)?;
     super::guard::require_writable(&services)?;
-    let value = rule_of_form(&services, &form)?;
+    let value = rule_of_form(&services, &form)
+        .map_err(|m| AppError::new(cortex_core::ErrorCode::BadRequest, m))?;
     Ok(services.mutations.create_rule(value, &principal).await?)
 }
 
@@ -308,10 +305,9 @@ pub async fn update_rule(
             "base_version: the version the form was filled from",
         )
     })?;
-    let value = rule_of_form(&services, &form)?;
     Ok(services
         .mutations
-        .update_rule(&id, value, base, &principal)
+        .update_rule(&id, base, &principal, || rule_of_form(&services, &form))
         .await?)
 }
 

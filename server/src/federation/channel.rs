@@ -173,7 +173,7 @@ pub async fn upgrade(
     }
     let (said, ticket) = match (super::http::bearer(&headers), q.ticket) {
         (Ok(token), _) => (
-            super::http::neuron_of(&services, &extensions, Ok(token), WS_PATH).await?,
+            super::http::neuron_of(&services.federation, &extensions, Ok(token), WS_PATH).await?,
             None,
         ),
         (Err(_), Some(ticket)) => {

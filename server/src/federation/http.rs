@@ -14,9 +14,10 @@ use std::net::SocketAddr;
 use super::browser::PresentedKey;
 use super::signatures::Signed;
 use super::unauthorized;
+use super::Federation;
+use crate::db_health::DbHealth;
 use crate::error::ApiError;
 use crate::Services;
-use base64::Engine as _;
 use cortex_core::federation::headers;
 
 pub const REGISTER_PATH: &str = "/api/federation/register";
@@ -43,6 +44,9 @@ pub fn router<S>(federation: &super::Federation) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Services: FromRef<S>,
+    super::Federation: FromRef<S>,
+    crate::mutations::Mutations: FromRef<S>,
+    DbHealth: FromRef<S>,
 {
     let fed = federation.clone();
     let cors = tower_http::cors::CorsLayer::new()
@@ -100,8 +104,8 @@ async fn vary_on_cors(mut res: axum::response::Response) -> axum::response::Resp
     res
 }
 
-fn ready(services: &Services) -> Result<(), ApiError> {
-    if services.health.is_ready() {
+fn ready(health: &DbHealth) -> Result<(), ApiError> {
+    if health.is_ready() {
         Ok(())
     } else {
         Err(ApiError::from(crate::store::StoreError::Unavailable(
@@ -118,29 +122,26 @@ pub fn source(extensions: &Extensions) -> String {
 }
 
 async fn register(
-    State(services): State<Services>,
+    State(federation): State<Federation>,
+    State(health): State<DbHealth>,
     extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Joined>, ApiError> {
-    ready(&services)?;
+    ready(&health)?;
     // Before any work (the signature check costs CPU): a flood from one address is turned
     // away here, counted, and never reaches the database or the audit log.
-    services
-        .federation
-        .check_registration_rate(&source(&extensions))?;
+    federation.check_registration_rate(&source(&extensions))?;
     super::registration::check_registration_size(&body)?;
     let browser = headers.contains_key(cortex_core::federation::PUBLISHABLE_KEY_HEADER);
     let joined = if browser {
-        services
-            .federation
+        federation
             .register_browser(presented_key(&headers), &body, Utc::now())
             .await
     } else {
         match signed(&headers) {
             Ok(signed) => {
-                services
-                    .federation
+                federation
                     .register(&signed, REGISTER_PATH, &body, Utc::now())
                     .await
             }
@@ -153,8 +154,7 @@ async fn register(
             let claimed = headers
                 .get(cortex_core::federation::headers::NEURON)
                 .and_then(|v| v.to_str().ok());
-            services
-                .federation
+            federation
                 .note_refusal(&source(&extensions), claimed, REGISTER_PATH, &e)
                 .await;
             Err(e)
@@ -185,55 +185,25 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
 }
 
 pub(crate) fn signed(h: &HeaderMap) -> Result<Signed<'_>, ApiError> {
+    // A request missing several headers hears of the first.
     let neuron = header(h, headers::NEURON)?;
-    let timestamp_ms = header(h, headers::TIMESTAMP)?.parse::<i64>().map_err(|_| {
-        unauthorized(format!(
-            "`{}` must be milliseconds since the Unix epoch",
-            headers::TIMESTAMP
-        ))
-    })?;
+    let timestamp = header(h, headers::TIMESTAMP)?;
     let nonce = header(h, headers::NONCE)?;
-    if !(16..=64).contains(&nonce.len())
-        || !nonce
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(unauthorized(format!(
-            "`{}` must be 16-64 characters of A-Z a-z 0-9 - _",
-            headers::NONCE
-        )));
-    }
-    let signature = base64::engine::general_purpose::STANDARD
-        .decode(header(h, headers::SIGNATURE)?)
-        .ok()
-        .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
-        .map(|b| ed25519_dalek::Signature::from_bytes(&b))
-        .ok_or_else(|| {
-            unauthorized(format!(
-                "`{}` must be a base64 Ed25519 signature (64 bytes)",
-                headers::SIGNATURE
-            ))
-        })?;
-    Ok(Signed {
-        neuron,
-        timestamp_ms,
-        nonce,
-        signature,
-    })
+    let signature = header(h, headers::SIGNATURE)?;
+    Signed::parse(neuron, timestamp, nonce, signature)
 }
 
 /// What a request's neuron token says; a missing or bad token is counted against the
 /// request's source as a refusal.
 pub(crate) async fn neuron_of(
-    services: &Services,
+    federation: &Federation,
     extensions: &Extensions,
     token: Result<&str, ApiError>,
     route: &str,
 ) -> Result<super::tokens::NeuronToken, ApiError> {
-    let checked = token.and_then(|t| services.federation.verify_token(t));
+    let checked = token.and_then(|t| federation.verify_token(t));
     if let Err(e) = &checked {
-        services
-            .federation
+        federation
             .note_refusal(&source(extensions), None, route, e)
             .await;
     }
@@ -252,17 +222,15 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 async fn heartbeat(
-    State(services): State<Services>,
+    State(federation): State<Federation>,
+    State(health): State<DbHealth>,
     extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Joined>, ApiError> {
-    ready(&services)?;
-    let neuron = neuron_of(&services, &extensions, bearer(&headers), HEARTBEAT_PATH).await?;
-    let joined = services
-        .federation
-        .heartbeat(&neuron.id, &body, Utc::now())
-        .await?;
+    ready(&health)?;
+    let neuron = neuron_of(&federation, &extensions, bearer(&headers), HEARTBEAT_PATH).await?;
+    let joined = federation.heartbeat(&neuron.id, &body, Utc::now()).await?;
     Ok(Json(joined))
 }
 
@@ -275,7 +243,7 @@ async fn stream_analytics(
     body: Bytes,
 ) -> Result<Json<BatchAck>, ApiError> {
     let neuron = neuron_of(
-        &services,
+        &services.federation,
         &extensions,
         bearer(&headers),
         STREAM_ANALYTICS_PATH,
@@ -298,12 +266,12 @@ async fn stream_analytics(
 /// A one-time ticket for the push channel (`GET /api/federation/ws?ticket=…`), for browsers,
 /// which cannot send `Authorization` on a WebSocket.
 async fn ws_ticket(
-    State(services): State<Services>,
+    State(federation): State<Federation>,
     extensions: Extensions,
     headers: HeaderMap,
 ) -> Result<Json<cortex_core::federation::WsTicket>, ApiError> {
-    let said = neuron_of(&services, &extensions, bearer(&headers), WS_TICKET_PATH).await?;
-    let (ticket, expires_at) = services.federation.issue_ws_ticket(&said, Utc::now())?;
+    let said = neuron_of(&federation, &extensions, bearer(&headers), WS_TICKET_PATH).await?;
+    let (ticket, expires_at) = federation.issue_ws_ticket(&said, Utc::now())?;
     Ok(Json(cortex_core::federation::WsTicket {
         ticket,
         expires_at,
@@ -313,8 +281,9 @@ async fn ws_ticket(
 /// Who this hub is, for signing: registrations sign the hub's id, so a captured one cannot
 /// be replayed against another hub.
 async fn hub_identity(
-    State(services): State<Services>,
+    State(federation): State<Federation>,
+    State(health): State<DbHealth>,
 ) -> Result<Json<cortex_core::federation::HubIdentity>, ApiError> {
-    ready(&services)?;
-    Ok(Json(services.federation.identity().await?))
+    ready(&health)?;
+    Ok(Json(federation.identity().await?))
 }

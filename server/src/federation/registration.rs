@@ -203,7 +203,7 @@ impl Federation {
         who: &cortex_core::user::Principal,
     ) -> Result<Vec<cortex_core::federation::NeuronKind>, ApiError> {
         crate::auth::require_role(who, cortex_core::Role::Viewer)?;
-        Ok(self.kinds().await?.as_ref().clone())
+        Ok(self.store.neuron_kinds().await?)
     }
 
     /// The kinds the hub knows (read again after a moment).

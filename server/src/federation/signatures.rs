@@ -3,17 +3,69 @@
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use cortex_core::federation::{signing_message, MAX_CLOCK_SKEW_MS};
+use cortex_core::federation::{headers, signing_message, MAX_CLOCK_SKEW_MS};
 
 use super::{unauthorized, Federation};
 use crate::error::ApiError;
 
-/// The signature headers of a request, parsed.
+/// What a signed request says about its signature (from its `x-cortex-*` headers), checked
+/// for shape. Made only by [`Signed::parse`].
 pub struct Signed<'a> {
-    pub neuron: &'a str,
-    pub timestamp_ms: i64,
-    pub nonce: &'a str,
-    pub signature: ed25519_dalek::Signature,
+    pub(super) neuron: &'a str,
+    pub(super) timestamp_ms: i64,
+    pub(super) nonce: &'a str,
+    pub(super) signature: ed25519_dalek::Signature,
+}
+
+impl<'a> Signed<'a> {
+    /// The four values a signed request sends (the neuron's id, the timestamp in ms, the
+    /// nonce, the base64 signature), checked: the error (401) names the header that is
+    /// wrong.
+    pub fn parse(
+        neuron: &'a str,
+        timestamp_ms: &str,
+        nonce: &'a str,
+        signature: &str,
+    ) -> Result<Self, ApiError> {
+        let timestamp_ms = timestamp_ms.parse::<i64>().map_err(|_| {
+            unauthorized(format!(
+                "`{}` must be milliseconds since the Unix epoch",
+                headers::TIMESTAMP
+            ))
+        })?;
+        if !(16..=64).contains(&nonce.len())
+            || !nonce
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(unauthorized(format!(
+                "`{}` must be 16-64 characters of A-Z a-z 0-9 - _",
+                headers::NONCE
+            )));
+        }
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(signature)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
+            .map(|b| ed25519_dalek::Signature::from_bytes(&b))
+            .ok_or_else(|| {
+                unauthorized(format!(
+                    "`{}` must be a base64 Ed25519 signature (64 bytes)",
+                    headers::SIGNATURE
+                ))
+            })?;
+        Ok(Self {
+            neuron,
+            timestamp_ms,
+            nonce,
+            signature,
+        })
+    }
+
+    /// The neuron the request says it comes from.
+    pub fn neuron(&self) -> &str {
+        self.neuron
+    }
 }
 
 /// Decodes a base64 Ed25519 public key.

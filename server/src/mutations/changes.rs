@@ -53,16 +53,21 @@ impl Mutations {
     }
 
     /// A new version of rule `id` edited from version `base`: refused if the rule changed
-    /// since (409 says by whom); it keeps its on/off state.
+    /// since (409 says by whom), before `edited` makes the rule (JSON, or why it cannot: a
+    /// 400); it keeps its on/off state.
     pub async fn update_rule(
         &self,
         id: &str,
-        mut value: serde_json::Value,
         base: u32,
         who: &Principal,
+        edited: impl FnOnce() -> Result<serde_json::Value, String>,
     ) -> Result<RuleVersion, ApiError> {
         require_role(who, Role::Editor)?;
-        let head = self.head(id).await?;
+        let head = self
+            .store
+            .rule_head(id)
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no rule `{id}`")))?;
         if head.rule.version != base {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
@@ -72,6 +77,7 @@ impl Mutations {
                 ),
             ));
         }
+        let mut value = edited().map_err(ApiError::bad_request)?;
         value["isActive"] = head.rule.is_active.into();
         self.save_rule_json(value, Head::Version(base), who).await
     }

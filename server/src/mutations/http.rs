@@ -13,6 +13,7 @@ use cortex_core::{ErrorCode, Role};
 
 use crate::auth::Authn;
 use crate::error::ApiError;
+use crate::federation::Federation;
 use crate::Services;
 
 pub const APPLY_PATH: &str = "/api/layout-mutation/apply";
@@ -61,20 +62,19 @@ impl Caller {
 /// Who may resolve pages: a neuron (its token), a browser app (a publishable key from one of
 /// its origins) or a signed-in user or API token (viewer and up, for previews).
 async fn check_caller(
-    services: &Services,
+    federation: &Federation,
     extensions: &Extensions,
     headers: &HeaderMap,
     route: &str,
 ) -> Result<Caller, ApiError> {
     let bearer = crate::federation::http::bearer(headers).ok();
     if let Some(token) = bearer.filter(|t| t.starts_with(crate::federation::NEURON_TOKEN_PREFIX)) {
-        return crate::federation::http::neuron_of(services, extensions, Ok(token), route)
+        return crate::federation::http::neuron_of(federation, extensions, Ok(token), route)
             .await
             .map(Caller::Neuron);
     }
     if headers.contains_key(cortex_core::federation::PUBLISHABLE_KEY_HEADER) {
-        return services
-            .federation
+        return federation
             .check_publishable_key(crate::federation::http::presented_key(headers))
             .await
             .map(|k| Caller::Browser(k.name));
@@ -105,7 +105,13 @@ pub async fn apply(
     req: axum::extract::Request,
 ) -> Result<JsonBytes, ApiError> {
     let (parts, body) = req.into_parts();
-    let caller = check_caller(&services, &parts.extensions, &parts.headers, APPLY_PATH).await?;
+    let caller = check_caller(
+        &services.federation,
+        &parts.extensions,
+        &parts.headers,
+        APPLY_PATH,
+    )
+    .await?;
     let body = read_body(
         body,
         MAX_APPLY_BYTES,
@@ -221,7 +227,13 @@ pub async fn sync(
         _ => None,
     };
     if importer.is_none() {
-        check_caller(&services, &parts.extensions, &parts.headers, SYNC_PATH).await?;
+        check_caller(
+            &services.federation,
+            &parts.extensions,
+            &parts.headers,
+            SYNC_PATH,
+        )
+        .await?;
     }
     let limit = if importer.is_some() {
         MAX_SYNC_BYTES
@@ -294,7 +306,7 @@ pub async fn report_events(
             "send a neuron token (Authorization: Bearer ctn_…) or a publishable key (x-cortex-publishable-key); only this hub's own pages report without one",
         ));
     }
-    let caller = check_caller(&services, &extensions, &headers, REPORT_PATH).await?;
+    let caller = check_caller(&services.federation, &extensions, &headers, REPORT_PATH).await?;
     let source = caller.source().ok_or_else(|| {
         ApiError::new(
             ErrorCode::Forbidden,
@@ -392,7 +404,8 @@ fn check_receipted(
 /// 95 % intervals. Filters: `page`, `rule`, `variant`, `from`, `to` (RFC 3339). Viewers and
 /// neurons.
 pub async fn report(
-    State(services): State<Services>,
+    State(federation): State<Federation>,
+    State(mutations): State<super::Mutations>,
     extensions: Extensions,
     headers: HeaderMap,
     query: Result<
@@ -400,7 +413,7 @@ pub async fn report(
         axum::extract::rejection::QueryRejection,
     >,
 ) -> Result<Json<cortex_core::report::LayoutReport>, ApiError> {
-    match check_caller(&services, &extensions, &headers, REPORT_PATH).await? {
+    match check_caller(&federation, &extensions, &headers, REPORT_PATH).await? {
         Caller::Browser(_) => {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
@@ -421,7 +434,7 @@ pub async fn report(
             e.body_text()
         ))
     })?;
-    Ok(Json(services.mutations.report(&query, Utc::now()).await?))
+    Ok(Json(mutations.report(&query, Utc::now()).await?))
 }
 
 /// Events from the storefront's own pages: only with the page's receipt, and only about

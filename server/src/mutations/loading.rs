@@ -81,9 +81,9 @@ impl Mutations {
     }
 
     /// Keeps the rule set current: loads it when the database is ready and whenever it
-    /// changes; stores `seed` (its layouts and rules, written by `seed_actor`) into an empty
-    /// database once.
-    pub async fn run_loader(self, health: DbHealth, seed: Option<(RuleSet, &'static str)>) {
+    /// changes; stores the rule set `seed` makes (its layouts and rules, written by the
+    /// actor it names) into an empty database once.
+    pub async fn run_loader(self, health: DbHealth, seed: Option<(fn() -> RuleSet, &'static str)>) {
         let mut seeded = seed.is_none();
         let mut tick = tokio::time::interval(RELOAD_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -96,7 +96,7 @@ impl Mutations {
             // database instead of seeding.
             seeded |= self.current().set.revision > 0;
             if let (false, Some((set, actor))) = (seeded, &seed) {
-                match seed_empty(self.store.as_ref(), set, actor).await {
+                match seed_empty(self.store.as_ref(), &set(), actor).await {
                     Ok(()) => seeded = true,
                     Err(e) => tracing::warn!(error = %e, "could not seed the first rule set"),
                 }
