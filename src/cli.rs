@@ -4,7 +4,6 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-use cortex_core::audit::AuditRecord;
 use cortex_core::user::TokenId;
 use cortex_core::Role;
 use cortex_server::config::Config;
@@ -481,11 +480,11 @@ pub async fn run_command(command: Command, config: Config) -> anyhow::Result<i32
         }
         Command::Token(TokenCommand::Revoke { id }) => {
             let s = services(config).await?;
-            let audit = AuditRecord::new("cli", "token.revoke", String::new());
             let t = s
-                .store
-                .revoke_token(TokenId(id), chrono::Utc::now(), audit)
-                .await?;
+                .auth
+                .revoke_token(TokenId(id), "cli")
+                .await
+                .map_err(cortex_server::ApiError::from)?;
             println!("revoked {} ({})", t.name, t.id);
             Ok(0)
         }

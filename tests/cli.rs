@@ -117,6 +117,24 @@ fn admin_tokens_and_doctor_work_from_the_command_line() {
     let (code, _, err) = run(cortex(d, &["token", "revoke", &id]));
     assert_ne!(code, 0);
     assert!(err.contains("already revoked"), "{err}");
+    // The same limits as the API: a lifetime of 1 to 3650 days.
+    for days in ["0", "3651"] {
+        let (code, _, err) = run(cortex(
+            d,
+            &[
+                "token",
+                "create",
+                "--name",
+                "x",
+                "--role",
+                "viewer",
+                "--ttl-days",
+                days,
+            ],
+        ));
+        assert_ne!(code, 0, "{days}");
+        assert!(err.contains("ttl_days"), "{err}");
+    }
 
     let (code, out, _) = run(cortex(d, &["doctor"]));
     assert_eq!(code, 0, "{out}");

@@ -8,7 +8,9 @@ use crate::resolve::{Exposure, TraceEntry};
 use serde::{Deserialize, Serialize};
 
 mod filter;
+mod history;
 pub use filter::RuleFilter;
+pub use history::{comparable, DiffLine, HistoryEntry};
 
 /// Largest `apply` request body.
 pub const MAX_APPLY_BYTES: usize = 16 * 1024;

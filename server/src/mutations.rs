@@ -7,6 +7,7 @@
 
 mod cache;
 mod changes;
+mod history;
 pub mod http;
 mod in_force;
 pub mod in_page;
@@ -16,6 +17,7 @@ pub mod receipts;
 mod report;
 mod resolution;
 
+pub use history::diff_lines;
 pub use in_force::{check_against_layouts, InForce};
 pub use resolution::{resolve_safely, Answer, SharedJson};
 

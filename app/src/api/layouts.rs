@@ -25,25 +25,7 @@ pub async fn list_rules(
     Ok(services.mutations.list_rules(&filter, &who).await?)
 }
 
-/// A line of a diff between two versions of a rule (as pretty JSON).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-pub struct DiffLine {
-    /// `+` added, `-` removed, ` ` unchanged (context), `…` unchanged lines left out.
-    pub tag: String,
-    pub text: String,
-}
-
-/// One version of a rule in its history, with what changed from the version before it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryEntry {
-    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
-    pub version: cortex_core::rules::RuleVersion,
-    /// Empty for the first version.
-    pub diff: Vec<DiffLine>,
-}
+pub use cortex_core::rules::{DiffLine, HistoryEntry};
 
 /// A rule for its admin page: its newest version and status, every version with its diff
 /// (newest first), its impact per variant, and the pages and nodes a rule can target.
@@ -59,49 +41,6 @@ pub struct RuleDetail {
     /// edited as JSON).
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     pub form: Option<RuleForm>,
-}
-
-/// Lines changed from `old` to `new`, with two lines of context around each change.
-#[cfg(feature = "ssr")]
-pub fn diff_lines(old: &str, new: &str) -> Vec<DiffLine> {
-    use similar::{ChangeTag, TextDiff};
-    let diff = TextDiff::from_lines(old, new);
-    let mut out = Vec::new();
-    for (i, group) in diff.grouped_ops(2).iter().enumerate() {
-        if i > 0 {
-            out.push(DiffLine {
-                tag: "…".into(),
-                text: String::new(),
-            });
-        }
-        for op in group {
-            for change in diff.iter_changes(op) {
-                let tag = match change.tag() {
-                    ChangeTag::Delete => "-",
-                    ChangeTag::Insert => "+",
-                    ChangeTag::Equal => " ",
-                };
-                out.push(DiffLine {
-                    tag: tag.into(),
-                    text: change.value().trim_end_matches('\n').to_string(),
-                });
-            }
-        }
-    }
-    out
-}
-
-/// A rule's content as the history compares it: without the fields every version changes.
-#[cfg(feature = "ssr")]
-fn comparable(v: &cortex_core::rules::RuleVersion) -> String {
-    let mut value = serde_json::to_value(&v.rule).unwrap_or_default();
-    if let Some(o) = value.as_object_mut() {
-        for k in ["version", "timestamp", "createdBy", "rollbackPointer"] {
-            o.remove(k);
-        }
-        o.insert("deleted".into(), v.deleted.into());
-    }
-    serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
 }
 
 /// The start of every single-rule change: an editor, a writable database, a sane id.
@@ -137,31 +76,11 @@ fn checked_id(id: &str) -> Result<String, AppError> {
 /// Viewer.
 #[server(name = RuleDetails, prefix = "/api", endpoint = "layout-mutation/rule", input = leptos::server_fn::codec::GetUrl)]
 pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
-    use cortex_core::{report::ReportQuery, ErrorCode, Role};
-    let (services, _) = super::guard::require(Role::Viewer)?;
+    use cortex_core::{report::ReportQuery, Role};
+    let (services, who) = super::guard::require(Role::Viewer)?;
     let id = checked_id(id.as_deref().unwrap_or_default())?;
-    let versions = services
-        .store
-        .rule_history(&id)
-        .await
-        .map_err(cortex_server::ApiError::from)?;
-    let Some(head) = versions.first().cloned() else {
-        return Err(AppError::new(
-            ErrorCode::NotFound,
-            format!("no rule `{id}`"),
-        ));
-    };
-    let history = versions
-        .iter()
-        .enumerate()
-        .map(|(i, v)| HistoryEntry {
-            diff: versions
-                .get(i + 1)
-                .map(|older| diff_lines(&comparable(older), &comparable(v)))
-                .unwrap_or_default(),
-            version: v.clone(),
-        })
-        .collect();
+    let history = services.mutations.rule_history(&id, &who).await?;
+    let head = history[0].version.clone();
     let report = services
         .mutations
         .report(

@@ -1,4 +1,5 @@
-//! Creating API tokens (listing and revoking are plain store calls).
+//! Creating API tokens (revoking is `AuthService::revoke_token`, which also forgets the
+//! token at once; listing is a plain store call).
 
 use chrono::Utc;
 use cortex_core::audit::AuditRecord;
@@ -8,7 +9,11 @@ use cortex_core::Role;
 use super::{api_token, AuthError};
 use crate::store::{DynStore, TokenForCreate};
 
-/// Creates a token for `role`, optionally expiring after `ttl_days`; returns the secret once.
+/// Longest lifetime a token may be given, in days (ten years).
+pub const MAX_TTL_DAYS: u32 = 3650;
+
+/// Creates a token for `role`, optionally expiring after `ttl_days` (1 to [`MAX_TTL_DAYS`]);
+/// returns the secret once.
 pub async fn create(
     store: &DynStore,
     actor: &str,
@@ -18,6 +23,11 @@ pub async fn create(
 ) -> Result<CreatedToken, AuthError> {
     let name = name.trim();
     cortex_core::user::validate_token_name(name).map_err(AuthError::Invalid)?;
+    if ttl_days.is_some_and(|d| !(1..=MAX_TTL_DAYS).contains(&d)) {
+        return Err(AuthError::Invalid(format!(
+            "ttl_days must be a whole number of days from 1 to {MAX_TTL_DAYS}, or empty for no expiry"
+        )));
+    }
     let secret = api_token::random_secret(api_token::TOKEN_PREFIX);
     let now = Utc::now();
     let summary = TokenSummary {
