@@ -18,6 +18,7 @@ pub mod resolve;
 pub mod role;
 pub mod rules;
 pub mod schedule;
+pub mod status;
 pub mod targeting;
 pub mod urls;
 pub mod user;

@@ -149,7 +149,7 @@ pub async fn access_log(req: Request, next: Next) -> Response {
         }
         _ if hot => {
             let n = HOT_SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if n % HOT_SAMPLE == 0 {
+            if n.is_multiple_of(HOT_SAMPLE) {
                 tracing::info!(target: ACCESS_TARGET, %method, %path, status, ms, id = %id, sampled = HOT_SAMPLE, "served");
             }
         }

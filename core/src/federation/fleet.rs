@@ -122,13 +122,13 @@ impl Heartbeat {
         for (i, c) in self.checks.iter().enumerate() {
             if c.name.is_empty() || c.name.len() > 64 {
                 return Err(FieldError::new(
-                    &format!("checks[{i}].name"),
+                    format!("checks[{i}].name"),
                     "must be 1-64 characters",
                 ));
             }
             if c.message.as_ref().is_some_and(|m| m.len() > 1024) {
                 return Err(FieldError::new(
-                    &format!("checks[{i}].message"),
+                    format!("checks[{i}].message"),
                     "at most 1024 characters",
                 ));
             }

@@ -137,7 +137,7 @@ impl Fleet {
                 _ => fleet.failed += 1,
             }
             let done = fleet.open + fleet.failed;
-            if done % 1000 == 0 {
+            if done.is_multiple_of(1000) {
                 progress(&format!("{done} of {} channels", tokens.len()));
             }
         }
@@ -277,7 +277,7 @@ async fn push(client: &HubClient, push_token: &str, p: usize) -> Result<u64, Sdk
         .bearer_auth(push_token)
         .json(&serde_json::json!({
             "scope": "tag:swarm", "kind": "config",
-            "body": serde_json::json!({"push": p, "flag": p % 2 == 0}).to_string(),
+            "body": serde_json::json!({"push": p, "flag": p.is_multiple_of(2)}).to_string(),
         }))
         .send()
         .await?;
@@ -361,7 +361,7 @@ pub async fn restart(
                     report.half_seconds = took;
                 }
                 report.back_seconds = took;
-                if report.back % 1000 == 0 {
+                if report.back.is_multiple_of(1000) {
                     progress(&format!("{} of {} channels back", report.back, report.of));
                 }
             }
