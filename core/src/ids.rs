@@ -1,4 +1,4 @@
-//! Typed ids: a neuron's id, a rule's id, a page's slug and a revision are different things
+//! Typed ids: a neuron's id, a rule's id, a page's slug and a rule-set revision are different things
 //! even where each is a string or a number, so they are different types. Each is
 //! serde-transparent (the same JSON as the bare value) and reads as a `&str` (or `u64`)
 //! wherever one is wanted.
@@ -133,6 +133,54 @@ string_id!(
     PageSlug
 );
 
+/// A revision of the rule set: every change to a rule or a base layout takes the next one,
+/// so a neuron that holds revision N can be sent exactly what changed after it. 0: none yet.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = u64))]
+#[serde(transparent)]
+pub struct Revision(pub u64);
+
+impl Revision {
+    /// Before the first change.
+    pub const NONE: Revision = Revision(0);
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<u64> for Revision {
+    fn from(n: u64) -> Self {
+        Self(n)
+    }
+}
+
+impl From<Revision> for u64 {
+    fn from(r: Revision) -> u64 {
+        r.0
+    }
+}
+
+impl PartialEq<u64> for Revision {
+    fn eq(&self, other: &u64) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialOrd<u64> for Revision {
+    fn partial_cmp(&self, other: &u64) -> Option<std::cmp::Ordering> {
+        self.0.partial_cmp(other)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +199,8 @@ mod tests {
         by_id.insert(id.clone(), 1);
         assert_eq!(by_id.get("shop-eu-1"), Some(&1));
         assert_eq!(id.to_string(), "shop-eu-1");
+        let r = Revision(7);
+        assert_eq!(serde_json::to_string(&r).unwrap(), "7");
+        assert!(r > 6 && r == 7 && Revision::NONE < r);
     }
 }

@@ -2,6 +2,7 @@
 //! requests and answers of `/api/layout-mutation/*`.
 
 use crate::context::Context;
+use crate::ids::Revision;
 use crate::layout::Layout;
 use crate::mutation::LayoutMutation;
 use crate::resolve::{Exposure, TraceEntry};
@@ -31,7 +32,7 @@ pub struct RuleVersion {
     /// This version removed the rule (a restore writes a newer version).
     pub deleted: bool,
     /// The rule-set revision this version made.
-    pub revision: u64,
+    pub revision: Revision,
 }
 
 /// A rule in the admin list: its newest version and, if it cannot work against its page's
@@ -67,7 +68,7 @@ impl RuleRow {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RuleSet {
-    pub revision: u64,
+    pub revision: Revision,
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub layouts: Vec<Layout>,
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
@@ -80,7 +81,7 @@ pub struct RuleSet {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RuleChanges {
-    pub revision: u64,
+    pub revision: Revision,
     pub rules: Vec<RuleVersion>,
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub layouts: Vec<Layout>,
@@ -115,7 +116,7 @@ pub struct ApplyRequest {
 pub struct Applied {
     pub page_slug: crate::ids::PageSlug,
     /// The rule-set revision used.
-    pub revision: u64,
+    pub revision: Revision,
     /// The base layout version used.
     pub layout_version: u32,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -326,7 +327,7 @@ impl DeferredView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision: Option<u64>,
+    pub revision: Option<Revision>,
     /// A rule set to import (from `kind: full` of another hub's sync). Editor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<RuleSet>,
@@ -338,7 +339,7 @@ pub struct SyncRequest {
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum SyncAnswer {
     /// The caller holds the newest revision.
-    UpToDate { revision: u64 },
+    UpToDate { revision: Revision },
     /// What changed since the caller's revision.
     Diff(RuleChanges),
     /// The whole rule set (the caller holds nothing, or a revision this hub never had).
@@ -346,7 +347,7 @@ pub enum SyncAnswer {
     /// An import was validated and stored: this many layouts and rules, as new versions.
     #[serde(rename_all = "camelCase")]
     Imported {
-        revision: u64,
+        revision: Revision,
         layouts: usize,
         rules: usize,
     },
@@ -356,7 +357,7 @@ impl SyncAnswer {
     /// What a caller holding `held` needs, given the changes since then and the whole set:
     /// nothing, the diff, or the full set when it holds nothing, holds a revision newer
     /// than the hub's (a replaced database), or the diff would not be smaller.
-    pub fn for_holder(held: u64, changes: RuleChanges, full: &RuleSet) -> SyncAnswer {
+    pub fn for_holder(held: Revision, changes: RuleChanges, full: &RuleSet) -> SyncAnswer {
         if held == changes.revision {
             return SyncAnswer::UpToDate { revision: held };
         }
@@ -550,43 +551,45 @@ mod tests {
             }))
             .unwrap(),
             deleted: false,
-            revision: 9,
+            revision: Revision(9),
         }
     }
 
     #[test]
     fn a_holder_gets_nothing_a_diff_or_everything() {
         let full = RuleSet {
-            revision: 9,
+            revision: Revision(9),
             layouts: vec![],
             rules: ["a", "b", "c"].iter().map(|i| rule(i).rule).collect(),
         };
         let changes = |n: usize| RuleChanges {
-            revision: 9,
+            revision: Revision(9),
             rules: ["a", "b", "c"][..n].iter().map(|i| rule(i)).collect(),
             layouts: vec![],
         };
         assert_eq!(
-            SyncAnswer::for_holder(9, changes(0), &full),
-            SyncAnswer::UpToDate { revision: 9 }
+            SyncAnswer::for_holder(Revision(9), changes(0), &full),
+            SyncAnswer::UpToDate {
+                revision: Revision(9)
+            }
         );
         assert!(
-            matches!(SyncAnswer::for_holder(8, changes(1), &full), SyncAnswer::Diff(d) if d.rules.len() == 1)
+            matches!(SyncAnswer::for_holder(Revision(8), changes(1), &full), SyncAnswer::Diff(d) if d.rules.len() == 1)
         );
         assert!(matches!(
-            SyncAnswer::for_holder(0, changes(3), &full),
+            SyncAnswer::for_holder(Revision(0), changes(3), &full),
             SyncAnswer::Full(_)
         ));
         assert!(
             matches!(
-                SyncAnswer::for_holder(2, changes(3), &full),
+                SyncAnswer::for_holder(Revision(2), changes(3), &full),
                 SyncAnswer::Full(_)
             ),
             "a diff as big as the set"
         );
         assert!(
             matches!(
-                SyncAnswer::for_holder(12, changes(0), &full),
+                SyncAnswer::for_holder(Revision(12), changes(0), &full),
                 SyncAnswer::Full(_)
             ),
             "a revision the hub never had"

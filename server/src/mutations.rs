@@ -52,7 +52,7 @@ pub struct Mutations {
     /// One reload at a time (the loader's tick and a change's own reload): an older set is
     /// never installed over a newer one. It holds the revision last found missing from the
     /// database (said once, not every second).
-    reloading: Arc<tokio::sync::Mutex<u64>>,
+    reloading: Arc<tokio::sync::Mutex<cortex_core::ids::Revision>>,
 }
 
 /// 404 for a rule id with no version.

@@ -6,6 +6,7 @@
 
 use chrono::{Duration, Utc};
 use cortex_core::audit::{AuditQuery, AuditRecord};
+use cortex_core::ids::Revision;
 use cortex_core::user::{TokenId, TokenSummary, UserId};
 use cortex_core::Role;
 use cortex_server::store::layouts::Head;
@@ -1030,11 +1031,11 @@ async fn layouts_and_rules_are_versioned_under_one_revision(s: DynStore) {
         .unwrap();
     assert_eq!(
         (a1.rule.version, a1.rule.rollback_pointer, a1.revision),
-        (1, None, 3)
+        (1, None, Revision(3))
     );
     assert_eq!(
         (a2.rule.version, a2.rule.rollback_pointer, a2.revision),
-        (2, Some(1), 4)
+        (2, Some(1), Revision(4))
     );
     assert_eq!(b1.revision, 5);
     // Optimistic concurrency: a write that expected another head writes nothing.
@@ -1093,11 +1094,11 @@ async fn layouts_and_rules_are_versioned_under_one_revision(s: DynStore) {
         .unwrap();
     assert!(gone.deleted);
     assert_eq!(s.rule_set().await.unwrap().rules, vec![a2.rule.clone()]);
-    let changes = s.rule_changes(4).await.unwrap();
+    let changes = s.rule_changes(Revision(4)).await.unwrap();
     assert_eq!(changes.revision, 6);
     assert_eq!(changes.rules, vec![gone.clone()]);
     assert!(changes.layouts.is_empty());
-    assert_eq!(s.rule_changes(6).await.unwrap().rules, vec![]);
+    assert_eq!(s.rule_changes(Revision(6)).await.unwrap().rules, vec![]);
     assert_eq!(s.rule_head("a").await.unwrap(), Some(a2.clone()));
     assert_eq!(
         s.rule_head("b").await.unwrap(),

@@ -32,7 +32,7 @@ pub fn rule_set() -> RuleSet {
         })
         .collect();
     RuleSet {
-        revision: 0,
+        revision: cortex_core::ids::Revision::NONE,
         layouts,
         rules,
     }

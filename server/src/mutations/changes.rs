@@ -339,7 +339,7 @@ impl Mutations {
             )
             .await
         {
-            tracing::warn!(error = %e, revision = set.revision, "could not push the layout rule set; neurons will get it on sync");
+            tracing::warn!(error = %e, revision = %set.revision, "could not push the layout rule set; neurons will get it on sync");
         }
     }
 }

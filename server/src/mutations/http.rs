@@ -282,7 +282,9 @@ pub async fn sync(
                     .await?,
             ))
         }
-        (held, None) => Ok(Json(services.mutations.sync(held.unwrap_or(0)).await?)),
+        (held, None) => Ok(Json(
+            services.mutations.sync(held.unwrap_or_default()).await?,
+        )),
     }
 }
 

@@ -243,7 +243,7 @@ mod tests {
             "conditions": {"device": "mobile"}
         })));
         InForce::new(RuleSet {
-            revision: 3,
+            revision: cortex_core::ids::Revision(3),
             layouts: serde_json::from_value(demo["layouts"].clone()).unwrap(),
             rules,
         })

@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::store::layouts::Head;
 use crate::store::{Store, StoreResult};
 use cortex_core::audit::AuditRecord;
+use cortex_core::ids::Revision;
 use cortex_core::rules::RuleSet;
 use std::sync::Arc;
 
@@ -30,7 +31,7 @@ impl Mutations {
             Ok(bytes) => match serde_json::from_slice::<RuleSet>(&bytes) {
                 Ok(set) => {
                     tracing::info!(
-                        revision = set.revision,
+                        revision = %set.revision,
                         "layout rules loaded from the snapshot"
                     );
                     self.install(set);
@@ -46,7 +47,7 @@ impl Mutations {
 
     /// Loads the rule set from the database if it changed; writes the snapshot. Returns the
     /// revision in force.
-    pub async fn reload(&self) -> Result<u64, ApiError> {
+    pub async fn reload(&self) -> Result<Revision, ApiError> {
         let mut missing = self.reloading.lock().await;
         let current = self.current();
         let held = current.set.revision;
@@ -60,7 +61,7 @@ impl Mutations {
             // (it restores the whole control state, rules included, into the new database).
             if *missing != held {
                 tracing::warn!(
-                    held,
+                    %held,
                     "the database has no layout rules but this hub held a rule set: serving the held rules until the database is restored"
                 );
                 *missing = held;
@@ -108,7 +109,7 @@ impl Mutations {
     }
 
     /// What a neuron holding revision `held` needs: nothing, a diff or the full set.
-    pub async fn sync(&self, held: u64) -> Result<cortex_core::rules::SyncAnswer, ApiError> {
+    pub async fn sync(&self, held: Revision) -> Result<cortex_core::rules::SyncAnswer, ApiError> {
         let changes = self.store.rule_changes(held).await?;
         let loaded = self.current();
         let full = if loaded.set.revision == changes.revision {
@@ -125,7 +126,7 @@ impl Mutations {
 /// Stores `set`'s layouts and rules (audited as written by `actor`) if the database has no
 /// layout rules yet.
 async fn seed_empty(store: &dyn Store, set: &RuleSet, actor: &str) -> StoreResult<()> {
-    if store.rule_changes(0).await?.revision > 0 {
+    if store.rule_changes(Revision::NONE).await?.revision > 0 {
         return Ok(());
     }
     for layout in &set.layouts {

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use cortex_core::audit::AuditRecord;
+use cortex_core::ids::Revision;
 use cortex_core::layout::Layout;
 use cortex_core::mutation::LayoutMutation;
 use cortex_core::rules::{RuleChanges, RuleSet, RuleVersion};
@@ -38,7 +39,7 @@ pub trait LayoutStore: Send + Sync {
     async fn rule_set(&self) -> StoreResult<RuleSet>;
     /// What changed after `revision`: the newest version of each rule changed since, and the
     /// newest layout of each page changed since.
-    async fn rule_changes(&self, revision: u64) -> StoreResult<RuleChanges>;
+    async fn rule_changes(&self, revision: Revision) -> StoreResult<RuleChanges>;
 }
 
 /// What a rule write expects to replace, checked in the write's own transaction, so two
@@ -79,7 +80,7 @@ macro_rules! impl_layout_store {
                 rule: serde_json::from_str(&json)
                     .map_err(|e| StoreError::Other(format!("bad rule in database: {e}")))?,
                 deleted: r.try_get("deleted")?,
-                revision: r.try_get::<i64, _>("revision")? as u64,
+                revision: cortex_core::ids::Revision(r.try_get::<i64, _>("revision")? as u64),
             })
         }
 
@@ -187,7 +188,7 @@ macro_rules! impl_layout_store {
                 .bind(ms(rule.timestamp))
                 .execute(&mut *tx)
                 .await?;
-                let after = cortex_core::rules::RuleVersion { rule, deleted, revision: revision as u64 };
+                let after = cortex_core::rules::RuleVersion { rule, deleted, revision: cortex_core::ids::Revision(revision as u64) };
                 audit.target = format!("layout-mutation:{}", after.rule.id);
                 audit.before = before.map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
                 audit.after = serde_json::to_value(&after).unwrap_or_default();
@@ -224,7 +225,7 @@ macro_rules! impl_layout_store {
             }
 
             async fn rule_set(&self) -> StoreResult<cortex_core::rules::RuleSet> {
-                let changes = self.rule_changes(0).await?;
+                let changes = self.rule_changes(cortex_core::ids::Revision::NONE).await?;
                 Ok(cortex_core::rules::RuleSet {
                     revision: changes.revision,
                     layouts: changes.layouts,
@@ -232,10 +233,10 @@ macro_rules! impl_layout_store {
                 })
             }
 
-            async fn rule_changes(&self, revision: u64) -> StoreResult<cortex_core::rules::RuleChanges> {
+            async fn rule_changes(&self, revision: cortex_core::ids::Revision) -> StoreResult<cortex_core::rules::RuleChanges> {
                 // One read transaction, so rules, layouts and the revision agree.
                 let mut tx = self.pool()?.begin().await?;
-                let since = revision as i64;
+                let since = revision.get() as i64;
                 let rules = sqlx::query(&format!(
                     "SELECT {RULE_READ} FROM layout_mutations m
                      WHERE version = (SELECT MAX(version) FROM layout_mutations n WHERE n.id = m.id) AND revision > $1
@@ -260,7 +261,7 @@ macro_rules! impl_layout_store {
                 .collect::<StoreResult<Vec<_>>>()?;
                 let now = Self::rule_revision_in(&mut tx).await?;
                 tx.commit().await?;
-                Ok(cortex_core::rules::RuleChanges { revision: now as u64, rules, layouts })
+                Ok(cortex_core::rules::RuleChanges { revision: cortex_core::ids::Revision(now as u64), rules, layouts })
             }
         }
     };
