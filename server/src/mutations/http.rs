@@ -203,7 +203,9 @@ impl axum::response::IntoResponse for JsonBytes {
 /// (callers as for apply). `{"import": <rule set>}` imports another hub's export: an editor,
 /// with an API token (not a browser session, since this route skips the same-origin check).
 pub async fn sync(
-    State(services): State<Services>,
+    State(federation): State<Federation>,
+    State(mutations): State<super::Mutations>,
+    State(health): State<crate::db_health::DbHealth>,
     req: axum::extract::Request,
 ) -> Result<Json<cortex_core::rules::SyncAnswer>, ApiError> {
     use cortex_core::rules::SyncRequest;
@@ -227,13 +229,7 @@ pub async fn sync(
         _ => None,
     };
     if importer.is_none() {
-        check_caller(
-            &services.federation,
-            &parts.extensions,
-            &parts.headers,
-            SYNC_PATH,
-        )
-        .await?;
+        check_caller(&federation, &parts.extensions, &parts.headers, SYNC_PATH).await?;
     }
     let limit = if importer.is_some() {
         MAX_SYNC_BYTES
@@ -270,21 +266,14 @@ pub async fn sync(
                     ));
                 }
             };
-            if !services.health.is_ready() {
+            if !health.is_ready() {
                 return Err(ApiError::from(crate::store::StoreError::Unavailable(
                     "database not ready".into(),
                 )));
             }
-            Ok(Json(
-                services
-                    .mutations
-                    .import(set, &principal, |_, _| {})
-                    .await?,
-            ))
+            Ok(Json(mutations.import(set, &principal, |_, _| {}).await?))
         }
-        (held, None) => Ok(Json(
-            services.mutations.sync(held.unwrap_or_default()).await?,
-        )),
+        (held, None) => Ok(Json(mutations.sync(held.unwrap_or_default()).await?)),
     }
 }
 
@@ -351,16 +340,26 @@ pub(crate) async fn browser_events(
         batch.receipt = None;
         None
     };
-    let body = serde_json::to_vec(&batch)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    ingest_public(services, visitor.as_deref(), source, &batch, now).await
+}
+
+/// Takes a checked public batch (written as it now stands: receipt and events checked) into
+/// the analytics intake, on behalf of `visitor`.
+async fn ingest_public(
+    services: &Services,
+    visitor: Option<&str>,
+    source: &str,
+    batch: &cortex_core::analytics::EventBatch,
+    now: chrono::DateTime<Utc>,
+) -> Result<cortex_core::analytics::BatchAck, ApiError> {
+    let body =
+        serde_json::to_vec(batch).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     services
         .analytics
         .ingest_from(
-            crate::analytics::Intake::Public {
-                visitor: visitor.as_deref(),
-            },
+            crate::analytics::Intake::Public { visitor },
             source,
-            &batch,
+            batch,
             &body,
             now,
         )
@@ -453,20 +452,14 @@ async fn storefront_events(
         now,
         crate::mutations::receipts::Counted::ByTheHub,
     )?;
-    let body = serde_json::to_vec(&batch)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    services
-        .analytics
-        .ingest_from(
-            crate::analytics::Intake::Public {
-                visitor: Some(&receipt.visitor),
-            },
-            STOREFRONT_SOURCE,
-            &batch,
-            &body,
-            now,
-        )
-        .await
+    ingest_public(
+        services,
+        Some(&receipt.visitor),
+        STOREFRONT_SOURCE,
+        &batch,
+        now,
+    )
+    .await
 }
 
 pub use crate::web::VISITOR_COOKIE;
