@@ -15,6 +15,8 @@ pub use history::{comparable, DiffLine, HistoryEntry};
 
 /// Largest `apply` request body.
 pub const MAX_APPLY_BYTES: usize = 16 * 1024;
+/// Most events one `apply` request reports.
+pub const MAX_APPLY_EVENTS: usize = 50;
 /// Largest rule, as JSON.
 pub const MAX_RULE_BYTES: usize = 64 * 1024;
 /// Largest base layout, as JSON.
@@ -107,6 +109,23 @@ pub struct ApplyRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub events: Vec<crate::mutation::TriggerEvent>,
+}
+
+impl ApplyRequest {
+    /// Checks what can be checked without the rule set: a page slug of 1 to 100
+    /// characters, at most [`MAX_APPLY_EVENTS`] events. The error names the field.
+    pub fn check(&self) -> Result<(), String> {
+        let slug = self.page_slug.trim();
+        if slug.is_empty() || slug.len() > 100 {
+            return Err("pageSlug: 1-100 characters".into());
+        }
+        if self.events.len() > MAX_APPLY_EVENTS {
+            return Err(format!(
+                "events: at most {MAX_APPLY_EVENTS} (report each kind of event once, the largest scroll depth and time on page)"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The resolved page.

@@ -22,7 +22,7 @@ pub const REPORT_PATH: &str = "/api/layout-mutation/report";
 /// The analytics source of events the storefront's own pages report.
 pub use crate::analytics::STOREFRONT_SOURCE;
 /// Most events one `apply` may report.
-pub const MAX_APPLY_EVENTS: usize = 50;
+pub use cortex_core::rules::MAX_APPLY_EVENTS;
 /// Largest sync body (an import carries a whole rule set).
 pub const MAX_SYNC_BYTES: usize = 4 * 1024 * 1024;
 /// Largest body of a plain sync (it says a revision).
@@ -123,15 +123,7 @@ pub async fn apply(
             "body is not an apply request ({{\"pageSlug\": …, \"context\": {{…}}, \"explain\": false}}): {e}"
         ))
     })?;
-    let slug = req.page_slug.trim();
-    if slug.is_empty() || slug.len() > 100 {
-        return Err(ApiError::bad_request("pageSlug: 1-100 characters"));
-    }
-    if req.events.len() > MAX_APPLY_EVENTS {
-        return Err(ApiError::bad_request(format!(
-            "events: at most {MAX_APPLY_EVENTS} (report each kind of event once, the largest scroll depth and time on page)"
-        )));
-    }
+    req.check().map_err(ApiError::bad_request)?;
     if caller.is_browser() {
         // A browser app gets the receipt its events about these rules must carry (its own,
         // per visitor: not the answer shared between visitors).
