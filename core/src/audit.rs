@@ -9,6 +9,9 @@
 //! keyed keep their plain SHA-256 hashes; once a keyed entry appears, every later one must
 //! be keyed.
 
+mod changes;
+pub use changes::{field_changes, FieldChange};
+
 use chrono::{DateTime, Utc};
 use hmac::Mac;
 use serde::{Deserialize, Serialize};

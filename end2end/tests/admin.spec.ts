@@ -87,7 +87,10 @@ test('sign in, visit every admin page, sign out', async ({ page }) => {
   await expect(page.locator('#status')).toContainText('sqlite');
   await expect(page.locator('#status')).toContainText('intact');
   // The spool and the last-known-good copy of the control state are shown.
-  await expect(page.locator('#status')).toContainText('bytes waiting for the database');
+  await expect(page.locator('#status')).toContainText(/\d+(\.\d)? (B|KiB|MiB) waiting for the database/);
+  // Human units, and a warning: the test hub runs on plain http without Secure cookies.
+  await expect(page.locator('#status')).toContainText(/Session lifetime\s*\d+ (h|d|min)/);
+  await expect(page.locator('#status-warnings')).toContainText('not marked Secure');
   await expect(page.locator('#status')).toContainText(/Last-known-good copy\s*\d+ rows, taken/);
   // Signed in already: the sign-in page sends you on.
   await page.goto('/login');
@@ -118,6 +121,9 @@ test('an admin creates an API token, sees it once, and finds it in the audit log
 
   await page.goto('/admin/audit');
   await expect(page.locator('#audit-table')).toContainText('token.create');
+  // The change reads field by field, and the table stays within the window.
+  await expect(page.locator('#audit-table tbody tr').first().locator('.audit-change')).toContainText('role: "operator"');
+  expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
   await page.getByLabel('Action').fill('token.');
   await page.getByRole('button', { name: 'Filter' }).click();
   await expect(page).toHaveURL(/action=token\./);

@@ -58,5 +58,10 @@ pub async fn hub_status(
         storefront_events_shed,
         control_copy_taken_at: services.recovery.last_copy().map(|c| c.taken_at),
         control_copy_rows: services.recovery.last_copy().map(|c| c.rows),
+        public_url: services.config.public_url.clone(),
+        warnings: cortex_core::status::warnings(
+            services.config.cookies_secure(),
+            services.config.public_url.as_deref(),
+        ),
     })
 }

@@ -47,20 +47,27 @@ pub fn AuditPage() -> impl IntoView {
                     Ok(list) => {
                         let older = (list.len() as u32 == PAGE).then(|| list.last().map(|e| e.seq)).flatten();
                         view! {
-                            <div class=format!("{CARD} mt-6 overflow-x-auto p-0")>
-                                <table class="min-w-full text-left text-sm" id="audit-table">
+                            <div class=format!("{CARD} mt-6 p-0")>
+                                <table class="w-full table-fixed text-left text-sm" id="audit-table">
                                     <thead class="bg-slate-50 text-xs uppercase text-slate-500">
-                                        <tr><th class="px-4 py-2">"#"</th><th class="px-4 py-2">"When"</th><th class="px-4 py-2">"Actor"</th><th class="px-4 py-2">"Action"</th><th class="px-4 py-2">"Target"</th><th class="px-4 py-2">"Change"</th></tr>
+                                        <tr>
+                                            <th class="w-14 px-3 py-2">"#"</th>
+                                            <th class="w-28 px-3 py-2">"When"</th>
+                                            <th class="w-1/6 px-3 py-2">"Actor"</th>
+                                            <th class="w-1/6 px-3 py-2">"Action"</th>
+                                            <th class="w-1/6 px-3 py-2">"Target"</th>
+                                            <th class="px-3 py-2">"Change"</th>
+                                        </tr>
                                     </thead>
                                     <tbody>
                                         {list.into_iter().map(|e| view! {
                                             <tr class="border-t border-slate-100 align-top">
-                                                <td class="px-4 py-2 font-mono text-xs" title=e.hash.clone()>{e.seq}</td>
-                                                <td class="px-4 py-2 whitespace-nowrap">{fmt_time(e.at)}</td>
-                                                <td class="px-4 py-2">{e.record.actor.clone()}</td>
-                                                <td class="px-4 py-2 font-mono">{e.record.action.clone()}</td>
-                                                <td class="px-4 py-2">{e.record.target.clone()}</td>
-                                                <td class="px-4 py-2 font-mono text-xs text-slate-600">{change(&e.record.before, &e.record.after)}</td>
+                                                <td class="px-3 py-2 font-mono text-xs" title=e.hash.clone()>{e.seq}</td>
+                                                <td class="px-3 py-2 text-xs">{fmt_time(e.at)}</td>
+                                                <td class="break-words px-3 py-2">{e.record.actor.clone()}</td>
+                                                <td class="break-words px-3 py-2 font-mono text-xs">{e.record.action.clone()}</td>
+                                                <td class="break-all px-3 py-2 text-xs">{e.record.target.clone()}</td>
+                                                <td class="px-3 py-2"><Change before=e.record.before.clone() after=e.record.after.clone()/></td>
                                             </tr>
                                         }).collect_view()}
                                     </tbody>
@@ -77,11 +84,27 @@ pub fn AuditPage() -> impl IntoView {
     }
 }
 
-fn change(before: &serde_json::Value, after: &serde_json::Value) -> String {
-    match (before.is_null(), after.is_null()) {
-        (true, true) => String::new(),
-        (true, false) => after.to_string(),
-        (false, true) => format!("{before} → ∅"),
-        (false, false) => format!("{before} → {after}"),
+/// What an entry changed, field by field (`role: "viewer" → "editor"`): old values in red,
+/// new ones in green; long values cut, and a count of fields beyond the first few.
+#[component]
+fn Change(before: serde_json::Value, after: serde_json::Value) -> impl IntoView {
+    let (changes, more) = cortex_core::audit::field_changes(&before, &after);
+    view! {
+        <ul class="audit-change space-y-0.5 font-mono text-xs">
+            {changes.into_iter().map(|c| {
+                let both = c.before.is_some() && c.after.is_some();
+                view! {
+                    <li class="break-all">
+                        {(!c.path.is_empty()).then(|| view! { <span class="text-slate-500">{format!("{}: ", c.path)}</span> })}
+                        {c.before.map(|b| view! { <del class="bg-red-50 text-red-800">{b}</del> })}
+                        {both.then_some(" → ")}
+                        {c.after.map(|a| view! { <ins class="bg-green-50 text-green-800 no-underline">{a}</ins> })}
+                    </li>
+                }
+            }).collect_view()}
+            {(more > 0).then(|| view! { <li class="text-slate-500">{format!("and {more} more fields")}</li> })}
+        </ul>
     }
+    // Erased: the audit table's view type would otherwise nest too deep to compile.
+    .into_any()
 }

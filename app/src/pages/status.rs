@@ -5,6 +5,7 @@ use leptos_meta::Title;
 
 use crate::api::status::get_status;
 use crate::components::{ErrorBox, Loading, CARD};
+use cortex_core::status::{human_bytes, human_duration};
 
 /// The status page.
 #[component]
@@ -23,12 +24,13 @@ pub fn StatusPage() -> impl IntoView {
                             ("Database backend", s.backend.clone()),
                             ("Database", if s.database_ok { "ok".into() } else { format!("unreachable: {}", s.database_error.clone().unwrap_or_default()) }),
                             ("Data dir", s.data_dir.clone()),
-                            ("Uptime", format!("{} s", s.uptime_secs)),
-                            ("Session lifetime", format!("{} s", s.session_ttl_secs)),
-                            ("Secure cookies", s.secure_cookies.to_string()),
+                            ("Uptime", human_duration(s.uptime_secs)),
+                            ("Session lifetime", human_duration(s.session_ttl_secs)),
+                            ("Public URL", s.public_url.clone().unwrap_or_else(|| "not set".into())),
+                            ("Secure cookies", if s.secure_cookies { "yes".into() } else { "no".into() }),
                             ("Audit chain", match &s.audit_chain { Ok(n) => format!("intact, {n} entries verified"), Err(e) => format!("BROKEN: {e}") }),
                             ("Analytics spool", match &s.spool_refusing {
-                                None => format!("ok, {} bytes waiting for the database", s.spool_backlog_bytes),
+                                None => format!("ok, {} waiting for the database", human_bytes(s.spool_backlog_bytes)),
                                 Some(why) => format!("FULL, refusing batches until there is room: {why}"),
                             }),
                             ("Storefront events", match s.storefront_events_shed {
@@ -43,11 +45,17 @@ pub fn StatusPage() -> impl IntoView {
                                 _ => "not written yet".into(),
                             }),
                         ];
+                        let warnings = s.warnings.clone();
                         view! {
+                            {(!warnings.is_empty()).then(|| view! {
+                                <ul class="mt-6 space-y-2 rounded-md border border-amber-300 bg-amber-50 p-4 text-sm text-amber-900" id="status-warnings" role="alert">
+                                    {warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}
+                                </ul>
+                            })}
                             <dl class=format!("{CARD} mt-6 grid grid-cols-3 gap-x-4 gap-y-3 text-sm") id="status">
                                 {rows.into_iter().map(|(k, v)| view! {
                                     <dt class="font-medium text-slate-500">{k}</dt>
-                                    <dd class="col-span-2 font-mono">{v}</dd>
+                                    <dd class="col-span-2 break-words font-mono">{v}</dd>
                                 }).collect_view()}
                             </dl>
                         }.into_any()
