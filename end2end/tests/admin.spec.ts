@@ -539,3 +539,22 @@ test('a preview: the page for a described visitor beside the base layout, with t
   await page.goto('/admin/layout-mutations/preview?device=fridge');
   await expect(page.getByText(/device: `fridge` is not one of/)).toBeVisible();
 });
+
+test('every admin page fits a phone: no sideways scrolling, and the menu opens', async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto('/login');
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  const nav = page.getByRole('navigation', { name: 'Admin' });
+  // Folded: the links show once the menu is opened (a checkbox: no JavaScript needed).
+  await expect(nav.getByRole('link', { name: 'Audit', exact: true })).toBeHidden();
+  await page.locator('#nav-menu').click();
+  await expect(nav.getByRole('link', { name: 'Audit', exact: true })).toBeVisible();
+  for (const path of ['/admin', '/admin/federation', '/admin/layout-mutations', '/admin/layout-mutations/mobile-offer-first',
+    '/admin/layout-mutations/preview?page=home&device=mobile', '/admin/audit', '/admin/users', '/admin/status']) {
+    await page.goto(path);
+    await expect(page.getByRole('heading', { level: 1 }).first()).toBeVisible();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow, `${path} scrolls sideways by ${overflow} px`).toBeLessThanOrEqual(0);
+  }
+});

@@ -24,9 +24,16 @@ use crate::components::{ErrorBox, Loading, CARD};
 pub fn AdminShell() -> impl IntoView {
     let me = Resource::new(|| (), |_| current_user());
     view! {
-        <div class="flex min-h-screen">
-            <nav class="w-56 shrink-0 border-r border-slate-200 bg-white px-4 py-6" aria-label="Admin">
-                <a href="/admin" class="block px-2 text-lg font-bold tracking-tight">"Cortex"</a>
+        // On a phone the navigation folds into a menu under the top bar; wider, it is a
+        // sidebar. The toggle is a checkbox and its label, so it works without JavaScript.
+        <div class="flex min-h-screen flex-col md:flex-row">
+            <nav class="w-full shrink-0 border-b border-slate-200 bg-white px-4 py-3 md:w-56 md:border-b-0 md:border-r md:py-6" aria-label="Admin">
+                <div class="flex items-center justify-between">
+                    <a href="/admin" class="block px-2 text-lg font-bold tracking-tight">"Cortex"</a>
+                    <label for="nav-toggle" id="nav-menu" class="cursor-pointer rounded-md border border-slate-300 px-3 py-1 text-sm md:hidden">"Menu"</label>
+                </div>
+                <input type="checkbox" id="nav-toggle" class="peer sr-only" aria-label="Show the menu"/>
+                <div class="hidden peer-checked:block md:block" id="nav-links">
                 <Suspense fallback=|| view! { <div class="mt-6 px-2"><Loading/></div> }>
                     {move || Suspend::new(async move {
                         match me.await {
@@ -36,8 +43,9 @@ pub fn AdminShell() -> impl IntoView {
                         }
                     })}
                 </Suspense>
+                </div>
             </nav>
-            <main class="flex-1 px-8 py-8">
+            <main class="min-w-0 flex-1 px-4 py-6 md:px-8 md:py-8">
                 <Outlet/>
             </main>
         </div>

@@ -47,8 +47,9 @@ pub fn AuditPage() -> impl IntoView {
                     Ok(list) => {
                         let older = (list.len() as u32 == PAGE).then(|| list.last().map(|e| e.seq)).flatten();
                         view! {
-                            <div class=format!("{CARD} mt-6 p-0")>
-                                <table class="w-full table-fixed text-left text-sm" id="audit-table">
+                            // On a phone the table scrolls within its card; wider, it fits.
+                            <div class=format!("{CARD} mt-6 overflow-x-auto p-0")>
+                                <table class="w-full min-w-[44rem] table-fixed text-left text-sm md:min-w-0" id="audit-table">
                                     <thead class="bg-slate-50 text-xs uppercase text-slate-500">
                                         <tr>
                                             <th class="w-14 px-3 py-2">"#"</th>

@@ -503,6 +503,7 @@ fn AlertList(alerts: Vec<cortex_core::federation::RefusalAlert>) -> impl IntoVie
         <section class="mt-6 rounded-lg border border-red-300 bg-red-50 p-4" id="alerts" role="status">
             <h2 class="font-semibold text-red-800">"Repeated refused neuron requests"</h2>
             <p class="mt-1 text-sm text-red-700">"These addresses keep sending requests the hub refuses (forged or replayed signatures, stale clocks, unknown keys, wrong tokens). Check the audit log for neuron.refused."</p>
+            <div class="overflow-x-auto">
             <table class="mt-2 min-w-full text-left text-sm">
                 <thead class="text-xs uppercase text-red-700"><tr><th class="py-1">"Source"</th><th>"Refused"</th><th>"Since"</th><th>"Claimed neuron"</th><th>"Last reason"</th></tr></thead>
                 <tbody>
@@ -517,6 +518,7 @@ fn AlertList(alerts: Vec<cortex_core::federation::RefusalAlert>) -> impl IntoVie
                     }).collect_view()}
                 </tbody>
             </table>
+            </div>
         </section>
     }
     .into_any()
@@ -564,6 +566,7 @@ fn PolicyForm(policy: JoinPolicy, action: ServerAction<SetJoinPolicy>) -> impl I
 #[component]
 fn KindTable(kinds: Vec<NeuronKind>) -> impl IntoView {
     view! {
+        <div class="overflow-x-auto">
         <table class="mt-3 min-w-full text-left text-sm">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Kind"</th><th>"Transport"</th><th>"Capabilities"</th><th>"Health checks"</th></tr></thead>
             <tbody>
@@ -577,6 +580,7 @@ fn KindTable(kinds: Vec<NeuronKind>) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+        </div>
     }
     .into_any()
 }
@@ -584,6 +588,7 @@ fn KindTable(kinds: Vec<NeuronKind>) -> impl IntoView {
 #[component]
 fn PushTable(pushes: Vec<Propagation>, push: ServerAction<PushConfig>) -> impl IntoView {
     view! {
+        <div class="overflow-x-auto">
         <table class="mt-2 min-w-full text-left text-sm" id="push-table">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Scope"</th><th>"Revision"</th><th>"Kind"</th><th>"By"</th><th>"When"</th><th>"Acked"</th></tr></thead>
             <tbody>
@@ -623,6 +628,7 @@ fn PushTable(pushes: Vec<Propagation>, push: ServerAction<PushConfig>) -> impl I
                 }).collect_view()}
             </tbody>
         </table>
+        </div>
     }
     .into_any()
 }

@@ -214,6 +214,7 @@ fn Impact(report: LayoutReport) -> impl IntoView {
                 view! { <p class="mt-3 text-sm text-slate-500" id="impact-empty">"No exposures yet."</p> }.into_any()
             } else {
                 view! {
+                    <div class="overflow-x-auto">
                     <table class="mt-3 min-w-full text-left text-sm" id="impact-table">
                         <thead class="bg-slate-50 text-xs uppercase text-slate-500">
                             <tr>
@@ -234,6 +235,7 @@ fn Impact(report: LayoutReport) -> impl IntoView {
                             }).collect_view()}
                         </tbody>
                     </table>
+                    </div>
                     <ul class="mt-3 space-y-1 text-sm" id="impact-comparisons">
                         {report.comparisons.iter().map(|c| view! {
                             <li>{format!(

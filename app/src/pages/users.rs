@@ -73,6 +73,7 @@ fn UserTable(
     set_role: ServerAction<SetUserRole>,
 ) -> impl IntoView {
     view! {
+        <div class="overflow-x-auto">
         <table class="mt-4 min-w-full text-left text-sm">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Username"</th><th>"Role"</th><th>"Created"</th><th></th></tr></thead>
             <tbody>
@@ -101,6 +102,7 @@ fn UserTable(
                 }).collect_view()}
             </tbody>
         </table>
+        </div>
     }
 }
 
@@ -162,6 +164,7 @@ fn TokensSection() -> impl IntoView {
 #[component]
 fn TokenTable(tokens: Vec<TokenSummary>, revoke: ServerAction<RevokeToken>) -> impl IntoView {
     view! {
+        <div class="overflow-x-auto">
         <table class="mt-4 min-w-full text-left text-sm">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Name"</th><th>"Role"</th><th>"Created by"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
             <tbody>
@@ -191,5 +194,6 @@ fn TokenTable(tokens: Vec<TokenSummary>, revoke: ServerAction<RevokeToken>) -> i
                 }).collect_view()}
             </tbody>
         </table>
+        </div>
     }
 }
