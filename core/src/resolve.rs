@@ -40,6 +40,33 @@ pub enum Outcome {
     Invalid { message: String },
 }
 
+impl Outcome {
+    /// The outcome in words, as the preview shows it: `applied (variant b)`, `not targeted:
+    /// hour did not match`, `skipped: target node `hero` is missing`.
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Applied { variant: None } => "applied".into(),
+            Outcome::Applied { variant: Some(v) } => format!("applied (variant {v})"),
+            Outcome::Inactive => "switched off".into(),
+            Outcome::OutOfSchedule => "outside its schedule".into(),
+            Outcome::TriggerNotFired => "waiting for its trigger".into(),
+            Outcome::NotTargeted { failed } if failed.is_empty() => {
+                "not targeted: the condition did not match".into()
+            }
+            Outcome::NotTargeted { failed } => {
+                let verb = if failed.len() == 1 { "did" } else { "do" };
+                format!("not targeted: {} {verb} not match", failed.join(", "))
+            }
+            Outcome::NotInExperiment => {
+                "not in the experiment (outside its coverage, or no id to bucket by)".into()
+            }
+            Outcome::Skipped { reason } => format!("skipped: {reason}"),
+            Outcome::Overridden { by } => format!("overridden by rule {by}"),
+            Outcome::Invalid { message } => format!("invalid: {message}"),
+        }
+    }
+}
+
 /// One line of the explain trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -625,5 +652,39 @@ fn conflicts(a: OpKind, a_keys: PatchKeys<'_>, b: OpKind, b_keys: PatchKeys<'_>)
         (OpKind::Reorder, OpKind::Props | OpKind::Theme)
         | (OpKind::Props | OpKind::Theme, OpKind::Reorder) => false,
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_read_as_sentences() {
+        let not = |f: &[&str]| Outcome::NotTargeted {
+            failed: f.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(
+            not(&["hour"]).describe(),
+            "not targeted: hour did not match"
+        );
+        assert_eq!(
+            not(&["device", "locale"]).describe(),
+            "not targeted: device, locale do not match"
+        );
+        assert_eq!(
+            Outcome::Applied {
+                variant: Some("b".into())
+            }
+            .describe(),
+            "applied (variant b)"
+        );
+        assert_eq!(
+            Outcome::Skipped {
+                reason: Skip::MissingTarget("hero".into())
+            }
+            .describe(),
+            "skipped: target node `hero` is missing"
+        );
     }
 }

@@ -528,6 +528,9 @@ test('a preview: the page for a described visitor beside the base layout, with t
   await expect(page.locator('#preview-visitor [data-node="testimonials"]')).toContainText('Penzance');
   await expect(page.locator('[data-trace="mobile-offer-first"]')).toHaveAttribute('data-outcome', 'applied');
   await expect(page.locator('[data-trace="exit-intent-offer"]')).toHaveAttribute('data-outcome', 'triggerNotFired');
+  // Said in words, not as JSON.
+  await expect(page.locator('[data-trace="exit-intent-offer"]')).toContainText('waiting for its trigger');
+  await expect(page.locator('#preview-context')).toContainText('device mobile');
   await page.screenshot({ path: info.outputPath('preview.png'), fullPage: true });
   // What the visitor then did: the rule waiting for it applies.
   await hydrated(page);

@@ -78,9 +78,9 @@ pub fn PreviewPage() -> impl IntoView {
 #[component]
 fn Shown(preview: Preview) -> impl IntoView {
     let trace = preview.applied.trace.clone().unwrap_or_default();
-    let context = serde_json::to_string(&preview.context).unwrap_or_default();
+    let context = in_words(&serde_json::to_value(&preview.context).unwrap_or_default());
     view! {
-        <p class="mt-4 text-xs text-slate-500" id="preview-context">{format!("Context: {context}")}</p>
+        <p class="mt-4 text-sm text-slate-600" id="preview-context">{format!("The visitor: {context}")}</p>
         {(!preview.applied.warnings.is_empty()).then(|| view! {
             <ul class="mt-2 text-sm text-amber-800">{preview.applied.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul>
         })}
@@ -105,16 +105,13 @@ fn Shown(preview: Preview) -> impl IntoView {
                     {trace.into_iter().map(|t| {
                         let outcome = serde_json::to_value(&t.outcome).unwrap_or_default();
                         let name = outcome["outcome"].as_str().unwrap_or_default().to_string();
-                        let label = name.clone();
-                        let mut details = outcome.clone();
-                        if let Some(o) = details.as_object_mut() { o.remove("outcome"); }
-                        let details = if details.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { details.to_string() };
+                        let words = t.outcome.describe();
                         view! {
                             <tr class="border-t border-slate-100" data-trace=t.rule_id.to_string() data-outcome=name.clone()>
                                 <td class="px-3 py-2 font-mono text-xs"><a class="text-indigo-700 underline" href=format!("/admin/layout-mutations/{}", t.rule_id)>{t.rule_id.to_string()}</a></td>
                                 <td class="px-3 py-2">{t.layer.as_str()}</td>
                                 <td class="px-3 py-2">{t.priority}</td>
-                                <td class="px-3 py-2">{label}" "<span class="font-mono text-xs text-slate-500">{details}</span></td>
+                                <td class="px-3 py-2">{words}</td>
                             </tr>
                         }
                     }).collect_view()}
@@ -122,5 +119,36 @@ fn Shown(preview: Preview) -> impl IntoView {
             </table>
             </div>
         </section>
+    }
+}
+
+/// What is known of a visitor, as `device mobile · persona coast · utm.source email`
+/// (fields with no value left out).
+fn in_words(context: &serde_json::Value) -> String {
+    fn walk(path: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Null => {}
+            serde_json::Value::Object(o) => {
+                for (k, v) in o {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(&p, v, out);
+                }
+            }
+            serde_json::Value::String(s) if s.is_empty() => {}
+            serde_json::Value::String(s) => out.push(format!("{path} {s}")),
+            serde_json::Value::Array(a) if a.is_empty() => {}
+            other => out.push(format!("{path} {other}")),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", context, &mut out);
+    if out.is_empty() {
+        "nothing known yet".into()
+    } else {
+        out.join(" · ")
     }
 }
