@@ -130,13 +130,13 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
     } = page;
     let embedded = embeddable.filter(|_| in_html);
     let receipt = cortex_server::mutations::http::storefront_receipt(
-        &services,
+        &services.receipts,
         unit.clone(),
         &applied,
         &possible,
     );
     // Page view and exposures are counted here, so they are counted without JavaScript too.
-    cortex_server::mutations::http::record_storefront_view(&services, unit, &applied);
+    cortex_server::mutations::http::record_storefront_view(&services.analytics, unit, &applied);
     Ok(ShopView {
         applied,
         deferred,

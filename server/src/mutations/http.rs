@@ -134,7 +134,7 @@ pub async fn apply(
             .user_id
             .clone()
             .or(req.context.anonymous_id.clone());
-        applied.receipt = Some(receipt_of(&services, unit, &applied, &[], now));
+        applied.receipt = Some(receipt_of(&services.receipts, unit, &applied, &[], now));
         let bytes = serde_json::to_vec(&applied)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         return Ok(JsonBytes(bytes.into()));
@@ -465,17 +465,17 @@ pub fn valid_visitor_id(v: &str) -> bool {
 /// browser may still show after an event beyond that (`possible`, see
 /// [`crate::mutations::in_page::InPage`]).
 pub fn storefront_receipt(
-    services: &Services,
+    receipts: &super::receipts::Receipts,
     unit: Option<String>,
     applied: &Applied,
     possible: &[crate::mutations::in_page::Shown],
 ) -> String {
-    receipt_of(services, unit, applied, possible, Utc::now())
+    receipt_of(receipts, unit, applied, possible, Utc::now())
 }
 
 /// The signed receipt of one page view (see [`crate::mutations::receipts`]).
 fn receipt_of(
-    services: &Services,
+    receipts: &super::receipts::Receipts,
     unit: Option<String>,
     applied: &Applied,
     possible: &[crate::mutations::in_page::Shown],
@@ -487,23 +487,25 @@ fn receipt_of(
             x.variant_key.as_ref().map(|v| v.to_string()),
         )
     };
-    services
-        .receipts
-        .sign(&crate::mutations::receipts::Receipt {
-            visitor: unit.unwrap_or_default(),
-            page: applied.layout.page_slug.to_string(),
-            // What the browser may apply itself (not what was applied here: `possible` leaves
-            // that out).
-            deferred: possible.to_vec(),
-            exposures: applied.exposures.iter().map(pair).collect(),
-            issued: now.timestamp(),
-        })
+    receipts.sign(&crate::mutations::receipts::Receipt {
+        visitor: unit.unwrap_or_default(),
+        page: applied.layout.page_slug.to_string(),
+        // What the browser may apply itself (not what was applied here: `possible` leaves
+        // that out).
+        deferred: possible.to_vec(),
+        exposures: applied.exposures.iter().map(pair).collect(),
+        issued: now.timestamp(),
+    })
 }
 
 /// Records a storefront page view and its exposures (the server rendered them, so they are
 /// counted with or without JavaScript). The page does not wait: they are spooled within a
 /// fraction of a second under the storefront's own budget (see [`crate::analytics::own`]).
-pub fn record_storefront_view(services: &Services, unit: Option<String>, applied: &Applied) {
+pub fn record_storefront_view(
+    analytics: &crate::analytics::Analytics,
+    unit: Option<String>,
+    applied: &Applied,
+) {
     use cortex_core::analytics::{Event, EventKind};
     let now = Utc::now();
     let event = |kind| Event {
@@ -518,5 +520,5 @@ pub fn record_storefront_view(services: &Services, unit: Option<String>, applied
         variant: x.variant_key.as_ref().map(|v| v.to_string()),
         ..event(EventKind::Exposure)
     }));
-    services.analytics.record_own(events);
+    analytics.record_own(events);
 }
