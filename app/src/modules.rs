@@ -146,6 +146,19 @@ fn offer_banner(node: &Node) -> AnyView {
     .into_any()
 }
 
+/// The product card's button: says it took the click (the beacon reports it as the
+/// `add-to-cart` goal). The demo has no cart; without JavaScript the button does nothing.
+#[component]
+fn AddToCart() -> impl IntoView {
+    let (added, set_added) = signal(false);
+    view! {
+        <button type="button" class="mt-2 rounded bg-slate-900 px-2 py-1 text-xs text-white aria-pressed:bg-green-700" data-goal="add-to-cart"
+            aria-pressed=move || added.get().to_string() on:click=move |_| set_added.set(true)>
+            {move || if added.get() { "Added ✓" } else { "Add to cart" }}
+        </button>
+    }
+}
+
 fn product_grid(node: &Node) -> AnyView {
     let items = list(node, "items");
     view! {
@@ -156,7 +169,7 @@ fn product_grid(node: &Node) -> AnyView {
                     <li class="rounded-lg border border-slate-200 bg-white p-4 text-slate-900">
                         <div class="font-medium">{field(i, "name")}</div>
                         <div class="text-sm text-slate-500">{field(i, "price")}</div>
-                        <button type="button" class="mt-2 rounded bg-slate-900 px-2 py-1 text-xs text-white" data-goal="add-to-cart">"Add to cart"</button>
+                        <AddToCart/>
                     </li>
                 }).collect_view()}
             </ul>

@@ -313,6 +313,8 @@ test('a rule with a script link is refused; pages carry a nonce CSP and still hy
     const reported = page.waitForResponse((r) => r.url().includes('/api/layout-mutation/report'));
     await page.getByRole('button', { name: 'Add to cart' }).first().click();
     expect((await reported).status()).toBe(200);
+    // The click is acknowledged on the button.
+    await expect(page.locator('[data-goal="add-to-cart"]').first()).toHaveText('Added ✓');
   }
 });
 
