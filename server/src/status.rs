@@ -38,6 +38,7 @@ pub async fn hub_status(
         (0, Err("database unreachable".into()))
     };
     let (storefront_events_recorded, storefront_events_shed) = services.analytics.own().counts();
+    let copy = services.recovery.last_copy();
     Ok(HubStatus {
         version: env!("CARGO_PKG_VERSION").into(),
         backend: services.backend().as_str().into(),
@@ -56,8 +57,8 @@ pub async fn hub_status(
         spool_refusing: services.analytics.spool().and_then(|s| s.refusing()),
         storefront_events_recorded,
         storefront_events_shed,
-        control_copy_taken_at: services.recovery.last_copy().map(|c| c.taken_at),
-        control_copy_rows: services.recovery.last_copy().map(|c| c.rows),
+        control_copy_taken_at: copy.as_ref().map(|c| c.taken_at),
+        control_copy_rows: copy.as_ref().map(|c| c.rows),
         public_url: services.config.public_url.clone(),
         warnings: cortex_core::status::warnings(
             services.config.cookies_secure(),
