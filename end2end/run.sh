@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Starts two fresh hubs (one per Playwright project: with and without JavaScript), waits for
 # them, and runs the end-to-end tests against them. Usage: end2end/run.sh [path/to/cortex]
+# [playwright options, e.g. --project ssr-only -g 'sign in']
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin="${1:-target/debug/cortex}"
+shift || true
 export PATH="$PWD/node_modules/.bin:$PATH"
 work=$(mktemp -d)
 pids=()
@@ -28,6 +30,9 @@ start_hub() { # name -> prints "url token"
   echo "hub $name did not start:" >&2; cat "$work/$name.log" >&2; return 1
 }
 
+# Screenshots of every page are written afresh on each run (end2end/screenshots/README.md).
+rm -f end2end/screenshots/*.png
+
 # Not in a subshell, so the hubs' pids reach the cleanup trap.
 start_hub js > "$work/js.info"
 start_hub nojs > "$work/nojs.info"
@@ -41,6 +46,6 @@ export CORTEX_BIN="$bin" CORTEX_DEMO_DIR_JS="$work/demo-js" CORTEX_DEMO_DIR_NOJS
 CORTEX_DATA_DIR="$CORTEX_DEMO_DIR_JS" "$bin" demo-neurons --hub "$CORTEX_URL_JS" --count 4 --once
 CORTEX_DATA_DIR="$CORTEX_DEMO_DIR_NOJS" "$bin" demo-neurons --hub "$CORTEX_URL_NOJS" --count 4 --once
 
-if ! npx playwright test -c end2end/playwright.config.ts; then
+if ! npx playwright test -c end2end/playwright.config.ts "$@"; then
   echo "---- hub logs ----" >&2; tail -n 50 "$work"/*.log >&2; exit 1
 fi

@@ -30,8 +30,8 @@ if [ "$want" != "$have" ]; then
 fi
 
 # tailwind, wasm-opt (binaryen 132; older ones break hydration) and Playwright, from npm.
-if [ ! -x node_modules/.bin/tailwindcss ] || [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/@playwright/test ]; then
-  say "installing npm tools (tailwind, binaryen, playwright)"
+if [ ! -x node_modules/.bin/tailwindcss ] || [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/@playwright/test ] || [ ! -d node_modules/@axe-core/playwright ]; then
+  say "installing npm tools (tailwind, binaryen, playwright, axe-core)"
   npm ci --no-audit --no-fund
 fi
 export PATH="$PWD/node_modules/.bin:$PATH"

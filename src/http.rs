@@ -156,6 +156,7 @@ pub fn router(state: HubState) -> Router {
                     auth,
                     cortex_server::auth::middleware::authenticate,
                 ))
+                .layer(middleware::from_fn(admin_pages_need_sign_in))
                 .layer(middleware::from_fn_with_state(max_body, body_limit::limit))
                 .layer(DefaultBodyLimit::disable())
                 .layer(middleware::from_fn(json_forms::json_to_form)),
@@ -183,6 +184,31 @@ pub fn router(state: HubState) -> Router {
                 )),
         )
         .with_state(state)
+}
+
+/// The admin pages send anonymous visitors to the sign-in page before anything is rendered.
+/// The admin shell redirects too (for navigations inside the app), but from deep inside an
+/// asynchronous render, where the status it sets has been seen not to reach the response
+/// under load; this check cannot be late. Their data is guarded by each server function.
+async fn admin_pages_need_sign_in(
+    req: Request<Body>,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    let admin_page = path == "/admin" || path.starts_with("/admin/");
+    // No credentials, or ones that are no good (an ended session); not when they could not be
+    // checked (the database is down: the page says so instead).
+    let anonymous = match req.extensions().get::<cortex_server::auth::Authn>() {
+        None | Some(cortex_server::auth::Authn::Anonymous) => true,
+        Some(cortex_server::auth::Authn::Rejected(e)) => {
+            e.code == cortex_core::ErrorCode::Unauthorized
+        }
+        Some(cortex_server::auth::Authn::Authenticated { .. }) => false,
+    };
+    if admin_page && anonymous && req.method() == axum::http::Method::GET {
+        return axum::response::Redirect::to("/login").into_response();
+    }
+    next.run(req).await
 }
 
 async fn server_fn(State(services): State<Services>, req: Request<Body>) -> impl IntoResponse {

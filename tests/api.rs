@@ -719,3 +719,44 @@ async fn pages_render_on_the_server_and_admin_needs_a_session() {
         "SSR renders the data, not a spinner"
     );
 }
+
+#[tokio::test]
+async fn admin_pages_send_visitors_without_a_session_to_sign_in_first() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    for path in [
+        "/admin",
+        "/admin/users",
+        "/admin/layout-mutations/anything?x=1",
+    ] {
+        let res = plain().get(hub.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(res.headers()["location"], "/login", "{path}");
+    }
+    // An ended session's cookie is no better than none.
+    let ended = browser(&hub);
+    let res = ended
+        .get(hub.url("/admin"))
+        .header("cookie", "cortex_session=not-a-session")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // Signed in, the page renders; the sign-in page never redirects.
+    assert_eq!(
+        admin
+            .get(hub.url("/admin/users"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    for path in ["/login"] {
+        assert_eq!(
+            plain().get(hub.url(path)).send().await.unwrap().status(),
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+}

@@ -1647,3 +1647,193 @@ async fn a_neuron_joins_and_gets_pushes_from_a_hub_behind_tls() {
     );
     ch.ack(&b.scope, b.revision).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_overview_counts_the_fleet_and_a_push_spread_is_drawn_from_its_acks() {
+    use cortex_core::federation::HubMessage;
+    let hub = start().await;
+    let anonymous = common::plain();
+    expect_error(
+        anonymous
+            .get(hub.url("/api/overview"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let admin = hub.setup_admin().await;
+    // Nothing pushed yet: no spread, and an empty fleet.
+    let none = json_of(
+        admin
+            .get(hub.url("/api/federation/push-spread"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(none.is_null(), "{none}");
+    let overview = json_of(
+        admin.get(hub.url("/api/overview")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(overview["neurons"], 0, "{overview}");
+
+    // Two neurons of one kind on two versions, one of them still pending.
+    let client = HubClient::new(&hub.app.url(), None).unwrap();
+    let key = NeuronKey::generate();
+    client
+        .register(&registration("o-pending", &key), &key)
+        .await
+        .unwrap();
+    open_policy(&hub, &admin).await;
+    let key = NeuronKey::generate();
+    let mut reg = registration("o-1", &key);
+    reg.version = "2.0.0".into();
+    let token = client.register(&reg, &key).await.unwrap().token.unwrap();
+    let key = NeuronKey::generate();
+    let token_b = client
+        .register(&registration("o-2", &key), &key)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let mut ch = client.connect(&token, &Default::default()).await.unwrap();
+    assert!(matches!(next(&mut ch).await, HubMessage::Welcome { .. }));
+    assert!(matches!(next(&mut ch).await, HubMessage::Synced { .. }));
+    let _ = token_b;
+
+    let pushed_res = admin
+        .post(hub.url("/api/federation/push-config"))
+        .json(&json!({"scope": "global", "kind": "config", "body": "{\"v\":1}"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(pushed_res, StatusCode::OK).await;
+    let b = pushed(next(&mut ch).await);
+    ch.ack(&b.scope, b.revision).await.unwrap();
+    // The ack is written in the background: wait for it to show in the spread.
+    let mut spread = serde_json::Value::Null;
+    for _ in 0..100 {
+        spread = json_of(
+            admin
+                .get(hub.url("/api/federation/push-spread?scope=global&revision=1"))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        if spread["acked"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (spread["acked"].as_u64(), spread["targeted"].as_u64()),
+        (Some(1), Some(2)),
+        "{spread}"
+    );
+    let curve = spread["curve"].as_array().unwrap();
+    assert_eq!(curve.len(), 61);
+    assert_eq!(curve.last().unwrap()[1], 1, "{spread}");
+    let newest = json_of(
+        admin
+            .get(hub.url("/api/federation/push-spread"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(newest["revision"], 1);
+
+    let overview = json_of(
+        admin.get(hub.url("/api/overview")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(overview["neurons"], 3, "{overview}");
+    assert_eq!(overview["byStatus"]["pending"], 1);
+    assert_eq!(overview["byStatus"]["active"], 2);
+    assert_eq!(overview["versions"][0]["kind"], "api-service");
+    assert_eq!(
+        overview["versions"][0]["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "version drift: {overview}"
+    );
+    assert_eq!(overview["pushes"][0]["scope"], "global");
+    assert!(overview["rules"]["active"].is_u64(), "{overview}");
+    assert!(
+        overview["status"]["database_ok"].as_bool().unwrap(),
+        "{overview}"
+    );
+
+    // Bad questions get a 4xx that says what to fix.
+    for (query, status, code) in [
+        ("?scope=global", StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            "?scope=planet:mars&revision=1",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "?scope=global&revision=99",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ] {
+        expect_error(
+            admin
+                .get(hub.url(&format!("/api/federation/push-spread{query}")))
+                .send()
+                .await
+                .unwrap(),
+            status,
+            code,
+        )
+        .await;
+    }
+
+    // Ticked neurons are drained in bulk (form fields `pick[]`), each checked on its own.
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let res = common::plain()
+        .post(hub.url("/api/federation/neurons/bulk"))
+        .bearer_auth(&viewer)
+        .form(&[("action", "drain"), ("ids", "o-1")])
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let outcome = json_of(
+        admin
+            .post(hub.url("/api/federation/neurons/bulk"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("action=drain&ids=&pick[]=o-1&pick[]=o-2&pick[]=o-pending&pick[]=nobody")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(outcome["done"], json!(["o-1", "o-2"]), "{outcome}");
+    assert_eq!(outcome["failed"].as_array().unwrap().len(), 2, "{outcome}");
+    let msg = expect_error(
+        admin
+            .post(hub.url("/api/federation/neurons/bulk"))
+            .json(&json!({"action": "explode", "ids": "o-1"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.contains("approve, deny, drain or retire"), "{msg}");
+}

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod commands;
 pub mod federation;
 pub mod layouts;
+pub mod overview;
 pub mod shop;
 pub mod status;
 pub mod tokens;
@@ -61,6 +62,17 @@ pub(crate) mod guard {
         } else {
             Err(unavailable())
         }
+    }
+
+    /// Whether this call is a plain form post from a page without JavaScript (it accepts
+    /// HTML): such a caller gets a redirect to a page that shows the outcome, not JSON.
+    pub(crate) fn plain_form_post() -> bool {
+        use_context::<axum::http::request::Parts>().is_some_and(|p| {
+            p.headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+        })
     }
 
     /// Adds a `Set-Cookie` header to the response.

@@ -1,13 +1,14 @@
 //! The HTML shell and the router.
 
+use crate::hydration::HydrationScripts as Hydration;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 use crate::pages::{
-    admin, audit, federation, home, layout_mutations, login, preview, rule, setup, shop, status,
-    users,
+    admin, audit, federation, home, layout_mutations, login, overview, preview, rule, setup, shop,
+    status, users,
 };
 
 /// The document around every page (server side). Its Content-Security-Policy (set by the
@@ -30,7 +31,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <Hydration options/>
                 <MetaTags/>
             </head>
             <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
@@ -96,7 +97,7 @@ lazy_page!(HomeRoute, home::Home);
 lazy_page!(LoginRoute, login::LoginPage);
 lazy_page!(SetupRoute, setup::SetupPage);
 lazy_page!(AdminRoute, admin::AdminShell);
-lazy_page!(OverviewRoute, admin::Overview);
+lazy_page!(OverviewRoute, overview::OverviewPage);
 lazy_page!(FederationRoute, federation::FederationPage);
 lazy_page!(RulesRoute, layout_mutations::LayoutMutationsPage);
 lazy_page!(PreviewRoute, preview::PreviewPage);

@@ -1,5 +1,7 @@
 //! Small pieces shared by pages: error boxes, loading states, form fields.
 
+pub mod chart;
+
 use crate::error::AppError;
 use leptos::prelude::*;
 
@@ -24,6 +26,47 @@ where
         Some(Err(e)) => Some(view! { <ErrorBox error=e/> }),
         _ => None,
     }
+}
+
+/// The error of a form's last submission, shown beside its submit button; in the browser
+/// it is scrolled into view when it appears, so a long form's error is not missed.
+#[component]
+pub fn FormError<I, O>(action: ServerAction<I>) -> impl IntoView
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    let node = NodeRef::<leptos::html::Div>::new();
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if matches!(action.value().get(), Some(Err(_))) {
+            if let Some(el) = node.get() {
+                el.scroll_into_view();
+            }
+        }
+    });
+    // Without JavaScript the page comes back at its top after the post: the error takes the
+    // focus when the page loads (autofocus), which scrolls it into view.
+    view! {
+        <div class="mt-3" node_ref=node data-form-error="">
+            {move || match action.value().get() {
+                Some(Err(e)) => Some(view! { <div tabindex="-1" autofocus><ErrorBox error=e/></div> }),
+                _ => None,
+            }}
+        </div>
+    }
+}
+
+/// The message of a form's last error, for the field it names.
+pub fn error_message<I, O>(action: ServerAction<I>) -> Signal<Option<String>>
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    Signal::derive(move || match action.value().get() {
+        Some(Err(e)) => Some(e.message().to_string()),
+        _ => None,
+    })
 }
 
 /// The grey text shown while a section loads.
@@ -62,10 +105,13 @@ pub fn Field(
 pub fn RoleSelect(
     name: &'static str,
     #[prop(optional)] selected: Option<cortex_core::Role>,
+    /// Its accessible name where no `<label>` wraps it.
+    #[prop(optional, into)]
+    label: Option<String>,
 ) -> impl IntoView {
     let selected = selected.unwrap_or(cortex_core::Role::Viewer);
     view! {
-        <select name=name class="rounded-md border border-slate-300 px-2 py-2 text-sm">
+        <select name=name class="rounded-md border border-slate-300 px-2 py-2 text-sm" aria-label=label>
             {cortex_core::Role::ALL
                 .into_iter()
                 .map(|r| view! { <option value=r.as_str() selected=r == selected>{r.as_str()}</option> })

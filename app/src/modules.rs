@@ -198,17 +198,35 @@ fn quiz(node: &Node) -> AnyView {
         .iter()
         .filter_map(|a| a.as_str().map(str::to_string))
         .collect();
+    view! { <Quiz id=node.id.to_string() question=text(node, "question") answers/> }.into_any()
+}
+
+/// The quiz: a plain GET form (the answer becomes `quiz.hike` in the visitor's context, so
+/// rules can target it). After answering, the chosen answer is marked and the page says what
+/// it did, with or without JavaScript.
+#[component]
+fn Quiz(id: String, question: String, answers: Vec<String>) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let chosen = move || query.with(|q| q.get("hike")).filter(|h| !h.is_empty());
     view! {
-        <form class="rounded-lg border border-slate-200 bg-white p-6 text-slate-900" method="get" data-node=node.id.to_string()>
-            <p class="font-medium">{text(node, "question")}</p>
-            <div class="mt-3 flex gap-2">
-                {answers.into_iter().map(|a| view! {
-                    <button class="rounded border border-slate-300 px-3 py-1" name="hike" value=a.clone()>{a.clone()}</button>
+        <form class="rounded-lg border border-slate-200 bg-white p-6 text-slate-900" method="get" data-node=id>
+            <p class="font-medium">{question}</p>
+            <div class="mt-3 flex flex-wrap gap-2">
+                {answers.into_iter().map(|a| {
+                    let value = a.clone();
+                    let pressed = move || (chosen().as_deref() == Some(value.as_str())).to_string();
+                    view! {
+                        <button class="rounded border border-slate-300 px-3 py-1 aria-pressed:border-green-700 aria-pressed:bg-green-700 aria-pressed:text-white" name="hike" value=a.clone() aria-pressed=pressed>{a.clone()}</button>
+                    }
                 }).collect_view()}
             </div>
+            {move || chosen().map(|h| view! {
+                <p class="mt-3 text-sm text-green-800" role="status" data-quiz-answer=h.clone()>
+                    {format!("Thanks: you answered “{h}”. The page takes it into account.")}
+                </p>
+            })}
         </form>
     }
-    .into_any()
 }
 
 fn footer(node: &Node) -> AnyView {

@@ -23,6 +23,8 @@ fn components() -> Value {
     add::<UserId>(&mut s);
     add::<TokenId>(&mut s);
     add::<crate::api::status::HubStatus>(&mut s);
+    add::<overview::Overview>(&mut s);
+    add::<federation::PushSpread>(&mut s);
     add::<cortex_server::probes::Readiness>(&mut s);
     add::<federation::Registration>(&mut s);
     add::<federation::Heartbeat>(&mut s);

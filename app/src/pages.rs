@@ -8,6 +8,7 @@ pub mod fleet_ops;
 pub mod home;
 pub mod layout_mutations;
 pub mod login;
+pub mod overview;
 pub mod preview;
 pub mod rule;
 pub mod rule_form;

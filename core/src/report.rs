@@ -151,6 +151,90 @@ pub struct LayoutReport {
     pub comparisons: Vec<Comparison>,
 }
 
+impl LayoutReport {
+    /// The days of the range, `YYYY-MM-DD`, oldest first (at most 366).
+    fn range_days(&self) -> Vec<String> {
+        let mut day = self.from.date_naive();
+        let last = self.to.date_naive();
+        let mut out = Vec::new();
+        while day <= last && out.len() < 366 {
+            out.push(day.format("%Y-%m-%d").to_string());
+            match day.succ_opt() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// One rule's daily exposures per variant, and its daily conversions per exposure per
+    /// variant with the Wilson 95 % interval as a band: the rule page's two charts. Every
+    /// day of the range is a point (no exposures: 0, and no rate).
+    pub fn daily_charts(&self, rule: &str) -> (crate::chart::ChartData, crate::chart::ChartData) {
+        use crate::chart::{ChartData, Series, Unit};
+        let days = self.range_days();
+        let mut variants: Vec<String> = Vec::new();
+        for r in self.rows.iter().filter(|r| r.tally.mutation_id == rule) {
+            if !variants.contains(&r.tally.variant) {
+                variants.push(r.tally.variant.clone());
+            }
+        }
+        let name = |v: &str| {
+            if v.is_empty() {
+                "all".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        let cell = |variant: &str, day: &str| {
+            self.days
+                .iter()
+                .filter(|d| d.mutation_id == rule && d.variant == variant && d.day == day)
+                .fold((0u64, 0u64), |(e, c), d| {
+                    (e + d.exposures, c + d.conversions)
+                })
+        };
+        let mut exposures = Vec::new();
+        let mut conversion = Vec::new();
+        for v in &variants {
+            let cells: Vec<(u64, u64)> = days.iter().map(|d| cell(v, d)).collect();
+            exposures.push(Series {
+                name: name(v),
+                values: cells.iter().map(|(e, _)| Some(*e as f64)).collect(),
+                band: vec![],
+            });
+            let estimates: Vec<Option<Estimate>> =
+                cells.iter().map(|(e, c)| wilson(*c, *e)).collect();
+            conversion.push(Series {
+                name: name(v),
+                values: estimates.iter().map(|e| e.map(|e| e.value)).collect(),
+                band: estimates
+                    .iter()
+                    .map(|e| e.map(|e| (e.low, e.high)))
+                    .collect(),
+            });
+        }
+        let labels: Vec<String> = days
+            .iter()
+            .map(|d| d.get(5..).unwrap_or(d).to_string())
+            .collect();
+        (
+            ChartData {
+                x_labels: labels.clone(),
+                series: exposures,
+                unit: Unit::Count,
+                ..Default::default()
+            },
+            ChartData {
+                x_labels: labels,
+                series: conversion,
+                unit: Unit::Percent,
+                ..Default::default()
+            },
+        )
+    }
+}
+
 /// Wilson score interval for `successes` out of `n`.
 pub fn wilson(successes: u64, n: u64) -> Option<Estimate> {
     if n == 0 {
@@ -362,5 +446,45 @@ mod tests {
             ..ReportQuery::default()
         };
         assert!(q.range(now).unwrap_err().starts_with("page"));
+    }
+
+    #[test]
+    fn daily_charts_cover_every_day_of_the_range_per_variant() {
+        let day = |d: &str, v: &str, e: u64, c: u64| DayRow {
+            day: d.into(),
+            mutation_id: "r".into(),
+            variant: v.into(),
+            exposures: e,
+            conversions: c,
+            clicks: 0,
+        };
+        let report = LayoutReport {
+            from: "2026-11-01T10:00:00Z".parse().unwrap(),
+            to: "2026-11-03T09:00:00Z".parse().unwrap(),
+            rows: vec![
+                row("r", "a", 30, 3),
+                row("r", "b", 10, 5),
+                row("other", "", 5, 0),
+            ],
+            days: vec![
+                day("2026-11-01", "a", 20, 2),
+                day("2026-11-03", "a", 10, 1),
+                day("2026-11-02", "b", 10, 5),
+            ],
+            comparisons: vec![],
+        };
+        let (exposures, conversion) = report.daily_charts("r");
+        assert_eq!(exposures.x_labels, vec!["11-01", "11-02", "11-03"]);
+        let names: Vec<&str> = exposures.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["a", "b"]);
+        assert_eq!(
+            exposures.series[0].values,
+            vec![Some(20.0), Some(0.0), Some(10.0)]
+        );
+        assert_eq!(conversion.series[0].values[1], None);
+        assert!(close(conversion.series[1].values[1].unwrap(), 0.5));
+        let (lo, hi) = conversion.series[1].band[1].unwrap();
+        assert!(lo < 0.5 && hi > 0.5);
+        assert_eq!(conversion.unit, crate::chart::Unit::Percent);
     }
 }

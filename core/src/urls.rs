@@ -90,6 +90,17 @@ pub fn unsafe_url_message(url: &str) -> String {
     format!("`{shown}` is not a safe link: use http, https, mailto, tel or a path on this site")
 }
 
+/// `v` percent-encoded for a query value or a path segment: letters, digits, `-`, `_` and
+/// `.` stay, every other byte becomes `%XX`.
+pub fn encode_component(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

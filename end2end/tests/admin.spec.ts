@@ -1,5 +1,6 @@
 import { test, expect, Page } from '@playwright/test';
 import { execFileSync, spawn } from 'node:child_process';
+import AxeBuilder from '@axe-core/playwright';
 
 const ADMIN = 'admin';
 const PASSWORD = 'correct horse battery staple';
@@ -182,6 +183,10 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
   await page.locator('#push').getByRole('button', { name: 'Push' }).click();
   if (js) await expect(page.locator('#push-result')).toContainText('global revision 1');
   await expect(page.locator('[data-push="global#1"]')).toContainText('0/1');
+  // How the newest push spread, drawn against the neurons it targets.
+  await expect(page.locator('#spread')).toContainText('global revision 1');
+  await expect(page.locator('#spread-summary')).toContainText('0 of 1 targeted neurons hold it');
+  await expect(page.locator('#spread-chart svg')).toBeVisible();
   await page.locator('#push textarea[name="body"]').fill('[1, 2]');
   await page.locator('#push').getByRole('button', { name: 'Push' }).click();
   await expect(page.getByRole('alert')).toContainText('a bundle is a JSON object');
@@ -277,8 +282,19 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
     await expect(page.locator('#fleet-total')).toHaveText('6'); // five demo neurons and the browser tab
   }
 
+  // A bulk action on ticked neurons (a form of its own: works without JavaScript too).
+  await page.goto('/admin/federation?status=active');
+  await hydrated(page);
+  await page.locator('[data-pick="demo-api-service-00"]').check();
+  await page.locator('#bulk-action').selectOption('drain');
+  await page.locator('#bulk-apply').click();
+  await expect(page.locator('[data-neuron="demo-api-service-00"]')).toHaveCount(0);
+  await page.goto('/admin/federation?status=draining');
+  await expect(page.locator('[data-neuron="demo-api-service-00"]')).toHaveAttribute('data-status', 'draining');
+
   await page.goto('/admin/audit?action=neuron.');
   await expect(page.locator('#audit-table')).toContainText('neuron.approve');
+  await expect(page.locator('#audit-table')).toContainText('neuron.drain');
 });
 
 test('a rule with a script link is refused; pages carry a nonce CSP and still hydrate and report', async ({ page }, info) => {
@@ -372,6 +388,14 @@ test('a rule: impact from the storefront, switch off and on, edit with a diff, r
     // With JavaScript the click above converted: some variant's rate is above zero.
     return js ? cells.some((c) => c.includes('%') && !c.startsWith('0.0 %')) : true;
   }, { timeout: 15_000 }).toBe(true);
+  // Daily exposures per variant and the daily conversion with its interval, as charts.
+  await expect(page.locator('#chart-exposures svg path[data-series]').first()).toBeVisible();
+  await expect(page.locator('#chart-conversion')).toBeVisible();
+  if (js) {
+    const readout = page.locator('#chart-exposures [data-readout]');
+    await page.locator('#chart-exposures [data-column="0"]').hover();
+    await expect(readout).toContainText(/^\d\d-\d\d: /);
+  }
   await page.screenshot({ path: info.outputPath('rule-impact.png'), fullPage: true });
 
   await page.goto('/admin/layout-mutations?q=newsletter');
@@ -401,7 +425,7 @@ test('a rule: impact from the storefront, switch off and on, edit with a diff, r
   await hydrated(page);
   await page.locator('#rule-editor textarea').fill('{"id": "newsletter-code", "pageSlug": 7}');
   await page.locator('#save-rule').click();
-  await expect(page.getByText(/rule: /)).toBeVisible();
+  await expect(page.locator('#rule-editor [data-form-error]')).toContainText('rule: ');
   await expect(page.locator('[data-version="6"]')).toHaveCount(0);
 });
 
@@ -417,18 +441,23 @@ test('a new rule from the form, on a node picked from the page tree; a module sw
   const form = page.locator('#new-rule');
   await form.getByLabel('Id', { exact: true }).fill(`footer-${suffix}`);
   await form.locator('#rule-target').selectOption('sale:footer');
+  // Only the chosen type's fields show (CSS on the picked option: no JavaScript needed).
+  await expect(form.getByLabel('New position among its siblings')).toBeHidden();
+  await form.locator('#rule-kind').selectOption('reorder');
+  await expect(form.getByLabel('New position among its siblings')).toBeVisible();
+  await expect(form.locator('#rule-experiment')).toBeHidden();
   await form.locator('#rule-kind').selectOption('props');
-  await form.getByLabel('props: JSON to merge').fill('{"text": "Picked from the tree"}');
+  await expect(form.getByLabel('New position among its siblings')).toBeHidden();
+  await form.getByLabel('Props to set').fill('{"text": "Picked from the tree"}');
+  // The target picker names the page as well as the node.
+  await expect(form.locator('#rule-target option:checked')).toHaveText(/^sale: .*footer/);
   await form.getByLabel('Condition 1 attribute').fill('persona');
   await form.getByLabel('Condition 1 value').fill(`e2e-${suffix}`);
   await page.locator('#create-rule').click();
-  if (js) {
-    await expect(page).toHaveURL(new RegExp(`/admin/layout-mutations/footer-${suffix}$`));
-    await expect(page.locator('#rule-id')).toHaveText(`footer-${suffix}`);
-  } else {
-    await page.goto(`/admin/layout-mutations/footer-${suffix}`);
-    await expect(page.locator('#rule-id')).toHaveText(`footer-${suffix}`);
-  }
+  // Both ways, the new rule's page opens and says it was created.
+  await expect(page).toHaveURL(new RegExp(`/admin/layout-mutations/footer-${suffix}\\?created=1$`));
+  await expect(page.locator('#rule-id')).toHaveText(`footer-${suffix}`);
+  await expect(page.locator('#rule-notice')).toHaveText('Rule created.');
   await page.goto(`/shop/sale?persona=e2e-${suffix}`);
   await expect(page.locator('[data-node="footer"]')).toHaveText('Picked from the tree');
 
@@ -453,7 +482,10 @@ test('a new rule from the form, on a node picked from the page tree; a module sw
   await form.getByLabel('Id', { exact: true }).fill(`bad-${suffix}`);
   await form.locator('#rule-kind').selectOption('reorder');
   await page.locator('#create-rule').click();
-  await expect(page.getByText(/index: the new position/)).toBeVisible();
+  // Beside the field it names, and beside the button.
+  await expect(form.locator('[data-field-error="index"]')).toContainText('index: the new position');
+  await expect(form.locator('[data-form-error]')).toContainText('index: the new position');
+  await expect(form.locator('[data-form-error]')).toBeInViewport();
 });
 
 test('the rule form edits a rule: an experiment with weights and a schedule window; a stale or wrong edit is refused', async ({ page }, info) => {
@@ -478,8 +510,8 @@ test('the rule form edits a rule: an experiment with weights and a schedule wind
   await form.getByLabel('Variant 2 weight').fill('100');
   await form.getByLabel('Variant 2 change').selectOption('props');
   await form.getByLabel('Variant 2 value').fill('{"headline": "Bold from the form"}');
+  await expect(form.locator('#rule-experiment')).toBeVisible();
   await page.locator('#create-rule').click();
-  if (!js) await page.goto(`/admin/layout-mutations/hero-test-${suffix}`);
   await expect(page.locator('#rule-id')).toHaveText(`hero-test-${suffix}`);
   await page.goto(`/shop/sale?persona=exp-${suffix}`);
   await expect(page.locator('[data-node="hero"] h1')).toHaveText('Bold from the form');
@@ -499,6 +531,7 @@ test('the rule form edits a rule: an experiment with weights and a schedule wind
   await page.screenshot({ path: info.outputPath('rule-form.png'), fullPage: true });
   await page.locator('#update-rule').click();
   await expect(page.locator('#rule-history [data-version="2"]')).toBeVisible();
+  await expect(page.locator('#rule-notice')).toHaveText('Saved: version 2 is now the newest.');
   await expect(page.locator('#rule-history [data-version="2"] [data-diff="+"]').first()).toBeVisible();
   await page.goto(`/shop/sale?persona=exp-${suffix}`);
   await expect(page.locator('[data-node="hero"] h1')).not.toHaveText('Bold from the form');
@@ -508,7 +541,8 @@ test('the rule form edits a rule: an experiment with weights and a schedule wind
   await hydrated(page);
   await edit.getByLabel('Variant 1 weight').fill('30');
   await page.locator('#update-rule').click();
-  await expect(page.getByText(/v1_weight: the weights add up to 30.00 %/)).toBeVisible();
+  await expect(edit.locator('[data-field-error="v1_"]')).toContainText('v1_weight: the weights add up to 30.00 %');
+  await expect(edit.locator('[data-form-error]')).toContainText('v1_weight: the weights add up to 30.00 %');
 });
 
 test('a preview: the page for a described visitor beside the base layout, with the trace', async ({ page }, info) => {
@@ -545,21 +579,98 @@ test('a preview: the page for a described visitor beside the base layout, with t
   await expect(page.getByText(/device: `fridge` is not one of/)).toBeVisible();
 });
 
-test('every admin page fits a phone: no sideways scrolling, and the menu opens', async ({ page }) => {
-  await page.setViewportSize({ width: 390, height: 844 });
+test('the overview: what needs you, the fleet, rules, pushes and events; every number links to its page', async ({ page }, info) => {
+  const js = info.project.use.javaScriptEnabled !== false;
   await page.goto('/login');
+  await hydrated(page);
   await signIn(page);
   await expect(page).toHaveURL(/\/admin$/);
-  const nav = page.getByRole('navigation', { name: 'Admin' });
-  // Folded: the links show once the menu is opened (a checkbox: no JavaScript needed).
-  await expect(nav.getByRole('link', { name: 'Audit', exact: true })).toBeHidden();
-  await page.locator('#nav-menu').click();
-  await expect(nav.getByRole('link', { name: 'Audit', exact: true })).toBeVisible();
-  for (const path of ['/admin', '/admin/federation', '/admin/layout-mutations', '/admin/layout-mutations/mobile-offer-first',
-    '/admin/layout-mutations/preview?page=home&device=mobile', '/admin/audit', '/admin/users', '/admin/status']) {
-    await page.goto(path);
-    await expect(page.getByRole('heading', { level: 1 }).first()).toBeVisible();
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    expect(overflow, `${path} scrolls sideways by ${overflow} px`).toBeLessThanOrEqual(0);
+  await hydrated(page);
+  // The test hub runs on plain http: the cookie warning is listed, and links to the status page.
+  const needs = page.locator('#needs-you');
+  await expect(needs.locator('[data-severity="warning"]').filter({ hasText: 'not marked Secure' })).toHaveAttribute('data-severity', 'warning');
+  await expect(page.locator('#stat-neurons')).toContainText(/\d+/);
+  await expect(page.locator('#fleet')).toContainText(/Fleet: \d+ neurons/);
+  await expect(page.locator('#recent-pushes [data-push^="global@"]').first()).toBeVisible();
+  await expect(page.locator('#experiments')).toContainText('hero-headline-test');
+  // Storefront visits earlier in the run were stored as events: the chart draws them.
+  await expect.poll(async () => {
+    await page.reload();
+    return await page.locator('#events-chart svg').count();
+  }, { timeout: 15_000 }).toBe(1);
+  if (js) {
+    await hydrated(page);
+    const last = await page.locator('#events-chart [data-column]').count();
+    await page.locator(`#events-chart [data-column="${last - 10}"]`).hover();
+    await expect(page.locator('#events-chart [data-readout]')).toContainText(/^\d\d:\d\d: /);
   }
+  await page.screenshot({ path: info.outputPath('overview.png'), fullPage: true });
+  // Every number is a link to the page behind it.
+  await page.locator('#stat-rules').click();
+  await expect(page).toHaveURL(/\/admin\/layout-mutations\?status=active$/);
+  await expect(page.getByRole('heading', { level: 1, name: 'Layout mutations' })).toBeVisible();
+  await page.goto('/admin');
+  await page.locator('#stat-pending').click();
+  await expect(page).toHaveURL(/\/admin\/federation\?status=pending$/);
+  await page.goto('/admin');
+  await needs.getByRole('link', { name: /not marked Secure/ }).click();
+  await expect(page).toHaveURL(/\/admin\/status$/);
+});
+
+// Every admin page, at a desktop and a phone width: no sideways scrolling, no serious or
+// critical accessibility violation (axe-core, which runs as a script in the page: the
+// hydrated run), and a screenshot kept in end2end/screenshots/ for a reviewer (CI keeps
+// the folder).
+const ADMIN_PAGES: [string, string][] = [
+  ['overview', '/admin'], ['federation', '/admin/federation'], ['rules', '/admin/layout-mutations'],
+  ['rule', '/admin/layout-mutations/hero-headline-test'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
+  ['audit', '/admin/audit'], ['users', '/admin/users'], ['status', '/admin/status'],
+];
+
+async function seriousViolations(page: Page): Promise<string[]> {
+  const results = await new AxeBuilder({ page }).analyze();
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+}
+
+for (const [width, height, name] of [[1280, 900, 'desktop'], [390, 844, 'phone']] as const) {
+  test(`every admin page at ${width} px: no sideways scrolling, no serious accessibility issue, a screenshot`, async ({ page }, info) => {
+    test.setTimeout(60_000);
+    await page.setViewportSize({ width, height });
+    await page.goto('/login');
+    await signIn(page);
+    await expect(page).toHaveURL(/\/admin$/);
+    const nav = page.getByRole('navigation', { name: 'Admin' });
+    if (name === 'phone') {
+      // Folded: the links show once the menu is opened (a checkbox: no JavaScript needed).
+      await expect(nav.getByRole('link', { name: 'Audit', exact: true })).toBeHidden();
+      await page.locator('#nav-menu').click();
+      await expect(nav.getByRole('link', { name: 'Audit', exact: true })).toBeVisible();
+    }
+    const problems: string[] = [];
+    for (const [slug, path] of ADMIN_PAGES) {
+      await page.goto(path);
+      await expect(page.getByRole('heading', { level: 1 }).first()).toBeVisible();
+      await page.waitForLoadState('networkidle');
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      if (overflow > 0) problems.push(`${path} scrolls sideways by ${overflow} px`);
+      // axe runs as a script in the page: checked in the hydrated run (the same markup).
+      if (info.project.use.javaScriptEnabled !== false) {
+        for (const v of await seriousViolations(page)) problems.push(`${path}: ${v}`);
+      }
+      await page.screenshot({ path: `end2end/screenshots/${info.project.name}-${name}-${slug}.png`, fullPage: true });
+    }
+    expect(problems).toEqual([]);
+  });
+}
+
+test('the storefront has no serious accessibility issue', async ({ page }, info) => {
+  await expect.poll(async () => {
+    await page.goto('/shop');
+    return await page.locator('#shop').count();
+  }, { timeout: 15_000 }).toBe(1);
+  await page.waitForLoadState('networkidle');
+  if (info.project.use.javaScriptEnabled !== false) expect(await seriousViolations(page)).toEqual([]);
+  await page.screenshot({ path: `end2end/screenshots/${info.project.name}-desktop-storefront.png`, fullPage: true });
 });

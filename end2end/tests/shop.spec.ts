@@ -52,6 +52,9 @@ test('a quiz answer changes the page, with and without JavaScript', async ({ bro
   await expect(v.page.locator('[data-node="testimonials"]')).not.toContainText('Penzance');
   await v.page.getByRole('button', { name: 'Coast' }).click();
   await expect(v.page).toHaveURL(/hike=Coast/);
+  // The answer is acknowledged: marked, and said in words.
+  await expect(v.page.getByRole('button', { name: 'Coast' })).toHaveAttribute('aria-pressed', 'true');
+  await expect(v.page.locator('[data-quiz-answer="Coast"]')).toContainText('you answered “Coast”');
   await expect(v.page.locator('[data-node="testimonials"]')).toContainText('Penzance');
   await v.page.getByRole('link', { name: 'Sale' }).click();
   await expect(v.page.locator('[data-node="hero"]')).toContainText('Winter sale');
@@ -79,5 +82,31 @@ test('event-triggered rules apply in the browser without a reload', async ({ bro
   await expect(offer).toContainText('STAY15');
   expect(navigations).toBe(0);
   await v.page.screenshot({ path: info.outputPath('shop-triggered.png'), fullPage: true });
+  expect(v.problems, 'browser errors').toEqual([]);
+});
+
+test('without JavaScript the storefront downloads no script and no WebAssembly', async ({ browser }, info) => {
+  test.skip(info.project.use.javaScriptEnabled !== false, 'checked with JavaScript off');
+  const v = await visitor(browser, info, DESKTOP);
+  const fetched: string[] = [];
+  v.page.on('request', (r) => fetched.push(r.url()));
+  await openShop(v.page, '/shop');
+  await v.page.waitForLoadState('networkidle');
+  const bundle = fetched.filter((u) => /\/pkg\/.*\.(js|wasm)(\?|$)/.test(u));
+  expect(bundle, 'bundle requests with JavaScript off').toEqual([]);
+  expect(fetched.some((u) => /\/pkg\/cortex\.css/.test(u)), 'the stylesheet still loads').toBe(true);
+});
+
+test('with JavaScript the storefront still fetches its bundle and hydrates', async ({ browser }, info) => {
+  test.skip(info.project.use.javaScriptEnabled === false, 'checked with JavaScript on');
+  const v = await visitor(browser, info, DESKTOP);
+  const fetched: string[] = [];
+  v.page.on('request', (r) => fetched.push(r.url()));
+  await openShop(v.page, '/shop');
+  await v.page.waitForLoadState('networkidle');
+  expect(fetched.some((u) => /\/pkg\/cortex\.wasm/.test(u)), 'the WebAssembly bundle loads').toBe(true);
+  const add = v.page.locator('[data-goal="add-to-cart"]').first();
+  await add.click();
+  await expect(add).toHaveText('Added ✓');
   expect(v.problems, 'browser errors').toEqual([]);
 });

@@ -17,6 +17,7 @@ pub mod error;
 pub mod federation;
 pub mod fsutil;
 pub mod mutations;
+pub mod overview;
 pub mod probes;
 pub mod rate_limit;
 pub mod recovery;

@@ -1212,12 +1212,28 @@ async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
         "an older ack never lowers a newer one"
     );
     assert_eq!(s.count_acks(&Scope::Global, 2).await.unwrap(), 2);
+    // How a push spread: the times of acks of exactly that revision, earliest first.
+    let later = cortex_server::store::neurons::BundleAck {
+        neuron_id: "n3".into(),
+        scope: Scope::Global,
+        revision: 3,
+        at: now + Duration::seconds(2),
+    };
+    s.ack_bundles(&[later]).await.unwrap();
+    let ms = cortex_server::store::ms_precision(now);
+    assert_eq!(
+        s.ack_times(&Scope::Global, 3, 10).await.unwrap(),
+        vec![ms, ms + Duration::seconds(2)]
+    );
+    assert_eq!(s.ack_times(&Scope::Global, 3, 1).await.unwrap(), vec![ms]);
+    assert_eq!(s.ack_times(&Scope::Global, 2, 10).await.unwrap(), vec![ms]);
+    assert!(s.ack_times(&Scope::Global, 9, 10).await.unwrap().is_empty());
     let all = s.all_acks().await.unwrap();
     assert_eq!(
         all.iter()
             .map(|a| (a.neuron_id.as_str(), a.revision))
             .collect::<Vec<_>>(),
-        [("n1", 3), ("n2", 2)]
+        [("n1", 3), ("n2", 2), ("n3", 3)]
     );
     let pushes = s
         .list_audit(&AuditQuery {
@@ -1917,6 +1933,55 @@ async fn control_tables_cover_the_schema_on_both_backends() {
     db.done().await;
 }
 
+async fn the_event_rate_sums_stored_batches_per_bucket(s: DynStore) {
+    use cortex_core::analytics::{Event, EventKind};
+    let now = cortex_server::store::ms_precision(Utc::now());
+    let batch = |neuron: &str, id: &str, events: usize, ago_secs: i64| {
+        let mut b = spooled(
+            neuron,
+            id,
+            (0..events)
+                .map(|_| Event::new(EventKind::Log, now))
+                .collect(),
+        );
+        b.received_at = now - Duration::seconds(ago_secs);
+        b
+    };
+    s.write_event_batches(&[
+        batch("n1", "a", 3, 10),
+        batch("n2", "a", 2, 10),
+        batch("n1", "b", 4, 700),
+        batch("n1", "old", 5, 10_000),
+    ])
+    .await
+    .unwrap();
+    let since = now - Duration::hours(1);
+    let points = s.event_rate(since, 300).await.unwrap();
+    let total: u64 = points.iter().map(|p| p.events).sum();
+    assert_eq!(
+        total, 9,
+        "batches older than `since` are left out: {points:?}"
+    );
+    assert!(
+        points.windows(2).all(|w| w[0].at < w[1].at),
+        "oldest first: {points:?}"
+    );
+    assert!(
+        points.iter().all(|p| p.at.timestamp() % 300 == 0),
+        "bucket starts: {points:?}"
+    );
+    let last = points.last().unwrap();
+    assert_eq!(
+        last.events, 5,
+        "the newest bucket holds both recent batches"
+    );
+    assert!(s
+        .event_rate(now + Duration::hours(1), 300)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod on_sqlite {
@@ -1964,4 +2029,5 @@ contract!(
     event_batches_count_once_and_reported_events_are_searchable,
     layout_events_are_tallied_per_rule_variant_and_day,
     commands_record_answers_from_the_neurons_they_were_sent_to,
+    the_event_rate_sums_stored_batches_per_bucket,
 );

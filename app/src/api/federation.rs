@@ -60,12 +60,15 @@ pub async fn set_neuron_status(id: String, status: String) -> Result<Neuron, App
     Ok(services.federation.set_status(id.trim(), to, &who).await?)
 }
 
-/// Approves (admin) or denies many pending neurons at once. `ids`: neuron ids separated by
-/// commas, spaces or lines (at most 1,000). Operator.
+/// Approves (admin) or denies many pending neurons at once, or drains or retires many.
+/// `ids`: neuron ids separated by commas, spaces or lines (at most 1,000). Operator.
 #[server(name = BulkNeurons, prefix = "/api", endpoint = "federation/neurons/bulk")]
 pub async fn bulk_neurons(
     action: String,
     ids: String,
+    /// Neurons ticked on the fleet page (`pick[]` form fields), added to `ids`.
+    #[server(default)]
+    pick: Option<Vec<String>>,
 ) -> Result<cortex_core::federation::BulkOutcome, AppError> {
     use cortex_core::federation::{split_list, BulkAction};
     use cortex_core::ErrorCode;
@@ -73,13 +76,17 @@ pub async fn bulk_neurons(
     let action = BulkAction::parse(action.trim()).ok_or_else(|| {
         AppError::new(
             ErrorCode::BadRequest,
-            format!("action: `{action}` is not approve or deny"),
+            format!("action: `{action}` is not approve, deny, drain or retire"),
         )
     })?;
-    Ok(services
-        .federation
-        .bulk(&split_list(&ids), action, &who)
-        .await?)
+    let mut all = split_list(&ids);
+    for id in pick.unwrap_or_default() {
+        let id = id.trim();
+        if !id.is_empty() && !all.iter().any(|a| a == id) {
+            all.push(id.to_string());
+        }
+    }
+    Ok(services.federation.bulk(&all, action, &who).await?)
 }
 
 /// Pins or unpins a neuron. Operator.
@@ -189,6 +196,41 @@ pub async fn push_config(
 pub async fn list_pushes() -> Result<Vec<cortex_core::federation::Propagation>, AppError> {
     let (services, who) = super::guard::require(Role::Viewer)?;
     Ok(services.federation.pushes(&who).await?)
+}
+
+/// How one push spread (`scope` and `revision`; neither: the newest push): neurons holding
+/// it over the time since it was made, against the neurons it targets. Nothing pushed yet:
+/// `null`. Viewer.
+#[server(name = PushSpreadFn, prefix = "/api", endpoint = "federation/push-spread", input = leptos::server_fn::codec::GetUrl)]
+pub async fn push_spread(
+    scope: Option<String>,
+    revision: Option<u64>,
+) -> Result<Option<cortex_core::federation::PushSpread>, AppError> {
+    use cortex_core::federation::Scope;
+    use cortex_core::ErrorCode;
+    let (services, who) = super::guard::require(Role::Viewer)?;
+    let bad = |m: String| AppError::new(ErrorCode::BadRequest, m);
+    let scope = scope
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let push = match (scope, revision) {
+        (None, None) => None,
+        (Some(scope), Some(revision)) => Some((
+            scope
+                .parse::<Scope>()
+                .map_err(|e: cortex_core::federation::FieldError| bad(e.to_string()))?,
+            revision,
+        )),
+        _ => {
+            return Err(bad(
+                "scope and revision go together: give both, or neither for the newest push".into(),
+            ))
+        }
+    };
+    Ok(services
+        .federation
+        .spread(push.as_ref().map(|(s, r)| (s, *r)), &who)
+        .await?)
 }
 
 /// Sources whose neuron requests keep being refused (forged or replayed signatures, stale

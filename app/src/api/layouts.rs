@@ -206,7 +206,14 @@ pub async fn create_rule(
     super::guard::require_writable(&services)?;
     let value = rule_of_form(&services, &form)
         .map_err(|m| AppError::new(cortex_core::ErrorCode::BadRequest, m))?;
-    Ok(services.mutations.create_rule(value, &principal).await?)
+    let created = services.mutations.create_rule(value, &principal).await?;
+    if super::guard::plain_form_post() {
+        leptos_axum::redirect(&format!(
+            "/admin/layout-mutations/{}?created=1",
+            cortex_core::urls::encode_component(created.rule.id.as_str())
+        ));
+    }
+    Ok(created)
 }
 
 /// Saves a new version of a rule from the rule form. `base_version` is the version the form
@@ -224,10 +231,18 @@ pub async fn update_rule(
             "base_version: the version the form was filled from",
         )
     })?;
-    Ok(services
+    let saved = services
         .mutations
         .update_rule(&id, base, &principal, || rule_of_form(&services, &form))
-        .await?)
+        .await?;
+    if super::guard::plain_form_post() {
+        leptos_axum::redirect(&format!(
+            "/admin/layout-mutations/{}?saved={}",
+            cortex_core::urls::encode_component(saved.rule.id.as_str()),
+            saved.rule.version
+        ));
+    }
+    Ok(saved)
 }
 
 /// A node of a page's base layout, as the switches and the rule form list them.

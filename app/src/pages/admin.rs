@@ -1,14 +1,12 @@
-//! The admin shell (navigation, who is signed in, sign-out) and the overview.
+//! The admin shell: navigation, who is signed in, sign-out.
 
 use cortex_core::user::Principal;
 use cortex_core::Role;
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::components::{Outlet, Redirect, A};
 
 use crate::api::auth::{current_user, Logout};
-use crate::api::status::get_status;
-use crate::components::{ErrorBox, Loading, CARD};
+use crate::components::{ErrorBox, Loading};
 
 /// Wraps every `/admin` page: the navigation, who is signed in, sign-out; anonymous visitors
 /// are sent to `/login`.
@@ -85,40 +83,6 @@ fn Navigation(principal: Principal) -> impl IntoView {
             <ActionForm action=logout>
                 <button type="submit" class="mt-2 text-indigo-600 hover:underline">"Sign out"</button>
             </ActionForm>
-        </div>
-    }
-}
-
-/// `/admin`: the hub at a glance.
-#[component]
-pub fn Overview() -> impl IntoView {
-    let status = Resource::new(|| (), |_| get_status());
-    view! {
-        <Title text="Overview"/>
-        <h1 class="text-2xl font-bold">"Overview"</h1>
-        <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                match status.await {
-                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                    Ok(s) => view! {
-                        <div class="mt-6 grid gap-4 sm:grid-cols-3">
-                            <Stat label="Database" value=format!("{} · {}", s.backend, if s.database_ok { "ok" } else { "unreachable" })/>
-                            <Stat label="Admin users" value=s.users.to_string()/>
-                            <Stat label="Audit chain" value=match &s.audit_chain { Ok(n) => format!("intact ({n} entries)"), Err(e) => format!("BROKEN: {e}") }/>
-                        </div>
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-#[component]
-fn Stat(label: &'static str, value: String) -> impl IntoView {
-    view! {
-        <div class=CARD>
-            <p class="text-xs uppercase tracking-wide text-slate-500">{label}</p>
-            <p class="mt-1 text-lg font-semibold">{value}</p>
         </div>
     }
 }

@@ -48,7 +48,7 @@ pub fn AuditPage() -> impl IntoView {
                         let older = (list.len() as u32 == PAGE).then(|| list.last().map(|e| e.seq)).flatten();
                         view! {
                             // On a phone the table scrolls within its card; wider, it fits.
-                            <div class=format!("{CARD} mt-6 overflow-x-auto p-0")>
+                            <div class=format!("{CARD} mt-6 overflow-x-auto p-0") tabindex="0">
                                 <table class="w-full min-w-[44rem] table-fixed text-left text-sm md:min-w-0" id="audit-table">
                                     <thead class="bg-slate-50 text-xs uppercase text-slate-500">
                                         <tr>

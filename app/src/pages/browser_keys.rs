@@ -53,7 +53,7 @@ fn KeyTable(
     revoke: ServerAction<RevokePublishableKey>,
 ) -> impl IntoView {
     view! {
-        <div class="overflow-x-auto">
+        <div class="overflow-x-auto" tabindex="0">
         <table class="mt-4 min-w-full text-left text-sm" id="key-table">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Name"</th><th>"Key"</th><th>"Origins"</th><th>"Created"</th><th></th></tr></thead>
             <tbody>

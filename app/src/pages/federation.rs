@@ -12,9 +12,10 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::commands::{HotReload, SyncNeurons};
 use crate::api::federation::{
-    fleet_health, join_policy, list_pushes, neuron_kinds, refusal_alerts, BulkNeurons, PinNeuron,
-    PushConfig, RemoveNeuron, SetJoinPolicy, SetNeuronStatus,
+    fleet_health, join_policy, list_pushes, neuron_kinds, push_spread, refusal_alerts, BulkNeurons,
+    PinNeuron, PushConfig, RemoveNeuron, SetJoinPolicy, SetNeuronStatus,
 };
+use crate::components::chart::LineChart;
 use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, BUTTON_DANGER, CARD};
 use crate::pages::browser_keys::BrowserKeysSection;
 use crate::pages::fleet_ops::{CommandsSection, ReportsSection};
@@ -41,7 +42,7 @@ fn status_colour(s: NeuronStatus) -> &'static str {
         NeuronStatus::Unhealthy => "bg-red-100 text-red-800 border-red-300",
         NeuronStatus::Pending => "bg-sky-100 text-sky-800 border-sky-300",
         NeuronStatus::Draining => "bg-violet-100 text-violet-800 border-violet-300",
-        NeuronStatus::Retired => "bg-slate-100 text-slate-500 border-slate-300",
+        NeuronStatus::Retired => "bg-slate-100 text-slate-700 border-slate-300",
     }
 }
 
@@ -104,10 +105,21 @@ pub fn FederationPage() -> impl IntoView {
         move || (tick.get(), push.version().get()),
         |_| list_pushes(),
     );
+    let spread = Resource::new(
+        move || (tick.get(), push.version().get()),
+        |_| push_spread(None, None),
+    );
     let kinds = Resource::new(|| (), |_| neuron_kinds());
     let alerts = Resource::new(move || tick.get(), |_| refusal_alerts());
-    // Which cards are open survives the refreshes.
+    // Which cards are open, and which are ticked for a bulk action, survive the refreshes.
     let open = RwSignal::new(std::collections::HashSet::<String>::new());
+    let selected = RwSignal::new(std::collections::HashSet::<String>::new());
+    // A bulk action that went through clears the selection.
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = bulk.value().get() {
+            selected.update(|s| s.clear());
+        }
+    });
 
     view! {
         <Title text="Federation"/>
@@ -148,7 +160,7 @@ pub fn FederationPage() -> impl IntoView {
                     Err(e) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
                     Ok(h) => view! {
                         <Summary health=h.clone()/>
-                        <Fleet health=h search=search() only=only() open actions bulk/>
+                        <Fleet health=h search=search() only=only() open selected actions bulk/>
                     }.into_any(),
                 }
             })}
@@ -198,6 +210,15 @@ pub fn FederationPage() -> impl IntoView {
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                         Ok(list) if list.is_empty() => view! { <p class="mt-2 text-sm text-slate-500" id="no-pushes">"Nothing pushed yet."</p> }.into_any(),
                         Ok(list) => view! { <PushTable pushes=list push/> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match spread.await {
+                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                        Ok(None) => ().into_any(),
+                        Ok(Some(s)) => view! { <Spread spread=s/> }.into_any(),
                     }
                 })}
             </Transition>
@@ -270,16 +291,7 @@ fn Summary(health: FleetHealth) -> impl IntoView {
 
 /// A link to another page of the fleet, keeping the filter.
 fn page_href(only: &str, search: &str, offset: u32) -> String {
-    let enc = |v: &str| {
-        v.bytes()
-            .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
+    let enc = cortex_core::urls::encode_component;
     format!("?status={}&q={}&offset={offset}", enc(only), enc(search))
 }
 
@@ -289,9 +301,11 @@ fn Fleet(
     search: String,
     only: String,
     open: RwSignal<std::collections::HashSet<String>>,
+    selected: RwSignal<std::collections::HashSet<String>>,
     actions: CardActions,
     bulk: ServerAction<BulkNeurons>,
 ) -> impl IntoView {
+    let on_page: Vec<String> = health.neurons.iter().map(|n| n.id.to_string()).collect();
     let pending: Vec<String> = health
         .neurons
         .iter()
@@ -346,13 +360,14 @@ fn Fleet(
                 {next.map(|h| view! { " · " <a class="text-indigo-700 hover:underline" href=h id="fleet-next">"next"</a> })}
             </p>
             {bulk_form}
+            {(!empty).then(|| view! { <Selection on_page selected bulk/> })}
             {empty.then(|| view! {
                 <p class="mt-4 text-sm text-slate-600" id="no-neurons">"No neurons match. Neurons join with "<code>"POST /api/federation/register"</code>"; see README_federation.md."</p>
             })}
             {groups.into_iter().map(|(region, list)| view! {
                 <h3 class="mt-6 text-sm font-semibold uppercase tracking-wide text-slate-500">{region} " (" {list.len()} ")"</h3>
-                <div class="mt-2 grid gap-3 sm:grid-cols-2 lg:grid-cols-3">
-                    {list.into_iter().map(|n| view! { <NeuronCard neuron=n open actions/> }).collect_view()}
+                <div class="mt-2 grid items-start gap-3 sm:grid-cols-2 lg:grid-cols-3">
+                    {list.into_iter().map(|n| view! { <NeuronCard neuron=n open selected actions/> }).collect_view()}
                 </div>
             }).collect_view()}
         </section>
@@ -360,10 +375,39 @@ fn Fleet(
     .into_any()
 }
 
+/// A bulk action on the neurons ticked on their cards. The ticks are fields of this form
+/// (their `form` attribute), so it works without JavaScript; with it, ticks survive the
+/// page's refreshes and "select all" ticks the whole page.
+#[component]
+fn Selection(
+    on_page: Vec<String>,
+    selected: RwSignal<std::collections::HashSet<String>>,
+    bulk: ServerAction<BulkNeurons>,
+) -> impl IntoView {
+    let count = move || selected.with(|s| s.len());
+    view! {
+        <ActionForm action=bulk attr:id="fleet-selection" attr:class="mt-3 flex flex-wrap items-center gap-2 rounded-md border border-slate-200 bg-slate-50 p-3 text-sm">
+            <input type="hidden" name="ids" value=""/>
+            <button type="button" class="rounded-md border border-slate-300 bg-white px-2 py-1 text-xs hover:bg-slate-50" id="select-page"
+                on:click=move |_| selected.update(|s| s.extend(on_page.iter().cloned()))>"Select this page"</button>
+            <button type="button" class="rounded-md border border-slate-300 bg-white px-2 py-1 text-xs hover:bg-slate-50" id="select-none"
+                on:click=move |_| selected.update(|s| s.clear())>"Clear"</button>
+            <span class="text-slate-600" id="selected-count">{move || format!("{} selected", count())}</span>
+            <label class="ml-auto flex items-center gap-1">"Action"
+                <select name="action" class="rounded-md border border-slate-300 px-2 py-1 text-xs" id="bulk-action">
+                    {cortex_core::federation::BulkAction::ALL.into_iter().map(|a| view! { <option value=a.as_str()>{a.as_str()}</option> }).collect_view()}
+                </select>
+            </label>
+            <button type="submit" class="rounded-md bg-indigo-600 px-3 py-1 text-xs font-semibold text-white hover:bg-indigo-500" id="bulk-apply">"Apply to selected"</button>
+        </ActionForm>
+    }
+}
+
 #[component]
 fn NeuronCard(
     neuron: Neuron,
     open: RwSignal<std::collections::HashSet<String>>,
+    selected: RwSignal<std::collections::HashSet<String>>,
     actions: CardActions,
 ) -> impl IntoView {
     let CardActions {
@@ -418,7 +462,24 @@ fn NeuronCard(
     view! {
         <article class=format!("rounded-md border p-3 text-sm {}", status_colour(n.status)) data-neuron=n.id.to_string() data-status=n.status.as_str()>
             <div class="flex items-baseline justify-between gap-2">
-                <span class="font-mono font-semibold">{n.id.to_string()}</span>
+                <label class="flex min-w-0 items-baseline gap-2">
+                    <input type="checkbox" name="pick[]" value=n.id.to_string() form="fleet-selection" class="self-center" data-pick=n.id.to_string()
+                        aria-label=format!("Select {}", n.id)
+                        prop:checked={
+                            let id = n.id.to_string();
+                            move || selected.with(|s| s.contains(&id))
+                        }
+                        on:change={
+                            let id = n.id.to_string();
+                            move |ev| {
+                                let on = event_target_checked(&ev);
+                                selected.update(|s| {
+                                    if on { s.insert(id.clone()); } else { s.remove(&id); }
+                                });
+                            }
+                        }/>
+                    <span class="break-all font-mono font-semibold">{n.id.to_string()}</span>
+                </label>
                 <span class="text-xs font-semibold uppercase">{n.status.as_str()} {n.pinned.then_some(" · pinned")}</span>
             </div>
             <p class="mt-1 text-xs">{n.slug.clone()} " · " {n.kind.clone()} " · v" {n.version.clone()}</p>
@@ -503,7 +564,7 @@ fn AlertList(alerts: Vec<cortex_core::federation::RefusalAlert>) -> impl IntoVie
         <section class="mt-6 rounded-lg border border-red-300 bg-red-50 p-4" id="alerts" role="status">
             <h2 class="font-semibold text-red-800">"Repeated refused neuron requests"</h2>
             <p class="mt-1 text-sm text-red-700">"These addresses keep sending requests the hub refuses (forged or replayed signatures, stale clocks, unknown keys, wrong tokens). Check the audit log for neuron.refused."</p>
-            <div class="overflow-x-auto">
+            <div class="overflow-x-auto" tabindex="0">
             <table class="mt-2 min-w-full text-left text-sm">
                 <thead class="text-xs uppercase text-red-700"><tr><th class="py-1">"Source"</th><th>"Refused"</th><th>"Since"</th><th>"Claimed neuron"</th><th>"Last reason"</th></tr></thead>
                 <tbody>
@@ -566,7 +627,7 @@ fn PolicyForm(policy: JoinPolicy, action: ServerAction<SetJoinPolicy>) -> impl I
 #[component]
 fn KindTable(kinds: Vec<NeuronKind>) -> impl IntoView {
     view! {
-        <div class="overflow-x-auto">
+        <div class="overflow-x-auto" tabindex="0">
         <table class="mt-3 min-w-full text-left text-sm">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Kind"</th><th>"Transport"</th><th>"Capabilities"</th><th>"Health checks"</th></tr></thead>
             <tbody>
@@ -585,10 +646,33 @@ fn KindTable(kinds: Vec<NeuronKind>) -> impl IntoView {
     .into_any()
 }
 
+/// The newest push's spread over time: neurons holding it against those it targets.
+#[component]
+fn Spread(spread: cortex_core::federation::PushSpread) -> impl IntoView {
+    let took = match (spread.last_ack_ms, spread.acked >= spread.targeted) {
+        (Some(ms), true) => format!(
+            "all {} targeted neurons held it {:.1} s after the push",
+            spread.targeted,
+            ms as f64 / 1000.0
+        ),
+        (_, _) => format!(
+            "{} of {} targeted neurons hold it",
+            spread.acked, spread.targeted
+        ),
+    };
+    view! {
+        <div class="mt-4" id="spread">
+            <h3 class="text-sm font-semibold">{format!("How the newest push spread: {} revision {}", spread.scope, spread.revision)}</h3>
+            <p class="text-xs text-slate-600" id="spread-summary">{took}</p>
+            <LineChart data=spread.chart() id="spread-chart" label=format!("Neurons holding {} revision {} over the time since it was pushed", spread.scope, spread.revision)/>
+        </div>
+    }
+}
+
 #[component]
 fn PushTable(pushes: Vec<Propagation>, push: ServerAction<PushConfig>) -> impl IntoView {
     view! {
-        <div class="overflow-x-auto">
+        <div class="overflow-x-auto" tabindex="0">
         <table class="mt-2 min-w-full text-left text-sm" id="push-table">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Scope"</th><th>"Revision"</th><th>"Kind"</th><th>"By"</th><th>"When"</th><th>"Acked"</th></tr></thead>
             <tbody>

@@ -79,7 +79,7 @@ fn outcome_colour(o: CommandOutcome) -> &'static str {
 #[component]
 fn CommandTable(runs: Vec<CommandRun>) -> impl IntoView {
     view! {
-        <div class="overflow-x-auto">
+        <div class="overflow-x-auto" tabindex="0">
         <table class="mt-4 min-w-full text-left text-sm" id="command-table">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Command"</th><th>"Scope"</th><th>"By"</th><th>"When"</th><th>"Answers"</th></tr></thead>
             <tbody>
@@ -169,7 +169,7 @@ pub fn ReportsSection(tick: RwSignal<u64>) -> impl IntoView {
 #[component]
 fn ReportTable(events: Vec<NeuronEvent>) -> impl IntoView {
     view! {
-        <div class="overflow-x-auto">
+        <div class="overflow-x-auto" tabindex="0">
         <table class="mt-4 min-w-full text-left text-sm" id="report-table">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"When"</th><th>"Neuron"</th><th>"Kind"</th><th>"Where"</th><th>"Message"</th></tr></thead>
             <tbody>

@@ -7,7 +7,9 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::layouts::{layout_pages, list_rules, CreateRule, PageNodes, SwitchMutations};
-use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, CARD};
+use crate::components::{
+    error_message, fmt_time, ActionError, ErrorBox, FormError, Loading, BUTTON, CARD,
+};
 use crate::pages::rule_form::RuleFields;
 use crate::rule_form::RuleForm;
 
@@ -80,7 +82,7 @@ pub fn LayoutMutationsPage() -> impl IntoView {
                     }.into_any(),
                     Ok(list) => view! {
                         <p class="mt-6 text-sm text-slate-600" id="rule-count">{format!("{} rule(s)", list.len())}</p>
-                        <div class=format!("{CARD} mt-2 overflow-x-auto p-0")>
+                        <div class=format!("{CARD} mt-2 overflow-x-auto p-0") tabindex="0">
                             <table class="min-w-full text-left text-sm" id="rule-table">
                                 <thead class="bg-slate-50 text-xs uppercase text-slate-500">
                                     <tr>
@@ -193,7 +195,10 @@ fn NewRuleForm() -> impl IntoView {
     Effect::new(move |_| {
         if let Some(Ok(v)) = create.value().get() {
             navigate(
-                &format!("/admin/layout-mutations/{}", v.rule.id),
+                &format!(
+                    "/admin/layout-mutations/{}?created=1",
+                    cortex_core::urls::encode_component(v.rule.id.as_str())
+                ),
                 Default::default(),
             );
         }
@@ -202,14 +207,14 @@ fn NewRuleForm() -> impl IntoView {
         <section class=format!("{CARD} mt-6") id="new-rule">
             <h2 class="text-lg font-semibold">"New rule"</h2>
             <p class="mt-1 text-sm text-slate-600">"Pick the node to change from its page's tree, the type and its fields, who sees it, when, and for an experiment its variants. Errors name the field."</p>
-            <ActionError action=create/>
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
                     match pages.await {
                         Err(e) => view! { <div class="mt-3"><ErrorBox error=e/></div> }.into_any(),
                         Ok(pages) => view! {
                             <ActionForm action=create>
-                                <RuleFields pages initial=RuleForm::default() editing=false/>
+                                <RuleFields pages initial=RuleForm::default() editing=false error=error_message(create)/>
+                                <FormError action=create/>
                                 <button type="submit" class=format!("{BUTTON} mt-3") id="create-rule">"Create rule"</button>
                             </ActionForm>
                         }.into_any(),

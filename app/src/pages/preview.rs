@@ -96,7 +96,7 @@ fn Shown(preview: Preview) -> impl IntoView {
         </div>
         <section class=format!("{CARD} mt-6") id="preview-trace">
             <h2 class="text-lg font-semibold">"What each rule did"</h2>
-            <div class="overflow-x-auto">
+            <div class="overflow-x-auto" tabindex="0">
             <table class="mt-2 min-w-full text-left text-sm">
                 <thead class="bg-slate-50 text-xs uppercase text-slate-500">
                     <tr><th class="px-3 py-2">"Rule"</th><th class="px-3 py-2">"Layer"</th><th class="px-3 py-2">"Priority"</th><th class="px-3 py-2">"Outcome"</th></tr>

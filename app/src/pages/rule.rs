@@ -4,13 +4,16 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::layouts::{
     layout_pages, rule_detail, DiffLine, HistoryEntry, RollbackRule, RuleDetail, SaveRule,
     SetRuleActive, SetRuleDeleted, UpdateRule,
 };
-use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, CARD};
+use crate::components::chart::LineChart;
+use crate::components::{
+    error_message, fmt_time, ActionError, ErrorBox, FormError, Loading, BUTTON, CARD,
+};
 use crate::pages::rule_form::RuleFields;
 use cortex_core::report::{Estimate, LayoutReport};
 
@@ -49,11 +52,35 @@ pub fn RulePage() -> impl IntoView {
     );
     // The target picker's pages, loaded beside the rule (one suspense, no nested one).
     let pages = Resource::new(|| (), |_| layout_pages());
+    // What the last create or save did: from the action (hydrated) or from the address a
+    // form post without JavaScript was sent back to.
+    let query = use_query_map();
+    let notice = move || {
+        let saved = |v: Option<Result<cortex_core::rules::RuleVersion, crate::error::AppError>>| {
+            v.and_then(Result::ok)
+                .map(|v| format!("Saved: version {} is now the newest.", v.rule.version))
+        };
+        saved(update.value().get())
+            .or_else(|| saved(save.value().get()))
+            .or_else(|| {
+                query.with(|q| {
+                    if q.get("created").is_some() {
+                        Some("Rule created.".to_string())
+                    } else {
+                        q.get("saved")
+                            .and_then(|v| v.parse::<u32>().ok())
+                            .map(|v| format!("Saved: version {v} is now the newest."))
+                    }
+                })
+            })
+            .map(|text| view! {
+                <p class="mt-3 rounded-md border border-emerald-300 bg-emerald-50 px-4 py-2 text-sm text-emerald-900" role="status" id="rule-notice">{text}</p>
+            })
+    };
     view! {
         <Title text="Layout mutation"/>
         <p class="text-sm"><a class="text-indigo-700 underline" href="/admin/layout-mutations">"← All rules"</a></p>
-        <ActionError action=save/>
-        <ActionError action=update/>
+        {notice}
         <ActionError action=rollback/>
         <ActionError action=active/>
         <ActionError action=deleted/>
@@ -110,14 +137,15 @@ fn Rule(
                 <button type="submit" class=SMALL id="toggle-deleted">{if is_deleted { "Restore" } else { "Delete" }}</button>
             </ActionForm>
         </div>
-        <Impact report=detail.report.clone()/>
+        <Impact report=detail.report.clone() rule=rule.id.to_string()/>
         <RuleFormEditor form=detail.form.clone() pages update/>
         <section class=format!("{CARD} mt-6") id="rule-editor">
             <h2 class="text-lg font-semibold">"Edit as JSON"</h2>
             <p class="mt-1 text-sm text-slate-600">"The whole rule as JSON (README_layout-mutation.md lists every field). Saving writes a new version; the error names the field if it is not valid. If someone saved the rule since this page loaded, nothing is saved: reload and edit again."</p>
             <ActionForm action=save>
-                <textarea name="rule" rows="18" class="mt-2 w-full rounded-md border border-slate-300 p-2 font-mono text-xs" spellcheck="false" prop:value=json.clone()>{json.clone()}</textarea>
-                <button type="submit" class=BUTTON id="save-rule">"Save as a new version"</button>
+                <textarea name="rule" rows="18" aria-label="The rule as JSON" class="mt-2 w-full rounded-md border border-slate-300 p-2 font-mono text-xs" spellcheck="false" prop:value=json.clone()>{json.clone()}</textarea>
+                <FormError action=save/>
+                <button type="submit" class=format!("{BUTTON} mt-3") id="save-rule">"Save as a new version"</button>
             </ActionForm>
         </section>
         <section class=format!("{CARD} mt-6") id="rule-history">
@@ -146,7 +174,8 @@ fn RuleFormEditor(
                 Some(form) => view! {
                     <p class="mt-1 text-sm text-slate-600">"Saving writes a new version (it keeps the rule on or off). If someone saved in between, nothing is saved and you are told."</p>
                     <ActionForm action=update>
-                        <RuleFields pages initial=form editing=true/>
+                        <RuleFields pages initial=form editing=true error=error_message(update)/>
+                        <FormError action=update/>
                         <button type="submit" class=format!("{BUTTON} mt-3") id="update-rule">"Save as a new version"</button>
                     </ActionForm>
                 }.into_any(),
@@ -185,7 +214,7 @@ fn Version(entry: HistoryEntry, head: u32, rollback: ServerAction<RollbackRule>)
 #[component]
 fn Diff(lines: Vec<DiffLine>) -> impl IntoView {
     view! {
-        <pre class="mt-2 overflow-x-auto rounded bg-slate-50 p-2 text-xs leading-5">
+        <pre class="mt-2 overflow-x-auto rounded bg-slate-50 p-2 text-xs leading-5" tabindex="0">
             {lines.into_iter().map(|l| {
                 let class = match l.tag.as_str() {
                     "+" => "block bg-emerald-100 text-emerald-900",
@@ -200,7 +229,8 @@ fn Diff(lines: Vec<DiffLine>) -> impl IntoView {
 }
 
 #[component]
-fn Impact(report: LayoutReport) -> impl IntoView {
+fn Impact(report: LayoutReport, rule: String) -> impl IntoView {
+    let (exposures, conversion) = report.daily_charts(&rule);
     let range = format!(
         "{} to {}",
         report.from.format("%Y-%m-%d"),
@@ -214,7 +244,7 @@ fn Impact(report: LayoutReport) -> impl IntoView {
                 view! { <p class="mt-3 text-sm text-slate-500" id="impact-empty">"No exposures yet."</p> }.into_any()
             } else {
                 view! {
-                    <div class="overflow-x-auto">
+                    <div class="overflow-x-auto" tabindex="0">
                     <table class="mt-3 min-w-full text-left text-sm" id="impact-table">
                         <thead class="bg-slate-50 text-xs uppercase text-slate-500">
                             <tr>
@@ -235,6 +265,16 @@ fn Impact(report: LayoutReport) -> impl IntoView {
                             }).collect_view()}
                         </tbody>
                     </table>
+                    </div>
+                    <div class="mt-4 grid gap-6 lg:grid-cols-2">
+                        <div>
+                            <h3 class="text-sm font-semibold text-slate-700">"Exposures per day"</h3>
+                            <LineChart data=exposures id="chart-exposures" label=format!("Exposures per day and variant, {range}")/>
+                        </div>
+                        <div>
+                            <h3 class="text-sm font-semibold text-slate-700">"Conversions per exposure, per day"</h3>
+                            <LineChart data=conversion id="chart-conversion" label=format!("Conversions per exposure per day and variant with 95 % intervals, {range}") empty="No exposures yet."/>
+                        </div>
                     </div>
                     <ul class="mt-3 space-y-1 text-sm" id="impact-comparisons">
                         {report.comparisons.iter().map(|c| view! {

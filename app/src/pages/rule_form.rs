@@ -44,14 +44,47 @@ fn options(
         .collect_view()
 }
 
-fn text(label: &'static str, name: &'static str, value: &str, hint: &'static str) -> impl IntoView {
+fn text(
+    label: &'static str,
+    name: &'static str,
+    value: &str,
+    hint: &'static str,
+    error: Signal<Option<String>>,
+) -> impl IntoView {
     view! {
         <label class=LABEL>
             {label}
             <input class=INPUT name=name value=value.to_string() placeholder=hint/>
+            {field_error(error, name)}
         </label>
     }
 }
+
+/// The form's error, shown under the field it names (messages start with the field's name;
+/// a `c1_` or `v2_` prefix names a whole row).
+fn field_error(error: Signal<Option<String>>, name: &'static str) -> impl IntoView {
+    move || {
+        error
+            .get()
+            .filter(|m| {
+                m.split_once(':').is_some_and(|(field, _)| {
+                    let field = field.trim();
+                    field == name || (name.ends_with('_') && field.starts_with(name))
+                })
+            })
+            .map(|m| view! { <span class="text-xs font-medium text-red-700" data-field-error=name>{m}</span> })
+    }
+}
+
+/// Which rule types use a field (`data-kinds`): the stylesheet hides the others, by the
+/// type chosen in the form, with or without JavaScript.
+const PROPS: &str = "props";
+const REORDER: &str = "reorder";
+const THEME: &str = "theme";
+const NEW_NODE: &str = "insert replace";
+const INSERT: &str = "insert";
+const VARIANT: &str = "variant";
+const HIDE: &str = "hide";
 
 /// The fields; the caller puts them in its form with the submit button.
 #[component]
@@ -60,10 +93,14 @@ pub fn RuleFields(
     initial: RuleForm,
     /// Editing an existing rule: the id is fixed and the version is sent along.
     editing: bool,
+    /// The last submission's error, shown under the field it names.
+    #[prop(into, optional)]
+    error: Signal<Option<String>>,
 ) -> impl IntoView {
     let f = initial;
     let modules = crate::modules::MODULES.iter().map(|m| m.kind);
     view! {
+        <div class="rule-fields">
         <fieldset class=GROUP>
             <legend class=LEGEND>"What"</legend>
             <div class="grid gap-3 sm:grid-cols-3">
@@ -73,7 +110,7 @@ pub fn RuleFields(
                         <input type="hidden" name="base_version" value=f.base_version.clone()/>
                     }.into_any()
                 } else {
-                    view! { <label class=LABEL>"Id"<input class=INPUT name="id" placeholder="summer-hero" value=f.id.clone() required/></label> }.into_any()
+                    view! { <label class=LABEL>"Id"<input class=INPUT name="id" placeholder="summer-hero" value=f.id.clone() required/>{field_error(error, "id")}</label> }.into_any()
                 }}
                 <label class=LABEL>
                     "Target (the page's tree)"
@@ -85,7 +122,7 @@ pub fn RuleFields(
                                 <optgroup label=format!("page {slug}")>
                                     {p.nodes.into_iter().map(|n| {
                                         let value = format!("{}:{}", slug, n.id);
-                                        let label = format!("{}{} ({})", "· ".repeat(n.depth as usize), n.id, n.kind);
+                                        let label = format!("{slug}: {}{} ({})", "· ".repeat(n.depth as usize), n.id, n.kind);
                                         let selected = value == chosen;
                                         view! { <option value=value selected=selected>{label}</option> }
                                     }).collect_view()}
@@ -93,12 +130,14 @@ pub fn RuleFields(
                             }
                         }).collect_view()}
                     </select>
+                    {field_error(error, "target")}
                 </label>
                 <label class=LABEL>
                     "Type"
                     <select class=INPUT name="kind" id="rule-kind">{options(KINDS.iter().map(|k| (*k, *k)), &f.kind)}</select>
+                    {field_error(error, "kind")}
                 </label>
-                {text("Priority", "priority", &f.priority, "0")}
+                {text("Priority", "priority", &f.priority, "0", error)}
                 <label class=LABEL>
                     "Layer"
                     <select class=INPUT name="layer">
@@ -107,23 +146,27 @@ pub fn RuleFields(
                 </label>
             </div>
         </fieldset>
-        <fieldset class=GROUP>
-            <legend class=LEGEND>"Change (the fields of the chosen type)"</legend>
+        <fieldset class=GROUP id="rule-change">
+            <legend class=LEGEND>"Change"</legend>
+            <p class="text-xs text-slate-600" data-kinds=HIDE>"Nothing more to fill in: the target is hidden from the visitors the rule applies to."</p>
+            <p class="text-xs text-slate-600" data-kinds=VARIANT>"Each variant's change is set in the Experiment section below."</p>
             <div class="grid gap-3 sm:grid-cols-3">
-                {text("props: JSON to merge", "patch", &f.patch, r#"{"headline": "Hello"}"#)}
-                {text("reorder: new position", "index", &f.index, "0 is first")}
-                {text("theme: name", "theme", &f.theme, "night")}
-                {text("theme: design tokens (JSON)", "tokens", &f.tokens, r##"{"accent": "#0f766e"}"##)}
-                <label class=LABEL>
-                    "insert/replace: module type"
+                <div class="contents" data-kinds=PROPS>{text("Props to set (JSON, merged into the target's)", "patch", &f.patch, r#"{"headline": "Hello"}"#, error)}</div>
+                <div class="contents" data-kinds=REORDER>{text("New position among its siblings", "index", &f.index, "0 is first", error)}</div>
+                <div class="contents" data-kinds=THEME>{text("Theme name", "theme", &f.theme, "night", error)}</div>
+                <div class="contents" data-kinds=THEME>{text("Design tokens (JSON)", "tokens", &f.tokens, r##"{"accent": "#0f766e"}"##, error)}</div>
+                <label class=LABEL data-kinds=NEW_NODE>
+                    "New module's type"
                     <input class=INPUT name="node_type" list="module-types" value=f.node_type.clone() placeholder="offer-banner"/>
                     <datalist id="module-types">{modules.map(|m| view! { <option value=m/> }).collect_view()}</datalist>
+                    {field_error(error, "node_type")}
                 </label>
-                {text("insert/replace: new module id", "node_id", &f.node_id, "promo")}
-                {text("insert/replace: its props (JSON)", "node_props", &f.node_props, r#"{"text": "Free shipping"}"#)}
-                <label class=LABEL>
-                    "insert: where"
+                <div class="contents" data-kinds=NEW_NODE>{text("New module's id", "node_id", &f.node_id, "promo", error)}</div>
+                <div class="contents" data-kinds=NEW_NODE>{text("New module's props (JSON)", "node_props", &f.node_props, r#"{"text": "Free shipping"}"#, error)}</div>
+                <label class=LABEL data-kinds=INSERT>
+                    "Where, next to the target"
                     <select class=INPUT name="position">{options(POSITIONS.iter().map(|p| (*p, *p)), if f.position.is_empty() { "after" } else { &f.position })}</select>
+                    {field_error(error, "position")}
                 </label>
             </div>
         </fieldset>
@@ -138,12 +181,14 @@ pub fn RuleFields(
                         <input class=INPUT name=format!("c{n}_attr") list="context-attributes" value=row.attr.to_string() placeholder="attribute" aria-label=format!("Condition {n} attribute")/>
                         <select class=INPUT name=format!("c{n}_op") aria-label=format!("Condition {n} operator")>{options(OPERATORS.iter().copied(), row.op)}</select>
                         <input class=INPUT name=format!("c{n}_value") value=row.value.to_string() placeholder="value" aria-label=format!("Condition {n} value")/>
+                        {field_error(error, ["c1_", "c2_", "c3_", "c4_", "c5_", "c6_", "c7_", "c8_"].get(i).copied().unwrap_or("c_"))}
                     </div>
                 }
             }).collect_view()}
             <label class=format!("{LABEL} mt-3")>
                 "Conditions as JSON (GrowthBook syntax; combined with the rows; what the rows cannot show stays here)"
                 <textarea class=format!("{INPUT} font-mono") name="conditions" rows="2" prop:value=f.conditions.clone()>{f.conditions.clone()}</textarea>
+                {field_error(error, "conditions")}
             </label>
         </fieldset>
         <fieldset class=GROUP id="rule-when">
@@ -152,12 +197,13 @@ pub fn RuleFields(
                 <label class=LABEL>
                     "Trigger"
                     <select class=INPUT name="trigger">{options(TRIGGERS.iter().map(|t| (t.0, t.1)), if f.trigger.is_empty() { "pageLoad" } else { &f.trigger })}</select>
+                    {field_error(error, "trigger")}
                 </label>
-                {text("Trigger value (percent, seconds, node, step or signal)", "trigger_value", &f.trigger_value, "")}
+                {text("Trigger value (percent, seconds, node, step or signal)", "trigger_value", &f.trigger_value, "", error)}
                 <span></span>
-                <label class=LABEL>"Start (UTC)"<input class=INPUT type="datetime-local" name="start" value=f.start.clone()/></label>
-                <label class=LABEL>"End (UTC)"<input class=INPUT type="datetime-local" name="end" value=f.end.clone()/></label>
-                {text("Time zone of the windows", "time_zone", &f.time_zone, "Europe/Berlin (default UTC)")}
+                <label class=LABEL>"Start (UTC)"<input class=INPUT type="datetime-local" name="start" value=f.start.clone()/>{field_error(error, "start")}</label>
+                <label class=LABEL>"End (UTC)"<input class=INPUT type="datetime-local" name="end" value=f.end.clone()/>{field_error(error, "end")}</label>
+                {text("Time zone of the windows", "time_zone", &f.time_zone, "Europe/Berlin (default UTC)", error)}
             </div>
             <p class="mt-3 text-xs text-slate-600">"Weekly windows (local time in that zone; from after to runs overnight). Days: mon-fri, sat, sun, weekdays, weekend; empty for every day."</p>
             {(0..WINDOW_ROWS).map(|i| {
@@ -168,16 +214,17 @@ pub fn RuleFields(
                         <input class=INPUT name=format!("w{n}_days") value=w.days.to_string() placeholder="days" aria-label=format!("Window {n} days")/>
                         <input class=INPUT type="time" name=format!("w{n}_from") value=w.from.to_string() aria-label=format!("Window {n} from")/>
                         <input class=INPUT type="time" name=format!("w{n}_to") value=w.to.to_string() aria-label=format!("Window {n} to")/>
+                        {field_error(error, ["w1_", "w2_", "w3_", "w4_", "w5_", "w6_"].get(i).copied().unwrap_or("w_"))}
                     </div>
                 }
             }).collect_view()}
         </fieldset>
-        <fieldset class=GROUP id="rule-experiment">
-            <legend class=LEGEND>"Experiment (type variant)"</legend>
+        <fieldset class=GROUP id="rule-experiment" data-kinds=VARIANT>
+            <legend class=LEGEND>"Experiment"</legend>
             <div class="grid gap-3 sm:grid-cols-3">
-                {text("Experiment key", "experiment", &f.experiment, "default: the rule id")}
-                {text("Coverage (% of visitors)", "coverage", &f.coverage, "100")}
-                {text("Hash attribute", "hash_attribute", &f.hash_attribute, "id")}
+                {text("Experiment key", "experiment", &f.experiment, "default: the rule id", error)}
+                {text("Coverage (% of visitors)", "coverage", &f.coverage, "100", error)}
+                {text("Hash attribute", "hash_attribute", &f.hash_attribute, "id", error)}
             </div>
             <p class="mt-3 text-xs text-slate-600">"Variants: key, weight in % (all empty: equal), and what each does to the target."</p>
             {(0..VARIANT_ROWS).map(|i| {
@@ -189,9 +236,30 @@ pub fn RuleFields(
                         <input class=INPUT name=format!("v{n}_weight") value=v.weight.to_string() placeholder="%" size="5" aria-label=format!("Variant {n} weight")/>
                         <select class=INPUT name=format!("v{n}_op") aria-label=format!("Variant {n} change")>{options(VARIANT_CHANGES.iter().copied(), v.op)}</select>
                         <input class=format!("{INPUT} grow") name=format!("v{n}_value") value=v.value.to_string() placeholder="its value" aria-label=format!("Variant {n} value")/>
+                        {field_error(error, ["v1_", "v2_", "v3_", "v4_", "v5_", "v6_"].get(i).copied().unwrap_or("v_"))}
                     </div>
                 }
             }).collect_view()}
         </fieldset>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rule_form::KINDS;
+
+    /// The stylesheet that hides other types' fields names every type.
+    #[test]
+    fn the_stylesheet_knows_every_rule_type() {
+        let css = include_str!("../../../style/tailwind.css");
+        for kind in KINDS {
+            assert!(
+                css.contains(&format!(
+                    r#"option[value="{kind}"]:checked) [data-kinds]:not([data-kinds~="{kind}"])"#
+                )),
+                "style/tailwind.css: no rule for type {kind}"
+            );
+        }
     }
 }

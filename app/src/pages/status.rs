@@ -48,9 +48,11 @@ pub fn StatusPage() -> impl IntoView {
                         let warnings = s.warnings.clone();
                         view! {
                             {(!warnings.is_empty()).then(|| view! {
-                                <ul class="mt-6 space-y-2 rounded-md border border-amber-300 bg-amber-50 p-4 text-sm text-amber-900" id="status-warnings" role="alert">
-                                    {warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}
-                                </ul>
+                                <div class="mt-6 rounded-md border border-amber-300 bg-amber-50 p-4 text-sm text-amber-900" id="status-warnings" role="alert">
+                                    <ul class="space-y-2">
+                                        {warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}
+                                    </ul>
+                                </div>
                             })}
                             <dl class=format!("{CARD} mt-6 grid grid-cols-3 gap-x-4 gap-y-3 text-sm") id="status">
                                 {rows.into_iter().map(|(k, v)| view! {

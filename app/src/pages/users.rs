@@ -73,20 +73,21 @@ fn UserTable(
     set_role: ServerAction<SetUserRole>,
 ) -> impl IntoView {
     view! {
-        <div class="overflow-x-auto">
+        <div class="overflow-x-auto" tabindex="0">
         <table class="mt-4 min-w-full text-left text-sm">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Username"</th><th>"Role"</th><th>"Created"</th><th></th></tr></thead>
             <tbody>
                 {users.into_iter().map(|u| {
                     let id = u.id.to_string();
                     let id_for_delete = id.clone();
+                    let role_label = format!("Role of {}", u.username);
                     view! {
                         <tr class="border-t border-slate-100" data-user=u.username.clone()>
                             <td class="py-2 font-medium">{u.username.clone()}</td>
                             <td>
                                 <ActionForm action=set_role>
                                     <input type="hidden" name="id" value=id/>
-                                    <RoleSelect name="role" selected=u.role/>
+                                    <RoleSelect name="role" selected=u.role label=role_label.clone()/>
                                     <button type="submit" class="ml-2 text-xs text-indigo-600 hover:underline">"Change"</button>
                                 </ActionForm>
                             </td>
@@ -164,7 +165,7 @@ fn TokensSection() -> impl IntoView {
 #[component]
 fn TokenTable(tokens: Vec<TokenSummary>, revoke: ServerAction<RevokeToken>) -> impl IntoView {
     view! {
-        <div class="overflow-x-auto">
+        <div class="overflow-x-auto" tabindex="0">
         <table class="mt-4 min-w-full text-left text-sm">
             <thead class="text-xs uppercase text-slate-500"><tr><th class="py-2">"Name"</th><th>"Role"</th><th>"Created by"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
             <tbody>

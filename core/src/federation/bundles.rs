@@ -294,9 +294,118 @@ pub struct Propagation {
     pub staged_body: Option<serde_json::Value>,
 }
 
+/// How one push spread: how many neurons held it at moments after it was made (up to 61
+/// steps from the push to its last acknowledgement, or 10 s), against the neurons it targets
+/// (the federation page's propagation chart).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PushSpread {
+    pub scope: String,
+    pub revision: u64,
+    pub created_at: DateTime<Utc>,
+    pub targeted: u64,
+    /// Neurons that acknowledged exactly this revision.
+    pub acked: u64,
+    /// Milliseconds from the push to its last acknowledgement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ack_ms: Option<i64>,
+    /// `(milliseconds after the push, neurons holding it by then)`, in time order.
+    pub curve: Vec<(i64, u64)>,
+}
+
+impl PushSpread {
+    /// Acknowledgement times read to draw one spread.
+    pub const MAX_ACKS: u32 = 100_000;
+    /// Steps of the curve.
+    const STEPS: i64 = 60;
+
+    /// The spread from the acknowledgement times (earliest first).
+    pub fn from_acks(
+        scope: String,
+        revision: u64,
+        created_at: DateTime<Utc>,
+        targeted: u64,
+        acks: &[DateTime<Utc>],
+    ) -> Self {
+        let after = |a: &DateTime<Utc>| (*a - created_at).num_milliseconds();
+        let last_ack_ms = acks.last().map(after);
+        let span = last_ack_ms.unwrap_or(0).max(10_000);
+        let mut held = 0usize;
+        let curve = (0..=Self::STEPS)
+            .map(|k| {
+                let at = span * k / Self::STEPS;
+                while held < acks.len() && after(&acks[held]) <= at {
+                    held += 1;
+                }
+                (at, held as u64)
+            })
+            .collect();
+        Self {
+            scope,
+            revision,
+            created_at,
+            targeted,
+            acked: acks.len() as u64,
+            last_ack_ms,
+            curve,
+        }
+    }
+
+    /// The curve as a step chart with the targeted neurons as reference.
+    pub fn chart(&self) -> crate::chart::ChartData {
+        use crate::chart::{ChartData, Series, Unit};
+        ChartData {
+            x_labels: self.curve.iter().map(|(ms, _)| human_offset(*ms)).collect(),
+            series: vec![Series {
+                name: "acknowledged".into(),
+                values: self.curve.iter().map(|(_, n)| Some(*n as f64)).collect(),
+                band: vec![],
+            }],
+            unit: Unit::Count,
+            reference: Some(("targeted".into(), self.targeted as f64)),
+            steps: true,
+        }
+    }
+}
+
+/// "+250 ms", "+1.5 s", "+2 min 5 s" after a push.
+fn human_offset(ms: i64) -> String {
+    if ms < 1_000 {
+        format!("+{ms} ms")
+    } else if ms < 60_000 {
+        let s = format!("{:.1}", ms as f64 / 1000.0);
+        format!("+{} s", s.strip_suffix(".0").unwrap_or(&s))
+    } else {
+        format!("+{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spread_counts_acknowledgements_up_to_each_step() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
+        let acks = [
+            at + chrono::Duration::milliseconds(100),
+            at + chrono::Duration::milliseconds(200),
+            at + chrono::Duration::seconds(20),
+        ];
+        let spread = PushSpread::from_acks("global".into(), 3, at, 4, &acks);
+        assert_eq!((spread.acked, spread.last_ack_ms), (3, Some(20_000)));
+        let c = spread.chart();
+        assert_eq!(c.x_labels.first().map(String::as_str), Some("+0 ms"));
+        assert_eq!(c.x_labels.last().map(String::as_str), Some("+20 s"));
+        let v = &c.series[0].values;
+        assert_eq!(v[0], Some(0.0));
+        assert_eq!(v[1], Some(2.0));
+        assert_eq!(v[59], Some(2.0));
+        assert_eq!(v[60], Some(3.0));
+        assert_eq!(c.reference, Some(("targeted".into(), 4.0)));
+        assert_eq!(human_offset(125_000), "+2 min 5 s");
+    }
 
     #[test]
     fn config_reaches_a_browser_only_when_pushed_to_it_alone() {

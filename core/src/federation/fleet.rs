@@ -194,15 +194,31 @@ pub enum BulkAction {
     Approve,
     /// Deny (remove) pending neurons.
     Deny,
+    /// Drain joined neurons: they finish their work and take no new work.
+    Drain,
+    /// Retire neurons: they leave the fleet (tokens and sockets dropped at once).
+    Retire,
 }
 
 impl BulkAction {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "approve" => Some(BulkAction::Approve),
-            "deny" => Some(BulkAction::Deny),
-            _ => None,
+    pub const ALL: [BulkAction; 4] = [
+        BulkAction::Approve,
+        BulkAction::Deny,
+        BulkAction::Drain,
+        BulkAction::Retire,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BulkAction::Approve => "approve",
+            BulkAction::Deny => "deny",
+            BulkAction::Drain => "drain",
+            BulkAction::Retire => "retire",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -367,4 +383,49 @@ pub struct RefusalAlert {
     pub last_reason: String,
     /// The neuron id the last request claimed, if any.
     pub last_neuron: Option<String>,
+}
+
+/// The versions the joined neurons of one kind run, most common first. More than one is
+/// version drift: the kind is mid-rollout, or some neurons were left behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct KindVersions {
+    pub kind: String,
+    /// Version and how many neurons run it, most neurons first (ties by version).
+    pub versions: Vec<(String, u64)>,
+}
+
+impl KindVersions {
+    /// Whether the kind's neurons disagree on their version.
+    pub fn drifts(&self) -> bool {
+        self.versions.len() > 1
+    }
+}
+
+/// Per kind, the versions its joined neurons (not pending, not retired) run; kinds by name.
+pub fn versions_by_kind(neurons: &[Neuron]) -> Vec<KindVersions> {
+    use std::collections::BTreeMap;
+    let mut kinds: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
+    for n in neurons.iter().filter(|n| n.status.is_joined()) {
+        *kinds
+            .entry(n.kind.as_str())
+            .or_default()
+            .entry(n.version.as_str())
+            .or_default() += 1;
+    }
+    kinds
+        .into_iter()
+        .map(|(kind, versions)| {
+            let mut versions: Vec<(String, u64)> = versions
+                .into_iter()
+                .map(|(v, c)| (v.to_string(), c))
+                .collect();
+            versions.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            KindVersions {
+                kind: kind.to_string(),
+                versions,
+            }
+        })
+        .collect()
 }

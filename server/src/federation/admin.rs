@@ -113,8 +113,8 @@ impl Federation {
     }
 
     /// Approves or denies many pending neurons at once (after a flood of registrations,
-    /// say): each goes through the same checks as one at a time; what failed says why.
-    /// Approving needs an admin, denying an operator.
+    /// say), or drains or retires many: each goes through the same checks as one at a time;
+    /// what failed says why. Approving needs an admin, the rest an operator.
     pub async fn bulk(
         &self,
         ids: &[String],
@@ -147,6 +147,14 @@ impl Federation {
             let done = match action {
                 BulkAction::Approve => self
                     .set_status(id, NeuronStatus::Active, who)
+                    .await
+                    .map(|_| ()),
+                BulkAction::Drain => self
+                    .set_status(id, NeuronStatus::Draining, who)
+                    .await
+                    .map(|_| ()),
+                BulkAction::Retire => self
+                    .set_status(id, NeuronStatus::Retired, who)
                     .await
                     .map(|_| ()),
                 BulkAction::Deny => match self.store.neuron(id).await? {
@@ -193,5 +201,55 @@ impl Federation {
             });
         }
         Ok(out)
+    }
+
+    /// How push `revision` of `scope` spread (none named: the newest push of all): when
+    /// neurons acknowledged it, against the neurons it targets now. Unknown push: 404;
+    /// nothing pushed yet: `None`. Viewer.
+    pub async fn spread(
+        &self,
+        push: Option<(&cortex_core::federation::Scope, u64)>,
+        who: &Principal,
+    ) -> Result<Option<cortex_core::federation::PushSpread>, ApiError> {
+        use cortex_core::federation::PushSpread;
+        require_role(who, Role::Viewer)?;
+        let bundle = match push {
+            None => match self.store.recent_bundles(1).await?.into_iter().next() {
+                Some(b) => b,
+                None => return Ok(None),
+            },
+            Some((scope, revision)) => self
+                .store
+                .bundles_since(&[(scope.clone(), revision.saturating_sub(1))])
+                .await?
+                .into_iter()
+                .find(|b| b.scope == *scope && b.revision == revision)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::NotFound,
+                        format!("no push of revision {revision} to scope `{scope}`"),
+                    )
+                })?,
+        };
+        let targeted = self
+            .store
+            .list_neurons()
+            .await?
+            .iter()
+            .filter(|n| {
+                n.status.is_joined() && bundle.audience.reaches(&bundle.scope, &n.id, &n.tags)
+            })
+            .count() as u64;
+        let acks = self
+            .store
+            .ack_times(&bundle.scope, bundle.revision, PushSpread::MAX_ACKS)
+            .await?;
+        Ok(Some(PushSpread::from_acks(
+            bundle.scope.to_string(),
+            bundle.revision,
+            bundle.created_at,
+            targeted,
+            &acks,
+        )))
     }
 }

@@ -84,6 +84,15 @@ pub trait EventStore: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<(Vec<Tally>, Vec<DayRow>)>;
+
+    /// Events stored since `since`, summed per `bucket_secs` of arrival time (buckets
+    /// without events are left out), oldest first. Counts batches, not events, so it reads
+    /// one row per batch.
+    async fn event_rate(
+        &self,
+        since: DateTime<Utc>,
+        bucket_secs: i64,
+    ) -> StoreResult<Vec<cortex_core::overview::RatePoint>>;
 }
 
 /// The filter shared by both report queries: `$1`..`$5` are from, to, page, rule, variant.
@@ -451,6 +460,33 @@ macro_rules! impl_event_store {
                     });
                 }
                 Ok(out)
+            }
+
+            async fn event_rate(
+                &self,
+                since: DateTime<Utc>,
+                bucket_secs: i64,
+            ) -> StoreResult<Vec<cortex_core::overview::RatePoint>> {
+                let bucket_ms = bucket_secs.max(1) * 1000;
+                let rows = sqlx::query(
+                    "SELECT received_at / $1 AS bucket, CAST(SUM(events) AS BIGINT) AS n
+                       FROM event_batches WHERE received_at >= $2
+                      GROUP BY bucket ORDER BY bucket",
+                )
+                .bind(bucket_ms)
+                .bind(since.timestamp_millis())
+                .fetch_all(&self.pool()?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let bucket: i64 = r.try_get("bucket")?;
+                        let n: i64 = r.try_get("n")?;
+                        Ok(cortex_core::overview::RatePoint {
+                            at: from_ms(bucket * bucket_ms),
+                            events: n.max(0) as u64,
+                        })
+                    })
+                    .collect()
             }
 
             async fn layout_tallies(

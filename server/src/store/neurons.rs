@@ -171,6 +171,15 @@ pub trait NeuronStore: Send + Sync {
     async fn all_acks(&self) -> StoreResult<Vec<BundleAck>>;
     /// How many neurons hold at least `revision` of `scope`.
     async fn count_acks(&self, scope: &Scope, revision: u64) -> StoreResult<u64>;
+    /// When neurons acknowledged exactly `revision` of `scope`, earliest first (at most
+    /// `limit`): how a push spread. A neuron that has since taken a newer revision is not
+    /// counted, so this is exact for a scope's newest push.
+    async fn ack_times(
+        &self,
+        scope: &Scope,
+        revision: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<DateTime<Utc>>>;
 }
 
 /// Implements [`NeuronStore`] for a backend (see `common.rs` for the conventions).
@@ -793,6 +802,16 @@ macro_rules! impl_neuron_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn ack_times(&self, scope: &cortex_core::federation::Scope, revision: u64, limit: u32) -> StoreResult<Vec<DateTime<Utc>>> {
+                let rows = sqlx::query("SELECT acked_at FROM bundle_acks WHERE scope = $1 AND revision = $2 ORDER BY acked_at LIMIT $3")
+                    .bind(scope.to_string())
+                    .bind(revision as i64)
+                    .bind(i64::from(limit.clamp(1, 100_000)))
+                    .fetch_all(&self.pool()?)
+                    .await?;
+                rows.iter().map(|r| Ok(from_ms(r.try_get("acked_at")?))).collect()
             }
 
             async fn count_acks(&self, scope: &cortex_core::federation::Scope, revision: u64) -> StoreResult<u64> {
