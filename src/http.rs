@@ -206,7 +206,12 @@ async fn admin_pages_need_sign_in(
         Some(cortex_server::auth::Authn::Authenticated { .. }) => false,
     };
     if admin_page && anonymous && req.method() == axum::http::Method::GET {
-        return axum::response::Redirect::to("/login").into_response();
+        // 302, as the app's own redirects answer.
+        return (
+            axum::http::StatusCode::FOUND,
+            [(axum::http::header::LOCATION, "/login")],
+        )
+            .into_response();
     }
     next.run(req).await
 }

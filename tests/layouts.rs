@@ -1758,7 +1758,7 @@ async fn an_admin_page_is_built_once_on_the_server() {
     let (hub, admin) = demo_hub().await;
     // The signed-in user, then the page's own resources.
     for (path, resources, shown) in [
-        ("/admin", 2, "Audit chain"),
+        ("/admin", 2, "needs-you"),
         ("/admin/layout-mutations", 4, "hero-headline-test"),
         (
             "/admin/layout-mutations/hero-headline-test",
@@ -1770,7 +1770,7 @@ async fn an_admin_page_is_built_once_on_the_server() {
             2,
             "preview-visitor",
         ),
-        ("/admin/federation", 9, "join-policy"),
+        ("/admin/federation", 10, "join-policy"),
         ("/admin/audit", 2, "audit-table"),
         ("/admin/users", 4, "tokens"),
         ("/admin/status", 2, "Audit chain"),

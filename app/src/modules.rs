@@ -164,7 +164,7 @@ fn product_grid(node: &Node) -> AnyView {
     view! {
         <section data-node=node.id.to_string() id=node.id.to_string()>
             <h2 class="text-xl font-semibold">{text(node, "title")}</h2>
-            <ul class="mt-4 grid grid-cols-2 gap-4 md:grid-cols-4">
+            <ul class="mt-4 grid grid-cols-2 gap-4 @3xl:grid-cols-4">
                 {items.iter().map(|i| view! {
                     <li class="rounded-lg border border-slate-200 bg-white p-4 text-slate-900">
                         <div class="font-medium">{field(i, "name")}</div>
@@ -181,7 +181,7 @@ fn product_grid(node: &Node) -> AnyView {
 fn testimonials(node: &Node) -> AnyView {
     let quotes = list(node, "quotes");
     view! {
-        <section class="grid gap-4 md:grid-cols-2" data-node=node.id.to_string()>
+        <section class="grid gap-4 @3xl:grid-cols-2" data-node=node.id.to_string()>
             {quotes.iter().map(|q| view! {
                 <blockquote class="rounded-lg bg-white p-4 text-slate-700 shadow-sm">
                     <p>"“" {field(q, "text")} "”"</p>

@@ -567,6 +567,16 @@ test('a preview: the page for a described visitor beside the base layout, with t
   // Said in words, not as JSON.
   await expect(page.locator('[data-trace="exit-intent-offer"]')).toContainText('waiting for its trigger');
   await expect(page.locator('#preview-context')).toContainText('device mobile');
+  // A phone visitor's page is drawn at phone width, laid out as a phone shows it.
+  const visitor = page.locator('#preview-visitor');
+  await expect(visitor).toHaveAttribute('data-width', 'phone');
+  expect((await visitor.boundingBox())!.width).toBeLessThanOrEqual(390);
+  const columns = await visitor.locator('[data-node="products"] ul')
+    .evaluate((ul) => getComputedStyle(ul).gridTemplateColumns.split(' ').length);
+  expect(columns, 'the product grid has the phone layout (two columns)').toBe(2);
+  const wide = await page.locator('#preview-base [data-node="products"] ul')
+    .evaluate((ul) => getComputedStyle(ul).gridTemplateColumns.split(' ').length);
+  expect(wide, 'the base layout beside it is framed at phone width too').toBe(2);
   await page.screenshot({ path: info.outputPath('preview.png'), fullPage: true });
   // What the visitor then did: the rule waiting for it applies.
   await hydrated(page);
@@ -647,6 +657,10 @@ for (const [width, height, name] of [[1280, 900, 'desktop'], [390, 844, 'phone']
       await expect(nav.getByRole('link', { name: 'Audit', exact: true })).toBeHidden();
       await page.locator('#nav-menu').click();
       await expect(nav.getByRole('link', { name: 'Audit', exact: true })).toBeVisible();
+      // Following a link folds the menu again.
+      await nav.getByRole('link', { name: 'Audit', exact: true }).click();
+      await expect(page.getByRole('heading', { level: 1, name: 'Audit log' })).toBeVisible();
+      await expect(nav.getByRole('link', { name: 'Audit', exact: true })).toBeHidden();
     }
     const problems: string[] = [];
     for (const [slug, path] of ADMIN_PAGES) {

@@ -59,6 +59,16 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/admin/status", "Settings / Status", Role::Viewer),
 ];
 
+/// Folds the phone menu again after a link in it was followed (the app navigates without
+/// loading a page, so the menu's checkbox would otherwise stay ticked). Without JavaScript
+/// every link loads a new page, with the menu folded.
+fn close_menu() {
+    #[cfg(feature = "hydrate")]
+    if let Some(toggle) = document().get_element_by_id("nav-toggle") {
+        let _ = js_sys::Reflect::set(&toggle, &"checked".into(), &false.into());
+    }
+}
+
 /// The pages this role may open, who is signed in, and sign-out.
 #[component]
 fn Navigation(principal: Principal) -> impl IntoView {
@@ -70,7 +80,7 @@ fn Navigation(principal: Principal) -> impl IntoView {
                 .iter()
                 .filter(|(_, _, needed)| role.allows(*needed))
                 .map(|(href, label, _)| view! {
-                    <li>
+                    <li on:click=|_| close_menu()>
                         <A href=*href exact={*href == "/admin"} attr:class="block rounded-md px-2 py-1.5 text-slate-700 hover:bg-slate-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:font-semibold aria-[current=page]:text-indigo-700">
                             {*label}
                         </A>

@@ -78,20 +78,30 @@ pub fn PreviewPage() -> impl IntoView {
 #[component]
 fn Shown(preview: Preview) -> impl IntoView {
     let trace = preview.applied.trace.clone().unwrap_or_default();
-    let context = in_words(&serde_json::to_value(&preview.context).unwrap_or_default());
+    let context_json = serde_json::to_value(&preview.context).unwrap_or_default();
+    let context = in_words(&context_json);
+    let phone = context_json["device"] == "mobile";
+    // A phone's width, framed like one.
+    let frame = if phone {
+        "mx-auto w-full max-w-[390px] rounded-2xl border-4"
+    } else {
+        ""
+    };
     view! {
         <p class="mt-4 text-sm text-slate-600" id="preview-context">{format!("The visitor: {context}")}</p>
         {(!preview.applied.warnings.is_empty()).then(|| view! {
             <ul class="mt-2 text-sm text-amber-800">{preview.applied.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul>
         })}
+        // The storefront's modules lay out by the width of their container (container
+        // queries), so a phone visitor's page is drawn at phone width here, as a phone shows it.
         <div class="mt-4 grid gap-4 lg:grid-cols-2">
             <div>
                 <h2 class="text-sm font-semibold">"Base layout"</h2>
-                <div class="mt-2 overflow-hidden rounded-lg border border-slate-200" id="preview-base">{crate::modules::render(&preview.base.root)}</div>
+                <div class=format!("@container mt-2 overflow-hidden rounded-lg border border-slate-200 {frame}") id="preview-base">{crate::modules::render(&preview.base.root)}</div>
             </div>
             <div>
-                <h2 class="text-sm font-semibold">"This visitor"</h2>
-                <div class="mt-2 overflow-hidden rounded-lg border border-indigo-300" id="preview-visitor">{crate::modules::render(&preview.applied.layout.root)}</div>
+                <h2 class="text-sm font-semibold">{if phone { "This visitor, at phone width (390 px)" } else { "This visitor" }}</h2>
+                <div class=format!("@container mt-2 overflow-hidden rounded-lg border border-indigo-300 {frame}") id="preview-visitor" data-width=if phone { "phone" } else { "full" }>{crate::modules::render(&preview.applied.layout.root)}</div>
             </div>
         </div>
         <section class=format!("{CARD} mt-6") id="preview-trace">

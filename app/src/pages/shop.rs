@@ -55,7 +55,7 @@ pub fn ShopPage() -> impl IntoView {
                         }
                         view! {
                             <Title text=title/>
-                            <div id="shop" data-revision=applied.revision.to_string() data-exposures=exposures>
+                            <div id="shop" class="@container" data-revision=applied.revision.to_string() data-exposures=exposures>
                                 {move || crate::modules::render(&root.read())}
                             </div>
                             {embedded.map(|json| view! {
