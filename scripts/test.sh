@@ -33,6 +33,18 @@ cargo build -q -p cortex-core --target wasm32-unknown-unknown
 
 say "targeting and bucketing fixtures agree with GrowthBook's own SDK"
 node core/tests/growthbook-parity.mjs
+node core/tests/growthbook-random.mjs
+
+# gbstats (GrowthBook's statistics engine), the oracle the statistics fixtures are checked
+# against, in its own venv (it pins numpy, pandas and scipy below 2).
+GBSTATS_VERSION=0.8.0
+if ! .venv-stats/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('gbstats') != '$GBSTATS_VERSION')" 2>/dev/null; then
+  say "installing gbstats $GBSTATS_VERSION (statistics oracle) into .venv-stats"
+  python3 -m venv .venv-stats
+  .venv-stats/bin/pip install --quiet --disable-pip-version-check "gbstats==$GBSTATS_VERSION"
+fi
+say "the statistics fixtures agree with GrowthBook's own engine (gbstats)"
+.venv-stats/bin/python core/tests/gbstats-oracle.py
 
 say "unit, contract (SQLite + Postgres) and integration tests"
 cargo test --workspace --no-fail-fast

@@ -889,6 +889,18 @@ async fn impact_is_counted_per_rule_and_variant_with_intervals() {
         report["comparisons"].as_array().unwrap().len(),
         rows.len() - 1
     );
+    // The experiment's split is checked against its weights (50/50 over a handful of
+    // visitors: no mismatch), and GrowthBook's numbers come with each comparison.
+    let srm = &report["srm"][0];
+    assert_eq!(srm["mutationId"], "hero-headline-test", "{report}");
+    assert_eq!(srm["flagged"], false, "{srm}");
+    assert!(srm["pValue"].as_f64().unwrap() > 0.001, "{srm}");
+    for c in report["comparisons"].as_array().unwrap() {
+        if let Some(w) = c.get("chanceToWin") {
+            let w = w.as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&w), "{c}");
+        }
+    }
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     assert!(report["days"]
         .as_array()

@@ -20,6 +20,7 @@ pub mod resolve;
 pub mod role;
 pub mod rules;
 pub mod schedule;
+pub mod stats;
 pub mod status;
 pub mod targeting;
 pub mod urls;

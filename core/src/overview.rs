@@ -372,6 +372,9 @@ mod tests {
                 high: value + 0.01,
             },
             significant,
+            relative_lift: None,
+            p_value: None,
+            chance_to_win: None,
         }
     }
 

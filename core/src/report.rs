@@ -134,6 +134,29 @@ pub struct Comparison {
     pub difference: Estimate,
     /// The interval excludes zero.
     pub significant: bool,
+    /// The relative lift in conversion rate with its always-valid 95 % confidence sequence
+    /// (GrowthBook's sequential test): safe to read every day. `None` when it cannot be
+    /// computed (no conversions in the baseline, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative_lift: Option<Estimate>,
+    /// The sequential test's p-value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    /// The Bayesian chance that the variant converts better than the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chance_to_win: Option<f64>,
+}
+
+/// Are an experiment's visitors split as its weights say? (A chi-squared test of the
+/// visitors exposed per variant.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SrmCheck {
+    pub mutation_id: String,
+    pub p_value: f64,
+    /// Below 0.001: the assignment is broken, and no decision should be taken on it.
+    pub flagged: bool,
 }
 
 /// The answer of `GET /api/layout-mutation/report`.
@@ -149,6 +172,9 @@ pub struct LayoutReport {
     pub days: Vec<DayRow>,
     /// Each experiment variant against its baseline.
     pub comparisons: Vec<Comparison>,
+    /// The sample ratio check of each experiment with at least two variants exposed.
+    #[serde(default)]
+    pub srm: Vec<SrmCheck>,
 }
 
 impl LayoutReport {
@@ -297,11 +323,17 @@ impl ImpactRow {
     }
 }
 
-/// Compares each variant of a rule with its baseline: `control` when the rule has one, or
-/// else the first of `variant_order(rule)` (the order the rule lists them), or else the
-/// alphabetically first.
-pub fn compare(rows: &[ImpactRow], variant_order: impl Fn(&str) -> Vec<String>) -> Vec<Comparison> {
+/// Each experiment variant against its rule's baseline (`control` when the rule has one,
+/// else the first of `variants(rule)`, which lists each variant's key and weight in the
+/// rule's order, else the alphabetically first), and each experiment's sample ratio check
+/// against those weights.
+pub fn compare(
+    rows: &[ImpactRow],
+    variants: impl Fn(&str) -> Vec<(String, f64)>,
+) -> (Vec<Comparison>, Vec<SrmCheck>) {
+    use crate::stats::{bayesian, frequentist, srm, Difference, Statistic};
     let mut out = Vec::new();
+    let mut checks = Vec::new();
     let mut ids: Vec<&str> = rows
         .iter()
         .filter(|r| !r.tally.variant.is_empty())
@@ -313,10 +345,28 @@ pub fn compare(rows: &[ImpactRow], variant_order: impl Fn(&str) -> Vec<String>) 
             .iter()
             .filter(|r| r.tally.mutation_id == id && !r.tally.variant.is_empty())
             .collect();
+        let declared = variants(id);
+        let order: Vec<String> = declared.iter().map(|(k, _)| k.clone()).collect();
+        if declared.len() >= 2 {
+            let users: Vec<u64> = declared
+                .iter()
+                .map(|(k, _)| {
+                    mine.iter()
+                        .find(|r| &r.tally.variant == k)
+                        .map_or(0, |r| r.tally.exposed_units)
+                })
+                .collect();
+            let weights: Vec<f64> = declared.iter().map(|(_, w)| *w).collect();
+            let p_value = srm::check(&users, &weights);
+            checks.push(SrmCheck {
+                mutation_id: id.to_string(),
+                p_value,
+                flagged: p_value < srm::SRM_THRESHOLD,
+            });
+        }
         if mine.len() < 2 {
             continue;
         }
-        let order = variant_order(id);
         let baseline = mine
             .iter()
             .find(|r| r.tally.variant == "control")
@@ -341,16 +391,36 @@ pub fn compare(rows: &[ImpactRow], variant_order: impl Fn(&str) -> Vec<String>) 
             ) else {
                 continue;
             };
+            let arm = |t: &Tally| Statistic::Proportion {
+                n: t.exposed_units,
+                sum: t.converted_units.min(t.exposed_units) as f64,
+            };
+            let (a, b) = (arm(&baseline.tally), arm(&r.tally));
+            let seq = frequentist::sequential(
+                &a,
+                &b,
+                Difference::Relative,
+                0.05,
+                frequentist::SEQUENTIAL_TUNING,
+            );
+            let bayes = bayesian::effect_test(&a, &b, Difference::Relative, 0.05, None);
             out.push(Comparison {
                 mutation_id: id.to_string(),
                 baseline: baseline.tally.variant.clone(),
                 variant: r.tally.variant.clone(),
                 significant: d.low > 0.0 || d.high < 0.0,
                 difference: d,
+                relative_lift: seq.no_result.is_none().then_some(Estimate {
+                    value: seq.expected,
+                    low: seq.ci.0,
+                    high: seq.ci.1,
+                }),
+                p_value: seq.no_result.is_none().then_some(seq.p_value),
+                chance_to_win: bayes.no_result.is_none().then_some(bayes.chance_to_win),
             });
         }
     }
-    out
+    (out, checks)
 }
 
 #[cfg(test)]
@@ -411,7 +481,7 @@ mod tests {
             row("plain", "", 50, 5),
             row("lonely", "x", 10, 1),
         ];
-        let out = compare(&rows, |_| vec!["a".into(), "b".into()]);
+        let (out, srm) = compare(&rows, |_| vec![("a".into(), 0.5), ("b".into(), 0.5)]);
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(
             (out[0].baseline.as_str(), out[0].variant.as_str()),
@@ -419,9 +489,27 @@ mod tests {
         );
         assert!(close(out[0].difference.value, 0.05));
         assert!(out[0].significant);
+        // GrowthBook's numbers beside it: 50 % relative lift, sequential p-value, chance to win.
+        // The sequential interval is wider than the fixed-horizon one (the price of being
+        // valid at every look): at 1,000 visitors a side it does not exclude zero yet...
+        let lift = out[0].relative_lift.expect("a relative lift");
+        assert!(close(lift.value, 0.5) && lift.low < 0.0, "{lift:?}");
+        assert!(out[0].chance_to_win.unwrap() > 0.99);
+        // ...at 10,000 it does.
+        let more = vec![row("r", "b", 10_000, 1_500), row("r", "a", 10_000, 1_000)];
+        let (more, _) = compare(&more, |_| vec![("a".into(), 0.5), ("b".into(), 0.5)]);
+        assert!(more[0].relative_lift.unwrap().low > 0.0, "{more:?}");
+        assert!(more[0].p_value.unwrap() < 0.05);
+        // Each experiment is checked for a sample ratio mismatch; "lonely" has one variant.
+        assert_eq!(srm.len(), 2, "{srm:?}");
+        let r = srm.iter().find(|c| c.mutation_id == "r").unwrap();
+        assert!(!r.flagged && close(r.p_value, 1.0), "an even split: {r:?}");
+        let skewed = vec![row("s", "a", 1000, 100), row("s", "b", 1300, 100)];
+        let (_, srm) = compare(&skewed, |_| vec![("a".into(), 0.5), ("b".into(), 0.5)]);
+        assert!(srm[0].flagged, "{srm:?}");
         // A control variant is the baseline whatever the order.
         let rows = vec![row("r", "control", 100, 10), row("r", "a", 100, 11)];
-        let out = compare(&rows, |_| vec!["a".into(), "control".into()]);
+        let (out, _) = compare(&rows, |_| vec![("a".into(), 0.5), ("control".into(), 0.5)]);
         assert_eq!(out[0].baseline, "control");
         assert!(!out[0].significant);
     }
@@ -472,6 +560,7 @@ mod tests {
                 day("2026-11-02", "b", 10, 5),
             ],
             comparisons: vec![],
+            srm: vec![],
         };
         let (exposures, conversion) = report.daily_charts("r");
         assert_eq!(exposures.x_labels, vec!["11-01", "11-02", "11-03"]);

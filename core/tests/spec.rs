@@ -40,6 +40,39 @@ fn conditions_match_the_fixture_table() {
     );
 }
 
+/// Thousands of random conditions and attribute documents with mixed types (strings that
+/// look like numbers, hex, exponents, odd whitespace, arrays and objects where scalars are
+/// expected, operators given arguments of the wrong shape), answered by GrowthBook's own SDK
+/// (`growthbook-random.mjs`): Cortex must give every answer GrowthBook gives.
+#[test]
+fn random_conditions_agree_with_growthbook() {
+    let cases = fixture("random-conditions.json");
+    let cases = cases.as_array().unwrap();
+    assert!(cases.len() >= 2000);
+    let groups = SavedGroups::default();
+    let failures: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            Condition::compile(&c["condition"]).eval(&c["attributes"], &groups)
+                != c["expected"].as_bool().unwrap()
+        })
+        .map(|(i, c)| format!("case {i}: GrowthBook says {}: {c}", c["expected"]))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} random cases differ from GrowthBook; the first:\n{}",
+        failures.len(),
+        cases.len(),
+        failures
+            .iter()
+            .take(15)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 #[test]
 fn hashes_match_the_fixture_table() {
     let b = fixture("bucketing.json");

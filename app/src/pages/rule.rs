@@ -276,13 +276,31 @@ fn Impact(report: LayoutReport, rule: String) -> impl IntoView {
                             <LineChart data=conversion id="chart-conversion" label=format!("Conversions per exposure per day and variant with 95 % intervals, {range}") empty="No exposures yet."/>
                         </div>
                     </div>
-                    <ul class="mt-3 space-y-1 text-sm" id="impact-comparisons">
+                    {report.srm.iter().filter(|c| c.flagged).map(|c| view! {
+                        <p class="mt-3 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800" role="alert" id="impact-srm">
+                            {format!("Sample ratio mismatch (p = {:.5}): visitors are not split between the variants as the weights say, so these numbers cannot be trusted and no decision should be taken on them. Check the rule's targeting and the variants' weights.", c.p_value)}
+                        </p>
+                    }).collect_view()}
+                    <ul class="mt-3 space-y-2 text-sm" id="impact-comparisons">
                         {report.comparisons.iter().map(|c| view! {
-                            <li>{format!(
-                                "{} vs {}: {:+.1} points ({:+.1} to {:+.1}){}",
-                                c.variant, c.baseline, c.difference.value * 100.0, c.difference.low * 100.0, c.difference.high * 100.0,
-                                if c.significant { ", the interval excludes zero" } else { ", not distinguishable yet" }
-                            )}</li>
+                            <li data-comparison=c.variant.clone()>
+                                <span class="font-medium">{format!("{} vs {}: ", c.variant, c.baseline)}</span>
+                                {format!(
+                                    "{:+.1} points ({:+.1} to {:+.1}){}",
+                                    c.difference.value * 100.0, c.difference.low * 100.0, c.difference.high * 100.0,
+                                    if c.significant { ", the interval excludes zero" } else { ", not distinguishable yet" }
+                                )}
+                                {c.relative_lift.map(|l| view! {
+                                    <span class="block text-xs text-slate-600" data-verdict="">
+                                        {format!(
+                                            "Relative lift {:+.1} % [{:+.1} %, {:+.1} %] (sequential: valid whenever you look){}{}",
+                                            l.value * 100.0, l.low * 100.0, l.high * 100.0,
+                                            c.p_value.map(|p| format!(", p = {p:.3}")).unwrap_or_default(),
+                                            c.chance_to_win.map(|w| format!(", {:.0} % chance to beat {}", w * 100.0, c.baseline)).unwrap_or_default(),
+                                        )}
+                                    </span>
+                                })}
+                            </li>
                         }).collect_view()}
                     </ul>
                 }.into_any()

@@ -269,35 +269,35 @@ impl Condition {
     }
 }
 
+/// A condition is evaluated over `Object.entries` of whatever it is, as the reference SDK
+/// does: an object's entries, an array's items under "0", "1", …, a string's characters the
+/// same way, and nothing for a number or a boolean.
 fn compile_object(value: &Value) -> Node {
-    let Value::Object(m) = value else {
-        // JS iterates Object.entries of non-objects; only strings have entries, and a
-        // condition that is a string is meaningless. Treat any non-object as "no entries".
-        return Node::All(vec![]);
-    };
     Node::All(
-        m.iter()
+        js::entries(value)
+            .into_iter()
             .map(|(k, v)| match k.as_str() {
-                "$or" => compile_list(v).map_or(Node::Const(true), |l| {
+                // `!conditions.length` passes an empty or length-less list; `$nor` negates it.
+                "$or" => compile_list(&v).map_or(Node::Const(true), |l| {
                     if l.is_empty() {
                         Node::Const(true)
                     } else {
                         Node::Or(l)
                     }
                 }),
-                "$nor" => compile_list(v).map_or(Node::Const(false), |l| {
+                "$nor" => compile_list(&v).map_or(Node::Const(false), |l| {
                     if l.is_empty() {
-                        Node::Const(true)
+                        Node::Const(false)
                     } else {
                         Node::Nor(l)
                     }
                 }),
-                "$and" => Node::All(compile_list(v).unwrap_or_default()),
-                "$not" => Node::Not(Box::new(compile_object(v))),
-                "$savedGroup" => Node::SavedGroup(saved_group_ref(v)),
+                "$and" => Node::All(compile_list(&v).unwrap_or_default()),
+                "$not" => Node::Not(Box::new(compile_object(&v))),
+                "$savedGroup" => Node::SavedGroup(saved_group_ref(&v)),
                 path => Node::Field {
                     path: path.split('.').map(str::to_string).collect(),
-                    test: compile_test(v),
+                    test: compile_test(&v),
                 },
             })
             .collect(),
@@ -315,9 +315,20 @@ fn saved_group_ref(v: &Value) -> Option<(String, Option<String>)> {
     Some((id, key))
 }
 
+/// The conditions of `$and`, `$or` and `$nor`: the reference SDK indexes whatever it is given
+/// up to its `length`, so an array gives its items and a string its characters; anything
+/// else has no length (`None`).
 fn compile_list(v: &Value) -> Option<Vec<Node>> {
-    v.as_array()
-        .map(|items| items.iter().map(compile_object).collect())
+    match v {
+        Value::Array(items) => Some(items.iter().map(compile_object).collect()),
+        Value::String(_) => Some(
+            js::entries(v)
+                .into_iter()
+                .map(|(_, c)| compile_object(&c))
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 fn compile_test(expected: &Value) -> Test {
@@ -373,9 +384,15 @@ fn compile_op(op: &str, arg: &Value) -> Op {
         "$alli" => arg.as_array().map_or(Op::Never, |v| {
             Op::All(v.iter().map(compile_test).collect(), true)
         }),
-        "$regex" => Op::Regex(compile_regex(&js::to_string(arg), false)),
-        "$regexi" => Op::Regex(compile_regex(&js::to_string(arg), true)),
-        "$type" => Op::Type(js::to_string(arg)),
+        // A pattern that is not a string throws in the reference SDK, which answers false.
+        "$regex" => arg
+            .as_str()
+            .map_or(Op::Never, |p| Op::Regex(compile_regex(p, false))),
+        "$regexi" => arg
+            .as_str()
+            .map_or(Op::Never, |p| Op::Regex(compile_regex(p, true))),
+        // Compared with `===`: only a string can name a type.
+        "$type" => arg.as_str().map_or(Op::Never, |t| Op::Type(t.to_string())),
         _ => Op::Never,
     }
 }
@@ -701,6 +718,42 @@ fn validate_value(v: &Value, path: &str) -> Result<(), ConditionError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn passes(condition: Value, attributes: Value) -> bool {
+        Condition::compile(&condition).eval(&attributes, &SavedGroups::default())
+    }
+
+    /// Shapes where the reference SDK iterates or compares strictly, and Cortex once did not.
+    #[test]
+    fn odd_shapes_evaluate_as_the_reference_sdk_does() {
+        let attrs = json!({"s": "x", "n": null});
+        assert!(
+            !passes(json!({"$nor": []}), attrs.clone()),
+            "an empty $nor fails"
+        );
+        assert!(
+            passes(json!({"$or": []}), attrs.clone()),
+            "an empty $or passes"
+        );
+        // A string where a list of conditions goes: each character is a condition on "0".
+        assert!(!passes(json!({"$and": ["x"]}), attrs.clone()));
+        assert!(passes(json!({"$and": ["x"]}), json!({"0": "x"})));
+        assert!(passes(json!({"$nor": "ab"}), attrs.clone()));
+        assert!(!passes(json!({"$or": "ab"}), attrs.clone()));
+        assert!(
+            passes(json!({"$or": 5}), attrs.clone()),
+            "no length: passes"
+        );
+        assert!(!passes(json!({"$nor": {}}), attrs.clone()));
+        assert!(passes(json!({"$not": "a"}), attrs.clone()));
+        // `$type` and `$regex` take strings only.
+        assert!(!passes(json!({"n": {"$type": null}}), attrs.clone()));
+        assert!(!passes(json!({"s": {"$type": ["string"]}}), attrs.clone()));
+        assert!(passes(json!({"s": {"$type": "string"}}), attrs.clone()));
+        assert!(!passes(json!({"n": {"$regex": null}}), attrs.clone()));
+        assert!(!passes(json!({"n": {"$regex": 5}}), json!({"n": 5})));
+        assert!(passes(json!({"n": {"$regex": "5"}}), json!({"n": 5})));
+    }
 
     #[test]
     fn validation_names_the_path_of_the_error() {

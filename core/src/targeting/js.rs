@@ -40,7 +40,8 @@ pub fn number_to_string(n: f64) -> String {
         return "0".into();
     }
     let abs = n.abs();
-    if (1e-7..1e21).contains(&abs) {
+    // JavaScript writes plain decimals from 1e-6 up to 1e21, exponents outside.
+    if (1e-6..1e21).contains(&abs) {
         if n.fract() == 0.0 && abs < 9.007_199_254_740_992e15 {
             return format!("{}", n as i64);
         }
@@ -67,9 +68,15 @@ pub fn to_number(v: &Value) -> f64 {
     }
 }
 
+/// JavaScript's white space and line terminators (what `trim` and `Number` strip): Rust's
+/// `char::is_whitespace` without U+0085 (NEXT LINE), plus U+FEFF.
+pub fn is_js_whitespace(c: char) -> bool {
+    (c.is_whitespace() && c != '\u{85}') || c == '\u{feff}'
+}
+
 /// `Number(string)`: trimmed; empty is 0; hex/octal/binary prefixes; `Infinity`; else NaN.
 pub fn string_to_number(s: &str) -> f64 {
-    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    let t = s.trim_matches(is_js_whitespace);
     if t.is_empty() {
         return 0.0;
     }
@@ -82,9 +89,7 @@ pub fn string_to_number(s: &str) -> f64 {
         ("0B", 2),
     ] {
         if let Some(digits) = t.strip_prefix(prefix) {
-            return u64::from_str_radix(digits, radix)
-                .map(|v| v as f64)
-                .unwrap_or(f64::NAN);
+            return radix_to_number(digits, radix);
         }
     }
     match t {
@@ -100,6 +105,66 @@ pub fn string_to_number(s: &str) -> f64 {
         return f64::NAN;
     }
     t.parse::<f64>().unwrap_or(f64::NAN)
+}
+
+/// `Object.entries(v)`: an object's entries, an array's items under "0", "1", …, a string's
+/// characters the same way (by UTF-16 code unit in JavaScript; a character outside the Basic
+/// Multilingual Plane stays whole here), nothing for other values.
+pub fn entries(v: &Value) -> Vec<(String, Value)> {
+    match v {
+        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v.clone()))
+            .collect(),
+        Value::String(s) => s
+            .chars()
+            .enumerate()
+            .map(|(i, c)| (i.to_string(), Value::String(c.to_string())))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The value of `digits` in base 2, 8 or 16, rounded to the nearest double (ties to even) as
+/// JavaScript does, however many digits there are; NaN if there are none or one is not a
+/// digit of the base.
+fn radix_to_number(digits: &str, radix: u32) -> f64 {
+    let bits_per_digit = radix.trailing_zeros();
+    let mut bits: Vec<bool> = Vec::with_capacity(digits.len() * bits_per_digit as usize);
+    for c in digits.chars() {
+        let Some(d) = c.to_digit(radix) else {
+            return f64::NAN;
+        };
+        for b in (0..bits_per_digit).rev() {
+            bits.push(d >> b & 1 == 1);
+        }
+    }
+    if bits.is_empty() {
+        return f64::NAN;
+    }
+    let Some(first) = bits.iter().position(|b| *b) else {
+        return 0.0;
+    };
+    let significant = &bits[first..];
+    if significant.len() <= 53 {
+        return significant
+            .iter()
+            .fold(0u64, |acc, b| acc << 1 | u64::from(*b)) as f64;
+    }
+    // The top 53 bits, then round on the next bit and whatever follows it.
+    let mut mantissa = significant[..53]
+        .iter()
+        .fold(0u64, |acc, b| acc << 1 | u64::from(*b));
+    let round = significant[53];
+    let sticky = significant[54..].iter().any(|b| *b);
+    if round && (sticky || mantissa & 1 == 1) {
+        mantissa += 1;
+    }
+    let exponent = (significant.len() - 53) as i32;
+    // `mantissa` may have carried to 2^53: still exact as a double.
+    (mantissa as f64) * 2f64.powi(exponent)
 }
 
 /// JavaScript truthiness.
@@ -239,6 +304,46 @@ mod tests {
         assert_eq!(to_number(&json!([])), 0.0);
         assert!(to_number(&json!([1, 2])).is_nan());
         assert_eq!(to_number(&json!(true)), 1.0);
+    }
+
+    #[test]
+    fn numbers_read_and_write_as_in_javascript_at_the_edges() {
+        // Exponents below 1e-6 and from 1e21.
+        assert_eq!(number_to_string(1e-6), "0.000001");
+        assert_eq!(number_to_string(2.5e-6), "0.0000025");
+        assert_eq!(number_to_string(1.5e-7), "1.5e-7");
+        assert_eq!(number_to_string(1e-7), "1e-7");
+        assert_eq!(number_to_string(1.5e21), "1.5e+21");
+        // Hex beyond 64 bits is rounded to the nearest double, ties to even.
+        assert_eq!(
+            string_to_number("0xFFFFFFFFFFFFFFFFF"),
+            295147905179352830000.0
+        );
+        assert_eq!(string_to_number("0x20000000000001"), 9007199254740992.0);
+        assert_eq!(string_to_number("0x20000000000003"), 9007199254740996.0);
+        assert_eq!(string_to_number("0x1fffffffffffff1"), 144115188075855860.0);
+        assert_eq!(
+            string_to_number(&format!("0x1{}", "0".repeat(300))),
+            f64::INFINITY
+        );
+        assert!(string_to_number("-0x1A").is_nan());
+        assert!(string_to_number("+0x1A").is_nan());
+        assert!(string_to_number("0x").is_nan());
+        // JavaScript's white space: U+FEFF is, U+0085 is not.
+        assert_eq!(string_to_number("\u{feff}7"), 7.0);
+        assert_eq!(string_to_number("\u{a0}8\u{2028}"), 8.0);
+        assert!(string_to_number("\u{85}5").is_nan());
+    }
+
+    #[test]
+    fn entries_are_those_object_entries_gives() {
+        assert_eq!(
+            entries(&json!("ab")),
+            vec![("0".into(), json!("a")), ("1".into(), json!("b"))]
+        );
+        assert_eq!(entries(&json!([true])), vec![("0".into(), json!(true))]);
+        assert!(entries(&json!(5)).is_empty());
+        assert!(entries(&json!(null)).is_empty());
     }
 
     #[test]

@@ -18,14 +18,19 @@ impl Mutations {
         let (tallies, days) = self.store.layout_tallies(query, from, to).await?;
         let rows: Vec<ImpactRow> = tallies.into_iter().map(ImpactRow::from_tally).collect();
         let loaded = self.current();
-        let comparisons = compare(&rows, |id| {
+        let (comparisons, srm) = compare(&rows, |id| {
             loaded
                 .set
                 .rules
                 .iter()
                 .find(|r| r.id == id)
                 .and_then(|r| r.experiment.as_ref())
-                .map(|e| e.variants.iter().map(|v| v.key.clone()).collect())
+                .map(|e| {
+                    e.variants
+                        .iter()
+                        .map(|v| (v.key.clone(), v.weight))
+                        .collect()
+                })
                 .unwrap_or_default()
         });
         Ok(LayoutReport {
@@ -34,6 +39,7 @@ impl Mutations {
             rows,
             days,
             comparisons,
+            srm,
         })
     }
 }
