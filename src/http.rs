@@ -186,7 +186,8 @@ pub fn router(state: HubState) -> Router {
         .with_state(state)
 }
 
-/// The admin pages send anonymous visitors to the sign-in page before anything is rendered.
+/// The admin pages send anonymous visitors to the sign-in page before anything is rendered
+/// (GET and HEAD).
 /// The admin shell redirects too (for navigations inside the app), but from deep inside an
 /// asynchronous render, where the status it sets has been seen not to reach the response
 /// under load; this check cannot be late. Their data is guarded by each server function.
@@ -195,6 +196,11 @@ async fn admin_pages_need_sign_in(
     next: middleware::Next,
 ) -> axum::response::Response {
     let path = req.uri().path();
+    // Browsers never send `.` or `..` segments or backslashes; such a path would reach the
+    // app's fallback page renderer under a name this check does not know.
+    if path.contains('\\') || path.split('/').any(|s| s == "." || s == "..") {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
     let admin_page = path == "/admin" || path.starts_with("/admin/");
     // No credentials, or ones that are no good (an ended session); not when they could not be
     // checked (the database is down: the page says so instead).
@@ -205,7 +211,9 @@ async fn admin_pages_need_sign_in(
         }
         Some(cortex_server::auth::Authn::Authenticated { .. }) => false,
     };
-    if admin_page && anonymous && req.method() == axum::http::Method::GET {
+    let reading =
+        req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD;
+    if admin_page && anonymous && reading {
         // 302, as the app's own redirects answer.
         return (
             axum::http::StatusCode::FOUND,

@@ -732,6 +732,13 @@ async fn admin_pages_send_visitors_without_a_session_to_sign_in_first() {
         let res = plain().get(hub.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::FOUND, "{path}");
         assert_eq!(res.headers()["location"], "/login", "{path}");
+        let res = plain().head(hub.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FOUND, "HEAD {path}");
+    }
+    // Paths a browser never sends (dot segments, backslashes) are not rendered at all.
+    for path in ["/./admin", "/pkg/../admin", "/admin\\users"] {
+        let (status, _) = raw_get(&hub, path).await;
+        assert_eq!(status, 404, "{path}");
     }
     // An ended session's cookie is no better than none.
     let ended = browser(&hub);
@@ -759,4 +766,25 @@ async fn admin_pages_send_visitors_without_a_session_to_sign_in_first() {
             "{path}"
         );
     }
+}
+
+/// A GET with the path sent exactly as given (HTTP clients tidy `.` and `..` away).
+async fn raw_get(hub: &Hub, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = hub.app.url().trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
 }

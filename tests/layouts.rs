@@ -1798,3 +1798,54 @@ async fn an_admin_page_is_built_once_on_the_server() {
         );
     }
 }
+
+/// A rule's text is shown inside `<textarea>`s on its page (the JSON editor, the conditions
+/// box). Text that closes the textarea must stay text, and an id that cannot go into a URL
+/// is refused.
+#[tokio::test]
+async fn a_rule_cannot_break_out_of_the_editor_on_its_page() {
+    let (hub, admin) = demo_hub().await;
+    let save = |rule: serde_json::Value| {
+        admin
+            .post(hub.url("/api/layout-mutation/save"))
+            .json(&json!({"rule": rule.to_string()}))
+            .send()
+    };
+    let rule = |id: &str, persona: &str| {
+        json!({
+            "id": id, "layoutId": "sale", "pageSlug": "sale", "mutationType": "props",
+            "mutationPayload": {"target": "footer", "patch": {"text": "hi"}},
+            "conditions": {"persona": persona}, "layer": "module", "moduleId": "footer",
+            "priority": 0, "trigger": {"type": "pageLoad"},
+        })
+    };
+    let hostile = "</textarea><h1 id=INJECTED>pwned</h1><textarea>";
+    json_of(
+        save(rule("ta-break", hostile)).await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let html = admin
+        .get(hub.url("/admin/layout-mutations/ta-break"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("rule-editor"), "the page rendered");
+    assert!(
+        !html.contains("<h1 id=INJECTED>"),
+        "the textarea was broken out of"
+    );
+    assert!(html.contains("&lt;/textarea&gt;&lt;h1 id=INJECTED&gt;"));
+    for id in ["a/b", "<script>", "a\r\nb", ""] {
+        let msg = expect_error(
+            save(rule(id, "x")).await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        )
+        .await;
+        assert!(msg.contains("id"), "{id:?}: {msg}");
+    }
+}

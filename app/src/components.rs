@@ -128,6 +128,17 @@ pub const BUTTON_DANGER: &str =
 /// Card classes.
 pub const CARD: &str = "rounded-lg border border-slate-200 bg-white p-6 shadow-sm";
 
+/// Text for the inside of a `<textarea>` rendered on the server. Leptos writes a textarea's
+/// children without escaping them (it treats it like `<script>`), so a value holding
+/// `</textarea>` would end the element and the rest would be live HTML. The browser decodes
+/// the entities back; pair it with `prop:value` holding the raw text, which is what the
+/// browser shows after client-side rendering.
+pub fn textarea_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// Formats a UTC time for tables.
 pub fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
@@ -145,4 +156,15 @@ where
             f.reset();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn textarea_text_cannot_close_its_element() {
+        let hostile = r#"{"a": "</textarea><script>alert(1)</script>&amp;"}"#;
+        let safe = super::textarea_text(hostile);
+        assert!(!safe.contains('<') && !safe.contains('>'), "{safe}");
+        assert!(safe.contains("&amp;amp;"), "& is escaped first: {safe}");
+    }
 }

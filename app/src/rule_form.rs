@@ -391,12 +391,7 @@ fn new_node(f: &RuleForm) -> Result<Value, String> {
 /// the target page's root node (a theme there applies to the whole page).
 pub fn rule_from_form(f: &RuleForm, root: &str) -> Result<Value, String> {
     let id = f.id.trim();
-    if id.is_empty()
-        || id.len() > 100
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if !cortex_core::mutation::is_rule_id(id) {
         return Err("id: 1-100 letters, digits, - or _".into());
     }
     let (page, node) = f

@@ -52,6 +52,16 @@ pub enum MutationPayload {
     Variant(VariantPayload),
 }
 
+/// Whether `id` can name a rule: 1-100 ASCII letters, digits, `-` or `_`. Rule ids go into
+/// URLs, audit targets and analytics, so they stay plain.
+pub fn is_rule_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The payload of a `variant` rule (its variants live in `experiment`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VariantPayload {}
@@ -240,8 +250,8 @@ impl LayoutMutation {
             field: field.into(),
             message,
         };
-        if self.id.trim().is_empty() {
-            return Err(e("id", "must not be empty".into()));
+        if !is_rule_id(self.id.as_str()) {
+            return Err(e("id", "1-100 letters, digits, - or _".into()));
         }
         crate::targeting::Condition::validate(&self.conditions)
             .map_err(|c| e("conditions", c.to_string()))?;

@@ -16,7 +16,9 @@ use crate::api::federation::{
     PinNeuron, PushConfig, RemoveNeuron, SetJoinPolicy, SetNeuronStatus,
 };
 use crate::components::chart::LineChart;
-use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, BUTTON_DANGER, CARD};
+use crate::components::{
+    fmt_time, textarea_text, ActionError, ErrorBox, Loading, BUTTON, BUTTON_DANGER, CARD,
+};
 use crate::pages::browser_keys::BrowserKeysSection;
 use crate::pages::fleet_ops::{CommandsSection, ReportsSection};
 use cortex_core::federation::Propagation;
@@ -609,13 +611,13 @@ fn PolicyForm(policy: JoinPolicy, action: ServerAction<SetJoinPolicy>) -> impl I
                     </select>
                 </label>
                 <label class="block text-sm font-medium text-slate-700 sm:col-span-2">"Allowed keys (allowlist; one per line)"
-                    <textarea name="keys" rows="2" class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-xs">{policy.keys.join("\n")}</textarea>
+                    <textarea name="keys" rows="2" class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-xs" prop:value=policy.keys.join("\n")>{textarea_text(&policy.keys.join("\n"))}</textarea>
                 </label>
                 <label class="block text-sm font-medium text-slate-700">"Allowed tags (comma separated)"
                     <input name="tags" value=policy.tags.join(", ") class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm"/>
                 </label>
                 <label class="block text-sm font-medium text-slate-700 sm:col-span-4">"Tags you give to keys (a key per line, then its tags). Allowed tags admit only these, never tags a neuron claims"
-                    <textarea name="key_tags" rows="2" class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-xs" placeholder="BASE64KEY= eu, canary">{key_tags}</textarea>
+                    <textarea name="key_tags" rows="2" class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-xs" placeholder="BASE64KEY= eu, canary" prop:value=key_tags.clone()>{textarea_text(&key_tags)}</textarea>
                 </label>
             </div>
             <button type="submit" class=format!("{BUTTON} mt-3")>"Save policy"</button>

@@ -12,7 +12,7 @@ use crate::api::layouts::{
 };
 use crate::components::chart::LineChart;
 use crate::components::{
-    error_message, fmt_time, ActionError, ErrorBox, FormError, Loading, BUTTON, CARD,
+    error_message, fmt_time, textarea_text, ActionError, ErrorBox, FormError, Loading, BUTTON, CARD,
 };
 use crate::pages::rule_form::RuleFields;
 use cortex_core::report::{Estimate, LayoutReport};
@@ -143,7 +143,7 @@ fn Rule(
             <h2 class="text-lg font-semibold">"Edit as JSON"</h2>
             <p class="mt-1 text-sm text-slate-600">"The whole rule as JSON (README_layout-mutation.md lists every field). Saving writes a new version; the error names the field if it is not valid. If someone saved the rule since this page loaded, nothing is saved: reload and edit again."</p>
             <ActionForm action=save>
-                <textarea name="rule" rows="18" aria-label="The rule as JSON" class="mt-2 w-full rounded-md border border-slate-300 p-2 font-mono text-xs" spellcheck="false" prop:value=json.clone()>{json.clone()}</textarea>
+                <textarea name="rule" rows="18" aria-label="The rule as JSON" class="mt-2 w-full rounded-md border border-slate-300 p-2 font-mono text-xs" spellcheck="false" prop:value=json.clone()>{textarea_text(&json)}</textarea>
                 <FormError action=save/>
                 <button type="submit" class=format!("{BUTTON} mt-3") id="save-rule">"Save as a new version"</button>
             </ActionForm>

@@ -187,7 +187,7 @@ pub fn RuleFields(
             }).collect_view()}
             <label class=format!("{LABEL} mt-3")>
                 "Conditions as JSON (GrowthBook syntax; combined with the rows; what the rows cannot show stays here)"
-                <textarea class=format!("{INPUT} font-mono") name="conditions" rows="2" prop:value=f.conditions.clone()>{f.conditions.clone()}</textarea>
+                <textarea class=format!("{INPUT} font-mono") name="conditions" rows="2" prop:value=f.conditions.clone()>{crate::components::textarea_text(&f.conditions)}</textarea>
                 {field_error(error, "conditions")}
             </label>
         </fieldset>

@@ -133,12 +133,8 @@ impl Heartbeat {
                 ));
             }
         }
-        if self
-            .version
-            .as_ref()
-            .is_some_and(|v| v.trim().is_empty() || v.len() > 64)
-        {
-            return Err(FieldError::new("version", "must be 1-64 characters"));
+        if let Some(v) = &self.version {
+            check_display_text("version", v)?;
         }
         Ok(())
     }

@@ -71,6 +71,26 @@ pub fn check_name(field: &str, value: &str) -> Result<(), FieldError> {
     }
 }
 
+/// Checks free text shown to people (a version): 1-64 characters, none of them a control
+/// character or a bidirectional formatting character (which can make a string read as
+/// another on screen).
+pub fn check_display_text(field: &str, value: &str) -> Result<(), FieldError> {
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if value.trim().is_empty() || value.len() > 64 {
+        return Err(FieldError::new(field, "must be 1-64 characters"));
+    }
+    if value.chars().any(invisible) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control or text-direction characters",
+        ));
+    }
+    Ok(())
+}
+
 /// Most capabilities and tags one neuron may declare.
 pub const MAX_LABELS: usize = 32;
 
@@ -80,9 +100,7 @@ impl Registration {
         check_name("id", &self.id)?;
         check_name("slug", &self.slug)?;
         check_name("kind", &self.kind)?;
-        if self.version.trim().is_empty() || self.version.len() > 64 {
-            return Err(FieldError::new("version", "must be 1-64 characters"));
-        }
+        check_display_text("version", &self.version)?;
         for (field, list) in [("capabilities", &self.capabilities), ("tags", &self.tags)] {
             if list.len() > MAX_LABELS {
                 return Err(FieldError::new(
@@ -448,6 +466,9 @@ mod tests {
         assert_eq!(bad(|r| r.endpoint = Some("ftp://x".into())), "endpoint");
         assert_eq!(bad(|r| r.public_key = "short".into()), "publicKey");
         assert_eq!(bad(|r| r.version = " ".into()), "version");
+        assert_eq!(bad(|r| r.version = "1.0\u{202e}".into()), "version");
+        assert_eq!(bad(|r| r.version = "1.0\u{0}".into()), "version");
+        assert_eq!(bad(|r| r.version = "1.0\r\n".into()), "version");
     }
 
     #[test]
