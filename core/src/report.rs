@@ -178,6 +178,47 @@ pub struct LayoutReport {
 }
 
 impl LayoutReport {
+    /// What the decision engine concludes about `rule`'s experiment from this report
+    /// (conversion as the goal, no guardrails yet), counting its days from the rule's newest
+    /// version (a changed experiment is a new one). `None` for a rule without variants.
+    pub fn decision(
+        &self,
+        rule: &crate::mutation::LayoutMutation,
+        policy: &crate::stats::decision::Policy,
+    ) -> Option<crate::stats::decision::Decision> {
+        use crate::stats::decision::{decide, Arm};
+        let experiment = rule.experiment.as_ref()?;
+        let id = rule.id.as_str();
+        let mut variants: Vec<&crate::mutation::Variant> = experiment.variants.iter().collect();
+        // The baseline first, chosen as the comparisons choose it.
+        if let Some(i) = variants.iter().position(|v| v.key == "control") {
+            let control = variants.remove(i);
+            variants.insert(0, control);
+        }
+        let arms: Vec<Arm> = variants
+            .iter()
+            .map(|v| {
+                let tally = self
+                    .rows
+                    .iter()
+                    .find(|r| r.tally.mutation_id == id && r.tally.variant == v.key)
+                    .map(|r| &r.tally);
+                let n = tally.map_or(0, |t| t.exposed_units);
+                Arm {
+                    key: v.key.clone(),
+                    weight: v.weight,
+                    goal: crate::stats::Statistic::Proportion {
+                        n,
+                        sum: tally.map_or(0, |t| t.converted_units.min(n)) as f64,
+                    },
+                    guardrails: vec![],
+                }
+            })
+            .collect();
+        let days = (self.to - rule.timestamp).num_days().max(0) as u32;
+        Some(decide(&arms, days, policy))
+    }
+
     /// The days of the range, `YYYY-MM-DD`, oldest first (at most 366).
     fn range_days(&self) -> Vec<String> {
         let mut day = self.from.date_naive();
@@ -534,6 +575,55 @@ mod tests {
             ..ReportQuery::default()
         };
         assert!(q.range(now).unwrap_err().starts_with("page"));
+    }
+
+    #[test]
+    fn the_decision_engine_reads_the_report_with_the_baseline_first() {
+        use crate::stats::decision::{Decision, Policy};
+        let rule: crate::mutation::LayoutMutation = serde_json::from_value(serde_json::json!({
+            "id": "r", "layoutId": "home", "pageSlug": "home", "mutationType": "variant",
+            "mutationPayload": {}, "layer": "module", "priority": 0, "version": 1,
+            "createdBy": "user:a", "timestamp": "2026-11-01T00:00:00Z", "isActive": true,
+            "conditions": {}, "trigger": {"type": "pageLoad"},
+            "experiment": {"key": "r", "variants": [
+                {"key": "b", "weight": 0.5, "payload": []},
+                {"key": "control", "weight": 0.5, "payload": []}
+            ]}
+        }))
+        .unwrap();
+        let report = |to: &str, b: u64| LayoutReport {
+            from: "2026-10-20T00:00:00Z".parse().unwrap(),
+            to: to.parse().unwrap(),
+            rows: vec![row("r", "control", 20_000, 2_000), row("r", "b", 20_000, b)],
+            days: vec![],
+            comparisons: vec![],
+            srm: vec![],
+        };
+        let policy = Policy::default();
+        let early = report("2026-11-03T00:00:00Z", 2_600)
+            .decision(&rule, &policy)
+            .unwrap();
+        assert!(
+            matches!(&early, Decision::Wait { why } if why.contains("2 of at least 7 days")),
+            "{early:?}"
+        );
+        match report("2026-11-20T00:00:00Z", 2_600)
+            .decision(&rule, &policy)
+            .unwrap()
+        {
+            Decision::Promote { variant, .. } => {
+                assert_eq!(variant, "b", "control is the baseline")
+            }
+            other => panic!("{other:?}"),
+        }
+        let d = report("2026-11-20T00:00:00Z", 2_000)
+            .decision(&rule, &policy)
+            .unwrap();
+        assert!(
+            d.describe().starts_with("wait: no arm differs"),
+            "{}",
+            d.describe()
+        );
     }
 
     #[test]

@@ -11,9 +11,11 @@
 //!   control, credible interval, expected loss.
 //! - [`srm`]: the sample ratio mismatch check.
 //! - [`corrections`]: Holm and Benjamini–Hochberg adjustments for many arms and metrics.
+//! - [`decision`]: what the engine may decide by itself (promote, demote, wait, blocked).
 
 pub mod bayesian;
 pub mod corrections;
+pub mod decision;
 pub mod frequentist;
 pub mod srm;
 pub mod statistic;

@@ -391,6 +391,9 @@ test('a rule: impact from the storefront, switch off and on, edit with a diff, r
   // Daily exposures per variant and the daily conversion with its interval, as charts.
   await expect(page.locator('#chart-exposures svg path[data-series]').first()).toBeVisible();
   await expect(page.locator('#chart-conversion')).toBeVisible();
+  // A new experiment with a handful of visitors: the decision engine says to wait, and why.
+  await expect(page.locator('#impact-decision')).toHaveAttribute('data-decision', 'wait');
+  await expect(page.locator('#impact-decision')).toContainText(/wait: running \d+ of at least 7 days/);
   if (js) {
     const readout = page.locator('#chart-exposures [data-readout]');
     await page.locator('#chart-exposures [data-column="0"]').hover();

@@ -21,6 +21,15 @@ use crate::components::{ErrorBox, Loading};
 #[component]
 pub fn AdminShell() -> impl IntoView {
     let me = Resource::new(|| (), |_| current_user());
+    // A navigation inside the app (however it started) folds the phone menu again.
+    let location = leptos_router::hooks::use_location();
+    Effect::new(move |previous: Option<String>| {
+        let path = location.pathname.get();
+        if previous.is_some_and(|p| p != path) {
+            close_menu();
+        }
+        path
+    });
     view! {
         // On a phone the navigation folds into a menu under the top bar; wider, it is a
         // sidebar. The toggle is a checkbox and its label, so it works without JavaScript.

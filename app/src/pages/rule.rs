@@ -137,7 +137,7 @@ fn Rule(
                 <button type="submit" class=SMALL id="toggle-deleted">{if is_deleted { "Restore" } else { "Delete" }}</button>
             </ActionForm>
         </div>
-        <Impact report=detail.report.clone() rule=rule.id.to_string()/>
+        <Impact report=detail.report.clone() rule=rule.clone()/>
         <RuleFormEditor form=detail.form.clone() pages update/>
         <section class=format!("{CARD} mt-6") id="rule-editor">
             <h2 class="text-lg font-semibold">"Edit as JSON"</h2>
@@ -229,8 +229,26 @@ fn Diff(lines: Vec<DiffLine>) -> impl IntoView {
 }
 
 #[component]
-fn Impact(report: LayoutReport, rule: String) -> impl IntoView {
-    let (exposures, conversion) = report.daily_charts(&rule);
+fn Impact(report: LayoutReport, rule: cortex_core::mutation::LayoutMutation) -> impl IntoView {
+    let (exposures, conversion) = report.daily_charts(rule.id.as_str());
+    let policy = cortex_core::stats::decision::Policy::default();
+    let decision = report.decision(&rule, &policy).map(|d| {
+        let kind = match &d {
+            cortex_core::stats::decision::Decision::Wait { .. } => "wait",
+            cortex_core::stats::decision::Decision::Blocked { .. } => "blocked",
+            cortex_core::stats::decision::Decision::Promote { .. } => "promote",
+            cortex_core::stats::decision::Decision::Demote { .. } => "demote",
+        };
+        view! {
+            <p class="mt-3 rounded-md border border-slate-200 bg-slate-50 px-3 py-2 text-sm" id="impact-decision" data-decision=kind>
+                <span class="font-medium">"The decision engine suggests: "</span>{d.describe()}
+                <span class="block text-xs text-slate-600">{format!(
+                    "Conversion as the goal; sequential test at α {}, Holm-corrected; at least {} days and {} visitors per variant. It only suggests: an editor decides.",
+                    policy.alpha, policy.min_days, policy.min_units_per_arm
+                )}</span>
+            </p>
+        }
+    });
     let range = format!(
         "{} to {}",
         report.from.format("%Y-%m-%d"),
@@ -281,6 +299,7 @@ fn Impact(report: LayoutReport, rule: String) -> impl IntoView {
                             {format!("Sample ratio mismatch (p = {:.5}): visitors are not split between the variants as the weights say, so these numbers cannot be trusted and no decision should be taken on them. Check the rule's targeting and the variants' weights.", c.p_value)}
                         </p>
                     }).collect_view()}
+                    {decision}
                     <ul class="mt-3 space-y-2 text-sm" id="impact-comparisons">
                         {report.comparisons.iter().map(|c| view! {
                             <li data-comparison=c.variant.clone()>
