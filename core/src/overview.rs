@@ -184,38 +184,20 @@ impl Overview {
                 "/admin/status",
             );
         }
-        let unhealthy = self.count("unhealthy");
-        if unhealthy > 0 {
-            add(
-                Severity::Critical,
-                format!(
-                    "{} missed their heartbeats",
-                    plural(unhealthy, "neuron", "neurons")
-                ),
-                "/admin/federation?status=unhealthy",
-            );
-        }
-        let pending = self.count("pending");
-        if pending > 0 {
-            add(
-                Severity::Warning,
-                format!(
-                    "{} waiting for approval",
-                    plural(pending, "neuron", "neurons")
-                ),
-                "/admin/federation?status=pending",
-            );
-        }
-        let degraded = self.count("degraded");
-        if degraded > 0 {
-            add(
-                Severity::Warning,
-                format!(
-                    "{} reporting degraded health",
-                    plural(degraded, "neuron", "neurons")
-                ),
-                "/admin/federation?status=degraded",
-            );
+        // Neurons by status that need someone, and the page listing them.
+        for (status, severity, what) in [
+            ("unhealthy", Severity::Critical, "missed their heartbeats"),
+            ("pending", Severity::Warning, "waiting for approval"),
+            ("degraded", Severity::Warning, "reporting degraded health"),
+        ] {
+            let n = self.count(status);
+            if n > 0 {
+                add(
+                    severity,
+                    format!("{} {what}", plural(n, "neuron", "neurons")),
+                    &format!("/admin/federation?status={status}"),
+                );
+            }
         }
         if self.rules.broken > 0 {
             add(

@@ -656,6 +656,9 @@ for (const [width, height, name] of [[1280, 900, 'desktop'], [390, 844, 'phone']
     await expect(page).toHaveURL(/\/admin$/);
     const nav = page.getByRole('navigation', { name: 'Admin' });
     if (name === 'phone') {
+      // Let the page hydrate first: a link followed before that is a full page load, which
+      // folds the menu anyway, but a click during hydration can miss the in-app handlers.
+      await hydrated(page);
       // Folded: the links show once the menu is opened (a checkbox: no JavaScript needed).
       await expect(nav.getByRole('link', { name: 'Audit', exact: true })).toBeHidden();
       await page.locator('#nav-menu').click();
