@@ -95,7 +95,6 @@ pub enum Decision {
 impl Decision {
     /// The decision in words, e.g. "promote b: +12.3 % [+4.1 %, +20.5 %], p = 0.004".
     pub fn describe(&self) -> String {
-        let pct = |x: f64| format!("{:+.1} %", x * 100.0);
         match self {
             Decision::Wait { why } => format!("wait: {why}"),
             Decision::Blocked { srm_p_value } => format!(
@@ -106,25 +105,26 @@ impl Decision {
                 lift,
                 ci,
                 p_value,
-            } => format!(
-                "promote {variant}: {} [{}, {}], p = {p_value:.3}",
-                pct(*lift),
-                pct(ci.0),
-                pct(ci.1)
-            ),
+            } => format!("promote {variant}: {}", evidence(*lift, *ci, *p_value)),
             Decision::Demote {
                 variant,
                 lift,
                 ci,
                 p_value,
-            } => format!(
-                "switch {variant} off: {} [{}, {}], p = {p_value:.3}",
-                pct(*lift),
-                pct(ci.0),
-                pct(ci.1)
-            ),
+            } => format!("switch {variant} off: {}", evidence(*lift, *ci, *p_value)),
         }
     }
+}
+
+/// "+12.3 % [+4.1 %, +20.5 %], p = 0.004".
+fn evidence(lift: f64, ci: (f64, f64), p_value: f64) -> String {
+    let pct = |x: f64| format!("{:+.1} %", x * 100.0);
+    format!(
+        "{} [{}, {}], p = {p_value:.3}",
+        pct(lift),
+        pct(ci.0),
+        pct(ci.1)
+    )
 }
 
 /// Decides on an experiment that has run `days` days so far.

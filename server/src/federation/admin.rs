@@ -31,6 +31,14 @@ impl From<TransitionError> for ApiError {
     }
 }
 
+/// Joined neurons a bundle's scope and audience reach now.
+fn targeted(neurons: &[Neuron], bundle: &cortex_core::federation::Bundle) -> u64 {
+    neurons
+        .iter()
+        .filter(|n| n.status.is_joined() && bundle.audience.reaches(&bundle.scope, &n.id, &n.tags))
+        .count() as u64
+}
+
 fn no_neuron(id: &str) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("no neuron with id `{id}`"))
 }
@@ -182,10 +190,7 @@ impl Federation {
         let neurons = self.store.list_neurons().await?;
         let mut out = Vec::new();
         for b in self.store.recent_bundles(20).await? {
-            let targeted = neurons
-                .iter()
-                .filter(|n| n.status.is_joined() && b.audience.reaches(&b.scope, &n.id, &n.tags))
-                .count() as u64;
+            let targeted = targeted(&neurons, &b);
             let acked = self.store.count_acks(&b.scope, b.revision).await?;
             out.push(Propagation {
                 scope: b.scope.to_string(),
@@ -231,15 +236,7 @@ impl Federation {
                     )
                 })?,
         };
-        let targeted = self
-            .store
-            .list_neurons()
-            .await?
-            .iter()
-            .filter(|n| {
-                n.status.is_joined() && bundle.audience.reaches(&bundle.scope, &n.id, &n.tags)
-            })
-            .count() as u64;
+        let targeted = targeted(&self.store.list_neurons().await?, &bundle);
         let acks = self
             .store
             .ack_times(&bundle.scope, bundle.revision, PushSpread::MAX_ACKS)
