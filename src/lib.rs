@@ -112,6 +112,12 @@ impl Application {
         );
         tokio::spawn(
             services
+                .mutations
+                .clone()
+                .run_decider(services.health.clone(), services.config.decide_interval),
+        );
+        tokio::spawn(
+            services
                 .analytics
                 .clone()
                 .run_writer(services.store.clone(), services.health.clone()),

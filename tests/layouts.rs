@@ -1849,3 +1849,274 @@ async fn a_rule_cannot_break_out_of_the_editor_on_its_page() {
         assert!(msg.contains("id"), "{id:?}: {msg}");
     }
 }
+
+/// Stores `exposed` exposures of `variant` of rule `rule`, of which `converted` convert, as
+/// if the storefront had reported them (one batch, straight into the store).
+async fn experiment_events(hub: &Hub, rule: &str, variant: &str, exposed: u32, converted: u32) {
+    use cortex_core::analytics::{Event, EventBatch, EventKind};
+    let now = chrono::Utc::now();
+    let event = |kind, unit: u32| Event {
+        kind,
+        at: now,
+        unit: Some(format!("{variant}-{unit}")),
+        page_slug: Some("home".into()),
+        mutation_id: Some(rule.into()),
+        variant: Some(variant.into()),
+        name: None,
+        value: None,
+        ..serde_json::from_value(json!({"kind": "exposure", "at": now})).unwrap()
+    };
+    let mut events: Vec<Event> = (0..exposed)
+        .map(|u| event(EventKind::Exposure, u))
+        .collect();
+    events.extend((0..converted).map(|u| event(EventKind::Conversion, u)));
+    let batch = cortex_server::store::events::SpooledBatch {
+        neuron_id: "test".into(),
+        received_at: now,
+        batch: EventBatch {
+            batch_id: format!("{rule}-{variant}-{}", uuid::Uuid::new_v4()),
+            events,
+            receipt: None,
+        },
+    };
+    hub.app
+        .services
+        .store
+        .write_event_batches(&[batch])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn experiments_with_an_auto_policy_decide_themselves_and_each_decision_undoes_in_one_step() {
+    let (hub, admin) = demo_hub().await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let editor = hub.token(&admin, "editor", Role::Editor).await;
+    let m = &hub.app.services.mutations;
+    let rule = |id: &str, mode: &str| {
+        json!({"id": id, "layoutId": "home", "pageSlug": "home", "layer": "module",
+            "mutationType": "variant", "mutationPayload": {}, "moduleId": "hero",
+            "experiment": {"key": id, "variants": [
+                {"key": "control", "weight": 0.5},
+                {"key": "bold", "weight": 0.5, "payload": [{"op": "props", "target": "hero", "patch": {"headline": "BOLD"}}]}
+            ], "policy": {"mode": mode, "minDays": 1, "minUnitsPerArm": 200}}})
+    };
+    m.save_rule_json(rule("auto-test", "auto"), Head::Absent, &editor_principal())
+        .await
+        .unwrap();
+    m.save_rule_json(
+        rule("manual-test", "manual"),
+        Head::Absent,
+        &editor_principal(),
+    )
+    .await
+    .unwrap();
+    for id in ["auto-test", "manual-test"] {
+        experiment_events(&hub, id, "control", 400, 40).await;
+        experiment_events(&hub, id, "bold", 400, 120).await;
+    }
+    // Today is too early (a day at least); two days on, the auto rule is decided and only it.
+    let now = chrono::Utc::now();
+    assert!(m.decide_experiments(now).await.is_empty(), "too early");
+    let later = now + chrono::Duration::days(2);
+    let done = m.decide_experiments(later).await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert!(done[0].automatic());
+    assert!(
+        done[0]
+            .decision
+            .describe()
+            .starts_with("promote bold: +200.0 %"),
+        "{}",
+        done[0].decision.describe()
+    );
+    assert!(m.decide_experiments(later).await.is_empty(), "decided once");
+
+    // The new version serves the winner to every visitor and counts nobody.
+    let head = hub
+        .app
+        .services
+        .store
+        .rule_head("auto-test")
+        .await
+        .unwrap()
+        .unwrap();
+    let x = head.rule.experiment.as_ref().unwrap();
+    assert_eq!(
+        (x.winner.as_deref(), head.rule.created_by.as_str()),
+        (Some("bold"), "cortex:decider")
+    );
+    for visitor in ["a", "b", "c", "d"] {
+        let applied = apply(
+            &hub,
+            &viewer,
+            json!({"pageSlug": "home", "context": {"anonymousId": visitor, "userAgent": DESKTOP}}),
+        )
+        .await;
+        assert_eq!(
+            variant_of(&applied, "auto-test"),
+            None,
+            "not counted: {applied}"
+        );
+        let hero = applied["layout"]["root"]["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "hero")
+            .unwrap();
+        assert_eq!(hero["props"]["headline"], "BOLD", "{hero}");
+    }
+    // Audited as an automatic decision with its evidence.
+    let audit = hub
+        .app
+        .services
+        .store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("layout-mutation.decide".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let entry = audit
+        .iter()
+        .find(|e| e.record.action == "layout-mutation.decide")
+        .expect("the decision is audited");
+    assert_eq!(entry.record.actor, "cortex:decider");
+    assert_eq!(
+        entry.record.after["rule"]["experiment"]["decisions"][0]["decision"]["decision"],
+        "promote"
+    );
+
+    // The rule page shows it with its numbers and an undo button.
+    let page = admin
+        .get(hub.url("/admin/layout-mutations/auto-test"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"rule-decisions\"") && page.contains("undo-decision"),
+        "{page}"
+    );
+    assert!(page.contains("automatically"));
+
+    // The experiments page lists both, the decided one with its decision, over their whole
+    // runtime; anonymous callers get nothing.
+    let res = plain()
+        .get(hub.url("/api/experiments"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    let list = json_of(res, StatusCode::OK).await;
+    let find = |id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["ruleId"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} listed: {list}"))
+    };
+    let auto = find("auto-test");
+    assert_eq!(
+        (&auto["winner"], &auto["lastDecision"]["by"]),
+        (&json!("bold"), &json!("cortex:decider"))
+    );
+    let manual = find("manual-test");
+    assert_eq!(manual["arms"][1]["exposedUnits"], 400, "{manual}");
+    assert_eq!(manual["suggestion"]["decision"], "wait", "{manual}");
+    assert!(
+        manual["arms"][1]["relativeLift"]["value"].as_f64().unwrap() > 1.5,
+        "{manual}"
+    );
+    let res = plain()
+        .get(hub.url("/api/experiments"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let page = admin
+        .get(hub.url("/admin/experiments"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-experiment=\"auto-test\"") && page.contains("data-status=\"decided\""),
+        "{page}"
+    );
+    assert!(page.contains("id=\"cumulative-manual-test\""), "{page}");
+
+    // Who may undo: not a viewer; an editor in one step; then there is nothing to undo.
+    const UNDO: &str = "/api/layout-mutation/undo-decision";
+    let res = plain()
+        .post(hub.url(UNDO))
+        .bearer_auth(&viewer)
+        .json(&json!({"id": "auto-test"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = plain()
+        .post(hub.url(UNDO))
+        .bearer_auth(&editor)
+        .json(&json!({"id": "auto-test"}))
+        .send()
+        .await
+        .unwrap();
+    let undone = json_of(res, StatusCode::OK).await;
+    assert_eq!(undone["rule"]["experiment"].get("winner"), None, "{undone}");
+    assert_eq!(undone["rule"]["experiment"]["policy"]["mode"], "manual");
+    let res = plain()
+        .post(hub.url(UNDO))
+        .bearer_auth(&editor)
+        .json(&json!({"id": "auto-test"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    assert!(
+        m.decide_experiments(later).await.is_empty(),
+        "an undone rule waits for an editor"
+    );
+
+    // An editor carries out a suggestion by hand: only from the version they saw, and only
+    // a decision that does something.
+    const DECIDE: &str = "/api/layout-mutation/decide";
+    let post = |token: &str, body: Value| {
+        plain()
+            .post(hub.url(DECIDE))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let res = post(&editor, json!({"id": "manual-test", "version": 7}))
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    let res = post(&viewer, json!({"id": "manual-test", "version": 1}))
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = post(&editor, json!({"id": "no-such-rule", "version": 1}))
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = post(&editor, json!({"id": "../x", "version": 1}))
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error());
+    // Today the manual rule is one day short: nothing to carry out.
+    let res = post(&editor, json!({"id": "manual-test", "version": 1}))
+        .await
+        .unwrap();
+    let msg = expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    assert!(
+        msg.contains("nothing to carry out: wait: running 0 of at least 1 days"),
+        "{msg}"
+    );
+}

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod browser_keys;
 pub mod catalog;
 pub mod commands;
+pub mod experiments;
 pub mod federation;
 pub mod layouts;
 pub mod overview;

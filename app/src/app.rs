@@ -7,8 +7,8 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 use crate::pages::{
-    admin, audit, federation, home, layout_mutations, login, overview, preview, rule, setup, shop,
-    status, users,
+    admin, audit, experiments, federation, home, layout_mutations, login, overview, preview, rule,
+    setup, shop, status, users,
 };
 
 /// The document around every page (server side). Its Content-Security-Policy (set by the
@@ -64,6 +64,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("layout-mutations") view={Lazy::<RulesRoute>::new()}/>
                     <Route path=path!("layout-mutations/preview") view={Lazy::<PreviewRoute>::new()}/>
                     <Route path=path!("layout-mutations/:id") view={Lazy::<RuleRoute>::new()}/>
+                    <Route path=path!("experiments") view={Lazy::<ExperimentsRoute>::new()}/>
                     <Route path=path!("audit") view={Lazy::<AuditRoute>::new()}/>
                     <Route path=path!("users") view={Lazy::<UsersRoute>::new()}/>
                     <Route path=path!("status") view={Lazy::<StatusRoute>::new()}/>
@@ -102,6 +103,7 @@ lazy_page!(FederationRoute, federation::FederationPage);
 lazy_page!(RulesRoute, layout_mutations::LayoutMutationsPage);
 lazy_page!(PreviewRoute, preview::PreviewPage);
 lazy_page!(RuleRoute, rule::RulePage);
+lazy_page!(ExperimentsRoute, experiments::ExperimentsPage);
 lazy_page!(AuditRoute, audit::AuditPage);
 lazy_page!(UsersRoute, users::UsersPage);
 lazy_page!(StatusRoute, status::StatusPage);

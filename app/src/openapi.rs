@@ -24,6 +24,7 @@ fn components() -> Value {
     add::<TokenId>(&mut s);
     add::<crate::api::status::HubStatus>(&mut s);
     add::<overview::Overview>(&mut s);
+    add::<experiments::ExperimentSummary>(&mut s);
     add::<federation::PushSpread>(&mut s);
     add::<cortex_server::probes::Readiness>(&mut s);
     add::<federation::Registration>(&mut s);

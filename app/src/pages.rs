@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod browser_keys;
+pub mod experiments;
 pub mod federation;
 pub mod fleet_ops;
 pub mod home;

@@ -151,6 +151,15 @@ pub struct RuleForm {
     pub v4_weight: String,
     pub v4_op: String,
     pub v4_value: String,
+    /// The decision policy (all empty: the default, suggest only): `manual` or `auto`; the
+    /// goal metric; the guardrail (`none` or a metric); minimum days and visitors per
+    /// variant; the test's α.
+    pub decide: String,
+    pub goal: String,
+    pub guardrail: String,
+    pub min_days: String,
+    pub min_units: String,
+    pub alpha: String,
     /// A whole number, default 0.
     pub priority: String,
     /// `global`, `page`, `module` (default) or `section`.
@@ -471,6 +480,9 @@ pub fn rule_from_form(f: &RuleForm, root: &str) -> Result<Value, String> {
     }
     if kind == "variant" {
         rule["experiment"] = experiment(f, id, node)?;
+        if let Some(p) = experiment::policy(f)? {
+            rule["experiment"]["policy"] = p;
+        }
     }
     Ok(rule)
 }
@@ -587,6 +599,9 @@ pub fn form_from_rule(rule: &LayoutMutation, root: &str) -> Option<RuleForm> {
         if e.hash_attribute != "id" {
             f.hash_attribute = e.hash_attribute.clone();
         }
+        if let Some(p) = &e.policy {
+            experiment::fill_policy(&mut f, p);
+        }
         for (i, v) in e.variants.iter().enumerate() {
             let (op, value) = fill_change(&v.payload, &node);
             let [k, w, o, val] = f.variant_mut(i);
@@ -604,7 +619,14 @@ pub fn form_from_rule(rule: &LayoutMutation, root: &str) -> Option<RuleForm> {
         o.insert("rollbackPointer".into(), p.into());
     }
     let rebuilt: LayoutMutation = serde_json::from_value(rebuilt).ok()?;
-    (rebuilt == *rule).then_some(f)
+    // What the decisions wrote into the experiment is not the form's: an edit keeps it.
+    let mut bare = rule.clone();
+    if let Some(x) = bare.experiment.as_mut() {
+        x.winner = None;
+        x.stopped.clear();
+        x.decisions.clear();
+    }
+    (rebuilt == bare).then_some(f)
 }
 
 fn fill_node(f: &mut RuleForm, node: &cortex_core::layout::Node) {
@@ -794,9 +816,54 @@ mod tests {
         let mut g = f.clone();
         g.trigger_value = "0".into();
         assert!(err(g).starts_with("trigger_value"));
-        let mut g = f;
+        let mut g = f.clone();
         (g.v2_key, g.v2_weight, g.v2_value) = (String::new(), String::new(), String::new());
         assert!(err(g).starts_with("v2_key: an experiment needs at least two"));
+
+        // The decision policy: nothing given, none set; a field given, the rest default.
+        assert!(rule_from_form(&f, "page").unwrap()["experiment"]
+            .get("policy")
+            .is_none());
+        let mut g = f.clone();
+        (g.decide, g.min_days) = ("auto".into(), "3".into());
+        let policy = &rule_from_form(&g, "page").unwrap()["experiment"]["policy"];
+        assert_eq!(
+            (
+                &policy["mode"],
+                &policy["minDays"],
+                &policy["minUnitsPerArm"],
+                &policy["guardrails"]
+            ),
+            (&json!("auto"), &json!(3), &json!(1000), &json!(["dwell"]))
+        );
+        // Dwell as the goal drops the default dwell guardrail rather than refusing.
+        g.goal = "dwell".into();
+        assert_eq!(
+            rule_from_form(&g, "page").unwrap()["experiment"]["policy"]["guardrails"],
+            json!([])
+        );
+        for (field, value, error) in [
+            ("decide", "sometimes", "decide: manual or auto"),
+            ("goal", "revenue", "goal: one of conversion, dwell"),
+            ("min_days", "0", "min_days: must be between 1"),
+            ("min_units", "10", "min_units: must be between 100"),
+            ("alpha", "0.5", "alpha: must be between"),
+            ("alpha", "x", "alpha: a number"),
+        ] {
+            let mut h = f.clone();
+            match field {
+                "decide" => h.decide = value.into(),
+                "goal" => h.goal = value.into(),
+                "min_days" => h.min_days = value.into(),
+                "min_units" => h.min_units = value.into(),
+                _ => h.alpha = value.into(),
+            }
+            let e = err(h);
+            assert!(e.starts_with(error), "{field}={value}: {e}");
+        }
+        let mut h = f;
+        (h.goal, h.guardrail) = ("conversion".into(), "conversion".into());
+        assert!(err(h).starts_with("guardrail: conversion is the goal"));
     }
 
     #[test]
@@ -840,6 +907,17 @@ mod tests {
                 "conditions": {"$and": [{"age": {"$gte": 18}}, {"age": {"$lt": 65}}, {"$or": [{"a": 1}, {"b": 2}]}]},
                 "schedule": {"start": "2026-12-01T09:00:00Z", "timeZone": "Europe/Berlin",
                     "recurring": [{"days": ["sat", "sun"], "from": "22:00", "to": "02:00"}]}}),
+            // A decided experiment with a policy: the decisions are not the form's (an edit
+            // keeps them), the policy is.
+            json!({"id": "decided", "layoutId": "home", "pageSlug": "home", "moduleId": "hero", "layer": "module",
+                "mutationType": "variant", "mutationPayload": {},
+                "experiment": {"key": "d", "variants": [
+                    {"key": "control", "weight": 0.5},
+                    {"key": "b", "weight": 0.5, "payload": [{"op": "hide", "target": "hero"}]}],
+                    "policy": {"mode": "auto", "goal": "dwell", "guardrails": [], "alpha": 0.01, "minUnitsPerArm": 500, "minDays": 14},
+                    "winner": "b",
+                    "decisions": [{"at": "2026-12-01T00:00:00Z", "by": "cortex:decider", "version": 3,
+                        "decision": {"decision": "promote", "variant": "b", "lift": 0.1, "ci": [0.01, 0.2], "pValue": 0.01}}]}}),
             json!({"id": "promo", "layoutId": "home", "pageSlug": "home", "moduleId": "hero", "layer": "module",
                 "mutationType": "insert", "mutationPayload": {"anchor": "hero", "position": "after",
                     "node": {"id": "promo", "type": "offer-banner", "props": {"text": "Hi"}}},

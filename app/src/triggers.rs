@@ -5,15 +5,21 @@
 //! (the resolution is deterministic), so only the triggered changes appear; their exposures
 //! are reported.
 
+use cortex_core::context::Context;
 use cortex_core::layout::Node;
 use cortex_core::mutation::TriggerEvent;
 use cortex_core::resolve::Exposure;
 use cortex_core::rules::{Deferred, DeferredView};
 use leptos::prelude::*;
+use std::sync::Arc;
 use wasm_bindgen::JsCast;
 
 struct State {
-    deferred: Deferred,
+    /// The page's base layout and rules as JSON (a `DeferredPage`): read only when an awaited
+    /// event happens, inside the lazily loaded engine, so neither the engine nor the code that
+    /// reads rules is part of the page's first download.
+    page: Arc<str>,
+    context: Context,
     awaited: Vec<TriggerEvent>,
     /// Events that happened, each once.
     events: Vec<TriggerEvent>,
@@ -31,11 +37,15 @@ fn now() -> chrono::DateTime<chrono::Utc> {
 /// happens, so a page whose visitor does nothing never downloads it.
 #[lazy]
 fn resolve_again(
-    deferred: Deferred,
+    page: Arc<str>,
+    context: Context,
     events: Vec<TriggerEvent>,
     now: chrono::DateTime<chrono::Utc>,
-) -> cortex_core::resolve::Resolution {
-    deferred.resolve(&events, now)
+) -> Option<cortex_core::resolve::Resolution> {
+    Deferred::from_page(&page, context)
+        .inspect_err(|e| leptos::logging::warn!("the rules waiting for events are unreadable: {e}"))
+        .ok()
+        .map(|deferred| deferred.resolve(&events, now))
 }
 
 /// Records `event` if a rule waits for it, and re-resolves the page.
@@ -45,14 +55,16 @@ fn fire(state: StoredValue<State, LocalStorage>, root: RwSignal<Node>, event: Tr
             return None;
         }
         s.events.push(event);
-        Some((s.deferred.clone(), s.events.clone()))
+        Some((s.page.clone(), s.context.clone(), s.events.clone()))
     });
-    let Some(Some((deferred, events))) = inputs else {
+    let Some(Some((page, context, events))) = inputs else {
         return;
     };
     leptos::task::spawn_local(async move {
         let seen = events.len();
-        let resolved = resolve_again(deferred, events, now()).await;
+        let Some(resolved) = resolve_again(page, context, events, now()).await else {
+            return;
+        };
         let fresh = state.try_update_value(|s| {
             // A later event is being resolved with this one included: that answer wins.
             if s.events.len() != seen {
@@ -65,9 +77,10 @@ fn fire(state: StoredValue<State, LocalStorage>, root: RwSignal<Node>, event: Tr
                 .cloned()
                 .collect();
             s.exposed.extend(new.iter().cloned());
-            Some((new, s.deferred.base.page_slug.clone(), s.unit.clone()))
+            Some((new, s.unit.clone()))
         });
-        if let Some(Some((new, page, unit))) = fresh {
+        if let Some(Some((new, unit))) = fresh {
+            let page = resolved.layout.page_slug.clone();
             root.set(resolved.layout.root);
             crate::beacon::report_exposures(&page, unit, &new);
         }
@@ -96,27 +109,25 @@ fn scroll_percent() -> u8 {
     (seen / total * 100.0).clamp(0.0, 100.0) as u8
 }
 
-/// The rules and context the page's [`DeferredView`] carries, its shared part read from the
-/// page's HTML when the server wrote it there.
-fn open(view: &DeferredView) -> Option<Deferred> {
-    let embedded = match &view.page {
-        Some(_) => None,
-        None => web_sys::window()
-            .and_then(|w| w.document())
-            // The script element itself, not a module a layout may have given that id.
-            .and_then(|d| {
-                d.query_selector(&format!(
-                    "script#{}[type='application/json']",
-                    cortex_core::rules::DEFERRED_ELEMENT
-                ))
-                .ok()
-                .flatten()
-            })
-            .and_then(|e| e.text_content()),
-    };
-    view.open(embedded.as_deref())
-        .inspect_err(|e| leptos::logging::warn!("the rules waiting for events are unreadable: {e}"))
-        .ok()
+/// The shared part of the page's [`DeferredView`] (JSON of a `DeferredPage`): its own, or
+/// read from the page's HTML when the server wrote it there.
+fn page_json(view: &DeferredView) -> Option<Arc<str>> {
+    if let Some(own) = &view.page {
+        return Some(own.get().into());
+    }
+    web_sys::window()
+        .and_then(|w| w.document())
+        // The script element itself, not a module a layout may have given that id.
+        .and_then(|d| {
+            d.query_selector(&format!(
+                "script#{}[type='application/json']",
+                cortex_core::rules::DEFERRED_ELEMENT
+            ))
+            .ok()
+            .flatten()
+        })
+        .and_then(|e| e.text_content())
+        .map(Into::into)
 }
 
 /// Starts listening for the events the page's rules wait for.
@@ -126,7 +137,8 @@ pub fn install(
     shown: Vec<Exposure>,
     unit: Option<String>,
 ) {
-    let Some(deferred) = open(&view) else {
+    let Some(page) = page_json(&view) else {
+        leptos::logging::warn!("the rules waiting for events are missing from the page");
         return;
     };
     let awaited = view.awaited;
@@ -148,7 +160,8 @@ pub fn install(
         })
         .collect();
     let state = StoredValue::new_local(State {
-        deferred,
+        page,
+        context: view.context,
         awaited,
         events: Vec::new(),
         exposed: shown,

@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod bucketing;
 pub mod chart;
 pub mod context;
+pub mod experiments;
 pub mod federation;
 pub mod ids;
 pub mod layout;

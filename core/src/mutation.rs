@@ -4,6 +4,7 @@
 
 use crate::bucketing::HashVersion;
 use crate::layout::ops::{Hide, Insert, Operation, Props, Reorder, Replace, Theme};
+pub use crate::stats::decision::{Decision, Policy};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -182,6 +183,145 @@ pub struct Experiment {
     #[serde(default = "default_hash_version")]
     pub hash_version: HashVersion,
     pub variants: Vec<Variant>,
+    /// How the engine decides this experiment (none: the default policy, suggest only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+    /// Once decided: the variant every targeted visitor gets. Nobody is bucketed or counted
+    /// any more, so the report keeps the experiment's numbers as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub winner: Option<String>,
+    /// Variants switched off: their visitors see the baseline and are no longer counted;
+    /// the other variants keep their visitors (nobody moves between them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<String>,
+    /// The decisions taken on this experiment, oldest first, with their evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<DecisionRecord>,
+}
+
+/// Most decisions one experiment keeps.
+pub const MAX_DECISIONS: usize = 50;
+
+/// A decision taken on an experiment: by whom (`cortex:decider` when automatic), when,
+/// which rule version it wrote, and the decision with its numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionRecord {
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub version: u32,
+    pub decision: Decision,
+}
+
+/// The actor automatic decisions are recorded as.
+pub const DECIDER: &str = "cortex:decider";
+
+impl DecisionRecord {
+    /// Whether the engine took it by itself.
+    pub fn automatic(&self) -> bool {
+        self.by == DECIDER
+    }
+}
+
+impl Experiment {
+    /// The baseline variant's index: `control` if there is one, else the first.
+    pub fn baseline(&self) -> usize {
+        self.variants
+            .iter()
+            .position(|v| v.key == "control")
+            .unwrap_or(0)
+    }
+
+    /// The policy in force (the default when none is set).
+    pub fn policy(&self) -> Policy {
+        self.policy.clone().unwrap_or_default()
+    }
+
+    /// Whether the experiment still buckets visitors (no winner yet).
+    pub fn running(&self) -> bool {
+        self.winner.is_none()
+    }
+
+    /// The experiment after `decision` is carried out (promote: the winner is served to
+    /// everyone; switch off: the variant's visitors see the baseline, and switching off the
+    /// last variant besides the baseline makes the baseline the winner), recorded with `at`,
+    /// `by` and the rule version it will be. `None` when the decision changes nothing (wait,
+    /// blocked, an unknown or already stopped variant, an experiment already decided).
+    pub fn decided(
+        &self,
+        decision: &Decision,
+        at: DateTime<Utc>,
+        by: &str,
+        version: u32,
+    ) -> Option<Experiment> {
+        if !self.running() {
+            return None;
+        }
+        let known = |v: &str| {
+            self.variants.iter().any(|x| x.key == v) && !self.stopped.iter().any(|s| s == v)
+        };
+        let mut next = self.clone();
+        match decision {
+            Decision::Promote { variant, .. } if known(variant) => {
+                next.winner = Some(variant.clone())
+            }
+            Decision::Demote { variant, .. } if known(variant) => {
+                let baseline = &self.variants[self.baseline()].key;
+                if variant == baseline {
+                    return None;
+                }
+                next.stopped.push(variant.clone());
+                let live = self
+                    .variants
+                    .iter()
+                    .filter(|v| &v.key != baseline && !next.stopped.contains(&v.key))
+                    .count();
+                if live == 0 {
+                    next.winner = Some(baseline.clone());
+                }
+            }
+            _ => return None,
+        }
+        next.decisions.push(DecisionRecord {
+            at,
+            by: by.to_string(),
+            version,
+            decision: decision.clone(),
+        });
+        if next.decisions.len() > MAX_DECISIONS {
+            next.decisions.remove(0);
+        }
+        Some(next)
+    }
+
+    fn check(&self) -> Result<(), RuleError> {
+        let e = |field: &str, message: String| RuleError {
+            field: format!("experiment.{field}"),
+            message,
+        };
+        let known = |v: &str| self.variants.iter().any(|x| x.key == v);
+        if let Some(p) = &self.policy {
+            p.check().map_err(|(f, m)| e(&format!("policy.{f}"), m))?;
+        }
+        if let Some(w) = &self.winner {
+            if !known(w) {
+                return Err(e("winner", format!("no variant `{w}`")));
+            }
+            if self.stopped.contains(w) {
+                return Err(e("winner", format!("`{w}` is switched off")));
+            }
+        }
+        if let Some(s) = self.stopped.iter().find(|s| !known(s)) {
+            return Err(e("stopped", format!("no variant `{s}`")));
+        }
+        if self.stopped.contains(&self.variants[self.baseline()].key) {
+            return Err(e("stopped", "the baseline cannot be switched off".into()));
+        }
+        if self.decisions.len() > MAX_DECISIONS {
+            return Err(e("decisions", format!("at most {MAX_DECISIONS}")));
+        }
+        Ok(())
+    }
 }
 
 /// A layout mutation rule.
@@ -289,6 +429,7 @@ impl LayoutMutation {
                 if x.coverage.is_some_and(|c| !(0.0..=1.0).contains(&c)) {
                     return Err(e("experiment.coverage", "must be between 0 and 1".into()));
                 }
+                x.check()?;
             }
             (_, Some(_)) => {
                 return Err(e(
@@ -367,5 +508,123 @@ mod tests {
         assert!(Trigger::On(TriggerEvent::Click { node: "cta".into() }).fires(&events));
         assert!(!Trigger::On(TriggerEvent::ExitIntent).fires(&events));
         assert!(Trigger::PageLoad.fires(&[]));
+    }
+
+    fn experiment(arms: &[&str]) -> Experiment {
+        serde_json::from_value(serde_json::json!({
+            "key": "x",
+            "variants": arms.iter().map(|k| serde_json::json!({"key": k, "weight": 1.0 / arms.len() as f64})).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    fn verdict(promote: bool, variant: &str) -> Decision {
+        let (variant, lift, ci, p_value) = (variant.to_string(), 0.1, (0.05, 0.15), 0.001);
+        if promote {
+            Decision::Promote {
+                variant,
+                lift,
+                ci,
+                p_value,
+            }
+        } else {
+            Decision::Demote {
+                variant,
+                lift: -lift,
+                ci: (-0.15, -0.05),
+                p_value,
+            }
+        }
+    }
+
+    #[test]
+    fn a_promotion_names_the_winner_and_records_its_evidence() {
+        let at: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
+        let x = experiment(&["control", "b", "c"]);
+        let done = x.decided(&verdict(true, "b"), at, DECIDER, 4).unwrap();
+        assert_eq!(done.winner.as_deref(), Some("b"));
+        assert!(!done.running());
+        let record = done.decisions.last().unwrap();
+        assert!(record.automatic() && record.version == 4 && record.at == at);
+        assert!(record.decision.describe().starts_with("promote b: +10.0 %"));
+        // Decided is decided: nothing more to do, and no unknown variant can win.
+        assert!(done.decided(&verdict(true, "c"), at, DECIDER, 5).is_none());
+        assert!(x.decided(&verdict(true, "nope"), at, DECIDER, 4).is_none());
+        assert!(x
+            .decided(&Decision::Wait { why: "w".into() }, at, DECIDER, 4)
+            .is_none());
+    }
+
+    #[test]
+    fn switching_off_keeps_the_others_running_until_only_the_baseline_is_left() {
+        let at: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
+        let x = experiment(&["control", "b", "c"]);
+        let one = x.decided(&verdict(false, "c"), at, "user:ana", 2).unwrap();
+        assert_eq!(one.stopped, ["c"]);
+        assert!(one.running() && !one.decisions[0].automatic());
+        assert!(
+            one.decided(&verdict(false, "c"), at, DECIDER, 3).is_none(),
+            "already off"
+        );
+        assert!(
+            one.decided(&verdict(false, "control"), at, DECIDER, 3)
+                .is_none(),
+            "the baseline stays"
+        );
+        let two = one.decided(&verdict(false, "b"), at, DECIDER, 3).unwrap();
+        assert_eq!(two.winner.as_deref(), Some("control"));
+        assert_eq!(two.decisions.len(), 2);
+    }
+
+    #[test]
+    fn decision_fields_are_checked() {
+        let rule = |x: Value| -> LayoutMutation {
+            serde_json::from_value(serde_json::json!({
+                "id": "r", "layoutId": "l", "pageSlug": "home", "mutationType": "variant", "mutationPayload": {},
+                "createdBy": "u", "timestamp": "2026-11-25T10:00:00Z", "isActive": true, "layer": "page",
+                "experiment": x
+            }))
+            .unwrap()
+        };
+        let variants =
+            serde_json::json!([{"key": "control", "weight": 0.5}, {"key": "b", "weight": 0.5}]);
+        let field = |extra: Value| {
+            let mut x = serde_json::json!({"key": "x", "variants": variants});
+            x.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            rule(x).validate().err().map(|e| e.field)
+        };
+        assert_eq!(field(serde_json::json!({"policy": {"mode": "auto"}})), None);
+        assert_eq!(field(serde_json::json!({"winner": "b"})), None);
+        assert_eq!(
+            field(serde_json::json!({"winner": "z"})).as_deref(),
+            Some("experiment.winner")
+        );
+        assert_eq!(
+            field(serde_json::json!({"stopped": ["control"]})).as_deref(),
+            Some("experiment.stopped")
+        );
+        assert_eq!(
+            field(serde_json::json!({"stopped": ["b"], "winner": "b"})).as_deref(),
+            Some("experiment.winner")
+        );
+        assert_eq!(
+            field(serde_json::json!({"policy": {"alpha": 0.9}})).as_deref(),
+            Some("experiment.policy.alpha")
+        );
+        assert_eq!(
+            field(serde_json::json!({"policy": {"minUnitsPerArm": 5}})).as_deref(),
+            Some("experiment.policy.minUnitsPerArm")
+        );
+        assert_eq!(
+            field(serde_json::json!({"policy": {"minDays": 0}})).as_deref(),
+            Some("experiment.policy.minDays")
+        );
+        assert_eq!(
+            field(serde_json::json!({"policy": {"goal": "dwell", "guardrails": ["dwell"]}}))
+                .as_deref(),
+            Some("experiment.policy.guardrails")
+        );
     }
 }

@@ -52,6 +52,10 @@ pub struct ExperimentHeadline {
     /// compared yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<Comparison>,
+    /// The newest decision taken on it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub decided: Option<crate::mutation::DecisionRecord>,
 }
 
 impl ExperimentHeadline {
@@ -108,6 +112,9 @@ pub struct Overview {
     pub event_rate: Vec<RatePoint>,
     pub now: DateTime<Utc>,
 }
+
+/// Days an automatic decision stays on the overview's list.
+pub const RECENT_DECISION_DAYS: i64 = 7;
 
 /// How urgent something on the overview is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -249,6 +256,26 @@ impl Overview {
             }
         }
         for e in self.experiments.iter() {
+            let page = format!(
+                "/admin/layout-mutations/{}#rule-decisions",
+                crate::urls::encode_component(&e.rule_id)
+            );
+            if let Some(d) = e
+                .decided
+                .as_ref()
+                .filter(|d| d.automatic() && self.now - d.at < Duration::days(RECENT_DECISION_DAYS))
+            {
+                add(
+                    Severity::Warning,
+                    format!(
+                        "Cortex decided experiment {} by itself: {} (undo it on its page)",
+                        e.rule_id,
+                        d.decision.describe()
+                    ),
+                    &page,
+                );
+                continue;
+            }
             if e.leader.as_ref().is_some_and(|c| c.significant) {
                 add(
                     Severity::Info,
@@ -462,11 +489,46 @@ mod tests {
             variants: 2,
             exposures: 10,
             leader: Some(cs[1].clone()),
+            decided: None,
         };
         assert_eq!(
             h.describe(),
             "c vs control: +2.0 points (the interval excludes zero)"
         );
+        // A decision Cortex took by itself is worth a look for a week, and says how to undo.
+        let mut o = overview();
+        let decided = |at, by: &str| crate::mutation::DecisionRecord {
+            at,
+            by: by.into(),
+            version: 3,
+            decision: crate::mutation::Decision::Promote {
+                variant: "c".into(),
+                lift: 0.1,
+                ci: (0.02, 0.18),
+                p_value: 0.01,
+            },
+        };
+        o.experiments = vec![ExperimentHeadline {
+            decided: Some(decided(o.now - Duration::days(1), crate::mutation::DECIDER)),
+            ..h.clone()
+        }];
+        let items = o.needs_attention();
+        let item = items
+            .iter()
+            .find(|a| a.text.contains("decided experiment r by itself: promote c"))
+            .expect("the decision is listed");
+        assert!(item.href.ends_with("/r#rule-decisions") && item.severity == Severity::Warning);
+        o.experiments[0].decided =
+            Some(decided(o.now - Duration::days(8), crate::mutation::DECIDER));
+        assert!(!o
+            .needs_attention()
+            .iter()
+            .any(|a| a.text.contains("by itself")));
+        o.experiments[0].decided = Some(decided(o.now, "user:ana"));
+        assert!(!o
+            .needs_attention()
+            .iter()
+            .any(|a| a.text.contains("by itself")));
     }
 
     #[test]

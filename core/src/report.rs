@@ -61,6 +61,18 @@ impl ReportQuery {
     }
 }
 
+/// When the experiment `history[0]` (the newest version first, as the store lists them)
+/// runs now began: the oldest version of the unbroken run of newest versions with the same
+/// experiment key. A decision or an edit writes a new version; the experiment goes on.
+pub fn experiment_started(history: &[crate::rules::RuleVersion]) -> Option<DateTime<Utc>> {
+    let key = &history.first()?.rule.experiment.as_ref()?.key;
+    history
+        .iter()
+        .take_while(|v| v.rule.experiment.as_ref().is_some_and(|x| &x.key == key))
+        .last()
+        .map(|v| v.rule.timestamp)
+}
+
 /// Raw sums for one rule and variant (or one day of them), as the store counts them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -178,49 +190,72 @@ pub struct LayoutReport {
 }
 
 impl LayoutReport {
-    /// What the decision engine concludes about `rule`'s experiment from this report
-    /// (conversion as the goal, no guardrails yet), counting its days from the rule's newest
-    /// version (a changed experiment is a new one). `None` for a rule without variants.
+    /// What the decision engine makes of `rule`'s experiment in this report, under the
+    /// experiment's policy, if it has one still running. `started`: when the experiment
+    /// began (its runtime counts from there; see [`experiment_started`]). Switched-off
+    /// variants take no part.
     pub fn decision(
         &self,
         rule: &crate::mutation::LayoutMutation,
-        policy: &crate::stats::decision::Policy,
+        started: DateTime<Utc>,
     ) -> Option<crate::stats::decision::Decision> {
-        use crate::stats::decision::{decide, Arm};
-        let experiment = rule.experiment.as_ref()?;
+        use crate::stats::decision::{decide, Arm, Guardrail, Metric};
+        use crate::stats::statistic::Sums;
+        use crate::stats::Statistic;
+        let experiment = rule.experiment.as_ref().filter(|x| x.running())?;
+        let policy = experiment.policy();
         let id = rule.id.as_str();
-        let mut variants: Vec<&crate::mutation::Variant> = experiment.variants.iter().collect();
-        // The baseline first, chosen as the comparisons choose it.
-        if let Some(i) = variants.iter().position(|v| v.key == "control") {
-            let control = variants.remove(i);
-            variants.insert(0, control);
-        }
-        let arms: Vec<Arm> = variants
-            .iter()
-            .map(|v| {
+        let measure = |metric: Metric, tally: Option<&Tally>| match metric {
+            Metric::Conversion => {
+                let n = tally.map_or(0, |t| t.exposed_units);
+                Statistic::Proportion {
+                    n,
+                    sum: tally.map_or(0, |t| t.converted_units.min(n)) as f64,
+                }
+            }
+            Metric::Dwell => Statistic::Mean {
+                n: tally.map_or(0, |t| t.dwell_count),
+                sums: Sums {
+                    sum: tally.map_or(0.0, |t| t.dwell_sum),
+                    sum_squares: tally.map_or(0.0, |t| t.dwell_sum_sq),
+                },
+            },
+        };
+        let baseline = experiment.baseline();
+        // The baseline first, then the variants still running, in the rule's order.
+        let order = std::iter::once(baseline).chain((0..experiment.variants.len()).filter(|&i| {
+            i != baseline && !experiment.stopped.contains(&experiment.variants[i].key)
+        }));
+        let arms: Vec<Arm> = order
+            .map(|i| {
+                let v = &experiment.variants[i];
                 let tally = self
                     .rows
                     .iter()
                     .find(|r| r.tally.mutation_id == id && r.tally.variant == v.key)
                     .map(|r| &r.tally);
-                let n = tally.map_or(0, |t| t.exposed_units);
                 Arm {
                     key: v.key.clone(),
                     weight: v.weight,
-                    goal: crate::stats::Statistic::Proportion {
-                        n,
-                        sum: tally.map_or(0, |t| t.converted_units.min(n)) as f64,
-                    },
-                    guardrails: vec![],
+                    goal: measure(policy.goal, tally),
+                    guardrails: policy
+                        .guardrails
+                        .iter()
+                        .map(|&g| Guardrail {
+                            name: g.as_str().into(),
+                            statistic: measure(g, tally),
+                            higher_is_better: true,
+                        })
+                        .collect(),
                 }
             })
             .collect();
-        let days = (self.to - rule.timestamp).num_days().max(0) as u32;
-        Some(decide(&arms, days, policy))
+        let days = (self.to - started).num_days().max(0) as u32;
+        Some(decide(&arms, days, &policy))
     }
 
     /// The days of the range, `YYYY-MM-DD`, oldest first (at most 366).
-    fn range_days(&self) -> Vec<String> {
+    pub fn range_days(&self) -> Vec<String> {
         let mut day = self.from.date_naive();
         let last = self.to.date_naive();
         let mut out = Vec::new();
@@ -579,7 +614,7 @@ mod tests {
 
     #[test]
     fn the_decision_engine_reads_the_report_with_the_baseline_first() {
-        use crate::stats::decision::{Decision, Policy};
+        use crate::stats::decision::Decision;
         let rule: crate::mutation::LayoutMutation = serde_json::from_value(serde_json::json!({
             "id": "r", "layoutId": "home", "pageSlug": "home", "mutationType": "variant",
             "mutationPayload": {}, "layer": "module", "priority": 0, "version": 1,
@@ -599,16 +634,15 @@ mod tests {
             comparisons: vec![],
             srm: vec![],
         };
-        let policy = Policy::default();
         let early = report("2026-11-03T00:00:00Z", 2_600)
-            .decision(&rule, &policy)
+            .decision(&rule, rule.timestamp)
             .unwrap();
         assert!(
             matches!(&early, Decision::Wait { why } if why.contains("2 of at least 7 days")),
             "{early:?}"
         );
         match report("2026-11-20T00:00:00Z", 2_600)
-            .decision(&rule, &policy)
+            .decision(&rule, rule.timestamp)
             .unwrap()
         {
             Decision::Promote { variant, .. } => {
@@ -617,13 +651,90 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let d = report("2026-11-20T00:00:00Z", 2_000)
-            .decision(&rule, &policy)
+            .decision(&rule, rule.timestamp)
             .unwrap();
         assert!(
             d.describe().starts_with("wait: no arm differs"),
             "{}",
             d.describe()
         );
+    }
+
+    #[test]
+    fn switched_off_variants_take_no_part_and_a_decided_experiment_is_not_decided_again() {
+        use crate::stats::decision::Decision;
+        let mut rule: crate::mutation::LayoutMutation = serde_json::from_value(serde_json::json!({
+            "id": "r", "layoutId": "home", "pageSlug": "home", "mutationType": "variant",
+            "mutationPayload": {}, "layer": "module", "priority": 0, "version": 3,
+            "createdBy": "user:a", "timestamp": "2026-11-19T00:00:00Z", "isActive": true,
+            "experiment": {"key": "r", "stopped": ["c"], "variants": [
+                {"key": "control", "weight": 0.34, "payload": []},
+                {"key": "b", "weight": 0.33, "payload": []},
+                {"key": "c", "weight": 0.33, "payload": []}
+            ]}
+        }))
+        .unwrap();
+        // c stopped early with few visitors: it would fail the split check and the minimum
+        // sample, yet the decision goes on between control and b.
+        let report = LayoutReport {
+            from: "2026-10-20T00:00:00Z".parse().unwrap(),
+            to: "2026-11-20T00:00:00Z".parse().unwrap(),
+            rows: vec![
+                row("r", "control", 20_000, 2_000),
+                row("r", "b", 20_000, 2_600),
+                row("r", "c", 300, 10),
+            ],
+            days: vec![],
+            comparisons: vec![],
+            srm: vec![],
+        };
+        // Runtime counts from when the experiment began, not from the newest version.
+        let started = "2026-11-01T00:00:00Z".parse().unwrap();
+        assert!(matches!(
+            report.decision(&rule, rule.timestamp),
+            Some(Decision::Wait { .. })
+        ));
+        match report.decision(&rule, started) {
+            Some(Decision::Promote { variant, .. }) => assert_eq!(variant, "b"),
+            other => panic!("{other:?}"),
+        }
+        rule.experiment.as_mut().unwrap().winner = Some("b".into());
+        assert_eq!(report.decision(&rule, started), None);
+    }
+
+    #[test]
+    fn an_experiment_starts_at_the_oldest_version_of_its_unbroken_run() {
+        let version = |v: u32, day: u32, key: Option<&str>| {
+            let mut rule = serde_json::json!({
+                "id": "r", "layoutId": "home", "pageSlug": "home", "mutationType": "hide",
+                "mutationPayload": {"target": "hero"}, "layer": "module", "version": v,
+                "createdBy": "user:a", "timestamp": format!("2026-11-{day:02}T00:00:00Z"), "isActive": true,
+            });
+            if let Some(k) = key {
+                rule["mutationType"] = "variant".into();
+                rule["mutationPayload"] = serde_json::json!({});
+                rule["experiment"] =
+                    serde_json::json!({"key": k, "variants": [{"key": "control", "weight": 1.0}]});
+            }
+            crate::rules::RuleVersion {
+                rule: serde_json::from_value(rule).unwrap(),
+                deleted: false,
+                revision: crate::ids::Revision(u64::from(v)),
+            }
+        };
+        let history = [
+            version(5, 20, Some("x")),
+            version(4, 10, Some("x")),
+            version(3, 5, Some("old")),
+            version(2, 3, Some("x")),
+            version(1, 1, None),
+        ];
+        assert_eq!(
+            experiment_started(&history),
+            Some("2026-11-10T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(experiment_started(&history[4..]), None);
+        assert_eq!(experiment_started(&[]), None);
     }
 
     #[test]

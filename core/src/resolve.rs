@@ -157,6 +157,11 @@ struct CompiledRule {
     condition: Result<Vec<usize>, String>,
     ranges: Vec<Range>,
     seed: String,
+    /// Per bucket (variant index): the variant served, and whether the visit is counted
+    /// (a switched-off variant's visitors get the baseline, uncounted).
+    serve: Vec<(usize, bool)>,
+    /// A decided experiment's winner: served to every targeted visitor, uncounted.
+    winner: Option<usize>,
 }
 
 /// One top-level condition entry (`{"device": "mobile"}`), shared by every rule that has it.
@@ -231,7 +236,32 @@ impl Plan {
                     None => (Vec::new(), String::new()),
                 };
                 let ops = rule.payload.operation().into_iter().collect();
+                let (serve, winner) = match &rule.experiment {
+                    Some(x) => {
+                        let baseline = x.baseline();
+                        let serve = x
+                            .variants
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| {
+                                if x.stopped.contains(&v.key) {
+                                    (baseline, false)
+                                } else {
+                                    (i, true)
+                                }
+                            })
+                            .collect();
+                        let winner = x
+                            .winner
+                            .as_ref()
+                            .and_then(|w| x.variants.iter().position(|v| &v.key == w));
+                        (serve, winner)
+                    }
+                    None => (Vec::new(), None),
+                };
                 CompiledRule {
+                    serve,
+                    winner,
                     id: rule.id.as_str().into(),
                     experiment_key: rule.experiment.as_ref().map(|x| x.key.as_str().into()),
                     variant_keys: rule
@@ -305,11 +335,15 @@ impl Plan {
             .steps
             .iter()
             .filter_map(|(place, decision)| match decision {
-                Decision::Apply { variant, .. } => {
+                Decision::Apply {
+                    variant,
+                    counted: true,
+                    ..
+                } => {
                     let c = &self.rules[*place];
                     Some((c.id.clone(), variant.map(|v| c.variant_keys[v].clone())))
                 }
-                Decision::Pass(_) => None,
+                Decision::Apply { .. } | Decision::Pass(_) => None,
             })
             .collect()
     }
@@ -366,8 +400,12 @@ impl Plan {
         let mut touched: Vec<Touch<'_>> = Vec::new();
 
         for (i, decision) in decided.steps {
-            let (ops, variant) = match decision {
-                Decision::Apply { ops, variant } => (ops, variant),
+            let (ops, variant, counted) = match decision {
+                Decision::Apply {
+                    ops,
+                    variant,
+                    counted,
+                } => (ops, variant, counted),
                 Decision::Pass(outcome) => {
                     trace.push(self.trace_entry(i, outcome));
                     continue;
@@ -428,12 +466,14 @@ impl Plan {
             if keep_undo {
                 undo.extend(applied);
             }
-            exposures.push(Exposure {
-                rule_id: c.id.clone(),
-                version: c.rule.version,
-                experiment_key: c.experiment_key.clone(),
-                variant_key: variant_key.clone(),
-            });
+            if counted {
+                exposures.push(Exposure {
+                    rule_id: c.id.clone(),
+                    version: c.rule.version,
+                    experiment_key: c.experiment_key.clone(),
+                    variant_key: variant_key.clone(),
+                });
+            }
             trace.push(self.trace_entry(
                 i,
                 Outcome::Applied {
@@ -519,6 +559,13 @@ impl Plan {
         }
         match (&r.payload, &r.experiment) {
             (MutationPayload::Variant(_), Some(x)) => {
+                if let Some(w) = c.winner {
+                    return Decision::Apply {
+                        ops: &x.variants[w].payload,
+                        variant: Some(w),
+                        counted: false,
+                    };
+                }
                 let unit = visit
                     .attributes
                     .get(&x.hash_attribute)
@@ -529,10 +576,14 @@ impl Plan {
                     return not(Outcome::NotInExperiment);
                 }
                 match choose_variant(hash(&c.seed, &unit, x.hash_version), &c.ranges) {
-                    Some(i) => Decision::Apply {
-                        ops: &x.variants[i].payload,
-                        variant: Some(i),
-                    },
+                    Some(i) => {
+                        let (served, counted) = c.serve.get(i).copied().unwrap_or((i, true));
+                        Decision::Apply {
+                            ops: &x.variants[served].payload,
+                            variant: Some(served),
+                            counted,
+                        }
+                    }
                     None => not(Outcome::NotInExperiment),
                 }
             }
@@ -542,6 +593,7 @@ impl Plan {
             (_, _) => Decision::Apply {
                 ops: &c.ops,
                 variant: None,
+                counted: true,
             },
         }
     }
@@ -549,13 +601,27 @@ impl Plan {
 
 /// What [`Plan::decide_rule`] concluded for one rule.
 enum Decision<'p> {
-    /// Apply these operations (from this experiment variant, by index, if any).
+    /// Apply these operations (from this experiment variant, by index, if any); an
+    /// uncounted visit logs no exposure (a decided experiment, a switched-off variant).
     Apply {
         ops: &'p [Operation],
         variant: Option<usize>,
+        counted: bool,
     },
     /// Do not apply; the trace says why.
     Pass(Outcome),
+}
+
+impl Decision<'_> {
+    /// An applied rule's part of [`Decided::key`]: its variant and whether it is counted.
+    fn key(&self) -> u32 {
+        match self {
+            Decision::Apply {
+                variant, counted, ..
+            } => variant.map_or(u32::MAX, |v| (v as u32) << 1 | u32::from(*counted)),
+            Decision::Pass(_) => u32::MAX,
+        }
+    }
 }
 
 /// What [`Plan::decide`] concluded for each rule of a page (by its place in the plan), in
@@ -572,9 +638,7 @@ impl Decided<'_> {
         self.steps
             .iter()
             .filter_map(|(rule, decision)| match decision {
-                Decision::Apply { variant, .. } => {
-                    Some((*rule as u32, variant.map_or(u32::MAX, |v| v as u32)))
-                }
+                Decision::Apply { .. } => Some((*rule as u32, decision.key())),
                 Decision::Pass(_) => None,
             })
             .collect()
@@ -591,9 +655,7 @@ impl Decided<'_> {
         self.steps
             .iter()
             .filter_map(|(rule, decision)| match decision {
-                Decision::Apply { variant, .. } => {
-                    Some((*rule as u32, variant.map_or(u32::MAX, |v| v as u32)))
-                }
+                Decision::Apply { .. } => Some((*rule as u32, decision.key())),
                 Decision::Pass(Outcome::TriggerNotFired) => Some((*rule as u32, WAITING)),
                 Decision::Pass(_) => None,
             })

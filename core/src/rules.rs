@@ -330,11 +330,20 @@ impl DeferredView {
             (None, Some(given)) => given,
             (None, None) => "null",
         };
-        let page: DeferredPage = serde_json::from_str(json)?;
+        Deferred::from_page(json, self.context.clone())
+    }
+}
+
+impl Deferred {
+    /// A [`Deferred`] from its shared part (`page`: JSON of a [`DeferredPage`]) and the
+    /// visitor's context. The browser reads the rules only when an event happens, so the
+    /// code that reads them stays out of the page's first download.
+    pub fn from_page(page: &str, context: Context) -> Result<Deferred, serde_json::Error> {
+        let page: DeferredPage = serde_json::from_str(page)?;
         Ok(Deferred {
             base: page.base,
             rules: page.rules,
-            context: self.context.clone(),
+            context,
         })
     }
 }

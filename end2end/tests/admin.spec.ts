@@ -76,6 +76,7 @@ test('sign in, visit every admin page, sign out', async ({ page }) => {
   for (const [link, heading] of [
     ['Federation', 'Federation'],
     ['Layout mutations', 'Layout mutations'],
+    ['Experiments', 'Experiments'],
     ['Audit', 'Audit log'],
     ['Users & tokens', 'Users & tokens'],
     ['Settings / Status', 'Settings / Status'],
@@ -514,8 +515,16 @@ test('the rule form edits a rule: an experiment with weights and a schedule wind
   await form.getByLabel('Variant 2 change').selectOption('props');
   await form.getByLabel('Variant 2 value').fill('{"headline": "Bold from the form"}');
   await expect(form.locator('#rule-experiment')).toBeVisible();
+  // Cortex decides this one by itself, after three days at least.
+  await form.locator('select[name="decide"]').selectOption('auto');
+  await form.getByLabel('At least (days)').fill('3');
   await page.locator('#create-rule').click();
   await expect(page.locator('#rule-id')).toHaveText(`hero-test-${suffix}`);
+  // Its page states the policy; no decision yet, and the engine says why it waits.
+  await expect(page.locator('#decision-policy')).toHaveAttribute('data-mode', 'auto');
+  await expect(page.locator('#decision-policy')).toContainText('at least 3 days');
+  await expect(page.locator('#decision-log-empty')).toBeVisible();
+  await expect(page.locator('#impact-decision')).toContainText(/wait: running 0 of at least 3 days/);
   await page.goto(`/shop/sale?persona=exp-${suffix}`);
   await expect(page.locator('[data-node="hero"] h1')).toHaveText('Bold from the form');
 
@@ -526,6 +535,8 @@ test('the rule form edits a rule: an experiment with weights and a schedule wind
   const edit = page.locator('#rule-form');
   await expect(edit.getByLabel('Variant 2 value')).toHaveValue('{"headline":"Bold from the form"}');
   await expect(edit.getByLabel('Condition 1 value')).toHaveValue(`exp-${suffix}`);
+  await expect(edit.locator('select[name="decide"]')).toHaveValue('auto');
+  await expect(edit.getByLabel('At least (days)')).toHaveValue('3');
   await edit.getByLabel('Variant 1 weight').fill('100');
   await edit.getByLabel('Variant 2 weight').fill('0');
   await edit.getByLabel('Window 1 days').fill('mon-sun');
@@ -546,6 +557,12 @@ test('the rule form edits a rule: an experiment with weights and a schedule wind
   await page.locator('#update-rule').click();
   await expect(edit.locator('[data-field-error="v1_"]')).toContainText('v1_weight: the weights add up to 30.00 %');
   await expect(edit.locator('[data-form-error]')).toContainText('v1_weight: the weights add up to 30.00 %');
+  // So is a policy out of bounds.
+  await page.goto(`/admin/layout-mutations/hero-test-${suffix}`);
+  await hydrated(page);
+  await edit.getByLabel('At least (days)').fill('0');
+  await page.locator('#update-rule').click();
+  await expect(edit.locator('[data-field-error="min_days"]')).toContainText('min_days: must be between 1 and 365');
 });
 
 test('a preview: the page for a described visitor beside the base layout, with the trace', async ({ page }, info) => {
@@ -628,6 +645,21 @@ test('the overview: what needs you, the fleet, rules, pushes and events; every n
   await page.goto('/admin');
   await needs.getByRole('link', { name: /not marked Secure/ }).click();
   await expect(page).toHaveURL(/\/admin\/status$/);
+  // Running experiments lead to the experiments page: each with its variants, the
+  // cumulative conversion per variant as a chart, and what the engine suggests.
+  await page.goto('/admin');
+  await page.locator('#stat-experiments').click();
+  await expect(page).toHaveURL(/\/admin\/experiments$/);
+  const experiment = page.locator('[data-experiment="hero-headline-test"]');
+  await expect(experiment).toHaveAttribute('data-status', 'running');
+  await expect(experiment.locator('[data-arm="control"]')).toContainText('(baseline)');
+  await expect(experiment.locator('#cumulative-hero-headline-test svg')).toBeVisible();
+  await expect(experiment.locator('#cumulative-hero-headline-test path[data-series="control"]')).toHaveCount(1);
+  await expect(experiment.locator('[data-suggestion="wait"]')).toContainText(/wait: running \d+ of at least 7 days/);
+  await page.screenshot({ path: info.outputPath('experiments.png'), fullPage: true });
+  await experiment.getByRole('link', { name: 'hero-headline-test' }).click();
+  await expect(page.locator('#rule-id')).toHaveText('hero-headline-test');
+  await expect(page.locator('#rule-decisions')).toBeVisible();
 });
 
 // Every admin page, at a desktop and a phone width: no sideways scrolling, no serious or
@@ -636,7 +668,7 @@ test('the overview: what needs you, the fleet, rules, pushes and events; every n
 // the folder).
 const ADMIN_PAGES: [string, string][] = [
   ['overview', '/admin'], ['federation', '/admin/federation'], ['rules', '/admin/layout-mutations'],
-  ['rule', '/admin/layout-mutations/hero-headline-test'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
+  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
   ['audit', '/admin/audit'], ['users', '/admin/users'], ['status', '/admin/status'],
 ];
 

@@ -65,6 +65,11 @@ pub struct Config {
     /// How often neurons are asked to heartbeat (`CORTEX_HEARTBEAT_INTERVAL`).
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
+    /// How often the decision engine looks at running experiments whose policy is `auto`
+    /// (`CORTEX_DECIDE_INTERVAL`; at least a minute). The policy's minimum runtime and
+    /// sample, not this, keep it from deciding early.
+    #[serde(with = "humantime_serde")]
+    pub decide_interval: Duration,
     /// Silence after which a neuron is `unhealthy` (`CORTEX_NEURON_UNHEALTHY_AFTER`).
     #[serde(with = "humantime_serde")]
     pub neuron_unhealthy_after: Duration,
@@ -122,6 +127,7 @@ impl Default for Config {
             db_retry_max: Duration::from_secs(30),
             db_check_interval: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(15),
+            decide_interval: Duration::from_secs(3600),
             neuron_unhealthy_after: Duration::from_secs(45),
             neuron_retire_after: Duration::from_secs(24 * 3600),
             neuron_token_ttl: Duration::from_secs(15 * 60),
@@ -218,6 +224,11 @@ impl Config {
         if self.session_ttl < Duration::from_secs(60) {
             return Err(ConfigError::Invalid(
                 "CORTEX_SESSION_TTL must be at least 1m".into(),
+            ));
+        }
+        if self.decide_interval < Duration::from_secs(60) {
+            return Err(ConfigError::Invalid(
+                "CORTEX_DECIDE_INTERVAL must be at least 1m".into(),
             ));
         }
         if self.heartbeat_interval < Duration::from_secs(1) {

@@ -7,6 +7,8 @@
 
 mod cache;
 mod changes;
+mod decisions;
+mod experiments;
 mod history;
 pub mod http;
 mod in_force;

@@ -70,6 +70,7 @@ pub async fn hub_overview(services: &Services, who: &Principal) -> Result<Overvi
                     variants: x.variants.len() as u32,
                     exposures: 0,
                     leader: None,
+                    decided: x.decisions.last().cloned(),
                 });
             }
         }

@@ -41,6 +41,11 @@ pub struct RuleDetail {
     /// edited as JSON).
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     pub form: Option<RuleForm>,
+    /// What the decision engine makes of the rule's running experiment now, over its whole
+    /// runtime (none: no running experiment).
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    #[serde(default)]
+    pub decision: Option<cortex_core::mutation::Decision>,
 }
 
 /// The start of every single-rule change: an editor, a writable database, a sane id.
@@ -91,6 +96,7 @@ pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
             chrono::Utc::now(),
         )
         .await?;
+    let decision = services.mutations.suggestion(&id, &who).await?;
     let loaded = services.mutations.current();
     let form = (!head.deleted)
         .then(|| loaded.layout(&head.rule.page_slug))
@@ -104,7 +110,33 @@ pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
         history,
         report,
         form,
+        decision,
     })
+}
+
+/// Carries out what the decision engine suggests for the rule's running experiment now
+/// (promote the winner, or switch a losing variant off), as this editor's decision: a new
+/// version that records the decision and its numbers, audited as `layout-mutation.decide`.
+/// `version`: the version the editor looked at (409 if the rule changed since). Editor.
+#[server(name = DecideRule, prefix = "/api", endpoint = "layout-mutation/decide")]
+pub async fn decide_rule(
+    id: String,
+    version: u32,
+) -> Result<cortex_core::rules::RuleVersion, AppError> {
+    let (services, principal, id) = editor_on_rule(&id)?;
+    Ok(services
+        .mutations
+        .decide_now(&id, version, &principal)
+        .await?)
+}
+
+/// Undoes the decision (automatic or not) that wrote the rule's newest version: the version
+/// before it comes back with its policy set to `manual`, so the engine does not decide the
+/// same again by itself. Audited as `layout-mutation.undo-decision`. Editor.
+#[server(name = UndoDecision, prefix = "/api", endpoint = "layout-mutation/undo-decision")]
+pub async fn undo_decision(id: String) -> Result<cortex_core::rules::RuleVersion, AppError> {
+    let (services, principal, id) = editor_on_rule(&id)?;
+    Ok(services.mutations.undo_decision(&id, &principal).await?)
 }
 
 /// Restores exactly version `version` of a rule as its newest version (audited as

@@ -24,7 +24,8 @@ fn n(v: f64) -> String {
 pub fn LineChart(
     data: ChartData,
     /// The element id (e2e tests and links find the chart by it).
-    id: &'static str,
+    #[prop(into)]
+    id: String,
     label: String,
     #[prop(default = "No data yet.")] empty: &'static str,
 ) -> impl IntoView {

@@ -63,7 +63,7 @@ fn Dashboard(o: Overview) -> impl IntoView {
             <Stat label="Waiting for approval" value=o.count("pending").to_string() href="/admin/federation?status=pending".into() id="stat-pending"/>
             <Stat label="Unhealthy" value=o.count("unhealthy").to_string() href="/admin/federation?status=unhealthy".into() id="stat-unhealthy"/>
             <Stat label="Rules in force" value=o.rules.active.to_string() href="/admin/layout-mutations?status=active".into() id="stat-rules"/>
-            <Stat label="Experiments running" value=o.rules.experiments.to_string() href="/admin/layout-mutations?kind=variant".into() id="stat-experiments"/>
+            <Stat label="Experiments running" value=o.rules.experiments.to_string() href="/admin/experiments".into() id="stat-experiments"/>
             <Stat label="Broken rules" value=o.rules.broken.to_string() href="/admin/layout-mutations?status=broken".into() id="stat-broken"/>
             <Stat label="Events, last 6 hours" value=cortex_core::chart::short_count(in_window as f64) href="#events".into() id="stat-events"/>
             <Stat label="Database" value=db href="/admin/status".into() id="stat-database"/>
@@ -183,7 +183,7 @@ fn Fleet(o: Overview) -> impl IntoView {
 fn Experiments(items: Vec<ExperimentHeadline>) -> impl IntoView {
     view! {
         <section class=CARD id="experiments">
-            <h2 class="text-lg font-semibold">"Running experiments"</h2>
+            <h2 class="text-lg font-semibold"><a class=LINK href="/admin/experiments">"Running experiments"</a></h2>
             {if items.is_empty() {
                 view! { <p class="mt-2 text-sm text-slate-500">"No experiment is running. A variant rule on the " <a class=LINK href="/admin/layout-mutations">"Layout mutations"</a> " page starts one."</p> }.into_any()
             } else {
@@ -197,6 +197,10 @@ fn Experiments(items: Vec<ExperimentHeadline>) -> impl IntoView {
                                     <a class=format!("{LINK} font-mono") href=format!("/admin/layout-mutations/{}", cortex_core::urls::encode_component(&e.rule_id))>{e.rule_id.clone()}</a>
                                     <span class="text-slate-500">{format!(" · page {} · {} variants · {} exposures (30 days)", e.page, e.variants, e.exposures)}</span>
                                     <p class=headline_class>{e.describe()}</p>
+                                    {e.decided.as_ref().map(|d| {
+                                        let who = if d.automatic() { "by Cortex".to_string() } else { format!("by {}", d.by) };
+                                        view! { <p class="mt-0.5 text-xs text-indigo-800" data-decided="">{format!("Decided {who}, {}: {}", crate::components::fmt_time(d.at), d.decision.describe())}</p> }
+                                    })}
                                 </li>
                             }
                         }).collect_view()}

@@ -7,8 +7,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::layouts::{
-    layout_pages, rule_detail, DiffLine, HistoryEntry, RollbackRule, RuleDetail, SaveRule,
-    SetRuleActive, SetRuleDeleted, UpdateRule,
+    layout_pages, rule_detail, DecideRule, DiffLine, HistoryEntry, RollbackRule, RuleDetail,
+    SaveRule, SetRuleActive, SetRuleDeleted, UndoDecision, UpdateRule,
 };
 use crate::components::chart::LineChart;
 use crate::components::{
@@ -37,6 +37,8 @@ pub fn RulePage() -> impl IntoView {
     let rollback = ServerAction::<RollbackRule>::new();
     let active = ServerAction::<SetRuleActive>::new();
     let deleted = ServerAction::<SetRuleDeleted>::new();
+    let decide = ServerAction::<DecideRule>::new();
+    let undo = ServerAction::<UndoDecision>::new();
     let detail = Resource::new(
         move || {
             (
@@ -46,6 +48,8 @@ pub fn RulePage() -> impl IntoView {
                 rollback.version().get(),
                 active.version().get(),
                 deleted.version().get(),
+                decide.version().get(),
+                undo.version().get(),
             )
         },
         |(id, ..)| rule_detail(id),
@@ -84,11 +88,13 @@ pub fn RulePage() -> impl IntoView {
         <ActionError action=rollback/>
         <ActionError action=active/>
         <ActionError action=deleted/>
+        <ActionError action=decide/>
+        <ActionError action=undo/>
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match (detail.await, pages.await) {
                     (Err(e), _) | (_, Err(e)) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
-                    (Ok(d), Ok(pages)) => view! { <Rule detail=d pages save update rollback active deleted/> }.into_any(),
+                    (Ok(d), Ok(pages)) => view! { <Rule detail=d pages save update rollback active deleted decide undo/> }.into_any(),
                 }
             })}
         </Suspense>
@@ -104,6 +110,8 @@ fn Rule(
     rollback: ServerAction<RollbackRule>,
     active: ServerAction<SetRuleActive>,
     deleted: ServerAction<SetRuleDeleted>,
+    decide: ServerAction<DecideRule>,
+    undo: ServerAction<UndoDecision>,
 ) -> impl IntoView {
     let status = detail.row.status();
     let rule = detail.row.version.rule.clone();
@@ -138,6 +146,7 @@ fn Rule(
             </ActionForm>
         </div>
         <Impact report=detail.report.clone() rule=rule.clone()/>
+        {rule.experiment.clone().map(|x| view! { <Decisions experiment=x rule=rule.clone() suggestion=detail.decision.clone() decide undo/> })}
         <RuleFormEditor form=detail.form.clone() pages update/>
         <section class=format!("{CARD} mt-6") id="rule-editor">
             <h2 class="text-lg font-semibold">"Edit as JSON"</h2>
@@ -228,27 +237,104 @@ fn Diff(lines: Vec<DiffLine>) -> impl IntoView {
     }
 }
 
+/// The experiment's decisions: its policy, what the engine suggests now (an editor can
+/// carry it out), and every decision taken with its evidence; the newest, if it wrote the
+/// current version, can be undone.
+#[component]
+fn Decisions(
+    experiment: cortex_core::mutation::Experiment,
+    rule: cortex_core::mutation::LayoutMutation,
+    suggestion: Option<cortex_core::mutation::Decision>,
+    decide: ServerAction<DecideRule>,
+    undo: ServerAction<UndoDecision>,
+) -> impl IntoView {
+    use cortex_core::mutation::Decision;
+    use cortex_core::stats::decision::Mode;
+    let policy = experiment.policy();
+    let guardrails = if policy.guardrails.is_empty() {
+        "none".to_string()
+    } else {
+        policy
+            .guardrails
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mode = match policy.mode {
+        Mode::Auto => "automatic: Cortex promotes a winner and switches losers off by itself",
+        Mode::Manual => "manual: Cortex suggests, an editor decides",
+    };
+    let policy_text = format!(
+        "Policy: {mode}. Goal {}; guardrails {guardrails}. Sequential test at α {}, Holm-corrected across variants; at least {} days and {} visitors per variant.",
+        policy.goal.as_str(), policy.alpha, policy.min_days, policy.min_units_per_arm
+    );
+    let id = rule.id.to_string();
+    let version = rule.version;
+    let state = match (&experiment.winner, experiment.stopped.is_empty()) {
+        (Some(w), _) => Some(format!("Decided: every targeted visitor gets `{w}`; nobody is counted any more, so the numbers above stay as they were.")),
+        (None, false) => Some(format!("Switched off: {} (their visitors see the baseline and are not counted).", experiment.stopped.join(", "))),
+        (None, true) => None,
+    };
+    let suggestion = suggestion.map(|d| {
+        let kind = match &d {
+            Decision::Wait { .. } => "wait",
+            Decision::Blocked { .. } => "blocked",
+            Decision::Promote { .. } => "promote",
+            Decision::Demote { .. } => "demote",
+        };
+        let actionable = matches!(d, Decision::Promote { .. } | Decision::Demote { .. });
+        let id = id.clone();
+        view! {
+            <div class="mt-3 rounded-md border border-slate-200 bg-slate-50 px-3 py-2 text-sm" id="impact-decision" data-decision=kind>
+                <span class="font-medium">"The decision engine suggests: "</span>{d.describe()}
+                {actionable.then(move || view! {
+                    <ActionForm action=decide attr:class="mt-2">
+                        <input type="hidden" name="id" value=id/>
+                        <input type="hidden" name="version" value=version.to_string()/>
+                        <button type="submit" class=SMALL id="decide-now">"Carry it out now"</button>
+                    </ActionForm>
+                })}
+            </div>
+        }
+    });
+    let newest = experiment.decisions.last().map(|d| d.version);
+    let records = experiment.decisions.iter().rev().map(|r| {
+        let who = if r.automatic() { "automatically".to_string() } else { format!("by {}", r.by) };
+        let undoable = newest == Some(r.version) && r.version == version;
+        let id = id.clone();
+        view! {
+            <li class="border-t border-slate-100 pt-2" data-decided=r.version.to_string() data-automatic=r.automatic().to_string()>
+                <span class="font-medium">{format!("Version {}, {} {who}: ", r.version, fmt_time(r.at))}</span>
+                {r.decision.describe()}
+                {undoable.then(move || view! {
+                    <ActionForm action=undo attr:class="mt-1">
+                        <input type="hidden" name="id" value=id/>
+                        <button type="submit" class=SMALL id="undo-decision">"Undo this decision"</button>
+                    </ActionForm>
+                })}
+            </li>
+        }
+    }).collect_view();
+    let has_records = !experiment.decisions.is_empty();
+    view! {
+        <section class=format!("{CARD} mt-6") id="rule-decisions">
+            <h2 class="text-lg font-semibold">"Decisions"</h2>
+            <p class="mt-1 text-sm text-slate-600" id="decision-policy" data-mode=policy.mode_str()>{policy_text}</p>
+            {state.map(|t| view! { <p class="mt-2 rounded-md border border-indigo-200 bg-indigo-50 px-3 py-2 text-sm text-indigo-900" id="experiment-state">{t}</p> })}
+            {suggestion}
+            {if has_records {
+                view! { <ol class="mt-3 space-y-2 text-sm" id="decision-log">{records}</ol> }.into_any()
+            } else {
+                view! { <p class="mt-3 text-sm text-slate-500" id="decision-log-empty">"No decision taken yet."</p> }.into_any()
+            }}
+        </section>
+    }
+}
+
 #[component]
 fn Impact(report: LayoutReport, rule: cortex_core::mutation::LayoutMutation) -> impl IntoView {
     let (exposures, conversion) = report.daily_charts(rule.id.as_str());
-    let policy = cortex_core::stats::decision::Policy::default();
-    let decision = report.decision(&rule, &policy).map(|d| {
-        let kind = match &d {
-            cortex_core::stats::decision::Decision::Wait { .. } => "wait",
-            cortex_core::stats::decision::Decision::Blocked { .. } => "blocked",
-            cortex_core::stats::decision::Decision::Promote { .. } => "promote",
-            cortex_core::stats::decision::Decision::Demote { .. } => "demote",
-        };
-        view! {
-            <p class="mt-3 rounded-md border border-slate-200 bg-slate-50 px-3 py-2 text-sm" id="impact-decision" data-decision=kind>
-                <span class="font-medium">"The decision engine suggests: "</span>{d.describe()}
-                <span class="block text-xs text-slate-600">{format!(
-                    "Conversion as the goal; sequential test at α {}, Holm-corrected; at least {} days and {} visitors per variant. It only suggests: an editor decides.",
-                    policy.alpha, policy.min_days, policy.min_units_per_arm
-                )}</span>
-            </p>
-        }
-    });
     let range = format!(
         "{} to {}",
         report.from.format("%Y-%m-%d"),
@@ -299,7 +385,6 @@ fn Impact(report: LayoutReport, rule: cortex_core::mutation::LayoutMutation) -> 
                             {format!("Sample ratio mismatch (p = {:.5}): visitors are not split between the variants as the weights say, so these numbers cannot be trusted and no decision should be taken on them. Check the rule's targeting and the variants' weights.", c.p_value)}
                         </p>
                     }).collect_view()}
-                    {decision}
                     <ul class="mt-3 space-y-2 text-sm" id="impact-comparisons">
                         {report.comparisons.iter().map(|c| view! {
                             <li data-comparison=c.variant.clone()>

@@ -240,6 +240,28 @@ pub fn RuleFields(
                     </div>
                 }
             }).collect_view()}
+            <p class="mt-4 text-xs font-semibold text-slate-800">"Decision policy"</p>
+            <p class="mt-1 text-xs text-slate-600">"Manual: Cortex suggests on the rule's page and an editor decides. Automatic: Cortex promotes a winner and switches losers off by itself, once the minimums are met; every decision is recorded with its numbers and can be undone."</p>
+            <div class="mt-2 grid gap-3 sm:grid-cols-3">
+                <label class=LABEL>
+                    "Decisions"
+                    <select class=INPUT name="decide">{options([("", "manual (default)"), ("manual", "manual"), ("auto", "automatic")], &f.decide)}</select>
+                    {field_error(error, "decide")}
+                </label>
+                <label class=LABEL>
+                    "Goal"
+                    <select class=INPUT name="goal">{options([("", "conversion (default)"), ("conversion", "conversion"), ("dwell", "dwell")], &f.goal)}</select>
+                    {field_error(error, "goal")}
+                </label>
+                <label class=LABEL>
+                    "Guardrail (must not get worse)"
+                    <select class=INPUT name="guardrail">{options([("", "dwell (default)"), ("none", "none"), ("dwell", "dwell"), ("conversion", "conversion")], &f.guardrail)}</select>
+                    {field_error(error, "guardrail")}
+                </label>
+                {text("At least (days)", "min_days", &f.min_days, "7", error)}
+                {text("At least (visitors per variant)", "min_units", &f.min_units, "1000", error)}
+                {text("α (false positive rate)", "alpha", &f.alpha, "0.05", error)}
+            </div>
         </fieldset>
         </div>
     }

@@ -66,6 +66,81 @@ pub(super) fn experiment(f: &RuleForm, rule_id: &str, node: &str) -> Result<Valu
     Ok(e)
 }
 
+/// The decision policy from its fields; `None` when all are empty (the default policy).
+pub(super) fn policy(f: &RuleForm) -> Result<Option<Value>, String> {
+    use cortex_core::stats::decision::{Metric, Policy};
+    let fields = [
+        &f.decide,
+        &f.goal,
+        &f.guardrail,
+        &f.min_days,
+        &f.min_units,
+        &f.alpha,
+    ];
+    if fields.iter().all(|v| given(v).is_none()) {
+        return Ok(None);
+    }
+    let mut p = Policy::default();
+    if let Some(m) = given(&f.decide) {
+        p.mode = serde_json::from_value(json!(m)).map_err(|_| "decide: manual or auto")?;
+    }
+    let metric = |field: &str, name: &str| {
+        Metric::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = Metric::ALL.iter().map(|m| m.as_str()).collect();
+            format!("{field}: one of {}", names.join(", "))
+        })
+    };
+    if let Some(g) = given(&f.goal) {
+        p.goal = metric("goal", g)?;
+    }
+    match given(&f.guardrail) {
+        None => {}
+        Some("none") => p.guardrails.clear(),
+        Some(g) => p.guardrails = vec![metric("guardrail", g)?],
+    }
+    if let Some(d) = given(&f.min_days) {
+        p.min_days = d.parse().map_err(|_| "min_days: a whole number of days")?;
+    }
+    if let Some(u) = given(&f.min_units) {
+        p.min_units_per_arm = u
+            .parse()
+            .map_err(|_| "min_units: a whole number of visitors")?;
+    }
+    if let Some(a) = given(&f.alpha) {
+        p.alpha = a.parse().map_err(|_| "alpha: a number such as 0.05")?;
+    }
+    // Defaults that no longer fit (the goal became the guardrail): drop the guardrail.
+    if given(&f.guardrail).is_none() {
+        p.guardrails.retain(|g| *g != p.goal);
+    }
+    p.check().map_err(|(field, message)| {
+        let name = match field {
+            "minUnitsPerArm" => "min_units",
+            "minDays" => "min_days",
+            "guardrails" => "guardrail",
+            other => other,
+        };
+        format!("{name}: {message}")
+    })?;
+    Ok(Some(serde_json::to_value(p).map_err(|e| e.to_string())?))
+}
+
+/// The policy's fields, every one filled (so the form gives back exactly this policy).
+pub(super) fn fill_policy(f: &mut RuleForm, p: &cortex_core::stats::decision::Policy) {
+    f.decide = p.mode_str().into();
+    f.goal = p.goal.as_str().into();
+    f.guardrail = match p.guardrails.as_slice() {
+        [] => "none".into(),
+        [g] => g.as_str().into(),
+        // More than the form shows: left empty, so the form does not match and the rule is
+        // edited as JSON.
+        _ => String::new(),
+    };
+    f.min_days = p.min_days.to_string();
+    f.min_units = p.min_units_per_arm.to_string();
+    f.alpha = p.alpha.to_string();
+}
+
 pub(super) fn weight_text(w: f64) -> String {
     let s = format!("{:.4}", w * 100.0);
     s.trim_end_matches('0').trim_end_matches('.').to_string()

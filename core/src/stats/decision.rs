@@ -22,11 +22,51 @@ pub enum Mode {
     Auto,
 }
 
+/// A metric an experiment is judged on, as the report counts it per variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Metric {
+    /// Visitors who converted / visitors exposed (higher is better).
+    #[default]
+    Conversion,
+    /// Mean dwell per dwell report, ms (higher is better).
+    Dwell,
+}
+
+impl Metric {
+    /// Every metric, as the rule form lists them.
+    pub const ALL: [Metric; 2] = [Metric::Conversion, Metric::Dwell];
+
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Conversion => "conversion",
+            Metric::Dwell => "dwell",
+        }
+    }
+
+    /// The metric with this JSON name.
+    pub fn parse(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+/// Bounds an editor may set a policy within.
+pub const ALPHA_RANGE: (f64, f64) = (0.001, 0.2);
+/// Fewest units per arm a policy may ask for (fewer makes the tests unreliable).
+pub const MIN_UNITS_FLOOR: u64 = 100;
+/// Longest minimum runtime, days.
+pub const MAX_MIN_DAYS: u32 = 365;
+
 /// A rule's decision policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Policy {
     pub mode: Mode,
+    /// What a winner must improve.
+    pub goal: Metric,
+    /// What a winner must not make significantly worse.
+    pub guardrails: Vec<Metric>,
     /// The error rate of the sequential test (two-sided), before the Holm correction.
     pub alpha: f64,
     /// Units each arm needs before anything is decided.
@@ -39,10 +79,55 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             mode: Mode::Manual,
+            goal: Metric::Conversion,
+            guardrails: vec![Metric::Dwell],
             alpha: 0.05,
             min_units_per_arm: 1000,
             min_days: 7,
         }
+    }
+}
+
+impl Policy {
+    /// `auto` or `manual`.
+    pub fn mode_str(&self) -> &'static str {
+        match self.mode {
+            Mode::Auto => "auto",
+            Mode::Manual => "manual",
+        }
+    }
+
+    /// Why this policy cannot be saved (the field and what to fix), if it cannot.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let (lo, hi) = ALPHA_RANGE;
+        if !(lo..=hi).contains(&self.alpha) {
+            return Err(("alpha", format!("must be between {lo} and {hi}")));
+        }
+        if self.min_units_per_arm < MIN_UNITS_FLOOR || self.min_units_per_arm > 1_000_000_000 {
+            return Err((
+                "minUnitsPerArm",
+                format!("must be between {MIN_UNITS_FLOOR} and 1000000000"),
+            ));
+        }
+        if self.min_days == 0 || self.min_days > MAX_MIN_DAYS {
+            return Err(("minDays", format!("must be between 1 and {MAX_MIN_DAYS}")));
+        }
+        if self.guardrails.contains(&self.goal) {
+            return Err((
+                "guardrails",
+                format!(
+                    "{} is the goal; a guardrail watches another metric",
+                    self.goal.as_str()
+                ),
+            ));
+        }
+        let mut seen = self.guardrails.clone();
+        seen.sort_by_key(|m| m.as_str());
+        seen.dedup();
+        if seen.len() != self.guardrails.len() {
+            return Err(("guardrails", "each metric at most once".into()));
+        }
+        Ok(())
     }
 }
 
@@ -70,7 +155,11 @@ pub struct Arm {
 
 /// What the engine decides, with the numbers behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "decision", rename_all = "camelCase")]
+#[serde(
+    tag = "decision",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Decision {
     /// Not yet: why.
     Wait { why: String },

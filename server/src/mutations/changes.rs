@@ -14,6 +14,31 @@ use crate::auth::require_role;
 use crate::error::ApiError;
 use crate::store::layouts::Head;
 
+/// What decisions wrote into an experiment (its winner, switched-off variants and the
+/// record) is not the form's to change: an edit of the same experiment keeps it.
+fn keep_decisions(value: &mut serde_json::Value, head: &LayoutMutation) {
+    let Some(before) = head.experiment.as_ref() else {
+        return;
+    };
+    let Some(x) = value.get_mut("experiment").and_then(|x| x.as_object_mut()) else {
+        return;
+    };
+    if x.get("key").and_then(|k| k.as_str()) != Some(before.key.as_str()) {
+        return;
+    }
+    if let Some(w) = &before.winner {
+        x.entry("winner").or_insert(w.as_str().into());
+    }
+    if !before.stopped.is_empty() {
+        x.entry("stopped")
+            .or_insert(serde_json::json!(before.stopped));
+    }
+    if !before.decisions.is_empty() {
+        x.entry("decisions")
+            .or_insert(serde_json::to_value(&before.decisions).unwrap_or_default());
+    }
+}
+
 impl Mutations {
     /// Saves a rule as an editor sends it (JSON): who and when are stamped (the editor need
     /// not send them), and it is on unless it says otherwise. See [`Mutations::save_rule`].
@@ -79,6 +104,7 @@ impl Mutations {
         }
         let mut value = edited().map_err(ApiError::bad_request)?;
         value["isActive"] = head.rule.is_active.into();
+        keep_decisions(&mut value, &head.rule);
         self.save_rule_json(value, Head::Version(base), who).await
     }
 
@@ -115,7 +141,7 @@ impl Mutations {
 
     /// [`Mutations::write`] of the version after `read`, the newest the caller read: if
     /// another write came in between, nothing is written (409), so it is never undone.
-    async fn write_over(
+    pub(super) async fn write_over(
         &self,
         read: &RuleVersion,
         rule: LayoutMutation,
@@ -140,7 +166,7 @@ impl Mutations {
     }
 
     /// [`Mutations::put_version`], then load and push the new rule set.
-    async fn write(
+    pub(super) async fn write(
         &self,
         rule: LayoutMutation,
         deleted: bool,

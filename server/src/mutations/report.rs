@@ -26,8 +26,11 @@ impl Mutations {
                 .find(|r| r.id == id)
                 .and_then(|r| r.experiment.as_ref())
                 .map(|e| {
+                    // A switched-off variant gets no more visitors: the split is checked
+                    // among the others.
                     e.variants
                         .iter()
+                        .filter(|v| !e.stopped.contains(&v.key))
                         .map(|v| (v.key.clone(), v.weight))
                         .collect()
                 })
