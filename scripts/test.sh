@@ -56,4 +56,7 @@ say "end-to-end tests (Playwright, Chromium, with and without JavaScript)"
 # The server binary the tests just built serves the bundle cargo-leptos built.
 bash end2end/run.sh target/debug/cortex
 
+say "the storefront's first visit stays within its download budget (release build)"
+bash scripts/bundle-size.sh
+
 say "all tests passed in $(( $(date +%s) - started )) s"

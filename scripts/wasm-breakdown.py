@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What the browser bundle is made of: code bytes per crate, read from a WASM file's code
-section and its name section (build it before wasm-opt strips the names, e.g.
-target/front/wasm32-unknown-unknown/wasm-release/cortex_app.wasm).
+section and its name section. scripts/bundle-size.sh keeps the names in the files before
+wasm-opt: target/front/wasm32-unknown-unknown/wasm-release/cortex_app_split.wasm is the
+main module a storefront visitor downloads, cortex_app.wasm everything before the split.
 
     python3 scripts/wasm-breakdown.py FILE.wasm [TOP]
 """

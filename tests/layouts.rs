@@ -2053,31 +2053,110 @@ async fn experiments_with_an_auto_policy_decide_themselves_and_each_decision_und
 
     // Who may undo: not a viewer; an editor in one step; then there is nothing to undo.
     const UNDO: &str = "/api/layout-mutation/undo-decision";
-    let res = plain()
-        .post(hub.url(UNDO))
-        .bearer_auth(&viewer)
-        .json(&json!({"id": "auto-test"}))
-        .send()
+    let decided = head.rule.version;
+    let undo = |token: &str, body: Value| {
+        plain()
+            .post(hub.url(UNDO))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let res = undo(&viewer, json!({"id": "auto-test", "version": decided}))
         .await
         .unwrap();
     expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
-    let res = plain()
-        .post(hub.url(UNDO))
-        .bearer_auth(&editor)
-        .json(&json!({"id": "auto-test"}))
-        .send()
+    // Only the decision the editor saw: another version number is refused.
+    let res = undo(&editor, json!({"id": "auto-test", "version": decided - 1}))
         .await
         .unwrap();
+    expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    let res = undo(&editor, json!({"id": "auto-test"})).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // Decision state cannot be forged or dropped by a save: a stale copy without the winner
+    // keeps it; a made-up decision is refused.
+    let mut stale = rule("auto-test", "auto");
+    stale["priority"] = 3.into();
+    let kept = m
+        .save_rule_json(stale.clone(), Head::Any, &editor_principal())
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.rule.experiment.as_ref().unwrap().winner.as_deref(),
+        Some("bold")
+    );
+    let mut forged = stale.clone();
+    forged["experiment"]["winner"] = "control".into();
+    let err = m
+        .save_rule_json(forged, Head::Any, &editor_principal())
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("written by decisions only"),
+        "{}",
+        err.message
+    );
+    // That save came after the decision: undo now names it and is refused.
+    let res = undo(&editor, json!({"id": "auto-test", "version": decided}))
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    m.rollback_rule("auto-test", Some(decided), &editor_principal())
+        .await
+        .unwrap();
+    // A rollback to the decided version is a new version: undo is for the decision itself.
+    let res = undo(&editor, json!({"id": "auto-test", "version": decided + 2}))
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    let history = hub
+        .app
+        .services
+        .store
+        .rule_history("auto-test")
+        .await
+        .unwrap();
+    let before_decision = history
+        .iter()
+        .find(|v| v.rule.version == decided - 1)
+        .unwrap()
+        .rule
+        .clone();
+    m.rollback_rule(
+        "auto-test",
+        Some(before_decision.version),
+        &editor_principal(),
+    )
+    .await
+    .unwrap();
+    m.decide_experiments(later).await;
+    let head = hub
+        .app
+        .services
+        .store
+        .rule_head("auto-test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        head.rule.experiment.as_ref().unwrap().winner.as_deref(),
+        Some("bold"),
+        "decided again"
+    );
+    let res = undo(
+        &editor,
+        json!({"id": "auto-test", "version": head.rule.version}),
+    )
+    .await
+    .unwrap();
     let undone = json_of(res, StatusCode::OK).await;
     assert_eq!(undone["rule"]["experiment"].get("winner"), None, "{undone}");
     assert_eq!(undone["rule"]["experiment"]["policy"]["mode"], "manual");
-    let res = plain()
-        .post(hub.url(UNDO))
-        .bearer_auth(&editor)
-        .json(&json!({"id": "auto-test"}))
-        .send()
-        .await
-        .unwrap();
+    let res = undo(
+        &editor,
+        json!({"id": "auto-test", "version": undone["rule"]["version"]}),
+    )
+    .await
+    .unwrap();
     expect_error(res, StatusCode::CONFLICT, "conflict").await;
     assert!(
         m.decide_experiments(later).await.is_empty(),
@@ -2094,29 +2173,38 @@ async fn experiments_with_an_auto_policy_decide_themselves_and_each_decision_und
             .json(&body)
             .send()
     };
-    let res = post(&editor, json!({"id": "manual-test", "version": 7}))
-        .await
-        .unwrap();
+    let promote = |v: u32| json!({"id": "manual-test", "version": v, "decision": "promote bold"});
+    let res = post(&editor, promote(7)).await.unwrap();
     expect_error(res, StatusCode::CONFLICT, "conflict").await;
-    let res = post(&viewer, json!({"id": "manual-test", "version": 1}))
-        .await
-        .unwrap();
+    let res = post(&viewer, promote(1)).await.unwrap();
     expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
-    let res = post(&editor, json!({"id": "no-such-rule", "version": 1}))
-        .await
-        .unwrap();
+    let res = post(
+        &editor,
+        json!({"id": "no-such-rule", "version": 1, "decision": "promote bold"}),
+    )
+    .await
+    .unwrap();
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
-    let res = post(&editor, json!({"id": "../x", "version": 1}))
-        .await
-        .unwrap();
+    let res = post(
+        &editor,
+        json!({"id": "../x", "version": 1, "decision": "promote bold"}),
+    )
+    .await
+    .unwrap();
     assert!(res.status().is_client_error());
-    // Today the manual rule is one day short: nothing to carry out.
     let res = post(&editor, json!({"id": "manual-test", "version": 1}))
         .await
         .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "the decision seen is required"
+    );
+    // Today the manual rule is one day short: nothing to carry out.
+    let res = post(&editor, promote(1)).await.unwrap();
     let msg = expect_error(res, StatusCode::CONFLICT, "conflict").await;
     assert!(
-        msg.contains("nothing to carry out: wait: running 0 of at least 1 days"),
+        msg.contains("the engine now says wait: running 0 of at least 1 days"),
         "{msg}"
     );
 }

@@ -155,7 +155,7 @@ async fn every_route_times_every_caller() {
             let mut req = c.request(e.method.parse().unwrap(), hub.url(e.path));
             if e.input == Input::FormOrJson {
                 // A harmless body: valid JSON that may fail validation after the role check.
-                req = req.json(&serde_json::json!({"id": uuid::Uuid::new_v4(), "username": "", "password": "", "role": "viewer", "name": "", "token": "", "status": "retired", "pinned": false, "mode": "approval", "scope": "global", "kind": "config", "body": "{}", "origins": "", "key": "", "version": 1, "active": false, "deleted": false, "rule": "{}", "page": "home", "node": "hero", "off": false, "target": "home:hero", "action": "deny", "ids": "nobody"}));
+                req = req.json(&serde_json::json!({"id": uuid::Uuid::new_v4(), "username": "", "password": "", "role": "viewer", "name": "", "token": "", "status": "retired", "pinned": false, "mode": "approval", "scope": "global", "kind": "config", "body": "{}", "origins": "", "key": "", "version": 1, "active": false, "deleted": false, "rule": "{}", "page": "home", "node": "hero", "off": false, "target": "home:hero", "action": "deny", "ids": "nobody", "decision": "promote b"}));
             }
             if let Some(b) = caller.bearer() {
                 req = req.bearer_auth(b);

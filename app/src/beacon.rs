@@ -6,7 +6,6 @@
 
 use chrono::{DateTime, Utc};
 use cortex_core::analytics::{Event, EventBatch, EventKind};
-use cortex_core::rules::Applied;
 use std::cell::Cell;
 use wasm_bindgen::JsCast;
 
@@ -39,7 +38,11 @@ fn at(ms: f64) -> DateTime<Utc> {
 
 impl PageReport {
     /// The report of a page the hub rendered with `receipt`.
-    pub fn new(applied: &Applied, unit: Option<String>, receipt: String) -> Self {
+    pub fn new(
+        applied: &crate::api::shop::ShownPage,
+        unit: Option<String>,
+        receipt: String,
+    ) -> Self {
         RECEIPT.with(|r| *r.borrow_mut() = Some(receipt));
         Self {
             page_slug: applied.layout.page_slug.to_string(),

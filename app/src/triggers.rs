@@ -127,6 +127,7 @@ fn page_json(view: &DeferredView) -> Option<Arc<str>> {
             .flatten()
         })
         .and_then(|e| e.text_content())
+        .filter(|text| !text.trim().is_empty())
         .map(Into::into)
 }
 

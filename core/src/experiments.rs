@@ -146,31 +146,38 @@ impl ExperimentSummary {
 fn cumulative(report: &LayoutReport, rule: &LayoutMutation) -> ChartData {
     let id = rule.id.as_str();
     let days = report.range_days();
-    let series =
-        rule.experiment
-            .iter()
-            .flat_map(|x| x.variants.iter())
-            .map(|v| {
-                let (mut exposures, mut conversions) = (0u64, 0u64);
-                let values =
-                    days.iter()
-                        .map(|day| {
-                            for d in report.days.iter().filter(|d| {
-                                d.mutation_id == id && d.variant == v.key && &d.day == day
-                            }) {
-                                exposures += d.exposures;
-                                conversions += d.conversions;
-                            }
-                            (exposures > 0).then(|| conversions as f64 / exposures as f64)
-                        })
-                        .collect();
-                Series {
-                    name: v.key.clone(),
-                    values,
-                    band: vec![],
-                }
-            })
-            .collect();
+    // Exposures and conversions by variant and day, summed once.
+    let mut cells: std::collections::HashMap<(&str, &str), (u64, u64)> = Default::default();
+    for d in report.days.iter().filter(|d| d.mutation_id == id) {
+        let cell = cells
+            .entry((d.variant.as_str(), d.day.as_str()))
+            .or_default();
+        cell.0 += d.exposures;
+        cell.1 += d.conversions;
+    }
+    let series = rule
+        .experiment
+        .iter()
+        .flat_map(|x| x.variants.iter())
+        .map(|v| {
+            let (mut exposures, mut conversions) = (0u64, 0u64);
+            let values = days
+                .iter()
+                .map(|day| {
+                    if let Some((e, c)) = cells.get(&(v.key.as_str(), day.as_str())) {
+                        exposures += e;
+                        conversions += c;
+                    }
+                    (exposures > 0).then(|| conversions as f64 / exposures as f64)
+                })
+                .collect();
+            Series {
+                name: v.key.clone(),
+                values,
+                band: vec![],
+            }
+        })
+        .collect();
     ChartData {
         x_labels: days
             .iter()

@@ -237,6 +237,54 @@ impl Experiment {
         self.policy.clone().unwrap_or_default()
     }
 
+    /// Whether `other` assigns every visitor to the same variant as this one: the same key,
+    /// seed, coverage, hash attribute and version, and the same variants with the same
+    /// weights, in order. (Its policy and decisions may differ.)
+    pub fn same_bucketing(&self, other: &Experiment) -> bool {
+        self.key == other.key
+            && self.seed == other.seed
+            && self.coverage == other.coverage
+            && self.hash_attribute == other.hash_attribute
+            && self.hash_version == other.hash_version
+            && self.variants.len() == other.variants.len()
+            && self
+                .variants
+                .iter()
+                .zip(&other.variants)
+                .all(|(a, b)| a.key == b.key && a.weight == b.weight)
+    }
+
+    /// Decision state (winner, switched-off variants, the decision record) changes only by
+    /// a decision, its undo or a rollback. A rule an editor saves keeps its newest version's
+    /// (`before`) for the same experiment key: sent empty, it is carried over; sent equal,
+    /// fine; anything else is refused (a forged decision, or a stale copy that would undo
+    /// one silently).
+    pub fn keep_decisions_of(&mut self, before: Option<&Experiment>) -> Result<(), RuleError> {
+        let before = before.filter(|b| b.key == self.key);
+        let sent_nothing =
+            self.winner.is_none() && self.stopped.is_empty() && self.decisions.is_empty();
+        match before {
+            Some(b) if sent_nothing => {
+                self.winner = b.winner.clone();
+                self.stopped = b.stopped.clone();
+                self.decisions = b.decisions.clone();
+                Ok(())
+            }
+            Some(b)
+                if self.winner == b.winner
+                    && self.stopped == b.stopped
+                    && self.decisions == b.decisions =>
+            {
+                Ok(())
+            }
+            None if sent_nothing => Ok(()),
+            _ => Err(RuleError {
+                field: "experiment.decisions".into(),
+                message: "winner, stopped and decisions are written by decisions only: carry one out or undo it on the rule's page, or roll back to a version; leave them as the newest version has them".into(),
+            }),
+        }
+    }
+
     /// Whether the experiment still buckets visitors (no winner yet).
     pub fn running(&self) -> bool {
         self.winner.is_none()
@@ -316,6 +364,18 @@ impl Experiment {
         }
         if self.stopped.contains(&self.variants[self.baseline()].key) {
             return Err(e("stopped", "the baseline cannot be switched off".into()));
+        }
+        let mut distinct = self.stopped.clone();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() != self.stopped.len() {
+            return Err(e("stopped", "each variant at most once".into()));
+        }
+        if self.winner.is_none() && self.stopped.len() + 1 >= self.variants.len() {
+            return Err(e(
+                "stopped",
+                "every variant but the baseline is switched off: the baseline is the winner".into(),
+            ));
         }
         if self.decisions.len() > MAX_DECISIONS {
             return Err(e("decisions", format!("at most {MAX_DECISIONS}")));
@@ -626,5 +686,54 @@ mod tests {
                 .as_deref(),
             Some("experiment.policy.guardrails")
         );
+    }
+
+    #[test]
+    fn a_save_keeps_what_decisions_wrote_and_cannot_forge_it() {
+        let at: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
+        let running = experiment(&["control", "b", "c"]);
+        let decided = running
+            .decided(&verdict(true, "b"), at, DECIDER, 4)
+            .unwrap();
+        // Sent without decision state: carried over.
+        let mut edit = running.clone();
+        edit.keep_decisions_of(Some(&decided)).unwrap();
+        assert_eq!(
+            (edit.winner.as_deref(), edit.decisions.len()),
+            (Some("b"), 1)
+        );
+        // Sent as it is: fine. Forged or stale: refused.
+        let mut same = decided.clone();
+        assert!(same.keep_decisions_of(Some(&decided)).is_ok());
+        let mut forged = running
+            .decided(&verdict(true, "c"), at, DECIDER, 4)
+            .unwrap();
+        assert_eq!(
+            forged.keep_decisions_of(Some(&decided)).unwrap_err().field,
+            "experiment.decisions"
+        );
+        assert!(
+            forged.clone().keep_decisions_of(None).is_err(),
+            "a new rule has none"
+        );
+        // Another experiment key starts clean.
+        let mut other = experiment(&["control", "b"]);
+        other.key = "y".into();
+        other.keep_decisions_of(Some(&decided)).unwrap();
+        assert!(other.winner.is_none() && other.decisions.is_empty());
+    }
+
+    #[test]
+    fn bucketing_is_the_same_until_weights_variants_or_seed_change() {
+        let a = experiment(&["control", "b"]);
+        let mut b = a.clone();
+        b.policy = Some(Policy::default());
+        b.stopped = vec!["b".into()];
+        assert!(a.same_bucketing(&b));
+        b.variants[0].weight = 0.7;
+        assert!(!a.same_bucketing(&b));
+        let mut c = a.clone();
+        c.seed = Some("s".into());
+        assert!(!a.same_bucketing(&c));
     }
 }

@@ -62,13 +62,20 @@ impl ReportQuery {
 }
 
 /// When the experiment `history[0]` (the newest version first, as the store lists them)
-/// runs now began: the oldest version of the unbroken run of newest versions with the same
-/// experiment key. A decision or an edit writes a new version; the experiment goes on.
+/// runs now began: the oldest version of the unbroken run of newest versions that bucket
+/// visitors the same way (see [`crate::mutation::Experiment::same_bucketing`]). A decision
+/// or an edit of anything else writes a new version and the experiment goes on; new
+/// weights, variants, coverage or seed start it again (visitors would move between arms).
 pub fn experiment_started(history: &[crate::rules::RuleVersion]) -> Option<DateTime<Utc>> {
-    let key = &history.first()?.rule.experiment.as_ref()?.key;
+    let newest = history.first()?.rule.experiment.as_ref()?;
     history
         .iter()
-        .take_while(|v| v.rule.experiment.as_ref().is_some_and(|x| &x.key == key))
+        .take_while(|v| {
+            v.rule
+                .experiment
+                .as_ref()
+                .is_some_and(|x| x.same_bucketing(newest))
+        })
         .last()
         .map(|v| v.rule.timestamp)
 }
@@ -237,6 +244,7 @@ impl LayoutReport {
                 Arm {
                     key: v.key.clone(),
                     weight: v.weight,
+                    units: tally.map_or(0, |t| t.exposed_units),
                     goal: measure(policy.goal, tally),
                     guardrails: policy
                         .guardrails

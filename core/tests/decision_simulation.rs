@@ -53,6 +53,7 @@ fn simulate(experiments: usize, lift: f64, seed: u64) -> Outcome {
             let arm = |key: &str, sum: u64| Arm {
                 key: key.into(),
                 weight: 0.5,
+                units: n,
                 goal: Statistic::Proportion { n, sum: sum as f64 },
                 guardrails: vec![],
             };

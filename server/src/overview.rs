@@ -75,7 +75,18 @@ pub async fn hub_overview(services: &Services, who: &Principal) -> Result<Overvi
             }
         }
     }
-    overview.rules.experiments = experiments.len() as u64;
+    // Running: not yet decided (decided ones stay listed, with their decision).
+    overview.rules.experiments = rows
+        .iter()
+        .filter(|r| !r.version.deleted && r.version.rule.is_active)
+        .filter(|r| {
+            r.version
+                .rule
+                .experiment
+                .as_ref()
+                .is_some_and(|x| x.running())
+        })
+        .count() as u64;
     if !experiments.is_empty() {
         // One pass over the events for every experiment at once.
         let report = services

@@ -117,26 +117,41 @@ pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
 /// Carries out what the decision engine suggests for the rule's running experiment now
 /// (promote the winner, or switch a losing variant off), as this editor's decision: a new
 /// version that records the decision and its numbers, audited as `layout-mutation.decide`.
-/// `version`: the version the editor looked at (409 if the rule changed since). Editor.
+/// `version`: the version the editor looked at; `decision`: what the editor saw suggested
+/// (`promote b` or `demote b`). If either changed since, nothing is done (409). Editor.
 #[server(name = DecideRule, prefix = "/api", endpoint = "layout-mutation/decide")]
 pub async fn decide_rule(
+    id: String,
+    version: u32,
+    decision: String,
+) -> Result<cortex_core::rules::RuleVersion, AppError> {
+    let (services, principal, id) = editor_on_rule(&id)?;
+    if decision.len() > 200 {
+        return Err(AppError::new(
+            cortex_core::ErrorCode::BadRequest,
+            "decision: at most 200 characters, e.g. `promote b`",
+        ));
+    }
+    Ok(services
+        .mutations
+        .decide_now(&id, version, &decision, &principal)
+        .await?)
+}
+
+/// Undoes the decision (automatic or not) that wrote the rule's newest version: the version
+/// before it comes back with its policy set to `manual`, so the engine does not decide the
+/// same again by itself. `version`: the version the decision wrote (409 if the rule has
+/// changed since). Audited as `layout-mutation.undo-decision`. Editor.
+#[server(name = UndoDecision, prefix = "/api", endpoint = "layout-mutation/undo-decision")]
+pub async fn undo_decision(
     id: String,
     version: u32,
 ) -> Result<cortex_core::rules::RuleVersion, AppError> {
     let (services, principal, id) = editor_on_rule(&id)?;
     Ok(services
         .mutations
-        .decide_now(&id, version, &principal)
+        .undo_decision(&id, version, &principal)
         .await?)
-}
-
-/// Undoes the decision (automatic or not) that wrote the rule's newest version: the version
-/// before it comes back with its policy set to `manual`, so the engine does not decide the
-/// same again by itself. Audited as `layout-mutation.undo-decision`. Editor.
-#[server(name = UndoDecision, prefix = "/api", endpoint = "layout-mutation/undo-decision")]
-pub async fn undo_decision(id: String) -> Result<cortex_core::rules::RuleVersion, AppError> {
-    let (services, principal, id) = editor_on_rule(&id)?;
-    Ok(services.mutations.undo_decision(&id, &principal).await?)
 }
 
 /// Restores exactly version `version` of a rule as its newest version (audited as

@@ -3,8 +3,38 @@
 //! the mutations applied, and the hydrated page reuses the same answer (serialised once).
 
 use crate::error::AppError;
-use cortex_core::rules::{Applied, DeferredView};
+use cortex_core::layout::Layout;
+use cortex_core::resolve::Exposure;
+use cortex_core::rules::DeferredView;
 use leptos::prelude::*;
+
+/// What a storefront page shows its visitor: the resolved layout and the exposures, as in
+/// `apply`'s answer, without its explain trace and warnings. A storefront never shows those,
+/// and the code that reads them would otherwise be part of every visitor's download.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShownPage {
+    pub page_slug: cortex_core::ids::PageSlug,
+    /// The rule-set revision used.
+    pub revision: cortex_core::ids::Revision,
+    /// The base layout version used.
+    pub layout_version: u32,
+    pub layout: Layout,
+    pub exposures: Vec<Exposure>,
+}
+
+#[cfg(feature = "ssr")]
+impl From<&cortex_core::rules::Applied> for ShownPage {
+    fn from(a: &cortex_core::rules::Applied) -> Self {
+        ShownPage {
+            page_slug: a.page_slug.clone(),
+            revision: a.revision,
+            layout_version: a.layout_version,
+            layout: a.layout.clone(),
+            exposures: a.exposures.clone(),
+        }
+    }
+}
 
 /// A storefront page for one visitor: the layout resolved on the server, and (when a rule
 /// for the page waits for an event) what the browser needs to apply such rules itself.
@@ -12,7 +42,7 @@ use leptos::prelude::*;
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ShopView {
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
-    pub applied: Applied,
+    pub applied: ShownPage,
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     pub deferred: Option<DeferredView>,
     /// While the page is rendered on the server: the shared part of `deferred`, which the
@@ -138,7 +168,7 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
     // Page view and exposures are counted here, so they are counted without JavaScript too.
     cortex_server::mutations::http::record_storefront_view(&services.analytics, unit, &applied);
     Ok(ShopView {
-        applied,
+        applied: ShownPage::from(&applied),
         deferred,
         embedded,
         receipt,

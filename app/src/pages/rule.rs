@@ -283,15 +283,16 @@ fn Decisions(
             Decision::Promote { .. } => "promote",
             Decision::Demote { .. } => "demote",
         };
-        let actionable = matches!(d, Decision::Promote { .. } | Decision::Demote { .. });
+        let action = d.action();
         let id = id.clone();
         view! {
             <div class="mt-3 rounded-md border border-slate-200 bg-slate-50 px-3 py-2 text-sm" id="impact-decision" data-decision=kind>
                 <span class="font-medium">"The decision engine suggests: "</span>{d.describe()}
-                {actionable.then(move || view! {
+                {action.map(move |action| view! {
                     <ActionForm action=decide attr:class="mt-2">
                         <input type="hidden" name="id" value=id/>
                         <input type="hidden" name="version" value=version.to_string()/>
+                        <input type="hidden" name="decision" value=action/>
                         <button type="submit" class=SMALL id="decide-now">"Carry it out now"</button>
                     </ActionForm>
                 })}
@@ -310,6 +311,7 @@ fn Decisions(
                 {undoable.then(move || view! {
                     <ActionForm action=undo attr:class="mt-1">
                         <input type="hidden" name="id" value=id/>
+                        <input type="hidden" name="version" value=version.to_string()/>
                         <button type="submit" class=SMALL id="undo-decision">"Undo this decision"</button>
                     </ActionForm>
                 })}

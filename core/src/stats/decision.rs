@@ -141,13 +141,17 @@ pub struct Guardrail {
     pub higher_is_better: bool,
 }
 
-/// One arm: its key, its weight, the goal metric and its guardrails (the same names in
-/// the same order for every arm). The first arm is the baseline.
+/// One arm: its key, its weight, the visitors assigned to it, the goal metric and its
+/// guardrails (the same names in the same order for every arm). The first arm is the
+/// baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Arm {
     pub key: String,
     pub weight: f64,
+    /// Visitors assigned (exposed): what the split check and the minimum sample count, whatever
+    /// the goal measures per visitor (a dwell metric has several reports per visitor).
+    pub units: u64,
     pub goal: Statistic,
     #[serde(default)]
     pub guardrails: Vec<Guardrail>,
@@ -182,6 +186,15 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// What carrying it out does, as `promote b` or `demote b`; none for a wait or a block.
+    pub fn action(&self) -> Option<String> {
+        match self {
+            Decision::Promote { variant, .. } => Some(format!("promote {variant}")),
+            Decision::Demote { variant, .. } => Some(format!("demote {variant}")),
+            Decision::Wait { .. } | Decision::Blocked { .. } => None,
+        }
+    }
+
     /// The decision in words, e.g. "promote b: +12.3 % [+4.1 %, +20.5 %], p = 0.004".
     pub fn describe(&self) -> String {
         match self {
@@ -228,7 +241,7 @@ pub fn decide(arms: &[Arm], days: u32, policy: &Policy) -> Decision {
             why: "one arm: nothing to compare".into(),
         };
     }
-    let users: Vec<u64> = arms.iter().map(|a| a.goal.n()).collect();
+    let users: Vec<u64> = arms.iter().map(|a| a.units).collect();
     let weights: Vec<f64> = arms.iter().map(|a| a.weight).collect();
     let p = srm::check(&users, &weights);
     if p < srm::SRM_THRESHOLD {
@@ -239,13 +252,11 @@ pub fn decide(arms: &[Arm], days: u32, policy: &Policy) -> Decision {
             why: format!("running {days} of at least {} days", policy.min_days),
         };
     }
-    if let Some(short) = arms.iter().find(|a| a.goal.n() < policy.min_units_per_arm) {
+    if let Some(short) = arms.iter().find(|a| a.units < policy.min_units_per_arm) {
         return Decision::Wait {
             why: format!(
                 "{} has {} of at least {} units",
-                short.key,
-                short.goal.n(),
-                policy.min_units_per_arm
+                short.key, short.units, policy.min_units_per_arm
             ),
         };
     }
@@ -339,6 +350,7 @@ mod tests {
         Arm {
             key: key.into(),
             weight: 0.5,
+            units: n,
             goal: Statistic::Proportion { n, sum: converted },
             guardrails: vec![],
         }

@@ -14,31 +14,6 @@ use crate::auth::require_role;
 use crate::error::ApiError;
 use crate::store::layouts::Head;
 
-/// What decisions wrote into an experiment (its winner, switched-off variants and the
-/// record) is not the form's to change: an edit of the same experiment keeps it.
-fn keep_decisions(value: &mut serde_json::Value, head: &LayoutMutation) {
-    let Some(before) = head.experiment.as_ref() else {
-        return;
-    };
-    let Some(x) = value.get_mut("experiment").and_then(|x| x.as_object_mut()) else {
-        return;
-    };
-    if x.get("key").and_then(|k| k.as_str()) != Some(before.key.as_str()) {
-        return;
-    }
-    if let Some(w) = &before.winner {
-        x.entry("winner").or_insert(w.as_str().into());
-    }
-    if !before.stopped.is_empty() {
-        x.entry("stopped")
-            .or_insert(serde_json::json!(before.stopped));
-    }
-    if !before.decisions.is_empty() {
-        x.entry("decisions")
-            .or_insert(serde_json::to_value(&before.decisions).unwrap_or_default());
-    }
-}
-
 impl Mutations {
     /// Saves a rule as an editor sends it (JSON): who and when are stamped (the editor need
     /// not send them), and it is on unless it says otherwise. See [`Mutations::save_rule`].
@@ -104,7 +79,6 @@ impl Mutations {
         }
         let mut value = edited().map_err(ApiError::bad_request)?;
         value["isActive"] = head.rule.is_active.into();
-        keep_decisions(&mut value, &head.rule);
         self.save_rule_json(value, Head::Version(base), who).await
     }
 
@@ -112,13 +86,20 @@ impl Mutations {
     /// stores it as its next version, if its newest version is still what `expect` says.
     pub async fn save_rule(
         &self,
-        rule: LayoutMutation,
+        mut rule: LayoutMutation,
         expect: Head,
         who: &Principal,
     ) -> Result<RuleVersion, ApiError> {
         require_role(who, Role::Editor)?;
         let actor = who.actor.as_str();
         rule.validate().map_err(bad_rule)?;
+        // What decisions wrote stays theirs (the write below checks the head is still this).
+        if let Some(x) = rule.experiment.as_mut() {
+            let head = self.store.rule_head(rule.id.as_str()).await?;
+            let before = head.as_ref().and_then(|h| h.rule.experiment.as_ref());
+            x.keep_decisions_of(before).map_err(bad_rule)?;
+            rule.validate().map_err(bad_rule)?;
+        }
         let size = serde_json::to_vec(&rule).map(|b| b.len()).unwrap_or(0);
         if size > cortex_core::rules::MAX_RULE_BYTES {
             return Err(ApiError::new(

@@ -142,12 +142,15 @@ impl Mutations {
         }
     }
 
-    /// Carries out what the engine suggests for rule `id` now, as an editor's decision
-    /// (`base`: the version the editor looked at; a newer one is a 409). Editor.
+    /// Carries out what the engine suggests for rule `id` now, as an editor's decision:
+    /// only if the rule is still at `base` (the version the editor looked at) and the engine
+    /// still says `expect` (`promote b` or `demote b`, as [`Decision::action`] names it);
+    /// otherwise 409, saying what changed. Editor.
     pub async fn decide_now(
         &self,
         id: &str,
         base: u32,
+        expect: &str,
         who: &Principal,
     ) -> Result<RuleVersion, ApiError> {
         require_role(who, Role::Editor)?;
@@ -162,8 +165,18 @@ impl Mutations {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!(
-                    "base_version: `{id}` changed since you looked (version {base}; it is now version {}); reload the page",
+                    "version: `{id}` changed since you looked (version {base}; it is now version {}); reload the page",
                     v.head.rule.version
+                ),
+            ));
+        }
+        if v.decision.action().as_deref() != Some(expect.trim()) {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "nothing to carry out as `{}`: the engine now says {}",
+                    expect.trim(),
+                    v.decision.describe()
                 ),
             ));
         }
@@ -179,9 +192,15 @@ impl Mutations {
 
     /// Undoes the decision that wrote rule `id`'s newest version: the version before it
     /// is restored, with its policy set to `manual` so the engine does not take the same
-    /// decision again (an editor can switch it back to `auto`). Audited as
-    /// `layout-mutation.undo-decision`. Editor.
-    pub async fn undo_decision(&self, id: &str, who: &Principal) -> Result<RuleVersion, ApiError> {
+    /// decision again (an editor can switch it back to `auto`). `version`: the version the
+    /// decision wrote, as the editor saw it (a newer decision is not undone by mistake: 409).
+    /// Audited as `layout-mutation.undo-decision`. Editor.
+    pub async fn undo_decision(
+        &self,
+        id: &str,
+        version: u32,
+        who: &Principal,
+    ) -> Result<RuleVersion, ApiError> {
         require_role(who, Role::Editor)?;
         let history = self.store.rule_history(id).await?;
         let head = history.first().ok_or_else(|| super::no_rule(id))?;
@@ -190,12 +209,12 @@ impl Mutations {
             .experiment
             .as_ref()
             .and_then(|x| x.decisions.last())
-            .filter(|d| d.version == head.rule.version)
+            .filter(|d| d.version == head.rule.version && d.version == version)
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::Conflict,
                     format!(
-                        "the newest version of `{id}` (version {}) was not written by a decision: roll back to the version you want instead",
+                        "version: the newest version of `{id}` is {}, not a decision's version {version}: reload the page, or roll back to the version you want",
                         head.rule.version
                     ),
                 )
