@@ -2208,3 +2208,147 @@ async fn experiments_with_an_auto_policy_decide_themselves_and_each_decision_und
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn a_guarded_change_that_hurts_its_page_is_rolled_back_by_itself() {
+    use cortex_core::analytics::{Event, EventBatch, EventKind};
+    let (hub, admin) = demo_hub().await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let m = &hub.app.services.mutations;
+    let rule = |priority: i32| {
+        json!({"id": "guarded", "layoutId": "home", "pageSlug": "home", "layer": "module",
+            "mutationType": "hide", "mutationPayload": {"target": "testimonials"}, "moduleId": "testimonials",
+            "priority": priority, "guard": {"windowHours": 24, "minUnits": 100}})
+    };
+    // Out of bounds: refused with the field named.
+    let mut bad = rule(1);
+    bad["guard"]["windowHours"] = 0.into();
+    let err = m
+        .save_rule_json(bad, Head::Absent, &editor_principal())
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.starts_with("guard.windowHours"),
+        "{}",
+        err.message
+    );
+    m.save_rule_json(rule(1), Head::Absent, &editor_principal())
+        .await
+        .unwrap();
+    let changed = m
+        .save_rule_json(rule(2), Head::Version(1), &editor_principal())
+        .await
+        .unwrap();
+    let t1 = changed.rule.timestamp;
+    // The day before the change: 20 % of 400 visitors converted; since: 5 %.
+    let visits = |prefix: &str, at: chrono::DateTime<chrono::Utc>, n: u32, converted: u32| {
+        let mut events = Vec::new();
+        for u in 0..n {
+            let mut view = Event::new(EventKind::PageView, at);
+            view.unit = Some(format!("{prefix}-{u}"));
+            view.page_slug = Some("home".into());
+            events.push(view.clone());
+            if u < converted {
+                view.kind = EventKind::Conversion;
+                events.push(view);
+            }
+        }
+        cortex_server::store::events::SpooledBatch {
+            neuron_id: "test".into(),
+            received_at: at,
+            batch: EventBatch {
+                batch_id: format!("{prefix}-batch"),
+                events,
+                receipt: None,
+            },
+        }
+    };
+    let before = visits("before", t1 - chrono::Duration::hours(3), 400, 80);
+    let after = visits("after", t1 + chrono::Duration::minutes(30), 400, 20);
+    hub.app
+        .services
+        .store
+        .write_event_batches(&[before, after])
+        .await
+        .unwrap();
+    // Watching, and nothing to do while too few visitors came after the change.
+    let status = m
+        .guard_status("guarded", &editor_principal())
+        .await
+        .unwrap()
+        .expect("the newest change is watched");
+    assert_eq!(status.version, 2);
+    assert!(
+        status.verdict.describe().starts_with("watching"),
+        "{:?}",
+        status.verdict
+    );
+    assert!(m
+        .guard_changes(t1 + chrono::Duration::minutes(10))
+        .await
+        .is_empty());
+    // An hour on, the drop is clear: rolled back to version 1, by the guard.
+    let done = m.guard_changes(t1 + chrono::Duration::hours(1)).await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert!(
+        done[0].1.describe().contains("fell -75.0 %"),
+        "{}",
+        done[0].1.describe()
+    );
+    let head = hub
+        .app
+        .services
+        .store
+        .rule_head("guarded")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((head.rule.version, head.rule.priority), (3, 1));
+    assert_eq!(head.rule.created_by, "cortex:guard");
+    assert!(
+        m.guard_changes(t1 + chrono::Duration::hours(2))
+            .await
+            .is_empty(),
+        "the guard's own rollback is not watched"
+    );
+    // Audited with the evidence; on the overview as critical; on the rule's page.
+    let audit = hub
+        .app
+        .services
+        .store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("layout-mutation.auto-rollback".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].record.after["rolledBackVersion"], 2);
+    assert_eq!(audit[0].record.after["rule"]["version"], 3);
+    assert_eq!(audit[0].record.after["guard"]["verdict"], "rollBack");
+    let res = plain()
+        .get(hub.url("/api/overview"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    let overview = json_of(res, StatusCode::OK).await;
+    assert_eq!(
+        overview["rollbacks"][0]["ruleId"], "guarded",
+        "{}",
+        overview["rollbacks"]
+    );
+    assert!(overview["rollbacks"][0]["why"]
+        .as_str()
+        .unwrap()
+        .contains("fell"));
+    let page = admin
+        .get(hub.url("/admin/layout-mutations/guarded"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"rule-guard\""), "{page}");
+}

@@ -160,6 +160,8 @@ pub struct RuleForm {
     pub min_days: String,
     pub min_units: String,
     pub alpha: String,
+    /// Hours a guard watches each change (empty: no guard).
+    pub guard_hours: String,
     /// A whole number, default 0.
     pub priority: String,
     /// `global`, `page`, `module` (default) or `section`.
@@ -478,6 +480,19 @@ pub fn rule_from_form(f: &RuleForm, root: &str) -> Result<Value, String> {
     if let Some(s) = schedule(f)? {
         rule["schedule"] = s;
     }
+    if let Some(h) = given(&f.guard_hours) {
+        let hours: u32 = h
+            .parse()
+            .map_err(|_| "guard_hours: a whole number of hours, or empty for no guard")?;
+        let guard = cortex_core::stats::guard::Guard {
+            window_hours: hours,
+            ..Default::default()
+        };
+        guard
+            .check()
+            .map_err(|(_, m)| format!("guard_hours: {m}"))?;
+        rule["guard"] = serde_json::to_value(guard).map_err(|e| e.to_string())?;
+    }
     if kind == "variant" {
         rule["experiment"] = experiment(f, id, node)?;
         if let Some(p) = experiment::policy(f)? {
@@ -573,6 +588,10 @@ pub fn form_from_rule(rule: &LayoutMutation, root: &str) -> Option<RuleForm> {
         }
     }
     fill_conditions(&mut f, &rule.conditions);
+    if let Some(g) = &rule.guard {
+        // Other settings than the defaults are not the form's: then the rule is JSON only.
+        f.guard_hours = g.window_hours.to_string();
+    }
     if let Some(s) = &rule.schedule {
         f.start = s.start.as_ref().map(instant_text).unwrap_or_default();
         f.end = s.end.as_ref().map(instant_text).unwrap_or_default();
@@ -861,9 +880,22 @@ mod tests {
             let e = err(h);
             assert!(e.starts_with(error), "{field}={value}: {e}");
         }
-        let mut h = f;
+        let mut h = f.clone();
         (h.goal, h.guardrail) = ("conversion".into(), "conversion".into());
         assert!(err(h).starts_with("guardrail: conversion is the goal"));
+
+        // A guard from its hours, the rest default; out of bounds, the field is named.
+        let mut h = f.clone();
+        h.guard_hours = "12".into();
+        let guard = &rule_from_form(&h, "page").unwrap()["guard"];
+        assert_eq!(
+            (&guard["windowHours"], &guard["minUnits"]),
+            (&json!(12), &json!(500))
+        );
+        h.guard_hours = "0".into();
+        assert!(err(h.clone()).starts_with("guard_hours: must be between 1 and 744"));
+        h.guard_hours = "a day".into();
+        assert!(err(h).starts_with("guard_hours: a whole number"));
     }
 
     #[test]
@@ -903,7 +935,7 @@ mod tests {
                 "mutationType": "theme", "mutationPayload": {"theme": "night"}, "conditions": {"hour": {"$gte": 22}}}),
             json!({"id": "exit", "layoutId": "home", "pageSlug": "home", "moduleId": "offer", "layer": "section",
                 "mutationType": "props", "mutationPayload": {"target": "offer", "patch": {"text": "Stay"}},
-                "trigger": {"type": "exitIntent"},
+                "trigger": {"type": "exitIntent"}, "guard": {"windowHours": 12},
                 "conditions": {"$and": [{"age": {"$gte": 18}}, {"age": {"$lt": 65}}, {"$or": [{"a": 1}, {"b": 2}]}]},
                 "schedule": {"start": "2026-12-01T09:00:00Z", "timeZone": "Europe/Berlin",
                     "recurring": [{"days": ["sat", "sun"], "from": "22:00", "to": "02:00"}]}}),

@@ -415,7 +415,14 @@ pub struct LayoutMutation {
     pub schedule: Option<Schedule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<Experiment>,
+    /// Watch every change of this rule and roll it back by itself when its page converts
+    /// significantly worse than before the change (see `cortex_core::stats::guard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<crate::stats::guard::Guard>,
 }
+
+/// The actor automatic rollbacks by a rule's guard are recorded as.
+pub const GUARD: &str = "cortex:guard";
 
 fn empty_object() -> Value {
     Value::Object(serde_json::Map::new())
@@ -467,6 +474,9 @@ impl LayoutMutation {
             let value = serde_json::to_value(x).unwrap_or(Value::Null);
             crate::urls::check_value("experiment", &value)
                 .map_err(|(path, url)| e(&path, crate::urls::unsafe_url_message(&url)))?;
+        }
+        if let Some(g) = &self.guard {
+            g.check().map_err(|(f, m)| e(&format!("guard.{f}"), m))?;
         }
         match (&self.payload, &self.experiment) {
             (MutationPayload::Variant(_), None) => {

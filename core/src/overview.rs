@@ -108,9 +108,23 @@ pub struct Overview {
     pub pushes: Vec<Propagation>,
     /// Sources whose neuron requests keep being refused.
     pub alerts: Vec<RefusalAlert>,
+    /// Changes a rule's guard rolled back in the last week, newest first.
+    #[serde(default)]
+    pub rollbacks: Vec<AutoRollback>,
     /// Events stored per bucket over the window (buckets without events are left out).
     pub event_rate: Vec<RatePoint>,
     pub now: DateTime<Utc>,
+}
+
+/// A change a rule's guard rolled back by itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRollback {
+    pub rule_id: String,
+    pub at: DateTime<Utc>,
+    /// The evidence in words.
+    pub why: String,
 }
 
 /// Days an automatic decision stays on the overview's list.
@@ -287,6 +301,19 @@ impl Overview {
                 );
             }
         }
+        for r in &self.rollbacks {
+            add(
+                Severity::Critical,
+                format!(
+                    "Cortex rolled back a change of rule {} by itself: {}",
+                    r.rule_id, r.why
+                ),
+                &format!(
+                    "/admin/layout-mutations/{}#rule-history",
+                    crate::urls::encode_component(&r.rule_id)
+                ),
+            );
+        }
         for w in &s.warnings {
             add(Severity::Warning, w.clone(), "/admin/status");
         }
@@ -365,6 +392,7 @@ mod tests {
             experiments: vec![],
             pushes: vec![],
             alerts: vec![],
+            rollbacks: vec![],
             event_rate: vec![],
             now: DateTime::from_timestamp(1_800_000_000, 0).expect("a time"),
         }

@@ -17,6 +17,7 @@ pub mod bayesian;
 pub mod corrections;
 pub mod decision;
 pub mod frequentist;
+pub mod guard;
 pub mod srm;
 pub mod statistic;
 

@@ -111,6 +111,7 @@ fn arb_rules() -> impl Strategy<Value = Vec<LayoutMutation>> {
                 layer: [Layer::Global, Layer::Page, Layer::Module, Layer::Section][layer],
                 schedule: None,
                 experiment: None,
+                guard: None,
             })
             .collect()
     })
@@ -316,6 +317,7 @@ fn props_rule(i: usize) -> LayoutMutation {
         layer: Layer::Page,
         schedule: None,
         experiment: None,
+        guard: None,
     }
 }
 

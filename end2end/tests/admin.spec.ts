@@ -457,11 +457,15 @@ test('a new rule from the form, on a node picked from the page tree; a module sw
   await expect(form.locator('#rule-target option:checked')).toHaveText(/^sale: .*footer/);
   await form.getByLabel('Condition 1 attribute').fill('persona');
   await form.getByLabel('Condition 1 value').fill(`e2e-${suffix}`);
+  // Guarded: a change that hurts the page is rolled back by Cortex itself.
+  await form.getByLabel('Guard: hours to watch each change').fill('24');
   await page.locator('#create-rule').click();
   // Both ways, the new rule's page opens and says it was created.
   await expect(page).toHaveURL(new RegExp(`/admin/layout-mutations/footer-${suffix}\\?created=1$`));
   await expect(page.locator('#rule-id')).toHaveText(`footer-${suffix}`);
   await expect(page.locator('#rule-notice')).toHaveText('Rule created.');
+  await expect(page.locator('#guard-state')).toHaveAttribute('data-watching', 'true');
+  await expect(page.locator('#guard-state')).toContainText(/watching: \d+ of at least 500 visitors/);
   await page.goto(`/shop/sale?persona=e2e-${suffix}`);
   await expect(page.locator('[data-node="footer"]')).toHaveText('Picked from the tree');
 

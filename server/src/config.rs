@@ -70,6 +70,10 @@ pub struct Config {
     /// sample, not this, keep it from deciding early.
     #[serde(with = "humantime_serde")]
     pub decide_interval: Duration,
+    /// How often guarded rule changes are checked against their page's conversion before
+    /// the change (`CORTEX_GUARD_INTERVAL`; at least 10 seconds).
+    #[serde(with = "humantime_serde")]
+    pub guard_interval: Duration,
     /// Silence after which a neuron is `unhealthy` (`CORTEX_NEURON_UNHEALTHY_AFTER`).
     #[serde(with = "humantime_serde")]
     pub neuron_unhealthy_after: Duration,
@@ -128,6 +132,7 @@ impl Default for Config {
             db_check_interval: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(15),
             decide_interval: Duration::from_secs(3600),
+            guard_interval: Duration::from_secs(300),
             neuron_unhealthy_after: Duration::from_secs(45),
             neuron_retire_after: Duration::from_secs(24 * 3600),
             neuron_token_ttl: Duration::from_secs(15 * 60),
@@ -224,6 +229,11 @@ impl Config {
         if self.session_ttl < Duration::from_secs(60) {
             return Err(ConfigError::Invalid(
                 "CORTEX_SESSION_TTL must be at least 1m".into(),
+            ));
+        }
+        if self.guard_interval < Duration::from_secs(10) {
+            return Err(ConfigError::Invalid(
+                "CORTEX_GUARD_INTERVAL must be at least 10s".into(),
             ));
         }
         if self.decide_interval < Duration::from_secs(60) {

@@ -9,6 +9,7 @@ mod cache;
 mod changes;
 mod decisions;
 mod experiments;
+mod guard;
 mod history;
 pub mod http;
 mod in_force;
@@ -55,6 +56,24 @@ pub struct Mutations {
     /// never installed over a newer one. It holds the revision last found missing from the
     /// database (said once, not every second).
     reloading: Arc<tokio::sync::Mutex<cortex_core::ids::Revision>>,
+}
+
+/// Runs `job` every `every` while the database is ready; the first run is one interval
+/// after the start, once the hub has loaded its rules.
+async fn run_every<F, Fut>(health: crate::db_health::DbHealth, every: std::time::Duration, job: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if health.is_ready() {
+            job().await;
+        }
+    }
 }
 
 /// 404 for a rule id with no version.

@@ -6,7 +6,8 @@
 use chrono::{Duration, Utc};
 use cortex_core::federation::versions_by_kind;
 use cortex_core::overview::{
-    ExperimentHeadline, Overview, RuleCounts, EVENT_BUCKET_SECS, EVENT_WINDOW_HOURS,
+    AutoRollback, ExperimentHeadline, Overview, RuleCounts, EVENT_BUCKET_SECS, EVENT_WINDOW_HOURS,
+    RECENT_DECISION_DAYS,
 };
 use cortex_core::report::ReportQuery;
 use cortex_core::rules::RuleFilter;
@@ -34,6 +35,7 @@ pub async fn hub_overview(services: &Services, who: &Principal) -> Result<Overvi
         experiments: vec![],
         pushes: vec![],
         alerts: services.federation.refusal_alerts(),
+        rollbacks: vec![],
         event_rate: vec![],
         now,
     };
@@ -114,6 +116,30 @@ pub async fn hub_overview(services: &Services, who: &Principal) -> Result<Overvi
         });
     }
     overview.experiments = experiments;
+
+    overview.rollbacks = services
+        .store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("layout-mutation.auto-rollback".into()),
+            limit: Some(20),
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .filter(|e| now - e.at < Duration::days(RECENT_DECISION_DAYS))
+        .map(|e| AutoRollback {
+            rule_id: e
+                .record
+                .target
+                .trim_start_matches("layout-mutation:")
+                .to_string(),
+            at: e.at,
+            why: e.record.after["why"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        })
+        .collect();
 
     let mut pushes = services.federation.pushes(who).await?;
     pushes.truncate(PUSHES);

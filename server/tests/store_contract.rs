@@ -1641,6 +1641,41 @@ async fn layout_events_are_tallied_per_rule_variant_and_day(s: DynStore) {
     );
     let (none, days) = s.layout_tallies(&all, day2(200), day2(300)).await.unwrap();
     assert!(none.is_empty() && days.is_empty());
+
+    // A guard's measure: visitors who viewed a page, and those of them who converted there.
+    let more = vec![
+        ev(PageView, day1(10), "u2", None, None, "home"),
+        ev(PageView, day1(11), "u5", None, None, "sale"),
+        ev(Conversion, day1(12), "u5", None, None, "sale"),
+        // Converted without a view in the range: not counted.
+        ev(Conversion, day1(13), "u9", None, None, "home"),
+    ];
+    s.write_event_batches(&[spooled("n1", "b2", more)])
+        .await
+        .unwrap();
+    use cortex_core::stats::guard::PageConversion;
+    let pc = |units, converted| PageConversion { units, converted };
+    // Home: u1 and u2 viewed; u1 converted (twice, on two days).
+    assert_eq!(
+        s.page_conversion(Some("home"), from, to).await.unwrap(),
+        pc(2, 1)
+    );
+    assert_eq!(
+        s.page_conversion(Some("sale"), from, to).await.unwrap(),
+        pc(1, 1)
+    );
+    assert_eq!(s.page_conversion(None, from, to).await.unwrap(), pc(3, 2));
+    // The range is [from, to): u2's view at day1(10) is left out from day1(10) + 1 s on.
+    assert_eq!(
+        s.page_conversion(Some("home"), day1(10) + Duration::seconds(1), to)
+            .await
+            .unwrap(),
+        pc(0, 0)
+    );
+    assert_eq!(
+        s.page_conversion(Some("nowhere"), from, to).await.unwrap(),
+        pc(0, 0)
+    );
 }
 
 /// Fills `s` with a bit of every kind of control state.

@@ -449,6 +449,7 @@ const RULE_FORM: &[Field] = &[
     field("min_days", "string", false, "variant: days before any decision (default 7, 1-365)"),
     field("min_units", "string", false, "variant: visitors per variant before any decision (default 1000, at least 100)"),
     field("alpha", "string", false, "variant: the sequential test's error rate (default 0.05, 0.001-0.2)"),
+    field("guard_hours", "string", false, "hours a guard watches each change and rolls it back if the page converts significantly worse (1-744; empty: no guard)"),
     field("priority", "string", false, "whole number, default 0"),
     field(
         "layer",

@@ -46,6 +46,10 @@ pub struct RuleDetail {
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     #[serde(default)]
     pub decision: Option<cortex_core::mutation::Decision>,
+    /// Where the rule's guard stands on its newest change (none: no guard watching).
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    #[serde(default)]
+    pub guard: Option<cortex_core::stats::guard::GuardStatus>,
 }
 
 /// The start of every single-rule change: an editor, a writable database, a sane id.
@@ -97,6 +101,7 @@ pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
         )
         .await?;
     let decision = services.mutations.suggestion(&id, &who).await?;
+    let guard = services.mutations.guard_status(&id, &who).await?;
     let loaded = services.mutations.current();
     let form = (!head.deleted)
         .then(|| loaded.layout(&head.rule.page_slug))
@@ -111,6 +116,7 @@ pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
         report,
         form,
         decision,
+        guard,
     })
 }
 

@@ -147,6 +147,7 @@ fn Rule(
         </div>
         <Impact report=detail.report.clone() rule=rule.clone()/>
         {rule.experiment.clone().map(|x| view! { <Decisions experiment=x rule=rule.clone() suggestion=detail.decision.clone() decide undo/> })}
+        {rule.guard.clone().map(|g| view! { <GuardSection guard=g status=detail.guard.clone()/> })}
         <RuleFormEditor form=detail.form.clone() pages update/>
         <section class=format!("{CARD} mt-6") id="rule-editor">
             <h2 class="text-lg font-semibold">"Edit as JSON"</h2>
@@ -330,6 +331,29 @@ fn Decisions(
             } else {
                 view! { <p class="mt-3 text-sm text-slate-500" id="decision-log-empty">"No decision taken yet."</p> }.into_any()
             }}
+        </section>
+    }
+}
+
+/// The rule's guard: what it watches, and where its newest change stands.
+#[component]
+fn GuardSection(
+    guard: cortex_core::stats::guard::Guard,
+    status: Option<cortex_core::stats::guard::GuardStatus>,
+) -> impl IntoView {
+    let text = format!(
+        "Every change of this rule is watched for {} h: if its page converts significantly worse than in the {} h before the change (sequential test at α {}, at least {} visitors each side), Cortex rolls the change back by itself.",
+        guard.window_hours, guard.window_hours, guard.alpha, guard.min_units
+    );
+    let state = match &status {
+        Some(s) => format!("Version {}, watched until {}: {}", s.version, fmt_time(s.until), s.verdict.describe()),
+        None => "Not watching now: the newest change's window is over, the rule is off, or the guard itself wrote it.".to_string(),
+    };
+    view! {
+        <section class=format!("{CARD} mt-6") id="rule-guard">
+            <h2 class="text-lg font-semibold">"Guard"</h2>
+            <p class="mt-1 text-sm text-slate-600">{text}</p>
+            <p class="mt-2 text-sm" id="guard-state" data-watching=status.is_some().to_string()>{state}</p>
         </section>
     }
 }

@@ -144,7 +144,9 @@ pub fn RuleFields(
                         {options([("module", "module"), ("section", "section"), ("page", "page"), ("global", "global")], &f.layer)}
                     </select>
                 </label>
+                {text("Guard: hours to watch each change", "guard_hours", &f.guard_hours, "empty: no guard", error)}
             </div>
+            <p class="mt-2 text-xs text-slate-600">"With a guard, a change that makes the page convert significantly worse than before it is rolled back by Cortex itself."</p>
         </fieldset>
         <fieldset class=GROUP id="rule-change">
             <legend class=LEGEND>"Change"</legend>

@@ -130,16 +130,13 @@ impl Mutations {
 
     /// Runs [`Mutations::decide_experiments`] every `every` while the database is ready.
     pub async fn run_decider(self, health: DbHealth, every: std::time::Duration) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The first tick is immediate: let the hub load its rules first.
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if health.is_ready() {
-                self.decide_experiments(Utc::now()).await;
+        super::run_every(health, every, move || {
+            let this = self.clone();
+            async move {
+                this.decide_experiments(Utc::now()).await;
             }
-        }
+        })
+        .await
     }
 
     /// Carries out what the engine suggests for rule `id` now, as an editor's decision:

@@ -85,6 +85,15 @@ pub trait EventStore: Send + Sync {
         to: DateTime<Utc>,
     ) -> StoreResult<(Vec<Tally>, Vec<DayRow>)>;
 
+    /// Visitors who viewed `page` (any page when `None`) between `from` (inclusive) and `to`
+    /// (exclusive), and how many of them converted there in that time: a guard's measure.
+    async fn page_conversion(
+        &self,
+        page: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<cortex_core::stats::guard::PageConversion>;
+
     /// Events stored since `since`, summed per `bucket_secs` of arrival time (buckets
     /// without events are left out), oldest first. Counts batches, not events, so it reads
     /// one row per batch.
@@ -487,6 +496,37 @@ macro_rules! impl_event_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn page_conversion(
+                &self,
+                page: Option<&str>,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> StoreResult<cortex_core::stats::guard::PageConversion> {
+                // Converted: visitors with a conversion on the page who also viewed it then.
+                let row = sqlx::query(
+                    "SELECT COUNT(DISTINCT CASE WHEN kind = 'pageView' THEN unit END) AS units,
+                            COUNT(DISTINCT CASE WHEN kind = 'conversion' AND unit IN (
+                                SELECT v.unit FROM events v
+                                 WHERE v.kind = 'pageView' AND v.at >= $1 AND v.at < $2
+                                   AND ($3 = '' OR v.page_slug = $3)) THEN unit END) AS converted
+                       FROM events
+                      WHERE kind IN ('pageView', 'conversion') AND unit IS NOT NULL
+                        AND at >= $1 AND at < $2 AND ($3 = '' OR page_slug = $3)",
+                )
+                .bind(ms(from))
+                .bind(ms(to))
+                .bind(page.unwrap_or_default())
+                .fetch_one(&self.pool()?)
+                .await?;
+                let count = |c: &str| -> StoreResult<u64> {
+                    Ok(row.try_get::<Option<i64>, _>(c)?.unwrap_or(0).max(0) as u64)
+                };
+                Ok(cortex_core::stats::guard::PageConversion {
+                    units: count("units")?,
+                    converted: count("converted")?,
+                })
             }
 
             async fn layout_tallies(

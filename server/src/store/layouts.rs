@@ -20,7 +20,8 @@ pub trait LayoutStore: Send + Sync {
     async fn layout(&self, page_slug: &str, version: Option<u32>) -> StoreResult<Option<Layout>>;
     /// Writes the next version of a rule (its `version` and `rollbackPointer` are set here:
     /// the pointer names the version it replaced) and advances the rule-set revision.
-    /// `deleted` records a removal. Fills the audit target, before and after. When the
+    /// `deleted` records a removal. Fills the audit target, before and after (the new
+    /// version, beside any keys the caller put in `after`). When the
     /// newest version is not what `expect` says, nothing is written: `Conflict`.
     async fn put_rule(
         &self,
@@ -191,7 +192,13 @@ macro_rules! impl_layout_store {
                 let after = cortex_core::rules::RuleVersion { rule, deleted, revision: cortex_core::ids::Revision(revision as u64) };
                 audit.target = format!("layout-mutation:{}", after.rule.id);
                 audit.before = before.map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
+                // The new version, with what the caller said about it (a rollback's restored
+                // version, a guard's evidence) beside it.
+                let note = std::mem::take(&mut audit.after);
                 audit.after = serde_json::to_value(&after).unwrap_or_default();
+                if let (Some(o), serde_json::Value::Object(extra)) = (audit.after.as_object_mut(), note) {
+                    o.extend(extra);
+                }
                 self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(after)
