@@ -2212,7 +2212,54 @@ async fn experiments_with_an_auto_policy_decide_themselves_and_each_decision_und
 #[tokio::test]
 async fn a_guarded_change_that_hurts_its_page_is_rolled_back_by_itself() {
     use cortex_core::analytics::{Event, EventBatch, EventKind};
-    let (hub, admin) = demo_hub().await;
+    // An alert receiver that fails the first delivery (the hub retries) and keeps the rest.
+    let received: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Default::default();
+    let app = {
+        let received = received.clone();
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let (received, calls) = (received.clone(), calls.clone());
+                    async move {
+                        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                            return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                        }
+                        let sig = headers
+                            .get(cortex_server::webhook::SIGNATURE_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string();
+                        received.lock().unwrap().push((sig, body.to_vec()));
+                        axum::http::StatusCode::NO_CONTENT
+                    }
+                },
+            ),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    const SECRET: &str = "a-webhook-secret-of-some-length";
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_with(
+        cortex_server::config::Config {
+            demo_shop: true,
+            alert_webhook_url: Some(hook.into()),
+            alert_webhook_secret: Some(SECRET.to_string().into()),
+            ..test_config(dir.path())
+        },
+        dir,
+    )
+    .await;
+    let admin = hub.setup_admin().await;
+    for _ in 0..100 {
+        if hub.app.services.mutations.current().set.revision > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
     let m = &hub.app.services.mutations;
     let rule = |priority: i32| {
@@ -2351,4 +2398,29 @@ async fn a_guarded_change_that_hurts_its_page_is_rolled_back_by_itself() {
         .await
         .unwrap();
     assert!(page.contains("id=\"rule-guard\""), "{page}");
+    // The webhook got the alert, signed, after one failed attempt.
+    let mut alerts = Vec::new();
+    for _ in 0..50 {
+        alerts = received.lock().unwrap().clone();
+        if !alerts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(alerts.len(), 1, "one alert, delivered on the retry");
+    let (sig, body) = &alerts[0];
+    assert_eq!(
+        sig,
+        &cortex_server::webhook::signature(SECRET.as_bytes(), body)
+    );
+    let alert: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(
+        (&alert["kind"], &alert["ruleId"]),
+        (&json!("autoRollback"), &json!("guarded"))
+    );
+    assert!(alert["text"]
+        .as_str()
+        .unwrap()
+        .contains("rolled back a change of rule guarded"));
+    assert_eq!(alert["details"]["verdict"], "rollBack");
 }

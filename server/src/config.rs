@@ -111,6 +111,15 @@ pub struct Config {
     /// into `data_dir/audit.key`. Hubs sharing a database must share it.
     #[serde(default, skip_serializing)]
     pub audit_key: Option<SecretString>,
+    /// Where alerts go (`CORTEX_ALERT_WEBHOOK_URL`, http or https): every decision Cortex
+    /// takes by itself and every change a guard rolls back, as signed JSON. Empty: none.
+    /// Kept secret: such URLs often carry a token.
+    #[serde(default, skip_serializing)]
+    pub alert_webhook_url: Option<SecretString>,
+    /// The key alerts are signed with, at least 16 characters (`CORTEX_ALERT_WEBHOOK_SECRET`);
+    /// needed with a webhook URL.
+    #[serde(default, skip_serializing)]
+    pub alert_webhook_secret: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -145,6 +154,8 @@ impl Default for Config {
             demo_shop: true,
             metrics_token: None,
             audit_key: None,
+            alert_webhook_url: None,
+            alert_webhook_secret: None,
         }
     }
 }
@@ -174,6 +185,35 @@ impl Backend {
 }
 
 impl Config {
+    /// The alert webhook's URL and signing key, if one is set; why not, if they are wrong.
+    pub fn alert_webhook(&self) -> Result<Option<(url::Url, SecretString)>, ConfigError> {
+        use secrecy::ExposeSecret;
+        let Some(raw) = self
+            .alert_webhook_url
+            .as_ref()
+            .map(|u| u.expose_secret().trim())
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(raw)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                ConfigError::Invalid("CORTEX_ALERT_WEBHOOK_URL must be an http or https URL".into())
+            })?;
+        let secret = self
+            .alert_webhook_secret
+            .clone()
+            .filter(|s| s.expose_secret().trim().len() >= 16)
+            .ok_or_else(|| {
+                ConfigError::Invalid(
+                    "CORTEX_ALERT_WEBHOOK_SECRET must be at least 16 characters when CORTEX_ALERT_WEBHOOK_URL is set (receivers check the signature with it)".into(),
+                )
+            })?;
+        Ok(Some((url, secret)))
+    }
+
     /// Loads defaults, then `file` (or `CORTEX_CONFIG`) if given, then `.env` and the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         // A missing .env is normal; a malformed one is worth refusing.
@@ -231,6 +271,7 @@ impl Config {
                 "CORTEX_SESSION_TTL must be at least 1m".into(),
             ));
         }
+        self.alert_webhook()?;
         if self.guard_interval < Duration::from_secs(10) {
             return Err(ConfigError::Invalid(
                 "CORTEX_GUARD_INTERVAL must be at least 10s".into(),
@@ -415,6 +456,41 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.set_env("CORTEX_JWT_SECRET", "short");
             assert!(Config::from_figment(Config::figment(None)).is_err());
+            Ok(())
+        });
+        // The alert webhook: an http(s) URL, and a signing key with it.
+        for (url, secret, wants) in [
+            (
+                "file:///etc/passwd",
+                "a-long-enough-secret",
+                "CORTEX_ALERT_WEBHOOK_URL",
+            ),
+            (
+                "https://hooks.example/cortex",
+                "",
+                "CORTEX_ALERT_WEBHOOK_SECRET",
+            ),
+            (
+                "https://hooks.example/cortex",
+                "short",
+                "CORTEX_ALERT_WEBHOOK_SECRET",
+            ),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.set_env("CORTEX_ALERT_WEBHOOK_URL", url);
+                jail.set_env("CORTEX_ALERT_WEBHOOK_SECRET", secret);
+                let err = Config::from_figment(Config::figment(None))
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains(wants), "{url}: {err}");
+                Ok(())
+            });
+        }
+        Jail::expect_with(|jail| {
+            jail.set_env("CORTEX_ALERT_WEBHOOK_URL", "https://hooks.example/cortex");
+            jail.set_env("CORTEX_ALERT_WEBHOOK_SECRET", "a-long-enough-secret");
+            let cfg = Config::from_figment(Config::figment(None)).unwrap();
+            assert!(cfg.alert_webhook().unwrap().is_some());
             Ok(())
         });
     }

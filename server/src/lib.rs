@@ -27,6 +27,7 @@ pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+pub mod webhook;
 
 pub use error::ApiError;
 pub use services::Services;

@@ -56,6 +56,8 @@ pub struct Mutations {
     /// never installed over a newer one. It holds the revision last found missing from the
     /// database (said once, not every second).
     reloading: Arc<tokio::sync::Mutex<cortex_core::ids::Revision>>,
+    /// Where automatic decisions and guard rollbacks are announced, if anywhere.
+    webhook: Option<crate::webhook::Webhook>,
 }
 
 /// Runs `job` every `every` while the database is ready; the first run is one interval
@@ -99,9 +101,23 @@ impl Mutations {
             snapshot,
             federation,
             reloading: Arc::default(),
+            webhook: None,
         };
         this.load_snapshot();
         this
+    }
+
+    /// Announces automatic decisions and guard rollbacks to `webhook` as well.
+    pub fn with_webhook(mut self, webhook: Option<crate::webhook::Webhook>) -> Self {
+        self.webhook = webhook;
+        self
+    }
+
+    /// Sends `alert` to the webhook, if there is one.
+    fn alert(&self, alert: crate::webhook::Alert) {
+        if let Some(w) = &self.webhook {
+            w.send(alert);
+        }
     }
 
     /// The rule set in force.

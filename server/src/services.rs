@@ -121,11 +121,18 @@ impl Services {
                 browser_joins_per_minute: config.browser_joins_per_minute,
             },
         );
+        let webhook = match config.alert_webhook() {
+            Ok(Some((url, secret))) => crate::webhook::Webhook::new(url, secret)
+                .inspect_err(|e| tracing::error!(error = %e, "the alert webhook's client could not be built; alerts go to the dashboard only"))
+                .ok(),
+            _ => None,
+        };
         let mutations = crate::mutations::Mutations::new(
             store.clone(),
             Some(config.data_dir.join("layout-snapshot.json")),
             Some(federation.clone()),
-        );
+        )
+        .with_webhook(webhook);
         let receipts = {
             use secrecy::ExposeSecret;
             crate::mutations::receipts::Receipts::new(secret.expose_secret().as_bytes())

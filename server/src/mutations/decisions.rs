@@ -118,6 +118,16 @@ impl Mutations {
                         .and_then(|x| x.decisions.last().cloned());
                     if let Some(r) = record {
                         tracing::info!(rule = %id, decision = %r.decision.describe(), "decided an experiment");
+                        self.alert(crate::webhook::Alert {
+                            kind: "decision",
+                            rule_id: id.clone(),
+                            at: r.at,
+                            text: format!(
+                                "Cortex decided experiment {id} by itself: {}",
+                                r.decision.describe()
+                            ),
+                            details: serde_json::to_value(&r).unwrap_or_default(),
+                        });
                         done.push(r);
                     }
                 }

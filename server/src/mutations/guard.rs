@@ -105,6 +105,16 @@ impl Mutations {
             match step.await {
                 Ok(Some(verdict)) => {
                     tracing::warn!(rule = %id, why = %verdict.describe(), "rolled back a change that hurt its page");
+                    self.alert(crate::webhook::Alert {
+                        kind: "autoRollback",
+                        rule_id: id.clone(),
+                        at: now,
+                        text: format!(
+                            "Cortex rolled back a change of rule {id} by itself: {}",
+                            verdict.describe()
+                        ),
+                        details: serde_json::to_value(&verdict).unwrap_or_default(),
+                    });
                     done.push((id, verdict));
                 }
                 Ok(None) => {}
