@@ -62,8 +62,8 @@ impl ReportQuery {
 }
 
 /// When the experiment `history[0]` (the newest version first, as the store lists them)
-/// runs now began: the oldest version of the unbroken run of newest versions that bucket
-/// visitors the same way (see [`crate::mutation::Experiment::same_bucketing`]). A decision
+/// runs now began: the oldest version switched on (else the oldest version) of the unbroken
+/// run of newest versions that bucket visitors the same way (see [`crate::mutation::Experiment::same_bucketing`]). A decision
 /// or an edit of anything else writes a new version and the experiment goes on; new
 /// weights, variants, coverage or seed start it again (visitors would move between arms).
 pub fn experiment_started(history: &[crate::rules::RuleVersion]) -> Option<DateTime<Utc>> {
@@ -76,8 +76,15 @@ pub fn experiment_started(history: &[crate::rules::RuleVersion]) -> Option<DateT
                 .as_ref()
                 .is_some_and(|x| x.same_bucketing(newest))
         })
-        .last()
-        .map(|v| v.rule.timestamp)
+        // A draft saved switched off starts counting when it is switched on.
+        .fold(None, |oldest: Option<(DateTime<Utc>, bool)>, v| {
+            let active = v.rule.is_active && !v.deleted;
+            match oldest {
+                Some((_, true)) if !active => oldest,
+                _ => Some((v.rule.timestamp, active)),
+            }
+        })
+        .map(|(at, _)| at)
 }
 
 /// Raw sums for one rule and variant (or one day of them), as the store counts them.
@@ -742,6 +749,19 @@ mod tests {
             Some("2026-11-10T00:00:00Z".parse().unwrap())
         );
         assert_eq!(experiment_started(&history[4..]), None);
+        // Saved switched off at first: it starts when it was switched on.
+        let mut drafts = history.clone();
+        drafts[1].rule.is_active = false;
+        assert_eq!(
+            experiment_started(&drafts),
+            Some("2026-11-20T00:00:00Z".parse().unwrap())
+        );
+        drafts[0].rule.is_active = false;
+        assert_eq!(
+            experiment_started(&drafts[..2]),
+            Some("2026-11-10T00:00:00Z".parse().unwrap()),
+            "never on: the oldest"
+        );
         assert_eq!(experiment_started(&[]), None);
     }
 

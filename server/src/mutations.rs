@@ -58,6 +58,8 @@ pub struct Mutations {
     reloading: Arc<tokio::sync::Mutex<cortex_core::ids::Revision>>,
     /// Where automatic decisions and guard rollbacks are announced, if anywhere.
     webhook: Option<crate::webhook::Webhook>,
+    /// The experiments page's last answer (see [`experiments::EXPERIMENTS_FRESH`]).
+    experiments_cache: experiments::Cache,
 }
 
 /// Runs `job` every `every` while the database is ready; the first run is one interval
@@ -102,6 +104,7 @@ impl Mutations {
             federation,
             reloading: Arc::default(),
             webhook: None,
+            experiments_cache: Arc::default(),
         };
         this.load_snapshot();
         this

@@ -15,6 +15,21 @@ use crate::error::ApiError;
 /// Most experiments the page lists (the rules changed most recently).
 pub const MAX_EXPERIMENTS: usize = 200;
 
+/// How long the experiments page's answer is reused while the rule set stays the same: it
+/// reads every experiment's events, and many viewers may open the page at once.
+pub const EXPERIMENTS_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The last answer: the rule-set revision and time it was computed at.
+pub(super) type Cache = std::sync::Arc<
+    std::sync::Mutex<
+        Option<(
+            cortex_core::ids::Revision,
+            std::time::Instant,
+            Vec<ExperimentSummary>,
+        )>,
+    >,
+>;
+
 /// A rule's experiment and its events since it began.
 pub(super) struct SinceStart {
     /// The rule's newest version.
@@ -56,13 +71,36 @@ impl Mutations {
 
     /// Every experiment that is not deleted, with its numbers since it began (at most a
     /// year back): running ones first, then decided, then switched off; newest first within
-    /// each. Viewer.
+    /// each. The answer is reused for [`EXPERIMENTS_FRESH`] while the rules stay the same.
+    /// Viewer.
     pub async fn experiments(
         &self,
         who: &Principal,
         now: DateTime<Utc>,
     ) -> Result<Vec<ExperimentSummary>, ApiError> {
         require_role(who, Role::Viewer)?;
+        let revision = self.current().set.revision;
+        let cached = |c: &Cache| {
+            c.lock().ok().and_then(|held| {
+                held.as_ref()
+                    .filter(|(r, at, _)| *r == revision && at.elapsed() < EXPERIMENTS_FRESH)
+                    .map(|(_, _, list)| list.clone())
+            })
+        };
+        if let Some(list) = cached(&self.experiments_cache) {
+            return Ok(list);
+        }
+        let list = self.compute_experiments(now).await?;
+        if let Ok(mut held) = self.experiments_cache.lock() {
+            *held = Some((revision, std::time::Instant::now(), list.clone()));
+        }
+        Ok(list)
+    }
+
+    async fn compute_experiments(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ExperimentSummary>, ApiError> {
         let mut heads = self.store.rule_heads().await?;
         heads.retain(|h| !h.deleted && h.rule.experiment.is_some());
         heads.sort_by(|a, b| b.rule.timestamp.cmp(&a.rule.timestamp));
