@@ -4,7 +4,6 @@
 //! page is where an editor acts.
 
 use cortex_core::experiments::{ArmSummary, ExperimentSummary};
-use cortex_core::mutation::Decision;
 use cortex_core::stats::decision::Mode;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -54,16 +53,6 @@ fn badge(status: &str) -> &'static str {
     }
 }
 
-fn suggestion_text(d: &Decision) -> (&'static str, String) {
-    let kind = match d {
-        Decision::Wait { .. } => "wait",
-        Decision::Blocked { .. } => "blocked",
-        Decision::Promote { .. } => "promote",
-        Decision::Demote { .. } => "demote",
-    };
-    (kind, d.describe())
-}
-
 #[component]
 fn Experiment(x: ExperimentSummary) -> impl IntoView {
     let status = x.status();
@@ -87,7 +76,7 @@ fn Experiment(x: ExperimentSummary) -> impl IntoView {
         x.rule_id
     );
     let srm = x.srm.clone().filter(|c| c.flagged);
-    let suggestion = x.suggestion.as_ref().map(suggestion_text);
+    let suggestion = x.suggestion.as_ref().map(|d| (d.kind(), d.describe()));
     let last = x.last_decision.clone();
     let winner = x.winner.clone();
     view! {

@@ -249,7 +249,6 @@ fn Decisions(
     decide: ServerAction<DecideRule>,
     undo: ServerAction<UndoDecision>,
 ) -> impl IntoView {
-    use cortex_core::mutation::Decision;
     use cortex_core::stats::decision::Mode;
     let policy = experiment.policy();
     let guardrails = if policy.guardrails.is_empty() {
@@ -278,12 +277,7 @@ fn Decisions(
         (None, true) => None,
     };
     let suggestion = suggestion.map(|d| {
-        let kind = match &d {
-            Decision::Wait { .. } => "wait",
-            Decision::Blocked { .. } => "blocked",
-            Decision::Promote { .. } => "promote",
-            Decision::Demote { .. } => "demote",
-        };
+        let kind = d.kind();
         let action = d.action();
         let id = id.clone();
         view! {

@@ -186,6 +186,16 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Its JSON tag: `wait`, `blocked`, `promote` or `demote`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Decision::Wait { .. } => "wait",
+            Decision::Blocked { .. } => "blocked",
+            Decision::Promote { .. } => "promote",
+            Decision::Demote { .. } => "demote",
+        }
+    }
+
     /// What carrying it out does, as `promote b` or `demote b`; none for a wait or a block.
     pub fn action(&self) -> Option<String> {
         match self {
@@ -377,6 +387,14 @@ mod tests {
             decide(&losing, 10, &policy),
             Decision::Demote { .. }
         ));
+    }
+
+    #[test]
+    fn the_kind_is_the_json_tag() {
+        let d = Decision::Wait { why: "w".into() };
+        assert_eq!(serde_json::to_value(&d).unwrap()["decision"], d.kind());
+        let b = Decision::Blocked { srm_p_value: 0.0 };
+        assert_eq!(serde_json::to_value(&b).unwrap()["decision"], b.kind());
     }
 
     #[test]
