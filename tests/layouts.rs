@@ -2091,7 +2091,7 @@ async fn experiments_with_an_auto_policy_decide_themselves_and_each_decision_und
         .await
         .unwrap_err();
     assert!(
-        err.message.contains("written by decisions only"),
+        err.message.contains("written by the engine only"),
         "{}",
         err.message
     );
@@ -2423,4 +2423,237 @@ async fn a_guarded_change_that_hurts_its_page_is_rolled_back_by_itself() {
         .unwrap()
         .contains("rolled back a change of rule guarded"));
     assert_eq!(alert["details"]["verdict"], "rollBack");
+}
+
+#[tokio::test]
+async fn bandits_move_their_weights_and_keep_each_visitor_on_the_variant_they_saw() {
+    let (hub, admin) = demo_hub().await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let m = &hub.app.services.mutations;
+    let store = &hub.app.services.store;
+    let rule = json!({"id": "bandit-test", "layoutId": "home", "pageSlug": "home", "layer": "module",
+        "mutationType": "variant", "mutationPayload": {}, "moduleId": "footer",
+        "experiment": {"key": "bandit-test", "variants": [
+            {"key": "control", "weight": 0.5},
+            {"key": "bold", "weight": 0.5, "payload": [{"op": "props", "target": "footer", "patch": {"note": "BOLD"}}]}
+        ], "bandit": {"floor": 0.1, "intervalHours": 24, "minUnitsPerArm": 100}}});
+    m.save_rule_json(rule.clone(), Head::Absent, &editor_principal())
+        .await
+        .unwrap();
+    // Visitors bucketed by the starting weights, before anything moves.
+    let visitors: Vec<String> = (0..40).map(|i| format!("visitor-{i}")).collect();
+    let variant = |id: &str, sticky: Value| {
+        let body = json!({"pageSlug": "home", "context": {"anonymousId": id, "userAgent": DESKTOP, "sticky": sticky}});
+        let viewer = viewer.clone();
+        let hub = &hub;
+        async move { variant_of(&apply(hub, &viewer, body).await, "bandit-test") }
+    };
+    let mut first = Vec::new();
+    for v in &visitors {
+        first.push(variant(v, json!({})).await.unwrap());
+    }
+    assert!(first.iter().any(|v| v == "control") && first.iter().any(|v| v == "bold"));
+
+    experiment_events(&hub, "bandit-test", "control", 400, 40).await;
+    experiment_events(&hub, "bandit-test", "bold", 400, 120).await;
+    let now = chrono::Utc::now();
+    assert!(
+        m.reweight_bandits(now).await.is_empty(),
+        "not before its interval has passed"
+    );
+    let later = now + chrono::Duration::hours(25);
+    let done = m.reweight_bandits(later).await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].weights, vec![0.1, 0.9]);
+    assert!(done[0].chance[1] > 0.99, "{:?}", done[0].chance);
+    assert_eq!(done[0].units, vec![400, 400]);
+    assert!(
+        m.reweight_bandits(later).await.is_empty(),
+        "once per interval"
+    );
+
+    // A new version by the engine, audited with the change, its history kept.
+    let head = store.rule_head("bandit-test").await.unwrap().unwrap();
+    let x = head.rule.experiment.as_ref().unwrap();
+    assert_eq!(head.rule.created_by, "cortex:decider");
+    assert_eq!(
+        x.variants.iter().map(|v| v.weight).collect::<Vec<_>>(),
+        vec![0.1, 0.9]
+    );
+    assert_eq!(x.reweights.len(), 1);
+    assert_eq!(x.reweights[0].version, head.rule.version);
+    let audit = store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("layout-mutation.reweight".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let entry = audit
+        .iter()
+        .find(|e| e.record.action == "layout-mutation.reweight")
+        .expect("the change is audited");
+    assert_eq!(entry.record.actor, "cortex:decider");
+    assert_eq!(entry.record.after["weights"], json!([0.1, 0.9]));
+
+    // Without their assignment, most visitors now land on the leader; with it, each keeps
+    // what they saw. An assignment to a variant the experiment lacks is ignored.
+    let mut moved = 0;
+    for (v, was) in visitors.iter().zip(&first) {
+        let now_seen = variant(v, json!({})).await.unwrap();
+        moved += usize::from(&now_seen != was);
+        assert_eq!(
+            &variant(v, json!({"bandit-test": was})).await.unwrap(),
+            was,
+            "{v} keeps {was}"
+        );
+        assert_eq!(
+            variant(v, json!({"bandit-test": "gone"})).await.unwrap(),
+            now_seen
+        );
+    }
+    assert!(moved > 0, "the new weights move unstuck visitors");
+
+    // The weights' history is the engine's: an editor's save keeps it, a forged one is refused.
+    let mut forged = rule.clone();
+    forged["experiment"]["reweights"] = json!([{"at": later, "version": 9, "weights": [0.5, 0.5], "chance": [0.5, 0.5], "units": [1, 1]}]);
+    let err = m
+        .save_rule_json(
+            forged,
+            Head::Version(head.rule.version),
+            &editor_principal(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("reweights"), "{}", err.message);
+    let mut edited = rule.clone();
+    edited["experiment"]["bandit"]["floor"] = json!(0.2);
+    let saved = m
+        .save_rule_json(
+            edited,
+            Head::Version(head.rule.version),
+            &editor_principal(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved.rule.experiment.unwrap().reweights.len(), 1);
+
+    // The storefront keeps the variant a visitor saw in a cookie and honours it.
+    let res = plain().get(hub.url("/shop")).send().await.unwrap();
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .find(|c| c.starts_with("cortex_sticky="))
+        .expect("a sticky cookie")
+        .to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    let value = cookie
+        .trim_start_matches("cortex_sticky=")
+        .split(';')
+        .next()
+        .unwrap();
+    assert!(value.starts_with("bandit-test="), "{value}");
+    for (sticky, note) in [("control", false), ("bold", true)] {
+        let html = plain()
+            .get(hub.url("/shop"))
+            .header("cookie", format!("cortex_sticky=bandit-test={sticky}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(html.contains("bandit-test:bold"), note, "{sticky}");
+        assert_eq!(html.contains("bandit-test:control"), !note, "{sticky}");
+    }
+}
+
+#[tokio::test]
+async fn experiments_in_one_namespace_never_share_a_visitor() {
+    let (hub, admin) = demo_hub().await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let m = &hub.app.services.mutations;
+    let rule = |id: &str, target: &str, slice: Value| {
+        json!({"id": id, "layoutId": "home", "pageSlug": "home", "layer": "module",
+        "mutationType": "variant", "mutationPayload": {}, "moduleId": target,
+        "experiment": {"key": id, "namespace": slice, "variants": [
+            {"key": "control", "weight": 0.5},
+            {"key": "b", "weight": 0.5, "payload": [{"op": "props", "target": target, "patch": {"note": id}}]}
+        ]}})
+    };
+    let editor = editor_principal();
+    let save = |value: Value, head: Head| m.save_rule_json(value, head, &editor);
+    save(
+        rule("ns-a", "hero", json!(["checkout", 0, 0.5])),
+        Head::Absent,
+    )
+    .await
+    .unwrap();
+    let err = save(
+        rule("ns-b", "footer", json!(["checkout", 0.4, 1])),
+        Head::Absent,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code, cortex_core::ErrorCode::BadRequest);
+    assert!(
+        err.message.contains("experiment.namespace") && err.message.contains("`ns-a`"),
+        "{}",
+        err.message
+    );
+    for bad in [
+        json!(["checkout", 0.5, 0.5]),
+        json!(["", 0, 1]),
+        json!(["x", 0, 2]),
+    ] {
+        let err = save(rule("ns-b", "footer", bad.clone()), Head::Absent)
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.contains("experiment.namespace"),
+            "{bad}: {}",
+            err.message
+        );
+    }
+    save(
+        rule("ns-b", "footer", json!(["checkout", 0.5, 1])),
+        Head::Absent,
+    )
+    .await
+    .unwrap();
+    // A visitor is in at most one of them; each takes about half of the visitors.
+    let (mut a, mut b) = (0, 0);
+    for i in 0..60 {
+        let applied = apply(
+            &hub,
+            &viewer,
+            json!({"pageSlug": "home", "context": {"anonymousId": format!("v{i}"), "userAgent": DESKTOP}}),
+        )
+        .await;
+        let (in_a, in_b) = (
+            variant_of(&applied, "ns-a").is_some(),
+            variant_of(&applied, "ns-b").is_some(),
+        );
+        assert!(!(in_a && in_b), "visitor v{i} is in both");
+        a += usize::from(in_a);
+        b += usize::from(in_b);
+    }
+    assert!(a > 10 && b > 10 && a + b == 60, "{a} and {b}");
+    // A switched-off rule does not hold its slice; switching it on again is checked.
+    m.set_active("ns-b", false, &editor_principal())
+        .await
+        .unwrap();
+    save(
+        rule("ns-c", "offer", json!(["checkout", 0.6, 0.9])),
+        Head::Absent,
+    )
+    .await
+    .unwrap();
+    let err = m
+        .set_active("ns-b", true, &editor_principal())
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("`ns-c`"), "{}", err.message);
 }

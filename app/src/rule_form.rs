@@ -134,6 +134,13 @@ pub struct RuleForm {
     pub experiment: String,
     pub coverage: String,
     pub hash_attribute: String,
+    /// The namespace the experiment takes a slice of (empty: none), and the slice, from % to %.
+    pub namespace: String,
+    pub ns_from: String,
+    pub ns_to: String,
+    /// `fixed` (default) or `bandit`, and the bandit's least share per variant (%).
+    pub allocation: String,
+    pub bandit_floor: String,
     /// Variants: key, weight (percent; all empty for equal weights), change, its value.
     pub v1_key: String,
     pub v1_weight: String,
@@ -621,6 +628,7 @@ pub fn form_from_rule(rule: &LayoutMutation, root: &str) -> Option<RuleForm> {
         if let Some(p) = &e.policy {
             experiment::fill_policy(&mut f, p);
         }
+        experiment::fill_allocation(&mut f, e);
         for (i, v) in e.variants.iter().enumerate() {
             let (op, value) = fill_change(&v.payload, &node);
             let [k, w, o, val] = f.variant_mut(i);
@@ -644,6 +652,7 @@ pub fn form_from_rule(rule: &LayoutMutation, root: &str) -> Option<RuleForm> {
         x.winner = None;
         x.stopped.clear();
         x.decisions.clear();
+        x.reweights.clear();
     }
     (rebuilt == bare).then_some(f)
 }
@@ -884,6 +893,35 @@ mod tests {
         (h.goal, h.guardrail) = ("conversion".into(), "conversion".into());
         assert!(err(h).starts_with("guardrail: conversion is the goal"));
 
+        // A bandit with its floor, a namespace slice; bad values name their field.
+        let mut h = f.clone();
+        (h.allocation, h.bandit_floor) = ("bandit".into(), "10".into());
+        (h.namespace, h.ns_from, h.ns_to) = ("checkout".into(), "25".into(), "75".into());
+        let x = &rule_from_form(&h, "page").unwrap()["experiment"];
+        assert_eq!(
+            (&x["bandit"]["floor"], &x["namespace"]),
+            (&json!(0.1), &json!(["checkout", 0.25, 0.75]))
+        );
+        for (field, value, error) in [
+            ("allocation", "greedy", "allocation: fixed or bandit"),
+            ("bandit_floor", "60", "bandit_floor: between 0 and 0.5"),
+            ("ns_to", "20", "ns_from: start and end must satisfy"),
+            ("ns_from", "x", "ns_from: a percentage"),
+        ] {
+            let mut g = h.clone();
+            match field {
+                "allocation" => g.allocation = value.into(),
+                "bandit_floor" => g.bandit_floor = value.into(),
+                "ns_to" => g.ns_to = value.into(),
+                _ => g.ns_from = value.into(),
+            }
+            let e = err(g);
+            assert!(e.starts_with(error), "{field}={value}: {e}");
+        }
+        let mut g = f.clone();
+        g.ns_to = "50".into();
+        assert!(err(g).starts_with("namespace: name the namespace"));
+
         // A guard from its hours, the rest default; out of bounds, the field is named.
         let mut h = f.clone();
         h.guard_hours = "12".into();
@@ -950,6 +988,14 @@ mod tests {
                     "winner": "b",
                     "decisions": [{"at": "2026-12-01T00:00:00Z", "by": "cortex:decider", "version": 3,
                         "decision": {"decision": "promote", "variant": "b", "lift": 0.1, "ci": [0.01, 0.2], "pValue": 0.01}}]}}),
+            // A bandit in a namespace, with its weights' history (the engine's, kept by an edit).
+            json!({"id": "bandit", "layoutId": "home", "pageSlug": "home", "moduleId": "hero", "layer": "module",
+                "mutationType": "variant", "mutationPayload": {},
+                "experiment": {"key": "bandit", "namespace": ["checkout", 0.25, 0.5], "variants": [
+                    {"key": "control", "weight": 0.3},
+                    {"key": "b", "weight": 0.7, "payload": [{"op": "hide", "target": "hero"}]}],
+                    "bandit": {"floor": 0.1},
+                    "reweights": [{"at": "2026-12-01T00:00:00Z", "version": 2, "weights": [0.3, 0.7], "chance": [0.2, 0.8], "units": [100, 100]}]}}),
             json!({"id": "promo", "layoutId": "home", "pageSlug": "home", "moduleId": "hero", "layer": "module",
                 "mutationType": "insert", "mutationPayload": {"anchor": "hero", "position": "after",
                     "node": {"id": "promo", "type": "offer-banner", "props": {"text": "Hi"}}},

@@ -132,6 +132,7 @@ fn resolution(c: &mut Criterion) {
         now,
         events: &[],
         explain: false,
+        sticky: None,
     };
     let mut g = c.benchmark_group("page of 61 nodes, 50 rules x 5 conditions");
     for (shared, name) in [(true, "shared entries"), (false, "all entries distinct")] {

@@ -131,6 +131,70 @@ pub fn choose_variant(bucket: f64, ranges: &[Range]) -> Option<usize> {
         .position(|&(start, end)| bucket >= start && bucket < end)
 }
 
+/// A slice of a namespace (GrowthBook's `namespace: [id, start, end]`): experiments whose
+/// slices of the same namespace do not overlap are mutually exclusive, since a visitor's
+/// place in a namespace is one hash of the namespace's id, whatever the experiment.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "(String, f64, f64)", into = "(String, f64, f64)")]
+pub struct Namespace {
+    pub id: String,
+    /// `[start, end)` of the namespace this experiment takes, within `[0, 1]`.
+    pub start: f64,
+    pub end: f64,
+}
+
+impl From<(String, f64, f64)> for Namespace {
+    fn from((id, start, end): (String, f64, f64)) -> Self {
+        Namespace { id, start, end }
+    }
+}
+
+impl From<Namespace> for (String, f64, f64) {
+    fn from(n: Namespace) -> Self {
+        (n.id, n.start, n.end)
+    }
+}
+
+/// Longest namespace id.
+pub const MAX_NAMESPACE_ID: usize = 64;
+
+impl Namespace {
+    /// Whether the unit `value` falls in this slice: GrowthBook's `inNamespace`, the
+    /// version 1 hash of `value` with the seed `__<id>`.
+    pub fn contains(&self, value: &str) -> bool {
+        let n = hash(&format!("__{}", self.id), value, HashVersion::V1);
+        n >= self.start && n < self.end
+    }
+
+    /// Whether two slices of the same namespace share visitors.
+    pub fn overlaps(&self, other: &Namespace) -> bool {
+        self.id == other.id && self.start < other.end && other.start < self.end
+    }
+
+    /// A readable `[id, start, end)`.
+    pub fn describe(&self) -> String {
+        format!("`{}` [{}, {})", self.id, self.start, self.end)
+    }
+
+    /// Why the slice cannot be used, if it cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.id.trim().is_empty() || self.id.chars().count() > MAX_NAMESPACE_ID {
+            return Err(format!("the id: 1 to {MAX_NAMESPACE_ID} characters"));
+        }
+        if !(self.start.is_finite() && self.end.is_finite())
+            || self.start < 0.0
+            || self.end > 1.0
+            || self.start >= self.end
+        {
+            return Err(format!(
+                "start and end must satisfy 0 <= start < end <= 1 (got {} and {})",
+                self.start, self.end
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +225,79 @@ mod tests {
         let mut b = [0u8; 10];
         assert_eq!(decimal(0, &mut b), b"0");
         assert_eq!(decimal(u32::MAX, &mut b), b"4294967295");
+    }
+
+    #[test]
+    fn namespaces_are_written_as_growthbook_writes_them() {
+        let n: Namespace = serde_json::from_str(r#"["checkout", 0, 0.5]"#).unwrap();
+        assert_eq!(n.id, "checkout");
+        assert_eq!(
+            serde_json::to_string(&n).unwrap(),
+            r#"["checkout",0.0,0.5]"#
+        );
+        assert!(n.check().is_ok());
+        let other = Namespace {
+            id: "checkout".into(),
+            start: 0.5,
+            end: 1.0,
+        };
+        assert!(!n.overlaps(&other), "touching slices do not overlap");
+        let third = Namespace {
+            id: "checkout".into(),
+            start: 0.4,
+            end: 0.6,
+        };
+        assert!(n.overlaps(&third) && third.overlaps(&other));
+        let elsewhere = Namespace {
+            id: "search".into(),
+            ..third.clone()
+        };
+        assert!(!n.overlaps(&elsewhere));
+        for bad in [
+            (0.5, 0.5),
+            (-0.1, 0.5),
+            (0.2, 1.1),
+            (0.6, 0.4),
+            (f64::NAN, 1.0),
+        ] {
+            let b = Namespace {
+                id: "x".into(),
+                start: bad.0,
+                end: bad.1,
+            };
+            assert!(b.check().is_err(), "{bad:?}");
+        }
+        assert!(Namespace {
+            id: " ".into(),
+            start: 0.0,
+            end: 1.0
+        }
+        .check()
+        .is_err());
+    }
+
+    #[test]
+    fn two_halves_of_a_namespace_split_every_visitor_once() {
+        let a = Namespace {
+            id: "ns".into(),
+            start: 0.0,
+            end: 0.5,
+        };
+        let b = Namespace {
+            id: "ns".into(),
+            start: 0.5,
+            end: 1.0,
+        };
+        let mut in_a = 0;
+        for i in 0..2_000 {
+            let unit = format!("visitor-{i}");
+            assert!(a.contains(&unit) != b.contains(&unit), "{unit}");
+            in_a += usize::from(a.contains(&unit));
+        }
+        assert!(
+            (900..1100).contains(&in_a),
+            "{in_a} of 2000 in the first half"
+        );
     }
 
     #[test]

@@ -278,6 +278,30 @@ pub struct Context {
     /// Anything else, visible to conditions under its own name.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub custom: Map<String, Value>,
+    /// The variants this visitor already saw in bandit experiments (experiment key →
+    /// variant key), so they keep them while the bandit moves its weights. The storefront
+    /// keeps them in a cookie; a neuron passes what it stored. At most [`MAX_STICKY`].
+    #[serde(default, skip_serializing_if = "Sticky::is_empty")]
+    pub sticky: Sticky,
+}
+
+/// Experiment key → the variant key a visitor saw.
+pub type Sticky = std::collections::BTreeMap<String, String>;
+
+/// Most sticky assignments a context carries (the rest are ignored); longer keys are too.
+pub const MAX_STICKY: usize = 32;
+/// Longest experiment or variant key a sticky assignment may name.
+pub const MAX_STICKY_KEY: usize = 100;
+
+/// The sticky assignments worth keeping: at most [`MAX_STICKY`], keys of at most
+/// [`MAX_STICKY_KEY`] bytes.
+pub fn bounded_sticky(sticky: &Sticky) -> Sticky {
+    sticky
+        .iter()
+        .filter(|(k, v)| k.len() <= MAX_STICKY_KEY && v.len() <= MAX_STICKY_KEY)
+        .take(MAX_STICKY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Which attributes to build for a visit: all of them, or only those a rule set's conditions

@@ -59,6 +59,13 @@ pub struct ExperimentSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub last_decision: Option<DecisionRecord>,
+    /// The slice of a namespace the experiment takes, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub namespace: Option<crate::bucketing::Namespace>,
+    /// Its weights are moved by a bandit.
+    #[serde(default)]
+    pub bandit: bool,
     /// Cumulative conversions per exposure per variant, one point per day.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub cumulative: ChartData,
@@ -125,6 +132,8 @@ impl ExperimentSummary {
             srm: report.srm.iter().find(|s| s.mutation_id == id).cloned(),
             suggestion: report.decision(rule, started),
             last_decision: x.decisions.last().cloned(),
+            namespace: x.namespace.clone(),
+            bandit: x.bandit.is_some(),
             cumulative: cumulative(report, rule),
         })
     }

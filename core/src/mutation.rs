@@ -2,8 +2,9 @@
 //! evaluated. JSON field names follow the spec (camelCase); `mutationPayload` is typed by
 //! `mutationType` and round-trips exactly.
 
-use crate::bucketing::HashVersion;
+use crate::bucketing::{HashVersion, Namespace};
 use crate::layout::ops::{Hide, Insert, Operation, Props, Reorder, Replace, Theme};
+pub use crate::stats::bandit::Bandit;
 pub use crate::stats::decision::{Decision, Policy};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -197,6 +198,35 @@ pub struct Experiment {
     /// The decisions taken on this experiment, oldest first, with their evidence.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<DecisionRecord>,
+    /// The slice of a namespace this experiment takes (GrowthBook's `[id, start, end]`):
+    /// only visitors in the slice take part, so experiments with disjoint slices of one
+    /// namespace never share a visitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Namespace>,
+    /// Allocation by a bandit: the engine moves the variants' weights toward the variant
+    /// doing best on the goal metric (Thompson sampling), and a visitor keeps the variant
+    /// they first saw (sticky assignment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandit: Option<Bandit>,
+    /// The bandit's weight changes, oldest first (the weights' history).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reweights: Vec<Reweight>,
+}
+
+/// Most weight changes one experiment keeps (a year of daily changes).
+pub const MAX_REWEIGHTS: usize = 366;
+
+/// One weight change by a bandit: when, the rule version it wrote, the new weights and
+/// each variant's chance to be best that gave them (both in the variants' order), and the
+/// visitors each variant had then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reweight {
+    pub at: DateTime<Utc>,
+    pub version: u32,
+    pub weights: Vec<f64>,
+    pub chance: Vec<f64>,
+    pub units: Vec<u64>,
 }
 
 /// Most decisions one experiment keeps.
@@ -237,21 +267,101 @@ impl Experiment {
         self.policy.clone().unwrap_or_default()
     }
 
-    /// Whether `other` assigns every visitor to the same variant as this one: the same key,
-    /// seed, coverage, hash attribute and version, and the same variants with the same
-    /// weights, in order. (Its policy and decisions may differ.)
+    /// Whether `other` is the same experiment run: the same key, seed, coverage, hash
+    /// attribute and version, namespace, and the same variants with the same weights, in
+    /// order (a bandit's weights move during its run: for two bandits, only the variants'
+    /// keys). (Its policy and decisions may differ.)
     pub fn same_bucketing(&self, other: &Experiment) -> bool {
+        let bandits = self.bandit.is_some() && other.bandit.is_some();
         self.key == other.key
             && self.seed == other.seed
             && self.coverage == other.coverage
             && self.hash_attribute == other.hash_attribute
             && self.hash_version == other.hash_version
+            && self.namespace == other.namespace
             && self.variants.len() == other.variants.len()
             && self
                 .variants
                 .iter()
                 .zip(&other.variants)
-                .all(|(a, b)| a.key == b.key && a.weight == b.weight)
+                .all(|(a, b)| a.key == b.key && (bandits || a.weight == b.weight))
+    }
+
+    /// The experiment with a bandit's new weights (`weights`, `chance` and `units` in the
+    /// variants' order), recorded with `at` and the rule version it will be. `None` when
+    /// no weight moves by 0.01 or more (nothing worth a new version), or the experiment is
+    /// no running bandit.
+    pub fn reweighted(
+        &self,
+        weights: &[f64],
+        chance: &[f64],
+        units: &[u64],
+        at: DateTime<Utc>,
+        version: u32,
+    ) -> Option<Experiment> {
+        if self.bandit.is_none() || !self.running() || weights.len() != self.variants.len() {
+            return None;
+        }
+        let moved = self
+            .variants
+            .iter()
+            .zip(weights)
+            .any(|(v, w)| (v.weight - w).abs() >= 0.01);
+        if !moved {
+            return None;
+        }
+        let mut next = self.clone();
+        for (v, &w) in next.variants.iter_mut().zip(weights) {
+            v.weight = w;
+        }
+        next.reweights.push(Reweight {
+            at,
+            version,
+            weights: weights.to_vec(),
+            chance: chance.to_vec(),
+            units: units.to_vec(),
+        });
+        if next.reweights.len() > MAX_REWEIGHTS {
+            next.reweights.remove(0);
+        }
+        Some(next)
+    }
+
+    /// The bandit's weights over its changes, one line per variant (a step chart).
+    pub fn weights_chart(&self) -> crate::chart::ChartData {
+        use crate::chart::{ChartData, Series, Unit};
+        ChartData {
+            x_labels: self
+                .reweights
+                .iter()
+                .map(|r| r.at.format("%Y-%m-%d %H:%M").to_string())
+                .collect(),
+            series: self
+                .variants
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Series {
+                    name: v.key.clone(),
+                    values: self
+                        .reweights
+                        .iter()
+                        .map(|r| r.weights.get(i).copied())
+                        .collect(),
+                    band: Vec::new(),
+                })
+                .collect(),
+            unit: Unit::Percent,
+            reference: None,
+            steps: true,
+        }
+    }
+
+    /// When the bandit may change its weights next: `interval_hours` after its last change,
+    /// or after `started` if it has made none. `None` for an experiment without a bandit.
+    pub fn next_reweight(&self, started: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let b = self.bandit.as_ref()?;
+        let last = self.reweights.last().map_or(started, |r| r.at.max(started));
+        Some(last + chrono::Duration::hours(i64::from(b.interval_hours)))
     }
 
     /// Decision state (winner, switched-off variants, the decision record) changes only by
@@ -261,26 +371,30 @@ impl Experiment {
     /// one silently).
     pub fn keep_decisions_of(&mut self, before: Option<&Experiment>) -> Result<(), RuleError> {
         let before = before.filter(|b| b.key == self.key);
-        let sent_nothing =
-            self.winner.is_none() && self.stopped.is_empty() && self.decisions.is_empty();
+        let sent_nothing = self.winner.is_none()
+            && self.stopped.is_empty()
+            && self.decisions.is_empty()
+            && self.reweights.is_empty();
         match before {
             Some(b) if sent_nothing => {
                 self.winner = b.winner.clone();
                 self.stopped = b.stopped.clone();
                 self.decisions = b.decisions.clone();
+                self.reweights = b.reweights.clone();
                 Ok(())
             }
             Some(b)
                 if self.winner == b.winner
                     && self.stopped == b.stopped
-                    && self.decisions == b.decisions =>
+                    && self.decisions == b.decisions
+                    && self.reweights == b.reweights =>
             {
                 Ok(())
             }
             None if sent_nothing => Ok(()),
             _ => Err(RuleError {
                 field: "experiment.decisions".into(),
-                message: "winner, stopped and decisions are written by decisions only: carry one out or undo it on the rule's page, or roll back to a version; leave them as the newest version has them".into(),
+                message: "winner, stopped, decisions and reweights are written by the engine only: carry a decision out or undo it on the rule's page, or roll back to a version; leave them as the newest version has them".into(),
             }),
         }
     }
@@ -380,6 +494,26 @@ impl Experiment {
         if self.decisions.len() > MAX_DECISIONS {
             return Err(e("decisions", format!("at most {MAX_DECISIONS}")));
         }
+        if let Some(n) = &self.namespace {
+            n.check().map_err(|m| e("namespace", m))?;
+        }
+        if let Some(b) = &self.bandit {
+            b.check(self.variants.len())
+                .map_err(|(f, m)| e(&format!("bandit.{f}"), m))?;
+        }
+        if self.reweights.len() > MAX_REWEIGHTS {
+            return Err(e("reweights", format!("at most {MAX_REWEIGHTS}")));
+        }
+        if self.reweights.iter().any(|r| {
+            r.weights.len() != self.variants.len()
+                || r.chance.len() != self.variants.len()
+                || r.units.len() != self.variants.len()
+        }) {
+            return Err(e(
+                "reweights",
+                "one weight, chance and count per variant".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -448,6 +582,36 @@ impl LayoutMutation {
             MutationPayload::Theme(_) => "theme",
             MutationPayload::Variant(_) => "variant",
         }
+    }
+
+    /// Experiments in one namespace are mutually exclusive: an active rule's slice may not
+    /// overlap the slice of another active rule's experiment (any page; deleted and switched
+    /// off rules do not count).
+    pub fn check_namespace<'a>(
+        &self,
+        others: impl IntoIterator<Item = &'a LayoutMutation>,
+    ) -> Result<(), RuleError> {
+        let Some(mine) = self.experiment.as_ref().and_then(|x| x.namespace.as_ref()) else {
+            return Ok(());
+        };
+        if !self.is_active {
+            return Ok(());
+        }
+        for other in others {
+            let theirs = other.experiment.as_ref().and_then(|x| x.namespace.as_ref());
+            if other.id != self.id && other.is_active && theirs.is_some_and(|t| t.overlaps(mine)) {
+                return Err(RuleError {
+                    field: "experiment.namespace".into(),
+                    message: format!(
+                        "{} overlaps rule `{}`'s slice {}: experiments in one namespace must take disjoint slices",
+                        mine.describe(),
+                        other.id,
+                        theirs.map(Namespace::describe).unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Checks what can be checked without the page's layout: conditions parse, experiment

@@ -143,6 +143,9 @@ pub struct Visit<'a> {
     /// Fill in which conditions failed for untargeted rules (evaluates every entry of a
     /// failing condition instead of stopping at the first that fails).
     pub explain: bool,
+    /// The variants this visitor already saw (experiment key → variant key): a bandit
+    /// experiment shows them the same one again, whatever its weights are now.
+    pub sticky: Option<&'a crate::context::Sticky>,
 }
 
 struct CompiledRule {
@@ -572,10 +575,18 @@ impl Plan {
                     .filter(|v| !v.is_null())
                     .map(js::to_string)
                     .unwrap_or_default();
-                if unit.is_empty() {
+                if unit.is_empty() || x.namespace.as_ref().is_some_and(|n| !n.contains(&unit)) {
                     return not(Outcome::NotInExperiment);
                 }
-                match choose_variant(hash(&c.seed, &unit, x.hash_version), &c.ranges) {
+                let seen = x
+                    .bandit
+                    .as_ref()
+                    .and(visit.sticky)
+                    .and_then(|s| s.get(x.key.as_str()))
+                    .and_then(|v| c.variant_keys.iter().position(|k| **k == **v));
+                let bucket = seen
+                    .or_else(|| choose_variant(hash(&c.seed, &unit, x.hash_version), &c.ranges));
+                match bucket {
                     Some(i) => {
                         let (served, counted) = c.serve.get(i).copied().unwrap_or((i, true));
                         Decision::Apply {

@@ -260,6 +260,7 @@ impl Deferred {
                     now,
                     events,
                     explain: false,
+                    sticky: Some(&self.context.sticky),
                 },
             )
         }

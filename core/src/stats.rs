@@ -12,7 +12,9 @@
 //! - [`srm`]: the sample ratio mismatch check.
 //! - [`corrections`]: Holm and Benjamini–Hochberg adjustments for many arms and metrics.
 //! - [`decision`]: what the engine may decide by itself (promote, demote, wait, blocked).
+//! - [`bandit`]: allocation by Thompson sampling, with a floor share per arm.
 
+pub mod bandit;
 pub mod bayesian;
 pub mod corrections;
 pub mod decision;

@@ -113,3 +113,59 @@ fn automatic_decisions_are_safe_and_find_real_lifts() {
         "a 10 % lift is found in most experiments: {shares:?}"
     );
 }
+
+/// A bandit over `days` daily weight changes with 2,000 visitors a day: the share of all
+/// visitors the better arm got, and the conversions gained over an even split.
+fn simulate_bandit(runs: usize, days: u32, lift: f64, seed: u64) -> (f64, f64) {
+    use cortex_core::stats::bandit::Bandit;
+    let bandit = Bandit::default();
+    let mut rng = Rng(seed);
+    let (mut to_better, mut total, mut gained) = (0u64, 0u64, 0.0);
+    for run in 0..runs {
+        let rates = [BASE_RATE, BASE_RATE * (1.0 + lift)];
+        let (mut n, mut conv) = ([0u64; 2], [0u64; 2]);
+        let mut weights = [0.5, 0.5];
+        for day in 0..days {
+            let daily = 2 * VISITORS_PER_ARM_PER_DAY;
+            for arm in 0..2 {
+                let visitors = (daily as f64 * weights[arm]).round() as u64;
+                n[arm] += visitors;
+                conv[arm] += rng.binomial(visitors, rates[arm]);
+                gained += visitors as f64 * (rates[arm] - (rates[0] + rates[1]) / 2.0);
+            }
+            let goals: Vec<Option<Statistic>> = (0..2)
+                .map(|a| {
+                    Some(Statistic::Proportion {
+                        n: n[a],
+                        sum: conv[a] as f64,
+                    })
+                })
+                .collect();
+            if let Some(next) = bandit.weights(&goals, (run as u64) << 8 | u64::from(day)) {
+                weights = [next.weights[0], next.weights[1]];
+            }
+        }
+        to_better += n[1];
+        total += n[0] + n[1];
+    }
+    (to_better as f64 / total as f64, gained / runs as f64)
+}
+
+#[test]
+fn a_bandit_sends_more_visitors_to_the_better_variant_and_spreads_equal_ones() {
+    const RUNS: usize = 20;
+    const DAYS: u32 = 14;
+    let (aa, _) = simulate_bandit(RUNS, DAYS, 0.0, 11);
+    let (better, gained) = simulate_bandit(RUNS, DAYS, 0.10, 12);
+    println!(
+        "bandit, {RUNS} runs of {DAYS} daily changes: A/A gives the second arm {:.1} % of visitors; with a 10 % lift the better arm gets {:.1} %, {gained:.0} conversions per run more than an even split",
+        aa * 100.0,
+        better * 100.0
+    );
+    assert!(
+        (0.35..0.65).contains(&aa),
+        "equal arms stay near even: {aa}"
+    );
+    assert!(better > 0.6, "the better arm gets most visitors: {better}");
+    assert!(gained > 0.0, "{gained}");
+}

@@ -40,5 +40,15 @@ for (const a of b.assignments) {
   if (got !== a.variant) fail(`assignment ${JSON.stringify(a)}: GrowthBook variant ${got}`);
 }
 
+// A namespace slice: GrowthBook runs the experiment only for units inside it.
+for (const n of b.namespaces) {
+  checked++;
+  const gb = new GrowthBook({ attributes: { id: n.unit } });
+  const r = gb.run({ key: 'ns-test', namespace: n.namespace, variations: [0, 1] });
+  if (n.unit !== '' && r.inExperiment !== n.inNamespace) {
+    fail(`namespace ${JSON.stringify(n)}: GrowthBook says inExperiment ${r.inExperiment}`);
+  }
+}
+
 console.log(`${checked - failed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

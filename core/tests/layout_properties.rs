@@ -124,6 +124,7 @@ fn visit_now<'a>(attrs: &'a serde_json::Value, groups: &'a SavedGroups) -> Visit
         now: Utc.timestamp_opt(1_790_000_000, 0).unwrap(),
         events: &[],
         explain: true,
+        sticky: None,
     }
 }
 
@@ -420,7 +421,7 @@ proptest! {
         prop_assert!(names.contains(hash_attribute));
         let now = Utc.timestamp_opt(1_790_000_000 + hour * 3600, 0).unwrap();
         let (all, read) = (context.attributes(now), context.attributes_read(now, plan.reads()));
-        let visit = |attributes| Visit { attributes, groups: &groups, now, events: &[], explain: true };
+        let visit = |attributes| Visit { attributes, groups: &groups, now, events: &[], explain: true, sticky: None };
         let (a, b) = (plan.resolve(&layout, &visit(&all)), plan.resolve(&layout, &visit(&read)));
         prop_assert_eq!(&a.layout, &b.layout);
         prop_assert_eq!(&a.exposures, &b.exposures);

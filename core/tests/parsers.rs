@@ -214,6 +214,7 @@ fn check(kind: &str, doc: &Value, layout: &Layout) -> Result<(), TestCaseError> 
                             now,
                             events: &events,
                             explain: true,
+                            sticky: None,
                         };
                         let _ = plan.resolve(layout, &visit);
                         let _ = plan.resolve_to_send(layout, &visit);
@@ -234,6 +235,7 @@ fn check(kind: &str, doc: &Value, layout: &Layout) -> Result<(), TestCaseError> 
                         now,
                         events: &[],
                         explain: false,
+                        sticky: None,
                     };
                     let _ = plan.resolve(&l, &visit);
                 }

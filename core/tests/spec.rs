@@ -108,6 +108,17 @@ fn assignments_match_the_fixture_table() {
 }
 
 #[test]
+fn namespaces_match_the_fixture_table() {
+    use cortex_core::bucketing::Namespace;
+    let b = fixture("bucketing.json");
+    for n in b["namespaces"].as_array().unwrap() {
+        let ns: Namespace = serde_json::from_value(n["namespace"].clone()).unwrap();
+        let got = ns.contains(n["unit"].as_str().unwrap());
+        assert_eq!(got, n["inNamespace"].as_bool().unwrap(), "{n}");
+    }
+}
+
+#[test]
 fn bucket_ranges_match_the_fixture_table() {
     let b = fixture("bucketing.json");
     for r in b["ranges"].as_array().unwrap() {
@@ -209,6 +220,9 @@ fn resolution_matches_the_fixture_table() {
             .get("events")
             .map(|e| serde_json::from_value(e.clone()).unwrap())
             .unwrap_or_default();
+        let sticky: Option<cortex_core::context::Sticky> = c
+            .get("sticky")
+            .map(|s| serde_json::from_value(s.clone()).unwrap());
         let plan = Plan::compile(rules);
         let groups = SavedGroups::default();
         let visit = Visit {
@@ -217,6 +231,7 @@ fn resolution_matches_the_fixture_table() {
             now: c["now"].as_str().unwrap().parse().unwrap(),
             events: &events,
             explain: true,
+            sticky: sticky.as_ref(),
         };
         let res = plan.resolve(&layout, &visit);
         let want = &c["expected"];

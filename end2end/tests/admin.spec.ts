@@ -569,6 +569,50 @@ test('the rule form edits a rule: an experiment with weights and a schedule wind
   await expect(edit.locator('[data-field-error="min_days"]')).toContainText('min_days: must be between 1 and 365');
 });
 
+test('a bandit in a namespace from the form: its allocation is shown, and an overlapping slice is refused', async ({ page }, info) => {
+  const js = info.project.use.javaScriptEnabled !== false;
+  const suffix = js ? 'js' : 'nojs';
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  const create = async (id: string, from: string, to: string) => {
+    await page.goto('/admin/layout-mutations');
+    await hydrated(page);
+    const form = page.locator('#new-rule');
+    await form.getByLabel('Id', { exact: true }).fill(id);
+    await form.locator('#rule-target').selectOption('sale:hero');
+    await form.locator('#rule-kind').selectOption('variant');
+    await form.getByLabel('Variant 1 key').fill('control');
+    await form.getByLabel('Variant 2 key').fill('bold');
+    await form.getByLabel('Variant 2 change').selectOption('props');
+    await form.getByLabel('Variant 2 value').fill('{"headline": "Bandit"}');
+    await form.locator('select[name="allocation"]').selectOption('bandit');
+    await form.locator('input[name="bandit_floor"]').fill('10');
+    await form.locator('input[name="namespace"]').fill(`sale-${suffix}`);
+    await form.locator('input[name="ns_from"]').fill(from);
+    await form.locator('input[name="ns_to"]').fill(to);
+    await page.locator('#create-rule').click();
+    return form;
+  };
+  await create(`bandit-${suffix}`, '0', '50');
+  await expect(page.locator('#rule-id')).toHaveText(`bandit-${suffix}`);
+  await expect(page.locator('#allocation-namespace')).toContainText(`\`sale-${suffix}\` [0, 0.5)`);
+  await expect(page.locator('#allocation-bandit')).toContainText('each variant keeps at least 10 %');
+  await expect(page.locator('#chart-weights')).toHaveAttribute('data-empty', 'true');
+  // The form gives the settings back.
+  const edit = page.locator('#rule-form');
+  await expect(edit.locator('select[name="allocation"]')).toHaveValue('bandit');
+  await expect(edit.locator('input[name="ns_to"]')).toHaveValue('50');
+  await page.screenshot({ path: info.outputPath('rule-allocation.png'), fullPage: true });
+  // Another experiment may not take visitors of the same slice.
+  const form = await create(`bandit-b-${suffix}`, '40', '100');
+  await expect(form.locator('[data-form-error]')).toContainText(`overlaps rule \`bandit-${suffix}\``);
+  // The experiments page names both settings.
+  await page.goto('/admin/experiments');
+  await expect(page.locator(`[data-experiment="bandit-${suffix}"]`)).toContainText(`bandit · namespace \`sale-${suffix}\``);
+});
+
 test('a preview: the page for a described visitor beside the base layout, with the trace', async ({ page }, info) => {
   await page.goto('/login');
   await hydrated(page);

@@ -19,6 +19,7 @@ mod loading;
 pub mod receipts;
 mod report;
 mod resolution;
+pub mod sticky;
 
 pub use history::diff_lines;
 pub use in_force::{check_against_layouts, InForce};

@@ -17,6 +17,9 @@ pub struct Cookies {
 pub const SESSION_COOKIE: &str = "cortex_session";
 /// Name of the cookie that keeps an anonymous storefront visitor's id.
 pub const VISITOR_COOKIE: &str = "cortex_vid";
+/// Name of the cookie that keeps the variants a storefront visitor saw in bandit experiments
+/// (see [`crate::mutations::sticky`]).
+pub const STICKY_COOKIE: &str = "cortex_sticky";
 /// Name of the cookie that carries a new API token's secret across the redirect of a form
 /// post without JavaScript.
 pub const FLASH_COOKIE: &str = "cortex_new_token";
@@ -58,6 +61,18 @@ impl Cookies {
         self.build(
             VISITOR_COOKIE,
             id,
+            "/",
+            SameSite::Lax,
+            Duration::from_secs(365 * 24 * 3600),
+        )
+    }
+
+    /// The variants a storefront visitor saw in bandit experiments, for a year (encoded by
+    /// [`crate::mutations::sticky::encode`]).
+    pub fn sticky(&self, value: &str) -> String {
+        self.build(
+            STICKY_COOKIE,
+            value,
             "/",
             SameSite::Lax,
             Duration::from_secs(365 * 24 * 3600),

@@ -57,7 +57,8 @@ pub struct ShopView {
 }
 
 /// What is known about this visitor: the visitor cookie (set if missing), user agent,
-/// referrer, language, and the page's query string: `user` (an identified visitor keeps
+/// referrer, language, the variants seen in bandit experiments (a cookie), and the page's
+/// query string: `user` (an identified visitor keeps
 /// their variants on every device), `persona`, `stage`, `device`, `hike` (the quiz), `utm_*`.
 #[cfg(feature = "ssr")]
 fn visitor_context(slug: &str, query: &str) -> cortex_core::context::Context {
@@ -113,6 +114,9 @@ fn visitor_context(slug: &str, query: &str) -> cortex_core::context::Context {
                 "?"
             }
         )),
+        sticky: super::guard::request_cookie(cortex_server::web::STICKY_COOKIE)
+            .map(|c| cortex_server::mutations::sticky::decode(&c))
+            .unwrap_or_default(),
         ..Context::default()
     }
 }
@@ -165,6 +169,16 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
         &applied,
         &possible,
     );
+    // A bandit's visitor keeps the variant they saw here while its weights move.
+    if let (Some(sticky), Some(cookies)) = (
+        services
+            .mutations
+            .sticky_after(&context.sticky, &applied.exposures),
+        super::guard::cookies(),
+    ) {
+        let value = cortex_server::mutations::sticky::encode(&sticky);
+        super::guard::set_cookie(&cookies.sticky(&value));
+    }
     // Page view and exposures are counted here, so they are counted without JavaScript too.
     cortex_server::mutations::http::record_storefront_view(&services.analytics, unit, &applied);
     Ok(ShopView {

@@ -64,8 +64,14 @@ fn Experiment(x: ExperimentSummary) -> impl IntoView {
         Mode::Auto => "decides by itself",
         Mode::Manual => "an editor decides",
     };
+    let allocation = match (&x.namespace, x.bandit) {
+        (Some(n), true) => format!(" · bandit · namespace {}", n.describe()),
+        (Some(n), false) => format!(" · namespace {}", n.describe()),
+        (None, true) => " · bandit".to_string(),
+        (None, false) => String::new(),
+    };
     let summary = format!(
-        "page {} · started {} · goal {} · {mode}",
+        "page {} · started {} · goal {} · {mode}{allocation}",
         x.page,
         fmt_time(x.started),
         x.policy.goal.as_str()

@@ -147,6 +147,7 @@ fn Rule(
         </div>
         <Impact report=detail.report.clone() rule=rule.clone()/>
         {rule.experiment.clone().map(|x| view! { <Decisions experiment=x rule=rule.clone() suggestion=detail.decision.clone() decide undo/> })}
+        {rule.experiment.clone().filter(|x| x.bandit.is_some() || x.namespace.is_some()).map(|x| view! { <Allocation experiment=x/> })}
         {rule.guard.clone().map(|g| view! { <GuardSection guard=g status=detail.guard.clone()/> })}
         <RuleFormEditor form=detail.form.clone() pages update/>
         <section class=format!("{CARD} mt-6") id="rule-editor">
@@ -325,6 +326,57 @@ fn Decisions(
             } else {
                 view! { <p class="mt-3 text-sm text-slate-500" id="decision-log-empty">"No decision taken yet."</p> }.into_any()
             }}
+        </section>
+    }
+}
+
+/// How the experiment allocates visitors: its namespace slice, and a bandit's weights over
+/// time with the chances that moved them.
+#[component]
+fn Allocation(experiment: cortex_core::mutation::Experiment) -> impl IntoView {
+    let namespace = experiment.namespace.as_ref().map(|n| {
+        format!(
+            "Namespace {}: only visitors in this slice take part; other experiments of the namespace take disjoint slices, so no visitor is in two of them.",
+            n.describe()
+        )
+    });
+    let bandit = experiment.bandit.as_ref().map(|b| {
+        format!(
+            "Bandit (Thompson sampling): every {} h, once every variant has {} visitors, the weights move toward each variant's chance to be best on the goal ({}); each variant keeps at least {}. A visitor keeps the variant they first saw.",
+            b.interval_hours,
+            b.min_units_per_arm,
+            experiment.policy().goal.as_str(),
+            cortex_core::chart::Unit::Percent.format(b.floor)
+        )
+    });
+    let is_bandit = experiment.bandit.is_some();
+    let chart = experiment.weights_chart();
+    let keys: Vec<String> = experiment.variants.iter().map(|v| v.key.clone()).collect();
+    let rows = experiment.reweights.iter().rev().map(|r| {
+        let pct = |v: f64| cortex_core::chart::Unit::Percent.format(v);
+        let cells = keys.iter().enumerate().map(|(i, k)| {
+            format!(
+                "{k} {} ({} to be best, {} visitors)",
+                pct(r.weights.get(i).copied().unwrap_or_default()),
+                pct(r.chance.get(i).copied().unwrap_or_default()),
+                r.units.get(i).copied().unwrap_or_default()
+            )
+        }).collect::<Vec<_>>().join("; ");
+        view! {
+            <li class="border-t border-slate-100 pt-1" data-reweight=r.version.to_string()>
+                <span class="font-medium">{format!("Version {}, {}: ", r.version, fmt_time(r.at))}</span>{cells}
+            </li>
+        }
+    }).collect_view();
+    view! {
+        <section class=format!("{CARD} mt-6") id="rule-allocation">
+            <h2 class="text-lg font-semibold">"Allocation"</h2>
+            {namespace.map(|t| view! { <p class="mt-1 text-sm text-slate-600" id="allocation-namespace">{t}</p> })}
+            {bandit.map(|t| view! { <p class="mt-1 text-sm text-slate-600" id="allocation-bandit">{t}</p> })}
+            {is_bandit.then(|| view! {
+                <LineChart data=chart id="chart-weights" label="The bandit's weights per variant after each change".to_string() empty="No weight change yet: the bandit waits for its interval and enough visitors per variant."/>
+                <ol class="mt-3 space-y-1 text-sm" id="reweight-log">{rows}</ol>
+            })}
         </section>
     }
 }

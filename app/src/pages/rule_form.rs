@@ -242,6 +242,19 @@ pub fn RuleFields(
                     </div>
                 }
             }).collect_view()}
+            <p class="mt-4 text-xs font-semibold text-slate-800">"Allocation and namespace"</p>
+            <p class="mt-1 text-xs text-slate-600">"Bandit: Cortex moves the weights toward the variant doing best on the goal (Thompson sampling, once a day after 100 visitors per variant); each visitor keeps the variant they first saw. A namespace makes experiments mutually exclusive: experiments taking disjoint slices of one namespace never share a visitor."</p>
+            <div class="mt-2 grid gap-3 sm:grid-cols-3">
+                <label class=LABEL>
+                    "Allocation"
+                    <select class=INPUT name="allocation">{options([("", "fixed weights (default)"), ("fixed", "fixed weights"), ("bandit", "bandit (Thompson sampling)")], &f.allocation)}</select>
+                    {field_error(error, "allocation")}
+                </label>
+                {text("Bandit: least share per variant (%)", "bandit_floor", &f.bandit_floor, "5", error)}
+                {text("Namespace", "namespace", &f.namespace, "empty: none", error)}
+                {text("Slice of the namespace from (%)", "ns_from", &f.ns_from, "0", error)}
+                {text("to (%)", "ns_to", &f.ns_to, "100", error)}
+            </div>
             <p class="mt-4 text-xs font-semibold text-slate-800">"Decision policy"</p>
             <p class="mt-1 text-xs text-slate-600">"Manual: Cortex suggests on the rule's page and an editor decides. Automatic: Cortex promotes a winner and switches losers off by itself, once the minimums are met; every decision is recorded with its numbers and can be undone."</p>
             <div class="mt-2 grid gap-3 sm:grid-cols-3">

@@ -63,7 +63,53 @@ pub(super) fn experiment(f: &RuleForm, rule_id: &str, node: &str) -> Result<Valu
     if let Some(h) = given(&f.hash_attribute) {
         e["hashAttribute"] = h.into();
     }
+    if let Some(id) = given(&f.namespace) {
+        let from = given(&f.ns_from).map_or(Ok(0.0), |v| percent("ns_from", v))? / 100.0;
+        let to = given(&f.ns_to).map_or(Ok(100.0), |v| percent("ns_to", v))? / 100.0;
+        let slice = cortex_core::bucketing::Namespace {
+            id: id.into(),
+            start: from,
+            end: to,
+        };
+        slice.check().map_err(|m| format!("ns_from: {m}"))?;
+        e["namespace"] = serde_json::to_value(slice).map_err(|e| e.to_string())?;
+    } else if given(&f.ns_from).is_some() || given(&f.ns_to).is_some() {
+        return Err("namespace: name the namespace the slice is of".into());
+    }
+    match given(&f.allocation) {
+        None | Some("fixed") => {
+            if given(&f.bandit_floor).is_some() {
+                return Err("allocation: a least share is for a bandit".into());
+            }
+        }
+        Some("bandit") => {
+            let mut b = cortex_core::stats::bandit::Bandit::default();
+            if let Some(floor) = given(&f.bandit_floor) {
+                b.floor = percent("bandit_floor", floor)? / 100.0;
+            }
+            let arms = e["variants"].as_array().map_or(0, Vec::len);
+            b.check(arms)
+                .map_err(|(_, m)| format!("bandit_floor: {m}"))?;
+            e["bandit"] = serde_json::to_value(b).map_err(|e| e.to_string())?;
+        }
+        Some(_) => return Err("allocation: fixed or bandit".into()),
+    }
     Ok(e)
+}
+
+/// The namespace and allocation fields of an experiment.
+pub(super) fn fill_allocation(f: &mut RuleForm, e: &cortex_core::mutation::Experiment) {
+    if let Some(n) = &e.namespace {
+        f.namespace = n.id.clone();
+        f.ns_from = weight_text(n.start);
+        f.ns_to = weight_text(n.end);
+    }
+    if let Some(b) = &e.bandit {
+        // Other interval and burn-in settings than the defaults are not the form's: the
+        // rule is then edited as JSON.
+        f.allocation = "bandit".into();
+        f.bandit_floor = weight_text(b.floor);
+    }
 }
 
 /// The decision policy from its fields; `None` when all are empty (the default policy).

@@ -111,6 +111,7 @@ impl Mutations {
             ));
         }
         check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
+        self.check_namespace(&rule)?;
         self.write(
             rule,
             false,
@@ -159,6 +160,12 @@ impl Mutations {
         Ok(saved)
     }
 
+    /// 400 when `rule` would share visitors with another active experiment of its namespace.
+    fn check_namespace(&self, rule: &LayoutMutation) -> Result<(), ApiError> {
+        rule.check_namespace(&self.current().set.rules)
+            .map_err(bad_rule)
+    }
+
     /// The newest version of a rule; 404 when there is none.
     async fn head(&self, id: &str) -> Result<RuleVersion, ApiError> {
         self.store.rule_head(id).await?.ok_or_else(|| no_rule(id))
@@ -191,6 +198,9 @@ impl Mutations {
                     format!("rule `{id}` has no version {target}"),
                 )
             })?;
+        if !old.deleted {
+            self.check_namespace(&old.rule)?;
+        }
         let mut audit = AuditRecord::new(actor, "layout-mutation.rollback", String::new());
         audit.after = serde_json::json!({"restoredVersion": target});
         self.write_over(current, old.rule.clone(), old.deleted, audit)
@@ -215,6 +225,7 @@ impl Mutations {
         }
         let mut rule = head.rule.clone();
         rule.is_active = active;
+        self.check_namespace(&rule)?;
         let action = if active {
             "layout-mutation.activate"
         } else {
@@ -249,6 +260,7 @@ impl Mutations {
         let rule = head.rule.clone();
         if !deleted {
             check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
+            self.check_namespace(&rule)?;
         }
         let action = if deleted {
             "layout-mutation.delete"

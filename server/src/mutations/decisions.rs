@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use cortex_core::audit::AuditRecord;
-use cortex_core::mutation::{Decision, DecisionRecord, DECIDER};
+use cortex_core::mutation::{Decision, DecisionRecord, Reweight, DECIDER};
 use cortex_core::rules::RuleVersion;
 use cortex_core::stats::decision::Mode;
 use cortex_core::user::Principal;
@@ -138,12 +138,87 @@ impl Mutations {
         done
     }
 
-    /// Runs [`Mutations::decide_experiments`] every `every` while the database is ready.
+    /// Moves the weights of every running bandit whose interval has passed (whatever its
+    /// policy's mode: allocation is the bandit's job, promotion the policy's), from each
+    /// variant's goal metric since the experiment began. Each change is a new rule version,
+    /// recorded in `experiment.reweights` with the chances that gave it, audited as
+    /// `layout-mutation.reweight` by `cortex:decider`, and pushed like any change. A rule
+    /// that cannot be weighed now is skipped with a warning and looked at again next time.
+    pub async fn reweight_bandits(&self, now: DateTime<Utc>) -> Vec<Reweight> {
+        let bandits: Vec<String> = self
+            .current()
+            .set
+            .rules
+            .iter()
+            .filter(|r| r.is_active)
+            .filter(|r| {
+                r.experiment
+                    .as_ref()
+                    .is_some_and(|x| x.running() && x.bandit.is_some())
+            })
+            .map(|r| r.id.to_string())
+            .collect();
+        let mut done = Vec::new();
+        for id in bandits {
+            match self.reweight(&id, now).await {
+                Ok(Some(r)) => {
+                    tracing::info!(rule = %id, weights = ?r.weights, "a bandit moved its weights");
+                    done.push(r);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(rule = %id, error = %e, "could not weigh a bandit"),
+            }
+        }
+        done
+    }
+
+    /// [`Mutations::reweight_bandits`] for one rule: the change it wrote, if any.
+    async fn reweight(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Reweight>, ApiError> {
+        let Some(s) = self.since_start(id, now).await? else {
+            return Ok(None);
+        };
+        let rule = &s.head.rule;
+        let Some(x) = rule
+            .experiment
+            .as_ref()
+            .filter(|x| x.running() && rule.is_active)
+        else {
+            return Ok(None);
+        };
+        let (Some(bandit), Some(due)) = (x.bandit.as_ref(), x.next_reweight(s.started)) else {
+            return Ok(None);
+        };
+        if due > now {
+            return Ok(None);
+        }
+        let (goals, units): (Vec<_>, Vec<_>) = s.report.goals(rule).into_iter().unzip();
+        // Seeded by the experiment and its change count: every hub draws the same.
+        let seed =
+            u64::from(cortex_core::bucketing::fnv1a32(&x.key)) << 16 | x.reweights.len() as u64;
+        let Some(next) = bandit
+            .weights(&goals, seed)
+            .and_then(|a| x.reweighted(&a.weights, &a.chance, &units, now, rule.version + 1))
+        else {
+            return Ok(None);
+        };
+        let change = next.reweights.last().cloned();
+        let mut rule = rule.clone();
+        rule.experiment = Some(next);
+        let mut audit = AuditRecord::new(DECIDER, "layout-mutation.reweight", String::new());
+        audit.after = serde_json::to_value(&change).unwrap_or_default();
+        self.write_over(&s.head, rule, false, audit).await?;
+        Ok(change)
+    }
+
+    /// Runs [`Mutations::reweight_bandits`] and [`Mutations::decide_experiments`] every
+    /// `every` while the database is ready.
     pub async fn run_decider(self, health: DbHealth, every: std::time::Duration) {
         super::run_every(health, every, move || {
             let this = self.clone();
             async move {
-                this.decide_experiments(Utc::now()).await;
+                let now = Utc::now();
+                this.reweight_bandits(now).await;
+                this.decide_experiments(now).await;
             }
         })
         .await

@@ -148,6 +148,7 @@ pub(super) struct Visitor {
     attributes: serde_json::Value,
     groups: SavedGroups,
     now: DateTime<Utc>,
+    sticky: cortex_core::context::Sticky,
 }
 
 impl Visitor {
@@ -159,6 +160,7 @@ impl Visitor {
             now: self.now,
             events,
             explain,
+            sticky: Some(&self.sticky),
         }
     }
 }
@@ -170,6 +172,7 @@ impl InForce {
             attributes: context.attributes_read(now, self.plan.reads()),
             groups: SavedGroups::default(),
             now,
+            sticky: cortex_core::context::bounded_sticky(&context.sticky),
         }
     }
 }

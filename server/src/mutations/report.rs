@@ -27,11 +27,19 @@ impl Mutations {
                 .and_then(|r| r.experiment.as_ref())
                 .map(|e| {
                     // A switched-off variant gets no more visitors: the split is checked
-                    // among the others.
+                    // among the others. A bandit's weights move during its run, so no
+                    // weight says what split to expect (NaN: not checked).
                     e.variants
                         .iter()
                         .filter(|v| !e.stopped.contains(&v.key))
-                        .map(|v| (v.key.clone(), v.weight))
+                        .map(|v| {
+                            let weight = if e.bandit.is_some() {
+                                f64::NAN
+                            } else {
+                                v.weight
+                            };
+                            (v.key.clone(), weight)
+                        })
                         .collect()
                 })
                 .unwrap_or_default()
