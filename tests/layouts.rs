@@ -2657,3 +2657,180 @@ async fn experiments_in_one_namespace_never_share_a_visitor() {
         .unwrap_err();
     assert!(err.message.contains("`ns-c`"), "{}", err.message);
 }
+
+/// Page views and clicks of the home page from visitors of `segment`.
+async fn segment_events(hub: &Hub, segment: &str, views: u32, clicks: &[(&str, u32)]) {
+    use cortex_core::analytics::{Event, EventBatch, EventKind};
+    let now = chrono::Utc::now();
+    let event = |kind, name: Option<&str>| {
+        let mut e = Event::new(kind, now);
+        e.page_slug = Some("home".into());
+        e.segment = Some(segment.into());
+        e.name = name.map(str::to_string);
+        e
+    };
+    let mut events: Vec<Event> = (0..views)
+        .map(|_| event(EventKind::PageView, None))
+        .collect();
+    for (node, n) in clicks {
+        events.extend((0..*n).map(|_| event(EventKind::Click, Some(node))));
+    }
+    let batch = cortex_server::store::events::SpooledBatch {
+        neuron_id: "test".into(),
+        received_at: now,
+        batch: EventBatch {
+            batch_id: uuid::Uuid::new_v4().to_string(),
+            events,
+            receipt: None,
+        },
+    };
+    hub.app
+        .services
+        .store
+        .write_event_batches(&[batch])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn suggestions_come_from_segments_and_editors_accept_or_dismiss_them() {
+    let (hub, admin) = demo_hub().await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let editor = hub.token(&admin, "editor", Role::Editor).await;
+    let list = |token: String| {
+        let hub = &hub;
+        async move {
+            let res = plain()
+                .get(hub.url("/api/suggestions"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            json_of(res, StatusCode::OK).await
+        }
+    };
+    // Nothing to say without data.
+    assert_eq!(list(viewer.clone()).await, json!([]));
+
+    // The storefront records its page views with the visitor's segment.
+    let store = &hub.app.services.store;
+    let before = store.count_events().await.unwrap();
+    let res = plain()
+        .get(hub.url("/shop?utm_medium=email"))
+        .header("user-agent", IPHONE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    for _ in 0..100 {
+        if store.count_events().await.unwrap() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let counts = store
+        .segment_counts(
+            chrono::Utc::now() - chrono::Duration::hours(1),
+            chrono::Utc::now() + chrono::Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    assert!(
+        counts
+            .iter()
+            .any(|c| c.kind == "pageView" && c.segment == "device:mobile,source:email"),
+        "{counts:?}"
+    );
+
+    // Mobile visitors hardly click the hero; desktop visitors do.
+    segment_events(&hub, "device:mobile,source:direct", 1000, &[("hero", 10)]).await;
+    segment_events(&hub, "device:desktop,source:direct", 1000, &[("hero", 150)]).await;
+    // The answer is reused for a while: a new rule-set revision makes it fresh.
+    hub.app
+        .services
+        .mutations
+        .set_active("hero-headline-test", false, &editor_principal())
+        .await
+        .unwrap();
+    let got = list(viewer.clone()).await;
+    let down = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["kind"] == "move-down" && s["draft"]["conditions"] == json!({"device": "mobile"})
+        })
+        .unwrap_or_else(|| panic!("{got}"))
+        .clone();
+    assert!(
+        down["why"].as_str().unwrap().contains("device mobile"),
+        "{down}"
+    );
+    assert_eq!(down["draft"]["isActive"], false);
+    let id = down["id"].as_str().unwrap().to_string();
+
+    // A viewer cannot accept; an editor can, once; the draft is saved switched off.
+    let post = |path: &'static str, token: String, id: String| {
+        let hub = &hub;
+        async move {
+            plain()
+                .post(hub.url(path))
+                .bearer_auth(token)
+                .json(&json!({ "id": id }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = post("/api/suggestions/accept", viewer.clone(), id.clone()).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = post("/api/suggestions/accept", editor.clone(), id.clone()).await;
+    let saved = json_of(res, StatusCode::OK).await;
+    assert_eq!(saved["rule"]["isActive"], false);
+    let rule_id = saved["rule"]["id"].as_str().unwrap().to_string();
+    let head = store.rule_head(&rule_id).await.unwrap().unwrap();
+    assert!(
+        head.rule.created_by.contains("editor"),
+        "{}",
+        head.rule.created_by
+    );
+    let res = post("/api/suggestions/accept", editor.clone(), id.clone()).await;
+    let err = json_of(res, StatusCode::CONFLICT).await;
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("accepted by"),
+        "{err}"
+    );
+    let res = post("/api/suggestions/dismiss", editor.clone(), id.clone()).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let res = post(
+        "/api/suggestions/accept",
+        editor.clone(),
+        "s-nothing".into(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = post("/api/suggestions/dismiss", editor.clone(), "x".repeat(500)).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let again = list(viewer.clone()).await;
+    let listed = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(listed["state"]["state"], "accepted");
+    assert_eq!(listed["state"]["ruleId"], rule_id.as_str());
+    // Audited.
+    let audit = store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("suggestion.accept".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].record.target, format!("suggestion:{id}"));
+}

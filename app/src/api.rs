@@ -15,6 +15,7 @@ pub mod layouts;
 pub mod overview;
 pub mod shop;
 pub mod status;
+pub mod suggestions;
 pub mod tokens;
 pub mod users;
 

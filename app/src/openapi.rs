@@ -25,6 +25,8 @@ fn components() -> Value {
     add::<crate::api::status::HubStatus>(&mut s);
     add::<overview::Overview>(&mut s);
     add::<experiments::ExperimentSummary>(&mut s);
+    add::<suggest::Suggestion>(&mut s);
+    add::<suggest::SuggestionState>(&mut s);
     add::<federation::PushSpread>(&mut s);
     add::<cortex_server::probes::Readiness>(&mut s);
     add::<federation::Registration>(&mut s);

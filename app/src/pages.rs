@@ -16,4 +16,5 @@ pub mod rule_form;
 pub mod setup;
 pub mod shop;
 pub mod status;
+pub mod suggestions;
 pub mod users;

@@ -90,6 +90,34 @@ pub struct Event {
     /// Free text of a log line or an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The visitor's segment, as [`segment_of`] writes it (`device:mobile,source:search`);
+    /// the hub sets it on its storefront's events from what it knew when it showed the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+}
+
+/// The dimensions a segment is made of, in order: the context's derived attributes.
+pub const SEGMENT_DIMENSIONS: [&str; 2] = ["device", "source"];
+
+/// A visitor's segment as events carry it: `dimension:value` for each of
+/// [`SEGMENT_DIMENSIONS`] the attributes have as a short string, joined by commas.
+pub fn segment_of(attributes: &serde_json::Value) -> Option<String> {
+    let parts: Vec<String> = SEGMENT_DIMENSIONS
+        .iter()
+        .filter_map(|d| {
+            attributes
+                .get(*d)
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty() && v.len() <= 40 && !v.contains([',', ':']))
+                .map(|v| format!("{d}:{v}"))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+/// The `(dimension, value)` pairs of a segment [`segment_of`] wrote.
+pub fn segment_parts(segment: &str) -> impl Iterator<Item = (&str, &str)> {
+    segment.split(',').filter_map(|p| p.split_once(':'))
 }
 
 impl Event {
@@ -105,6 +133,7 @@ impl Event {
             name: None,
             value: None,
             message: None,
+            segment: None,
         }
     }
 
@@ -115,6 +144,7 @@ impl Event {
             ("mutationId", &self.mutation_id),
             ("variant", &self.variant),
             ("name", &self.name),
+            ("segment", &self.segment),
         ];
         for (field, v) in short {
             if v.as_ref()

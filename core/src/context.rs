@@ -313,6 +313,17 @@ pub enum Reads {
 }
 
 impl Context {
+    /// This visitor's segment as events carry it (see [`crate::analytics::segment_of`]).
+    pub fn segment(&self, now: DateTime<Utc>) -> Option<String> {
+        let reads = Reads::Only(
+            crate::analytics::SEGMENT_DIMENSIONS
+                .iter()
+                .map(|d| d.to_string())
+                .collect(),
+        );
+        crate::analytics::segment_of(&self.attributes_read(now, &reads))
+    }
+
     /// The attribute object conditions see. `id` is the user id when signed in, else the
     /// anonymous id (so a visitor keeps their variant across devices once identified).
     /// Derived: `device`, `source`, `utm`, `hour` and `weekday` (1 = Monday, in the

@@ -23,6 +23,7 @@ pub mod rules;
 pub mod schedule;
 pub mod stats;
 pub mod status;
+pub mod suggest;
 pub mod targeting;
 pub mod urls;
 pub mod user;

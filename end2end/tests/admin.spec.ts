@@ -613,6 +613,18 @@ test('a bandit in a namespace from the form: its allocation is shown, and an ove
   await expect(page.locator(`[data-experiment="bandit-${suffix}"]`)).toContainText(`bandit · namespace \`sale-${suffix}\``);
 });
 
+test('the suggestions page is reached from the menu and says what it needs before it suggests', async ({ page }) => {
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await page.getByRole('link', { name: 'Suggestions' }).first().click();
+  await expect(page).toHaveURL(/\/admin\/suggestions$/);
+  await expect(page.locator('h1')).toHaveText('Suggestions');
+  // The demo storefront has no traffic yet: the page says what the engine waits for.
+  await expect(page.locator('#suggestions-empty')).toContainText('at least 200 page views');
+});
+
 test('a preview: the page for a described visitor beside the base layout, with the trace', async ({ page }, info) => {
   await page.goto('/login');
   await hydrated(page);
@@ -716,7 +728,7 @@ test('the overview: what needs you, the fleet, rules, pushes and events; every n
 // the folder).
 const ADMIN_PAGES: [string, string][] = [
   ['overview', '/admin'], ['federation', '/admin/federation'], ['rules', '/admin/layout-mutations'],
-  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
+  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['suggestions', '/admin/suggestions'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
   ['audit', '/admin/audit'], ['users', '/admin/users'], ['status', '/admin/status'],
 ];
 

@@ -20,6 +20,7 @@ pub mod receipts;
 mod report;
 mod resolution;
 pub mod sticky;
+pub mod suggestions;
 
 pub use history::diff_lines;
 pub use in_force::{check_against_layouts, InForce};
@@ -61,6 +62,8 @@ pub struct Mutations {
     webhook: Option<crate::webhook::Webhook>,
     /// The experiments page's last answer (see [`experiments::EXPERIMENTS_FRESH`]).
     experiments_cache: experiments::Cache,
+    /// The suggestion engine's last answer (see [`suggestions::SUGGESTIONS_FRESH`]).
+    suggestions_cache: suggestions::Cache,
 }
 
 /// Runs `job` every `every` while the database is ready; the first run is one interval
@@ -106,6 +109,7 @@ impl Mutations {
             reloading: Arc::default(),
             webhook: None,
             experiments_cache: Arc::default(),
+            suggestions_cache: Arc::default(),
         };
         this.load_snapshot();
         this

@@ -1496,6 +1496,93 @@ impl Db {
     }
 }
 
+async fn segments_are_counted_and_suggestion_states_kept_once(s: DynStore) {
+    use cortex_core::analytics::{Event, EventKind};
+    use cortex_core::suggest::{SegmentCount, SuggestionState};
+    let at = |secs: i64| chrono::DateTime::from_timestamp(1_764_000_000 + secs, 0).unwrap();
+    let ev = |kind, secs: i64, segment: Option<&str>, name: Option<&str>, page: Option<&str>| {
+        let mut e = Event::new(kind, at(secs));
+        e.segment = segment.map(str::to_string);
+        e.name = name.map(str::to_string);
+        e.page_slug = page.map(str::to_string);
+        e
+    };
+    use EventKind::*;
+    let events = vec![
+        ev(PageView, 1, Some("device:mobile"), None, Some("home")),
+        ev(PageView, 2, Some("device:mobile"), None, Some("home")),
+        ev(PageView, 3, None, None, Some("home")),
+        ev(Click, 4, Some("device:mobile"), Some("hero"), Some("home")),
+        ev(Click, 5, Some("device:mobile"), Some("hero"), Some("home")),
+        ev(Click, 6, Some("device:mobile"), Some("offer"), Some("home")),
+        // Not counted: no page, another kind, out of range.
+        ev(Click, 7, Some("device:mobile"), Some("hero"), None),
+        ev(Conversion, 8, Some("device:mobile"), None, Some("home")),
+        ev(PageView, 10_000, Some("device:mobile"), None, Some("home")),
+    ];
+    s.write_event_batches(&[spooled("n1", "b1", events)])
+        .await
+        .unwrap();
+    let got = s.segment_counts(at(0), at(100)).await.unwrap();
+    let row = |segment: &str, kind: &str, name: &str, count: u64| SegmentCount {
+        page: "home".into(),
+        segment: segment.into(),
+        kind: kind.into(),
+        name: name.into(),
+        count,
+    };
+    assert_eq!(
+        got,
+        vec![
+            row("device:mobile", "click", "hero", 2),
+            row("device:mobile", "pageView", "", 2),
+            row("", "pageView", "", 1),
+            row("device:mobile", "click", "offer", 1),
+        ]
+    );
+
+    let state = SuggestionState {
+        id: "s-1".into(),
+        state: "accepted".into(),
+        actor: "user:ed".into(),
+        at: cortex_server::store::ms_precision(Utc::now()),
+        rule_id: Some("draft".into()),
+    };
+    assert!(s
+        .set_suggestion_state(&state, audit("suggestion.accept", ""))
+        .await
+        .unwrap());
+    let again = SuggestionState {
+        state: "dismissed".into(),
+        rule_id: None,
+        ..state.clone()
+    };
+    assert!(
+        !s.set_suggestion_state(&again, audit("suggestion.dismiss", ""))
+            .await
+            .unwrap(),
+        "a suggestion is decided once"
+    );
+    assert_eq!(s.suggestion_states().await.unwrap(), vec![state]);
+    let audited = s
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("suggestion.accept".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].record.target, "suggestion:s-1");
+    assert!(s
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("suggestion.dismiss".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn layout_events_are_tallied_per_rule_variant_and_day(s: DynStore) {
     use cortex_core::analytics::{Event, EventKind};
     use cortex_core::report::{ReportQuery, Tally};
@@ -2063,6 +2150,7 @@ contract!(
     bundles_count_revisions_per_scope_and_acks_only_rise,
     event_batches_count_once_and_reported_events_are_searchable,
     layout_events_are_tallied_per_rule_variant_and_day,
+    segments_are_counted_and_suggestion_states_kept_once,
     commands_record_answers_from_the_neurons_they_were_sent_to,
     the_event_rate_sums_stored_batches_per_bucket,
 );

@@ -163,9 +163,11 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
         possible,
     } = page;
     let embedded = embeddable.filter(|_| in_html);
+    let segment = context.segment(chrono::Utc::now());
     let receipt = cortex_server::mutations::http::storefront_receipt(
         &services.receipts,
         unit.clone(),
+        segment.clone(),
         &applied,
         &possible,
     );
@@ -180,7 +182,12 @@ pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError
         super::guard::set_cookie(&cookies.sticky(&value));
     }
     // Page view and exposures are counted here, so they are counted without JavaScript too.
-    cortex_server::mutations::http::record_storefront_view(&services.analytics, unit, &applied);
+    cortex_server::mutations::http::record_storefront_view(
+        &services.analytics,
+        unit,
+        segment,
+        &applied,
+    );
     Ok(ShopView {
         applied: ShownPage::from(&applied),
         deferred,

@@ -64,6 +64,7 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/admin/federation", "Federation", Role::Viewer),
     ("/admin/layout-mutations", "Layout mutations", Role::Viewer),
     ("/admin/experiments", "Experiments", Role::Viewer),
+    ("/admin/suggestions", "Suggestions", Role::Viewer),
     ("/admin/audit", "Audit", Role::Viewer),
     ("/admin/users", "Users & tokens", Role::Admin),
     ("/admin/status", "Settings / Status", Role::Viewer),

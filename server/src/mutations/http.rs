@@ -134,7 +134,15 @@ pub async fn apply(
             .user_id
             .clone()
             .or(req.context.anonymous_id.clone());
-        applied.receipt = Some(receipt_of(&services.receipts, unit, &applied, &[], now));
+        let segment = req.context.segment(now);
+        applied.receipt = Some(receipt_of(
+            &services.receipts,
+            unit,
+            segment,
+            &applied,
+            &[],
+            now,
+        ));
         let bytes = serde_json::to_vec(&applied)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         return Ok(JsonBytes(bytes.into()));
@@ -467,16 +475,18 @@ pub fn valid_visitor_id(v: &str) -> bool {
 pub fn storefront_receipt(
     receipts: &super::receipts::Receipts,
     unit: Option<String>,
+    segment: Option<String>,
     applied: &Applied,
     possible: &[crate::mutations::in_page::Shown],
 ) -> String {
-    receipt_of(receipts, unit, applied, possible, Utc::now())
+    receipt_of(receipts, unit, segment, applied, possible, Utc::now())
 }
 
 /// The signed receipt of one page view (see [`crate::mutations::receipts`]).
 fn receipt_of(
     receipts: &super::receipts::Receipts,
     unit: Option<String>,
+    segment: Option<String>,
     applied: &Applied,
     possible: &[crate::mutations::in_page::Shown],
     now: chrono::DateTime<Utc>,
@@ -495,6 +505,7 @@ fn receipt_of(
         deferred: possible.to_vec(),
         exposures: applied.exposures.iter().map(pair).collect(),
         issued: now.timestamp(),
+        segment,
     })
 }
 
@@ -504,6 +515,7 @@ fn receipt_of(
 pub fn record_storefront_view(
     analytics: &crate::analytics::Analytics,
     unit: Option<String>,
+    segment: Option<String>,
     applied: &Applied,
 ) {
     use cortex_core::analytics::{Event, EventKind};
@@ -511,6 +523,7 @@ pub fn record_storefront_view(
     let event = |kind| Event {
         unit: unit.clone(),
         page_slug: Some(applied.layout.page_slug.to_string()),
+        segment: segment.clone(),
         ..Event::new(kind, now)
     };
     let mut events = Vec::with_capacity(1 + applied.exposures.len());

@@ -42,6 +42,10 @@ pub struct Receipt {
     /// Issued at, Unix seconds.
     #[serde(rename = "t")]
     pub issued: i64,
+    /// The visitor's segment (see `cortex_core::analytics::segment_of`): the page's events
+    /// are recorded with it, whatever the browser says.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
 }
 
 /// Signs and checks receipts. Cheap to clone.
@@ -209,6 +213,7 @@ pub fn check_against(
                 RECEIPT_TTL_SECS * 1000
             )));
         }
+        e.segment = receipt.segment.clone();
         match e.unit.as_deref() {
             None => e.unit = Some(receipt.visitor.clone()),
             Some(u) if u == receipt.visitor => {}
@@ -275,6 +280,7 @@ mod tests {
                 ("hero-test".into(), Some("b".into())),
             ],
             issued: now,
+            segment: Some("device:mobile".into()),
         }
     }
 

@@ -185,6 +185,18 @@ pub const CONTROL_TABLES: &[ControlTable] = &[
         key: 2,
         only: None,
     },
+    ControlTable {
+        name: "suggestion_states",
+        columns: &[
+            ("id", Text),
+            ("state", Text),
+            ("actor", Text),
+            ("at", BigInt),
+            ("rule_id", Text),
+        ],
+        key: 1,
+        only: None,
+    },
 ];
 
 /// Tables deliberately left out of the control state, and why.

@@ -94,6 +94,24 @@ pub trait EventStore: Send + Sync {
         to: DateTime<Utc>,
     ) -> StoreResult<cortex_core::stats::guard::PageConversion>;
 
+    /// Page views and clicks between `from` (inclusive) and `to` (exclusive), counted per
+    /// page, segment and clicked node: what the suggestion engine compares. At most
+    /// [`MAX_SEGMENT_ROWS`] rows, the largest counts first.
+    async fn segment_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<cortex_core::suggest::SegmentCount>>;
+    /// What editors did with suggestions, oldest first.
+    async fn suggestion_states(&self) -> StoreResult<Vec<cortex_core::suggest::SuggestionState>>;
+    /// Records what an editor did with a suggestion, and its audit record; `false` (and
+    /// nothing written) if the suggestion has a state already.
+    async fn set_suggestion_state(
+        &self,
+        state: &cortex_core::suggest::SuggestionState,
+        audit: AuditRecord,
+    ) -> StoreResult<bool>;
+
     /// Events stored since `since`, summed per `bucket_secs` of arrival time (buckets
     /// without events are left out), oldest first. Counts batches, not events, so it reads
     /// one row per batch.
@@ -103,6 +121,9 @@ pub trait EventStore: Send + Sync {
         bucket_secs: i64,
     ) -> StoreResult<Vec<cortex_core::overview::RatePoint>>;
 }
+
+/// Most rows [`EventStore::segment_counts`] returns.
+pub const MAX_SEGMENT_ROWS: i64 = 20_000;
 
 /// The filter shared by both report queries: `$1`..`$5` are from, to, page, rule, variant.
 const TALLY_FILTER: &str = "mutation_id IS NOT NULL
@@ -156,7 +177,7 @@ pub(crate) fn day_name(day: i64) -> String {
 
 /// The columns events are inserted with, in order.
 pub const EVENT_INSERT_COLS: &str =
-    "neuron_id, batch_id, kind, at, received_at, unit, page_slug, mutation_id, variant, name, value, message";
+    "neuron_id, batch_id, kind, at, received_at, unit, page_slug, mutation_id, variant, name, value, message, segment";
 
 /// Postgres `COPY … FROM STDIN` text-format rows for the events of `batches`, in
 /// [`EVENT_INSERT_COLS`] order.
@@ -201,6 +222,7 @@ pub fn pg_copy_text(batches: &[&SpooledBatch]) -> Vec<u8> {
                 None => out.push_str("\t\\N"),
             }
             field(&mut out, e.message.as_deref());
+            field(&mut out, e.segment.as_deref());
             out.push('\n');
         }
     }
@@ -233,6 +255,7 @@ pub(crate) fn event_from_parts(
         name,
         value,
         message,
+        segment: None,
     })
 }
 
@@ -471,6 +494,91 @@ macro_rules! impl_event_store {
                 Ok(out)
             }
 
+            async fn segment_counts(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> StoreResult<Vec<cortex_core::suggest::SegmentCount>> {
+                let rows = sqlx::query(
+                    "SELECT page_slug, COALESCE(segment, '') AS segment, kind,
+                            CASE WHEN kind = 'click' THEN COALESCE(name, '') ELSE '' END AS node,
+                            COUNT(*) AS n
+                       FROM events
+                      WHERE kind IN ('pageView', 'click') AND page_slug IS NOT NULL
+                        AND at >= $1 AND at < $2
+                      GROUP BY 1, 2, 3, 4
+                      ORDER BY n DESC, 1, 2, 3, 4
+                      LIMIT $3",
+                )
+                .bind(ms(from))
+                .bind(ms(to))
+                .bind(crate::store::events::MAX_SEGMENT_ROWS)
+                .fetch_all(&self.pool()?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let n: i64 = r.try_get("n")?;
+                        Ok(cortex_core::suggest::SegmentCount {
+                            page: r.try_get("page_slug")?,
+                            segment: r.try_get("segment")?,
+                            kind: r.try_get("kind")?,
+                            name: r.try_get("node")?,
+                            count: n.max(0) as u64,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn suggestion_states(
+                &self,
+            ) -> StoreResult<Vec<cortex_core::suggest::SuggestionState>> {
+                let rows = sqlx::query(
+                    "SELECT id, state, actor, at, rule_id FROM suggestion_states ORDER BY at, id",
+                )
+                .fetch_all(&self.pool()?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(cortex_core::suggest::SuggestionState {
+                            id: r.try_get("id")?,
+                            state: r.try_get("state")?,
+                            actor: r.try_get("actor")?,
+                            at: from_ms(r.try_get("at")?),
+                            rule_id: r.try_get("rule_id")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn set_suggestion_state(
+                &self,
+                state: &cortex_core::suggest::SuggestionState,
+                mut audit: AuditRecord,
+            ) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "INSERT INTO suggestion_states (id, state, actor, at, rule_id)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&state.id)
+                .bind(&state.state)
+                .bind(&state.actor)
+                .bind(ms(state.at))
+                .bind(&state.rule_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !done {
+                    return Ok(false);
+                }
+                audit.target = format!("suggestion:{}", state.id);
+                audit.after = serde_json::to_value(state).unwrap_or_default();
+                self.audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn event_rate(
                 &self,
                 since: DateTime<Utc>,
@@ -602,6 +710,7 @@ mod tests {
         );
         e.message = Some("tab\there\nnew \\ line".into());
         e.value = Some(1.5);
+        e.segment = Some("device:mobile".into());
         let b = SpooledBatch {
             neuron_id: "n-1".into(),
             received_at: DateTime::from_timestamp_millis(7).unwrap(),
@@ -614,7 +723,7 @@ mod tests {
         let text = String::from_utf8(pg_copy_text(&[&b])).unwrap();
         assert_eq!(
             text,
-            "n-1\tb\terror\t5\t7\t\\N\t\\N\t\\N\t\\N\t\\N\t1.5\ttab\\there\\nnew \\\\ line\n"
+            "n-1\tb\terror\t5\t7\t\\N\t\\N\t\\N\t\\N\t\\N\t1.5\ttab\\there\\nnew \\\\ line\tdevice:mobile\n"
         );
     }
 }

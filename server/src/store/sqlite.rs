@@ -236,7 +236,8 @@ impl SqliteStore {
                     .push_bind(&e.variant)
                     .push_bind(&e.name)
                     .push_bind(e.value)
-                    .push_bind(&e.message);
+                    .push_bind(&e.message)
+                    .push_bind(&e.segment);
             });
             qb.build()
                 .persistent(crate::store::keep_prepared(chunk.len(), ROWS))

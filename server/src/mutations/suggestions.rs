@@ -1,0 +1,155 @@
+//! The suggestion engine at work (see `cortex_core::suggest`): proposals of new draft rules
+//! from the last four weeks of page views and clicks per segment, listed for editors, who
+//! accept one (it is saved as a draft experiment, switched off) or dismiss it. Nothing is
+//! applied without an editor.
+
+use chrono::{DateTime, Duration, Utc};
+use cortex_core::audit::AuditRecord;
+use cortex_core::rules::RuleVersion;
+use cortex_core::suggest::{Suggestion, SuggestionState};
+use cortex_core::user::Principal;
+use cortex_core::{ErrorCode, Role};
+
+use super::Mutations;
+use crate::auth::require_role;
+use crate::error::ApiError;
+use crate::store::layouts::Head;
+
+/// Days of events the engine reads.
+pub const SUGGESTION_DAYS: i64 = 28;
+
+/// How long the engine's answer is reused while the rule set stays the same (it reads four
+/// weeks of events).
+pub const SUGGESTIONS_FRESH: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The last answer: the rule-set revision and time it was computed at.
+pub(super) type Cache = std::sync::Arc<
+    std::sync::Mutex<
+        Option<(
+            cortex_core::ids::Revision,
+            std::time::Instant,
+            Vec<Suggestion>,
+        )>,
+    >,
+>;
+
+/// Longest suggestion id a request may name.
+const MAX_ID: usize = 100;
+
+impl Mutations {
+    /// The suggestions now, strongest first, each with what an editor did with it, if
+    /// anything. Viewer.
+    pub async fn suggestions(
+        &self,
+        who: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Suggestion>, ApiError> {
+        require_role(who, Role::Viewer)?;
+        let list = self.computed_suggestions(now).await?;
+        let states = self.store.suggestion_states().await?;
+        Ok(cortex_core::suggest::with_states(list, &states))
+    }
+
+    async fn computed_suggestions(&self, now: DateTime<Utc>) -> Result<Vec<Suggestion>, ApiError> {
+        let revision = self.current().set.revision;
+        let cached = self.suggestions_cache.lock().ok().and_then(|held| {
+            held.as_ref()
+                .filter(|(r, at, _)| *r == revision && at.elapsed() < SUGGESTIONS_FRESH)
+                .map(|(_, _, list)| list.clone())
+        });
+        if let Some(list) = cached {
+            return Ok(list);
+        }
+        let counts = self
+            .store
+            .segment_counts(now - Duration::days(SUGGESTION_DAYS), now)
+            .await?;
+        let layouts = self.current().set.layouts.clone();
+        let list = cortex_core::suggest::suggestions(&counts, &layouts, now);
+        if let Ok(mut held) = self.suggestions_cache.lock() {
+            *held = Some((revision, std::time::Instant::now(), list.clone()));
+        }
+        Ok(list)
+    }
+
+    /// The suggestion `id` as listed now, if nobody accepted or dismissed it yet: 404 when
+    /// the engine no longer proposes it, 409 when it was decided.
+    async fn open_suggestion(&self, id: &str, who: &Principal) -> Result<Suggestion, ApiError> {
+        if id.is_empty() || id.len() > MAX_ID {
+            return Err(ApiError::bad_request(format!(
+                "id: a suggestion id, 1 to {MAX_ID} characters"
+            )));
+        }
+        let s = self
+            .suggestions(who, Utc::now())
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("no suggestion `{id}` now: the numbers behind it changed; reload the suggestions"),
+                )
+            })?;
+        if let Some(done) = &s.state {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "suggestion `{id}` was {} by {} already",
+                    done.state, done.actor
+                ),
+            ));
+        }
+        Ok(s)
+    }
+
+    /// Saves suggestion `id`'s draft as a new rule, switched off (audited as
+    /// `layout-mutation.save`, then `suggestion.accept`). Editor.
+    pub async fn accept_suggestion(
+        &self,
+        id: &str,
+        who: &Principal,
+    ) -> Result<RuleVersion, ApiError> {
+        require_role(who, Role::Editor)?;
+        let s = self.open_suggestion(id, who).await?;
+        let mut draft = s.draft.clone();
+        draft.is_active = false;
+        let saved = self.save_rule(draft, Head::Absent, who).await?;
+        let state = SuggestionState {
+            id: s.id.clone(),
+            state: "accepted".into(),
+            actor: who.actor.clone(),
+            at: crate::store::ms_precision(Utc::now()),
+            rule_id: Some(saved.rule.id.to_string()),
+        };
+        let audit = AuditRecord::new(who.actor.as_str(), "suggestion.accept", String::new());
+        self.store.set_suggestion_state(&state, audit).await?;
+        Ok(saved)
+    }
+
+    /// Dismisses suggestion `id`: it stays listed as dismissed (audited as
+    /// `suggestion.dismiss`). Editor.
+    pub async fn dismiss_suggestion(
+        &self,
+        id: &str,
+        who: &Principal,
+    ) -> Result<SuggestionState, ApiError> {
+        require_role(who, Role::Editor)?;
+        let s = self.open_suggestion(id, who).await?;
+        let state = SuggestionState {
+            id: s.id,
+            state: "dismissed".into(),
+            actor: who.actor.clone(),
+            at: crate::store::ms_precision(Utc::now()),
+            rule_id: None,
+        };
+        let audit = AuditRecord::new(who.actor.as_str(), "suggestion.dismiss", String::new());
+        if !self.store.set_suggestion_state(&state, audit).await? {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("suggestion `{id}` was decided by someone else a moment ago; reload"),
+            ));
+        }
+        Ok(state)
+    }
+}
