@@ -2834,3 +2834,152 @@ async fn suggestions_come_from_segments_and_editors_accept_or_dismiss_them() {
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].record.target, format!("suggestion:{id}"));
 }
+
+#[tokio::test]
+async fn a_language_model_proposes_rules_and_only_valid_ones_are_listed() {
+    // A stand-in for an OpenAI-compatible API: it keeps each request and answers with one
+    // good proposal and three that must be refused.
+    let requests: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>> = Default::default();
+    let content = json!({"suggestions": [
+        {"why": "mobile visitors scroll past the offer", "rule": {"id": "llm-hide-offer", "pageSlug": "home", "layoutId": "home",
+            "layer": "module", "moduleId": "offer", "mutationType": "hide", "mutationPayload": {"target": "offer"},
+            "conditions": {"device": "mobile"}, "isActive": true}},
+        {"why": "no such node", "rule": {"id": "llm-ghost", "pageSlug": "home", "layoutId": "home", "layer": "module",
+            "mutationType": "hide", "mutationPayload": {"target": "nowhere"}}},
+        {"why": "a script link", "rule": {"id": "llm-script", "pageSlug": "home", "layoutId": "home", "layer": "module",
+            "mutationType": "props", "mutationPayload": {"target": "hero", "patch": {"href": "javascript:alert(1)"}}}},
+        {"why": "not a rule", "rule": "hide everything"}
+    ]});
+    let app = {
+        let requests = requests.clone();
+        let answer = json!({"choices": [{"message": {"role": "assistant",
+            "content": format!("Here you are:\n```json\n{content}\n```")}}]});
+        axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                    let (requests, answer) = (requests.clone(), answer.clone());
+                    async move {
+                        let auth = headers
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string();
+                        requests.lock().unwrap().push((auth, body));
+                        axum::Json(answer)
+                    }
+                },
+            ),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_with(
+        cortex_server::config::Config {
+            demo_shop: true,
+            llm_url: Some(base.into()),
+            llm_model: Some("fake-model".into()),
+            llm_api_key: Some("sk-test-key".to_string().into()),
+            ..test_config(dir.path())
+        },
+        dir,
+    )
+    .await;
+    let admin = hub.setup_admin().await;
+    for _ in 0..100 {
+        if hub.app.services.mutations.current().set.revision > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let editor = hub.token(&admin, "editor", Role::Editor).await;
+    let res = plain()
+        .get(hub.url("/api/suggestions"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    let list = json_of(res, StatusCode::OK).await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "only the valid proposal: {list:?}");
+    let s = &list[0];
+    assert_eq!(s["kind"], "llm");
+    assert_eq!(s["why"], "mobile visitors scroll past the offer");
+    assert_eq!(s["draft"]["id"], "llm-hide-offer");
+    assert_eq!(
+        s["draft"]["isActive"], false,
+        "a draft, whatever the model says"
+    );
+    assert_eq!(s["draft"]["createdBy"], "cortex:llm");
+
+    // The model was asked once, with the key and model configured, and shown the pages.
+    {
+        let seen = requests.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, "Bearer sk-test-key");
+        assert_eq!(seen[0].1["model"], "fake-model");
+        let prompt = seen[0].1["messages"][1]["content"].as_str().unwrap();
+        assert!(
+            prompt.contains("offer (offer-banner)") || prompt.contains("offer ("),
+            "{prompt}"
+        );
+    }
+
+    // Accepted like any suggestion: saved switched off.
+    let res = plain()
+        .post(hub.url("/api/suggestions/accept"))
+        .bearer_auth(&editor)
+        .json(&json!({"id": s["id"]}))
+        .send()
+        .await
+        .unwrap();
+    let saved = json_of(res, StatusCode::OK).await;
+    assert_eq!(saved["rule"]["id"], "llm-hide-offer");
+    assert_eq!(saved["rule"]["isActive"], false);
+}
+
+#[tokio::test]
+async fn the_language_model_settings_are_checked_at_start_and_a_dead_model_is_survived() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = |url: &str, model: Option<&str>| cortex_server::config::Config {
+        llm_url: Some(url.to_string().into()),
+        llm_model: model.map(str::to_string),
+        ..test_config(dir.path())
+    };
+    for (url, model, want) in [
+        ("file:///etc/passwd", Some("m"), "CORTEX_LLM_URL"),
+        ("not a url", Some("m"), "CORTEX_LLM_URL"),
+        ("http://127.0.0.1:9/v1", None, "CORTEX_LLM_MODEL"),
+    ] {
+        let err = bad(url, model).llm().unwrap_err().to_string();
+        assert!(err.contains(want), "{url}: {err}");
+    }
+    // A model that does not answer: the rule-based suggestions still come.
+    let dir = tempfile::tempdir().unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let hub = start_with(
+        cortex_server::config::Config {
+            demo_shop: true,
+            llm_url: Some(format!("http://{closed}/v1").into()),
+            llm_model: Some("m".into()),
+            ..test_config(dir.path())
+        },
+        dir,
+    )
+    .await;
+    let admin = hub.setup_admin().await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let res = plain()
+        .get(hub.url("/api/suggestions"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(res, StatusCode::OK).await, json!([]));
+}

@@ -120,6 +120,16 @@ pub struct Config {
     /// needed with a webhook URL.
     #[serde(default, skip_serializing)]
     pub alert_webhook_secret: Option<SecretString>,
+    /// An OpenAI-compatible API the suggestion engine also asks for draft rules
+    /// (`CORTEX_LLM_URL`, its base, e.g. `http://127.0.0.1:8000/v1`). Empty: none (the
+    /// default). Kept secret: such URLs may carry a token.
+    #[serde(default, skip_serializing)]
+    pub llm_url: Option<SecretString>,
+    /// The model to ask (`CORTEX_LLM_MODEL`); needed with a URL.
+    pub llm_model: Option<String>,
+    /// The API's key, sent as a bearer token (`CORTEX_LLM_API_KEY`; keep it in `.env`).
+    #[serde(default, skip_serializing)]
+    pub llm_api_key: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -156,6 +166,9 @@ impl Default for Config {
             audit_key: None,
             alert_webhook_url: None,
             alert_webhook_secret: None,
+            llm_url: None,
+            llm_model: None,
+            llm_api_key: None,
         }
     }
 }
@@ -184,24 +197,30 @@ impl Backend {
     }
 }
 
+/// The http or https URL in the setting `name`, if it is set (empty counts as unset).
+fn http_url(raw: Option<&SecretString>, name: &str) -> Result<Option<url::Url>, ConfigError> {
+    use secrecy::ExposeSecret;
+    let Some(raw) = raw
+        .map(|u| u.expose_secret().trim())
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(None);
+    };
+    url::Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .map(Some)
+        .ok_or_else(|| ConfigError::Invalid(format!("{name} must be an http or https URL")))
+}
+
 impl Config {
     /// The alert webhook's URL and signing key, if one is set; why not, if they are wrong.
     pub fn alert_webhook(&self) -> Result<Option<(url::Url, SecretString)>, ConfigError> {
         use secrecy::ExposeSecret;
-        let Some(raw) = self
-            .alert_webhook_url
-            .as_ref()
-            .map(|u| u.expose_secret().trim())
-            .filter(|u| !u.is_empty())
+        let Some(url) = http_url(self.alert_webhook_url.as_ref(), "CORTEX_ALERT_WEBHOOK_URL")?
         else {
             return Ok(None);
         };
-        let url = url::Url::parse(raw)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| {
-                ConfigError::Invalid("CORTEX_ALERT_WEBHOOK_URL must be an http or https URL".into())
-            })?;
         let secret = self
             .alert_webhook_secret
             .clone()
@@ -212,6 +231,31 @@ impl Config {
                 )
             })?;
         Ok(Some((url, secret)))
+    }
+
+    /// The language model the suggestion engine asks, if one is set: its base URL, model
+    /// and key; why not, if they are wrong.
+    #[allow(clippy::type_complexity)]
+    pub fn llm(&self) -> Result<Option<(url::Url, String, Option<SecretString>)>, ConfigError> {
+        use secrecy::ExposeSecret;
+        let Some(url) = http_url(self.llm_url.as_ref(), "CORTEX_LLM_URL")? else {
+            return Ok(None);
+        };
+        let model = self
+            .llm_model
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty() && m.len() <= 200)
+            .ok_or_else(|| {
+                ConfigError::Invalid(
+                    "CORTEX_LLM_MODEL must name the model (1 to 200 characters) when CORTEX_LLM_URL is set".into(),
+                )
+            })?;
+        let key = self
+            .llm_api_key
+            .clone()
+            .filter(|k| !k.expose_secret().trim().is_empty());
+        Ok(Some((url, model.to_string(), key)))
     }
 
     /// Loads defaults, then `file` (or `CORTEX_CONFIG`) if given, then `.env` and the environment.
@@ -272,6 +316,7 @@ impl Config {
             ));
         }
         self.alert_webhook()?;
+        self.llm()?;
         if self.guard_interval < Duration::from_secs(10) {
             return Err(ConfigError::Invalid(
                 "CORTEX_GUARD_INTERVAL must be at least 10s".into(),

@@ -16,6 +16,7 @@ pub mod db_health;
 pub mod error;
 pub mod federation;
 pub mod fsutil;
+pub mod llm;
 pub mod mutations;
 pub mod overview;
 pub mod probes;

@@ -64,6 +64,8 @@ pub struct Mutations {
     experiments_cache: experiments::Cache,
     /// The suggestion engine's last answer (see [`suggestions::SUGGESTIONS_FRESH`]).
     suggestions_cache: suggestions::Cache,
+    /// The language model the suggestion engine also asks, if any.
+    llm: Option<crate::llm::Llm>,
 }
 
 /// Runs `job` every `every` while the database is ready; the first run is one interval
@@ -110,9 +112,16 @@ impl Mutations {
             webhook: None,
             experiments_cache: Arc::default(),
             suggestions_cache: Arc::default(),
+            llm: None,
         };
         this.load_snapshot();
         this
+    }
+
+    /// Asks `llm` for draft rules too when suggesting.
+    pub fn with_llm(mut self, llm: Option<crate::llm::Llm>) -> Self {
+        self.llm = llm;
+        self
     }
 
     /// Announces automatic decisions and guard rollbacks to `webhook` as well.

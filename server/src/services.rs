@@ -132,7 +132,13 @@ impl Services {
             Some(config.data_dir.join("layout-snapshot.json")),
             Some(federation.clone()),
         )
-        .with_webhook(webhook);
+        .with_webhook(webhook)
+        .with_llm(match config.llm() {
+            Ok(Some((url, model, key))) => crate::llm::Llm::new(url, model, key)
+                .inspect_err(|e| tracing::error!(error = %e, "the language model's client could not be built; suggestions come from the rules only"))
+                .ok(),
+            _ => None,
+        });
         let receipts = {
             use secrecy::ExposeSecret;
             crate::mutations::receipts::Receipts::new(secret.expose_secret().as_bytes())

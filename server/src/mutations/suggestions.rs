@@ -65,11 +65,76 @@ impl Mutations {
             .segment_counts(now - Duration::days(SUGGESTION_DAYS), now)
             .await?;
         let layouts = self.current().set.layouts.clone();
-        let list = cortex_core::suggest::suggestions(&counts, &layouts, now);
+        let mut list = cortex_core::suggest::suggestions(&counts, &layouts, now);
+        if let Some(llm) = &self.llm {
+            match llm.propose(&layouts, &counts).await {
+                Ok(proposals) => {
+                    for p in proposals {
+                        match self.model_suggestion(p, now) {
+                            Ok(s) => list.push(s),
+                            Err(why) => {
+                                metrics::counter!("cortex_llm_proposals_refused_total")
+                                    .increment(1);
+                                tracing::warn!(%why, "refused a rule the language model proposed");
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the language model gave no suggestion"),
+            }
+        }
         if let Ok(mut held) = self.suggestions_cache.lock() {
             *held = Some((revision, std::time::Instant::now(), list.clone()));
         }
         Ok(list)
+    }
+
+    /// A model's proposal as a suggestion, if it is a rule that could be saved: parsed,
+    /// validated like any save (fields, conditions, links, targets in the page's layout),
+    /// bounded in size, and made a switched-off draft.
+    fn model_suggestion(
+        &self,
+        p: crate::llm::Proposal,
+        now: DateTime<Utc>,
+    ) -> Result<Suggestion, String> {
+        let mut v = p.rule;
+        let o = v.as_object_mut().ok_or("the rule is not a JSON object")?;
+        o.insert("isActive".into(), false.into());
+        o.insert("createdBy".into(), "cortex:llm".into());
+        o.insert("timestamp".into(), serde_json::json!(now));
+        o.insert("version".into(), 0.into());
+        o.remove("rollbackPointer");
+        let rule: cortex_core::mutation::LayoutMutation =
+            serde_json::from_value(v).map_err(|e| format!("not a rule: {e}"))?;
+        rule.validate().map_err(|e| e.to_string())?;
+        super::check_against_layouts(&rule, &self.current().layouts).map_err(|e| e.to_string())?;
+        let size = serde_json::to_vec(&rule)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX);
+        if size > cortex_core::rules::MAX_RULE_BYTES {
+            return Err(format!("the rule is {size} bytes"));
+        }
+        let text = serde_json::to_string(&rule).unwrap_or_default();
+        let id = format!("l-{:08x}", cortex_core::bucketing::fnv1a32(&text));
+        Ok(Suggestion {
+            id,
+            kind: "llm".into(),
+            page: rule.page_slug.to_string(),
+            title: format!(
+                "A language model proposes `{}`: a {} rule on {}",
+                rule.id,
+                rule.mutation_type(),
+                rule.page_slug
+            ),
+            why: if p.why.trim().is_empty() {
+                "(the model gave no reason)".into()
+            } else {
+                p.why
+            },
+            evidence: None,
+            draft: rule,
+            state: None,
+        })
     }
 
     /// The suggestion `id` as listed now, if nobody accepted or dismissed it yet: 404 when
