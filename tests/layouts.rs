@@ -812,7 +812,7 @@ async fn impact_is_counted_per_rule_and_variant_with_intervals() {
     for (i, variant) in variant.iter().enumerate() {
         let mut events = vec![
             json!({"kind": "click", "at": chrono::Utc::now(), "pageSlug": "home", "name": "hero",
-            "mutationId": "hero-headline-test", "variant": variant}),
+            "mutationId": "hero-headline-test", "variant": variant, "value": (i % 3 * 11) as f64}),
         ];
         if i < 10 {
             events.push(json!({"kind": "conversion", "at": chrono::Utc::now(), "pageSlug": "home", "name": "add-to-cart",
@@ -993,6 +993,55 @@ async fn impact_is_counted_per_rule_and_variant_with_intervals() {
     .await
     .unwrap();
     assert_eq!(json_of(res, StatusCode::OK).await["duplicate"], true);
+
+    // Each click carried the cell of the hero it hit: the rule's page draws them per variant.
+    let res = plain()
+        .get(hub.url("/api/layout-mutation/rule?id=hero-headline-test"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    let detail = json_of(res, StatusCode::OK).await;
+    let heat = &detail["heatmap"];
+    let mut total = 0;
+    for v in heat["variants"].as_array().unwrap() {
+        let hero = v["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["node"] == "hero")
+            .unwrap();
+        let cells: Vec<u64> = hero["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .collect();
+        assert_eq!(cells.len(), 100);
+        let shown = variant.iter().filter(|x| **x == v["variant"]).count() as u64;
+        assert_eq!(hero["clicks"].as_u64().unwrap(), shown, "{v}");
+        assert_eq!(cells[0] + cells[11] + cells[22], shown);
+        total += shown;
+    }
+    assert_eq!(total, 40);
+    assert!(heat["max"].as_u64().unwrap() >= 5, "{heat}");
+    // They carry the segment of the page view they belong to, from its receipt.
+    let counts = hub
+        .app
+        .services
+        .store
+        .segment_counts(
+            chrono::Utc::now() - chrono::Duration::hours(1),
+            chrono::Utc::now() + chrono::Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    let desktop_clicks: u64 = counts
+        .iter()
+        .filter(|c| c.kind == "click" && c.segment.starts_with("device:desktop"))
+        .map(|c| c.count)
+        .sum();
+    assert!(desktop_clicks >= 40, "{counts:?}");
 }
 
 #[tokio::test]
@@ -2537,6 +2586,30 @@ async fn bandits_move_their_weights_and_keep_each_visitor_on_the_variant_they_sa
         .await
         .unwrap();
     assert_eq!(saved.rule.experiment.unwrap().reweights.len(), 1);
+    // New variants start a new history (the old one is of other variants).
+    let mut third = rule.clone();
+    third["experiment"]["variants"] = json!([
+        {"key": "control", "weight": 0.4},
+        {"key": "bold", "weight": 0.3, "payload": [{"op": "props", "target": "footer", "patch": {"note": "BOLD"}}]},
+        {"key": "calm", "weight": 0.3, "payload": [{"op": "props", "target": "footer", "patch": {"note": "calm"}}]}
+    ]);
+    let widened = m
+        .save_rule_json(
+            third,
+            Head::Version(saved.rule.version),
+            &editor_principal(),
+        )
+        .await
+        .unwrap();
+    assert!(widened.rule.experiment.unwrap().reweights.is_empty());
+    // Back to the two variants the storefront checks below.
+    m.save_rule_json(
+        rule.clone(),
+        Head::Version(widened.rule.version),
+        &editor_principal(),
+    )
+    .await
+    .unwrap();
 
     // The storefront keeps the variant a visitor saw in a cookie and honours it.
     let res = plain().get(hub.url("/shop")).send().await.unwrap();
@@ -2617,6 +2690,15 @@ async fn experiments_in_one_namespace_never_share_a_visitor() {
             err.message
         );
     }
+    // One namespace hashes one attribute (another would let a visitor into two).
+    let mut other_unit = rule("ns-b", "footer", json!(["checkout", 0.5, 1]));
+    other_unit["experiment"]["hashAttribute"] = json!("userId");
+    let err = save(other_unit, Head::Absent).await.unwrap_err();
+    assert!(
+        err.message.contains("hash the same attribute"),
+        "{}",
+        err.message
+    );
     save(
         rule("ns-b", "footer", json!(["checkout", 0.5, 1])),
         Head::Absent,
@@ -2662,18 +2744,20 @@ async fn experiments_in_one_namespace_never_share_a_visitor() {
 async fn segment_events(hub: &Hub, segment: &str, views: u32, clicks: &[(&str, u32)]) {
     use cortex_core::analytics::{Event, EventBatch, EventKind};
     let now = chrono::Utc::now();
-    let event = |kind, name: Option<&str>| {
+    // Each by its own visitor (a click counts once per visitor and moment).
+    let event = |kind, name: Option<&str>, i: u32| {
         let mut e = Event::new(kind, now);
+        e.unit = Some(format!("{segment}-{i}"));
         e.page_slug = Some("home".into());
         e.segment = Some(segment.into());
         e.name = name.map(str::to_string);
         e
     };
     let mut events: Vec<Event> = (0..views)
-        .map(|_| event(EventKind::PageView, None))
+        .map(|i| event(EventKind::PageView, None, i))
         .collect();
     for (node, n) in clicks {
-        events.extend((0..*n).map(|_| event(EventKind::Click, Some(node))));
+        events.extend((0..*n).map(|i| event(EventKind::Click, Some(node), i)));
     }
     let batch = cortex_server::store::events::SpooledBatch {
         neuron_id: "test".into(),
@@ -2939,6 +3023,18 @@ async fn a_language_model_proposes_rules_and_only_valid_ones_are_listed() {
     let saved = json_of(res, StatusCode::OK).await;
     assert_eq!(saved["rule"]["id"], "llm-hide-offer");
     assert_eq!(saved["rule"]["isActive"], false);
+    // Asked again (the rules changed), the model proposes the same: it keeps its id, and so
+    // shows as accepted.
+    let res = plain()
+        .get(hub.url("/api/suggestions"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    let again = json_of(res, StatusCode::OK).await;
+    assert_eq!(requests.lock().unwrap().len(), 2, "asked again");
+    assert_eq!(again[0]["id"], s["id"]);
+    assert_eq!(again[0]["state"]["state"], "accepted");
 }
 
 #[tokio::test]

@@ -84,10 +84,14 @@ impl PageReport {
             .collect()
     }
 
-    /// A click somewhere in the page: the module it hit (`data-node`), and a conversion if it
-    /// hit a goal (`data-goal`).
-    pub fn click(&self, target: Option<web_sys::EventTarget>) {
-        let Some(el) = target.and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else {
+    /// A click somewhere in the page: the module it hit (`data-node`) with the cell of the
+    /// module's box it hit (see `cortex_core::heatmap`), and a conversion if it hit a goal
+    /// (`data-goal`).
+    pub fn click(&self, e: &web_sys::MouseEvent) {
+        let Some(el) = e
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        else {
             return;
         };
         let attr = |sel: &str, name: &str| {
@@ -96,10 +100,23 @@ impl PageReport {
                 .flatten()
                 .and_then(|e| e.get_attribute(name))
         };
-        let Some(node) = attr("[data-node]", "data-node") else {
+        let Some(module) = el.closest("[data-node]").ok().flatten() else {
             return;
         };
-        let mut events = self.events(EventKind::Click, Some(node), None);
+        let Some(node) = module.get_attribute("data-node") else {
+            return;
+        };
+        let rect = module.get_bounding_client_rect();
+        let cell = (rect.width() > 0.0 && rect.height() > 0.0)
+            .then(|| {
+                cortex_core::heatmap::cell_of(
+                    (f64::from(e.client_x()) - rect.left()) / rect.width(),
+                    (f64::from(e.client_y()) - rect.top()) / rect.height(),
+                )
+            })
+            .flatten()
+            .map(f64::from);
+        let mut events = self.events(EventKind::Click, Some(node), cell);
         if let Some(goal) = attr("[data-goal]", "data-goal") {
             events.extend(self.events(EventKind::Conversion, Some(goal), None));
         }

@@ -84,7 +84,8 @@ pub struct Event {
     /// A name: the clicked node, the conversion goal, the log target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// A number: dwell milliseconds, order value.
+    /// A number: dwell milliseconds, order value; for a click, the cell of the clicked
+    /// module it hit (see [`crate::heatmap`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     /// Free text of a log line or an error.

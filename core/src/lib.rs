@@ -11,6 +11,7 @@ pub mod chart;
 pub mod context;
 pub mod experiments;
 pub mod federation;
+pub mod heatmap;
 pub mod ids;
 pub mod layout;
 pub mod mac;

@@ -269,10 +269,10 @@ impl Experiment {
 
     /// Whether `other` is the same experiment run: the same key, seed, coverage, hash
     /// attribute and version, namespace, and the same variants with the same weights, in
-    /// order (a bandit's weights move during its run: for two bandits, only the variants'
-    /// keys). (Its policy and decisions may differ.)
+    /// order (a bandit's weights move during its run: when either is a bandit, only the
+    /// variants' keys). (Its policy and decisions may differ.)
     pub fn same_bucketing(&self, other: &Experiment) -> bool {
-        let bandits = self.bandit.is_some() && other.bandit.is_some();
+        let bandits = self.bandit.is_some() || other.bandit.is_some();
         self.key == other.key
             && self.seed == other.seed
             && self.coverage == other.coverage
@@ -380,7 +380,12 @@ impl Experiment {
                 self.winner = b.winner.clone();
                 self.stopped = b.stopped.clone();
                 self.decisions = b.decisions.clone();
-                self.reweights = b.reweights.clone();
+                // A bandit's weight history is of its variants: new variants start anew.
+                let same_variants = self.variants.len() == b.variants.len()
+                    && self.variants.iter().zip(&b.variants).all(|(x, y)| x.key == y.key);
+                if same_variants {
+                    self.reweights = b.reweights.clone();
+                }
                 Ok(())
             }
             Some(b)
@@ -597,8 +602,26 @@ impl LayoutMutation {
         if !self.is_active {
             return Ok(());
         }
+        let attribute = self.experiment.as_ref().map(|x| x.hash_attribute.as_str());
         for other in others {
             let theirs = other.experiment.as_ref().and_then(|x| x.namespace.as_ref());
+            let same_namespace = theirs.is_some_and(|t| t.id == mine.id);
+            let their_attribute = other.experiment.as_ref().map(|x| x.hash_attribute.as_str());
+            if other.id != self.id
+                && other.is_active
+                && same_namespace
+                && their_attribute != attribute
+            {
+                return Err(RuleError {
+                    field: "experiment.hashAttribute".into(),
+                    message: format!(
+                        "rule `{}` hashes `{}` in namespace `{}`: experiments of one namespace must hash the same attribute, or a visitor could be in two of them",
+                        other.id,
+                        their_attribute.unwrap_or_default(),
+                        mine.id
+                    ),
+                });
+            }
             if other.id != self.id && other.is_active && theirs.is_some_and(|t| t.overlaps(mine)) {
                 return Err(RuleError {
                     field: "experiment.namespace".into(),

@@ -578,15 +578,17 @@ impl Plan {
                 if unit.is_empty() || x.namespace.as_ref().is_some_and(|n| !n.contains(&unit)) {
                     return not(Outcome::NotInExperiment);
                 }
+                let hashed = choose_variant(hash(&c.seed, &unit, x.hash_version), &c.ranges);
+                // A bandit's visitor keeps the variant they saw, if they are still in the
+                // experiment's coverage (a sticky entry never brings anyone in).
                 let seen = x
                     .bandit
                     .as_ref()
+                    .filter(|_| hashed.is_some())
                     .and(visit.sticky)
                     .and_then(|s| s.get(x.key.as_str()))
                     .and_then(|v| c.variant_keys.iter().position(|k| **k == **v));
-                let bucket = seen
-                    .or_else(|| choose_variant(hash(&c.seed, &unit, x.hash_version), &c.ranges));
-                match bucket {
+                match seen.or(hashed) {
                     Some(i) => {
                         let (served, counted) = c.serve.get(i).copied().unwrap_or((i, true));
                         Decision::Apply {

@@ -613,6 +613,27 @@ test('a bandit in a namespace from the form: its allocation is shown, and an ove
   await expect(page.locator(`[data-experiment="bandit-${suffix}"]`)).toContainText(`bandit · namespace \`sale-${suffix}\``);
 });
 
+test('a click on the storefront shows on the rule page as a heat cell of the module it hit', async ({ page, browser }, info) => {
+  test.skip(info.project.use.javaScriptEnabled === false, 'the storefront reports clicks with JavaScript');
+  const shopper = await (await browser.newContext({ baseURL: info.project.use.baseURL })).newPage();
+  await shopper.goto('/shop');
+  await shopper.waitForLoadState('networkidle');
+  // The hero's top left corner: its first cell.
+  await shopper.locator('[data-node="hero"]').click({ position: { x: 3, y: 3 } });
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await expect.poll(async () => {
+    await page.goto('/admin/layout-mutations/hero-headline-test');
+    const heat = page.locator('#heatmap [data-heat-node="hero"]');
+    const clicks = await heat.evaluateAll((els) => els.reduce((n, e) => n + Number(e.getAttribute('data-clicks')), 0));
+    return clicks;
+  }, { timeout: 20_000 }).toBeGreaterThan(0);
+  await expect(page.locator('#heatmap [data-heat-node="hero"] rect').first()).toBeAttached();
+  await page.locator('#rule-heatmap').screenshot({ path: info.outputPath('heatmap.png') });
+});
+
 test('the suggestions page is reached from the menu and says what it needs before it suggests', async ({ page }) => {
   await page.goto('/login');
   await hydrated(page);

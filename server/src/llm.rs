@@ -31,8 +31,9 @@ pub struct Llm {
 
 impl std::fmt::Debug for Llm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a token: only its host is shown.
         f.debug_struct("Llm")
-            .field("url", &self.url.as_str())
+            .field("host", &self.url.host_str())
             .field("model", &self.model)
             .finish()
     }
@@ -92,12 +93,13 @@ impl Llm {
         let mut res = req
             .send()
             .await
-            .map_err(|e| format!("the model did not answer: {e}"))?;
+            // Errors leave the URL out (it may carry a token).
+            .map_err(|e| format!("the model did not answer: {}", e.without_url()))?;
         if !res.status().is_success() {
             return Err(format!("the model answered {}", res.status()));
         }
         let mut bytes = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = res.chunk().await.map_err(|e| e.without_url().to_string())? {
             bytes.extend_from_slice(&chunk);
             if bytes.len() > MAX_ANSWER {
                 return Err(format!(

@@ -66,6 +66,8 @@ pub struct Mutations {
     suggestions_cache: suggestions::Cache,
     /// The language model the suggestion engine also asks, if any.
     llm: Option<crate::llm::Llm>,
+    /// Held while the suggestions are computed (one computation at a time).
+    suggesting: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Runs `job` every `every` while the database is ready; the first run is one interval
@@ -113,6 +115,7 @@ impl Mutations {
             experiments_cache: Arc::default(),
             suggestions_cache: Arc::default(),
             llm: None,
+            suggesting: Arc::default(),
         };
         this.load_snapshot();
         this

@@ -1520,6 +1520,11 @@ async fn segments_are_counted_and_suggestion_states_kept_once(s: DynStore) {
         ev(Conversion, 8, Some("device:mobile"), None, Some("home")),
         ev(PageView, 10_000, Some("device:mobile"), None, Some("home")),
     ];
+    // The page reports a click once per rule it showed: the same click, counted once.
+    let mut events = events;
+    let mut again = ev(Click, 4, Some("device:mobile"), Some("hero"), Some("home"));
+    again.mutation_id = Some("some-rule".into());
+    events.push(again);
     s.write_event_batches(&[spooled("n1", "b1", events)])
         .await
         .unwrap();
@@ -1539,6 +1544,40 @@ async fn segments_are_counted_and_suggestion_states_kept_once(s: DynStore) {
             row("", "pageView", "", 1),
             row("device:mobile", "click", "offer", 1),
         ]
+    );
+
+    // Clicks with a heatmap cell, per variant, node and cell (other rules, kinds and values
+    // that are no cell are left out).
+    let click = |rule: &str, variant: &str, node: &str, value: Option<f64>, secs: i64| {
+        let mut e = Event::new(Click, at(secs));
+        e.mutation_id = Some(rule.into());
+        e.variant = Some(variant.into());
+        e.name = Some(node.into());
+        e.value = value;
+        e
+    };
+    let clicks = vec![
+        click("r", "b", "hero", Some(12.0), 1),
+        click("r", "b", "hero", Some(12.0), 2),
+        click("r", "a", "hero", Some(99.0), 3),
+        click("r", "a", "offer", None, 4),
+        click("r", "a", "offer", Some(100.0), 5),
+        click("r", "a", "offer", Some(12.5), 5),
+        click("other", "a", "hero", Some(1.0), 6),
+        click("r", "a", "hero", Some(5.0), 10_000),
+    ];
+    s.write_event_batches(&[spooled("n1", "b2", clicks)])
+        .await
+        .unwrap();
+    let cell = |variant: &str, cell: u32, count: u64| cortex_core::heatmap::CellCount {
+        variant: variant.into(),
+        node: "hero".into(),
+        cell,
+        count,
+    };
+    assert_eq!(
+        s.heat_cells("r", at(0), at(100)).await.unwrap(),
+        vec![cell("b", 12, 2), cell("a", 99, 1)]
     );
 
     let state = SuggestionState {

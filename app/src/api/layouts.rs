@@ -50,6 +50,10 @@ pub struct RuleDetail {
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     #[serde(default)]
     pub guard: Option<cortex_core::stats::guard::GuardStatus>,
+    /// Where visitors clicked over the report's range, per variant.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    #[serde(default)]
+    pub heatmap: cortex_core::heatmap::Heatmap,
 }
 
 /// The start of every single-rule change: an editor, a writable database, a sane id.
@@ -102,6 +106,10 @@ pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
         .await?;
     let decision = services.mutations.suggestion(&id, &who).await?;
     let guard = services.mutations.guard_status(&id, &who).await?;
+    let heatmap = services
+        .mutations
+        .heatmap(&id, report.from, report.to, &who)
+        .await?;
     let loaded = services.mutations.current();
     let form = (!head.deleted)
         .then(|| loaded.layout(&head.rule.page_slug))
@@ -117,6 +125,7 @@ pub async fn rule_detail(id: Option<String>) -> Result<RuleDetail, AppError> {
         form,
         decision,
         guard,
+        heatmap,
     })
 }
 

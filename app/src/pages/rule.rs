@@ -146,6 +146,7 @@ fn Rule(
             </ActionForm>
         </div>
         <Impact report=detail.report.clone() rule=rule.clone()/>
+        <Clicks heatmap=detail.heatmap.clone()/>
         {rule.experiment.clone().map(|x| view! { <Decisions experiment=x rule=rule.clone() suggestion=detail.decision.clone() decide undo/> })}
         {rule.experiment.clone().filter(|x| x.bandit.is_some() || x.namespace.is_some()).map(|x| view! { <Allocation experiment=x/> })}
         {rule.guard.clone().map(|g| view! { <GuardSection guard=g status=detail.guard.clone()/> })}
@@ -325,6 +326,56 @@ fn Decisions(
                 view! { <ol class="mt-3 space-y-2 text-sm" id="decision-log">{records}</ol> }.into_any()
             } else {
                 view! { <p class="mt-3 text-sm text-slate-500" id="decision-log-empty">"No decision taken yet."</p> }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// Where visitors click, per variant: each of the page's modules as a box of
+/// `heatmap::GRID` × `heatmap::GRID` cells, darker where more clicks landed (one scale for
+/// every variant, so they compare). Drawn as SVG on the server; each cell names its count.
+#[component]
+fn Clicks(heatmap: cortex_core::heatmap::Heatmap) -> impl IntoView {
+    use cortex_core::heatmap::GRID;
+    let max = heatmap.max.max(1) as f64;
+    let empty = heatmap.is_empty();
+    let variants = heatmap.variants.into_iter().map(|v| {
+        let name = if v.variant.is_empty() { "all visitors".to_string() } else { v.variant.clone() };
+        let modules = v.modules.into_iter().map(|m| {
+            let label = format!("{} ({}): {} clicks", m.node, m.kind, m.clicks);
+            let cells = m.cells.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| {
+                let (row, col) = (i / GRID, i % GRID);
+                let opacity = format!("{:.2}", (n as f64 / max).max(0.08));
+                view! {
+                    <rect x=(col * 10).to_string() y=(row * 4).to_string() width="10" height="4" fill="#4f46e5" fill-opacity=opacity>
+                        <title>{format!("row {}, column {}: {n} clicks", row + 1, col + 1)}</title>
+                    </rect>
+                }
+            }).collect_view();
+            view! {
+                <li data-heat-node=m.node.clone() data-clicks=m.clicks.to_string()>
+                    <p class="text-xs text-slate-600">{label.clone()}</p>
+                    <svg viewBox="0 0 100 40" class="h-16 w-full rounded border border-slate-200 bg-slate-50" role="img" aria-label=label preserveAspectRatio="none">
+                        {cells}
+                    </svg>
+                </li>
+            }
+        }).collect_view();
+        view! {
+            <div data-heat-variant=v.variant.clone()>
+                <h3 class="text-sm font-medium">{format!("{name}: {} clicks", v.clicks)}</h3>
+                <ol class="mt-1 space-y-1">{modules}</ol>
+            </div>
+        }
+    }).collect_view();
+    view! {
+        <section class=format!("{CARD} mt-6") id="rule-heatmap">
+            <h2 class="text-lg font-semibold">"Where visitors click"</h2>
+            <p class="mt-1 text-sm text-slate-600">"Each box is one of the page's modules, in the page's order; darker cells got more clicks (one scale for every variant). The storefront reports only which of the box's 10 × 10 cells a click hit, never where exactly."</p>
+            {if empty {
+                view! { <p class="mt-3 text-sm text-slate-500" id="heatmap-empty">"No click with a position yet in this range."</p> }.into_any()
+            } else {
+                view! { <div class="mt-3 grid gap-6 sm:grid-cols-2 lg:grid-cols-3" id="heatmap">{variants}</div> }.into_any()
             }}
         </section>
     }

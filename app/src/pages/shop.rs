@@ -103,7 +103,7 @@ fn report_in_browser(
         }
     });
     let click = window_event_listener(leptos::ev::click, move |e| {
-        current.with_value(|r| r.as_ref().map(|r| r.click(e.target())));
+        current.with_value(|r| r.as_ref().map(|r| r.click(&e)));
     });
     let visibility = window_event_listener(leptos::ev::visibilitychange, move |_| {
         if hidden() {

@@ -308,9 +308,21 @@ impl Mutations {
                 .map_err(|e| bad(format!("import.layouts[{i}]: {e}")))?;
             layouts.insert(l.page_slug.clone(), l.clone());
         }
+        // Namespaces stay exclusive in the set the import leaves: the rules here it does not
+        // replace, and the imported ones.
+        let current = self.current();
+        let replaced: std::collections::HashSet<&str> =
+            set.rules.iter().map(|r| r.id.as_str()).collect();
         for (i, r) in set.rules.iter().enumerate() {
+            let others = current
+                .set
+                .rules
+                .iter()
+                .filter(|o| !replaced.contains(o.id.as_str()))
+                .chain(set.rules.iter());
             r.validate()
                 .and_then(|()| check_against_layouts(r, &layouts))
+                .and_then(|()| r.check_namespace(others))
                 .map_err(|e| bad(format!("import.rules[{i}] (`{}`).{e}", r.id)))?;
         }
         let (n_layouts, n_rules) = (set.layouts.len(), set.rules.len());

@@ -174,6 +174,23 @@ impl Mutations {
 
     /// [`Mutations::reweight_bandits`] for one rule: the change it wrote, if any.
     async fn reweight(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Reweight>, ApiError> {
+        // Not due since its last change: no need to read its events.
+        let last = self
+            .current()
+            .set
+            .rules
+            .iter()
+            .find(|r| r.id == id)
+            .and_then(|r| {
+                let x = r.experiment.as_ref()?;
+                let interval = i64::from(x.bandit.as_ref()?.interval_hours);
+                x.reweights
+                    .last()
+                    .map(|w| w.at + chrono::Duration::hours(interval))
+            });
+        if last.is_some_and(|due| due > now) {
+            return Ok(None);
+        }
         let Some(s) = self.since_start(id, now).await? else {
             return Ok(None);
         };

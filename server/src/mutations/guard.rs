@@ -32,7 +32,14 @@ impl Mutations {
         };
         let window = Duration::hours(i64::from(guard.window_hours));
         let (start, until) = (rule.timestamp, rule.timestamp + window);
-        if head.deleted || !rule.is_active || rule.created_by == GUARD || now >= until {
+        // A bandit's weight change is the engine's routine, not a change to watch (watching it
+        // would restart the window at every change and could roll the bandit back).
+        let reweight = rule
+            .experiment
+            .as_ref()
+            .and_then(|x| x.reweights.last())
+            .is_some_and(|r| r.version == rule.version);
+        if head.deleted || !rule.is_active || rule.created_by == GUARD || reweight || now >= until {
             return Ok(None);
         }
         let page = (rule.layer != Layer::Global).then(|| rule.page_slug.as_str());

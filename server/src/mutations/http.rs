@@ -338,6 +338,10 @@ pub(crate) async fn browser_events(
         Some(check_receipted(services, &mut batch, now, Counted::ByTheApp)?.visitor)
     } else {
         batch.receipt = None;
+        // Only the hub says which segment a visitor is in (from a receipt it signed).
+        for e in &mut batch.events {
+            e.segment = None;
+        }
         None
     };
     ingest_public(services, visitor.as_deref(), source, &batch, now).await

@@ -213,6 +213,13 @@ pub fn check_against(
                 RECEIPT_TTL_SECS * 1000
             )));
         }
+        if e.kind == EventKind::Click && e.value.is_some_and(|v| !cortex_core::heatmap::is_cell(v))
+        {
+            return Err(ApiError::bad_request(format!(
+                "events[{i}].value: a click's value is the cell it hit in its module, a whole number from 0 to {}",
+                cortex_core::heatmap::CELLS - 1
+            )));
+        }
         e.segment = receipt.segment.clone();
         match e.unit.as_deref() {
             None => e.unit = Some(receipt.visitor.clone()),
@@ -318,10 +325,20 @@ mod tests {
         let mut ok = batch(vec![
             ev(EventKind::Conversion, Some("hero-test"), Some("b")),
             ev(EventKind::Click, None, None),
+            Event {
+                value: Some(42.0),
+                segment: Some("device:forged".into()),
+                ..ev(EventKind::Click, Some("hero-test"), Some("b"))
+            },
             ev(EventKind::Exposure, Some("exit-offer"), None),
         ]);
         check_batch(&r, &mut ok, chrono::Utc::now()).unwrap();
         assert!(ok.events.iter().all(|e| e.unit.as_deref() == Some("v1")));
+        // The segment is the receipt's, whatever the browser said.
+        assert!(ok
+            .events
+            .iter()
+            .all(|e| e.segment.as_deref() == Some("device:mobile")));
         assert_eq!(ok.receipt, None);
         for bad in [
             ev(EventKind::Conversion, Some("hero-test"), Some("a")),
@@ -343,6 +360,15 @@ mod tests {
             Event {
                 value: Some(1e15),
                 ..ev(EventKind::Dwell, Some("hero-test"), Some("b"))
+            },
+            // A click's value is a heatmap cell, nothing else.
+            Event {
+                value: Some(100.0),
+                ..ev(EventKind::Click, None, None)
+            },
+            Event {
+                value: Some(2.5),
+                ..ev(EventKind::Click, Some("hero-test"), Some("b"))
             },
         ] {
             assert!(

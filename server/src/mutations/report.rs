@@ -54,3 +54,35 @@ impl Mutations {
         })
     }
 }
+
+impl Mutations {
+    /// Where visitors clicked on rule `id`'s page views between `from` and `to`, per
+    /// variant, laid over its page's newest base layout (see `cortex_core::heatmap`); empty
+    /// when the page has no layout. Viewer.
+    pub async fn heatmap(
+        &self,
+        id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        who: &cortex_core::user::Principal,
+    ) -> Result<cortex_core::heatmap::Heatmap, ApiError> {
+        crate::auth::require_role(who, cortex_core::Role::Viewer)?;
+        let head = self
+            .store
+            .rule_head(id)
+            .await?
+            .ok_or_else(|| super::no_rule(id))?;
+        let loaded = self.current();
+        let Some(layout) = loaded.layout(&head.rule.page_slug) else {
+            return Ok(cortex_core::heatmap::Heatmap::default());
+        };
+        let order: Vec<String> = head
+            .rule
+            .experiment
+            .as_ref()
+            .map(|x| x.variants.iter().map(|v| v.key.clone()).collect())
+            .unwrap_or_else(|| vec![String::new()]);
+        let counts = self.store.heat_cells(id, from, to).await?;
+        Ok(cortex_core::heatmap::Heatmap::of(&counts, layout, &order))
+    }
+}

@@ -1,9 +1,11 @@
 //! Sticky assignment for bandit experiments: a visitor keeps the variant they first saw while
 //! the bandit moves its weights. The storefront keeps the assignments in a cookie
 //! ([`crate::web::STICKY_COOKIE`]), as `experiment=variant` pairs, form-encoded; a neuron
-//! keeps them itself and passes them as the context's `sticky`. A visitor can only choose
-//! among the variants that are still running (others are ignored), which changes what they
-//! see, not what anyone else sees.
+//! keeps them itself and passes them as the context's `sticky`. The cookie is not signed: a
+//! visitor who edits it can pick one of the running variants for themselves (never one that
+//! was switched off, and never while outside the experiment's coverage or namespace slice),
+//! and is counted in it, as a visitor who clears it is bucketed again. One visitor moves the
+//! bandit's numbers as much as one visit does.
 
 use cortex_core::context::{bounded_sticky, Sticky, MAX_STICKY};
 use cortex_core::resolve::Exposure;

@@ -60,6 +60,16 @@ impl Mutations {
         if let Some(list) = cached {
             return Ok(list);
         }
+        // One computation at a time: callers that waited take its answer.
+        let _one = self.suggesting.lock().await;
+        let again = self.suggestions_cache.lock().ok().and_then(|held| {
+            held.as_ref()
+                .filter(|(r, at, _)| *r == revision && at.elapsed() < SUGGESTIONS_FRESH)
+                .map(|(_, _, list)| list.clone())
+        });
+        if let Some(list) = again {
+            return Ok(list);
+        }
         let counts = self
             .store
             .segment_counts(now - Duration::days(SUGGESTION_DAYS), now)
@@ -67,7 +77,8 @@ impl Mutations {
         let layouts = self.current().set.layouts.clone();
         let mut list = cortex_core::suggest::suggestions(&counts, &layouts, now);
         if let Some(llm) = &self.llm {
-            match llm.propose(&layouts, &counts).await {
+            let known = cortex_core::suggest::known_counts(&counts, &layouts);
+            match llm.propose(&layouts, &known).await {
                 Ok(proposals) => {
                     for p in proposals {
                         match self.model_suggestion(p, now) {
@@ -97,8 +108,20 @@ impl Mutations {
         p: crate::llm::Proposal,
         now: DateTime<Utc>,
     ) -> Result<Suggestion, String> {
+        // The id is the model's proposal as it wrote it: the same proposal keeps its id (and
+        // so what an editor did with it) however often the model is asked.
+        let id = format!(
+            "l-{}",
+            cortex_core::suggest::stable_id(&["llm", &p.rule.to_string()])
+        );
         let mut v = p.rule;
         let o = v.as_object_mut().ok_or("the rule is not a JSON object")?;
+        // What decisions write is the engine's, never a proposal's.
+        if let Some(x) = o.get_mut("experiment").and_then(|x| x.as_object_mut()) {
+            for owned in ["winner", "stopped", "decisions", "reweights"] {
+                x.remove(owned);
+            }
+        }
         o.insert("isActive".into(), false.into());
         o.insert("createdBy".into(), "cortex:llm".into());
         o.insert("timestamp".into(), serde_json::json!(now));
@@ -114,8 +137,6 @@ impl Mutations {
         if size > cortex_core::rules::MAX_RULE_BYTES {
             return Err(format!("the rule is {size} bytes"));
         }
-        let text = serde_json::to_string(&rule).unwrap_or_default();
-        let id = format!("l-{:08x}", cortex_core::bucketing::fnv1a32(&text));
         Ok(Suggestion {
             id,
             kind: "llm".into(),

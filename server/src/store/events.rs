@@ -102,6 +102,15 @@ pub trait EventStore: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<cortex_core::suggest::SegmentCount>>;
+    /// Clicks on rule `rule`'s page views between `from` (inclusive) and `to` (exclusive)
+    /// that carry a heatmap cell, counted per variant, clicked node and cell. At most
+    /// [`MAX_SEGMENT_ROWS`] rows, the largest counts first.
+    async fn heat_cells(
+        &self,
+        rule: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<cortex_core::heatmap::CellCount>>;
     /// What editors did with suggestions, oldest first.
     async fn suggestion_states(&self) -> StoreResult<Vec<cortex_core::suggest::SuggestionState>>;
     /// Records what an editor did with a suggestion, and its audit record; `false` (and
@@ -500,9 +509,13 @@ macro_rules! impl_event_store {
                 to: DateTime<Utc>,
             ) -> StoreResult<Vec<cortex_core::suggest::SegmentCount>> {
                 let rows = sqlx::query(
+                    // The page reports one click event per rule it showed: a click counts
+                    // once per visitor and moment.
                     "SELECT page_slug, COALESCE(segment, '') AS segment, kind,
                             CASE WHEN kind = 'click' THEN COALESCE(name, '') ELSE '' END AS node,
-                            COUNT(*) AS n
+                            CASE WHEN kind = 'click'
+                                 THEN COUNT(DISTINCT COALESCE(unit, '') || '|' || CAST(at AS TEXT))
+                                 ELSE COUNT(*) END AS n
                        FROM events
                       WHERE kind IN ('pageView', 'click') AND page_slug IS NOT NULL
                         AND at >= $1 AND at < $2
@@ -523,6 +536,44 @@ macro_rules! impl_event_store {
                             segment: r.try_get("segment")?,
                             kind: r.try_get("kind")?,
                             name: r.try_get("node")?,
+                            count: n.max(0) as u64,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn heat_cells(
+                &self,
+                rule: &str,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> StoreResult<Vec<cortex_core::heatmap::CellCount>> {
+                let rows = sqlx::query(
+                    "SELECT COALESCE(variant, '') AS variant, name,
+                            CAST(value AS BIGINT) AS cell, COUNT(*) AS n
+                       FROM events
+                      WHERE kind = 'click' AND mutation_id = $1 AND name IS NOT NULL
+                        AND value >= 0 AND value < $4 AND CAST(value AS BIGINT) = value
+                        AND at >= $2 AND at < $3
+                      GROUP BY 1, 2, 3
+                      ORDER BY n DESC, 1, 2, 3
+                      LIMIT $5",
+                )
+                .bind(rule)
+                .bind(ms(from))
+                .bind(ms(to))
+                .bind(cortex_core::heatmap::CELLS as f64)
+                .bind(crate::store::events::MAX_SEGMENT_ROWS)
+                .fetch_all(&self.pool()?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let n: i64 = r.try_get("n")?;
+                        let cell: i64 = r.try_get("cell")?;
+                        Ok(cortex_core::heatmap::CellCount {
+                            variant: r.try_get("variant")?,
+                            node: r.try_get("name")?,
+                            cell: cell.clamp(0, i64::from(u32::MAX)) as u32,
                             count: n.max(0) as u64,
                         })
                     })
