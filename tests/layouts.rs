@@ -1902,7 +1902,7 @@ async fn a_rule_cannot_break_out_of_the_editor_on_its_page() {
 /// Stores `exposed` exposures of `variant` of rule `rule`, of which `converted` convert, as
 /// if the storefront had reported them (one batch, straight into the store).
 async fn experiment_events(hub: &Hub, rule: &str, variant: &str, exposed: u32, converted: u32) {
-    use cortex_core::analytics::{Event, EventBatch, EventKind};
+    use cortex_core::analytics::{Event, EventKind};
     let now = chrono::Utc::now();
     let event = |kind, unit: u32| Event {
         kind,
@@ -1919,11 +1919,16 @@ async fn experiment_events(hub: &Hub, rule: &str, variant: &str, exposed: u32, c
         .map(|u| event(EventKind::Exposure, u))
         .collect();
     events.extend((0..converted).map(|u| event(EventKind::Conversion, u)));
+    store_events(hub, events).await;
+}
+
+/// Stores `events` as one batch from a test neuron.
+async fn store_events(hub: &Hub, events: Vec<cortex_core::analytics::Event>) {
     let batch = cortex_server::store::events::SpooledBatch {
         neuron_id: "test".into(),
-        received_at: now,
-        batch: EventBatch {
-            batch_id: format!("{rule}-{variant}-{}", uuid::Uuid::new_v4()),
+        received_at: chrono::Utc::now(),
+        batch: cortex_core::analytics::EventBatch {
+            batch_id: uuid::Uuid::new_v4().to_string(),
             events,
             receipt: None,
         },
@@ -2742,7 +2747,7 @@ async fn experiments_in_one_namespace_never_share_a_visitor() {
 
 /// Page views and clicks of the home page from visitors of `segment`.
 async fn segment_events(hub: &Hub, segment: &str, views: u32, clicks: &[(&str, u32)]) {
-    use cortex_core::analytics::{Event, EventBatch, EventKind};
+    use cortex_core::analytics::{Event, EventKind};
     let now = chrono::Utc::now();
     // Each by its own visitor (a click counts once per visitor and moment).
     let event = |kind, name: Option<&str>, i: u32| {
@@ -2759,21 +2764,7 @@ async fn segment_events(hub: &Hub, segment: &str, views: u32, clicks: &[(&str, u
     for (node, n) in clicks {
         events.extend((0..*n).map(|i| event(EventKind::Click, Some(node), i)));
     }
-    let batch = cortex_server::store::events::SpooledBatch {
-        neuron_id: "test".into(),
-        received_at: now,
-        batch: EventBatch {
-            batch_id: uuid::Uuid::new_v4().to_string(),
-            events,
-            receipt: None,
-        },
-    };
-    hub.app
-        .services
-        .store
-        .write_event_batches(&[batch])
-        .await
-        .unwrap();
+    store_events(hub, events).await;
 }
 
 #[tokio::test]

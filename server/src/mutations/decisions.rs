@@ -26,6 +26,25 @@ struct Verdict {
 }
 
 impl Mutations {
+    /// The ids of the active rules in force whose experiment still runs and is `wanted`.
+    fn running_experiments(
+        &self,
+        wanted: impl Fn(&cortex_core::mutation::Experiment) -> bool,
+    ) -> Vec<String> {
+        self.current()
+            .set
+            .rules
+            .iter()
+            .filter(|r| r.is_active)
+            .filter(|r| {
+                r.experiment
+                    .as_ref()
+                    .is_some_and(|x| x.running() && wanted(x))
+            })
+            .map(|r| r.id.to_string())
+            .collect()
+    }
+
     /// What the engine would decide on rule `id`'s running experiment now (none: no
     /// running experiment). Viewer.
     pub async fn suggestion(
@@ -78,19 +97,7 @@ impl Mutations {
     /// cannot be decided (its events unreadable, an editor saving at the same moment) is
     /// skipped with a warning and looked at again next time.
     pub async fn decide_experiments(&self, now: DateTime<Utc>) -> Vec<DecisionRecord> {
-        let auto: Vec<String> = self
-            .current()
-            .set
-            .rules
-            .iter()
-            .filter(|r| r.is_active)
-            .filter(|r| {
-                r.experiment
-                    .as_ref()
-                    .is_some_and(|x| x.running() && x.policy().mode == Mode::Auto)
-            })
-            .map(|r| r.id.to_string())
-            .collect();
+        let auto = self.running_experiments(|x| x.policy().mode == Mode::Auto);
         let mut done = Vec::new();
         for id in auto {
             let step = async {
@@ -145,19 +152,7 @@ impl Mutations {
     /// `layout-mutation.reweight` by `cortex:decider`, and pushed like any change. A rule
     /// that cannot be weighed now is skipped with a warning and looked at again next time.
     pub async fn reweight_bandits(&self, now: DateTime<Utc>) -> Vec<Reweight> {
-        let bandits: Vec<String> = self
-            .current()
-            .set
-            .rules
-            .iter()
-            .filter(|r| r.is_active)
-            .filter(|r| {
-                r.experiment
-                    .as_ref()
-                    .is_some_and(|x| x.running() && x.bandit.is_some())
-            })
-            .map(|r| r.id.to_string())
-            .collect();
+        let bandits = self.running_experiments(|x| x.bandit.is_some());
         let mut done = Vec::new();
         for id in bandits {
             match self.reweight(&id, now).await {
