@@ -2646,6 +2646,25 @@ async fn bandits_move_their_weights_and_keep_each_visitor_on_the_variant_they_sa
         assert_eq!(html.contains("bandit-test:bold"), note, "{sticky}");
         assert_eq!(html.contains("bandit-test:control"), !note, "{sticky}");
     }
+    // Assignments to experiments that are no running bandit are dropped from the cookie.
+    let res = plain()
+        .get(hub.url("/shop"))
+        .header("cookie", "cortex_sticky=old-test=a&bandit-test=bold")
+        .send()
+        .await
+        .unwrap();
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .find(|c| c.starts_with("cortex_sticky="))
+        .expect("the cookie is rewritten")
+        .to_string();
+    assert!(
+        cookie.starts_with("cortex_sticky=bandit-test=bold;"),
+        "{cookie}"
+    );
 }
 
 #[tokio::test]

@@ -124,21 +124,30 @@ pub fn chance_to_be_best(arms: &[&Statistic], seed: u64) -> Option<Vec<f64>> {
         })
         .collect::<Option<Vec<_>>>()?;
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut wins = vec![0u32; arms.len()];
+    let mut wins = vec![0f64; arms.len()];
+    let mut tied = Vec::with_capacity(arms.len());
     for _ in 0..DRAWS {
-        let mut best = (0, f64::NEG_INFINITY);
+        let mut best = f64::NEG_INFINITY;
+        tied.clear();
         for (i, p) in posteriors.iter().enumerate() {
             let x = match p {
                 Posterior::Beta(b) => b.sample(&mut rng),
                 Posterior::Normal(n) => n.sample(&mut rng),
             };
-            if x > best.1 {
-                best = (i, x);
+            if x > best {
+                best = x;
+                tied.clear();
+            }
+            if x == best {
+                tied.push(i);
             }
         }
-        wins[best.0] += 1;
+        // Equal draws (arms without spread) share the win.
+        for &i in &tied {
+            wins[i] += 1.0 / tied.len() as f64;
+        }
     }
-    Some(wins.iter().map(|&w| f64::from(w) / DRAWS as f64).collect())
+    Some(wins.iter().map(|&w| w / DRAWS as f64).collect())
 }
 
 #[cfg(test)]
@@ -206,6 +215,21 @@ mod tests {
             .weights(&[mean(400, 10.0, 5.0), mean(400, 12.0, 5.0)], 3)
             .unwrap();
         assert_eq!(a.weights, vec![0.1, 0.9]);
+    }
+
+    #[test]
+    fn arms_without_spread_share_the_win_when_equal() {
+        use crate::stats::statistic::Sums;
+        let flat = Some(Statistic::Mean {
+            n: 500,
+            sums: Sums {
+                sum: 500.0 * 3.0,
+                sum_squares: 500.0 * 9.0,
+            },
+        });
+        let a = Bandit::default().weights(&[flat.clone(), flat], 1).unwrap();
+        assert_eq!(a.chance, vec![0.5, 0.5]);
+        assert_eq!(a.weights, vec![0.5, 0.5]);
     }
 
     #[test]

@@ -44,19 +44,26 @@ pub fn encode(sticky: &Sticky) -> String {
 impl Mutations {
     /// The assignments to keep after a page showed `exposures` to a visitor who had
     /// `sticky`: the variants of bandit experiments in force are added (or replace an older
-    /// assignment of the same experiment). `None` when nothing changed.
+    /// assignment of the same experiment), and assignments to experiments that are no
+    /// running bandit any more are dropped (so old ones never fill the cookie). `None` when
+    /// nothing changed.
     pub fn sticky_after(&self, sticky: &Sticky, exposures: &[Exposure]) -> Option<Sticky> {
         let loaded = self.current();
+        let running: std::collections::HashSet<&str> = loaded
+            .set
+            .rules
+            .iter()
+            .filter_map(|r| r.experiment.as_ref())
+            .filter(|x| x.bandit.is_some() && x.running())
+            .map(|x| x.key.as_str())
+            .collect();
         let mut next = bounded_sticky(sticky);
+        next.retain(|k, _| running.contains(k.as_str()));
         for e in exposures {
             let (Some(key), Some(variant)) = (&e.experiment_key, &e.variant_key) else {
                 continue;
             };
-            let bandit = loaded.set.rules.iter().any(|r| {
-                r.experiment
-                    .as_ref()
-                    .is_some_and(|x| x.bandit.is_some() && x.key == **key)
-            });
+            let bandit = running.contains(&**key);
             let fresh = next.get(&**key).is_none_or(|v| **v != **variant);
             if bandit && fresh && (next.len() < MAX_STICKY || next.contains_key(&**key)) {
                 next.insert(key.to_string(), variant.to_string());
