@@ -52,22 +52,19 @@ impl Mutations {
 
     async fn computed_suggestions(&self, now: DateTime<Utc>) -> Result<Vec<Suggestion>, ApiError> {
         let revision = self.current().set.revision;
-        let cached = self.suggestions_cache.lock().ok().and_then(|held| {
-            held.as_ref()
-                .filter(|(r, at, _)| *r == revision && at.elapsed() < SUGGESTIONS_FRESH)
-                .map(|(_, _, list)| list.clone())
-        });
-        if let Some(list) = cached {
+        let fresh = || {
+            self.suggestions_cache.lock().ok().and_then(|held| {
+                held.as_ref()
+                    .filter(|(r, at, _)| *r == revision && at.elapsed() < SUGGESTIONS_FRESH)
+                    .map(|(_, _, list)| list.clone())
+            })
+        };
+        if let Some(list) = fresh() {
             return Ok(list);
         }
         // One computation at a time: callers that waited take its answer.
         let _one = self.suggesting.lock().await;
-        let again = self.suggestions_cache.lock().ok().and_then(|held| {
-            held.as_ref()
-                .filter(|(r, at, _)| *r == revision && at.elapsed() < SUGGESTIONS_FRESH)
-                .map(|(_, _, list)| list.clone())
-        });
-        if let Some(list) = again {
+        if let Some(list) = fresh() {
             return Ok(list);
         }
         let counts = self
