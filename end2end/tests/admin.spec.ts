@@ -586,6 +586,9 @@ test('a bandit in a namespace from the form: its allocation is shown, and an ove
     await form.getByLabel('Id', { exact: true }).fill(id);
     await form.locator('#rule-target').selectOption('sale:hero');
     await form.locator('#rule-kind').selectOption('variant');
+    // Only for this test's visitors: other tests read the sale page's hero.
+    await form.getByLabel('Condition 1 attribute').fill('persona');
+    await form.getByLabel('Condition 1 value').fill(`bandit-${suffix}`);
     await form.getByLabel('Variant 1 key').fill('control');
     await form.getByLabel('Variant 2 key').fill('bold');
     await form.getByLabel('Variant 2 change').selectOption('props');
