@@ -2103,7 +2103,9 @@ async fn experiments_with_an_auto_policy_decide_themselves_and_each_decision_und
         page.contains("data-experiment=\"auto-test\"") && page.contains("data-status=\"decided\""),
         "{page}"
     );
-    assert!(page.contains("id=\"cumulative-manual-test\""), "{page}");
+    assert!(page.contains("id=\"daily-manual-test\""), "{page}");
+    assert!(page.contains("id=\"lift-manual-test\""), "{page}");
+    assert!(page.contains("data-verdict=\"\""), "{page}");
 
     // Who may undo: not a viewer; an editor in one step; then there is nothing to undo.
     const UNDO: &str = "/api/layout-mutation/undo-decision";

@@ -158,21 +158,37 @@ fn fmt(v: f64) -> String {
 }
 
 impl ChartData {
-    /// The largest value the chart must show (values, band highs, the reference).
-    fn max(&self) -> f64 {
+    /// The smallest and largest value the chart must show (values, bands, the reference),
+    /// zero included.
+    fn extent(&self) -> (f64, f64) {
         let values = self
             .series
             .iter()
             .flat_map(|s| s.values.iter().flatten().copied());
-        let highs = self
+        let bands = self
             .series
             .iter()
-            .flat_map(|s| s.band.iter().flatten().map(|(_, h)| *h));
+            .flat_map(|s| s.band.iter().flatten().flat_map(|(l, h)| [*l, *h]));
         values
-            .chain(highs)
+            .chain(bands)
             .chain(self.reference.as_ref().map(|(_, v)| *v))
             .filter(|v| v.is_finite())
-            .fold(0.0, f64::max)
+            .fold((0.0, 0.0), |(lo, hi), v| (f64::min(lo, v), f64::max(hi, v)))
+    }
+
+    /// The y axis: bottom, top and the step between ticks. From zero to the next nice number
+    /// above the largest value (four steps) when nothing is negative; else whole nice steps
+    /// around both ends.
+    fn y_axis(&self) -> (f64, f64, f64) {
+        let (lo, hi) = self.extent();
+        if lo >= 0.0 {
+            let top = nice_ceiling(hi);
+            return (0.0, top, top / 4.0);
+        }
+        let step = nice_ceiling((hi - lo) / 4.0);
+        let bottom = (lo / step).floor() * step;
+        let top = ((hi / step).ceil() * step).max(0.0);
+        (bottom, top.max(bottom + step), step)
     }
 
     /// Whether there is anything to draw.
@@ -184,16 +200,12 @@ impl ChartData {
                 .all(|s| s.values.iter().all(Option::is_none))
     }
 
-    /// Lays the chart out in a `width` × `height` viewBox. Y starts at zero (every chart here
-    /// shows counts or shares); the top is the next nice number above the largest value
-    /// (for shares, at most 100 %).
+    /// Lays the chart out in a `width` × `height` viewBox. Y starts at zero unless a value
+    /// is negative (a lift); the top is the next nice number above the largest value.
     pub fn plot(&self, width: f64, height: f64) -> Plot {
         let (l, t, r, b) = (LEFT, TOP, width - RIGHT, height - BOTTOM);
         let n = self.x_labels.len();
-        let mut top = nice_ceiling(self.max());
-        if self.unit == Unit::Percent {
-            top = top.min(1.0);
-        }
+        let (bottom, top, step) = self.y_axis();
         let x_at = |i: usize| -> f64 {
             if n <= 1 {
                 (l + r) / 2.0
@@ -201,7 +213,8 @@ impl ChartData {
                 l + (r - l) * i as f64 / (n - 1) as f64
             }
         };
-        let y_at = |v: f64| -> f64 { b - (b - t) * (v.clamp(0.0, top) / top) };
+        let y_at =
+            |v: f64| -> f64 { b - (b - t) * ((v.clamp(bottom, top) - bottom) / (top - bottom)) };
         let lines = self
             .series
             .iter()
@@ -249,9 +262,11 @@ impl ChartData {
                 }
             })
             .collect();
-        let y_ticks = (0..=4)
+        let steps = ((top - bottom) / step).round().clamp(1.0, 12.0) as usize;
+        let first = (bottom / step).round() as i64;
+        let y_ticks = (0..=steps)
             .map(|k| {
-                let v = top * k as f64 / 4.0;
+                let v = step * (first + k as i64) as f64;
                 (y_at(v), self.unit.format(v))
             })
             .collect();
@@ -522,6 +537,37 @@ mod tests {
             p.reference.as_ref().map(|r| r.1.as_str()),
             Some("targeted: 40")
         );
+    }
+
+    #[test]
+    fn negative_values_get_an_axis_below_zero_in_whole_steps() {
+        let d = ChartData {
+            x_labels: vec!["a".into(), "b".into()],
+            series: vec![Series {
+                name: "b".into(),
+                values: vec![Some(-0.04), Some(0.03)],
+                band: vec![Some((-0.3, 0.2)), Some((-0.05, 0.11))],
+            }],
+            unit: Unit::Percent,
+            reference: Some(("no difference".into(), 0.0)),
+            ..Default::default()
+        };
+        let p = d.plot(300.0, 100.0);
+        let ticks: Vec<&str> = p.y_ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(ticks, ["-40 %", "-20 %", "0 %", "20 %"]);
+        let (_, top, _, bottom) = p.area;
+        let zero = p.reference.as_ref().unwrap().0;
+        assert!(
+            (zero - (bottom - (bottom - top) * 0.4 / 0.6)).abs() < 1e-9,
+            "{zero}"
+        );
+        // The first point is below the zero line, the second above it.
+        let (y0, y1) = (
+            p.lines[0].points[0].unwrap().1,
+            p.lines[0].points[1].unwrap().1,
+        );
+        assert!(y0 > zero && y1 < zero, "{y0} {zero} {y1}");
+        assert_eq!(p.columns[0].summary, "a: b -4.0 % (-30 %–20 %)");
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! One experiment at a glance, as the experiments page shows it: its state and policy, each
 //! variant against the baseline, what the decision engine makes of it now, the newest
-//! decision, and the cumulative conversion per variant day by day (lines that settle as the
-//! evidence grows).
+//! decision, a verdict in words, and two charts: each variant's lift over the baseline with
+//! its sequential interval as the days add up (a band that narrows as the evidence grows),
+//! and each variant's conversions per exposure day by day.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use crate::chart::{ChartData, Series, Unit};
 use crate::mutation::{Decision, DecisionRecord, LayoutMutation, Policy};
@@ -66,9 +68,17 @@ pub struct ExperimentSummary {
     /// Its weights are moved by a bandit.
     #[serde(default)]
     pub bandit: bool,
-    /// Cumulative conversions per exposure per variant, one point per day.
+    /// What the numbers say, in words: the leading variant against the baseline (empty once
+    /// a winner is served).
+    #[serde(default)]
+    pub verdict: String,
+    /// Each variant's relative lift in conversion over the baseline with its sequential 95 %
+    /// interval, from the visitors exposed up to each day (cumulative).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub cumulative: ChartData,
+    pub lift: ChartData,
+    /// Each variant's conversions per exposure, day by day.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub daily: ChartData,
 }
 
 impl ExperimentSummary {
@@ -120,7 +130,8 @@ impl ExperimentSummary {
                 }
             })
             .collect();
-        Some(ExperimentSummary {
+        let days = (report.to - started).num_days().max(0);
+        let mut out = ExperimentSummary {
             rule_id: id.to_string(),
             page: rule.page_slug.to_string(),
             active: rule.is_active,
@@ -134,8 +145,55 @@ impl ExperimentSummary {
             last_decision: x.decisions.last().cloned(),
             namespace: x.namespace.clone(),
             bandit: x.bandit.is_some(),
-            cumulative: cumulative(report, rule),
-        })
+            verdict: String::new(),
+            lift: lift_chart(report, rule),
+            daily: daily_chart(report, rule),
+        };
+        out.verdict = out.verdict(days);
+        Some(out)
+    }
+
+    /// The verdict in words, `days` into the run: "b beats control on conversions: +4.1 %
+    /// [1.2 %, 7.0 %], 97 % chance to win, 14 days".
+    fn verdict(&self, days: i64) -> String {
+        let days = match days {
+            1 => "1 day".to_string(),
+            n => format!("{n} days"),
+        };
+        if self.winner.is_some() {
+            // The page says who is served instead.
+            return String::new();
+        }
+        let Some(base) = self.arms.iter().find(|a| a.baseline) else {
+            return String::new();
+        };
+        let Some((arm, lift)) = self.leader().and_then(|a| a.relative_lift.map(|l| (a, l))) else {
+            return format!("Not enough visitors yet to compare the variants ({days}).");
+        };
+        let pct = |v: f64| format!("{:+.1} %", v * 100.0);
+        let chance = arm
+            .chance_to_win
+            .map(|c| format!(", {:.0} % chance to win", c * 100.0))
+            .unwrap_or_default();
+        let numbers = format!(
+            "{} [{}, {}]{chance}, {days}",
+            pct(lift.value),
+            pct(lift.low),
+            pct(lift.high)
+        );
+        if lift.low > 0.0 {
+            format!("{} beats {} on conversions: {numbers}", arm.key, base.key)
+        } else if lift.high < 0.0 {
+            format!(
+                "{} loses to {} on conversions: {numbers}",
+                arm.key, base.key
+            )
+        } else {
+            format!(
+                "No clear difference yet: {} against {} on conversions: {numbers}",
+                arm.key, base.key
+            )
+        }
     }
 
     /// The variant with the largest lift over the baseline, if any was compared.
@@ -150,48 +208,134 @@ impl ExperimentSummary {
     }
 }
 
-/// Cumulative conversions per exposure of each variant of `rule`, day by day over the
-/// report's range (no point before a variant's first exposure).
-fn cumulative(report: &LayoutReport, rule: &LayoutMutation) -> ChartData {
-    let id = rule.id.as_str();
-    let days = report.range_days();
-    // Exposures and conversions by variant and day, summed once.
-    let mut cells: std::collections::HashMap<(&str, &str), (u64, u64)> = Default::default();
-    for d in report.days.iter().filter(|d| d.mutation_id == id) {
+/// Exposures, conversions and newly exposed (converted) visitors of `rule` per variant and
+/// day, and the report's days.
+fn per_day<'a>(
+    report: &'a LayoutReport,
+    rule: &LayoutMutation,
+) -> (Vec<String>, HashMap<(&'a str, &'a str), [u64; 4]>) {
+    let mut cells: HashMap<(&str, &str), [u64; 4]> = HashMap::new();
+    for d in report
+        .days
+        .iter()
+        .filter(|d| d.mutation_id == rule.id.as_str())
+    {
         let cell = cells
             .entry((d.variant.as_str(), d.day.as_str()))
             .or_default();
-        cell.0 += d.exposures;
-        cell.1 += d.conversions;
+        for (slot, n) in cell.iter_mut().zip([
+            d.exposures,
+            d.conversions,
+            d.new_units,
+            d.new_converted_units,
+        ]) {
+            *slot += n;
+        }
     }
-    let series = rule
-        .experiment
+    (report.range_days(), cells)
+}
+
+fn day_labels(days: &[String]) -> Vec<String> {
+    days.iter()
+        .map(|d| d.get(5..).unwrap_or(d).to_string())
+        .collect()
+}
+
+/// How far the lift chart's band reaches: a few visitors give intervals of hundreds of
+/// percent, which would flatten the rest of the chart.
+const BAND_CLIP: f64 = 1.0;
+
+/// Each variant's relative lift in conversion over the baseline (visitors converted per
+/// visitor exposed, both counted from the start up to each day), with its sequential 95 %
+/// interval clipped at ±100 %; no point while either side has too few visitors.
+fn lift_chart(report: &LayoutReport, rule: &LayoutMutation) -> ChartData {
+    use crate::stats::{frequentist, Difference, Statistic};
+    let Some(x) = rule.experiment.as_ref() else {
+        return ChartData::default();
+    };
+    let (days, cells) = per_day(report, rule);
+    let cumulative = |key: &str| -> Vec<Statistic> {
+        let (mut n, mut sum) = (0u64, 0u64);
+        days.iter()
+            .map(|day| {
+                if let Some(c) = cells.get(&(key, day.as_str())) {
+                    n += c[2];
+                    sum += c[3];
+                }
+                Statistic::Proportion {
+                    n,
+                    sum: sum.min(n) as f64,
+                }
+            })
+            .collect()
+    };
+    let base = &x.variants[x.baseline()].key;
+    let control = cumulative(base);
+    let series = x
+        .variants
         .iter()
-        .flat_map(|x| x.variants.iter())
+        .filter(|v| &v.key != base)
         .map(|v| {
-            let (mut exposures, mut conversions) = (0u64, 0u64);
-            let values = days
+            let (values, band) = cumulative(&v.key)
                 .iter()
-                .map(|day| {
-                    if let Some((e, c)) = cells.get(&(v.key.as_str(), day.as_str())) {
-                        exposures += e;
-                        conversions += c;
+                .zip(&control)
+                .map(|(b, a)| {
+                    let r = frequentist::sequential(
+                        a,
+                        b,
+                        Difference::Relative,
+                        0.05,
+                        frequentist::SEQUENTIAL_TUNING,
+                    );
+                    let clip = |v: f64| v.clamp(-BAND_CLIP, BAND_CLIP);
+                    match r.no_result {
+                        None if r.expected.is_finite() => {
+                            (Some(r.expected), Some((clip(r.ci.0), clip(r.ci.1))))
+                        }
+                        _ => (None, None),
                     }
-                    (exposures > 0).then(|| conversions as f64 / exposures as f64)
                 })
-                .collect();
+                .unzip();
             Series {
                 name: v.key.clone(),
                 values,
-                band: vec![],
+                band,
             }
         })
         .collect();
     ChartData {
-        x_labels: days
-            .iter()
-            .map(|d| d.get(5..).unwrap_or(d).to_string())
-            .collect(),
+        x_labels: day_labels(&days),
+        series,
+        unit: Unit::Percent,
+        reference: Some(("no difference".into(), 0.0)),
+        ..Default::default()
+    }
+}
+
+/// Each variant's conversions per exposure on each day (no point on a day without
+/// exposures).
+fn daily_chart(report: &LayoutReport, rule: &LayoutMutation) -> ChartData {
+    let (days, cells) = per_day(report, rule);
+    let series = rule
+        .experiment
+        .iter()
+        .flat_map(|x| x.variants.iter())
+        .map(|v| Series {
+            name: v.key.clone(),
+            values: days
+                .iter()
+                .map(|day| {
+                    cells
+                        .get(&(v.key.as_str(), day.as_str()))
+                        .filter(|c| c[0] > 0)
+                        .map(|c| c[1] as f64 / c[0] as f64)
+                })
+                .collect(),
+            band: vec![],
+        })
+        .collect();
+    ChartData {
+        x_labels: day_labels(&days),
         series,
         unit: Unit::Percent,
         ..Default::default()
@@ -232,6 +376,8 @@ mod tests {
             exposures: e,
             conversions: c,
             clicks: 0,
+            new_units: e,
+            new_converted_units: c,
         };
         let rows = vec![row("control", 200, 20), row("b", 200, 40), row("c", 50, 1)];
         let (comparisons, srm) =
@@ -272,20 +418,50 @@ mod tests {
             matches!(s.suggestion, Some(Decision::Wait { .. })),
             "two days of seven"
         );
-        // Cumulative: control 10 %, 10 %, 10 %; b nothing, then 30 %, then 20 %.
-        let series = |k: &str| {
-            s.cumulative
+        // Day by day: control 10 % and 10 %; b 30 %, then 10 %.
+        let series = |chart: &ChartData, k: &str| {
+            chart
                 .series
                 .iter()
                 .find(|x| x.name == k)
-                .unwrap()
-                .values
-                .clone()
+                .map(|x| x.values.clone())
         };
-        assert_eq!(s.cumulative.x_labels, ["11-01", "11-02", "11-03"]);
-        assert_eq!(series("control"), [Some(0.1), Some(0.1), Some(0.1)]);
-        assert_eq!(series("b"), [None, Some(0.3), Some(0.2)]);
-        assert_eq!(series("c"), [None, None, None]);
+        assert_eq!(s.daily.x_labels, ["11-01", "11-02", "11-03"]);
+        assert_eq!(
+            series(&s.daily, "control").unwrap(),
+            [Some(0.1), Some(0.1), None]
+        );
+        assert_eq!(series(&s.daily, "b").unwrap(), [None, Some(0.3), Some(0.1)]);
+        assert_eq!(series(&s.daily, "c").unwrap(), [None, None, None]);
+        // Lift over control, cumulative: nothing on day one (no b), then b's 30 % against
+        // 10 % (+200 %, its band clipped at +100 %), then 20 % against 10 % (+100 %).
+        assert!(
+            series(&s.lift, "control").is_none(),
+            "no line for the baseline"
+        );
+        let lift = series(&s.lift, "b").unwrap();
+        assert_eq!(lift[0], None);
+        assert!((lift[1].unwrap() - 2.0).abs() < 1e-9, "{lift:?}");
+        assert!((lift[2].unwrap() - 1.0).abs() < 1e-9, "{lift:?}");
+        let band = &s.lift.series[0].band;
+        assert!(
+            band[1].unwrap().1 <= BAND_CLIP && band[2].unwrap().0 < 1.0,
+            "{band:?}"
+        );
+        assert_eq!(s.lift.reference, Some(("no difference".into(), 0.0)));
+        assert!(
+            s.verdict
+                .starts_with("b beats control on conversions: +100.0 % [")
+                || s.verdict
+                    .starts_with("No clear difference yet: b against control"),
+            "{}",
+            s.verdict
+        );
+        assert!(
+            s.verdict.ends_with("chance to win, 2 days"),
+            "{}",
+            s.verdict
+        );
         let mut decided = rule.clone();
         decided.experiment.as_mut().unwrap().winner = Some("b".into());
         let s = ExperimentSummary::of(&decided, decided.timestamp, &report).unwrap();

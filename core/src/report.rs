@@ -146,6 +146,13 @@ pub struct DayRow {
     pub exposures: u64,
     pub conversions: u64,
     pub clicks: u64,
+    /// Visitors exposed for the first time that day (in a report of a range that ends now:
+    /// for the first time at all; of a range in the past: for the first time in it).
+    #[serde(default)]
+    pub new_units: u64,
+    /// Visitors who converted for the first time that day (as `new_units`).
+    #[serde(default)]
+    pub new_converted_units: u64,
 }
 
 /// A variant against its rule's baseline variant (the first in the rule, or `control`).
@@ -825,6 +832,8 @@ mod tests {
             exposures: e,
             conversions: c,
             clicks: 0,
+            new_units: 0,
+            new_converted_units: 0,
         };
         let report = LayoutReport {
             from: "2026-11-01T10:00:00Z".parse().unwrap(),

@@ -732,16 +732,19 @@ test('the overview: what needs you, the fleet, rules, pushes and events; every n
   await page.goto('/admin');
   await needs.getByRole('link', { name: /not marked Secure/ }).click();
   await expect(page).toHaveURL(/\/admin\/status$/);
-  // Running experiments lead to the experiments page: each with its variants, the
-  // cumulative conversion per variant as a chart, and what the engine suggests.
+  // Running experiments lead to the experiments page: each with a verdict, its variants,
+  // the lift over the baseline and the daily conversion per variant as charts, and what
+  // the engine suggests.
   await page.goto('/admin');
   await page.locator('#stat-experiments').click();
   await expect(page).toHaveURL(/\/admin\/experiments$/);
   const experiment = page.locator('[data-experiment="hero-headline-test"]');
   await expect(experiment).toHaveAttribute('data-status', 'running');
   await expect(experiment.locator('[data-arm="control"]')).toContainText('(baseline)');
-  await expect(experiment.locator('#cumulative-hero-headline-test svg')).toBeVisible();
-  await expect(experiment.locator('#cumulative-hero-headline-test path[data-series="control"]')).toHaveCount(1);
+  await expect(experiment.locator('[data-verdict]')).toContainText(/b against control|beats|loses to|Not enough visitors/);
+  await expect(experiment.locator('#daily-hero-headline-test svg')).toBeVisible();
+  await expect(experiment.locator('#daily-hero-headline-test path[data-series="control"]')).toHaveCount(1);
+  await expect(experiment.locator('#lift-hero-headline-test')).toBeVisible();
   await expect(experiment.locator('[data-suggestion="wait"]')).toContainText(/wait: running \d+ of at least 7 days/);
   await page.screenshot({ path: info.outputPath('experiments.png'), fullPage: true });
   await experiment.getByRole('link', { name: 'hero-headline-test' }).click();

@@ -10,6 +10,7 @@ pub mod events;
 pub mod layouts;
 pub mod neurons;
 pub mod postgres;
+pub mod rollup;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 /// Every experiment (variant rule) that is not deleted, over its whole runtime: state and
 /// policy, each variant against the baseline, what the decision engine suggests, the newest
-/// decision and the cumulative conversion per variant per day. Running ones first. Viewer.
+/// decision, a verdict, the cumulative lift over the baseline and the daily conversion per variant. Running ones first. Viewer.
 #[server(name = ListExperiments, prefix = "/api", endpoint = "experiments", input = leptos::server_fn::codec::GetUrl)]
 pub async fn list_experiments() -> Result<Vec<ExperimentSummary>, AppError> {
     let (services, who) = super::guard::require(cortex_core::Role::Viewer)?;

@@ -1,7 +1,8 @@
 //! `/admin/experiments`: every experiment over its whole runtime. Each shows its state and
-//! decision policy, every variant against the baseline, the cumulative conversion per
-//! variant as a chart, what the decision engine suggests and the newest decision; the rule's
-//! page is where an editor acts.
+//! decision policy, a verdict in words, every variant against the baseline, two charts (the
+//! lift over the baseline with its interval as the days add up, and each variant's daily
+//! conversion), what the decision engine suggests and the newest decision; the rule's page
+//! is where an editor acts.
 
 use cortex_core::experiments::{ArmSummary, ExperimentSummary};
 use cortex_core::stats::decision::Mode;
@@ -76,11 +77,17 @@ fn Experiment(x: ExperimentSummary) -> impl IntoView {
         fmt_time(x.started),
         x.policy.goal.as_str()
     );
-    let chart_id = format!("cumulative-{}", x.rule_id);
-    let label = format!(
-        "Cumulative conversions per exposure per variant of {}, day by day",
+    let lift_id = format!("lift-{}", x.rule_id);
+    let lift_label = format!(
+        "Lift in conversion of each variant of {} over the baseline, with its 95 % interval, from the start up to each day",
         x.rule_id
     );
+    let daily_id = format!("daily-{}", x.rule_id);
+    let daily_label = format!(
+        "Conversions per exposure of each variant of {}, day by day",
+        x.rule_id
+    );
+    let verdict = x.verdict.clone();
     let srm = x.srm.clone().filter(|c| c.flagged);
     let suggestion = x.suggestion.as_ref().map(|d| (d.kind(), d.describe()));
     let last = x.last_decision.clone();
@@ -94,8 +101,8 @@ fn Experiment(x: ExperimentSummary) -> impl IntoView {
             </div>
             <p class="mt-1 text-sm text-slate-600">{summary}</p>
             {winner.map(|w| view! { <p class="mt-2 text-sm font-medium text-indigo-900" data-winner=w.clone()>{format!("Every targeted visitor gets `{w}`.")}</p> })}
-            <div class="mt-3 grid gap-6 lg:grid-cols-2">
-                <div class="overflow-x-auto" tabindex="0">
+            {(!verdict.is_empty()).then(|| view! { <p class="mt-2 text-sm font-medium text-slate-900" data-verdict="">{verdict}</p> })}
+            <div class="mt-3 overflow-x-auto" tabindex="0">
                     <table class="min-w-full text-left text-sm">
                         <thead class="bg-slate-50 text-xs uppercase text-slate-500">
                             <tr>
@@ -107,10 +114,17 @@ fn Experiment(x: ExperimentSummary) -> impl IntoView {
                             {x.arms.iter().map(|a| view! { <Arm a=a.clone()/> }).collect_view()}
                         </tbody>
                     </table>
+            </div>
+            <div class="mt-3 grid gap-6 lg:grid-cols-2">
+                <div>
+                    <h3 class="text-sm font-semibold text-slate-700">"Lift over the baseline, cumulative"</h3>
+                    <p class="text-xs text-slate-500">"Converted visitors per visitor exposed, from the start up to each day; the band is the 95 % interval that stays valid however often you look (clipped at ±100 %). Decided when it leaves the zero line."</p>
+                    <LineChart data=x.lift.clone() id=lift_id label=lift_label empty="Not enough visitors in both arms yet."/>
                 </div>
                 <div>
-                    <h3 class="text-sm font-semibold text-slate-700">"Cumulative conversions per exposure"</h3>
-                    <LineChart data=x.cumulative.clone() id=chart_id label empty="No exposures yet."/>
+                    <h3 class="text-sm font-semibold text-slate-700">"Conversion per day"</h3>
+                    <p class="text-xs text-slate-500">"Conversions per exposure on each day, per variant."</p>
+                    <LineChart data=x.daily.clone() id=daily_id label=daily_label empty="No exposures yet."/>
                 </div>
             </div>
             {srm.map(|c| view! {

@@ -15,7 +15,22 @@ impl Mutations {
     ) -> Result<cortex_core::report::LayoutReport, ApiError> {
         use cortex_core::report::{compare, ImpactRow, LayoutReport};
         let (from, to) = query.range(now).map_err(ApiError::bad_request)?;
-        let (tallies, days) = self.store.layout_tallies(query, from, to).await?;
+        // A range that ends now is read from the hourly rollup, from the start of `from`'s
+        // hour; a range in the past or of one page counts the events themselves.
+        let (from, (tallies, days)) = if to >= now && query.page.is_none() {
+            let hour = from
+                .timestamp_millis()
+                .div_euclid(crate::store::rollup::HOUR_MS);
+            let start = DateTime::from_timestamp_millis(hour * crate::store::rollup::HOUR_MS)
+                .unwrap_or(from);
+            let counted = self
+                .store
+                .rollup_tallies(query.rule.as_deref(), query.variant.as_deref(), hour)
+                .await?;
+            (start, counted)
+        } else {
+            (from, self.store.layout_tallies(query, from, to).await?)
+        };
         let rows: Vec<ImpactRow> = tallies.into_iter().map(ImpactRow::from_tally).collect();
         let loaded = self.current();
         let (comparisons, srm) = compare(&rows, |id| {

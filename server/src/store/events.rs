@@ -85,6 +85,21 @@ pub trait EventStore: Send + Sync {
         to: DateTime<Utc>,
     ) -> StoreResult<(Vec<Tally>, Vec<DayRow>)>;
 
+    /// The same counts as [`EventStore::layout_tallies`] from the report rollup (see
+    /// [`crate::store::rollup`]): the events from hour `from_hour` (milliseconds since the
+    /// epoch / 3,600,000) on, of rule `rule` and variant `variant` (`None`: all).
+    async fn rollup_tallies(
+        &self,
+        rule: Option<&str>,
+        variant: Option<&str>,
+        from_hour: i64,
+    ) -> StoreResult<(Vec<Tally>, Vec<DayRow>)>;
+
+    /// Builds the report rollup again from the events stored (what the migration that added
+    /// it did once), in one transaction; returns the rule rows it holds afterwards. For
+    /// events loaded behind the hub's back, and for repair.
+    async fn rebuild_rollup(&self) -> StoreResult<u64>;
+
     /// Visitors who viewed `page` (any page when `None`) between `from` (inclusive) and `to`
     /// (exclusive), and how many of them converted there in that time: a guard's measure.
     async fn page_conversion(
@@ -173,6 +188,22 @@ pub(crate) fn days_sql() -> String {
           WHERE {TALLY_FILTER}
           GROUP BY at / 86400000, mutation_id, COALESCE(variant, '')
           ORDER BY day, mutation_id, variant
+          LIMIT 20000"
+    )
+}
+
+/// Per day, the visitors exposed (converted) for the first time in the range that day
+/// (portable SQL, the same parameters as [`days_sql`]).
+pub(crate) fn first_days_sql() -> String {
+    format!(
+        "SELECT first / 86400000 AS day, mutation_id, variant,
+                SUM(CASE WHEN kind = 'exposure' THEN 1 ELSE 0 END) AS new_units,
+                SUM(CASE WHEN kind = 'conversion' THEN 1 ELSE 0 END) AS new_converted_units
+           FROM (SELECT mutation_id, COALESCE(variant, '') AS variant, kind, unit, MIN(at) AS first
+                   FROM events
+                  WHERE {TALLY_FILTER} AND unit IS NOT NULL AND kind IN ('exposure', 'conversion')
+                  GROUP BY mutation_id, COALESCE(variant, ''), kind, unit) AS firsts
+          GROUP BY first / 86400000, mutation_id, variant
           LIMIT 20000"
     )
 }
@@ -288,6 +319,7 @@ macro_rules! impl_event_store {
                     .map(|(b, _)| *b)
                     .collect();
                 let events = Self::insert_events(&mut tx, &fresh).await?;
+                self.roll_up(&mut tx, &fresh).await?;
                 tx.commit().await?;
                 Ok(crate::store::events::EventsWritten {
                     batches: fresh.len() as u64,
@@ -698,50 +730,213 @@ macro_rules! impl_event_store {
                     let text = |v: &Option<String>| v.clone().unwrap_or_default();
                     (sql, ms(from), ms(to), text(&q.page), text(&q.rule), text(&q.variant))
                 };
-                let count = |r: &$row, c: &str| -> StoreResult<u64> {
-                    Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0).max(0) as u64)
-                };
                 let (sql, a, b, p, m, v) = bind(crate::store::events::tally_sql());
                 let rows = sqlx::query(&sql)
                     .bind(a).bind(b).bind(p).bind(m).bind(v)
                     .fetch_all(&self.pool()?)
                     .await?;
-                let tallies = rows
-                    .iter()
-                    .map(|r| {
-                        Ok(cortex_core::report::Tally {
-                            mutation_id: r.try_get("mutation_id")?,
-                            variant: r.try_get("variant")?,
-                            exposures: count(r, "exposures")?,
-                            exposed_units: count(r, "exposed_units")?,
-                            clicks: count(r, "clicks")?,
-                            conversions: count(r, "conversions")?,
-                            converted_units: count(r, "converted_units")?,
-                            dwell_count: count(r, "dwell_count")?,
-                            dwell_sum: r.try_get::<Option<f64>, _>("dwell_sum")?.unwrap_or(0.0),
-                            dwell_sum_sq: r.try_get::<Option<f64>, _>("dwell_sum_sq")?.unwrap_or(0.0),
-                        })
-                    })
-                    .collect::<StoreResult<Vec<_>>>()?;
+                let tallies = rows.iter().map(Self::tally_of).collect::<StoreResult<Vec<_>>>()?;
                 let (sql, a, b, p, m, v) = bind(crate::store::events::days_sql());
                 let rows = sqlx::query(&sql)
                     .bind(a).bind(b).bind(p).bind(m).bind(v)
                     .fetch_all(&self.pool()?)
                     .await?;
-                let days = rows
-                    .iter()
-                    .map(|r| {
-                        Ok(cortex_core::report::DayRow {
-                            day: crate::store::events::day_name(r.try_get("day")?),
-                            mutation_id: r.try_get("mutation_id")?,
-                            variant: r.try_get("variant")?,
-                            exposures: count(r, "exposures")?,
-                            conversions: count(r, "conversions")?,
-                            clicks: count(r, "clicks")?,
-                        })
-                    })
-                    .collect::<StoreResult<Vec<_>>>()?;
+                let mut days = rows.iter().map(Self::day_of).collect::<StoreResult<Vec<_>>>()?;
+                let (sql, a, b, p, m, v) = bind(crate::store::events::first_days_sql());
+                let firsts = sqlx::query(&sql)
+                    .bind(a).bind(b).bind(p).bind(m).bind(v)
+                    .fetch_all(&self.pool()?)
+                    .await?;
+                for r in &firsts {
+                    let day = crate::store::events::day_name(r.try_get("day")?);
+                    let (m, v): (String, String) = (r.try_get("mutation_id")?, r.try_get("variant")?);
+                    if let Some(d) = days.iter_mut().find(|d| d.day == day && d.mutation_id == m && d.variant == v) {
+                        d.new_units = Self::count_of(r, "new_units")?;
+                        d.new_converted_units = Self::count_of(r, "new_converted_units")?;
+                    }
+                }
                 Ok((tallies, days))
+            }
+
+            async fn rollup_tallies(
+                &self,
+                rule: Option<&str>,
+                variant: Option<&str>,
+                from_hour: i64,
+            ) -> StoreResult<(Vec<cortex_core::report::Tally>, Vec<cortex_core::report::DayRow>)> {
+                let pool = self.pool()?;
+                let run = |sql: &'static str| {
+                    sqlx::query(sql)
+                        .bind(from_hour)
+                        .bind(rule.unwrap_or_default().to_string())
+                        .bind(variant.unwrap_or_default().to_string())
+                        .fetch_all(&pool)
+                };
+                let tallies = run(crate::store::rollup::TALLY_SQL).await?;
+                let days = run(crate::store::rollup::DAYS_SQL).await?;
+                Ok((
+                    tallies.iter().map(Self::tally_of).collect::<StoreResult<Vec<_>>>()?,
+                    days.iter().map(Self::day_of).collect::<StoreResult<Vec<_>>>()?,
+                ))
+            }
+
+            async fn rebuild_rollup(&self) -> StoreResult<u64> {
+                let mut tx = self.writer()?.begin().await?;
+                Self::lock_rollup(&mut tx).await?;
+                sqlx::query("DELETE FROM rule_hours").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM rule_units").execute(&mut *tx).await?;
+                for statement in crate::store::rollup::backfill_statements() {
+                    sqlx::query(statement).execute(&mut *tx).await?;
+                }
+                let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM rule_hours")
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
+                tx.commit().await?;
+                Ok(n.max(0) as u64)
+            }
+        }
+
+        impl $store {
+            fn count_of(r: &$row, c: &str) -> StoreResult<u64> {
+                Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0).max(0) as u64)
+            }
+
+            /// A report row (see `tally_sql` and `rollup::TALLY_SQL`).
+            fn tally_of(r: &$row) -> StoreResult<cortex_core::report::Tally> {
+                let count = Self::count_of;
+                Ok(cortex_core::report::Tally {
+                    mutation_id: r.try_get("mutation_id")?,
+                    variant: r.try_get("variant")?,
+                    exposures: count(r, "exposures")?,
+                    exposed_units: count(r, "exposed_units")?,
+                    clicks: count(r, "clicks")?,
+                    conversions: count(r, "conversions")?,
+                    converted_units: count(r, "converted_units")?,
+                    dwell_count: count(r, "dwell_count")?,
+                    dwell_sum: r.try_get::<Option<f64>, _>("dwell_sum")?.unwrap_or(0.0),
+                    dwell_sum_sq: r.try_get::<Option<f64>, _>("dwell_sum_sq")?.unwrap_or(0.0),
+                })
+            }
+
+            /// A per-day report row (see `days_sql` and `rollup::DAYS_SQL`).
+            fn day_of(r: &$row) -> StoreResult<cortex_core::report::DayRow> {
+                let count = Self::count_of;
+                Ok(cortex_core::report::DayRow {
+                    day: crate::store::events::day_name(r.try_get("day")?),
+                    mutation_id: r.try_get("mutation_id")?,
+                    variant: r.try_get("variant")?,
+                    exposures: count(r, "exposures")?,
+                    conversions: count(r, "conversions")?,
+                    clicks: count(r, "clicks")?,
+                    // Not in the per-day query of events (see `first_days_sql`).
+                    new_units: count(r, "new_units").unwrap_or(0),
+                    new_converted_units: count(r, "new_converted_units").unwrap_or(0),
+                })
+            }
+
+            /// Adds `batches`' rule events to the report rollup, in the writing transaction
+            /// (see [`crate::store::rollup`]).
+            async fn roll_up(
+                &self,
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                batches: &[&crate::store::events::SpooledBatch],
+            ) -> StoreResult<()> {
+                use crate::store::rollup::{Rollup, UnitHours, CHUNK};
+                let mut rollup = Rollup::of(batches);
+                if rollup.hours.is_empty() {
+                    return Ok(());
+                }
+                Self::lock_rollup(tx).await?;
+                let keys: Vec<_> = rollup.unit_keys().cloned().collect();
+                let mut stored = std::collections::HashMap::new();
+                for chunk in keys.chunks(CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "SELECT mutation_id, variant, unit, exposed_hour, converted_hour,
+                                first_exposed_hour, first_converted_hour
+                           FROM rule_units WHERE (mutation_id, variant, unit) IN (VALUES ",
+                    );
+                    let mut list = qb.separated(", ");
+                    for (m, v, u) in chunk {
+                        list.push("(")
+                            .push_bind_unseparated(m)
+                            .push_unseparated(", ")
+                            .push_bind_unseparated(v)
+                            .push_unseparated(", ")
+                            .push_bind_unseparated(u)
+                            .push_unseparated(")");
+                    }
+                    qb.push(")");
+                    for r in qb.build().fetch_all(&mut **tx).await? {
+                        stored.insert(
+                            (r.try_get("mutation_id")?, r.try_get("variant")?, r.try_get("unit")?),
+                            UnitHours {
+                                exposed: r.try_get("exposed_hour")?,
+                                converted: r.try_get("converted_hour")?,
+                                first_exposed: r.try_get("first_exposed_hour")?,
+                                first_converted: r.try_get("first_converted_hour")?,
+                            },
+                        );
+                    }
+                }
+                let units = rollup.settle(&stored);
+                for chunk in units.chunks(CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO rule_units (mutation_id, variant, unit, exposed_hour, converted_hour,
+                             first_exposed_hour, first_converted_hour) ",
+                    );
+                    qb.push_values(chunk, |mut row, ((m, v, u), h)| {
+                        row.push_bind(m).push_bind(v).push_bind(u).push_bind(h.exposed).push_bind(h.converted).push_bind(h.first_exposed).push_bind(h.first_converted);
+                    });
+                    qb.push(
+                        " ON CONFLICT (mutation_id, variant, unit) DO UPDATE
+                          SET exposed_hour = excluded.exposed_hour,
+                              converted_hour = excluded.converted_hour,
+                              first_exposed_hour = excluded.first_exposed_hour,
+                              first_converted_hour = excluded.first_converted_hour",
+                    );
+                    qb.build().execute(&mut **tx).await?;
+                }
+                let hours: Vec<_> = rollup.hours.into_iter().collect();
+                for chunk in hours.chunks(CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO rule_hours (mutation_id, variant, hour, events, exposures, clicks,
+                             conversions, dwell_count, dwell_sum, dwell_sum_sq, units, converted_units,
+                             new_units, new_converted_units) ",
+                    );
+                    qb.push_values(chunk, |mut row, ((m, v, hour), c)| {
+                        row.push_bind(m)
+                            .push_bind(v)
+                            .push_bind(*hour)
+                            .push_bind(c.events)
+                            .push_bind(c.exposures)
+                            .push_bind(c.clicks)
+                            .push_bind(c.conversions)
+                            .push_bind(c.dwell_count)
+                            .push_bind(c.dwell_sum)
+                            .push_bind(c.dwell_sum_sq)
+                            .push_bind(c.units)
+                            .push_bind(c.converted_units)
+                            .push_bind(c.new_units)
+                            .push_bind(c.new_converted_units);
+                    });
+                    qb.push(
+                        " ON CONFLICT (mutation_id, variant, hour) DO UPDATE SET
+                          events = rule_hours.events + excluded.events,
+                          exposures = rule_hours.exposures + excluded.exposures,
+                          clicks = rule_hours.clicks + excluded.clicks,
+                          conversions = rule_hours.conversions + excluded.conversions,
+                          dwell_count = rule_hours.dwell_count + excluded.dwell_count,
+                          dwell_sum = rule_hours.dwell_sum + excluded.dwell_sum,
+                          dwell_sum_sq = rule_hours.dwell_sum_sq + excluded.dwell_sum_sq,
+                          units = rule_hours.units + excluded.units,
+                          converted_units = rule_hours.converted_units + excluded.converted_units,
+                          new_units = rule_hours.new_units + excluded.new_units,
+                          new_converted_units = rule_hours.new_converted_units + excluded.new_converted_units",
+                    );
+                    qb.build().execute(&mut **tx).await?;
+                }
+                Ok(())
             }
         }
     };

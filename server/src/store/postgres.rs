@@ -24,6 +24,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 /// Key of the advisory lock that serialises audited writes across hub replicas.
 const WRITE_LOCK_KEY: i64 = 0x636f_7274_6578; // "cortex"
 
+/// Key of the advisory lock that serialises report rollup writes across hub replicas.
+const ROLLUP_LOCK_KEY: i64 = 0x726f_6c6c_7570; // "rollup"
+
 impl PgStore {
     /// Keys new audit entries with `key`.
     pub fn with_audit_key(mut self, key: Option<cortex_core::audit::ChainKey>) -> Self {
@@ -79,6 +82,18 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         Ok(tx)
+    }
+
+    /// Report rollup writes from several hubs take turns: each reads its visitors' hours
+    /// and writes the moves, which must not interleave with another hub's.
+    async fn lock_rollup(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+    ) -> crate::store::StoreResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ROLLUP_LOCK_KEY)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     /// Marks each batch id as counted in one statement; `true` for the ones not counted before.

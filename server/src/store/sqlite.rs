@@ -247,6 +247,11 @@ impl SqliteStore {
         Ok(rows.len() as u64)
     }
 
+    /// SQLite has one writer at a time: the rollup needs no lock of its own.
+    async fn lock_rollup(_: &mut sqlx::Transaction<'_, Sqlite>) -> crate::store::StoreResult<()> {
+        Ok(())
+    }
+
     /// SQLite has one hub per database: nothing to fan out.
     fn as_postgres(_: &Pool<Sqlite>) -> Option<sqlx::PgPool> {
         None
