@@ -2479,6 +2479,76 @@ async fn a_guarded_change_that_hurts_its_page_is_rolled_back_by_itself() {
         .unwrap()
         .contains("rolled back a change of rule guarded"));
     assert_eq!(alert["details"]["verdict"], "rollBack");
+
+    // Errors are watched too: the sale page converts as before, but errs ten times as often.
+    let sale = json!({"id": "guarded-sale", "layoutId": "sale", "pageSlug": "sale", "layer": "module",
+        "mutationType": "hide", "mutationPayload": {"target": "hero"}, "moduleId": "hero",
+        "guard": {"windowHours": 24, "minUnits": 100}});
+    let t2 = m
+        .save_rule_json(sale, Head::Absent, &editor_principal())
+        .await
+        .unwrap()
+        .rule
+        .timestamp;
+    let erring = |prefix: &str, at: chrono::DateTime<chrono::Utc>, errors: u32| {
+        let mut events = Vec::new();
+        for u in 0..400 {
+            let mut view = Event::new(EventKind::PageView, at);
+            view.unit = Some(format!("{prefix}-{u}"));
+            view.page_slug = Some("sale".into());
+            events.push(view.clone());
+            if u < 40 {
+                events.push(Event {
+                    kind: EventKind::Conversion,
+                    ..view.clone()
+                });
+            }
+            if u < errors {
+                events.push(Event {
+                    kind: EventKind::Error,
+                    message: Some("TypeError: x is undefined".into()),
+                    ..view
+                });
+            }
+        }
+        cortex_server::store::events::SpooledBatch {
+            neuron_id: "test".into(),
+            received_at: at,
+            batch: EventBatch {
+                batch_id: format!("{prefix}-batch"),
+                events,
+                receipt: None,
+            },
+        }
+    };
+    hub.app
+        .services
+        .store
+        .write_event_batches(&[
+            erring("sale-before", t2 - chrono::Duration::hours(3), 4),
+            erring("sale-after", t2 + chrono::Duration::minutes(30), 40),
+        ])
+        .await
+        .unwrap();
+    let done = m.guard_changes(t2 + chrono::Duration::hours(1)).await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert!(
+        done[0]
+            .1
+            .describe()
+            .starts_with("the page's errors rose by +9.00 ["),
+        "{}",
+        done[0].1.describe()
+    );
+    let head = hub
+        .app
+        .services
+        .store
+        .rule_head("guarded-sale")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!head.rule.is_active, "a first version is switched off");
 }
 
 #[tokio::test]

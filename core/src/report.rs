@@ -108,6 +108,15 @@ pub struct Tally {
     pub dwell_sum: f64,
     /// Sum of squared dwell times, ms².
     pub dwell_sum_sq: f64,
+    /// Sum of the conversions' values (revenue; only servers report values).
+    #[serde(default)]
+    pub revenue_sum: f64,
+    /// Sum of their squares.
+    #[serde(default)]
+    pub revenue_sum_sq: f64,
+    /// Error events reported with this rule and variant.
+    #[serde(default)]
+    pub errors: u64,
 }
 
 /// A value with its 95 % interval.
@@ -132,6 +141,13 @@ pub struct ImpactRow {
     pub click_rate: Option<f64>,
     /// Mean dwell, ms.
     pub dwell_ms: Option<Estimate>,
+    /// Revenue (conversion values) per visitor exposed, with a 95 % interval; `None` without
+    /// any value reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue_per_visitor: Option<Estimate>,
+    /// Error events per exposure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
 }
 
 /// One day of one rule and variant.
@@ -233,6 +249,35 @@ fn measure(
                 sum_squares: tally.map_or(0.0, |t| t.dwell_sum_sq),
             },
         },
+        // Clicks per exposure, each exposure counted at most once.
+        Metric::Clicks => {
+            let n = tally.map_or(0, |t| t.exposures);
+            Statistic::Proportion {
+                n,
+                sum: tally.map_or(0, |t| t.clicks.min(n)) as f64,
+            }
+        }
+        // Revenue per visitor exposed. The sums are per conversion, so a visitor's squared
+        // total is read as the sum of their conversions' squares: exact when a visitor
+        // converts at most once, a slight underestimate of the variance otherwise.
+        Metric::Revenue => Statistic::Mean {
+            n: tally.map_or(0, |t| t.exposed_units),
+            sums: Sums {
+                sum: tally.map_or(0.0, |t| t.revenue_sum),
+                sum_squares: tally.map_or(0.0, |t| t.revenue_sum_sq),
+            },
+        },
+        // Errors per exposure, as a count (its variance its mean, as a Poisson count's).
+        Metric::Errors => {
+            let errors = tally.map_or(0, |t| t.errors) as f64;
+            Statistic::Mean {
+                n: tally.map_or(0, |t| t.exposures),
+                sums: Sums {
+                    sum: errors,
+                    sum_squares: errors,
+                },
+            }
+        }
     }
 }
 
@@ -269,7 +314,7 @@ impl LayoutReport {
                         .map(|&g| Guardrail {
                             name: g.as_str().into(),
                             statistic: measure(g, tally),
-                            higher_is_better: true,
+                            higher_is_better: g.higher_is_better(),
                         })
                         .collect(),
                 }
@@ -461,6 +506,11 @@ impl ImpactRow {
             conversion_rate: wilson(tally.converted_units, tally.exposed_units),
             click_rate: (tally.exposures > 0).then(|| tally.clicks as f64 / tally.exposures as f64),
             dwell_ms: mean(tally.dwell_count, tally.dwell_sum, tally.dwell_sum_sq),
+            revenue_per_visitor: (tally.revenue_sum != 0.0 || tally.revenue_sum_sq != 0.0)
+                .then(|| mean(tally.exposed_units, tally.revenue_sum, tally.revenue_sum_sq))
+                .flatten(),
+            error_rate: (tally.errors > 0 && tally.exposures > 0)
+                .then(|| tally.errors as f64 / tally.exposures as f64),
             tally,
         }
     }
@@ -731,6 +781,59 @@ mod tests {
             "{}",
             d.describe()
         );
+    }
+
+    #[test]
+    fn revenue_can_be_the_goal_and_errors_a_guardrail() {
+        use crate::stats::decision::{Decision, Metric, Policy};
+        let rule: crate::mutation::LayoutMutation = serde_json::from_value(serde_json::json!({
+            "id": "r", "layoutId": "home", "pageSlug": "home", "mutationType": "variant",
+            "mutationPayload": {}, "layer": "module", "priority": 0, "version": 1,
+            "createdBy": "user:a", "timestamp": "2026-11-01T00:00:00Z", "isActive": true,
+            "experiment": {"key": "r", "variants": [
+                {"key": "control", "weight": 0.5, "payload": []},
+                {"key": "b", "weight": 0.5, "payload": []}
+            ], "policy": {"goal": "revenue", "guardrails": ["errors"]}}
+        }))
+        .unwrap();
+        // 20,000 visitors a side; one in ten orders for 50 (control) or 60 (b); errors per
+        // exposure as given.
+        let arm = |v: &str, price: f64, errors: u64| {
+            let mut r = row("r", v, 20_000, 2_000);
+            r.tally.revenue_sum = 2_000.0 * price;
+            r.tally.revenue_sum_sq = 2_000.0 * price * price;
+            r.tally.errors = errors;
+            ImpactRow::from_tally(r.tally)
+        };
+        let report = |b_errors: u64| LayoutReport {
+            from: "2026-10-20T00:00:00Z".parse().unwrap(),
+            to: "2026-11-20T00:00:00Z".parse().unwrap(),
+            rows: vec![arm("control", 50.0, 100), arm("b", 60.0, b_errors)],
+            days: vec![],
+            comparisons: vec![],
+            srm: vec![],
+        };
+        let fine = report(105);
+        let revenue = fine.rows[1].revenue_per_visitor.unwrap();
+        assert!((revenue.value - 6.0).abs() < 1e-9, "{revenue:?}");
+        assert!((fine.rows[1].error_rate.unwrap() - 105.0 / 20_000.0).abs() < 1e-12);
+        match fine.decision(&rule, rule.timestamp).unwrap() {
+            Decision::Promote { variant, lift, .. } => {
+                assert_eq!(variant, "b");
+                assert!((lift - 0.2).abs() < 1e-9, "{lift}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Four times the errors: the revenue winner is not promoted.
+        let d = report(400).decision(&rule, rule.timestamp).unwrap();
+        assert!(matches!(d, Decision::Wait { .. }), "{d:?}");
+        // Errors are a guardrail only.
+        let p = Policy {
+            goal: Metric::Errors,
+            guardrails: vec![],
+            ..Policy::default()
+        };
+        assert_eq!(p.check().unwrap_err().0, "goal");
     }
 
     #[test]

@@ -32,6 +32,9 @@ CREATE TABLE rule_hours (
     converted_units BIGINT NOT NULL DEFAULT 0,
     new_units       BIGINT NOT NULL DEFAULT 0,
     new_converted_units BIGINT NOT NULL DEFAULT 0,
+    revenue_sum     DOUBLE PRECISION NOT NULL DEFAULT 0,
+    revenue_sum_sq  DOUBLE PRECISION NOT NULL DEFAULT 0,
+    errors          BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (mutation_id, variant, hour)
 );
 CREATE INDEX rule_hours_by_hour ON rule_hours (hour);
@@ -50,10 +53,11 @@ SELECT mutation_id, COALESCE(variant, ''), unit,
 
 INSERT INTO rule_hours (mutation_id, variant, hour, events, exposures, clicks, conversions,
                         dwell_count, dwell_sum, dwell_sum_sq, units, converted_units,
-                        new_units, new_converted_units)
+                        new_units, new_converted_units, revenue_sum, revenue_sum_sq, errors)
 SELECT mutation_id, variant, hour, SUM(events), SUM(exposures), SUM(clicks), SUM(conversions),
        SUM(dwell_count), SUM(dwell_sum), SUM(dwell_sum_sq), SUM(units), SUM(converted_units),
-       SUM(new_units), SUM(new_converted_units)
+       SUM(new_units), SUM(new_converted_units), SUM(revenue_sum), SUM(revenue_sum_sq),
+       SUM(errors)
   FROM (SELECT mutation_id, COALESCE(variant, '') AS variant, at / 3600000 AS hour, 1 AS events,
                CASE WHEN kind = 'exposure' THEN 1 ELSE 0 END AS exposures,
                CASE WHEN kind = 'click' THEN 1 ELSE 0 END AS clicks,
@@ -61,19 +65,23 @@ SELECT mutation_id, variant, hour, SUM(events), SUM(exposures), SUM(clicks), SUM
                CASE WHEN kind = 'dwell' AND value IS NOT NULL THEN 1 ELSE 0 END AS dwell_count,
                CASE WHEN kind = 'dwell' AND value IS NOT NULL THEN value ELSE 0.0 END AS dwell_sum,
                CASE WHEN kind = 'dwell' AND value IS NOT NULL THEN value * value ELSE 0.0 END AS dwell_sum_sq,
-               0 AS units, 0 AS converted_units, 0 AS new_units, 0 AS new_converted_units
+               0 AS units, 0 AS converted_units, 0 AS new_units, 0 AS new_converted_units,
+               CASE WHEN kind = 'conversion' AND value IS NOT NULL THEN value ELSE 0.0 END AS revenue_sum,
+               CASE WHEN kind = 'conversion' AND value IS NOT NULL THEN value * value ELSE 0.0 END AS revenue_sum_sq,
+               CASE WHEN kind = 'error' THEN 1 ELSE 0 END AS errors
           FROM events
-         WHERE mutation_id IS NOT NULL AND kind IN ('exposure', 'click', 'conversion', 'dwell')
+         WHERE mutation_id IS NOT NULL
+           AND kind IN ('exposure', 'click', 'conversion', 'dwell', 'error')
         UNION ALL
-        SELECT mutation_id, variant, exposed_hour, 0, 0, 0, 0, 0, 0.0, 0.0, 1, 0, 0, 0
+        SELECT mutation_id, variant, exposed_hour, 0, 0, 0, 0, 0, 0.0, 0.0, 1, 0, 0, 0, 0.0, 0.0, 0
           FROM rule_units WHERE exposed_hour IS NOT NULL
         UNION ALL
-        SELECT mutation_id, variant, converted_hour, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 1, 0, 0
+        SELECT mutation_id, variant, converted_hour, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 1, 0, 0, 0.0, 0.0, 0
           FROM rule_units WHERE converted_hour IS NOT NULL
         UNION ALL
-        SELECT mutation_id, variant, first_exposed_hour, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0, 1, 0
+        SELECT mutation_id, variant, first_exposed_hour, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0, 1, 0, 0.0, 0.0, 0
           FROM rule_units WHERE first_exposed_hour IS NOT NULL
         UNION ALL
-        SELECT mutation_id, variant, first_converted_hour, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0, 0, 1
+        SELECT mutation_id, variant, first_converted_hour, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0, 0, 1, 0.0, 0.0, 0
           FROM rule_units WHERE first_converted_hour IS NOT NULL) AS counted
  GROUP BY mutation_id, variant, hour;

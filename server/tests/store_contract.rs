@@ -1646,8 +1646,15 @@ async fn layout_events_are_tallied_per_rule_variant_and_day(s: DynStore) {
         ev(Exposure, day1(1), "u1", Some("r"), Some("a"), "home"),
         ev(Exposure, day2(1), "u1", Some("r"), Some("a"), "home"),
         ev(Exposure, day1(2), "u2", Some("r"), Some("a"), "home"),
-        ev(Conversion, day1(3), "u1", Some("r"), Some("a"), "home"),
-        ev(Conversion, day2(3), "u1", Some("r"), Some("a"), "home"),
+        // Two orders, worth 10 and 20.
+        Event {
+            value: Some(10.0),
+            ..ev(Conversion, day1(3), "u1", Some("r"), Some("a"), "home")
+        },
+        Event {
+            value: Some(20.0),
+            ..ev(Conversion, day2(3), "u1", Some("r"), Some("a"), "home")
+        },
         ev(Click, day1(4), "u1", Some("r"), Some("a"), "home"),
         dwell,
         dwell2,
@@ -1655,7 +1662,7 @@ async fn layout_events_are_tallied_per_rule_variant_and_day(s: DynStore) {
         ev(Exposure, day1(1), "u3", Some("r"), Some("b"), "home"),
         // A rule without variants on another page.
         ev(Exposure, day1(1), "u4", Some("plain"), None, "sale"),
-        // Not counted: a page view, an error, an event without a rule.
+        // Not counted: a page view, an event without a rule (the error counts as one).
         ev(PageView, day1(1), "u1", None, None, "home"),
         ev(Error, day1(1), "u1", Some("r"), Some("a"), "home"),
         ev(Click, day1(1), "u1", None, None, "home"),
@@ -1687,6 +1694,9 @@ async fn layout_events_are_tallied_per_rule_variant_and_day(s: DynStore) {
                 dwell_count: 2,
                 dwell_sum: 4000.0,
                 dwell_sum_sq: 10_000_000.0,
+                revenue_sum: 30.0,
+                revenue_sum_sq: 500.0,
+                errors: 1,
             },
             Tally {
                 mutation_id: "r".into(),
@@ -1780,27 +1790,35 @@ async fn layout_events_are_tallied_per_rule_variant_and_day(s: DynStore) {
         .await
         .unwrap();
     use cortex_core::stats::guard::PageConversion;
-    let pc = |units, converted| PageConversion { units, converted };
-    // Home: u1 and u2 viewed; u1 converted (twice, on two days).
+    let pc = |units, converted, views, errors| PageConversion {
+        units,
+        converted,
+        views,
+        errors,
+    };
+    // Home: u1 and u2 viewed (once each); u1 converted (twice, on two days); one error.
     assert_eq!(
         s.page_conversion(Some("home"), from, to).await.unwrap(),
-        pc(2, 1)
+        pc(2, 1, 2, 1)
     );
     assert_eq!(
         s.page_conversion(Some("sale"), from, to).await.unwrap(),
-        pc(1, 1)
+        pc(1, 1, 1, 0)
     );
-    assert_eq!(s.page_conversion(None, from, to).await.unwrap(), pc(3, 2));
+    assert_eq!(
+        s.page_conversion(None, from, to).await.unwrap(),
+        pc(3, 2, 3, 1)
+    );
     // The range is [from, to): u2's view at day1(10) is left out from day1(10) + 1 s on.
     assert_eq!(
         s.page_conversion(Some("home"), day1(10) + Duration::seconds(1), to)
             .await
             .unwrap(),
-        pc(0, 0)
+        pc(0, 0, 0, 0)
     );
     assert_eq!(
         s.page_conversion(Some("nowhere"), from, to).await.unwrap(),
-        pc(0, 0)
+        pc(0, 0, 0, 0)
     );
 }
 
@@ -1827,6 +1845,7 @@ async fn the_rollup_counts_what_the_events_count(s: DynStore) {
         EventKind::Conversion,
         EventKind::Dwell,
         EventKind::PageView,
+        EventKind::Error,
     ];
     let mut batches = Vec::new();
     for b in 0..40 {
@@ -1840,7 +1859,9 @@ async fn the_rollup_counts_what_the_events_count(s: DynStore) {
                 e.unit = (next(10) > 0).then(|| format!("u{}", next(40)));
                 e.mutation_id = (next(10) > 0).then(|| format!("r{}", next(3)));
                 e.variant = (next(4) > 0).then(|| ["a", "b"][next(2) as usize].to_string());
-                e.value = (e.kind == EventKind::Dwell && next(5) > 0).then(|| next(5000) as f64);
+                e.value = (matches!(e.kind, EventKind::Dwell | EventKind::Conversion)
+                    && next(5) > 0)
+                    .then(|| next(5000) as f64);
                 e
             })
             .collect();
@@ -1875,6 +1896,8 @@ async fn the_rollup_counts_what_the_events_count(s: DynStore) {
         for t in &mut t {
             t.dwell_sum = t.dwell_sum.round();
             t.dwell_sum_sq = t.dwell_sum_sq.round();
+            t.revenue_sum = t.revenue_sum.round();
+            t.revenue_sum_sq = t.revenue_sum_sq.round();
         }
         t
     };

@@ -477,6 +477,7 @@ fn Impact(report: LayoutReport, rule: cortex_core::mutation::LayoutMutation) -> 
                             <tr>
                                 <th class="px-3 py-2">"Variant"</th><th class="px-3 py-2">"Exposures"</th><th class="px-3 py-2">"Visitors"</th>
                                 <th class="px-3 py-2">"Conversion rate"</th><th class="px-3 py-2">"Clicks / exposure"</th><th class="px-3 py-2">"Mean dwell"</th>
+                                <th class="px-3 py-2">"Revenue / visitor"</th><th class="px-3 py-2">"Errors / exposure"</th>
                             </tr>
                         </thead>
                         <tbody>
@@ -488,6 +489,8 @@ fn Impact(report: LayoutReport, rule: cortex_core::mutation::LayoutMutation) -> 
                                     <td class="px-3 py-2">{r.conversion_rate.as_ref().map(pct).unwrap_or_else(|| "—".into())}</td>
                                     <td class="px-3 py-2">{r.click_rate.map(|c| format!("{c:.2}")).unwrap_or_else(|| "—".into())}</td>
                                     <td class="px-3 py-2">{r.dwell_ms.as_ref().map(|d| format!("{:.1} s (±{:.1})", d.value / 1000.0, (d.high - d.value) / 1000.0)).unwrap_or_else(|| "—".into())}</td>
+                                    <td class="px-3 py-2">{r.revenue_per_visitor.as_ref().map(|d| format!("{:.2} (±{:.2})", d.value, d.high - d.value)).unwrap_or_else(|| "—".into())}</td>
+                                    <td class="px-3 py-2">{r.error_rate.map(|e| format!("{e:.4}")).unwrap_or_else(|| "—".into())}</td>
                                 </tr>
                             }).collect_view()}
                         </tbody>

@@ -265,12 +265,12 @@ pub fn RuleFields(
                 </label>
                 <label class=LABEL>
                     "Goal"
-                    <select class=INPUT name="goal">{options([("", "conversion (default)"), ("conversion", "conversion"), ("dwell", "dwell")], &f.goal)}</select>
+                    <select class=INPUT name="goal">{options([("", "conversion (default)"), ("conversion", "conversion"), ("dwell", "dwell"), ("clicks", "clicks per exposure"), ("revenue", "revenue per visitor")], &f.goal)}</select>
                     {field_error(error, "goal")}
                 </label>
                 <label class=LABEL>
                     "Guardrail (must not get worse)"
-                    <select class=INPUT name="guardrail">{options([("", "dwell (default)"), ("none", "none"), ("dwell", "dwell"), ("conversion", "conversion")], &f.guardrail)}</select>
+                    <select class=INPUT name="guardrail">{options([("", "dwell (default)"), ("none", "none"), ("dwell", "dwell"), ("errors", "errors per exposure"), ("conversion", "conversion"), ("clicks", "clicks per exposure"), ("revenue", "revenue per visitor")], &f.guardrail)}</select>
                     {field_error(error, "guardrail")}
                 </label>
                 {text("At least (days)", "min_days", &f.min_days, "7", error)}

@@ -31,18 +31,39 @@ pub enum Metric {
     Conversion,
     /// Mean dwell per dwell report, ms (higher is better).
     Dwell,
+    /// Clicks per exposure (higher is better).
+    Clicks,
+    /// Revenue (the values of conversions servers report) per visitor exposed (higher is
+    /// better).
+    Revenue,
+    /// Error events per exposure (lower is better): a guardrail only.
+    Errors,
 }
 
 impl Metric {
     /// Every metric, as the rule form lists them.
-    pub const ALL: [Metric; 2] = [Metric::Conversion, Metric::Dwell];
+    pub const ALL: [Metric; 5] = [
+        Metric::Conversion,
+        Metric::Dwell,
+        Metric::Clicks,
+        Metric::Revenue,
+        Metric::Errors,
+    ];
 
     /// The JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
             Metric::Conversion => "conversion",
             Metric::Dwell => "dwell",
+            Metric::Clicks => "clicks",
+            Metric::Revenue => "revenue",
+            Metric::Errors => "errors",
         }
+    }
+
+    /// More is better (all but errors).
+    pub fn higher_is_better(self) -> bool {
+        self != Metric::Errors
     }
 
     /// The metric with this JSON name.
@@ -111,6 +132,15 @@ impl Policy {
         }
         if self.min_days == 0 || self.min_days > MAX_MIN_DAYS {
             return Err(("minDays", format!("must be between 1 and {MAX_MIN_DAYS}")));
+        }
+        if !self.goal.higher_is_better() {
+            return Err((
+                "goal",
+                format!(
+                    "{} can only be a guardrail: a goal is a metric a winner raises",
+                    self.goal.as_str()
+                ),
+            ));
         }
         if self.guardrails.contains(&self.goal) {
             return Err((

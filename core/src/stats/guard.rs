@@ -1,7 +1,8 @@
 //! Guarded changes: after a rule is switched on or changed, its page's conversion (visitors
-//! who converted / visitors who viewed the page) is compared with the same length of time
-//! just before the change. If it is significantly worse (the sequential test, valid however
-//! often the hub looks), the change is rolled back by itself. A rule opts in with `guard`.
+//! who converted / visitors who viewed the page) and its errors (error events per page view)
+//! are compared with the same length of time just before the change. If either is
+//! significantly worse (the sequential test, valid however often the hub looks), the change
+//! is rolled back by itself. A rule opts in with `guard`.
 
 use serde::{Deserialize, Serialize};
 
@@ -60,12 +61,17 @@ impl Guard {
     }
 }
 
-/// Visitors who viewed a page in a time range, and how many of them converted.
+/// Visitors who viewed a page in a time range, how many of them converted, and the page's
+/// views and error events then.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PageConversion {
     pub units: u64,
     pub converted: u64,
+    #[serde(default)]
+    pub views: u64,
+    #[serde(default)]
+    pub errors: u64,
 }
 
 impl PageConversion {
@@ -75,6 +81,31 @@ impl PageConversion {
             sum: self.converted.min(self.units) as f64,
         }
     }
+
+    /// Errors per page view, as a count (its variance its mean), with one error added: a
+    /// page without errors has no variance to test against, and the added error pulls both
+    /// sides toward each other (conservative).
+    fn error_statistic(self) -> Statistic {
+        let errors = self.errors as f64 + 1.0;
+        Statistic::Mean {
+            n: self.views,
+            sums: super::statistic::Sums {
+                sum: errors,
+                sum_squares: errors,
+            },
+        }
+    }
+}
+
+/// What a guard rolled a change back for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GuardMetric {
+    /// The page's conversion fell (`lift` is the relative change).
+    #[default]
+    Conversion,
+    /// The page's errors per view rose (`lift` is the change in errors per view).
+    Errors,
 }
 
 /// What the guard concludes about a change so far.
@@ -89,11 +120,15 @@ pub enum GuardVerdict {
     Wait { why: String },
     /// No significant harm so far.
     Hold,
-    /// The page converts significantly worse since the change: roll it back.
+    /// The page converts significantly worse, or errs significantly more, since the
+    /// change: roll it back.
     RollBack {
         before: PageConversion,
         after: PageConversion,
-        /// Relative change in conversion, with its interval and p-value.
+        #[serde(default)]
+        metric: GuardMetric,
+        /// Relative change in conversion (or the change in errors per view), with its
+        /// interval and p-value.
         lift: f64,
         ci: (f64, f64),
         p_value: f64,
@@ -109,6 +144,24 @@ impl GuardVerdict {
             GuardVerdict::RollBack {
                 before,
                 after,
+                metric: GuardMetric::Errors,
+                lift,
+                ci,
+                p_value,
+            } => format!(
+                "the page's errors rose by {:+.2} [{:+.2}, {:+.2}] per 100 views, p = {p_value:.4}: {} errors in {} views after the change, {} in {} before",
+                lift * 100.0,
+                ci.0 * 100.0,
+                ci.1 * 100.0,
+                after.errors,
+                after.views,
+                before.errors,
+                before.views
+            ),
+            GuardVerdict::RollBack {
+                before,
+                after,
+                metric: GuardMetric::Conversion,
                 lift,
                 ci,
                 p_value,
@@ -136,8 +189,9 @@ pub struct GuardStatus {
     pub verdict: GuardVerdict,
 }
 
-/// Compares the page's conversion since a change (`after`) with the same length of time
-/// before it (`before`).
+/// Compares the page's conversion and errors since a change (`after`) with the same length
+/// of time before it (`before`). Errors are compared as an absolute change in errors per
+/// view (a page without errors before has no relative change), at the same `alpha`.
 pub fn watch(before: PageConversion, after: PageConversion, guard: &Guard) -> GuardVerdict {
     for (side, c) in [("before", before), ("after", after)] {
         if c.units < guard.min_units {
@@ -157,16 +211,35 @@ pub fn watch(before: PageConversion, after: PageConversion, guard: &Guard) -> Gu
         SEQUENTIAL_TUNING,
     );
     if t.no_result.is_none() && t.ci.1 < 0.0 {
-        GuardVerdict::RollBack {
+        return GuardVerdict::RollBack {
             before,
             after,
+            metric: GuardMetric::Conversion,
             lift: t.expected,
             ci: t.ci,
             p_value: t.p_value,
-        }
-    } else {
-        GuardVerdict::Hold
+        };
     }
+    if before.views > 0 && after.views > 0 && after.errors > 0 {
+        let e = sequential(
+            &before.error_statistic(),
+            &after.error_statistic(),
+            Difference::Absolute,
+            guard.alpha,
+            SEQUENTIAL_TUNING,
+        );
+        if e.no_result.is_none() && e.ci.0 > 0.0 {
+            return GuardVerdict::RollBack {
+                before,
+                after,
+                metric: GuardMetric::Errors,
+                lift: e.expected,
+                ci: e.ci,
+                p_value: e.p_value,
+            };
+        }
+    }
+    GuardVerdict::Hold
 }
 
 #[cfg(test)]
@@ -174,7 +247,50 @@ mod tests {
     use super::*;
 
     fn c(units: u64, converted: u64) -> PageConversion {
-        PageConversion { units, converted }
+        PageConversion {
+            units,
+            converted,
+            views: units * 2,
+            errors: 0,
+        }
+    }
+
+    #[test]
+    fn errors_that_rise_roll_back_and_a_few_hold() {
+        let g = Guard::default();
+        let with = |errors: u64| PageConversion {
+            errors,
+            ..c(5_000, 500)
+        };
+        // 10,000 views a side: 20 errors before, 200 after.
+        match watch(with(20), with(200), &g) {
+            v @ GuardVerdict::RollBack {
+                metric: GuardMetric::Errors,
+                ..
+            } => {
+                assert!(
+                    v.describe()
+                        .starts_with("the page's errors rose by +1.80 ["),
+                    "{}",
+                    v.describe()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // From none at all, too.
+        assert!(matches!(
+            watch(with(0), with(150), &g),
+            GuardVerdict::RollBack {
+                metric: GuardMetric::Errors,
+                ..
+            }
+        ));
+        assert_eq!(watch(with(20), with(24), &g), GuardVerdict::Hold);
+        assert_eq!(
+            watch(with(200), with(20), &g),
+            GuardVerdict::Hold,
+            "fewer is fine"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Guarded changes at work: every change of a rule with a `guard` is watched for its window;
-//! if the page converts significantly worse than in the same time before the change, the
+//! if the page converts significantly worse, or errs significantly more, than in the same
+//! time before the change, the
 //! hub rolls the change back by itself (the version before it, or the rule switched off if
 //! it had none), audited as `layout-mutation.auto-rollback` with the evidence, pushed to
 //! every neuron, and listed on the overview. The test is `cortex_core::stats::guard`.

@@ -220,6 +220,11 @@ pub fn check_against(
                 cortex_core::heatmap::CELLS - 1
             )));
         }
+        if e.kind == EventKind::Conversion && e.value.is_some() {
+            return Err(ApiError::bad_request(format!(
+                "events[{i}].value: a browser's conversion carries no value; revenue is reported by a server with its neuron token"
+            )));
+        }
         e.segment = receipt.segment.clone();
         match e.unit.as_deref() {
             None => e.unit = Some(receipt.visitor.clone()),
@@ -369,6 +374,11 @@ mod tests {
             Event {
                 value: Some(2.5),
                 ..ev(EventKind::Click, Some("hero-test"), Some("b"))
+            },
+            // Revenue comes from servers: a browser cannot claim an order's worth.
+            Event {
+                value: Some(1e9),
+                ..ev(EventKind::Conversion, Some("hero-test"), Some("b"))
             },
         ] {
             assert!(

@@ -151,7 +151,7 @@ pub const MAX_SEGMENT_ROWS: i64 = 20_000;
 
 /// The filter shared by both report queries: `$1`..`$5` are from, to, page, rule, variant.
 const TALLY_FILTER: &str = "mutation_id IS NOT NULL
-    AND kind IN ('exposure', 'click', 'conversion', 'dwell')
+    AND kind IN ('exposure', 'click', 'conversion', 'dwell', 'error')
     AND at >= $1 AND at < $2
     AND ($3 = '' OR page_slug = $3)
     AND ($4 = '' OR mutation_id = $4)
@@ -168,7 +168,10 @@ pub(crate) fn tally_sql() -> String {
                 COUNT(DISTINCT CASE WHEN kind = 'conversion' THEN unit END) AS converted_units,
                 SUM(CASE WHEN kind = 'dwell' AND value IS NOT NULL THEN 1 ELSE 0 END) AS dwell_count,
                 SUM(CASE WHEN kind = 'dwell' THEN value END) AS dwell_sum,
-                SUM(CASE WHEN kind = 'dwell' THEN value * value END) AS dwell_sum_sq
+                SUM(CASE WHEN kind = 'dwell' THEN value * value END) AS dwell_sum_sq,
+                SUM(CASE WHEN kind = 'conversion' THEN value END) AS revenue_sum,
+                SUM(CASE WHEN kind = 'conversion' THEN value * value END) AS revenue_sum_sq,
+                SUM(CASE WHEN kind = 'error' THEN 1 ELSE 0 END) AS errors
            FROM events
           WHERE {TALLY_FILTER}
           GROUP BY mutation_id, COALESCE(variant, '')
@@ -698,12 +701,15 @@ macro_rules! impl_event_store {
                 // Converted: visitors with a conversion on the page who also viewed it then.
                 let row = sqlx::query(
                     "SELECT COUNT(DISTINCT CASE WHEN kind = 'pageView' THEN unit END) AS units,
+                            SUM(CASE WHEN kind = 'pageView' THEN 1 ELSE 0 END) AS views,
+                            SUM(CASE WHEN kind = 'error' THEN 1 ELSE 0 END) AS errors,
                             COUNT(DISTINCT CASE WHEN kind = 'conversion' AND unit IN (
                                 SELECT v.unit FROM events v
                                  WHERE v.kind = 'pageView' AND v.at >= $1 AND v.at < $2
                                    AND ($3 = '' OR v.page_slug = $3)) THEN unit END) AS converted
                        FROM events
-                      WHERE kind IN ('pageView', 'conversion') AND unit IS NOT NULL
+                      WHERE kind IN ('pageView', 'conversion', 'error')
+                        AND (unit IS NOT NULL OR kind = 'error')
                         AND at >= $1 AND at < $2 AND ($3 = '' OR page_slug = $3)",
                 )
                 .bind(ms(from))
@@ -717,6 +723,8 @@ macro_rules! impl_event_store {
                 Ok(cortex_core::stats::guard::PageConversion {
                     units: count("units")?,
                     converted: count("converted")?,
+                    views: count("views")?,
+                    errors: count("errors")?,
                 })
             }
 
@@ -816,6 +824,9 @@ macro_rules! impl_event_store {
                     dwell_count: count(r, "dwell_count")?,
                     dwell_sum: r.try_get::<Option<f64>, _>("dwell_sum")?.unwrap_or(0.0),
                     dwell_sum_sq: r.try_get::<Option<f64>, _>("dwell_sum_sq")?.unwrap_or(0.0),
+                    revenue_sum: r.try_get::<Option<f64>, _>("revenue_sum")?.unwrap_or(0.0),
+                    revenue_sum_sq: r.try_get::<Option<f64>, _>("revenue_sum_sq")?.unwrap_or(0.0),
+                    errors: count(r, "errors")?,
                 })
             }
 
@@ -902,7 +913,7 @@ macro_rules! impl_event_store {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO rule_hours (mutation_id, variant, hour, events, exposures, clicks,
                              conversions, dwell_count, dwell_sum, dwell_sum_sq, units, converted_units,
-                             new_units, new_converted_units) ",
+                             new_units, new_converted_units, revenue_sum, revenue_sum_sq, errors) ",
                     );
                     qb.push_values(chunk, |mut row, ((m, v, hour), c)| {
                         row.push_bind(m)
@@ -918,7 +929,10 @@ macro_rules! impl_event_store {
                             .push_bind(c.units)
                             .push_bind(c.converted_units)
                             .push_bind(c.new_units)
-                            .push_bind(c.new_converted_units);
+                            .push_bind(c.new_converted_units)
+                            .push_bind(c.revenue_sum)
+                            .push_bind(c.revenue_sum_sq)
+                            .push_bind(c.errors);
                     });
                     qb.push(
                         " ON CONFLICT (mutation_id, variant, hour) DO UPDATE SET
@@ -932,7 +946,10 @@ macro_rules! impl_event_store {
                           units = rule_hours.units + excluded.units,
                           converted_units = rule_hours.converted_units + excluded.converted_units,
                           new_units = rule_hours.new_units + excluded.new_units,
-                          new_converted_units = rule_hours.new_converted_units + excluded.new_converted_units",
+                          new_converted_units = rule_hours.new_converted_units + excluded.new_converted_units,
+                          revenue_sum = rule_hours.revenue_sum + excluded.revenue_sum,
+                          revenue_sum_sq = rule_hours.revenue_sum_sq + excluded.revenue_sum_sq,
+                          errors = rule_hours.errors + excluded.errors",
                     );
                     qb.build().execute(&mut **tx).await?;
                 }

@@ -2,7 +2,8 @@
 //! written (in the same transaction), so a report of a range that ends now reads a few rows
 //! per hour instead of every event.
 //!
-//! Event counts (exposures, clicks, conversions, dwell) add up per hour. Visitors do not: a
+//! Event counts (exposures, clicks, conversions and their values, dwell, errors) add up per
+//! hour. Visitors do not: a
 //! visitor seen in two hours is one visitor. So `rule_units` keeps, per rule, variant and
 //! visitor, the latest hour the visitor was exposed (and converted), and `rule_hours.units`
 //! counts each visitor once, in that hour. The visitors seen from hour `h` on are then the sum
@@ -45,6 +46,9 @@ pub(crate) struct HourCounts {
     /// Visitors first exposed (first converted) in this hour.
     pub new_units: i64,
     pub new_converted_units: i64,
+    pub revenue_sum: f64,
+    pub revenue_sum_sq: f64,
+    pub errors: i64,
 }
 
 /// The latest and the first hour a visitor was exposed to a rule's variant, and converted
@@ -82,7 +86,11 @@ impl Rollup {
             let Some(rule) = &e.mutation_id else { continue };
             if !matches!(
                 e.kind,
-                EventKind::Exposure | EventKind::Click | EventKind::Conversion | EventKind::Dwell
+                EventKind::Exposure
+                    | EventKind::Click
+                    | EventKind::Conversion
+                    | EventKind::Dwell
+                    | EventKind::Error
             ) {
                 continue;
             }
@@ -96,7 +104,14 @@ impl Rollup {
             match e.kind {
                 EventKind::Exposure => c.exposures += 1,
                 EventKind::Click => c.clicks += 1,
-                EventKind::Conversion => c.conversions += 1,
+                EventKind::Conversion => {
+                    c.conversions += 1;
+                    if let Some(v) = e.value {
+                        c.revenue_sum += v;
+                        c.revenue_sum_sq += v * v;
+                    }
+                }
+                EventKind::Error => c.errors += 1,
                 _ => {
                     if let Some(v) = e.value {
                         c.dwell_count += 1;
@@ -191,7 +206,8 @@ pub(crate) const TALLY_SQL: &str = "SELECT mutation_id, variant,
             CAST(SUM(exposures) AS BIGINT) AS exposures, CAST(SUM(units) AS BIGINT) AS exposed_units, CAST(SUM(clicks) AS BIGINT) AS clicks,
             CAST(SUM(conversions) AS BIGINT) AS conversions, CAST(SUM(converted_units) AS BIGINT) AS converted_units,
             CAST(SUM(dwell_count) AS BIGINT) AS dwell_count, SUM(dwell_sum) AS dwell_sum,
-            SUM(dwell_sum_sq) AS dwell_sum_sq
+            SUM(dwell_sum_sq) AS dwell_sum_sq, SUM(revenue_sum) AS revenue_sum,
+            SUM(revenue_sum_sq) AS revenue_sum_sq, CAST(SUM(errors) AS BIGINT) AS errors
        FROM rule_hours
       WHERE hour >= $1 AND ($2 = '' OR mutation_id = $2) AND ($3 = '' OR variant = $3)
       GROUP BY mutation_id, variant
@@ -311,7 +327,7 @@ mod tests {
         page.mutation_id = None;
         let mut no_rule = event(EventKind::Exposure, 1, "u");
         no_rule.mutation_id = None;
-        let b = batch(vec![page, no_rule, event(EventKind::Error, 1, "u")]);
+        let b = batch(vec![page, no_rule, event(EventKind::Log, 1, "u")]);
         let mut r = Rollup::of(&[&b]);
         assert!(r.settle(&HashMap::new()).is_empty());
         assert!(r.hours.is_empty());
