@@ -3002,6 +3002,73 @@ async fn suggestions_come_from_segments_and_editors_accept_or_dismiss_them() {
 }
 
 #[tokio::test]
+async fn a_variant_that_wins_for_one_segment_is_suggested_and_accepted_as_a_draft() {
+    use cortex_core::analytics::{Event, EventKind};
+    let (hub, admin) = demo_hub().await;
+    let editor = hub.token(&admin, "editor", Role::Editor).await;
+    // Mobile visitors convert 10 % on control, 16 % on adventure; desktop ones the same.
+    let now = chrono::Utc::now();
+    let mut events = Vec::new();
+    for (segment, variant, converted) in [
+        ("device:mobile", "control", 100),
+        ("device:mobile", "adventure", 160),
+        ("device:desktop", "control", 100),
+        ("device:desktop", "adventure", 100),
+    ] {
+        for u in 0..1000u32 {
+            let mut e = Event::new(EventKind::Exposure, now);
+            e.unit = Some(format!("{segment}-{variant}-{u}"));
+            e.page_slug = Some("home".into());
+            e.mutation_id = Some("hero-headline-test".into());
+            e.variant = Some(variant.into());
+            e.segment = Some(segment.into());
+            if u < converted {
+                events.push(Event {
+                    kind: EventKind::Conversion,
+                    ..e.clone()
+                });
+            }
+            events.push(e);
+        }
+    }
+    store_events(&hub, events).await;
+    let res = plain()
+        .get(hub.url("/api/suggestions"))
+        .bearer_auth(&editor)
+        .send()
+        .await
+        .unwrap();
+    let got = json_of(res, StatusCode::OK).await;
+    let winners: Vec<&Value> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "segment-winner")
+        .collect();
+    assert_eq!(winners.len(), 1, "{got}");
+    let s = winners[0];
+    assert_eq!(s["conversion"]["units"], 1000);
+    assert_eq!(s["conversion"]["converted"], 160);
+    assert_eq!(s["draft"]["conditions"], json!({"device": "mobile"}));
+    let res = plain()
+        .post(hub.url("/api/suggestions/accept"))
+        .bearer_auth(&editor)
+        .json(&json!({ "id": s["id"] }))
+        .send()
+        .await
+        .unwrap();
+    let saved = json_of(res, StatusCode::OK).await;
+    assert_eq!(saved["rule"]["isActive"], false);
+    let keys: Vec<&str> = saved["rule"]["experiment"]["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["control", "adventure"]);
+}
+
+#[tokio::test]
 async fn a_language_model_proposes_rules_and_only_valid_ones_are_listed() {
     // A stand-in for an OpenAI-compatible API: it keeps each request and answers with one
     // good proposal and three that must be refused.

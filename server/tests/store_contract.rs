@@ -1546,6 +1546,48 @@ async fn segments_are_counted_and_suggestion_states_kept_once(s: DynStore) {
         ]
     );
 
+    // Visitors exposed and converted per rule, variant, segment and hour of the day.
+    let unit_ev = |kind, secs: i64, unit: &str, variant: Option<&str>, segment: &str| {
+        let mut e = Event::new(kind, at(secs));
+        e.unit = Some(unit.into());
+        e.mutation_id = Some("exp".into());
+        e.variant = variant.map(str::to_string);
+        e.segment = Some(segment.into());
+        e
+    };
+    s.write_event_batches(&[spooled(
+        "n1",
+        "b-rules",
+        vec![
+            unit_ev(Exposure, 0, "u1", Some("b"), "device:mobile"),
+            unit_ev(Exposure, 1, "u1", Some("b"), "device:mobile"),
+            unit_ev(Exposure, 2, "u2", Some("b"), "device:mobile"),
+            unit_ev(Conversion, 3, "u1", Some("b"), "device:mobile"),
+            // An hour later (1_764_000_000 is 16:00 UTC): another hour of the day.
+            unit_ev(Exposure, 3_600, "u3", None, "device:desktop"),
+        ],
+    )])
+    .await
+    .unwrap();
+    let rc =
+        |variant: &str, segment: &str, hour, exposed, converted| cortex_core::suggest::RuleCount {
+            rule: "exp".into(),
+            variant: variant.into(),
+            segment: segment.into(),
+            hour,
+            exposed,
+            converted,
+        };
+    let mut got = s.rule_counts(at(0), at(7_200)).await.unwrap();
+    got.retain(|c| c.rule == "exp");
+    assert_eq!(
+        got,
+        vec![
+            rc("b", "device:mobile", 16, 2, 1),
+            rc("", "device:desktop", 17, 1, 0)
+        ]
+    );
+
     // Clicks with a heatmap cell, per variant, node and cell (other rules, kinds and values
     // that are no cell are left out).
     let click = |rule: &str, variant: &str, node: &str, value: Option<f64>, secs: i64| {

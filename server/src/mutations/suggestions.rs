@@ -73,6 +73,24 @@ impl Mutations {
             .await?;
         let layouts = self.current().set.layouts.clone();
         let mut list = cortex_core::suggest::suggestions(&counts, &layouts, now);
+        let rule_counts = self
+            .store
+            .rule_counts(now - Duration::days(SUGGESTION_DAYS), now)
+            .await?;
+        let rules: Vec<_> = self
+            .current()
+            .set
+            .rules
+            .iter()
+            .filter(|r| r.is_active)
+            .cloned()
+            .collect();
+        list.extend(cortex_core::suggest::rule_suggestions(
+            &rule_counts,
+            &rules,
+            now,
+        ));
+        cortex_core::suggest::strongest_first(&mut list);
         if let Some(llm) = &self.llm {
             let known = cortex_core::suggest::known_counts(&counts, &layouts);
             match llm.propose(&layouts, &known).await {
@@ -150,6 +168,7 @@ impl Mutations {
                 p.why
             },
             evidence: None,
+            conversion: None,
             draft: rule,
             state: None,
         })

@@ -117,6 +117,15 @@ pub trait EventStore: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<cortex_core::suggest::SegmentCount>>;
+    /// Visitors exposed to each rule's variant between `from` (inclusive) and `to`
+    /// (exclusive), and those who converted, per segment and UTC hour of the day: what the
+    /// suggestion engine compares across segments and times. At most [`MAX_SEGMENT_ROWS`]
+    /// rows, the largest counts first.
+    async fn rule_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<cortex_core::suggest::RuleCount>>;
     /// Clicks on rule `rule`'s page views between `from` (inclusive) and `to` (exclusive)
     /// that carry a heatmap cell, counted per variant, clicked node and cell. At most
     /// [`MAX_SEGMENT_ROWS`] rows, the largest counts first.
@@ -572,6 +581,42 @@ macro_rules! impl_event_store {
                             kind: r.try_get("kind")?,
                             name: r.try_get("node")?,
                             count: n.max(0) as u64,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn rule_counts(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> StoreResult<Vec<cortex_core::suggest::RuleCount>> {
+                let rows = sqlx::query(
+                    "SELECT mutation_id, COALESCE(variant, '') AS variant,
+                            COALESCE(segment, '') AS segment, (at / 3600000) % 24 AS hour,
+                            COUNT(DISTINCT CASE WHEN kind = 'exposure' THEN unit END) AS exposed,
+                            COUNT(DISTINCT CASE WHEN kind = 'conversion' THEN unit END) AS converted
+                       FROM events
+                      WHERE mutation_id IS NOT NULL AND unit IS NOT NULL
+                        AND kind IN ('exposure', 'conversion') AND at >= $1 AND at < $2
+                      GROUP BY 1, 2, 3, 4
+                      ORDER BY exposed DESC, 1, 2, 3, 4
+                      LIMIT $3",
+                )
+                .bind(ms(from))
+                .bind(ms(to))
+                .bind(crate::store::events::MAX_SEGMENT_ROWS)
+                .fetch_all(&self.pool()?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(cortex_core::suggest::RuleCount {
+                            rule: r.try_get("mutation_id")?,
+                            variant: r.try_get("variant")?,
+                            segment: r.try_get("segment")?,
+                            hour: r.try_get::<i64, _>("hour")?.clamp(0, 23) as u8,
+                            exposed: Self::count_of(r, "exposed")?,
+                            converted: Self::count_of(r, "converted")?,
                         })
                     })
                     .collect()
