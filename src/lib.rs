@@ -122,6 +122,9 @@ impl Application {
                 .clone()
                 .run_writer(services.store.clone(), services.health.clone()),
         );
+        if let Some(webhook) = services.mutations.webhook() {
+            tokio::spawn(webhook.clone().run(services.health.clone()));
+        }
         tokio::spawn(services.analytics.clone().run_own());
 
         let state = http::HubState::new(http::HubParts {

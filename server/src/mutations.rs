@@ -133,6 +133,11 @@ impl Mutations {
         self
     }
 
+    /// The alert webhook, if there is one (its delivery loop runs beside the hub).
+    pub fn webhook(&self) -> Option<&crate::webhook::Webhook> {
+        self.webhook.as_ref()
+    }
+
     /// Sends `alert` to the webhook, if there is one.
     fn alert(&self, alert: crate::webhook::Alert) {
         if let Some(w) = &self.webhook {

@@ -122,7 +122,7 @@ impl Services {
             },
         );
         let webhook = match config.alert_webhook() {
-            Ok(Some((url, secret))) => crate::webhook::Webhook::new(url, secret)
+            Ok(Some((url, secret))) => crate::webhook::Webhook::new(url, secret, store.clone())
                 .inspect_err(|e| tracing::error!(error = %e, "the alert webhook's client could not be built; alerts go to the dashboard only"))
                 .ok(),
             _ => None,

@@ -1,8 +1,10 @@
 //! Alerts to a webhook: every decision Cortex takes by itself (an experiment promoted or a
 //! variant switched off) and every change a guard rolls back is POSTed as JSON to
-//! `CORTEX_ALERT_WEBHOOK_URL`, signed with HMAC-SHA256 under `CORTEX_ALERT_WEBHOOK_SECRET`,
-//! and retried with backoff when the receiver fails or does not answer 2xx. Deliveries in
-//! flight are lost when the hub stops; the audit log keeps every alert's change.
+//! `CORTEX_ALERT_WEBHOOK_URL`, signed with HMAC-SHA256 under `CORTEX_ALERT_WEBHOOK_SECRET`.
+//! Each alert is kept in the database first (the `alerts` table) and retried with growing
+//! pauses until the receiver answers 2xx, for about seven hours: a hub that stops, or a
+//! receiver that is down, delays an alert but does not lose it. Any hub sharing the database
+//! may deliver it (a hub claims an alert for a minute while it sends).
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -13,12 +15,52 @@ use std::time::Duration;
 /// Header with the body's signature: `sha256=<hex of HMAC-SHA256(secret, body)>`.
 pub const SIGNATURE_HEADER: &str = "x-cortex-signature";
 
-/// Pauses before the second, third and fourth attempt.
-const RETRIES: [Duration; 3] = [
+/// Pauses before the second, third, … attempt; after the last, the alert is given up
+/// (it stays listed as failed).
+pub const RETRIES: [Duration; 7] = [
     Duration::from_secs(1),
     Duration::from_secs(5),
     Duration::from_secs(30),
+    Duration::from_secs(120),
+    Duration::from_secs(600),
+    Duration::from_secs(3600),
+    Duration::from_secs(6 * 3600),
 ];
+
+/// How long a hub holds an alert it is sending before another hub may take it.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// How often the delivery loop looks for due alerts (it is also woken by each new one).
+const POLL: Duration = Duration::from_secs(1);
+
+/// Where an alert stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AlertState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// An alert as the database keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedAlert {
+    pub id: String,
+    pub kind: String,
+    pub rule_id: String,
+    pub at: DateTime<Utc>,
+    /// The JSON body, exactly as it is signed and sent.
+    pub body: String,
+    pub attempts: u32,
+    pub state: AlertState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The columns a [`QueuedAlert`] is read from.
+pub(crate) const ALERT_COLS: &str =
+    "id, kind, rule_id, at, body, attempts, delivered_at, failed_at, last_error";
 
 /// One alert, as the receiver gets it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,6 +82,9 @@ pub struct Webhook {
     url: url::Url,
     secret: Arc<SecretString>,
     client: reqwest::Client,
+    store: crate::store::DynStore,
+    /// Wakes the delivery loop when an alert is queued.
+    queued: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -59,8 +104,13 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 impl Webhook {
-    /// A webhook to `url` (checked at start-up: http or https), signing with `secret`.
-    pub fn new(url: url::Url, secret: SecretString) -> reqwest::Result<Self> {
+    /// A webhook to `url` (checked at start-up: http or https), signing with `secret`,
+    /// keeping alerts in `store` until they are delivered.
+    pub fn new(
+        url: url::Url,
+        secret: SecretString,
+        store: crate::store::DynStore,
+    ) -> reqwest::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             // The operator named this URL; a redirect could lead anywhere else.
@@ -70,51 +120,123 @@ impl Webhook {
             url,
             secret: Arc::new(secret),
             client,
+            store,
+            queued: Arc::default(),
         })
     }
 
-    /// Sends `alert` in the background, retrying on failure.
+    /// Keeps `alert` in the database and wakes the delivery loop (in the background: the
+    /// caller does not wait). An alert that cannot be stored is logged.
     pub fn send(&self, alert: Alert) {
         let this = self.clone();
         tokio::spawn(async move {
-            let body = match serde_json::to_vec(&alert) {
-                Ok(b) => b,
+            let queued = match serde_json::to_string(&alert) {
+                Ok(body) => QueuedAlert {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    kind: alert.kind.to_string(),
+                    rule_id: alert.rule_id.clone(),
+                    at: alert.at,
+                    body,
+                    attempts: 0,
+                    state: AlertState::Pending,
+                    last_error: None,
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "could not write an alert");
                     return;
                 }
             };
-            if !this.deliver(&body).await {
-                tracing::warn!(rule = %alert.rule_id, kind = alert.kind, "the alert webhook did not take an alert after every retry");
+            match this.store.queue_alert(&queued, Utc::now()).await {
+                Ok(()) => this.queued.notify_one(),
+                Err(e) => {
+                    tracing::error!(error = %e, rule = %alert.rule_id, kind = alert.kind, "could not keep an alert for the webhook; the audit log has its change")
+                }
             }
         });
     }
 
-    /// Posts `body` until the receiver answers 2xx, at most `1 + RETRIES` times.
-    async fn deliver(&self, body: &[u8]) -> bool {
-        let sig = signature(self.secret.expose_secret().as_bytes(), body);
-        for pause in std::iter::once(None).chain(RETRIES.iter().map(Some)) {
-            if let Some(p) = pause {
-                tokio::time::sleep(*p).await;
+    /// Delivers due alerts until the hub stops: every [`POLL`], and at once when one is
+    /// queued. Waits while the database is unreachable.
+    pub async fn run(self, health: crate::db_health::DbHealth) {
+        loop {
+            if health.is_ready() {
+                self.deliver_due(Utc::now()).await;
             }
-            let sent = self
-                .client
-                .post(self.url.clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(SIGNATURE_HEADER, &sig)
-                .body(body.to_vec())
-                .send()
-                .await;
-            match sent {
-                Ok(res) if res.status().is_success() => return true,
-                Ok(res) => tracing::warn!(
-                    status = res.status().as_u16(),
-                    "the alert webhook refused an alert"
-                ),
-                Err(e) => tracing::warn!(error = %e, "could not reach the alert webhook"),
+            let _ = tokio::time::timeout(POLL, self.queued.notified()).await;
+        }
+    }
+
+    /// One round: claims the alerts due at `now` and makes one attempt at each, recording
+    /// the outcome (delivered, due again after the next pause, or given up). Returns how
+    /// many were delivered.
+    pub async fn deliver_due(&self, now: DateTime<Utc>) -> usize {
+        let lease = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let due = match self.store.claim_alerts(now, lease, 20).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the alerts due");
+                return 0;
+            }
+        };
+        let mut delivered = 0;
+        for a in due {
+            let outcome = self.attempt(a.body.as_bytes()).await;
+            let at = Utc::now();
+            let retry_at = match &outcome {
+                Ok(()) => None,
+                Err(_) => RETRIES
+                    .get(a.attempts as usize)
+                    .and_then(|p| chrono::Duration::from_std(*p).ok())
+                    .map(|p| at + p),
+            };
+            let error = outcome.as_ref().err().map(String::as_str);
+            match (&outcome, retry_at) {
+                (Ok(()), _) => {
+                    delivered += 1;
+                    metrics::counter!("cortex_alert_deliveries_total", "outcome" => "delivered")
+                        .increment(1);
+                }
+                (Err(e), Some(_)) => {
+                    metrics::counter!("cortex_alert_deliveries_total", "outcome" => "retry")
+                        .increment(1);
+                    tracing::warn!(error = %e, rule = %a.rule_id, attempt = a.attempts + 1, "the alert webhook did not take an alert; it is tried again");
+                }
+                (Err(e), None) => {
+                    metrics::counter!("cortex_alert_deliveries_total", "outcome" => "failed")
+                        .increment(1);
+                    tracing::error!(error = %e, rule = %a.rule_id, attempts = a.attempts + 1, "the alert webhook did not take an alert after every retry; it is given up");
+                }
+            }
+            if let Err(e) = self
+                .store
+                .alert_attempt(&a.id, at, outcome.is_ok(), retry_at, error)
+                .await
+            {
+                tracing::warn!(error = %e, "could not record an alert's delivery");
             }
         }
-        false
+        delivered
+    }
+
+    /// Posts `body` once; why not, if the receiver did not answer 2xx.
+    async fn attempt(&self, body: &[u8]) -> Result<(), String> {
+        let sig = signature(self.secret.expose_secret().as_bytes(), body);
+        let sent = self
+            .client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, &sig)
+            .body(body.to_vec())
+            .send()
+            .await;
+        match sent {
+            Ok(res) if res.status().is_success() => Ok(()),
+            Ok(res) => Err(format!("the receiver answered {}", res.status().as_u16())),
+            // The error names the URL the operator configured; keep only what happened.
+            Err(e) if e.is_timeout() => Err("no answer within 10 s".into()),
+            Err(e) if e.is_connect() => Err("could not connect".into()),
+            Err(_) => Err("the request failed".into()),
+        }
     }
 }
 

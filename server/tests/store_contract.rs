@@ -2002,6 +2002,161 @@ async fn the_rollup_counts_what_the_events_count(s: DynStore) {
     assert_eq!(rebuilt_days, days);
 }
 
+/// Alerts for the webhook are kept until delivered: claimed by one hub at a time, tried
+/// again when due, given up when told.
+async fn alerts_wait_until_delivered_or_given_up(s: DynStore) {
+    use cortex_server::webhook::{AlertState, QueuedAlert};
+    let t = |secs: i64| chrono::DateTime::from_timestamp(1_764_000_000 + secs, 0).unwrap();
+    let alert = |id: &str, at| QueuedAlert {
+        id: id.into(),
+        kind: "autoRollback".into(),
+        rule_id: "r".into(),
+        at,
+        body: format!("{{\"id\":\"{id}\"}}"),
+        attempts: 0,
+        state: AlertState::Pending,
+        last_error: None,
+    };
+    s.queue_alert(&alert("a1", t(0)), t(0)).await.unwrap();
+    s.queue_alert(&alert("a2", t(1)), t(1)).await.unwrap();
+    let ids = |v: Vec<QueuedAlert>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    // Not due before it was made; then both, oldest first; then held by the claim.
+    assert!(s.claim_alerts(t(-5), t(55), 10).await.unwrap().is_empty());
+    assert_eq!(
+        ids(s.claim_alerts(t(10), t(70), 10).await.unwrap()),
+        ["a1", "a2"]
+    );
+    assert!(s.claim_alerts(t(11), t(71), 10).await.unwrap().is_empty());
+    s.alert_attempt("a1", t(12), true, None, None)
+        .await
+        .unwrap();
+    s.alert_attempt("a2", t(12), false, Some(t(20)), Some("could not connect"))
+        .await
+        .unwrap();
+    assert!(s.claim_alerts(t(15), t(75), 10).await.unwrap().is_empty());
+    let again = s.claim_alerts(t(20), t(80), 10).await.unwrap();
+    assert_eq!((again[0].id.as_str(), again[0].attempts), ("a2", 1));
+    s.alert_attempt("a2", t(21), false, None, Some("the receiver answered 500"))
+        .await
+        .unwrap();
+    assert!(s
+        .claim_alerts(t(100_000), t(100_060), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let recent = s.recent_alerts(10).await.unwrap();
+    let got: Vec<(&str, AlertState, u32, Option<&str>)> = recent
+        .iter()
+        .map(|a| (a.id.as_str(), a.state, a.attempts, a.last_error.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "a2",
+                AlertState::Failed,
+                2,
+                Some("the receiver answered 500")
+            ),
+            ("a1", AlertState::Delivered, 1, None)
+        ]
+    );
+    assert_eq!(recent[1].body, "{\"id\":\"a1\"}");
+}
+
+/// An alert the webhook could not take waits in the database: a hub started later (another
+/// `Webhook` on the same store) delivers it, signed, once the receiver answers.
+#[tokio::test]
+async fn an_undelivered_alert_is_delivered_by_the_next_hub() {
+    use cortex_server::webhook::{signature, Alert, AlertState, Webhook, SIGNATURE_HEADER};
+    let db = sqlite().await;
+    let secret = "a-webhook-secret-of-some-length";
+    // Nothing listens here.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let first = Webhook::new(
+        format!("http://{dead}/hook").parse().unwrap(),
+        secret.to_string().into(),
+        db.store.clone(),
+    )
+    .unwrap();
+    first.send(Alert {
+        kind: "autoRollback",
+        rule_id: "r".into(),
+        at: Utc::now(),
+        text: "rolled back a change of rule r".into(),
+        details: serde_json::json!({"verdict": "rollBack"}),
+    });
+    let mut queued = Vec::new();
+    for _ in 0..50 {
+        queued = db.store.recent_alerts(5).await.unwrap();
+        if !queued.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(queued.len(), 1);
+    assert_eq!(first.deliver_due(Utc::now()).await, 0);
+    let failed = db.store.recent_alerts(5).await.unwrap();
+    assert_eq!(
+        (failed[0].state, failed[0].attempts),
+        (AlertState::Pending, 1)
+    );
+    assert_eq!(failed[0].last_error.as_deref(), Some("could not connect"));
+    drop(first);
+
+    // The next hub, with the receiver up.
+    let received: Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Default::default();
+    let app = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let received = received.clone();
+                    async move {
+                        let sig = headers
+                            .get(SIGNATURE_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string();
+                        received.lock().unwrap().push((sig, body.to_vec()));
+                        axum::http::StatusCode::NO_CONTENT
+                    }
+                },
+            ),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let live = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let next = Webhook::new(
+        format!("http://{live}/hook").parse().unwrap(),
+        secret.to_string().into(),
+        db.store.clone(),
+    )
+    .unwrap();
+    assert_eq!(
+        next.deliver_due(Utc::now()).await,
+        0,
+        "not due before its pause"
+    );
+    assert_eq!(next.deliver_due(Utc::now() + Duration::seconds(2)).await, 1);
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, signature(secret.as_bytes(), &got[0].1));
+    let body: serde_json::Value = serde_json::from_slice(&got[0].1).unwrap();
+    assert_eq!(body["ruleId"], "r");
+    let done = db.store.recent_alerts(5).await.unwrap();
+    assert_eq!(
+        (done[0].state, done[0].attempts),
+        (AlertState::Delivered, 2)
+    );
+    db.done().await;
+}
+
 /// Fills `s` with a bit of every kind of control state.
 async fn fill_control_state(s: &DynStore) {
     use cortex_core::federation::{BundleKind, NeuronStatus, Scope};
@@ -2388,6 +2543,7 @@ contract!(
     event_batches_count_once_and_reported_events_are_searchable,
     layout_events_are_tallied_per_rule_variant_and_day,
     the_rollup_counts_what_the_events_count,
+    alerts_wait_until_delivered_or_given_up,
     segments_are_counted_and_suggestion_states_kept_once,
     commands_record_answers_from_the_neurons_they_were_sent_to,
     the_event_rate_sums_stored_batches_per_bucket,

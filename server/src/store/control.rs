@@ -216,6 +216,10 @@ pub const NOT_CONTROL: &[(&str, &str)] = &[
     ("events", "analytics: measured data, not control state"),
     ("event_batches", "analytics batch ids"),
     ("rule_hours", "the report rollup: counted from the events"),
+    (
+        "alerts",
+        "alerts for the webhook: the audit log keeps each alert's change",
+    ),
     ("rule_units", "the report rollup: counted from the events"),
     ("commands", "sent commands: done when sent"),
     ("command_reports", "what neurons answered to sent commands"),

@@ -145,6 +145,33 @@ pub trait EventStore: Send + Sync {
         audit: AuditRecord,
     ) -> StoreResult<bool>;
 
+    /// Keeps an alert for the webhook until it is delivered, due at `due`.
+    async fn queue_alert(
+        &self,
+        alert: &crate::webhook::QueuedAlert,
+        due: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Claims up to `limit` alerts due at `now` (oldest first) for this hub until
+    /// `lease_until`: another hub does not take them before then.
+    async fn claim_alerts(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::webhook::QueuedAlert>>;
+    /// Records one delivery attempt of alert `id`: delivered, due again at `retry_at`, or
+    /// given up (`retry_at` none and not delivered).
+    async fn alert_attempt(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        delivered: bool,
+        retry_at: Option<DateTime<Utc>>,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
+    /// The newest alerts, newest first.
+    async fn recent_alerts(&self, limit: u32) -> StoreResult<Vec<crate::webhook::QueuedAlert>>;
+
     /// Events stored since `since`, summed per `bucket_secs` of arrival time (buckets
     /// without events are left out), oldest first. Counts batches, not events, so it reads
     /// one row per batch.
@@ -586,6 +613,88 @@ macro_rules! impl_event_store {
                     .collect()
             }
 
+            async fn queue_alert(
+                &self,
+                a: &crate::webhook::QueuedAlert,
+                due: DateTime<Utc>,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO alerts (id, kind, rule_id, at, body, attempts, next_at)
+                     VALUES ($1, $2, $3, $4, $5, 0, $6)",
+                )
+                .bind(&a.id)
+                .bind(&a.kind)
+                .bind(&a.rule_id)
+                .bind(ms(a.at))
+                .bind(&a.body)
+                .bind(ms(due))
+                .execute(&self.writer()?)
+                .await?;
+                Ok(())
+            }
+
+            async fn claim_alerts(
+                &self,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: u32,
+            ) -> StoreResult<Vec<crate::webhook::QueuedAlert>> {
+                let rows = sqlx::query(&format!(
+                    "UPDATE alerts SET next_at = $1
+                      WHERE id IN (SELECT id FROM alerts
+                                    WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= $2
+                                    ORDER BY next_at, id LIMIT $3)
+                        AND delivered_at IS NULL AND failed_at IS NULL AND next_at <= $2
+                  RETURNING {}",
+                    crate::webhook::ALERT_COLS
+                ))
+                .bind(ms(lease_until))
+                .bind(ms(now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.writer()?)
+                .await?;
+                let mut out = rows.iter().map(Self::alert_of).collect::<StoreResult<Vec<_>>>()?;
+                out.sort_by(|a, b| a.at.cmp(&b.at).then(a.id.cmp(&b.id)));
+                Ok(out)
+            }
+
+            async fn alert_attempt(
+                &self,
+                id: &str,
+                at: DateTime<Utc>,
+                delivered: bool,
+                retry_at: Option<DateTime<Utc>>,
+                error: Option<&str>,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE alerts SET attempts = attempts + 1,
+                            delivered_at = CASE WHEN $2 THEN $3 ELSE delivered_at END,
+                            failed_at = CASE WHEN NOT $2 AND $4 IS NULL THEN $3 ELSE failed_at END,
+                            next_at = COALESCE($4, next_at),
+                            last_error = $5
+                      WHERE id = $1",
+                )
+                .bind(id)
+                .bind(delivered)
+                .bind(ms(at))
+                .bind(retry_at.map(ms))
+                .bind(error)
+                .execute(&self.writer()?)
+                .await?;
+                Ok(())
+            }
+
+            async fn recent_alerts(&self, limit: u32) -> StoreResult<Vec<crate::webhook::QueuedAlert>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {} FROM alerts ORDER BY at DESC, id DESC LIMIT $1",
+                    crate::webhook::ALERT_COLS
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool()?)
+                .await?;
+                rows.iter().map(Self::alert_of).collect()
+            }
+
             async fn rule_counts(
                 &self,
                 from: DateTime<Utc>,
@@ -851,6 +960,26 @@ macro_rules! impl_event_store {
         }
 
         impl $store {
+            fn alert_of(r: &$row) -> StoreResult<crate::webhook::QueuedAlert> {
+                let state = if r.try_get::<Option<i64>, _>("delivered_at")?.is_some() {
+                    crate::webhook::AlertState::Delivered
+                } else if r.try_get::<Option<i64>, _>("failed_at")?.is_some() {
+                    crate::webhook::AlertState::Failed
+                } else {
+                    crate::webhook::AlertState::Pending
+                };
+                Ok(crate::webhook::QueuedAlert {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    rule_id: r.try_get("rule_id")?,
+                    at: from_ms(r.try_get("at")?),
+                    body: r.try_get("body")?,
+                    attempts: r.try_get::<i64, _>("attempts")?.max(0) as u32,
+                    state,
+                    last_error: r.try_get("last_error")?,
+                })
+            }
+
             fn count_of(r: &$row, c: &str) -> StoreResult<u64> {
                 Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0).max(0) as u64)
             }
