@@ -1027,61 +1027,14 @@ macro_rules! impl_event_store {
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
                 batches: &[&crate::store::events::SpooledBatch],
             ) -> StoreResult<()> {
-                use crate::store::rollup::{Rollup, UnitHours, CHUNK};
+                use crate::store::rollup::{Rollup, CHUNK};
                 let mut rollup = Rollup::of(batches);
                 if rollup.hours.is_empty() {
                     return Ok(());
                 }
                 Self::lock_rollup(tx).await?;
-                let keys: Vec<_> = rollup.unit_keys().cloned().collect();
-                let mut stored = std::collections::HashMap::new();
-                for chunk in keys.chunks(CHUNK) {
-                    let mut qb = sqlx::QueryBuilder::new(
-                        "SELECT mutation_id, variant, unit, exposed_hour, converted_hour,
-                                first_exposed_hour, first_converted_hour
-                           FROM rule_units WHERE (mutation_id, variant, unit) IN (VALUES ",
-                    );
-                    let mut list = qb.separated(", ");
-                    for (m, v, u) in chunk {
-                        list.push("(")
-                            .push_bind_unseparated(m)
-                            .push_unseparated(", ")
-                            .push_bind_unseparated(v)
-                            .push_unseparated(", ")
-                            .push_bind_unseparated(u)
-                            .push_unseparated(")");
-                    }
-                    qb.push(")");
-                    for r in qb.build().fetch_all(&mut **tx).await? {
-                        stored.insert(
-                            (r.try_get("mutation_id")?, r.try_get("variant")?, r.try_get("unit")?),
-                            UnitHours {
-                                exposed: r.try_get("exposed_hour")?,
-                                converted: r.try_get("converted_hour")?,
-                                first_exposed: r.try_get("first_exposed_hour")?,
-                                first_converted: r.try_get("first_converted_hour")?,
-                            },
-                        );
-                    }
-                }
-                let units = rollup.settle(&stored);
-                for chunk in units.chunks(CHUNK) {
-                    let mut qb = sqlx::QueryBuilder::new(
-                        "INSERT INTO rule_units (mutation_id, variant, unit, exposed_hour, converted_hour,
-                             first_exposed_hour, first_converted_hour) ",
-                    );
-                    qb.push_values(chunk, |mut row, ((m, v, u), h)| {
-                        row.push_bind(m).push_bind(v).push_bind(u).push_bind(h.exposed).push_bind(h.converted).push_bind(h.first_exposed).push_bind(h.first_converted);
-                    });
-                    qb.push(
-                        " ON CONFLICT (mutation_id, variant, unit) DO UPDATE
-                          SET exposed_hour = excluded.exposed_hour,
-                              converted_hour = excluded.converted_hour,
-                              first_exposed_hour = excluded.first_exposed_hour,
-                              first_converted_hour = excluded.first_converted_hour",
-                    );
-                    qb.build().execute(&mut **tx).await?;
-                }
+                let stored = Self::merge_units(tx, rollup.units()).await?;
+                rollup.settle(&stored);
                 let hours: Vec<_> = rollup.hours.into_iter().collect();
                 for chunk in hours.chunks(CHUNK) {
                     let mut qb = sqlx::QueryBuilder::new(

@@ -96,6 +96,84 @@ impl PgStore {
         Ok(())
     }
 
+    /// Merges the hours `seen` into `rule_units` in one statement (the later latest hours,
+    /// the earlier first ones; rows that would not change are left alone) and returns the
+    /// hours stored before for the visitors that had any (the statement's snapshot). Runs
+    /// under the rollup lock.
+    async fn merge_units(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        seen: &std::collections::BTreeMap<
+            crate::store::rollup::UnitKey,
+            crate::store::rollup::UnitHours,
+        >,
+    ) -> crate::store::StoreResult<
+        std::collections::HashMap<crate::store::rollup::UnitKey, crate::store::rollup::UnitHours>,
+    > {
+        use crate::store::rollup::UnitHours;
+        use sqlx::Row as _;
+        const CHUNK: usize = 20_000;
+        let all: Vec<_> = seen.iter().collect();
+        let mut stored = std::collections::HashMap::new();
+        for chunk in all.chunks(CHUNK) {
+            let col = |f: fn(&crate::store::rollup::UnitKey) -> &String| -> Vec<&str> {
+                chunk.iter().map(|(k, _)| f(k).as_str()).collect()
+            };
+            let hours = |f: fn(&UnitHours) -> Option<i64>| -> Vec<Option<i64>> {
+                chunk.iter().map(|(_, h)| f(h)).collect()
+            };
+            let rows = sqlx::query(
+                "WITH k AS (
+                   SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[],
+                                        $6::int8[], $7::int8[])
+                     AS k (mutation_id, variant, unit, exposed_hour, converted_hour,
+                           first_exposed_hour, first_converted_hour)),
+                 old AS (
+                   SELECT r.mutation_id, r.variant, r.unit, r.exposed_hour, r.converted_hour,
+                          r.first_exposed_hour, r.first_converted_hour
+                     FROM rule_units r JOIN k USING (mutation_id, variant, unit)),
+                 merged AS (
+                   INSERT INTO rule_units AS r (mutation_id, variant, unit, exposed_hour,
+                          converted_hour, first_exposed_hour, first_converted_hour)
+                   SELECT * FROM k
+                   ON CONFLICT (mutation_id, variant, unit) DO UPDATE SET
+                     exposed_hour = GREATEST(r.exposed_hour, excluded.exposed_hour),
+                     converted_hour = GREATEST(r.converted_hour, excluded.converted_hour),
+                     first_exposed_hour = LEAST(r.first_exposed_hour, excluded.first_exposed_hour),
+                     first_converted_hour = LEAST(r.first_converted_hour, excluded.first_converted_hour)
+                   WHERE r.exposed_hour IS DISTINCT FROM GREATEST(r.exposed_hour, excluded.exposed_hour)
+                      OR r.converted_hour IS DISTINCT FROM GREATEST(r.converted_hour, excluded.converted_hour)
+                      OR r.first_exposed_hour IS DISTINCT FROM LEAST(r.first_exposed_hour, excluded.first_exposed_hour)
+                      OR r.first_converted_hour IS DISTINCT FROM LEAST(r.first_converted_hour, excluded.first_converted_hour))
+                 SELECT * FROM old",
+            )
+            .bind(col(|k| &k.0))
+            .bind(col(|k| &k.1))
+            .bind(col(|k| &k.2))
+            .bind(hours(|h| h.exposed))
+            .bind(hours(|h| h.converted))
+            .bind(hours(|h| h.first_exposed))
+            .bind(hours(|h| h.first_converted))
+            .fetch_all(&mut **tx)
+            .await?;
+            for r in rows {
+                stored.insert(
+                    (
+                        r.try_get("mutation_id")?,
+                        r.try_get("variant")?,
+                        r.try_get("unit")?,
+                    ),
+                    UnitHours {
+                        exposed: r.try_get("exposed_hour")?,
+                        converted: r.try_get("converted_hour")?,
+                        first_exposed: r.try_get("first_exposed_hour")?,
+                        first_converted: r.try_get("first_converted_hour")?,
+                    },
+                );
+            }
+        }
+        Ok(stored)
+    }
+
     /// Marks each batch id as counted in one statement; `true` for the ones not counted before.
     async fn claim_batches(
         tx: &mut sqlx::Transaction<'_, Postgres>,

@@ -61,6 +61,18 @@ pub(crate) struct UnitHours {
     pub first_converted: Option<i64>,
 }
 
+impl UnitHours {
+    /// These hours with `seen` folded in: the later latest hours, the earlier first ones.
+    pub fn merged(self, seen: UnitHours) -> UnitHours {
+        UnitHours {
+            exposed: self.exposed.max(seen.exposed),
+            converted: self.converted.max(seen.converted),
+            first_exposed: earliest(self.first_exposed, seen.first_exposed),
+            first_converted: earliest(self.first_converted, seen.first_converted),
+        }
+    }
+}
+
 /// The earlier of two hours, either of which may be unknown.
 fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
@@ -139,24 +151,20 @@ impl Rollup {
         out
     }
 
-    /// The visitors whose stored hours must be read before [`Rollup::settle`].
-    pub fn unit_keys(&self) -> impl Iterator<Item = &UnitKey> {
-        self.units.keys()
+    /// The latest and first hours the batches saw per visitor: what the store merges into
+    /// `rule_units` (see [`UnitHours::merged`]) before [`Rollup::settle`].
+    pub fn units(&self) -> &BTreeMap<UnitKey, UnitHours> {
+        &self.units
     }
 
-    /// Folds in the hours stored for the batches' visitors (absent: never seen): each
-    /// visitor whose latest hour moves is counted in its new hour and no longer in its old
-    /// one. Returns the visitor rows to write.
+    /// Folds in the hours stored for the batches' visitors before they were merged
+    /// (absent: never seen): each visitor whose latest (or first) hour moves is counted in
+    /// its new hour and no longer in its old one. Returns the visitor rows that changed.
     pub fn settle(&mut self, stored: &HashMap<UnitKey, UnitHours>) -> Vec<(UnitKey, UnitHours)> {
         let mut write = Vec::new();
         for (key, seen) in std::mem::take(&mut self.units) {
             let old = stored.get(&key).copied().unwrap_or_default();
-            let new = UnitHours {
-                exposed: old.exposed.max(seen.exposed),
-                converted: old.converted.max(seen.converted),
-                first_exposed: earliest(old.first_exposed, seen.first_exposed),
-                first_converted: earliest(old.first_converted, seen.first_converted),
-            };
+            let new = old.merged(seen);
             if new == old {
                 continue;
             }

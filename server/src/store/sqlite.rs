@@ -252,6 +252,88 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Merges the hours `seen` into `rule_units` (read, folded, written back; one writer
+    /// at a time); returns the hours stored before for the visitors that had any.
+    async fn merge_units(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        seen: &std::collections::BTreeMap<
+            crate::store::rollup::UnitKey,
+            crate::store::rollup::UnitHours,
+        >,
+    ) -> crate::store::StoreResult<
+        std::collections::HashMap<crate::store::rollup::UnitKey, crate::store::rollup::UnitHours>,
+    > {
+        use crate::store::rollup::{UnitHours, CHUNK};
+        use sqlx::Row as _;
+        let keys: Vec<_> = seen.keys().collect();
+        let mut stored = std::collections::HashMap::new();
+        for chunk in keys.chunks(CHUNK) {
+            let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+                "SELECT mutation_id, variant, unit, exposed_hour, converted_hour,
+                        first_exposed_hour, first_converted_hour
+                   FROM rule_units WHERE (mutation_id, variant, unit) IN (VALUES ",
+            );
+            let mut list = qb.separated(", ");
+            for (m, v, u) in chunk {
+                list.push("(")
+                    .push_bind_unseparated(m)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(v)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(u)
+                    .push_unseparated(")");
+            }
+            qb.push(")");
+            for r in qb.build().fetch_all(&mut **tx).await? {
+                stored.insert(
+                    (
+                        r.try_get("mutation_id")?,
+                        r.try_get("variant")?,
+                        r.try_get("unit")?,
+                    ),
+                    UnitHours {
+                        exposed: r.try_get("exposed_hour")?,
+                        converted: r.try_get("converted_hour")?,
+                        first_exposed: r.try_get("first_exposed_hour")?,
+                        first_converted: r.try_get("first_converted_hour")?,
+                    },
+                );
+            }
+        }
+        let changed: Vec<_> = seen
+            .iter()
+            .filter_map(|(k, s)| {
+                let old = stored.get(k).copied().unwrap_or_default();
+                let new = old.merged(*s);
+                (new != old).then_some((k, new))
+            })
+            .collect();
+        for chunk in changed.chunks(CHUNK) {
+            let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO rule_units (mutation_id, variant, unit, exposed_hour, converted_hour,
+                     first_exposed_hour, first_converted_hour) ",
+            );
+            qb.push_values(chunk, |mut row, ((m, v, u), h)| {
+                row.push_bind(m)
+                    .push_bind(v)
+                    .push_bind(u)
+                    .push_bind(h.exposed)
+                    .push_bind(h.converted)
+                    .push_bind(h.first_exposed)
+                    .push_bind(h.first_converted);
+            });
+            qb.push(
+                " ON CONFLICT (mutation_id, variant, unit) DO UPDATE
+                  SET exposed_hour = excluded.exposed_hour,
+                      converted_hour = excluded.converted_hour,
+                      first_exposed_hour = excluded.first_exposed_hour,
+                      first_converted_hour = excluded.first_converted_hour",
+            );
+            qb.build().execute(&mut **tx).await?;
+        }
+        Ok(stored)
+    }
+
     /// SQLite has one hub per database: nothing to fan out.
     fn as_postgres(_: &Pool<Sqlite>) -> Option<sqlx::PgPool> {
         None
