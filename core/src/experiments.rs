@@ -167,8 +167,16 @@ impl ExperimentSummary {
         let Some(base) = self.arms.iter().find(|a| a.baseline) else {
             return String::new();
         };
-        let Some((arm, lift)) = self.leader().and_then(|a| a.relative_lift.map(|l| (a, l))) else {
-            return format!("Not enough visitors yet to compare the variants ({days}).");
+        // Below the fewest visitors a policy may ask for, intervals are too wide to read.
+        let floor = crate::stats::decision::MIN_UNITS_FLOOR;
+        let Some((arm, lift)) = self
+            .leader()
+            .filter(|a| a.exposed_units >= floor && base.exposed_units >= floor)
+            .and_then(|a| a.relative_lift.map(|l| (a, l)))
+        else {
+            return format!(
+                "Not enough visitors yet to compare the variants ({days}; at least {floor} each)."
+            );
         };
         let pct = |v: f64| format!("{:+.1} %", v * 100.0);
         let chance = arm

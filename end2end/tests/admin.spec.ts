@@ -741,7 +741,7 @@ test('the overview: what needs you, the fleet, rules, pushes and events; every n
   const experiment = page.locator('[data-experiment="hero-headline-test"]');
   await expect(experiment).toHaveAttribute('data-status', 'running');
   await expect(experiment.locator('[data-arm="control"]')).toContainText('(baseline)');
-  await expect(experiment.locator('[data-verdict]')).toContainText(/b against control|beats|loses to|Not enough visitors/);
+  await expect(experiment.locator('[data-verdict]')).toContainText(/against control|beats|loses to|Not enough visitors/);
   await expect(experiment.locator('#daily-hero-headline-test svg')).toBeVisible();
   await expect(experiment.locator('#daily-hero-headline-test path[data-series="control"]')).toHaveCount(1);
   await expect(experiment.locator('#lift-hero-headline-test')).toBeVisible();

@@ -20,6 +20,9 @@ use crate::store::events::SpooledBatch;
 use crate::store::DynStore;
 use spool::{Spool, SpoolError};
 
+/// How far ahead of the hub's clock an event may be dated.
+pub const MAX_FUTURE: chrono::Duration = chrono::Duration::days(1);
+
 /// Batch ids remembered in memory to answer `duplicate: true` at once (the database counts
 /// each id once in any case).
 const REMEMBERED_BATCHES: usize = 200_000;
@@ -218,6 +221,12 @@ impl Analytics {
         batch
             .validate()
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        // An event from the future would count as seen in every report until then.
+        if let Some(i) = batch.events.iter().position(|e| e.at > now + MAX_FUTURE) {
+            return Err(ApiError::bad_request(format!(
+                "events[{i}].at: more than a day after the hub's clock; check the sender's clock"
+            )));
+        }
         let key = (neuron_id.to_string(), batch.batch_id.clone());
         let ack = |duplicate| BatchAck {
             batch_id: batch.batch_id.clone(),

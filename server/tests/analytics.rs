@@ -149,6 +149,17 @@ async fn bad_batches_are_refused_with_the_reason_and_a_noisy_neuron_is_limited()
         .await
         .unwrap_err();
     assert_eq!(err.status().as_u16(), 400, "{}", err.message);
+    // Dated two days ahead: refused, naming the event.
+    let ahead = format!(
+        r#"{{"batchId":"b","events":[{{"kind":"click","at":"{}"}}]}}"#,
+        (Utc::now() + chrono::Duration::days(2)).to_rfc3339()
+    );
+    let err = analytics
+        .ingest("n", ahead.as_bytes(), Utc::now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 400);
+    assert!(err.message.starts_with("events[0].at"), "{}", err.message);
     let huge = vec![b' '; cortex_core::analytics::MAX_BATCH_BYTES + 1];
     assert_eq!(
         analytics
