@@ -420,6 +420,48 @@ async fn a_publishable_key_yields_a_narrow_token_bound_to_its_origins() {
         .await
         .unwrap();
     json_of(res, StatusCode::OK).await;
+    // Nor can the public key claim an order's worth (revenue comes from servers)...
+    let res = with_key("/api/layout-mutation/report")
+        .json(&json!({"batchId": "order-1", "events": [{"kind": "conversion", "at": chrono::Utc::now(), "unit": "v9", "pageSlug": "home", "value": 1e9}]}))
+        .send()
+        .await
+        .unwrap();
+    let err = json_of(res, StatusCode::BAD_REQUEST).await;
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("events[0].value"),
+        "{err}"
+    );
+    // ...and the errors it posts about a page are kept but never move a guard.
+    let store = &hub.app.services.store;
+    let before = store.count_events().await.unwrap();
+    let errors: Vec<Value> = (0..50)
+        .map(|_| json!({"kind": "error", "at": chrono::Utc::now(), "pageSlug": "home", "message": "forged"}))
+        .collect();
+    let res = with_key("/api/layout-mutation/report")
+        .json(&json!({"batchId": "forged-errors", "events": errors}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, StatusCode::OK).await;
+    for _ in 0..100 {
+        if store.count_events().await.unwrap() >= before + 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(store.count_events().await.unwrap() >= before + 50);
+    let page = store
+        .page_conversion(
+            Some("home"),
+            chrono::Utc::now() - chrono::Duration::hours(1),
+            chrono::Utc::now() + chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.errors, 0, "{page:?}");
     // The same through the browser neuron's own token.
     let res = plain()
         .post(hub.url("/api/federation/stream-analytics"))

@@ -872,7 +872,11 @@ mod tests {
         );
         for (field, value, error) in [
             ("decide", "sometimes", "decide: manual or auto"),
-            ("goal", "revenue", "goal: one of conversion, dwell"),
+            (
+                "goal",
+                "profit",
+                "goal: one of conversion, dwell, clicks, revenue, errors",
+            ),
             ("min_days", "0", "min_days: must be between 1"),
             ("min_units", "10", "min_units: must be between 100"),
             ("alpha", "0.5", "alpha: must be between"),

@@ -267,17 +267,12 @@ fn measure(
                 sum_squares: tally.map_or(0.0, |t| t.revenue_sum_sq),
             },
         },
-        // Errors per exposure, as a count (its variance its mean, as a Poisson count's).
-        Metric::Errors => {
-            let errors = tally.map_or(0, |t| t.errors) as f64;
-            Statistic::Mean {
-                n: tally.map_or(0, |t| t.exposures),
-                sums: Sums {
-                    sum: errors,
-                    sum_squares: errors,
-                },
-            }
-        }
+        // Errors per exposure, as a Poisson count (one added to each side; see
+        // `Statistic::event_rate`).
+        Metric::Errors => Statistic::event_rate(
+            tally.map_or(0, |t| t.exposures),
+            tally.map_or(0, |t| t.errors),
+        ),
     }
 }
 
@@ -827,6 +822,13 @@ mod tests {
         // Four times the errors: the revenue winner is not promoted.
         let d = report(400).decision(&rule, rule.timestamp).unwrap();
         assert!(matches!(d, Decision::Wait { .. }), "{d:?}");
+        // Nor from a clean baseline, nor when every page errs (more errors than exposures).
+        for (base, b) in [(0, 300), (0, 20_000), (10, 60_000)] {
+            let mut r = report(b);
+            r.rows[0] = arm("control", 50.0, base);
+            let d = r.decision(&rule, rule.timestamp).unwrap();
+            assert!(matches!(d, Decision::Wait { .. }), "{base} → {b}: {d:?}");
+        }
         // Errors are a guardrail only.
         let p = Policy {
             goal: Metric::Errors,

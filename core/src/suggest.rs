@@ -437,7 +437,9 @@ pub fn rule_suggestions(
                         }
                     }
                 }
-                let base = &x.variants[x.baseline()];
+                let Some(base) = x.variants.get(x.baseline()) else {
+                    continue;
+                };
                 let segments: std::collections::BTreeSet<(&str, &str)> =
                     by.keys().map(|(d, v, _)| (*d, *v)).collect();
                 for (d, v) in segments {
@@ -566,7 +568,7 @@ fn segment_winner(
     );
     let rule_id = rule_id(&format!("suggested-{source}-{variant}-{value}"), &id);
     let x = rule.experiment.as_ref().expect("an experiment");
-    let base = &x.variants[x.baseline()];
+    let base = x.variants.get(x.baseline()).expect("a baseline");
     let arm = x
         .variants
         .iter()

@@ -227,6 +227,15 @@ impl Analytics {
                 "events[{i}].at: more than a day after the hub's clock; check the sender's clock"
             )));
         }
+        if let Some(i) = batch
+            .events
+            .iter()
+            .position(|e| e.at.timestamp_millis() < 0)
+        {
+            return Err(ApiError::bad_request(format!(
+                "events[{i}].at: before 1970; check the sender's clock"
+            )));
+        }
         let key = (neuron_id.to_string(), batch.batch_id.clone());
         let ack = |duplicate| BatchAck {
             batch_id: batch.batch_id.clone(),

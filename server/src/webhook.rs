@@ -4,7 +4,8 @@
 //! Each alert is kept in the database first (the `alerts` table) and retried with growing
 //! pauses until the receiver answers 2xx, for about seven hours: a hub that stops, or a
 //! receiver that is down, delays an alert but does not lose it. Any hub sharing the database
-//! may deliver it (a hub claims an alert for a minute while it sends).
+//! may deliver it: a hub claims one alert at a time, for a minute, while it sends it, and
+//! records the outcome only while its claim holds.
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -27,8 +28,12 @@ pub const RETRIES: [Duration; 7] = [
     Duration::from_secs(6 * 3600),
 ];
 
-/// How long a hub holds an alert it is sending before another hub may take it.
+/// How long a hub holds an alert it is sending before another hub may take it: well beyond
+/// one attempt (10 s).
 const LEASE: Duration = Duration::from_secs(60);
+
+/// Most alerts one round sends (the next round goes on).
+const MAX_PER_ROUND: usize = 50;
 
 /// How often the delivery loop looks for due alerts (it is also woken by each new one).
 const POLL: Duration = Duration::from_secs(1);
@@ -170,16 +175,20 @@ impl Webhook {
     /// the outcome (delivered, due again after the next pause, or given up). Returns how
     /// many were delivered.
     pub async fn deliver_due(&self, now: DateTime<Utc>) -> usize {
-        let lease = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-        let due = match self.store.claim_alerts(now, lease, 20).await {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the alerts due");
-                return 0;
-            }
-        };
         let mut delivered = 0;
-        for a in due {
+        // One alert per claim: an attempt (at most 10 s) always ends inside its lease, so
+        // no other hub takes an alert this one is still sending.
+        for _ in 0..MAX_PER_ROUND {
+            // From the clock as it is now: earlier attempts of this round took time.
+            let lease = now.max(Utc::now()) + chrono::Duration::from_std(LEASE).unwrap_or_default();
+            let a = match self.store.claim_alerts(now, lease, 1).await {
+                Ok(mut due) if !due.is_empty() => due.remove(0),
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the alerts due");
+                    break;
+                }
+            };
             let outcome = self.attempt(a.body.as_bytes()).await;
             let at = Utc::now();
             let retry_at = match &outcome {
@@ -209,7 +218,7 @@ impl Webhook {
             }
             if let Err(e) = self
                 .store
-                .alert_attempt(&a.id, at, outcome.is_ok(), retry_at, error)
+                .alert_attempt(&a.id, lease, at, outcome.is_ok(), retry_at, error)
                 .await
             {
                 tracing::warn!(error = %e, "could not record an alert's delivery");

@@ -2027,18 +2027,40 @@ async fn alerts_wait_until_delivered_or_given_up(s: DynStore) {
         ["a1", "a2"]
     );
     assert!(s.claim_alerts(t(11), t(71), 10).await.unwrap().is_empty());
-    s.alert_attempt("a1", t(12), true, None, None)
+    // An attempt recorded under a claim that is not the alert's changes nothing.
+    s.alert_attempt("a1", t(99), t(12), true, None, None)
         .await
         .unwrap();
-    s.alert_attempt("a2", t(12), false, Some(t(20)), Some("could not connect"))
+    assert_eq!(
+        s.recent_alerts(10).await.unwrap()[1].state,
+        AlertState::Pending
+    );
+    s.alert_attempt("a1", t(70), t(12), true, None, None)
         .await
         .unwrap();
+    s.alert_attempt(
+        "a2",
+        t(70),
+        t(12),
+        false,
+        Some(t(20)),
+        Some("could not connect"),
+    )
+    .await
+    .unwrap();
     assert!(s.claim_alerts(t(15), t(75), 10).await.unwrap().is_empty());
     let again = s.claim_alerts(t(20), t(80), 10).await.unwrap();
     assert_eq!((again[0].id.as_str(), again[0].attempts), ("a2", 1));
-    s.alert_attempt("a2", t(21), false, None, Some("the receiver answered 500"))
-        .await
-        .unwrap();
+    s.alert_attempt(
+        "a2",
+        t(80),
+        t(21),
+        false,
+        None,
+        Some("the receiver answered 500"),
+    )
+    .await
+    .unwrap();
     assert!(s
         .claim_alerts(t(100_000), t(100_060), 10)
         .await

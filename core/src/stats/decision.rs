@@ -369,9 +369,16 @@ pub fn decide(arms: &[Arm], days: u32, policy: &Policy) -> Decision {
     }
 }
 
-/// Whether the arm is significantly worse than the baseline on a guardrail.
+/// Whether the arm is significantly worse than the baseline on a guardrail. A metric where
+/// lower is better (errors) is compared as an absolute difference: its baseline is often
+/// near zero, where a relative change says nothing.
 fn guardrail_worse(base: &Statistic, arm: &Statistic, higher_is_better: bool, alpha: f64) -> bool {
-    let t = sequential(base, arm, Difference::Relative, alpha, SEQUENTIAL_TUNING);
+    let difference = if higher_is_better {
+        Difference::Relative
+    } else {
+        Difference::Absolute
+    };
+    let t = sequential(base, arm, difference, alpha, SEQUENTIAL_TUNING);
     if t.no_result.is_some() {
         return false;
     }

@@ -82,18 +82,9 @@ impl PageConversion {
         }
     }
 
-    /// Errors per page view, as a count (its variance its mean), with one error added: a
-    /// page without errors has no variance to test against, and the added error pulls both
-    /// sides toward each other (conservative).
+    /// Errors per page view (see [`Statistic::event_rate`]).
     fn error_statistic(self) -> Statistic {
-        let errors = self.errors as f64 + 1.0;
-        Statistic::Mean {
-            n: self.views,
-            sums: super::statistic::Sums {
-                sum: errors,
-                sum_squares: errors,
-            },
-        }
+        Statistic::event_rate(self.views, self.errors)
     }
 }
 
@@ -277,14 +268,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // From none at all, too.
-        assert!(matches!(
-            watch(with(0), with(150), &g),
-            GuardVerdict::RollBack {
-                metric: GuardMetric::Errors,
-                ..
-            }
-        ));
+        // From none at all, too, and when every view errs (more errors than views).
+        for after in [150, 30_000] {
+            assert!(
+                matches!(
+                    watch(with(0), with(after), &g),
+                    GuardVerdict::RollBack {
+                        metric: GuardMetric::Errors,
+                        ..
+                    }
+                ),
+                "{after}"
+            );
+        }
         assert_eq!(watch(with(20), with(24), &g), GuardVerdict::Hold);
         assert_eq!(
             watch(with(200), with(20), &g),

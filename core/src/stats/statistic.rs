@@ -58,6 +58,23 @@ pub enum Statistic {
 }
 
 impl Statistic {
+    /// `count` events over `n` units (errors over exposures, say) as a mean per unit with a
+    /// Poisson count's variance (its mean), one event added: a side without any events has
+    /// no variance to test against otherwise, and the added event pulls both sides toward
+    /// each other (conservative). With no units, an empty mean.
+    pub fn event_rate(n: u64, count: u64) -> Statistic {
+        let sum = count as f64 + 1.0;
+        let per = if n == 0 { 0.0 } else { sum / n as f64 };
+        Statistic::Mean {
+            n,
+            sums: Sums {
+                sum: if n == 0 { 0.0 } else { sum },
+                // Σx² of a Poisson count per unit: n·(λ + λ²) = sum + sum²/n.
+                sum_squares: if n == 0 { 0.0 } else { sum + sum * per },
+            },
+        }
+    }
+
     /// Units measured.
     pub fn n(&self) -> u64 {
         match self {

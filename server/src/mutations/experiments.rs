@@ -55,6 +55,19 @@ impl Mutations {
         let from = started
             .max(now - Duration::days(MAX_REPORT_DAYS))
             .min(now - Duration::seconds(1));
+        // From the start of that hour: the report then reads the hourly rollup. For a
+        // restarted experiment this takes in up to an hour of the run before it (the same
+        // variant keys, bucketed the earlier way).
+        let hour = crate::store::rollup::HOUR_MS;
+        let floored =
+            DateTime::from_timestamp_millis(from.timestamp_millis().div_euclid(hour) * hour)
+                .unwrap_or(from);
+        // Still within the longest report.
+        let from = if now - floored > Duration::days(MAX_REPORT_DAYS) {
+            floored + Duration::hours(1)
+        } else {
+            floored
+        };
         let query = ReportQuery {
             rule: Some(id.to_string()),
             from: Some(from),

@@ -342,6 +342,13 @@ pub(crate) async fn browser_events(
         for e in &mut batch.events {
             e.segment = None;
         }
+        if let Some(i) = batch.events.iter().position(|e| {
+            e.kind == cortex_core::analytics::EventKind::Conversion && e.value.is_some()
+        }) {
+            return Err(ApiError::bad_request(format!(
+                "events[{i}].value: a browser's conversion carries no value; revenue is reported by a server with its neuron token"
+            )));
+        }
         None
     };
     ingest_public(services, visitor.as_deref(), source, &batch, now).await

@@ -15,9 +15,14 @@ impl Mutations {
     ) -> Result<cortex_core::report::LayoutReport, ApiError> {
         use cortex_core::report::{compare, ImpactRow, LayoutReport};
         let (from, to) = query.range(now).map_err(ApiError::bad_request)?;
-        // A range that ends now is read from the hourly rollup, from the start of `from`'s
-        // hour; a range in the past or of one page counts the events themselves.
-        let (from, (tallies, days)) = if to >= now && query.page.is_none() {
+        // A range that ends now is read from the hourly rollup when it starts on a whole
+        // hour (the default start, 30 days back, is taken from the start of its hour); a
+        // range in the past, of one page, or from a given moment inside an hour counts the
+        // events themselves.
+        let whole_hour =
+            |t: DateTime<Utc>| t.timestamp_millis() % crate::store::rollup::HOUR_MS == 0;
+        let rolled = to >= now && query.page.is_none() && query.from.is_none_or(whole_hour);
+        let (from, (tallies, days)) = if rolled {
             let hour = from
                 .timestamp_millis()
                 .div_euclid(crate::store::rollup::HOUR_MS);

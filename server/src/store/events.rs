@@ -159,11 +159,13 @@ pub trait EventStore: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<crate::webhook::QueuedAlert>>;
-    /// Records one delivery attempt of alert `id`: delivered, due again at `retry_at`, or
-    /// given up (`retry_at` none and not delivered).
+    /// Records one delivery attempt of alert `id` claimed until `claimed_until`: delivered,
+    /// due again at `retry_at`, or given up (`retry_at` none and not delivered). Nothing is
+    /// recorded if another hub has claimed it since.
     async fn alert_attempt(
         &self,
         id: &str,
+        claimed_until: DateTime<Utc>,
         at: DateTime<Utc>,
         delivered: bool,
         retry_at: Option<DateTime<Utc>>,
@@ -661,6 +663,7 @@ macro_rules! impl_event_store {
             async fn alert_attempt(
                 &self,
                 id: &str,
+                claimed_until: DateTime<Utc>,
                 at: DateTime<Utc>,
                 delivered: bool,
                 retry_at: Option<DateTime<Utc>>,
@@ -672,13 +675,15 @@ macro_rules! impl_event_store {
                             failed_at = CASE WHEN NOT $2 AND $4 IS NULL THEN $3 ELSE failed_at END,
                             next_at = COALESCE($4, next_at),
                             last_error = $5
-                      WHERE id = $1",
+                      WHERE id = $1 AND next_at = $6
+                        AND delivered_at IS NULL AND failed_at IS NULL",
                 )
                 .bind(id)
                 .bind(delivered)
                 .bind(ms(at))
                 .bind(retry_at.map(ms))
                 .bind(error)
+                .bind(ms(claimed_until))
                 .execute(&self.writer()?)
                 .await?;
                 Ok(())
@@ -856,7 +861,8 @@ macro_rules! impl_event_store {
                 let row = sqlx::query(
                     "SELECT COUNT(DISTINCT CASE WHEN kind = 'pageView' THEN unit END) AS units,
                             SUM(CASE WHEN kind = 'pageView' THEN 1 ELSE 0 END) AS views,
-                            SUM(CASE WHEN kind = 'error' THEN 1 ELSE 0 END) AS errors,
+                            SUM(CASE WHEN kind = 'error' AND neuron_id NOT LIKE 'browser:%'
+                                     THEN 1 ELSE 0 END) AS errors,
                             COUNT(DISTINCT CASE WHEN kind = 'conversion' AND unit IN (
                                 SELECT v.unit FROM events v
                                  WHERE v.kind = 'pageView' AND v.at >= $1 AND v.at < $2
