@@ -469,7 +469,7 @@ pub fn rule_suggestions(
                             lift,
                             p_value,
                         };
-                        out.push(segment_winner(rule, &variant.key, (d, v), e, now));
+                        out.extend(segment_winner(rule, &variant.key, (d, v), e, now));
                     }
                 }
             }
@@ -505,7 +505,7 @@ pub fn rule_suggestions(
                         lift,
                         p_value,
                     };
-                    out.push(time_of_day(rule, part, e, now));
+                    out.extend(time_of_day(rule, part, e, now));
                 }
             }
             _ => {}
@@ -560,20 +560,16 @@ fn segment_winner(
     (dimension, value): (&str, &str),
     e: ConversionEvidence,
     now: chrono::DateTime<chrono::Utc>,
-) -> Suggestion {
+) -> Option<Suggestion> {
     let source = rule.id.as_str();
     let id = format!(
         "s-{}",
         stable_id(&["segment-winner", source, variant, dimension, value])
     );
     let rule_id = rule_id(&format!("suggested-{source}-{variant}-{value}"), &id);
-    let x = rule.experiment.as_ref().expect("an experiment");
-    let base = x.variants.get(x.baseline()).expect("a baseline");
-    let arm = x
-        .variants
-        .iter()
-        .find(|v| v.key == variant)
-        .expect("the variant");
+    let x = rule.experiment.as_ref()?;
+    let base = x.variants.get(x.baseline())?;
+    let arm = x.variants.iter().find(|v| v.key == variant)?;
     let mut draft = draft_of(rule, &rule_id, now);
     let segment = json!({ dimension: value });
     draft["conditions"] = match &rule.conditions {
@@ -596,7 +592,7 @@ fn segment_winner(
         e.lift * 100.0,
         e.p_value
     );
-    Suggestion {
+    Some(Suggestion {
         id,
         kind: "segment-winner".into(),
         page: rule.page_slug.to_string(),
@@ -604,9 +600,10 @@ fn segment_winner(
         why,
         evidence: None,
         conversion: Some(e),
-        draft: serde_json::from_value(draft).expect("a well-formed draft"),
+        // A copy of a rule in force with a few fields set: it reads back.
+        draft: serde_json::from_value(draft).ok()?,
         state: None,
-    }
+    })
 }
 
 /// A rule that converts better at one part of the day, proposed scheduled to it (a copy,
@@ -616,7 +613,7 @@ fn time_of_day(
     (from, to): (u8, u8),
     e: ConversionEvidence,
     now: chrono::DateTime<chrono::Utc>,
-) -> Suggestion {
+) -> Option<Suggestion> {
     let source = rule.id.as_str();
     let part = format!("{from:02}-{to:02}");
     let id = format!("s-{}", stable_id(&["time-of-day", source, &part]));
@@ -638,7 +635,7 @@ fn time_of_day(
         e.lift * 100.0,
         e.p_value
     );
-    Suggestion {
+    Some(Suggestion {
         id,
         kind: "time-of-day".into(),
         page: rule.page_slug.to_string(),
@@ -646,9 +643,10 @@ fn time_of_day(
         why,
         evidence: None,
         conversion: Some(e),
-        draft: serde_json::from_value(draft).expect("a well-formed draft"),
+        // A copy of a rule in force with a few fields set: it reads back.
+        draft: serde_json::from_value(draft).ok()?,
         state: None,
-    }
+    })
 }
 
 /// The latest state of each suggestion, applied to `list`.

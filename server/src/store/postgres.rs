@@ -109,8 +109,6 @@ impl PgStore {
     ) -> crate::store::StoreResult<
         std::collections::HashMap<crate::store::rollup::UnitKey, crate::store::rollup::UnitHours>,
     > {
-        use crate::store::rollup::UnitHours;
-        use sqlx::Row as _;
         const CHUNK: usize = 20_000;
         let all: Vec<_> = seen.iter().collect();
         let mut stored = std::collections::HashMap::new();
@@ -118,9 +116,10 @@ impl PgStore {
             let col = |f: fn(&crate::store::rollup::UnitKey) -> &String| -> Vec<&str> {
                 chunk.iter().map(|(k, _)| f(k).as_str()).collect()
             };
-            let hours = |f: fn(&UnitHours) -> Option<i64>| -> Vec<Option<i64>> {
-                chunk.iter().map(|(_, h)| f(h)).collect()
-            };
+            let hours =
+                |f: fn(&crate::store::rollup::UnitHours) -> Option<i64>| -> Vec<Option<i64>> {
+                    chunk.iter().map(|(_, h)| f(h)).collect()
+                };
             let rows = sqlx::query(
                 "WITH k AS (
                    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[],
@@ -156,19 +155,8 @@ impl PgStore {
             .fetch_all(&mut **tx)
             .await?;
             for r in rows {
-                stored.insert(
-                    (
-                        r.try_get("mutation_id")?,
-                        r.try_get("variant")?,
-                        r.try_get("unit")?,
-                    ),
-                    UnitHours {
-                        exposed: r.try_get("exposed_hour")?,
-                        converted: r.try_get("converted_hour")?,
-                        first_exposed: r.try_get("first_exposed_hour")?,
-                        first_converted: r.try_get("first_converted_hour")?,
-                    },
-                );
+                let (key, hours) = crate::store::rollup::unit_row(&r)?;
+                stored.insert(key, hours);
             }
         }
         Ok(stored)

@@ -73,6 +73,30 @@ impl UnitHours {
     }
 }
 
+/// A `rule_units` row (`mutation_id`, `variant`, `unit` and the four hours), as both
+/// backends read it.
+pub(crate) fn unit_row<'r, R>(r: &'r R) -> Result<(UnitKey, UnitHours), sqlx::Error>
+where
+    R: sqlx::Row,
+    &'r str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok((
+        (
+            r.try_get("mutation_id")?,
+            r.try_get("variant")?,
+            r.try_get("unit")?,
+        ),
+        UnitHours {
+            exposed: r.try_get("exposed_hour")?,
+            converted: r.try_get("converted_hour")?,
+            first_exposed: r.try_get("first_exposed_hour")?,
+            first_converted: r.try_get("first_converted_hour")?,
+        },
+    ))
+}
+
 /// The earlier of two hours, either of which may be unknown.
 fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {

@@ -263,8 +263,7 @@ impl SqliteStore {
     ) -> crate::store::StoreResult<
         std::collections::HashMap<crate::store::rollup::UnitKey, crate::store::rollup::UnitHours>,
     > {
-        use crate::store::rollup::{UnitHours, CHUNK};
-        use sqlx::Row as _;
+        use crate::store::rollup::CHUNK;
         let keys: Vec<_> = seen.keys().collect();
         let mut stored = std::collections::HashMap::new();
         for chunk in keys.chunks(CHUNK) {
@@ -285,19 +284,8 @@ impl SqliteStore {
             }
             qb.push(")");
             for r in qb.build().fetch_all(&mut **tx).await? {
-                stored.insert(
-                    (
-                        r.try_get("mutation_id")?,
-                        r.try_get("variant")?,
-                        r.try_get("unit")?,
-                    ),
-                    UnitHours {
-                        exposed: r.try_get("exposed_hour")?,
-                        converted: r.try_get("converted_hour")?,
-                        first_exposed: r.try_get("first_exposed_hour")?,
-                        first_converted: r.try_get("first_converted_hour")?,
-                    },
-                );
+                let (key, hours) = crate::store::rollup::unit_row(&r)?;
+                stored.insert(key, hours);
             }
         }
         let changed: Vec<_> = seen
