@@ -9,7 +9,9 @@
 //! - the report the hub serves (a range that ends now): the rollup's counts per variant and
 //!   day with the variants compared (intervals, p-values, chance to win, SRM);
 //! - three times only, the same counts taken from the events themselves (what a report of a
-//!   range in the past still does), to check the two agree.
+//!   range in the past still does), to check the two agree;
+//! - three times only, the visitors' history before the experiment (CUPED), which one rule's
+//!   report reads besides the rollup.
 //!
 //! Run with `cargo bench --bench report` (Postgres at `BENCH_PG_URL`, default
 //! `postgres://postgres@127.0.0.1:5432`; a scratch database is created and dropped).
@@ -100,6 +102,19 @@ fn main() {
             .execute(&mut conn)
             .await
             .unwrap();
+        // Visitors' history: a hundredth as many conversions on no rule in the 14 days before
+        // the experiment, from every seventh visitor or so (CUPED reads them).
+        sqlx::query(&format!(
+            "INSERT INTO events (neuron_id, batch_id, kind, at, received_at, unit, page_slug)
+             SELECT 'bench', 'h' || (i / 1000), 'conversion', {start} - 1 - (i * 7919) % {span_ms},
+                    {start}, 'visitor-' || ((i * 7) % {units}), 'checkout'
+               FROM generate_series(0::bigint, {history}::bigint - 1) AS i",
+            start = start_hour * HOUR_MS,
+            history = total / 100,
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
         eprintln!("… building the report rollup from {} events", total + total / 10);
         let built = Instant::now();
         let rows = store.rebuild_rollup().await.unwrap();
@@ -156,6 +171,18 @@ fn main() {
             counted = store.layout_tallies(&query, from, to).await.unwrap().0;
             raw_times.push(t.elapsed());
         }
+        // The visitors' history for CUPED: one pass over the experiment's visitors.
+        let mut history_times = Vec::new();
+        let mut history = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            history.clear();
+            for variant in ["a", "b"] {
+                let p = store.pre_exposure(rule, variant, start_hour).await.unwrap();
+                history.push((variant, p));
+            }
+            history_times.push(t.elapsed());
+        }
         let round = |mut t: Vec<cortex_core::report::Tally>| {
             for t in &mut t {
                 t.dwell_sum = t.dwell_sum.round();
@@ -185,6 +212,18 @@ fn main() {
         println!("baseline COUNT(*) of the experiment's rows: {:.1} ms (median of {runs})", ms(count));
         println!("report from the rollup (counts, days, comparison): {:.2} ms (median of {runs})", ms(report));
         println!("report counted from the events: {:.0} ms (median of 3)", ms(raw));
+        for (variant, p) in &history {
+            println!(
+                "  arm {variant}: {} visitors with conversions in the 14 days before their first exposure",
+                p.with_history
+            );
+        }
+        let cuped = median(history_times);
+        println!(
+            "visitors' history for CUPED: {:.0} ms (median of 3), {:.2} x the plain count",
+            ms(cuped),
+            ms(cuped) / ms(count)
+        );
         println!(
             "ratio: the report takes {:.3} x the plain count; counting the events takes {:.1} x",
             ms(report) / ms(count),

@@ -819,6 +819,8 @@ async fn impact_is_counted_per_rule_and_variant_with_intervals() {
                 "mutationId": "hero-headline-test", "variant": variant}));
             events.push(json!({"kind": "dwell", "at": chrono::Utc::now(), "pageSlug": "home", "value": 1000.0 * (i + 1) as f64,
                 "mutationId": "hero-headline-test", "variant": variant}));
+            events.push(json!({"kind": "scroll", "at": chrono::Utc::now(), "pageSlug": "home", "value": (i * 10) as f64,
+                "mutationId": "hero-headline-test", "variant": variant}));
         }
         let res = plain()
             .post(hub.url(REPORT))
@@ -835,7 +837,7 @@ async fn impact_is_counted_per_rule_and_variant_with_intervals() {
         assert_eq!(ack["duplicate"], false);
     }
     // Views + exposures from the renders, and the reported events, all stored.
-    common::writer_drained(&hub.app.services.store, 40 + 40 + 20).await;
+    common::writer_drained(&hub.app.services.store, 40 + 40 + 30).await;
     let mut report = Value::Null;
     for _ in 0..100 {
         let res = plain()
@@ -1025,6 +1027,36 @@ async fn impact_is_counted_per_rule_and_variant_with_intervals() {
     }
     assert_eq!(total, 40);
     assert!(heat["max"].as_u64().unwrap() >= 5, "{heat}");
+    // The first ten saw 0 %, 10 %, … 90 % of the page: per variant, the share that saw at
+    // least each tenth falls from all of them to none.
+    let scroll = heat["scroll"]["series"].as_array().unwrap();
+    assert!(!scroll.is_empty(), "{heat}");
+    for series in scroll {
+        let shares: Vec<f64> = series["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(shares.len(), 11);
+        assert_eq!((shares[0], shares[10]), (1.0, 0.0), "{series}");
+        assert!(shares.windows(2).all(|w| w[0] >= w[1]), "{series}");
+    }
+    // A depth is a whole percent up to 100.
+    let res = plain()
+        .post(hub.url(REPORT))
+        .header("origin", origin)
+        .header("cookie", "cortex_vid=v0")
+        .body(
+            json!({"batchId": "deep", "events": [{"kind": "scroll", "at": chrono::Utc::now(), "value": 150.0,
+                "mutationId": "hero-headline-test", "variant": variant[0]}], "receipt": receipts[0]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(msg.contains("deepest percent"), "{msg}");
     // They carry the segment of the page view they belong to, from its receipt.
     let counts = hub
         .app
@@ -1939,6 +1971,114 @@ async fn store_events(hub: &Hub, events: Vec<cortex_core::analytics::Event>) {
         .write_event_batches(&[batch])
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn an_experiment_is_compared_adjusted_by_what_its_visitors_did_before_it() {
+    use cortex_core::analytics::{Event, EventKind};
+    let (hub, admin) = demo_hub().await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    let m = &hub.app.services.mutations;
+    m.save_rule_json(
+        json!({"id": "history-test", "layoutId": "home", "pageSlug": "home", "layer": "module",
+            "mutationType": "variant", "mutationPayload": {}, "moduleId": "hero",
+            "experiment": {"key": "history-test", "variants": [
+                {"key": "control", "weight": 0.5},
+                {"key": "bold", "weight": 0.5, "payload": [{"op": "props", "target": "hero", "patch": {"headline": "BOLD"}}]}
+            ]}}),
+        Head::Absent,
+        &editor_principal(),
+    )
+    .await
+    .unwrap();
+    // 400 visitors an arm; the first 200 of each bought something (no rule) two hours
+    // before they saw the experiment, and those convert far more often on it.
+    let now = chrono::Utc::now();
+    let event = |kind, at, unit: String, rule: Option<&str>, variant: Option<&str>| Event {
+        kind,
+        at,
+        unit: Some(unit),
+        page_slug: Some("home".into()),
+        mutation_id: rule.map(str::to_string),
+        variant: variant.map(str::to_string),
+        ..serde_json::from_value(json!({"kind": "exposure", "at": now})).unwrap()
+    };
+    let mut events = Vec::new();
+    for (variant, returning, new) in [("control", 100, 20), ("bold", 120, 40)] {
+        for u in 0..400 {
+            let unit = format!("{variant}-{u}");
+            if u < 200 {
+                events.push(event(
+                    EventKind::Conversion,
+                    now - chrono::Duration::hours(2),
+                    unit.clone(),
+                    None,
+                    None,
+                ));
+            }
+            events.push(event(
+                EventKind::Exposure,
+                now,
+                unit.clone(),
+                Some("history-test"),
+                Some(variant),
+            ));
+            if (u < 200 && u < returning) || (u >= 200 && u - 200 < new) {
+                events.push(event(
+                    EventKind::Conversion,
+                    now,
+                    unit,
+                    Some("history-test"),
+                    Some(variant),
+                ));
+            }
+        }
+    }
+    store_events(&hub, events).await;
+
+    let res = plain()
+        .get(hub.url("/api/layout-mutation/report?rule=history-test"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    let report = json_of(res, StatusCode::OK).await;
+    let c = &report["comparisons"][0];
+    assert_eq!(c["variant"], "bold", "{report}");
+    assert_eq!(c["cuped"]["visitors"], 800, "{c}");
+    assert_eq!(c["cuped"]["withHistory"], 400, "{c}");
+    let narrower = c["cuped"]["narrower"].as_f64().unwrap();
+    assert!(narrower > 0.05, "history predicts conversion here: {c}");
+    // The same counts over a range in the past are not adjusted.
+    let to = (now + chrono::Duration::milliseconds(500))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let res = plain()
+        .get(hub.url(&format!(
+            "/api/layout-mutation/report?rule=history-test&to={to}"
+        )))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    let past = json_of(res, StatusCode::OK).await;
+    assert!(past["comparisons"][0].get("cuped").is_none(), "{past}");
+    let plain_width = |c: &Value| {
+        c["relativeLift"]["high"].as_f64().unwrap() - c["relativeLift"]["low"].as_f64().unwrap()
+    };
+    assert!(plain_width(c) < plain_width(&past["comparisons"][0]));
+
+    // The experiments page says so.
+    let page = admin
+        .get(hub.url("/admin/experiments"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-cuped=\"\""), "{page}");
+    assert!(page.contains("400 of 800 visitors"), "{page}");
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! The storefront's reporting in the browser: clicks, conversions (a click on an element
-//! with `data-goal`) and time on page, one event per rule the visitor was exposed to, sent
+//! with `data-goal`), time on page and how far down it the visitor saw, one event per rule the visitor was exposed to, sent
 //! with `navigator.sendBeacon` to `/api/layout-mutation/report` (it survives navigation and
 //! closing the tab). Page views and exposures are counted by the server when it renders
 //! the page, so they need no JavaScript.
@@ -26,6 +26,8 @@ pub struct PageReport {
     unit: Option<String>,
     started_ms: f64,
     dwell_sent: Cell<bool>,
+    /// The deepest percent of the page seen so far.
+    deepest: Cell<u8>,
 }
 
 fn now_ms() -> f64 {
@@ -59,6 +61,7 @@ impl PageReport {
             unit,
             started_ms: now_ms(),
             dwell_sent: Cell::new(false),
+            deepest: Cell::new(crate::triggers::scroll_percent()),
         }
     }
 
@@ -123,13 +126,22 @@ impl PageReport {
         send(events);
     }
 
-    /// Time on page, once, when the visitor leaves or hides the page.
+    /// The visitor scrolled: remembers the deepest point seen.
+    pub fn scrolled(&self) {
+        self.deepest
+            .set(self.deepest.get().max(crate::triggers::scroll_percent()));
+    }
+
+    /// Time on page and the deepest point seen (the scroll heatmap), once, when the visitor
+    /// leaves or hides the page.
     pub fn dwell(&self) {
         if self.dwell_sent.replace(true) {
             return;
         }
         let ms = (now_ms() - self.started_ms).max(0.0);
-        send(self.events(EventKind::Dwell, None, Some(ms)));
+        let mut events = self.events(EventKind::Dwell, None, Some(ms));
+        events.extend(self.events(EventKind::Scroll, None, Some(f64::from(self.deepest.get()))));
+        send(events);
     }
 }
 

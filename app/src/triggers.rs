@@ -88,7 +88,7 @@ fn fire(state: StoredValue<State, LocalStorage>, root: RwSignal<Node>, event: Tr
 }
 
 /// How far down the page the visitor has seen, in percent.
-fn scroll_percent() -> u8 {
+pub(crate) fn scroll_percent() -> u8 {
     let Some(window) = web_sys::window() else {
         return 0;
     };

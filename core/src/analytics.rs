@@ -34,10 +34,13 @@ pub enum EventKind {
     Error,
     /// A log line the neuron reports (shown on the dashboard, searchable).
     Log,
+    /// How far down the page the visitor saw, once per page view when they leave it;
+    /// `value` the deepest percent seen (a whole number, 0 to 100).
+    Scroll,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Exposure,
         EventKind::PageView,
         EventKind::Click,
@@ -45,6 +48,7 @@ impl EventKind {
         EventKind::Dwell,
         EventKind::Error,
         EventKind::Log,
+        EventKind::Scroll,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +60,7 @@ impl EventKind {
             EventKind::Dwell => "dwell",
             EventKind::Error => "error",
             EventKind::Log => "log",
+            EventKind::Scroll => "scroll",
         }
     }
 

@@ -33,6 +33,9 @@ pub struct ArmSummary {
     pub p_value: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chance_to_win: Option<f64>,
+    /// Present when the comparison is adjusted by the visitors' history (CUPED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuped: Option<crate::report::Cuped>,
 }
 
 /// One experiment (a variant rule) over its whole runtime.
@@ -127,6 +130,7 @@ impl ExperimentSummary {
                     relative_lift: comparison.and_then(|c| c.relative_lift),
                     p_value: comparison.and_then(|c| c.p_value),
                     chance_to_win: comparison.and_then(|c| c.chance_to_win),
+                    cuped: comparison.and_then(|c| c.cuped),
                 }
             })
             .collect();
@@ -183,8 +187,20 @@ impl ExperimentSummary {
             .chance_to_win
             .map(|c| format!(", {:.0} % chance to win", c * 100.0))
             .unwrap_or_default();
+        // CUPED: said when the visitors' history narrowed the interval.
+        let adjusted = arm
+            .cuped
+            .and_then(|c| c.narrower)
+            .filter(|n| *n >= 0.01)
+            .map(|n| {
+                format!(
+                    ", adjusted for visitors' earlier conversions ({:.0} % narrower)",
+                    n * 100.0
+                )
+            })
+            .unwrap_or_default();
         let numbers = format!(
-            "{} [{}, {}]{chance}, {days}",
+            "{} [{}, {}]{chance}, {days}{adjusted}",
             pct(lift.value),
             pct(lift.low),
             pct(lift.high)

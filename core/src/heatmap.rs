@@ -57,12 +57,70 @@ pub struct VariantHeat {
     pub modules: Vec<ModuleHeat>,
 }
 
-/// The heatmap of a rule: per variant, and the largest cell count (the colour scale's top).
+/// Whether a scroll event's `value` is a depth (a whole percent, 0 to 100).
+pub fn is_depth(value: f64) -> bool {
+    value.fract() == 0.0 && (0.0..=100.0).contains(&value)
+}
+
+/// Page views of one variant whose deepest point seen was `depth` percent (rounded down to
+/// a tenth: 0, 10, … 100).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DepthCount {
+    pub variant: String,
+    pub depth: u32,
+    pub count: u64,
+}
+
+/// The heatmap of a rule: per variant, and the largest cell count (the colour scale's top),
+/// and how far its visitors scroll.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Heatmap {
     pub variants: Vec<VariantHeat>,
     pub max: u64,
+    /// Per variant, the share of page views that saw at least 0 %, 10 %, … 100 % of the page.
+    #[serde(default)]
+    pub scroll: crate::chart::ChartData,
+}
+
+/// Per variant in `order` (that has any), the share of its page views that saw at least
+/// each tenth of the page, from `counts` (page views per deepest tenth).
+pub fn scroll_chart(counts: &[DepthCount], order: &[String]) -> crate::chart::ChartData {
+    let tenths: Vec<u32> = (0..=10).map(|t| t * 10).collect();
+    let series = order
+        .iter()
+        .filter_map(|variant| {
+            let mine: Vec<&DepthCount> = counts
+                .iter()
+                .filter(|c| &c.variant == variant && c.depth <= 100)
+                .collect();
+            let views: u64 = mine.iter().map(|c| c.count).sum();
+            (views > 0).then(|| crate::chart::Series {
+                name: if variant.is_empty() {
+                    "page views".into()
+                } else {
+                    variant.clone()
+                },
+                values: tenths
+                    .iter()
+                    .map(|&t| {
+                        let reached: u64 =
+                            mine.iter().filter(|c| c.depth >= t).map(|c| c.count).sum();
+                        Some(reached as f64 / views as f64)
+                    })
+                    .collect(),
+                band: Vec::new(),
+            })
+        })
+        .collect();
+    crate::chart::ChartData {
+        x_labels: tenths.iter().map(|t| format!("{t} %")).collect(),
+        series,
+        unit: crate::chart::Unit::Percent,
+        reference: None,
+        steps: false,
+    }
 }
 
 impl Heatmap {
@@ -111,7 +169,11 @@ impl Heatmap {
                 }
             })
             .collect();
-        Heatmap { variants, max }
+        Heatmap {
+            variants,
+            max,
+            scroll: crate::chart::ChartData::default(),
+        }
     }
 
     /// Whether any click was counted.
@@ -131,6 +193,38 @@ fn each_id<'a>(n: &'a Node, f: &mut impl FnMut(&'a str)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scroll_depth_is_the_share_that_saw_at_least_each_tenth() {
+        assert!(is_depth(0.0) && is_depth(100.0) && is_depth(40.0));
+        assert!(!is_depth(100.5) && !is_depth(-10.0) && !is_depth(101.0) && !is_depth(f64::NAN));
+        let c = |variant: &str, depth: u32, count: u64| DepthCount {
+            variant: variant.into(),
+            depth,
+            count,
+        };
+        let counts = [
+            c("a", 100, 1),
+            c("a", 50, 2),
+            c("a", 0, 1),
+            c("b", 30, 5),
+            c("x", 90, 9),
+        ];
+        let chart = scroll_chart(&counts, &["a".into(), "b".into(), "none".into()]);
+        assert_eq!(chart.x_labels.len(), 11);
+        assert_eq!(
+            chart.series.len(),
+            2,
+            "variants without page views are left out"
+        );
+        let a = &chart.series[0].values;
+        assert_eq!(a[0], Some(1.0));
+        assert_eq!(a[5], Some(0.75));
+        assert_eq!(a[6], Some(0.25));
+        assert_eq!(a[10], Some(0.25));
+        let b = &chart.series[1].values;
+        assert_eq!((b[3], b[4]), (Some(1.0), Some(0.0)));
+    }
 
     #[test]
     fn clicks_fall_in_cells_row_by_row() {

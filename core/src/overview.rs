@@ -412,6 +412,7 @@ mod tests {
             relative_lift: None,
             p_value: None,
             chance_to_win: None,
+            cuped: None,
         }
     }
 

@@ -619,13 +619,17 @@ test('a bandit in a namespace from the form: its allocation is shown, and an ove
   await expect(page.locator(`[data-experiment="bandit-${suffix}"]`)).toContainText(`bandit · namespace \`sale-${suffix}\``);
 });
 
-test('a click on the storefront shows on the rule page as a heat cell of the module it hit', async ({ page, browser }, info) => {
+test('a click on the storefront shows on the rule page as a heat cell of the module it hit, and how far down the shopper read', async ({ page, browser }, info) => {
   test.skip(info.project.use.javaScriptEnabled === false, 'the storefront reports clicks with JavaScript');
   const shopper = await (await browser.newContext({ baseURL: info.project.use.baseURL })).newPage();
   await shopper.goto('/shop');
   await shopper.waitForLoadState('networkidle');
   // The hero's top left corner: its first cell.
   await shopper.locator('[data-node="hero"]').click({ position: { x: 3, y: 3 } });
+  // Then reads down the page and leaves: the deepest point seen is reported as it goes.
+  await shopper.mouse.wheel(0, 3000);
+  await shopper.waitForTimeout(300);
+  await shopper.goto('about:blank');
   await page.goto('/login');
   await hydrated(page);
   await signIn(page);
@@ -637,6 +641,12 @@ test('a click on the storefront shows on the rule page as a heat cell of the mod
     return clicks;
   }, { timeout: 20_000 }).toBeGreaterThan(0);
   await expect(page.locator('#heatmap [data-heat-node="hero"] rect').first()).toBeAttached();
+  // How far down visitors see: a chart once a page view reported it.
+  await expect.poll(async () => {
+    await page.goto('/admin/layout-mutations/hero-headline-test');
+    return page.locator('#scroll-depth[data-empty="true"]').count();
+  }, { timeout: 20_000 }).toBe(0);
+  await expect(page.locator('#scroll-depth')).toBeAttached();
   await page.locator('#rule-heatmap').screenshot({ path: info.outputPath('heatmap.png') });
 });
 

@@ -64,6 +64,8 @@ pub struct Mutations {
     experiments_cache: experiments::Cache,
     /// The suggestion engine's last answer (see [`suggestions::SUGGESTIONS_FRESH`]).
     suggestions_cache: suggestions::Cache,
+    /// Experiments' visitor history, recently read (see [`report::HISTORY_FRESH`]).
+    history_cache: report::HistoryCache,
     /// The language model the suggestion engine also asks, if any.
     llm: Option<crate::llm::Llm>,
     /// Held while the suggestions are computed (one computation at a time).
@@ -114,6 +116,7 @@ impl Mutations {
             webhook: None,
             experiments_cache: Arc::default(),
             suggestions_cache: Arc::default(),
+            history_cache: Arc::default(),
             llm: None,
             suggesting: Arc::default(),
         };

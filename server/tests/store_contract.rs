@@ -1739,6 +1739,7 @@ async fn layout_events_are_tallied_per_rule_variant_and_day(s: DynStore) {
                 revenue_sum: 30.0,
                 revenue_sum_sq: 500.0,
                 errors: 1,
+                pre_exposure: None,
             },
             Tally {
                 mutation_id: "r".into(),
@@ -1995,11 +1996,93 @@ async fn the_rollup_counts_what_the_events_count(s: DynStore) {
                 .iter()
                 .all(|t| t.exposed_units > 0 && t.exposed_units <= 40)
     );
+    // The visitors' history before each experiment (CUPED), counted here from the events.
+    let expected_history = |rule: &str, hour: i64| {
+        use cortex_core::report::PreExposure;
+        use std::collections::{BTreeMap, BTreeSet};
+        let events: Vec<&Event> = batches.iter().flat_map(|b| &b.batch.events).collect();
+        let hour_of = |e: &Event| e.at.timestamp_millis().div_euclid(HOUR_MS);
+        let mut converted: BTreeMap<&str, BTreeSet<i64>> = BTreeMap::new();
+        // (variant, unit) -> (first exposure, latest exposure, latest conversion)
+        type Hours = (Option<i64>, Option<i64>, Option<i64>);
+        let mut units: BTreeMap<(String, &str), Hours> = BTreeMap::new();
+        for e in &events {
+            let Some(unit) = e.unit.as_deref() else {
+                continue;
+            };
+            if e.kind == EventKind::Conversion {
+                converted.entry(unit).or_default().insert(hour_of(e));
+            }
+            if e.mutation_id.as_deref() != Some(rule)
+                || !matches!(e.kind, EventKind::Exposure | EventKind::Conversion)
+            {
+                continue;
+            }
+            let u = units
+                .entry((e.variant.clone().unwrap_or_default(), unit))
+                .or_default();
+            let h = Some(hour_of(e));
+            if e.kind == EventKind::Exposure {
+                u.0 = if u.0.is_none() { h } else { u.0.min(h) };
+                u.1 = u.1.max(h);
+            } else {
+                u.2 = u.2.max(h);
+            }
+        }
+        let mut out: BTreeMap<String, PreExposure> = BTreeMap::new();
+        for v in ["", "a", "b"] {
+            out.insert(v.into(), PreExposure::default());
+        }
+        for ((variant, unit), (first, latest, conv)) in units {
+            let (Some(first), Some(latest)) = (first, latest) else {
+                continue;
+            };
+            if latest < hour {
+                continue;
+            }
+            let y = u64::from(conv.is_some_and(|c| c >= hour));
+            let x = converted.get(unit).map_or(0, |hours| {
+                hours.range(first - 14 * 24..first).count() as u64
+            });
+            if x == 0 {
+                continue;
+            }
+            let p = out.entry(variant).or_default();
+            p.with_history += 1;
+            p.pre_sum += x;
+            p.pre_sum_sq += x * x;
+            p.cross_sum += x * y;
+        }
+        out.into_iter().collect::<Vec<_>>()
+    };
+    let history_of = |rule: &'static str, hour: i64| {
+        let s = s.clone();
+        async move {
+            let mut out = Vec::new();
+            for v in ["", "a", "b"] {
+                out.push((v.to_string(), s.pre_exposure(rule, v, hour).await.unwrap()));
+            }
+            out
+        }
+    };
+    let mut with_history = 0;
+    for rule in ["r0", "r1", "r2"] {
+        for hour in [HOUR0, HOUR0 + 30] {
+            let history = history_of(rule, hour).await;
+            assert_eq!(history, expected_history(rule, hour), "{rule} from {hour}");
+            with_history += history.iter().map(|(_, p)| p.with_history).sum::<u64>();
+        }
+    }
+    assert!(
+        with_history > 0,
+        "the fixture gives some visitors a history"
+    );
     // Built again from the events (as the migration did), the rollup says the same.
     assert!(s.rebuild_rollup().await.unwrap() > 0);
     let (rebuilt, rebuilt_days) = s.rollup_tallies(None, None, HOUR0).await.unwrap();
     assert_eq!(rounded(rebuilt), rounded(all));
     assert_eq!(rebuilt_days, days);
+    assert_eq!(history_of("r1", HOUR0).await, expected_history("r1", HOUR0));
 }
 
 /// Alerts for the webhook are kept until delivered: claimed by one hub at a time, tried

@@ -92,6 +92,26 @@ fn Experiment(x: ExperimentSummary) -> impl IntoView {
     let suggestion = x.suggestion.as_ref().map(|d| (d.kind(), d.describe()));
     let last = x.last_decision.clone();
     let winner = x.winner.clone();
+    // CUPED: how many visitors had history, and how much it narrowed each interval.
+    let cuped = x
+        .arms
+        .iter()
+        .filter_map(|a| a.cuped.map(|c| (a.key.as_str(), c)))
+        .filter(|(_, c)| c.with_history > 0)
+        .map(|(key, c)| {
+            let narrower = c
+                .narrower
+                .map(|n| format!(", {key}'s interval {:.0} % narrower", n * 100.0))
+                .unwrap_or_default();
+            format!("{} of {} visitors{narrower}", c.with_history, c.visitors)
+        })
+        .collect::<Vec<_>>();
+    let cuped = (!cuped.is_empty()).then(|| {
+        format!(
+            "Adjusted for visitors' conversions in the 14 days before their first exposure (CUPED): {}.",
+            cuped.join("; ")
+        )
+    });
     view! {
         <section class=CARD data-experiment=x.rule_id.clone() data-status=status>
             <div class="flex flex-wrap items-center gap-3">
@@ -115,6 +135,7 @@ fn Experiment(x: ExperimentSummary) -> impl IntoView {
                         </tbody>
                     </table>
             </div>
+            {cuped.map(|c| view! { <p class="mt-2 text-xs text-slate-600" data-cuped="">{c}</p> })}
             <div class="mt-3 grid gap-6 lg:grid-cols-2">
                 <div>
                     <h3 class="text-sm font-semibold text-slate-700">"Lift over the baseline, cumulative"</h3>

@@ -339,6 +339,7 @@ fn Clicks(heatmap: cortex_core::heatmap::Heatmap) -> impl IntoView {
     use cortex_core::heatmap::GRID;
     let max = heatmap.max.max(1) as f64;
     let empty = heatmap.is_empty();
+    let scroll = heatmap.scroll.clone();
     let variants = heatmap.variants.into_iter().map(|v| {
         let name = if v.variant.is_empty() { "all visitors".to_string() } else { v.variant.clone() };
         let modules = v.modules.into_iter().map(|m| {
@@ -377,6 +378,9 @@ fn Clicks(heatmap: cortex_core::heatmap::Heatmap) -> impl IntoView {
             } else {
                 view! { <div class="mt-3 grid gap-6 sm:grid-cols-2 lg:grid-cols-3" id="heatmap">{variants}</div> }.into_any()
             }}
+            <h3 class="mt-6 text-sm font-semibold text-slate-700">"How far down visitors see"</h3>
+            <p class="text-xs text-slate-500">"The share of page views whose visitor saw at least each part of the page (0 % is the top), per variant; the storefront reports the deepest point once, when the visitor leaves."</p>
+            <LineChart data=scroll id="scroll-depth" label="Share of page views that saw at least each tenth of the page, per variant".to_string() empty="No scroll depth reported yet in this range."/>
         </section>
     }
 }

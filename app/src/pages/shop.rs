@@ -105,6 +105,9 @@ fn report_in_browser(
     let click = window_event_listener(leptos::ev::click, move |e| {
         current.with_value(|r| r.as_ref().map(|r| r.click(&e)));
     });
+    let scroll = window_event_listener(leptos::ev::scroll, move |_| {
+        current.with_value(|r| r.as_ref().map(|r| r.scrolled()));
+    });
     let visibility = window_event_listener(leptos::ev::visibilitychange, move |_| {
         if hidden() {
             dwell();
@@ -116,6 +119,7 @@ fn report_in_browser(
     on_cleanup(move || {
         dwell();
         click.remove();
+        scroll.remove();
         visibility.remove();
         leave.remove();
     });

@@ -158,7 +158,7 @@ impl Receipts {
 
 /// Checks a storefront batch against its page's receipt and fills in what the browser
 /// cannot know (the visitor). At most [`MAX_PAGE_EVENTS`] events, each between the page's
-/// render and now. Allowed: clicks, conversions and time on page about the
+/// render and now. Allowed: clicks, conversions, time on page and scroll depth about the
 /// rules and variants the visitor was shown, and exposures of the rules the browser applied
 /// itself. Page views and exposures of server-applied rules were counted when the page was
 /// rendered; they are not taken twice.
@@ -220,6 +220,11 @@ pub fn check_against(
                 cortex_core::heatmap::CELLS - 1
             )));
         }
+        if e.kind == EventKind::Scroll && !e.value.is_some_and(cortex_core::heatmap::is_depth) {
+            return Err(ApiError::bad_request(format!(
+                "events[{i}].value: a scroll event's value is the deepest percent of the page seen, a whole number from 0 to 100"
+            )));
+        }
         if e.kind == EventKind::Conversion && e.value.is_some() {
             return Err(ApiError::bad_request(format!(
                 "events[{i}].value: a browser's conversion carries no value; revenue is reported by a server with its neuron token"
@@ -242,8 +247,14 @@ pub fn check_against(
         }
         let pair = e.mutation_id.clone().map(|rule| (rule, e.variant.clone()));
         match (e.kind, &pair) {
-            (EventKind::Click | EventKind::Conversion | EventKind::Dwell, None) => {}
-            (EventKind::Click | EventKind::Conversion | EventKind::Dwell, Some(p)) => {
+            (
+                EventKind::Click | EventKind::Conversion | EventKind::Dwell | EventKind::Scroll,
+                None,
+            ) => {}
+            (
+                EventKind::Click | EventKind::Conversion | EventKind::Dwell | EventKind::Scroll,
+                Some(p),
+            ) => {
                 if !receipt.exposures.contains(p) && !receipt.deferred.contains(p) {
                     return Err(at(format!(
                         "rule `{}` (variant {}) was not shown to this visitor",
@@ -336,6 +347,10 @@ mod tests {
                 ..ev(EventKind::Click, Some("hero-test"), Some("b"))
             },
             ev(EventKind::Exposure, Some("exit-offer"), None),
+            Event {
+                value: Some(70.0),
+                ..ev(EventKind::Scroll, Some("hero-test"), Some("b"))
+            },
         ]);
         check_batch(&r, &mut ok, chrono::Utc::now()).unwrap();
         assert!(ok.events.iter().all(|e| e.unit.as_deref() == Some("v1")));
@@ -374,6 +389,20 @@ mod tests {
             Event {
                 value: Some(2.5),
                 ..ev(EventKind::Click, Some("hero-test"), Some("b"))
+            },
+            // A scroll depth is a whole percent, and there is one.
+            Event {
+                value: Some(101.0),
+                ..ev(EventKind::Scroll, Some("hero-test"), Some("b"))
+            },
+            Event {
+                value: Some(33.3),
+                ..ev(EventKind::Scroll, None, None)
+            },
+            ev(EventKind::Scroll, None, None),
+            Event {
+                value: Some(50.0),
+                ..ev(EventKind::Scroll, Some("hero-test"), Some("a"))
             },
             // Revenue comes from servers: a browser cannot claim an order's worth.
             Event {

@@ -221,6 +221,10 @@ pub const NOT_CONTROL: &[(&str, &str)] = &[
         "alerts for the webhook: the audit log keeps each alert's change",
     ),
     ("rule_units", "the report rollup: counted from the events"),
+    (
+        "unit_conversions",
+        "visitors' conversion hours for CUPED: counted from the events",
+    ),
     ("commands", "sent commands: done when sent"),
     ("command_reports", "what neurons answered to sent commands"),
 ];

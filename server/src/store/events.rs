@@ -95,6 +95,18 @@ pub trait EventStore: Send + Sync {
         from_hour: i64,
     ) -> StoreResult<(Vec<Tally>, Vec<DayRow>)>;
 
+    /// The visitors of rule `rule`'s variant `variant` exposed from hour `from_hour` on who
+    /// converted (on anything) in the [`crate::store::rollup::PRE_EXPOSURE_HOURS`] before
+    /// their first exposure: how many, and the sums CUPED adjusts with (see
+    /// [`crate::store::rollup::PRE_EXPOSURE_SQL`]). `units` and `converted` are left 0: they
+    /// are the report's own counts.
+    async fn pre_exposure(
+        &self,
+        rule: &str,
+        variant: &str,
+        from_hour: i64,
+    ) -> StoreResult<cortex_core::report::PreExposure>;
+
     /// Builds the report rollup again from the events stored (what the migration that added
     /// it did once), in one transaction; returns the rule rows it holds afterwards. For
     /// events loaded behind the hub's back, and for repair.
@@ -135,6 +147,15 @@ pub trait EventStore: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<cortex_core::heatmap::CellCount>>;
+    /// Page views of rule `rule` between `from` (inclusive) and `to` (exclusive) that
+    /// reported how far down the page the visitor saw, per variant and deepest tenth (0, 10,
+    /// … 100).
+    async fn scroll_depths(
+        &self,
+        rule: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<cortex_core::heatmap::DepthCount>>;
     /// What editors did with suggestions, oldest first.
     async fn suggestion_states(&self) -> StoreResult<Vec<cortex_core::suggest::SuggestionState>>;
     /// Records what an editor did with a suggestion, and its audit record; `false` (and
@@ -736,6 +757,40 @@ macro_rules! impl_event_store {
                     .collect()
             }
 
+            async fn scroll_depths(
+                &self,
+                rule: &str,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> StoreResult<Vec<cortex_core::heatmap::DepthCount>> {
+                let rows = sqlx::query(
+                    "SELECT COALESCE(variant, '') AS variant,
+                            CAST(value AS BIGINT) / 10 * 10 AS depth, COUNT(*) AS n
+                       FROM events
+                      WHERE kind = 'scroll' AND mutation_id = $1
+                        AND value >= 0 AND value <= 100 AND CAST(value AS BIGINT) = value
+                        AND at >= $2 AND at < $3
+                      GROUP BY 1, 2
+                      ORDER BY 1, 2
+                      LIMIT 1000",
+                )
+                .bind(rule)
+                .bind(ms(from))
+                .bind(ms(to))
+                .fetch_all(&self.pool()?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let depth: i64 = r.try_get("depth")?;
+                        Ok(cortex_core::heatmap::DepthCount {
+                            variant: r.try_get("variant")?,
+                            depth: depth.clamp(0, 100) as u32,
+                            count: Self::count_of(r, "n")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn heat_cells(
                 &self,
                 rule: &str,
@@ -948,11 +1003,35 @@ macro_rules! impl_event_store {
                 ))
             }
 
+            async fn pre_exposure(
+                &self,
+                rule: &str,
+                variant: &str,
+                from_hour: i64,
+            ) -> StoreResult<cortex_core::report::PreExposure> {
+                let r = sqlx::query(crate::store::rollup::PRE_EXPOSURE_SQL)
+                    .bind(rule.to_string())
+                    .bind(variant.to_string())
+                    .bind(from_hour)
+                    .bind(crate::store::rollup::PRE_EXPOSURE_HOURS)
+                    .fetch_one(&self.pool()?)
+                    .await?;
+                let count = |c| Self::count_of(&r, c);
+                Ok(cortex_core::report::PreExposure {
+                    with_history: count("with_history")?,
+                    pre_sum: count("pre_sum")?,
+                    pre_sum_sq: count("pre_sum_sq")?,
+                    cross_sum: count("cross_sum")?,
+                    ..Default::default()
+                })
+            }
+
             async fn rebuild_rollup(&self) -> StoreResult<u64> {
                 let mut tx = self.writer()?.begin().await?;
                 Self::lock_rollup(&mut tx).await?;
                 sqlx::query("DELETE FROM rule_hours").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM rule_units").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM unit_conversions").execute(&mut *tx).await?;
                 for statement in crate::store::rollup::backfill_statements() {
                     sqlx::query(statement).execute(&mut *tx).await?;
                 }
@@ -1007,6 +1086,7 @@ macro_rules! impl_event_store {
                     revenue_sum: r.try_get::<Option<f64>, _>("revenue_sum")?.unwrap_or(0.0),
                     revenue_sum_sq: r.try_get::<Option<f64>, _>("revenue_sum_sq")?.unwrap_or(0.0),
                     errors: count(r, "errors")?,
+                    pre_exposure: None,
                 })
             }
 
@@ -1035,6 +1115,16 @@ macro_rules! impl_event_store {
             ) -> StoreResult<()> {
                 use crate::store::rollup::{Rollup, CHUNK};
                 let mut rollup = Rollup::of(batches);
+                let converted: Vec<_> = std::mem::take(&mut rollup.converted).into_iter().collect();
+                for chunk in converted.chunks(CHUNK) {
+                    let mut qb =
+                        sqlx::QueryBuilder::new("INSERT INTO unit_conversions (hour, unit) ");
+                    qb.push_values(chunk, |mut row, (unit, hour)| {
+                        row.push_bind(*hour).push_bind(unit);
+                    });
+                    qb.push(" ON CONFLICT (hour, unit) DO NOTHING");
+                    qb.build().execute(&mut **tx).await?;
+                }
                 if rollup.hours.is_empty() {
                     return Ok(());
                 }

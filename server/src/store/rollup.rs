@@ -14,7 +14,7 @@
 //! The same is kept for each visitor's first hour (`new_units`, `new_converted_units`): the
 //! visitors seen up to a day, for the experiments page's cumulative lift.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::events::SpooledBatch;
 use cortex_core::analytics::EventKind;
@@ -111,6 +111,9 @@ pub(crate) struct Rollup {
     pub hours: BTreeMap<HourKey, HourCounts>,
     /// The latest hours the batches saw per visitor, before [`Rollup::settle`].
     units: BTreeMap<UnitKey, UnitHours>,
+    /// The visitors' hours with a conversion (on any rule or none): their history, for
+    /// adjusting an experiment by what its visitors did before it (see [`PRE_EXPOSURE_SQL`]).
+    pub converted: BTreeSet<(String, i64)>,
 }
 
 impl Rollup {
@@ -119,6 +122,10 @@ impl Rollup {
     pub fn of(batches: &[&SpooledBatch]) -> Self {
         let mut out = Self::default();
         for e in batches.iter().flat_map(|b| &b.batch.events) {
+            if let (EventKind::Conversion, Some(unit)) = (e.kind, &e.unit) {
+                let hour = e.at.timestamp_millis().div_euclid(HOUR_MS);
+                out.converted.insert((unit.clone(), hour));
+            }
             let Some(rule) = &e.mutation_id else { continue };
             if !matches!(
                 e.kind,
@@ -219,18 +226,49 @@ impl Rollup {
     }
 }
 
-/// The statements that build the rollup from the events stored: the part of the migration
-/// that added it after `-- Built once`, run again by [`super::events::EventStore::rebuild_rollup`].
+/// The statements that build the rollup from the events stored: the parts of the
+/// migrations that added it after `-- Built once`, run again by
+/// [`super::events::EventStore::rebuild_rollup`].
 pub(crate) fn backfill_statements() -> impl Iterator<Item = &'static str> {
-    const MIGRATION: &str = include_str!("../../../migrations/sqlite/0012_report_rollup.sql");
-    let backfill = MIGRATION
-        .find("-- Built once")
-        .map_or("", |at| &MIGRATION[at..]);
-    backfill.split(";\n").filter(|s| {
-        s.lines()
-            .any(|l| !l.trim().is_empty() && !l.starts_with("--"))
+    const MIGRATIONS: [&str; 2] = [
+        include_str!("../../../migrations/sqlite/0012_report_rollup.sql"),
+        include_str!("../../../migrations/sqlite/0014_visitor_history.sql"),
+    ];
+    MIGRATIONS.into_iter().flat_map(|migration| {
+        let backfill = migration
+            .find("-- Built once")
+            .map_or("", |at| &migration[at..]);
+        backfill.split(";\n").filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.starts_with("--"))
+        })
     })
 }
+
+/// How far back a visitor's history counts for CUPED: the 14 days before their first
+/// exposure (GrowthBook's default lookback).
+pub const PRE_EXPOSURE_HOURS: i64 = 14 * 24;
+
+/// The visitors of one rule's variant exposed from an hour on who converted (on anything)
+/// in the [`PRE_EXPOSURE_HOURS`] before their first exposure to it: per visitor, `x` the
+/// hours they converted in then and `y` whether they converted on the rule since that hour
+/// (0 or 1), summed: what CUPED adjusts with (every other visitor has `x` = 0). The hour of
+/// the first exposure itself is left out of the history (a conversion in it may have
+/// followed the exposure), and history is read from [`PRE_EXPOSURE_HOURS`] before the
+/// range's start on. Read from the conversions of those weeks (few, next to exposures), each
+/// looked up in `rule_units` by its key, so the cost follows the site's conversions, not the
+/// experiment's visitors. `$1` the rule, `$2` the variant, `$3` the first hour, `$4` the
+/// lookback in hours.
+pub(crate) const PRE_EXPOSURE_SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) AS with_history,
+            CAST(SUM(x) AS BIGINT) AS pre_sum, CAST(SUM(x * x) AS BIGINT) AS pre_sum_sq,
+            CAST(SUM(x * y) AS BIGINT) AS cross_sum
+       FROM (SELECT c.unit, COUNT(*) AS x,
+                    MAX(CASE WHEN u.converted_hour >= $3 THEN 1 ELSE 0 END) AS y
+               FROM unit_conversions c
+               JOIN rule_units u ON u.mutation_id = $1 AND u.variant = $2 AND u.unit = c.unit
+              WHERE c.hour >= $3 - $4 AND u.exposed_hour >= $3
+                AND c.hour < u.first_exposed_hour AND c.hour >= u.first_exposed_hour - $4
+              GROUP BY c.unit) AS t";
 
 /// The report query over the rollup: `$1` the first hour, `$2` the rule (empty: all), `$3`
 /// the variant (empty: all).
@@ -344,12 +382,17 @@ mod tests {
     #[test]
     fn the_backfill_is_the_migrations_and_both_backends_share_it() {
         let statements: Vec<_> = backfill_statements().collect();
-        assert_eq!(statements.len(), 2);
+        assert_eq!(statements.len(), 3);
         assert!(statements[0].contains("INSERT INTO rule_units"));
         assert!(statements[1].contains("INSERT INTO rule_hours"));
+        assert!(statements[2].contains("INSERT INTO unit_conversions"));
         assert_eq!(
             include_str!("../../../migrations/sqlite/0012_report_rollup.sql"),
             include_str!("../../../migrations/postgres/0012_report_rollup.sql")
+        );
+        assert_eq!(
+            include_str!("../../../migrations/sqlite/0014_visitor_history.sql"),
+            include_str!("../../../migrations/postgres/0014_visitor_history.sql")
         );
     }
 
