@@ -544,6 +544,34 @@ async fn browser_apps_report_with_receipts_and_their_tabs_are_bounded() {
             .unwrap();
         assert_eq!(res.status(), want, "{id}: {}", res.text().await.unwrap());
     }
+    // A batch about no rule carries no receipt, so it proves no visitor: its conversions
+    // are counted but are nobody's history (an attacker holding the key cannot give v7 a
+    // past purchase to move the experiment's adjusted numbers).
+    let before = hub.app.services.store.count_events().await.unwrap();
+    let res = with_key("/api/layout-mutation/report")
+        .json(
+            &json!({"batchId": "past", "events": [{"kind": "conversion", "unit": "v7",
+            "at": chrono::Utc::now() - chrono::Duration::hours(3)}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+    common::writer_drained(&hub.app.services.store, before + 1).await;
+    let hour = chrono::Utc::now().timestamp_millis() / 3_600_000 - 1;
+    let history = hub
+        .app
+        .services
+        .store
+        .pre_exposure(rule, variant.as_str().unwrap_or_default(), hour)
+        .await
+        .unwrap();
+    assert_eq!(history.with_history, 0, "{history:?}");
     // Tabs: three a minute with this key, none audited, removed once silent.
     let audit_before = hub
         .app

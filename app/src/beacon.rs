@@ -61,7 +61,7 @@ impl PageReport {
             unit,
             started_ms: now_ms(),
             dwell_sent: Cell::new(false),
-            deepest: Cell::new(crate::triggers::scroll_percent()),
+            deepest: Cell::new(0),
         }
     }
 
@@ -139,6 +139,8 @@ impl PageReport {
             return;
         }
         let ms = (now_ms() - self.started_ms).max(0.0);
+        // What is on screen now counts too (a visitor who never scrolled saw the first screen).
+        self.scrolled();
         let mut events = self.events(EventKind::Dwell, None, Some(ms));
         events.extend(self.events(EventKind::Scroll, None, Some(f64::from(self.deepest.get()))));
         send(events);

@@ -420,10 +420,15 @@ impl LayoutReport {
         x.variants
             .iter()
             .map(|v| {
-                let tally = self.tally(rule.id.as_str(), &v.key);
-                let units = tally.map_or(0, |t| t.exposed_units);
+                // Unadjusted: a bandit's posterior reads a plain proportion (a Beta), which
+                // an arm without conversions yet still has.
+                let tally = self.tally(rule.id.as_str(), &v.key).map(|t| Tally {
+                    pre_exposure: None,
+                    ..t.clone()
+                });
+                let units = tally.as_ref().map_or(0, |t| t.exposed_units);
                 let live = !x.stopped.contains(&v.key);
-                (live.then(|| measure(goal, tally)), units)
+                (live.then(|| measure(goal, tally.as_ref())), units)
             })
             .collect()
     }

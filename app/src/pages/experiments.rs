@@ -101,6 +101,7 @@ fn Experiment(x: ExperimentSummary) -> impl IntoView {
         .map(|(key, c)| {
             let narrower = c
                 .narrower
+                .filter(|n| *n >= 0.01)
                 .map(|n| format!(", {key}'s interval {:.0} % narrower", n * 100.0))
                 .unwrap_or_default();
             format!("{} of {} visitors{narrower}", c.with_history, c.visitors)

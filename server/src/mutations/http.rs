@@ -53,7 +53,7 @@ impl Caller {
     fn source(&self) -> Option<String> {
         match self {
             Caller::Neuron(t) => Some(t.id.clone()),
-            Caller::Browser(key) => Some(format!("browser:{key}")),
+            Caller::Browser(key) => Some(format!("{}{key}", crate::store::rollup::BROWSER_SOURCE)),
             Caller::User => None,
         }
     }

@@ -19,6 +19,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::events::SpooledBatch;
 use cortex_core::analytics::EventKind;
 
+/// How the sources of browser apps' batches (a publishable key) begin.
+pub(crate) const BROWSER_SOURCE: &str = "browser:";
+
 /// Milliseconds in a rollup hour.
 pub const HOUR_MS: i64 = 3_600_000;
 
@@ -121,11 +124,24 @@ impl Rollup {
     /// count), and the latest hours of their visitors.
     pub fn of(batches: &[&SpooledBatch]) -> Self {
         let mut out = Self::default();
-        for e in batches.iter().flat_map(|b| &b.batch.events) {
-            if let (EventKind::Conversion, Some(unit)) = (e.kind, &e.unit) {
-                let hour = e.at.timestamp_millis().div_euclid(HOUR_MS);
-                out.converted.insert((unit.clone(), hour));
+        for b in batches {
+            // A visitor's history comes from servers (a neuron token) and from pages whose
+            // receipt named the visitor: a browser app's batch about no rule was checked
+            // against no receipt, so whoever holds its public key could write any
+            // visitor's past into it.
+            if b.neuron_id.starts_with(BROWSER_SOURCE)
+                && !b.batch.events.iter().any(|e| e.mutation_id.is_some())
+            {
+                continue;
             }
+            for e in &b.batch.events {
+                if let (EventKind::Conversion, Some(unit)) = (e.kind, &e.unit) {
+                    let hour = e.at.timestamp_millis().div_euclid(HOUR_MS);
+                    out.converted.insert((unit.clone(), hour));
+                }
+            }
+        }
+        for e in batches.iter().flat_map(|b| &b.batch.events) {
             let Some(rule) = &e.mutation_id else { continue };
             if !matches!(
                 e.kind,
@@ -394,6 +410,30 @@ mod tests {
             include_str!("../../../migrations/sqlite/0014_visitor_history.sql"),
             include_str!("../../../migrations/postgres/0014_visitor_history.sql")
         );
+    }
+
+    #[test]
+    fn history_comes_only_from_servers_and_receipted_pages() {
+        let mut bought = event(EventKind::Conversion, 3, "victim");
+        bought.mutation_id = None;
+        let from = |source: &str, events: Vec<Event>| SpooledBatch {
+            neuron_id: source.into(),
+            ..batch(events)
+        };
+        // A neuron's and the storefront's count.
+        for source in ["shop-api", "storefront"] {
+            let b = from(source, vec![bought.clone()]);
+            assert_eq!(Rollup::of(&[&b]).converted.len(), 1, "{source}");
+        }
+        // A browser app's batch about no rule was checked against no receipt: not history.
+        let b = from("browser:pk_1", vec![bought.clone()]);
+        assert!(Rollup::of(&[&b]).converted.is_empty());
+        // About a rule, it carried the receipt naming its visitor: history.
+        let b = from(
+            "browser:pk_1",
+            vec![bought, event(EventKind::Click, 3, "victim")],
+        );
+        assert_eq!(Rollup::of(&[&b]).converted.len(), 1);
     }
 
     #[test]
