@@ -478,6 +478,85 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
         "only the first refusals per source are audited"
     );
     assert_eq!(refused[0].record.target, "source:127.0.0.1");
+
+    // The flood is also kept in the hub's alert list (once; no webhook here, so for the
+    // dashboard only), and an operator acknowledges it.
+    let operator = hub.token(&admin, "alert-operator", Role::Operator).await;
+    let viewer = hub.token(&admin, "alert-viewer", Role::Viewer).await;
+    let mut listed = serde_json::Value::Null;
+    for _ in 0..100 {
+        let res = plain()
+            .get(hub.url("/api/alerts"))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap();
+        listed = json_of(res, StatusCode::OK).await;
+        if !listed.as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let list = listed.as_array().unwrap();
+    assert_eq!(list.len(), 1, "one alert per flood: {listed}");
+    let alert = &list[0];
+    assert_eq!(
+        (&alert["kind"], &alert["subject"], &alert["delivery"]),
+        (
+            &json!("refusals"),
+            &json!("127.0.0.1"),
+            &json!("dashboardOnly")
+        ),
+        "{alert}"
+    );
+    assert!(
+        alert["text"].as_str().unwrap().contains("refused"),
+        "{alert}"
+    );
+    let id = alert["id"].as_str().unwrap().to_string();
+    let ack = |token: Option<&str>, body: serde_json::Value| {
+        let mut req = plain().post(hub.url("/api/alerts/acknowledge")).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let res = ack(None, json!({"id": id})).await.unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = ack(Some(&viewer), json!({"id": id})).await.unwrap();
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    for bad in [
+        json!({"id": "<script>"}),
+        json!({"id": "a".repeat(500)}),
+        json!({"nope": 1}),
+    ] {
+        let res = ack(Some(&operator), bad.clone()).await.unwrap();
+        expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
+    let res = ack(Some(&operator), json!({"id": "0000-0000"}))
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let done = json_of(
+        ack(Some(&operator), json!({"id": id})).await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(done["acknowledgedBy"], "token:alert-operator", "{done}");
+    let res = ack(Some(&operator), json!({"id": id})).await.unwrap();
+    expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    let audited = hub
+        .app
+        .services
+        .store
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("alert.acknowledge".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].record.actor, "token:alert-operator");
 }
 
 /// On a new hub the first requests race to make the hub's id: every one of them must get

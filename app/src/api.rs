@@ -4,6 +4,7 @@
 //! method and maps the error. Reads are `GET` with a query string; writes are `POST` and take
 //! a form body or JSON.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod browser_keys;

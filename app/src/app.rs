@@ -7,8 +7,8 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 use crate::pages::{
-    admin, audit, experiments, federation, home, layout_mutations, login, overview, preview, rule,
-    setup, shop, status, suggestions, users,
+    admin, alerts, audit, experiments, federation, home, layout_mutations, login, overview,
+    preview, rule, setup, shop, status, suggestions, users,
 };
 
 /// The document around every page (server side). Its Content-Security-Policy (set by the
@@ -66,6 +66,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("layout-mutations/:id") view={Lazy::<RuleRoute>::new()}/>
                     <Route path=path!("experiments") view={Lazy::<ExperimentsRoute>::new()}/>
                     <Route path=path!("suggestions") view={Lazy::<SuggestionsRoute>::new()}/>
+                    <Route path=path!("alerts") view={Lazy::<AlertsRoute>::new()}/>
                     <Route path=path!("audit") view={Lazy::<AuditRoute>::new()}/>
                     <Route path=path!("users") view={Lazy::<UsersRoute>::new()}/>
                     <Route path=path!("status") view={Lazy::<StatusRoute>::new()}/>
@@ -106,6 +107,7 @@ lazy_page!(PreviewRoute, preview::PreviewPage);
 lazy_page!(RuleRoute, rule::RulePage);
 lazy_page!(ExperimentsRoute, experiments::ExperimentsPage);
 lazy_page!(SuggestionsRoute, suggestions::SuggestionsPage);
+lazy_page!(AlertsRoute, alerts::AlertsPage);
 lazy_page!(AuditRoute, audit::AuditPage);
 lazy_page!(UsersRoute, users::UsersPage);
 lazy_page!(StatusRoute, status::StatusPage);

@@ -27,6 +27,7 @@ fn components() -> Value {
     add::<experiments::ExperimentSummary>(&mut s);
     add::<suggest::Suggestion>(&mut s);
     add::<suggest::SuggestionState>(&mut s);
+    add::<cortex_core::alerts::AlertEntry>(&mut s);
     add::<federation::PushSpread>(&mut s);
     add::<cortex_server::probes::Readiness>(&mut s);
     add::<federation::Registration>(&mut s);

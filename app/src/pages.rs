@@ -1,6 +1,7 @@
 //! One file per page.
 
 pub mod admin;
+pub mod alerts;
 pub mod audit;
 pub mod browser_keys;
 pub mod experiments;

@@ -2,6 +2,7 @@
 //!
 //! Pure: no IO, no async runtime, compiles to `wasm32-unknown-unknown`.
 
+pub mod alerts;
 pub mod analytics;
 pub mod api;
 pub mod audit;

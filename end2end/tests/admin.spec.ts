@@ -662,6 +662,32 @@ test('the suggestions page is reached from the menu and says what it needs befor
   await expect(page.locator('#suggestions-empty')).toContainText('at least 200 page views');
 });
 
+test('the alerts page lists what the hub raised, and an operator acknowledges an alert', async ({ page }, info) => {
+  // A source that keeps sending forged neuron tokens raises an alert (once per 10 minutes:
+  // another test or project may have raised it already).
+  for (let i = 0; i < 10; i++) {
+    const res = await page.request.post('/api/federation/heartbeat', {
+      headers: { authorization: 'Bearer ctn_forged' }, data: {},
+    });
+    expect(res.status()).toBe(401);
+  }
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await page.getByRole('link', { name: 'Alerts' }).first().click();
+  await expect(page).toHaveURL(/\/admin\/alerts$/);
+  await expect(page.locator('h1')).toHaveText('Alerts');
+  const refusals = page.locator('[data-alert-kind="refusals"]').first();
+  await expect(refusals).toContainText('refused');
+  await expect(refusals.locator('[data-delivery]')).toHaveText('dashboard only');
+  if (await refusals.getAttribute('data-acknowledged') === 'false') {
+    await refusals.locator('[data-acknowledge]').click();
+  }
+  await expect(page.locator('[data-alert-kind="refusals"][data-acknowledged="true"]').first()).toContainText('Acknowledged by');
+  await page.screenshot({ path: info.outputPath('alerts.png'), fullPage: true });
+});
+
 test('a preview: the page for a described visitor beside the base layout, with the trace', async ({ page }, info) => {
   await page.goto('/login');
   await hydrated(page);
@@ -768,7 +794,7 @@ test('the overview: what needs you, the fleet, rules, pushes and events; every n
 // the folder).
 const ADMIN_PAGES: [string, string][] = [
   ['overview', '/admin'], ['federation', '/admin/federation'], ['rules', '/admin/layout-mutations'],
-  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['suggestions', '/admin/suggestions'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
+  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['suggestions', '/admin/suggestions'], ['alerts', '/admin/alerts'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
   ['audit', '/admin/audit'], ['users', '/admin/users'], ['status', '/admin/status'],
 ];
 

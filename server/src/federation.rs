@@ -101,6 +101,8 @@ pub struct Federation {
     registrations: Arc<crate::rate_limit::RateLimiter>,
     /// Browser joins per publishable key (the key is public: anyone may use it).
     browser_joins: Arc<crate::rate_limit::RateLimiter>,
+    /// Where alerts also go, once the hub has set it up.
+    webhook: Arc<std::sync::OnceLock<crate::webhook::Webhook>>,
 }
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -140,6 +142,20 @@ impl Federation {
                 f64::from(settings.browser_joins_per_minute.max(1)) / 60.0,
                 f64::from(settings.browser_joins_per_minute.max(1)),
             )),
+            webhook: Arc::default(),
+        }
+    }
+
+    /// Sends the alerts this federation raises (refused requests) to `webhook` too.
+    pub fn set_webhook(&self, webhook: crate::webhook::Webhook) {
+        let _ = self.webhook.set(webhook);
+    }
+
+    /// Keeps `alert` for the dashboard and sends it to the webhook, if there is one.
+    pub(crate) fn alert(&self, alert: crate::webhook::Alert) {
+        match self.webhook.get() {
+            Some(w) => w.send(alert),
+            None => crate::webhook::keep(self.store.clone(), alert, false, || {}),
         }
     }
 

@@ -6,6 +6,7 @@
 //! [`federation::neuron_probe`] checks the neurons' own endpoints (outbound); [`db_health`]
 //! watches the database the hub runs on.
 
+pub mod alerts;
 pub mod analytics;
 pub mod audit;
 pub mod auth;

@@ -141,10 +141,11 @@ impl Mutations {
         self.webhook.as_ref()
     }
 
-    /// Sends `alert` to the webhook, if there is one.
+    /// Keeps `alert` for the dashboard and sends it to the webhook, if there is one.
     fn alert(&self, alert: crate::webhook::Alert) {
-        if let Some(w) = &self.webhook {
-            w.send(alert);
+        match &self.webhook {
+            Some(w) => w.send(alert),
+            None => crate::webhook::keep(self.store.clone(), alert, false, || {}),
         }
     }
 

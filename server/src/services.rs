@@ -127,6 +127,9 @@ impl Services {
                 .ok(),
             _ => None,
         };
+        if let Some(w) = &webhook {
+            federation.set_webhook(w.clone());
+        }
         let mutations = crate::mutations::Mutations::new(
             store.clone(),
             Some(config.data_dir.join("layout-snapshot.json")),

@@ -45,6 +45,8 @@ pub enum AlertState {
     Pending,
     Delivered,
     Failed,
+    /// Raised without a webhook configured: kept for the dashboard only.
+    DashboardOnly,
 }
 
 /// An alert as the database keeps it.
@@ -61,18 +63,99 @@ pub struct QueuedAlert {
     pub state: AlertState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// It waits for the webhook (one was configured when it was raised).
+    pub deliver: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+}
+
+impl QueuedAlert {
+    /// A new alert to keep: waiting for the webhook when `deliver`.
+    pub fn of(alert: &Alert, deliver: bool) -> serde_json::Result<QueuedAlert> {
+        Ok(QueuedAlert {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: alert.kind.to_string(),
+            rule_id: alert.rule_id.clone(),
+            at: alert.at,
+            body: serde_json::to_string(alert)?,
+            attempts: 0,
+            state: if deliver {
+                AlertState::Pending
+            } else {
+                AlertState::DashboardOnly
+            },
+            last_error: None,
+            deliver,
+            acknowledged_at: None,
+            acknowledged_by: None,
+        })
+    }
+
+    /// As the dashboard lists it (the text read from its body).
+    pub fn entry(&self) -> cortex_core::alerts::AlertEntry {
+        use cortex_core::alerts::Delivery;
+        let text = serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|b| b.get("text").and_then(|t| t.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        cortex_core::alerts::AlertEntry {
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            subject: self.rule_id.clone(),
+            at: self.at,
+            text,
+            delivery: match self.state {
+                AlertState::Pending => Delivery::Pending,
+                AlertState::Delivered => Delivery::Delivered,
+                AlertState::Failed => Delivery::Failed,
+                AlertState::DashboardOnly => Delivery::DashboardOnly,
+            },
+            attempts: self.attempts,
+            last_error: self.last_error.clone(),
+            acknowledged_at: self.acknowledged_at,
+            acknowledged_by: self.acknowledged_by.clone(),
+        }
+    }
+}
+
+/// Keeps `alert` in `store` (in the background: the caller does not wait), waiting for the
+/// webhook when `deliver`; then runs `then`. An alert that cannot be stored is logged.
+pub fn keep(
+    store: crate::store::DynStore,
+    alert: Alert,
+    deliver: bool,
+    then: impl FnOnce() + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let queued = match QueuedAlert::of(&alert, deliver) {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not write an alert");
+                return;
+            }
+        };
+        match store.queue_alert(&queued, Utc::now()).await {
+            Ok(()) => then(),
+            Err(e) => {
+                tracing::error!(error = %e, subject = %alert.rule_id, kind = alert.kind, "could not keep an alert; the audit log has its change")
+            }
+        }
+    });
 }
 
 /// The columns a [`QueuedAlert`] is read from.
 pub(crate) const ALERT_COLS: &str =
-    "id, kind, rule_id, at, body, attempts, delivered_at, failed_at, last_error";
+    "id, kind, rule_id, at, body, attempts, delivered_at, failed_at, last_error, deliver, acknowledged_at, acknowledged_by";
 
 /// One alert, as the receiver gets it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
-    /// `decision` or `autoRollback`.
+    /// `decision`, `autoRollback` or `refusals`.
     pub kind: &'static str,
+    /// The rule it is about (for `refusals`: the source address).
     pub rule_id: String,
     pub at: DateTime<Utc>,
     /// What happened, in words.
@@ -133,31 +216,8 @@ impl Webhook {
     /// Keeps `alert` in the database and wakes the delivery loop (in the background: the
     /// caller does not wait). An alert that cannot be stored is logged.
     pub fn send(&self, alert: Alert) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let queued = match serde_json::to_string(&alert) {
-                Ok(body) => QueuedAlert {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    kind: alert.kind.to_string(),
-                    rule_id: alert.rule_id.clone(),
-                    at: alert.at,
-                    body,
-                    attempts: 0,
-                    state: AlertState::Pending,
-                    last_error: None,
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not write an alert");
-                    return;
-                }
-            };
-            match this.store.queue_alert(&queued, Utc::now()).await {
-                Ok(()) => this.queued.notify_one(),
-                Err(e) => {
-                    tracing::error!(error = %e, rule = %alert.rule_id, kind = alert.kind, "could not keep an alert for the webhook; the audit log has its change")
-                }
-            }
-        });
+        let queued = self.queued.clone();
+        keep(self.store.clone(), alert, true, move || queued.notify_one());
     }
 
     /// Delivers due alerts until the hub stops: every [`POLL`], and at once when one is

@@ -2099,6 +2099,9 @@ async fn alerts_wait_until_delivered_or_given_up(s: DynStore) {
         attempts: 0,
         state: AlertState::Pending,
         last_error: None,
+        deliver: true,
+        acknowledged_at: None,
+        acknowledged_by: None,
     };
     s.queue_alert(&alert("a1", t(0)), t(0)).await.unwrap();
     s.queue_alert(&alert("a2", t(1)), t(1)).await.unwrap();
@@ -2167,6 +2170,62 @@ async fn alerts_wait_until_delivered_or_given_up(s: DynStore) {
         ]
     );
     assert_eq!(recent[1].body, "{\"id\":\"a1\"}");
+
+    // Raised without a webhook: listed, never claimed for one.
+    let kept = QueuedAlert {
+        deliver: false,
+        state: AlertState::DashboardOnly,
+        ..alert("a3", t(30))
+    };
+    s.queue_alert(&kept, t(30)).await.unwrap();
+    assert!(s
+        .claim_alerts(t(200_000), t(200_060), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let listed = s.recent_alerts(10).await.unwrap();
+    assert_eq!(
+        (listed[0].id.as_str(), listed[0].state),
+        ("a3", AlertState::DashboardOnly)
+    );
+    // Acknowledged once, with its audit record; again: nothing written; unknown: none.
+    let audit = || cortex_core::audit::AuditRecord::new("user:op", "alert.acknowledge", "");
+    assert_eq!(
+        s.acknowledge_alert("a3", "user:op", t(40), audit())
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        s.acknowledge_alert("a3", "user:other", t(41), audit())
+            .await
+            .unwrap(),
+        Some(false)
+    );
+    assert_eq!(
+        s.acknowledge_alert("nope", "user:op", t(41), audit())
+            .await
+            .unwrap(),
+        None
+    );
+    let a3 = &s.recent_alerts(10).await.unwrap()[0];
+    assert_eq!(
+        (a3.acknowledged_by.as_deref(), a3.acknowledged_at),
+        (Some("user:op"), Some(t(40)))
+    );
+    let audited = s
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("alert.acknowledge".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].record.target, "alert:a3");
+    // Pruning takes old alerts that wait for nothing, and no pending one.
+    s.queue_alert(&alert("a4", t(5)), t(5)).await.unwrap();
+    assert_eq!(s.prune_alerts(t(31)).await.unwrap(), 3);
+    assert_eq!(ids(s.recent_alerts(10).await.unwrap()), ["a4"]);
 }
 
 /// An alert the webhook could not take waits in the database: a hub started later (another

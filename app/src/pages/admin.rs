@@ -65,6 +65,7 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/admin/layout-mutations", "Layout mutations", Role::Viewer),
     ("/admin/experiments", "Experiments", Role::Viewer),
     ("/admin/suggestions", "Suggestions", Role::Viewer),
+    ("/admin/alerts", "Alerts", Role::Viewer),
     ("/admin/audit", "Audit", Role::Viewer),
     ("/admin/users", "Users & tokens", Role::Admin),
     ("/admin/status", "Settings / Status", Role::Viewer),

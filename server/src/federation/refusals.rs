@@ -29,6 +29,13 @@ struct Source {
     last_neuron: Option<String>,
 }
 
+/// What to do about one counted refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub audit: bool,
+    pub alert: bool,
+}
+
 /// The refusal counters. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Refusals {
@@ -42,14 +49,15 @@ pub struct Refusals {
 pub const CAPPED_SOURCE: &str = "all sources (pending neurons at the cap)";
 
 impl Refusals {
-    /// Counts a refusal; `true` when it should also be audited.
+    /// Counts a refusal: whether it should also be audited, and whether it is the one that
+    /// takes its source to [`ALERT_AFTER`] in the window (an alert to raise, once per window).
     pub fn record(
         &self,
         source: &str,
         neuron: Option<&str>,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> bool {
+    ) -> Counted {
         metrics::counter!("cortex_neuron_refusals_total").increment(1);
         let window = chrono::Duration::from_std(WINDOW).unwrap_or(chrono::Duration::minutes(10));
         let mut map = self.sources.lock().unwrap_or_else(|p| p.into_inner());
@@ -71,7 +79,10 @@ impl Refusals {
         s.last_at = now;
         s.last_reason = reason.chars().take(300).collect();
         s.last_neuron = neuron.map(str::to_string);
-        s.failures <= AUDITED_PER_WINDOW
+        Counted {
+            audit: s.failures <= AUDITED_PER_WINDOW,
+            alert: s.failures == ALERT_AFTER,
+        }
     }
 
     /// Counts a refusal that is never audited (rate limits: a flood is counted, not logged).
@@ -138,10 +149,23 @@ impl Federation {
         if !matches!(error.code, ErrorCode::Unauthorized | ErrorCode::Forbidden) {
             return;
         }
-        if self
-            .refusals
-            .record(source, neuron, &error.message, Utc::now())
-        {
+        let now = Utc::now();
+        let counted = self.refusals.record(source, neuron, &error.message, now);
+        if counted.alert {
+            self.alert(crate::webhook::Alert {
+                kind: "refusals",
+                rule_id: source.to_string(),
+                at: now,
+                text: format!(
+                    "{ALERT_AFTER} neuron requests from {source} refused within {} minutes; the last: {}",
+                    WINDOW.as_secs() / 60,
+                    error.message
+                ),
+                details: serde_json::json!({"source": source, "route": route,
+                    "neuron": neuron, "reason": error.message}),
+            });
+        }
+        if counted.audit {
             let actor = neuron.map_or_else(|| "anonymous".to_string(), |n| format!("neuron:{n}"));
             let mut audit = AuditRecord::new(actor, "neuron.refused", format!("source:{source}"));
             audit.after = serde_json::json!({"route": route, "reason": error.message});
@@ -165,7 +189,7 @@ mod tests {
     fn a_source_that_keeps_failing_raises_an_alert_and_is_audited_only_at_first() {
         let r = Refusals::default();
         let t0 = DateTime::from_timestamp(1_764_000_000, 0).unwrap();
-        let audited: Vec<bool> = (0..ALERT_AFTER)
+        let counted: Vec<Counted> = (0..ALERT_AFTER + 5)
             .map(|i| {
                 r.record(
                     "10.0.0.9",
@@ -176,14 +200,17 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            audited.iter().filter(|a| **a).count(),
+            counted.iter().filter(|c| c.audit).count(),
             AUDITED_PER_WINDOW as usize
         );
+        // One alert is raised, by the refusal that reaches the threshold.
+        let raised: Vec<usize> = (0..counted.len()).filter(|&i| counted[i].alert).collect();
+        assert_eq!(raised, vec![ALERT_AFTER as usize - 1]);
         r.record("10.0.0.7", None, "nonce was used before", t0);
         let alerts = r.alerts(t0 + chrono::Duration::seconds(30));
         assert_eq!(alerts.len(), 1, "one source over the threshold");
         assert_eq!(alerts[0].source, "10.0.0.9");
-        assert_eq!(alerts[0].failures, ALERT_AFTER);
+        assert_eq!(alerts[0].failures, ALERT_AFTER + 5);
         assert_eq!(alerts[0].last_neuron.as_deref(), Some("shop-1"));
         assert!(
             r.alerts(t0 + chrono::Duration::minutes(11)).is_empty(),
@@ -195,7 +222,8 @@ mod tests {
                 None,
                 "again",
                 t0 + chrono::Duration::minutes(11)
-            ),
+            )
+            .audit,
             "a new window audits again"
         );
     }

@@ -194,6 +194,19 @@ pub trait EventStore: Send + Sync {
     ) -> StoreResult<()>;
     /// The newest alerts, newest first.
     async fn recent_alerts(&self, limit: u32) -> StoreResult<Vec<crate::webhook::QueuedAlert>>;
+    /// Marks alert `id` acknowledged by `by` at `at`, with its audit record; `None` when
+    /// there is no such alert, `Some(false)` (nothing written) when it was acknowledged
+    /// already.
+    async fn acknowledge_alert(
+        &self,
+        id: &str,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<Option<bool>>;
+    /// Deletes the alerts raised before `before` that wait for nothing (delivered, given
+    /// up, or never meant for a webhook); returns how many.
+    async fn prune_alerts(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     /// Events stored since `since`, summed per `bucket_secs` of arrival time (buckets
     /// without events are left out), oldest first. Counts batches, not events, so it reads
@@ -642,8 +655,8 @@ macro_rules! impl_event_store {
                 due: DateTime<Utc>,
             ) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO alerts (id, kind, rule_id, at, body, attempts, next_at)
-                     VALUES ($1, $2, $3, $4, $5, 0, $6)",
+                    "INSERT INTO alerts (id, kind, rule_id, at, body, attempts, next_at, deliver)
+                     VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
                 )
                 .bind(&a.id)
                 .bind(&a.kind)
@@ -651,6 +664,7 @@ macro_rules! impl_event_store {
                 .bind(ms(a.at))
                 .bind(&a.body)
                 .bind(ms(due))
+                .bind(a.deliver)
                 .execute(&self.writer()?)
                 .await?;
                 Ok(())
@@ -666,6 +680,7 @@ macro_rules! impl_event_store {
                     "UPDATE alerts SET next_at = $1
                       WHERE id IN (SELECT id FROM alerts
                                     WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= $2
+                                      AND deliver
                                     ORDER BY next_at, id LIMIT $3)
                         AND delivered_at IS NULL AND failed_at IS NULL AND next_at <= $2
                   RETURNING {}",
@@ -708,6 +723,50 @@ macro_rules! impl_event_store {
                 .execute(&self.writer()?)
                 .await?;
                 Ok(())
+            }
+
+            async fn acknowledge_alert(
+                &self,
+                id: &str,
+                by: &str,
+                at: DateTime<Utc>,
+                mut audit: AuditRecord,
+            ) -> StoreResult<Option<bool>> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3
+                      WHERE id = $1 AND acknowledged_at IS NULL",
+                )
+                .bind(id)
+                .bind(ms(at))
+                .bind(by)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !done {
+                    let known = sqlx::query("SELECT id FROM alerts WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some();
+                    return Ok(known.then_some(false));
+                }
+                audit.target = format!("alert:{id}");
+                self.audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(Some(true))
+            }
+
+            async fn prune_alerts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "DELETE FROM alerts WHERE at < $1
+                        AND (delivered_at IS NOT NULL OR failed_at IS NOT NULL OR NOT deliver)",
+                )
+                .bind(ms(before))
+                .execute(&self.writer()?)
+                .await?
+                .rows_affected())
             }
 
             async fn recent_alerts(&self, limit: u32) -> StoreResult<Vec<crate::webhook::QueuedAlert>> {
@@ -1053,6 +1112,7 @@ macro_rules! impl_event_store {
                 } else {
                     crate::webhook::AlertState::Pending
                 };
+                let deliver: bool = r.try_get("deliver")?;
                 Ok(crate::webhook::QueuedAlert {
                     id: r.try_get("id")?,
                     kind: r.try_get("kind")?,
@@ -1060,8 +1120,15 @@ macro_rules! impl_event_store {
                     at: from_ms(r.try_get("at")?),
                     body: r.try_get("body")?,
                     attempts: r.try_get::<i64, _>("attempts")?.max(0) as u32,
-                    state,
+                    state: if deliver {
+                        state
+                    } else {
+                        crate::webhook::AlertState::DashboardOnly
+                    },
                     last_error: r.try_get("last_error")?,
+                    deliver,
+                    acknowledged_at: r.try_get::<Option<i64>, _>("acknowledged_at")?.map(from_ms),
+                    acknowledged_by: r.try_get("acknowledged_by")?,
                 })
             }
 
