@@ -54,11 +54,9 @@ pub async fn acknowledge(
             format!("alert `{id}` was acknowledged already"),
         )),
         Some(true) => store
-            .recent_alerts(MAX_LISTED)
+            .get_alert(id)
             .await?
-            .iter()
-            .find(|a| a.id == id)
-            .map(crate::webhook::QueuedAlert::entry)
+            .map(|a| a.entry())
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no alert `{id}`"))),
     }
 }

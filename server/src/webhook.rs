@@ -1,5 +1,6 @@
-//! Alerts to a webhook: every decision Cortex takes by itself (an experiment promoted or a
-//! variant switched off) and every change a guard rolls back is POSTed as JSON to
+//! Alerts to a webhook: every alert the hub raises (an experiment promoted or a variant
+//! switched off by Cortex itself, a change a guard rolls back, a flood of refused neuron
+//! requests; see `crate::alerts`) is POSTed as JSON to
 //! `CORTEX_ALERT_WEBHOOK_URL`, signed with HMAC-SHA256 under `CORTEX_ALERT_WEBHOOK_SECRET`.
 //! Each alert is kept in the database first (the `alerts` table) and retried with growing
 //! pauses until the receiver answers 2xx, for about seven hours: a hub that stops, or a

@@ -2208,7 +2208,8 @@ async fn alerts_wait_until_delivered_or_given_up(s: DynStore) {
             .unwrap(),
         None
     );
-    let a3 = &s.recent_alerts(10).await.unwrap()[0];
+    assert!(s.get_alert("nope").await.unwrap().is_none());
+    let a3 = &s.get_alert("a3").await.unwrap().unwrap();
     assert_eq!(
         (a3.acknowledged_by.as_deref(), a3.acknowledged_at),
         (Some("user:op"), Some(t(40)))

@@ -20,6 +20,12 @@ pub const WINDOW: Duration = Duration::from_secs(10 * 60);
 pub const ALERT_AFTER: u32 = 10;
 /// Refusals per source and window that are written to the audit log.
 pub const AUDITED_PER_WINDOW: u32 = 3;
+/// Sources per window whose refusals are kept as alerts (in the hub's alert list and to the
+/// webhook); past it, the Federation page still lists every source, but no more alerts are
+/// kept, so many addresses cannot crowd out the alerts that matter.
+pub const KEPT_ALERTS_PER_WINDOW: u32 = 5;
+/// Longest reason or neuron id an alert repeats (both come from the request).
+const MAX_ALERT_FIELD: usize = 300;
 
 struct Source {
     failures: u32,
@@ -43,6 +49,8 @@ pub struct Refusals {
     /// Registrations turned away because the pending neurons were at their cap: how many in
     /// the window, since when, and the last one.
     capped: Arc<Mutex<Option<(u32, DateTime<Utc>, DateTime<Utc>)>>>,
+    /// Alerts kept in the current window: since when, and how many.
+    kept: Arc<Mutex<Option<(DateTime<Utc>, u32)>>>,
 }
 
 /// The source an alert about the pending cap is shown under.
@@ -79,15 +87,39 @@ impl Refusals {
         s.last_at = now;
         s.last_reason = reason.chars().take(300).collect();
         s.last_neuron = neuron.map(str::to_string);
+        let (audit, reached) = (s.failures <= AUDITED_PER_WINDOW, s.failures == ALERT_AFTER);
+        drop(map);
         Counted {
-            audit: s.failures <= AUDITED_PER_WINDOW,
-            alert: s.failures == ALERT_AFTER,
+            audit,
+            alert: reached && self.keep_alert(now, window),
         }
     }
 
-    /// Counts a refusal that is never audited (rate limits: a flood is counted, not logged).
-    pub fn count(&self, source: &str, neuron: Option<&str>, reason: &str, now: DateTime<Utc>) {
-        self.record(source, neuron, reason, now);
+    /// Whether one more alert may be kept in the window at `now` (see
+    /// [`KEPT_ALERTS_PER_WINDOW`]); counts it if so.
+    fn keep_alert(&self, now: DateTime<Utc>, window: chrono::Duration) -> bool {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let (since, n) = match *kept {
+            Some((since, n)) if now - since < window => (since, n),
+            _ => (now, 0),
+        };
+        if n >= KEPT_ALERTS_PER_WINDOW {
+            return false;
+        }
+        *kept = Some((since, n + 1));
+        true
+    }
+
+    /// Counts a refusal that is never audited (rate limits: a flood is counted, not logged);
+    /// whether it raises an alert.
+    pub fn count(
+        &self,
+        source: &str,
+        neuron: Option<&str>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        self.record(source, neuron, reason, now).alert
     }
 
     /// Counts a registration turned away at the pending cap (any source): the first one
@@ -136,6 +168,31 @@ impl Refusals {
     }
 }
 
+/// The alert a source raises when its refusals reach [`ALERT_AFTER`] in a window (the
+/// reason and neuron shortened: both come from the request).
+pub(crate) fn refusal_alert(
+    source: &str,
+    neuron: Option<&str>,
+    route: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> crate::webhook::Alert {
+    let short = |s: &str| s.chars().take(MAX_ALERT_FIELD).collect::<String>();
+    let reason = short(reason);
+    crate::webhook::Alert {
+        kind: "refusals",
+        rule_id: short(source),
+        at: now,
+        text: format!(
+            "{ALERT_AFTER} neuron requests from {} refused within {} minutes; the last: {reason}",
+            short(source),
+            WINDOW.as_secs() / 60
+        ),
+        details: serde_json::json!({"source": short(source), "route": route,
+            "neuron": neuron.map(short), "reason": reason}),
+    }
+}
+
 impl Federation {
     /// Counts a refused neuron request (401/403) from `source`; the first few per source and
     /// window are audited as `neuron.refused`.
@@ -152,18 +209,7 @@ impl Federation {
         let now = Utc::now();
         let counted = self.refusals.record(source, neuron, &error.message, now);
         if counted.alert {
-            self.alert(crate::webhook::Alert {
-                kind: "refusals",
-                rule_id: source.to_string(),
-                at: now,
-                text: format!(
-                    "{ALERT_AFTER} neuron requests from {source} refused within {} minutes; the last: {}",
-                    WINDOW.as_secs() / 60,
-                    error.message
-                ),
-                details: serde_json::json!({"source": source, "route": route,
-                    "neuron": neuron, "reason": error.message}),
-            });
+            self.alert(refusal_alert(source, neuron, route, &error.message, now));
         }
         if counted.audit {
             let actor = neuron.map_or_else(|| "anonymous".to_string(), |n| format!("neuron:{n}"));
@@ -184,6 +230,35 @@ impl Federation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_sources_keep_only_a_few_alerts_per_window() {
+        let r = Refusals::default();
+        let t0 = DateTime::from_timestamp(1_764_000_000, 0).unwrap();
+        let raised = |r: &Refusals, at: DateTime<Utc>, sources: std::ops::Range<u32>| {
+            sources
+                .filter(|i| {
+                    (0..ALERT_AFTER)
+                        .map(|_| r.count(&format!("2001:db8::{i}"), None, "bad", at))
+                        .any(|alert| alert)
+                })
+                .count() as u32
+        };
+        assert_eq!(raised(&r, t0, 0..50), KEPT_ALERTS_PER_WINDOW);
+        // The next window keeps alerts again.
+        let later = t0 + chrono::Duration::minutes(11);
+        assert_eq!(raised(&r, later, 50..52), 2);
+        // A long reason is cut.
+        let a = refusal_alert(
+            "10.0.0.1",
+            Some(&"n".repeat(5000)),
+            "/x",
+            &"r".repeat(5000),
+            t0,
+        );
+        assert!(a.text.len() < 500, "{}", a.text.len());
+        assert_eq!(a.details["neuron"].as_str().unwrap().len(), MAX_ALERT_FIELD);
+    }
 
     #[test]
     fn a_source_that_keeps_failing_raises_an_alert_and_is_audited_only_at_first() {

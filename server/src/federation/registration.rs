@@ -283,12 +283,19 @@ impl Federation {
     pub fn check_registration_rate(&self, source: &str) -> Result<(), ApiError> {
         self.registrations.take(source, 1.0).map_err(|wait| {
             metrics::counter!("cortex_registrations_limited_total").increment(1);
-            self.refusals.count(
-                source,
-                None,
-                "registration rate limit (CORTEX_REGISTRATIONS_PER_MINUTE)",
+            let (now, reason) = (
                 Utc::now(),
+                "registration rate limit (CORTEX_REGISTRATIONS_PER_MINUTE)",
             );
+            if self.refusals.count(source, None, reason, now) {
+                self.alert(super::refusals::refusal_alert(
+                    source,
+                    None,
+                    super::http::REGISTER_PATH,
+                    reason,
+                    now,
+                ));
+            }
             ApiError {
                 code: ErrorCode::RateLimited,
                 message: format!(

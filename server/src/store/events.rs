@@ -204,6 +204,8 @@ pub trait EventStore: Send + Sync {
         at: DateTime<Utc>,
         audit: AuditRecord,
     ) -> StoreResult<Option<bool>>;
+    /// Alert `id`, if there is one.
+    async fn get_alert(&self, id: &str) -> StoreResult<Option<crate::webhook::QueuedAlert>>;
     /// Deletes the alerts raised before `before` that wait for nothing (delivered, given
     /// up, or never meant for a webhook); returns how many.
     async fn prune_alerts(&self, before: DateTime<Utc>) -> StoreResult<u64>;
@@ -756,6 +758,17 @@ macro_rules! impl_event_store {
                 self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(Some(true))
+            }
+
+            async fn get_alert(&self, id: &str) -> StoreResult<Option<crate::webhook::QueuedAlert>> {
+                let row = sqlx::query(&format!(
+                    "SELECT {} FROM alerts WHERE id = $1",
+                    crate::webhook::ALERT_COLS
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool()?)
+                .await?;
+                row.as_ref().map(Self::alert_of).transpose()
             }
 
             async fn prune_alerts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
