@@ -5,6 +5,7 @@ const show = (text, cls) => { status.textContent = text; status.className = 'sta
 const id = sessionStorage.getItem('cortex-neuron') || `tab-${crypto.randomUUID().slice(0, 8)}`;
 sessionStorage.setItem('cortex-neuron', id);
 const bundles = {};
+let retired = false;
 
 async function join() {
   if (!key) return show('Add ?key=pk_… to the address (a publishable key for this origin).', 'bad');
@@ -38,9 +39,10 @@ async function join() {
       document.getElementById('config').textContent = JSON.stringify(bundles, null, 2);
       ws.send(JSON.stringify({ type: 'ack', scope: msg.bundle.scope, revision: msg.bundle.revision }));
     }
+    if (msg.type === 'retire') { retired = true; show(`Retired (${msg.reason}): this tab has left the fleet.`, 'bad'); }
     if (msg.type === 'command') ws.send(JSON.stringify({ type: 'commandResult', id: msg.id, ok: true, message: 'browser tab re-applied its config' }));
   };
-  ws.onclose = () => show(`Disconnected (${id}); reload to join again.`, 'bad');
+  ws.onclose = () => retired || show(`Disconnected (${id}); reload to join again.`, 'bad');
   setInterval(() => ws.readyState === 1 && ws.send(JSON.stringify({ type: 'heartbeat', state: 'ok', version: '1.0.0' })), (body.heartbeatSeconds || 15) * 1000);
 }
 join().catch((e) => show(`Could not reach the hub: ${e}`, 'bad'));

@@ -901,6 +901,57 @@ async fn open_policy(hub: &common::Hub, admin: &reqwest::Client) {
     .await;
 }
 
+/// Retiring a neuron from the dashboard tells it so: the SDK's runner stops and does not
+/// register again (it did, as a new pending neuron, before), and the registry keeps it
+/// retired. Draining does not stop it.
+#[tokio::test]
+async fn a_retired_neuron_is_told_to_leave_and_does_not_come_back() {
+    use cortex_sdk::runner::{self, Connection, RunnerConfig};
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let operator = hub.token(&admin, "operator", Role::Operator).await;
+    open_policy(&hub, &admin).await;
+    let cache = tempfile::tempdir().unwrap();
+    let key = NeuronKey::generate();
+    let cfg = RunnerConfig::new(
+        &hub.app.url(),
+        registration("old-1", &key),
+        key.clone(),
+        cache.path(),
+    );
+    let neuron = runner::start(cfg, None).unwrap();
+    let conn = neuron.watch_connection();
+    wait_until("online", || *conn.borrow() == Connection::Online).await;
+    let set = |status: &str| {
+        plain()
+            .post(hub.url("/api/federation/neurons/set-status"))
+            .bearer_auth(&operator)
+            .json(&json!({"id": "old-1", "status": status}))
+            .send()
+    };
+    json_of(set("draining").await.unwrap(), StatusCode::OK).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(*conn.borrow(), Connection::Online, "draining keeps it in");
+    json_of(set("retired").await.unwrap(), StatusCode::OK).await;
+    wait_until("told it is retired", || {
+        matches!(&*conn.borrow(), Connection::Retired { reason } if reason.contains("token:operator"))
+    })
+    .await;
+    // It stays out: no registration brings it back.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n = hub
+        .app
+        .services
+        .store
+        .neuron("old-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n.status, NeuronStatus::Retired);
+    assert!(matches!(&*conn.borrow(), Connection::Retired { .. }));
+    neuron.stop();
+}
+
 #[tokio::test]
 async fn an_embedded_neuron_applies_pushes_answers_commands_and_reports_events() {
     use cortex_core::analytics::{Event, EventKind};

@@ -133,6 +133,10 @@ pub enum Connection {
     Pending,
     /// The push channel is open and caught up.
     Online,
+    /// An operator retired this neuron: the runner has stopped and does not register
+    /// again. Drain (finish the work in hand) and exit; to come back, an operator removes
+    /// the retired neuron from the registry (or sets it active) and the app starts again.
+    Retired { reason: String },
 }
 
 /// What the app calls on a hot-reload command: re-apply this snapshot, or say why not.
@@ -311,6 +315,11 @@ async fn run_sessions(
                 backoff.reset();
                 "the hub closed the channel".to_string()
             }
+            Ok(Session::Retired(reason)) => {
+                tracing::warn!(%reason, "this neuron was retired; it stops and does not register again");
+                connection.send_replace(Connection::Retired { reason });
+                return;
+            }
             Err(e) => e.to_string(),
         };
         connection.send_replace(Connection::Offline { reason });
@@ -321,6 +330,7 @@ async fn run_sessions(
 enum Session {
     Pending(Duration),
     Closed,
+    Retired(String),
 }
 
 async fn session(
@@ -381,6 +391,9 @@ async fn session(
                     HubMessage::Welcome { .. } | HubMessage::EventsAck(_) => {}
                     HubMessage::Error { message } => {
                         tracing::warn!(%message, "the hub refused a message");
+                    }
+                    HubMessage::Retire { reason } => {
+                        return Ok(Session::Retired(reason));
                     }
                     HubMessage::Rejoin { reason } => {
                         // Removed, retired, or lost with a replaced database: register again

@@ -30,6 +30,10 @@ pub enum HubMessage {
     /// or its database was replaced and did not bring it back): the socket closes after this,
     /// and the neuron registers again (with backoff) and takes what it missed.
     Rejoin { reason: String },
+    /// An operator retired this neuron: the socket closes after this and its tokens are
+    /// void. The neuron drains (finishes what it holds) and leaves; it does not register
+    /// again on its own.
+    Retire { reason: String },
     /// Sent after the bundles a `hello` asked for: the neuron now holds everything.
     Synced {
         /// How many bundles the catch-up sent.
@@ -204,6 +208,13 @@ mod tests {
         assert_eq!(
             cmd,
             serde_json::json!({"type": "command", "id": "c1", "command": "hotReload"})
+        );
+        assert_eq!(
+            serde_json::to_value(HubMessage::Retire {
+                reason: "retired by user:op".into()
+            })
+            .unwrap(),
+            serde_json::json!({"type": "retire", "reason": "retired by user:op"})
         );
     }
 }

@@ -90,8 +90,12 @@ impl Federation {
             .store
             .set_neuron_status(id, current.status, to, audit)
             .await?;
-        // Draining neurons keep their tokens (they finish their work); retired ones do not.
-        if !to.is_joined() {
+        // Draining neurons keep their tokens (they finish their work); retired ones do not,
+        // and are told to drain and leave.
+        if to == NeuronStatus::Retired {
+            let reason = format!("retired by {}", who.actor);
+            self.revoke_with(id, Some(&reason)).await;
+        } else if !to.is_joined() {
             self.revoke(id).await;
         }
         Ok(neuron)

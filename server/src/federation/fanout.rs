@@ -37,6 +37,9 @@ pub enum Announcement {
         hub: String,
         neuron: String,
         at_ms: i64,
+        /// Set when an operator retired it: the neuron is told so before its socket closes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retire: Option<String>,
     },
 }
 
@@ -66,8 +69,16 @@ impl Federation {
             | Announcement::Command { hub, .. }
             | Announcement::Revoke { hub, .. }
                 if *hub == *self.hub_id => {}
-            Announcement::Revoke { neuron, at_ms, .. } => {
+            Announcement::Revoke {
+                neuron,
+                at_ms,
+                retire,
+                ..
+            } => {
                 self.revoked.note(&neuron, at_ms);
+                if let Some(reason) = retire {
+                    self.tell_retired(&neuron, &reason);
+                }
                 self.channels.kick(&neuron);
             }
             Announcement::Bundle {

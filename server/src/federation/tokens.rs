@@ -294,8 +294,17 @@ impl Federation {
     /// Revokes every token issued to neuron `id` until now and closes its socket: here at
     /// once, on the other hubs through the database and an announcement.
     pub(super) async fn revoke(&self, id: &str) {
+        self.revoke_with(id, None).await;
+    }
+
+    /// [`Federation::revoke`], telling the neuron first that it is retired (`retire`: why),
+    /// wherever it is connected, so it leaves instead of registering again.
+    pub(super) async fn revoke_with(&self, id: &str, retire: Option<&str>) {
         let at = Utc::now();
         self.revoked.note(id, at.timestamp_millis());
+        if let Some(reason) = retire {
+            self.tell_retired(id, reason);
+        }
         self.channels.kick(id);
         if let Err(e) = self.store.revoke_neuron(id, at).await {
             // This hub already refuses the tokens; others learn it from the announcement.
@@ -305,8 +314,20 @@ impl Federation {
             hub: self.hub_id.to_string(),
             neuron: id.to_string(),
             at_ms: at.timestamp_millis(),
+            retire: retire.map(str::to_string),
         })
         .await;
+    }
+
+    /// Queues a `retire` message on neuron `id`'s socket, if it is connected here (the
+    /// socket's writer sends what is queued before it closes).
+    pub(super) fn tell_retired(&self, id: &str, reason: &str) {
+        self.channels.send_to(
+            &[id.to_string()],
+            &cortex_core::federation::wire::HubMessage::Retire {
+                reason: reason.to_string(),
+            },
+        );
     }
 
     /// Reads the revocations of the last day from the database (at start and on every
