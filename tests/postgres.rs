@@ -263,6 +263,58 @@ async fn a_neuron_removed_on_one_hub_is_cut_off_on_every_hub_at_once() {
     db.drop_db().await;
 }
 
+/// A neuron retired on hub A while connected to hub B is told so on B before its socket
+/// closes (the revocation announcement carries the reason).
+#[tokio::test]
+async fn a_neuron_retired_on_one_hub_is_told_so_on_the_hub_it_is_connected_to() {
+    use cortex_core::federation::HubMessage;
+    use cortex_sdk::{HubClient, NeuronKey};
+    use std::time::Duration;
+    let db = PgDb::create().await;
+    let (a, b, admin) = two_hubs(&db).await;
+    let key = NeuronKey::generate();
+    let token = HubClient::new(&a.app.url(), None)
+        .unwrap()
+        .register(&registration("far-2", &key), &key)
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+    let mut ch = HubClient::new(&b.app.url(), None)
+        .unwrap()
+        .connect(&token, &Default::default())
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut ch).await, HubMessage::Welcome { .. }));
+    json_of(
+        admin
+            .post(a.url("/api/federation/neurons/set-status"))
+            .json(&json!({"id": "far-2", "status": "retired"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let told = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ch.next().await {
+                Some(Ok(HubMessage::Retire { reason })) => return Some(reason),
+                Some(Ok(_)) => continue,
+                None | Some(Err(_)) => return None,
+            }
+        }
+    })
+    .await;
+    let reason = told
+        .expect("an answer within 5 s")
+        .expect("told before the socket closed");
+    assert!(reason.starts_with("retired by user:"), "{reason}");
+    a.app.stop();
+    b.app.stop();
+    db.drop_db().await;
+}
+
 #[tokio::test]
 async fn two_hubs_on_a_replaced_database_restore_it_once_and_both_serve() {
     let db = PgDb::create().await;
