@@ -934,7 +934,7 @@ async fn a_retired_neuron_is_told_to_leave_and_does_not_come_back() {
     assert_eq!(*conn.borrow(), Connection::Online, "draining keeps it in");
     json_of(set("retired").await.unwrap(), StatusCode::OK).await;
     wait_until("told it is retired", || {
-        matches!(&*conn.borrow(), Connection::Retired { reason } if reason.contains("token:operator"))
+        matches!(&*conn.borrow(), Connection::Retired { reason } if reason.contains("retired by an operator"))
     })
     .await;
     // It stays out: no registration brings it back.
@@ -949,6 +949,13 @@ async fn a_retired_neuron_is_told_to_leave_and_does_not_come_back() {
         .unwrap();
     assert_eq!(n.status, NeuronStatus::Retired);
     assert!(matches!(&*conn.borrow(), Connection::Retired { .. }));
+    // It sends nothing more: events are dropped, not retried against a void token.
+    assert!(neuron.retired());
+    neuron.record(cortex_core::analytics::Event::new(
+        cortex_core::analytics::EventKind::Click,
+        chrono::Utc::now(),
+    ));
+    assert_eq!((neuron.buffered_events(), neuron.dropped_events()), (0, 1));
     neuron.stop();
 }
 

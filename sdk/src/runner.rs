@@ -133,9 +133,10 @@ pub enum Connection {
     Pending,
     /// The push channel is open and caught up.
     Online,
-    /// An operator retired this neuron: the runner has stopped and does not register
-    /// again. Drain (finish the work in hand) and exit; to come back, an operator removes
-    /// the retired neuron from the registry (or sets it active) and the app starts again.
+    /// An operator retired this neuron: the runner has stopped, does not register again and
+    /// sends no more events (its tokens are void; events not yet sent are dropped). Finish
+    /// the work in hand and exit; to come back, an admin reactivates it or an operator
+    /// removes it from the registry, and the app starts again.
     Retired { reason: String },
 }
 
@@ -149,6 +150,21 @@ struct Shared {
     wake: Notify,
     token: watch::Sender<Option<String>>,
     heartbeat: Mutex<Heartbeat>,
+    /// An operator retired this neuron: events are dropped, nothing is sent any more.
+    retired: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    /// Stops sending: the events held are dropped (counted), the token forgotten.
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        let mut q = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        self.dropped.fetch_add(q.len() as u64, Ordering::Relaxed);
+        q.clear();
+        drop(q);
+        self.token.send_replace(None);
+        self.wake.notify_one();
+    }
 }
 
 /// The app's handle on a running neuron. Cheap to clone.
@@ -177,8 +193,13 @@ impl NeuronHandle {
         self.connection.clone()
     }
 
-    /// Records an event; never waits. When the buffer is full the oldest event is dropped.
+    /// Records an event; never waits. When the buffer is full the oldest event is dropped;
+    /// once the neuron is retired, every event is.
     pub fn record(&self, event: Event) {
+        if self.retired() {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let mut q = self.shared.events.lock().unwrap_or_else(|p| p.into_inner());
         if q.len() >= self.buffer {
             q.pop_front();
@@ -189,7 +210,13 @@ impl NeuronHandle {
         self.shared.wake.notify_one();
     }
 
-    /// Events dropped because the buffer was full.
+    /// Whether an operator retired this neuron (see [`Connection::Retired`]): the runner has
+    /// stopped, and events are no longer sent.
+    pub fn retired(&self) -> bool {
+        self.shared.retired.load(Ordering::Relaxed)
+    }
+
+    /// Events dropped because the buffer was full (or the neuron was retired).
     pub fn dropped_events(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
     }
@@ -267,6 +294,7 @@ pub fn start(cfg: RunnerConfig, on_reload: Option<ReloadHook>) -> Result<NeuronH
             version: Some(cfg.registration.version.clone()),
             ..Heartbeat::default()
         }),
+        retired: std::sync::atomic::AtomicBool::new(false),
     });
     let sessions = tokio::spawn(run_sessions(
         client.clone(),
@@ -317,6 +345,7 @@ async fn run_sessions(
             }
             Ok(Session::Retired(reason)) => {
                 tracing::warn!(%reason, "this neuron was retired; it stops and does not register again");
+                shared.retire();
                 connection.send_replace(Connection::Retired { reason });
                 return;
             }
@@ -388,7 +417,7 @@ async fn session(
                     HubMessage::Token { token, .. } => {
                         shared.token.send_replace(Some(token));
                     }
-                    HubMessage::Welcome { .. } | HubMessage::EventsAck(_) => {}
+                    HubMessage::Welcome { .. } | HubMessage::EventsAck(_) | HubMessage::Unknown => {}
                     HubMessage::Error { message } => {
                         tracing::warn!(%message, "the hub refused a message");
                     }
@@ -442,6 +471,9 @@ async fn send_events(client: HubClient, cfg: RunnerConfig, shared: Arc<Shared>) 
     let mut seq: u64 = 0;
     let mut token = shared.token.subscribe();
     loop {
+        if shared.retired.load(Ordering::Relaxed) {
+            return;
+        }
         // Wait for events (or the flush interval), then take up to one batch.
         if shared
             .events
@@ -469,6 +501,9 @@ async fn send_events(client: HubClient, cfg: RunnerConfig, shared: Arc<Shared>) 
         };
         let mut backoff = Backoff::new(Duration::from_millis(200), cfg.max_backoff);
         loop {
+            if shared.retired.load(Ordering::Relaxed) {
+                return;
+            }
             let current = token.borrow_and_update().clone();
             let Some(t) = current else {
                 let _ = token.changed().await;

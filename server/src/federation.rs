@@ -56,6 +56,10 @@ pub struct FederationSettings {
     pub browser_joins_per_minute: u32,
 }
 
+/// What a neuron an operator retired is told (who did it is in the audit log, not sent to
+/// the neuron, which may be a public browser tab).
+pub const RETIRED_REASON: &str = "retired by an operator: drain and leave";
+
 /// How long the join policy and the kinds are reused before they are read again (they
 /// change rarely; another hub's change shows within this time).
 const POLICY_TTL: std::time::Duration = std::time::Duration::from_secs(2);

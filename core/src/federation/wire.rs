@@ -43,6 +43,9 @@ pub enum HubMessage {
     Command { id: String, command: Command },
     /// A batch of events is durably stored.
     EventsAck(crate::analytics::BatchAck),
+    /// A message this version does not know (sent by a newer hub): ignored.
+    #[serde(other)]
+    Unknown,
 }
 
 /// What an operator can ask a neuron to do.
@@ -216,5 +219,9 @@ mod tests {
             .unwrap(),
             serde_json::json!({"type": "retire", "reason": "retired by user:op"})
         );
+        // A newer hub's message an older neuron does not know is not an error.
+        let later: HubMessage =
+            serde_json::from_str(r#"{"type": "somethingNew", "detail": 1}"#).unwrap();
+        assert_eq!(later, HubMessage::Unknown);
     }
 }

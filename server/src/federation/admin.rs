@@ -93,8 +93,7 @@ impl Federation {
         // Draining neurons keep their tokens (they finish their work); retired ones do not,
         // and are told to drain and leave.
         if to == NeuronStatus::Retired {
-            let reason = format!("retired by {}", who.actor);
-            self.revoke_with(id, Some(&reason)).await;
+            self.revoke_with(id, Some(super::RETIRED_REASON)).await;
         } else if !to.is_joined() {
             self.revoke(id).await;
         }

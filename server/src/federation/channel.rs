@@ -348,7 +348,7 @@ async fn serve(services: Services, neuron: Peer, socket: WebSocket) {
         // Boxed: the handler's state lives only while a message is handled, so an idle
         // connection does not carry it.
         if let Some(a) = Box::pin(handle(&services, &neuron, msg, &tx)).await {
-            let rejoin = matches!(a, HubMessage::Rejoin { .. });
+            let rejoin = matches!(a, HubMessage::Rejoin { .. } | HubMessage::Retire { .. });
             if tx.send(encode(&a)).await.is_err() {
                 break;
             }
@@ -470,7 +470,19 @@ async fn handle(
                     if e.code == cortex_core::ErrorCode::Forbidden
                         && services.health.is_ready() =>
                 {
-                    Some(HubMessage::Rejoin { reason: e.message })
+                    // Retired while this socket was open (the retire message may have gone
+                    // to another socket or hub): told to leave, not to register again.
+                    let retired = matches!(
+                        services.store.neuron(&neuron.id).await,
+                        Ok(Some(n)) if n.status == cortex_core::federation::NeuronStatus::Retired
+                    );
+                    Some(if retired {
+                        HubMessage::Retire {
+                            reason: super::RETIRED_REASON.into(),
+                        }
+                    } else {
+                        HubMessage::Rejoin { reason: e.message }
+                    })
                 }
                 Err(e) => err(e),
             }
