@@ -126,24 +126,10 @@ impl Application {
             tokio::spawn(webhook.clone().run(services.health.clone()));
         }
         tokio::spawn(services.analytics.clone().run_own());
-        // Old alerts that wait for nothing are pruned hourly.
-        {
-            let (store, health) = (services.store.clone(), services.health.clone());
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-                loop {
-                    tick.tick().await;
-                    if !health.is_ready() {
-                        continue;
-                    }
-                    match cortex_server::alerts::prune(&store, chrono::Utc::now()).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(alerts = n, "pruned old alerts"),
-                        Err(e) => tracing::warn!(error = %e.message, "could not prune old alerts"),
-                    }
-                }
-            });
-        }
+        tokio::spawn(cortex_server::alerts::run_pruner(
+            services.store.clone(),
+            services.health.clone(),
+        ));
 
         let state = http::HubState::new(http::HubParts {
             leptos: leptos_options(addr),

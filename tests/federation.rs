@@ -559,6 +559,63 @@ async fn bad_signatures_stale_times_replays_and_bad_input_are_refused() {
     assert_eq!(audited[0].record.actor, "token:alert-operator");
 }
 
+/// Whatever a refused request said is shown on the Alerts page as text, never as markup,
+/// and cut short; the list is for viewers and up only.
+#[tokio::test]
+async fn a_refusal_alert_shows_what_the_request_said_as_text() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let key = NeuronKey::generate();
+    let body = serde_json::to_vec(&registration("shop-x", &key)).unwrap();
+    let hostile = format!("<img src=x onerror=alert(1)>{}", "a".repeat(2000));
+    // 64 zero bytes in base64: a well-formed signature that verifies nothing.
+    let signature = format!("{}==", "A".repeat(86));
+    for i in 0..10 {
+        let res = plain()
+            .post(hub.url(REGISTER_PATH))
+            .header("content-type", "application/json")
+            .header("x-cortex-neuron", &hostile)
+            .header(
+                "x-cortex-timestamp",
+                chrono::Utc::now().timestamp_millis().to_string(),
+            )
+            .header("x-cortex-nonce", format!("nonce-{i:012}-abcdef"))
+            .header("x-cortex-signature", &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    let res = plain().get(hub.url("/api/alerts")).send().await.unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let mut text = String::new();
+    for _ in 0..100 {
+        let list = json_of(
+            admin.get(hub.url("/api/alerts")).send().await.unwrap(),
+            StatusCode::OK,
+        )
+        .await;
+        if let Some(t) = list[0]["text"].as_str() {
+            text = t.to_string();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(text.contains("<img src=x"), "{text}");
+    assert!(text.len() < 700, "cut short: {} bytes", text.len());
+    let page = admin
+        .get(hub.url("/admin/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("&lt;img src=x"), "{page}");
+    assert!(!page.contains("<img src=x"), "rendered as markup");
+}
+
 /// On a new hub the first requests race to make the hub's id: every one of them must get
 /// the same id, the one the hub then checks signatures against. (Each once wrote its own,
 /// and neurons that asked early signed for an id the hub no longer held: about 1 join in

@@ -190,8 +190,7 @@ impl ExperimentSummary {
         // CUPED: said when the visitors' history narrowed the interval.
         let adjusted = arm
             .cuped
-            .and_then(|c| c.narrower)
-            .filter(|n| *n >= 0.01)
+            .and_then(|c| c.shown_narrower())
             .map(|n| {
                 format!(
                     ", adjusted for visitors' earlier conversions ({:.0} % narrower)",

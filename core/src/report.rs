@@ -264,6 +264,13 @@ pub struct Cuped {
     pub narrower: Option<f64>,
 }
 
+impl Cuped {
+    /// How much narrower the interval is, when that is worth saying (1 % or more).
+    pub fn shown_narrower(&self) -> Option<f64> {
+        self.narrower.filter(|n| *n >= 0.01)
+    }
+}
+
 /// Are an experiment's visitors split as its weights say? (A chi-squared test of the
 /// visitors exposed per variant.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -297,13 +304,19 @@ pub struct LayoutReport {
 /// A variant's conversion (visitors converted / exposed), adjusted by the visitors' history
 /// where the report has it (CUPED).
 fn conversion(tally: Option<&Tally>) -> crate::stats::Statistic {
-    if let Some(pre) = tally.and_then(|t| t.pre_exposure) {
-        return pre.statistic();
+    match tally {
+        Some(t) => t
+            .pre_exposure
+            .map_or_else(|| proportion(t), |pre| pre.statistic()),
+        None => crate::stats::Statistic::Proportion { n: 0, sum: 0.0 },
     }
-    let n = tally.map_or(0, |t| t.exposed_units);
+}
+
+/// A variant's conversion as it stands: visitors converted over visitors exposed.
+fn proportion(t: &Tally) -> crate::stats::Statistic {
     crate::stats::Statistic::Proportion {
-        n,
-        sum: tally.map_or(0, |t| t.converted_units.min(n)) as f64,
+        n: t.exposed_units,
+        sum: t.converted_units.min(t.exposed_units) as f64,
     }
 }
 
@@ -599,7 +612,7 @@ pub fn compare(
     rows: &[ImpactRow],
     variants: impl Fn(&str) -> Vec<(String, f64)>,
 ) -> (Vec<Comparison>, Vec<SrmCheck>) {
-    use crate::stats::{bayesian, frequentist, srm, Difference, Statistic};
+    use crate::stats::{bayesian, frequentist, srm, Difference};
     let mut out = Vec::new();
     let mut checks = Vec::new();
     let mut ids: Vec<&str> = rows
@@ -666,10 +679,7 @@ pub fn compare(
                 if cuped {
                     conversion(Some(t))
                 } else {
-                    Statistic::Proportion {
-                        n: t.exposed_units,
-                        sum: t.converted_units.min(t.exposed_units) as f64,
-                    }
+                    proportion(t)
                 }
             };
             let (a, b) = (arm(&baseline.tally), arm(&r.tally));
@@ -682,13 +692,9 @@ pub fn compare(
             );
             let bayes = bayesian::effect_test(&a, &b, Difference::Relative, 0.05, None);
             let cuped = if cuped {
-                let plain = |t: &Tally| Statistic::Proportion {
-                    n: t.exposed_units,
-                    sum: t.converted_units.min(t.exposed_units) as f64,
-                };
                 let unadjusted = frequentist::sequential(
-                    &plain(&baseline.tally),
-                    &plain(&r.tally),
+                    &proportion(&baseline.tally),
+                    &proportion(&r.tally),
                     Difference::Relative,
                     0.05,
                     frequentist::SEQUENTIAL_TUNING,

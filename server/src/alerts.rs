@@ -61,6 +61,22 @@ pub async fn acknowledge(
     }
 }
 
+/// Prunes old alerts hourly (see [`prune`]) until the hub stops, while the database is up.
+pub async fn run_pruner(store: DynStore, health: crate::db_health::DbHealth) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        if !health.is_ready() {
+            continue;
+        }
+        match prune(&store, Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(alerts = n, "pruned old alerts"),
+            Err(e) => tracing::warn!(error = %e.message, "could not prune old alerts"),
+        }
+    }
+}
+
 /// Deletes alerts older than [`KEPT_DAYS`] that wait for nothing; returns how many.
 pub async fn prune(store: &DynStore, now: DateTime<Utc>) -> Result<u64, ApiError> {
     Ok(store

@@ -157,10 +157,7 @@ impl Federation {
 
     /// Keeps `alert` for the dashboard and sends it to the webhook, if there is one.
     pub(crate) fn alert(&self, alert: crate::webhook::Alert) {
-        match self.webhook.get() {
-            Some(w) => w.send(alert),
-            None => crate::webhook::keep(self.store.clone(), alert, false, || {}),
-        }
+        crate::webhook::raise(&self.store, self.webhook.get(), alert);
     }
 
     /// The live push channels.

@@ -143,10 +143,7 @@ impl Mutations {
 
     /// Keeps `alert` for the dashboard and sends it to the webhook, if there is one.
     fn alert(&self, alert: crate::webhook::Alert) {
-        match &self.webhook {
-            Some(w) => w.send(alert),
-            None => crate::webhook::keep(self.store.clone(), alert, false, || {}),
-        }
+        crate::webhook::raise(&self.store, self.webhook.as_ref(), alert);
     }
 
     /// The rule set in force.

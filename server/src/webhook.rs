@@ -146,6 +146,14 @@ pub fn keep(
     });
 }
 
+/// Raises `alert`: kept for the dashboard, and sent to `webhook` if there is one.
+pub fn raise(store: &crate::store::DynStore, webhook: Option<&Webhook>, alert: Alert) {
+    match webhook {
+        Some(w) => w.send(alert),
+        None => keep(store.clone(), alert, false, || {}),
+    }
+}
+
 /// The columns a [`QueuedAlert`] is read from.
 pub(crate) const ALERT_COLS: &str =
     "id, kind, rule_id, at, body, attempts, delivered_at, failed_at, last_error, deliver, acknowledged_at, acknowledged_by";

@@ -100,8 +100,7 @@ fn Experiment(x: ExperimentSummary) -> impl IntoView {
         .filter(|(_, c)| c.with_history > 0)
         .map(|(key, c)| {
             let narrower = c
-                .narrower
-                .filter(|n| *n >= 0.01)
+                .shown_narrower()
                 .map(|n| format!(", {key}'s interval {:.0} % narrower", n * 100.0))
                 .unwrap_or_default();
             format!("{} of {} visitors{narrower}", c.with_history, c.visitors)

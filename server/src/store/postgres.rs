@@ -102,13 +102,8 @@ impl PgStore {
     /// under the rollup lock.
     async fn merge_units(
         tx: &mut sqlx::Transaction<'_, Postgres>,
-        seen: &std::collections::BTreeMap<
-            crate::store::rollup::UnitKey,
-            crate::store::rollup::UnitHours,
-        >,
-    ) -> crate::store::StoreResult<
-        std::collections::HashMap<crate::store::rollup::UnitKey, crate::store::rollup::UnitHours>,
-    > {
+        seen: &crate::store::rollup::SeenUnits,
+    ) -> crate::store::StoreResult<crate::store::rollup::StoredUnits> {
         const CHUNK: usize = 20_000;
         let all: Vec<_> = seen.iter().collect();
         let mut stored = std::collections::HashMap::new();

@@ -34,6 +34,12 @@ pub(crate) type HourKey = (String, String, i64);
 /// A rule's variant and a visitor.
 pub(crate) type UnitKey = (String, String, String);
 
+/// The hours a set of batches saw per visitor (what `merge_units` folds in).
+pub(crate) type SeenUnits = BTreeMap<UnitKey, UnitHours>;
+
+/// The hours stored per visitor before a merge (what `merge_units` returns).
+pub(crate) type StoredUnits = HashMap<UnitKey, UnitHours>;
+
 /// What one rule's variant counted in one hour (the deltas to add, when written).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct HourCounts {
@@ -113,7 +119,7 @@ fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 pub(crate) struct Rollup {
     pub hours: BTreeMap<HourKey, HourCounts>,
     /// The latest hours the batches saw per visitor, before [`Rollup::settle`].
-    units: BTreeMap<UnitKey, UnitHours>,
+    units: SeenUnits,
     /// The visitors' hours with a conversion (on any rule or none): their history, for
     /// adjusting an experiment by what its visitors did before it (see [`PRE_EXPOSURE_SQL`]).
     pub converted: BTreeSet<(String, i64)>,
@@ -200,14 +206,14 @@ impl Rollup {
 
     /// The latest and first hours the batches saw per visitor: what the store merges into
     /// `rule_units` (see [`UnitHours::merged`]) before [`Rollup::settle`].
-    pub fn units(&self) -> &BTreeMap<UnitKey, UnitHours> {
+    pub fn units(&self) -> &SeenUnits {
         &self.units
     }
 
     /// Folds in the hours stored for the batches' visitors before they were merged
     /// (absent: never seen): each visitor whose latest (or first) hour moves is counted in
     /// its new hour and no longer in its old one. Returns the visitor rows that changed.
-    pub fn settle(&mut self, stored: &HashMap<UnitKey, UnitHours>) -> Vec<(UnitKey, UnitHours)> {
+    pub fn settle(&mut self, stored: &StoredUnits) -> Vec<(UnitKey, UnitHours)> {
         let mut write = Vec::new();
         for (key, seen) in std::mem::take(&mut self.units) {
             let old = stored.get(&key).copied().unwrap_or_default();

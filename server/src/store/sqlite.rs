@@ -256,13 +256,8 @@ impl SqliteStore {
     /// at a time); returns the hours stored before for the visitors that had any.
     async fn merge_units(
         tx: &mut sqlx::Transaction<'_, Sqlite>,
-        seen: &std::collections::BTreeMap<
-            crate::store::rollup::UnitKey,
-            crate::store::rollup::UnitHours,
-        >,
-    ) -> crate::store::StoreResult<
-        std::collections::HashMap<crate::store::rollup::UnitKey, crate::store::rollup::UnitHours>,
-    > {
+        seen: &crate::store::rollup::SeenUnits,
+    ) -> crate::store::StoreResult<crate::store::rollup::StoredUnits> {
         use crate::store::rollup::CHUNK;
         let keys: Vec<_> = seen.keys().collect();
         let mut stored = std::collections::HashMap::new();
