@@ -150,6 +150,7 @@ fn main() {
                     region: None,
                     endpoint: None,
                     public_key: key.public_key(),
+                    fingerprints: Default::default(),
                 })
                 .unwrap();
                 (key.sign(&id, &hub_id, "POST", "/api/federation/register", &body), body)

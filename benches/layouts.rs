@@ -201,6 +201,7 @@ async fn prepare(hub: &Hub) -> String {
                 region: None,
                 endpoint: None,
                 public_key: key.public_key(),
+                fingerprints: Default::default(),
             },
             &key,
         )

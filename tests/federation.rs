@@ -24,6 +24,7 @@ fn registration(id: &str, key: &NeuronKey) -> Registration {
         region: Some("eu-west".into()),
         endpoint: None,
         public_key: key.public_key(),
+        fingerprints: Default::default(),
     }
 }
 
@@ -110,6 +111,7 @@ async fn a_neuron_waits_for_approval_then_heartbeats() {
         }],
         version: Some("1.5.0".into()),
         load: Default::default(),
+        ..Default::default()
     };
     let again = client.heartbeat(&token, &beat).await.unwrap();
     assert_eq!(again.status, NeuronStatus::Degraded);

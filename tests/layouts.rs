@@ -324,6 +324,7 @@ async fn a_neuron_resolves_pages_with_its_token() {
                 region: None,
                 endpoint: None,
                 public_key: key.public_key(),
+                fingerprints: Default::default(),
             },
             &key,
         )

@@ -14,6 +14,7 @@ pub mod experiments;
 pub mod federation;
 pub mod layouts;
 pub mod overview;
+pub mod releases;
 pub mod shop;
 pub mod status;
 pub mod suggestions;

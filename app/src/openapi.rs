@@ -36,6 +36,9 @@ fn components() -> Value {
     add::<federation::FleetHealth>(&mut s);
     add::<federation::Neuron>(&mut s);
     add::<federation::NeuronKind>(&mut s);
+    add::<federation::Release>(&mut s);
+    add::<federation::ReleaseBoard>(&mut s);
+    add::<federation::Expectation>(&mut s);
     add::<federation::JoinPolicy>(&mut s);
     add::<federation::PushResult>(&mut s);
     add::<federation::Propagation>(&mut s);

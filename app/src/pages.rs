@@ -12,6 +12,7 @@ pub mod layout_mutations;
 pub mod login;
 pub mod overview;
 pub mod preview;
+pub mod releases;
 pub mod rule;
 pub mod rule_form;
 pub mod setup;

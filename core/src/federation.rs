@@ -6,12 +6,14 @@
 //! - [`registration`]: joining, neuron kinds and the join policy;
 //! - [`fleet`]: neurons, their health and the fleet view;
 //! - [`bundles`]: scopes, audiences and pushed bundles;
+//! - [`releases`]: what each kind should run, what neurons report, and the drift;
 //! - [`wire`]: the push channel's messages and commands;
 //! - [`transitions`]: the status changes people may make.
 
 pub mod bundles;
 pub mod fleet;
 pub mod registration;
+pub mod releases;
 pub mod signing;
 pub mod transitions;
 pub mod wire;
@@ -19,5 +21,6 @@ pub mod wire;
 pub use bundles::*;
 pub use fleet::*;
 pub use registration::*;
+pub use releases::*;
 pub use signing::*;
 pub use wire::*;

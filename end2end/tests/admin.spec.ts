@@ -794,7 +794,7 @@ test('the overview: what needs you, the fleet, rules, pushes and events; every n
 // the folder).
 const ADMIN_PAGES: [string, string][] = [
   ['overview', '/admin'], ['federation', '/admin/federation'], ['rules', '/admin/layout-mutations'],
-  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['suggestions', '/admin/suggestions'], ['alerts', '/admin/alerts'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
+  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['suggestions', '/admin/suggestions'], ['alerts', '/admin/alerts'], ['releases', '/admin/releases'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
   ['audit', '/admin/audit'], ['users', '/admin/users'], ['status', '/admin/status'],
 ];
 
@@ -851,4 +851,38 @@ test('the storefront has no serious accessibility issue', async ({ page }, info)
   await page.waitForLoadState('networkidle');
   if (info.project.use.javaScriptEnabled !== false) expect(await seriousViolations(page)).toEqual([]);
   await page.screenshot({ path: `end2end/screenshots/${info.project.name}-desktop-storefront.png`, fullPage: true });
+});
+
+test('the releases page: describe a release, make it the expected one, and see a refusal', async ({ page }, info) => {
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await page.getByRole('link', { name: 'Releases' }).first().click();
+  await expect(page).toHaveURL(/\/admin\/releases$/);
+  await expect(page.locator('h1')).toHaveText('Releases');
+  await hydrated(page);
+  const describe = async (version: string) => {
+    const form = page.locator('#new-release');
+    await form.locator('select[name="kind"]').selectOption('ai-worker');
+    await form.locator('input[name="version"]').fill(version);
+    await form.locator('input[name="pre_migrations"]').fill('0007_add_model_column');
+    await form.locator('input[name="post_migrations"]').fill('0008_drop_legacy');
+    await form.locator('input[name="schema_fingerprint"]').fill('sha256:5e1f');
+    await form.locator('textarea[name="notes"]').fill('New model <b>v2</b>');
+    await form.getByRole('button', { name: 'Describe release' }).click();
+  };
+  await describe('3.0.0');
+  const kind = page.locator('[data-kind="ai-worker"]');
+  const release = kind.locator('[data-release="3.0.0"]');
+  await expect(release).toContainText('0007_add_model_column');
+  await expect(release).toContainText('New model <b>v2</b>'); // shown as text
+  await release.locator('[data-expect]').click();
+  await expect(kind.locator('[data-expected]')).toHaveAttribute('data-expected', '3.0.0');
+  await expect(release).toContainText('expected');
+  // Releases do not change: the same version again is refused, with the reason.
+  await hydrated(page);
+  await describe('3.0.0');
+  await expect(page.locator('#new-release')).toContainText('already has a release');
+  await page.screenshot({ path: info.outputPath('releases.png'), fullPage: true });
 });

@@ -11,7 +11,8 @@ use chrono::Utc;
 use cortex_core::analytics::{Event, EventBatch};
 use cortex_core::backoff::Backoff;
 use cortex_core::federation::{
-    Bundle, BundleKind, Command, Heartbeat, HubMessage, Registration, Scope,
+    Bundle, BundleKind, Command, Fingerprints, Heartbeat, HubMessage, MigrationReport,
+    Registration, Scope,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -150,6 +151,8 @@ struct Shared {
     wake: Notify,
     token: watch::Sender<Option<String>>,
     heartbeat: Mutex<Heartbeat>,
+    /// Sends a heartbeat now rather than at the next tick (a migration's progress).
+    beat_now: Notify,
     /// An operator retired this neuron: events are dropped, nothing is sent any more.
     retired: std::sync::atomic::AtomicBool,
 }
@@ -235,13 +238,44 @@ impl NeuronHandle {
             .len()
     }
 
-    /// What the next heartbeats report (health, checks, load).
-    pub fn set_heartbeat(&self, beat: Heartbeat) {
-        *self
+    /// What the next heartbeats report (health, checks, load). Fingerprints and the last
+    /// migration are kept when `beat` leaves them out.
+    pub fn set_heartbeat(&self, mut beat: Heartbeat) {
+        let mut held = self
             .shared
             .heartbeat
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = beat;
+            .unwrap_or_else(|p| p.into_inner());
+        if beat.fingerprints.is_empty() {
+            beat.fingerprints = std::mem::take(&mut held.fingerprints);
+        }
+        if beat.migration.is_none() {
+            beat.migration = held.migration.take();
+        }
+        *held = beat;
+    }
+
+    /// Reports a migration's progress (running, then succeeded or failed, with the end of
+    /// its output): sent on a heartbeat at once, shown on the hub's Releases page.
+    pub fn report_migration(&self, report: MigrationReport) {
+        self.shared
+            .heartbeat
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .migration = Some(report.tidy());
+        self.shared.beat_now.notify_one();
+    }
+
+    /// Reports new fingerprints of the neuron's schema and API (e.g. after a migration
+    /// changed its tables), compared by the hub with its kind's expected release. Compute
+    /// them with [`cortex_core::federation::fingerprint`] over the document itself.
+    pub fn set_fingerprints(&self, fingerprints: Fingerprints) {
+        self.shared
+            .heartbeat
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fingerprints = fingerprints;
+        self.shared.beat_now.notify_one();
     }
 
     /// Stops the background tasks.
@@ -292,8 +326,10 @@ pub fn start(cfg: RunnerConfig, on_reload: Option<ReloadHook>) -> Result<NeuronH
         token: watch::channel(None).0,
         heartbeat: Mutex::new(Heartbeat {
             version: Some(cfg.registration.version.clone()),
+            fingerprints: cfg.registration.fingerprints.clone(),
             ..Heartbeat::default()
         }),
+        beat_now: Notify::new(),
         retired: std::sync::atomic::AtomicBool::new(false),
     });
     let sessions = tokio::spawn(run_sessions(
@@ -433,6 +469,10 @@ async fn session(
                 }
             }
             _ = beat.tick() => {
+                let b = shared.heartbeat.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                channel.heartbeat(&b).await?;
+            }
+            _ = shared.beat_now.notified() => {
                 let b = shared.heartbeat.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 channel.heartbeat(&b).await?;
             }

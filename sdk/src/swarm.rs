@@ -243,6 +243,7 @@ fn registration(prefix: &str, i: usize, key: &NeuronKey) -> Registration {
         region: Some(["eu-west", "us-east", "ap-south"][i % 3].into()),
         endpoint: None,
         public_key: key.public_key(),
+        fingerprints: Default::default(),
     }
 }
 
@@ -338,6 +339,7 @@ pub async fn run(cfg: SwarmConfig, progress: impl Fn(&str)) -> Result<SwarmRepor
                         cpu_percent: Some((i % 90) as f64),
                         ..Default::default()
                     },
+                    ..Default::default()
                 };
                 let t = Instant::now();
                 match client.heartbeat(&tokens[i % tokens.len()], &beat).await {

@@ -13,6 +13,7 @@ pub mod neuron_probe;
 mod pushes;
 pub mod refusals;
 mod registration;
+mod releases;
 pub mod signatures;
 pub mod tokens;
 

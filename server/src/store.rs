@@ -10,6 +10,7 @@ pub mod events;
 pub mod layouts;
 pub mod neurons;
 pub mod postgres;
+pub mod releases;
 pub mod rollup;
 pub mod sqlite;
 
@@ -213,6 +214,7 @@ pub trait Store:
     + events::EventStore
     + layouts::LayoutStore
     + control::ControlStore
+    + releases::ReleaseStore
     + Send
     + Sync
     + 'static

@@ -482,6 +482,9 @@ fn neuron(
         load: Default::default(),
         probe: None,
         acked: vec![],
+        fingerprints: Default::default(),
+        migration: None,
+        drift: Vec::new(),
     }
 }
 
@@ -540,6 +543,17 @@ async fn neurons_register_heartbeat_and_change_status(s: DynStore) {
         }],
         version: Some("1.2.0".into()),
         load: Default::default(),
+        fingerprints: cortex_core::federation::Fingerprints {
+            schema: Some("sha256:aa".into()),
+            api: Some("api-v3".into()),
+        },
+        migration: Some(cortex_core::federation::MigrationReport {
+            id: "0007_orders".into(),
+            phase: cortex_core::federation::MigrationPhase::Pre,
+            state: cortex_core::federation::MigrationState::Failed,
+            at: cortex_server::store::ms_precision(Utc::now()),
+            output_tail: "ERROR: column exists".into(),
+        }),
     };
     let at = cortex_server::store::ms_precision(Utc::now() + Duration::seconds(5));
     let n = s.record_heartbeat("shop-1", at, &beat).await.unwrap();
@@ -547,6 +561,17 @@ async fn neurons_register_heartbeat_and_change_status(s: DynStore) {
         (n.status, n.version.as_str(), n.last_seen_at, n.checks.len()),
         (NeuronStatus::Pending, "1.2.0", at, 1)
     );
+    assert_eq!(n.fingerprints, beat.fingerprints);
+    assert_eq!(n.migration, beat.migration);
+    // A heartbeat that leaves them out keeps what was reported.
+    let quiet = Heartbeat {
+        fingerprints: Default::default(),
+        migration: None,
+        ..beat.clone()
+    };
+    let n = s.record_heartbeat("shop-1", at, &quiet).await.unwrap();
+    assert_eq!(n.fingerprints, beat.fingerprints);
+    assert_eq!(n.migration, beat.migration);
     assert!(matches!(
         s.record_heartbeat("ghost", at, &beat).await,
         Err(StoreError::NotFound(_))
@@ -2412,6 +2437,121 @@ async fn fill_control_state(s: &DynStore) {
     )
     .await
     .unwrap();
+    let release = release("api-service", "1.0", now);
+    s.create_release(&release, audit("release.create", ""))
+        .await
+        .unwrap();
+    s.set_expected_release(
+        &cortex_core::federation::Expectation {
+            kind: "api-service".into(),
+            version: "1.0".into(),
+            set_by: "user:tester".into(),
+            set_at: now,
+        },
+        audit("release.expect", ""),
+    )
+    .await
+    .unwrap();
+}
+
+fn release(kind: &str, version: &str, at: chrono::DateTime<Utc>) -> cortex_core::federation::Release {
+    cortex_core::federation::ReleaseForCreate {
+        kind: kind.into(),
+        version: version.into(),
+        bundle: Some(cortex_core::federation::BundleRef {
+            scope: cortex_core::federation::Scope::Global,
+            revision: 2,
+        }),
+        pre_migrations: vec!["0001_add".into(), "0002_fill".into()],
+        post_migrations: vec!["0003_drop".into()],
+        fingerprints: cortex_core::federation::Fingerprints {
+            schema: Some("sha256:aa".into()),
+            api: None,
+        },
+        notes: "first".into(),
+    }
+    .into_release("user:tester", at)
+}
+
+async fn releases_are_kept_once_and_one_is_expected_per_kind(s: DynStore) {
+    use cortex_core::federation::{BundleKind, Expectation, Scope};
+    let t0 = cortex_server::store::ms_precision(Utc::now());
+    let first = release("api-service", "1.0", t0);
+    s.create_release(&first, audit("release.create", ""))
+        .await
+        .unwrap();
+    // Releases do not change: the same version again is a conflict, whatever it says.
+    let mut again = release("api-service", "1.0", t0);
+    again.notes = "changed".into();
+    assert!(matches!(
+        s.create_release(&again, audit("release.create", "")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // An unknown kind is refused by the database too.
+    assert!(s
+        .create_release(&release("no-such-kind", "1.0", t0), audit("release.create", ""))
+        .await
+        .is_err());
+    let second = release("api-service", "1.1", t0 + Duration::seconds(1));
+    s.create_release(&second, audit("release.create", ""))
+        .await
+        .unwrap();
+    s.create_release(&release("cli", "1.0", t0), audit("release.create", ""))
+        .await
+        .unwrap();
+    let all = s.releases().await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0], second, "newest first");
+    assert_eq!(s.release("api-service", "1.0").await.unwrap(), Some(first.clone()));
+    assert_eq!(s.release("api-service", "9.9").await.unwrap(), None);
+
+    // One expected release per kind; it must exist.
+    assert!(s.expected_releases().await.unwrap().is_empty());
+    let expect = |version: &str| Expectation {
+        kind: "api-service".into(),
+        version: version.into(),
+        set_by: "user:op".into(),
+        set_at: t0,
+    };
+    s.set_expected_release(&expect("1.0"), audit("release.expect", ""))
+        .await
+        .unwrap();
+    s.set_expected_release(&expect("1.1"), audit("release.expect", ""))
+        .await
+        .unwrap();
+    assert!(s
+        .set_expected_release(&expect("7.0"), audit("release.expect", ""))
+        .await
+        .is_err());
+    assert_eq!(s.expected_releases().await.unwrap(), vec![expect("1.1")]);
+    let entries = s
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("release.expect".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].record.before["version"], "1.0");
+    assert_eq!(entries[0].record.after["version"], "1.1");
+    assert_eq!(entries[0].record.target, "neuron-kind:api-service");
+
+    // The bundle a release goes with must have been pushed.
+    assert!(!s.bundle_exists(&Scope::Global, 1).await.unwrap());
+    s.push_bundle(
+        &Scope::Global,
+        BundleKind::Config,
+        &serde_json::json!({}),
+        "user:tester",
+        Utc::now(),
+        &Default::default(),
+        audit("bundle.push", ""),
+    )
+    .await
+    .unwrap();
+    assert!(s.bundle_exists(&Scope::Global, 1).await.unwrap());
+    assert!(!s.bundle_exists(&Scope::Tag("eu".into()), 1).await.unwrap());
+    verify_chain(&s).await;
 }
 
 /// The control state of `from`, through its file format, restored into the empty `into`:
@@ -2712,4 +2852,5 @@ contract!(
     segments_are_counted_and_suggestion_states_kept_once,
     commands_record_answers_from_the_neurons_they_were_sent_to,
     the_event_rate_sums_stored_batches_per_bucket,
+    releases_are_kept_once_and_one_is_expected_per_kind,
 );

@@ -37,6 +37,15 @@ fn registration(i: usize, key: &NeuronKey) -> Registration {
         region: Some(REGIONS[i % REGIONS.len()].into()),
         endpoint: None,
         public_key: key.public_key(),
+        // What a real neuron hashes is its own table definitions and OpenAPI document.
+        fingerprints: cortex_core::federation::Fingerprints {
+            schema: Some(cortex_core::federation::fingerprint(
+                format!("{kind} tables for {}", VERSIONS[i % VERSIONS.len()]).as_bytes(),
+            )),
+            api: Some(cortex_core::federation::fingerprint(
+                format!("{kind} openapi for {}", VERSIONS[i % VERSIONS.len()]).as_bytes(),
+            )),
+        },
     }
 }
 
@@ -64,6 +73,7 @@ fn beat(i: usize, round: u64) -> Heartbeat {
             memory_mb: Some(180.0 + (i * 35) as f64),
             requests_per_second: Some(((i as u64 * 13 + round * 3) % 120) as f64),
         },
+        ..Default::default()
     }
 }
 

@@ -131,6 +131,7 @@ pub fn registration(
         region: None,
         endpoint: None,
         public_key: key.public_key(),
+        fingerprints: Default::default(),
     }
 }
 

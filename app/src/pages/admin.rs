@@ -62,6 +62,7 @@ pub fn AdminShell() -> impl IntoView {
 const NAV: &[(&str, &str, Role)] = &[
     ("/admin", "Overview", Role::Viewer),
     ("/admin/federation", "Federation", Role::Viewer),
+    ("/admin/releases", "Releases", Role::Viewer),
     ("/admin/layout-mutations", "Layout mutations", Role::Viewer),
     ("/admin/experiments", "Experiments", Role::Viewer),
     ("/admin/suggestions", "Suggestions", Role::Viewer),

@@ -282,6 +282,12 @@ fn Summary(health: FleetHealth) -> impl IntoView {
         <section class=format!("{CARD} mt-6") id="summary">
             <p class="text-sm text-slate-500"><span class="text-2xl font-bold text-slate-900" id="fleet-total">{health.total}</span> " neurons"</p>
             <div class="mt-3 flex flex-wrap gap-2">{chips} <a href="?" class="px-3 py-2 text-sm text-indigo-600 hover:underline">"all"</a></div>
+            {(health.drifting > 0).then(|| view! {
+                <p class="mt-3 text-sm text-amber-900" id="fleet-drifting">
+                    {format!("{} neuron{} differ from their kind's expected release. ", health.drifting, if health.drifting == 1 { "" } else { "s" })}
+                    <a href="/admin/releases" class="text-indigo-600 hover:underline">"See releases"</a>
+                </p>
+            })}
             <div class="mt-4 grid gap-4 sm:grid-cols-2 text-sm">
                 <div><h3 class="font-semibold">"Versions (drift)"</h3><ul class="mt-1 text-slate-700" id="versions">{versions}</ul></div>
                 <div><h3 class="font-semibold">"Regions"</h3><ul class="mt-1 text-slate-700">{regions}</ul></div>
@@ -485,6 +491,14 @@ fn NeuronCard(
                 <span class="text-xs font-semibold uppercase">{n.status.as_str()} {n.pinned.then_some(" · pinned")}</span>
             </div>
             <p class="mt-1 text-xs">{n.slug.clone()} " · " {n.kind.clone()} " · v" {n.version.clone()}</p>
+            {(!n.drift.is_empty()).then(|| view! {
+                <ul class="mt-1 rounded bg-amber-100 px-1.5 py-0.5 text-xs text-amber-900" data-drift="">
+                    {n.drift.iter().map(|d| view! { <li class="break-all">"drift · " {d.describe()}</li> }).collect_view()}
+                </ul>
+            })}
+            {n.migration.as_ref().filter(|m| m.state == cortex_core::federation::MigrationState::Failed).map(|m| view! {
+                <p class="mt-1 text-xs font-semibold text-red-700" data-migration-failed="">"migration " {m.id.clone()} " failed"</p>
+            })}
             <p class="mt-1 text-xs text-slate-600">"last seen " {fmt_time(n.last_seen_at)}
                 {n.probe.as_ref().filter(|p| p.state != cortex_core::federation::HealthState::Ok).map(|p| view! {
                     <span class="ml-1 font-semibold text-red-700">" · probe failing: " {p.message.clone()}</span>

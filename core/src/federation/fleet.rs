@@ -111,6 +111,12 @@ pub struct Heartbeat {
     pub version: Option<String>,
     #[serde(default)]
     pub load: Load,
+    /// Fingerprints of its schema and API now (left out: unchanged).
+    #[serde(default, skip_serializing_if = "Fingerprints::is_empty")]
+    pub fingerprints: Fingerprints,
+    /// Its last migration (left out: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<MigrationReport>,
 }
 
 impl Heartbeat {
@@ -135,6 +141,10 @@ impl Heartbeat {
         }
         if let Some(v) = &self.version {
             check_display_text("version", v)?;
+        }
+        self.fingerprints.validate("fingerprints")?;
+        if let Some(m) = &self.migration {
+            m.validate()?;
         }
         Ok(())
     }
@@ -168,6 +178,15 @@ pub struct Neuron {
     /// The highest revision it acknowledged per scope (filled for the fleet view).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acked: Vec<Acked>,
+    /// Fingerprints of its schema and API, as it last reported them.
+    #[serde(default, skip_serializing_if = "Fingerprints::is_empty")]
+    pub fingerprints: Fingerprints,
+    /// Its last migration, as it last reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<MigrationReport>,
+    /// How it differs from its kind's expected release (filled for the fleet view).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
 }
 
 /// Prefix of publishable keys. A browser neuron's registry entry holds the key it joined
@@ -310,6 +329,9 @@ pub struct FleetHealth {
     pub by_version: std::collections::BTreeMap<String, u64>,
     /// Region → count (`-` for none).
     pub by_region: std::collections::BTreeMap<String, u64>,
+    /// Joined neurons that differ from their kind's expected release.
+    #[serde(default)]
+    pub drifting: u64,
     /// Neurons that match the query (all pages).
     #[serde(default)]
     pub matched: u64,
@@ -342,6 +364,7 @@ impl FleetHealth {
         for n in &neurons {
             *h.by_status.entry(n.status.to_string()).or_default() += 1;
             *h.by_version.entry(n.version.clone()).or_default() += 1;
+            h.drifting += u64::from(!n.drift.is_empty());
             *h.by_region
                 .entry(n.region.clone().unwrap_or_else(|| "-".into()))
                 .or_default() += 1;

@@ -34,6 +34,10 @@ pub struct Registration {
     /// publishable key instead of a signature).
     #[serde(default)]
     pub public_key: String,
+    /// Fingerprints of its schema and API (see [`fingerprint`]), compared with its kind's
+    /// expected release.
+    #[serde(default, skip_serializing_if = "Fingerprints::is_empty")]
+    pub fingerprints: Fingerprints,
 }
 
 /// Why a registration (or heartbeat) was refused; `field` names the JSON field.
@@ -115,6 +119,7 @@ impl Registration {
         if let Some(r) = &self.region {
             check_name("region", r)?;
         }
+        self.fingerprints.validate("fingerprints")?;
         if let Some(e) = &self.endpoint {
             let scheme_ok = e.starts_with("http://") || e.starts_with("https://");
             if !scheme_ok || e.len() > 256 || e.contains(char::is_whitespace) {
@@ -447,6 +452,7 @@ mod tests {
             region: Some("eu-west".into()),
             endpoint: Some("http://10.0.0.5:8080".into()),
             public_key: "A".repeat(43) + "=",
+            fingerprints: Default::default(),
         }
     }
 

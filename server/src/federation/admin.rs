@@ -55,7 +55,12 @@ impl Federation {
         if query.q.chars().count() > 200 {
             return Err(ApiError::bad_request("q: at most 200 characters"));
         }
-        let mut health = FleetHealth::page(self.store.list_neurons().await?, query);
+        let mut neurons = self.store.list_neurons().await?;
+        let expected = self.expected_by_kind().await?;
+        if !expected.is_empty() {
+            cortex_core::federation::mark_drift(&mut neurons, &expected);
+        }
+        let mut health = FleetHealth::page(neurons, query);
         if health.neurons.is_empty() {
             return Ok(health);
         }

@@ -51,6 +51,19 @@ impl Federation {
                 current.status
             )));
         }
+        // A migration's output is made safe to show here rather than refused (see
+        // `MigrationReport::tidy`).
+        let tidied;
+        let beat = match &beat.migration {
+            Some(m) => {
+                tidied = Heartbeat {
+                    migration: Some(m.clone().tidy()),
+                    ..beat.clone()
+                };
+                &tidied
+            }
+            None => beat,
+        };
         let neuron = self.store.record_heartbeat(id, now, beat).await?;
         Ok(self.joined(&neuron, now))
     }

@@ -57,6 +57,9 @@ fn registry_entry(reg: Registration, now: DateTime<Utc>) -> Neuron {
         load: Default::default(),
         probe: None,
         acked: Vec::new(),
+        fingerprints: reg.fingerprints,
+        migration: None,
+        drift: Vec::new(),
     }
 }
 

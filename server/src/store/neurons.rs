@@ -185,9 +185,9 @@ pub trait NeuronStore: Send + Sync {
 /// Implements [`NeuronStore`] for a backend (see `common.rs` for the conventions).
 macro_rules! impl_neuron_store {
     ($store:ty, $row:ty) => {
-        const NEURON_COLS: &str = "id, slug, kind, version, capabilities, tags, region, endpoint, public_key, status, pinned, registered_at, last_seen_at, health, checks_json, load_json";
-        /// What a read returns: the written columns and the hub's own probe.
-        const NEURON_READ: &str = "id, slug, kind, version, capabilities, tags, region, endpoint, public_key, status, pinned, registered_at, last_seen_at, health, checks_json, load_json, probe_json";
+        const NEURON_COLS: &str = "id, slug, kind, version, capabilities, tags, region, endpoint, public_key, status, pinned, registered_at, last_seen_at, health, checks_json, load_json, schema_fingerprint, api_fingerprint";
+        /// What a read returns: the written columns, the hub's own probe and the last migration.
+        const NEURON_READ: &str = "id, slug, kind, version, capabilities, tags, region, endpoint, public_key, status, pinned, registered_at, last_seen_at, health, checks_json, load_json, schema_fingerprint, api_fingerprint, probe_json, migration_json";
 
         fn neuron_from_row(r: &$row) -> StoreResult<cortex_core::federation::Neuron> {
             use cortex_core::federation::{HealthState, Neuron, NeuronStatus};
@@ -214,6 +214,14 @@ macro_rules! impl_neuron_store {
                 load: serde_json::from_value(json("load_json")?).unwrap_or_default(),
                 probe: serde_json::from_str(&r.try_get::<String, _>("probe_json")?).ok(),
                 acked: Vec::new(),
+                fingerprints: cortex_core::federation::Fingerprints {
+                    schema: r.try_get("schema_fingerprint")?,
+                    api: r.try_get("api_fingerprint")?,
+                },
+                migration: r
+                    .try_get::<Option<String>, _>("migration_json")?
+                    .and_then(|m| serde_json::from_str(&m).ok()),
+                drift: Vec::new(),
             })
         }
 
@@ -357,9 +365,9 @@ macro_rules! impl_neuron_store {
                     }
                 }
                 sqlx::query(&format!(
-                    "INSERT INTO neurons ({NEURON_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                    "INSERT INTO neurons ({NEURON_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
                      ON CONFLICT (id) DO UPDATE SET slug = $2, kind = $3, version = $4, capabilities = $5, tags = $6, region = $7,
-                        endpoint = $8, status = $10, last_seen_at = $13"
+                        endpoint = $8, status = $10, last_seen_at = $13, schema_fingerprint = $17, api_fingerprint = $18"
                 ))
                 .bind(n.id.as_str())
                 .bind(&n.slug)
@@ -377,6 +385,8 @@ macro_rules! impl_neuron_store {
                 .bind(health_str(n.health))
                 .bind(serde_json::to_string(&n.checks).unwrap_or_default())
                 .bind(serde_json::to_string(&n.load).unwrap_or_default())
+                .bind(&n.fingerprints.schema)
+                .bind(&n.fingerprints.api)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| match &e {
@@ -489,12 +499,15 @@ macro_rules! impl_neuron_store {
                             .push_bind(ms(n.last_seen_at))
                             .push_bind(health_str(n.health))
                             .push_bind(serde_json::to_string(&n.checks).unwrap_or_default())
-                            .push_bind(serde_json::to_string(&n.load).unwrap_or_default());
+                            .push_bind(serde_json::to_string(&n.load).unwrap_or_default())
+                            .push_bind(n.fingerprints.schema.clone())
+                            .push_bind(n.fingerprints.api.clone());
                     });
                     qb.push(format!(
                         " ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, kind = excluded.kind, version = excluded.version,
                             capabilities = excluded.capabilities, tags = excluded.tags, region = excluded.region,
-                            endpoint = excluded.endpoint, status = excluded.status, last_seen_at = excluded.last_seen_at
+                            endpoint = excluded.endpoint, status = excluded.status, last_seen_at = excluded.last_seen_at,
+                            schema_fingerprint = excluded.schema_fingerprint, api_fingerprint = excluded.api_fingerprint
                           RETURNING {NEURON_READ}"
                     ));
                     let rows = qb.build().persistent(crate::store::keep_prepared(writes.len(), 0)).fetch_all(&mut *tx).await.map_err(|e| match &e {
@@ -542,7 +555,9 @@ macro_rules! impl_neuron_store {
                 let row = sqlx::query(&format!(
                     "UPDATE neurons SET last_seen_at = $1, health = $2, checks_json = $3, load_json = $4,
                         version = COALESCE($5, version),
-                        status = CASE WHEN status IN ('active', 'degraded', 'unhealthy') THEN $6 ELSE status END
+                        status = CASE WHEN status IN ('active', 'degraded', 'unhealthy') THEN $6 ELSE status END,
+                        schema_fingerprint = COALESCE($8, schema_fingerprint), api_fingerprint = COALESCE($9, api_fingerprint),
+                        migration_json = COALESCE($10, migration_json)
                      WHERE id = $7 RETURNING {NEURON_READ}"
                 ))
                 .bind(ms(at))
@@ -552,6 +567,9 @@ macro_rules! impl_neuron_store {
                 .bind(&beat.version)
                 .bind(live)
                 .bind(id)
+                .bind(&beat.fingerprints.schema)
+                .bind(&beat.fingerprints.api)
+                .bind(beat.migration.as_ref().map(|m| serde_json::to_string(m).unwrap_or_default()))
                 .fetch_optional(&self.writer()?)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("no neuron with id `{id}`")))?;

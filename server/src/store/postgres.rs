@@ -230,3 +230,4 @@ super::neurons::impl_neuron_store!(PgStore, sqlx::postgres::PgRow);
 super::events::impl_event_store!(PgStore, sqlx::postgres::PgRow);
 super::layouts::impl_layout_store!(PgStore, sqlx::postgres::PgRow);
 super::control::impl_control_store!(PgStore, sqlx::postgres::PgRow);
+super::releases::impl_release_store!(PgStore, sqlx::postgres::PgRow);

@@ -335,6 +335,7 @@ super::neurons::impl_neuron_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::events::impl_event_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::layouts::impl_layout_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::control::impl_control_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::releases::impl_release_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 
 #[cfg(test)]
 mod tests {

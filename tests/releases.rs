@@ -1,0 +1,233 @@
+//! Releases on a real hub with real SDK neurons: describing releases, choosing the one a
+//! kind should run, neurons reporting their fingerprints and migrations, drift flagged on
+//! the fleet view and the release board, and every way a request about releases is refused.
+
+mod common;
+
+use common::{expect_error, json_of, open_policy, plain, registration, start};
+use cortex_core::federation::{
+    fingerprint, Fingerprints, MigrationPhase, MigrationReport, MigrationState,
+};
+use cortex_core::Role;
+use cortex_sdk::runner::{self, Connection, NeuronHandle, RunnerConfig};
+use cortex_sdk::NeuronKey;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const SCHEMA_V1: &[u8] = b"CREATE TABLE orders (id BIGINT PRIMARY KEY, total BIGINT);";
+const SCHEMA_V0: &[u8] = b"CREATE TABLE orders (id BIGINT PRIMARY KEY);";
+
+async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !f().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An SDK neuron of kind `api-service` running `version` with this schema.
+async fn neuron(hub: &common::Hub, id: &str, version: &str, schema: &[u8]) -> (NeuronHandle, tempfile::TempDir) {
+    let cache = tempfile::tempdir().unwrap();
+    let key = NeuronKey::generate();
+    let mut reg = registration(id, &key);
+    reg.version = version.into();
+    reg.fingerprints = Fingerprints {
+        schema: Some(fingerprint(schema)),
+        api: Some(fingerprint(b"{\"openapi\":\"3.1.0\"}")),
+    };
+    let handle = runner::start(RunnerConfig::new(&hub.app.url(), reg, key, cache.path()), None).unwrap();
+    let conn = handle.watch_connection();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while *conn.borrow() != Connection::Online {
+        assert!(std::time::Instant::now() < deadline, "{id} never came online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (handle, cache)
+}
+
+async fn post(token: &str, hub: &common::Hub, path: &str, body: Value) -> reqwest::Response {
+    plain()
+        .post(hub.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get(token: &str, hub: &common::Hub, path: &str) -> Value {
+    json_of(
+        plain().get(hub.url(path)).bearer_auth(token).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_kind_expects_a_release_and_neurons_that_differ_are_flagged() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let operator = hub.token(&admin, "operator", Role::Operator).await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    open_policy(&hub, &admin).await;
+    let (current, _c1) = neuron(&hub, "api-1", "1.1.0", SCHEMA_V1).await;
+    let (behind, _c2) = neuron(&hub, "api-2", "1.0.0", SCHEMA_V0).await;
+
+    // Describing a release: operator; every malformed field named.
+    let release = json!({
+        "kind": "api-service", "version": "1.1.0",
+        "pre_migrations": "0041_add_total, 0042_backfill_total", "post_migrations": "0043_drop_legacy",
+        "schema_fingerprint": fingerprint(SCHEMA_V1), "notes": "adds order totals"
+    });
+    let res = post(&viewer, &hub, "/api/releases/create", release.clone()).await;
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    for (field, value, says) in [
+        ("kind", json!("no-such-kind"), "no neuron kind"),
+        ("version", json!("1.1.0\u{202e}"), "version"),
+        ("pre_migrations", json!("0041_add;reboot"), "preMigrations[0]"),
+        ("schema_fingerprint", json!("<script>"), "fingerprints.schema"),
+        ("bundle_scope", json!("global"), "go together"),
+        ("notes", json!("x".repeat(4001)), "notes"),
+    ] {
+        let mut bad = release.clone();
+        bad[field] = value;
+        let res = post(&operator, &hub, "/api/releases/create", bad).await;
+        let message = expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert!(message.contains(says), "{field}: {message}");
+    }
+    let mut unpushed = release.clone();
+    unpushed["bundle_scope"] = json!("global");
+    unpushed["bundle_revision"] = json!("7");
+    let res = post(&operator, &hub, "/api/releases/create", unpushed).await;
+    let message = expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(message.contains("no bundle was pushed to `global` at revision 7"), "{message}");
+
+    let made = json_of(post(&operator, &hub, "/api/releases/create", release.clone()).await, StatusCode::OK).await;
+    assert_eq!(made["preMigrations"], json!(["0041_add_total", "0042_backfill_total"]));
+    assert_eq!(made["createdBy"], "token:operator");
+    let res = post(&operator, &hub, "/api/releases/create", release.clone()).await;
+    expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    let older = json!({"kind": "api-service", "version": "1.0.0", "schema_fingerprint": fingerprint(SCHEMA_V0)});
+    json_of(post(&operator, &hub, "/api/releases/create", older).await, StatusCode::OK).await;
+
+    // No expected release yet: nothing drifts.
+    let fleet = get(&viewer, &hub, "/api/federation/health").await;
+    assert_eq!(fleet["drifting"], 0);
+
+    // Choosing the expected release: operator, and only a described one.
+    let res = post(&viewer, &hub, "/api/releases/expect", json!({"kind": "api-service", "version": "1.1.0"})).await;
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = post(&operator, &hub, "/api/releases/expect", json!({"kind": "api-service", "version": "9.9.9"})).await;
+    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let chosen = json_of(
+        post(&operator, &hub, "/api/releases/expect", json!({"kind": "api-service", "version": "1.1.0"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(chosen["setBy"], "token:operator");
+
+    // The fleet view flags the neuron left behind, naming what differs.
+    let fleet = get(&viewer, &hub, "/api/federation/health").await;
+    assert_eq!(fleet["drifting"], 1);
+    let neurons = fleet["neurons"].as_array().unwrap();
+    let of = |id: &str| neurons.iter().find(|n| n["id"] == id).unwrap().clone();
+    assert!(of("api-1").get("drift").is_none());
+    let drift = of("api-2")["drift"].clone();
+    assert_eq!(drift[0], json!({"what": "version", "expected": "1.1.0", "reported": "1.0.0"}));
+    assert_eq!(drift[1]["what"], "schema");
+    assert_eq!(drift[1]["reported"], fingerprint(SCHEMA_V0));
+
+    // A neuron reports a failed migration, with hostile output: it is cut and cleaned, and
+    // it puts that neuron first on the board.
+    behind.report_migration(MigrationReport {
+        id: "0041_add_total".into(),
+        phase: MigrationPhase::Pre,
+        state: MigrationState::Failed,
+        at: chrono::Utc::now(),
+        output_tail: format!("{}\x1b[31m<script>alert(1)</script> column exists", "x".repeat(5000)),
+    });
+    let board = || async { get(&viewer, &hub, "/api/releases").await };
+    wait_for("the failed migration reaches the board", || async {
+        board().await["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kind"] == "api-service" && k["migrations"]["failed"] == 1)
+    })
+    .await;
+    let board = board().await;
+    let kind = board["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == "api-service").unwrap();
+    assert_eq!((kind["joined"].as_u64(), kind["drifting"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(kind["expected"]["version"], "1.1.0");
+    assert_eq!(kind["releases"][0]["version"], "1.0.0", "newest first");
+    assert_eq!(kind["neurons"][0]["id"], "api-2");
+    let output = kind["neurons"][0]["migration"]["outputTail"].as_str().unwrap();
+    assert!(output.len() <= 4096 && output.ends_with("\u{fffd}[31m<script>alert(1)</script> column exists"));
+    let versions: Vec<(String, u64, bool)> = kind["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["version"].as_str().unwrap().into(), v["neurons"].as_u64().unwrap(), v["expected"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(versions, [("1.0.0".into(), 1, false), ("1.1.0".into(), 1, true)]);
+
+    // The page shows it as text.
+    let html = admin.get(hub.url("/admin/releases")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; column exists"));
+    assert!(!html.contains("<script>alert(1)"));
+    assert!(html.contains("schema: expected sha256:"), "drift is named on the page");
+
+    // New fingerprints after a fix are reported at once; the version still differs.
+    behind.set_fingerprints(Fingerprints {
+        schema: Some(fingerprint(SCHEMA_V1)),
+        api: None,
+    });
+    wait_for("the new schema fingerprint arrives", || async {
+        let fleet = get(&viewer, &hub, "/api/federation/health").await;
+        let n = fleet["neurons"].as_array().unwrap().iter().find(|n| n["id"] == "api-2").unwrap().clone();
+        n["drift"].as_array().is_some_and(|d| d.len() == 1)
+    })
+    .await;
+
+    // Both changes are in the audit log, the second with the expectation it replaced.
+    let audit = get(&viewer, &hub, "/api/audit?action=release.").await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["release.expect", "release.create", "release.create"]);
+    current.stop();
+    behind.stop();
+}
+
+/// A neuron that reports malformed fingerprints or a malformed migration id is refused (its
+/// heartbeat, over HTTP, with 400), so nothing it says can be stored unchecked.
+#[tokio::test]
+async fn malformed_reports_are_refused() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    open_policy(&hub, &admin).await;
+    let key = NeuronKey::generate();
+    let client = cortex_sdk::HubClient::new(&hub.app.url(), None).unwrap();
+    let mut reg = registration("api-9", &key);
+    reg.fingerprints.api = Some("javascript:alert(1)".into());
+    let err = client.register(&reg, &key).await.unwrap_err();
+    assert!(err.to_string().contains("fingerprints.api"), "{err}");
+    reg.fingerprints.api = None;
+    let token = client.register(&reg, &key).await.unwrap().token.unwrap();
+    for body in [
+        json!({"state": "ok", "fingerprints": {"schema": "a b"}}),
+        json!({"state": "ok", "migration": {"id": "../../etc", "phase": "pre", "state": "failed", "at": "2026-12-05T10:00:00Z"}}),
+        json!({"state": "ok", "migration": {"id": "", "phase": "pre", "state": "failed", "at": "2026-12-05T10:00:00Z"}}),
+    ] {
+        let res = plain()
+            .post(hub.url("/api/federation/heartbeat"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
+}
