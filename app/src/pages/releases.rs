@@ -11,7 +11,8 @@ use crate::components::{fmt_time, ActionError, ErrorBox, FormError, Loading, CAR
 use cortex_core::federation::{KindReleases, MigrationState, NeuronRelease, Transport};
 
 const SMALL: &str = "rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50";
-const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm";
+const INPUT: &str =
+    "mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 text-sm";
 
 /// The releases page.
 #[component]
@@ -115,7 +116,7 @@ fn Kind(k: KindReleases, expect: ServerAction<ExpectRelease>) -> impl IntoView {
                 {(!migrations.is_empty()).then(|| format!(" · migrations: {migrations}"))}
             </p>
             <VersionBar versions=k.versions.clone() joined/>
-            <NeuronTable neurons=k.neurons.clone()/>
+            <NeuronTable neurons=k.neurons.clone() joined/>
             <ReleaseTable releases=k.releases.clone() expected=expected_version expect/>
         </section>
     }
@@ -173,10 +174,16 @@ fn VersionBar(versions: Vec<cortex_core::federation::VersionCount>, joined: u64)
 }
 
 #[component]
-fn NeuronTable(neurons: Vec<NeuronRelease>) -> impl IntoView {
+fn NeuronTable(neurons: Vec<NeuronRelease>, joined: u64) -> impl IntoView {
     if neurons.is_empty() {
         return ().into_any();
     }
+    let cut = (joined > neurons.len() as u64).then(|| {
+        format!(
+            "Showing {} of {joined} neurons: failed migrations first, then drifting ones.",
+            neurons.len()
+        )
+    });
     let rows = neurons
         .into_iter()
         .map(|n| {
@@ -197,6 +204,7 @@ fn NeuronTable(neurons: Vec<NeuronRelease>) -> impl IntoView {
                         </details>
                     })}
                 }
+                .into_any()
             });
             view! {
                 <tr class="border-t border-slate-100 align-top" data-release-neuron=n.id.clone() data-drift=drifting.to_string()>
@@ -213,6 +221,7 @@ fn NeuronTable(neurons: Vec<NeuronRelease>) -> impl IntoView {
                     </td>
                 </tr>
             }
+            .into_any()
         })
         .collect_view();
     view! {
@@ -221,6 +230,7 @@ fn NeuronTable(neurons: Vec<NeuronRelease>) -> impl IntoView {
                 <thead class="text-slate-500"><tr><th class="pr-3 font-medium">"neuron"</th><th class="pr-3 font-medium">"version"</th><th class="pr-3 font-medium">"status"</th><th class="pr-3 font-medium">"last migration"</th><th class="font-medium">"drift"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            {cut.map(|c| view! { <p class="mt-1 text-xs text-slate-500">{c}</p> })}
         </div>
     }
     .into_any()
@@ -273,6 +283,7 @@ fn ReleaseTable(
                     </td>
                 </tr>
             }
+            .into_any()
         })
         .collect_view();
     view! {

@@ -79,10 +79,7 @@ pub fn check_name(field: &str, value: &str) -> Result<(), FieldError> {
 /// character or a bidirectional formatting character (which can make a string read as
 /// another on screen).
 pub fn check_display_text(field: &str, value: &str) -> Result<(), FieldError> {
-    let invisible = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let invisible = |c: char| c.is_control() || is_text_direction(c);
     if value.trim().is_empty() || value.len() > 64 {
         return Err(FieldError::new(field, "must be 1-64 characters"));
     }
@@ -93,6 +90,12 @@ pub fn check_display_text(field: &str, value: &str) -> Result<(), FieldError> {
         ));
     }
     Ok(())
+}
+
+/// Whether `c` is a bidirectional formatting character (it can make a string read as
+/// another on screen).
+pub fn is_text_direction(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Most capabilities and tags one neuron may declare.

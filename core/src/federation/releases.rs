@@ -182,12 +182,20 @@ impl ReleaseForCreate {
                 }
             }
         }
+        if let Some((i, id)) = self
+            .post_migrations
+            .iter()
+            .enumerate()
+            .find(|(_, id)| self.pre_migrations.contains(id))
+        {
+            return Err(FieldError::new(
+                format!("postMigrations[{i}]"),
+                format!("`{id}` runs before the switch already"),
+            ));
+        }
         if let Some(b) = &self.bundle {
             if b.revision == 0 {
-                return Err(FieldError::new(
-                    "bundle.revision",
-                    "revisions start at 1",
-                ));
+                return Err(FieldError::new("bundle.revision", "revisions start at 1"));
             }
         }
         self.fingerprints.validate("fingerprints")?;
@@ -197,10 +205,14 @@ impl ReleaseForCreate {
                 format!("at most {MAX_NOTES} bytes"),
             ));
         }
-        if self.notes.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        if self
+            .notes
+            .chars()
+            .any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_text_direction(c))
+        {
             return Err(FieldError::new(
                 "notes",
-                "must not contain control characters other than line breaks and tabs",
+                "must not contain control or text-direction characters other than line breaks and tabs",
             ));
         }
         Ok(())
@@ -284,10 +296,7 @@ impl MigrationReport {
 /// The last [`MAX_OUTPUT_TAIL`] bytes of `output`, made safe to show (see
 /// [`MigrationReport::tidy`]).
 pub fn output_tail(output: &str) -> String {
-    let unsafe_char = |c: char| {
-        (c.is_control() && c != '\n' && c != '\t')
-            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let unsafe_char = |c: char| (c.is_control() && c != '\n' && c != '\t') || is_text_direction(c);
     let clean: String = output
         .chars()
         .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
@@ -359,7 +368,11 @@ pub fn drift(n: &Neuron, expected: &Release) -> Vec<Drift> {
             &expected.fingerprints.schema,
             &n.fingerprints.schema,
         ),
-        (DriftKind::Api, &expected.fingerprints.api, &n.fingerprints.api),
+        (
+            DriftKind::Api,
+            &expected.fingerprints.api,
+            &n.fingerprints.api,
+        ),
     ] {
         if let Some(want) = want {
             if got.as_ref() != Some(want) {
@@ -459,12 +472,14 @@ pub struct ReleaseBoard {
 }
 
 impl ReleaseBoard {
-    /// Builds the board: every kind (by name), its releases newest first, and its joined
-    /// neurons measured against its expected release.
+    /// Builds the board: every kind (by name), its releases newest first (`releases` may
+    /// hold only the newest of each kind), and its joined neurons measured against its
+    /// expected release (`expected`: kind → release, as [`mark_drift`] takes it).
     pub fn build(
         kinds: &[NeuronKind],
         mut releases: Vec<Release>,
         expectations: &[Expectation],
+        expected: &BTreeMap<String, Release>,
         neurons: &[Neuron],
     ) -> Self {
         releases.sort_by(|a, b| {
@@ -472,13 +487,12 @@ impl ReleaseBoard {
                 .cmp(&a.created_at)
                 .then_with(|| b.version.cmp(&a.version))
         });
+        let expected_by_kind = expected;
         let mut board = ReleaseBoard::default();
         for k in kinds {
             let expected = expectations.iter().find(|e| e.kind == k.name).cloned();
             let described: Vec<&Release> = releases.iter().filter(|r| r.kind == k.name).collect();
-            let expected_release = expected
-                .as_ref()
-                .and_then(|e| described.iter().find(|r| r.version == e.version).copied());
+            let expected_release = expected_by_kind.get(&k.name);
             let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
             let mut migrations: BTreeMap<String, u64> = BTreeMap::new();
             let mut listed = Vec::new();
@@ -523,15 +537,24 @@ impl ReleaseBoard {
                     version: v.to_string(),
                     neurons: c,
                     expected: expected.as_ref().is_some_and(|e| e.version == v),
-                    described: described.iter().any(|r| r.version == v),
+                    described: described.iter().any(|r| r.version == v)
+                        || expected_release.is_some_and(|r| r.version == v),
                 })
                 .collect();
-            versions.sort_by(|a, b| b.neurons.cmp(&a.neurons).then_with(|| a.version.cmp(&b.version)));
+            versions.sort_by(|a, b| {
+                b.neurons
+                    .cmp(&a.neurons)
+                    .then_with(|| a.version.cmp(&b.version))
+            });
             board.kinds.push(KindReleases {
                 kind: k.name.clone(),
                 transport: k.transport,
                 expected,
-                releases: described.into_iter().take(RELEASES_LISTED).cloned().collect(),
+                releases: described
+                    .into_iter()
+                    .take(RELEASES_LISTED)
+                    .cloned()
+                    .collect(),
                 versions,
                 joined,
                 drifting,
@@ -605,7 +628,10 @@ mod tests {
             d.iter().map(|d| d.what).collect::<Vec<_>>(),
             [DriftKind::Version, DriftKind::Schema]
         );
-        assert_eq!(d[1].describe(), "schema: expected sha256:aa, reports sha256:bb");
+        assert_eq!(
+            d[1].describe(),
+            "schema: expected sha256:aa, reports sha256:bb"
+        );
         // A fingerprint not reported is drift; one the release does not name is not.
         let d = drift(&neuron("c", "2.0", None), &r);
         assert_eq!(d[0].reported, None);
@@ -644,10 +670,13 @@ mod tests {
             set_by: "user:op".into(),
             set_at: at(),
         }];
+        let expected: BTreeMap<String, Release> =
+            [("api-service".to_string(), release("2.0", Some("sha256:aa")))].into();
         let board = ReleaseBoard::build(
             &kinds,
             vec![release("1.9", None), release("2.0", Some("sha256:aa"))],
             &exp,
+            &expected,
             &neurons,
         );
         let k = &board.kinds[0];
@@ -677,16 +706,39 @@ mod tests {
             r.validate().unwrap_err().field
         };
         assert_eq!(bad(|r| r.version = "\u{202e}2.0".into()), "version");
-        assert_eq!(bad(|r| r.pre_migrations.push("rm -rf /".into())), "preMigrations[1]");
-        assert_eq!(bad(|r| r.pre_migrations.push("../secrets".into())), "preMigrations[1]");
-        assert_eq!(bad(|r| r.pre_migrations.push("/etc/x".into())), "preMigrations[1]");
+        assert_eq!(
+            bad(|r| r.pre_migrations.push("rm -rf /".into())),
+            "preMigrations[1]"
+        );
+        assert_eq!(
+            bad(|r| r.pre_migrations.push("../secrets".into())),
+            "preMigrations[1]"
+        );
+        assert_eq!(
+            bad(|r| r.pre_migrations.push("/etc/x".into())),
+            "preMigrations[1]"
+        );
         assert!(check_migration_id("id", "orders/0042_total.sql").is_ok());
-        assert_eq!(bad(|r| r.post_migrations.push("0002_drop".into())), "postMigrations[1]");
-        assert_eq!(bad(|r| r.fingerprints.api = Some("<script>".into())), "fingerprints.api");
+        assert_eq!(
+            bad(|r| r.post_migrations.push("0002_drop".into())),
+            "postMigrations[1]"
+        );
+        assert_eq!(
+            bad(|r| r.fingerprints.api = Some("<script>".into())),
+            "fingerprints.api"
+        );
         assert_eq!(bad(|r| r.notes = "x".repeat(MAX_NOTES + 1)), "notes");
         assert_eq!(bad(|r| r.notes = "a\u{0}b".into()), "notes");
+        assert_eq!(bad(|r| r.notes = "a\u{2067}b".into()), "notes");
         assert_eq!(
-            bad(|r| r.bundle = Some(BundleRef { scope: Scope::Global, revision: 0 })),
+            bad(|r| r.post_migrations.push("0001_add".into())),
+            "postMigrations[1]"
+        );
+        assert_eq!(
+            bad(|r| r.bundle = Some(BundleRef {
+                scope: Scope::Global,
+                revision: 0
+            })),
             "bundle.revision"
         );
     }

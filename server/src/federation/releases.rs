@@ -21,9 +21,16 @@ impl Federation {
         require_role(who, Role::Viewer)?;
         let kinds = self.store.neuron_kinds().await?;
         let releases = self.store.releases().await?;
-        let expected = self.store.expected_releases().await?;
+        let expectations = self.store.expected_releases().await?;
+        let expected = self.expected_by_kind().await?;
         let neurons = self.store.list_neurons().await?;
-        Ok(ReleaseBoard::build(&kinds, releases, &expected, &neurons))
+        Ok(ReleaseBoard::build(
+            &kinds,
+            releases,
+            &expectations,
+            &expected,
+            &neurons,
+        ))
     }
 
     /// Describes a release (audited as `release.create`). 400 for a malformed release, an

@@ -509,7 +509,7 @@ macro_rules! impl_control_store {
                             .map(|c| format!("{c} = excluded.{c}"))
                             .collect::<Vec<_>>()
                             .join(", ");
-                        // 500 rows of at most 17 cells stay under either database's bind limit.
+                        // 500 rows of at most 20 cells stay under either database's bind limit.
                         for chunk in table.rows.chunks(500) {
                             let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
                                 "INSERT INTO {} ({}) ",

@@ -225,6 +225,17 @@ macro_rules! impl_neuron_store {
             })
         }
 
+        /// A neuron as its audit records hold it: without its last migration, whose output
+        /// the neuron wrote and which has no place in the permanent log.
+        fn audited(n: &cortex_core::federation::Neuron) -> serde_json::Value {
+            let mut v = serde_json::to_value(n).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("migration");
+                o.remove("drift");
+            }
+            v
+        }
+
         fn health_str(h: cortex_core::federation::HealthState) -> &'static str {
             use cortex_core::federation::HealthState;
             match h {
@@ -263,8 +274,8 @@ macro_rules! impl_neuron_store {
                     .await?;
                 let after = Self::neuron_in(&mut tx, id).await?;
                 audit.target = format!("neuron:{id}");
-                audit.before = serde_json::to_value(&before).unwrap_or_default();
-                audit.after = serde_json::to_value(&after).unwrap_or_default();
+                audit.before = audited(&before);
+                audit.after = audited(&after);
                 self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(after)
@@ -367,7 +378,9 @@ macro_rules! impl_neuron_store {
                 sqlx::query(&format!(
                     "INSERT INTO neurons ({NEURON_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
                      ON CONFLICT (id) DO UPDATE SET slug = $2, kind = $3, version = $4, capabilities = $5, tags = $6, region = $7,
-                        endpoint = $8, status = $10, last_seen_at = $13, schema_fingerprint = $17, api_fingerprint = $18"
+                        endpoint = $8, status = $10, last_seen_at = $13,
+                        schema_fingerprint = COALESCE($17, neurons.schema_fingerprint), api_fingerprint = COALESCE($18, neurons.api_fingerprint),
+                        migration_json = CASE WHEN neurons.version = $4 THEN neurons.migration_json END"
                 ))
                 .bind(n.id.as_str())
                 .bind(&n.slug)
@@ -397,8 +410,8 @@ macro_rules! impl_neuron_store {
                 })?;
                 let after = Self::neuron_in(&mut tx, &n.id).await?;
                 audit.target = format!("neuron:{}", n.id);
-                audit.before = before.map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
-                audit.after = serde_json::to_value(&after).unwrap_or_default();
+                audit.before = before.as_ref().map(audited).unwrap_or_default();
+                audit.after = audited(&after);
                 self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(after)
@@ -507,7 +520,9 @@ macro_rules! impl_neuron_store {
                         " ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, kind = excluded.kind, version = excluded.version,
                             capabilities = excluded.capabilities, tags = excluded.tags, region = excluded.region,
                             endpoint = excluded.endpoint, status = excluded.status, last_seen_at = excluded.last_seen_at,
-                            schema_fingerprint = excluded.schema_fingerprint, api_fingerprint = excluded.api_fingerprint
+                            schema_fingerprint = COALESCE(excluded.schema_fingerprint, neurons.schema_fingerprint),
+                            api_fingerprint = COALESCE(excluded.api_fingerprint, neurons.api_fingerprint),
+                            migration_json = CASE WHEN neurons.version = excluded.version THEN neurons.migration_json END
                           RETURNING {NEURON_READ}"
                     ));
                     let rows = qb.build().persistent(crate::store::keep_prepared(writes.len(), 0)).fetch_all(&mut *tx).await.map_err(|e| match &e {
@@ -537,8 +552,8 @@ macro_rules! impl_neuron_store {
                         if !unchanged && !now.is_browser() {
                             let mut audit = j.audit.clone();
                             audit.target = format!("neuron:{}", now.id);
-                            audit.before = before.map(|b| serde_json::to_value(b).unwrap_or_default()).unwrap_or_default();
-                            audit.after = serde_json::to_value(&now).unwrap_or_default();
+                            audit.before = before.map(audited).unwrap_or_default();
+                            audit.after = audited(&now);
                             audits.push(audit);
                         }
                         **n = now;
@@ -594,8 +609,8 @@ macro_rules! impl_neuron_store {
                 }
                 let after = Self::neuron_in(&mut tx, id).await?;
                 audit.target = format!("neuron:{id}");
-                audit.before = serde_json::to_value(&before).unwrap_or_default();
-                audit.after = serde_json::to_value(&after).unwrap_or_default();
+                audit.before = audited(&before);
+                audit.after = audited(&after);
                 self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(after)
@@ -612,7 +627,7 @@ macro_rules! impl_neuron_store {
                 sqlx::query("DELETE FROM neuron_nonces WHERE neuron_id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM bundle_acks WHERE neuron_id = $1").bind(id).execute(&mut *tx).await?;
                 audit.target = format!("neuron:{id}");
-                audit.before = serde_json::to_value(&before).unwrap_or_default();
+                audit.before = audited(&before);
                 self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(before)

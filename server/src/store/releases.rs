@@ -8,8 +8,8 @@ use cortex_core::federation::{Expectation, Release, Scope};
 
 use super::StoreResult;
 
-/// Most releases [`ReleaseStore::releases`] returns (newest first).
-pub const MAX_RELEASES_READ: u32 = 5_000;
+/// Most releases of one kind [`ReleaseStore::releases`] returns (its newest).
+pub const RELEASES_PER_KIND: u32 = 50;
 
 /// Releases and the expected release of each kind.
 #[async_trait]
@@ -17,7 +17,7 @@ pub trait ReleaseStore: Send + Sync {
     /// Writes a new release and its audit record. `Conflict` when the kind already has a
     /// release of that version.
     async fn create_release(&self, release: &Release, audit: AuditRecord) -> StoreResult<()>;
-    /// Every kind's releases, newest first (at most [`MAX_RELEASES_READ`]).
+    /// Every kind's newest releases (at most [`RELEASES_PER_KIND`] of each), newest first.
     async fn releases(&self) -> StoreResult<Vec<Release>>;
     /// One release.
     async fn release(&self, kind: &str, version: &str) -> StoreResult<Option<Release>>;
@@ -124,9 +124,12 @@ macro_rules! impl_release_store {
 
             async fn releases(&self) -> StoreResult<Vec<cortex_core::federation::Release>> {
                 let rows = sqlx::query(&format!(
-                    "SELECT {RELEASE_COLS} FROM releases ORDER BY created_at DESC, kind, version LIMIT $1"
+                    "SELECT {RELEASE_COLS} FROM (
+                        SELECT {RELEASE_COLS}, ROW_NUMBER() OVER (PARTITION BY kind ORDER BY created_at DESC, version DESC) AS nth
+                        FROM releases) newest
+                     WHERE nth <= $1 ORDER BY created_at DESC, kind, version"
                 ))
-                .bind(i64::from(crate::store::releases::MAX_RELEASES_READ))
+                .bind(i64::from(crate::store::releases::RELEASES_PER_KIND))
                 .fetch_all(&self.pool()?)
                 .await?;
                 rows.iter().map(release_from_row).collect()
