@@ -738,7 +738,13 @@ fn the_request_log_has_a_line_per_request_and_samples_the_hot_routes() {
         |port| {
             let http = reqwest::blocking::Client::new();
             let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
-            if http.get(url("/healthz")).send().is_err() {
+            // Ready, not just alive: what the hub answers while it opens its database is not
+            // what this test counts.
+            if !http
+                .get(url("/readyz"))
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+            {
                 return false;
             }
             http.get(url("/api/status")).send().unwrap();
