@@ -91,6 +91,12 @@ impl Application {
         tokio::spawn(services.federation.clone().run_fanout());
         tokio::spawn(
             services
+                .federation
+                .clone()
+                .run_fleet_watch(services.health.clone()),
+        );
+        tokio::spawn(
+            services
                 .recovery
                 .clone()
                 .run_keeper(services.health.clone()),

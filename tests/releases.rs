@@ -417,3 +417,254 @@ async fn a_browser_neuron_cannot_report_migrations() {
     );
     assert_eq!(tab.migration, None);
 }
+
+/// The fleet watch raises one alert per condition: a failed migration, and neurons on the
+/// expected release that report another schema; looking again, or raising the same
+/// condition from another hub, adds none.
+#[tokio::test]
+async fn the_fleet_watch_raises_each_condition_once() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let operator = hub.token(&admin, "operator", Role::Operator).await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    open_policy(&hub, &admin).await;
+    let (wrong, _c1) = neuron(&hub, "api-1", "1.1.0", SCHEMA_V0).await;
+    let (failing, _c2) = neuron(&hub, "api-2", "1.1.0", SCHEMA_V1).await;
+    let release = json!({"kind": "api-service", "version": "1.1.0", "schema_fingerprint": fingerprint(SCHEMA_V1)});
+    json_of(
+        post(&operator, &hub, "/api/releases/create", release).await,
+        StatusCode::OK,
+    )
+    .await;
+    json_of(
+        post(
+            &operator,
+            &hub,
+            "/api/releases/expect",
+            json!({"kind": "api-service", "version": "1.1.0"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    failing
+        .report_migration(MigrationReport {
+            id: "0043_drop_legacy".into(),
+            phase: MigrationPhase::Post,
+            state: MigrationState::Failed,
+            at: chrono::Utc::now(),
+            output_tail: "ERROR: cannot drop column legacy: view depends on it".into(),
+        })
+        .unwrap();
+    let federation = &hub.app.services.federation;
+    wait_for("the failed migration is recorded", || async {
+        hub.app
+            .services
+            .store
+            .neuron("api-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .migration
+            .is_some()
+    })
+    .await;
+    // One look raises both; later looks raise nothing new.
+    assert_eq!(federation.watch_fleet(chrono::Utc::now()).await.unwrap(), 2);
+    let alerts = || async { get(&viewer, &hub, "/api/alerts").await };
+    wait_for("both alerts are kept", || async {
+        alerts().await.as_array().unwrap().len() == 2
+    })
+    .await;
+    assert_eq!(federation.watch_fleet(chrono::Utc::now()).await.unwrap(), 0);
+    let list = alerts().await;
+    let of = |kind: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == kind)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of("migration")["subject"], "api-2");
+    assert!(of("migration")["text"]
+        .as_str()
+        .unwrap()
+        .contains("view depends on it"));
+    assert_eq!(of("drift")["subject"], "api-service");
+    let text = of("drift")["text"].as_str().unwrap().to_string();
+    assert!(
+        text.contains("runs the expected release 1.1.0 but reports the schema fingerprint")
+            && text.ends_with(": api-1"),
+        "{text}"
+    );
+
+    // Another hub on the same database raising the same condition keeps one alert.
+    let neurons = hub.app.services.store.list_neurons().await.unwrap();
+    let expected = [(
+        "api-service".to_string(),
+        hub.app
+            .services
+            .store
+            .release("api-service", "1.1.0")
+            .await
+            .unwrap()
+            .unwrap(),
+    )]
+    .into();
+    for f in cortex_core::federation::watch::fleet_findings(&neurons, &expected, chrono::Utc::now())
+    {
+        cortex_server::webhook::raise(
+            &hub.app.services.store,
+            None,
+            cortex_server::webhook::Alert {
+                kind: f.kind,
+                rule_id: f.subject,
+                at: chrono::Utc::now(),
+                text: f.text,
+                details: f.details,
+                key: Some(f.key),
+            },
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(alerts().await.as_array().unwrap().len(), 2);
+    wrong.stop();
+    failing.stop();
+}
+
+/// A scope rolled back by hand: its history, the diff shown first, the rollback pushed as
+/// a new revision that a connected neuron takes, and every refusal.
+#[tokio::test]
+async fn a_scope_is_rolled_back_by_hand_after_its_diff_is_shown() {
+    use cortex_core::federation::BundleKind;
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let editor = hub.token(&admin, "editor", Role::Editor).await;
+    let operator = hub.token(&admin, "operator", Role::Operator).await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    open_policy(&hub, &admin).await;
+    let (shop, _c) = neuron(&hub, "api-1", "1.0.0", SCHEMA_V1).await;
+    for price in [10, 12, 99] {
+        let body = json!({"checkout": {"price": price, "currency": "EUR"}}).to_string();
+        json_of(
+            post(
+                &editor,
+                &hub,
+                "/api/federation/push-config",
+                json!({"scope": "global", "kind": "config", "body": body}),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let price = |h: &NeuronHandle| {
+        h.snapshot()
+            .effective(BundleKind::Config)
+            .map(|b| b.body["checkout"]["price"].clone())
+    };
+    wait_for("the neuron holds the newest push", || async {
+        price(&shop) == Some(json!(99))
+    })
+    .await;
+
+    let history = get(&viewer, &hub, "/api/federation/scope-history?scope=global").await;
+    let revisions: Vec<(u64, bool)> = history["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["revision"].as_u64().unwrap(),
+                r["current"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(revisions, [(3, true), (2, false), (1, false)]);
+
+    // The diff first: from what the neurons hold to what would be pushed.
+    let preview = get(
+        &viewer,
+        &hub,
+        "/api/federation/rollback-preview?scope=global&revision=2",
+    )
+    .await;
+    assert_eq!(
+        (
+            preview["currentRevision"].as_u64(),
+            preview["toRevision"].as_u64()
+        ),
+        (Some(3), Some(2))
+    );
+    let diff: Vec<String> = preview["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["tag"] != " ")
+        .map(|l| {
+            format!(
+                "{}{}",
+                l["tag"].as_str().unwrap(),
+                l["text"].as_str().unwrap().trim()
+            )
+        })
+        .collect();
+    assert_eq!(diff, ["-\"price\": 99", "+\"price\": 12"]);
+
+    // Who may, and what is refused.
+    let rollback = |token: String, body: Value| {
+        let hub = &hub;
+        async move { post(&token, hub, "/api/federation/rollback", body).await }
+    };
+    let res = rollback(operator.clone(), json!({"scope": "global", "revision": 2})).await;
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = rollback(editor.clone(), json!({"scope": "global", "revision": 3})).await;
+    expect_error(res, StatusCode::CONFLICT, "conflict").await;
+    let res = rollback(editor.clone(), json!({"scope": "global", "revision": 42})).await;
+    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = rollback(editor.clone(), json!({"scope": "tag:../x", "revision": 1})).await;
+    expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    let res = plain()
+        .get(hub.url("/api/federation/rollback-preview?scope=global&revision=-1"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+
+    // The rollback: a new revision with revision 2's content, taken by the neuron.
+    let done = json_of(
+        rollback(editor.clone(), json!({"scope": "global", "revision": 2})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(done["revision"], 4);
+    wait_for("the neuron holds the rolled-back price", || async {
+        price(&shop) == Some(json!(12))
+    })
+    .await;
+    let history = get(&viewer, &hub, "/api/federation/scope-history?scope=global").await;
+    assert_eq!(history["revisions"][0]["revision"], 4);
+    assert_eq!(history["revisions"][0]["createdBy"], "token:editor");
+    let audit = get(&viewer, &hub, "/api/audit?action=bundle.rollback").await;
+    assert_eq!(
+        audit[0]["before"],
+        json!({"scope": "global", "kind": "config", "replaced": 3, "rolledBackTo": 2})
+    );
+    assert_eq!(audit[0]["target"], "bundle:global#4");
+    // The page shows the history and the diff, without JavaScript.
+    let html = admin
+        .get(hub.url("/admin/federation/scope?scope=global&revision=3"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Roll back to revision 3") && html.contains("+     \"price\": 99"),
+        "{html}"
+    );
+    shop.stop();
+}

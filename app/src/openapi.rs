@@ -39,6 +39,8 @@ fn components() -> Value {
     add::<federation::Release>(&mut s);
     add::<federation::ReleaseBoard>(&mut s);
     add::<federation::Expectation>(&mut s);
+    add::<federation::rollback::ScopeHistory>(&mut s);
+    add::<federation::rollback::RollbackPreview>(&mut s);
     add::<federation::JoinPolicy>(&mut s);
     add::<federation::PushResult>(&mut s);
     add::<federation::Propagation>(&mut s);

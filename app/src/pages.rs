@@ -15,6 +15,7 @@ pub mod preview;
 pub mod releases;
 pub mod rule;
 pub mod rule_form;
+pub mod scope;
 pub mod setup;
 pub mod shop;
 pub mod status;

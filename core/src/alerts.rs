@@ -38,7 +38,7 @@ impl Delivery {
 #[serde(rename_all = "camelCase")]
 pub struct AlertEntry {
     pub id: String,
-    /// `decision`, `autoRollback` or `refusals`.
+    /// `decision`, `autoRollback`, `refusals`, `migration`, `drift` or `unhealthy`.
     pub kind: String,
     /// What it is about: a rule id, or the source address of refused requests.
     pub subject: String,

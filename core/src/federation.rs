@@ -7,15 +7,19 @@
 //! - [`fleet`]: neurons, their health and the fleet view;
 //! - [`bundles`]: scopes, audiences and pushed bundles;
 //! - [`releases`]: what each kind should run, what neurons report, and the drift;
+//! - [`rollback`]: a scope's history and what rolling it back would change;
 //! - [`wire`]: the push channel's messages and commands;
-//! - [`transitions`]: the status changes people may make.
+//! - [`transitions`]: the status changes people may make;
+//! - [`watch`]: what about the fleet is worth an alert.
 
 pub mod bundles;
 pub mod fleet;
 pub mod registration;
 pub mod releases;
+pub mod rollback;
 pub mod signing;
 pub mod transitions;
+pub mod watch;
 pub mod wire;
 
 pub use bundles::*;

@@ -139,6 +139,7 @@ test('an admin creates an API token, sees it once, and finds it in the audit log
 });
 
 test('the fleet: approve a pending neuron, filter, change the join policy, see a new neuron arrive', async ({ page, baseURL }, info) => {
+  test.setTimeout(120_000); // a demo neuron, a live page and a command round trip
   // The longest walk-through: with JavaScript it also runs a live neuron and waits for its
   // report and its answer to a hot reload.
   test.setTimeout(60_000);
@@ -797,7 +798,7 @@ test('the overview: what needs you, the fleet, rules, pushes and events; every n
 // the folder).
 const ADMIN_PAGES: [string, string][] = [
   ['overview', '/admin'], ['federation', '/admin/federation'], ['rules', '/admin/layout-mutations'],
-  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['suggestions', '/admin/suggestions'], ['alerts', '/admin/alerts'], ['releases', '/admin/releases'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
+  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['suggestions', '/admin/suggestions'], ['alerts', '/admin/alerts'], ['releases', '/admin/releases'], ['scope', '/admin/federation/scope?scope=global'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
   ['audit', '/admin/audit'], ['users', '/admin/users'], ['status', '/admin/status'],
 ];
 
@@ -810,7 +811,7 @@ async function seriousViolations(page: Page): Promise<string[]> {
 
 for (const [width, height, name] of [[1280, 900, 'desktop'], [390, 844, 'phone']] as const) {
   test(`every admin page at ${width} px: no sideways scrolling, no serious accessibility issue, a screenshot`, async ({ page }, info) => {
-    test.setTimeout(60_000);
+    test.setTimeout(120_000);
     await page.setViewportSize({ width, height });
     await page.goto('/login');
     await signIn(page);
@@ -888,4 +889,32 @@ test('the releases page: describe a release, make it the expected one, and see a
   await describe('3.0.0');
   await expect(page.locator('#new-release')).toContainText('already has a release');
   await page.screenshot({ path: info.outputPath('releases.png'), fullPage: true });
+});
+
+test('a scope rolled back by hand: its history, the diff first, then the rollback', async ({ page }, info) => {
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await page.goto('/admin/federation');
+  await hydrated(page);
+  for (const colour of ['teal', 'crimson']) {
+    await page.locator('#push input[name="scope"]').fill('tag:e2e-rollback');
+    await page.locator('#push textarea[name="body"]').fill(`{"banner": {"colour": "${colour}"}}`);
+    await page.locator('#push').getByRole('button', { name: 'Push' }).click();
+    await expect(page.locator('[data-push="tag:e2e-rollback#' + (colour === 'teal' ? 1 : 2) + '"]')).toBeVisible();
+  }
+  await page.locator('[data-push="tag:e2e-rollback#2"] a').first().click();
+  await expect(page).toHaveURL(/\/admin\/federation\/scope\?scope=tag%3Ae2e-rollback/);
+  await expect(page.locator('h1')).toHaveText('Scope history');
+  await expect(page.locator('[data-revision="2"]')).toContainText('current');
+  await page.locator('[data-preview="1"]').click();
+  await expect(page).toHaveURL(/revision=1/);
+  await expect(page.locator('#rollback-diff div', { hasText: 'crimson' })).toHaveText(/^-\s+"colour": "crimson"/);
+  await expect(page.locator('#rollback-diff div', { hasText: 'teal' })).toHaveText(/^\+\s+"colour": "teal"/);
+  await hydrated(page);
+  await page.locator('#rollback-submit').click();
+  await expect(page.locator('[data-revision="3"]')).toContainText('current');
+  await expect(page.locator('#rollback-same')).toBeVisible();
+  await page.screenshot({ path: info.outputPath('scope-rollback.png'), fullPage: true });
 });

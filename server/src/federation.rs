@@ -14,8 +14,10 @@ mod pushes;
 pub mod refusals;
 mod registration;
 mod releases;
+mod rollback;
 pub mod signatures;
 pub mod tokens;
+mod watch;
 
 use cortex_core::federation::JoinPolicy;
 pub use cortex_core::federation::PushResult;
@@ -108,6 +110,8 @@ pub struct Federation {
     browser_joins: Arc<crate::rate_limit::RateLimiter>,
     /// Where alerts also go, once the hub has set it up.
     webhook: Arc<std::sync::OnceLock<crate::webhook::Webhook>>,
+    /// Keys of the fleet findings this hub has raised (see [`Federation::watch_fleet`]).
+    watched: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -148,6 +152,7 @@ impl Federation {
                 f64::from(settings.browser_joins_per_minute.max(1)),
             )),
             webhook: Arc::default(),
+            watched: Arc::default(),
         }
     }
 

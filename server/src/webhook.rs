@@ -76,7 +76,11 @@ impl QueuedAlert {
     /// A new alert to keep: waiting for the webhook when `deliver`.
     pub fn of(alert: &Alert, deliver: bool) -> serde_json::Result<QueuedAlert> {
         Ok(QueuedAlert {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: alert
+                .key
+                .as_deref()
+                .map(keyed_id)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             kind: alert.kind.to_string(),
             rule_id: alert.rule_id.clone(),
             at: alert.at,
@@ -162,7 +166,7 @@ pub(crate) const ALERT_COLS: &str =
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
-    /// `decision`, `autoRollback` or `refusals`.
+    /// `decision`, `autoRollback`, `refusals`, `migration`, `drift` or `unhealthy`.
     pub kind: &'static str,
     /// The rule it is about (for `refusals`: the source address).
     pub rule_id: String,
@@ -171,6 +175,24 @@ pub struct Alert {
     pub text: String,
     /// The evidence (the decision or the guard's verdict, as JSON).
     pub details: serde_json::Value,
+    /// Names a condition that may be seen again (by this hub later, or by another hub on
+    /// the same database): an alert with a key is kept once. `None`: every raise is kept.
+    #[serde(skip)]
+    pub key: Option<String>,
+}
+
+/// The id of the alert about condition `key`: the same on every hub.
+fn keyed_id(key: &str) -> String {
+    use sha2::Digest as _;
+    let h = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Where alerts go. Cheap to clone.

@@ -2130,6 +2130,15 @@ async fn alerts_wait_until_delivered_or_given_up(s: DynStore) {
     };
     s.queue_alert(&alert("a1", t(0)), t(0)).await.unwrap();
     s.queue_alert(&alert("a2", t(1)), t(1)).await.unwrap();
+    // The same alert kept again (a condition two hubs saw) stays one alert, as it was.
+    let mut twice = alert("a2", t(1));
+    twice.body = "{\"other\":true}".into();
+    s.queue_alert(&twice, t(1)).await.unwrap();
+    assert_eq!(s.recent_alerts(10).await.unwrap().len(), 2);
+    assert_eq!(
+        s.get_alert("a2").await.unwrap().unwrap().body,
+        "{\"id\":\"a2\"}"
+    );
     let ids = |v: Vec<QueuedAlert>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
     // Not due before it was made; then both, oldest first; then held by the claim.
     assert!(s.claim_alerts(t(-5), t(55), 10).await.unwrap().is_empty());
@@ -2278,6 +2287,7 @@ async fn an_undelivered_alert_is_delivered_by_the_next_hub() {
         at: Utc::now(),
         text: "rolled back a change of rule r".into(),
         details: serde_json::json!({"verdict": "rollBack"}),
+        key: None,
     });
     let mut queued = Vec::new();
     for _ in 0..50 {

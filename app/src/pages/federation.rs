@@ -696,7 +696,9 @@ fn PushTable(pushes: Vec<Propagation>, push: ServerAction<PushConfig>) -> impl I
                     let share = (p.acked.min(p.targeted) * 100).checked_div(p.targeted).unwrap_or(0) as u32;
                     view! {
                         <tr class="border-t border-slate-100" data-push=format!("{}#{}", p.scope, p.revision)>
-                            <td class="py-2 font-mono">{p.scope.clone()}</td>
+                            <td class="py-2 font-mono">
+                                <a href=format!("/admin/federation/scope?scope={}", cortex_core::urls::encode_component(&p.scope)) class="text-indigo-600 hover:underline" title="History and rollback">{p.scope.clone()}</a>
+                            </td>
                             <td>{p.revision}</td>
                             <td>
                                 {p.kind.as_str()}

@@ -47,9 +47,24 @@ impl Federation {
         actor: &str,
     ) -> Result<PushResult, ApiError> {
         let audit = AuditRecord::new(actor, "bundle.push", String::new());
+        self.store_and_send_audited(scope, kind, body, audience, audit)
+            .await
+    }
+
+    /// [`Federation::store_and_send`] with its audit record (a rollback's, say); the bundle
+    /// is created by the record's actor.
+    pub(crate) async fn store_and_send_audited(
+        &self,
+        scope: &cortex_core::federation::Scope,
+        kind: cortex_core::federation::BundleKind,
+        body: &serde_json::Value,
+        audience: &cortex_core::federation::Audience,
+        audit: AuditRecord,
+    ) -> Result<PushResult, ApiError> {
+        let actor = audit.actor.clone();
         let bundle = self
             .store
-            .push_bundle(scope, kind, body, actor, Utc::now(), audience, audit)
+            .push_bundle(scope, kind, body, &actor, Utc::now(), audience, audit)
             .await?;
         let delivery = self.channels.deliver(&bundle);
         self.announce(fanout::Announcement::Bundle {

@@ -190,6 +190,7 @@ pub(crate) fn refusal_alert(
         ),
         details: serde_json::json!({"source": short(source), "route": route,
             "neuron": neuron.map(short), "reason": reason}),
+        key: None,
     }
 }
 

@@ -134,6 +134,7 @@ impl Mutations {
                                 r.decision.describe()
                             ),
                             details: serde_json::to_value(&r).unwrap_or_default(),
+                            key: None,
                         });
                         done.push(r);
                     }

@@ -122,6 +122,7 @@ impl Mutations {
                             verdict.describe()
                         ),
                         details: serde_json::to_value(&verdict).unwrap_or_default(),
+                        key: None,
                     });
                     done.push((id, verdict));
                 }

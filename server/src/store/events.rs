@@ -166,7 +166,9 @@ pub trait EventStore: Send + Sync {
         audit: AuditRecord,
     ) -> StoreResult<bool>;
 
-    /// Keeps an alert for the webhook until it is delivered, due at `due`.
+    /// Keeps an alert for the webhook until it is delivered, due at `due`. An alert whose id
+    /// is kept already (the same condition raised again, see `webhook::Alert::key`) is
+    /// left as it is.
     async fn queue_alert(
         &self,
         alert: &crate::webhook::QueuedAlert,
@@ -658,7 +660,7 @@ macro_rules! impl_event_store {
             ) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO alerts (id, kind, rule_id, at, body, attempts, next_at, deliver)
-                     VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
+                     VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&a.id)
                 .bind(&a.kind)

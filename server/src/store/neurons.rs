@@ -158,6 +158,8 @@ pub trait NeuronStore: Send + Sync {
     async fn bundles_since(&self, since: &[(Scope, u64)]) -> StoreResult<Vec<Bundle>>;
     /// The most recent bundles of all scopes, newest first.
     async fn recent_bundles(&self, limit: u32) -> StoreResult<Vec<Bundle>>;
+    /// One revision of a scope.
+    async fn bundle(&self, scope: &Scope, revision: u64) -> StoreResult<Option<Bundle>>;
     /// Records the hub's probe of a neuron's endpoint (no audit: it is telemetry).
     async fn record_probe(
         &self,
@@ -783,7 +785,18 @@ macro_rules! impl_neuron_store {
                 Ok(out)
             }
 
-            async fn recent_bundles(&self, limit: u32) -> StoreResult<Vec<cortex_core::federation::Bundle>> {
+async fn bundle(&self, scope: &cortex_core::federation::Scope, revision: u64) -> StoreResult<Option<cortex_core::federation::Bundle>> {
+                sqlx::query(&format!("SELECT {BUNDLE_COLS} FROM bundles WHERE scope = $1 AND revision = $2"))
+                    .bind(scope.to_string())
+                    .bind(revision.min(i64::MAX as u64) as i64)
+                    .fetch_optional(&self.pool()?)
+                    .await?
+                    .as_ref()
+                    .map(bundle_from_row)
+                    .transpose()
+            }
+
+                        async fn recent_bundles(&self, limit: u32) -> StoreResult<Vec<cortex_core::federation::Bundle>> {
                 let rows = sqlx::query(&format!("SELECT {BUNDLE_COLS} FROM bundles ORDER BY created_at DESC, revision DESC LIMIT $1"))
                     .bind(i64::from(limit.clamp(1, 500)))
                     .fetch_all(&self.pool()?)

@@ -1,0 +1,65 @@
+//! The fleet watch: every half minute each hub looks at the fleet for what is worth an alert
+//! (failed migrations, fingerprint drift on the expected release, a kind with many neurons
+//! unhealthy; the rules are in `cortex_core::federation::watch`) and raises each finding
+//! once. A finding's key gives its alert a fixed id, so hubs sharing a database, and a hub
+//! started again, keep one alert per condition.
+
+use chrono::{DateTime, Utc};
+use cortex_core::federation::watch::fleet_findings;
+
+use super::Federation;
+use crate::db_health::DbHealth;
+use crate::error::ApiError;
+
+/// How often the fleet is looked at.
+pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Keys remembered before the memory is cleared (the database still keeps one alert per key).
+const REMEMBERED: usize = 10_000;
+
+impl Federation {
+    /// Looks at the fleet once and raises an alert for each finding this hub has not raised
+    /// before; returns how many it raised.
+    pub async fn watch_fleet(&self, now: DateTime<Utc>) -> Result<usize, ApiError> {
+        let neurons = self.store.list_neurons().await?;
+        let expected = self.expected_by_kind().await?;
+        let findings = fleet_findings(&neurons, &expected, now);
+        let fresh: Vec<_> = {
+            let mut seen = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.len() > REMEMBERED {
+                seen.clear();
+            }
+            findings
+                .into_iter()
+                .filter(|f| seen.insert(f.key.clone()))
+                .collect()
+        };
+        let raised = fresh.len();
+        for f in fresh {
+            tracing::warn!(kind = f.kind, subject = %f.subject, "{}", f.text);
+            self.alert(crate::webhook::Alert {
+                kind: f.kind,
+                rule_id: f.subject,
+                at: now,
+                text: f.text,
+                details: f.details,
+                key: Some(f.key),
+            });
+        }
+        Ok(raised)
+    }
+
+    /// Runs [`Federation::watch_fleet`] every [`WATCH_EVERY`] while the database is ready.
+    pub async fn run_fleet_watch(self, health: DbHealth) {
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if health.is_ready() {
+                if let Err(e) = self.watch_fleet(Utc::now()).await {
+                    tracing::warn!(error = %e.message, "fleet watch failed; will retry");
+                }
+            }
+        }
+    }
+}
