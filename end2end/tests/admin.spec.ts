@@ -139,10 +139,9 @@ test('an admin creates an API token, sees it once, and finds it in the audit log
 });
 
 test('the fleet: approve a pending neuron, filter, change the join policy, see a new neuron arrive', async ({ page, baseURL }, info) => {
-  test.setTimeout(120_000); // a demo neuron, a live page and a command round trip
   // The longest walk-through: with JavaScript it also runs a live neuron and waits for its
   // report and its answer to a hot reload.
-  test.setTimeout(60_000);
+  test.setTimeout(120_000);
   const js = info.project.use.javaScriptEnabled !== false;
   await page.goto('/login');
   await hydrated(page);
