@@ -97,6 +97,12 @@ impl Application {
         );
         tokio::spawn(
             services
+                .federation
+                .clone()
+                .run_rollouts(services.health.clone()),
+        );
+        tokio::spawn(
+            services
                 .recovery
                 .clone()
                 .run_keeper(services.health.clone()),

@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{expect_error, json_of, open_policy, plain, registration, start};
+use common::{
+    expect_error, get_json as get, json_of, open_policy, plain, post_json as post, registration,
+    start, wait_for,
+};
 use cortex_core::federation::{
     fingerprint, Fingerprints, MigrationPhase, MigrationReport, MigrationState,
 };
@@ -17,17 +20,6 @@ use std::time::Duration;
 
 const SCHEMA_V1: &[u8] = b"CREATE TABLE orders (id BIGINT PRIMARY KEY, total BIGINT);";
 const SCHEMA_V0: &[u8] = b"CREATE TABLE orders (id BIGINT PRIMARY KEY);";
-
-async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !f().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// An SDK neuron of kind `api-service` running `version` with this schema.
 async fn neuron(
@@ -59,29 +51,6 @@ async fn neuron(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     (handle, cache)
-}
-
-async fn post(token: &str, hub: &common::Hub, path: &str, body: Value) -> reqwest::Response {
-    plain()
-        .post(hub.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn get(token: &str, hub: &common::Hub, path: &str) -> Value {
-    json_of(
-        plain()
-            .get(hub.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::OK,
-    )
-    .await
 }
 
 #[tokio::test]

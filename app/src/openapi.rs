@@ -39,6 +39,8 @@ fn components() -> Value {
     add::<federation::Release>(&mut s);
     add::<federation::ReleaseBoard>(&mut s);
     add::<federation::Expectation>(&mut s);
+    add::<federation::Rollout>(&mut s);
+    add::<federation::RolloutView>(&mut s);
     add::<federation::rollback::ScopeHistory>(&mut s);
     add::<federation::rollback::RollbackPreview>(&mut s);
     add::<federation::JoinPolicy>(&mut s);

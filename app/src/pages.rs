@@ -13,6 +13,7 @@ pub mod login;
 pub mod overview;
 pub mod preview;
 pub mod releases;
+pub mod rollouts;
 pub mod rule;
 pub mod rule_form;
 pub mod scope;

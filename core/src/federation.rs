@@ -8,6 +8,7 @@
 //! - [`bundles`]: scopes, audiences and pushed bundles;
 //! - [`releases`]: what each kind should run, what neurons report, and the drift;
 //! - [`rollback`]: a scope's history and what rolling it back would change;
+//! - [`rollouts`]: moving neurons to a release, staged, and each neuron's update;
 //! - [`wire`]: the push channel's messages and commands;
 //! - [`transitions`]: the status changes people may make;
 //! - [`watch`]: what about the fleet is worth an alert.
@@ -17,6 +18,7 @@ pub mod fleet;
 pub mod registration;
 pub mod releases;
 pub mod rollback;
+pub mod rollouts;
 pub mod signing;
 pub mod transitions;
 pub mod watch;
@@ -26,5 +28,6 @@ pub use bundles::*;
 pub use fleet::*;
 pub use registration::*;
 pub use releases::*;
+pub use rollouts::*;
 pub use signing::*;
 pub use wire::*;

@@ -111,6 +111,20 @@ impl Channel {
         .await
     }
 
+    /// Says where an update order is.
+    pub async fn update_status(
+        &mut self,
+        report: &crate::update::UpdateReport,
+    ) -> Result<(), SdkError> {
+        self.send(&NeuronMessage::UpdateStatus {
+            id: report.id.clone(),
+            state: report.state,
+            step: report.step.clone(),
+            message: report.message.clone(),
+        })
+        .await
+    }
+
     /// Sends a batch of events; the hub answers `eventsAck` once it is durable.
     pub async fn events(
         &mut self,

@@ -8,6 +8,7 @@ pub mod neuron;
 pub mod runner;
 #[cfg(feature = "swarm")]
 pub mod swarm;
+pub mod update;
 
 pub use neuron::NeuronKey;
 

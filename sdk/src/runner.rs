@@ -144,6 +144,16 @@ pub enum Connection {
 /// What the app calls on a hot-reload command: re-apply this snapshot, or say why not.
 pub type ReloadHook = Arc<dyn Fn(&Snapshot) -> Result<String, String> + Send + Sync>;
 
+/// What the app gives the runner to answer the hub's orders.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Answers hot-reload commands (`None`: always done).
+    pub reload: Option<ReloadHook>,
+    /// Runs update orders: migrations and the switch to a new version (`None`: every order
+    /// is answered with a failure, and the rollout pauses).
+    pub updater: Option<Arc<dyn crate::update::Updater>>,
+}
+
 struct Shared {
     events: Mutex<VecDeque<Event>>,
     dropped: AtomicU64,
@@ -155,6 +165,7 @@ struct Shared {
     beat_now: Notify,
     /// An operator retired this neuron: events are dropped, nothing is sent any more.
     retired: std::sync::atomic::AtomicBool,
+    updates: Arc<crate::update::Updates>,
 }
 
 impl Shared {
@@ -238,8 +249,8 @@ impl NeuronHandle {
             .len()
     }
 
-    /// What the next heartbeats report (health, checks, load). Each fingerprint and the
-    /// last migration are kept when `beat` leaves them out (the hub keeps them too: a
+    /// What the next heartbeats report (health, checks, load). The version, each
+    /// fingerprint and the last migration are kept when `beat` leaves them out (the hub keeps them too: a
     /// fingerprint once reported cannot be withdrawn, only replaced). Fingerprints or a
     /// migration the hub would refuse are left out (and logged), so a heartbeat is never
     /// refused for them.
@@ -257,6 +268,7 @@ impl NeuronHandle {
             .heartbeat
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        beat.version = beat.version.or(held.version.take());
         beat.fingerprints.schema = beat.fingerprints.schema.or(held.fingerprints.schema.take());
         beat.fingerprints.api = beat.fingerprints.api.or(held.fingerprints.api.take());
         beat.migration = beat
@@ -334,8 +346,20 @@ fn save_cache(dir: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
 }
 
 /// Starts a neuron in the background. The snapshot is the last-known-good one from disk
-/// until the hub is reached. `on_reload` answers hot-reload commands (`None`: always done).
+/// until the hub is reached. `on_reload` answers hot-reload commands (`None`: always done);
+/// the neuron cannot run update orders (see [`start_with`]).
 pub fn start(cfg: RunnerConfig, on_reload: Option<ReloadHook>) -> Result<NeuronHandle, SdkError> {
+    start_with(
+        cfg,
+        Hooks {
+            reload: on_reload,
+            updater: None,
+        },
+    )
+}
+
+/// [`start`] with every hook: hot reloads and updates.
+pub fn start_with(cfg: RunnerConfig, hooks: Hooks) -> Result<NeuronHandle, SdkError> {
     let client = HubClient::new(&cfg.hub, None)?;
     let cached = load_cache(&cfg.cache_dir);
     let (snapshot_tx, snapshot) = watch::channel(Arc::new(cached));
@@ -355,6 +379,7 @@ pub fn start(cfg: RunnerConfig, on_reload: Option<ReloadHook>) -> Result<NeuronH
         }),
         beat_now: Notify::new(),
         retired: std::sync::atomic::AtomicBool::new(false),
+        updates: Arc::new(crate::update::Updates::new()),
     });
     let sessions = tokio::spawn(run_sessions(
         client.clone(),
@@ -362,7 +387,7 @@ pub fn start(cfg: RunnerConfig, on_reload: Option<ReloadHook>) -> Result<NeuronH
         snapshot_tx,
         connection_tx,
         shared.clone(),
-        on_reload,
+        hooks,
     ));
     let sender = tokio::spawn(send_events(client, cfg.clone(), shared.clone()));
     Ok(NeuronHandle {
@@ -387,11 +412,11 @@ async fn run_sessions(
     snapshot: watch::Sender<Arc<Snapshot>>,
     connection: watch::Sender<Connection>,
     shared: Arc<Shared>,
-    on_reload: Option<ReloadHook>,
+    hooks: Hooks,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), cfg.max_backoff);
     loop {
-        let outcome = session(&client, &cfg, &snapshot, &connection, &shared, &on_reload).await;
+        let outcome = session(&client, &cfg, &snapshot, &connection, &shared, &hooks).await;
         let reason = match outcome {
             Ok(Session::Pending(wait)) => {
                 connection.send_replace(Connection::Pending);
@@ -427,18 +452,22 @@ async fn session(
     cfg: &RunnerConfig,
     snapshot: &watch::Sender<Arc<Snapshot>>,
     connection: &watch::Sender<Connection>,
-    shared: &Shared,
-    on_reload: &Option<ReloadHook>,
+    shared: &Arc<Shared>,
+    hooks: &Hooks,
 ) -> Result<Session, SdkError> {
-    // Registers with the fingerprints it reports now (they may have changed since start).
-    let registration = Registration {
-        fingerprints: shared
-            .heartbeat
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .fingerprints
-            .clone(),
-        ..cfg.registration.clone()
+    let on_reload = &hooks.reload;
+    // Registers with the version and fingerprints it reports now (an update or the app may
+    // have changed them since start).
+    let registration = {
+        let beat = shared.heartbeat.lock().unwrap_or_else(|p| p.into_inner());
+        Registration {
+            fingerprints: beat.fingerprints.clone(),
+            version: beat
+                .version
+                .clone()
+                .unwrap_or_else(|| cfg.registration.version.clone()),
+            ..cfg.registration.clone()
+        }
     };
     let joined = client.register(&registration, &cfg.key).await?;
     let every = Duration::from_secs(u64::from(joined.heartbeat_seconds.max(1)));
@@ -452,6 +481,8 @@ async fn session(
     beat.tick().await;
     // A command waiting for the catch-up it asked for.
     let mut awaiting: Option<(String, Command)> = None;
+    // What the last session could not say about updates.
+    send_update_reports(&mut channel, &shared.updates).await?;
     loop {
         tokio::select! {
             msg = channel.next() => {
@@ -487,6 +518,13 @@ async fn session(
                     HubMessage::Token { token, .. } => {
                         shared.token.send_replace(Some(token));
                     }
+                    HubMessage::Update { order } => {
+                        if shared.updates.take(&order, hooks.updater.is_some()) {
+                            if let Some(updater) = hooks.updater.clone() {
+                                tokio::spawn(run_update(order, updater, shared.clone()));
+                            }
+                        }
+                    }
                     HubMessage::Welcome { .. } | HubMessage::EventsAck(_) | HubMessage::Unknown => {}
                     HubMessage::Error { message } => {
                         tracing::warn!(%message, "the hub refused a message");
@@ -510,8 +548,45 @@ async fn session(
                 let b = shared.heartbeat.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 channel.heartbeat(&b).await?;
             }
+            _ = shared.updates.changed.notified() => {
+                send_update_reports(&mut channel, &shared.updates).await?;
+            }
         }
     }
+}
+
+/// Sends the update reports not yet sent, oldest first; one that could not be sent stays
+/// for the next session.
+async fn send_update_reports(
+    channel: &mut crate::channel::Channel,
+    updates: &crate::update::Updates,
+) -> Result<(), SdkError> {
+    while let Some(report) = updates.next_unsent() {
+        channel.update_status(&report).await?;
+        updates.sent();
+    }
+    Ok(())
+}
+
+/// Runs an update order in the background: each migration goes on the next heartbeat, and
+/// the new version is reported (and registered with, after a reconnect) once switched.
+async fn run_update(
+    order: cortex_core::federation::UpdateOrder,
+    updater: Arc<dyn crate::update::Updater>,
+    shared: Arc<Shared>,
+) {
+    let beat = |f: &dyn Fn(&mut Heartbeat)| {
+        f(&mut shared.heartbeat.lock().unwrap_or_else(|p| p.into_inner()));
+        shared.beat_now.notify_one();
+    };
+    crate::update::run(
+        order,
+        updater,
+        shared.updates.clone(),
+        |m| beat(&|h| h.migration = Some(m.clone().tidy())),
+        |v| beat(&|h| h.version = Some(v.to_string())),
+    )
+    .await;
 }
 
 fn finish(

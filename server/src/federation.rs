@@ -15,6 +15,7 @@ pub mod refusals;
 mod registration;
 mod releases;
 mod rollback;
+mod rollouts;
 pub mod signatures;
 pub mod tokens;
 mod watch;

@@ -11,6 +11,7 @@ pub mod layouts;
 pub mod neurons;
 pub mod postgres;
 pub mod releases;
+pub mod rollouts;
 pub mod rollup;
 pub mod sqlite;
 
@@ -215,6 +216,7 @@ pub trait Store:
     + layouts::LayoutStore
     + control::ControlStore
     + releases::ReleaseStore
+    + rollouts::RolloutStore
     + Send
     + Sync
     + 'static

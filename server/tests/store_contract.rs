@@ -2464,6 +2464,139 @@ async fn fill_control_state(s: &DynStore) {
     .unwrap();
 }
 
+async fn rollouts_are_one_active_per_kind_and_updates_are_claimed_once(s: DynStore) {
+    use cortex_core::federation::{
+        Audience, NeuronUpdate, Rollout, RolloutState, Scope, UpdateState,
+    };
+    let t0 = cortex_server::store::ms_precision(Utc::now());
+    s.create_release(
+        &release("api-service", "2.0", t0),
+        audit("release.create", ""),
+    )
+    .await
+    .unwrap();
+    let rollout = |id: &str, state| Rollout {
+        id: id.into(),
+        kind: "api-service".into(),
+        version: "2.0".into(),
+        scope: Scope::Tag("eu".into()),
+        audience: Audience {
+            percent: Some(10),
+            tags: vec!["canary".into()],
+        },
+        state,
+        reason: String::new(),
+        created_by: "user:op".into(),
+        created_at: t0,
+        updated_at: t0,
+    };
+    let first = rollout("r1", RolloutState::Running);
+    s.create_rollout(&first, audit("rollout.start", ""))
+        .await
+        .unwrap();
+    // One running or paused rollout per kind; an unknown release is not found.
+    assert!(matches!(
+        s.create_rollout(
+            &rollout("r2", RolloutState::Running),
+            audit("rollout.start", "")
+        )
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut unknown = rollout("r3", RolloutState::Running);
+    unknown.version = "9.9".into();
+    unknown.kind = "cli".into();
+    assert!(matches!(
+        s.create_rollout(&unknown, audit("rollout.start", "")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.rollout("r1").await.unwrap(), Some(first.clone()));
+    assert_eq!(s.running_rollouts().await.unwrap(), vec![first.clone()]);
+
+    // A change names the state it expects: a stale one is a conflict.
+    let paused = Rollout {
+        state: RolloutState::Paused,
+        reason: "paused by user:op".into(),
+        audience: Audience::default(),
+        updated_at: t0 + Duration::seconds(1),
+        ..first.clone()
+    };
+    s.change_rollout(
+        &paused,
+        RolloutState::Running,
+        Some(audit("rollout.pause", "")),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        s.change_rollout(&paused, RolloutState::Running, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.rollout("r1").await.unwrap(), Some(paused.clone()));
+    assert!(s.running_rollouts().await.unwrap().is_empty());
+    let aborted = Rollout {
+        state: RolloutState::Aborted,
+        ..paused.clone()
+    };
+    s.change_rollout(&aborted, RolloutState::Paused, None)
+        .await
+        .unwrap();
+    // Finished, the kind may start another; the list has the active one first.
+    let next = Rollout {
+        created_at: t0 + Duration::seconds(2),
+        ..rollout("r2", RolloutState::Running)
+    };
+    s.create_rollout(&next, audit("rollout.start", ""))
+        .await
+        .unwrap();
+    let listed: Vec<String> = s
+        .rollouts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, ["r2", "r1"]);
+
+    // Each neuron is claimed once per rollout; only claimed, unfinished updates are recorded.
+    let update = |neuron: &str, state| NeuronUpdate {
+        rollout_id: "r2".into(),
+        neuron_id: neuron.into(),
+        state,
+        step: "pre 0001_add".into(),
+        message: "ok".into(),
+        at: t0,
+    };
+    assert!(s
+        .claim_update(&update("n1", UpdateState::Sent))
+        .await
+        .unwrap());
+    assert!(!s
+        .claim_update(&update("n1", UpdateState::Sent))
+        .await
+        .unwrap());
+    assert!(!s
+        .record_update(&update("n2", UpdateState::Running))
+        .await
+        .unwrap());
+    assert!(s
+        .record_update(&update("n1", UpdateState::Running))
+        .await
+        .unwrap());
+    assert!(s
+        .record_update(&update("n1", UpdateState::Failed))
+        .await
+        .unwrap());
+    assert!(
+        !s.record_update(&update("n1", UpdateState::Done))
+            .await
+            .unwrap(),
+        "failed is final"
+    );
+    let updates = s.neuron_updates(&["r2".into(), "r1".into()]).await.unwrap();
+    assert_eq!(updates, vec![update("n1", UpdateState::Failed)]);
+}
+
 fn release(
     kind: &str,
     version: &str,
@@ -2968,4 +3101,5 @@ contract!(
     commands_record_answers_from_the_neurons_they_were_sent_to,
     the_event_rate_sums_stored_batches_per_bucket,
     releases_are_kept_once_and_one_is_expected_per_kind,
+    rollouts_are_one_active_per_kind_and_updates_are_claimed_once,
 );

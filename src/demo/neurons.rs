@@ -4,7 +4,9 @@
 
 use cortex_core::analytics::{Event, EventKind};
 use cortex_core::federation::{Check, HealthState, Heartbeat, Load, NeuronStatus, Registration};
+use cortex_core::federation::{MigrationPhase, UpdateOrder};
 use cortex_sdk::runner::{self, Connection, RunnerConfig};
+use cortex_sdk::update::{StepFuture, Updater};
 use cortex_sdk::{HubClient, NeuronKey};
 use std::path::Path;
 use std::time::Duration;
@@ -46,6 +48,35 @@ fn registration(i: usize, key: &NeuronKey) -> Registration {
                 format!("{kind} openapi for {}", VERSIONS[i % VERSIONS.len()]).as_bytes(),
             )),
         },
+    }
+}
+
+/// How a demo neuron updates: each migration takes a moment and changes nothing (one whose id
+/// contains `fail` fails, to show a paused rollout); the switch only changes the version it
+/// reports.
+struct DemoUpdate;
+
+impl Updater for DemoUpdate {
+    fn migrate(&self, id: &str, _phase: MigrationPhase) -> StepFuture {
+        let id = id.to_string();
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            if id.contains("fail") {
+                Err(format!("{id}: demo failure (its id asks for one)"))
+            } else {
+                Ok(format!(
+                    "{id}: applied (a demo neuron has nothing to change)"
+                ))
+            }
+        })
+    }
+
+    fn switch(&self, order: &UpdateOrder) -> StepFuture {
+        let version = order.version.clone();
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Ok(format!("now serving {version}"))
+        })
     }
 }
 
@@ -103,7 +134,11 @@ pub async fn run(hub: &str, count: usize, once: bool, data_dir: &Path) -> anyhow
     let mut neurons = Vec::new();
     for (i, reg, key) in fleet {
         let cache = dir.join(format!("{i:02}"));
-        let handle = runner::start(RunnerConfig::new(hub, reg, key, &cache), None)?;
+        let hooks = runner::Hooks {
+            reload: None,
+            updater: Some(std::sync::Arc::new(DemoUpdate)),
+        };
+        let handle = runner::start_with(RunnerConfig::new(hub, reg, key, &cache), hooks)?;
         neurons.push((i, handle));
     }
     let mut round = 0u64;

@@ -282,3 +282,40 @@ pub fn generated_section(file: &str, begin: &str, end: &str, want: &str, regener
         panic!("{file} is stale between {begin} and {end}: run `{regenerate}` and commit");
     }
 }
+
+/// Waits (up to 10 s, checking every 50 ms) until `f` holds; fails the test naming `what`.
+pub async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !f().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// POSTs `body` as JSON with a bearer token.
+pub async fn post_json(token: &str, hub: &Hub, path: &str, body: Value) -> Response {
+    plain()
+        .post(hub.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// GETs `path` with a bearer token; it must answer 200 with JSON.
+pub async fn get_json(token: &str, hub: &Hub, path: &str) -> Value {
+    json_of(
+        plain()
+            .get(hub.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await
+}

@@ -1,13 +1,15 @@
 //! `/admin/releases`: per neuron kind, the release it should run, how many of its neurons
 //! run which version (a bar), their last migrations and their drift (version, schema or API
-//! fingerprint, each named), the kind's releases, and a form to describe a new one. Works
-//! without JavaScript (plain form posts).
+//! fingerprint, each named), its rollouts (see `rollouts`), the kind's releases, and a form
+//! to describe a new one. Works without JavaScript (plain form posts).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::releases::{release_board, CreateRelease, ExpectRelease, Release, ReleaseBoard};
+use crate::api::rollouts::{rollouts, ActOnRollout, RolloutView, StageRollout, StartRollout};
 use crate::components::{fmt_time, ActionError, ErrorBox, FormError, Loading, CARD};
+use crate::pages::rollouts::{KindRollouts, RolloutActions};
 use cortex_core::federation::{KindReleases, MigrationState, NeuronRelease, Transport};
 
 const SMALL: &str = "rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50";
@@ -19,10 +21,42 @@ const INPUT: &str =
 pub fn ReleasesPage() -> impl IntoView {
     let create = ServerAction::<CreateRelease>::new();
     let expect = ServerAction::<ExpectRelease>::new();
-    let board = Resource::new(
-        move || (create.version().get(), expect.version().get()),
-        |_| release_board(),
-    );
+    let actions = RolloutActions {
+        start: ServerAction::<StartRollout>::new(),
+        act: ServerAction::<ActOnRollout>::new(),
+        stage: ServerAction::<StageRollout>::new(),
+    };
+    let changes = move || {
+        (
+            create.version().get(),
+            expect.version().get(),
+            actions.start.version().get(),
+            actions.act.version().get(),
+            actions.stage.version().get(),
+        )
+    };
+    // Bumped every few seconds once hydrated (never on the server) while a rollout runs or
+    // is paused, since it moves by itself; not while someone types in one of the forms.
+    let tick = RwSignal::new(0u64);
+    let runs = Resource::new(move || (changes(), tick.get()), |_| rollouts());
+    Effect::new(move |_| {
+        let moving = move || {
+            runs.get_untracked()
+                .and_then(Result::ok)
+                .is_some_and(|r| r.iter().any(|r| r.rollout.state.is_active()))
+        };
+        if let Ok(handle) = set_interval_with_handle(
+            move || {
+                if moving() && !typing() {
+                    tick.update(|t| *t += 1)
+                }
+            },
+            std::time::Duration::from_secs(3),
+        ) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    let board = Resource::new(move || (changes(), tick.get()), |_| release_board());
     view! {
         <Title text="Releases"/>
         <h1 class="text-2xl font-bold">"Releases"</h1>
@@ -30,22 +64,33 @@ pub fn ReleasesPage() -> impl IntoView {
             "What each kind of neuron should run, and what its neurons say they run. A release names a version, the config bundle revision it goes with, the migrations its neurons run before and after switching (by id: each neuron ships its own), and the fingerprints of the schema and API they should report. A neuron that runs another version, or reports other fingerprints, is drifting."
         </p>
         <ActionError action=expect/>
-        <Suspense fallback=|| view! { <div class="mt-6"><Loading/></div> }>
+        <Transition fallback=|| view! { <div class="mt-6"><Loading/></div> }>
             {move || Suspend::new(async move {
-                match board.await {
-                    Err(e) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
-                    Ok(board) => view! { <Board board create expect/> }.into_any(),
+                match (board.await, runs.await) {
+                    (Err(e), _) | (_, Err(e)) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
+                    (Ok(board), Ok(runs)) => view! { <Board board runs create expect actions/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
+}
+
+/// Whether a form field has the focus (the page then waits with its refresh).
+fn typing() -> bool {
+    #[cfg(feature = "hydrate")]
+    if let Some(el) = document().active_element() {
+        return matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA");
+    }
+    false
 }
 
 #[component]
 fn Board(
     board: ReleaseBoard,
+    runs: Vec<RolloutView>,
     create: ServerAction<CreateRelease>,
     expect: ServerAction<ExpectRelease>,
+    actions: RolloutActions,
 ) -> impl IntoView {
     let names: Vec<String> = board.kinds.iter().map(|k| k.kind.clone()).collect();
     let (used, unused): (Vec<KindReleases>, Vec<KindReleases>) = board
@@ -71,7 +116,10 @@ fn Board(
             </p>
         })}
         <div class="mt-4 space-y-6">
-            {used.into_iter().map(|k| view! { <Kind k expect/> }).collect_view()}
+            {used.into_iter().map(|k| {
+                let runs: Vec<RolloutView> = runs.iter().filter(|r| r.rollout.kind == k.kind).cloned().collect();
+                view! { <Kind k runs expect actions/> }
+            }).collect_view()}
         </div>
         {(!unused.is_empty()).then(|| view! {
             <p class="mt-4 text-xs text-slate-500" id="kinds-unused">
@@ -83,7 +131,12 @@ fn Board(
 }
 
 #[component]
-fn Kind(k: KindReleases, expect: ServerAction<ExpectRelease>) -> impl IntoView {
+fn Kind(
+    k: KindReleases,
+    runs: Vec<RolloutView>,
+    expect: ServerAction<ExpectRelease>,
+    actions: RolloutActions,
+) -> impl IntoView {
     let expected_version = k.expected.as_ref().map(|e| e.version.clone());
     let headline = match &k.expected {
         Some(e) => format!(
@@ -116,6 +169,8 @@ fn Kind(k: KindReleases, expect: ServerAction<ExpectRelease>) -> impl IntoView {
                 {(!migrations.is_empty()).then(|| format!(" · migrations: {migrations}"))}
             </p>
             <VersionBar versions=k.versions.clone() joined/>
+            <KindRollouts kind=k.kind.clone() versions=k.releases.iter().map(|r| r.version.clone()).collect()
+                browser=k.transport == Transport::Browser rollouts=runs actions/>
             <NeuronTable neurons=k.neurons.clone() joined/>
             <ReleaseTable releases=k.releases.clone() expected=expected_version expect/>
         </section>

@@ -448,3 +448,32 @@ pub fn versions_by_kind(neurons: &[Neuron]) -> Vec<KindVersions> {
         })
         .collect()
 }
+
+/// A joined, healthy server neuron of `kind` on `version` (tests build on it).
+#[cfg(test)]
+pub(crate) fn test_neuron(id: &str, kind: &str, version: &str) -> Neuron {
+    let at = DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_default();
+    Neuron {
+        id: id.into(),
+        slug: id.into(),
+        kind: kind.into(),
+        version: version.into(),
+        capabilities: vec![],
+        tags: vec![],
+        region: None,
+        endpoint: None,
+        public_key: "k".into(),
+        status: NeuronStatus::Active,
+        pinned: false,
+        registered_at: at,
+        last_seen_at: at,
+        health: HealthState::Ok,
+        checks: vec![],
+        load: Load::default(),
+        probe: None,
+        acked: vec![],
+        fingerprints: Fingerprints::default(),
+        migration: None,
+        drift: vec![],
+    }
+}

@@ -576,30 +576,12 @@ mod tests {
 
     fn neuron(id: &str, version: &str, schema: Option<&str>) -> Neuron {
         Neuron {
-            id: id.into(),
             slug: "shop".into(),
-            kind: "api-service".into(),
-            version: version.into(),
-            capabilities: vec![],
-            tags: vec![],
-            region: None,
-            endpoint: None,
-            public_key: "k".into(),
-            status: NeuronStatus::Active,
-            pinned: false,
-            registered_at: at(),
-            last_seen_at: at(),
-            health: HealthState::Ok,
-            checks: vec![],
-            load: Load::default(),
-            probe: None,
-            acked: vec![],
             fingerprints: Fingerprints {
                 schema: schema.map(str::to_string),
                 api: None,
             },
-            migration: None,
-            drift: vec![],
+            ..test_neuron(id, "api-service", version)
         }
     }
 

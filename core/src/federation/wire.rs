@@ -43,6 +43,10 @@ pub enum HubMessage {
     Command { id: String, command: Command },
     /// A batch of events is durably stored.
     EventsAck(crate::analytics::BatchAck),
+    /// Run this release's update: the pre-migrations, the switch, the post-migrations, in
+    /// order, stopping at the first that fails. Answer with `updateStatus` as each step
+    /// starts and ends. An order already run (same id) is answered with how it ended.
+    Update { order: UpdateOrder },
     /// A message this version does not know (sent by a newer hub): ignored.
     #[serde(other)]
     Unknown,
@@ -160,6 +164,16 @@ pub enum NeuronMessage {
     },
     /// A batch of events; answered with `eventsAck` once it is durable.
     Events(crate::analytics::EventBatch),
+    /// Where an update order (by its id) is: running a step, done, or failed at a step.
+    #[serde(rename_all = "camelCase")]
+    UpdateStatus {
+        id: String,
+        state: UpdateState,
+        #[serde(default)]
+        step: String,
+        #[serde(default)]
+        message: String,
+    },
 }
 
 #[cfg(test)]

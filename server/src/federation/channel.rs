@@ -506,6 +506,30 @@ async fn handle(
                 Err(e) => err(e.into()),
             }
         }
+        NeuronMessage::UpdateStatus { .. } if neuron.browser => Some(HubMessage::Error {
+            message: "browser neurons are not sent updates".into(),
+        }),
+        NeuronMessage::UpdateStatus {
+            id,
+            state,
+            step,
+            message,
+        } => {
+            let report = cortex_core::federation::NeuronUpdate {
+                rollout_id: id.chars().take(64).collect(),
+                neuron_id: neuron.id.to_string(),
+                state,
+                step,
+                message,
+                at: Utc::now(),
+            };
+            services
+                .federation
+                .neuron_update_status(&neuron.id, report)
+                .await
+                .err()
+                .and_then(err)
+        }
         NeuronMessage::Events(batch) if neuron.browser => {
             match crate::mutations::http::browser_events(services, &neuron.id, batch, Utc::now())
                 .await

@@ -126,6 +126,23 @@ pub const CONTROL_TABLES: &[ControlTable] = &[
         only: None,
     },
     ControlTable {
+        name: "rollouts",
+        columns: &[
+            ("id", Text),
+            ("kind", Text),
+            ("version", Text),
+            ("scope", Text),
+            ("audience_json", Text),
+            ("state", Text),
+            ("reason", Text),
+            ("created_by", Text),
+            ("created_at", BigInt),
+            ("updated_at", BigInt),
+        ],
+        key: 1,
+        only: None,
+    },
+    ControlTable {
         name: "neurons",
         columns: &[
             ("id", Text),
@@ -259,6 +276,10 @@ pub const NOT_CONTROL: &[(&str, &str)] = &[
     ),
     ("commands", "sent commands: done when sent"),
     ("command_reports", "what neurons answered to sent commands"),
+    (
+        "rollout_neurons",
+        "what neurons said about their updates: a running rollout sends its order again and the neuron answers how it ended",
+    ),
 ];
 
 /// A copy of the control state (also the file format of the hub's last-known-good copy).

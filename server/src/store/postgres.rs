@@ -231,3 +231,4 @@ super::events::impl_event_store!(PgStore, sqlx::postgres::PgRow);
 super::layouts::impl_layout_store!(PgStore, sqlx::postgres::PgRow);
 super::control::impl_control_store!(PgStore, sqlx::postgres::PgRow);
 super::releases::impl_release_store!(PgStore, sqlx::postgres::PgRow);
+super::rollouts::impl_rollout_store!(PgStore, sqlx::postgres::PgRow);

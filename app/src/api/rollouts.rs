@@ -1,0 +1,114 @@
+//! Rollouts: moving a kind's neurons (all of them, a tag's, or one) to a described release,
+//! staged, with pause, resume and abort; and each neuron's update.
+
+use crate::error::AppError;
+pub use cortex_core::federation::{Rollout, RolloutView};
+use leptos::prelude::*;
+
+/// A required field (checked after the role, so a caller without one learns only that).
+#[cfg(feature = "ssr")]
+fn required(field: &str, value: Option<String>, what: &str) -> Result<String, AppError> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            AppError::new(
+                cortex_core::ErrorCode::BadRequest,
+                format!("{field}: required ({what})"),
+            )
+        })
+}
+
+#[cfg(feature = "ssr")]
+fn stage(
+    percent: Option<String>,
+    tags: Option<String>,
+) -> Result<cortex_core::federation::Audience, AppError> {
+    cortex_core::federation::Audience::parse_form(
+        &percent.unwrap_or_default(),
+        &tags.unwrap_or_default(),
+    )
+    .map_err(|e| AppError::new(cortex_core::ErrorCode::BadRequest, e.to_string()))
+}
+
+/// The running and paused rollouts and the newest finished ones, with their counts and
+/// every neuron's update. Viewer.
+#[server(name = RolloutsFn, prefix = "/api", endpoint = "rollouts", input = leptos::server_fn::codec::GetUrl)]
+pub async fn rollouts() -> Result<Vec<RolloutView>, AppError> {
+    let (services, who) = super::guard::require(cortex_core::Role::Viewer)?;
+    Ok(services.federation.rollouts(&who).await?)
+}
+
+/// Starts moving neurons of a kind to a described release (audited as `rollout.start`).
+/// Operator.
+#[server(name = StartRollout, prefix = "/api", endpoint = "rollouts/start")]
+pub async fn start_rollout(
+    kind: Option<String>,
+    version: Option<String>,
+    #[server(default)] scope: Option<String>,
+    #[server(default)] rollout_percent: Option<String>,
+    #[server(default)] rollout_tags: Option<String>,
+) -> Result<Rollout, AppError> {
+    use cortex_core::federation::{RolloutForCreate, Scope};
+    let (services, who) = super::guard::require(cortex_core::Role::Operator)?;
+    super::guard::require_writable(&services)?;
+    let kind = required("kind", kind, "a neuron kind")?;
+    let version = required("version", version, "a release of that kind")?;
+    let scope = match scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            s.parse::<Scope>()
+                .map_err(|e| AppError::new(cortex_core::ErrorCode::BadRequest, e.to_string()))?,
+        ),
+    };
+    let form = RolloutForCreate {
+        kind,
+        version,
+        scope,
+        audience: stage(rollout_percent, rollout_tags)?,
+    };
+    Ok(services
+        .federation
+        .start_rollout(form, &who, chrono::Utc::now())
+        .await?)
+}
+
+/// Pauses, resumes or aborts a rollout (audited as `rollout.<action>`). Operator.
+#[server(name = ActOnRollout, prefix = "/api", endpoint = "rollouts/act")]
+pub async fn act_on_rollout(
+    id: Option<String>,
+    action: Option<String>,
+) -> Result<Rollout, AppError> {
+    use cortex_core::federation::RolloutAction;
+    let (services, who) = super::guard::require(cortex_core::Role::Operator)?;
+    super::guard::require_writable(&services)?;
+    let id = required("id", id, "a rollout id")?;
+    let action = required("action", action, "pause, resume or abort")?;
+    let action = RolloutAction::parse(&action).ok_or_else(|| {
+        AppError::new(
+            cortex_core::ErrorCode::BadRequest,
+            format!("action: `{action}` is not pause, resume or abort"),
+        )
+    })?;
+    Ok(services
+        .federation
+        .act_on_rollout(&id, action, &who, chrono::Utc::now())
+        .await?)
+}
+
+/// Sets a running or paused rollout's stage (audited as `rollout.stage`). Operator.
+#[server(name = StageRollout, prefix = "/api", endpoint = "rollouts/stage")]
+pub async fn stage_rollout(
+    id: Option<String>,
+    #[server(default)] rollout_percent: Option<String>,
+    #[server(default)] rollout_tags: Option<String>,
+) -> Result<Rollout, AppError> {
+    let (services, who) = super::guard::require(cortex_core::Role::Operator)?;
+    super::guard::require_writable(&services)?;
+    let id = required("id", id, "a rollout id")?;
+    let audience = stage(rollout_percent, rollout_tags)?;
+    Ok(services
+        .federation
+        .stage_rollout(&id, audience, &who, chrono::Utc::now())
+        .await?)
+}
