@@ -7,6 +7,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin="${1:-target/debug/cortex}"
 shift || true
 export PATH="$PWD/node_modules/.bin:$PATH"
+# The console's styles (scripts/setup.sh's build_admin_css), when the site was built without
+# the scripts.
+if [ ! -e target/site/pkg/admin.css ]; then
+  tailwindcss --input style/admin.css --output target/site/pkg/admin.css --minify 2>/dev/null
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }

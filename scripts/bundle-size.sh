@@ -13,6 +13,7 @@ source scripts/setup.sh
 say "building the release front end"
 # Names kept in the unoptimised module (wasm-opt drops them from what is served).
 CARGO_PROFILE_WASM_RELEASE_STRIP=none cargo leptos build --release --split --frontend-only >/dev/null
+slim_split_loader
 pkg=target/site/pkg
 total=0
 for f in "$pkg/cortex.wasm" "$pkg/cortex.js" "$pkg"/__wasm_split*.js "$pkg/cortex.css"; do

@@ -6,6 +6,25 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
+# After a release build of the front end: the split loader (`__wasm_split.*.js`, which every
+# page loads) names, above each of its hundreds of chunks, the pages that share it, in a
+# comment, and repeats the same loader code for each chunk; the comments go and the loaders
+# share one function (scripts/slim-split-loader.py), a third of its download.
+slim_split_loader() {
+  local f
+  for f in target/site/pkg/__wasm_split.*.js; do
+    [ -e "$f" ] && python3 scripts/slim-split-loader.py "$f"
+  done
+  return 0
+}
+
+# After any build of the front end: the admin console's styles (every page's classes) next
+# to cortex.css (the storefront's only), for the console's pages to load.
+build_admin_css() {
+  mkdir -p target/site/pkg
+  node_modules/.bin/tailwindcss --input style/admin.css --output target/site/pkg/admin.css --minify 2>/dev/null
+}
+
 command -v cargo >/dev/null || { echo "Rust is needed: install it with rustup first." >&2; exit 1; }
 command -v npm >/dev/null || { echo "Node.js and npm are needed (for tailwind, wasm-opt and Playwright)." >&2; exit 1; }
 

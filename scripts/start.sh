@@ -6,5 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
 say "building Cortex (release)"
 cargo leptos build --release --split
+slim_split_loader
+build_admin_css
 export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-target/site}"
 exec ./target/release/cortex serve "$@"

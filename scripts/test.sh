@@ -27,6 +27,9 @@ fi
 
 say "building the browser bundle and styles"
 cargo leptos build --frontend-only --split
+# The end-to-end tests load the split loader as a release serves it.
+slim_split_loader
+build_admin_css
 
 say "core compiles to WebAssembly"
 cargo build -q -p cortex-core --target wasm32-unknown-unknown

@@ -103,6 +103,12 @@ impl Application {
         );
         tokio::spawn(
             services
+                .federation
+                .clone()
+                .run_guard(services.health.clone()),
+        );
+        tokio::spawn(
+            services
                 .recovery
                 .clone()
                 .run_keeper(services.health.clone()),

@@ -536,3 +536,270 @@ async fn a_neuron_without_an_update_hook_fails_its_order_and_cannot_report_other
     );
     plain_neuron.stop();
 }
+
+/// Each neuron reports `n` errors (sent in its next batch).
+fn errors(handles: &[&NeuronHandle], n: usize) {
+    use cortex_core::analytics::{Event, EventKind};
+    for h in handles {
+        for _ in 0..n {
+            let mut e = Event::new(EventKind::Error, chrono::Utc::now());
+            e.message = Some("checkout: price is not a number".into());
+            h.record(e);
+        }
+    }
+}
+
+async fn set_rule(operator: &str, hub: &common::Hub, body: Value) -> Value {
+    json_of(
+        post(operator, hub, "/api/federation/rollback-rules/set", body).await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_push_that_raises_errors_is_rolled_back_by_itself() {
+    use cortex_core::federation::BundleKind;
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let editor = hub.token(&admin, "editor", Role::Editor).await;
+    let operator = hub.token(&admin, "operator", Role::Operator).await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    open_policy(&hub, &admin).await;
+
+    // The rule: the default, tightened for this kind; refused out of bounds or for an
+    // unknown kind, and below operator.
+    let rule = json!({"kind": "api-service", "enabled": "true", "window_minutes": "10", "min_errors": "8", "error_ratio": "2", "unhealthy_percent": "50"});
+    expect_error(
+        post(
+            &viewer,
+            &hub,
+            "/api/federation/rollback-rules/set",
+            rule.clone(),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    for (bad, field) in [
+        (
+            json!({"kind": "api-service", "window_minutes": "0"}),
+            "windowMinutes",
+        ),
+        (
+            json!({"kind": "api-service", "error_ratio": "1"}),
+            "errorRatio",
+        ),
+        (
+            json!({"kind": "api-service", "error_ratio": "lots"}),
+            "error_ratio",
+        ),
+        (
+            json!({"kind": "api-service", "min_errors": "2.5"}),
+            "min_errors",
+        ),
+        (json!({"kind": "no-such-kind"}), "kind"),
+        (json!({"remove": "true"}), "kind"),
+    ] {
+        let message = expect_error(
+            post(
+                &operator,
+                &hub,
+                "/api/federation/rollback-rules/set",
+                bad.clone(),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        )
+        .await;
+        assert!(message.contains(field), "{bad}: {message}");
+    }
+    let rules = set_rule(&operator, &hub, rule).await;
+    assert_eq!(rules["kinds"]["api-service"]["minErrors"], 8);
+    assert_eq!(
+        get(&viewer, &hub, "/api/federation/rollback-rules").await,
+        rules
+    );
+
+    let (a, _ca) = neuron(&hub, "api-a", &[], None).await;
+    let (b, _cb) = neuron(&hub, "api-b", &[], None).await;
+    let push = |price: i64| {
+        let body = json!({"checkout": {"price": price}}).to_string();
+        post(
+            &editor,
+            &hub,
+            "/api/federation/push-config",
+            json!({"scope": "global", "kind": "config", "body": body}),
+        )
+    };
+    json_of(push(10).await, StatusCode::OK).await;
+    json_of(push(-1).await, StatusCode::OK).await;
+    let price = |h: &NeuronHandle| {
+        h.snapshot()
+            .effective(BundleKind::Config)
+            .map(|b| b.body["checkout"]["price"].clone())
+    };
+    wait_for("both hold revision 2", || async {
+        price(&a) == Some(json!(-1)) && price(&b) == Some(json!(-1))
+    })
+    .await;
+    // A few errors are noise: nothing happens.
+    errors(&[&a], 3);
+    wait_for("the errors are stored", || async {
+        hub.app.services.store.count_events().await.unwrap() >= 3
+    })
+    .await;
+    hub.app
+        .services
+        .federation
+        .guard_changes(chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(price(&a), Some(json!(-1)));
+
+    // Many more: revision 1's content is pushed again by the hub and both neurons take it.
+    errors(&[&a, &b], 5);
+    wait_for("the bad push is rolled back", || async {
+        hub.app
+            .services
+            .federation
+            .guard_changes(chrono::Utc::now())
+            .await
+            .unwrap();
+        price(&a) == Some(json!(10)) && price(&b) == Some(json!(10))
+    })
+    .await;
+    let history = get(&viewer, &hub, "/api/federation/scope-history?scope=global").await;
+    assert_eq!(history["revisions"][0]["revision"], 3);
+    assert_eq!(history["revisions"][0]["createdBy"], "hub");
+    // Looked at again, nothing more happens: the hub's own push is not watched.
+    assert_eq!(
+        hub.app
+            .services
+            .federation
+            .guard_changes(chrono::Utc::now())
+            .await
+            .unwrap(),
+        0
+    );
+
+    // The alert and the audit record carry the evidence.
+    wait_for("the alert is kept", || async {
+        get(&viewer, &hub, "/api/alerts")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "autoRollback")
+    })
+    .await;
+    let alerts = get(&viewer, &hub, "/api/alerts").await;
+    let alert = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "autoRollback")
+        .unwrap();
+    assert!(
+        alert["text"]
+            .as_str()
+            .unwrap()
+            .contains("rolled back to revision 1"),
+        "{alert}"
+    );
+    let audit = get(&viewer, &hub, "/api/audit?action=bundle.autoRollback").await;
+    let evidence = &audit[0]["before"]["evidence"];
+    assert_eq!(audit[0]["actor"], "hub");
+    assert!(evidence["errorsAfter"].as_u64().unwrap() >= 8, "{evidence}");
+    assert_eq!(evidence["errorsBefore"], 0);
+    assert_eq!(evidence["neurons"], json!(["api-a", "api-b"]));
+    a.stop();
+    b.stop();
+}
+
+#[tokio::test]
+async fn a_rollout_that_raises_errors_is_stopped_and_the_previous_release_rolled_out() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let operator = hub.token(&admin, "operator", Role::Operator).await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    open_policy(&hub, &admin).await;
+    set_rule(
+        &operator,
+        &hub,
+        json!({"enabled": "true", "min_errors": "6"}),
+    )
+    .await;
+    for version in ["1.0.0", "2.0.0"] {
+        json_of(
+            post(
+                &operator,
+                &hub,
+                "/api/releases/create",
+                json!({"kind": "api-service", "version": version}),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let (a, _ca) = neuron(&hub, "api-a", &[], Some(migrations(false))).await;
+    let (b, _cb) = neuron(&hub, "api-b", &[], Some(migrations(false))).await;
+    let started = json_of(
+        post(
+            &operator,
+            &hub,
+            "/api/rollouts/start",
+            json!({"kind": "api-service", "version": "2.0.0"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(started["previous"], "1.0.0", "what it would go back to");
+    let id = started["id"].as_str().unwrap().to_string();
+    wait_for("both run 2.0.0", || async {
+        version_of(&hub, "api-a").await == "2.0.0" && version_of(&hub, "api-b").await == "2.0.0"
+    })
+    .await;
+    errors(&[&a, &b], 4);
+    wait_for(
+        "the rollout is undone and 1.0.0 rolled out again",
+        || async {
+            hub.app
+                .services
+                .federation
+                .guard_changes(chrono::Utc::now())
+                .await
+                .unwrap();
+            version_of(&hub, "api-a").await == "1.0.0" && version_of(&hub, "api-b").await == "1.0.0"
+        },
+    )
+    .await;
+    let view = rollout(&viewer, &hub, &id).await;
+    assert_eq!(view["rollout"]["state"], "aborted");
+    assert!(view["rollout"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("rolled back by itself"));
+    let list = get(&viewer, &hub, "/api/rollouts").await;
+    let back = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rollout"]["createdBy"] == "hub")
+        .unwrap_or_else(|| panic!("{list:#}"));
+    assert_eq!(back["rollout"]["version"], "1.0.0");
+    let audit = get(&viewer, &hub, "/api/audit?action=rollout.autoRollback").await;
+    assert_eq!(audit.as_array().unwrap().len(), 1);
+    assert!(
+        audit[0]["before"]["evidence"]["errorsAfter"]
+            .as_u64()
+            .unwrap()
+            >= 6
+    );
+    a.stop();
+    b.stop();
+}

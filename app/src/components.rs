@@ -5,6 +5,14 @@ pub mod chart;
 use crate::error::AppError;
 use leptos::prelude::*;
 
+/// The admin console's styles (`/pkg/admin.css`, built by the scripts from every page's
+/// classes). `/pkg/cortex.css`, which every page loads, holds only the storefront's, so a
+/// storefront visitor does not download the console's.
+#[component]
+pub fn AdminStyles() -> impl IntoView {
+    view! { <leptos_meta::Stylesheet id="admin-css" href="/pkg/admin.css"/> }
+}
+
 /// A red box with an error's message.
 #[component]
 pub fn ErrorBox(error: AppError) -> impl IntoView {

@@ -41,6 +41,7 @@ fn components() -> Value {
     add::<federation::Expectation>(&mut s);
     add::<federation::Rollout>(&mut s);
     add::<federation::RolloutView>(&mut s);
+    add::<federation::guard::RollbackRules>(&mut s);
     add::<federation::rollback::ScopeHistory>(&mut s);
     add::<federation::rollback::RollbackPreview>(&mut s);
     add::<federation::JoinPolicy>(&mut s);

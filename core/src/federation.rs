@@ -5,6 +5,7 @@
 //! - [`signing`]: the signed request and the hub's identity;
 //! - [`registration`]: joining, neuron kinds and the join policy;
 //! - [`fleet`]: neurons, their health and the fleet view;
+//! - [`guard`]: when a change made its neurons worse (automatic rollback);
 //! - [`bundles`]: scopes, audiences and pushed bundles;
 //! - [`releases`]: what each kind should run, what neurons report, and the drift;
 //! - [`rollback`]: a scope's history and what rolling it back would change;
@@ -15,6 +16,7 @@
 
 pub mod bundles;
 pub mod fleet;
+pub mod guard;
 pub mod registration;
 pub mod releases;
 pub mod rollback;

@@ -937,13 +937,17 @@ test('a staged rollout: started for a tag and a share, paused, widened, resumed 
   await hydrated(page);
   // A bad first stage is refused with the field named.
   const start = kind.locator('[data-start-rollout="agent"]');
-  await kind.getByText('Roll out a release').click();
+  const openStart = async () => {
+    const details = kind.locator('details').filter({ has: page.locator('[data-start-rollout="agent"]') });
+    if (!(await details.evaluate((d) => (d as HTMLDetailsElement).open))) await kind.getByText('Roll out a release').click();
+  };
+  await openStart();
   await start.locator('select[name="version"]').selectOption(version);
   await start.locator('input[name="rollout_percent"]').fill('250');
   await start.getByRole('button', { name: 'Start rollout' }).click();
   await expect(page.getByText('rollout_percent')).toBeVisible();
   await hydrated(page);
-  await kind.getByText('Roll out a release').click();
+  await openStart();
   await start.locator('select[name="version"]').selectOption(version);
   await start.locator('input[name="rollout_percent"]').fill('10');
   await start.locator('input[name="rollout_tags"]').fill('canary');
@@ -968,4 +972,17 @@ test('a staged rollout: started for a tag and a share, paused, widened, resumed 
   await expect(kind.locator('[data-rollout-state="running"], [data-rollout-state="paused"]')).toHaveCount(0);
   await kind.getByText(/Earlier rollouts/).click();
   await expect(kind.locator('li[data-rollout-state="aborted"]').first()).toContainText(version);
+  // The automatic rollback rule of one kind: refused out of bounds, then saved and listed.
+  await hydrated(page);
+  const rules = page.locator('#rollback-rule-form');
+  await rules.locator('select[name="kind"]').selectOption('agent');
+  await rules.locator('input[name="error_ratio"]').fill('0.5');
+  await rules.getByRole('button', { name: 'Save rule' }).click();
+  await expect(page.locator('#rollback-rules')).toContainText('errorRatio');
+  await hydrated(page);
+  await rules.locator('select[name="kind"]').selectOption('agent');
+  await rules.locator('input[name="error_ratio"]').fill('3');
+  await rules.locator('input[name="min_errors"]').fill('5');
+  await rules.getByRole('button', { name: 'Save rule' }).click();
+  await expect(page.locator('[data-rollback-rule="agent"]')).toContainText('3× the 10 min before (and at least 5 errors)');
 });

@@ -6,6 +6,7 @@ CREATE TABLE rollouts (
     id            TEXT PRIMARY KEY,
     kind          TEXT NOT NULL,
     version       TEXT NOT NULL,
+    previous      TEXT,
     scope         TEXT NOT NULL,
     audience_json TEXT NOT NULL,
     state         TEXT NOT NULL,

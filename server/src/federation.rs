@@ -6,6 +6,7 @@ pub mod admin;
 pub mod browser;
 pub mod channel;
 pub mod fanout;
+mod guard;
 mod heartbeats;
 pub mod http;
 pub mod joins;

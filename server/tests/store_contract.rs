@@ -2479,6 +2479,7 @@ async fn rollouts_are_one_active_per_kind_and_updates_are_claimed_once(s: DynSto
         id: id.into(),
         kind: "api-service".into(),
         version: "2.0".into(),
+        previous: Some("1.0".into()),
         scope: Scope::Tag("eu".into()),
         audience: Audience {
             percent: Some(10),

@@ -1,7 +1,9 @@
 //! Rollouts: moving a kind's neurons (all of them, a tag's, or one) to a described release,
-//! staged, with pause, resume and abort; and each neuron's update.
+//! staged, with pause, resume and abort; each neuron's update; and the rules by which a push
+//! or a rollout that made things worse is rolled back by itself.
 
 use crate::error::AppError;
+pub use cortex_core::federation::guard::RollbackRules;
 pub use cortex_core::federation::{Rollout, RolloutView};
 use leptos::prelude::*;
 
@@ -110,5 +112,88 @@ pub async fn stage_rollout(
     Ok(services
         .federation
         .stage_rollout(&id, audience, &who, chrono::Utc::now())
+        .await?)
+}
+
+/// The automatic rollback rules: the default and each kind's own. Viewer.
+#[server(name = RollbackRulesFn, prefix = "/api", endpoint = "federation/rollback-rules", input = leptos::server_fn::codec::GetUrl)]
+pub async fn rollback_rules() -> Result<RollbackRules, AppError> {
+    let (services, who) = super::guard::require(cortex_core::Role::Viewer)?;
+    Ok(services.federation.rollback_rules(&who).await?)
+}
+
+/// Sets the automatic rollback rule of one kind (empty: the default), or removes a kind's
+/// own rule (`remove`). Audited as `rollback-rules.set`. Operator.
+#[allow(clippy::too_many_arguments)]
+#[server(name = SetRollbackRule, prefix = "/api", endpoint = "federation/rollback-rules/set")]
+pub async fn set_rollback_rule(
+    #[server(default)] kind: Option<String>,
+    #[server(default)] enabled: Option<String>,
+    #[server(default)] window_minutes: Option<String>,
+    #[server(default)] min_errors: Option<String>,
+    #[server(default)] error_ratio: Option<String>,
+    #[server(default)] unhealthy_percent: Option<String>,
+    #[server(default)] remove: Option<String>,
+) -> Result<RollbackRules, AppError> {
+    use cortex_core::federation::guard::RollbackRule;
+    use cortex_core::ErrorCode;
+    let (services, who) = super::guard::require(cortex_core::Role::Operator)?;
+    super::guard::require_writable(&services)?;
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let kind = given(&kind);
+    let flag =
+        |v: &Option<String>| matches!(given(v).as_deref(), Some("true" | "on" | "1" | "yes"));
+    let number = |field: &str, v: &Option<String>, default: f64| -> Result<f64, AppError> {
+        match given(v) {
+            None => Ok(default),
+            Some(s) => s
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| {
+                    AppError::new(
+                        ErrorCode::BadRequest,
+                        format!("{field}: `{s}` is not a number"),
+                    )
+                }),
+        }
+    };
+    let rule = if flag(&remove) {
+        None
+    } else {
+        let d = RollbackRule::default();
+        let whole = |field: &str, v: &Option<String>, default: u64| -> Result<u64, AppError> {
+            let n = number(field, v, default as f64)?;
+            if n.fract() != 0.0 || n < 0.0 || n > 1e9 {
+                return Err(AppError::new(
+                    ErrorCode::BadRequest,
+                    format!("{field}: a whole number"),
+                ));
+            }
+            Ok(n as u64)
+        };
+        Some(RollbackRule {
+            // A checkbox sends nothing when unticked; a JSON client may send "false".
+            enabled: flag(&enabled),
+            window_minutes: whole("window_minutes", &window_minutes, d.window_minutes.into())?
+                .min(u32::MAX as u64) as u32,
+            min_errors: whole("min_errors", &min_errors, d.min_errors)?,
+            error_ratio: number("error_ratio", &error_ratio, d.error_ratio)?,
+            unhealthy_percent: whole(
+                "unhealthy_percent",
+                &unhealthy_percent,
+                d.unhealthy_percent.into(),
+            )?
+            .min(255) as u8,
+        })
+    };
+    Ok(services
+        .federation
+        .set_rollback_rule(kind.as_deref(), rule, &who)
         .await?)
 }

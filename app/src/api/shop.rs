@@ -123,7 +123,7 @@ fn visitor_context(slug: &str, query: &str) -> cortex_core::context::Context {
 
 /// The demo storefront page `slug` (`home`, `sale`, …) with this visitor's mutations
 /// applied. `query` is the page's query string. Public.
-#[server(name = ShopPage, prefix = "/api", endpoint = "shop/page", input = leptos::server_fn::codec::GetUrl)]
+#[server(name = ShopPage, prefix = "/api", endpoint = "shop/page", input = leptos::server_fn::codec::GetUrl, output = super::TextJson)]
 pub async fn shop_page(slug: String, query: String) -> Result<ShopView, AppError> {
     use cortex_core::ErrorCode;
     let services = use_context::<cortex_server::Services>()

@@ -31,6 +31,7 @@ pub fn AdminShell() -> impl IntoView {
         path
     });
     view! {
+        <crate::components::AdminStyles/>
         // On a phone the navigation folds into a menu under the top bar; wider, it is a
         // sidebar. The toggle is a checkbox and its label, so it works without JavaScript.
         <div class="flex min-h-screen flex-col md:flex-row">

@@ -13,6 +13,7 @@ pub fn LoginPage() -> impl IntoView {
     let me = Resource::new(|| (), |_| current_user());
     view! {
         <Title text="Sign in"/>
+        <crate::components::AdminStyles/>
         <Suspense fallback=|| view! { <div class="p-8"><Loading/></div> }>
             {move || Suspend::new(async move {
                 match me.await {

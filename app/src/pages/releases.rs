@@ -7,9 +7,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::releases::{release_board, CreateRelease, ExpectRelease, Release, ReleaseBoard};
-use crate::api::rollouts::{rollouts, ActOnRollout, RolloutView, StageRollout, StartRollout};
+use crate::api::rollouts::{
+    rollback_rules, rollouts, ActOnRollout, RolloutView, SetRollbackRule, StageRollout,
+    StartRollout,
+};
 use crate::components::{fmt_time, ActionError, ErrorBox, FormError, Loading, CARD};
-use crate::pages::rollouts::{KindRollouts, RolloutActions};
+use crate::pages::rollouts::{KindRollouts, RollbackRulesCard, RolloutActions};
 use cortex_core::federation::{KindReleases, MigrationState, NeuronRelease, Transport};
 
 const SMALL: &str = "rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50";
@@ -26,6 +29,8 @@ pub fn ReleasesPage() -> impl IntoView {
         act: ServerAction::<ActOnRollout>::new(),
         stage: ServerAction::<StageRollout>::new(),
     };
+    let set_rule = ServerAction::<SetRollbackRule>::new();
+    let rules = Resource::new(move || set_rule.version().get(), |_| rollback_rules());
     let changes = move || {
         (
             create.version().get(),
@@ -66,9 +71,15 @@ pub fn ReleasesPage() -> impl IntoView {
         <ActionError action=expect/>
         <Transition fallback=|| view! { <div class="mt-6"><Loading/></div> }>
             {move || Suspend::new(async move {
-                match (board.await, runs.await) {
-                    (Err(e), _) | (_, Err(e)) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
-                    (Ok(board), Ok(runs)) => view! { <Board board runs create expect actions/> }.into_any(),
+                match (board.await, runs.await, rules.await) {
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
+                    (Ok(board), Ok(runs), Ok(rules)) => {
+                        let kinds: Vec<String> = board.kinds.iter().map(|k| k.kind.clone()).collect();
+                        view! {
+                            <Board board runs create expect actions/>
+                            <RollbackRulesCard rules kinds set=set_rule/>
+                        }.into_any()
+                    }
                 }
             })}
         </Transition>

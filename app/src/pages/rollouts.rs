@@ -5,7 +5,9 @@
 
 use leptos::prelude::*;
 
-use crate::api::rollouts::{ActOnRollout, RolloutView, StageRollout, StartRollout};
+use crate::api::rollouts::{
+    ActOnRollout, RollbackRules, RolloutView, SetRollbackRule, StageRollout, StartRollout,
+};
 use crate::components::{fmt_time, FormError};
 use cortex_core::federation::{RolloutState, UpdateState};
 
@@ -83,8 +85,10 @@ fn Start(kind: String, versions: Vec<String>, actions: RolloutActions) -> impl I
         .map(|v| view! { <option value=v.clone()>{v.clone()}</option> })
         .collect_view();
     let marker = kind.clone();
+    // Open while its last submission's error is shown.
+    let failed = move || matches!(actions.start.value().get(), Some(Err(_)));
     view! {
-        <details class="mt-3">
+        <details class="mt-3" open=failed>
             <summary class="cursor-pointer text-sm font-semibold">"Roll out a release"</summary>
             <p class="mt-1 text-xs text-slate-600">"Each neuron in the stage is sent an update order as it connects: its pre-migrations, the switch, its post-migrations, each reported back. A failed update pauses the rollout. Start with a share or a tag, then widen the stage."</p>
             <ActionForm action=actions.start attr:class="mt-2 grid gap-2 sm:grid-cols-4" attr:data-start-rollout=marker>
@@ -213,4 +217,49 @@ fn UpdateTable(updates: Vec<cortex_core::federation::NeuronUpdate>) -> impl Into
         </div>
     }
     .into_any()
+}
+
+/// The automatic rollback rules: the default and each kind's own, and a form to set one.
+#[component]
+pub fn RollbackRulesCard(
+    rules: RollbackRules,
+    kinds: Vec<String>,
+    set: ServerAction<SetRollbackRule>,
+) -> impl IntoView {
+    let row = |name: String, r: cortex_core::federation::guard::RollbackRule| {
+        let marker = name.clone();
+        view! {
+            <li data-rollback-rule=marker>
+                <span class="font-semibold">{name}</span>
+                {format!(": {}{}", if r.enabled { "" } else { "alert only; " }, r.describe())}
+            </li>
+        }
+    };
+    let d = rules.default;
+    let options = kinds
+        .into_iter()
+        .map(|k| view! { <option value=k.clone()>{k.clone()}</option> })
+        .collect_view();
+    view! {
+        <section class="mt-8 rounded-lg border border-slate-200 bg-white p-4 shadow-sm" id="rollback-rules">
+            <h2 class="text-lg font-semibold">"Automatic rollback"</h2>
+            <p class="mt-1 text-xs text-slate-600">"A push or a rollout whose neurons get worse is undone by itself: the previous revision pushed, or the previous release rolled out."</p>
+            <ul class="mt-2 space-y-1 text-xs text-slate-700">
+                {row("default".into(), d)}
+                {rules.kinds.into_iter().map(|(k, r)| row(k, r)).collect_view()}
+            </ul>
+            <ActionForm action=set attr:class="mt-3 grid gap-2 sm:grid-cols-6" attr:id="rollback-rule-form">
+                <label class=LABEL>"Kind" <select name="kind" class=INPUT><option value="">"default"</option>{options}</select></label>
+                <label class=LABEL>"Minutes" <input name="window_minutes" class=INPUT inputmode="numeric" value=d.window_minutes.to_string()/></label>
+                <label class=LABEL>"Min errors" <input name="min_errors" class=INPUT inputmode="numeric" value=d.min_errors.to_string()/></label>
+                <label class=LABEL>"Error ratio" <input name="error_ratio" class=INPUT inputmode="decimal" value=d.error_ratio.to_string()/></label>
+                <label class=LABEL>"Unhealthy %" <input name="unhealthy_percent" class=INPUT inputmode="numeric" value=d.unhealthy_percent.to_string()/></label>
+                <label class="flex items-end gap-1 text-xs"><input type="checkbox" name="enabled" value="true" checked=d.enabled/>"Roll back"</label>
+                <div class="sm:col-span-6">
+                    <FormError action=set/>
+                    <button type="submit" class=SMALL>"Save rule"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
 }

@@ -289,13 +289,13 @@ mod tests {
     /// The stylesheet that hides other types' fields names every type.
     #[test]
     fn the_stylesheet_knows_every_rule_type() {
-        let css = include_str!("../../../style/tailwind.css");
+        let css = include_str!("../../../style/admin.css");
         for kind in KINDS {
             assert!(
                 css.contains(&format!(
                     r#"option[value="{kind}"]:checked) [data-kinds]:not([data-kinds~="{kind}"])"#
                 )),
-                "style/tailwind.css: no rule for type {kind}"
+                "style/admin.css: no rule for type {kind}"
             );
         }
     }

@@ -16,6 +16,7 @@ pub fn SetupPage() -> impl IntoView {
     let open = Resource::new(|| (), |_| setup_state());
     view! {
         <Title text="Set up"/>
+        <crate::components::AdminStyles/>
         <main class="mx-auto max-w-sm px-6 py-16">
             <h1 class="text-2xl font-bold">"Create the first admin"</h1>
             <div class=format!("{CARD} mt-6 space-y-4")>

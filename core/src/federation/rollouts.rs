@@ -110,6 +110,10 @@ pub struct Rollout {
     pub kind: String,
     /// The release's version.
     pub version: String,
+    /// The version to go back to if it makes things worse: the kind's expected release when
+    /// it started, or else the version most of its neurons ran (when described).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
     /// Which neurons of the kind: `global` (all), `tag:<tag>` or `neuron:<id>`.
     pub scope: Scope,
     /// The current stage: who in the scope gets the order now.
@@ -376,6 +380,7 @@ mod tests {
             id: "r1".into(),
             kind: "shop".into(),
             version: "2.0".into(),
+            previous: Some("1.0".into()),
             scope: Scope::Global,
             audience,
             state: RolloutState::Running,

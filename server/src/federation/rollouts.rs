@@ -87,10 +87,14 @@ impl Federation {
                 }
             }
         }
+        let previous = self
+            .previous_release(&form.kind, &form.version, &scope)
+            .await?;
         let rollout = Rollout {
             id: uuid::Uuid::new_v4().simple().to_string(),
             kind: form.kind,
             version: form.version,
+            previous,
             scope,
             audience: form.audience,
             state: RolloutState::Running,
@@ -172,6 +176,43 @@ impl Federation {
             .await?;
         self.drive_rollouts(now).await?;
         Ok(changed)
+    }
+
+    /// What a rollout of `kind` to `version` would go back to: the kind's expected release,
+    /// or else the described version most of the neurons in `scope` run.
+    async fn previous_release(
+        &self,
+        kind: &str,
+        version: &str,
+        scope: &Scope,
+    ) -> Result<Option<String>, ApiError> {
+        let expected = self
+            .store
+            .expected_releases()
+            .await?
+            .into_iter()
+            .find(|e| e.kind == kind && e.version != version);
+        if let Some(e) = expected {
+            return Ok(Some(e.version));
+        }
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for n in self.store.list_neurons().await? {
+            if n.kind == kind
+                && n.status.is_joined()
+                && n.version != version
+                && scope.covers(&n.id, &n.tags)
+            {
+                *counts.entry(n.version).or_default() += 1;
+            }
+        }
+        let mut by_count: Vec<(String, usize)> = counts.into_iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(&a.1));
+        for (v, _) in by_count {
+            if self.store.release(kind, &v).await?.is_some() {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
     }
 
     async fn known_rollout(&self, id: &str) -> Result<Rollout, ApiError> {

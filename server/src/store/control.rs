@@ -131,6 +131,7 @@ pub const CONTROL_TABLES: &[ControlTable] = &[
             ("id", Text),
             ("kind", Text),
             ("version", Text),
+            ("previous", Text),
             ("scope", Text),
             ("audience_json", Text),
             ("state", Text),

@@ -212,6 +212,15 @@ pub trait EventStore: Send + Sync {
     /// up, or never meant for a webhook); returns how many.
     async fn prune_alerts(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
+    /// Error events per neuron that reported any between `from` and `to`: how many before
+    /// `split` and how many from it on (neurons with none are left out).
+    async fn error_counts(
+        &self,
+        from: DateTime<Utc>,
+        split: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<ErrorCount>>;
+
     /// Events stored since `since`, summed per `bucket_secs` of arrival time (buckets
     /// without events are left out), oldest first. Counts batches, not events, so it reads
     /// one row per batch.
@@ -220,6 +229,14 @@ pub trait EventStore: Send + Sync {
         since: DateTime<Utc>,
         bucket_secs: i64,
     ) -> StoreResult<Vec<cortex_core::overview::RatePoint>>;
+}
+
+/// One neuron's errors before and after a moment (see [`EventStore::error_counts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCount {
+    pub neuron_id: String,
+    pub before: u64,
+    pub after: u64,
 }
 
 /// Most rows [`EventStore::segment_counts`] returns.
@@ -951,6 +968,37 @@ macro_rules! impl_event_store {
                 self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn error_counts(
+                &self,
+                from: DateTime<Utc>,
+                split: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> StoreResult<Vec<crate::store::events::ErrorCount>> {
+                // The kind filter repeats the partial index's, so the index serves the range.
+                let rows = sqlx::query(
+                    "SELECT neuron_id,
+                            CAST(SUM(CASE WHEN at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS before,
+                            CAST(SUM(CASE WHEN at >= $2 THEN 1 ELSE 0 END) AS BIGINT) AS after
+                       FROM events
+                      WHERE kind IN ('error', 'log') AND kind = 'error' AND at >= $1 AND at < $3
+                      GROUP BY neuron_id",
+                )
+                .bind(from.timestamp_millis())
+                .bind(split.timestamp_millis())
+                .bind(to.timestamp_millis())
+                .fetch_all(&self.pool()?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::store::events::ErrorCount {
+                            neuron_id: r.try_get("neuron_id")?,
+                            before: r.try_get::<i64, _>("before")?.max(0) as u64,
+                            after: r.try_get::<i64, _>("after")?.max(0) as u64,
+                        })
+                    })
+                    .collect()
             }
 
             async fn event_rate(

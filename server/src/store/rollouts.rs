@@ -25,7 +25,8 @@ pub trait RolloutStore: Send + Sync {
     async fn running_rollouts(&self) -> StoreResult<Vec<Rollout>>;
     async fn rollout(&self, id: &str) -> StoreResult<Option<Rollout>>;
     /// Moves a rollout from state `from` to `rollout.state` with its reason and stage, with
-    /// an audit record (before and after filled in) when given. `Conflict` when it is no
+    /// an audit record when given (its after filled in, and its before unless the caller set
+    /// one: an automatic rollback's evidence). `Conflict` when it is no
     /// longer in `from` (someone else moved it first).
     async fn change_rollout(
         &self,
@@ -46,7 +47,7 @@ pub trait RolloutStore: Send + Sync {
 /// Implements [`RolloutStore`] for a backend (see `common.rs` for the conventions).
 macro_rules! impl_rollout_store {
     ($store:ty, $row:ty) => {
-        const ROLLOUT_COLS: &str = "id, kind, version, scope, audience_json, state, reason, created_by, created_at, updated_at";
+        const ROLLOUT_COLS: &str = "id, kind, version, previous, scope, audience_json, state, reason, created_by, created_at, updated_at";
 
         fn rollout_from_row(r: &$row) -> StoreResult<cortex_core::federation::Rollout> {
             let scope: String = r.try_get("scope")?;
@@ -55,6 +56,7 @@ macro_rules! impl_rollout_store {
                 id: r.try_get("id")?,
                 kind: r.try_get("kind")?,
                 version: r.try_get("version")?,
+                previous: r.try_get("previous")?,
                 scope: scope
                     .parse()
                     .map_err(|_| StoreError::Other(format!("bad scope `{scope}` in database")))?,
@@ -91,11 +93,12 @@ macro_rules! impl_rollout_store {
             ) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(&format!(
-                    "INSERT INTO rollouts ({ROLLOUT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    "INSERT INTO rollouts ({ROLLOUT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                 ))
                 .bind(&rollout.id)
                 .bind(&rollout.kind)
                 .bind(&rollout.version)
+                .bind(&rollout.previous)
                 .bind(rollout.scope.to_string())
                 .bind(serde_json::to_string(&rollout.audience).unwrap_or_default())
                 .bind(rollout.state.as_str())
@@ -211,7 +214,9 @@ macro_rules! impl_rollout_store {
                 })?;
                 if let Some(mut audit) = audit {
                     audit.target = format!("rollout:{}", rollout.id);
-                    audit.before = serde_json::to_value(&before).unwrap_or_default();
+                    if audit.before.is_null() {
+                        audit.before = serde_json::to_value(&before).unwrap_or_default();
+                    }
                     audit.after = serde_json::to_value(rollout).unwrap_or_default();
                     self.audit_in(&mut tx, audit).await?;
                 }
