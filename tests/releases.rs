@@ -12,7 +12,7 @@ use cortex_core::federation::{
     fingerprint, Fingerprints, MigrationPhase, MigrationReport, MigrationState,
 };
 use cortex_core::Role;
-use cortex_sdk::runner::{self, Connection, NeuronHandle, RunnerConfig};
+use cortex_sdk::runner::{self, NeuronHandle, RunnerConfig};
 use cortex_sdk::NeuronKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -41,15 +41,7 @@ async fn neuron(
         None,
     )
     .unwrap();
-    let conn = handle.watch_connection();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while *conn.borrow() != Connection::Online {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{id} never came online"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_online(&handle, id).await;
     (handle, cache)
 }
 

@@ -12,14 +12,13 @@ use common::{
 };
 use cortex_core::federation::{MigrationPhase, UpdateOrder};
 use cortex_core::Role;
-use cortex_sdk::runner::{self, Connection, Hooks, NeuronHandle, RunnerConfig};
+use cortex_sdk::runner::{self, Hooks, NeuronHandle, RunnerConfig};
 use cortex_sdk::update::{StepFuture, Updater};
 use cortex_sdk::NeuronKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// A neuron's own migrations: it ships `0001_add_total` and `0002_drop_legacy`, and refuses
 /// any other id; `broken` makes `0001_add_total` fail.
@@ -70,15 +69,7 @@ async fn neuron(
         },
     )
     .unwrap();
-    let conn = handle.watch_connection();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while *conn.borrow() != Connection::Online {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{id} never came online"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_online(&handle, id).await;
     (handle, cache)
 }
 

@@ -319,3 +319,16 @@ pub async fn get_json(token: &str, hub: &Hub, path: &str) -> Value {
     )
     .await
 }
+
+/// Waits (up to 10 s) until an SDK runner is online.
+pub async fn wait_online(handle: &cortex_sdk::runner::NeuronHandle, id: &str) {
+    let conn = handle.watch_connection();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while *conn.borrow() != cortex_sdk::runner::Connection::Online {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} never came online"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -313,43 +313,29 @@ impl Federation {
             });
             return Ok(false);
         }
-        if rollout.state.is_active() {
-            let aborted = Rollout {
-                state: RolloutState::Aborted,
-                reason: format!("rolled back by itself: {reason}"),
-                updated_at: now,
-                ..rollout.clone()
-            };
-            let mut audit = AuditRecord::new(HUB, "rollout.autoRollback", String::new());
-            audit.before = details.clone();
-            match self
-                .store
-                .change_rollout(&aborted, rollout.state, Some(audit))
-                .await
-            {
-                Ok(()) => {}
-                Err(crate::store::StoreError::Conflict(_)) => return Ok(false),
-                Err(e) => return Err(e.into()),
-            }
-        } else {
-            // Done: mark it so it is looked at no more, keeping its state readable.
-            let undone = Rollout {
-                state: RolloutState::Aborted,
-                reason: format!("rolled back by itself after it finished: {reason}"),
-                updated_at: now,
-                ..rollout.clone()
-            };
-            let mut audit = AuditRecord::new(HUB, "rollout.autoRollback", String::new());
-            audit.before = details.clone();
-            match self
-                .store
-                .change_rollout(&undone, RolloutState::Done, Some(audit))
-                .await
-            {
-                Ok(()) => {}
-                Err(crate::store::StoreError::Conflict(_)) => return Ok(false),
-                Err(e) => return Err(e.into()),
-            }
+        // Running or paused it stops; done, it is marked so it is looked at no more. Either
+        // way it reads as aborted, with why.
+        let aborted = Rollout {
+            state: RolloutState::Aborted,
+            reason: if rollout.state.is_active() {
+                format!("rolled back by itself: {reason}")
+            } else {
+                format!("rolled back by itself after it finished: {reason}")
+            },
+            updated_at: now,
+            ..rollout.clone()
+        };
+        let mut audit = AuditRecord::new(HUB, "rollout.autoRollback", String::new());
+        audit.before = details.clone();
+        match self
+            .store
+            .change_rollout(&aborted, rollout.state, Some(audit))
+            .await
+        {
+            Ok(()) => {}
+            // Another hub (or a person) moved it first.
+            Err(crate::store::StoreError::Conflict(_)) => return Ok(false),
+            Err(e) => return Err(e.into()),
         }
         let back = match &rollout.previous {
             Some(previous) => {
