@@ -794,3 +794,86 @@ async fn a_rollout_that_raises_errors_is_stopped_and_the_previous_release_rolled
     a.stop();
     b.stop();
 }
+
+/// A neuron whose migration takes longer than the test.
+struct Slow;
+
+impl Updater for Slow {
+    fn migrate(&self, _id: &str, _phase: MigrationPhase) -> StepFuture {
+        Box::pin(async {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            Ok(String::new())
+        })
+    }
+    fn switch(&self, _order: &UpdateOrder) -> StepFuture {
+        Box::pin(async { Ok(String::new()) })
+    }
+}
+
+#[tokio::test]
+async fn an_order_with_no_word_for_a_while_is_sent_again_and_answered_with_where_it_stands() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let operator = hub.token(&admin, "operator", Role::Operator).await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    open_policy(&hub, &admin).await;
+    json_of(
+        post(
+            &operator,
+            &hub,
+            "/api/releases/create",
+            json!({"kind": "api-service", "version": "2.0.0", "pre_migrations": "0001_add_total"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let cache = tempfile::tempdir().unwrap();
+    let key = NeuronKey::generate();
+    let handle = runner::start_with(
+        RunnerConfig::new(
+            &hub.app.url(),
+            registration("api-slow", &key),
+            key,
+            cache.path(),
+        ),
+        Hooks {
+            reload: None,
+            updater: Some(Arc::new(Slow)),
+        },
+    )
+    .unwrap();
+    common::wait_online(&handle, "api-slow").await;
+    let started = json_of(
+        post(
+            &operator,
+            &hub,
+            "/api/rollouts/start",
+            json!({"kind": "api-service", "version": "2.0.0"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let id = started["id"].as_str().unwrap().to_string();
+    wait_for("the neuron runs its pre-migration", || async {
+        rollout(&viewer, &hub, &id).await["updates"][0]["step"] == "pre 0001_add_total"
+    })
+    .await;
+    let federation = &hub.app.services.federation;
+    // Not yet quiet for long: nothing is sent again.
+    assert_eq!(
+        federation.drive_rollouts(chrono::Utc::now()).await.unwrap(),
+        0
+    );
+    // A minute and more later: sent again, and the neuron says it is still at that step.
+    let later = chrono::Utc::now() + chrono::Duration::seconds(120);
+    assert_eq!(federation.drive_rollouts(later).await.unwrap(), 1);
+    wait_for("the neuron answers again", || async {
+        let u = &rollout(&viewer, &hub, &id).await["updates"][0];
+        let at = chrono::DateTime::parse_from_rfc3339(u["at"].as_str().unwrap()).unwrap();
+        u["state"] == "running" && at < later
+    })
+    .await;
+    handle.stop();
+}

@@ -568,10 +568,11 @@ async fn send_update_reports(
     Ok(())
 }
 
-/// Runs an update order in the background: each migration goes on the next heartbeat, and
-/// the new version is reported (and registered with, after a reconnect) once switched.
+/// Runs an update order in the background, then the order queued meanwhile, if any: each
+/// migration goes on the next heartbeat, and the new version is reported (and registered
+/// with, after a reconnect) once switched.
 async fn run_update(
-    order: cortex_core::federation::UpdateOrder,
+    mut order: cortex_core::federation::UpdateOrder,
     updater: Arc<dyn crate::update::Updater>,
     shared: Arc<Shared>,
 ) {
@@ -579,14 +580,20 @@ async fn run_update(
         f(&mut shared.heartbeat.lock().unwrap_or_else(|p| p.into_inner()));
         shared.beat_now.notify_one();
     };
-    crate::update::run(
-        order,
-        updater,
-        shared.updates.clone(),
-        |m| beat(&|h| h.migration = Some(m.clone().tidy())),
-        |v| beat(&|h| h.version = Some(v.to_string())),
-    )
-    .await;
+    loop {
+        crate::update::run(
+            order,
+            updater.clone(),
+            shared.updates.clone(),
+            |m| beat(&|h| h.migration = Some(m.clone().tidy())),
+            |v| beat(&|h| h.version = Some(v.to_string())),
+        )
+        .await;
+        match shared.updates.start_queued() {
+            Some(next) => order = next,
+            None => return,
+        }
+    }
 }
 
 fn finish(

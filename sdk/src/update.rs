@@ -47,7 +47,11 @@ pub(crate) struct UpdateLog {
     order: Vec<String>,
     /// Reports not yet sent, oldest first.
     pub(crate) outbox: Vec<UpdateReport>,
+    /// The order under way (or, once it ended, the queued one about to start).
     running: Option<String>,
+    /// The order that came while another ran: it starts when that one ends (a newer one
+    /// replaces it, which is then reported as failed).
+    queued: Option<UpdateOrder>,
 }
 
 /// Orders remembered, so one sent again is answered with how it ended.
@@ -62,10 +66,10 @@ impl UpdateLog {
                 self.latest.remove(&old);
             }
         }
-        if report.state == UpdateState::Done || report.state == UpdateState::Failed {
-            if self.running.as_deref() == Some(report.id.as_str()) {
-                self.running = None;
-            }
+        if report.state.is_final() && self.running.as_deref() == Some(report.id.as_str()) {
+            // The queued order, if any, is next: reserved now, so no new order starts
+            // between this one's end and its start.
+            self.running = self.queued.as_ref().map(|o| o.id.clone());
         }
         self.latest.insert(report.id.clone(), report.clone());
         self.outbox.push(report);
@@ -114,8 +118,9 @@ impl Updates {
         }
     }
 
-    /// Takes an order: starts it (true), or answers at once: how an order already seen
-    /// ended, or a failure when there is no updater or another update runs (false).
+    /// Takes an order: starts it (true); or answers at once how an order already seen
+    /// ended, fails it when there is no updater, or queues it while another update runs
+    /// (false).
     pub(crate) fn take(&self, order: &UpdateOrder, has_updater: bool) -> bool {
         let mut log = self.lock();
         if let Some(seen) = log.latest.get(&order.id).cloned() {
@@ -124,29 +129,49 @@ impl Updates {
             self.changed.notify_one();
             return false;
         }
-        let refusal = if !has_updater {
-            Some("this neuron has no update hook: it cannot update itself".to_string())
-        } else {
-            log.running
-                .as_ref()
-                .map(|other| format!("another update ({other}) is running"))
-        };
-        match refusal {
-            Some(message) => {
-                log.note(UpdateReport {
-                    id: order.id.clone(),
-                    state: UpdateState::Failed,
-                    step: String::new(),
-                    message,
-                });
-                drop(log);
-                self.changed.notify_one();
-                false
-            }
-            None => {
+        if log.queued.as_ref().is_some_and(|q| q.id == order.id) {
+            return false;
+        }
+        if !has_updater {
+            log.note(UpdateReport {
+                id: order.id.clone(),
+                state: UpdateState::Failed,
+                step: String::new(),
+                message: "this neuron has no update hook: it cannot update itself".into(),
+            });
+            drop(log);
+            self.changed.notify_one();
+            return false;
+        }
+        if log.running.is_none() {
+            log.running = Some(order.id.clone());
+            return true;
+        }
+        if let Some(old) = log.queued.replace(order.clone()) {
+            if log.running.as_deref() == Some(old.id.as_str()) {
                 log.running = Some(order.id.clone());
-                true
             }
+            log.note(UpdateReport {
+                id: old.id,
+                state: UpdateState::Failed,
+                step: String::new(),
+                message: format!(
+                    "superseded by a newer order ({}) before it started",
+                    order.id
+                ),
+            });
+            drop(log);
+            self.changed.notify_one();
+        }
+        false
+    }
+
+    /// The queued order, when the update before it has ended: it is to run now.
+    pub(crate) fn start_queued(&self) -> Option<UpdateOrder> {
+        let mut log = self.lock();
+        match &log.queued {
+            Some(q) if log.running.as_deref() == Some(q.id.as_str()) => log.queued.take(),
+            _ => None,
         }
     }
 }
@@ -333,11 +358,28 @@ mod tests {
             ..order()
         };
         assert!(updates.take(&other, true));
+        // While r2 runs, r3 waits; r4 replaces it (r3 is reported as superseded).
         let third = UpdateOrder {
             id: "r3".into(),
             ..order()
         };
         assert!(!updates.take(&third, true));
-        assert!(updates.lock().outbox.last().unwrap().message.contains("r2"));
+        assert_eq!(updates.start_queued(), None, "r2 still runs");
+        let fourth = UpdateOrder {
+            id: "r4".into(),
+            ..order()
+        };
+        assert!(!updates.take(&fourth, true));
+        let last = updates.lock().outbox.last().unwrap().clone();
+        assert_eq!((last.id.as_str(), last.state), ("r3", UpdateState::Failed));
+        // r2 ends: r4 is next, and nothing else can start before it.
+        updates.report("r2", UpdateState::Done, "", "");
+        let fifth = UpdateOrder {
+            id: "r5".into(),
+            ..order()
+        };
+        assert!(!updates.take(&fifth, true), "r4 is reserved");
+        let next = updates.start_queued().unwrap();
+        assert_eq!(next.id, "r5", "the newest queued order runs");
     }
 }

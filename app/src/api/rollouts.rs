@@ -166,7 +166,12 @@ pub async fn set_rollback_rule(
     let rule = if flag(&remove) {
         None
     } else {
-        let d = RollbackRule::default();
+        // Fields left out keep the rule's current values (the kind's own, or the default).
+        let rules = services.federation.rollback_rules(&who).await?;
+        let d: RollbackRule = match &kind {
+            Some(k) => rules.for_kind(k),
+            None => rules.default,
+        };
         let whole = |field: &str, v: &Option<String>, default: u64| -> Result<u64, AppError> {
             let n = number(field, v, default as f64)?;
             if n.fract() != 0.0 || n < 0.0 || n > 1e9 {

@@ -171,19 +171,25 @@ impl Rollout {
                 p.in_stage += 1;
             }
             let update = updates.iter().find(|u| u.neuron_id == n.id);
-            if n.version == self.version {
-                p.updated += 1;
-            } else if n.is_browser() {
-                p.counted_only += 1;
-            } else {
-                match update.map(|u| u.state) {
-                    Some(UpdateState::Failed) => p.failed += 1,
-                    Some(UpdateState::Sent | UpdateState::Running) => p.updating += 1,
-                    // Done but still reporting the old version: its next heartbeat says more.
-                    Some(UpdateState::Done) => p.updating += 1,
-                    None if self.in_stage(n) => p.waiting += 1,
-                    None => p.outside_stage += 1,
+            let on_it = n.version == self.version;
+            if n.is_browser() {
+                if on_it {
+                    p.updated += 1;
+                } else {
+                    p.counted_only += 1;
                 }
+                continue;
+            }
+            match (on_it, update.map(|u| u.state)) {
+                (_, Some(UpdateState::Failed)) => p.failed += 1,
+                // On the version and its update done (or it came with the version).
+                (true, None | Some(UpdateState::Done)) => p.updated += 1,
+                // Switched but its post-migrations still run; or done but still reporting
+                // the old version (its next heartbeat says more).
+                (_, Some(UpdateState::Sent | UpdateState::Running))
+                | (false, Some(UpdateState::Done)) => p.updating += 1,
+                (false, None) if self.in_stage(n) => p.waiting += 1,
+                (false, None) => p.outside_stage += 1,
             }
         }
         p

@@ -235,7 +235,8 @@ impl Federation {
             .iter()
             .filter(|b| b.kind == push.kind && b.revision < push.revision)
             .max_by_key(|b| b.revision);
-        let key = format!("autoRollback:{}#{}", push.scope, push.revision);
+        let key =
+            |outcome: &str| format!("autoRollback:{}#{}:{outcome}", push.scope, push.revision);
         let details = serde_json::json!({
             "scope": push.scope.to_string(), "kind": push.kind.as_str(), "revision": push.revision,
             "rolledBackTo": previous.map(|p| p.revision), "reason": reason,
@@ -278,7 +279,7 @@ impl Federation {
             at: now,
             text,
             details,
-            key: Some(key),
+            key: Some(key(if pushed { "rolledBack" } else { "alerted" })),
         });
         Ok(pushed)
     }
@@ -298,7 +299,7 @@ impl Federation {
             "rollout": rollout.id, "kind": rollout.kind, "version": rollout.version,
             "rolledBackTo": rollout.previous, "reason": reason, "rule": rule, "evidence": evidence,
         });
-        let key = format!("autoRollback:rollout:{}", rollout.id);
+        let key = |outcome: &str| format!("autoRollback:rollout:{}:{outcome}", rollout.id);
         if !rule.enabled {
             self.alert(crate::webhook::Alert {
                 kind: "autoRollback",
@@ -309,7 +310,7 @@ impl Federation {
                     rollout.kind, rollout.version
                 ),
                 details,
-                key: Some(key),
+                key: Some(key("alerted")),
             });
             return Ok(false);
         }
@@ -381,7 +382,7 @@ impl Federation {
             at: now,
             text,
             details,
-            key: Some(key),
+            key: Some(key("rolledBack")),
         });
         if back.is_some() {
             self.drive_rollouts(now).await?;
@@ -433,7 +434,8 @@ fn verdict(
             kind: kind.to_string(),
             neurons: ids.iter().map(|s| s.to_string()).collect(),
             errors_before: before,
-            minutes_before: window.num_seconds() as f64 / 60.0,
+            // The errors before were counted over the longest window of any kind.
+            minutes_before: f64::from(rules.longest_window_minutes()),
             errors_after: after,
             minutes_after: (now - at).num_seconds().max(0) as f64 / 60.0,
             unhealthy: neurons

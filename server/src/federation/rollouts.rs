@@ -22,6 +22,9 @@ use crate::error::ApiError;
 /// How often each hub sends due orders and looks for finished rollouts.
 pub const DRIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long an order may go without word from its neuron before it is sent again.
+pub const RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Who the driver's own changes are made by in the audit log.
 const HUB: &str = "hub";
 
@@ -254,7 +257,17 @@ impl Federation {
                 .map(|n| n.id.to_string())
                 .filter(|id| self.channels.is_connected(id))
                 .collect();
-            if due.is_empty() {
+            // Orders with no word for a while (lost with a dropped socket, or the neuron
+            // restarted) are sent again: a neuron answers an order it knows with how it
+            // stands, and runs one it lost.
+            let quiet = now - chrono::Duration::from_std(RESEND_AFTER).unwrap_or_default();
+            let again: Vec<&NeuronUpdate> = mine
+                .iter()
+                .filter(|u| {
+                    !u.state.is_final() && u.at < quiet && self.channels.is_connected(&u.neuron_id)
+                })
+                .collect();
+            if due.is_empty() && again.is_empty() {
                 continue;
             }
             let Some(release) = self.store.release(&rollout.kind, &rollout.version).await? else {
@@ -274,6 +287,18 @@ impl Federation {
                 };
                 if self.store.claim_update(&claim).await? {
                     sent += self.channels.send_to(&[id], &order).sent;
+                }
+            }
+            for u in again {
+                let touched = NeuronUpdate {
+                    at: now,
+                    ..u.clone()
+                };
+                if self.store.record_update(&touched).await? {
+                    sent += self
+                        .channels
+                        .send_to(std::slice::from_ref(&u.neuron_id), &order)
+                        .sent;
                 }
             }
         }
@@ -352,7 +377,10 @@ impl Federation {
             },
             report.message.lines().last().unwrap_or("no message")
         );
-        if rollout.state == RolloutState::Running {
+        // The hub's own rollouts (going back after an automatic rollback) are not paused:
+        // stopping the way back would leave the fleet on the release that hurt.
+        let pausing = rollout.state == RolloutState::Running && rollout.created_by != HUB;
+        if pausing {
             let paused = Rollout {
                 state: RolloutState::Paused,
                 reason: reason.clone(),
@@ -373,10 +401,17 @@ impl Federation {
             kind: "update",
             rule_id: format!("rollout:{}", rollout.id),
             at: report.at,
-            text: format!(
-                "The rollout of {} {} is paused: {reason}",
-                rollout.kind, rollout.version
-            ),
+            text: if pausing {
+                format!(
+                    "The rollout of {} {} is paused: {reason}",
+                    rollout.kind, rollout.version
+                )
+            } else {
+                format!(
+                    "An update in the rollout of {} {} failed: {reason}",
+                    rollout.kind, rollout.version
+                )
+            },
             details: serde_json::to_value(&report).unwrap_or_default(),
             key: Some(format!("update:{}:{}", rollout.id, neuron)),
         });
