@@ -945,7 +945,7 @@ test('a staged rollout: started for a tag and a share, paused, widened, resumed 
   await start.locator('select[name="version"]').selectOption(version);
   await start.locator('input[name="rollout_percent"]').fill('250');
   await start.getByRole('button', { name: 'Start rollout' }).click();
-  await expect(page.getByText('rollout_percent')).toBeVisible();
+  await expect(start.getByText('rollout_percent')).toBeVisible();
   await hydrated(page);
   await openStart();
   await start.locator('select[name="version"]').selectOption(version);
