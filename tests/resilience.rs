@@ -752,6 +752,7 @@ async fn a_neuron_whose_row_vanished_registers_again_and_catches_up() {
             "user:test",
             chrono::Utc::now(),
             &Default::default(),
+            &Default::default(),
             cortex_core::audit::AuditRecord::new("test", "bundle.push", "scope:global"),
         )
         .await

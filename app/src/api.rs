@@ -15,6 +15,7 @@ pub mod federation;
 pub mod layouts;
 pub mod overview;
 pub mod releases;
+pub mod review;
 pub mod rollouts;
 pub mod scopes;
 pub mod shop;

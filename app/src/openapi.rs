@@ -44,6 +44,9 @@ fn components() -> Value {
     add::<federation::guard::RollbackRules>(&mut s);
     add::<federation::rollback::ScopeHistory>(&mut s);
     add::<federation::rollback::RollbackPreview>(&mut s);
+    add::<federation::review::ScopePolicies>(&mut s);
+    add::<federation::review::ChangeRequest>(&mut s);
+    add::<federation::review::ChangeRequestView>(&mut s);
     add::<federation::JoinPolicy>(&mut s);
     add::<federation::PushResult>(&mut s);
     add::<federation::Propagation>(&mut s);

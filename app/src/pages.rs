@@ -4,6 +4,7 @@ pub mod admin;
 pub mod alerts;
 pub mod audit;
 pub mod browser_keys;
+pub mod changes;
 pub mod experiments;
 pub mod federation;
 pub mod fleet_ops;

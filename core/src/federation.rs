@@ -8,6 +8,7 @@
 //! - [`guard`]: when a change made its neurons worse (automatic rollback);
 //! - [`bundles`]: scopes, audiences and pushed bundles;
 //! - [`releases`]: what each kind should run, what neurons report, and the drift;
+//! - [`review`]: stale pushes, scope policies and change requests;
 //! - [`rollback`]: a scope's history and what rolling it back would change;
 //! - [`rollouts`]: moving neurons to a release, staged, and each neuron's update;
 //! - [`wire`]: the push channel's messages and commands;
@@ -19,6 +20,7 @@ pub mod fleet;
 pub mod guard;
 pub mod registration;
 pub mod releases;
+pub mod review;
 pub mod rollback;
 pub mod rollouts;
 pub mod signing;

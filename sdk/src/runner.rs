@@ -711,6 +711,8 @@ mod tests {
             created_by: "t".into(),
             created_at: chrono::DateTime::from_timestamp(revision as i64, 0).unwrap(),
             audience: Default::default(),
+            base_revision: None,
+            overwrote: None,
         }
     }
 

@@ -15,6 +15,7 @@ mod pushes;
 pub mod refusals;
 mod registration;
 mod releases;
+pub mod review;
 mod rollback;
 mod rollouts;
 pub mod signatures;

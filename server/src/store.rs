@@ -11,6 +11,7 @@ pub mod layouts;
 pub mod neurons;
 pub mod postgres;
 pub mod releases;
+pub mod review;
 pub mod rollouts;
 pub mod rollup;
 pub mod sqlite;
@@ -217,6 +218,7 @@ pub trait Store:
     + control::ControlStore
     + releases::ReleaseStore
     + rollouts::RolloutStore
+    + review::ReviewStore
     + Send
     + Sync
     + 'static

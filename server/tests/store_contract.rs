@@ -1148,10 +1148,13 @@ async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
                 "user:tester",
                 now,
                 &Default::default(),
+                &Default::default(),
                 audit("bundle.push", ""),
             )
             .await
             .unwrap()
+            .applied()
+            .expect("applied")
         }
     };
     assert_eq!(push(Scope::Global, BundleKind::Config, 1).await.revision, 1);
@@ -1208,10 +1211,13 @@ async fn bundles_count_revisions_per_scope_and_acks_only_rise(s: DynStore) {
                 percent: Some(10),
                 tags: vec!["canary".into()],
             },
+            &Default::default(),
             audit("bundle.push", ""),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .applied()
+        .expect("applied");
     let back = s.bundles_since(&[(Scope::Global, 3)]).await.unwrap();
     assert_eq!(back[0].audience, staged.audience);
     assert_eq!(back[0].audience.percent, Some(10));
@@ -2413,10 +2419,13 @@ async fn fill_control_state(s: &DynStore) {
             "user:tester",
             Utc::now(),
             &Default::default(),
+            &Default::default(),
             audit("bundle.push", ""),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .applied()
+        .expect("applied");
     }
     s.ack_bundles(&[cortex_server::store::neurons::BundleAck {
         neuron_id: "shop-1".into(),
@@ -2462,6 +2471,167 @@ async fn fill_control_state(s: &DynStore) {
     )
     .await
     .unwrap();
+}
+
+async fn stale_pushes_follow_the_policy_and_change_requests_are_decided_once(s: DynStore) {
+    use cortex_core::federation::review::{
+        ChangeRequestState, ConflictMode, ReviewComment, ReviewReason, ScopePolicy,
+    };
+    use cortex_core::federation::{BundleKind, Scope};
+    use cortex_server::store::neurons::{PushCheck, Pushed};
+    use cortex_server::store::review::Decision;
+    let now = cortex_server::store::ms_precision(Utc::now());
+    let lww = ScopePolicy::default();
+    let review = ScopePolicy {
+        mode: ConflictMode::Review,
+        protected: false,
+    };
+    let push = |n: i64, base: Option<u64>, policy: ScopePolicy| {
+        let s = s.clone();
+        async move {
+            s.push_bundle(
+                &Scope::Global,
+                BundleKind::Config,
+                &serde_json::json!({"n": n}),
+                "user:ann",
+                now,
+                &Default::default(),
+                &PushCheck { base, policy },
+                audit("bundle.push", ""),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // Last write wins: the stale push is applied and names the revision it overwrote.
+    push(1, Some(0), lww).await.applied().expect("fresh");
+    push(2, Some(1), lww).await.applied().expect("fresh");
+    let stale = push(3, Some(1), lww).await.applied().expect("applied");
+    assert_eq!(
+        (stale.revision, stale.base_revision, stale.overwrote),
+        (3, Some(1), Some(2))
+    );
+    let kept = s.bundle(&Scope::Global, 3).await.unwrap().unwrap();
+    assert_eq!((kept.base_revision, kept.overwrote), (Some(1), Some(2)));
+    // Review: held as an open change request; nothing new is pushed.
+    let Pushed::Held(held) = push(4, Some(2), review).await else {
+        panic!("a stale push under review is held")
+    };
+    assert_eq!(
+        (held.reason, held.state, held.base_revision),
+        (ReviewReason::Stale, ChangeRequestState::Open, Some(2))
+    );
+    assert!(s.bundle(&Scope::Global, 4).await.unwrap().is_none());
+    assert_eq!(s.change_request(&held.id).await.unwrap().unwrap(), held);
+    let comment = ReviewComment {
+        by: "user:bob".into(),
+        at: now,
+        text: "ok?".into(),
+    };
+    let with = s
+        .comment_change_request(&held.id, &comment, 1, audit("changeRequest.comment", ""))
+        .await
+        .unwrap();
+    assert_eq!(with.comments, vec![comment.clone()]);
+    assert!(matches!(
+        s.comment_change_request(&held.id, &comment, 1, audit("changeRequest.comment", ""))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Approved: pushed as the next revision, made from the newest, by its author.
+    let (done, bundle) = s
+        .decide_change_request(
+            &held.id,
+            &Decision::Approve,
+            "user:bob",
+            now,
+            audit("changeRequest.approve", ""),
+        )
+        .await
+        .unwrap();
+    let bundle = bundle.expect("approving pushes it");
+    assert_eq!(
+        (
+            bundle.revision,
+            bundle.base_revision,
+            bundle.created_by.as_str()
+        ),
+        (4, Some(3), "user:ann")
+    );
+    assert_eq!(
+        (
+            done.state,
+            done.applied_revision,
+            done.decided_by.as_deref()
+        ),
+        (ChangeRequestState::Applied, Some(4), Some("user:bob"))
+    );
+    // Decided once: a second decision, either way, is a conflict; unknown ids are not found.
+    for d in [
+        Decision::Approve,
+        Decision::Reject {
+            note: String::new(),
+        },
+    ] {
+        assert!(matches!(
+            s.decide_change_request(
+                &held.id,
+                &d,
+                "user:carl",
+                now,
+                audit("changeRequest.approve", "")
+            )
+            .await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+    assert!(matches!(
+        s.decide_change_request(
+            "nope",
+            &Decision::Approve,
+            "user:bob",
+            now,
+            audit("changeRequest.approve", "")
+        )
+        .await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Protected: even a fresh push waits; rejected, it is kept with its reason.
+    let Pushed::Held(p) = push(
+        5,
+        Some(4),
+        ScopePolicy {
+            mode: ConflictMode::LastWriteWins,
+            protected: true,
+        },
+    )
+    .await
+    else {
+        panic!("a protected scope holds every push")
+    };
+    let (rejected, none) = s
+        .decide_change_request(
+            &p.id,
+            &Decision::Reject { note: "no".into() },
+            "user:bob",
+            now,
+            audit("changeRequest.reject", ""),
+        )
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    assert_eq!(
+        (rejected.state, rejected.decision_note.as_str()),
+        (ChangeRequestState::Rejected, "no")
+    );
+    let open = s
+        .change_requests(Some(ChangeRequestState::Open), 10)
+        .await
+        .unwrap();
+    assert!(open.is_empty());
+    let all = s.change_requests(None, 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(s.change_requests(None, 1).await.unwrap().len(), 1);
 }
 
 async fn rollouts_are_one_active_per_kind_and_updates_are_claimed_once(s: DynStore) {
@@ -2725,10 +2895,13 @@ async fn releases_are_kept_once_and_one_is_expected_per_kind(s: DynStore) {
         "user:tester",
         Utc::now(),
         &Default::default(),
+        &Default::default(),
         audit("bundle.push", ""),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .applied()
+    .expect("applied");
     assert!(s.bundle_exists(&Scope::Global, 1).await.unwrap());
     assert!(!s.bundle_exists(&Scope::Tag("eu".into()), 1).await.unwrap());
 
@@ -3103,4 +3276,5 @@ contract!(
     the_event_rate_sums_stored_batches_per_bucket,
     releases_are_kept_once_and_one_is_expected_per_kind,
     rollouts_are_one_active_per_kind_and_updates_are_claimed_once,
+    stale_pushes_follow_the_policy_and_change_requests_are_decided_once,
 );

@@ -144,7 +144,9 @@ pub async fn set_join_policy(
 }
 
 /// Pushes a bundle (a whole JSON document of one kind) to a scope: stored as the scope's next
-/// revision and sent at once to every connected neuron in it. Editor.
+/// revision and sent at once to every connected neuron in it. `base_revision` names the
+/// revision of that kind it was made from; a stale push follows the scope's policy (applied,
+/// with `overwrote` set, or held for review, with `held` set and `revision` 0). Editor.
 #[server(name = PushConfig, prefix = "/api", endpoint = "federation/push-config")]
 pub async fn push_config(
     scope: String,
@@ -152,6 +154,7 @@ pub async fn push_config(
     body: String,
     rollout_percent: Option<String>,
     rollout_tags: Option<String>,
+    base_revision: Option<String>,
 ) -> Result<cortex_core::federation::PushResult, AppError> {
     use cortex_core::federation::{Audience, BundleKind, Scope};
     use cortex_core::ErrorCode;
@@ -185,9 +188,17 @@ pub async fn push_config(
         &rollout_tags.unwrap_or_default(),
     )
     .map_err(|e| bad(e.to_string()))?;
+    let base = match base_revision.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(b) => Some(b.parse::<u64>().map_err(|_| {
+            bad(format!(
+                "base_revision: `{b}` is not a revision number (the one you edited; 0 when nothing of this kind was pushed yet)"
+            ))
+        })?),
+    };
     Ok(services
         .federation
-        .push(&scope, kind, &value, &audience, &who)
+        .push(&scope, kind, &value, &audience, base, &who)
         .await?)
 }
 

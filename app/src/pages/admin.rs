@@ -63,6 +63,7 @@ pub fn AdminShell() -> impl IntoView {
 const NAV: &[(&str, &str, Role)] = &[
     ("/admin", "Overview", Role::Viewer),
     ("/admin/federation", "Federation", Role::Viewer),
+    ("/admin/federation/changes", "Change requests", Role::Viewer),
     ("/admin/releases", "Releases", Role::Viewer),
     ("/admin/layout-mutations", "Layout mutations", Role::Viewer),
     ("/admin/experiments", "Experiments", Role::Viewer),

@@ -172,11 +172,20 @@ pub fn FederationPage() -> impl IntoView {
             <p class="mt-1 text-sm text-slate-500">"A JSON document of one kind, to every neuron, a tag or one neuron. It becomes the scope's next revision; connected neurons get it at once, the others when they reconnect."</p>
             <ActionError action=push/>
             {move || match push.value().get() {
-                Some(Ok(r)) => Some(view! {
-                    <p class="mt-3 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm" id="push-result">
-                        {format!("{} revision {} ({}) sent to {} of {} targeted neurons{}", r.scope, r.revision, r.kind, r.sent, r.targeted,
-                            if r.audience.is_everyone() { String::new() } else { format!(" (staged: {})", r.audience.describe()) })}
-                    </p>
+                Some(Ok(r)) => Some(match &r.held {
+                    Some(h) => view! {
+                        <p class="mt-3 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm" id="push-result">
+                            {format!("Held for review ({}): ", h.reason.describe())}
+                            <a class="text-indigo-600 underline" href=format!("/admin/federation/changes?id={}", h.change_request)>"change request"</a>
+                        </p>
+                    }.into_any(),
+                    None => view! {
+                        <p class="mt-3 rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm" id="push-result">
+                            {format!("{} revision {} ({}) sent to {} of {} targeted neurons{}{}", r.scope, r.revision, r.kind, r.sent, r.targeted,
+                                if r.audience.is_everyone() { String::new() } else { format!(" (staged: {})", r.audience.describe()) },
+                                r.overwrote.map(|o| format!("; it overwrote revision {o}, pushed since yours")).unwrap_or_default())}
+                        </p>
+                    }.into_any(),
                 }),
                 _ => None,
             }}
@@ -201,6 +210,9 @@ pub fn FederationPage() -> impl IntoView {
                     </label>
                     <label class="block text-sm font-medium text-slate-700">"Staged: tags first (optional)"
                         <input name="rollout_tags" placeholder="e.g. canary" class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm"/>
+                    </label>
+                    <label class="block text-sm font-medium text-slate-700">"Made from revision"
+                        <input name="base_revision" inputmode="numeric" placeholder="e.g. 4; 0: first" class="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm"/>
                     </label>
                 </div>
                 <button type="submit" class=format!("{BUTTON} mt-3")>"Push"</button>

@@ -141,7 +141,9 @@ fn History(h: ScopeHistory) -> impl IntoView {
                     <td class="py-1 pr-3">{r.kind.as_str()}
                         {(!r.audience.is_everyone()).then(|| view! { <span class="ml-1 rounded bg-amber-100 px-1 text-xs text-amber-800">{format!("staged: {}", r.audience.describe())}</span> })}
                     </td>
-                    <td class="py-1 pr-3">{r.created_by.clone()}</td>
+                    <td class="py-1 pr-3">{r.created_by.clone()}
+                        {r.overwrote.map(|o| view! { <a href=href(&scope, Some(o)) class="ml-1 rounded bg-red-100 px-1 text-xs text-red-800" data-overwrote=o.to_string()>{format!("overwrote {o}: restore")}</a> })}
+                    </td>
                     <td class="py-1 pr-3 text-slate-500">{fmt_time(r.created_at)}</td>
                     <td class="py-1">{action}</td>
                 </tr>

@@ -239,6 +239,13 @@ pub struct Bundle {
     /// A staged push reaches only this audience (absent: everyone in the scope).
     #[serde(default, skip_serializing_if = "Audience::is_everyone")]
     pub audience: Audience,
+    /// The revision of its kind it was made from, when the push named one (0: none yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_revision: Option<u64>,
+    /// A stale push applied under last-write-wins: the newest revision of its kind it
+    /// replaced without having seen it (restorable from the scope's history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overwrote: Option<u64>,
 }
 
 impl Bundle {
@@ -257,6 +264,7 @@ impl Bundle {
 #[serde(rename_all = "camelCase")]
 pub struct PushResult {
     pub scope: String,
+    /// The new revision; 0 when the push is held for review (`held`).
     pub revision: u64,
     pub kind: String,
     /// Joined neurons in the scope (by the registry), connected or not.
@@ -268,6 +276,12 @@ pub struct PushResult {
     /// The staged audience (absent: everyone in the scope).
     #[serde(default, skip_serializing_if = "Audience::is_everyone")]
     pub audience: Audience,
+    /// A stale push applied under last-write-wins: the revision it overwrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overwrote: Option<u64>,
+    /// Not applied: held as a change request for another editor to approve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<review::HeldPush>,
 }
 
 /// A recent push and how far it has spread.
@@ -417,6 +431,8 @@ mod tests {
             created_by: "u".into(),
             created_at: DateTime::<Utc>::default(),
             audience: Audience::default(),
+            base_revision: None,
+            overwrote: None,
         };
         assert!(!bundle("global", BundleKind::Config).reaches_browser("tab-1"));
         assert!(!bundle("tag:web", BundleKind::Config).reaches_browser("tab-1"));
@@ -493,6 +509,8 @@ mod tests {
             created_by: "t".into(),
             created_at: DateTime::from_timestamp(0, 0).unwrap(),
             audience,
+            base_revision: None,
+            overwrote: None,
         };
         let canary = Audience {
             percent: None,

@@ -25,6 +25,12 @@ pub struct ScopeRevision {
     pub audience: Audience,
     /// The newest revision of its kind in the scope: what its neurons hold now.
     pub current: bool,
+    /// The revision of its kind it was made from, when the push named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_revision: Option<u64>,
+    /// A stale push under last-write-wins: the revision it overwrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overwrote: Option<u64>,
 }
 
 /// A scope's revisions, newest first (at most [`HISTORY_LISTED`]).
@@ -51,6 +57,8 @@ impl ScopeHistory {
                 created_by: b.created_by,
                 created_at: b.created_at,
                 audience: b.audience,
+                base_revision: b.base_revision,
+                overwrote: b.overwrote,
             })
             .collect();
         ScopeHistory { scope, revisions }
@@ -93,6 +101,8 @@ mod tests {
             created_by: "user:ed".into(),
             created_at: DateTime::from_timestamp(1_780_000_000 + revision as i64, 0).unwrap(),
             audience: Audience::default(),
+            base_revision: None,
+            overwrote: None,
         }
     }
 

@@ -8,17 +8,22 @@ use cortex_core::ErrorCode;
 
 use super::{fanout, Federation, MAX_BUNDLE_BYTES};
 use crate::error::ApiError;
+use crate::store::neurons::{PushCheck, Pushed};
 
 impl Federation {
     /// Stores a bundle (a JSON object of at most [`MAX_BUNDLE_BYTES`]) as the next revision
-    /// of `scope` and sends it to every connected neuron in the scope at once. Editor;
-    /// audited as `bundle.push`.
+    /// of `scope` and sends it to every connected neuron in the scope at once; `base` is the
+    /// revision of its kind it was made from (`Some(0)`: nothing was pushed yet). The scope's
+    /// policy decides a stale push (`cortex_core::federation::review`): applied with the
+    /// overwritten revision recorded, or held as a change request. Editor; audited as
+    /// `bundle.push` or `changeRequest.open`. 400 for a base the scope never had.
     pub async fn push(
         &self,
         scope: &cortex_core::federation::Scope,
         kind: cortex_core::federation::BundleKind,
         body: &serde_json::Value,
         audience: &cortex_core::federation::Audience,
+        base: Option<u64>,
         who: &cortex_core::user::Principal,
     ) -> Result<PushResult, ApiError> {
         crate::auth::require_role(who, cortex_core::Role::Editor)?;
@@ -32,7 +37,29 @@ impl Federation {
                 format!("body: a bundle is at most {MAX_BUNDLE_BYTES} bytes (this one is {size})"),
             ));
         }
-        self.store_and_send(scope, kind, body, audience, &who.actor)
+        if let Some(b) = base.filter(|b| *b > 0) {
+            match self.store.bundle(scope, b).await? {
+                Some(found) if found.kind == kind => {}
+                Some(found) => {
+                    return Err(ApiError::bad_request(format!(
+                        "base_revision: revision {b} of `{scope}` is {}, not {}",
+                        found.kind.as_str(),
+                        kind.as_str()
+                    )))
+                }
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "base_revision: `{scope}` has no revision {b} (0: nothing of this kind was pushed yet)"
+                    )))
+                }
+            }
+        }
+        let check = PushCheck {
+            base,
+            policy: self.scope_policies_now().await?.of(scope),
+        };
+        let audit = AuditRecord::new(&who.actor, "bundle.push", String::new());
+        self.store_and_send_checked(scope, kind, body, audience, &check, audit)
             .await
     }
 
@@ -51,8 +78,8 @@ impl Federation {
             .await
     }
 
-    /// [`Federation::store_and_send`] with its audit record (a rollback's, say); the bundle
-    /// is created by the record's actor.
+    /// [`Federation::store_and_send`] with its audit record (an automatic rollback's, say);
+    /// the bundle is created by the record's actor and applied whatever the scope's policy.
     pub(crate) async fn store_and_send_audited(
         &self,
         scope: &cortex_core::federation::Scope,
@@ -61,27 +88,77 @@ impl Federation {
         audience: &cortex_core::federation::Audience,
         audit: AuditRecord,
     ) -> Result<PushResult, ApiError> {
+        self.store_and_send_checked(scope, kind, body, audience, &PushCheck::default(), audit)
+            .await
+    }
+
+    /// Stores a push as `check` allows (see [`Federation::push`]) and sends what was applied.
+    pub(crate) async fn store_and_send_checked(
+        &self,
+        scope: &cortex_core::federation::Scope,
+        kind: cortex_core::federation::BundleKind,
+        body: &serde_json::Value,
+        audience: &cortex_core::federation::Audience,
+        check: &PushCheck,
+        audit: AuditRecord,
+    ) -> Result<PushResult, ApiError> {
         let actor = audit.actor.clone();
-        let bundle = self
+        let pushed = self
             .store
-            .push_bundle(scope, kind, body, &actor, Utc::now(), audience, audit)
+            .push_bundle(
+                scope,
+                kind,
+                body,
+                &actor,
+                Utc::now(),
+                audience,
+                check,
+                audit,
+            )
             .await?;
-        let delivery = self.channels.deliver(&bundle);
+        match pushed {
+            Pushed::Applied(bundle) => self.send_stored(&bundle).await,
+            Pushed::Held(request) => Ok(PushResult {
+                scope: scope.to_string(),
+                revision: 0,
+                kind: kind.as_str().to_string(),
+                targeted: self.targeted(scope, audience).await?,
+                sent: 0,
+                dropped: 0,
+                audience: audience.clone(),
+                overwrote: None,
+                held: Some(cortex_core::federation::review::HeldPush {
+                    change_request: request.id,
+                    reason: request.reason,
+                    current_revision: self.newest_of_kind(scope, kind).await?,
+                }),
+            }),
+        }
+    }
+
+    /// Sends a stored bundle to the connected neurons it reaches and tells the other hubs.
+    pub(crate) async fn send_stored(
+        &self,
+        bundle: &cortex_core::federation::Bundle,
+    ) -> Result<PushResult, ApiError> {
+        let delivery = self.channels.deliver(bundle);
         self.announce(fanout::Announcement::Bundle {
             hub: self.hub_id.to_string(),
-            scope: scope.clone(),
+            scope: bundle.scope.clone(),
             revision: bundle.revision,
         })
         .await;
-        let targeted = self.targeted(scope, audience).await?;
+        let targeted = self.targeted(&bundle.scope, &bundle.audience).await?;
         Ok(PushResult {
-            scope: scope.to_string(),
+            scope: bundle.scope.to_string(),
             revision: bundle.revision,
-            kind: kind.as_str().to_string(),
+            kind: bundle.kind.as_str().to_string(),
             targeted,
             sent: delivery.sent,
             dropped: delivery.dropped,
-            audience: audience.clone(),
+            audience: bundle.audience.clone(),
+            overwrote: bundle.overwrote,
+            held: None,
         })
     }
 

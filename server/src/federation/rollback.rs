@@ -77,8 +77,9 @@ impl Federation {
     }
 
     /// Rolls `scope` back to `revision`: its body is pushed again as the next revision, to
-    /// everyone in the scope (audited as `bundle.rollback`, naming both revisions). 409 when
-    /// neurons hold that content already. Editor, as pushing is.
+    /// everyone in the scope (audited as `bundle.rollback`, naming both revisions). In a
+    /// protected scope it is held for review like any push. 409 when neurons hold that
+    /// content already. Editor, as pushing is.
     pub async fn rollback_scope(
         &self,
         scope: &Scope,
@@ -99,11 +100,17 @@ impl Federation {
         let mut audit = AuditRecord::new(who.actor.as_str(), "bundle.rollback", String::new());
         audit.before = serde_json::json!({"scope": scope.to_string(), "kind": target.kind.as_str(),
             "replaced": current.revision, "rolledBackTo": target.revision});
-        self.store_and_send_audited(
+        // Made from the revision it replaces, so only a protected scope holds it for review.
+        let check = crate::store::neurons::PushCheck {
+            base: Some(current.revision),
+            policy: self.scope_policies_now().await?.of(scope),
+        };
+        self.store_and_send_checked(
             scope,
             target.kind,
             &target.body,
             &Audience::default(),
+            &check,
             audit,
         )
         .await

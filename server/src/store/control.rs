@@ -144,6 +144,28 @@ pub const CONTROL_TABLES: &[ControlTable] = &[
         only: None,
     },
     ControlTable {
+        name: "change_requests",
+        columns: &[
+            ("id", Text),
+            ("scope", Text),
+            ("kind", Text),
+            ("body", Text),
+            ("audience_json", Text),
+            ("base_revision", BigInt),
+            ("reason", Text),
+            ("state", Text),
+            ("created_by", Text),
+            ("created_at", BigInt),
+            ("decided_by", Text),
+            ("decided_at", BigInt),
+            ("applied_revision", BigInt),
+            ("decision_note", Text),
+            ("comments_json", Text),
+        ],
+        key: 1,
+        only: None,
+    },
+    ControlTable {
         name: "neurons",
         columns: &[
             ("id", Text),
@@ -186,6 +208,8 @@ pub const CONTROL_TABLES: &[ControlTable] = &[
             ("created_by", Text),
             ("created_at", BigInt),
             ("audience_json", Text),
+            ("base_revision", BigInt),
+            ("overwrote", BigInt),
         ],
         key: 2,
         // The latest bundle of every scope: what a neuron syncs to; revisions go on from it.

@@ -141,7 +141,11 @@ pub trait NeuronStore: Send + Sync {
     /// Forgets revocations older than `before` (every token they cover has expired).
     async fn prune_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
-    /// Stores a bundle as the next revision of its scope (audited).
+    /// Stores a bundle as the next revision of its scope (audited), unless `check` says it
+    /// waits for review: then it is stored as an open change request instead (audited as
+    /// `changeRequest.open`). The check and the write are one transaction, so a push that
+    /// passed it cannot overwrite one it did not see.
+    #[allow(clippy::too_many_arguments)]
     async fn push_bundle(
         &self,
         scope: &Scope,
@@ -150,8 +154,9 @@ pub trait NeuronStore: Send + Sync {
         created_by: &str,
         at: DateTime<Utc>,
         audience: &cortex_core::federation::Audience,
+        check: &PushCheck,
         audit: AuditRecord,
-    ) -> StoreResult<Bundle>;
+    ) -> StoreResult<Pushed>;
     /// What a neuron may have missed: for each (scope, last revision held), the bundles newer
     /// than that revision (the newest 1000, newest first). `cortex_core::federation::latest_for`
     /// picks what one neuron gets.
@@ -182,6 +187,32 @@ pub trait NeuronStore: Send + Sync {
         revision: u64,
         limit: u32,
     ) -> StoreResult<Vec<DateTime<Utc>>>;
+}
+
+/// How a push is checked against its scope (see `cortex_core::federation::review`).
+#[derive(Debug, Clone, Default)]
+pub struct PushCheck {
+    /// The revision of its kind it was made from (`Some(0)`: nothing yet; `None`: not named).
+    pub base: Option<u64>,
+    /// The scope's policy (the default, last write wins, for the hub's own pushes).
+    pub policy: cortex_core::federation::review::ScopePolicy,
+}
+
+/// What a push became.
+#[derive(Debug, Clone)]
+pub enum Pushed {
+    Applied(Bundle),
+    Held(cortex_core::federation::review::ChangeRequest),
+}
+
+impl Pushed {
+    /// The bundle, when it was applied.
+    pub fn applied(self) -> Option<Bundle> {
+        match self {
+            Pushed::Applied(b) => Some(b),
+            Pushed::Held(_) => None,
+        }
+    }
 }
 
 /// Implements [`NeuronStore`] for a backend (see `common.rs` for the conventions).
@@ -296,10 +327,73 @@ macro_rules! impl_neuron_store {
                 created_by: r.try_get("created_by")?,
                 created_at: from_ms(r.try_get("created_at")?),
                 audience: serde_json::from_str(&r.try_get::<String, _>("audience_json")?).unwrap_or_default(),
+                base_revision: r.try_get::<Option<i64>, _>("base_revision")?.map(|v| v.max(0) as u64),
+                overwrote: r.try_get::<Option<i64>, _>("overwrote")?.map(|v| v.max(0) as u64),
             })
         }
 
-        const BUNDLE_COLS: &str = "scope, revision, kind, body, created_by, created_at, audience_json";
+        const BUNDLE_COLS: &str = "scope, revision, kind, body, created_by, created_at, audience_json, base_revision, overwrote";
+
+        impl $store {
+            /// The newest revision of `kind` in `scope`, read in `tx`.
+            pub(crate) async fn newest_of_kind_in(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                scope: &cortex_core::federation::Scope,
+                kind: cortex_core::federation::BundleKind,
+            ) -> StoreResult<Option<u64>> {
+                let r: Option<i64> = sqlx::query("SELECT MAX(revision) AS r FROM bundles WHERE scope = $1 AND kind = $2")
+                    .bind(scope.to_string())
+                    .bind(kind.as_str())
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("r")?;
+                Ok(r.map(|v| v.max(0) as u64))
+            }
+
+            /// Writes `bundle` as the next revision of its scope in `tx` (its revision is
+            /// set here) with its audit record.
+            pub(crate) async fn insert_bundle_in(
+                &self,
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                mut bundle: cortex_core::federation::Bundle,
+                mut audit: AuditRecord,
+            ) -> StoreResult<cortex_core::federation::Bundle> {
+                let scope_text = bundle.scope.to_string();
+                let last: Option<i64> = sqlx::query("SELECT MAX(revision) AS r FROM bundles WHERE scope = $1")
+                    .bind(&scope_text)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("r")?;
+                let revision = last.unwrap_or(0) + 1;
+                let opt = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
+                sqlx::query(&format!("INSERT INTO bundles ({BUNDLE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                    .bind(&scope_text)
+                    .bind(revision)
+                    .bind(bundle.kind.as_str())
+                    .bind(bundle.body.to_string())
+                    .bind(&bundle.created_by)
+                    .bind(ms(bundle.created_at))
+                    .bind(if bundle.audience.is_everyone() { String::new() } else { serde_json::to_string(&bundle.audience).unwrap_or_default() })
+                    .bind(opt(bundle.base_revision))
+                    .bind(opt(bundle.overwrote))
+                    .execute(&mut **tx)
+                    .await?;
+                bundle.revision = revision as u64;
+                bundle.created_at = from_ms(ms(bundle.created_at));
+                audit.target = format!("bundle:{scope_text}#{revision}");
+                let mut after = serde_json::json!({"scope": scope_text, "revision": revision, "kind": bundle.kind.as_str(),
+                    "bytes": bundle.body.to_string().len(), "audience": bundle.audience});
+                if let Some(b) = bundle.base_revision {
+                    after["baseRevision"] = b.into();
+                }
+                if let Some(o) = bundle.overwrote {
+                    after["overwrote"] = o.into();
+                }
+                audit.after = after;
+                self.audit_in(tx, audit).await?;
+                Ok(bundle)
+            }
+        }
 
         #[async_trait]
         impl crate::store::neurons::NeuronStore for $store {
@@ -731,40 +825,57 @@ macro_rules! impl_neuron_store {
                 created_by: &str,
                 at: DateTime<Utc>,
                 audience: &cortex_core::federation::Audience,
+                check: &crate::store::neurons::PushCheck,
                 mut audit: AuditRecord,
-            ) -> StoreResult<cortex_core::federation::Bundle> {
+            ) -> StoreResult<crate::store::neurons::Pushed> {
+                use cortex_core::federation::review::{self, Verdict};
                 let mut tx = self.begin_write().await?;
-                let scope_text = scope.to_string();
-                let last: Option<i64> = sqlx::query("SELECT MAX(revision) AS r FROM bundles WHERE scope = $1")
-                    .bind(&scope_text)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("r")?;
-                let revision = last.unwrap_or(0) + 1;
-                sqlx::query(&format!("INSERT INTO bundles ({BUNDLE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-                    .bind(&scope_text)
-                    .bind(revision)
-                    .bind(kind.as_str())
-                    .bind(body.to_string())
-                    .bind(created_by)
-                    .bind(ms(at))
-                    .bind(if audience.is_everyone() { String::new() } else { serde_json::to_string(audience).unwrap_or_default() })
-                    .execute(&mut *tx)
-                    .await?;
-                let bundle = cortex_core::federation::Bundle {
-                    scope: scope.clone(),
-                    revision: revision as u64,
-                    kind,
-                    body: body.clone(),
-                    created_by: created_by.to_string(),
-                    created_at: from_ms(ms(at)),
-                    audience: audience.clone(),
+                let current = Self::newest_of_kind_in(&mut tx, scope, kind).await?;
+                let pushed = match review::verdict(check.policy, check.base, current) {
+                    Verdict::Apply { overwrote } => {
+                        let bundle = cortex_core::federation::Bundle {
+                            scope: scope.clone(),
+                            revision: 0,
+                            kind,
+                            body: body.clone(),
+                            created_by: created_by.to_string(),
+                            created_at: at,
+                            audience: audience.clone(),
+                            base_revision: check.base,
+                            overwrote,
+                        };
+                        crate::store::neurons::Pushed::Applied(self.insert_bundle_in(&mut tx, bundle, audit).await?)
+                    }
+                    Verdict::Review(reason) => {
+                        let request = review::ChangeRequest {
+                            id: uuid::Uuid::new_v4().simple().to_string(),
+                            scope: scope.clone(),
+                            kind,
+                            body: body.clone(),
+                            audience: audience.clone(),
+                            base_revision: check.base,
+                            reason,
+                            state: review::ChangeRequestState::Open,
+                            created_by: created_by.to_string(),
+                            created_at: from_ms(ms(at)),
+                            decided_by: None,
+                            decided_at: None,
+                            applied_revision: None,
+                            decision_note: String::new(),
+                            comments: Vec::new(),
+                        };
+                        Self::write_change_request_in(&mut tx, &request, true).await?;
+                        audit.action = "changeRequest.open".into();
+                        audit.target = format!("changeRequest:{}", request.id);
+                        audit.after = serde_json::json!({"scope": scope.to_string(), "kind": kind.as_str(),
+                            "baseRevision": check.base, "currentRevision": current, "reason": reason.as_str(),
+                            "bytes": body.to_string().len(), "audience": audience});
+                        self.audit_in(&mut tx, audit).await?;
+                        crate::store::neurons::Pushed::Held(request)
+                    }
                 };
-                audit.target = format!("bundle:{scope_text}#{revision}");
-                audit.after = serde_json::json!({"scope": scope_text, "revision": revision, "kind": kind.as_str(), "bytes": body.to_string().len(), "audience": audience});
-                self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
-                Ok(bundle)
+                Ok(pushed)
             }
 
             async fn bundles_since(&self, since: &[(cortex_core::federation::Scope, u64)]) -> StoreResult<Vec<cortex_core::federation::Bundle>> {

@@ -232,3 +232,4 @@ super::layouts::impl_layout_store!(PgStore, sqlx::postgres::PgRow);
 super::control::impl_control_store!(PgStore, sqlx::postgres::PgRow);
 super::releases::impl_release_store!(PgStore, sqlx::postgres::PgRow);
 super::rollouts::impl_rollout_store!(PgStore, sqlx::postgres::PgRow);
+super::review::impl_review_store!(PgStore, sqlx::postgres::PgRow);

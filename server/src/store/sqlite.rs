@@ -337,6 +337,7 @@ super::layouts::impl_layout_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::control::impl_control_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::releases::impl_release_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::rollouts::impl_rollout_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::review::impl_review_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,262 @@
+//! Storage of change requests: pushes held for review (`NeuronStore::push_bundle` opens
+//! them), their comments, and the decision (approved and pushed as the scope's next revision
+//! in the same transaction, or rejected). Same shape as the rest of the store: one trait,
+//! SQL written once for both backends.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cortex_core::audit::AuditRecord;
+use cortex_core::federation::review::{ChangeRequest, ChangeRequestState, ReviewComment};
+use cortex_core::federation::Bundle;
+
+use super::StoreResult;
+
+/// What is done with an open change request.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// Pushed as the scope's next revision.
+    Approve,
+    /// Turned down, with a reason (may be empty).
+    Reject { note: String },
+}
+
+/// Change requests.
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
+    /// Change requests, newest first, in `state` (all: `None`), at most `limit`.
+    async fn change_requests(
+        &self,
+        state: Option<ChangeRequestState>,
+        limit: u32,
+    ) -> StoreResult<Vec<ChangeRequest>>;
+    async fn change_request(&self, id: &str) -> StoreResult<Option<ChangeRequest>>;
+    /// Adds a comment to an open change request (audited). `NotFound`; `Conflict` when it is
+    /// decided or holds `max` comments already.
+    async fn comment_change_request(
+        &self,
+        id: &str,
+        comment: &ReviewComment,
+        max: usize,
+        audit: AuditRecord,
+    ) -> StoreResult<ChangeRequest>;
+    /// Decides an open change request as `by` at `at` (audited): approving pushes its body as
+    /// the next revision of its scope (made from the newest revision of its kind, which the
+    /// reviewer saw the diff against) in the same transaction. `Conflict` when it was
+    /// decided already; `NotFound`.
+    async fn decide_change_request(
+        &self,
+        id: &str,
+        decision: &Decision,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> StoreResult<(ChangeRequest, Option<Bundle>)>;
+}
+
+/// Implements [`ReviewStore`] for a backend (see `common.rs` for the conventions).
+macro_rules! impl_review_store {
+    ($store:ty, $row:ty) => {
+        const CHANGE_COLS: &str = "id, scope, kind, body, audience_json, base_revision, reason, state, created_by, created_at, decided_by, decided_at, applied_revision, decision_note, comments_json";
+
+        fn change_request_from_row(r: &$row) -> StoreResult<cortex_core::federation::review::ChangeRequest> {
+            use cortex_core::federation::review::{ChangeRequestState, ReviewReason};
+            let scope: String = r.try_get("scope")?;
+            let kind: String = r.try_get("kind")?;
+            let reason: String = r.try_get("reason")?;
+            let state: String = r.try_get("state")?;
+            let bad = |what: &str, v: &str| StoreError::Other(format!("bad change request {what} `{v}` in database"));
+            Ok(cortex_core::federation::review::ChangeRequest {
+                id: r.try_get("id")?,
+                scope: scope.parse().map_err(|_| bad("scope", &scope))?,
+                kind: cortex_core::federation::BundleKind::parse(&kind).ok_or_else(|| bad("kind", &kind))?,
+                body: parse_json(&r.try_get::<String, _>("body")?),
+                audience: serde_json::from_str(&r.try_get::<String, _>("audience_json")?).unwrap_or_default(),
+                base_revision: r.try_get::<Option<i64>, _>("base_revision")?.map(|v| v.max(0) as u64),
+                reason: ReviewReason::parse(&reason).ok_or_else(|| bad("reason", &reason))?,
+                state: ChangeRequestState::parse(&state).ok_or_else(|| bad("state", &state))?,
+                created_by: r.try_get("created_by")?,
+                created_at: from_ms(r.try_get("created_at")?),
+                decided_by: r.try_get("decided_by")?,
+                decided_at: r.try_get::<Option<i64>, _>("decided_at")?.map(from_ms),
+                applied_revision: r.try_get::<Option<i64>, _>("applied_revision")?.map(|v| v.max(0) as u64),
+                decision_note: r.try_get("decision_note")?,
+                comments: serde_json::from_str(&r.try_get::<String, _>("comments_json")?).unwrap_or_default(),
+            })
+        }
+
+        impl $store {
+            /// Writes a change request in `tx`: a new one (`insert`) or its decision and
+            /// comments.
+            pub(crate) async fn write_change_request_in(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                cr: &cortex_core::federation::review::ChangeRequest,
+                insert: bool,
+            ) -> StoreResult<()> {
+                let opt = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
+                let comments = serde_json::to_string(&cr.comments).unwrap_or_else(|_| "[]".into());
+                if insert {
+                    sqlx::query(&format!(
+                        "INSERT INTO change_requests ({CHANGE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                    ))
+                    .bind(&cr.id)
+                    .bind(cr.scope.to_string())
+                    .bind(cr.kind.as_str())
+                    .bind(cr.body.to_string())
+                    .bind(if cr.audience.is_everyone() { String::new() } else { serde_json::to_string(&cr.audience).unwrap_or_default() })
+                    .bind(opt(cr.base_revision))
+                    .bind(cr.reason.as_str())
+                    .bind(cr.state.as_str())
+                    .bind(&cr.created_by)
+                    .bind(ms(cr.created_at))
+                    .bind(&cr.decided_by)
+                    .bind(cr.decided_at.map(ms))
+                    .bind(opt(cr.applied_revision))
+                    .bind(&cr.decision_note)
+                    .bind(comments)
+                    .execute(&mut **tx)
+                    .await?;
+                } else {
+                    sqlx::query(
+                        "UPDATE change_requests SET state = $1, decided_by = $2, decided_at = $3, applied_revision = $4, decision_note = $5, comments_json = $6 WHERE id = $7",
+                    )
+                    .bind(cr.state.as_str())
+                    .bind(&cr.decided_by)
+                    .bind(cr.decided_at.map(ms))
+                    .bind(opt(cr.applied_revision))
+                    .bind(&cr.decision_note)
+                    .bind(comments)
+                    .bind(&cr.id)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            /// An open change request, read in `tx`.
+            async fn open_change_request_in(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                id: &str,
+            ) -> StoreResult<cortex_core::federation::review::ChangeRequest> {
+                let row = sqlx::query(&format!("SELECT {CHANGE_COLS} FROM change_requests WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("no change request `{id}`")))?;
+                let cr = change_request_from_row(&row)?;
+                if cr.state != cortex_core::federation::review::ChangeRequestState::Open {
+                    return Err(StoreError::Conflict(format!(
+                        "change request {id} is {} already{}",
+                        cr.state.as_str(),
+                        cr.decided_by.as_deref().map(|b| format!(" (by {b})")).unwrap_or_default()
+                    )));
+                }
+                Ok(cr)
+            }
+        }
+
+        #[async_trait]
+        impl crate::store::review::ReviewStore for $store {
+            async fn change_requests(
+                &self,
+                state: Option<cortex_core::federation::review::ChangeRequestState>,
+                limit: u32,
+            ) -> StoreResult<Vec<cortex_core::federation::review::ChangeRequest>> {
+                let rows = match state {
+                    Some(s) => sqlx::query(&format!("SELECT {CHANGE_COLS} FROM change_requests WHERE state = $1 ORDER BY created_at DESC, id LIMIT $2"))
+                        .bind(s.as_str())
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool()?)
+                        .await?,
+                    None => sqlx::query(&format!("SELECT {CHANGE_COLS} FROM change_requests ORDER BY created_at DESC, id LIMIT $1"))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool()?)
+                        .await?,
+                };
+                rows.iter().map(change_request_from_row).collect()
+            }
+
+            async fn change_request(&self, id: &str) -> StoreResult<Option<cortex_core::federation::review::ChangeRequest>> {
+                sqlx::query(&format!("SELECT {CHANGE_COLS} FROM change_requests WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool()?)
+                    .await?
+                    .as_ref()
+                    .map(change_request_from_row)
+                    .transpose()
+            }
+
+            async fn comment_change_request(
+                &self,
+                id: &str,
+                comment: &cortex_core::federation::review::ReviewComment,
+                max: usize,
+                mut audit: AuditRecord,
+            ) -> StoreResult<cortex_core::federation::review::ChangeRequest> {
+                let mut tx = self.begin_write().await?;
+                let mut cr = Self::open_change_request_in(&mut tx, id).await?;
+                if cr.comments.len() >= max {
+                    return Err(StoreError::Conflict(format!("change request {id} holds {max} comments already")));
+                }
+                cr.comments.push(comment.clone());
+                Self::write_change_request_in(&mut tx, &cr, false).await?;
+                audit.target = format!("changeRequest:{id}");
+                audit.after = serde_json::json!({"comment": comment.text});
+                self.audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(cr)
+            }
+
+            async fn decide_change_request(
+                &self,
+                id: &str,
+                decision: &crate::store::review::Decision,
+                by: &str,
+                at: DateTime<Utc>,
+                mut audit: AuditRecord,
+            ) -> StoreResult<(cortex_core::federation::review::ChangeRequest, Option<cortex_core::federation::Bundle>)> {
+                use cortex_core::federation::review::ChangeRequestState;
+                let mut tx = self.begin_write().await?;
+                let mut cr = Self::open_change_request_in(&mut tx, id).await?;
+                cr.decided_by = Some(by.to_string());
+                cr.decided_at = Some(from_ms(ms(at)));
+                audit.target = format!("changeRequest:{id}");
+                let bundle = match decision {
+                    crate::store::review::Decision::Approve => {
+                        let current = Self::newest_of_kind_in(&mut tx, &cr.scope, cr.kind).await?;
+                        let bundle = cortex_core::federation::Bundle {
+                            scope: cr.scope.clone(),
+                            revision: 0,
+                            kind: cr.kind,
+                            body: cr.body.clone(),
+                            // Made by its author; applied by the approver (the audit's actor).
+                            created_by: cr.created_by.clone(),
+                            created_at: at,
+                            audience: cr.audience.clone(),
+                            base_revision: Some(current.unwrap_or(0)),
+                            overwrote: None,
+                        };
+                        let mut push_audit = AuditRecord::new(by, "bundle.push", String::new());
+                        push_audit.before = serde_json::json!({"changeRequest": id, "author": cr.created_by});
+                        let bundle = self.insert_bundle_in(&mut tx, bundle, push_audit).await?;
+                        cr.state = ChangeRequestState::Applied;
+                        cr.applied_revision = Some(bundle.revision);
+                        audit.after = serde_json::json!({"state": "applied", "revision": bundle.revision, "scope": cr.scope.to_string(), "author": cr.created_by});
+                        Some(bundle)
+                    }
+                    crate::store::review::Decision::Reject { note } => {
+                        cr.state = ChangeRequestState::Rejected;
+                        cr.decision_note = note.clone();
+                        audit.after = serde_json::json!({"state": "rejected", "note": note, "author": cr.created_by});
+                        None
+                    }
+                };
+                Self::write_change_request_in(&mut tx, &cr, false).await?;
+                self.audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok((cr, bundle))
+            }
+        }
+    };
+}
+
+pub(crate) use impl_review_store;
