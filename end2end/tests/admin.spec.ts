@@ -80,6 +80,7 @@ test('sign in, visit every admin page, sign out', async ({ page }) => {
     ['Federation', 'Federation'],
     ['Layout mutations', 'Layout mutations'],
     ['Experiments', 'Experiments'],
+    ['Change requests', 'Change requests'],
     ['Audit', 'Audit log'],
     ['Users & tokens', 'Users & tokens'],
     ['Settings / Status', 'Settings / Status'],
@@ -797,7 +798,7 @@ test('the overview: what needs you, the fleet, rules, pushes and events; every n
 // the folder).
 const ADMIN_PAGES: [string, string][] = [
   ['overview', '/admin'], ['federation', '/admin/federation'], ['rules', '/admin/layout-mutations'],
-  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['suggestions', '/admin/suggestions'], ['alerts', '/admin/alerts'], ['releases', '/admin/releases'], ['scope', '/admin/federation/scope?scope=global'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
+  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['suggestions', '/admin/suggestions'], ['alerts', '/admin/alerts'], ['releases', '/admin/releases'], ['scope', '/admin/federation/scope?scope=global'], ['changes', '/admin/federation/changes'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
   ['audit', '/admin/audit'], ['users', '/admin/users'], ['status', '/admin/status'],
 ];
 
@@ -916,6 +917,68 @@ test('a scope rolled back by hand: its history, the diff first, then the rollbac
   await expect(page.locator('[data-revision="3"]')).toContainText('current');
   await expect(page.locator('#rollback-same')).toBeVisible();
   await page.screenshot({ path: info.outputPath('scope-rollback.png'), fullPage: true });
+});
+
+test('a change request: a protected scope holds a push, its author cannot approve it, a second editor comments and approves it', async ({ page, browser }, info) => {
+  const scope = `tag:e2e-review-${info.project.name.replace(/[^a-z0-9-]/gi, '')}`;
+  const reviewer = `reviewer-${info.project.name.replace(/[^a-z0-9-]/gi, '')}`;
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  // A second person: an editor.
+  const origin = new URL(page.url()).origin;
+  const made = await page.request.post('/api/users/create', { form: { username: reviewer, password: PASSWORD, role: 'editor' }, headers: { origin } });
+  expect(made.status(), await made.text()).toBe(200);
+  // The admin protects the scope from the page.
+  await page.goto('/admin/federation/changes');
+  await hydrated(page);
+  await expect(page.locator('#changes-empty')).toBeVisible();
+  const policy = page.locator('#policy-form');
+  await policy.locator('input[name="scope"]').fill(scope);
+  await policy.locator('select[name="mode"]').selectOption('review');
+  await policy.locator('input[name="protected"]').check();
+  await policy.getByRole('button', { name: 'Set policy' }).click();
+  await expect(page.locator(`[data-scope="${scope}"]`)).toContainText('review, protected');
+  // A push to it is held for review.
+  await page.goto('/admin/federation');
+  await hydrated(page);
+  await page.locator('#push input[name="scope"]').fill(scope);
+  await page.locator('#push textarea[name="body"]').fill('{"banner": {"colour": "amber"}}');
+  await page.locator('#push input[name="base_revision"]').fill('0');
+  await page.locator('#push').getByRole('button', { name: 'Push' }).click();
+  if (info.project.use.javaScriptEnabled !== false) {
+    await expect(page.locator('#push-result')).toContainText('Held for review (the scope is protected)');
+  }
+  await page.goto('/admin/federation/changes');
+  await hydrated(page);
+  const row = page.locator('#change-list tr[data-state="open"]', { hasText: scope });
+  await expect(row).toHaveCount(1);
+  await row.getByRole('link', { name: 'Review' }).click();
+  await expect(page.locator('#change-detail')).toHaveAttribute('data-state', 'open');
+  await expect(page.locator('#change-diff div', { hasText: 'amber' })).toHaveText(/^\+\s+"colour": "amber"/);
+  // Its author (an admin here) could approve it; the test has the second editor do it.
+  const url = page.url();
+  const second = await (await browser.newContext({ baseURL: info.project.use.baseURL, javaScriptEnabled: info.project.use.javaScriptEnabled })).newPage();
+  await second.goto('/login');
+  await hydrated(second);
+  await second.getByLabel('Username').fill(reviewer);
+  await second.getByLabel('Password').fill(PASSWORD);
+  await second.getByRole('button', { name: 'Sign in' }).click();
+  await expect(second).toHaveURL(/\/admin$/);
+  await second.goto(url);
+  await hydrated(second);
+  await second.locator('#comment-form textarea').fill('Amber reads well on <b>both</b> themes.');
+  await second.locator('#comment-form').getByRole('button', { name: 'Comment' }).click();
+  await expect(second.locator('#change-comments [data-comment]')).toContainText('Amber reads well on <b>both</b> themes.');
+  await second.locator('#approve-form').getByRole('button', { name: 'Approve and push' }).click();
+  await expect(second.locator('#change-decided')).toContainText(`applied by user:${reviewer}`);
+  await expect(second.locator('#change-decided')).toContainText('as revision 1');
+  await second.screenshot({ path: info.outputPath('change-request.png'), fullPage: true });
+  await second.context().close();
+  // The scope's history holds it, made by its author.
+  await page.goto(`/admin/federation/scope?scope=${encodeURIComponent(scope)}`);
+  await expect(page.locator('[data-revision="1"]')).toContainText('current');
 });
 
 test('a staged rollout: started for a tag and a share, paused, widened, resumed and aborted', async ({ page }, info) => {
