@@ -96,7 +96,7 @@ fn Navigation(principal: Principal) -> impl IntoView {
                 .filter(|(_, _, needed)| role.allows(*needed))
                 .map(|(href, label, _)| view! {
                     <li on:click=|_| close_menu()>
-                        <A href=*href exact={*href == "/admin"} attr:class="block rounded-md px-2 py-1.5 text-slate-700 hover:bg-slate-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:font-semibold aria-[current=page]:text-indigo-700">
+                        <A href=*href exact={*href == "/admin" || *href == "/admin/federation"} attr:class="block rounded-md px-2 py-1.5 text-slate-700 hover:bg-slate-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:font-semibold aria-[current=page]:text-indigo-700">
                             {*label}
                         </A>
                     </li>

@@ -221,9 +221,13 @@ fn Detail(
     view! {
         <section class=format!("{CARD} mt-6") id="change-detail" data-state=c.state.as_str()>
             <h2 class="text-lg font-semibold">{format!("{} {} by {}", c.scope, c.kind.as_str(), c.created_by)}</h2>
-            <p class="mt-1 text-sm text-slate-600">{format!("Held: {}. {against}{base}", c.reason.describe())}</p>
+            <p class="mt-1 text-sm text-slate-600">{format!("Held: {}.", c.reason.describe())}
+                {(c.state != ChangeRequestState::Applied).then(|| format!(" {against}{base}"))}
+            </p>
             {decided.map(|d| view! { <p class="mt-2 text-sm font-medium" id="change-decided">{d}</p> })}
-            {if v.diff.is_empty() {
+            {if c.state == ChangeRequestState::Applied {
+                ().into_any()
+            } else if v.diff.is_empty() {
                 view! { <p class="mt-2 text-sm">"Same content as now."</p> }.into_any()
             } else {
                 view! { <pre class="mt-2 max-h-96 overflow-auto rounded bg-slate-50 p-2 text-xs" id="change-diff">{lines}</pre> }.into_any()
