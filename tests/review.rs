@@ -568,3 +568,232 @@ async fn stale_pushes_follow_the_scope_policy_and_change_requests_are_reviewed()
         && after["baseRevision"] == 1));
     neuron.stop();
 }
+
+fn config_of(handle: &runner::NeuronHandle) -> Value {
+    handle
+        .snapshot()
+        .effective(BundleKind::Config)
+        .map(|b| b.body.clone())
+        .unwrap_or(Value::Null)
+}
+
+async fn wait_config(handle: &runner::NeuronHandle, want: Value) {
+    wait_for(&format!("the neuron's config is {want}"), || {
+        let c = config_of(handle);
+        let want = want.clone();
+        async move { c == want }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_override_pins_one_neuron_survives_a_reconnect_and_ends_when_it_expires() {
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let ann = hub.token(&admin, "ann", Role::Editor).await;
+    let operator = hub.token(&admin, "operator", Role::Operator).await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    open_policy(&hub, &admin).await;
+    let cache = tempfile::tempdir().unwrap();
+    let key = NeuronKey::generate();
+    let start_neuron = |key: NeuronKey| {
+        runner::start(
+            RunnerConfig::new(
+                &hub.app.url(),
+                registration("shop-1", &key),
+                key,
+                cache.path(),
+            ),
+            None,
+        )
+        .unwrap()
+    };
+    let neuron = start_neuron(key.clone());
+    common::wait_online(&neuron, "shop-1").await;
+    pushed(
+        &ann,
+        &hub,
+        "global",
+        json!({"theme": "light", "limit": 1}),
+        None,
+    )
+    .await;
+    pushed(
+        &ann,
+        &hub,
+        "global",
+        json!({"theme": "dark", "limit": 1}),
+        None,
+    )
+    .await;
+    wait_config(&neuron, json!({"theme": "dark", "limit": 1})).await;
+
+    // Refused: the wrong role, nothing to do, malformed keys, a pin outside its scopes or
+    // of a revision the scope never had, half a pin, a bad expiry, an unknown neuron.
+    let set = |body: Value| post(&ann, &hub, "/api/federation/neurons/override", body);
+    for (who, status, code) in [
+        (&viewer, StatusCode::FORBIDDEN, "forbidden"),
+        (&operator, StatusCode::FORBIDDEN, "forbidden"),
+    ] {
+        expect_error(
+            post(
+                who,
+                &hub,
+                "/api/federation/neurons/override",
+                json!({"id": "shop-1", "keys": "{\"limit\": 9}"}),
+            )
+            .await,
+            status,
+            code,
+        )
+        .await;
+    }
+    for (body, field) in [
+        (json!({"id": "shop-1"}), "keys"),
+        (json!({"id": "shop-1", "keys": "[1]"}), "keys"),
+        (json!({"id": "shop-1", "keys": "{oops"}), "keys"),
+        (
+            json!({"id": "shop-1", "pin_scope": "tag:us", "pin_revision": "1"}),
+            "pin_scope",
+        ),
+        (
+            json!({"id": "shop-1", "pin_scope": "global", "pin_revision": "99"}),
+            "pin_revision",
+        ),
+        (
+            json!({"id": "shop-1", "pin_scope": "global"}),
+            "pin_revision",
+        ),
+        (
+            json!({"id": "shop-1", "keys": "{\"a\": 1}", "expires_in": "soon"}),
+            "expires_in",
+        ),
+        (
+            json!({"id": "shop-1", "keys": "{\"a\": 1}", "expires_in": "100d"}),
+            "expires",
+        ),
+    ] {
+        let msg = expect_error(
+            set(body.clone()).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        )
+        .await;
+        assert!(msg.contains(field), "{body}: {msg}");
+    }
+    expect_error(
+        set(json!({"id": "nobody", "keys": "{\"a\": 1}"})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // Pinned to revision 1 with one key set over it, for an hour.
+    let o = json_of(
+        set(json!({"id": "shop-1", "keys": "{\"limit\": 9}", "pin_scope": "global", "pin_revision": "1", "expires_in": "1h", "reason": "incident 7"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (o["createdBy"].as_str(), o["reason"].as_str()),
+        (Some("token:ann"), Some("incident 7"))
+    );
+    wait_config(&neuron, json!({"theme": "light", "limit": 9})).await;
+    // Later pushes do not move it; the fleet view shows it on the neuron's card.
+    pushed(&ann, &hub, "global", json!({"theme": "blue"}), None).await;
+    let fleet = get(&viewer, &hub, "/api/federation/health").await;
+    let card = fleet["neurons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "shop-1")
+        .unwrap()
+        .clone();
+    assert_eq!(card["configOverride"]["pin"]["revision"], 1, "{card}");
+    assert_eq!(
+        get(&viewer, &hub, "/api/federation/overrides")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(config_of(&neuron), json!({"theme": "light", "limit": 9}));
+
+    // Changed while the neuron is away: back from a restart (its cache still holds the old
+    // override), it learns the new one on connect.
+    neuron.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    json_of(
+        set(json!({"id": "shop-1", "keys": "{\"limit\": 5}", "pin_scope": "global", "pin_revision": "1", "expires_in": "1h"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    let neuron = start_neuron(key.clone());
+    common::wait_online(&neuron, "shop-1").await;
+    wait_config(&neuron, json!({"theme": "light", "limit": 5})).await;
+
+    // Expired: the hub ends it (audited by hub) and the neuron takes the pushed config again.
+    let ended = hub
+        .app
+        .services
+        .federation
+        .expire_overrides(chrono::Utc::now() + chrono::Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    wait_config(&neuron, json!({"theme": "blue"})).await;
+    assert!(get(&viewer, &hub, "/api/federation/overrides")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Set and cleared by hand; clearing again finds nothing.
+    json_of(
+        set(json!({"id": "shop-1", "keys": "{\"limit\": 2}"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    wait_config(&neuron, json!({"theme": "blue", "limit": 2})).await;
+    json_of(
+        post(
+            &ann,
+            &hub,
+            "/api/federation/neurons/override/clear",
+            json!({"id": "shop-1"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    wait_config(&neuron, json!({"theme": "blue"})).await;
+    expect_error(
+        post(
+            &ann,
+            &hub,
+            "/api/federation/neurons/override/clear",
+            json!({"id": "shop-1"}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    let audit = audit_actions(&hub).await;
+    for (action, actor) in [
+        ("override.set", "token:ann"),
+        ("override.expire", "hub"),
+        ("override.clear", "token:ann"),
+    ] {
+        assert!(
+            audit
+                .iter()
+                .any(|(a, who, _, _)| a == action && who == actor),
+            "{action} by {actor} is audited"
+        );
+    }
+    neuron.stop();
+}

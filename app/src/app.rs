@@ -8,7 +8,7 @@ use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 use crate::pages::{
     admin, alerts, audit, changes, experiments, federation, home, layout_mutations, login,
-    overview, preview, releases, rule, scope, setup, shop, status, suggestions, users,
+    overview, preview, releases, rule, setup, shop, status, suggestions, users,
 };
 
 /// The document around every page (server side). Its Content-Security-Policy (set by the
@@ -61,8 +61,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("/admin") view={Lazy::<AdminRoute>::new()} ssr=ssr.clone()>
                     <Route path=path!("") view={Lazy::<OverviewRoute>::new()}/>
                     <Route path=path!("federation") view={Lazy::<FederationRoute>::new()}/>
-                    <Route path=path!("federation/scope") view={Lazy::<ScopeRoute>::new()}/>
-                    <Route path=path!("federation/changes") view={Lazy::<ChangesRoute>::new()}/>
+                    <Route path=path!("federation/:section") view={Lazy::<FederationSectionRoute>::new()}/>
                     <Route path=path!("releases") view={Lazy::<ReleasesRoute>::new()}/>
                     <Route path=path!("layout-mutations") view={Lazy::<RulesRoute>::new()}/>
                     <Route path=path!("layout-mutations/preview") view={Lazy::<PreviewRoute>::new()}/>
@@ -106,8 +105,9 @@ lazy_page!(AdminRoute, admin::AdminShell);
 lazy_page!(OverviewRoute, overview::OverviewPage);
 lazy_page!(FederationRoute, federation::FederationPage);
 lazy_page!(ReleasesRoute, releases::ReleasesPage);
-lazy_page!(ScopeRoute, scope::ScopePage);
-lazy_page!(ChangesRoute, changes::ChangesPage);
+// One route for the federation's sub-pages (scope history, change requests): every route
+// adds to the code each storefront visitor downloads, a page behind a shared route does not.
+lazy_page!(FederationSectionRoute, changes::FederationSection);
 lazy_page!(RulesRoute, layout_mutations::LayoutMutationsPage);
 lazy_page!(PreviewRoute, preview::PreviewPage);
 lazy_page!(RuleRoute, rule::RulePage);

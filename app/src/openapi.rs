@@ -45,6 +45,7 @@ fn components() -> Value {
     add::<federation::rollback::ScopeHistory>(&mut s);
     add::<federation::rollback::RollbackPreview>(&mut s);
     add::<federation::review::ScopePolicies>(&mut s);
+    add::<federation::overrides::ConfigOverride>(&mut s);
     add::<federation::review::ChangeRequest>(&mut s);
     add::<federation::review::ChangeRequestView>(&mut s);
     add::<federation::JoinPolicy>(&mut s);

@@ -6,6 +6,7 @@
 //! - [`registration`]: joining, neuron kinds and the join policy;
 //! - [`fleet`]: neurons, their health and the fleet view;
 //! - [`guard`]: when a change made its neurons worse (automatic rollback);
+//! - [`overrides`]: one neuron's config pinned or overridden, until an expiry;
 //! - [`bundles`]: scopes, audiences and pushed bundles;
 //! - [`releases`]: what each kind should run, what neurons report, and the drift;
 //! - [`review`]: stale pushes, scope policies and change requests;
@@ -18,6 +19,7 @@
 pub mod bundles;
 pub mod fleet;
 pub mod guard;
+pub mod overrides;
 pub mod registration;
 pub mod releases;
 pub mod review;

@@ -62,6 +62,13 @@ impl RunnerConfig {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     pub bundles: Vec<Bundle>,
+    /// The hub's override of this neuron's config, if any (see
+    /// `cortex_core::federation::overrides`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_override: Option<cortex_core::federation::overrides::OverrideOrder>,
+    /// The config under the override, kept up to date with the bundles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    overridden: Option<Bundle>,
 }
 
 impl Snapshot {
@@ -76,8 +83,21 @@ impl Snapshot {
     }
 
     /// The bundle of `kind` in force: the neuron's own scope overrides a tag, which overrides
-    /// global (among tags, the newest push wins).
+    /// global (among tags, the newest push wins); for `config`, the hub's override of this
+    /// neuron comes first until it expires.
     pub fn effective(&self, kind: BundleKind) -> Option<&Bundle> {
+        if kind == BundleKind::Config {
+            if let (Some(order), Some(b)) = (&self.config_override, &self.overridden) {
+                if !order.is_expired(chrono::Utc::now()) {
+                    return Some(b);
+                }
+            }
+        }
+        self.pushed(kind)
+    }
+
+    /// The pushed bundle of `kind` in force, without the override.
+    pub fn pushed(&self, kind: BundleKind) -> Option<&Bundle> {
         let rank = |s: &Scope| match s {
             Scope::Global => 0,
             Scope::Tag(_) => 1,
@@ -87,6 +107,26 @@ impl Snapshot {
             .iter()
             .filter(|b| b.kind == kind)
             .max_by_key(|b| (rank(&b.scope), b.created_at))
+    }
+
+    /// Takes the hub's override of this neuron (`None`: it has none); true when it changed.
+    pub fn set_override(
+        &mut self,
+        order: Option<cortex_core::federation::overrides::OverrideOrder>,
+        id: &str,
+    ) -> bool {
+        if self.config_override == order {
+            return false;
+        }
+        self.config_override = order;
+        self.refresh_override(id);
+        true
+    }
+
+    fn refresh_override(&mut self, id: &str) {
+        self.overridden = self.config_override.as_ref().map(|o| {
+            cortex_core::federation::overrides::overridden(o, self.pushed(BundleKind::Config), id)
+        });
     }
 
     /// Keeps `bundle` if it is newer than what is held for its scope and kind.
@@ -492,6 +532,7 @@ async fn session(
                         let (scope, revision) = (bundle.scope.clone(), bundle.revision);
                         let mut next = (**snapshot.borrow()).clone();
                         if next.apply(bundle) {
+                            next.refresh_override(&cfg.registration.id);
                             // On disk before it is acked: an acked bundle survives a restart.
                             save_cache(&cfg.cache_dir, &next)
                                 .map_err(|e| SdkError::Channel(format!("cannot write the config cache: {e}")))?;
@@ -523,6 +564,14 @@ async fn session(
                             if let Some(updater) = hooks.updater.clone() {
                                 tokio::spawn(run_update(order, updater, shared.clone()));
                             }
+                        }
+                    }
+                    HubMessage::Override { order } => {
+                        let mut next = (**snapshot.borrow()).clone();
+                        if next.set_override(order, &cfg.registration.id) {
+                            save_cache(&cfg.cache_dir, &next)
+                                .map_err(|e| SdkError::Channel(format!("cannot write the config cache: {e}")))?;
+                            snapshot.send_replace(Arc::new(next));
                         }
                     }
                     HubMessage::Welcome { .. } | HubMessage::EventsAck(_) | HubMessage::Unknown => {}
@@ -757,6 +806,55 @@ mod tests {
         assert_eq!(s.effective(BundleKind::Config).unwrap().body["a"], 3);
         assert_eq!(s.revisions()[&Scope::Global], 3);
         assert!(s.effective(BundleKind::Offers).is_none());
+    }
+
+    #[test]
+    fn an_override_wins_over_pushes_until_it_is_cleared_or_expires() {
+        use cortex_core::federation::overrides::OverrideOrder;
+        let mut s = Snapshot::default();
+        s.apply(bundle(
+            "global",
+            1,
+            BundleKind::Config,
+            serde_json::json!({"a": 1, "b": 1}),
+        ));
+        let order = OverrideOrder {
+            pinned: None,
+            keys: serde_json::json!({"b": 9}).as_object().unwrap().clone(),
+            expires_at: None,
+            set_by: "user:ann".into(),
+        };
+        assert!(s.set_override(Some(order.clone()), "n1"));
+        assert!(
+            !s.set_override(Some(order.clone()), "n1"),
+            "the same order changes nothing"
+        );
+        assert_eq!(
+            s.effective(BundleKind::Config).unwrap().body,
+            serde_json::json!({"a": 1, "b": 9})
+        );
+        // A newer push is the base the keys go over; the pushed config is still there.
+        s.apply(bundle(
+            "global",
+            2,
+            BundleKind::Config,
+            serde_json::json!({"a": 2, "b": 2}),
+        ));
+        s.refresh_override("n1");
+        assert_eq!(
+            s.effective(BundleKind::Config).unwrap().body,
+            serde_json::json!({"a": 2, "b": 9})
+        );
+        assert_eq!(s.pushed(BundleKind::Config).unwrap().body["b"], 2);
+        // Expired: dropped by the neuron itself, even before the hub says so.
+        let expired = OverrideOrder {
+            expires_at: Some(chrono::Utc::now() - chrono::Duration::seconds(1)),
+            ..order
+        };
+        s.set_override(Some(expired), "n1");
+        assert_eq!(s.effective(BundleKind::Config).unwrap().body["b"], 2);
+        assert!(s.set_override(None, "n1"));
+        assert_eq!(s.effective(BundleKind::Config).unwrap().body["b"], 2);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod heartbeats;
 pub mod http;
 pub mod joins;
 pub mod neuron_probe;
+pub mod overrides;
 mod pushes;
 pub mod refusals;
 mod registration;

@@ -485,6 +485,7 @@ fn neuron(
         fingerprints: Default::default(),
         migration: None,
         drift: Vec::new(),
+        config_override: None,
     }
 }
 

@@ -130,3 +130,99 @@ pub async fn reject_change_request(
         .reject_change_request(&id, &note.unwrap_or_default(), &who)
         .await?)
 }
+
+pub use cortex_core::federation::overrides::ConfigOverride;
+
+/// Every neuron's config override. Viewer.
+#[server(name = OverridesFn, prefix = "/api", endpoint = "federation/overrides", input = leptos::server_fn::codec::GetUrl)]
+pub async fn overrides() -> Result<Vec<ConfigOverride>, AppError> {
+    let (services, who) = super::guard::require(cortex_core::Role::Viewer)?;
+    Ok(services.federation.overrides(&who).await?)
+}
+
+/// Overrides one neuron's config: keys set over it and/or a pinned revision of one of its
+/// scopes, until an optional expiry (audited as `override.set`). Editor.
+#[server(name = SetOverride, prefix = "/api", endpoint = "federation/neurons/override")]
+pub async fn set_override(
+    id: Option<String>,
+    #[server(default)] keys: Option<String>,
+    #[server(default)] pin_scope: Option<String>,
+    #[server(default)] pin_revision: Option<String>,
+    #[server(default)] expires_in: Option<String>,
+    #[server(default)] reason: Option<String>,
+) -> Result<ConfigOverride, AppError> {
+    use cortex_core::federation::overrides::PinnedRevision;
+    let (services, who) = super::guard::require(cortex_core::Role::Editor)?;
+    super::guard::require_writable(&services)?;
+    let id = id.unwrap_or_default().trim().to_string();
+    if id.is_empty() {
+        return Err(bad("id: required (a neuron id)".into()));
+    }
+    let keys = match keys.as_deref().map(str::trim) {
+        None | Some("") => Default::default(),
+        Some(k) if k.len() > cortex_core::federation::overrides::MAX_OVERRIDE_BYTES => {
+            return Err(bad(format!(
+                "keys: at most {} bytes",
+                cortex_core::federation::overrides::MAX_OVERRIDE_BYTES
+            )))
+        }
+        Some(k) => match serde_json::from_str::<serde_json::Value>(k) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => return Err(bad("keys: a JSON object of the keys to set".into())),
+            Err(e) => return Err(bad(format!("keys: not JSON ({e})"))),
+        },
+    };
+    let pin = match (
+        pin_scope
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty()),
+        pin_revision
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty()),
+    ) {
+        (None, None) => None,
+        (Some(s), Some(r)) => Some(PinnedRevision {
+            scope: s
+                .parse()
+                .map_err(|e: cortex_core::federation::FieldError| bad(e.to_string()))?,
+            revision: r
+                .parse()
+                .map_err(|_| bad(format!("pin_revision: `{r}` is not a revision number")))?,
+        }),
+        _ => {
+            return Err(bad(
+                "pin_scope and pin_revision go together: give both to pin, or neither".into(),
+            ))
+        }
+    };
+    let now = chrono::Utc::now();
+    let expires_at = cortex_server::federation::overrides::parse_expiry(
+        expires_in.as_deref().unwrap_or_default(),
+        now,
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    let o = ConfigOverride {
+        neuron_id: id,
+        pin,
+        keys,
+        expires_at,
+        reason: reason.unwrap_or_default(),
+        created_by: String::new(),
+        created_at: now,
+    };
+    Ok(services.federation.set_override(o, &who, now).await?)
+}
+
+/// Clears one neuron's config override (audited as `override.clear`). Editor.
+#[server(name = ClearOverride, prefix = "/api", endpoint = "federation/neurons/override/clear")]
+pub async fn clear_override(id: Option<String>) -> Result<ConfigOverride, AppError> {
+    let (services, who) = super::guard::require(cortex_core::Role::Editor)?;
+    super::guard::require_writable(&services)?;
+    let id = id.unwrap_or_default().trim().to_string();
+    if id.is_empty() {
+        return Err(bad("id: required (a neuron id)".into()));
+    }
+    Ok(services.federation.clear_override(&id, &who).await?)
+}

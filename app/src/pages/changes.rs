@@ -24,6 +24,18 @@ fn href(state: &str, id: Option<&str>) -> String {
     }
 }
 
+/// `/admin/federation/:section`: the scope history (`scope`) or the change requests
+/// (`changes`).
+#[component]
+pub fn FederationSection() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    move || match params.read().get("section").as_deref() {
+        Some("scope") => crate::pages::scope::ScopePage().into_any(),
+        Some("changes") => ChangesPage().into_any(),
+        _ => crate::pages::home::NotFound().into_any(),
+    }
+}
+
 /// The change requests page.
 #[component]
 pub fn ChangesPage() -> impl IntoView {

@@ -17,7 +17,7 @@ use crate::api::federation::{
 };
 use crate::components::chart::LineChart;
 use crate::components::{
-    fmt_time, textarea_text, ActionError, ErrorBox, Loading, BUTTON, BUTTON_DANGER, CARD,
+    fmt_time, textarea_text, ActionError, ErrorBox, FormError, Loading, BUTTON, BUTTON_DANGER, CARD,
 };
 use crate::pages::browser_keys::BrowserKeysSection;
 use crate::pages::fleet_ops::{CommandsSection, ReportsSection};
@@ -32,9 +32,10 @@ struct CardActions {
     set_status: ServerAction<SetNeuronStatus>,
     pin: ServerAction<PinNeuron>,
     remove: ServerAction<RemoveNeuron>,
-    push: ServerAction<PushConfig>,
     hot_reload: ServerAction<HotReload>,
     sync: ServerAction<SyncNeurons>,
+    set_override: ServerAction<crate::api::review::SetOverride>,
+    clear_override: ServerAction<crate::api::review::ClearOverride>,
 }
 
 fn status_colour(s: NeuronStatus) -> &'static str {
@@ -76,6 +77,8 @@ pub fn FederationPage() -> impl IntoView {
                 .unwrap_or(0)
         })
     };
+    let set_override = ServerAction::<crate::api::review::SetOverride>::new();
+    let clear_override = ServerAction::<crate::api::review::ClearOverride>::new();
     let fleet = Resource::new(
         move || {
             (
@@ -85,6 +88,8 @@ pub fn FederationPage() -> impl IntoView {
                     pin.version().get(),
                     remove.version().get(),
                     bulk.version().get(),
+                    set_override.version().get(),
+                    clear_override.version().get(),
                 ),
                 (only(), search(), offset()),
             )
@@ -99,9 +104,10 @@ pub fn FederationPage() -> impl IntoView {
         set_status,
         pin,
         remove,
-        push,
         hot_reload,
         sync,
+        set_override,
+        clear_override,
     };
     let pushes = Resource::new(
         move || (tick.get(), push.version().get()),
@@ -434,13 +440,15 @@ fn NeuronCard(
         set_status,
         pin,
         remove,
-        push,
         hot_reload,
         sync,
+        set_override,
+        clear_override,
     } = actions;
     let n = neuron;
     let own_scope = format!("neuron:{}", n.id);
-    let (scope_sync, scope_reload, scope_push) = (own_scope.clone(), own_scope.clone(), own_scope);
+    let (scope_sync, scope_reload) = (own_scope.clone(), own_scope);
+    let (id_override, id_clear) = (n.id.to_string(), n.id.to_string());
     let action = |label: &'static str, status: &'static str| {
         let id = n.id.to_string();
         view! {
@@ -508,6 +516,11 @@ fn NeuronCard(
                     {n.drift.iter().map(|d| view! { <li class="break-all">"drift · " {d.describe()}</li> }).collect_view()}
                 </ul>
             })}
+            {n.config_override.as_ref().map(|o| view! {
+                <p class="mt-1 break-all rounded bg-violet-100 px-1.5 py-0.5 text-xs text-violet-900" data-override="">
+                    "override · " {o.describe()} " · by " {o.created_by.clone()}
+                </p>
+            })}
             {n.migration.as_ref().filter(|m| m.state == cortex_core::federation::MigrationState::Failed).map(|m| view! {
                 <p class="mt-1 text-xs font-semibold text-red-700" data-migration-failed="">"migration " {m.id.clone()} " failed"</p>
             })}
@@ -571,13 +584,25 @@ fn NeuronCard(
                         </ActionForm>
                         <a class="text-xs text-indigo-700 hover:underline" href=format!("?rneuron={}#reports", n.id)>"Logs and errors"</a>
                     </div>
-                    <ActionForm action=push attr:class="mt-2">
-                        <input type="hidden" name="scope" value=scope_push/>
-                        <input type="hidden" name="kind" value="config"/>
-                        <label class="block text-xs font-medium text-slate-700">"Override this neuron's config (JSON; wins over tag and global)"
-                            <textarea name="body" rows="2" required class="mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 font-mono text-xs">"{}"</textarea>
+                    {n.config_override.clone().map(|_| view! {
+                        <ActionForm action=clear_override attr:class="mt-2">
+                            <input type="hidden" name="id" value=id_clear.clone()/>
+                            <button type="submit" class="rounded-md border border-slate-300 px-2 py-1 text-xs hover:bg-slate-50" data-clear-override="">"Clear override"</button>
+                        </ActionForm>
+                    })}
+                    <ActionForm action=set_override attr:class="mt-2 grid gap-1 text-xs" attr:data-override-form="">
+                        <input type="hidden" name="id" value=id_override.clone()/>
+                        <label class="font-medium text-slate-700">"Override keys (JSON)"
+                            <textarea name="keys" rows="2" class="mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1 font-mono">"{}"</textarea>
                         </label>
-                        <button type="submit" class="mt-1 rounded-md border border-slate-300 bg-white px-2 py-1 text-xs hover:bg-slate-50">"Override"</button>
+                        <div class="flex flex-wrap gap-1">
+                            <input name="pin_scope" placeholder="pin: scope" aria-label="Pin to scope" class="w-24 rounded-md border border-slate-300 px-1 py-0.5"/>
+                            <input name="pin_revision" placeholder="revision" aria-label="Pin to revision" class="w-16 rounded-md border border-slate-300 px-1 py-0.5"/>
+                            <input name="expires_in" placeholder="for, e.g. 2h" aria-label="Expires in" class="w-20 rounded-md border border-slate-300 px-1 py-0.5"/>
+                            <input name="reason" placeholder="why" aria-label="Reason" class="w-24 rounded-md border border-slate-300 px-1 py-0.5"/>
+                        </div>
+                        <FormError action=set_override/>
+                        <button type="submit" class="justify-self-start rounded-md border border-slate-300 bg-white px-2 py-1 hover:bg-slate-50">"Override"</button>
                     </ActionForm>
                 })}
             </details>

@@ -187,6 +187,9 @@ pub struct Neuron {
     /// How it differs from its kind's expected release (filled for the fleet view).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<Drift>,
+    /// Its config override, if any (filled for the fleet view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_override: Option<overrides::ConfigOverride>,
 }
 
 /// Prefix of publishable keys. A browser neuron's registry entry holds the key it joined
@@ -475,5 +478,6 @@ pub(crate) fn test_neuron(id: &str, kind: &str, version: &str) -> Neuron {
         fingerprints: Fingerprints::default(),
         migration: None,
         drift: vec![],
+        config_override: None,
     }
 }

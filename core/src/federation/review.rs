@@ -412,7 +412,7 @@ mod tests {
             reason: ReviewReason::Stale,
             state: ChangeRequestState::Open,
             created_by: "user:ann".into(),
-            created_at: Utc::now(),
+            created_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             decided_by: None,
             decided_at: None,
             applied_revision: None,

@@ -72,8 +72,16 @@ impl Federation {
                 at: a.at,
             });
         }
+        let mut overrides: std::collections::HashMap<String, _> = self
+            .store
+            .overrides()
+            .await?
+            .into_iter()
+            .map(|o| (o.neuron_id.clone(), o))
+            .collect();
         for n in &mut health.neurons {
             n.acked = acks.remove(n.id.as_str()).unwrap_or_default();
+            n.config_override = overrides.remove(n.id.as_str());
         }
         Ok(health)
     }

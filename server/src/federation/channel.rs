@@ -438,6 +438,22 @@ async fn handle(
                             return None;
                         }
                     }
+                    // A server neuron learns its override (or that it has none) before
+                    // `synced`, so a neuron back from a while away holds the right config.
+                    if !neuron.browser {
+                        match services.federation.override_order(&neuron.id).await {
+                            Ok(order) => {
+                                if tx
+                                    .send(encode(&HubMessage::Override { order }))
+                                    .await
+                                    .is_err()
+                                {
+                                    return None;
+                                }
+                            }
+                            Err(e) => return err(e),
+                        }
+                    }
                     Some(HubMessage::Synced { sent })
                 }
                 Err(e) => err(e.into()),

@@ -41,6 +41,8 @@ pub enum Announcement {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retire: Option<String>,
     },
+    /// Neuron `neuron`'s config override was set, cleared or ended.
+    Override { hub: String, neuron: String },
 }
 
 impl Federation {
@@ -68,7 +70,9 @@ impl Federation {
             Announcement::Bundle { hub, .. }
             | Announcement::Command { hub, .. }
             | Announcement::Revoke { hub, .. }
+            | Announcement::Override { hub, .. }
                 if *hub == *self.hub_id => {}
+            Announcement::Override { neuron, .. } => self.tell_override(&neuron).await,
             Announcement::Revoke {
                 neuron,
                 at_ms,

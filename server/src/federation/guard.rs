@@ -400,6 +400,9 @@ impl Federation {
                 if let Err(e) = self.guard_changes(Utc::now()).await {
                     tracing::warn!(error = %e.message, "automatic rollback look failed; will retry");
                 }
+                if let Err(e) = self.expire_overrides(Utc::now()).await {
+                    tracing::warn!(error = %e.message, "ending expired overrides failed; will retry");
+                }
             }
         }
     }

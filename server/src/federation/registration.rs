@@ -60,6 +60,7 @@ fn registry_entry(reg: Registration, now: DateTime<Utc>) -> Neuron {
         fingerprints: reg.fingerprints,
         migration: None,
         drift: Vec::new(),
+        config_override: None,
     }
 }
 

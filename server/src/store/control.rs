@@ -166,6 +166,21 @@ pub const CONTROL_TABLES: &[ControlTable] = &[
         only: None,
     },
     ControlTable {
+        name: "neuron_overrides",
+        columns: &[
+            ("neuron_id", Text),
+            ("pin_scope", Text),
+            ("pin_revision", BigInt),
+            ("keys_json", Text),
+            ("expires_at", BigInt),
+            ("reason", Text),
+            ("created_by", Text),
+            ("created_at", BigInt),
+        ],
+        key: 1,
+        only: None,
+    },
+    ControlTable {
         name: "neurons",
         columns: &[
             ("id", Text),

@@ -255,6 +255,7 @@ macro_rules! impl_neuron_store {
                     .try_get::<Option<String>, _>("migration_json")?
                     .and_then(|m| serde_json::from_str(&m).ok()),
                 drift: Vec::new(),
+        config_override: None,
             })
         }
 

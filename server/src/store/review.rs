@@ -1,11 +1,13 @@
-//! Storage of change requests: pushes held for review (`NeuronStore::push_bundle` opens
+//! Storage of change requests and neuron overrides. Change requests: pushes held for review (`NeuronStore::push_bundle` opens
 //! them), their comments, and the decision (approved and pushed as the scope's next revision
-//! in the same transaction, or rejected). Same shape as the rest of the store: one trait,
+//! in the same transaction, or rejected). Overrides: one neuron's config pinned or overridden
+//! until an expiry. Same shape as the rest of the store: one trait,
 //! SQL written once for both backends.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cortex_core::audit::AuditRecord;
+use cortex_core::federation::overrides::ConfigOverride;
 use cortex_core::federation::review::{ChangeRequest, ChangeRequestState, ReviewComment};
 use cortex_core::federation::Bundle;
 
@@ -51,6 +53,18 @@ pub trait ReviewStore: Send + Sync {
         at: DateTime<Utc>,
         audit: AuditRecord,
     ) -> StoreResult<(ChangeRequest, Option<Bundle>)>;
+
+    /// Sets a neuron's override, replacing any it had (audited, with the one replaced).
+    async fn put_override(&self, o: &ConfigOverride, audit: AuditRecord) -> StoreResult<()>;
+    /// Removes a neuron's override (audited); the one removed, if any (no record when none).
+    async fn remove_override(
+        &self,
+        neuron_id: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<Option<ConfigOverride>>;
+    /// Every override, by neuron id.
+    async fn overrides(&self) -> StoreResult<Vec<ConfigOverride>>;
+    async fn override_of(&self, neuron_id: &str) -> StoreResult<Option<ConfigOverride>>;
 }
 
 /// Implements [`ReviewStore`] for a backend (see `common.rs` for the conventions).
@@ -154,8 +168,114 @@ macro_rules! impl_review_store {
             }
         }
 
+        const OVERRIDE_COLS: &str = "neuron_id, pin_scope, pin_revision, keys_json, expires_at, reason, created_by, created_at";
+
+        fn override_from_row(r: &$row) -> StoreResult<cortex_core::federation::overrides::ConfigOverride> {
+            let pin = match (r.try_get::<Option<String>, _>("pin_scope")?, r.try_get::<Option<i64>, _>("pin_revision")?) {
+                (Some(scope), Some(revision)) => Some(cortex_core::federation::overrides::PinnedRevision {
+                    scope: scope.parse().map_err(|_| StoreError::Other(format!("bad override scope `{scope}` in database")))?,
+                    revision: revision.max(0) as u64,
+                }),
+                _ => None,
+            };
+            Ok(cortex_core::federation::overrides::ConfigOverride {
+                neuron_id: r.try_get("neuron_id")?,
+                pin,
+                keys: match parse_json(&r.try_get::<String, _>("keys_json")?) {
+                    serde_json::Value::Object(m) => m,
+                    _ => Default::default(),
+                },
+                expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
+                reason: r.try_get("reason")?,
+                created_by: r.try_get("created_by")?,
+                created_at: from_ms(r.try_get("created_at")?),
+            })
+        }
+
+        impl $store {
+            async fn override_in(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                neuron_id: &str,
+            ) -> StoreResult<Option<cortex_core::federation::overrides::ConfigOverride>> {
+                sqlx::query(&format!("SELECT {OVERRIDE_COLS} FROM neuron_overrides WHERE neuron_id = $1"))
+                    .bind(neuron_id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .as_ref()
+                    .map(override_from_row)
+                    .transpose()
+            }
+        }
+
         #[async_trait]
         impl crate::store::review::ReviewStore for $store {
+            async fn put_override(
+                &self,
+                o: &cortex_core::federation::overrides::ConfigOverride,
+                mut audit: AuditRecord,
+            ) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let before = Self::override_in(&mut tx, &o.neuron_id).await?;
+                sqlx::query("DELETE FROM neuron_overrides WHERE neuron_id = $1")
+                    .bind(&o.neuron_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(&format!("INSERT INTO neuron_overrides ({OVERRIDE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                    .bind(&o.neuron_id)
+                    .bind(o.pin.as_ref().map(|p| p.scope.to_string()))
+                    .bind(o.pin.as_ref().map(|p| p.revision.min(i64::MAX as u64) as i64))
+                    .bind(serde_json::Value::Object(o.keys.clone()).to_string())
+                    .bind(o.expires_at.map(ms))
+                    .bind(&o.reason)
+                    .bind(&o.created_by)
+                    .bind(ms(o.created_at))
+                    .execute(&mut *tx)
+                    .await?;
+                audit.target = format!("neuron:{}", o.neuron_id);
+                audit.before = serde_json::to_value(&before).unwrap_or_default();
+                audit.after = serde_json::to_value(o).unwrap_or_default();
+                self.audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn remove_override(
+                &self,
+                neuron_id: &str,
+                mut audit: AuditRecord,
+            ) -> StoreResult<Option<cortex_core::federation::overrides::ConfigOverride>> {
+                let mut tx = self.begin_write().await?;
+                let Some(before) = Self::override_in(&mut tx, neuron_id).await? else {
+                    return Ok(None);
+                };
+                sqlx::query("DELETE FROM neuron_overrides WHERE neuron_id = $1")
+                    .bind(neuron_id)
+                    .execute(&mut *tx)
+                    .await?;
+                audit.target = format!("neuron:{neuron_id}");
+                audit.before = serde_json::to_value(&before).unwrap_or_default();
+                self.audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(Some(before))
+            }
+
+            async fn overrides(&self) -> StoreResult<Vec<cortex_core::federation::overrides::ConfigOverride>> {
+                let rows = sqlx::query(&format!("SELECT {OVERRIDE_COLS} FROM neuron_overrides ORDER BY neuron_id"))
+                    .fetch_all(&self.pool()?)
+                    .await?;
+                rows.iter().map(override_from_row).collect()
+            }
+
+            async fn override_of(&self, neuron_id: &str) -> StoreResult<Option<cortex_core::federation::overrides::ConfigOverride>> {
+                sqlx::query(&format!("SELECT {OVERRIDE_COLS} FROM neuron_overrides WHERE neuron_id = $1"))
+                    .bind(neuron_id)
+                    .fetch_optional(&self.pool()?)
+                    .await?
+                    .as_ref()
+                    .map(override_from_row)
+                    .transpose()
+            }
+
             async fn change_requests(
                 &self,
                 state: Option<cortex_core::federation::review::ChangeRequestState>,

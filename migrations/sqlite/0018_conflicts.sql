@@ -1,4 +1,4 @@
--- Conflicts between editors: the revision a push was made from and, for a stale push applied
+-- Conflicts between editors and manual overrides: the revision a push was made from and, for a stale push applied
 -- under last-write-wins, the revision it overwrote; pushes held for review as change requests
 -- (diff, comments, approval by another editor or an admin, or rejection kept in history).
 ALTER TABLE bundles ADD COLUMN base_revision BIGINT;
@@ -21,3 +21,15 @@ CREATE TABLE change_requests (
     comments_json    TEXT NOT NULL
 );
 CREATE INDEX change_requests_state ON change_requests (state, created_at);
+-- A manual override of one neuron's config: pinned to a revision of one of its scopes and/or
+-- keys set over its config, until an optional expiry.
+CREATE TABLE neuron_overrides (
+    neuron_id    TEXT PRIMARY KEY,
+    pin_scope    TEXT,
+    pin_revision BIGINT,
+    keys_json    TEXT NOT NULL,
+    expires_at   BIGINT,
+    reason       TEXT NOT NULL,
+    created_by   TEXT NOT NULL,
+    created_at   BIGINT NOT NULL
+);
