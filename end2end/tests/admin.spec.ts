@@ -305,6 +305,36 @@ test('the fleet: approve a pending neuron, filter, change the join policy, see a
   await expect(page.locator('#audit-table')).toContainText('neuron.drain');
 });
 
+test("one neuron's config overridden from its card, refused when malformed, shown on the card, then cleared", async ({ page }, info) => {
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await page.goto('/admin/federation');
+  await hydrated(page);
+  const card = page.locator('[data-neuron="demo-api-service-00"]');
+  await expect(card).toHaveAttribute('data-status', 'active');
+  const details = async () => {
+    if ((await card.locator('details').getAttribute('open')) === null) await card.getByText('Details and actions').click();
+  };
+  await details();
+  const form = card.locator('[data-override-form]');
+  await form.locator('textarea[name="keys"]').fill('[1]');
+  await form.getByRole('button', { name: 'Override' }).click();
+  await details();
+  await expect(card.getByRole('alert')).toContainText('keys: a JSON object');
+  await form.locator('textarea[name="keys"]').fill('{"limit": 9}');
+  await form.getByLabel('Expires in').fill('2h');
+  await form.getByLabel('Reason').fill('e2e incident');
+  await form.getByRole('button', { name: 'Override' }).click();
+  await expect(card.locator('[data-override]')).toContainText('sets limit until');
+  await expect(card.locator('[data-override]')).toContainText('by user:admin');
+  await card.screenshot({ path: info.outputPath('override-card.png') });
+  await details();
+  await card.locator('[data-clear-override]').click();
+  await expect(card.locator('[data-override]')).toHaveCount(0);
+});
+
 test('a rule with a script link is refused; pages carry a nonce CSP and still hydrate and report', async ({ page }, info) => {
   const js = info.project.use.javaScriptEnabled !== false;
   await page.goto('/login');

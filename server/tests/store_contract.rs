@@ -2497,7 +2497,11 @@ async fn stale_pushes_follow_the_policy_and_change_requests_are_decided_once(s: 
                 "user:ann",
                 now,
                 &Default::default(),
-                &PushCheck { base, policy },
+                &PushCheck {
+                    base,
+                    policy,
+                    only_if_current: false,
+                },
                 audit("bundle.push", ""),
             )
             .await
@@ -2633,6 +2637,35 @@ async fn stale_pushes_follow_the_policy_and_change_requests_are_decided_once(s: 
     let all = s.change_requests(None, 10).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(s.change_requests(None, 1).await.unwrap().len(), 1);
+    // The hub's own undo goes only over the revision it judged.
+    let undo = |base: u64| {
+        let s = s.clone();
+        async move {
+            s.push_bundle(
+                &Scope::Global,
+                BundleKind::Config,
+                &serde_json::json!({"undo": base}),
+                "hub",
+                now,
+                &Default::default(),
+                &PushCheck {
+                    base: Some(base),
+                    only_if_current: true,
+                    ..Default::default()
+                },
+                audit("bundle.autoRollback", ""),
+            )
+            .await
+        }
+    };
+    assert!(
+        matches!(undo(3).await, Err(StoreError::Conflict(_))),
+        "revision 4 is newer"
+    );
+    assert_eq!(
+        undo(4).await.unwrap().applied().expect("applied").revision,
+        5
+    );
 }
 
 async fn rollouts_are_one_active_per_kind_and_updates_are_claimed_once(s: DynStore) {

@@ -12,14 +12,19 @@ fn bad(message: String) -> AppError {
     AppError::new(cortex_core::ErrorCode::BadRequest, message)
 }
 
-/// A change request's id: required, at most 64 characters.
+/// An id (`what` it names): required, at most 128 bytes.
 #[cfg(feature = "ssr")]
-fn request_id(id: Option<String>) -> Result<String, AppError> {
+fn required_id(id: Option<String>, what: &str) -> Result<String, AppError> {
     let id = id.unwrap_or_default().trim().to_string();
-    if id.is_empty() || id.len() > 64 {
-        return Err(bad("id: required (a change request id)".into()));
+    if id.is_empty() || id.len() > 128 {
+        return Err(bad(format!("id: required ({what})")));
     }
     Ok(id)
+}
+
+#[cfg(feature = "ssr")]
+fn request_id(id: Option<String>) -> Result<String, AppError> {
+    required_id(id, "a change request id")
 }
 
 /// Every scope's conflict policy (scopes left out are last write wins, unprotected). Viewer.
@@ -154,10 +159,7 @@ pub async fn set_override(
     use cortex_core::federation::overrides::PinnedRevision;
     let (services, who) = super::guard::require(cortex_core::Role::Editor)?;
     super::guard::require_writable(&services)?;
-    let id = id.unwrap_or_default().trim().to_string();
-    if id.is_empty() {
-        return Err(bad("id: required (a neuron id)".into()));
-    }
+    let id = required_id(id, "a neuron id")?;
     let keys = match keys.as_deref().map(str::trim) {
         None | Some("") => Default::default(),
         Some(k) if k.len() > cortex_core::federation::overrides::MAX_OVERRIDE_BYTES => {
@@ -220,9 +222,6 @@ pub async fn set_override(
 pub async fn clear_override(id: Option<String>) -> Result<ConfigOverride, AppError> {
     let (services, who) = super::guard::require(cortex_core::Role::Editor)?;
     super::guard::require_writable(&services)?;
-    let id = id.unwrap_or_default().trim().to_string();
-    if id.is_empty() {
-        return Err(bad("id: required (a neuron id)".into()));
-    }
+    let id = required_id(id, "a neuron id")?;
     Ok(services.federation.clear_override(&id, &who).await?)
 }

@@ -20,7 +20,7 @@ pub fn AlertsPage() -> impl IntoView {
         <Title text="Alerts"/>
         <h1 class="text-2xl font-bold">"Alerts"</h1>
         <p class="mt-1 max-w-3xl text-sm text-slate-600">
-            "What Cortex did by itself or noticed: experiments it decided, changes it rolled back, sources whose neuron requests keep being refused, failed migrations, neurons on the expected release that report another schema or API, kinds with many neurons unhealthy at once, and rollouts paused by a failed update. Each is kept here (and sent to the webhook, if one is configured) until it is 90 days old; acknowledge one to say it has been seen to."
+            "What Cortex did by itself or noticed (also sent to the webhook, if set; kept 90 days). Acknowledge one once it has been seen to."
         </p>
         <ActionError action=acknowledge/>
         <Suspense fallback=|| view! { <div class="mt-6"><Loading/></div> }>
@@ -29,7 +29,7 @@ pub fn AlertsPage() -> impl IntoView {
                     Err(e) => view! { <div class="mt-6"><ErrorBox error=e/></div> }.into_any(),
                     Ok(list) if list.is_empty() => view! {
                         <p class=format!("{CARD} mt-6 text-sm text-slate-600") id="alerts-empty">
-                            "No alert yet. Alerts appear when an experiment with an automatic policy is decided, when a guard rolls a change back, when one source has 10 neuron requests refused within 10 minutes, when a neuron reports a failed migration, when neurons on their kind's expected release report another schema or API fingerprint, when 3 or more (and 30 % or more) of a kind's neurons are unhealthy, and when a neuron's update fails and pauses its rollout."
+                            "No alert yet. README_layout-mutation.md lists what raises one."
                         </p>
                     }.into_any(),
                     Ok(list) => {

@@ -78,7 +78,7 @@ pub fn ChangesPage() -> impl IntoView {
         <p class="text-sm"><a href="/admin/federation" class="text-indigo-600 hover:underline">"← Federation"</a></p>
         <h1 class="mt-1 text-2xl font-bold">"Change requests"</h1>
         <p class="mt-1 max-w-3xl text-sm text-slate-600">
-            "Pushes held for review: made from an older revision in a scope under review, or to a protected scope. Another editor (or an admin) approves one, and it is pushed."
+            "Pushes held for review. Another editor, or an admin, approves one and it is pushed."
         </p>
         <nav class="mt-4 flex gap-1" id="change-tabs">{tab("open")}{tab("applied")}{tab("rejected")}{tab("all")}</nav>
         <Suspense fallback=|| view! { <div class="mt-6"><Loading/></div> }>
@@ -103,7 +103,7 @@ pub fn ChangesPage() -> impl IntoView {
         </Transition>
         <section class=format!("{CARD} mt-6") id="scope-policies">
             <h2 class="text-lg font-semibold">"Scope policies"</h2>
-            <p class="mt-1 text-sm text-slate-600">"Last write wins (the default): a stale push is applied and the revision it overwrote is recorded. Review: a stale push waits here. Protected: every push waits here. Admins set them."</p>
+            <p class="mt-1 text-sm text-slate-600">"Review holds stale pushes here; protected holds every push. Admins set them."</p>
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
                     match policies.await {

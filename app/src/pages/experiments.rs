@@ -23,7 +23,7 @@ pub fn ExperimentsPage() -> impl IntoView {
         <Title text="Experiments"/>
         <h1 class="text-2xl font-bold">"Experiments"</h1>
         <p class="mt-1 max-w-3xl text-sm text-slate-600">
-            "Every experiment over its whole runtime. Cortex decides the ones whose policy is automatic by itself (a winner promoted, a loser switched off); for the others it suggests, and an editor decides on the rule's page. Lifts are relative to the baseline, with intervals that stay valid however often you look."
+            "Every experiment over its whole runtime; those with an automatic policy are decided by Cortex itself."
         </p>
         <Suspense fallback=|| view! { <div class="mt-6"><Loading/></div> }>
             {move || Suspend::new(async move {

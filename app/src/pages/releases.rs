@@ -66,7 +66,7 @@ pub fn ReleasesPage() -> impl IntoView {
         <Title text="Releases"/>
         <h1 class="text-2xl font-bold">"Releases"</h1>
         <p class="mt-1 max-w-3xl text-sm text-slate-600">
-            "What each kind of neuron should run, and what its neurons say they run. A release names a version, the config bundle revision it goes with, the migrations its neurons run before and after switching (by id: each neuron ships its own), and the fingerprints of the schema and API they should report. A neuron that runs another version, or reports other fingerprints, is drifting."
+            "What each neuron kind should run, and what its neurons say they run."
         </p>
         <ActionError action=expect/>
         <Transition fallback=|| view! { <div class="mt-6"><Loading/></div> }>

@@ -55,7 +55,7 @@ pub fn ScopePage() -> impl IntoView {
         <p class="text-sm"><a href="/admin/federation" class="text-indigo-600 hover:underline">"← Federation"</a></p>
         <h1 class="mt-1 text-2xl font-bold">"Scope history"</h1>
         <p class="mt-1 max-w-3xl text-sm text-slate-600">
-            "Every revision pushed to a scope, newest first. Choose one to see what rolling back to it would change, then roll back: its content is pushed again as the next revision, to every neuron in the scope, and the rollback is itself in the history."
+            "Revisions pushed to a scope, newest first. Choose one to see the diff a rollback would make."
         </p>
         <form method="get" action="/admin/federation/scope" class="mt-4 flex flex-wrap items-end gap-2">
             <label class="text-xs font-medium text-slate-700">"Scope"

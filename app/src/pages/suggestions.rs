@@ -38,7 +38,7 @@ pub fn SuggestionsPage() -> impl IntoView {
         <Title text="Suggestions"/>
         <h1 class="text-2xl font-bold">"Suggestions"</h1>
         <p class="mt-1 max-w-3xl text-sm text-slate-600">
-            "Rules Cortex proposes from the last four weeks of page views and clicks, per device and traffic source: a module one segment clearly ignores moved down for it, one it clearly prefers moved up. Each is a draft experiment against the page as it is; accepting saves it switched off, so nothing reaches visitors until an editor switches it on."
+            "Rules Cortex proposes from four weeks of page views and clicks per segment. Accepting one creates it switched off."
         </p>
         {accepted}
         <ActionError action=accept/>

@@ -246,15 +246,28 @@ impl Federation {
             Some(p) if rule.enabled => {
                 let mut audit = AuditRecord::new(HUB, "bundle.autoRollback", String::new());
                 audit.before = details.clone();
-                self.store_and_send_audited(
-                    &push.scope,
-                    push.kind,
-                    &p.body,
-                    &Audience::default(),
-                    audit,
-                )
-                .await?;
-                true
+                // Only over the revision judged: a newer push, or another hub's rollback of
+                // the same revision, wins.
+                let check = crate::store::neurons::PushCheck {
+                    base: Some(push.revision),
+                    only_if_current: true,
+                    ..Default::default()
+                };
+                match self
+                    .store_and_send_checked(
+                        &push.scope,
+                        push.kind,
+                        &p.body,
+                        &Audience::default(),
+                        &check,
+                        audit,
+                    )
+                    .await
+                {
+                    Ok(_) => true,
+                    Err(e) if e.code == cortex_core::ErrorCode::Conflict => return Ok(false),
+                    Err(e) => return Err(e),
+                }
             }
             _ => false,
         };

@@ -57,6 +57,7 @@ impl Federation {
         let check = PushCheck {
             base,
             policy: self.scope_policies_now().await?.of(scope),
+            only_if_current: false,
         };
         let audit = AuditRecord::new(&who.actor, "bundle.push", String::new());
         self.store_and_send_checked(scope, kind, body, audience, &check, audit)

@@ -104,6 +104,7 @@ impl Federation {
         let check = crate::store::neurons::PushCheck {
             base: Some(current.revision),
             policy: self.scope_policies_now().await?.of(scope),
+            only_if_current: false,
         };
         self.store_and_send_checked(
             scope,

@@ -196,6 +196,9 @@ pub struct PushCheck {
     pub base: Option<u64>,
     /// The scope's policy (the default, last write wins, for the hub's own pushes).
     pub policy: cortex_core::federation::review::ScopePolicy,
+    /// Refuse (`Conflict`) unless `base` is still the newest revision of its kind, whatever
+    /// the policy: for the hub's own undo of a revision, which must not overwrite a newer one.
+    pub only_if_current: bool,
 }
 
 /// What a push became.
@@ -832,6 +835,14 @@ macro_rules! impl_neuron_store {
                 use cortex_core::federation::review::{self, Verdict};
                 let mut tx = self.begin_write().await?;
                 let current = Self::newest_of_kind_in(&mut tx, scope, kind).await?;
+                if check.only_if_current && check.base.unwrap_or(0) != current.unwrap_or(0) {
+                    return Err(StoreError::Conflict(format!(
+                        "`{scope}` {} moved on to revision {} since revision {}",
+                        kind.as_str(),
+                        current.unwrap_or(0),
+                        check.base.unwrap_or(0)
+                    )));
+                }
                 let pushed = match review::verdict(check.policy, check.base, current) {
                     Verdict::Apply { overwrote } => {
                         let bundle = cortex_core::federation::Bundle {
