@@ -750,13 +750,37 @@ async fn an_override_pins_one_neuron_survives_a_reconnect_and_ends_when_it_expir
         .unwrap()
         .is_empty());
 
-    // Set and cleared by hand; clearing again finds nothing.
+    // Set by hand, then cleared while the neuron is away: back, it drops the override its
+    // cache held (the hub did not restate it before `synced`).
     json_of(
         set(json!({"id": "shop-1", "keys": "{\"limit\": 2}"})).await,
         StatusCode::OK,
     )
     .await;
     wait_config(&neuron, json!({"theme": "blue", "limit": 2})).await;
+    neuron.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    json_of(
+        post(
+            &ann,
+            &hub,
+            "/api/federation/neurons/override/clear",
+            json!({"id": "shop-1"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let neuron = start_neuron(key.clone());
+    common::wait_online(&neuron, "shop-1").await;
+    wait_config(&neuron, json!({"theme": "blue"})).await;
+    // Set and cleared live; clearing again finds nothing.
+    json_of(
+        set(json!({"id": "shop-1", "keys": "{\"limit\": 3}"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    wait_config(&neuron, json!({"theme": "blue", "limit": 3})).await;
     json_of(
         post(
             &ann,

@@ -521,6 +521,9 @@ async fn session(
     beat.tick().await;
     // A command waiting for the catch-up it asked for.
     let mut awaiting: Option<(String, Command)> = None;
+    // Whether the hub restated this neuron's override since the last `hello`: one it did not
+    // restate by `synced` is gone.
+    let mut restated = false;
     // What the last session could not say about updates.
     send_update_reports(&mut channel, &shared.updates).await?;
     loop {
@@ -541,6 +544,13 @@ async fn session(
                         channel.ack(&scope, revision).await?;
                     }
                     HubMessage::Synced { sent } => {
+                        if !std::mem::take(&mut restated) && snapshot.borrow().config_override.is_some() {
+                            let mut next = (**snapshot.borrow()).clone();
+                            next.set_override(None, &cfg.registration.id);
+                            save_cache(&cfg.cache_dir, &next)
+                                .map_err(|e| SdkError::Channel(format!("cannot write the config cache: {e}")))?;
+                            snapshot.send_replace(Arc::new(next));
+                        }
                         connection.send_replace(Connection::Online);
                         if let Some((id, command)) = awaiting.take() {
                             let (ok, message) = finish(command, sent, &snapshot.borrow(), on_reload);
@@ -554,6 +564,7 @@ async fn session(
                             Command::Sync => snapshot.borrow().revisions(),
                         };
                         awaiting = Some((id, command));
+                        restated = false;
                         channel.hello(&held).await?;
                     }
                     HubMessage::Token { token, .. } => {
@@ -567,6 +578,7 @@ async fn session(
                         }
                     }
                     HubMessage::Override { order } => {
+                        restated = true;
                         let mut next = (**snapshot.borrow()).clone();
                         if next.set_override(order, &cfg.registration.id) {
                             save_cache(&cfg.cache_dir, &next)

@@ -35,7 +35,7 @@ pub fn CommandsSection(
     view! {
         <section class=format!("{CARD} mt-6") id="commands">
             <h2 class="text-lg font-semibold">"Commands"</h2>
-            <p class="mt-1 text-sm text-slate-500">"Hot reload: each neuron re-fetches its bundles and re-applies them without a restart. Sync: each neuron says what it holds and takes what it missed. Every neuron answers done or failed, with the reason."</p>
+            <p class="mt-1 text-sm text-slate-500">"Hot reload: neurons re-apply their bundles without a restart. Sync: they take what they missed."</p>
             <ActionError action=hot_reload/>
             <ActionError action=sync/>
             {move || sent(hot_reload.value().get())}

@@ -379,7 +379,7 @@ fn NewRelease(names: Vec<String>, create: ServerAction<CreateRelease>) -> impl I
     view! {
         <section class=format!("{CARD} mt-8")>
             <h2 class="text-lg font-semibold">"Describe a release"</h2>
-            <p class="mt-1 text-xs text-slate-600">"Releases do not change once described: describe a new version instead. Migrations are ids of the neuron's own migrations, in the order they run; run backward-compatible changes before the switch, and remove what the old version needed after it."</p>
+            <p class="mt-1 text-xs text-slate-600">"A described release never changes: describe a new version instead. Migrations are ids, in order."</p>
             <ActionForm action=create attr:class="mt-3 grid gap-3 sm:grid-cols-2" attr:id="new-release">
                 <label class=label>"Kind" <select name="kind" class=INPUT required>{options}</select></label>
                 <label class=label>"Version" <input name="version" class=INPUT required maxlength="64" placeholder="2.4.0"/></label>

@@ -90,7 +90,7 @@ fn Start(kind: String, versions: Vec<String>, actions: RolloutActions) -> impl I
     view! {
         <details class="mt-3" open=failed>
             <summary class="cursor-pointer text-sm font-semibold">"Roll out a release"</summary>
-            <p class="mt-1 text-xs text-slate-600">"Each neuron in the stage is sent an update order as it connects: its pre-migrations, the switch, its post-migrations, each reported back. A failed update pauses the rollout. Start with a share or a tag, then widen the stage."</p>
+            <p class="mt-1 text-xs text-slate-600">"Neurons in the stage get an update order as they connect; a failed update pauses the rollout."</p>
             <ActionForm action=actions.start attr:class="mt-2 grid gap-2 sm:grid-cols-4" attr:data-start-rollout=marker>
                 <input type="hidden" name="kind" value=kind/>
                 <label class=LABEL>"Version" <select name="version" class=INPUT required>{options}</select></label>

@@ -47,8 +47,9 @@ pub enum HubMessage {
     /// order, stopping at the first that fails. Answer with `updateStatus` as each step
     /// starts and ends. An order already run (same id) is answered with how it ended.
     Update { order: UpdateOrder },
-    /// This neuron's config override (`order` absent: none). Sent after the catch-up on
-    /// every connect and whenever it changes; the neuron drops an expired one by itself.
+    /// This neuron's config override (`order` absent: none, sent when it is cleared or
+    /// ended). After a `hello`, the hub restates an override before `synced`; one not
+    /// restated by then is gone. The neuron drops an expired one by itself.
     Override {
         #[serde(default)]
         order: Option<overrides::OverrideOrder>,

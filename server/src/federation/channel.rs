@@ -438,10 +438,11 @@ async fn handle(
                             return None;
                         }
                     }
-                    // A server neuron learns its override (or that it has none) before
-                    // `synced`, so a neuron back from a while away holds the right config.
+                    // A server neuron with an override is told it again before `synced`; one
+                    // not restated by then is gone (cleared or ended while the neuron was away).
                     if !neuron.browser {
                         match services.federation.override_order(&neuron.id).await {
+                            Ok(None) => {}
                             Ok(order) => {
                                 if tx
                                     .send(encode(&HubMessage::Override { order }))
