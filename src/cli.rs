@@ -216,6 +216,7 @@ async fn restore(config: Config, file: &std::path::Path, yes: bool) -> anyhow::R
         .kept
         .map(|k| format!("; the database it replaced is kept as {}", k.display()))
         .unwrap_or_default();
+    migration_check(&s).await?;
     match chain {
         Ok(n) => {
             println!(
@@ -262,6 +263,7 @@ async fn copy_to(config: Config, target: &str) -> anyhow::Result<i32> {
     let chain = cortex_server::status::verify_audit_chain(&s, false)
         .await
         .map_err(cortex_server::ApiError::from)?;
+    migration_check(&s).await?;
     let tables = copied.tables.len();
     let rows = copied.rows();
     match chain {
@@ -274,6 +276,41 @@ async fn copy_to(config: Config, target: &str) -> anyhow::Result<i32> {
             Ok(1)
         }
     }
+}
+
+/// Prints every rule reference to a node its page's newest layout lacks (the migration
+/// check; the hub re-links the unambiguous ones by itself when it starts). Returns how many.
+async fn migration_check(s: &Services) -> anyhow::Result<usize> {
+    s.mutations.reload().await?;
+    let pages = s.mutations.check_all().await?;
+    let broken: usize = pages.iter().map(|p| p.broken.len()).sum();
+    println!(
+        "migration check: {} page(s), {} rule(s), {broken} broken reference(s)",
+        pages.len(),
+        pages.iter().map(|p| p.rules).sum::<usize>()
+    );
+    for page in &pages {
+        for b in &page.broken {
+            println!(
+                "  {} v{}: rule `{}` {} names `{}`, gone; {}{}",
+                page.page_slug,
+                page.layout_version,
+                b.rule_id,
+                b.field,
+                b.missing,
+                match &b.proposal {
+                    Some(p) => format!("proposed `{p}` ({})", b.reason),
+                    None => format!("no proposal ({})", b.reason),
+                },
+                if b.unambiguous {
+                    ", re-linked by the hub when it starts"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(broken)
 }
 
 /// `cortex export`: the rule set as JSON, to a file or standard output.
@@ -335,10 +372,19 @@ async fn import(config: Config, file: &std::path::Path) -> anyhow::Result<i32> {
             revision,
             layouts,
             rules,
-        } => println!(
-            "imported {layouts} layout(s) and {rules} rule(s) from {}; rule-set revision {revision}",
-            file.display()
-        ),
+            relinked,
+            waiting,
+        } => {
+            println!(
+                "imported {layouts} layout(s) and {rules} rule(s) from {}; rule-set revision {revision}",
+                file.display()
+            );
+            if relinked > 0 || waiting > 0 {
+                println!(
+                    "migration check: {relinked} rule(s) re-linked to the new layouts by themselves; {waiting} reference(s) wait for an editor (the console's migration check, or `cortex doctor`)"
+                );
+            }
+        }
         other => anyhow::bail!("unexpected answer to an import: {other:?}"),
     }
     Ok(0)
@@ -581,6 +627,14 @@ async fn doctor(config: Config) -> anyhow::Result<i32> {
             Ok(Ok(n)) => check(true, format!("audit chain intact ({n} entries)")),
             Ok(Err(b)) => check(false, format!("audit chain broken: {b}")),
             Err(e) => check(false, format!("audit chain unreadable: {e}")),
+        }
+        match migration_check(&services).await {
+            Ok(0) => check(true, "every rule names only nodes its page's layout has".into()),
+            Ok(n) => check(
+                false,
+                format!("{n} rule reference(s) name nodes their page's layout lacks (listed above): re-link them on the console's migration check"),
+            ),
+            Err(e) => check(false, format!("migration check failed: {e}")),
         }
         let first = services.store.audit_chain(0, 1).await.unwrap_or_default();
         if let Some(e) = first

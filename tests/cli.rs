@@ -139,6 +139,10 @@ fn admin_tokens_and_doctor_work_from_the_command_line() {
     let (code, out, _) = run(cortex(d, &["doctor"]));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("audit chain intact (3 entries)"), "{out}");
+    assert!(
+        out.contains("migration check: 0 page(s), 0 rule(s), 0 broken reference(s)"),
+        "{out}"
+    );
 
     // Edit an audit row behind Cortex's back: doctor must notice and fail.
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -167,6 +171,60 @@ fn landing_rule_set() -> serde_json::Value {
             "mutationType": "hide", "mutationPayload": {"target": "hero"}, "createdBy": "x",
             "timestamp": "2026-11-01T00:00:00Z", "isActive": true, "layer": "page",
             "priority": 1, "version": 3, "conditions": {"device": "mobile"}}]})
+}
+
+#[test]
+fn an_import_heals_clear_rule_references_and_doctor_lists_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, _, err) = run(cortex(d, &["admin", "create", "--username", "ops"])
+        .env("CORTEX_ADMIN_PASSWORD", "correct horse battery"));
+    assert_eq!(code, 0, "{err}");
+    let write = |name: &str, v: serde_json::Value| {
+        let path = d.join(name);
+        std::fs::write(&path, v.to_string()).unwrap();
+        path
+    };
+    let first = write("v1.json", landing_rule_set());
+    let (code, _, err) = run(cortex(d, &["import", first.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(cortex(d, &["doctor"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("every rule names only nodes"), "{out}");
+    // The hero renamed: the only hero under the root, so the rule follows it by itself.
+    let page = |children: serde_json::Value| {
+        serde_json::json!({"revision": 1, "rules": [], "layouts": [{"pageSlug": "landing", "version": 1,
+            "root": {"id": "root", "type": "page", "children": children}}]})
+    };
+    let renamed = write(
+        "v2.json",
+        page(serde_json::json!([{"id": "hero-2", "type": "hero"}])),
+    );
+    let (code, out, err) = run(cortex(d, &["import", renamed.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("1 rule(s) re-linked") && out.contains("0 reference(s) wait"),
+        "{out}"
+    );
+    let (_, exported, _) = run(cortex(d, &["export"]));
+    let set: serde_json::Value = serde_json::from_str(&exported).unwrap();
+    assert_eq!(set["rules"][0]["mutationPayload"]["target"], "hero-2");
+    assert_eq!(set["rules"][0]["createdBy"], "hub");
+    // Two heroes: which one is for an editor to say. Doctor fails and names the rule.
+    let two = write(
+        "v3.json",
+        page(serde_json::json!([{"id": "a", "type": "hero"}, {"id": "b", "type": "hero"}])),
+    );
+    let (code, out, err) = run(cortex(d, &["import", two.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 reference(s) wait"), "{out}");
+    let (code, out, _) = run(cortex(d, &["doctor"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("rule `hide-hero` target names `hero-2`, gone; proposed `a`"),
+        "{out}"
+    );
+    assert!(out.contains("FAIL 1 rule reference(s)"), "{out}");
 }
 
 #[test]

@@ -732,7 +732,13 @@ async fn pushes_reach_the_neurons_in_scope_live_and_after_a_reconnect() {
     let mut us = client.connect(&us_token, &BTreeMap::new()).await.unwrap();
     for ch in [&mut eu, &mut us] {
         assert!(matches!(next(ch).await, HubMessage::Welcome { .. }));
-        assert_eq!(next(ch).await, HubMessage::Synced { sent: 0 });
+        assert_eq!(
+            next(ch).await,
+            HubMessage::Synced {
+                sent: 0,
+                override_unread: false
+            }
+        );
     }
     let push = |scope: &str, kind: &str, body: serde_json::Value| {
         plain()
@@ -862,7 +868,13 @@ async fn pushes_reach_the_neurons_in_scope_live_and_after_a_reconnect() {
     assert!(matches!(next(&mut eu).await, HubMessage::Welcome { .. }));
     let b = pushed(next(&mut eu).await);
     assert_eq!((b.revision, b.body["theme"].as_str()), (3, Some("blue")));
-    assert_eq!(next(&mut eu).await, HubMessage::Synced { sent: 1 });
+    assert_eq!(
+        next(&mut eu).await,
+        HubMessage::Synced {
+            sent: 1,
+            override_unread: false
+        }
+    );
     assert_eq!(
         pushed(next(&mut us).await).revision,
         2,
@@ -1824,7 +1836,13 @@ async fn a_neuron_joins_and_gets_pushes_from_a_hub_behind_tls() {
         .unwrap();
     let mut ch = client.connect(&token, &Default::default()).await.unwrap();
     assert!(matches!(next(&mut ch).await, HubMessage::Welcome { .. }));
-    assert_eq!(next(&mut ch).await, HubMessage::Synced { sent: 0 });
+    assert_eq!(
+        next(&mut ch).await,
+        HubMessage::Synced {
+            sent: 0,
+            override_unread: false
+        }
+    );
     json_of(
         plain()
             .post(hub.url("/api/federation/push-config"))

@@ -331,7 +331,7 @@ async fn stale_pushes_follow_the_scope_policy_and_change_requests_are_reviewed()
             &ann,
             &hub,
             "/api/federation/change-requests/approve",
-            json!({"id": red}),
+            json!({"id": red, "seen_revision": "5"}),
         )
         .await,
         StatusCode::FORBIDDEN,
@@ -339,6 +339,41 @@ async fn stale_pushes_follow_the_scope_policy_and_change_requests_are_reviewed()
     )
     .await;
     assert!(msg.contains("another editor"), "{msg}");
+    // Approving names the revision its diff was read against: missing or not a number is
+    // 400, an older one (a push landed since) 409, and nothing is decided.
+    for (seen, status, code, says) in [
+        (
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "seen_revision",
+        ),
+        (
+            Some("five"),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "seen_revision",
+        ),
+        (
+            Some("4"),
+            StatusCode::CONFLICT,
+            "conflict",
+            "moved on to revision 5",
+        ),
+        (Some("0"), StatusCode::CONFLICT, "conflict", "against none"),
+    ] {
+        let mut form = json!({"id": red});
+        if let Some(seen) = seen {
+            form["seen_revision"] = json!(seen);
+        }
+        let msg = expect_error(
+            post(&bob, &hub, "/api/federation/change-requests/approve", form).await,
+            status,
+            code,
+        )
+        .await;
+        assert!(msg.contains(says), "{seen:?}: {msg}");
+    }
     assert_eq!(
         theme_of(&neuron),
         Some(json!("green")),
@@ -349,7 +384,7 @@ async fn stale_pushes_follow_the_scope_policy_and_change_requests_are_reviewed()
             &bob,
             &hub,
             "/api/federation/change-requests/approve",
-            json!({"id": red}),
+            json!({"id": red, "seen_revision": "5"}),
         )
         .await,
         StatusCode::OK,
@@ -365,12 +400,24 @@ async fn stale_pushes_follow_the_scope_policy_and_change_requests_are_reviewed()
         "{approved}"
     );
     wait_theme(&neuron, "red").await;
+    // The applied revision keeps the request's base and names what it replaced.
+    let history = get(&viewer, &hub, "/api/federation/scope-history?scope=global").await;
+    let newest = &history["revisions"][0];
+    assert_eq!(
+        (
+            newest["revision"].as_u64(),
+            newest["baseRevision"].as_u64(),
+            newest["overwrote"].as_u64()
+        ),
+        (Some(6), Some(2), Some(5)),
+        "{history}"
+    );
     let msg = expect_error(
         post(
             &bob,
             &hub,
             "/api/federation/change-requests/approve",
-            json!({"id": red}),
+            json!({"id": red, "seen_revision": "6"}),
         )
         .await,
         StatusCode::CONFLICT,
@@ -395,7 +442,7 @@ async fn stale_pushes_follow_the_scope_policy_and_change_requests_are_reviewed()
             &bob,
             &hub,
             "/api/federation/change-requests/approve",
-            json!({"id": "nope"}),
+            json!({"id": "nope", "seen_revision": "6"}),
         )
         .await,
         StatusCode::NOT_FOUND,
@@ -439,7 +486,7 @@ async fn stale_pushes_follow_the_scope_policy_and_change_requests_are_reviewed()
             &bob,
             &hub,
             "/api/federation/change-requests/approve",
-            json!({"id": grey}),
+            json!({"id": grey, "seen_revision": "6"}),
         )
         .await,
         StatusCode::CONFLICT,
@@ -489,7 +536,7 @@ async fn stale_pushes_follow_the_scope_policy_and_change_requests_are_reviewed()
                 &boss,
                 &hub,
                 "/api/federation/change-requests/approve",
-                json!({"id": id}),
+                json!({"id": id, "seen_revision": n.to_string()}),
             )
             .await,
             StatusCode::OK,
@@ -805,6 +852,67 @@ async fn an_override_pins_one_neuron_survives_a_reconnect_and_ends_when_it_expir
         "not_found",
     )
     .await;
+
+    // An override is no way around review: where one of the neuron's scopes (its tag `eu`
+    // here) is reviewed, only an admin sets one.
+    let boss = hub.token(&admin, "boss", Role::Admin).await;
+    json_of(
+        post(
+            &boss,
+            &hub,
+            "/api/federation/scope-policies/set",
+            json!({"scope": "tag:eu", "mode": "review"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let msg = expect_error(
+        set(json!({"id": "shop-1", "keys": "{\"limit\": 4}"})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert!(msg.contains("tag:eu") && msg.contains("admin"), "{msg}");
+    json_of(
+        post(
+            &boss,
+            &hub,
+            "/api/federation/neurons/override",
+            json!({"id": "shop-1", "keys": "{\"limit\": 4}", "expires_in": "1h"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    wait_config(&neuron, json!({"theme": "blue", "limit": 4})).await;
+    // Expiry ends only what has expired: this one has an hour to go.
+    assert_eq!(
+        hub.app
+            .services
+            .federation
+            .expire_overrides(chrono::Utc::now())
+            .await
+            .unwrap(),
+        0
+    );
+    // Removing the neuron takes its override with it.
+    json_of(
+        post(
+            &boss,
+            &hub,
+            "/api/federation/neurons/remove",
+            json!({"id": "shop-1"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(get(&viewer, &hub, "/api/federation/overrides")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
 
     let audit = audit_actions(&hub).await;
     for (action, actor) in [

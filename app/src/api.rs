@@ -13,6 +13,7 @@ pub mod commands;
 pub mod experiments;
 pub mod federation;
 pub mod layouts;
+pub mod migration;
 pub mod overview;
 pub mod releases;
 pub mod review;

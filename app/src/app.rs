@@ -108,7 +108,7 @@ lazy_page!(ReleasesRoute, releases::ReleasesPage);
 // One route for the federation's sub-pages (scope history, change requests): every route
 // adds to the code each storefront visitor downloads, a page behind a shared route does not.
 lazy_page!(FederationSectionRoute, changes::FederationSection);
-lazy_page!(RulesRoute, layout_mutations::LayoutMutationsPage);
+lazy_page!(RulesRoute, layout_mutations::RulesOrMigration);
 lazy_page!(PreviewRoute, preview::PreviewPage);
 lazy_page!(RuleRoute, rule::RulePage);
 lazy_page!(ExperimentsRoute, experiments::ExperimentsPage);

@@ -69,6 +69,9 @@ fn components() -> Value {
     add::<rules::RuleVersion>(&mut s);
     add::<crate::api::layouts::RuleDetail>(&mut s);
     add::<crate::api::layouts::PageNodes>(&mut s);
+    add::<layout::migrate::PageCheck>(&mut s);
+    add::<layout::migrate::LayoutBackup>(&mut s);
+    add::<rules::RuleSet>(&mut s);
     add::<crate::api::shop::ShopView>(&mut s);
     add::<crate::api::layouts::Preview>(&mut s);
     let mut map = Map::new();

@@ -11,6 +11,7 @@ pub mod fleet_ops;
 pub mod home;
 pub mod layout_mutations;
 pub mod login;
+pub mod migration;
 pub mod overview;
 pub mod preview;
 pub mod releases;

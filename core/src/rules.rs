@@ -379,6 +379,13 @@ pub enum SyncAnswer {
         revision: Revision,
         layouts: usize,
         rules: usize,
+        /// Rules re-linked by themselves to the imported layouts (the migration check).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        relinked: usize,
+        /// References to nodes the imported layouts lack, left for an editor on the
+        /// migration check page.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        waiting: usize,
     },
 }
 
@@ -624,4 +631,8 @@ mod tests {
             "a revision the hub never had"
         );
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -522,8 +522,10 @@ async fn session(
     // A command waiting for the catch-up it asked for.
     let mut awaiting: Option<(String, Command)> = None;
     // Whether the hub restated this neuron's override since the last `hello`: one it did not
-    // restate by `synced` is gone.
+    // restate by the `synced` answering the last `hello` outstanding is gone.
     let mut restated = false;
+    // `hello`s not answered yet by `synced` (connecting sends the first).
+    let mut catch_ups: u32 = 1;
     // What the last session could not say about updates.
     send_update_reports(&mut channel, &shared.updates).await?;
     loop {
@@ -543,8 +545,13 @@ async fn session(
                         }
                         channel.ack(&scope, revision).await?;
                     }
-                    HubMessage::Synced { sent } => {
-                        if !std::mem::take(&mut restated) && snapshot.borrow().config_override.is_some() {
+                    HubMessage::Synced { sent, override_unread } => {
+                        catch_ups = catch_ups.saturating_sub(1);
+                        let dropped = catch_ups == 0 && !restated && !override_unread;
+                        if catch_ups == 0 {
+                            restated = false;
+                        }
+                        if dropped && snapshot.borrow().config_override.is_some() {
                             let mut next = (**snapshot.borrow()).clone();
                             next.set_override(None, &cfg.registration.id);
                             save_cache(&cfg.cache_dir, &next)
@@ -565,6 +572,7 @@ async fn session(
                         };
                         awaiting = Some((id, command));
                         restated = false;
+                        catch_ups += 1;
                         channel.hello(&held).await?;
                     }
                     HubMessage::Token { token, .. } => {

@@ -16,6 +16,7 @@ mod in_force;
 pub mod in_page;
 mod list;
 mod loading;
+pub mod migration;
 pub mod receipts;
 mod report;
 mod resolution;

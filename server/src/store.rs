@@ -25,6 +25,10 @@ use std::sync::Arc;
 
 use crate::config::{Backend, Config};
 
+/// A change of one setting (see [`Store::update_setting`]).
+pub type SettingUpdate =
+    dyn Fn(Option<&str>) -> Result<(String, AuditRecord), String> + Send + Sync;
+
 /// Storage failures, by what the caller can do about them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -298,6 +302,15 @@ pub trait Store:
         value: &str,
         audit: Option<AuditRecord>,
     ) -> StoreResult<()>;
+
+    /// Changes setting `key` in one write transaction: `update` gets its value now (`None`:
+    /// unset) and returns the new value with its audit record, or a refusal, which is
+    /// returned as `Ok(Err(..))` with nothing written. Two changes at once cannot lose one.
+    async fn update_setting(
+        &self,
+        key: &str,
+        update: &SettingUpdate,
+    ) -> StoreResult<Result<String, String>>;
 
     /// The setting `key`, written as `value` first if it has none: of callers racing (on
     /// one hub or several on one database), the first write wins and every caller gets it.

@@ -1016,11 +1016,11 @@ async fn layouts_and_rules_are_versioned_under_one_revision(s: DynStore) {
     assert_eq!(s.rule_set().await.unwrap(), Default::default());
     let before = verify_chain(&s).await;
     let l1 = s
-        .put_layout(layout("A"), audit("layout.save", ""))
+        .put_layout(layout("A"), None, audit("layout.save", ""))
         .await
         .unwrap();
     let l2 = s
-        .put_layout(layout("B"), audit("layout.save", ""))
+        .put_layout(layout("B"), None, audit("layout.save", ""))
         .await
         .unwrap();
     assert_eq!((l1.version, l2.version), (1, 2));
@@ -2440,7 +2440,7 @@ async fn fill_control_state(s: &DynStore) {
         "pageSlug": "home", "root": {"id": "page", "type": "page", "props": {"title": "T"}}
     }))
     .unwrap();
-    s.put_layout(layout, audit("layout.save", ""))
+    s.put_layout(layout, None, audit("layout.save", ""))
         .await
         .unwrap();
     let rule: cortex_core::mutation::LayoutMutation = serde_json::from_value(serde_json::json!({
@@ -2543,11 +2543,43 @@ async fn stale_pushes_follow_the_policy_and_change_requests_are_decided_once(s: 
             .await,
         Err(StoreError::Conflict(_))
     ));
-    // Approved: pushed as the next revision, made from the newest, by its author.
+    // Approving names the revision the approver read the diff against: a stale read is a
+    // conflict, and nothing is decided.
+    assert_eq!(
+        s.newest_revision(&Scope::Global, BundleKind::Config)
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    assert_eq!(
+        s.count_revisions_after(&Scope::Global, BundleKind::Config, 1)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.newest_revision(&Scope::Global, BundleKind::Offers)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        s.decide_change_request(
+            &held.id,
+            &Decision::Approve { seen: Some(2) },
+            "user:bob",
+            now,
+            audit("changeRequest.approve", ""),
+        )
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Approved: pushed as the next revision, by its author, keeping its base and naming the
+    // revision it replaced.
     let (done, bundle) = s
         .decide_change_request(
             &held.id,
-            &Decision::Approve,
+            &Decision::Approve { seen: Some(3) },
             "user:bob",
             now,
             audit("changeRequest.approve", ""),
@@ -2559,9 +2591,10 @@ async fn stale_pushes_follow_the_policy_and_change_requests_are_decided_once(s: 
         (
             bundle.revision,
             bundle.base_revision,
+            bundle.overwrote,
             bundle.created_by.as_str()
         ),
-        (4, Some(3), "user:ann")
+        (4, Some(2), Some(3), "user:ann")
     );
     assert_eq!(
         (
@@ -2573,7 +2606,7 @@ async fn stale_pushes_follow_the_policy_and_change_requests_are_decided_once(s: 
     );
     // Decided once: a second decision, either way, is a conflict; unknown ids are not found.
     for d in [
-        Decision::Approve,
+        Decision::Approve { seen: Some(4) },
         Decision::Reject {
             note: String::new(),
         },
@@ -2593,7 +2626,7 @@ async fn stale_pushes_follow_the_policy_and_change_requests_are_decided_once(s: 
     assert!(matches!(
         s.decide_change_request(
             "nope",
-            &Decision::Approve,
+            &Decision::Approve { seen: None },
             "user:bob",
             now,
             audit("changeRequest.approve", "")
@@ -2666,6 +2699,133 @@ async fn stale_pushes_follow_the_policy_and_change_requests_are_decided_once(s: 
         undo(4).await.unwrap().applied().expect("applied").revision,
         5
     );
+    // Open change requests are bounded: beyond the cap a push to be held is refused.
+    use cortex_core::federation::review::MAX_OPEN_REQUESTS;
+    for n in 0..MAX_OPEN_REQUESTS {
+        assert!(push(100 + n as i64, None, review).await.applied().is_none());
+    }
+    let refused = s
+        .push_bundle(
+            &Scope::Global,
+            BundleKind::Config,
+            &serde_json::json!({"n": 0}),
+            "user:ann",
+            now,
+            &Default::default(),
+            &PushCheck {
+                base: None,
+                policy: review,
+                only_if_current: false,
+            },
+            audit("bundle.push", ""),
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::Conflict(m)) if m.contains("open already")));
+    // A fresh push is not held, so the cap does not stop it.
+    let fresh = push(1, Some(5), review).await.applied().expect("fresh");
+    assert_eq!(fresh.revision, 6);
+}
+
+async fn overrides_are_kept_per_neuron_and_end_only_when_expired(s: DynStore) {
+    use cortex_core::federation::overrides::ConfigOverride;
+    use cortex_core::federation::NeuronStatus;
+    let now = cortex_server::store::ms_precision(Utc::now());
+    s.register_neuron(
+        neuron("shop-1", "key-a", NeuronStatus::Active),
+        audit("neuron.register", ""),
+    )
+    .await
+    .unwrap();
+    let set = |expires_at, reason: &str| ConfigOverride {
+        neuron_id: "shop-1".into(),
+        pin: None,
+        keys: serde_json::json!({"limit": 5})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        expires_at,
+        reason: reason.into(),
+        created_by: "user:ann".into(),
+        created_at: now,
+    };
+    let first = set(Some(now + chrono::Duration::minutes(5)), "first");
+    s.put_override(&first, audit("override.set", ""))
+        .await
+        .unwrap();
+    assert_eq!(s.override_of("shop-1").await.unwrap(), Some(first.clone()));
+    // Replaced: one per neuron.
+    let second = set(Some(now + chrono::Duration::hours(1)), "second");
+    s.put_override(&second, audit("override.set", ""))
+        .await
+        .unwrap();
+    assert_eq!(s.overrides().await.unwrap(), vec![second.clone()]);
+    // Expiry as of a time it has not reached removes nothing (one set anew stays).
+    let later = now + chrono::Duration::minutes(10);
+    assert_eq!(
+        s.remove_override("shop-1", Some(later), audit("override.expire", ""))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.override_of("shop-1").await.unwrap(), Some(second.clone()));
+    let after = now + chrono::Duration::hours(2);
+    assert_eq!(
+        s.remove_override("shop-1", Some(after), audit("override.expire", ""))
+            .await
+            .unwrap(),
+        Some(second)
+    );
+    assert_eq!(
+        s.remove_override("shop-1", None, audit("override.clear", ""))
+            .await
+            .unwrap(),
+        None
+    );
+    // A removed neuron takes its override with it: one joining under its id starts clean.
+    s.put_override(&set(None, "kept"), audit("override.set", ""))
+        .await
+        .unwrap();
+    s.delete_neuron("shop-1", audit("neuron.delete", ""))
+        .await
+        .unwrap();
+    assert_eq!(s.override_of("shop-1").await.unwrap(), None);
+}
+
+async fn a_setting_changed_by_many_at_once_keeps_every_change(s: DynStore) {
+    // Each writer adds its own key to one JSON object: none is lost.
+    let writers = (0..12).map(|i| {
+        let s = s.clone();
+        async move {
+            let add = move |now: Option<&str>| {
+                let mut map: serde_json::Map<String, serde_json::Value> = match now {
+                    Some(v) => serde_json::from_str(v).map_err(|e| e.to_string())?,
+                    None => Default::default(),
+                };
+                map.insert(format!("k{i}"), i.into());
+                Ok((
+                    serde_json::Value::Object(map).to_string(),
+                    audit("setting.update", "setting:many"),
+                ))
+            };
+            s.update_setting("many", &add).await.unwrap().unwrap()
+        }
+    });
+    futures::future::join_all(writers).await;
+    let kept: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&s.setting("many").await.unwrap().unwrap()).unwrap();
+    assert_eq!(kept.len(), 12, "{kept:?}");
+    // A refusal writes nothing.
+    let refuse = |_: Option<&str>| Err("no".to_string());
+    assert_eq!(
+        s.update_setting("many", &refuse).await.unwrap(),
+        Err("no".into())
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&s.setting("many").await.unwrap().unwrap())
+            .unwrap(),
+        serde_json::Value::Object(kept)
+    );
+    assert_eq!(verify_chain(&s).await, 12);
 }
 
 async fn rollouts_are_one_active_per_kind_and_updates_are_claimed_once(s: DynStore) {
@@ -3311,4 +3471,6 @@ contract!(
     releases_are_kept_once_and_one_is_expected_per_kind,
     rollouts_are_one_active_per_kind_and_updates_are_claimed_once,
     stale_pushes_follow_the_policy_and_change_requests_are_decided_once,
+    overrides_are_kept_per_neuron_and_end_only_when_expired,
+    a_setting_changed_by_many_at_once_keeps_every_change,
 );

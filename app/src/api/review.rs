@@ -14,7 +14,7 @@ fn bad(message: String) -> AppError {
 
 /// An id (`what` it names): required, at most 128 bytes.
 #[cfg(feature = "ssr")]
-fn required_id(id: Option<String>, what: &str) -> Result<String, AppError> {
+pub(crate) fn required_id(id: Option<String>, what: &str) -> Result<String, AppError> {
     let id = id.unwrap_or_default().trim().to_string();
     if id.is_empty() || id.len() > 128 {
         return Err(bad(format!("id: required ({what})")));
@@ -107,15 +107,30 @@ pub async fn comment_change_request(
 }
 
 /// Approves an open change request: it is pushed as its scope's next revision (audited as
-/// `changeRequest.approve` and `bundle.push`). Another editor than its author, or an admin.
+/// `changeRequest.approve` and `bundle.push`), if the scope still holds `seen_revision`, the
+/// current revision its diff was read against (0: none). Another editor than its author, or
+/// an admin.
 #[server(name = ApproveChangeRequest, prefix = "/api", endpoint = "federation/change-requests/approve")]
-pub async fn approve_change_request(id: Option<String>) -> Result<ChangeRequest, AppError> {
+pub async fn approve_change_request(
+    id: Option<String>,
+    seen_revision: Option<String>,
+) -> Result<ChangeRequest, AppError> {
     let (services, who) = super::guard::require(cortex_core::Role::Editor)?;
     super::guard::require_writable(&services)?;
     let id = request_id(id)?;
+    let seen = match seen_revision.as_deref().map(str::trim) {
+        Some(r) if !r.is_empty() => r.parse::<u64>().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        bad(
+            "seen_revision: the request's currentRevision you read its diff against (0: none)"
+                .into(),
+        )
+    })?;
     let (request, _) = services
         .federation
-        .approve_change_request(&id, &who)
+        .approve_change_request(&id, (seen > 0).then_some(seen), &who)
         .await?;
     Ok(request)
 }

@@ -230,6 +230,7 @@ fn Detail(
         })
         .collect_view();
     let (id2, id3) = (id.clone(), id.clone());
+    let seen = v.current_revision.unwrap_or(0).to_string();
     view! {
         <section class=format!("{CARD} mt-6") id="change-detail" data-state=c.state.as_str()>
             <h2 class="text-lg font-semibold">{format!("{} {} by {}", c.scope, c.kind.as_str(), c.created_by)}</h2>
@@ -256,6 +257,7 @@ fn Detail(
                 <div class="mt-4 flex flex-wrap items-start gap-4">
                     <ActionForm action=approve attr:id="approve-form">
                         <input type="hidden" name="id" value=id2.clone()/>
+                        <input type="hidden" name="seen_revision" value=seen.clone()/>
                         <button type="submit" class=BUTTON>"Approve and push"</button>
                         <FormError action=approve/>
                     </ActionForm>

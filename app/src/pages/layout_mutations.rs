@@ -24,6 +24,19 @@ fn badge(status: &str) -> &'static str {
     }
 }
 
+/// The rule list, or with `?view=migration` the migration check.
+#[component]
+pub fn RulesOrMigration() -> impl IntoView {
+    let query = use_query_map();
+    move || {
+        if query.read().get("view").as_deref() == Some("migration") {
+            view! { <crate::pages::migration::MigrationPage/> }.into_any()
+        } else {
+            view! { <LayoutMutationsPage/> }.into_any()
+        }
+    }
+}
+
 /// The rule list.
 #[component]
 pub fn LayoutMutationsPage() -> impl IntoView {
@@ -60,7 +73,8 @@ pub fn LayoutMutationsPage() -> impl IntoView {
             <a class="text-indigo-700 underline" href="/shop">"/shop"</a>
             ". Every change is a new version; the API and README_layout-mutation.md explain the rule format. "
             <a class="text-indigo-700 underline" href="/admin/layout-mutations/preview" id="preview-link">"Preview a page for a visitor"</a>
-            "."
+            ". "
+            <a class="text-indigo-700 underline" href="/admin/layout-mutations?view=migration" id="migration-link">"Migration check"</a>
         </p>
         <Form method="GET" action="">
             <div class="mt-4 flex flex-wrap items-end gap-3 text-sm" id="rule-filters">

@@ -23,6 +23,9 @@ pub const MAX_POLICIES: usize = 500;
 pub const MAX_COMMENT_CHARS: usize = 2_000;
 /// Comments one change request takes.
 pub const MAX_COMMENTS: usize = 100;
+/// Change requests open at once at most: a push to be held beyond them is refused until some
+/// are decided (each holds up to a bundle's size, kept with the control state).
+pub const MAX_OPEN_REQUESTS: u64 = 100;
 /// A rejection's reason, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
 
@@ -82,6 +85,15 @@ impl ScopePolicies {
             .get(&scope.to_string())
             .copied()
             .unwrap_or_default()
+    }
+
+    /// The first scope covering a neuron with this id and tags whose policy is not the
+    /// default (review or protected): changes to that neuron's config are reviewed there.
+    pub fn reviewed_scope_of(&self, id: &str, tags: &[String]) -> Option<Scope> {
+        std::iter::once(Scope::Global)
+            .chain(tags.iter().map(|t| Scope::Tag(t.clone())))
+            .chain(std::iter::once(Scope::Neuron(id.to_string())))
+            .find(|s| self.of(s) != ScopePolicy::default())
     }
 
     /// Sets the policy of `scope` (the default one removes the entry). At most
@@ -398,6 +410,31 @@ mod tests {
         }
         assert!(ps.set(&Scope::Global, REVIEW).is_err());
         ps.set(&Scope::Tag("t1".into()), REVIEW).unwrap();
+    }
+
+    #[test]
+    fn a_neuron_is_reviewed_where_any_of_its_scopes_is() {
+        let mut ps = ScopePolicies::default();
+        let tags = vec!["eu".to_string()];
+        assert_eq!(ps.reviewed_scope_of("n1", &tags), None);
+        ps.set(&Scope::Tag("us".into()), REVIEW).unwrap();
+        assert_eq!(ps.reviewed_scope_of("n1", &tags), None, "not its tag");
+        let own = Scope::Neuron("n1".into());
+        ps.set(
+            &own,
+            ScopePolicy {
+                mode: ConflictMode::LastWriteWins,
+                protected: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(ps.reviewed_scope_of("n1", &tags), Some(own));
+        assert_eq!(ps.reviewed_scope_of("n2", &tags), None);
+        ps.set(&Scope::Tag("eu".into()), REVIEW).unwrap();
+        assert_eq!(
+            ps.reviewed_scope_of("n2", &tags),
+            Some(Scope::Tag("eu".into()))
+        );
     }
 
     #[test]

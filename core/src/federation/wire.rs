@@ -35,9 +35,14 @@ pub enum HubMessage {
     /// again on its own.
     Retire { reason: String },
     /// Sent after the bundles a `hello` asked for: the neuron now holds everything.
+    #[serde(rename_all = "camelCase")]
     Synced {
         /// How many bundles the catch-up sent.
         sent: u32,
+        /// The hub could not read this neuron's override just now: keep the one held (absent:
+        /// an override not restated before this is gone).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        override_unread: bool,
     },
     /// An operator's command; answer with `commandResult` and the same id.
     Command { id: String, command: Command },

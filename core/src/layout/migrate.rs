@@ -8,16 +8,71 @@ use serde::{Deserialize, Serialize};
 
 /// A rule's reference to a node that the new layout does not have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BrokenReference {
     pub rule_id: String,
     /// Which field refers to it: `target`, `anchor` or `parent` (with the variant key for experiments).
     pub field: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub missing: NodeId,
     /// The suggested replacement, if a node of the same type exists.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub proposal: Option<NodeId>,
     /// Why that node (or why none).
     pub reason: String,
+    /// The proposal has the same type and the same parent, and is the only node of that type
+    /// under that parent: safe to apply without asking.
+    #[serde(default)]
+    pub unambiguous: bool,
+    /// Every node of the missing one's type in the new layout (at most
+    /// [`MAX_CANDIDATES`]), for an editor to choose from.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub candidates: Vec<NodeId>,
+}
+
+/// A copy of a page's base layout and its rules (the export format, `cortex import` reads
+/// it), written before the layout is replaced, so the change can be undone whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct LayoutBackup {
+    pub id: String,
+    pub page_slug: String,
+    /// The layout version it holds (the one replaced).
+    pub layout_version: u32,
+    /// How many rules it holds.
+    pub rules: u32,
+    /// What replaced the layout: `save`, `import`.
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The layout and rules (absent in lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<crate::rules::RuleSet>,
+}
+
+/// Backups kept per page: a new one drops the oldest beyond this.
+pub const KEPT_BACKUPS: usize = 20;
+
+/// Earlier layout versions a check looks a missing node up in.
+pub const LOOKBACK_VERSIONS: u32 = 20;
+
+/// Candidates listed per broken reference at most.
+pub const MAX_CANDIDATES: usize = 50;
+
+/// One page's rules checked against its newest base layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PageCheck {
+    pub page_slug: String,
+    /// The layout version checked against.
+    pub layout_version: u32,
+    /// How many rules of the page were checked.
+    pub rules: usize,
+    pub broken: Vec<BrokenReference>,
 }
 
 struct Place<'a> {
@@ -75,84 +130,185 @@ pub fn broken_references(
     new: &Layout,
     rules: &[LayoutMutation],
 ) -> Vec<BrokenReference> {
-    let old_places = places(&old.root);
+    broken_since(new, std::slice::from_ref(old), rules)
+}
+
+/// Like [`broken_references`], where the node a rule names is looked up in the newest of
+/// `older` layouts (newest first) that has it: a rule may have been written against any
+/// earlier version of its page.
+pub fn broken_since(
+    new: &Layout,
+    older: &[Layout],
+    rules: &[LayoutMutation],
+) -> Vec<BrokenReference> {
+    let older_places: Vec<Vec<Place<'_>>> = older.iter().map(|l| places(&l.root)).collect();
     let new_places = places(&new.root);
     let exists = |id: &NodeId| new_places.iter().any(|p| &p.node.id == id);
     let mut out = Vec::new();
     for rule in rules {
-        let mut ops: Vec<(String, &Operation)> = Vec::new();
-        let single = rule.payload.operation();
-        if let Some(op) = &single {
-            ops.push((String::new(), op));
-        }
-        if let (MutationPayload::Variant(_), Some(x)) = (&rule.payload, &rule.experiment) {
-            for v in &x.variants {
-                ops.extend(
-                    v.payload
-                        .iter()
-                        .map(|op| (format!("experiment.variants[{}].", v.key), op)),
-                );
+        let module = rule.module_id.as_ref().map(|m| NodeId::from(m.as_str()));
+        let ops = operations(rule);
+        let refs = module
+            .iter()
+            .map(|m| ("moduleId".to_string(), m))
+            .chain(ops.iter().flat_map(|(field, op)| {
+                references(op)
+                    .into_iter()
+                    .map(move |(name, id)| (format!("{field}{name}"), id))
+            }));
+        for (name, id) in refs {
+            if exists(id) {
+                continue;
             }
-        }
-        for (prefix, op) in ops {
-            for (field, id) in references(op) {
-                if exists(id) {
-                    continue;
-                }
-                let (proposal, reason) = match old_places.iter().find(|p| &p.node.id == id) {
-                    None => (None, "not in the old layout either".to_string()),
-                    Some(was) => {
-                        let best = new_places
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, p)| p.node.kind == was.node.kind)
-                            .max_by_key(|(order, p)| {
-                                let same_parent = p.parent.is_some() && p.parent == was.parent;
-                                // max_by_key keeps the last maximum; reverse the document order to prefer the first.
-                                (
-                                    same_parent,
-                                    p.index == was.index,
-                                    p.depth == was.depth,
-                                    std::cmp::Reverse(*order),
-                                )
-                            })
-                            .map(|(_, p)| p);
-                        match best {
-                            Some(p) => (
-                                Some(p.node.id.clone()),
-                                format!(
-                                    "same type `{}`{}{}",
-                                    was.node.kind,
-                                    if p.parent.is_some() && p.parent == was.parent {
-                                        ", same parent"
-                                    } else {
-                                        ""
-                                    },
-                                    if p.index == was.index {
-                                        ", same position"
-                                    } else {
-                                        ""
-                                    }
-                                ),
-                            ),
-                            None => (
-                                None,
-                                format!("no node of type `{}` in the new layout", was.node.kind),
-                            ),
-                        }
-                    }
-                };
-                out.push(BrokenReference {
+            let was = older_places
+                .iter()
+                .find_map(|ps| ps.iter().find(|p| &p.node.id == id));
+            out.push(match was {
+                None => BrokenReference {
                     rule_id: rule.id.to_string(),
-                    field: format!("{prefix}{field}"),
+                    field: name,
                     missing: id.clone(),
-                    proposal,
-                    reason,
-                });
-            }
+                    proposal: None,
+                    reason: "not in an earlier layout either".to_string(),
+                    unambiguous: false,
+                    candidates: Vec::new(),
+                },
+                Some(was) => propose(&new_places, was, rule, name),
+            });
         }
     }
     out
+}
+
+/// A rule's operations, each with the prefix its fields are named with (variants of an
+/// experiment: `experiment.variants[KEY].`).
+fn operations(rule: &LayoutMutation) -> Vec<(String, Operation)> {
+    let mut ops = Vec::new();
+    if let Some(op) = rule.payload.operation() {
+        ops.push((String::new(), op));
+    }
+    if let (MutationPayload::Variant(_), Some(x)) = (&rule.payload, &rule.experiment) {
+        for v in &x.variants {
+            ops.extend(
+                v.payload
+                    .iter()
+                    .map(|op| (format!("experiment.variants[{}].", v.key), op.clone())),
+            );
+        }
+    }
+    ops
+}
+
+fn propose(
+    new_places: &[Place<'_>],
+    was: &Place<'_>,
+    rule: &LayoutMutation,
+    field: String,
+) -> BrokenReference {
+    let same_kind: Vec<(usize, &Place<'_>)> = new_places
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.node.kind == was.node.kind)
+        .collect();
+    let same_parent = |p: &Place<'_>| p.parent.is_some() && p.parent == was.parent;
+    let best = same_kind
+        .iter()
+        .max_by_key(|(order, p)| {
+            // max_by_key keeps the last maximum; reverse the document order to prefer the first.
+            (
+                same_parent(p),
+                p.index == was.index,
+                p.depth == was.depth,
+                std::cmp::Reverse(*order),
+            )
+        })
+        .map(|(_, p)| p);
+    let (proposal, reason, unambiguous) = match best {
+        Some(p) => {
+            let siblings = same_kind.iter().filter(|(_, q)| same_parent(q)).count();
+            (
+                Some(p.node.id.clone()),
+                format!(
+                    "same type `{}`{}{}{}",
+                    was.node.kind,
+                    if same_parent(p) { ", same parent" } else { "" },
+                    if p.index == was.index {
+                        ", same position"
+                    } else {
+                        ""
+                    },
+                    if same_parent(p) && siblings == 1 {
+                        ", the only one there"
+                    } else if same_parent(p) {
+                        ""
+                    } else {
+                        ", another parent"
+                    }
+                ),
+                same_parent(p) && siblings == 1,
+            )
+        }
+        None => (
+            None,
+            format!("no node of type `{}` in the new layout", was.node.kind),
+            false,
+        ),
+    };
+    BrokenReference {
+        rule_id: rule.id.to_string(),
+        field,
+        missing: was.node.id.clone(),
+        proposal,
+        reason,
+        unambiguous,
+        candidates: same_kind
+            .iter()
+            .take(MAX_CANDIDATES)
+            .map(|(_, p)| p.node.id.clone())
+            .collect(),
+    }
+}
+
+/// `rule` with every reference to `from` (targets, anchors, parents, in every variant)
+/// pointing at `to` instead.
+pub fn relinked(rule: &LayoutMutation, from: &NodeId, to: &NodeId) -> LayoutMutation {
+    let mut rule = rule.clone();
+    let swap = |id: &mut NodeId| {
+        if id == from {
+            *id = to.clone();
+        }
+    };
+    if rule.module_id.as_deref() == Some(from.as_str()) {
+        rule.module_id = Some(to.as_str().to_string());
+    }
+    match &mut rule.payload {
+        MutationPayload::Reorder(r) => {
+            swap(&mut r.target);
+            r.parent.iter_mut().for_each(swap);
+        }
+        MutationPayload::Insert(i) => swap(&mut i.anchor),
+        MutationPayload::Replace(r) => swap(&mut r.target),
+        MutationPayload::Hide(h) => swap(&mut h.target),
+        MutationPayload::Props(p) => swap(&mut p.target),
+        MutationPayload::Theme(t) => t.target.iter_mut().for_each(swap),
+        MutationPayload::Variant(_) => {}
+    }
+    if let Some(x) = &mut rule.experiment {
+        for op in x.variants.iter_mut().flat_map(|v| v.payload.iter_mut()) {
+            match op {
+                Operation::Reorder(r) => {
+                    swap(&mut r.target);
+                    r.parent.iter_mut().for_each(swap);
+                }
+                Operation::Insert(i) => swap(&mut i.anchor),
+                Operation::Replace(r) => swap(&mut r.target),
+                Operation::Hide(h) => swap(&mut h.target),
+                Operation::Props(p) => swap(&mut p.target),
+                Operation::Theme(t) => t.target.iter_mut().for_each(swap),
+            }
+        }
+    }
+    rule
 }
 
 #[cfg(test)]
@@ -221,6 +377,69 @@ mod tests {
             found[1].reason
         );
         assert!(found[2].reason.contains("no node of type `footer`"));
-        assert!(found[3].reason.contains("not in the old layout"));
+        assert!(found[3].reason.contains("not in an earlier layout"));
+        // The hero is the only one under the same parent: safe to re-link without asking;
+        // two products under the grid: an editor chooses.
+        let unambiguous: Vec<bool> = found.iter().map(|b| b.unambiguous).collect();
+        assert_eq!(unambiguous, [true, false, false, false]);
+        assert_eq!(
+            found[1].candidates,
+            [NodeId::from("sku-1"), NodeId::from("sku-2")]
+        );
+    }
+
+    #[test]
+    fn a_rule_is_looked_up_in_the_newest_earlier_layout_that_has_its_node() {
+        let v1 = layout(json!({"id": "root", "type": "page", "children": [
+            {"id": "side", "type": "aside", "children": [{"id": "ad", "type": "banner"}]}
+        ]}));
+        let v2 = layout(json!({"id": "root", "type": "page", "children": [
+            {"id": "side", "type": "aside", "children": [{"id": "ad-2", "type": "banner"}]}
+        ]}));
+        let v3 = layout(json!({"id": "root", "type": "page", "children": [
+            {"id": "side", "type": "aside", "children": [{"id": "ad-3", "type": "banner"}]},
+            {"id": "foot", "type": "banner"}
+        ]}));
+        // Written against v1 (`ad`) and against v2 (`ad-2`): both found, both under `side`.
+        let rules = vec![
+            rule("old", "hide", json!({"target": "ad"})),
+            rule("mid", "props", json!({"target": "ad-2", "patch": {"x": 1}})),
+        ];
+        let found = broken_since(&v3, &[v2, v1], &rules);
+        let got: Vec<(&str, Option<&str>, bool)> = found
+            .iter()
+            .map(|b| {
+                (
+                    b.missing.as_str(),
+                    b.proposal.as_ref().map(|p| p.as_str()),
+                    b.unambiguous,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [("ad", Some("ad-3"), true), ("ad-2", Some("ad-3"), true)]
+        );
+        assert_eq!(found[0].candidates.len(), 2, "both banners may be chosen");
+    }
+
+    #[test]
+    fn relinking_changes_every_reference_to_the_node_and_nothing_else() {
+        let r = rule(
+            "m",
+            "reorder",
+            json!({"target": "a", "parent": "a", "index": 1}),
+        );
+        let moved = relinked(&r, &NodeId::from("a"), &NodeId::from("b"));
+        let MutationPayload::Reorder(p) = &moved.payload else {
+            panic!("still a reorder")
+        };
+        assert_eq!(
+            (p.target.as_str(), p.parent.as_ref().map(|x| x.as_str())),
+            ("b", Some("b"))
+        );
+        assert_eq!((moved.id.as_str(), p.index), ("m", 1));
+        let untouched = relinked(&r, &NodeId::from("z"), &NodeId::from("b"));
+        assert_eq!(untouched, r);
     }
 }

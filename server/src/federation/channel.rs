@@ -440,6 +440,9 @@ async fn handle(
                     }
                     // A server neuron with an override is told it again before `synced`; one
                     // not restated by then is gone (cleared or ended while the neuron was away).
+                    // If it cannot be read, `synced` says so (the neuron keeps what it holds)
+                    // and the neuron still goes online.
+                    let mut override_unread = false;
                     if !neuron.browser {
                         match services.federation.override_order(&neuron.id).await {
                             Ok(None) => {}
@@ -452,10 +455,16 @@ async fn handle(
                                     return None;
                                 }
                             }
-                            Err(e) => return err(e),
+                            Err(e) => {
+                                tracing::warn!(error = %e.message, neuron = %neuron.id, "override not readable at catch-up");
+                                override_unread = true;
+                            }
                         }
                     }
-                    Some(HubMessage::Synced { sent })
+                    Some(HubMessage::Synced {
+                        sent,
+                        override_unread,
+                    })
                 }
                 Err(e) => err(e.into()),
             }

@@ -45,6 +45,20 @@ impl Federation {
                 "id: a browser neuron takes no override (its config comes from its page)",
             ));
         }
+        // An override changes the neuron's config outside review: where one of its scopes is
+        // reviewed or protected, only an admin sets one.
+        if who.role < Role::Admin {
+            if let Some(scope) = self
+                .scope_policies_now()
+                .await?
+                .reviewed_scope_of(&neuron.id, &neuron.tags)
+            {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!("this neuron's scope `{scope}` is under review or protected: only an admin overrides its config"),
+                ));
+            }
+        }
         if let Some(pin) = &o.pin {
             if !pin.scope.covers(neuron.id.as_str(), &neuron.tags) {
                 return Err(ApiError::bad_request(format!(
@@ -87,7 +101,7 @@ impl Federation {
         let audit = AuditRecord::new(&who.actor, "override.clear", String::new());
         let removed = self
             .store
-            .remove_override(neuron_id, audit)
+            .remove_override(neuron_id, None, audit)
             .await?
             .ok_or_else(|| {
                 ApiError::new(
@@ -108,10 +122,11 @@ impl Federation {
                 continue;
             }
             let audit = AuditRecord::new(HUB, "override.expire", String::new());
-            // Another hub may have ended it first: then there is nothing to say.
+            // Another hub may have ended it first, or an editor set a new one since it was
+            // read: then there is nothing to say.
             if self
                 .store
-                .remove_override(&o.neuron_id, audit)
+                .remove_override(&o.neuron_id, Some(now), audit)
                 .await?
                 .is_some()
             {

@@ -25,6 +25,16 @@ pub const POLICIES_SETTING: &str = "scope_policies";
 /// Change requests a list returns at most.
 pub const LISTED_REQUESTS: u32 = 100;
 
+/// The policies as stored (`None`: none set). An error names a stored value that does not
+/// read.
+fn parse_policies(json: Option<&str>) -> Result<ScopePolicies, String> {
+    match json {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| format!("the `{POLICIES_SETTING}` setting does not read: {e}")),
+        None => Ok(ScopePolicies::default()),
+    }
+}
+
 impl Federation {
     /// Every scope's conflict policy (scopes left out are last write wins). Viewer.
     pub async fn scope_policies(&self, who: &Principal) -> Result<ScopePolicies, ApiError> {
@@ -32,15 +42,16 @@ impl Federation {
         self.scope_policies_now().await
     }
 
+    /// The policies now. An unreadable setting fails closed (an error, not "last write
+    /// wins" for every scope).
     pub(crate) async fn scope_policies_now(&self) -> Result<ScopePolicies, ApiError> {
-        Ok(match self.store.setting(POLICIES_SETTING).await? {
-            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
-            None => ScopePolicies::default(),
-        })
+        parse_policies(self.store.setting(POLICIES_SETTING).await?.as_deref())
+            .map_err(|m| ApiError::new(ErrorCode::Internal, m))
     }
 
     /// Sets one scope's policy (last write wins and unprotected: back to the default).
-    /// Audited as `scope-policy.set`. Admin.
+    /// Audited as `scope-policy.set`. The read and the write are one transaction, so two
+    /// admins changing different scopes at once both keep their change. Admin.
     pub async fn set_scope_policy(
         &self,
         scope: &Scope,
@@ -48,20 +59,25 @@ impl Federation {
         who: &Principal,
     ) -> Result<ScopePolicies, ApiError> {
         require_role(who, Role::Admin)?;
-        let before = self.scope_policies_now().await?;
-        let mut policies = before.clone();
-        policies
-            .set(scope, policy)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let mut audit = AuditRecord::new(&who.actor, "scope-policy.set", format!("scope:{scope}"));
-        audit.before = serde_json::to_value(before.of(scope)).unwrap_or_default();
-        audit.after = serde_json::to_value(policy).unwrap_or_default();
-        let json =
-            serde_json::to_string(&policies).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        self.store
-            .put_setting(POLICIES_SETTING, &json, Some(audit))
-            .await?;
-        Ok(policies)
+        // Fails closed on a stored value that does not read (500), before any change.
+        self.scope_policies_now().await?;
+        let (actor, scope) = (who.actor.clone(), scope.clone());
+        let update = move |now: Option<&str>| {
+            let before = parse_policies(now)?;
+            let mut policies = before.clone();
+            policies.set(&scope, policy).map_err(|e| e.to_string())?;
+            let mut audit = AuditRecord::new(&actor, "scope-policy.set", format!("scope:{scope}"));
+            audit.before = serde_json::to_value(before.of(&scope)).unwrap_or_default();
+            audit.after = serde_json::to_value(policy).unwrap_or_default();
+            let json = serde_json::to_string(&policies).map_err(|e| e.to_string())?;
+            Ok((json, audit))
+        };
+        let json = self
+            .store
+            .update_setting(POLICIES_SETTING, &update)
+            .await?
+            .map_err(ApiError::bad_request)?;
+        parse_policies(Some(&json)).map_err(|m| ApiError::new(ErrorCode::Internal, m))
     }
 
     /// The newest revision of `kind` in `scope`, if any.
@@ -70,14 +86,7 @@ impl Federation {
         scope: &Scope,
         kind: BundleKind,
     ) -> Result<Option<u64>, ApiError> {
-        Ok(self
-            .store
-            .bundles_since(&[(scope.clone(), 0)])
-            .await?
-            .into_iter()
-            .filter(|b| b.kind == kind)
-            .map(|b| b.revision)
-            .max())
+        Ok(self.store.newest_revision(scope, kind).await?)
     }
 
     /// Change requests, newest first (`state`: only those; none: all), at most
@@ -107,29 +116,32 @@ impl Federation {
     ) -> Result<ChangeRequestView, ApiError> {
         require_role(who, Role::Viewer)?;
         let request = self.request(id).await?;
-        let history: Vec<_> = self
+        let current = match self
             .store
-            .bundles_since(&[(request.scope.clone(), 0)])
+            .newest_revision(&request.scope, request.kind)
             .await?
-            .into_iter()
-            .filter(|b| b.kind == request.kind)
-            .collect();
-        let current = history.iter().max_by_key(|b| b.revision);
-        let base = request.base_revision.unwrap_or(0);
-        let pushed_since_base = history.iter().filter(|b| b.revision > base).count() as u64;
+        {
+            Some(r) => self.store.bundle(&request.scope, r).await?,
+            None => None,
+        };
+        let pushed_since_base = match request.base_revision {
+            Some(base) => {
+                self.store
+                    .count_revisions_after(&request.scope, request.kind, base)
+                    .await?
+            }
+            None => 0,
+        };
         let diff = crate::mutations::diff_lines(
             &current
+                .as_ref()
                 .map(|b| comparable_body(&b.body))
                 .unwrap_or_default(),
             &comparable_body(&request.body),
         );
         Ok(ChangeRequestView {
             current_revision: current.map(|b| b.revision),
-            pushed_since_base: if request.base_revision.is_some() {
-                pushed_since_base
-            } else {
-                0
-            },
+            pushed_since_base,
             diff,
             request,
         })
@@ -159,12 +171,14 @@ impl Federation {
     }
 
     /// Approves an open change request and pushes it as its scope's next revision (to its
-    /// audience, sent at once). Its author may not approve it unless an admin. Audited as
-    /// `changeRequest.approve` and `bundle.push`. 403 for the author; 409 once decided.
-    /// Editor.
+    /// audience, sent at once), if its scope's newest revision of its kind is still `seen`,
+    /// the one the approver read its diff against (`None`: none). Its author may not approve
+    /// it unless an admin. Audited as `changeRequest.approve` and `bundle.push`. 403 for the
+    /// author; 409 once decided or when the scope moved on. Editor.
     pub async fn approve_change_request(
         &self,
         id: &str,
+        seen: Option<u64>,
         who: &Principal,
     ) -> Result<(ChangeRequest, PushResult), ApiError> {
         require_role(who, Role::Editor)?;
@@ -178,7 +192,13 @@ impl Federation {
         }
         let (request, bundle) = self
             .store
-            .decide_change_request(id, &Decision::Approve, &who.actor, Utc::now(), audit)
+            .decide_change_request(
+                id,
+                &Decision::Approve { seen },
+                &who.actor,
+                Utc::now(),
+                audit,
+            )
             .await?;
         let bundle = bundle.ok_or_else(|| {
             ApiError::new(ErrorCode::Internal, "the approved change was not stored")

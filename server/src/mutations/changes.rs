@@ -135,7 +135,7 @@ impl Mutations {
     }
 
     /// Stores `rule` as its next version, saved by the audit record's actor now.
-    async fn put_version(
+    pub(super) async fn put_version(
         &self,
         mut rule: LayoutMutation,
         deleted: bool,
@@ -278,13 +278,21 @@ impl Mutations {
         layout
             .validate()
             .map_err(|e| ApiError::bad_request(format!("root: {e}")))?;
+        let page = layout.page_slug.as_str().to_string();
+        let backup = self.backup_of(&page, "save", actor).await?;
         let saved = self
             .store
             .put_layout(
                 layout,
+                backup.as_ref(),
                 AuditRecord::new(actor, "layout.save", String::new()),
             )
             .await?;
+        // The layout is saved whatever the check finds; what it cannot re-link waits on the
+        // migration check page.
+        if let Err(e) = self.heal_page(&page).await {
+            tracing::warn!(error = %e.message, page, "layout migration check failed");
+        }
         self.changed().await;
         Ok(saved)
     }
@@ -327,10 +335,18 @@ impl Mutations {
         }
         let (n_layouts, n_rules) = (set.layouts.len(), set.rules.len());
         let total = n_layouts + n_rules;
+        let mut pages = Vec::with_capacity(n_layouts);
         for (i, l) in set.layouts.into_iter().enumerate() {
+            let page = l.page_slug.as_str().to_string();
+            let backup = self.backup_of(&page, "import", actor).await?;
             self.store
-                .put_layout(l, AuditRecord::new(actor, "layout.save", String::new()))
+                .put_layout(
+                    l,
+                    backup.as_ref(),
+                    AuditRecord::new(actor, "layout.save", String::new()),
+                )
                 .await?;
+            pages.push(page);
             progress(i + 1, total);
         }
         for (i, r) in set.rules.into_iter().enumerate() {
@@ -343,16 +359,31 @@ impl Mutations {
             .await?;
             progress(n_layouts + i + 1, total);
         }
+        // Imported rules may name nodes of an older layout: checked after the rules are in.
+        pages.sort();
+        pages.dedup();
+        let mut healed = super::migration::Healed::default();
+        for page in &pages {
+            match self.heal_page(page).await {
+                Ok(h) => {
+                    healed.relinked.extend(h.relinked);
+                    healed.waiting += h.waiting;
+                }
+                Err(e) => tracing::warn!(error = %e.message, page, "layout migration check failed"),
+            }
+        }
         self.changed().await;
         Ok(cortex_core::rules::SyncAnswer::Imported {
             revision: self.current().set.revision,
             layouts: n_layouts,
             rules: n_rules,
+            relinked: healed.relinked.len(),
+            waiting: healed.waiting,
         })
     }
 
     /// After a change: load it, and push the rule set to every neuron (global scope).
-    async fn changed(&self) {
+    pub(super) async fn changed(&self) {
         if let Err(e) = self.reload().await {
             tracing::warn!(error = %e, "could not reload layout rules after a change");
             return;

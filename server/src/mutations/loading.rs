@@ -86,6 +86,9 @@ impl Mutations {
     /// actor it names) into an empty database once.
     pub async fn run_loader(self, health: DbHealth, seed: Option<(fn() -> RuleSet, &'static str)>) {
         let mut seeded = seed.is_none();
+        // The migration check runs once the rule set is first loaded: a restore or a copy-to
+        // may bring layouts and rules that disagree.
+        let mut checked = false;
         let mut tick = tokio::time::interval(RELOAD_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -104,6 +107,13 @@ impl Mutations {
             }
             if let Err(e) = self.reload().await {
                 tracing::warn!(error = %e, "could not load layout rules; serving the last ones");
+                continue;
+            }
+            if !checked {
+                checked = true;
+                if let Err(e) = self.heal_all().await {
+                    tracing::warn!(error = %e.message, "layout migration check failed at start");
+                }
             }
         }
     }
@@ -131,7 +141,7 @@ async fn seed_empty(store: &dyn Store, set: &RuleSet, actor: &str) -> StoreResul
     }
     for layout in &set.layouts {
         let audit = AuditRecord::new(actor, "layout.save", String::new());
-        store.put_layout(layout.clone(), audit).await?;
+        store.put_layout(layout.clone(), None, audit).await?;
     }
     for rule in &set.rules {
         let audit = AuditRecord::new(actor, "layout-mutation.save", String::new());

@@ -426,6 +426,32 @@ macro_rules! impl_store {
                 Ok(kept)
             }
 
+            async fn update_setting(&self, key: &str, update: &crate::store::SettingUpdate) -> StoreResult<Result<String, String>> {
+                let mut tx = self.begin_write().await?;
+                let now: Option<String> = sqlx::query("SELECT value FROM settings WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get("value"))
+                    .transpose()?;
+                let (value, audit) = match update(now.as_deref()) {
+                    Ok(v) => v,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                sqlx::query(
+                    "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                )
+                .bind(key)
+                .bind(&value)
+                .bind(ms(Utc::now()))
+                .execute(&mut *tx)
+                .await?;
+                self.audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(Ok(value))
+            }
+
             async fn put_setting(&self, key: &str, value: &str, audit: Option<AuditRecord>) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(

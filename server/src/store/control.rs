@@ -275,6 +275,21 @@ pub const CONTROL_TABLES: &[ControlTable] = &[
         only: None,
     },
     ControlTable {
+        name: "layout_backups",
+        columns: &[
+            ("id", Text),
+            ("page_slug", Text),
+            ("layout_version", BigInt),
+            ("rules", BigInt),
+            ("reason", Text),
+            ("created_by", Text),
+            ("created_at", BigInt),
+            ("body", Text),
+        ],
+        key: 1,
+        only: None,
+    },
+    ControlTable {
         name: "suggestion_states",
         columns: &[
             ("id", Text),

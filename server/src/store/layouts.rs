@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use cortex_core::audit::AuditRecord;
 use cortex_core::ids::Revision;
+use cortex_core::layout::migrate::LayoutBackup;
 use cortex_core::layout::Layout;
 use cortex_core::mutation::LayoutMutation;
 use cortex_core::rules::{RuleChanges, RuleSet, RuleVersion};
@@ -14,10 +15,27 @@ use super::StoreResult;
 #[async_trait]
 pub trait LayoutStore: Send + Sync {
     /// Stores `layout` as the next version of its page (its `version` is set here) and
-    /// advances the rule-set revision (audited).
-    async fn put_layout(&self, layout: Layout, audit: AuditRecord) -> StoreResult<Layout>;
+    /// advances the rule-set revision (audited), with `backup` (what it replaces) in the same
+    /// transaction: the newest
+    /// [`KEPT_BACKUPS`](cortex_core::layout::migrate::KEPT_BACKUPS) of a page are kept.
+    async fn put_layout(
+        &self,
+        layout: Layout,
+        backup: Option<&LayoutBackup>,
+        audit: AuditRecord,
+    ) -> StoreResult<Layout>;
     /// One page's base layout: a given version, or the newest.
     async fn layout(&self, page_slug: &str, version: Option<u32>) -> StoreResult<Option<Layout>>;
+    /// A page's layout versions, newest first, at most `limit`.
+    async fn layout_versions(&self, page_slug: &str, limit: u32) -> StoreResult<Vec<Layout>>;
+    /// Backups, newest first (of one page, or all), at most `limit`, without their content.
+    async fn layout_backups(
+        &self,
+        page_slug: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<LayoutBackup>>;
+    /// One backup, with its content.
+    async fn layout_backup(&self, id: &str) -> StoreResult<Option<LayoutBackup>>;
     /// Writes the next version of a rule (its `version` and `rollbackPointer` are set here:
     /// the pointer names the version it replaced) and advances the rule-set revision.
     /// `deleted` records a removal. Fills the audit target, before and after (the new
@@ -85,6 +103,26 @@ macro_rules! impl_layout_store {
             })
         }
 
+        const BACKUP_COLS: &str = "id, page_slug, layout_version, rules, reason, created_by, created_at";
+
+        fn backup_from_row(r: &$row, with_body: bool) -> StoreResult<cortex_core::layout::migrate::LayoutBackup> {
+            Ok(cortex_core::layout::migrate::LayoutBackup {
+                id: r.try_get("id")?,
+                page_slug: r.try_get("page_slug")?,
+                layout_version: r.try_get::<i64, _>("layout_version")?.clamp(0, u32::MAX as i64) as u32,
+                rules: r.try_get::<i64, _>("rules")?.clamp(0, u32::MAX as i64) as u32,
+                reason: r.try_get("reason")?,
+                created_by: r.try_get("created_by")?,
+                created_at: from_ms(r.try_get("created_at")?),
+                set: if with_body {
+                    let body: String = r.try_get("body")?;
+                    Some(serde_json::from_str(&body).map_err(|e| StoreError::Other(format!("bad layout backup in database: {e}")))?)
+                } else {
+                    None
+                },
+            })
+        }
+
         fn layout_from_row(r: &$row) -> StoreResult<cortex_core::layout::Layout> {
             let json: String = r.try_get("tree_json")?;
             serde_json::from_str(&json).map_err(|e| StoreError::Other(format!("bad layout in database: {e}")))
@@ -123,8 +161,35 @@ macro_rules! impl_layout_store {
 
         #[async_trait]
         impl crate::store::layouts::LayoutStore for $store {
-            async fn put_layout(&self, mut layout: cortex_core::layout::Layout, mut audit: AuditRecord) -> StoreResult<cortex_core::layout::Layout> {
+            async fn put_layout(
+                &self,
+                mut layout: cortex_core::layout::Layout,
+                backup: Option<&cortex_core::layout::migrate::LayoutBackup>,
+                mut audit: AuditRecord,
+            ) -> StoreResult<cortex_core::layout::Layout> {
                 let mut tx = self.begin_write().await?;
+                if let Some(b) = backup {
+                    sqlx::query(&format!("INSERT INTO layout_backups ({BACKUP_COLS}, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                        .bind(&b.id)
+                        .bind(&b.page_slug)
+                        .bind(i64::from(b.layout_version))
+                        .bind(i64::from(b.rules))
+                        .bind(&b.reason)
+                        .bind(&b.created_by)
+                        .bind(ms(b.created_at))
+                        .bind(serde_json::to_string(&b.set).unwrap_or_default())
+                        .execute(&mut *tx)
+                        .await?;
+                    // The newest are kept: the id breaks ties of one millisecond.
+                    sqlx::query(
+                        "DELETE FROM layout_backups WHERE page_slug = $1 AND id NOT IN
+                         (SELECT id FROM layout_backups WHERE page_slug = $1 ORDER BY created_at DESC, id DESC LIMIT $2)",
+                    )
+                    .bind(&b.page_slug)
+                    .bind(cortex_core::layout::migrate::KEPT_BACKUPS as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 let last: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM layouts WHERE page_slug = $1")
                     .bind(layout.page_slug.as_str())
                     .fetch_one(&mut *tx)
@@ -143,9 +208,46 @@ macro_rules! impl_layout_store {
                     .await?;
                 audit.target = format!("layout:{}", layout.page_slug);
                 audit.after = serde_json::json!({"version": layout.version, "revision": revision});
+                if let Some(b) = backup {
+                    audit.after["backup"] = b.id.clone().into();
+                }
                 self.audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(layout)
+            }
+
+            async fn layout_versions(&self, page_slug: &str, limit: u32) -> StoreResult<Vec<cortex_core::layout::Layout>> {
+                let rows = sqlx::query("SELECT tree_json FROM layouts WHERE page_slug = $1 ORDER BY version DESC LIMIT $2")
+                    .bind(page_slug)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool()?)
+                    .await?;
+                rows.iter().map(layout_from_row).collect()
+            }
+
+            async fn layout_backups(&self, page_slug: Option<&str>, limit: u32) -> StoreResult<Vec<cortex_core::layout::migrate::LayoutBackup>> {
+                let rows = match page_slug {
+                    Some(p) => sqlx::query(&format!("SELECT {BACKUP_COLS} FROM layout_backups WHERE page_slug = $1 ORDER BY created_at DESC, id DESC LIMIT $2"))
+                        .bind(p)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool()?)
+                        .await?,
+                    None => sqlx::query(&format!("SELECT {BACKUP_COLS} FROM layout_backups ORDER BY created_at DESC, id DESC LIMIT $1"))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool()?)
+                        .await?,
+                };
+                rows.iter().map(|r| backup_from_row(r, false)).collect()
+            }
+
+            async fn layout_backup(&self, id: &str) -> StoreResult<Option<cortex_core::layout::migrate::LayoutBackup>> {
+                sqlx::query(&format!("SELECT {BACKUP_COLS}, body FROM layout_backups WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool()?)
+                    .await?
+                    .as_ref()
+                    .map(|r| backup_from_row(r, true))
+                    .transpose()
             }
 
             async fn layout(&self, page_slug: &str, version: Option<u32>) -> StoreResult<Option<cortex_core::layout::Layout>> {

@@ -157,6 +157,15 @@ pub trait NeuronStore: Send + Sync {
         check: &PushCheck,
         audit: AuditRecord,
     ) -> StoreResult<Pushed>;
+    /// The newest revision of `kind` in `scope`, if any.
+    async fn newest_revision(&self, scope: &Scope, kind: BundleKind) -> StoreResult<Option<u64>>;
+    /// How many revisions of `kind` `scope` holds after revision `after`.
+    async fn count_revisions_after(
+        &self,
+        scope: &Scope,
+        kind: BundleKind,
+        after: u64,
+    ) -> StoreResult<u64>;
     /// What a neuron may have missed: for each (scope, last revision held), the bundles newer
     /// than that revision (the newest 1000, newest first). `cortex_core::federation::latest_for`
     /// picks what one neuron gets.
@@ -726,6 +735,8 @@ macro_rules! impl_neuron_store {
                 sqlx::query("DELETE FROM neurons WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM neuron_nonces WHERE neuron_id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM bundle_acks WHERE neuron_id = $1").bind(id).execute(&mut *tx).await?;
+                // A neuron joining later under the same id must not inherit it.
+                sqlx::query("DELETE FROM neuron_overrides WHERE neuron_id = $1").bind(id).execute(&mut *tx).await?;
                 audit.target = format!("neuron:{id}");
                 audit.before = audited(&before);
                 self.audit_in(&mut tx, audit).await?;
@@ -859,6 +870,16 @@ macro_rules! impl_neuron_store {
                         crate::store::neurons::Pushed::Applied(self.insert_bundle_in(&mut tx, bundle, audit).await?)
                     }
                     Verdict::Review(reason) => {
+                        let open: i64 = sqlx::query("SELECT COUNT(*) AS n FROM change_requests WHERE state = 'open'")
+                            .fetch_one(&mut *tx)
+                            .await?
+                            .try_get("n")?;
+                        if open.max(0) as u64 >= review::MAX_OPEN_REQUESTS {
+                            return Err(StoreError::Conflict(format!(
+                                "this push waits for review, but {} change requests are open already; approve or reject some first",
+                                review::MAX_OPEN_REQUESTS
+                            )));
+                        }
                         let request = review::ChangeRequest {
                             id: uuid::Uuid::new_v4().simple().to_string(),
                             scope: scope.clone(),
@@ -888,6 +909,27 @@ macro_rules! impl_neuron_store {
                 };
                 tx.commit().await?;
                 Ok(pushed)
+            }
+
+            async fn newest_revision(&self, scope: &cortex_core::federation::Scope, kind: cortex_core::federation::BundleKind) -> StoreResult<Option<u64>> {
+                let r: Option<i64> = sqlx::query("SELECT MAX(revision) AS r FROM bundles WHERE scope = $1 AND kind = $2")
+                    .bind(scope.to_string())
+                    .bind(kind.as_str())
+                    .fetch_one(&self.pool()?)
+                    .await?
+                    .try_get("r")?;
+                Ok(r.map(|v| v.max(0) as u64))
+            }
+
+            async fn count_revisions_after(&self, scope: &cortex_core::federation::Scope, kind: cortex_core::federation::BundleKind, after: u64) -> StoreResult<u64> {
+                let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM bundles WHERE scope = $1 AND kind = $2 AND revision > $3")
+                    .bind(scope.to_string())
+                    .bind(kind.as_str())
+                    .bind(after.min(i64::MAX as u64) as i64)
+                    .fetch_one(&self.pool()?)
+                    .await?
+                    .try_get("n")?;
+                Ok(n.max(0) as u64)
             }
 
             async fn bundles_since(&self, since: &[(cortex_core::federation::Scope, u64)]) -> StoreResult<Vec<cortex_core::federation::Bundle>> {

@@ -16,8 +16,9 @@ use super::StoreResult;
 /// What is done with an open change request.
 #[derive(Debug, Clone)]
 pub enum Decision {
-    /// Pushed as the scope's next revision.
-    Approve,
+    /// Pushed as the scope's next revision, if the newest revision of its kind is still
+    /// `seen`, the one the approver read the diff against (`None`: none yet).
+    Approve { seen: Option<u64> },
     /// Turned down, with a reason (may be empty).
     Reject { note: String },
 }
@@ -42,9 +43,10 @@ pub trait ReviewStore: Send + Sync {
         audit: AuditRecord,
     ) -> StoreResult<ChangeRequest>;
     /// Decides an open change request as `by` at `at` (audited): approving pushes its body as
-    /// the next revision of its scope (made from the newest revision of its kind, which the
-    /// reviewer saw the diff against) in the same transaction. `Conflict` when it was
-    /// decided already; `NotFound`.
+    /// the next revision of its scope in the same transaction, keeping the request's base and
+    /// naming the revision it replaces as overwritten when that is not its base. `Conflict`
+    /// when it was decided already, or (approving) when the scope moved on from the revision
+    /// the approver saw; `NotFound`.
     async fn decide_change_request(
         &self,
         id: &str,
@@ -57,9 +59,12 @@ pub trait ReviewStore: Send + Sync {
     /// Sets a neuron's override, replacing any it had (audited, with the one replaced).
     async fn put_override(&self, o: &ConfigOverride, audit: AuditRecord) -> StoreResult<()>;
     /// Removes a neuron's override (audited); the one removed, if any (no record when none).
+    /// With `expired_by`, only an override expired by then is removed (one set anew in the
+    /// meantime stays).
     async fn remove_override(
         &self,
         neuron_id: &str,
+        expired_by: Option<DateTime<Utc>>,
         audit: AuditRecord,
     ) -> StoreResult<Option<ConfigOverride>>;
     /// Every override, by neuron id.
@@ -242,12 +247,16 @@ macro_rules! impl_review_store {
             async fn remove_override(
                 &self,
                 neuron_id: &str,
+                expired_by: Option<DateTime<Utc>>,
                 mut audit: AuditRecord,
             ) -> StoreResult<Option<cortex_core::federation::overrides::ConfigOverride>> {
                 let mut tx = self.begin_write().await?;
                 let Some(before) = Self::override_in(&mut tx, neuron_id).await? else {
                     return Ok(None);
                 };
+                if expired_by.is_some_and(|now| !before.is_expired(now)) {
+                    return Ok(None);
+                }
                 sqlx::query("DELETE FROM neuron_overrides WHERE neuron_id = $1")
                     .bind(neuron_id)
                     .execute(&mut *tx)
@@ -341,8 +350,18 @@ macro_rules! impl_review_store {
                 cr.decided_at = Some(from_ms(ms(at)));
                 audit.target = format!("changeRequest:{id}");
                 let bundle = match decision {
-                    crate::store::review::Decision::Approve => {
+                    crate::store::review::Decision::Approve { seen } => {
                         let current = Self::newest_of_kind_in(&mut tx, &cr.scope, cr.kind).await?;
+                        if current != *seen {
+                            let name = |r: Option<u64>| r.map_or("none".to_string(), |r| format!("revision {r}"));
+                            return Err(StoreError::Conflict(format!(
+                                "`{}` {} moved on to {} since the diff you approved (against {}); read the request again",
+                                cr.scope,
+                                cr.kind.as_str(),
+                                name(current),
+                                name(*seen)
+                            )));
+                        }
                         let bundle = cortex_core::federation::Bundle {
                             scope: cr.scope.clone(),
                             revision: 0,
@@ -352,8 +371,8 @@ macro_rules! impl_review_store {
                             created_by: cr.created_by.clone(),
                             created_at: at,
                             audience: cr.audience.clone(),
-                            base_revision: Some(current.unwrap_or(0)),
-                            overwrote: None,
+                            base_revision: cr.base_revision,
+                            overwrote: current.filter(|c| Some(*c) != cr.base_revision),
                         };
                         let mut push_audit = AuditRecord::new(by, "bundle.push", String::new());
                         push_audit.before = serde_json::json!({"changeRequest": id, "author": cr.created_by});
