@@ -490,6 +490,59 @@ async fn the_fleet_watch_raises_each_condition_once() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(alerts().await.as_array().unwrap().len(), 2);
+
+    // A neuron sending far more events than usual: its first batch a day ago set its usual
+    // rate (20 per 15 minutes), and 2,000 in the last minutes are far above it.
+    let now = cortex_server::store::ms_precision(chrono::Utc::now());
+    let batch = |id: &str, events: usize, ago: chrono::Duration| {
+        cortex_server::store::events::SpooledBatch {
+            neuron_id: "api-1".into(),
+            received_at: now - ago,
+            batch: cortex_core::analytics::EventBatch {
+                batch_id: id.into(),
+                events: (0..events)
+                    .map(|_| {
+                        cortex_core::analytics::Event::new(
+                            cortex_core::analytics::EventKind::Log,
+                            now - ago,
+                        )
+                    })
+                    .collect(),
+                receipt: None,
+            },
+        }
+    };
+    hub.app
+        .services
+        .store
+        .write_event_batches(&[
+            batch("day-ago", 1_900, chrono::Duration::hours(24)),
+            batch("burst", 2_000, chrono::Duration::minutes(2)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(federation.watch_fleet(now).await.unwrap(), 1);
+    wait_for("the event-rate alert is kept", || async {
+        alerts().await.as_array().unwrap().len() == 3
+    })
+    .await;
+    let list = alerts().await;
+    let rate = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "eventRate")
+        .unwrap();
+    assert_eq!(rate["subject"], "api-1");
+    assert_eq!(
+        rate["text"],
+        "api-1 sent 2000 events in the last 15 minutes, far above its usual 20 (100.0x)"
+    );
+    assert_eq!(
+        federation.watch_fleet(now).await.unwrap(),
+        0,
+        "once an hour"
+    );
     wrong.stop();
     failing.stop();
 }

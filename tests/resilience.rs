@@ -619,6 +619,44 @@ async fn postgres_killed_under_an_event_stream_loses_nothing_refuses_at_once_and
         .await
         .unwrap();
     json_of(res, StatusCode::OK).await;
+    // The outage is an alert on the dashboard, once the database takes it, with how long it
+    // lasted and what was refused.
+    let mut alert = serde_json::Value::Null;
+    for _ in 0..50 {
+        let list: serde_json::Value = admin
+            .get(hub.url("/api/alerts"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(a) = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "database")
+        {
+            alert = a.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let text = alert["text"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("The database was unreachable for") && text.contains("refused"),
+        "{alert}"
+    );
+    let seconds: f64 = text
+        .trim_start_matches("The database was unreachable for ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        seconds >= 1.0,
+        "it lasted at least the two seconds the proxy was down: {text}"
+    );
     hub.app.stop();
     db.drop_db().await;
 }

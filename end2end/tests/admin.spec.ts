@@ -1080,3 +1080,61 @@ test('a staged rollout: started for a tag and a share, paused, widened, resumed 
   await rules.getByRole('button', { name: 'Save rule' }).click();
   await expect(page.locator('[data-rollback-rule="agent"]')).toContainText('3× the 10 min before (and at least 5 errors)');
 });
+
+test('a page rebuilt under its rules: the clear re-link made by the hub, the other chosen on the migration check, then the change undone from its backup', async ({ page }, info) => {
+  await page.goto('/login');
+  await hydrated(page);
+  await signIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  const origin = new URL(page.url()).origin;
+  const made = await page.request.post('/api/tokens/create', { form: { name: 'e2e-import', role: 'editor' }, headers: { origin } });
+  expect(made.status(), await made.text()).toBe(200);
+  const secret = (await made.json()).secret as string;
+  const importSet = async (layout: object, rules: object[]) => {
+    const res = await page.request.post('/api/layout-mutation/sync', {
+      data: { import: { revision: 0, layouts: [layout], rules } },
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    expect(res.status(), await res.text()).toBe(200);
+    return await res.json();
+  };
+  const layout = (children: object[]) => ({ pageSlug: 'rebuilt', version: 1, root: { id: 'root', type: 'page', children } });
+  const rule = (id: string, target: string) => ({ id, layoutId: 'rebuilt', pageSlug: 'rebuilt', mutationType: 'hide',
+    mutationPayload: { target }, createdBy: 'e2e', timestamp: '2026-12-01T00:00:00Z', isActive: true, layer: 'page' });
+  await importSet(layout([{ id: 'banner', type: 'hero' }, { id: 'list', type: 'grid', children: [{ id: 'c1', type: 'card' }, { id: 'c2', type: 'card' }] }]),
+    [rule('rebuilt-banner', 'banner'), rule('rebuilt-card', 'c2')]);
+  // Rebuilt: the one hero renamed (re-linked by the hub), the cards renamed (an editor says which).
+  const answer = await importSet(layout([{ id: 'banner-2', type: 'hero' }, { id: 'list', type: 'grid', children: [{ id: 'k1', type: 'card' }, { id: 'k2', type: 'card' }] }]), []);
+  expect([answer.relinked, answer.waiting]).toEqual([1, 1]);
+
+  await page.goto('/admin/layout-mutations');
+  await hydrated(page);
+  await page.locator('#migration-link').click();
+  await expect(page.locator('h1')).toHaveText('Migration check');
+  await expect(page.locator('#migration-summary')).toHaveAttribute('data-broken', '1');
+  const waiting = page.locator('[data-broken-rule="rebuilt-card"]');
+  await expect(waiting).toContainText('`c2` is gone');
+  await expect(waiting).toContainText('Proposed `k2`');
+  await expect(waiting.locator('select[name="to"]')).toHaveValue('k2');
+  await page.screenshot({ path: info.outputPath('migration-check.png'), fullPage: true });
+  // Another card than proposed.
+  await hydrated(page);
+  await waiting.locator('select[name="to"]').selectOption('k1');
+  await waiting.getByRole('button', { name: 'Re-link' }).click();
+  await expect(page.locator('#migration-clean')).toBeVisible();
+  await expect(page.locator('#migration-summary')).toHaveAttribute('data-broken', '0');
+  // The rule page shows the new version, by whom.
+  await page.goto('/admin/layout-mutations/rebuilt-card');
+  await expect(page.locator('body')).toContainText('k1');
+  // The change undone whole from the backup taken before it: the first layout is back.
+  await page.goto('/admin/layout-mutations?view=migration');
+  await hydrated(page);
+  const backup = page.locator('#backup-table tr', { hasText: 'rebuilt' }).filter({ hasText: 'v1' });
+  await expect(backup).toHaveCount(1);
+  await backup.getByRole('button', { name: 'Restore' }).click();
+  await expect(page.locator('#backup-table tr', { hasText: 'rebuilt' })).toHaveCount(2);
+  await expect(page.locator('#migration-summary')).toHaveAttribute('data-broken', '0');
+  const pages = await (await page.request.get('/api/layout-mutation/pages')).json();
+  const rebuilt = pages.find((p: any) => p.pageSlug === 'rebuilt');
+  expect(rebuilt.nodes.map((n: any) => n.id)).toContain('c2');
+});

@@ -22,7 +22,25 @@ struct DbHealthInner {
     /// Not ready because the database was replaced and is being restored.
     restoring: AtomicBool,
     last_error: Mutex<Option<String>>,
+    /// Outages that ended and were not yet raised as alerts (at most [`KEPT_OUTAGES`]).
+    outages: Mutex<Vec<Outage>>,
+    /// Wakes whoever raises them.
+    ended: tokio::sync::Notify,
 }
+
+/// A time the database was unreachable, once it is over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outage {
+    pub from: chrono::DateTime<chrono::Utc>,
+    pub to: chrono::DateTime<chrono::Utc>,
+    /// Requests refused meanwhile.
+    pub refused: u64,
+    /// The first error seen.
+    pub error: String,
+}
+
+/// Ended outages kept until they are raised (the oldest are dropped beyond it).
+const KEPT_OUTAGES: usize = 100;
 
 impl DbHealth {
     /// Whether the database answered and is migrated.
@@ -43,6 +61,24 @@ impl DbHealth {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+    /// Records an outage that ended, to be raised as an alert once the database takes it.
+    pub fn note_outage(&self, outage: Outage) {
+        let mut kept = self.inner.outages.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() >= KEPT_OUTAGES {
+            kept.remove(0);
+        }
+        kept.push(outage);
+        drop(kept);
+        self.inner.ended.notify_one();
+    }
+    /// The outages that ended since the last call.
+    pub fn take_outages(&self) -> Vec<Outage> {
+        std::mem::take(&mut *self.inner.outages.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+    /// Returns when an outage ends (at once if one ended unseen).
+    pub async fn outage_ended(&self) {
+        self.inner.ended.notified().await;
     }
     /// Marks the database ready, for a caller that checked and migrated it itself (a bench
     /// or tool that runs the writer without the start-up self-check).
@@ -76,15 +112,26 @@ pub async fn run(
     let retry_max = timing.retry_max;
     let backend = store.backend().as_str();
     let mut backoff = Backoff::new(Duration::from_millis(250), retry_max);
+    // Unreachable at start: an outage too, raised once the database answers.
+    let mut unreachable: Option<(chrono::DateTime<chrono::Utc>, String)> = None;
     loop {
         let delay = backoff.next_wait();
         match bring_up(&store, &recovery).await {
             Ok(settled) => {
                 tracing::debug!(?settled, "database settled");
+                if let Some((from, error)) = unreachable.take() {
+                    health.note_outage(Outage {
+                        from,
+                        to: chrono::Utc::now(),
+                        refused: REFUSED.swap(0, Ordering::Relaxed),
+                        error,
+                    });
+                }
                 break;
             }
             Err(e @ StoreError::Unavailable(_)) => {
                 tracing::warn!(backend, error = %e, "database unreachable; retrying in {delay:?}");
+                unreachable.get_or_insert_with(|| (chrono::Utc::now(), e.to_string()));
                 health.set(Some(format!("unreachable: {e}")));
             }
             Err(e) => {
@@ -151,7 +198,7 @@ async fn watch(store: DynStore, health: DbHealth, timing: Timing, recovery: Reco
     } = timing;
     let reconnect_max = retry_max.min(RECONNECT_MAX);
     let mut delay = check_interval;
-    let mut outage: Option<Instant> = None;
+    let mut outage: Option<(Instant, chrono::DateTime<chrono::Utc>, String)> = None;
     // A single failed check may be a busy pool, not an outage: one more, shortly, decides.
     let mut suspect = false;
     loop {
@@ -181,13 +228,19 @@ async fn watch(store: DynStore, health: DbHealth, timing: Timing, recovery: Reco
                 }
                 match bring_up(&store, &recovery).await {
                     Ok(_) => {
-                        if let Some(since) = outage.take() {
+                        if let Some((since, from, error)) = outage.take() {
                             let refused = REFUSED.swap(0, Ordering::Relaxed);
                             tracing::warn!(
                                 after_ms = since.elapsed().as_millis() as u64,
                                 refused,
                                 "database reachable again; {refused} requests were refused during the outage"
                             );
+                            health.note_outage(Outage {
+                                from,
+                                to: chrono::Utc::now(),
+                                refused,
+                                error,
+                            });
                         }
                         health.set(None);
                         health.set_restoring(false);
@@ -204,7 +257,7 @@ async fn watch(store: DynStore, health: DbHealth, timing: Timing, recovery: Reco
                 if outage.is_none() {
                     REFUSED.store(0, Ordering::Relaxed);
                     tracing::error!(error = %e, "database connection lost: pages serve from memory, analytics spool to disk, changes are refused; retrying every second");
-                    outage = Some(Instant::now());
+                    outage = Some((Instant::now(), chrono::Utc::now(), e.to_string()));
                 }
                 store.gate().close();
                 health.set(Some(format!("unreachable: {e}")));

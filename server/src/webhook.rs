@@ -166,7 +166,8 @@ pub(crate) const ALERT_COLS: &str =
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
-    /// `decision`, `autoRollback`, `refusals`, `migration`, `drift`, `unhealthy` or `update`.
+    /// `decision`, `autoRollback`, `refusals`, `migration`, `drift`, `unhealthy`, `eventRate`,
+    /// `database` or `update`.
     pub kind: &'static str,
     /// The rule it is about (for `refusals`: the source address).
     pub rule_id: String,

@@ -3415,6 +3415,17 @@ async fn the_event_rate_sums_stored_batches_per_bucket(s: DynStore) {
         .await
         .unwrap()
         .is_empty());
+    // Per neuron: the window just past (the last 5 minutes here) and before it.
+    let rates = s
+        .event_rates(since, now - Duration::seconds(300))
+        .await
+        .unwrap();
+    let got: Vec<(&str, u64, u64)> = rates
+        .iter()
+        .map(|r| (r.neuron_id.as_str(), r.recent, r.before))
+        .collect();
+    assert_eq!(got, [("n1", 3, 4), ("n2", 2, 0)]);
+    assert_eq!(rates[0].first_at, now - Duration::seconds(700));
 }
 
 macro_rules! contract {

@@ -56,6 +56,8 @@ fn Entry(a: AlertEntry, acknowledge: ServerAction<AcknowledgeAlert>) -> impl Int
         "migration" => "Migration failed",
         "drift" => "Schema or API drift",
         "unhealthy" => "Neurons unhealthy",
+        "eventRate" => "Unusual event rate",
+        "database" => "Database unreachable",
         "update" => "Rollout paused",
         _ => "Alert",
     };

@@ -158,6 +158,79 @@ pub fn fleet_findings(
     found
 }
 
+/// The window an event rate is judged over, in minutes.
+pub const RATE_WINDOW_MINUTES: i64 = 15;
+/// How far back a neuron's usual rate is taken from, in hours.
+pub const RATE_BASELINE_HOURS: i64 = 24;
+/// A neuron's usual rate is known once it has sent events for this many windows.
+pub const RATE_MIN_HISTORY_WINDOWS: f64 = 8.0;
+/// Far from usual: at least this many times above it, or this many times below.
+pub const RATE_FACTOR: f64 = 5.0;
+/// Fewest events in a window (the window's, far above; the usual, far below) worth an
+/// alert: a quiet neuron's ups and downs are not news.
+pub const RATE_MIN_EVENTS: f64 = 100.0;
+
+/// One neuron's events: in the window just past, and before it in the baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRate {
+    pub neuron_id: String,
+    /// Events in the window just past.
+    pub recent: u64,
+    /// Events in the baseline before the window.
+    pub before: u64,
+    /// Its first batch in the baseline (how long its usual rate has been seen).
+    pub first_at: DateTime<Utc>,
+}
+
+/// Neurons whose events in the window just past (ending `now`) are far above or far below
+/// their usual rate (their events per window over the baseline before it, counted from their
+/// first batch). Far below is only judged for a joined neuron that still heartbeats
+/// (`active`): a silent one is the unhealthy alert's. Keyed by the neuron, the direction
+/// and the hour, so a lasting anomaly alerts once an hour.
+pub fn rate_findings(
+    rates: &[EventRate],
+    neurons: &[Neuron],
+    now: DateTime<Utc>,
+) -> Vec<FleetFinding> {
+    let window_start = now - chrono::Duration::minutes(RATE_WINDOW_MINUTES);
+    let mut found = Vec::new();
+    for r in rates {
+        let seen_minutes = (window_start - r.first_at).num_seconds() as f64 / 60.0;
+        let windows = seen_minutes / RATE_WINDOW_MINUTES as f64;
+        if windows < RATE_MIN_HISTORY_WINDOWS {
+            continue;
+        }
+        let usual = r.before as f64 / windows;
+        let recent = r.recent as f64;
+        let heartbeating = neurons
+            .iter()
+            .any(|n| n.id.as_str() == r.neuron_id && n.status == NeuronStatus::Active);
+        let direction = if recent >= RATE_MIN_EVENTS && recent >= RATE_FACTOR * usual.max(1.0) {
+            "above"
+        } else if heartbeating && usual >= RATE_MIN_EVENTS && recent * RATE_FACTOR <= usual {
+            "below"
+        } else {
+            continue;
+        };
+        found.push(FleetFinding {
+            kind: "eventRate",
+            subject: r.neuron_id.clone(),
+            key: format!("rate:{}:{direction}:{}", r.neuron_id, now.timestamp() / 3600),
+            text: format!(
+                "{} sent {} events in the last {RATE_WINDOW_MINUTES} minutes, far {direction} its usual {:.0} ({:.1}x)",
+                r.neuron_id,
+                r.recent,
+                usual,
+                if usual > 0.0 { recent / usual } else { recent }
+            ),
+            details: serde_json::json!({"neuron": r.neuron_id, "direction": direction,
+                "recent": r.recent, "usualPerWindow": (usual * 10.0).round() / 10.0,
+                "windowMinutes": RATE_WINDOW_MINUTES, "baselineHours": RATE_BASELINE_HOURS}),
+        });
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +266,50 @@ mod tests {
         }
         .into_release("user:op", at());
         [("api-service".to_string(), r)].into()
+    }
+
+    #[test]
+    fn an_event_rate_far_from_usual_is_found_either_way() {
+        use NeuronStatus::{Active, Unhealthy};
+        let neurons = vec![
+            neuron("burst", "2.0", "s", Active),
+            neuron("quiet", "2.0", "s", Active),
+            neuron("gone", "2.0", "s", Unhealthy),
+            neuron("steady", "2.0", "s", Active),
+        ];
+        let day = at() - chrono::Duration::hours(24);
+        let rate = |id: &str, recent: u64, before: u64, first_at| EventRate {
+            neuron_id: id.into(),
+            recent,
+            before,
+            first_at,
+        };
+        // 95 windows of history before the window just past: usual 200 per window.
+        let rates = vec![
+            rate("burst", 5_000, 19_000, day),
+            rate("quiet", 10, 19_000, day),
+            rate("gone", 0, 19_000, day),
+            rate("steady", 230, 19_000, day),
+            // Too new to know its usual rate.
+            rate("new", 5_000, 100, at() - chrono::Duration::hours(1)),
+            // Quiet and a little busier: not news.
+            rate("small", 60, 950, day),
+        ];
+        let found = rate_findings(&rates, &neurons, at());
+        let got: Vec<(&str, &str)> = found
+            .iter()
+            .map(|f| (f.subject.as_str(), f.details["direction"].as_str().unwrap()))
+            .collect();
+        assert_eq!(got, [("burst", "above"), ("quiet", "below")]);
+        assert_eq!(
+            found[0].text,
+            "burst sent 5000 events in the last 15 minutes, far above its usual 200 (25.0x)"
+        );
+        assert_eq!(found[0].key, rate_findings(&rates, &neurons, at())[0].key);
+        assert_ne!(
+            found[0].key,
+            rate_findings(&rates, &neurons, at() + chrono::Duration::hours(1))[0].key
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! started again, keep one alert per condition.
 
 use chrono::{DateTime, Utc};
-use cortex_core::federation::watch::fleet_findings;
+use cortex_core::federation::watch::{
+    fleet_findings, rate_findings, RATE_BASELINE_HOURS, RATE_WINDOW_MINUTES,
+};
 
 use super::Federation;
 use crate::db_health::DbHealth;
@@ -23,7 +25,13 @@ impl Federation {
     pub async fn watch_fleet(&self, now: DateTime<Utc>) -> Result<usize, ApiError> {
         let neurons = self.store.list_neurons().await?;
         let expected = self.expected_by_kind().await?;
-        let findings = fleet_findings(&neurons, &expected, now);
+        let mut findings = fleet_findings(&neurons, &expected, now);
+        let window = now - chrono::Duration::minutes(RATE_WINDOW_MINUTES);
+        let rates = self
+            .store
+            .event_rates(now - chrono::Duration::hours(RATE_BASELINE_HOURS), window)
+            .await?;
+        findings.extend(rate_findings(&rates, &neurons, now));
         let fresh: Vec<_> = {
             let mut seen = self.watched.lock().unwrap_or_else(|p| p.into_inner());
             if seen.len() > REMEMBERED {
@@ -49,12 +57,41 @@ impl Federation {
         Ok(raised)
     }
 
-    /// Runs [`Federation::watch_fleet`] every [`WATCH_EVERY`] while the database is ready.
+    /// Raises an alert for each database outage `health` saw end (kept once across the
+    /// hubs that saw the same outage: keyed by the minute it began).
+    pub fn raise_outages(&self, health: &DbHealth) {
+        for o in health.take_outages() {
+            let seconds = (o.to - o.from).num_milliseconds().max(0) as f64 / 1000.0;
+            self.alert(crate::webhook::Alert {
+                kind: "database",
+                rule_id: "database".into(),
+                at: o.to,
+                text: format!(
+                    "The database was unreachable for {seconds:.1} s (from {}); {} request(s) were refused meanwhile: {}",
+                    o.from.format("%Y-%m-%d %H:%M:%S UTC"),
+                    o.refused,
+                    o.error
+                ),
+                details: serde_json::json!({"from": o.from, "to": o.to, "seconds": seconds,
+                    "refused": o.refused, "error": o.error}),
+                key: Some(format!("database:{}", o.from.timestamp() / 60)),
+            });
+        }
+    }
+
+    /// Runs [`Federation::watch_fleet`] every [`WATCH_EVERY`] while the database is ready,
+    /// and raises the database outages seen since (as soon as it is back).
     pub async fn run_fleet_watch(self, health: DbHealth) {
         let mut tick = tokio::time::interval(WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = health.outage_ended() => {}
+            }
+            if health.is_ready() {
+                self.raise_outages(&health);
+            }
             if health.is_ready() {
                 if let Err(e) = self.watch_fleet(Utc::now()).await {
                     tracing::warn!(error = %e.message, "fleet watch failed; will retry");

@@ -229,6 +229,14 @@ pub trait EventStore: Send + Sync {
         since: DateTime<Utc>,
         bucket_secs: i64,
     ) -> StoreResult<Vec<cortex_core::overview::RatePoint>>;
+
+    /// Per neuron that stored events since `since`: how many from `split` on, how many
+    /// before, and its first batch since `since` (one row per neuron; counts batches).
+    async fn event_rates(
+        &self,
+        since: DateTime<Utc>,
+        split: DateTime<Utc>,
+    ) -> StoreResult<Vec<cortex_core::federation::watch::EventRate>>;
 }
 
 /// One neuron's errors before and after a moment (see [`EventStore::error_counts`]).
@@ -1023,6 +1031,35 @@ macro_rules! impl_event_store {
                         Ok(cortex_core::overview::RatePoint {
                             at: from_ms(bucket * bucket_ms),
                             events: n.max(0) as u64,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn event_rates(
+                &self,
+                since: DateTime<Utc>,
+                split: DateTime<Utc>,
+            ) -> StoreResult<Vec<cortex_core::federation::watch::EventRate>> {
+                let rows = sqlx::query(
+                    "SELECT neuron_id,
+                            CAST(SUM(CASE WHEN received_at >= $2 THEN events ELSE 0 END) AS BIGINT) AS recent,
+                            CAST(SUM(CASE WHEN received_at < $2 THEN events ELSE 0 END) AS BIGINT) AS before,
+                            MIN(received_at) AS first_at
+                       FROM event_batches WHERE received_at >= $1
+                      GROUP BY neuron_id ORDER BY neuron_id",
+                )
+                .bind(since.timestamp_millis())
+                .bind(split.timestamp_millis())
+                .fetch_all(&self.pool()?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(cortex_core::federation::watch::EventRate {
+                            neuron_id: r.try_get("neuron_id")?,
+                            recent: r.try_get::<i64, _>("recent")?.max(0) as u64,
+                            before: r.try_get::<i64, _>("before")?.max(0) as u64,
+                            first_at: from_ms(r.try_get("first_at")?),
                         })
                     })
                     .collect()
