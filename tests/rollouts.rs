@@ -711,6 +711,130 @@ async fn a_push_that_raises_errors_is_rolled_back_by_itself() {
 }
 
 #[tokio::test]
+async fn a_push_that_slows_its_neurons_is_rolled_back_by_itself() {
+    use cortex_core::federation::BundleKind;
+    let hub = start().await;
+    let admin = hub.setup_admin().await;
+    let editor = hub.token(&admin, "editor", Role::Editor).await;
+    let operator = hub.token(&admin, "operator", Role::Operator).await;
+    let viewer = hub.token(&admin, "viewer", Role::Viewer).await;
+    open_policy(&hub, &admin).await;
+    for (bad, field) in [
+        (json!({"latency_ratio": "1"}), "latencyRatio"),
+        (json!({"latency_ratio": "fast"}), "latency_ratio"),
+        (json!({"min_latency_samples": "0"}), "minLatencySamples"),
+    ] {
+        let message = expect_error(
+            post(
+                &operator,
+                &hub,
+                "/api/federation/rollback-rules/set",
+                bad.clone(),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        )
+        .await;
+        assert!(message.contains(field), "{bad}: {message}");
+    }
+    let rules = set_rule(
+        &operator,
+        &hub,
+        json!({"enabled": "true", "latency_ratio": "2", "min_latency_samples": "10"}),
+    )
+    .await;
+    assert_eq!(rules["default"]["minLatencySamples"], 10);
+
+    let (a, _ca) = neuron(&hub, "api-a", &[], None).await;
+    let (b, _cb) = neuron(&hub, "api-b", &[], None).await;
+    let push = |price: i64| {
+        let body = json!({"checkout": {"price": price}}).to_string();
+        post(
+            &editor,
+            &hub,
+            "/api/federation/push-config",
+            json!({"scope": "global", "kind": "config", "body": body}),
+        )
+    };
+    let price = |h: &NeuronHandle| {
+        h.snapshot()
+            .effective(BundleKind::Config)
+            .map(|b| b.body["checkout"]["price"].clone())
+    };
+    let slow = |ms: u64| {
+        for h in [&a, &b] {
+            for _ in 0..6 {
+                h.record_latency(std::time::Duration::from_millis(ms));
+            }
+        }
+    };
+    let store = hub.app.services.store.clone();
+    let stored = |n: u64| {
+        let store = store.clone();
+        async move {
+            wait_for("the latency samples are stored", || async {
+                store.count_events().await.unwrap() >= n
+            })
+            .await;
+        }
+    };
+    json_of(push(10).await, StatusCode::OK).await;
+    wait_for("both hold revision 1", || async {
+        price(&a) == Some(json!(10)) && price(&b) == Some(json!(10))
+    })
+    .await;
+    // Quick before the change: 12 samples of 40 ms.
+    slow(40);
+    stored(12).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    json_of(push(11).await, StatusCode::OK).await;
+    wait_for("both hold revision 2", || async {
+        price(&a) == Some(json!(11)) && price(&b) == Some(json!(11))
+    })
+    .await;
+    // Slower, but not twice: nothing happens.
+    slow(60);
+    stored(24).await;
+    let guard = || async {
+        hub.app
+            .services
+            .federation
+            .guard_changes(chrono::Utc::now())
+            .await
+            .unwrap()
+    };
+    assert_eq!(guard().await, 0);
+    assert_eq!(price(&a), Some(json!(11)));
+    // Five times slower: the hub pushes revision 1's content again.
+    slow(400);
+    stored(36).await;
+    wait_for("the slow push is rolled back", || async {
+        guard().await;
+        price(&a) == Some(json!(10)) && price(&b) == Some(json!(10))
+    })
+    .await;
+    let audit = get(&viewer, &hub, "/api/audit?action=bundle.autoRollback").await;
+    let evidence = &audit[0]["before"]["evidence"];
+    assert_eq!(
+        (
+            evidence["latencySamplesBefore"].as_u64(),
+            evidence["latencySamplesAfter"].as_u64()
+        ),
+        (Some(12), Some(24)),
+        "{evidence}"
+    );
+    let reason = audit[0]["before"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("230 ms on average since the change, 40 ms before"),
+        "{}",
+        audit[0]
+    );
+    a.stop();
+    b.stop();
+}
+
+#[tokio::test]
 async fn a_rollout_that_raises_errors_is_stopped_and_the_previous_release_rolled_out() {
     let hub = start().await;
     let admin = hub.setup_admin().await;

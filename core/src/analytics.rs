@@ -37,10 +37,13 @@ pub enum EventKind {
     /// How far down the page the visitor saw, once per page view when they leave it;
     /// `value` the deepest percent seen (a whole number, 0 to 100).
     Scroll,
+    /// How long the neuron took to answer a request, `value` in milliseconds (0 to one
+    /// hour): a sample the automatic rollback compares before and after a change.
+    Latency,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::Exposure,
         EventKind::PageView,
         EventKind::Click,
@@ -49,6 +52,7 @@ impl EventKind {
         EventKind::Error,
         EventKind::Log,
         EventKind::Scroll,
+        EventKind::Latency,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +65,7 @@ impl EventKind {
             EventKind::Error => "error",
             EventKind::Log => "log",
             EventKind::Scroll => "scroll",
+            EventKind::Latency => "latency",
         }
     }
 
@@ -172,6 +177,16 @@ impl Event {
                 format!("at most {MAX_MESSAGE_CHARS} characters"),
             ));
         }
+        if self.kind == EventKind::Latency
+            && !self
+                .value
+                .is_some_and(|v| v.is_finite() && (0.0..=MAX_LATENCY_MS).contains(&v))
+        {
+            return Err(FieldError::new(
+                format!("events[{i}].value"),
+                format!("a latency event's value is its milliseconds, 0 to {MAX_LATENCY_MS}"),
+            ));
+        }
         if self
             .value
             .is_some_and(|v| !v.is_finite() || v.abs() > MAX_EVENT_VALUE)
@@ -188,6 +203,8 @@ impl Event {
 /// The largest value an event may carry (a dwell in milliseconds, an order value): far
 /// beyond any real one, small enough that sums of squares stay finite.
 pub const MAX_EVENT_VALUE: f64 = 1e12;
+/// The longest latency an event may report, in milliseconds (an hour).
+pub const MAX_LATENCY_MS: f64 = 3_600_000.0;
 
 /// A batch of events with the neuron's id for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -294,6 +311,22 @@ mod tests {
         ]}))
         .unwrap_err();
         assert!(err.contains("unknown field"), "{err}");
+        // A latency sample is its milliseconds: required, and at most an hour.
+        for bad in [
+            serde_json::json!({"kind": "latency", "at": "2026-11-29T10:00:00Z"}),
+            serde_json::json!({"kind": "latency", "at": "2026-11-29T10:00:00Z", "value": -1.0}),
+            serde_json::json!({"kind": "latency", "at": "2026-11-29T10:00:00Z", "value": 3.6e6 + 1.0}),
+        ] {
+            let err = batch(serde_json::json!({"batchId": "b", "events": [bad]})).unwrap_err();
+            assert!(
+                err.contains("events[0].value") && err.contains("milliseconds"),
+                "{err}"
+            );
+        }
+        batch(serde_json::json!({"batchId": "b", "events": [
+            {"kind": "latency", "at": "2026-11-29T10:00:00Z", "value": 12.5}
+        ]}))
+        .unwrap();
     }
 
     #[test]

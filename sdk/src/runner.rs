@@ -8,7 +8,7 @@
 //! the buffer is full the oldest are dropped and counted, so recording never blocks the app.
 
 use chrono::Utc;
-use cortex_core::analytics::{Event, EventBatch};
+use cortex_core::analytics::{Event, EventBatch, EventKind};
 use cortex_core::backoff::Backoff;
 use cortex_core::federation::{
     Bundle, BundleKind, Command, FieldError, Fingerprints, Heartbeat, HubMessage, MigrationReport,
@@ -262,6 +262,16 @@ impl NeuronHandle {
         q.push_back(event);
         drop(q);
         self.shared.wake.notify_one();
+    }
+
+    /// Records how long the neuron took to answer a request (a `latency` event): the hub's
+    /// automatic rollback compares the mean before and after a change. Durations over an hour
+    /// are recorded as an hour.
+    pub fn record_latency(&self, took: Duration) {
+        let ms = (took.as_secs_f64() * 1000.0).min(cortex_core::analytics::MAX_LATENCY_MS);
+        let mut e = Event::new(EventKind::Latency, Utc::now());
+        e.value = Some(ms);
+        self.record(e);
     }
 
     /// Whether an operator retired this neuron (see [`Connection::Retired`]): the runner has

@@ -133,6 +133,8 @@ pub async fn set_rollback_rule(
     #[server(default)] min_errors: Option<String>,
     #[server(default)] error_ratio: Option<String>,
     #[server(default)] unhealthy_percent: Option<String>,
+    #[server(default)] latency_ratio: Option<String>,
+    #[server(default)] min_latency_samples: Option<String>,
     #[server(default)] remove: Option<String>,
 ) -> Result<RollbackRules, AppError> {
     use cortex_core::federation::guard::RollbackRule;
@@ -195,6 +197,12 @@ pub async fn set_rollback_rule(
                 d.unhealthy_percent.into(),
             )?
             .min(255) as u8,
+            latency_ratio: number("latency_ratio", &latency_ratio, d.latency_ratio)?,
+            min_latency_samples: whole(
+                "min_latency_samples",
+                &min_latency_samples,
+                d.min_latency_samples,
+            )?,
         })
     };
     Ok(services

@@ -248,14 +248,16 @@ pub fn RollbackRulesCard(
                 {row("default".into(), d)}
                 {rules.kinds.into_iter().map(|(k, r)| row(k, r)).collect_view()}
             </ul>
-            <ActionForm action=set attr:class="mt-3 grid gap-2 sm:grid-cols-6" attr:id="rollback-rule-form">
+            <ActionForm action=set attr:class="mt-3 grid gap-2 sm:grid-cols-4" attr:id="rollback-rule-form">
                 <label class=LABEL>"Kind" <select name="kind" class=INPUT><option value="">"default"</option>{options}</select></label>
                 <label class=LABEL>"Minutes" <input name="window_minutes" class=INPUT inputmode="numeric" value=d.window_minutes.to_string()/></label>
                 <label class=LABEL>"Min errors" <input name="min_errors" class=INPUT inputmode="numeric" value=d.min_errors.to_string()/></label>
                 <label class=LABEL>"Error ratio" <input name="error_ratio" class=INPUT inputmode="decimal" value=d.error_ratio.to_string()/></label>
                 <label class=LABEL>"Unhealthy %" <input name="unhealthy_percent" class=INPUT inputmode="numeric" value=d.unhealthy_percent.to_string()/></label>
+                <label class=LABEL>"Latency ratio" <input name="latency_ratio" class=INPUT inputmode="decimal" value=d.latency_ratio.to_string()/></label>
+                <label class=LABEL>"Min samples" <input name="min_latency_samples" class=INPUT inputmode="numeric" value=d.min_latency_samples.to_string()/></label>
                 <label class="flex items-end gap-1 text-xs"><input type="checkbox" name="enabled" value="true" checked=d.enabled/>"Roll back"</label>
-                <div class="sm:col-span-6">
+                <div class="sm:col-span-4">
                     <FormError action=set/>
                     <button type="submit" class=SMALL>"Save rule"</button>
                 </div>

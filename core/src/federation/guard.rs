@@ -27,6 +27,12 @@ pub struct RollbackRule {
     /// The share of the watched neurons (in %) that, unhealthy or silent, counts as worse
     /// (1-100).
     pub unhealthy_percent: u8,
+    /// How many times their mean latency before the change (from `latency` events) the mean
+    /// after it must reach (1.1-100).
+    pub latency_ratio: f64,
+    /// Latency samples needed both before and after the change before latency can count
+    /// (1-1,000,000).
+    pub min_latency_samples: u64,
 }
 
 impl Default for RollbackRule {
@@ -37,6 +43,8 @@ impl Default for RollbackRule {
             min_errors: 20,
             error_ratio: 2.0,
             unhealthy_percent: 50,
+            latency_ratio: 2.0,
+            min_latency_samples: 20,
         }
     }
 }
@@ -55,14 +63,24 @@ impl RollbackRule {
         if !(1..=100).contains(&self.unhealthy_percent) {
             return Err(FieldError::new("unhealthyPercent", "1 to 100"));
         }
+        if !(1.1..=100.0).contains(&self.latency_ratio) {
+            return Err(FieldError::new("latencyRatio", "a number from 1.1 to 100"));
+        }
+        if !(1..=1_000_000).contains(&self.min_latency_samples) {
+            return Err(FieldError::new(
+                "minLatencySamples",
+                "1 to 1,000,000 samples",
+            ));
+        }
         Ok(())
     }
 
     /// The rule in words, for the page and the alert.
     pub fn describe(&self) -> String {
         format!(
-            "within {} min: errors per minute at least {}× the {} min before (and at least {} errors), {} % or more of the neurons unhealthy or silent, or a failed post-migration",
-            self.window_minutes, self.error_ratio, self.window_minutes, self.min_errors, self.unhealthy_percent
+            "within {} min: errors per minute at least {}× the {} min before (and at least {} errors), mean latency at least {}× before (at least {} samples each side), {} % or more of the neurons unhealthy or silent, or a failed post-migration",
+            self.window_minutes, self.error_ratio, self.window_minutes, self.min_errors,
+            self.latency_ratio, self.min_latency_samples, self.unhealthy_percent
         )
     }
 }
@@ -108,6 +126,16 @@ pub struct Evidence {
     pub unhealthy: Vec<String>,
     /// Watched neurons whose post-migration failed.
     pub failed_post_migrations: Vec<String>,
+    /// Their latency samples (milliseconds) before the change: how many, and their sum.
+    #[serde(default)]
+    pub latency_samples_before: u64,
+    #[serde(default)]
+    pub latency_ms_sum_before: f64,
+    /// The same, after it.
+    #[serde(default)]
+    pub latency_samples_after: u64,
+    #[serde(default)]
+    pub latency_ms_sum_after: f64,
 }
 
 impl Evidence {
@@ -117,6 +145,18 @@ impl Evidence {
 
     pub fn rate_after(&self) -> f64 {
         self.errors_after as f64 / self.minutes_after.max(1.0)
+    }
+
+    /// Mean latency before the change, in milliseconds (none without samples).
+    pub fn latency_before(&self) -> Option<f64> {
+        (self.latency_samples_before > 0)
+            .then(|| self.latency_ms_sum_before / self.latency_samples_before as f64)
+    }
+
+    /// Mean latency after it.
+    pub fn latency_after(&self) -> Option<f64> {
+        (self.latency_samples_after > 0)
+            .then(|| self.latency_ms_sum_after / self.latency_samples_after as f64)
     }
 }
 
@@ -146,6 +186,17 @@ pub fn judge(rule: &RollbackRule, e: &Evidence) -> Option<String> {
             e.kind, after, before, e.errors_after, rule.error_ratio, rule.min_errors
         ));
     }
+    if let (Some(before), Some(after)) = (e.latency_before(), e.latency_after()) {
+        if e.latency_samples_before >= rule.min_latency_samples
+            && e.latency_samples_after >= rule.min_latency_samples
+            && after >= rule.latency_ratio * before
+        {
+            return Some(format!(
+                "{} neurons answer in {after:.0} ms on average since the change, {before:.0} ms before ({} and {} samples; the rule: {}×)",
+                e.kind, e.latency_samples_after, e.latency_samples_before, rule.latency_ratio
+            ));
+        }
+    }
     None
 }
 
@@ -163,7 +214,32 @@ mod tests {
             minutes_after: 2.0,
             unhealthy: vec![],
             failed_post_migrations: vec![],
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn latency_must_double_with_enough_samples_on_both_sides() {
+        let rule = RollbackRule::default();
+        let with = |n_before: u64, before_ms: f64, n_after: u64, after_ms: f64| Evidence {
+            latency_samples_before: n_before,
+            latency_ms_sum_before: before_ms * n_before as f64,
+            latency_samples_after: n_after,
+            latency_ms_sum_after: after_ms * n_after as f64,
+            ..evidence(0, 0)
+        };
+        let slower = judge(&rule, &with(40, 50.0, 30, 120.0)).unwrap();
+        assert!(
+            slower.contains("120 ms on average since the change, 50 ms before"),
+            "{slower}"
+        );
+        // Slower, but not twice as slow.
+        assert_eq!(judge(&rule, &with(40, 50.0, 30, 90.0)), None);
+        // Too few samples on either side to know.
+        assert_eq!(judge(&rule, &with(5, 50.0, 30, 500.0)), None);
+        assert_eq!(judge(&rule, &with(40, 50.0, 5, 500.0)), None);
+        // No latency reported at all: the rule is silent about it.
+        assert_eq!(judge(&rule, &evidence(0, 0)), None);
     }
 
     #[test]
@@ -234,6 +310,20 @@ mod tests {
                     ..Default::default()
                 },
                 "unhealthyPercent",
+            ),
+            (
+                RollbackRule {
+                    latency_ratio: 1.0,
+                    ..Default::default()
+                },
+                "latencyRatio",
+            ),
+            (
+                RollbackRule {
+                    min_latency_samples: 0,
+                    ..Default::default()
+                },
+                "minLatencySamples",
             ),
         ] {
             assert_eq!(bad.validate().unwrap_err().field, field);

@@ -23,7 +23,7 @@ use super::Federation;
 use crate::auth::require_role;
 use crate::db_health::DbHealth;
 use crate::error::ApiError;
-use crate::store::events::ErrorCount;
+use crate::store::events::{ErrorCount, LatencyStat};
 
 /// The setting the rules are kept in (JSON).
 pub const RULES_SETTING: &str = "rollback_rules";
@@ -139,13 +139,22 @@ impl Federation {
                     .store
                     .error_counts(push.created_at - longest, push.created_at, now)
                     .await?;
+                let latency = self
+                    .store
+                    .latency_stats(push.created_at - longest, push.created_at, now)
+                    .await?;
                 let watched: Vec<&Neuron> = neurons
                     .iter()
                     .filter(|n| reached.contains(n.id.as_str()) && !n.is_browser())
                     .collect();
-                if let Some((rule, evidence, reason)) =
-                    verdict(&rules, &watched, &errors, &[], push.created_at, now)
-                {
+                if let Some((rule, evidence, reason)) = verdict(
+                    &rules,
+                    &watched,
+                    (&errors, &latency),
+                    &[],
+                    push.created_at,
+                    now,
+                ) {
                     undone +=
                         usize::from(self.undo_push(&push, &rule, evidence, &reason, now).await?);
                 }
@@ -176,8 +185,9 @@ impl Federation {
                 .filter(|n| updated.contains(n.id.as_str()))
                 .collect();
             let errors = self.store.error_counts(at - longest, at, now).await?;
+            let latency = self.store.latency_stats(at - longest, at, now).await?;
             if let Some((rule, evidence, reason)) =
-                verdict(&rules, &watched, &errors, &failed_post, at, now)
+                verdict(&rules, &watched, (&errors, &latency), &failed_post, at, now)
             {
                 undone += usize::from(
                     self.undo_rollout(&rollout, &rule, evidence, &reason, now)
@@ -426,7 +436,7 @@ impl Federation {
 fn verdict(
     rules: &RollbackRules,
     watched: &[&Neuron],
-    errors: &[ErrorCount],
+    (errors, latency): (&[ErrorCount], &[LatencyStat]),
     failed_post: &[String],
     at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -446,7 +456,7 @@ fn verdict(
             .iter()
             .filter(|e| ids.contains(e.neuron_id.as_str()))
             .fold((0, 0), |(b, a), e| (b + e.before, a + e.after));
-        let evidence = Evidence {
+        let mut evidence = Evidence {
             kind: kind.to_string(),
             neurons: ids.iter().map(|s| s.to_string()).collect(),
             errors_before: before,
@@ -470,7 +480,17 @@ fn verdict(
                 .filter(|id| ids.contains(id.as_str()))
                 .cloned()
                 .collect(),
+            ..Default::default()
         };
+        for l in latency
+            .iter()
+            .filter(|l| ids.contains(l.neuron_id.as_str()))
+        {
+            evidence.latency_samples_before += l.samples_before;
+            evidence.latency_ms_sum_before += l.ms_sum_before;
+            evidence.latency_samples_after += l.samples_after;
+            evidence.latency_ms_sum_after += l.ms_sum_after;
+        }
         if let Some(reason) = judge(&rule, &evidence) {
             return Some((rule, evidence, reason));
         }

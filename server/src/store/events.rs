@@ -221,6 +221,15 @@ pub trait EventStore: Send + Sync {
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<ErrorCount>>;
 
+    /// Latency events per neuron that reported any between `from` and `to`: how many and
+    /// their sum before `split`, and from it on.
+    async fn latency_stats(
+        &self,
+        from: DateTime<Utc>,
+        split: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<LatencyStat>>;
+
     /// Events stored since `since`, summed per `bucket_secs` of arrival time (buckets
     /// without events are left out), oldest first. Counts batches, not events, so it reads
     /// one row per batch.
@@ -237,6 +246,17 @@ pub trait EventStore: Send + Sync {
         since: DateTime<Utc>,
         split: DateTime<Utc>,
     ) -> StoreResult<Vec<cortex_core::federation::watch::EventRate>>;
+}
+
+/// One neuron's latency samples before and after a moment (see
+/// [`EventStore::latency_stats`]): how many, and their sum in milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyStat {
+    pub neuron_id: String,
+    pub samples_before: u64,
+    pub ms_sum_before: f64,
+    pub samples_after: u64,
+    pub ms_sum_after: f64,
 }
 
 /// One neuron's errors before and after a moment (see [`EventStore::error_counts`]).
@@ -1031,6 +1051,41 @@ macro_rules! impl_event_store {
                         Ok(cortex_core::overview::RatePoint {
                             at: from_ms(bucket * bucket_ms),
                             events: n.max(0) as u64,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn latency_stats(
+                &self,
+                from: DateTime<Utc>,
+                split: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> StoreResult<Vec<crate::store::events::LatencyStat>> {
+                // The kind filter is the partial index's, so the index serves the range.
+                let rows = sqlx::query(
+                    "SELECT neuron_id,
+                            CAST(SUM(CASE WHEN at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS n_before,
+                            CAST(SUM(CASE WHEN at < $2 THEN value ELSE 0 END) AS DOUBLE PRECISION) AS sum_before,
+                            CAST(SUM(CASE WHEN at >= $2 THEN 1 ELSE 0 END) AS BIGINT) AS n_after,
+                            CAST(SUM(CASE WHEN at >= $2 THEN value ELSE 0 END) AS DOUBLE PRECISION) AS sum_after
+                       FROM events
+                      WHERE kind = 'latency' AND value IS NOT NULL AND at >= $1 AND at < $3
+                      GROUP BY neuron_id ORDER BY neuron_id",
+                )
+                .bind(from.timestamp_millis())
+                .bind(split.timestamp_millis())
+                .bind(to.timestamp_millis())
+                .fetch_all(&self.pool()?)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::store::events::LatencyStat {
+                            neuron_id: r.try_get("neuron_id")?,
+                            samples_before: r.try_get::<i64, _>("n_before")?.max(0) as u64,
+                            ms_sum_before: r.try_get::<f64, _>("sum_before")?,
+                            samples_after: r.try_get::<i64, _>("n_after")?.max(0) as u64,
+                            ms_sum_after: r.try_get::<f64, _>("sum_after")?,
                         })
                     })
                     .collect()
