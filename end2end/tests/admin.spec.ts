@@ -829,7 +829,7 @@ test('the overview: what needs you, the fleet, rules, pushes and events; every n
 // the folder).
 const ADMIN_PAGES: [string, string][] = [
   ['overview', '/admin'], ['federation', '/admin/federation'], ['rules', '/admin/layout-mutations'],
-  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['suggestions', '/admin/suggestions'], ['alerts', '/admin/alerts'], ['releases', '/admin/releases'], ['scope', '/admin/federation/scope?scope=global'], ['changes', '/admin/federation/changes'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'],
+  ['rule', '/admin/layout-mutations/hero-headline-test'], ['experiments', '/admin/experiments'], ['suggestions', '/admin/suggestions'], ['alerts', '/admin/alerts'], ['releases', '/admin/releases'], ['scope', '/admin/federation/scope?scope=global'], ['changes', '/admin/federation/changes'], ['preview', '/admin/layout-mutations/preview?page=home&device=mobile'], ['migration', '/admin/layout-mutations?view=migration'],
   ['audit', '/admin/audit'], ['users', '/admin/users'], ['status', '/admin/status'],
 ];
 
