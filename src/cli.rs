@@ -216,7 +216,10 @@ async fn restore(config: Config, file: &std::path::Path, yes: bool) -> anyhow::R
         .kept
         .map(|k| format!("; the database it replaced is kept as {}", k.display()))
         .unwrap_or_default();
-    migration_check(&s).await?;
+    // The restore is done whatever the check finds (or fails to read).
+    if let Err(e) = migration_check(&s).await {
+        eprintln!("migration check failed: {e}");
+    }
     match chain {
         Ok(n) => {
             println!(
@@ -263,7 +266,9 @@ async fn copy_to(config: Config, target: &str) -> anyhow::Result<i32> {
     let chain = cortex_server::status::verify_audit_chain(&s, false)
         .await
         .map_err(cortex_server::ApiError::from)?;
-    migration_check(&s).await?;
+    if let Err(e) = migration_check(&s).await {
+        eprintln!("migration check failed: {e}");
+    }
     let tables = copied.tables.len();
     let rows = copied.rows();
     match chain {
@@ -348,12 +353,21 @@ async fn export(config: Config, out: Option<PathBuf>) -> anyhow::Result<i32> {
 async fn import(config: Config, file: &std::path::Path) -> anyhow::Result<i32> {
     let bytes =
         std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    let set: cortex_core::rules::RuleSet = serde_json::from_slice(&bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not a rule set ({{\"layouts\": […], \"rules\": […]}}, as `cortex export` writes): {e}",
-            file.display()
-        )
-    })?;
+    // A rule set as `export` writes it, or a layout backup downloaded from the console
+    // (the rule set is its `set`).
+    let set: cortex_core::rules::RuleSet = serde_json::from_slice(&bytes)
+        .or_else(|e| {
+            serde_json::from_slice::<cortex_core::layout::migrate::LayoutBackup>(&bytes)
+                .ok()
+                .and_then(|b| b.set)
+                .ok_or(e)
+        })
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a rule set ({{\"layouts\": […], \"rules\": […]}}, as `cortex export` writes, or a layout backup): {e}",
+                file.display()
+            )
+        })?;
     let s = services(config).await?;
     // Rules are checked against this hub's layouts as well as the imported ones.
     s.mutations.reload().await?;

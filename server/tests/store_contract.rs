@@ -2436,6 +2436,24 @@ async fn fill_control_state(s: &DynStore) {
     }])
     .await
     .unwrap();
+    // Pinned to the older revision: it stays in the control state with the newest.
+    s.put_override(
+        &cortex_core::federation::overrides::ConfigOverride {
+            neuron_id: "shop-1".into(),
+            pin: Some(cortex_core::federation::overrides::PinnedRevision {
+                scope: Scope::Global,
+                revision: 1,
+            }),
+            keys: Default::default(),
+            expires_at: None,
+            reason: String::new(),
+            created_by: "user:tester".into(),
+            created_at: now,
+        },
+        audit("override.set", ""),
+    )
+    .await
+    .unwrap();
     let layout: cortex_core::layout::Layout = serde_json::from_value(serde_json::json!({
         "pageSlug": "home", "root": {"id": "page", "type": "page", "props": {"title": "T"}}
     }))
@@ -2789,6 +2807,68 @@ async fn overrides_are_kept_per_neuron_and_end_only_when_expired(s: DynStore) {
         .await
         .unwrap();
     assert_eq!(s.override_of("shop-1").await.unwrap(), None);
+}
+
+async fn layouts_are_backed_up_before_they_are_replaced_and_the_newest_backups_kept(s: DynStore) {
+    use cortex_core::layout::migrate::{LayoutBackup, KEPT_BACKUPS};
+    let layout = |title: &str| -> cortex_core::layout::Layout {
+        serde_json::from_value(serde_json::json!({"pageSlug": "home",
+            "root": {"id": "page", "type": "page", "props": {"title": title}}}))
+        .unwrap()
+    };
+    let t0 = cortex_server::store::ms_precision(Utc::now());
+    let backup = |i: usize, version: u32| LayoutBackup {
+        id: format!("b{i:03}"),
+        page_slug: "home".into(),
+        layout_version: version,
+        rules: 0,
+        reason: "save".into(),
+        created_by: "user:tester".into(),
+        created_at: t0 + Duration::milliseconds(i as i64),
+        set: Some(cortex_core::rules::RuleSet {
+            revision: Revision(0),
+            layouts: vec![layout(&format!("v{version}"))],
+            rules: vec![],
+        }),
+    };
+    s.put_layout(layout("v1"), None, audit("layout.save", ""))
+        .await
+        .unwrap();
+    for i in 1..=KEPT_BACKUPS + 2 {
+        s.put_layout(
+            layout(&format!("v{}", i + 1)),
+            Some(&backup(i, i as u32)),
+            audit("layout.save", ""),
+        )
+        .await
+        .unwrap();
+    }
+    // A backup of a version that is no longer the newest: the layout changed meanwhile.
+    assert!(matches!(
+        s.put_layout(layout("x"), Some(&backup(999, 1)), audit("layout.save", ""))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let list = s.layout_backups(Some("home"), 100).await.unwrap();
+    assert_eq!(list.len(), KEPT_BACKUPS, "the newest are kept");
+    assert_eq!(list[0].id, format!("b{:03}", KEPT_BACKUPS + 2));
+    assert!(
+        list.iter().all(|b| b.set.is_none()),
+        "lists leave the content out"
+    );
+    assert!(s
+        .layout_backups(Some("other"), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.layout_backups(None, 3).await.unwrap().len(), 3);
+    let one = s.layout_backup(&list[0].id).await.unwrap().unwrap();
+    assert_eq!(one, backup(KEPT_BACKUPS + 2, (KEPT_BACKUPS + 2) as u32));
+    assert!(s.layout_backup("b001").await.unwrap().is_none(), "dropped");
+    let versions = s.layout_versions("home", 3).await.unwrap();
+    let numbers: Vec<u32> = versions.iter().map(|l| l.version).collect();
+    let newest = (KEPT_BACKUPS + 3) as u32;
+    assert_eq!(numbers, [newest, newest - 1, newest - 2]);
 }
 
 async fn a_setting_changed_by_many_at_once_keeps_every_change(s: DynStore) {
@@ -3183,8 +3263,8 @@ async fn control_state_round_trips(from: DynStore, into: DynStore) {
     );
     assert_eq!(
         state.table("bundles").len(),
-        1,
-        "the latest bundle of each scope"
+        2,
+        "the latest bundle of each kind in each scope, and the revision an override pins"
     );
     let head = from.audit_head().await.unwrap();
     assert_eq!(state.audit_head, head);
@@ -3484,4 +3564,5 @@ contract!(
     stale_pushes_follow_the_policy_and_change_requests_are_decided_once,
     overrides_are_kept_per_neuron_and_end_only_when_expired,
     a_setting_changed_by_many_at_once_keeps_every_change,
+    layouts_are_backed_up_before_they_are_replaced_and_the_newest_backups_kept,
 );

@@ -28,12 +28,16 @@ pub struct RollbackRule {
     /// (1-100).
     pub unhealthy_percent: u8,
     /// How many times their mean latency before the change (from `latency` events) the mean
-    /// after it must reach (1.1-100).
+    /// after it must reach (1.1-100; 0: latency is not judged). The mean must also rise by
+    /// at least [`LATENCY_FLOOR_MS`].
     pub latency_ratio: f64,
     /// Latency samples needed both before and after the change before latency can count
     /// (1-1,000,000).
     pub min_latency_samples: u64,
 }
+
+/// A rise in mean latency smaller than this, in milliseconds, is noise whatever the ratio.
+pub const LATENCY_FLOOR_MS: f64 = 20.0;
 
 impl Default for RollbackRule {
     fn default() -> Self {
@@ -63,8 +67,11 @@ impl RollbackRule {
         if !(1..=100).contains(&self.unhealthy_percent) {
             return Err(FieldError::new("unhealthyPercent", "1 to 100"));
         }
-        if !(1.1..=100.0).contains(&self.latency_ratio) {
-            return Err(FieldError::new("latencyRatio", "a number from 1.1 to 100"));
+        if self.latency_ratio != 0.0 && !(1.1..=100.0).contains(&self.latency_ratio) {
+            return Err(FieldError::new(
+                "latencyRatio",
+                "a number from 1.1 to 100, or 0 not to judge latency",
+            ));
         }
         if !(1..=1_000_000).contains(&self.min_latency_samples) {
             return Err(FieldError::new(
@@ -78,9 +85,14 @@ impl RollbackRule {
     /// The rule in words, for the page and the alert.
     pub fn describe(&self) -> String {
         format!(
-            "within {} min: errors per minute at least {}× the {} min before (and at least {} errors), mean latency at least {}× before (at least {} samples each side), {} % or more of the neurons unhealthy or silent, or a failed post-migration",
+            "within {} min: errors per minute at least {}× the {} min before (and at least {} errors), {}{} % or more of the neurons unhealthy or silent, or a failed post-migration",
             self.window_minutes, self.error_ratio, self.window_minutes, self.min_errors,
-            self.latency_ratio, self.min_latency_samples, self.unhealthy_percent
+            if self.latency_ratio > 0.0 {
+                format!("mean latency at least {}× before and {LATENCY_FLOOR_MS} ms more (at least {} samples each side), ", self.latency_ratio, self.min_latency_samples)
+            } else {
+                String::new()
+            },
+            self.unhealthy_percent
         )
     }
 }
@@ -187,9 +199,11 @@ pub fn judge(rule: &RollbackRule, e: &Evidence) -> Option<String> {
         ));
     }
     if let (Some(before), Some(after)) = (e.latency_before(), e.latency_after()) {
-        if e.latency_samples_before >= rule.min_latency_samples
+        if rule.latency_ratio > 0.0
+            && e.latency_samples_before >= rule.min_latency_samples
             && e.latency_samples_after >= rule.min_latency_samples
             && after >= rule.latency_ratio * before
+            && after - before >= LATENCY_FLOOR_MS
         {
             return Some(format!(
                 "{} neurons answer in {after:.0} ms on average since the change, {before:.0} ms before ({} and {} samples; the rule: {}×)",
@@ -235,6 +249,16 @@ mod tests {
         );
         // Slower, but not twice as slow.
         assert_eq!(judge(&rule, &with(40, 50.0, 30, 90.0)), None);
+        // Twice as slow, but by less than the floor: noise.
+        assert_eq!(judge(&rule, &with(40, 0.05, 30, 0.2)), None);
+        assert_eq!(judge(&rule, &with(40, 0.0, 30, 0.0)), None);
+        // Latency not judged at all.
+        let off = RollbackRule {
+            latency_ratio: 0.0,
+            ..rule
+        };
+        assert!(off.validate().is_ok());
+        assert_eq!(judge(&off, &with(40, 50.0, 30, 500.0)), None);
         // Too few samples on either side to know.
         assert_eq!(judge(&rule, &with(5, 50.0, 30, 500.0)), None);
         assert_eq!(judge(&rule, &with(40, 50.0, 5, 500.0)), None);

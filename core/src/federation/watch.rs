@@ -182,14 +182,17 @@ pub struct EventRate {
     pub first_at: DateTime<Utc>,
 }
 
-/// Neurons whose events in the window just past (ending `now`) are far above or far below
-/// their usual rate (their events per window over the baseline before it, counted from their
-/// first batch). Far below is only judged for a joined neuron that still heartbeats
-/// (`active`): a silent one is the unhealthy alert's. Keyed by the neuron, the direction
-/// and the hour, so a lasting anomaly alerts once an hour.
+/// Server neurons whose events in the window just past (ending `now`) are far above or far
+/// below their usual rate (their events per window over the baseline before it, counted from
+/// their first batch). Browser neurons and the hub's own storefront follow visitors, not the
+/// neuron, and are not judged. Far below is judged only when `below` (not while stored
+/// events may still be on their way, after an outage) and for a neuron that still heartbeats
+/// (`active`): a silent one is the unhealthy alert's. Keyed by the neuron, the direction and
+/// the hour, so a lasting anomaly alerts once an hour.
 pub fn rate_findings(
     rates: &[EventRate],
     neurons: &[Neuron],
+    below: bool,
     now: DateTime<Utc>,
 ) -> Vec<FleetFinding> {
     let window_start = now - chrono::Duration::minutes(RATE_WINDOW_MINUTES);
@@ -200,14 +203,19 @@ pub fn rate_findings(
         if windows < RATE_MIN_HISTORY_WINDOWS {
             continue;
         }
+        let Some(neuron) = neurons
+            .iter()
+            .find(|n| n.id.as_str() == r.neuron_id && !n.is_browser())
+        else {
+            continue;
+        };
         let usual = r.before as f64 / windows;
         let recent = r.recent as f64;
-        let heartbeating = neurons
-            .iter()
-            .any(|n| n.id.as_str() == r.neuron_id && n.status == NeuronStatus::Active);
+        let heartbeating = neuron.status == NeuronStatus::Active;
         let direction = if recent >= RATE_MIN_EVENTS && recent >= RATE_FACTOR * usual.max(1.0) {
             "above"
-        } else if heartbeating && usual >= RATE_MIN_EVENTS && recent * RATE_FACTOR <= usual {
+        } else if below && heartbeating && usual >= RATE_MIN_EVENTS && recent * RATE_FACTOR <= usual
+        {
             "below"
         } else {
             continue;
@@ -294,8 +302,10 @@ mod tests {
             rate("new", 5_000, 100, at() - chrono::Duration::hours(1)),
             // Quiet and a little busier: not news.
             rate("small", 60, 950, day),
+            // Not a server neuron (the hub's storefront, a browser tab): visitors, not news.
+            rate("storefront", 50_000, 19_000, day),
         ];
-        let found = rate_findings(&rates, &neurons, at());
+        let found = rate_findings(&rates, &neurons, true, at());
         let got: Vec<(&str, &str)> = found
             .iter()
             .map(|f| (f.subject.as_str(), f.details["direction"].as_str().unwrap()))
@@ -305,11 +315,18 @@ mod tests {
             found[0].text,
             "burst sent 5000 events in the last 15 minutes, far above its usual 200 (25.0x)"
         );
-        assert_eq!(found[0].key, rate_findings(&rates, &neurons, at())[0].key);
+        assert_eq!(
+            found[0].key,
+            rate_findings(&rates, &neurons, true, at())[0].key
+        );
         assert_ne!(
             found[0].key,
-            rate_findings(&rates, &neurons, at() + chrono::Duration::hours(1))[0].key
+            rate_findings(&rates, &neurons, true, at() + chrono::Duration::hours(1))[0].key
         );
+        // Just after an outage, stored events may still be on their way: no "below".
+        let after_outage = rate_findings(&rates, &neurons, false, at());
+        assert_eq!(after_outage.len(), 1);
+        assert_eq!(after_outage[0].subject, "burst");
     }
 
     #[test]

@@ -21,8 +21,10 @@ pub struct BrokenReference {
     pub proposal: Option<NodeId>,
     /// Why that node (or why none).
     pub reason: String,
-    /// The proposal has the same type and the same parent, and is the only node of that type
-    /// under that parent: safe to apply without asking.
+    /// It reads as a rename made by the last layout change: the node was in the layout just
+    /// before, the proposal is new, has the same type and parent, and is the only node of
+    /// that type there before and after; and the rule is of one page. Safe to apply without
+    /// asking.
     #[serde(default)]
     pub unambiguous: bool,
     /// Every node of the missing one's type in the new layout (at most
@@ -160,9 +162,12 @@ pub fn broken_since(
             if exists(id) {
                 continue;
             }
+            // The newest earlier layout that has the node, and whether it is the one just
+            // before (a rename in this change, not a node gone long ago).
             let was = older_places
                 .iter()
-                .find_map(|ps| ps.iter().find(|p| &p.node.id == id));
+                .enumerate()
+                .find_map(|(i, ps)| ps.iter().find(|p| &p.node.id == id).map(|p| (i, ps, p)));
             out.push(match was {
                 None => BrokenReference {
                     rule_id: rule.id.to_string(),
@@ -173,7 +178,28 @@ pub fn broken_since(
                     unambiguous: false,
                     candidates: Vec::new(),
                 },
-                Some(was) => propose(&new_places, was, rule, name),
+                Some((i, old, was)) => {
+                    let mut b = propose(&new_places, was, rule, name);
+                    // Applied without asking only when it reads as a rename made by this
+                    // change: the node was in the layout just before, the proposal was not,
+                    // that parent held one node of the type before and after, and the rule
+                    // is of this page alone (a site-wide rule also runs on pages that may
+                    // still have the old node).
+                    let one_there = old
+                        .iter()
+                        .filter(|p| p.node.kind == was.node.kind && p.parent == was.parent)
+                        .count()
+                        == 1;
+                    let new_node = b
+                        .proposal
+                        .as_ref()
+                        .is_some_and(|to| old.iter().all(|p| &p.node.id != to));
+                    b.unambiguous &= i == 0
+                        && one_there
+                        && new_node
+                        && rule.layer != crate::mutation::Layer::Global;
+                    b
+                }
             });
         }
     }
@@ -416,11 +442,37 @@ mod tests {
                 )
             })
             .collect();
+        // `ad-2` was renamed by this change; `ad` was gone before it: an editor says.
         assert_eq!(
             got,
-            [("ad", Some("ad-3"), true), ("ad-2", Some("ad-3"), true)]
+            [("ad", Some("ad-3"), false), ("ad-2", Some("ad-3"), true)]
         );
         assert_eq!(found[0].candidates.len(), 2, "both banners may be chosen");
+    }
+
+    #[test]
+    fn only_a_rename_by_the_last_change_is_relinked_without_asking() {
+        let before = layout(json!({"id": "root", "type": "page", "children": [
+            {"id": "grid", "type": "grid", "children": [{"id": "p1", "type": "product"}, {"id": "p2", "type": "product"}]},
+            {"id": "nav", "type": "nav"}
+        ]}));
+        // p2 deleted, p1 kept: the rule on p2 must not turn into a rule on p1.
+        let deleted = layout(json!({"id": "root", "type": "page", "children": [
+            {"id": "grid", "type": "grid", "children": [{"id": "p1", "type": "product"}]},
+            {"id": "nav-2", "type": "nav"}
+        ]}));
+        let mut site_wide = rule("g", "hide", json!({"target": "nav"}));
+        site_wide.layer = crate::mutation::Layer::Global;
+        let rules = vec![rule("r", "hide", json!({"target": "p2"})), site_wide];
+        let found = broken_references(&before, &deleted, &rules);
+        assert_eq!(found[0].proposal.as_ref().map(|p| p.as_str()), Some("p1"));
+        assert!(!found[0].unambiguous, "p1 is no new node");
+        // The nav was renamed, but a site-wide rule also runs on pages that may keep `nav`.
+        assert_eq!(
+            found[1].proposal.as_ref().map(|p| p.as_str()),
+            Some("nav-2")
+        );
+        assert!(!found[1].unambiguous);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use cortex_core::federation::{
     UpdateState,
 };
 use cortex_core::user::Principal;
-use cortex_core::Role;
+use cortex_core::{ErrorCode, Role};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Federation;
@@ -37,6 +37,9 @@ const HUB: &str = "hub";
 /// Pushes looked at per look (the newest).
 const RECENT_PUSHES: u32 = 200;
 
+/// After a rollout's switch, how long its neurons' latency is not judged (they start cold).
+const LATENCY_WARM_UP: Duration = Duration::seconds(60);
+
 impl Federation {
     /// The automatic rollback rules. Viewer.
     pub async fn rollback_rules(&self, who: &Principal) -> Result<RollbackRules, ApiError> {
@@ -44,11 +47,18 @@ impl Federation {
         self.current_rules().await
     }
 
+    /// The rules now. A stored value that does not read fails (500) rather than falling
+    /// back to the defaults an operator had changed.
     async fn current_rules(&self) -> Result<RollbackRules, ApiError> {
-        Ok(match self.store.setting(RULES_SETTING).await? {
-            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
-            None => RollbackRules::default(),
-        })
+        match self.store.setting(RULES_SETTING).await? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    format!("the `{RULES_SETTING}` setting does not read: {e}"),
+                )
+            }),
+            None => Ok(RollbackRules::default()),
+        }
     }
 
     /// Sets the rule for one kind (`None`: the default for every kind without its own), or
@@ -65,38 +75,48 @@ impl Federation {
             r.validate()
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
         }
-        let before = self.current_rules().await?;
-        let mut rules = before.clone();
-        match (kind, rule) {
-            (None, Some(r)) => rules.default = r,
-            (None, None) => {
-                return Err(ApiError::bad_request(
-                    "kind: the default rule cannot be removed, only changed",
-                ))
-            }
-            (Some(k), r) => {
-                if !self.store.neuron_kinds().await?.iter().any(|x| x.name == k) {
-                    return Err(ApiError::bad_request(format!("kind: no neuron kind `{k}`")));
-                }
-                match r {
-                    Some(r) => {
-                        rules.kinds.insert(k.to_string(), r);
-                    }
-                    None => {
-                        rules.kinds.remove(k);
-                    }
-                }
+        if kind.is_none() && rule.is_none() {
+            return Err(ApiError::bad_request(
+                "kind: the default rule cannot be removed, only changed",
+            ));
+        }
+        if let Some(k) = kind {
+            if !self.store.neuron_kinds().await?.iter().any(|x| x.name == k) {
+                return Err(ApiError::bad_request(format!("kind: no neuron kind `{k}`")));
             }
         }
-        let mut audit = AuditRecord::new(&who.actor, "rollback-rules.set", RULES_SETTING);
-        audit.before = serde_json::to_value(&before).unwrap_or_default();
-        audit.after = serde_json::to_value(&rules).unwrap_or_default();
-        let json =
-            serde_json::to_string(&rules).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        self.store
-            .put_setting(RULES_SETTING, &json, Some(audit))
-            .await?;
-        Ok(rules)
+        // Read and written in one transaction: two operators changing two kinds at once both
+        // keep their change.
+        let (actor, kind) = (who.actor.clone(), kind.map(str::to_string));
+        let update = move |now: Option<&str>| {
+            let before: RollbackRules = match now {
+                Some(json) => serde_json::from_str(json)
+                    .map_err(|e| format!("the `{RULES_SETTING}` setting does not read: {e}"))?,
+                None => RollbackRules::default(),
+            };
+            let mut rules = before.clone();
+            match (&kind, rule) {
+                (None, Some(r)) => rules.default = r,
+                (Some(k), Some(r)) => {
+                    rules.kinds.insert(k.clone(), r);
+                }
+                (Some(k), None) => {
+                    rules.kinds.remove(k);
+                }
+                (None, None) => {}
+            }
+            let mut audit = AuditRecord::new(&actor, "rollback-rules.set", RULES_SETTING);
+            audit.before = serde_json::to_value(&before).unwrap_or_default();
+            audit.after = serde_json::to_value(&rules).unwrap_or_default();
+            let json = serde_json::to_string(&rules).map_err(|e| e.to_string())?;
+            Ok((json, audit))
+        };
+        let json = self
+            .store
+            .update_setting(RULES_SETTING, &update)
+            .await?
+            .map_err(|m| ApiError::new(ErrorCode::Internal, m))?;
+        serde_json::from_str(&json).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
     }
 
     /// Looks at every change in its window once and undoes those that made things worse;
@@ -141,7 +161,12 @@ impl Federation {
                     .await?;
                 let latency = self
                     .store
-                    .latency_stats(push.created_at - longest, push.created_at, now)
+                    .latency_stats(
+                        push.created_at - longest,
+                        push.created_at,
+                        push.created_at,
+                        now,
+                    )
                     .await?;
                 let watched: Vec<&Neuron> = neurons
                     .iter()
@@ -185,7 +210,11 @@ impl Federation {
                 .filter(|n| updated.contains(n.id.as_str()))
                 .collect();
             let errors = self.store.error_counts(at - longest, at, now).await?;
-            let latency = self.store.latency_stats(at - longest, at, now).await?;
+            // Neurons that switched start cold: their first minute is not judged.
+            let latency = self
+                .store
+                .latency_stats(at - longest, at, at + LATENCY_WARM_UP, now)
+                .await?;
             if let Some((rule, evidence, reason)) =
                 verdict(&rules, &watched, (&errors, &latency), &failed_post, at, now)
             {
@@ -482,10 +511,11 @@ fn verdict(
                 .collect(),
             ..Default::default()
         };
-        for l in latency
-            .iter()
-            .filter(|l| ids.contains(l.neuron_id.as_str()))
-        {
+        // The same neurons on both sides: one that reports only after the change would skew
+        // the mean.
+        for l in latency.iter().filter(|l| {
+            ids.contains(l.neuron_id.as_str()) && l.samples_before > 0 && l.samples_after > 0
+        }) {
             evidence.latency_samples_before += l.samples_before;
             evidence.latency_ms_sum_before += l.ms_sum_before;
             evidence.latency_samples_after += l.samples_after;

@@ -23,6 +23,12 @@ impl Federation {
     /// Looks at the fleet once and raises an alert for each finding this hub has not raised
     /// before; returns how many it raised.
     pub async fn watch_fleet(&self, now: DateTime<Utc>) -> Result<usize, ApiError> {
+        self.watch_fleet_with(now, true).await
+    }
+
+    /// [`Federation::watch_fleet`]; `below`: whether event rates far below usual are judged
+    /// (not just after an outage, while the spooled events are still being stored).
+    async fn watch_fleet_with(&self, now: DateTime<Utc>, below: bool) -> Result<usize, ApiError> {
         let neurons = self.store.list_neurons().await?;
         let expected = self.expected_by_kind().await?;
         let mut findings = fleet_findings(&neurons, &expected, now);
@@ -31,7 +37,7 @@ impl Federation {
             .store
             .event_rates(now - chrono::Duration::hours(RATE_BASELINE_HOURS), window)
             .await?;
-        findings.extend(rate_findings(&rates, &neurons, now));
+        findings.extend(rate_findings(&rates, &neurons, below, now));
         let fresh: Vec<_> = {
             let mut seen = self.watched.lock().unwrap_or_else(|p| p.into_inner());
             if seen.len() > REMEMBERED {
@@ -84,16 +90,24 @@ impl Federation {
     pub async fn run_fleet_watch(self, health: DbHealth) {
         let mut tick = tokio::time::interval(WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Rates far below usual are not judged for a window after an outage.
+        let mut quiet_until = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                () = health.outage_ended() => {}
+                () = health.outage_ended() => {
+                    quiet_until = Some(
+                        std::time::Instant::now()
+                            + std::time::Duration::from_secs(60 * RATE_WINDOW_MINUTES as u64),
+                    );
+                }
             }
             if health.is_ready() {
                 self.raise_outages(&health);
             }
+            let below = quiet_until.is_none_or(|t| std::time::Instant::now() >= t);
             if health.is_ready() {
-                if let Err(e) = self.watch_fleet(Utc::now()).await {
+                if let Err(e) = self.watch_fleet_with(Utc::now(), below).await {
                     tracing::warn!(error = %e.message, "fleet watch failed; will retry");
                 }
             }

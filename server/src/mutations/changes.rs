@@ -307,6 +307,17 @@ impl Mutations {
         who: &Principal,
         progress: impl Fn(usize, usize),
     ) -> Result<cortex_core::rules::SyncAnswer, ApiError> {
+        self.import_as(set, who, "import", progress).await
+    }
+
+    /// [`Mutations::import`], the layouts it replaces backed up with `why` as their reason.
+    pub(super) async fn import_as(
+        &self,
+        set: RuleSet,
+        who: &Principal,
+        why: &str,
+        progress: impl Fn(usize, usize),
+    ) -> Result<cortex_core::rules::SyncAnswer, ApiError> {
         require_role(who, Role::Editor)?;
         let actor = who.actor.as_str();
         let bad = |m: String| ApiError::bad_request(m);
@@ -338,7 +349,7 @@ impl Mutations {
         let mut pages = Vec::with_capacity(n_layouts);
         for (i, l) in set.layouts.into_iter().enumerate() {
             let page = l.page_slug.as_str().to_string();
-            let backup = self.backup_of(&page, "import", actor).await?;
+            let backup = self.backup_of(&page, why, actor).await?;
             self.store
                 .put_layout(
                     l,

@@ -6,7 +6,7 @@
 //! switch the rule off. Before a layout is replaced, the page's layout and rules are backed
 //! up (export format) in the same transaction, so the change can be undone whole.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
 use cortex_core::audit::AuditRecord;
@@ -90,25 +90,39 @@ impl Mutations {
 
     /// One page's rules switched on against its newest layout (a rule switched off waits for
     /// nothing), each missing node looked up in the earlier versions (the newest
-    /// [`LOOKBACK_VERSIONS`]).
+    /// [`LOOKBACK_VERSIONS`], read only when something is missing).
     async fn check_page(&self, page: &str) -> Result<PageCheck, ApiError> {
-        let mut versions = self
-            .store
-            .layout_versions(page, LOOKBACK_VERSIONS + 1)
-            .await?;
-        if versions.is_empty() {
-            return Err(ApiError::new(
+        let rules = self.rules_of(page, true).await?;
+        self.check_rules(page, rules).await
+    }
+
+    async fn check_rules(
+        &self,
+        page: &str,
+        rules: Vec<LayoutMutation>,
+    ) -> Result<PageCheck, ApiError> {
+        let newest = self.store.layout(page, None).await?.ok_or_else(|| {
+            ApiError::new(
                 ErrorCode::NotFound,
                 format!("page: no page `{page}` has a base layout"),
-            ));
+            )
+        })?;
+        let mut broken = broken_since(&newest, &[], &rules);
+        if !broken.is_empty() {
+            let older: Vec<Layout> = self
+                .store
+                .layout_versions(page, LOOKBACK_VERSIONS + 1)
+                .await?
+                .into_iter()
+                .filter(|l| l.version < newest.version)
+                .collect();
+            broken = broken_since(&newest, &older, &rules);
         }
-        let newest: Layout = versions.remove(0);
-        let rules = self.rules_of(page, true).await?;
         Ok(PageCheck {
             page_slug: page.to_string(),
             layout_version: newest.version,
             rules: rules.len(),
-            broken: broken_since(&newest, &versions, &rules),
+            broken,
         })
     }
 
@@ -118,7 +132,8 @@ impl Mutations {
         self.check_all().await
     }
 
-    /// Every page checked, for the command line (no role: it holds the database).
+    /// Every page checked, for the command line (no role: it holds the database). The rules
+    /// are read once for all pages.
     pub async fn check_all(&self) -> Result<Vec<PageCheck>, ApiError> {
         let mut pages: Vec<String> = self
             .current()
@@ -127,9 +142,19 @@ impl Mutations {
             .map(|p| p.as_str().to_string())
             .collect();
         pages.sort();
+        let mut by_page: HashMap<String, Vec<LayoutMutation>> = HashMap::new();
+        for v in self.store.rule_heads().await? {
+            if !v.deleted && v.rule.is_active {
+                by_page
+                    .entry(v.rule.page_slug.as_str().to_string())
+                    .or_default()
+                    .push(v.rule);
+            }
+        }
         let mut out = Vec::with_capacity(pages.len());
         for page in pages {
-            out.push(self.check_page(&page).await?);
+            let rules = by_page.remove(&page).unwrap_or_default();
+            out.push(self.check_rules(&page, rules).await?);
         }
         Ok(out)
     }
@@ -149,7 +174,8 @@ impl Mutations {
                 healed.waiting += broken.len();
                 continue;
             }
-            let Some(head) = self.store.rule_head(id).await? else {
+            // Deleted meanwhile: nothing to heal (a write over it would bring it back).
+            let Some(head) = self.store.rule_head(id).await?.filter(|h| !h.deleted) else {
                 continue;
             };
             let relinks: Vec<(NodeId, NodeId, &str, &str)> = broken
@@ -163,6 +189,10 @@ impl Mutations {
             let mut rule = head.rule.clone();
             for (from, to, _, _) in &relinks {
                 rule = relinked(&rule, from, to);
+            }
+            if rule.validate().is_err() {
+                healed.waiting += broken.len();
+                continue;
             }
             let mut audit = AuditRecord::new(HUB, "layout-mutation.relink", String::new());
             audit.after = serde_json::json!({
@@ -311,7 +341,7 @@ impl Mutations {
         require_role(who, Role::Editor)?;
         let backup = self.layout_backup(id, who).await?;
         let set = backup.set.clone().unwrap_or_default();
-        let answer = self.import(set, who, |_, _| {}).await?;
+        let answer = self.import_as(set, who, "restore", |_, _| {}).await?;
         let mut audit = AuditRecord::new(
             &who.actor,
             "layout.restore-backup",

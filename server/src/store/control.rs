@@ -227,9 +227,11 @@ pub const CONTROL_TABLES: &[ControlTable] = &[
             ("overwrote", BigInt),
         ],
         key: 2,
-        // The latest bundle of every scope: what a neuron syncs to; revisions go on from it.
+        // The latest bundle of each kind in every scope (what a neuron syncs to; revisions go
+        // on from the newest) and every revision an override pins.
         only: Some(
-            "(scope, revision) IN (SELECT scope, max(revision) FROM bundles GROUP BY scope)",
+            "(scope, revision) IN (SELECT scope, max(revision) FROM bundles GROUP BY scope, kind)
+             OR (scope, revision) IN (SELECT pin_scope, pin_revision FROM neuron_overrides WHERE pin_scope IS NOT NULL)",
         ),
     },
     ControlTable {

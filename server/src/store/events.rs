@@ -221,12 +221,13 @@ pub trait EventStore: Send + Sync {
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<ErrorCount>>;
 
-    /// Latency events per neuron that reported any between `from` and `to`: how many and
-    /// their sum before `split`, and from it on.
+    /// Latency events per neuron that reported any: how many and their sum from `from` to
+    /// before `split`, and from `after` to before `to` (a warm-up may lie between).
     async fn latency_stats(
         &self,
         from: DateTime<Utc>,
         split: DateTime<Utc>,
+        after: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<LatencyStat>>;
 
@@ -1060,21 +1061,23 @@ macro_rules! impl_event_store {
                 &self,
                 from: DateTime<Utc>,
                 split: DateTime<Utc>,
+                after: DateTime<Utc>,
                 to: DateTime<Utc>,
             ) -> StoreResult<Vec<crate::store::events::LatencyStat>> {
-                // The kind filter is the partial index's, so the index serves the range.
+                // The kind filter is the partial index's (on `at`), so the index serves the range.
                 let rows = sqlx::query(
                     "SELECT neuron_id,
                             CAST(SUM(CASE WHEN at < $2 THEN 1 ELSE 0 END) AS BIGINT) AS n_before,
                             CAST(SUM(CASE WHEN at < $2 THEN value ELSE 0 END) AS DOUBLE PRECISION) AS sum_before,
-                            CAST(SUM(CASE WHEN at >= $2 THEN 1 ELSE 0 END) AS BIGINT) AS n_after,
-                            CAST(SUM(CASE WHEN at >= $2 THEN value ELSE 0 END) AS DOUBLE PRECISION) AS sum_after
+                            CAST(SUM(CASE WHEN at >= $3 THEN 1 ELSE 0 END) AS BIGINT) AS n_after,
+                            CAST(SUM(CASE WHEN at >= $3 THEN value ELSE 0 END) AS DOUBLE PRECISION) AS sum_after
                        FROM events
-                      WHERE kind = 'latency' AND value IS NOT NULL AND at >= $1 AND at < $3
+                      WHERE kind = 'latency' AND value IS NOT NULL AND at >= $1 AND at < $4
                       GROUP BY neuron_id ORDER BY neuron_id",
                 )
                 .bind(from.timestamp_millis())
                 .bind(split.timestamp_millis())
+                .bind(after.max(split).timestamp_millis())
                 .bind(to.timestamp_millis())
                 .fetch_all(&self.pool()?)
                 .await?;

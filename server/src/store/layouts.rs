@@ -168,7 +168,22 @@ macro_rules! impl_layout_store {
                 mut audit: AuditRecord,
             ) -> StoreResult<cortex_core::layout::Layout> {
                 let mut tx = self.begin_write().await?;
+                let last: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM layouts WHERE page_slug = $1")
+                    .bind(layout.page_slug.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("v")?;
                 if let Some(b) = backup {
+                    // The backup holds what this replaces, or the write would leave a version
+                    // without one.
+                    if last != Some(i64::from(b.layout_version)) {
+                        return Err(StoreError::Conflict(format!(
+                            "page `{}` changed meanwhile (its layout is at version {}, not {}); save again",
+                            b.page_slug,
+                            last.unwrap_or(0),
+                            b.layout_version
+                        )));
+                    }
                     sqlx::query(&format!("INSERT INTO layout_backups ({BACKUP_COLS}, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
                         .bind(&b.id)
                         .bind(&b.page_slug)
@@ -190,11 +205,6 @@ macro_rules! impl_layout_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                let last: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM layouts WHERE page_slug = $1")
-                    .bind(layout.page_slug.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("v")?;
                 layout.version = (last.unwrap_or(0) + 1) as u32;
                 let revision = Self::rule_revision_in(&mut tx).await? + 1;
                 sqlx::query("INSERT INTO layouts (page_slug, version, tree_json, revision, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
