@@ -292,7 +292,7 @@ async fn a_new_base_layout_heals_clear_rules_and_leaves_the_rest_to_an_editor() 
     // Restoring replaced a layout too: its own backup is there to undo the undo.
     let backups = get(&viewer, &hub, "/api/layout-mutation/backups?page=p").await;
     assert_eq!(backups.as_array().unwrap().len(), 2);
-    assert_eq!(backups[0]["reason"], "import");
+    assert_eq!(backups[0]["reason"], "restore");
 
     // Rebuilt again, and this time the waiting rule is switched off: nothing waits.
     m.save_layout(second(), &editor()).await.unwrap();

@@ -8,6 +8,7 @@ pub mod app;
 pub mod beacon;
 pub mod components;
 pub mod error;
+pub mod help;
 pub mod hydration;
 pub mod modules;
 #[cfg(feature = "ssr")]

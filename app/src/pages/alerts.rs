@@ -4,6 +4,8 @@
 //! JavaScript (plain form posts).
 
 use leptos::prelude::*;
+
+use crate::help::Help;
 use leptos_meta::Title;
 
 use crate::api::alerts::{list_alerts, AcknowledgeAlert, AlertEntry};
@@ -19,9 +21,7 @@ pub fn AlertsPage() -> impl IntoView {
     view! {
         <Title text="Alerts"/>
         <h1 class="text-2xl font-bold">"Alerts"</h1>
-        <p class="mt-1 max-w-3xl text-sm text-slate-600">
-            "What Cortex did by itself or noticed (also sent to the webhook, if set; kept 90 days). Acknowledge one once it has been seen to."
-        </p>
+        <Help key="alerts" class="mt-1 max-w-3xl text-sm text-slate-600"/>
         <ActionError action=acknowledge/>
         <Suspense fallback=|| view! { <div class="mt-6"><Loading/></div> }>
             {move || Suspend::new(async move {

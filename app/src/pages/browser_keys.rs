@@ -4,6 +4,8 @@
 use cortex_core::federation::PublishableKey;
 use leptos::prelude::*;
 
+use crate::help::Help;
+
 use crate::api::browser_keys::{list_publishable_keys, CreatePublishableKey, RevokePublishableKey};
 use crate::components::{fmt_time, ActionError, ErrorBox, Loading, BUTTON, BUTTON_DANGER, CARD};
 
@@ -19,7 +21,7 @@ pub fn BrowserKeysSection() -> impl IntoView {
     view! {
         <section class=format!("{CARD} mt-6") id="publishable-keys">
             <h2 class="text-lg font-semibold">"Browser neurons: publishable keys"</h2>
-            <p class="mt-1 text-sm text-slate-500">"A web app joins from the browser with a publishable key (it is not a secret) and only from the origins listed with it; see README_federation.md."</p>
+            <Help key="browser-keys" class="mt-1 text-sm text-slate-500"/>
             <ActionError action=create/>
             <ActionError action=revoke/>
             <ActionForm action=create>

@@ -7,6 +7,8 @@ use cortex_core::federation::{
     FleetHealth, JoinMode, JoinPolicy, Neuron, NeuronKind, NeuronStatus,
 };
 use leptos::prelude::*;
+
+use crate::help::Help;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -175,7 +177,7 @@ pub fn FederationPage() -> impl IntoView {
         </Transition>
         <section class=format!("{CARD} mt-6") id="push">
             <h2 class="text-lg font-semibold">"Push a bundle"</h2>
-            <p class="mt-1 text-sm text-slate-500">"A JSON document of one kind, to every neuron, a tag or one neuron. It becomes the scope's next revision; connected neurons get it at once, the others when they reconnect."</p>
+            <Help key="push" class="mt-1 text-sm text-slate-500"/>
             <ActionError action=push/>
             {move || match push.value().get() {
                 Some(Ok(r)) => Some(match &r.held {
@@ -247,7 +249,7 @@ pub fn FederationPage() -> impl IntoView {
         <ReportsSection tick/>
         <section class=format!("{CARD} mt-6") id="join-policy">
             <h2 class="text-lg font-semibold">"Join policy"</h2>
-            <p class="mt-1 text-sm text-slate-500">"Who may join: anyone who signs correctly (open), listed keys or tags (allowlist), or everyone after an admin approves (approval)."</p>
+            <Help key="join-policy" class="mt-1 text-sm text-slate-500"/>
             <ActionError action=policy_action/>
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
@@ -616,7 +618,7 @@ fn AlertList(alerts: Vec<cortex_core::federation::RefusalAlert>) -> impl IntoVie
     view! {
         <section class="mt-6 rounded-lg border border-red-300 bg-red-50 p-4" id="alerts" role="status">
             <h2 class="font-semibold text-red-800">"Repeated refused neuron requests"</h2>
-            <p class="mt-1 text-sm text-red-700">"These addresses keep sending requests the hub refuses (forged or replayed signatures, stale clocks, unknown keys, wrong tokens). Check the audit log for neuron.refused."</p>
+            <Help key="refusals" class="mt-1 text-sm text-red-700"/>
             <div class="overflow-x-auto" tabindex="0">
             <table class="mt-2 min-w-full text-left text-sm">
                 <thead class="text-xs uppercase text-red-700"><tr><th class="py-1">"Source"</th><th>"Refused"</th><th>"Since"</th><th>"Claimed neuron"</th><th>"Last reason"</th></tr></thead>

@@ -2,6 +2,8 @@
 //! searchable by id. Filters live in the URL, so they work without JavaScript.
 
 use leptos::prelude::*;
+
+use crate::help::Help;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
@@ -146,10 +148,7 @@ fn Switches() -> impl IntoView {
     view! {
         <section class=format!("{CARD} mt-6") id="switches">
             <h2 class="text-lg font-semibold">"Switches"</h2>
-            <p class="mt-1 text-sm text-slate-600">
-                "Switch mutations off for a whole page or for one module (and everything inside it). "
-                "Rules that would change a switched-off node are skipped; the explain trace says so. Each switch is a new, audited version of the page's layout."
-            </p>
+            <Help key="switches" class="mt-1 text-sm text-slate-600"/>
             <ActionError action=switch/>
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
@@ -220,7 +219,7 @@ fn NewRuleForm() -> impl IntoView {
     view! {
         <section class=format!("{CARD} mt-6") id="new-rule">
             <h2 class="text-lg font-semibold">"New rule"</h2>
-            <p class="mt-1 text-sm text-slate-600">"Pick the node to change from its page's tree, the type and its fields, who sees it, when, and for an experiment its variants. Errors name the field."</p>
+            <Help key="new-rule" class="mt-1 text-sm text-slate-600"/>
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
                     match pages.await {

@@ -5,6 +5,8 @@
 //! the storefront's download.)
 
 use leptos::prelude::*;
+
+use crate::help::Help;
 use leptos_meta::Title;
 
 use crate::api::migration::{
@@ -27,12 +29,7 @@ pub fn MigrationPage() -> impl IntoView {
     view! {
         <Title text="Migration check"/>
         <h1 class="text-2xl font-bold">"Migration check"</h1>
-        <p class="mt-1 text-sm text-slate-600">
-            "Rules naming nodes their page's layout lacks. Clear cases are re-linked by the hub (see the "
-            <a class="text-indigo-700 underline" href="/admin/audit?action=layout-mutation.relink">"audit log"</a>
-            "); these wait for you. "
-            <a class="text-indigo-700 underline" href="/admin/layout-mutations">"All rules"</a>
-        </p>
+        <Help key="migration" class="mt-1 text-sm text-slate-600"/>
         <ActionError action=resolve/>
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -56,7 +53,7 @@ pub fn MigrationPage() -> impl IntoView {
         </Suspense>
         <section class=format!("{CARD} mt-6") id="layout-backups">
             <h2 class="text-lg font-semibold">"Backups"</h2>
-            <p class="mt-1 text-sm text-slate-600">"Each page's layout and rules, taken before its layout changed. Restore undoes the change whole."</p>
+            <Help key="backups" class="mt-1 text-sm text-slate-600"/>
             <ActionError action=restore/>
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {

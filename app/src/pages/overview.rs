@@ -5,6 +5,8 @@
 use cortex_core::federation::Propagation;
 use cortex_core::overview::{Attention, ExperimentHeadline, Overview, Severity};
 use leptos::prelude::*;
+
+use crate::help::Help;
 use leptos_meta::Title;
 
 use crate::api::overview::get_overview;
@@ -71,7 +73,7 @@ fn Dashboard(o: Overview) -> impl IntoView {
         <div class="mt-6 grid gap-6 xl:grid-cols-2">
             <section class=CARD id="events">
                 <h2 class="text-lg font-semibold">"Events per minute"</h2>
-                <p class="mt-1 text-sm text-slate-600">"Events neurons and the storefront sent, averaged over 5 minutes, for the last 6 hours."</p>
+                <Help key="events-chart" class="mt-1 text-sm text-slate-600"/>
                 <LineChart data=chart id="events-chart" label="Events per minute over the last 6 hours".into() empty="No events in the last 6 hours."/>
             </section>
             <Fleet o=o.clone()/>

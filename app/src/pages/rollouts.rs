@@ -5,6 +5,8 @@
 
 use leptos::prelude::*;
 
+use crate::help::Help;
+
 use crate::api::rollouts::{
     ActOnRollout, RollbackRules, RolloutView, SetRollbackRule, StageRollout, StartRollout,
 };
@@ -243,7 +245,7 @@ pub fn RollbackRulesCard(
     view! {
         <section class="mt-8 rounded-lg border border-slate-200 bg-white p-4 shadow-sm" id="rollback-rules">
             <h2 class="text-lg font-semibold">"Automatic rollback"</h2>
-            <p class="mt-1 text-xs text-slate-600">"A push or a rollout whose neurons get worse is undone by itself: the previous revision pushed, or the previous release rolled out."</p>
+            <Help key="rollback-rules" class="mt-1 text-xs text-slate-600"/>
             <ul class="mt-2 space-y-1 text-xs text-slate-700">
                 {row("default".into(), d)}
                 {rules.kinds.into_iter().map(|(k, r)| row(k, r)).collect_view()}

@@ -3,6 +3,8 @@
 //! what changed and a button that rolls back to it. Every form works without JavaScript.
 
 use leptos::prelude::*;
+
+use crate::help::Help;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -153,7 +155,7 @@ fn Rule(
         <RuleFormEditor form=detail.form.clone() pages update/>
         <section class=format!("{CARD} mt-6") id="rule-editor">
             <h2 class="text-lg font-semibold">"Edit as JSON"</h2>
-            <p class="mt-1 text-sm text-slate-600">"The whole rule as JSON (README_layout-mutation.md lists every field). Saving writes a new version; the error names the field if it is not valid. If someone saved the rule since this page loaded, nothing is saved: reload and edit again."</p>
+            <Help key="rule-json" class="mt-1 text-sm text-slate-600"/>
             <ActionForm action=save>
                 <textarea name="rule" rows="18" aria-label="The rule as JSON" class="mt-2 w-full rounded-md border border-slate-300 p-2 font-mono text-xs" spellcheck="false" prop:value=json.clone()>{textarea_text(&json)}</textarea>
                 <FormError action=save/>
@@ -181,10 +183,10 @@ fn RuleFormEditor(
             <h2 class="text-lg font-semibold">"Edit"</h2>
             {match form {
                 None => view! {
-                    <p class="mt-1 text-sm text-slate-600" id="rule-form-json-only">"This rule has parts the form cannot show exactly (or it is deleted), so it is edited as JSON below."</p>
+                    <Help key="rule-json-only" class="mt-1 text-sm text-slate-600" id="rule-form-json-only"/>
                 }.into_any(),
                 Some(form) => view! {
-                    <p class="mt-1 text-sm text-slate-600">"Saving writes a new version (it keeps the rule on or off). If someone saved in between, nothing is saved and you are told."</p>
+                    <Help key="rule-form" class="mt-1 text-sm text-slate-600"/>
                     <ActionForm action=update>
                         <RuleFields pages initial=form editing=true error=error_message(update)/>
                         <FormError action=update/>
@@ -372,7 +374,7 @@ fn Clicks(heatmap: cortex_core::heatmap::Heatmap) -> impl IntoView {
     view! {
         <section class=format!("{CARD} mt-6") id="rule-heatmap">
             <h2 class="text-lg font-semibold">"Where visitors click"</h2>
-            <p class="mt-1 text-sm text-slate-600">"Each box is one of the page's modules, in the page's order; darker cells got more clicks (one scale for every variant). The storefront reports only which of the box's 10 × 10 cells a click hit, never where exactly."</p>
+            <Help key="heatmap" class="mt-1 text-sm text-slate-600"/>
             {if empty {
                 view! { <p class="mt-3 text-sm text-slate-500" id="heatmap-empty">"No click with a position yet in this range."</p> }.into_any()
             } else {

@@ -4,6 +4,8 @@
 
 use leptos::prelude::*;
 
+use crate::help::Help;
+
 use crate::api::layouts::PageNodes;
 use crate::rule_form::{
     RuleForm, CONDITION_ROWS, KINDS, OPERATORS, POSITIONS, TRIGGERS, VARIANT_CHANGES, VARIANT_ROWS,
@@ -146,7 +148,7 @@ pub fn RuleFields(
                 </label>
                 {text("Guard: hours to watch each change", "guard_hours", &f.guard_hours, "empty: no guard", error)}
             </div>
-            <p class="mt-2 text-xs text-slate-600">"With a guard, a change that makes the page convert significantly worse than before it is rolled back by Cortex itself."</p>
+            <Help key="guard" class="mt-2 text-xs text-slate-600"/>
         </fieldset>
         <fieldset class=GROUP id="rule-change">
             <legend class=LEGEND>"Change"</legend>
@@ -207,7 +209,7 @@ pub fn RuleFields(
                 <label class=LABEL>"End (UTC)"<input class=INPUT type="datetime-local" name="end" value=f.end.clone()/>{field_error(error, "end")}</label>
                 {text("Time zone of the windows", "time_zone", &f.time_zone, "Europe/Berlin (default UTC)", error)}
             </div>
-            <p class="mt-3 text-xs text-slate-600">"Weekly windows (local time in that zone; from after to runs overnight). Days: mon-fri, sat, sun, weekdays, weekend; empty for every day."</p>
+            <Help key="windows" class="mt-3 text-xs text-slate-600"/>
             {(0..WINDOW_ROWS).map(|i| {
                 let w = f.window(i);
                 let n = i + 1;
@@ -243,7 +245,7 @@ pub fn RuleFields(
                 }
             }).collect_view()}
             <p class="mt-4 text-xs font-semibold text-slate-800">"Allocation and namespace"</p>
-            <p class="mt-1 text-xs text-slate-600">"Bandit: Cortex moves the weights toward the variant doing best on the goal (Thompson sampling, once a day after 100 visitors per variant); each visitor keeps the variant they first saw. A namespace makes experiments mutually exclusive: experiments taking disjoint slices of one namespace never share a visitor."</p>
+            <Help key="bandit" class="mt-1 text-xs text-slate-600"/>
             <div class="mt-2 grid gap-3 sm:grid-cols-3">
                 <label class=LABEL>
                     "Allocation"
@@ -256,7 +258,7 @@ pub fn RuleFields(
                 {text("to (%)", "ns_to", &f.ns_to, "100", error)}
             </div>
             <p class="mt-4 text-xs font-semibold text-slate-800">"Decision policy"</p>
-            <p class="mt-1 text-xs text-slate-600">"Manual: Cortex suggests on the rule's page and an editor decides. Automatic: Cortex promotes a winner and switches losers off by itself, once the minimums are met; every decision is recorded with its numbers and can be undone."</p>
+            <Help key="decisions" class="mt-1 text-xs text-slate-600"/>
             <div class="mt-2 grid gap-3 sm:grid-cols-3">
                 <label class=LABEL>
                     "Decisions"
