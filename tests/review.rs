@@ -886,6 +886,19 @@ async fn an_override_pins_one_neuron_survives_a_reconnect_and_ends_when_it_expir
     )
     .await;
     wait_config(&neuron, json!({"theme": "blue", "limit": 4})).await;
+    // Nor can an editor clear the admin's override there.
+    expect_error(
+        post(
+            &ann,
+            &hub,
+            "/api/federation/neurons/override/clear",
+            json!({"id": "shop-1"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
     // Expiry ends only what has expired: this one has an hour to go.
     assert_eq!(
         hub.app

@@ -30,8 +30,10 @@ fn badge(status: &str) -> &'static str {
 #[component]
 pub fn RulesOrMigration() -> impl IntoView {
     let query = use_query_map();
+    // Only the view switches pages: a filter change keeps the list page (and its resources).
+    let migration = Memo::new(move |_| query.read().get("view").as_deref() == Some("migration"));
     move || {
-        if query.read().get("view").as_deref() == Some("migration") {
+        if migration.get() {
             view! { <crate::pages::migration::MigrationPage/> }.into_any()
         } else {
             view! { <LayoutMutationsPage/> }.into_any()

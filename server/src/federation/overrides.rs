@@ -45,20 +45,7 @@ impl Federation {
                 "id: a browser neuron takes no override (its config comes from its page)",
             ));
         }
-        // An override changes the neuron's config outside review: where one of its scopes is
-        // reviewed or protected, only an admin sets one.
-        if who.role < Role::Admin {
-            if let Some(scope) = self
-                .scope_policies_now()
-                .await?
-                .reviewed_scope_of(&neuron.id, &neuron.tags)
-            {
-                return Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    format!("this neuron's scope `{scope}` is under review or protected: only an admin overrides its config"),
-                ));
-            }
-        }
+        self.may_override(&neuron, who).await?;
         if let Some(pin) = &o.pin {
             if !pin.scope.covers(neuron.id.as_str(), &neuron.tags) {
                 return Err(ApiError::bad_request(format!(
@@ -90,14 +77,41 @@ impl Federation {
         Ok(o)
     }
 
+    /// An override changes the neuron's config outside review: where one of its scopes is
+    /// reviewed or protected, only an admin sets or clears one (403).
+    async fn may_override(
+        &self,
+        neuron: &cortex_core::federation::Neuron,
+        who: &Principal,
+    ) -> Result<(), ApiError> {
+        if who.role >= Role::Admin {
+            return Ok(());
+        }
+        match self
+            .scope_policies_now()
+            .await?
+            .reviewed_scope_of(&neuron.id, &neuron.tags)
+        {
+            Some(scope) => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("this neuron's scope `{scope}` is under review or protected: only an admin overrides its config"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Clears a neuron's override (the pushed config is in force again). Audited as
-    /// `override.clear`. 404 when it has none. Editor.
+    /// `override.clear`. 404 when it has none; 403 for an editor where a scope of the
+    /// neuron is reviewed. Editor.
     pub async fn clear_override(
         &self,
         neuron_id: &str,
         who: &Principal,
     ) -> Result<ConfigOverride, ApiError> {
         require_role(who, Role::Editor)?;
+        if let Some(neuron) = self.store.neuron(neuron_id).await? {
+            self.may_override(&neuron, who).await?;
+        }
         let audit = AuditRecord::new(&who.actor, "override.clear", String::new());
         let removed = self
             .store

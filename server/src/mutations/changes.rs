@@ -279,7 +279,12 @@ impl Mutations {
             .validate()
             .map_err(|e| ApiError::bad_request(format!("root: {e}")))?;
         let page = layout.page_slug.as_str().to_string();
-        let backup = self.backup_of(&page, "save", actor).await?;
+        // A switch (mutations on or off for a node) changes no node: nothing to undo whole,
+        // and a backup would push out the ones of real layout changes.
+        let backup = match self.store.layout(&page, None).await? {
+            Some(now) if same_nodes(&now.root, &layout.root) => None,
+            _ => self.backup_of(&page, "save", actor).await?,
+        };
         let saved = self
             .store
             .put_layout(
@@ -415,4 +420,18 @@ impl Mutations {
             tracing::warn!(error = %e, revision = %set.revision, "could not push the layout rule set; neurons will get it on sync");
         }
     }
+}
+
+/// Whether two layout trees have the same nodes (ids, types, props, order), whatever is
+/// switched off in them.
+fn same_nodes(a: &cortex_core::layout::Node, b: &cortex_core::layout::Node) -> bool {
+    a.id == b.id
+        && a.kind == b.kind
+        && a.props == b.props
+        && a.hidden == b.hidden
+        && a.children.len() == b.children.len()
+        && a.children
+            .iter()
+            .zip(&b.children)
+            .all(|(x, y)| same_nodes(x, y))
 }
