@@ -82,6 +82,30 @@ async fn a_new_base_layout_heals_clear_rules_and_leaves_the_rest_to_an_editor() 
             .await
             .unwrap();
     }
+    // The page's explanation is served, not compiled into the browser's download.
+    let help = get(&viewer, &hub, "/api/help?key=migration").await;
+    assert!(
+        help.as_str().unwrap().starts_with("Rules naming nodes"),
+        "{help}"
+    );
+    for (path, status, code) in [
+        ("/api/help?key=nope", StatusCode::NOT_FOUND, "not_found"),
+        ("/api/help", StatusCode::NOT_FOUND, "not_found"),
+    ] {
+        let res = common::plain()
+            .get(hub.url(path))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, status, code).await;
+    }
+    let res = common::plain()
+        .get(hub.url("/api/help?key=migration"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let clean = get(&viewer, &hub, "/api/layout-mutation/migration-check").await;
     assert_eq!(clean[0]["broken"], json!([]), "{clean}");
     assert!(

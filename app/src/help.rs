@@ -1,16 +1,17 @@
 //! The admin pages' longer explanations, kept on the server and sent with the page: every
 //! string compiled into the browser bundle is in the file a storefront visitor downloads (the
 //! split moves code, not data), so a paragraph an admin reads once should not be there.
-//! `<Help key=…/>` renders one: resolved on the server (in the page, also without
-//! JavaScript), fetched from `GET /api/help` on a navigation in the browser.
+//! `<Help key=…/>` renders one: written by the server into the page (also without
+//! JavaScript), fetched from `GET /api/help` when the browser renders a page itself.
 
 use crate::error::AppError;
 use leptos::prelude::*;
 
 /// The text of one explanation (`key` as the pages name it). Viewer.
 #[server(name = HelpText, prefix = "/api", endpoint = "help", input = leptos::server_fn::codec::GetUrl)]
-pub async fn help_text(key: String) -> Result<String, AppError> {
+pub async fn help_text(key: Option<String>) -> Result<String, AppError> {
     let _ = crate::api::guard::require(cortex_core::Role::Viewer)?;
+    let key = key.unwrap_or_default();
     text(key.trim()).map(str::to_string).ok_or_else(|| {
         AppError::new(
             cortex_core::ErrorCode::NotFound,
@@ -49,19 +50,34 @@ pub fn text(key: &str) -> Option<&'static str> {
     })
 }
 
-/// One explanation, as a paragraph with `class`.
+/// One explanation, as a paragraph with `class`. The server writes the text into the page;
+/// hydrating keeps it (a text node from the server is not rewritten); a page the browser
+/// renders itself (a navigation) fetches it.
 #[component]
 pub fn Help(
     key: &'static str,
     #[prop(optional)] class: &'static str,
     #[prop(optional)] id: Option<&'static str>,
 ) -> impl IntoView {
-    let text = Resource::new(|| (), move |_| help_text(key.to_string()));
-    view! {
-        <p class=class id=id>
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move { text.await.unwrap_or_default() })}
-            </Suspense>
-        </p>
-    }
+    #[cfg(feature = "ssr")]
+    let shown = {
+        let t = text(key).unwrap_or_default().to_string();
+        move || t.clone()
+    };
+    #[cfg(not(feature = "ssr"))]
+    let shown = {
+        let fetched = RwSignal::new(String::new());
+        let hydrating = Owner::current_shared_context()
+            .map(|c| c.during_hydration())
+            .unwrap_or(false);
+        if !hydrating {
+            leptos::task::spawn_local(async move {
+                if let Ok(t) = help_text(Some(key.to_string())).await {
+                    fetched.try_set(t);
+                }
+            });
+        }
+        move || fetched.get()
+    };
+    view! { <p class=class id=id>{shown}</p> }
 }
