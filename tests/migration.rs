@@ -334,6 +334,20 @@ async fn a_new_base_layout_heals_clear_rules_and_leaves_the_rest_to_an_editor() 
     assert_eq!(v["rule"]["isActive"], false);
     let check = get(&viewer, &hub, "/api/layout-mutation/migration-check").await;
     assert_eq!(check[0]["broken"], json!([]), "{check}");
+    // Switched on again while its node is still gone: refused, naming it.
+    let msg = expect_error(
+        post(
+            &ed,
+            &hub,
+            "/api/layout-mutation/set-active",
+            json!({"id": "r-card", "active": true}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(msg.contains("mutationPayload.target") && msg.contains("`b`"), "{msg}");
 
     let actions: Vec<(String, String)> = hub
         .app

@@ -207,7 +207,8 @@ impl Mutations {
             .await
     }
 
-    /// Switches a rule on or off (a new version).
+    /// Switches a rule on or off (a new version). Switching on checks the rule against its
+    /// page's layout (400 naming the node it lacks).
     pub async fn set_active(
         &self,
         id: &str,
@@ -225,6 +226,11 @@ impl Mutations {
         }
         let mut rule = head.rule.clone();
         rule.is_active = active;
+        // A rule switched on must name nodes its page has (one left off by the migration
+        // check is re-linked first, on its page or with the JSON editor).
+        if active {
+            check_against_layouts(&rule, &self.current().layouts).map_err(bad_rule)?;
+        }
         self.check_namespace(&rule)?;
         let action = if active {
             "layout-mutation.activate"
