@@ -347,7 +347,10 @@ async fn a_new_base_layout_heals_clear_rules_and_leaves_the_rest_to_an_editor() 
         "bad_request",
     )
     .await;
-    assert!(msg.contains("mutationPayload.target") && msg.contains("`b`"), "{msg}");
+    assert!(
+        msg.contains("mutationPayload.target") && msg.contains("`b`"),
+        "{msg}"
+    );
 
     let actions: Vec<(String, String)> = hub
         .app
