@@ -387,10 +387,7 @@ impl Mutations {
         let mut healed = super::migration::Healed::default();
         for page in &pages {
             match self.heal_page(page).await {
-                Ok(h) => {
-                    healed.relinked.extend(h.relinked);
-                    healed.waiting += h.waiting;
-                }
+                Ok(h) => healed.add(h),
                 Err(e) => tracing::warn!(error = %e.message, page, "layout migration check failed"),
             }
         }

@@ -39,7 +39,7 @@ pub struct Healed {
 }
 
 impl Healed {
-    fn add(&mut self, other: Healed) {
+    pub(super) fn add(&mut self, other: Healed) {
         self.relinked.extend(other.relinked);
         self.waiting += other.waiting;
     }
@@ -223,19 +223,17 @@ impl Mutations {
         Ok(healed)
     }
 
-    /// Heals every page (after an import, or at start: a restore or copy-to may bring a
-    /// database whose rules and layouts disagree), then pushes once if anything changed.
+    /// Heals every page (at start: a restore or copy-to may bring a database whose rules and
+    /// layouts disagree), then pushes once if anything changed. Reads the pages from the rule
+    /// set just loaded.
     pub async fn heal_all(&self) -> Result<Healed, ApiError> {
         let mut pages: Vec<String> = self
-            .store
-            .rule_set()
-            .await?
+            .current()
             .layouts
-            .into_iter()
-            .map(|l| l.page_slug.as_str().to_string())
+            .keys()
+            .map(|p| p.as_str().to_string())
             .collect();
         pages.sort();
-        pages.dedup();
         self.heal_pages(&pages).await
     }
 
